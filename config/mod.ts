@@ -1,0 +1,113 @@
+/**
+ * Service configuration from environment variables, validated once at start-up so that a bad
+ * value stops the process with a message naming the variable instead of failing mid-export.
+ */
+import { z } from "zod";
+
+/** Everything the API, the worker and the CLI read from the environment. */
+export interface Config {
+  databaseUrl: string;
+  temporalAddress: string;
+  temporalNamespace: string;
+  temporalTaskQueue: string;
+  port: number;
+  publicBaseUrl: string;
+  storageBackend: "fs" | "s3";
+  exportsDir: string;
+  s3: {
+    endpoint?: string;
+    bucket: string;
+    region: string;
+    forcePathStyle: boolean;
+    accessKeyId?: string;
+    secretAccessKey?: string;
+  };
+  exportBatchSize: number;
+  /** Minimum S3 part size in bytes (S3 requires ≥ 5 MiB for all parts but the last). */
+  uploadPartSize: number;
+  heartbeatTimeoutSeconds: number;
+  downloadUrlExpirySeconds: number;
+  /** Secret used to sign filesystem download URLs. */
+  signingSecret: string;
+}
+
+/** Raised when the environment holds a missing or malformed value. */
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`invalid configuration:\n  ${problems.join("\n  ")}`);
+    this.name = "ConfigError";
+  }
+}
+
+const MIB = 1024 * 1024;
+
+const booleanString = z.enum(["true", "false", "1", "0"]).transform((v) =>
+  v === "true" || v === "1"
+);
+
+const envSchema = z.object({
+  DATABASE_URL: z.string().regex(/^postgres(ql)?:\/\//, "must be a postgres:// URL").default(
+    "postgres://postgres@127.0.0.1:5432/ami_exports",
+  ),
+  TEMPORAL_ADDRESS: z.string().regex(/^[^\s:]+:\d+$/, "must be host:port").default(
+    "localhost:7233",
+  ),
+  TEMPORAL_NAMESPACE: z.string().min(1).default("default"),
+  TEMPORAL_TASK_QUEUE: z.string().min(1).default("data-exports"),
+  PORT: z.coerce.number().int().min(1).max(65535).default(8000),
+  PUBLIC_BASE_URL: z.url().optional(),
+  STORAGE_BACKEND: z.enum(["fs", "s3"]).optional(),
+  EXPORTS_DIR: z.string().min(1).default(".data/exports"),
+  S3_ENDPOINT: z.url().optional(),
+  S3_BUCKET: z.string().min(3).optional(),
+  S3_REGION: z.string().min(1).default("us-east-1"),
+  S3_FORCE_PATH_STYLE: booleanString.default(true),
+  AWS_ACCESS_KEY_ID: z.string().min(1).optional(),
+  AWS_SECRET_ACCESS_KEY: z.string().min(1).optional(),
+  EXPORT_BATCH_SIZE: z.coerce.number().int().min(1).max(100_000).default(5000),
+  UPLOAD_PART_SIZE_MB: z.coerce.number().min(5).max(512).default(8),
+  HEARTBEAT_TIMEOUT_SECONDS: z.coerce.number().int().min(2).max(600).default(20),
+  DOWNLOAD_URL_EXPIRY_SECONDS: z.coerce.number().int().min(10).max(7 * 24 * 3600).default(3600),
+  SIGNING_SECRET: z.string().min(16).default("ami-exports-development-signing-secret"),
+});
+
+/** Reads and validates the configuration; throws {@link ConfigError} listing every problem. */
+export function loadConfig(env: Record<string, string | undefined> = Deno.env.toObject()): Config {
+  const cleaned = Object.fromEntries(
+    Object.entries(env).filter(([, v]) => v !== undefined && v !== ""),
+  );
+  const parsed = envSchema.safeParse(cleaned);
+  if (!parsed.success) {
+    throw new ConfigError(
+      parsed.error.issues.map((issue) => `${issue.path.join(".")}: ${issue.message}`),
+    );
+  }
+  const e = parsed.data;
+  const storageBackend = e.STORAGE_BACKEND ?? (e.S3_BUCKET ? "s3" : "fs");
+  if (storageBackend === "s3" && !e.S3_BUCKET) {
+    throw new ConfigError(["S3_BUCKET: required when STORAGE_BACKEND=s3"]);
+  }
+  return {
+    databaseUrl: e.DATABASE_URL,
+    temporalAddress: e.TEMPORAL_ADDRESS,
+    temporalNamespace: e.TEMPORAL_NAMESPACE,
+    temporalTaskQueue: e.TEMPORAL_TASK_QUEUE,
+    port: e.PORT,
+    publicBaseUrl: (e.PUBLIC_BASE_URL ?? `http://localhost:${e.PORT}`).replace(/\/$/, ""),
+    storageBackend,
+    exportsDir: e.EXPORTS_DIR,
+    s3: {
+      endpoint: e.S3_ENDPOINT,
+      bucket: e.S3_BUCKET ?? "",
+      region: e.S3_REGION,
+      forcePathStyle: e.S3_FORCE_PATH_STYLE,
+      accessKeyId: e.AWS_ACCESS_KEY_ID,
+      secretAccessKey: e.AWS_SECRET_ACCESS_KEY,
+    },
+    exportBatchSize: e.EXPORT_BATCH_SIZE,
+    uploadPartSize: Math.round(e.UPLOAD_PART_SIZE_MB * MIB),
+    heartbeatTimeoutSeconds: e.HEARTBEAT_TIMEOUT_SECONDS,
+    downloadUrlExpirySeconds: e.DOWNLOAD_URL_EXPIRY_SECONDS,
+    signingSecret: e.SIGNING_SECRET,
+  };
+}

@@ -1,0 +1,31 @@
+import { assertEquals, assertThrows } from "../tests/assert.ts";
+import { ConfigError, loadConfig } from "./mod.ts";
+
+Deno.test("loadConfig applies defaults and picks fs storage without S3", () => {
+  const config = loadConfig({});
+  assertEquals(config.temporalTaskQueue, "data-exports");
+  assertEquals(config.port, 8000);
+  assertEquals(config.storageBackend, "fs");
+  assertEquals(config.exportBatchSize, 5000);
+});
+
+Deno.test("loadConfig picks s3 when a bucket is configured", () => {
+  const config = loadConfig({ S3_BUCKET: "exports", S3_ENDPOINT: "http://127.0.0.1:9000" });
+  assertEquals(config.storageBackend, "s3");
+  assertEquals(config.s3.forcePathStyle, true);
+});
+
+Deno.test("loadConfig names every bad variable", () => {
+  const error = assertThrows(
+    () => loadConfig({ PORT: "eighty", EXPORT_BATCH_SIZE: "0", DATABASE_URL: "mysql://x" }),
+    ConfigError,
+  );
+  const text = error.problems.join("\n");
+  for (const name of ["PORT", "EXPORT_BATCH_SIZE", "DATABASE_URL"]) {
+    assertEquals(text.includes(name), true, `${name} missing from: ${text}`);
+  }
+});
+
+Deno.test("loadConfig rejects s3 backend without a bucket", () => {
+  assertThrows(() => loadConfig({ STORAGE_BACKEND: "s3" }), ConfigError, "S3_BUCKET");
+});
