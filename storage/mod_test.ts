@@ -1,0 +1,60 @@
+/** The backend chosen from the configuration, and the download file name header. */
+import { loadConfig } from "../config/mod.ts";
+import { assertEquals } from "../tests/assert.ts";
+import { requireEnv, serviceTest } from "../tests/support.ts";
+import { attachmentDisposition, createStorage } from "./mod.ts";
+import { pattern } from "./test_support.ts";
+
+Deno.test({
+  name: "storage: the configuration picks the filesystem backend in EXPORTS_DIR",
+  ...serviceTest,
+  async fn() {
+    const dir = await Deno.makeTempDir({ prefix: "ami-exports-mod-test-" });
+    try {
+      const storage = createStorage(loadConfig({ STORAGE_BACKEND: "fs", EXPORTS_DIR: dir }));
+      assertEquals(storage.backend, "fs");
+      const state = await storage.beginUpload("a/b.csv", "text/csv");
+      await storage.completeUpload(await storage.appendPart(state, pattern(3, 1)));
+      assertEquals((await Deno.stat(`${dir}/a/b.csv`)).size, 3);
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
+
+Deno.test({
+  name: "storage: the configuration picks the S3 backend on S3_BUCKET",
+  ...serviceTest,
+  async fn() {
+    const bucket = `storage-mod-test-${crypto.randomUUID().slice(0, 8)}`;
+    const storage = createStorage(loadConfig({
+      S3_BUCKET: bucket,
+      S3_ENDPOINT: requireEnv("TEST_S3_ENDPOINT"),
+      AWS_ACCESS_KEY_ID: "testing",
+      AWS_SECRET_ACCESS_KEY: "testing",
+    }));
+    assertEquals(storage.backend, "s3");
+    await storage.ensureReady();
+    const state = await storage.beginUpload("a/b.csv", "text/csv");
+    assertEquals(await storage.completeUpload(await storage.appendPart(state, pattern(3, 1))), {
+      size: 3,
+    });
+    assertEquals(await storage.listObjects(""), ["a/b.csv"]);
+  },
+});
+
+Deno.test("storage: the attachment header keeps the exact name and a safe ASCII fallback", () => {
+  assertEquals(
+    attachmentDisposition("export.csv"),
+    `attachment; filename="export.csv"; filename*=UTF-8''export.csv`,
+  );
+  assertEquals(
+    attachmentDisposition(`Noctuidae "été" 2024/1.csv`),
+    `attachment; filename="Noctuidae __t__ 2024_1.csv"; ` +
+      `filename*=UTF-8''Noctuidae%20%22%C3%A9t%C3%A9%22%202024_1.csv`,
+  );
+  assertEquals(
+    attachmentDisposition("a\r\nb's(1).csv"),
+    `attachment; filename="a__b's(1).csv"; filename*=UTF-8''a__b%27s%281%29.csv`,
+  );
+});

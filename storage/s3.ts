@@ -1,0 +1,374 @@
+/**
+ * The S3 backend: one export = one multipart upload, one appended chunk = one part.
+ *
+ * Part N of a resumed attempt is uploaded under part number N again, which replaces whatever a
+ * crashed attempt had uploaded there; completion lists exactly the checkpoint's parts, so parts
+ * uploaded beyond the last delivered checkpoint are dropped by S3.
+ */
+import {
+  AbortMultipartUploadCommand,
+  type BucketLocationConstraint,
+  CompleteMultipartUploadCommand,
+  CreateBucketCommand,
+  CreateMultipartUploadCommand,
+  DeleteObjectCommand,
+  GetObjectCommand,
+  HeadBucketCommand,
+  HeadObjectCommand,
+  ListMultipartUploadsCommand,
+  ListObjectsV2Command,
+  ListPartsCommand,
+  type Part,
+  PutObjectCommand,
+  S3Client,
+  UploadPartCommand,
+} from "@aws-sdk/client-s3";
+import { getSignedUrl } from "@aws-sdk/s3-request-presigner";
+import { attachmentDisposition } from "./disposition.ts";
+import { UploadNotFoundError } from "./errors.ts";
+import type { IncompleteUpload, ObjectStorage, UploadedPart, UploadState } from "./types.ts";
+
+/** Where the bucket lives and how to reach it (the `s3` section of the config). */
+export interface S3StorageOptions {
+  /** Custom endpoint (MinIO, moto); the AWS endpoint for `region` when absent. */
+  endpoint?: string;
+  bucket: string;
+  region: string;
+  forcePathStyle: boolean;
+  /** Static credentials; the SDK's default provider chain is used when absent. */
+  accessKeyId?: string;
+  secretAccessKey?: string;
+  /** Attempts per request: the SDK retries throttling, 5xx and network errors with backoff. */
+  maxAttempts?: number;
+  /** An existing client to use instead of building one (its owner destroys it). */
+  client?: S3Client;
+}
+
+/** S3 allows at most 10,000 parts per multipart upload. */
+const MAX_PARTS = 10_000;
+/** SigV4 presigned URLs are valid for at most 7 days. */
+const MAX_PRESIGN_SECONDS = 7 * 24 * 3600;
+
+/** Builds the S3 client the backend uses, with retries and timeouts suited to long uploads. */
+export function createS3Client(options: Omit<S3StorageOptions, "bucket" | "client">): S3Client {
+  const credentials = options.accessKeyId && options.secretAccessKey
+    ? { accessKeyId: options.accessKeyId, secretAccessKey: options.secretAccessKey }
+    : undefined;
+  return new S3Client({
+    endpoint: options.endpoint,
+    region: options.region,
+    forcePathStyle: options.forcePathStyle,
+    credentials,
+    maxAttempts: options.maxAttempts ?? 5,
+    requestHandler: { connectionTimeout: 10_000, requestTimeout: 120_000 },
+  });
+}
+
+/** Object storage on an S3 bucket (AWS S3, MinIO, moto). */
+export function createS3Storage(options: S3StorageOptions): ObjectStorage {
+  const client = options.client ?? createS3Client(options);
+  const Bucket = options.bucket;
+
+  function checkBackend(state: Pick<UploadState, "backend" | "key">): void {
+    if (state.backend !== "s3") {
+      throw new Error(`upload state belongs to the ${state.backend} backend: ${state.key}`);
+    }
+  }
+
+  async function headObject(key: string): Promise<{ size: number } | null> {
+    try {
+      const head = await client.send(new HeadObjectCommand({ Bucket, Key: key }));
+      return { size: head.ContentLength ?? 0 };
+    } catch (error) {
+      if (isNotFound(error)) return null;
+      throw error;
+    }
+  }
+
+  /** Every part S3 holds for the upload, in part-number order. */
+  async function listParts(state: UploadState): Promise<Part[]> {
+    const parts: Part[] = [];
+    let marker: string | undefined;
+    do {
+      const page = await client.send(
+        new ListPartsCommand({
+          Bucket,
+          Key: state.key,
+          UploadId: state.uploadId,
+          PartNumberMarker: marker,
+        }),
+      );
+      parts.push(...(page.Parts ?? []));
+      marker = page.IsTruncated ? page.NextPartNumberMarker : undefined;
+    } while (marker);
+    return parts;
+  }
+
+  /** False only when S3 says the upload is gone; true when it exists or cannot be told. */
+  async function uploadMayExist(state: UploadState): Promise<boolean> {
+    try {
+      await client.send(
+        new ListPartsCommand({ Bucket, Key: state.key, UploadId: state.uploadId, MaxParts: 1 }),
+      );
+      return true;
+    } catch (error) {
+      return !isNotFound(error);
+    }
+  }
+
+  return {
+    backend: "s3",
+
+    async ensureReady(): Promise<void> {
+      try {
+        await client.send(new HeadBucketCommand({ Bucket }));
+        return;
+      } catch (error) {
+        if (!isNotFound(error)) throw error;
+      }
+      try {
+        await client.send(
+          new CreateBucketCommand({
+            Bucket,
+            CreateBucketConfiguration: options.region === "us-east-1"
+              ? undefined
+              : { LocationConstraint: options.region as BucketLocationConstraint },
+          }),
+        );
+      } catch (error) {
+        if (errorName(error) !== "BucketAlreadyOwnedByYou") throw error;
+      }
+    },
+
+    async beginUpload(key: string, contentType: string): Promise<UploadState> {
+      const created = await client.send(
+        new CreateMultipartUploadCommand({ Bucket, Key: key, ContentType: contentType }),
+      );
+      if (!created.UploadId) {
+        throw new Error(`S3 did not return an upload id: ${key}`);
+      }
+      return {
+        backend: "s3",
+        key,
+        contentType,
+        uploadId: created.UploadId,
+        parts: [],
+        bytes: 0,
+      };
+    },
+
+    async appendPart(state: UploadState, chunk: Uint8Array): Promise<UploadState> {
+      checkBackend(state);
+      if (chunk.byteLength === 0) {
+        throw new Error(`cannot append an empty part: ${state.key}`);
+      }
+      const partNumber = state.parts.length + 1;
+      if (partNumber > MAX_PARTS) {
+        throw new Error(`upload has reached the S3 limit of ${MAX_PARTS} parts: ${state.key}`);
+      }
+      let etag: string | undefined;
+      try {
+        const uploaded = await client.send(
+          new UploadPartCommand({
+            Bucket,
+            Key: state.key,
+            UploadId: state.uploadId,
+            PartNumber: partNumber,
+            Body: chunk,
+            ContentLength: chunk.byteLength,
+          }),
+        );
+        etag = uploaded.ETag;
+      } catch (error) {
+        if (!isNotFound(error) && await uploadMayExist(state)) throw error;
+        throw new UploadNotFoundError(state.key, state.uploadId);
+      }
+      if (!etag) {
+        throw new Error(`S3 did not return an ETag for part ${partNumber}: ${state.key}`);
+      }
+      const part: UploadedPart = { partNumber, etag, size: chunk.byteLength };
+      return { ...state, parts: [...state.parts, part], bytes: state.bytes + part.size };
+    },
+
+    async resumeUpload(state: UploadState): Promise<UploadState> {
+      checkBackend(state);
+      let listed: Part[];
+      try {
+        listed = await listParts(state);
+      } catch (error) {
+        if (isNotFound(error)) throw new UploadNotFoundError(state.key, state.uploadId);
+        throw error;
+      }
+      // Parts beyond the checkpoint may exist (a crashed attempt uploaded them); they are
+      // replaced or left out at completion. The checkpoint's own parts must be intact.
+      const byNumber = new Map(listed.map((p) => [p.PartNumber, p]));
+      for (const part of state.parts) {
+        const found = byNumber.get(part.partNumber);
+        if (!found || unquote(found.ETag) !== unquote(part.etag) || found.Size !== part.size) {
+          throw new Error(
+            `upload part ${part.partNumber} does not match the checkpoint: ${state.key} (${state.uploadId})`,
+          );
+        }
+      }
+      return { ...state, parts: [...state.parts] };
+    },
+
+    async completeUpload(state: UploadState): Promise<{ size: number }> {
+      checkBackend(state);
+      try {
+        if (state.parts.length === 0) {
+          // S3 cannot complete a multipart upload without parts: publish an empty object
+          // and drop the upload (both steps are safe to repeat).
+          await client.send(
+            new PutObjectCommand({
+              Bucket,
+              Key: state.key,
+              Body: new Uint8Array(0),
+              ContentType: state.contentType,
+            }),
+          );
+          await client.send(
+            new AbortMultipartUploadCommand({
+              Bucket,
+              Key: state.key,
+              UploadId: state.uploadId,
+            }),
+          );
+        } else {
+          await client.send(
+            new CompleteMultipartUploadCommand({
+              Bucket,
+              Key: state.key,
+              UploadId: state.uploadId,
+              MultipartUpload: {
+                Parts: state.parts.map((p) => ({ PartNumber: p.partNumber, ETag: p.etag })),
+              },
+            }),
+          );
+        }
+      } catch (error) {
+        // Already completed by an earlier attempt that crashed before recording it? S3 says
+        // NoSuchUpload; other servers fail differently (moto: a 500), so ask ListParts.
+        if (!isNotFound(error) && await uploadMayExist(state)) throw error;
+        const head = await headObject(state.key);
+        if (head && head.size === state.bytes) return head;
+        throw new UploadNotFoundError(
+          state.key,
+          state.uploadId,
+          head ? `object has ${head.size} bytes, expected ${state.bytes}` : "no object either",
+        );
+      }
+      const head = await headObject(state.key);
+      if (!head || head.size !== state.bytes) {
+        throw new Error(
+          `completed object has ${head?.size ?? "no"} bytes, expected ${state.bytes}: ${state.key}`,
+        );
+      }
+      return head;
+    },
+
+    async abortUpload(state: Pick<UploadState, "key" | "uploadId">): Promise<void> {
+      try {
+        await client.send(
+          new AbortMultipartUploadCommand({ Bucket, Key: state.key, UploadId: state.uploadId }),
+        );
+      } catch (error) {
+        if (!isNotFound(error)) throw error;
+      }
+    },
+
+    headObject,
+
+    async deleteObject(key: string): Promise<void> {
+      try {
+        await client.send(new DeleteObjectCommand({ Bucket, Key: key }));
+      } catch (error) {
+        if (!isNotFound(error)) throw error;
+      }
+    },
+
+    async downloadUrl(
+      key: string,
+      urlOptions: { expiresInSeconds: number; filename?: string },
+    ): Promise<string> {
+      const expiresIn = Math.floor(urlOptions.expiresInSeconds);
+      if (!(expiresIn >= 1 && expiresIn <= MAX_PRESIGN_SECONDS)) {
+        throw new RangeError(
+          `download URL expiry must be between 1 and ${MAX_PRESIGN_SECONDS} seconds: ${urlOptions.expiresInSeconds}`,
+        );
+      }
+      const command = new GetObjectCommand({
+        Bucket,
+        Key: key,
+        ResponseContentDisposition: urlOptions.filename
+          ? attachmentDisposition(urlOptions.filename)
+          : undefined,
+      });
+      return await getSignedUrl(client, command, { expiresIn });
+    },
+
+    async listObjects(prefix: string): Promise<string[]> {
+      const keys: string[] = [];
+      let token: string | undefined;
+      do {
+        const page = await client.send(
+          new ListObjectsV2Command({ Bucket, Prefix: prefix, ContinuationToken: token }),
+        );
+        for (const object of page.Contents ?? []) {
+          if (object.Key !== undefined) keys.push(object.Key);
+        }
+        token = page.IsTruncated ? page.NextContinuationToken : undefined;
+      } while (token);
+      return keys;
+    },
+
+    async listIncompleteUploads(prefix: string): Promise<IncompleteUpload[]> {
+      const uploads: IncompleteUpload[] = [];
+      let keyMarker: string | undefined;
+      let uploadIdMarker: string | undefined;
+      do {
+        const page = await client.send(
+          new ListMultipartUploadsCommand({
+            Bucket,
+            Prefix: prefix,
+            KeyMarker: keyMarker,
+            UploadIdMarker: uploadIdMarker,
+          }),
+        );
+        for (const upload of page.Uploads ?? []) {
+          if (upload.Key === undefined || upload.UploadId === undefined) continue;
+          uploads.push({ key: upload.Key, uploadId: upload.UploadId, initiated: upload.Initiated });
+        }
+        if (page.IsTruncated) {
+          keyMarker = page.NextKeyMarker;
+          uploadIdMarker = page.NextUploadIdMarker;
+        } else {
+          keyMarker = undefined;
+        }
+      } while (keyMarker);
+      return uploads;
+    },
+  };
+}
+
+function errorName(error: unknown): string | undefined {
+  return error instanceof Error ? error.name : undefined;
+}
+
+/** True for the S3 "not found" family: a missing key, upload or bucket, or any 404. */
+function isNotFound(error: unknown): boolean {
+  const name = errorName(error);
+  if (
+    name === "NotFound" || name === "NoSuchKey" || name === "NoSuchUpload" ||
+    name === "NoSuchBucket"
+  ) {
+    return true;
+  }
+  const status = (error as { $metadata?: { httpStatusCode?: number } } | null)?.$metadata
+    ?.httpStatusCode;
+  return status === 404;
+}
+
+function unquote(etag: string | undefined): string | undefined {
+  return etag?.replace(/^"|"$/g, "");
+}
