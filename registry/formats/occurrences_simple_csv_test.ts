@@ -1,0 +1,353 @@
+import { parse } from "csv-parse/sync";
+import postgres from "postgres";
+import { assert, assertEquals } from "../../tests/assert.ts";
+import { createSmallProject, type SmallProject } from "../../tests/fixtures/small_project.ts";
+import { requireEnv, serviceTest, testDatabase } from "../../tests/support.ts";
+import type { Exporter, ExportFilters, ExportQueryContext } from "../types.ts";
+import { occurrenceCsvColumns, occurrencesSimpleCsv } from "./occurrences_simple_csv.ts";
+
+const exporter: Exporter = occurrencesSimpleCsv;
+
+/** Runs the whole export batch by batch, as the export activity does. */
+async function exportAll(
+  ctx: ExportQueryContext,
+  limit: number,
+): Promise<{ text: string; records: number; batches: number }> {
+  let text = exporter.prologue();
+  let afterId: number | null = null;
+  let records = 0;
+  let batches = 0;
+  for (;;) {
+    const batch = await exporter.fetchBatch(ctx, { afterId, limit, recordsBefore: records });
+    if (batch.records === 0) {
+      assertEquals(batch.text, "");
+      break;
+    }
+    assert(batch.records <= limit, `batch of ${batch.records} over the limit ${limit}`);
+    assert(batch.lastId !== null && (afterId === null || batch.lastId > afterId));
+    text += batch.text;
+    records += batch.records;
+    afterId = batch.lastId;
+    batches++;
+  }
+  return { text: text + exporter.epilogue(), records, batches };
+}
+
+function rows(text: string): Record<string, string>[] {
+  return parse(text, { columns: true }) as Record<string, string>[];
+}
+
+async function withProject(
+  fn: (p: SmallProject, ctx: (filters?: ExportFilters) => ExportQueryContext) => Promise<void>,
+): Promise<void> {
+  const sql = testDatabase();
+  try {
+    const p = await createSmallProject(sql);
+    await fn(p, (filters = {}) => ({ sql, projectId: p.projectId, filters }));
+  } finally {
+    await sql.end();
+  }
+}
+
+Deno.test({
+  name: "occurrences_simple_csv: exact header, then the project's valid occurrences in id order",
+  ...serviceTest,
+  async fn() {
+    await withProject(async (p, ctx) => {
+      // a second project in the same database must not leak into the first one's file
+      const other = await createSmallProject(ctx().sql);
+      const { text } = await exportAll(ctx(), 100);
+      const table = parse(text) as string[][];
+      assertEquals(table[0], [
+        "id",
+        "event_id",
+        "event_name",
+        "deployment_id",
+        "deployment_name",
+        "project_id",
+        "project_name",
+        "determination_id",
+        "determination_name",
+        "determination_score",
+        "verification_status",
+        "best_machine_prediction_name",
+        "best_machine_prediction_algorithm",
+        "best_machine_prediction_score",
+        "verified_by",
+        "participant_count",
+        "agreed_with_algorithm",
+        "agreed_with_user",
+        "determination_matches_machine_prediction",
+        "detections_count",
+        "first_appearance_timestamp",
+        "last_appearance_timestamp",
+        "duration",
+        "best_detection_url",
+        "best_detection_bbox",
+        "best_detection_width",
+        "best_detection_height",
+        "best_detection_capture_url",
+      ]);
+      assertEquals(table[0], [...occurrenceCsvColumns]);
+      assertEquals(table.slice(1).map((r) => Number(r[0])), p.validIds);
+      assert(!table.slice(1).some((r) => other.validIds.includes(Number(r[0]))));
+    });
+  },
+});
+
+Deno.test({
+  name: "occurrences_simple_csv: the values of every case",
+  ...serviceTest,
+  async fn() {
+    await withProject(async (p, ctx) => {
+      const { text } = await exportAll(ctx(), 100);
+      const byId = new Map(rows(text).map((r) => [Number(r.id), r]));
+      const common = {
+        project_id: String(p.projectId),
+        project_name: "Night moths\nsurvey",
+      };
+      const north = {
+        event_id: String(p.events.night1),
+        event_name: `2024-06-01 North "Field", plot 2`,
+        deployment_id: String(p.deployments.north),
+        deployment_name: `North "Field", plot 2`,
+      };
+      // best prediction from a bbox-less detection; best detection the other side of the set;
+      // latest standing identification is Carol's (Bob's later one is withdrawn)
+      assertEquals(byId.get(p.occurrences.rich), {
+        id: String(p.occurrences.rich),
+        ...north,
+        ...common,
+        determination_id: String(p.taxa.agrotis),
+        determination_name: "Agrotis ipsilon",
+        determination_score: "0.91",
+        verification_status: "Verified",
+        best_machine_prediction_name: "Agrotis ipsilon",
+        best_machine_prediction_algorithm: "Moth classifier",
+        best_machine_prediction_score: "0.97",
+        verified_by: "Carol Example",
+        participant_count: "2",
+        agreed_with_algorithm: "",
+        agreed_with_user: "Alice Example",
+        determination_matches_machine_prediction: "true",
+        detections_count: "3",
+        first_appearance_timestamp: "2024-06-01T22:15:03.000Z",
+        last_appearance_timestamp: "2024-06-01T22:20:03.000Z",
+        duration: "300",
+        best_detection_url: "https://cdn.example.org/ami/crops/a2.jpg",
+        best_detection_bbox: "[5.5,6,55.5,106]",
+        best_detection_width: "50",
+        best_detection_height: "100",
+        best_detection_capture_url: "https://cdn.example.org/ami/captures/s4.jpg",
+      });
+      // agrees with a prediction; the user has no name; the detection has no crop
+      assertEquals(byId.get(p.occurrences.agreesWithPrediction), {
+        id: String(p.occurrences.agreesWithPrediction),
+        ...north,
+        ...common,
+        determination_id: String(p.taxa.agrotis),
+        determination_name: "Agrotis ipsilon",
+        determination_score: "1",
+        verification_status: "Verified",
+        best_machine_prediction_name: "Agrotis ipsilon",
+        best_machine_prediction_algorithm: "Moth classifier",
+        best_machine_prediction_score: "0.7",
+        verified_by: p.bobEmail,
+        participant_count: "1",
+        agreed_with_algorithm: "Moth classifier",
+        agreed_with_user: "",
+        determination_matches_machine_prediction: "true",
+        detections_count: "1",
+        first_appearance_timestamp: "2024-06-01T23:00:00.000Z",
+        last_appearance_timestamp: "2024-06-01T23:00:00.000Z",
+        duration: "0",
+        best_detection_url: "https://cdn.example.org/ami/captures/s2.jpg",
+        best_detection_bbox: "[100,100,300,250]",
+        best_detection_width: "200",
+        best_detection_height: "150",
+        best_detection_capture_url: "https://cdn.example.org/ami/captures/s2.jpg",
+      });
+      // only a withdrawn identification: not verified, nobody took part
+      assertEquals(byId.get(p.occurrences.machineOnly), {
+        id: String(p.occurrences.machineOnly),
+        event_id: String(p.events.night2),
+        event_name: "2024-06-03 South meadow",
+        deployment_id: String(p.deployments.south),
+        deployment_name: "South meadow",
+        ...common,
+        determination_id: String(p.taxa.noctuidae),
+        determination_name: "Noctuidae",
+        determination_score: "0.5",
+        verification_status: "Not verified",
+        best_machine_prediction_name: "Catocala relicta",
+        best_machine_prediction_algorithm: "Order classifier",
+        best_machine_prediction_score: "0.55",
+        verified_by: "",
+        participant_count: "0",
+        agreed_with_algorithm: "",
+        agreed_with_user: "",
+        determination_matches_machine_prediction: "false",
+        detections_count: "2",
+        first_appearance_timestamp: "2024-06-03T21:30:00.000Z",
+        last_appearance_timestamp: "2024-06-03T22:33:00.000Z",
+        duration: "3780",
+        best_detection_url: "https://cdn.example.org/ami/crops/c1.jpg",
+        best_detection_bbox: "[0,0,40,30]",
+        best_detection_width: "40",
+        best_detection_height: "30",
+        best_detection_capture_url: "https://cdn.example.org/ami/captures/s3.jpg",
+      });
+      // no event; an unclassified detection loses to classified ones, ties go to the lowest id
+      assertEquals(byId.get(p.occurrences.noEvent), {
+        id: String(p.occurrences.noEvent),
+        event_id: "",
+        event_name: "",
+        deployment_id: String(p.deployments.south),
+        deployment_name: "South meadow",
+        ...common,
+        determination_id: String(p.taxa.catocala),
+        determination_name: "Catocala relicta",
+        determination_score: "0.42",
+        verification_status: "Not verified",
+        best_machine_prediction_name: "Catocala relicta",
+        best_machine_prediction_algorithm: "Moth classifier",
+        best_machine_prediction_score: "0.6",
+        verified_by: "",
+        participant_count: "0",
+        agreed_with_algorithm: "",
+        agreed_with_user: "",
+        determination_matches_machine_prediction: "true",
+        detections_count: "3",
+        first_appearance_timestamp: "2024-06-05T01:00:00.000Z",
+        last_appearance_timestamp: "2024-06-05T01:00:20.000Z",
+        duration: "20",
+        best_detection_url: "https://cdn.example.org/ami/crops/g2.jpg",
+        best_detection_bbox: "[10,10,20,20]",
+        best_detection_width: "10",
+        best_detection_height: "10",
+        best_detection_capture_url: "https://cdn.example.org/ami/captures/s5.jpg",
+      });
+    });
+  },
+});
+
+Deno.test({
+  name: "occurrences_simple_csv: RFC 4180 bytes (CRLF records, quoted comma, quote and newline)",
+  ...serviceTest,
+  async fn() {
+    await withProject(async (p, ctx) => {
+      const batch = await occurrencesSimpleCsv.fetchBatch(ctx(), {
+        afterId: p.occurrences.rich - 1,
+        limit: 1,
+        recordsBefore: 0,
+      });
+      assertEquals(batch.records, 1);
+      assertEquals(batch.lastId, p.occurrences.rich);
+      assert(
+        batch.text.startsWith(
+          `${p.occurrences.rich},${p.events.night1},"2024-06-01 North ""Field"", plot 2",` +
+            `${p.deployments.north},"North ""Field"", plot 2",${p.projectId},` +
+            `"Night moths\nsurvey",`,
+        ),
+        batch.text,
+      );
+      assert(batch.text.endsWith(",https://cdn.example.org/ami/captures/s4.jpg\r\n"), batch.text);
+      assertEquals(
+        occurrencesSimpleCsv.prologue(),
+        occurrenceCsvColumns.join(",") + "\r\n",
+      );
+    });
+  },
+});
+
+Deno.test({
+  name: "occurrences_simple_csv: batches of 2 give the same bytes as one batch",
+  ...serviceTest,
+  async fn() {
+    await withProject(async (p, ctx) => {
+      const whole = await exportAll(ctx(), 1000);
+      const paged = await exportAll(ctx(), 2);
+      assertEquals(whole.batches, 1);
+      assertEquals(paged.batches, 2);
+      assertEquals(paged.records, p.validIds.length);
+      assertEquals(paged.text, whole.text);
+    });
+  },
+});
+
+Deno.test({
+  name: "occurrences_simple_csv: a capture set keeps its occurrences, each once",
+  ...serviceTest,
+  async fn() {
+    await withProject(async (p, ctx) => {
+      const filtered = ctx({ collection_id: p.collectionId });
+      const { text, records } = await exportAll(filtered, 1);
+      assertEquals(rows(text).map((r) => Number(r.id)), p.collectionValidIds);
+      assertEquals(records, p.collectionValidIds.length);
+      // the whole occurrence is exported, not only its detections in the set
+      assertEquals(rows(text)[0].detections_count, "3");
+    });
+  },
+});
+
+Deno.test({
+  name: "occurrences_simple_csv: no records gives the header alone",
+  ...serviceTest,
+  async fn() {
+    await withProject(async (p, ctx) => {
+      const empty = ctx({ collection_id: p.emptyCollectionId });
+      const { text, records } = await exportAll(empty, 10);
+      assertEquals(records, 0);
+      assertEquals(text, occurrenceCsvColumns.join(",") + "\r\n");
+      assertEquals(await exporter.count(empty), 0);
+      assertEquals(
+        await exporter.fetchBatch(empty, { afterId: null, limit: 10, recordsBefore: 0 }),
+        { records: 0, lastId: null, text: "" },
+      );
+    });
+  },
+});
+
+Deno.test({
+  name: "occurrences_simple_csv: count equals the rows exported",
+  ...serviceTest,
+  async fn() {
+    await withProject(async (p, ctx) => {
+      for (const filters of [{}, { collection_id: p.collectionId }]) {
+        const { text, records } = await exportAll(ctx(filters), 3);
+        const count = await exporter.count(ctx(filters));
+        assertEquals(count, records);
+        assertEquals(count, rows(text).length);
+      }
+      assertEquals(await exporter.count(ctx()), p.validIds.length);
+    });
+  },
+});
+
+Deno.test({
+  name: "occurrences_simple_csv: one statement per batch, whatever its size",
+  ...serviceTest,
+  async fn() {
+    const setup = testDatabase(1);
+    let statements = 0;
+    const sql = postgres(requireEnv("TEST_DATABASE_URL"), {
+      max: 1,
+      onnotice: () => {},
+      debug: () => statements++,
+    });
+    try {
+      const p = await createSmallProject(setup);
+      await sql`select 1`; // connecting also runs postgres.js's type lookup: not ours to count
+      const ctx = { sql, projectId: p.projectId, filters: { collection_id: p.collectionId } };
+      for (const limit of [1, 2, 1000]) {
+        statements = 0;
+        const batch = await exporter.fetchBatch(ctx, { afterId: null, limit, recordsBefore: 0 });
+        assertEquals(statements, 1, `statements for a batch of ${limit}`);
+        assertEquals(batch.records, Math.min(limit, p.collectionValidIds.length));
+        assertEquals(batch.lastId, p.collectionValidIds[batch.records - 1]);
+      }
+    } finally {
+      await Promise.all([setup.end(), sql.end()]);
+    }
+  },
+});

@@ -1,0 +1,62 @@
+/**
+ * The registry: format key → exporter. Adding a format = one file in `registry/formats/` and
+ * one line in the list below; the API, request validation and the workflow read it from here.
+ */
+import { occurrencesApiJson } from "./formats/occurrences_api_json.ts";
+import { occurrencesSimpleCsv } from "./formats/occurrences_simple_csv.ts";
+import type { Exporter, FilterKey } from "./types.ts";
+
+export type { Exporter } from "./types.ts";
+
+/** Every registered exporter, by key. */
+export const exporters: Readonly<Record<string, Exporter>> = indexExporters([
+  occurrencesApiJson,
+  occurrencesSimpleCsv,
+]);
+
+/** Indexes exporters by key; two formats under one key is a programming error. */
+export function indexExporters(list: readonly Exporter[]): Readonly<Record<string, Exporter>> {
+  const byKey: Record<string, Exporter> = {};
+  for (const exporter of list) {
+    if (Object.hasOwn(byKey, exporter.key)) {
+      throw new Error(`export format registered twice: ${exporter.key}`);
+    }
+    byKey[exporter.key] = exporter;
+  }
+  return Object.freeze(byKey);
+}
+
+/** A format as `GET /api/v2/exports/formats/` lists it. */
+export interface FormatDescription {
+  key: string;
+  label: string;
+  description: string;
+  extension: string;
+  content_type: string;
+  accepted_filters: FilterKey[];
+}
+
+/** The exporter registered under `key`; undefined for anything else (even `"constructor"`). */
+export function getExporter(key: string): Exporter | undefined {
+  return Object.hasOwn(exporters, key) ? exporters[key] : undefined;
+}
+
+/** The registered format keys, sorted. */
+export function supportedFormats(): string[] {
+  return Object.keys(exporters).sort();
+}
+
+/** Metadata of every registered format, sorted by key, for the formats endpoint. */
+export function describeFormats(): FormatDescription[] {
+  return supportedFormats().map((key) => {
+    const exporter = exporters[key];
+    return {
+      key: exporter.key,
+      label: exporter.label,
+      description: exporter.description,
+      extension: exporter.extension,
+      content_type: exporter.contentType,
+      accepted_filters: [...exporter.acceptedFilters],
+    };
+  });
+}

@@ -1,0 +1,64 @@
+import { assert, assertEquals, assertThrows } from "../tests/assert.ts";
+import { occurrencesApiJson } from "./formats/occurrences_api_json.ts";
+import { occurrencesSimpleCsv } from "./formats/occurrences_simple_csv.ts";
+import {
+  describeFormats,
+  exporters,
+  getExporter,
+  indexExporters,
+  supportedFormats,
+} from "./mod.ts";
+
+Deno.test("registry: lists the two original formats, sorted", () => {
+  const keys = supportedFormats();
+  assert(keys.includes("occurrences_api_json"), keys.join());
+  assert(keys.includes("occurrences_simple_csv"), keys.join());
+  assertEquals(keys, [...keys].sort());
+});
+
+Deno.test("registry: every exporter is filed under its own key", () => {
+  for (const [key, exporter] of Object.entries(exporters)) assertEquals(exporter.key, key);
+  assertEquals(getExporter("occurrences_api_json"), occurrencesApiJson);
+  assertEquals(getExporter("occurrences_simple_csv"), occurrencesSimpleCsv);
+});
+
+Deno.test("registry: an unknown key has no exporter", () => {
+  for (const key of ["", "csv", "OCCURRENCES_SIMPLE_CSV", "constructor", "__proto__", "toString"]) {
+    assertEquals(getExporter(key), undefined, key);
+  }
+});
+
+Deno.test("registry: describeFormats gives the formats endpoint's fields", () => {
+  const formats = describeFormats();
+  assertEquals(formats.map((f) => f.key), supportedFormats());
+  assertEquals(formats.find((f) => f.key === "occurrences_simple_csv"), {
+    key: "occurrences_simple_csv",
+    label: occurrencesSimpleCsv.label,
+    description: occurrencesSimpleCsv.description,
+    extension: "csv",
+    content_type: "text/csv",
+    accepted_filters: ["collection_id"],
+  });
+  assertEquals(formats.find((f) => f.key === "occurrences_api_json"), {
+    key: "occurrences_api_json",
+    label: occurrencesApiJson.label,
+    description: occurrencesApiJson.description,
+    extension: "json",
+    content_type: "application/json",
+    accepted_filters: ["collection_id"],
+  });
+  for (const f of formats) assert(f.label !== "" && f.description !== "", f.key);
+});
+
+Deno.test("registry: two formats under one key are refused", () => {
+  assertThrows(
+    () =>
+      indexExporters([occurrencesSimpleCsv, {
+        ...occurrencesApiJson,
+        key: "occurrences_simple_csv",
+      }]),
+    Error,
+    "registered twice: occurrences_simple_csv",
+  );
+  assertEquals(Object.keys(indexExporters([occurrencesSimpleCsv])), ["occurrences_simple_csv"]);
+});

@@ -1,0 +1,100 @@
+/**
+ * SQL building blocks shared by the occurrence-based formats, so that "best machine prediction",
+ * "event name" or "duration" mean the same thing in every file a project exports.
+ *
+ * Every fragment expects the occurrence table aliased as `o` and runs per occurrence of the
+ * batch (LATERAL), so a batch costs in proportion to its rows, not to the table.
+ */
+import type postgres from "postgres";
+import { occurrencePredicate } from "./filters.ts";
+import type { ExportQueryContext } from "./types.ts";
+
+/** A postgres.js SQL fragment. */
+export type Fragment = postgres.PendingQuery<postgres.Row[]>;
+
+/**
+ * `with batch as (…)`: the ids of the next `limit` valid occurrences after `afterId`, in id
+ * order (keyset pagination). Join it to `occurrences o` and order by `batch.id`.
+ *
+ * The shared predicate is checked per candidate in a scalar subquery, which the planner cannot
+ * flatten. Written as a plain `where`, its `exists (… detections …)` becomes a merge semi-join
+ * that reads the detections index from its start on every batch (batch N costs O(N), the whole
+ * export O(N²)); here a batch reads only the candidates from `afterId` on.
+ */
+export function occurrenceBatch(
+  ctx: ExportQueryContext,
+  cursor: { afterId: number | null; limit: number },
+): Fragment {
+  const { sql } = ctx;
+  const after = cursor.afterId === null ? sql`` : sql`and c.id > ${cursor.afterId}`;
+  return sql`
+    with batch as (
+      select c.id from occurrences c
+      where c.project_id = ${ctx.projectId} ${after}
+        and (select true from occurrences o where o.id = c.id and ${occurrencePredicate(ctx)})
+      order by c.id
+      limit ${cursor.limit}
+    )`;
+}
+
+/** ISO-8601 text in UTC with milliseconds (`2024-06-01T22:15:03.000Z`), whatever the session zone. */
+export function isoTimestamp(sql: postgres.Sql, value: Fragment): Fragment {
+  return sql`to_char(${value} at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`;
+}
+
+/** A public URL: the base URL and the path joined by exactly one slash. */
+export function mediaUrl(sql: postgres.Sql, base: Fragment, path: Fragment): Fragment {
+  return sql`(rtrim(${base}, '/') || '/' || ltrim(${path}, '/'))`;
+}
+
+/**
+ * The event's display name, "<start date> <station>" (UTC date). Expects the event aliased `e`
+ * and its deployment `ed`; null without an event.
+ */
+export function eventName(sql: postgres.Sql): Fragment {
+  return sql`(to_char(e.start at time zone 'UTC', 'YYYY-MM-DD') || ' ' || ed.name)`;
+}
+
+/**
+ * `left join lateral … ds`: `detections_count`, `first_timestamp`, `last_timestamp` and
+ * `duration` (seconds, float) over all the occurrence's detections.
+ */
+export function detectionStats(sql: postgres.Sql): Fragment {
+  return sql`
+    left join lateral (
+      select
+        count(*)::int as detections_count,
+        min(sd.timestamp) as first_timestamp,
+        max(sd.timestamp) as last_timestamp,
+        extract(epoch from max(sd.timestamp) - min(sd.timestamp))::float8 as duration
+      from detections sd
+      where sd.occurrence_id = o.id
+    ) ds on true`;
+}
+
+/**
+ * `left join lateral … bp`: the occurrence's best machine prediction, the terminal
+ * classification with the highest score over all its detections (tie: lowest classification
+ * id). Columns: `classification_id`, `score`, `taxon_id`, `taxon_name`, `taxon_rank`,
+ * `algorithm_id`, `algorithm_name`; all null when no detection has a terminal classification.
+ */
+export function bestPrediction(sql: postgres.Sql): Fragment {
+  return sql`
+    left join lateral (
+      select
+        bc.id as classification_id,
+        bc.score,
+        bt.id as taxon_id,
+        bt.name as taxon_name,
+        bt.rank as taxon_rank,
+        ba.id as algorithm_id,
+        ba.name as algorithm_name
+      from detections bd
+      join classifications bc on bc.detection_id = bd.id and bc.terminal
+      join taxa bt on bt.id = bc.taxon_id
+      join algorithms ba on ba.id = bc.algorithm_id
+      where bd.occurrence_id = o.id
+      order by bc.score desc, bc.id
+      limit 1
+    ) bp on true`;
+}
