@@ -1,0 +1,102 @@
+/**
+ * Buffers encoded records and turns them into durable storage parts, keeping a checkpoint that
+ * describes exactly the bytes already in storage and a running SHA-256 over those bytes.
+ */
+import { createSHA256, type IHasher } from "hash-wasm";
+import type { ObjectStorage } from "../storage/types.ts";
+import type { ExportCheckpoint } from "./types.ts";
+
+const encoder = new TextEncoder();
+
+function toBase64(bytes: Uint8Array): string {
+  let s = "";
+  for (let i = 0; i < bytes.length; i += 0x8000) {
+    s += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
+  }
+  return btoa(s);
+}
+
+function fromBase64(text: string): Uint8Array {
+  return Uint8Array.from(atob(text), (c) => c.charCodeAt(0));
+}
+
+/** Accumulates bytes and uploads them as parts of at least `partSize` bytes. */
+export class CheckpointWriter {
+  #pending: Uint8Array[] = [];
+  #pendingBytes = 0;
+  /** Records and cursor of everything appended so far (durable or not). */
+  records: number;
+  afterId: number | null;
+  prologueWritten: boolean;
+
+  private constructor(
+    private readonly storage: ObjectStorage,
+    private readonly hasher: IHasher,
+    private readonly partSize: number,
+    private durable: ExportCheckpoint,
+  ) {
+    this.records = durable.records;
+    this.afterId = durable.afterId;
+    this.prologueWritten = durable.prologueWritten;
+  }
+
+  /** Continues from `checkpoint` (after `storage.resumeUpload`) or starts fresh. */
+  static async open(
+    storage: ObjectStorage,
+    checkpoint: Omit<ExportCheckpoint, "hashState"> & { hashState?: string },
+    partSize: number,
+  ): Promise<CheckpointWriter> {
+    const hasher = await createSHA256();
+    hasher.init();
+    if (checkpoint.hashState) hasher.load(fromBase64(checkpoint.hashState));
+    const durable = { ...checkpoint, hashState: toBase64(hasher.save()) };
+    return new CheckpointWriter(storage, hasher, partSize, durable);
+  }
+
+  /** The last durable checkpoint: what a retried attempt resumes from. */
+  get checkpoint(): ExportCheckpoint {
+    return this.durable;
+  }
+
+  /** Appends text covering records up to `afterId`. */
+  append(text: string, records = 0, afterId: number | null = this.afterId): void {
+    if (text.length > 0) {
+      const bytes = encoder.encode(text);
+      this.#pending.push(bytes);
+      this.#pendingBytes += bytes.length;
+    }
+    this.records += records;
+    this.afterId = afterId;
+  }
+
+  /** Uploads the buffer as a part when it reached the part size (or always, with `force`). */
+  async flush(force = false): Promise<boolean> {
+    if (this.#pendingBytes === 0 || (!force && this.#pendingBytes < this.partSize)) return false;
+    const chunk = new Uint8Array(this.#pendingBytes);
+    let offset = 0;
+    for (const piece of this.#pending) {
+      chunk.set(piece, offset);
+      offset += piece.length;
+    }
+    const upload = await this.storage.appendPart(this.durable.upload, chunk);
+    this.hasher.update(chunk);
+    this.#pending = [];
+    this.#pendingBytes = 0;
+    this.durable = {
+      afterId: this.afterId,
+      records: this.records,
+      prologueWritten: this.prologueWritten,
+      upload,
+      hashState: toBase64(this.hasher.save()),
+    };
+    return true;
+  }
+
+  /** Hex SHA-256 of all durable bytes (call after the final flush). */
+  digest(): string {
+    const copy = this.hasher.save();
+    const hex = this.hasher.digest("hex");
+    this.hasher.load(copy);
+    return hex;
+  }
+}

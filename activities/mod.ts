@@ -1,0 +1,340 @@
+/**
+ * The export activities, built by a factory over their dependencies (database, storage, config,
+ * Temporal client) so that the worker and the tests pass the same real services.
+ */
+import { Context } from "@temporalio/activity";
+import { CancelledFailure } from "@temporalio/common";
+import type { Client } from "@temporalio/client";
+import type { Config } from "../config/mod.ts";
+import type { Sql } from "../db/client.ts";
+import {
+  appendJobLog,
+  type ExportRow,
+  exportWorkflowId,
+  findExport,
+  setStage,
+  STAGES,
+  updateJobProgress,
+} from "../db/exports.ts";
+import { getExporter, supportedFormats } from "../registry/mod.ts";
+import type { Exporter, ExportFilters, ExportQueryContext } from "../registry/types.ts";
+import type { ObjectStorage } from "../storage/types.ts";
+import { CheckpointWriter } from "./checkpoint_writer.ts";
+import { exportNotFound, invalidFilters, unknownFormat } from "./failures.ts";
+import type { ExportCheckpoint, ExportedFile, ExportHeartbeat, ResolvedExport } from "./types.ts";
+
+/** What the activities need from the outside world. */
+export interface ActivityDependencies {
+  sql: Sql;
+  storage: ObjectStorage;
+  config: Config;
+  /** Used by the delete workflow to stop a running export. */
+  temporal?: Client;
+}
+
+/** The object key of an export's file. */
+export function exportFileKey(projectSlug: string, exportId: number, extension: string): string {
+  return `exports/${projectSlug}_export-${exportId}.${extension}`;
+}
+
+/** The stable URL (through the API) that downloads an export's file. */
+export function exportDownloadUrl(config: Config, exportId: number): string {
+  return `${config.publicBaseUrl}/api/v2/exports/${exportId}/download/`;
+}
+
+// deno-lint-ignore explicit-function-return-type
+export function createActivities(deps: ActivityDependencies) {
+  const { sql, storage, config } = deps;
+
+  async function requireExport(exportId: number): Promise<ExportRow> {
+    const row = await findExport(sql, exportId);
+    if (!row) throw exportNotFound(exportId);
+    return row;
+  }
+
+  function requireExporter(format: string): Exporter {
+    const exporter = getExporter(format);
+    if (!exporter) throw unknownFormat(format, supportedFormats());
+    return exporter;
+  }
+
+  async function queryContext(row: ExportRow): Promise<ExportQueryContext> {
+    const filters = row.filters as ExportFilters;
+    if (filters.collection_id !== undefined) {
+      const [found] = await sql`
+        select 1 from source_image_collections
+        where id = ${filters.collection_id} and project_id = ${row.project_id}`;
+      if (!found) {
+        throw invalidFilters(
+          `capture set no longer exists in project ${row.project_id}: ${filters.collection_id}`,
+        );
+      }
+    }
+    return { sql, projectId: row.project_id, filters };
+  }
+
+  /** Aborts the export's in-progress upload and removes a published file, if any. */
+  async function discardFiles(row: ExportRow): Promise<void> {
+    if (row.upload_id && row.file_key) {
+      await storage.abortUpload({ key: row.file_key, uploadId: row.upload_id });
+    }
+    if (row.file_key) await storage.deleteObject(row.file_key);
+    await sql`update data_exports set upload_id = null where id = ${row.id}`;
+  }
+
+  async function markEnded(
+    exportId: number,
+    status: "FAILURE" | "REVOKED",
+    detail: { message?: string; stage?: string },
+  ): Promise<void> {
+    const row = await findExport(sql, exportId);
+    if (!row || row.status === "SUCCESS") return;
+    await discardFiles(row);
+    await sql`
+      update data_exports set status = ${status}, error = ${detail.message ?? null},
+        error_stage = ${
+      detail.stage ?? null
+    }, file_key = null, finished_at = now(), updated_at = now()
+      where id = ${exportId}`;
+    await updateJobProgress(sql, exportId, (progress) => {
+      for (const stage of progress.stages) {
+        if (
+          stage.status === "STARTED" || (stage.key === detail.stage && stage.status !== "SUCCESS")
+        ) {
+          stage.status = status;
+        }
+      }
+      if (detail.message) progress.errors.push(detail.message);
+    }, status);
+    const text = status === "REVOKED"
+      ? "export cancelled"
+      : `export failed in ${detail.stage}: ${detail.message}`;
+    await appendJobLog(sql, exportId, text, status === "REVOKED" ? "warning" : "error");
+  }
+
+  return {
+    /** Looks up the export and its format; marks the export STARTED. */
+    async resolveExporter(input: { exportId: number }): Promise<ResolvedExport> {
+      const row = await requireExport(input.exportId);
+      const exporter = requireExporter(row.format);
+      await queryContext(row);
+      const fileKey = exportFileKey(row.project_slug, row.id, exporter.extension);
+      const { workflowExecution } = Context.current().info;
+      const runId = workflowExecution?.runId ?? null;
+      await sql`
+        update data_exports set status = 'STARTED', error = null, error_stage = null,
+          run_id = ${runId}, workflow_id = ${workflowExecution?.workflowId ?? null},
+          started_at = coalesce(started_at, now()), updated_at = now()
+        where id = ${row.id}`;
+      await updateJobProgress(sql, row.id, () => {}, "STARTED");
+      await appendJobLog(sql, row.id, `export started: format ${row.format}, run ${runId}`);
+      return {
+        exportId: row.id,
+        format: row.format,
+        extension: exporter.extension,
+        contentType: exporter.contentType,
+        fileKey,
+      };
+    },
+
+    /** One COUNT with the export's filters; stored as the stage's total. */
+    async countRecords(input: { exportId: number }): Promise<number> {
+      const row = await requireExport(input.exportId);
+      const exporter = requireExporter(row.format);
+      const total = await exporter.count(await queryContext(row));
+      await updateJobProgress(sql, row.id, (progress) => {
+        setStage(progress, STAGES.export.key, {
+          status: "STARTED",
+          params: { total_records: total, records_exported: 0 },
+        });
+      });
+      return total;
+    },
+
+    /**
+     * Streams the records in id order, batch by batch, into a resumable upload. After each batch
+     * it heartbeats the last durable checkpoint; a retried attempt resumes from it.
+     */
+    async exportRecords(
+      input: { exportId: number; fileKey: string; totalRecords: number },
+    ): Promise<ExportedFile> {
+      const ctx = Context.current();
+      const row = await requireExport(input.exportId);
+      const exporter = requireExporter(row.format);
+      const query = await queryContext(row);
+      const previous = (ctx.info.heartbeatDetails as ExportHeartbeat | undefined)?.checkpoint;
+
+      let start: Omit<ExportCheckpoint, "hashState"> & { hashState?: string } | undefined;
+      if (previous && previous.upload.uploadId === row.upload_id) {
+        try {
+          const upload = await storage.resumeUpload(previous.upload);
+          start = { ...previous, upload };
+          await sql`update data_exports set resumed_count = resumed_count + 1 where id = ${row.id}`;
+          await appendJobLog(
+            sql,
+            row.id,
+            `resumed at id ${previous.afterId ?? "start"} after ${previous.records} records ` +
+              `(attempt ${ctx.info.attempt})`,
+            "warning",
+          );
+        } catch (error) {
+          await appendJobLog(
+            sql,
+            row.id,
+            `could not resume the upload, starting over: ${error}`,
+            "warning",
+          );
+        }
+      }
+      if (!start) {
+        if (row.upload_id && row.file_key) {
+          await storage.abortUpload({ key: row.file_key, uploadId: row.upload_id });
+        }
+        const upload = await storage.beginUpload(input.fileKey, exporter.contentType);
+        await sql`
+          update data_exports set upload_id = ${upload.uploadId}, file_key = ${input.fileKey},
+            updated_at = now()
+          where id = ${row.id}`;
+        start = { afterId: null, records: 0, prologueWritten: false, upload };
+      }
+
+      const writer = await CheckpointWriter.open(storage, start, config.uploadPartSize);
+      if (!writer.prologueWritten) {
+        writer.append(exporter.prologue());
+        writer.prologueWritten = true;
+      }
+      const beat = () =>
+        ctx.heartbeat(
+          {
+            checkpoint: writer.checkpoint,
+            recordsExported: writer.records,
+            totalRecords: input.totalRecords,
+          } satisfies ExportHeartbeat,
+        );
+      beat();
+      while (true) {
+        if (ctx.cancellationSignal.aborted) throw new CancelledFailure("export cancelled");
+        const batch = await exporter.fetchBatch(query, {
+          afterId: writer.afterId,
+          limit: config.exportBatchSize,
+          recordsBefore: writer.records,
+        });
+        if (batch.records === 0) break;
+        writer.append(batch.text, batch.records, batch.lastId);
+        await writer.flush();
+        await reportProgress(row.id, writer.records, input.totalRecords);
+        beat();
+        if (batch.records < config.exportBatchSize) break;
+      }
+      writer.append(exporter.epilogue());
+      await writer.flush(true);
+      beat();
+      return {
+        records: writer.records,
+        bytes: writer.checkpoint.upload.bytes,
+        checksum: writer.digest(),
+        upload: writer.checkpoint.upload,
+      };
+    },
+
+    /** Publishes the uploaded object. Idempotent. */
+    async finishUpload(
+      input: { exportId: number; upload: ExportedFile["upload"] },
+    ): Promise<number> {
+      await requireExport(input.exportId);
+      await updateJobProgress(sql, input.exportId, (progress) => {
+        setStage(progress, STAGES.upload.key, { status: "STARTED" });
+      });
+      const { size } = await storage.completeUpload(input.upload);
+      await sql`
+        update data_exports set upload_id = null, file_key = ${input.upload.key}, updated_at = now()
+        where id = ${input.exportId}`;
+      return size;
+    },
+
+    /** Records the final statistics and marks the export SUCCESS. Idempotent. */
+    async saveStats(
+      input: { exportId: number; records: number; fileSize: number; checksum: string },
+    ): Promise<void> {
+      const fileUrl = exportDownloadUrl(config, input.exportId);
+      const updated = await sql`
+        update data_exports set status = 'SUCCESS', record_count = ${input.records},
+          file_size = ${input.fileSize}, checksum = ${`sha256:${input.checksum}`},
+          finished_at = coalesce(finished_at, now()), updated_at = now()
+        where id = ${input.exportId}`;
+      if (updated.count === 0) throw exportNotFound(input.exportId);
+      await updateJobProgress(sql, input.exportId, (progress) => {
+        setStage(progress, STAGES.export.key, {
+          status: "SUCCESS",
+          progress: 1,
+          params: { records_exported: input.records },
+        });
+        setStage(progress, STAGES.upload.key, {
+          status: "SUCCESS",
+          progress: 1,
+          params: { file_url: fileUrl },
+        });
+      }, "SUCCESS");
+      await appendJobLog(
+        sql,
+        input.exportId,
+        `export finished: ${input.records} records, ${input.fileSize} bytes`,
+      );
+    },
+
+    /** Marks a failed export FAILURE with its error and stage; removes partial files. */
+    async markFailed(input: { exportId: number; stage: string; message: string }): Promise<void> {
+      await markEnded(input.exportId, "FAILURE", input);
+    },
+
+    /** Marks a cancelled export REVOKED; removes partial files. */
+    async markRevoked(input: { exportId: number; stage: string }): Promise<void> {
+      await markEnded(input.exportId, "REVOKED", { stage: input.stage });
+    },
+
+    /** Cancels the export's workflow (if running) and waits until it has closed. */
+    async stopExportWorkflow(input: { exportId: number }): Promise<void> {
+      if (!deps.temporal) throw new Error("stopExportWorkflow needs a Temporal client");
+      const handle = deps.temporal.workflow.getHandle(exportWorkflowId(input.exportId));
+      const isRunning = async () => {
+        try {
+          return (await handle.describe()).status.name === "RUNNING";
+        } catch {
+          return false; // never started or already gone
+        }
+      };
+      if (!(await isRunning())) return;
+      await handle.cancel().catch(() => {});
+      while (await isRunning()) {
+        Context.current().heartbeat();
+        await Context.current().sleep(500);
+      }
+    },
+
+    /** Removes the export's file and any incomplete upload. Idempotent. */
+    async removeExportFile(input: { exportId: number }): Promise<void> {
+      const row = await findExport(sql, input.exportId);
+      if (row) await discardFiles(row);
+    },
+
+    /** Deletes the export row (its job and log lines cascade). Idempotent. */
+    async deleteExportRows(input: { exportId: number }): Promise<void> {
+      await sql`delete from data_exports where id = ${input.exportId}`;
+    },
+  };
+
+  async function reportProgress(exportId: number, records: number, total: number): Promise<void> {
+    const [found] = await sql`select 1 from data_exports where id = ${exportId}`;
+    if (!found) throw exportNotFound(exportId);
+    await updateJobProgress(sql, exportId, (progress) => {
+      setStage(progress, STAGES.export.key, {
+        status: "STARTED",
+        progress: total > 0 ? records / total : 1,
+        params: { records_exported: records },
+      });
+    });
+  }
+}
+
+/** The activity functions, as workflows see them. */
+export type ExportActivities = ReturnType<typeof createActivities>;

@@ -1,0 +1,40 @@
+/** Token authentication: `Authorization: Token <key>`, tokens stored as SHA-256 hashes. */
+import type { MiddlewareHandler } from "hono";
+import type { Sql } from "../db/client.ts";
+import { jsonError } from "./errors.ts";
+
+/** The authenticated caller. */
+export interface CurrentUser {
+  id: number;
+  name: string;
+  email: string;
+  superuser: boolean;
+}
+
+/** Hex SHA-256 of a token, as stored in `api_tokens.token_hash`. */
+export async function hashToken(token: string): Promise<string> {
+  const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(token));
+  return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+/** Middleware that resolves the caller from the token, or answers 401. */
+export function tokenAuth(sql: Sql): MiddlewareHandler<{ Variables: { user: CurrentUser } }> {
+  return async function authenticate(c, next) {
+    const header = c.req.header("Authorization") ?? "";
+    const match = /^(?:Token|Bearer)\s+(\S+)$/i.exec(header);
+    if (!match) {
+      return jsonError(
+        c,
+        401,
+        "authentication credentials were not provided: use the header Authorization: Token <key>",
+      );
+    }
+    const [user] = await sql<CurrentUser[]>`
+      select u.id, u.name, u.email, u.is_superuser as superuser
+      from api_tokens t join users u on u.id = t.user_id
+      where t.token_hash = ${await hashToken(match[1])} and t.revoked_at is null`;
+    if (!user) return jsonError(c, 401, "invalid or revoked token");
+    c.set("user", user);
+    await next();
+  };
+}

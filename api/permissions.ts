@@ -1,0 +1,47 @@
+/**
+ * Who may do what with exports: the platform's roles, with its listing leak fixed (a draft
+ * project's exports are visible only to its members, owner and superusers).
+ */
+
+/** An action on an export. */
+export type ExportAction = "create" | "delete" | "cancel" | "retry";
+
+/** Project roles (memberships), plus the owner. */
+export type ProjectRole =
+  | "basic_member"
+  | "researcher"
+  | "ml_data_manager"
+  | "project_manager"
+  | "owner";
+
+const ALLOWED: Record<ProjectRole, readonly ExportAction[]> = {
+  basic_member: [],
+  researcher: ["create", "delete"],
+  ml_data_manager: ["cancel", "retry"],
+  project_manager: ["create", "delete", "cancel", "retry"],
+  owner: ["create", "delete", "cancel", "retry"],
+};
+
+/** What the API knows about a caller in one project. */
+export interface ProjectAccess {
+  superuser: boolean;
+  /** The caller's role in the project, or null for a non-member. */
+  role: ProjectRole | null;
+  draft: boolean;
+}
+
+/** Whether the caller may read the project's exports. */
+export function canRead(access: ProjectAccess): boolean {
+  return access.superuser || !access.draft || access.role !== null;
+}
+
+/** Whether the caller may perform `action` on the project's exports. */
+export function can(access: ProjectAccess, action: ExportAction): boolean {
+  if (access.superuser) return true;
+  return access.role !== null && ALLOWED[access.role].includes(action);
+}
+
+/** The actions the caller may perform, for the `user_permissions` field. */
+export function permittedActions(access: ProjectAccess): ExportAction[] {
+  return (["create", "delete", "cancel", "retry"] as const).filter((a) => can(access, a));
+}

@@ -1,0 +1,67 @@
+/** The export object the API returns (compatible with the platform's `/api/v2/exports/`). */
+import type { Config } from "../config/mod.ts";
+import type { ExportRow } from "../db/exports.ts";
+import type { ObjectStorage } from "../storage/types.ts";
+import type { ExportAction } from "./permissions.ts";
+
+/** "1.5 MB" style size for people. */
+export function formatFileSize(bytes: number): string {
+  const units = ["B", "KB", "MB", "GB", "TB"];
+  let value = bytes;
+  let unit = 0;
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit++;
+  }
+  return unit === 0 ? `${value} B` : `${value.toFixed(1)} ${units[unit]}`;
+}
+
+/** The file name a download is saved under. */
+export function downloadFilename(row: Pick<ExportRow, "file_key">): string | undefined {
+  return row.file_key?.split("/").pop();
+}
+
+/** Serializes one export for `user_permissions` of the caller. */
+export async function serializeExport(
+  row: ExportRow,
+  options: { storage: ObjectStorage; config: Config; permissions: ExportAction[] },
+): Promise<Record<string, unknown>> {
+  const ready = row.status === "SUCCESS" && row.file_key;
+  const fileUrl = ready
+    ? await options.storage.downloadUrl(row.file_key!, {
+      expiresInSeconds: options.config.downloadUrlExpirySeconds,
+      filename: downloadFilename(row),
+    })
+    : null;
+  return {
+    id: row.id,
+    user: row.user_id === null ? null : { id: row.user_id, name: row.user_name },
+    project: row.project_id,
+    format: row.format,
+    filters: row.filters,
+    filters_display: row.filters_display,
+    status: row.status,
+    error: row.error,
+    error_stage: row.error_stage,
+    job: {
+      id: row.job_id,
+      name: row.job_name,
+      status: row.job_status,
+      progress: row.job_progress,
+    },
+    file_url: fileUrl,
+    download_url: ready
+      ? `${options.config.publicBaseUrl}/api/v2/exports/${row.id}/download/`
+      : null,
+    record_count: row.record_count,
+    file_size: row.file_size,
+    file_size_display: formatFileSize(row.file_size),
+    checksum: row.checksum,
+    resumed_count: row.resumed_count,
+    user_permissions: options.permissions,
+    created_at: row.created_at.toISOString(),
+    updated_at: row.updated_at.toISOString(),
+    started_at: row.started_at?.toISOString() ?? null,
+    finished_at: row.finished_at?.toISOString() ?? null,
+  };
+}

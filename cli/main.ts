@@ -1,0 +1,112 @@
+/**
+ * `deno task cli <command>`: operator commands.
+ *   migrate                                   apply database migrations
+ *   seed-demo --occurrences N [--seed S]      add a demo project; last line is JSON
+ *   create-token --user ID [--name NAME]      print a new API token for a user
+ *   revoke-token --token TOKEN                revoke a token
+ */
+import { parseArgs } from "node:util";
+import { loadConfig } from "../config/mod.ts";
+import { connectDatabase } from "../db/client.ts";
+import { migrate } from "../db/migrate.ts";
+import { seedDemo } from "../db/seed_demo.ts";
+import { hashToken } from "../api/auth.ts";
+
+const USAGE = `usage: deno task cli <command> [options]
+  migrate                                  apply database migrations
+  seed-demo --occurrences N [--seed S]     add a demo project (last stdout line: JSON)
+  create-token --user ID [--name NAME]     print a new API token for user ID
+  revoke-token --token TOKEN               revoke an API token`;
+
+/** Runs one CLI command; returns the exit code. */
+export async function main(args: string[]): Promise<number> {
+  const [command, ...rest] = args;
+  const config = loadConfig();
+  const sql = connectDatabase(config.databaseUrl, { max: 4 });
+  try {
+    switch (command) {
+      case "migrate": {
+        const applied = await migrate(sql);
+        console.log(applied.length ? `applied: ${applied.join(", ")}` : "database is up to date");
+        return 0;
+      }
+      case "seed-demo": {
+        const { values } = parseArgs({
+          args: rest,
+          options: {
+            occurrences: { type: "string", default: "20000" },
+            seed: { type: "string", default: "1" },
+          },
+        });
+        const occurrences = Number(values.occurrences);
+        const seed = Number(values.seed);
+        if (!Number.isInteger(occurrences) || occurrences < 1) {
+          console.error(`--occurrences must be a positive integer, got ${values.occurrences}`);
+          return 2;
+        }
+        if (!Number.isInteger(seed)) {
+          console.error(`--seed must be an integer, got ${values.seed}`);
+          return 2;
+        }
+        await migrate(sql);
+        const started = performance.now();
+        const result = await seedDemo(sql, { occurrences, seed });
+        console.error(
+          `seeded ${occurrences} occurrences in ${
+            ((performance.now() - started) / 1000).toFixed(1)
+          } s`,
+        );
+        console.log(JSON.stringify(result));
+        return 0;
+      }
+      case "create-token": {
+        const { values } = parseArgs({
+          args: rest,
+          options: { user: { type: "string" }, name: { type: "string" } },
+        });
+        const userId = Number(values.user);
+        const [user] = await sql`select id from users where id = ${
+          Number.isInteger(userId) ? userId : -1
+        }`;
+        if (!user) {
+          console.error(`user does not exist: ${values.user}`);
+          return 2;
+        }
+        const token = Array.from(
+          crypto.getRandomValues(new Uint8Array(20)),
+          (b) => b.toString(16).padStart(2, "0"),
+        )
+          .join("");
+        await sql`insert into api_tokens (user_id, token_hash, name)
+          values (${userId}, ${await hashToken(token)}, ${values.name ?? "cli"})`;
+        console.log(token);
+        return 0;
+      }
+      case "revoke-token": {
+        const { values } = parseArgs({ args: rest, options: { token: { type: "string" } } });
+        const result = await sql`update api_tokens set revoked_at = now()
+          where token_hash = ${await hashToken(values.token ?? "")} and revoked_at is null`;
+        if (result.count === 0) {
+          console.error("no active token matches");
+          return 2;
+        }
+        console.log("revoked");
+        return 0;
+      }
+      default:
+        console.error(USAGE);
+        return command ? 2 : 0;
+    }
+  } finally {
+    await sql.end({ timeout: 5 });
+  }
+}
+
+if (import.meta.main) {
+  try {
+    Deno.exit(await main(Deno.args));
+  } catch (error) {
+    console.error(error instanceof Error ? error.message : error);
+    Deno.exit(1);
+  }
+}

@@ -1,0 +1,58 @@
+/**
+ * `deno task worker`: a Temporal worker on the export task queue. Scale out by starting more of
+ * these, on any machine that reaches Temporal, Postgres and storage.
+ */
+import { NativeConnection, Worker } from "@temporalio/worker";
+import { fileURLToPath } from "node:url";
+import { type ActivityDependencies, createActivities } from "../activities/mod.ts";
+import { loadConfig } from "../config/mod.ts";
+import { connectDatabase } from "../db/client.ts";
+import { createStorage } from "../storage/mod.ts";
+import { connectTemporal } from "./temporal.ts";
+
+const WORKFLOWS_PATH = fileURLToPath(new URL("../workflows/mod.ts", import.meta.url));
+
+/** Builds a worker that runs the export workflows and activities with `deps`. */
+export async function createExportWorker(
+  deps: ActivityDependencies,
+  options: { connection: NativeConnection; taskQueue?: string; maxConcurrentActivities?: number },
+): Promise<Worker> {
+  return await Worker.create({
+    connection: options.connection,
+    namespace: deps.config.temporalNamespace,
+    taskQueue: options.taskQueue ?? deps.config.temporalTaskQueue,
+    workflowsPath: WORKFLOWS_PATH,
+    activities: createActivities(deps),
+    maxConcurrentActivityTaskExecutions: options.maxConcurrentActivities ?? 4,
+  });
+}
+
+/** Runs a worker until SIGINT/SIGTERM (which drain running activities first). */
+export async function runWorker(): Promise<void> {
+  const config = loadConfig();
+  const sql = connectDatabase(config.databaseUrl);
+  const storage = createStorage(config);
+  await storage.ensureReady();
+  const temporal = await connectTemporal(config);
+  const connection = await NativeConnection.connect({ address: config.temporalAddress });
+  const worker = await createExportWorker({ sql, storage, config, temporal: temporal.client }, {
+    connection,
+  });
+  console.log(
+    JSON.stringify({ msg: "worker started", taskQueue: config.temporalTaskQueue, pid: Deno.pid }),
+  );
+  try {
+    await worker.run();
+  } finally {
+    await connection.close();
+    await temporal.close();
+    await sql.end({ timeout: 5 });
+  }
+}
+
+if (import.meta.main) {
+  await runWorker().catch((error) => {
+    console.error(error instanceof Error ? error.message : error);
+    Deno.exit(1);
+  });
+}

@@ -1,0 +1,149 @@
+/**
+ * An in-process ami-exports against the real services of the test run: a worker (own task
+ * queue), the Hono app (called with `app.request`), PostgreSQL and S3 (moto) or the filesystem.
+ */
+import { NativeConnection, type Worker } from "@temporalio/worker";
+import type { Hono } from "hono";
+import { createApp } from "../api/mod.ts";
+import { connectTemporal, type TemporalHandle } from "../cli/temporal.ts";
+import { createExportWorker } from "../cli/worker.ts";
+import { type Config, loadConfig } from "../config/mod.ts";
+import type { Sql } from "../db/client.ts";
+import { createStorage } from "../storage/mod.ts";
+import type { ObjectStorage } from "../storage/types.ts";
+import { requireEnv, testDatabase } from "./support.ts";
+
+/** A running in-process service for one test file. */
+export interface Harness {
+  sql: Sql;
+  storage: ObjectStorage;
+  config: Config;
+  app: Hono;
+  temporal: TemporalHandle;
+  /** Calls the API with a token; JSON bodies are encoded. */
+  api(
+    method: string,
+    path: string,
+    options?: { token?: string; body?: unknown; raw?: string },
+  ): Promise<Response>;
+  /** Downloads a `file_url` (presigned S3 URL, or a signed `/files/` URL served by the app). */
+  download(url: string): Promise<Uint8Array>;
+  /** Polls an export until it leaves PENDING/STARTED; returns its final JSON. */
+  waitForExport(id: number, token: string, timeoutMs?: number): Promise<Record<string, unknown>>;
+  /** Starts (or restarts) the worker; `stopWorker` shuts it down. */
+  startWorker(): Promise<void>;
+  stopWorker(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** Starts a harness with S3 (moto) or filesystem storage and its own task queue and bucket. */
+export async function startHarness(
+  options: { storage?: "s3" | "fs"; batchSize?: number; env?: Record<string, string> } = {},
+): Promise<Harness> {
+  const suffix = crypto.randomUUID().slice(0, 8);
+  const backend = options.storage ?? "s3";
+  const exportsDir = backend === "fs"
+    ? await Deno.makeTempDir({ prefix: "ami-exports-test-" })
+    : "";
+  const config = loadConfig({
+    DATABASE_URL: requireEnv("TEST_DATABASE_URL"),
+    TEMPORAL_ADDRESS: requireEnv("TEMPORAL_ADDRESS"),
+    TEMPORAL_TASK_QUEUE: `test-${suffix}`,
+    STORAGE_BACKEND: backend,
+    EXPORTS_DIR: exportsDir || ".data/unused",
+    S3_ENDPOINT: requireEnv("TEST_S3_ENDPOINT"),
+    S3_BUCKET: `exports-${suffix}`,
+    AWS_ACCESS_KEY_ID: "testing",
+    AWS_SECRET_ACCESS_KEY: "testing",
+    PUBLIC_BASE_URL: "http://api.test",
+    EXPORT_BATCH_SIZE: String(options.batchSize ?? 5000),
+    UPLOAD_PART_SIZE_MB: "5",
+    HEARTBEAT_TIMEOUT_SECONDS: "10",
+    ...options.env,
+  });
+  const sql = testDatabase(8);
+  const storage = createStorage(config);
+  await storage.ensureReady();
+  const temporal = await connectTemporal(config);
+  const app = createApp({ sql, storage, config, temporal: temporal.client });
+  let worker: Worker | undefined;
+  let running: Promise<void> | undefined;
+  let connection: NativeConnection | undefined;
+
+  const harness: Harness = {
+    sql,
+    storage,
+    config,
+    app,
+    temporal,
+    async api(method, path, opts = {}) {
+      const headers: Record<string, string> = {};
+      if (opts.token) headers.Authorization = `Token ${opts.token}`;
+      let body: string | undefined = opts.raw;
+      if (opts.body !== undefined) body = JSON.stringify(opts.body);
+      if (body !== undefined) headers["Content-Type"] = "application/json";
+      return await app.request(path, { method, headers, body });
+    },
+    async download(url) {
+      if (url.startsWith(config.publicBaseUrl)) {
+        const res = await app.request(url.slice(config.publicBaseUrl.length));
+        if (!res.ok) throw new Error(`download failed: ${res.status} ${await res.text()}`);
+        return new Uint8Array(await res.arrayBuffer());
+      }
+      const res = await fetch(url);
+      if (!res.ok) throw new Error(`download failed: ${res.status} ${await res.text()}`);
+      return new Uint8Array(await res.arrayBuffer());
+    },
+    async waitForExport(id, token, timeoutMs = 60_000) {
+      const deadline = Date.now() + timeoutMs;
+      while (Date.now() < deadline) {
+        const res = await harness.api("GET", `/api/v2/exports/${id}/`, { token });
+        const body = await res.json();
+        if (!["PENDING", "STARTED"].includes(body.status)) return body;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      throw new Error(`export ${id} did not finish within ${timeoutMs} ms`);
+    },
+    async startWorker() {
+      connection = await NativeConnection.connect({ address: config.temporalAddress });
+      worker = await createExportWorker({ sql, storage, config, temporal: temporal.client }, {
+        connection,
+      });
+      running = worker.run();
+    },
+    async stopWorker() {
+      if (!worker) return;
+      worker.shutdown();
+      await running;
+      await connection?.close();
+      worker = undefined;
+    },
+    async close() {
+      await harness.stopWorker();
+      await temporal.close();
+      await sql.end({ timeout: 5 });
+      if (exportsDir) await Deno.remove(exportsDir, { recursive: true }).catch(() => {});
+    },
+  };
+  await harness.startWorker();
+  return harness;
+}
+
+/** The ids of the project's valid occurrences, by an independent SQL query. */
+export async function expectedOccurrenceIds(
+  sql: Sql,
+  projectId: number,
+  collectionId?: number,
+): Promise<number[]> {
+  const rows = await sql<{ id: number }[]>`
+    select o.id from occurrences o
+    where o.project_id = ${projectId}
+      and o.determination_id is not null
+      and o.id in (select occurrence_id from detections where bbox is not null)
+      and (${collectionId ?? null}::bigint is null or o.id in (
+        select d.occurrence_id from detections d
+        join source_image_collection_images ci on ci.source_image_id = d.source_image_id
+        where ci.collection_id = ${collectionId ?? null}))
+    order by o.id`;
+  return rows.map((r) => r.id);
+}

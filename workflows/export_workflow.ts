@@ -1,0 +1,140 @@
+/**
+ * exportWorkflow: resolveExporter → countRecords → exportRecords → finishUpload → saveStats.
+ * Deterministic: imports only `@temporalio/workflow` and types; all I/O is in activities.
+ */
+import {
+  ApplicationFailure,
+  CancellationScope,
+  defineQuery,
+  isCancellation,
+  proxyActivities,
+  type RetryPolicy,
+  setHandler,
+} from "@temporalio/workflow";
+import type { ExportActivities } from "../activities/mod.ts";
+
+/** Input of {@link exportWorkflow}. */
+export interface ExportWorkflowInput {
+  exportId: number;
+  /** How long a silent `exportRecords` attempt may go before Temporal retries it elsewhere. */
+  heartbeatTimeoutSeconds?: number;
+}
+
+/** Result of a successful export. */
+export interface ExportWorkflowResult {
+  exportId: number;
+  records: number;
+  fileSize: number;
+  checksum: string;
+  fileKey: string;
+}
+
+/** What `progressQuery` answers. */
+export interface ExportProgress {
+  exportId: number;
+  stage: string;
+  totalRecords: number | null;
+  records: number | null;
+}
+
+/** Query: the stage the workflow is in and the totals it knows. */
+export const progressQuery = defineQuery<ExportProgress>("progress");
+
+/** Error types that fail the export at once instead of retrying (see activities/failures.ts). */
+const NON_RETRYABLE_ERRORS = [
+  "ExportNotFound",
+  "UnknownFormat",
+  "InvalidFilters",
+  "ProjectNotFound",
+];
+
+const retry: RetryPolicy = {
+  initialInterval: "1 second",
+  backoffCoefficient: 2,
+  maximumInterval: "30 seconds",
+  maximumAttempts: 10,
+  nonRetryableErrorTypes: NON_RETRYABLE_ERRORS,
+};
+
+/** Runs one export; on failure or cancel it marks the export and cleans up before ending. */
+export async function exportWorkflow(input: ExportWorkflowInput): Promise<ExportWorkflowResult> {
+  const short = proxyActivities<ExportActivities>({
+    startToCloseTimeout: "2 minutes",
+    retry,
+  });
+  const streaming = proxyActivities<ExportActivities>({
+    startToCloseTimeout: "12 hours",
+    heartbeatTimeout: `${input.heartbeatTimeoutSeconds ?? 20} seconds`,
+    retry,
+  });
+  const cleanup = proxyActivities<ExportActivities>({
+    startToCloseTimeout: "2 minutes",
+    retry: { ...retry, maximumAttempts: 20 },
+  });
+
+  const state: ExportProgress = {
+    exportId: input.exportId,
+    stage: "resolve_exporter",
+    totalRecords: null,
+    records: null,
+  };
+  setHandler(progressQuery, () => state);
+
+  try {
+    const resolved = await short.resolveExporter({ exportId: input.exportId });
+    state.stage = "count_records";
+    state.totalRecords = await short.countRecords({ exportId: input.exportId });
+    state.stage = "data_export";
+    const file = await streaming.exportRecords({
+      exportId: input.exportId,
+      fileKey: resolved.fileKey,
+      totalRecords: state.totalRecords,
+    });
+    state.records = file.records;
+    state.stage = "uploading_snapshot";
+    const fileSize = await short.finishUpload({ exportId: input.exportId, upload: file.upload });
+    state.stage = "save_stats";
+    await short.saveStats({
+      exportId: input.exportId,
+      records: file.records,
+      fileSize,
+      checksum: file.checksum,
+    });
+    state.stage = "done";
+    return {
+      exportId: input.exportId,
+      records: file.records,
+      fileSize,
+      checksum: file.checksum,
+      fileKey: resolved.fileKey,
+    };
+  } catch (error) {
+    const stage = state.stage;
+    if (isCancellation(error)) {
+      await CancellationScope.nonCancellable(() =>
+        cleanup.markRevoked({ exportId: input.exportId, stage })
+      );
+      throw error;
+    }
+    const message = describeFailure(error);
+    await CancellationScope.nonCancellable(() =>
+      cleanup.markFailed({ exportId: input.exportId, stage, message })
+    );
+    throw ApplicationFailure.nonRetryable(
+      `export ${input.exportId} failed in ${stage}: ${message}`,
+      "ExportFailed",
+    );
+  }
+}
+
+/** The innermost message of an activity failure, readable by a person. */
+function describeFailure(error: unknown): string {
+  let current: unknown = error;
+  let message = String(error);
+  while (current && typeof current === "object") {
+    const m = (current as { message?: string }).message;
+    if (m) message = m;
+    current = (current as { cause?: unknown }).cause;
+  }
+  return message.replace(/^Activity task failed:?\s*/i, "");
+}

@@ -1,0 +1,3 @@
+/** The workflows the worker registers (its `workflowsPath`). */
+export * from "./export_workflow.ts";
+export * from "./delete_export_workflow.ts";
