@@ -3,6 +3,7 @@
  * describes exactly the bytes already in storage and a running SHA-256 over those bytes.
  */
 import { createSHA256, type IHasher } from "hash-wasm";
+import type { StreamState } from "../registry/types.ts";
 import type { ObjectStorage } from "../storage/types.ts";
 import type { ExportCheckpoint } from "./types.ts";
 
@@ -24,10 +25,9 @@ function fromBase64(text: string): Uint8Array {
 export class CheckpointWriter {
   #pending: Uint8Array[] = [];
   #pendingBytes = 0;
-  /** Records and cursor of everything appended so far (durable or not). */
+  /** Records and stream state of everything appended so far (durable or not). */
   records: number;
-  afterId: number | null;
-  prologueWritten: boolean;
+  state: StreamState;
 
   private constructor(
     private readonly storage: ObjectStorage,
@@ -36,8 +36,7 @@ export class CheckpointWriter {
     private durable: ExportCheckpoint,
   ) {
     this.records = durable.records;
-    this.afterId = durable.afterId;
-    this.prologueWritten = durable.prologueWritten;
+    this.state = durable.state;
   }
 
   /** Continues from `checkpoint` (after `storage.resumeUpload`) or starts fresh. */
@@ -58,15 +57,15 @@ export class CheckpointWriter {
     return this.durable;
   }
 
-  /** Appends text covering records up to `afterId`. */
-  append(text: string, records = 0, afterId: number | null = this.afterId): void {
-    if (text.length > 0) {
-      const bytes = encoder.encode(text);
+  /** Appends a chunk holding `records` records, after which the stream is in `state`. */
+  append(data: string | Uint8Array, records: number, state: StreamState): void {
+    const bytes = typeof data === "string" ? encoder.encode(data) : data;
+    if (bytes.length > 0) {
       this.#pending.push(bytes);
       this.#pendingBytes += bytes.length;
     }
     this.records += records;
-    this.afterId = afterId;
+    this.state = state;
   }
 
   /** Uploads the buffer as a part when it reached the part size (or always, with `force`). */
@@ -83,9 +82,8 @@ export class CheckpointWriter {
     this.#pending = [];
     this.#pendingBytes = 0;
     this.durable = {
-      afterId: this.afterId,
+      state: this.state,
       records: this.records,
-      prologueWritten: this.prologueWritten,
       upload,
       hashState: toBase64(this.hasher.save()),
     };

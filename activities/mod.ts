@@ -17,7 +17,13 @@ import {
   updateJobProgress,
 } from "../db/exports.ts";
 import { getExporter, supportedFormats } from "../registry/mod.ts";
-import type { Exporter, ExportFilters, ExportQueryContext } from "../registry/types.ts";
+import { asStream } from "../registry/stream.ts";
+import type {
+  ExportFilters,
+  ExportQueryContext,
+  StreamExporter,
+  StreamState,
+} from "../registry/types.ts";
 import type { ObjectStorage } from "../storage/types.ts";
 import { CheckpointWriter } from "./checkpoint_writer.ts";
 import { exportNotFound, invalidFilters, unknownFormat } from "./failures.ts";
@@ -30,6 +36,14 @@ export interface ActivityDependencies {
   config: Config;
   /** Used by the delete workflow to stop a running export. */
   temporal?: Client;
+}
+
+/** "id 1234" for record streams, else the state as JSON (for job log lines). */
+function describeState(state: StreamState): string {
+  if (state && typeof state === "object" && !Array.isArray(state) && "afterId" in state) {
+    return state.afterId === null ? "the start" : `id ${state.afterId}`;
+  }
+  return JSON.stringify(state).slice(0, 200);
 }
 
 /** The object key of an export's file. */
@@ -52,10 +66,10 @@ export function createActivities(deps: ActivityDependencies) {
     return row;
   }
 
-  function requireExporter(format: string): Exporter {
+  function requireExporter(format: string): StreamExporter {
     const exporter = getExporter(format);
     if (!exporter) throw unknownFormat(format, supportedFormats());
-    return exporter;
+    return asStream(exporter);
   }
 
   async function queryContext(row: ExportRow): Promise<ExportQueryContext> {
@@ -173,7 +187,7 @@ export function createActivities(deps: ActivityDependencies) {
           await appendJobLog(
             sql,
             row.id,
-            `resumed at id ${previous.afterId ?? "start"} after ${previous.records} records ` +
+            `resumed at ${describeState(previous.state)} after ${previous.records} records ` +
               `(attempt ${ctx.info.attempt})`,
             "warning",
           );
@@ -195,14 +209,10 @@ export function createActivities(deps: ActivityDependencies) {
           update data_exports set upload_id = ${upload.uploadId}, file_key = ${input.fileKey},
             updated_at = now()
           where id = ${row.id}`;
-        start = { afterId: null, records: 0, prologueWritten: false, upload };
+        start = { state: exporter.initialState(query), records: 0, upload };
       }
 
       const writer = await CheckpointWriter.open(storage, start, config.uploadPartSize);
-      if (!writer.prologueWritten) {
-        writer.append(exporter.prologue());
-        writer.prologueWritten = true;
-      }
       const beat = () =>
         ctx.heartbeat(
           {
@@ -212,23 +222,18 @@ export function createActivities(deps: ActivityDependencies) {
           } satisfies ExportHeartbeat,
         );
       beat();
-      while (true) {
+      let done = false;
+      while (!done) {
         if (ctx.cancellationSignal.aborted) throw new CancelledFailure("export cancelled");
-        const batch = await exporter.fetchBatch(query, {
-          afterId: writer.afterId,
-          limit: config.exportBatchSize,
-          recordsBefore: writer.records,
-        });
-        if (batch.records === 0) break;
-        writer.append(batch.text, batch.records, batch.lastId);
-        await writer.flush();
-        await reportProgress(row.id, writer.records, input.totalRecords);
+        const chunk = await exporter.next(query, writer.state, { limit: config.exportBatchSize });
+        writer.append(chunk.data, chunk.records, chunk.state);
+        done = chunk.done;
+        await writer.flush(done);
+        if (chunk.records > 0 || done) {
+          await reportProgress(row.id, writer.records, input.totalRecords);
+        }
         beat();
-        if (batch.records < config.exportBatchSize) break;
       }
-      writer.append(exporter.epilogue());
-      await writer.flush(true);
-      beat();
       return {
         records: writer.records,
         bytes: writer.checkpoint.upload.bytes,

@@ -1,4 +1,5 @@
 /** Inputs and outputs of the export activities; workflows import these as types only. */
+import type { StreamState } from "../registry/types.ts";
 import type { UploadState } from "../storage/types.ts";
 
 /** What the workflow needs to know about the exporter (no functions: it crosses Temporal). */
@@ -15,12 +16,13 @@ export interface ResolvedExport {
  * retried attempt can resume exactly from it.
  */
 export interface ExportCheckpoint {
-  /** Keyset cursor: id of the last record inside the durable bytes (null: none yet). */
-  afterId: number | null;
+  /**
+   * The exporter's stream state after the durable bytes (for record formats: the keyset cursor
+   * `afterId`, the id of the last record written).
+   */
+  state: StreamState;
   /** Records inside the durable bytes. */
   records: number;
-  /** Whether the prologue (CSV header, `[`) is inside the durable bytes. */
-  prologueWritten: boolean;
   upload: UploadState;
   /** Serialized SHA-256 state over the durable bytes (base64), so the checksum survives resume. */
   hashState: string;

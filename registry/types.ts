@@ -29,8 +29,17 @@ export interface EncodedBatch {
   text: string;
 }
 
-/** A registered export format. */
-export interface Exporter {
+/** JSON-serializable state of a stream (lives in heartbeat checkpoints). */
+export type StreamState =
+  | null
+  | boolean
+  | number
+  | string
+  | StreamState[]
+  | { [key: string]: StreamState };
+
+/** What every export format declares. */
+export interface ExporterInfo {
   key: string;
   label: string;
   description: string;
@@ -40,6 +49,14 @@ export interface Exporter {
   acceptedFilters: readonly FilterKey[];
   /** Number of records the export will contain (one statement). */
   count(ctx: ExportQueryContext): Promise<number>;
+}
+
+/**
+ * A format whose file is a prologue, records in id order, and an epilogue (CSV, JSON, NDJSON).
+ * The pipeline adapts it to a {@link StreamExporter} (see `registry/stream.ts`).
+ */
+export interface RecordExporter extends ExporterInfo {
+  kind?: "records";
   /** Bytes before the first record (CSV header, `[`). */
   prologue(): string;
   /**
@@ -54,3 +71,31 @@ export interface Exporter {
   /** Bytes after the last record (`]`). */
   epilogue(): string;
 }
+
+/** One chunk of a stream: bytes, how many records they hold, the state after them. */
+export interface StreamChunk {
+  data: string | Uint8Array;
+  records: number;
+  state: StreamState;
+  /** True when this chunk ends the file. */
+  done: boolean;
+}
+
+/**
+ * The general form of a format (multi-file archives such as a Darwin Core Archive): a resumable
+ * stream of chunks. Given the state after chunk N, `next` must produce exactly the bytes that
+ * follow chunk N, so an export can resume from any durable checkpoint.
+ */
+export interface StreamExporter extends ExporterInfo {
+  kind: "stream";
+  initialState(ctx: ExportQueryContext): StreamState;
+  /** The next chunk; at most about `limit` records, a constant number of statements. */
+  next(
+    ctx: ExportQueryContext,
+    state: StreamState,
+    options: { limit: number },
+  ): Promise<StreamChunk>;
+}
+
+/** A registered export format. */
+export type Exporter = RecordExporter | StreamExporter;

@@ -13,7 +13,7 @@ import {
   mediaUrl,
   occurrenceBatch,
 } from "../occurrence_sql.ts";
-import type { EncodedBatch, Exporter, ExportQueryContext } from "../types.ts";
+import type { EncodedBatch, ExportQueryContext, RecordExporter } from "../types.ts";
 
 /** How many crop URLs an occurrence lists in `detection_images`. */
 const detectionImagesLimit = 5;
@@ -160,7 +160,7 @@ async function fetchBatch(
 }
 
 /** The API-shaped JSON array of occurrences (`occurrences_api_json`). */
-export const occurrencesApiJson: Exporter = {
+export const occurrencesApiJson: RecordExporter = {
   key: "occurrences_api_json",
   label: "Occurrences (API JSON)",
   description: "A JSON array of valid occurrences as the platform's API returns them, with " +

@@ -2,10 +2,10 @@ import postgres from "postgres";
 import { assert, assertEquals } from "../../tests/assert.ts";
 import { createSmallProject, type SmallProject } from "../../tests/fixtures/small_project.ts";
 import { requireEnv, serviceTest, testDatabase } from "../../tests/support.ts";
-import type { Exporter, ExportFilters, ExportQueryContext } from "../types.ts";
+import type { ExportFilters, ExportQueryContext, RecordExporter } from "../types.ts";
 import { occurrencesApiJson } from "./occurrences_api_json.ts";
 
-const exporter: Exporter = occurrencesApiJson;
+const exporter: RecordExporter = occurrencesApiJson;
 
 /** Runs the whole export batch by batch, as the export activity does. */
 async function exportAll(

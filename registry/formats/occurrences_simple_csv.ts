@@ -13,7 +13,7 @@ import {
   mediaUrl,
   occurrenceBatch,
 } from "../occurrence_sql.ts";
-import type { EncodedBatch, Exporter, ExportQueryContext } from "../types.ts";
+import type { EncodedBatch, ExportQueryContext, RecordExporter } from "../types.ts";
 
 /** The header, in file order (the original platform's column names). */
 export const occurrenceCsvColumns: readonly string[] = [
@@ -153,7 +153,7 @@ async function fetchBatch(
 }
 
 /** The flat CSV of occurrences (`occurrences_simple_csv`). */
-export const occurrencesSimpleCsv: Exporter = {
+export const occurrencesSimpleCsv: RecordExporter = {
   key: "occurrences_simple_csv",
   label: "Occurrences (simple CSV)",
   description: "One row per valid occurrence: determination, best machine prediction, " +

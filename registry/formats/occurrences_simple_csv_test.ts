@@ -3,10 +3,10 @@ import postgres from "postgres";
 import { assert, assertEquals } from "../../tests/assert.ts";
 import { createSmallProject, type SmallProject } from "../../tests/fixtures/small_project.ts";
 import { requireEnv, serviceTest, testDatabase } from "../../tests/support.ts";
-import type { Exporter, ExportFilters, ExportQueryContext } from "../types.ts";
+import type { ExportFilters, ExportQueryContext, RecordExporter } from "../types.ts";
 import { occurrenceCsvColumns, occurrencesSimpleCsv } from "./occurrences_simple_csv.ts";
 
-const exporter: Exporter = occurrencesSimpleCsv;
+const exporter: RecordExporter = occurrencesSimpleCsv;
 
 /** Runs the whole export batch by batch, as the export activity does. */
 async function exportAll(

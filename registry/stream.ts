@@ -1,0 +1,67 @@
+/** Adapts any exporter to the resumable stream form the export activity consumes. */
+import type {
+  Exporter,
+  ExportQueryContext,
+  StreamChunk,
+  StreamExporter,
+  StreamState,
+} from "./types.ts";
+
+interface RecordStreamState {
+  [key: string]: StreamState;
+  phase: "prologue" | "records" | "done";
+  afterId: number | null;
+  records: number;
+}
+
+/** The exporter as a stream; record exporters become prologue → batches → epilogue. */
+export function asStream(exporter: Exporter): StreamExporter {
+  if (exporter.kind === "stream") return exporter;
+  const records = exporter;
+  return {
+    ...records,
+    kind: "stream",
+    initialState(): StreamState {
+      return { phase: "prologue", afterId: null, records: 0 } satisfies RecordStreamState;
+    },
+    async next(
+      ctx: ExportQueryContext,
+      raw: StreamState,
+      options: { limit: number },
+    ): Promise<StreamChunk> {
+      const state = raw as RecordStreamState;
+      if (state.phase === "prologue") {
+        return {
+          data: records.prologue(),
+          records: 0,
+          state: { ...state, phase: "records" },
+          done: false,
+        };
+      }
+      if (state.phase === "done") return { data: "", records: 0, state, done: true };
+      const batch = await records.fetchBatch(ctx, {
+        afterId: state.afterId,
+        limit: options.limit,
+        recordsBefore: state.records,
+      });
+      if (batch.records < options.limit) {
+        return {
+          data: batch.text + records.epilogue(),
+          records: batch.records,
+          state: {
+            phase: "done",
+            afterId: batch.lastId ?? state.afterId,
+            records: state.records + batch.records,
+          },
+          done: true,
+        };
+      }
+      return {
+        data: batch.text,
+        records: batch.records,
+        state: { phase: "records", afterId: batch.lastId, records: state.records + batch.records },
+        done: false,
+      };
+    },
+  };
+}
