@@ -30,7 +30,7 @@ import {
   type ProjectAccess,
 } from "./permissions.ts";
 import { loadProjectAccess } from "./project_access.ts";
-import { downloadFilename, serializeExport } from "./serialize.ts";
+import { exportFileUrl, serializeExport } from "./serialize.ts";
 
 /** What the exports routes need. */
 export interface ExportsApiDependencies {
@@ -263,11 +263,7 @@ export function exportsRoutes(
     if (found.row.status !== "SUCCESS" || !found.row.file_key) {
       return jsonError(c, 409, `export has no file yet: ${found.row.status}`);
     }
-    const url = await storage.downloadUrl(found.row.file_key, {
-      expiresInSeconds: config.downloadUrlExpirySeconds,
-      filename: downloadFilename(found.row),
-    });
-    return c.redirect(url, 302);
+    return c.redirect(await exportFileUrl(found.row, { storage, config }), 302);
   });
 
   return app;

@@ -21,18 +21,30 @@ export function downloadFilename(row: Pick<ExportRow, "file_key">): string | und
   return row.file_key?.split("/").pop();
 }
 
+/**
+ * Where the export's file can be fetched: `PUBLIC_FILES_BASE_URL` + key in public mode, else a
+ * short-lived signed URL (presigned for S3).
+ */
+export async function exportFileUrl(
+  row: Pick<ExportRow, "file_key">,
+  options: { storage: ObjectStorage; config: Config },
+): Promise<string> {
+  const key = row.file_key!;
+  const base = options.config.publicFilesBaseUrl;
+  if (base) return `${base.endsWith("/") ? base : `${base}/`}${key}`;
+  return await options.storage.downloadUrl(key, {
+    expiresInSeconds: options.config.downloadUrlExpirySeconds,
+    filename: downloadFilename(row),
+  });
+}
+
 /** Serializes one export for `user_permissions` of the caller. */
 export async function serializeExport(
   row: ExportRow,
   options: { storage: ObjectStorage; config: Config; permissions: ExportAction[] },
 ): Promise<Record<string, unknown>> {
   const ready = row.status === "SUCCESS" && row.file_key;
-  const fileUrl = ready
-    ? await options.storage.downloadUrl(row.file_key!, {
-      expiresInSeconds: options.config.downloadUrlExpirySeconds,
-      filename: downloadFilename(row),
-    })
-    : null;
+  const fileUrl = ready ? await exportFileUrl(row, options) : null;
   return {
     id: row.id,
     user: row.user_id === null ? null : { id: row.user_id, name: row.user_name },

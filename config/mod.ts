@@ -27,6 +27,11 @@ export interface Config {
   uploadPartSize: number;
   heartbeatTimeoutSeconds: number;
   downloadUrlExpirySeconds: number;
+  /**
+   * When set, exports are served from public objects at `<base><file key>` instead of short-lived
+   * signed URLs (for deployments whose bucket or CDN is public on purpose).
+   */
+  publicFilesBaseUrl?: string;
   /** Secret used to sign filesystem download URLs. */
   signingSecret: string;
 }
@@ -68,6 +73,7 @@ const envSchema = z.object({
   UPLOAD_PART_SIZE_MB: z.coerce.number().min(5).max(512).default(8),
   HEARTBEAT_TIMEOUT_SECONDS: z.coerce.number().int().min(2).max(600).default(20),
   DOWNLOAD_URL_EXPIRY_SECONDS: z.coerce.number().int().min(10).max(7 * 24 * 3600).default(3600),
+  PUBLIC_FILES_BASE_URL: z.url().optional(),
   SIGNING_SECRET: z.string().min(16).default("ami-exports-development-signing-secret"),
 });
 
@@ -108,6 +114,7 @@ export function loadConfig(env: Record<string, string | undefined> = Deno.env.to
     uploadPartSize: Math.round(e.UPLOAD_PART_SIZE_MB * MIB),
     heartbeatTimeoutSeconds: e.HEARTBEAT_TIMEOUT_SECONDS,
     downloadUrlExpirySeconds: e.DOWNLOAD_URL_EXPIRY_SECONDS,
+    publicFilesBaseUrl: e.PUBLIC_FILES_BASE_URL,
     signingSecret: e.SIGNING_SECRET,
   };
 }
