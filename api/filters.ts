@@ -1,19 +1,130 @@
 /**
  * Validates an export's filters against what its format accepts and against the project, and
- * builds `filters_display`. Every failure is a 400 naming the filter.
+ * builds `filters_display`. Every failure is a 400 naming the filter (and the id, for ids that
+ * do not exist or belong to another project); nothing is written to the database here.
  */
 import { z } from "zod";
 import type { Sql } from "../db/client.ts";
-import type { Exporter, ExportFilters } from "../registry/types.ts";
+import type { Exporter, ExportFilters, FilterKey } from "../registry/types.ts";
 
-const filterSchemas = {
-  collection_id: z.coerce.number().int().positive(),
-} as const;
+const id = z.coerce.number().int().positive().max(Number.MAX_SAFE_INTEGER);
+const idList = z.array(id).min(1).max(1000);
+const flag = z.union([
+  z.boolean(),
+  z.enum(["true", "false"]).transform((value) => value === "true"),
+]);
+const date = z.string().regex(/^\d{4}-\d{2}-\d{2}$/).refine((value) => {
+  const parsed = new Date(`${value}T00:00:00Z`);
+  return !Number.isNaN(parsed.getTime()) && parsed.toISOString().slice(0, 10) === value;
+});
+
+/** Each filter's schema and what it accepts, in words (sent back on a 400). */
+const filterSpecs: Record<FilterKey, { schema: z.ZodType; accepts: string }> = {
+  collection_id: { schema: id, accepts: "a capture set id of the project" },
+  deployment_ids: { schema: idList, accepts: "a list of 1 to 1000 deployment ids of the project" },
+  event_ids: { schema: idList, accepts: "a list of 1 to 1000 event ids of the project" },
+  taxon_id: { schema: id, accepts: "a taxon id (the taxon and all its descendants)" },
+  exclude_taxon_ids: {
+    schema: idList,
+    accepts: "a list of 1 to 1000 taxon ids (excluded with their descendants)",
+  },
+  date_start: {
+    schema: date,
+    accepts: "a date YYYY-MM-DD (first appearance on or after it, UTC)",
+  },
+  date_end: {
+    schema: date,
+    accepts: "a date YYYY-MM-DD (first appearance on or before it, UTC)",
+  },
+  min_score: {
+    schema: z.coerce.number().min(0).max(1),
+    accepts: "a number from 0 to 1 (minimum determination score)",
+  },
+  verified: {
+    schema: flag,
+    accepts: "true (with a standing human identification) or false (without)",
+  },
+  apply_project_defaults: {
+    schema: flag,
+    accepts: "true or false (apply the project's default score threshold and taxa)",
+  },
+};
 
 /** The outcome of filter validation. */
 export type FilterValidation =
   | { ok: true; filters: ExportFilters; display: Record<string, unknown> }
   | { ok: false; message: string; details?: Record<string, unknown> };
+
+type Failure = Extract<FilterValidation, { ok: false }>;
+
+/** What `exporter` accepts, filter by filter, for error details. */
+function acceptedFilters(exporter: Exporter): Record<string, string> {
+  return Object.fromEntries(exporter.acceptedFilters.map((key) => [key, filterSpecs[key].accepts]));
+}
+
+/**
+ * Checks that every id in `ids` exists in `table` and belongs to `projectId`; returns a failure
+ * naming the filter and the first offending id, or the rows (in the order of `ids`).
+ */
+function ownedRows<T extends { id: number; project_id: number }>(
+  rows: T[],
+  ids: number[],
+  what: { filter: FilterKey; noun: string; projectId: number },
+): T[] | Failure {
+  const byId = new Map(rows.map((row) => [Number(row.id), row]));
+  const found: T[] = [];
+  for (const wanted of ids) {
+    const row = byId.get(wanted);
+    if (!row) {
+      return {
+        ok: false,
+        message: `invalid filter ${what.filter}: ${what.noun} does not exist: ${wanted}`,
+      };
+    }
+    if (Number(row.project_id) !== what.projectId) {
+      return {
+        ok: false,
+        message:
+          `invalid filter ${what.filter}: ${what.noun} does not belong to project ${what.projectId}: ${wanted}`,
+      };
+    }
+    if (!found.includes(row)) found.push(row);
+  }
+  return found;
+}
+
+function isFailure<T>(value: T[] | Failure): value is Failure {
+  return !Array.isArray(value);
+}
+
+interface TaxonRow {
+  id: number;
+  name: string;
+  rank: string;
+}
+
+async function loadTaxa(
+  sql: Sql,
+  filter: FilterKey,
+  ids: number[],
+): Promise<TaxonRow[] | Failure> {
+  const rows = await sql<TaxonRow[]>`
+    select id, name, rank from taxa where id = any(${ids.map(String)}::bigint[])`;
+  const byId = new Map(rows.map((row) => [Number(row.id), row]));
+  const found: TaxonRow[] = [];
+  for (const wanted of ids) {
+    const row = byId.get(wanted);
+    if (!row) {
+      return { ok: false, message: `invalid filter ${filter}: taxon does not exist: ${wanted}` };
+    }
+    if (!found.includes(row)) found.push(row);
+  }
+  return found;
+}
+
+function taxonLabel(taxon: TaxonRow): string {
+  return `${taxon.name} (${taxon.rank.toLowerCase()})`;
+}
 
 /** Checks `raw` for `exporter` in `projectId`. */
 export async function validateFilters(
@@ -27,42 +138,165 @@ export async function validateFilters(
   if (unknown.length > 0) {
     return {
       ok: false,
-      message: `unknown filter for format ${exporter.key}: ${unknown.join(", ")}`,
-      details: { accepted_filters: accepted },
+      message: `unknown filter for format ${exporter.key}: ${unknown.join(", ")} (accepted: ${
+        accepted.join(", ") || "none"
+      })`,
+      details: { accepted_filters: acceptedFilters(exporter) },
     };
   }
   const filters: ExportFilters = {};
-  const display: Record<string, unknown> = {};
-  for (const key of accepted) {
+  for (const key of exporter.acceptedFilters) {
     if (raw[key] === undefined || raw[key] === null || raw[key] === "") continue;
-    const parsed = filterSchemas[key as keyof typeof filterSchemas].safeParse(raw[key]);
+    const spec = filterSpecs[key];
+    const parsed = spec.schema.safeParse(raw[key]);
     if (!parsed.success) {
       return {
         ok: false,
-        message: `invalid filter ${key}: must be a positive integer id, got ${
-          JSON.stringify(raw[key])
-        }`,
+        message: `invalid filter ${key}: must be ${spec.accepts}, got ${JSON.stringify(raw[key])}`,
+        details: { accepted_filters: acceptedFilters(exporter) },
       };
     }
     (filters as Record<string, unknown>)[key] = parsed.data;
   }
+  if (
+    filters.date_start !== undefined && filters.date_end !== undefined &&
+    filters.date_start > filters.date_end
+  ) {
+    return {
+      ok: false,
+      message:
+        `invalid filter date_end: must not be before date_start (${filters.date_start}), got ${
+          JSON.stringify(filters.date_end)
+        }`,
+      details: { accepted_filters: acceptedFilters(exporter) },
+    };
+  }
+
+  const display: Record<string, unknown> = {};
   if (filters.collection_id !== undefined) {
-    const [collection] = await sql<{ id: number; name: string; project_id: number }[]>`
+    const rows = await sql<{ id: number; name: string; project_id: number }[]>`
       select id, name, project_id from source_image_collections where id = ${filters.collection_id}`;
-    if (!collection) {
-      return { ok: false, message: `capture set does not exist: ${filters.collection_id}` };
-    }
-    if (collection.project_id !== projectId) {
-      return {
-        ok: false,
-        message: `capture set does not belong to project ${projectId}: ${filters.collection_id}`,
-      };
-    }
+    const checked = ownedRows(rows, [filters.collection_id], {
+      filter: "collection_id",
+      noun: "capture set",
+      projectId,
+    });
+    if (isFailure(checked)) return checked;
+    const [collection] = checked;
     display.collection_id = {
-      id: collection.id,
+      id: Number(collection.id),
       name: collection.name,
       label: `Capture set: ${collection.name}`,
     };
   }
+  if (filters.deployment_ids !== undefined) {
+    const rows = await sql<{ id: number; name: string; project_id: number }[]>`
+      select id, name, project_id from deployments
+      where id = any(${filters.deployment_ids.map(String)}::bigint[])`;
+    const checked = ownedRows(rows, filters.deployment_ids, {
+      filter: "deployment_ids",
+      noun: "deployment",
+      projectId,
+    });
+    if (isFailure(checked)) return checked;
+    filters.deployment_ids = checked.map((row) => Number(row.id));
+    display.deployment_ids = {
+      ids: filters.deployment_ids,
+      names: checked.map((row) => row.name),
+      label: `Deployments: ${checked.map((row) => row.name).join(", ")}`,
+    };
+  }
+  if (filters.event_ids !== undefined) {
+    const rows = await sql<{ id: number; name: string; project_id: number }[]>`
+      select e.id, e.project_id,
+        to_char(e.start at time zone 'UTC', 'YYYY-MM-DD') || ' ' || d.name as name
+      from events e join deployments d on d.id = e.deployment_id
+      where e.id = any(${filters.event_ids.map(String)}::bigint[])`;
+    const checked = ownedRows(rows, filters.event_ids, {
+      filter: "event_ids",
+      noun: "event",
+      projectId,
+    });
+    if (isFailure(checked)) return checked;
+    filters.event_ids = checked.map((row) => Number(row.id));
+    display.event_ids = {
+      ids: filters.event_ids,
+      names: checked.map((row) => row.name),
+      label: `Events: ${checked.map((row) => row.name).join(", ")}`,
+    };
+  }
+  if (filters.taxon_id !== undefined) {
+    const checked = await loadTaxa(sql, "taxon_id", [filters.taxon_id]);
+    if (isFailure(checked)) return checked;
+    display.taxon_id = {
+      id: filters.taxon_id,
+      name: checked[0].name,
+      label: `Taxon: ${taxonLabel(checked[0])} and its descendants`,
+    };
+  }
+  if (filters.exclude_taxon_ids !== undefined) {
+    const checked = await loadTaxa(sql, "exclude_taxon_ids", filters.exclude_taxon_ids);
+    if (isFailure(checked)) return checked;
+    filters.exclude_taxon_ids = checked.map((row) => Number(row.id));
+    display.exclude_taxon_ids = {
+      ids: filters.exclude_taxon_ids,
+      names: checked.map((row) => row.name),
+      label: `Excluding: ${checked.map(taxonLabel).join(", ")} and their descendants`,
+    };
+  }
+  if (filters.date_start !== undefined || filters.date_end !== undefined) {
+    const range = filters.date_start !== undefined && filters.date_end !== undefined
+      ? `${filters.date_start} to ${filters.date_end}`
+      : filters.date_start !== undefined
+      ? `from ${filters.date_start}`
+      : `until ${filters.date_end}`;
+    const label = `First seen ${range} (UTC dates, inclusive)`;
+    if (filters.date_start !== undefined) {
+      display.date_start = { value: filters.date_start, label };
+    }
+    if (filters.date_end !== undefined) display.date_end = { value: filters.date_end, label };
+  }
+  if (filters.min_score !== undefined) {
+    display.min_score = {
+      value: filters.min_score,
+      label: `Determination score at least ${filters.min_score}`,
+    };
+  }
+  if (filters.verified !== undefined) {
+    display.verified = {
+      value: filters.verified,
+      label: filters.verified
+        ? "Verified only (with a human identification)"
+        : "Unverified only (no human identification)",
+    };
+  }
+  if (filters.apply_project_defaults !== undefined) {
+    display.apply_project_defaults = {
+      value: filters.apply_project_defaults,
+      label: filters.apply_project_defaults
+        ? await projectDefaultsLabel(sql, projectId)
+        : "Project defaults not applied",
+    };
+  }
   return { ok: true, filters, display };
+}
+
+/** "Project defaults: score at least 0.6; only Lepidoptera; excluding Noctuidae". */
+async function projectDefaultsLabel(sql: Sql, projectId: number): Promise<string> {
+  const [row] = await sql<
+    { threshold: number | null; include: string[] | null; exclude: string[] | null }[]
+  >`
+    select p.default_score_threshold as threshold,
+      (select array_agg(t.name order by t.name) from project_default_include_taxa i
+        join taxa t on t.id = i.taxon_id where i.project_id = p.id) as include,
+      (select array_agg(t.name order by t.name) from project_default_exclude_taxa x
+        join taxa t on t.id = x.taxon_id where x.project_id = p.id) as exclude
+    from projects p where p.id = ${projectId}`;
+  const parts: string[] = [];
+  if (row?.threshold !== null && row?.threshold !== undefined) {
+    parts.push(`score at least ${row.threshold}`);
+  }
+  if (row?.include?.length) parts.push(`only ${row.include.join(", ")}`);
+  if (row?.exclude?.length) parts.push(`excluding ${row.exclude.join(", ")}`);
+  return `Project defaults: ${parts.length === 0 ? "none set" : parts.join("; ")}`;
 }

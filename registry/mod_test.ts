@@ -1,4 +1,5 @@
 import { assert, assertEquals, assertThrows } from "../tests/assert.ts";
+import { occurrenceFilterKeys } from "./filters.ts";
 import { occurrencesApiJson } from "./formats/occurrences_api_json.ts";
 import { occurrencesSimpleCsv } from "./formats/occurrences_simple_csv.ts";
 import {
@@ -37,7 +38,7 @@ Deno.test("registry: describeFormats gives the formats endpoint's fields", () =>
     description: occurrencesSimpleCsv.description,
     extension: "csv",
     content_type: "text/csv",
-    accepted_filters: ["collection_id"],
+    accepted_filters: [...occurrenceFilterKeys],
   });
   assertEquals(formats.find((f) => f.key === "occurrences_api_json"), {
     key: "occurrences_api_json",
@@ -45,7 +46,7 @@ Deno.test("registry: describeFormats gives the formats endpoint's fields", () =>
     description: occurrencesApiJson.description,
     extension: "json",
     content_type: "application/json",
-    accepted_filters: ["collection_id"],
+    accepted_filters: [...occurrenceFilterKeys],
   });
   for (const f of formats) assert(f.label !== "" && f.description !== "", f.key);
 });

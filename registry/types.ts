@@ -4,9 +4,31 @@
  */
 import type { Sql } from "../db/client.ts";
 
-/** Filters an export may carry; each exporter declares which ones it accepts. */
+/**
+ * Filters an export may carry; each exporter declares which ones it accepts. They combine with
+ * AND; `registry/filters.ts` turns each into one SQL predicate, `api/filters.ts` validates them.
+ */
 export interface ExportFilters {
+  /** Occurrences with a detection in this capture set. */
   collection_id?: number;
+  /** Occurrences of these deployments (stations). */
+  deployment_ids?: number[];
+  /** Occurrences of these events (sessions). */
+  event_ids?: number[];
+  /** Occurrences determined as this taxon or any of its descendants. */
+  taxon_id?: number;
+  /** Occurrences not determined as any of these taxa nor their descendants. */
+  exclude_taxon_ids?: number[];
+  /** `YYYY-MM-DD`: first appearance on or after this UTC date. */
+  date_start?: string;
+  /** `YYYY-MM-DD`: first appearance on or before this UTC date (inclusive). */
+  date_end?: string;
+  /** Determination score at least this (0–1). */
+  min_score?: number;
+  /** true: has a non-withdrawn identification; false: has none. */
+  verified?: boolean;
+  /** Apply the project's default score threshold and default include/exclude taxa. */
+  apply_project_defaults?: boolean;
 }
 
 /** Names of the filters (keys of {@link ExportFilters}). */

@@ -4,7 +4,7 @@
  * LATERAL subqueries over the batch's occurrences only): one statement per batch, one text
  * column per occurrence, and the TypeScript side joins strings.
  */
-import { countOccurrences } from "../filters.ts";
+import { countOccurrences, occurrenceFilterKeys } from "../filters.ts";
 import {
   bestPrediction,
   detectionStats,
@@ -21,12 +21,16 @@ const detectionImagesLimit = 5;
 /** Between two array items; one occurrence per line keeps big files greppable. */
 const separator = ",\n";
 
-async function fetchBatch(
+/**
+ * The next `limit` occurrences after `afterId` as API-shaped JSON documents (one text column per
+ * occurrence), in id order: one statement. Shared with `occurrences_ndjson`.
+ */
+export async function occurrenceDocuments(
   ctx: ExportQueryContext,
-  cursor: { afterId: number | null; limit: number; recordsBefore: number },
-): Promise<EncodedBatch> {
+  cursor: { afterId: number | null; limit: number },
+): Promise<{ id: number; doc: string }[]> {
   const { sql } = ctx;
-  const rows = await sql<{ id: number; doc: string }[]>`
+  return await sql<{ id: number; doc: string }[]>`
     ${occurrenceBatch(ctx, cursor)}
     select o.id, json_build_object(
       'id', o.id,
@@ -150,6 +154,13 @@ async function fetchBatch(
       where dd.occurrence_id = o.id
     ) dt on true
     order by batch.id`;
+}
+
+async function fetchBatch(
+  ctx: ExportQueryContext,
+  cursor: { afterId: number | null; limit: number; recordsBefore: number },
+): Promise<EncodedBatch> {
+  const rows = await occurrenceDocuments(ctx, cursor);
   if (rows.length === 0) return { records: 0, lastId: null, text: "" };
   const lead = cursor.recordsBefore === 0 ? "" : separator;
   return {
@@ -167,7 +178,7 @@ export const occurrencesApiJson: RecordExporter = {
     "their determination, identifications, detections and classifications",
   extension: "json",
   contentType: "application/json",
-  acceptedFilters: ["collection_id"],
+  acceptedFilters: occurrenceFilterKeys,
   count: countOccurrences,
   prologue(): string {
     return "[";

@@ -4,7 +4,7 @@
  * TypeScript side only encodes the rows.
  */
 import { stringify } from "csv-stringify/sync";
-import { countOccurrences } from "../filters.ts";
+import { countOccurrences, occurrenceFilterKeys } from "../filters.ts";
 import {
   bestPrediction,
   detectionStats,
@@ -160,7 +160,7 @@ export const occurrencesSimpleCsv: RecordExporter = {
     "verification, appearance times and best detection",
   extension: "csv",
   contentType: "text/csv",
-  acceptedFilters: ["collection_id"],
+  acceptedFilters: occurrenceFilterKeys,
   count: countOccurrences,
   prologue(): string {
     return stringify([[...occurrenceCsvColumns]], csvOptions);
