@@ -7,7 +7,6 @@
 // @ts-types="@types/cli-progress"
 import cliProgress from "cli-progress";
 import { parseArgs } from "node:util";
-import { NativeConnection } from "@temporalio/worker";
 import { createApp } from "../api/mod.ts";
 import { loadConfig } from "../config/mod.ts";
 import { connectDatabase } from "../db/client.ts";
@@ -23,7 +22,7 @@ import {
   type TemporalDevServer,
 } from "./dev_services.ts";
 import { connectTemporal } from "./temporal.ts";
-import { createExportWorker } from "./worker.ts";
+import { connectWorker, createExportWorker } from "./worker.ts";
 import { hashToken } from "../api/auth.ts";
 
 const { values: flags } = parseArgs({
@@ -110,7 +109,7 @@ if (existing) {
 const storage = createStorage(config);
 await storage.ensureReady();
 const temporal = await connectTemporal(config);
-const connection = await NativeConnection.connect({ address: config.temporalAddress });
+const connection = await connectWorker(config.temporalAddress);
 const worker = await createExportWorker({ sql, storage, config, temporal: temporal.client }, {
   connection,
 });

@@ -2,7 +2,13 @@
  * `deno task worker`: a Temporal worker on the export task queue. Scale out by starting more of
  * these, on any machine that reaches Temporal, Postgres and storage.
  */
-import { NativeConnection, Worker } from "@temporalio/worker";
+import {
+  DefaultLogger,
+  type LogLevel,
+  NativeConnection,
+  Runtime,
+  Worker,
+} from "@temporalio/worker";
 import { fileURLToPath } from "node:url";
 import { type ActivityDependencies, createActivities } from "../activities/mod.ts";
 import { loadConfig } from "../config/mod.ts";
@@ -11,6 +17,26 @@ import { createStorage } from "../storage/mod.ts";
 import { connectTemporal } from "./temporal.ts";
 
 const WORKFLOWS_PATH = fileURLToPath(new URL("../workflows/mod.ts", import.meta.url));
+
+let runtimeInstalled = false;
+
+/**
+ * Connects to Temporal for a worker. The first call installs the SDK runtime with a logger at
+ * `TEMPORAL_LOG_LEVEL` (default WARN), so the workflow bundler and worker state changes do not
+ * flood the output.
+ */
+export async function connectWorker(address: string): Promise<NativeConnection> {
+  if (!runtimeInstalled) {
+    runtimeInstalled = true;
+    const level = (Deno.env.get("TEMPORAL_LOG_LEVEL") ?? "WARN").toUpperCase() as LogLevel;
+    try {
+      Runtime.install({ logger: new DefaultLogger(level) });
+    } catch {
+      // a runtime was installed already (e.g. by another module): keep it
+    }
+  }
+  return await NativeConnection.connect({ address });
+}
 
 /** Builds a worker that runs the export workflows and activities with `deps`. */
 export async function createExportWorker(
@@ -34,7 +60,7 @@ export async function runWorker(): Promise<void> {
   const storage = createStorage(config);
   await storage.ensureReady();
   const temporal = await connectTemporal(config);
-  const connection = await NativeConnection.connect({ address: config.temporalAddress });
+  const connection = await connectWorker(config.temporalAddress);
   const worker = await createExportWorker({ sql, storage, config, temporal: temporal.client }, {
     connection,
   });

@@ -2,11 +2,11 @@
  * An in-process ami-exports against the real services of the test run: a worker (own task
  * queue), the Hono app (called with `app.request`), PostgreSQL and S3 (moto) or the filesystem.
  */
-import { NativeConnection, type Worker } from "@temporalio/worker";
+import type { NativeConnection, Worker } from "@temporalio/worker";
 import type { Hono } from "hono";
 import { createApp } from "../api/mod.ts";
 import { connectTemporal, type TemporalHandle } from "../cli/temporal.ts";
-import { createExportWorker } from "../cli/worker.ts";
+import { connectWorker, createExportWorker } from "../cli/worker.ts";
 import { type Config, loadConfig } from "../config/mod.ts";
 import type { Sql } from "../db/client.ts";
 import { createStorage } from "../storage/mod.ts";
@@ -105,7 +105,7 @@ export async function startHarness(
       throw new Error(`export ${id} did not finish within ${timeoutMs} ms`);
     },
     async startWorker() {
-      connection = await NativeConnection.connect({ address: config.temporalAddress });
+      connection = await connectWorker(config.temporalAddress);
       worker = await createExportWorker({ sql, storage, config, temporal: temporal.client }, {
         connection,
       });
