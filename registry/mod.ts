@@ -2,8 +2,11 @@
  * The registry: format key → exporter. Adding a format = one file in `registry/formats/` and
  * one line in the list below; the API, request validation and the workflow read it from here.
  */
+import { detectionsCsv } from "./formats/detections_csv.ts";
 import { occurrencesApiJson } from "./formats/occurrences_api_json.ts";
+import { occurrencesNdjson } from "./formats/occurrences_ndjson.ts";
 import { occurrencesSimpleCsv } from "./formats/occurrences_simple_csv.ts";
+import { taxaListCsv } from "./formats/taxa_list_csv.ts";
 import type { Exporter, FilterKey } from "./types.ts";
 
 export type { Exporter } from "./types.ts";
@@ -12,6 +15,9 @@ export type { Exporter } from "./types.ts";
 export const exporters: Readonly<Record<string, Exporter>> = indexExporters([
   occurrencesApiJson,
   occurrencesSimpleCsv,
+  occurrencesNdjson,
+  detectionsCsv,
+  taxaListCsv,
 ]);
 
 /** Indexes exporters by key; two formats under one key is a programming error. */

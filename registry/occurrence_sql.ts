@@ -98,3 +98,19 @@ export function bestPrediction(sql: postgres.Sql): Fragment {
       limit 1
     ) bp on true`;
 }
+
+/**
+ * The name of the taxon's ancestor (or the taxon itself) of rank `rank` (`ORDER`, `FAMILY`, …,
+ * case-insensitive), from its `parents` list; null when the lineage has none. Expects the taxon
+ * aliased as `alias`.
+ */
+export function lineageName(sql: postgres.Sql, alias: string, rank: string): Fragment {
+  const t = sql(alias);
+  return sql`(
+    select lp ->> 'name'
+    from jsonb_array_elements(${t}.parents || jsonb_build_array(
+      jsonb_build_object('name', ${t}.name, 'rank', ${t}.rank))) lp
+    where upper(lp ->> 'rank') = ${rank.toUpperCase()}
+    limit 1
+  )`;
+}

@@ -1,0 +1,124 @@
+/**
+ * `taxa_list_csv`: one row per taxon that determines at least one valid, filtered occurrence,
+ * with counts, scores, dates and places aggregated over those occurrences. Keyset on taxon id:
+ * a batch picks the next taxa that have such an occurrence (an index lookup per taxon), then
+ * aggregates only the occurrences of those taxa. One statement per batch.
+ */
+import { stringify } from "csv-stringify/sync";
+import { occurrenceFilterKeys, occurrencePredicate } from "../filters.ts";
+import { isoTimestamp, lineageName } from "../occurrence_sql.ts";
+import type { EncodedBatch, ExportQueryContext, RecordExporter } from "../types.ts";
+
+/** The header, in file order. */
+export const taxaListCsvColumns: readonly string[] = [
+  "taxon_id",
+  "taxon_name",
+  "taxon_rank",
+  "order_name",
+  "family_name",
+  "genus_name",
+  "gbif_taxon_key",
+  "common_name_en",
+  "occurrence_count",
+  "verified_count",
+  "determination_score_min",
+  "determination_score_avg",
+  "determination_score_max",
+  "first_seen",
+  "last_seen",
+  "deployments_count",
+  "events_count",
+];
+
+const csvOptions = { record_delimiter: "\r\n", quoted_match: /[\r\n]/ };
+
+/** The number of distinct determined taxa: one statement. */
+async function countTaxa(ctx: ExportQueryContext): Promise<number> {
+  const [row] = await ctx.sql<{ n: number }[]>`
+    select count(distinct o.determination_id)::bigint as n from occurrences o
+    where ${occurrencePredicate(ctx)}`;
+  return Number(row.n);
+}
+
+async function fetchBatch(
+  ctx: ExportQueryContext,
+  cursor: { afterId: number | null; limit: number; recordsBefore: number },
+): Promise<EncodedBatch> {
+  const { sql } = ctx;
+  const rows = await sql<({ taxon_id: number } & Record<string, unknown>)[]>`
+    with batch as (
+      select bt.id from taxa bt
+      where bt.id > ${cursor.afterId ?? 0}
+        and (select true from occurrences o
+          where o.determination_id = bt.id and ${occurrencePredicate(ctx)} limit 1)
+      order by bt.id
+      limit ${cursor.limit}
+    )
+    select
+      t.id as taxon_id,
+      t.name as taxon_name,
+      t.rank as taxon_rank,
+      ${lineageName(sql, "t", "ORDER")} as order_name,
+      ${lineageName(sql, "t", "FAMILY")} as family_name,
+      ${lineageName(sql, "t", "GENUS")} as genus_name,
+      t.gbif_taxon_key,
+      t.common_name_en,
+      agg.occurrence_count,
+      agg.verified_count,
+      agg.score_min as determination_score_min,
+      agg.score_avg as determination_score_avg,
+      agg.score_max as determination_score_max,
+      ${isoTimestamp(sql, sql`agg.first_seen`)} as first_seen,
+      ${isoTimestamp(sql, sql`agg.last_seen`)} as last_seen,
+      agg.deployments_count,
+      agg.events_count
+    from batch
+    join taxa t on t.id = batch.id
+    join lateral (
+      select
+        count(*)::int as occurrence_count,
+        count(*) filter (where exists (
+          select 1 from identifications ai where ai.occurrence_id = o.id and not ai.withdrawn
+        ))::int as verified_count,
+        min(o.determination_score) as score_min,
+        round(avg(o.determination_score)::numeric, 6)::float8 as score_avg,
+        max(o.determination_score) as score_max,
+        min(ad.first_seen) as first_seen,
+        max(ad.last_seen) as last_seen,
+        count(distinct o.deployment_id)::int as deployments_count,
+        count(distinct o.event_id)::int as events_count
+      from occurrences o
+      cross join lateral (
+        select min(sd.timestamp) as first_seen, max(sd.timestamp) as last_seen
+        from detections sd where sd.occurrence_id = o.id
+      ) ad
+      where o.determination_id = t.id and ${occurrencePredicate(ctx)}
+    ) agg on true
+    order by t.id`;
+  return {
+    records: rows.length,
+    lastId: rows.length === 0 ? null : Number(rows[rows.length - 1].taxon_id),
+    text: rows.length === 0
+      ? ""
+      : stringify(rows, { ...csvOptions, columns: [...taxaListCsvColumns] }),
+  };
+}
+
+/** The species list of the exported occurrences (`taxa_list_csv`). */
+export const taxaListCsv: RecordExporter = {
+  key: "taxa_list_csv",
+  label: "Taxa list (CSV)",
+  description: "One row per determined taxon: lineage, GBIF key, common name, occurrence and " +
+    "verified counts, score min/avg/max, first and last seen, deployments and events",
+  extension: "csv",
+  contentType: "text/csv",
+  acceptedFilters: occurrenceFilterKeys,
+  count: countTaxa,
+  prologue(): string {
+    return stringify([[...taxaListCsvColumns]], csvOptions);
+  },
+  fetchBatch,
+  epilogue(): string {
+    return "";
+  },
+};

@@ -1,0 +1,67 @@
+/**
+ * Drives an exporter the way the export activity does (chunk after chunk, state round-tripped
+ * through JSON as in a heartbeat checkpoint) and checks that resuming from every intermediate
+ * state yields exactly the bytes of an uninterrupted run.
+ */
+import { asStream } from "../registry/stream.ts";
+import type { Exporter, ExportQueryContext, StreamState } from "../registry/types.ts";
+import { assert, assertEquals } from "./assert.ts";
+
+const encoder = new TextEncoder();
+
+function concat(parts: Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let offset = 0;
+  for (const part of parts) {
+    out.set(part, offset);
+    offset += part.length;
+  }
+  return out;
+}
+
+/** The stream from `from` (default: the start) to its end. */
+export async function drainStream(
+  exporter: Exporter,
+  ctx: ExportQueryContext,
+  options: { limit: number; from?: StreamState },
+): Promise<{ bytes: Uint8Array; records: number; states: StreamState[]; chunks: Uint8Array[] }> {
+  const stream = asStream(exporter);
+  let state: StreamState = options.from ?? JSON.parse(JSON.stringify(stream.initialState(ctx)));
+  const states: StreamState[] = [state];
+  const chunks: Uint8Array[] = [];
+  let records = 0;
+  for (let done = false; !done;) {
+    const chunk = await stream.next(ctx, state, { limit: options.limit });
+    assert(chunk.records <= options.limit, `chunk of ${chunk.records} over ${options.limit}`);
+    chunks.push(typeof chunk.data === "string" ? encoder.encode(chunk.data) : chunk.data);
+    records += chunk.records;
+    state = JSON.parse(JSON.stringify(chunk.state));
+    states.push(state);
+    done = chunk.done;
+    assert(chunks.length < 100_000, "the stream does not end");
+  }
+  return { bytes: concat(chunks), records, states, chunks };
+}
+
+/**
+ * Runs the whole stream, then resumes from the state after every chunk: each resumed run must
+ * give the remaining bytes exactly. Returns the bytes and the record count of the full run.
+ */
+export async function assertResumable(
+  exporter: Exporter,
+  ctx: ExportQueryContext,
+  limit: number,
+): Promise<{ bytes: Uint8Array; records: number }> {
+  const full = await drainStream(exporter, ctx, { limit });
+  assert(full.chunks.length >= 3, `only ${full.chunks.length} chunks: nothing to resume`);
+  for (let i = 1; i < full.states.length - 1; i++) {
+    const rest = await drainStream(exporter, ctx, { limit, from: full.states[i] });
+    const prefix = concat(full.chunks.slice(0, i));
+    assertEquals(
+      concat([prefix, rest.bytes]),
+      full.bytes,
+      `resuming after chunk ${i} changed the bytes`,
+    );
+  }
+  return { bytes: full.bytes, records: full.records };
+}
