@@ -1,12 +1,12 @@
 /** `/api/v2/exports/`: create, list, retrieve, delete, cancel, retry, download, formats. */
-import { Hono } from "hono";
-import { z } from "zod";
-import { zValidator } from "@hono/zod-validator";
+import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
 import type { Client } from "@temporalio/client";
+import type { Context } from "hono";
 import type { Config } from "../config/mod.ts";
 import type { Sql } from "../db/client.ts";
 import {
   deleteWorkflowId,
+  type ExportOrdering,
   type ExportRow,
   exportWorkflowId,
   findExport,
@@ -20,7 +20,6 @@ import type { ObjectStorage } from "../storage/types.ts";
 import type { exportWorkflow } from "../workflows/export_workflow.ts";
 import type { deleteExportWorkflow } from "../workflows/delete_export_workflow.ts";
 import type { CurrentUser } from "./auth.ts";
-import { jsonError } from "./errors.ts";
 import { validateFilters } from "./filters.ts";
 import {
   can,
@@ -30,7 +29,19 @@ import {
   type ProjectAccess,
 } from "./permissions.ts";
 import { loadProjectAccess } from "./project_access.ts";
+import {
+  CreateExportSchema,
+  errorResponses,
+  type ExportJson,
+  ExportPageSchema,
+  ExportSchema,
+  FormatListSchema,
+  IdParamSchema,
+  ListExportsQuerySchema,
+  RetrieveQuerySchema,
+} from "./schemas.ts";
 import { exportFileUrl, serializeExport } from "./serialize.ts";
+import { logEvent } from "./log.ts";
 
 /** What the exports routes need. */
 export interface ExportsApiDependencies {
@@ -40,23 +51,28 @@ export interface ExportsApiDependencies {
   temporal: Client;
 }
 
-const createSchema = z.object({
-  project: z.coerce.number().int().positive(),
-  format: z.string().min(1),
-  filters: z.record(z.string(), z.unknown()).nullish(),
-}).strict();
+/** The Hono environment of the authenticated API routes. */
+export interface ApiEnv {
+  Variables: { user: CurrentUser };
+}
 
-const listSchema = z.object({
-  project_id: z.coerce.number().int().positive().optional(),
-  limit: z.coerce.number().int().min(1).max(100).default(10),
-  offset: z.coerce.number().int().min(0).default(0),
-});
+/** A JSON error response `{"error": message, ...extra}` typed for the route's responses. */
+export function problem<S extends 400 | 401 | 403 | 404 | 409 | 503>(
+  c: Context,
+  status: S,
+  message: string,
+  extra: Record<string, unknown> = {},
+): Response & { _data: { error: string }; _status: S; _format: "json" } {
+  return c.json({ error: message, ...extra }, status) as never;
+}
 
-const idSchema = z.object({ id: z.coerce.number().int().positive() });
-
-function validationHook(
+/**
+ * Turns a failed request validation into a 400 naming every field (`fields`); the default hook
+ * of every OpenAPI router.
+ */
+export function validationHook(
   result: { success: boolean; error?: { issues: { path: PropertyKey[]; message: string }[] } },
-  c: Parameters<typeof jsonError>[0],
+  c: Context,
 ): Response | undefined {
   if (result.success) return undefined;
   const fields: Record<string, string[]> = {};
@@ -65,30 +81,232 @@ function validationHook(
     (fields[key] ??= []).push(issue.message);
   }
   const summary = Object.entries(fields).map(([k, v]) => `${k}: ${v.join(", ")}`).join("; ");
-  return jsonError(c, 400, `invalid request: ${summary}`, { fields });
+  return problem(c, 400, `invalid request: ${summary}`, { fields });
+}
+
+const json = <T extends z.ZodType>(schema: T, description: string) => ({
+  description,
+  content: { "application/json": { schema } },
+});
+
+const security = [{ TokenAuth: [] }];
+const tags = ["exports"];
+
+const listRoute = createRoute({
+  method: "get",
+  path: "/",
+  tags,
+  security,
+  summary: "List the exports the caller may read",
+  request: { query: ListExportsQuerySchema },
+  responses: {
+    200: json(ExportPageSchema, "A page of exports"),
+    ...errorResponses(400, 401, 404),
+  },
+});
+
+const createExportRoute = createRoute({
+  method: "post",
+  path: "/",
+  tags,
+  security,
+  summary: "Request an export; it runs in the background",
+  request: {
+    body: { required: true, content: { "application/json": { schema: CreateExportSchema } } },
+  },
+  responses: {
+    201: json(ExportSchema, "The export, PENDING"),
+    ...errorResponses(400, 401, 403, 503),
+  },
+});
+
+const formatsRoute = createRoute({
+  method: "get",
+  path: "/formats",
+  tags,
+  security,
+  summary: "The export formats of the registry",
+  responses: { 200: json(FormatListSchema, "Every format"), ...errorResponses(401) },
+});
+
+const retrieveRoute = createRoute({
+  method: "get",
+  path: "/{id}",
+  tags,
+  security,
+  summary: "One export with its job progress",
+  request: { params: IdParamSchema, query: RetrieveQuerySchema },
+  responses: { 200: json(ExportSchema, "The export"), ...errorResponses(400, 401, 404) },
+});
+
+const deleteRoute = createRoute({
+  method: "delete",
+  path: "/{id}",
+  tags,
+  security,
+  summary: "Delete an export: stop it, remove its file and rows",
+  request: { params: IdParamSchema },
+  responses: {
+    204: { description: "Deleted" },
+    202: json(
+      z.object({ status: z.literal("deleting"), workflow_id: z.string() }),
+      "Deletion still running",
+    ),
+    ...errorResponses(400, 401, 403, 404),
+  },
+});
+
+const cancelRoute = createRoute({
+  method: "post",
+  path: "/{id}/cancel",
+  tags,
+  security,
+  summary: "Cancel a running export (it ends REVOKED)",
+  request: { params: IdParamSchema },
+  responses: {
+    202: json(ExportSchema, "Cancellation requested"),
+    ...errorResponses(400, 401, 403, 404, 409),
+  },
+});
+
+const retryRoute = createRoute({
+  method: "post",
+  path: "/{id}/retry",
+  tags,
+  security,
+  summary: "Run a failed or cancelled export again",
+  request: { params: IdParamSchema },
+  responses: {
+    202: json(ExportSchema, "Restarted, PENDING"),
+    ...errorResponses(400, 401, 403, 404, 409),
+  },
+});
+
+const downloadRoute = createRoute({
+  method: "get",
+  path: "/{id}/download",
+  tags,
+  security,
+  summary: "Redirect to the export's file (short-lived signed URL)",
+  request: { params: IdParamSchema },
+  responses: {
+    302: {
+      description: "Redirect to the file",
+      headers: z.object({ Location: z.string() }),
+    },
+    ...errorResponses(400, 401, 404, 409),
+  },
+});
+
+/** Every route of the exports router, for the OpenAPI completeness test. */
+export const exportsRouteConfigs = [
+  listRoute,
+  createExportRoute,
+  formatsRoute,
+  retrieveRoute,
+  deleteRoute,
+  cancelRoute,
+  retryRoute,
+  downloadRoute,
+];
+
+/** Starts the export's workflow; a second start of the same export is a no-op. */
+export async function startExportWorkflow(
+  deps: Pick<ExportsApiDependencies, "temporal" | "config">,
+  exportId: number,
+): Promise<void> {
+  await deps.temporal.workflow.start<typeof exportWorkflow>("exportWorkflow", {
+    taskQueue: deps.config.temporalTaskQueue,
+    workflowId: exportWorkflowId(exportId),
+    args: [{ exportId, heartbeatTimeoutSeconds: deps.config.heartbeatTimeoutSeconds }],
+    workflowIdConflictPolicy: "USE_EXISTING",
+  });
+}
+
+/** The outcome of {@link requestExport}. */
+export type RequestExportResult =
+  | { ok: true; exportId: number; access: ProjectAccess }
+  | { ok: false; status: 400 | 403 | 503; message: string; details?: Record<string, unknown> };
+
+/**
+ * Checks and creates an export for `user` and starts its workflow: the one code path of
+ * `POST /api/v2/exports/`, the operator CLI and scheduled exports. Nothing is left behind when
+ * it fails.
+ */
+export async function requestExport(
+  deps: Pick<ExportsApiDependencies, "sql" | "temporal" | "config">,
+  request: {
+    user: CurrentUser;
+    project: number;
+    format: string;
+    filters?: Record<string, unknown> | null;
+  },
+): Promise<RequestExportResult> {
+  const { sql } = deps;
+  const access = await loadProjectAccess(sql, request.user, request.project);
+  if (!access || !canRead(access)) {
+    return { ok: false, status: 400, message: `project does not exist: ${request.project}` };
+  }
+  if (!can(access, "create")) {
+    return {
+      ok: false,
+      status: 403,
+      message: `you may not create exports in project ${request.project}`,
+    };
+  }
+  const exporter = getExporter(request.format);
+  if (!exporter) {
+    return {
+      ok: false,
+      status: 400,
+      message: `unknown export format: ${request.format} (supported: ${
+        supportedFormats().join(", ")
+      })`,
+      details: { supported_formats: supportedFormats() },
+    };
+  }
+  const checked = await validateFilters(sql, exporter, request.project, request.filters ?? {});
+  if (!checked.ok) {
+    return { ok: false, status: 400, message: checked.message, details: checked.details };
+  }
+  const exportId = await insertExport(sql, {
+    userId: request.user.id,
+    projectId: request.project,
+    format: exporter.key,
+    filters: checked.filters as Record<string, unknown>,
+    filtersDisplay: checked.display,
+  });
+  try {
+    await startExportWorkflow(deps, exportId);
+  } catch (error) {
+    await sql`delete from data_exports where id = ${exportId}`;
+    return {
+      ok: false,
+      status: 503,
+      message: `could not start the export workflow, nothing was created: ${error}`,
+    };
+  }
+  logEvent("export requested", {
+    export_id: exportId,
+    workflow_id: exportWorkflowId(exportId),
+    stage: "requested",
+    user_id: request.user.id,
+    project_id: request.project,
+    format: exporter.key,
+  });
+  return { ok: true, exportId, access };
 }
 
 /** The exports router; mount it at `/api/v2/exports`. */
-export function exportsRoutes(
-  deps: ExportsApiDependencies,
-): Hono<{ Variables: { user: CurrentUser } }> {
+export function exportsRoutes(deps: ExportsApiDependencies): OpenAPIHono<ApiEnv> {
   const { sql, storage, config, temporal } = deps;
-  const app = new Hono<{ Variables: { user: CurrentUser } }>({ strict: false });
+  const app = new OpenAPIHono<ApiEnv>({ strict: false, defaultHook: validationHook });
 
-  async function startExportWorkflow(exportId: number): Promise<void> {
-    await temporal.workflow.start<typeof exportWorkflow>("exportWorkflow", {
-      taskQueue: config.temporalTaskQueue,
-      workflowId: exportWorkflowId(exportId),
-      args: [{ exportId, heartbeatTimeoutSeconds: config.heartbeatTimeoutSeconds }],
-      workflowIdConflictPolicy: "USE_EXISTING",
-    });
-  }
-
-  async function present(row: ExportRow, access: ProjectAccess): Promise<Record<string, unknown>> {
+  async function present(row: ExportRow, access: ProjectAccess): Promise<ExportJson> {
     return await serializeExport(row, { storage, config, permissions: permittedActions(access) });
   }
 
-  /** Loads an export the caller may read, or the error response to send. */
+  /** Loads an export the caller may read, or the error to send. */
   async function loadReadable(
     user: CurrentUser,
     id: number,
@@ -101,96 +319,12 @@ export function exportsRoutes(
     return { row, access };
   }
 
-  app.get(
-    "/formats",
-    (c) => c.json({ count: supportedFormats().length, results: describeFormats() }),
-  );
-
-  app.get("/", zValidator("query", listSchema, validationHook), async (c) => {
-    const user = c.get("user");
-    const { project_id, limit, offset } = c.req.valid("query");
-    if (project_id !== undefined) {
-      const access = await loadProjectAccess(sql, user, project_id);
-      if (!access || !canRead(access)) return jsonError(c, 404, `project not found: ${project_id}`);
-    }
-    const { count, rows } = await listExports(sql, {
-      projectId: project_id,
-      readableBy: { userId: user.id, superuser: user.superuser },
-      limit,
-      offset,
-    });
-    const page = (o: number) => {
-      const url = new URL(c.req.url);
-      url.searchParams.set("limit", String(limit));
-      url.searchParams.set("offset", String(o));
-      return url.toString();
-    };
-    const results = [];
-    for (const row of rows) {
-      const access = (await loadProjectAccess(sql, user, row.project_id))!;
-      results.push(await present(row, access));
-    }
-    return c.json({
-      count,
-      next: offset + limit < count ? page(offset + limit) : null,
-      previous: offset > 0 ? page(Math.max(0, offset - limit)) : null,
-      results,
-    });
-  });
-
-  app.post("/", zValidator("json", createSchema, validationHook), async (c) => {
-    const user = c.get("user");
-    const body = c.req.valid("json");
-    const access = await loadProjectAccess(sql, user, body.project);
-    if (!access || !canRead(access)) {
-      return jsonError(c, 400, `project does not exist: ${body.project}`);
-    }
-    if (!can(access, "create")) {
-      return jsonError(c, 403, `you may not create exports in project ${body.project}`);
-    }
-    const exporter = getExporter(body.format);
-    if (!exporter) {
-      return jsonError(
-        c,
-        400,
-        `unknown export format: ${body.format} (supported: ${supportedFormats().join(", ")})`,
-        {
-          supported_formats: supportedFormats(),
-        },
-      );
-    }
-    const checked = await validateFilters(sql, exporter, body.project, body.filters ?? {});
-    if (!checked.ok) return jsonError(c, 400, checked.message, checked.details);
-    const exportId = await insertExport(sql, {
-      userId: user.id,
-      projectId: body.project,
-      format: exporter.key,
-      filters: checked.filters as Record<string, unknown>,
-      filtersDisplay: checked.display,
-    });
-    try {
-      await startExportWorkflow(exportId);
-    } catch (error) {
-      await sql`delete from data_exports where id = ${exportId}`;
-      return jsonError(
-        c,
-        503,
-        `could not start the export workflow, nothing was created: ${error}`,
-      );
-    }
-    return c.json(await present((await findExport(sql, exportId))!, access), 201);
-  });
-
-  app.get("/:id", zValidator("param", idSchema, validationHook), async (c) => {
-    const found = await loadReadable(c.get("user"), c.req.valid("param").id);
-    if ("status" in found) return jsonError(c, found.status, found.message);
-    const body = await present(found.row, found.access);
-    if (c.req.query("logs") === "true") body.logs = await jobLogs(sql, found.row.id);
-    return c.json(body);
-  });
-
   /** Shared guard of the mutating routes: readable, then permitted. */
-  async function loadForAction(user: CurrentUser, id: number, action: ExportAction) {
+  async function loadForAction(
+    user: CurrentUser,
+    id: number,
+    action: ExportAction,
+  ): Promise<{ row: ExportRow; access: ProjectAccess } | { status: 403 | 404; message: string }> {
     const found = await loadReadable(user, id);
     if ("status" in found) return found;
     if (!can(found.access, action)) {
@@ -202,9 +336,87 @@ export function exportsRoutes(
     return found;
   }
 
-  app.delete("/:id", zValidator("param", idSchema, validationHook), async (c) => {
+  app.openapi(
+    formatsRoute,
+    (c) => c.json({ count: supportedFormats().length, results: describeFormats() }, 200),
+  );
+
+  app.openapi(listRoute, async (c) => {
+    const user = c.get("user");
+    const { project_id, limit, offset, ordering, status, format } = c.req.valid("query");
+    if (project_id !== undefined) {
+      const access = await loadProjectAccess(sql, user, project_id);
+      if (!access || !canRead(access)) return problem(c, 404, `project not found: ${project_id}`);
+    }
+    const { count, rows } = await listExports(sql, {
+      projectId: project_id,
+      readableBy: { userId: user.id, superuser: user.superuser },
+      status,
+      format,
+      ordering: ordering as ExportOrdering,
+      limit,
+      offset,
+    });
+    const page = (o: number): string => {
+      const url = new URL(c.req.url);
+      url.searchParams.set("limit", String(limit));
+      url.searchParams.set("offset", String(o));
+      return url.toString();
+    };
+    const accessByProject = new Map<number, ProjectAccess>();
+    const results: ExportJson[] = [];
+    for (const row of rows) {
+      let access = accessByProject.get(row.project_id);
+      if (!access) {
+        access = (await loadProjectAccess(sql, user, row.project_id))!;
+        accessByProject.set(row.project_id, access);
+      }
+      results.push(await present(row, access));
+    }
+    return c.json({
+      count,
+      next: offset + limit < count ? page(offset + limit) : null,
+      previous: offset > 0 ? page(Math.max(0, offset - limit)) : null,
+      results,
+    }, 200);
+  });
+
+  app.openapi(createExportRoute, async (c) => {
+    const user = c.get("user");
+    const body = c.req.valid("json");
+    const result = await requestExport(deps, { user, ...body });
+    if (!result.ok) {
+      switch (result.status) {
+        case 400:
+          return problem(c, 400, result.message, result.details);
+        case 403:
+          return problem(c, 403, result.message, result.details);
+        case 503:
+          return problem(c, 503, result.message, result.details);
+      }
+    }
+    return c.json(await present((await findExport(sql, result.exportId))!, result.access), 201);
+  });
+
+  app.openapi(retrieveRoute, async (c) => {
+    const found = await loadReadable(c.get("user"), c.req.valid("param").id);
+    if ("status" in found) return problem(c, found.status, found.message);
+    const body = await present(found.row, found.access);
+    if (c.req.valid("query").logs === "true") {
+      body.logs = (await jobLogs(sql, found.row.id)).map((l) => ({
+        level: l.level,
+        message: l.message,
+        created_at: l.created_at.toISOString(),
+      }));
+    }
+    return c.json(body, 200);
+  });
+
+  app.openapi(deleteRoute, async (c) => {
     const found = await loadForAction(c.get("user"), c.req.valid("param").id, "delete");
-    if ("status" in found) return jsonError(c, found.status, found.message);
+    if ("status" in found) {
+      return found.status === 403 ? problem(c, 403, found.message) : problem(c, 404, found.message);
+    }
     const handle = await temporal.workflow.start<typeof deleteExportWorkflow>(
       "deleteExportWorkflow",
       {
@@ -215,30 +427,39 @@ export function exportsRoutes(
         workflowIdReusePolicy: "ALLOW_DUPLICATE",
       },
     );
+    logEvent("export deletion requested", {
+      export_id: found.row.id,
+      workflow_id: handle.workflowId,
+      stage: "delete",
+    });
     const finished = await Promise.race([
       handle.result().then(() => true),
       new Promise<false>((r) => setTimeout(() => r(false), 60_000)),
     ]);
     return finished
       ? c.body(null, 204)
-      : c.json({ status: "deleting", workflow_id: handle.workflowId }, 202);
+      : c.json({ status: "deleting" as const, workflow_id: handle.workflowId }, 202);
   });
 
-  app.post("/:id/cancel", zValidator("param", idSchema, validationHook), async (c) => {
+  app.openapi(cancelRoute, async (c) => {
     const found = await loadForAction(c.get("user"), c.req.valid("param").id, "cancel");
-    if ("status" in found) return jsonError(c, found.status, found.message);
+    if ("status" in found) {
+      return found.status === 403 ? problem(c, 403, found.message) : problem(c, 404, found.message);
+    }
     if (!["PENDING", "STARTED"].includes(found.row.status)) {
-      return jsonError(c, 409, `export is not running: ${found.row.status}`);
+      return problem(c, 409, `export is not running: ${found.row.status}`);
     }
     await temporal.workflow.getHandle(exportWorkflowId(found.row.id)).cancel();
     return c.json(await present((await findExport(sql, found.row.id))!, found.access), 202);
   });
 
-  app.post("/:id/retry", zValidator("param", idSchema, validationHook), async (c) => {
+  app.openapi(retryRoute, async (c) => {
     const found = await loadForAction(c.get("user"), c.req.valid("param").id, "retry");
-    if ("status" in found) return jsonError(c, found.status, found.message);
+    if ("status" in found) {
+      return found.status === 403 ? problem(c, 403, found.message) : problem(c, 404, found.message);
+    }
     if (!["FAILURE", "REVOKED"].includes(found.row.status)) {
-      return jsonError(
+      return problem(
         c,
         409,
         `only a failed or cancelled export can be retried, this one is ${found.row.status}`,
@@ -248,20 +469,20 @@ export function exportsRoutes(
       update data_exports set status = 'PENDING', error = null, error_stage = null, record_count = 0,
         file_size = 0, checksum = null, finished_at = null, updated_at = now()
       where id = ${found.row.id} and status in ('FAILURE', 'REVOKED') returning id`;
-    if (!reset) return jsonError(c, 409, "export changed meanwhile, try again");
+    if (!reset) return problem(c, 409, "export changed meanwhile, try again");
     await sql`
       update jobs set status = 'PENDING', progress = ${sql.json(initialProgress() as never)},
         finished_at = null, updated_at = now()
       where data_export_id = ${found.row.id}`;
-    await startExportWorkflow(found.row.id);
+    await startExportWorkflow(deps, found.row.id);
     return c.json(await present((await findExport(sql, found.row.id))!, found.access), 202);
   });
 
-  app.get("/:id/download", zValidator("param", idSchema, validationHook), async (c) => {
+  app.openapi(downloadRoute, async (c) => {
     const found = await loadReadable(c.get("user"), c.req.valid("param").id);
-    if ("status" in found) return jsonError(c, found.status, found.message);
+    if ("status" in found) return problem(c, found.status, found.message);
     if (found.row.status !== "SUCCESS" || !found.row.file_key) {
-      return jsonError(c, 409, `export has no file yet: ${found.row.status}`);
+      return problem(c, 409, `export has no file yet: ${found.row.status}`);
     }
     return c.redirect(await exportFileUrl(found.row, { storage, config }), 302);
   });

@@ -1,48 +1,112 @@
-/** The HTTP API: small routers composed into one Hono app. */
-import { Hono } from "hono";
+/** The HTTP API: small routers composed into one Hono app, described by one OpenAPI document. */
+import { createRoute, OpenAPIHono } from "@hono/zod-openapi";
 import { HTTPException } from "hono/http-exception";
+import type { BlankEnv } from "hono/types";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
 import { tokenAuth } from "./auth.ts";
+import { docsRoutes } from "./docs.ts";
 import { jsonError } from "./errors.ts";
-import { type ExportsApiDependencies, exportsRoutes } from "./exports.ts";
+import {
+  type ApiEnv,
+  type ExportsApiDependencies,
+  exportsRoutes,
+  validationHook,
+} from "./exports.ts";
 import { filesRoutes } from "./files.ts";
+import { logEvent } from "./log.ts";
+import { HealthSchema } from "./schemas.ts";
+
+/** Where the OpenAPI document is served. */
+export const OPENAPI_PATH = "/api/v2/openapi.json";
+
+const healthRoute = createRoute({
+  method: "get",
+  path: "/healthz",
+  tags: ["service"],
+  summary: "Reachability of the database, Temporal and storage",
+  responses: {
+    200: {
+      description: "Every dependency answers",
+      content: { "application/json": { schema: HealthSchema } },
+    },
+    503: {
+      description: "At least one dependency does not answer",
+      content: { "application/json": { schema: HealthSchema } },
+    },
+  },
+});
 
 /** Builds the API app over real dependencies (tests call `app.request(...)`). */
-export function createApp(deps: ExportsApiDependencies): Hono {
-  const app = new Hono({ strict: false });
+export function createApp(deps: ExportsApiDependencies): OpenAPIHono<BlankEnv> {
+  const app = new OpenAPIHono<BlankEnv>({ strict: false, defaultHook: validationHook });
   app.onError((error, c) => {
     if (error instanceof HTTPException) {
       return jsonError(c, error.status as ContentfulStatusCode, error.message || "bad request");
     }
-    console.error(
-      JSON.stringify({ msg: "unhandled error", path: c.req.path, error: String(error) }),
-    );
+    logEvent("unhandled error", { path: c.req.path, error: String(error) }, "error");
     return jsonError(c, 500, "internal error");
   });
   app.notFound((c) => jsonError(c, 404, `no such route: ${c.req.method} ${c.req.path}`));
 
-  app.get("/healthz", async (c) => {
-    const checks: Record<string, string> = {};
+  app.openapi(healthRoute, async (c) => {
+    const checks = { database: "", temporal: "", storage: "" };
+    const within = <T>(p: Promise<T>): Promise<T> =>
+      Promise.race([
+        p,
+        new Promise<T>((_, reject) =>
+          setTimeout(() => reject(new Error("timed out after 5 s")), 5000)
+        ),
+      ]);
     await Promise.all([
-      deps.sql`select 1`.then(() => checks.database = "ok", (e) => checks.database = String(e)),
-      deps.temporal.workflowService.getSystemInfo({}).then(
+      within(deps.sql`select 1`).then(
+        () => checks.database = "ok",
+        (e) => checks.database = String(e),
+      ),
+      within(deps.temporal.workflowService.getSystemInfo({})).then(
         () => checks.temporal = "ok",
         (e) => checks.temporal = String(e),
       ),
-      deps.storage.listObjects("healthz/").then(
+      within(deps.storage.listObjects("healthz/")).then(
         () => checks.storage = "ok",
         (e) => checks.storage = String(e),
       ),
     ]);
     const ok = Object.values(checks).every((v) => v === "ok");
-    return c.json({ status: ok ? "ok" : "unavailable", checks }, ok ? 200 : 503);
+    return ok
+      ? c.json({ status: "ok" as const, checks }, 200)
+      : c.json({ status: "unavailable" as const, checks }, 503);
   });
 
   if (deps.config.storageBackend === "fs") app.route("/files", filesRoutes(deps.config));
 
-  const v2 = new Hono<{ Variables: { user: import("./auth.ts").CurrentUser } }>({ strict: false });
+  // Public: the document and its reference page (registered before the authenticated routes)
+  app.get(OPENAPI_PATH, (c) => c.json(openApiDocument(app)));
+  app.route("/api/v2/docs", docsRoutes(OPENAPI_PATH));
+
+  const v2 = new OpenAPIHono<ApiEnv>({ strict: false, defaultHook: validationHook });
   v2.use("*", tokenAuth(deps.sql));
   v2.route("/exports", exportsRoutes(deps));
   app.route("/api/v2", v2);
+  app.openAPIRegistry.registerComponent("securitySchemes", "TokenAuth", {
+    type: "apiKey",
+    in: "header",
+    name: "Authorization",
+    description: "`Token <key>`; create keys with `deno task cli create-token --user ID`",
+  });
   return app;
+}
+
+/** The OpenAPI 3.1 document of `app`. */
+export function openApiDocument(
+  app: OpenAPIHono<BlankEnv>,
+): ReturnType<OpenAPIHono["getOpenAPI31Document"]> {
+  return app.getOpenAPI31Document({
+    openapi: "3.1.0",
+    info: {
+      title: "ami-exports",
+      version: "2",
+      description: "Exports of insect-monitoring projects: request, follow, download, schedule. " +
+        "Authenticate with `Authorization: Token <key>`.",
+    },
+  });
 }

@@ -3,6 +3,7 @@ import type { Config } from "../config/mod.ts";
 import type { ExportRow } from "../db/exports.ts";
 import type { ObjectStorage } from "../storage/types.ts";
 import type { ExportAction } from "./permissions.ts";
+import type { ExportJson } from "./schemas.ts";
 
 /** "1.5 MB" style size for people. */
 export function formatFileSize(bytes: number): string {
@@ -42,7 +43,7 @@ export async function exportFileUrl(
 export async function serializeExport(
   row: ExportRow,
   options: { storage: ObjectStorage; config: Config; permissions: ExportAction[] },
-): Promise<Record<string, unknown>> {
+): Promise<ExportJson> {
   const ready = row.status === "SUCCESS" && row.file_key;
   const fileUrl = ready ? await exportFileUrl(row, options) : null;
   return {

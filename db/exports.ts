@@ -147,12 +147,26 @@ export async function findExport(sql: Sql, id: number): Promise<ExportRow | unde
   return row;
 }
 
-/** A page of exports, newest first, restricted to `projectIds` when given. */
+/** Fields an export list can be ordered by (`-field` for descending). */
+export const EXPORT_ORDERINGS = ["id", "format", "file_size", "created_at", "updated_at"] as const;
+
+/** A field of {@link EXPORT_ORDERINGS}, optionally prefixed with `-`. */
+export type ExportOrdering =
+  | (typeof EXPORT_ORDERINGS)[number]
+  | `-${(typeof EXPORT_ORDERINGS)[number]}`;
+
+/**
+ * A page of exports (default newest first), restricted to one project, to what a user may read,
+ * to a status and to a format when given.
+ */
 export async function listExports(
   sql: Sql,
   options: {
     projectId?: number;
     readableBy?: { userId: number; superuser: boolean };
+    status?: ExportStatus;
+    format?: string;
+    ordering?: ExportOrdering;
     limit: number;
     offset: number;
   },
@@ -164,17 +178,25 @@ export async function listExports(
     and (not p.draft or p.owner_id = ${options.readableBy.userId} or exists (
       select 1 from project_memberships m
       where m.project_id = p.id and m.user_id = ${options.readableBy.userId}))`;
+  const status = options.status === undefined ? sql`` : sql`and e.status = ${options.status}`;
+  const format = options.format === undefined ? sql`` : sql`and e.format = ${options.format}`;
+  const ordering = options.ordering ?? "-id";
+  const field = ordering.replace(/^-/, "");
+  if (!(EXPORT_ORDERINGS as readonly string[]).includes(field)) {
+    throw new RangeError(`unknown ordering: ${ordering}`);
+  }
+  const direction = ordering.startsWith("-") ? sql`desc` : sql`asc`;
   const [{ n }] = await sql<{ n: number }[]>`
     select count(*)::bigint as n from data_exports e join projects p on p.id = e.project_id
-    where true ${project} ${readable}`;
+    where true ${project} ${readable} ${status} ${format}`;
   const rows = await sql<ExportRow[]>`
     select ${exportColumns(sql)}
     from data_exports e
     join projects p on p.id = e.project_id
     join jobs j on j.data_export_id = e.id
     left join users u on u.id = e.user_id
-    where true ${project} ${readable}
-    order by e.id desc
+    where true ${project} ${readable} ${status} ${format}
+    order by ${sql(`e.${field}`)} ${direction}, e.id ${direction}
     limit ${options.limit} offset ${options.offset}`;
   return { count: n, rows };
 }

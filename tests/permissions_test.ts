@@ -4,33 +4,20 @@
  * base URL mode), `user_permissions`, and the token commands of the operator CLI.
  */
 import { hashToken } from "../api/auth.ts";
+import {
+  createProject,
+  createUser,
+  type Role,
+  ROLES,
+  type TestProject,
+} from "./fixtures/access.ts";
 import { createApp } from "../api/mod.ts";
-import type { Sql } from "../db/client.ts";
 import { exportWorkflowId, insertExport } from "../db/exports.ts";
 import { assert, assertEquals } from "./assert.ts";
 import { type Harness, startHarness } from "./harness.ts";
 import { requireEnv, serviceTest } from "./support.ts";
 
-type Role =
-  | "superuser"
-  | "owner"
-  | "project_manager"
-  | "researcher"
-  | "ml_data_manager"
-  | "basic_member"
-  | "non_member";
 type Action = "create" | "delete" | "cancel" | "retry";
-
-const ROLES: Role[] = [
-  "superuser",
-  "owner",
-  "project_manager",
-  "researcher",
-  "ml_data_manager",
-  "basic_member",
-  "non_member",
-];
-const MEMBER_ROLES = ["project_manager", "researcher", "ml_data_manager", "basic_member"] as const;
 
 /** The issue's table, written out independently of api/permissions.ts. */
 const EXPECTED: Record<Role, Action[]> = {
@@ -50,42 +37,6 @@ function mayRead(role: Role, draft: boolean): boolean {
 /** The status a denied mutation gets: 404 when the caller may not even see the export. */
 function deniedStatus(role: Role, draft: boolean): number {
   return mayRead(role, draft) ? 403 : 404;
-}
-
-interface TestProject {
-  projectId: number;
-  slug: string;
-  draft: boolean;
-  tokens: Record<Role, string>;
-  userIds: Record<Role, number>;
-}
-
-async function createUser(sql: Sql, label: string, superuser = false): Promise<[number, string]> {
-  const suffix = crypto.randomUUID().slice(0, 8);
-  const [{ id }] = await sql<{ id: number }[]>`
-    insert into users (email, name, is_superuser)
-    values (${`${label}-${suffix}@perm.test`}, ${label}, ${superuser}) returning id`;
-  const token = crypto.randomUUID().replaceAll("-", "");
-  await sql`insert into api_tokens (user_id, token_hash, name)
-    values (${id}, ${await hashToken(token)}, 'test')`;
-  return [id, token];
-}
-
-async function createProject(sql: Sql, draft: boolean): Promise<TestProject> {
-  const tokens = {} as Record<Role, string>;
-  const userIds = {} as Record<Role, number>;
-  for (const role of ROLES) {
-    [userIds[role], tokens[role]] = await createUser(sql, role, role === "superuser");
-  }
-  const slug = `perm-${draft ? "draft" : "public"}-${crypto.randomUUID().slice(0, 8)}`;
-  const [{ id: projectId }] = await sql<{ id: number }[]>`
-    insert into projects (name, slug, draft, owner_id)
-    values (${slug}, ${slug}, ${draft}, ${userIds.owner}) returning id`;
-  for (const role of MEMBER_ROLES) {
-    await sql`insert into project_memberships (project_id, user_id, role)
-      values (${projectId}, ${userIds[role]}, ${role})`;
-  }
-  return { projectId, slug, draft, tokens, userIds };
 }
 
 /** An export row in `status`, without a workflow. */
@@ -135,7 +86,10 @@ Deno.test({
     const idleQueue = `idle-${crypto.randomUUID().slice(0, 8)}`;
     const idleWorkflows: string[] = [];
     try {
-      const projects = [await createProject(h.sql, false), await createProject(h.sql, true)];
+      const projects = [
+        await createProject(h.sql, { draft: false }),
+        await createProject(h.sql, { draft: true }),
+      ];
 
       for (const p of projects) {
         const kind = p.draft ? "draft" : "public";

@@ -1,0 +1,168 @@
+/**
+ * The zod schemas of the HTTP API: they validate requests, type handlers and generate the
+ * OpenAPI document (`/api/v2/openapi.json`), so the three never drift apart.
+ */
+import { z } from "@hono/zod-openapi";
+import { EXPORT_ORDERINGS } from "../db/exports.ts";
+import { supportedFormats } from "../registry/mod.ts";
+
+/** Every error: a sentence-case message, plus details for some (`fields`, `supported_formats`). */
+export const ErrorSchema = z.looseObject({
+  error: z.string().openapi({ example: "export not found: 17" }),
+}).openapi("Error");
+
+const statusValues = ["PENDING", "STARTED", "SUCCESS", "FAILURE", "REVOKED"] as const;
+const ExportStatusSchema = z.enum(statusValues).openapi("ExportStatus");
+const ActionSchema = z.enum(["create", "delete", "cancel", "retry"]);
+
+const ProgressStageSchema = z.object({
+  key: z.string(),
+  name: z.string(),
+  status: ExportStatusSchema,
+  progress: z.number().min(0).max(1),
+  params: z.array(z.object({
+    key: z.string(),
+    name: z.string(),
+    value: z.union([z.string(), z.number(), z.null()]),
+  })),
+});
+
+/** One export, as list, retrieve, create, cancel and retry return it. */
+export const ExportSchema = z.object({
+  id: z.number().int(),
+  user: z.object({ id: z.number().int(), name: z.string().nullable() }).nullable(),
+  project: z.number().int(),
+  format: z.string(),
+  filters: z.record(z.string(), z.unknown()),
+  filters_display: z.record(z.string(), z.unknown()),
+  status: ExportStatusSchema,
+  error: z.string().nullable(),
+  error_stage: z.string().nullable(),
+  job: z.object({
+    id: z.number().int(),
+    name: z.string(),
+    status: ExportStatusSchema,
+    progress: z.object({
+      summary: z.object({ status: ExportStatusSchema, progress: z.number().min(0).max(1) }),
+      stages: z.array(ProgressStageSchema),
+      errors: z.array(z.string()),
+    }),
+  }),
+  file_url: z.string().nullable().openapi({
+    description: "Short-lived signed URL of the file (or public URL in public files mode)",
+  }),
+  download_url: z.string().nullable().openapi({
+    description: "Stable API URL that checks permissions and redirects to the file",
+  }),
+  record_count: z.number().int(),
+  file_size: z.number().int(),
+  file_size_display: z.string(),
+  checksum: z.string().nullable(),
+  resumed_count: z.number().int(),
+  user_permissions: z.array(ActionSchema).openapi({
+    description: "What the caller may do with this export",
+  }),
+  created_at: z.string(),
+  updated_at: z.string(),
+  started_at: z.string().nullable(),
+  finished_at: z.string().nullable(),
+  logs: z.array(z.object({ level: z.string(), message: z.string(), created_at: z.string() }))
+    .optional().openapi({ description: "Job log lines, with `?logs=true` only" }),
+}).openapi("Export");
+
+/** The JSON type of an export. */
+export type ExportJson = z.infer<typeof ExportSchema>;
+
+/** A page of a list: `{count, next, previous, results}`. */
+export function pageOf<T extends z.ZodType>(item: T, name: string): z.ZodType<{
+  count: number;
+  next: string | null;
+  previous: string | null;
+  results: z.infer<T>[];
+}> {
+  return z.object({
+    count: z.number().int(),
+    next: z.string().nullable(),
+    previous: z.string().nullable(),
+    results: z.array(item),
+  }).openapi(name) as never;
+}
+
+export const ExportPageSchema = pageOf(ExportSchema, "ExportPage");
+
+export const FormatListSchema = z.object({
+  count: z.number().int(),
+  results: z.array(z.object({
+    key: z.string(),
+    label: z.string(),
+    description: z.string(),
+    extension: z.string(),
+    content_type: z.string(),
+    accepted_filters: z.array(z.string()),
+  })),
+}).openapi("FormatList");
+
+export const CreateExportSchema = z.object({
+  project: z.coerce.number().int().positive().openapi({ type: "integer", example: 1 }),
+  format: z.string().min(1).openapi({
+    description: `Export format key: ${supportedFormats().join(", ")}`,
+    example: "occurrences_simple_csv",
+  }),
+  filters: z.record(z.string(), z.unknown()).nullish().openapi({
+    description: 'Format-specific filters, e.g. {"collection_id": 3}',
+  }),
+}).strict().openapi("CreateExport");
+
+const orderingValues = EXPORT_ORDERINGS.flatMap((field) => [field, `-${field}`]) as [
+  string,
+  ...string[],
+];
+
+export const ListExportsQuerySchema = z.object({
+  project_id: z.coerce.number().int().positive().optional().openapi({ type: "integer" }),
+  limit: z.coerce.number().int().min(1).max(100).default(10).openapi({ type: "integer" }),
+  offset: z.coerce.number().int().min(0).default(0).openapi({ type: "integer" }),
+  ordering: z.enum(orderingValues).default("-id").openapi({
+    description: "Sort field; prefix with - for descending",
+  }),
+  status: z.enum(statusValues).optional(),
+  format: z.enum(supportedFormats() as [string, ...string[]]).optional(),
+});
+
+export const IdParamSchema = z.object({
+  id: z.coerce.number().int().positive().openapi({
+    param: { name: "id", in: "path" },
+    type: "integer",
+    example: 17,
+  }),
+});
+
+export const RetrieveQuerySchema = z.object({
+  logs: z.enum(["true", "false"]).optional().openapi({ description: "Include job log lines" }),
+});
+
+export const HealthSchema = z.object({
+  status: z.enum(["ok", "unavailable"]),
+  checks: z.object({ database: z.string(), temporal: z.string(), storage: z.string() }),
+}).openapi("Health");
+
+/** The JSON error responses a route can give, for `createRoute({ responses })`. */
+export function errorResponses<S extends number>(
+  ...statuses: S[]
+): Record<
+  S,
+  { description: string; content: { "application/json": { schema: typeof ErrorSchema } } }
+> {
+  const descriptions: Record<number, string> = {
+    400: "Invalid request",
+    401: "Missing, invalid or revoked token",
+    403: "Not permitted",
+    404: "Not found (or not readable by the caller)",
+    409: "Conflicts with the current state",
+    503: "A dependency is unavailable",
+  };
+  return Object.fromEntries(statuses.map((s) => [s, {
+    description: descriptions[s] ?? "Error",
+    content: { "application/json": { schema: ErrorSchema } },
+  }])) as never;
+}

@@ -1,0 +1,285 @@
+/**
+ * The API's contract: the OpenAPI 3.1 document covers every route and every response of these
+ * tests validates against its documented schema; the docs page; listing (ordering, filters,
+ * pagination, bad values); `/healthz` up and down.
+ */
+import type { OpenAPIHono } from "@hono/zod-openapi";
+import { createApp } from "../api/mod.ts";
+import { connectDatabase } from "../db/client.ts";
+import { insertExport } from "../db/exports.ts";
+import { createStorage } from "../storage/mod.ts";
+import { assert, assertEquals } from "./assert.ts";
+import { createProject } from "./fixtures/access.ts";
+import { startHarness } from "./harness.ts";
+import { checkDocumented } from "./openapi_support.ts";
+import { serviceTest } from "./support.ts";
+
+interface Called {
+  status: number;
+  // deno-lint-ignore no-explicit-any
+  body: any;
+  headers: Headers;
+}
+
+/** Calls `app` and checks the response against the document. */
+async function call(
+  app: OpenAPIHono,
+  method: string,
+  path: string,
+  options: { token?: string; body?: unknown } = {},
+): Promise<Called> {
+  const headers: Record<string, string> = {};
+  if (options.token) headers.Authorization = `Token ${options.token}`;
+  if (options.body !== undefined) headers["Content-Type"] = "application/json";
+  const res = await app.request(path, {
+    method,
+    headers,
+    body: options.body === undefined ? undefined : JSON.stringify(options.body),
+  });
+  const body = await checkDocumented(app, method, path, res);
+  return { status: res.status, body, headers: res.headers };
+}
+
+function closedPort(): number {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = listener.addr.port;
+  listener.close();
+  return port;
+}
+
+Deno.test({
+  name: "API contract: OpenAPI document, docs page, listing, healthz",
+  ...serviceTest,
+  async fn(t) {
+    const h = await startHarness({ storage: "s3" });
+    const deps = { sql: h.sql, storage: h.storage, config: h.config, temporal: h.temporal.client };
+    const app = createApp(deps);
+    try {
+      const p = await createProject(h.sql, { draft: false });
+      const owner = p.tokens.owner;
+
+      await t.step("document: OpenAPI 3.1, public, every route documented", async () => {
+        const res = await app.request("/api/v2/openapi.json");
+        assertEquals(res.status, 200);
+        const doc = await res.json();
+        assertEquals(doc.openapi, "3.1.0");
+        assert(doc.components.schemas.Export, "Export schema");
+        assert(doc.components.securitySchemes.TokenAuth, "token auth scheme");
+        const paths = Object.fromEntries(
+          Object.entries(doc.paths as Record<string, unknown>).map((
+            [k, v],
+          ) => [k.replace(/\/+$/, ""), v as Record<string, unknown>]),
+        );
+        const served = app.routes.filter((r) =>
+          r.method !== "ALL" && (r.path.startsWith("/api/v2/") || r.path === "/healthz") &&
+          r.path !== "/api/v2/openapi.json" && !r.path.startsWith("/api/v2/docs")
+        );
+        assert(served.length >= 9, `routes: ${served.map((r) => r.path)}`);
+        for (const route of served) {
+          const path = route.path.replace(/:(\w+)/g, "{$1}").replace(/\/+$/, "");
+          assert(paths[path], `route not in the document: ${route.method} ${route.path}`);
+          assert(
+            paths[path][route.method.toLowerCase()],
+            `method not in the document: ${route.method} ${route.path}`,
+          );
+        }
+        const create = paths["/api/v2/exports"].post as {
+          requestBody: { content: Record<string, { schema: unknown }> };
+        };
+        assert(create.requestBody.content["application/json"].schema, "create body schema");
+      });
+
+      await t.step("docs page: Swagger UI served with its own assets", async () => {
+        const page = await app.request("/api/v2/docs");
+        assertEquals(page.status, 200);
+        const html = await page.text();
+        assert(html.includes("/api/v2/openapi.json") && html.includes("SwaggerUIBundle"));
+        for (const asset of ["swagger-ui-bundle.js", "swagger-ui.css"]) {
+          assert(html.includes(`/api/v2/docs/assets/${asset}`), asset);
+          const res = await app.request(`/api/v2/docs/assets/${asset}`);
+          assertEquals(res.status, 200);
+          assert((await res.arrayBuffer()).byteLength > 10_000, `${asset} size`);
+        }
+        const missing = await app.request("/api/v2/docs/assets/nope.js");
+        assertEquals(missing.status, 404);
+        await missing.body?.cancel();
+      });
+
+      await t.step("listing: ordering, status and format filters, pagination", async () => {
+        const specs = [
+          { format: "occurrences_simple_csv", status: "SUCCESS", size: 300, age: 1 },
+          { format: "occurrences_api_json", status: "FAILURE", size: 100, age: 5 },
+          { format: "occurrences_simple_csv", status: "FAILURE", size: 500, age: 3 },
+          { format: "occurrences_api_json", status: "SUCCESS", size: 200, age: 4 },
+          { format: "occurrences_simple_csv", status: "PENDING", size: 400, age: 2 },
+        ];
+        const ids: number[] = [];
+        for (const s of specs) {
+          const id = await insertExport(h.sql, {
+            userId: p.userIds.owner,
+            projectId: p.projectId,
+            format: s.format,
+            filters: {},
+            filtersDisplay: {},
+          });
+          await h.sql`update data_exports set status = ${s.status}, file_size = ${s.size},
+            created_at = now() - make_interval(hours => ${s.age}),
+            updated_at = now() - make_interval(mins => ${s.size})
+            where id = ${id}`;
+          ids.push(id);
+        }
+        const list = async (query: string): Promise<number[]> => {
+          const res = await call(
+            app,
+            "GET",
+            `/api/v2/exports/?project_id=${p.projectId}&${query}`,
+            { token: owner },
+          );
+          assertEquals(res.status, 200, JSON.stringify(res.body));
+          return res.body.results.map((r: { id: number }) => r.id);
+        };
+        const [a, b, c, d, e] = ids;
+        assertEquals(await list(""), [e, d, c, b, a]);
+        assertEquals(await list("ordering=id"), [a, b, c, d, e]);
+        assertEquals(await list("ordering=file_size"), [b, d, a, e, c]);
+        assertEquals(await list("ordering=-file_size"), [c, e, a, d, b]);
+        assertEquals(await list("ordering=format"), [b, d, a, c, e]);
+        assertEquals(await list("ordering=-format"), [e, c, a, d, b]);
+        assertEquals(await list("ordering=created_at"), [b, d, c, e, a]);
+        assertEquals(await list("ordering=-updated_at"), [b, d, a, e, c]);
+        assertEquals(await list("status=FAILURE"), [c, b]);
+        assertEquals(await list("format=occurrences_api_json"), [d, b]);
+        assertEquals(await list("status=SUCCESS&format=occurrences_simple_csv"), [a]);
+
+        const page = await call(
+          app,
+          "GET",
+          `/api/v2/exports/?project_id=${p.projectId}&limit=2&offset=2&ordering=id`,
+          { token: owner },
+        );
+        assertEquals(page.body.count, 5);
+        assertEquals(page.body.results.map((r: { id: number }) => r.id), [c, d]);
+        const next = new URL(page.body.next);
+        assertEquals(next.searchParams.get("offset"), "4");
+        assertEquals(next.searchParams.get("ordering"), "id");
+        assertEquals(new URL(page.body.previous).searchParams.get("offset"), "0");
+        const last = await call(
+          app,
+          "GET",
+          `/api/v2/exports/?project_id=${p.projectId}&limit=2&offset=4`,
+          { token: owner },
+        );
+        assertEquals(last.body.next, null);
+        const all = await call(app, "GET", `/api/v2/exports/?project_id=${p.projectId}`, {
+          token: owner,
+        });
+        assertEquals(all.body.results.length, 5, "default page size 10 holds all 5");
+      });
+
+      await t.step("listing: bad values are 400 naming the parameter", async () => {
+        for (
+          const [query, field] of [
+            ["ordering=name", "ordering"],
+            ["ordering=--id", "ordering"],
+            ["status=DONE", "status"],
+            ["format=xlsx", "format"],
+            ["limit=0", "limit"],
+            ["limit=101", "limit"],
+            ["offset=-1", "offset"],
+            ["project_id=abc", "project_id"],
+          ]
+        ) {
+          const res = await call(app, "GET", `/api/v2/exports/?${query}`, { token: owner });
+          assertEquals(res.status, 400, query);
+          assert(res.body.error.includes(field), `${query}: ${res.body.error}`);
+          assert(res.body.fields[field], `${query}: fields`);
+        }
+      });
+
+      await t.step("every export route answers as documented", async () => {
+        const formats = await call(app, "GET", "/api/v2/exports/formats/", { token: owner });
+        assertEquals(formats.status, 200);
+        const created = await call(app, "POST", "/api/v2/exports/", {
+          token: owner,
+          body: { project: p.projectId, format: "occurrences_simple_csv" },
+        });
+        assertEquals(created.status, 201);
+        const id = created.body.id;
+        await h.waitForExport(id, owner);
+        const got = await call(app, "GET", `/api/v2/exports/${id}/?logs=true`, { token: owner });
+        assertEquals(got.body.status, "SUCCESS");
+        assert(got.body.logs.length > 0, "log lines");
+        const download = await call(app, "GET", `/api/v2/exports/${id}/download/`, {
+          token: owner,
+        });
+        assertEquals(download.status, 302);
+        assertEquals(
+          (await call(app, "POST", `/api/v2/exports/${id}/cancel/`, { token: owner }))
+            .status,
+          409,
+        );
+        assertEquals(
+          (await call(app, "POST", `/api/v2/exports/${id}/retry/`, { token: owner }))
+            .status,
+          409,
+        );
+        const forbidden = await call(app, "POST", "/api/v2/exports/", {
+          token: p.tokens.basic_member,
+          body: { project: p.projectId, format: "occurrences_simple_csv" },
+        });
+        assertEquals(forbidden.status, 403);
+        const bad = await call(app, "POST", "/api/v2/exports/", {
+          token: owner,
+          body: { project: p.projectId, format: "xlsx" },
+        });
+        assertEquals(bad.status, 400);
+        assertEquals(
+          (await call(app, "GET", "/api/v2/exports/abc/", { token: owner })).status,
+          400,
+        );
+        assertEquals((await call(app, "GET", "/api/v2/exports/", {})).status, 401);
+        assertEquals(
+          (await call(app, "DELETE", `/api/v2/exports/${id}/`, { token: owner })).status,
+          204,
+        );
+        const gone = await call(app, "GET", `/api/v2/exports/${id}/`, { token: owner });
+        assertEquals(gone.status, 404);
+      });
+
+      await t.step("healthz: 200 when every dependency answers", async () => {
+        const res = await call(app, "GET", "/healthz");
+        assertEquals(res.status, 200, JSON.stringify(res.body));
+        assertEquals(res.body, {
+          status: "ok",
+          checks: { database: "ok", temporal: "ok", storage: "ok" },
+        });
+      });
+
+      await t.step("healthz: 503 naming the dependencies that are down", async () => {
+        const port = closedPort();
+        const deadSql = connectDatabase(`postgres://postgres@127.0.0.1:${port}/none`, { max: 1 });
+        const deadStorage = createStorage({
+          ...h.config,
+          s3: { ...h.config.s3, endpoint: `http://127.0.0.1:${port}` },
+        });
+        try {
+          const broken = createApp({ ...deps, sql: deadSql, storage: deadStorage });
+          const res = await call(broken, "GET", "/healthz");
+          assertEquals(res.status, 503);
+          assertEquals(res.body.status, "unavailable");
+          assertEquals(res.body.checks.temporal, "ok");
+          assert(res.body.checks.database !== "ok", "database reported down");
+          assert(res.body.checks.storage !== "ok", "storage reported down");
+          const onlyStorage = createApp({ ...deps, storage: deadStorage });
+          const res2 = await call(onlyStorage, "GET", "/healthz");
+          assertEquals(res2.status, 503);
+          assertEquals(res2.body.checks.database, "ok");
+        } finally {
+          await deadSql.end({ timeout: 1 });
+        }
+      });
+    } finally {
+      await h.close();
+    }
+  },
+});
