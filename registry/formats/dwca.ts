@@ -1,0 +1,632 @@
+/**
+ * `dwca`: a Darwin Core Archive (zip) for GBIF with an Event core.
+ *
+ * - `event.txt` (core): one row per event (monitoring session) holding at least one exported
+ *   occurrence, keyset on event id.
+ * - `occurrence.txt` (extension, `coreid` = eventID): one row per valid, filtered occurrence that
+ *   has an event (an occurrence without an event has no core row to link to and is left out;
+ *   the count says so), keyset on occurrence id.
+ * - `multimedia.txt` (GBIF Simple Multimedia, `coreid` = eventID): the best detection's crop
+ *   and its capture image for each exported occurrence.
+ * - `meta.xml` (the archive descriptor) and `eml.xml` (EML 2.2.0 metadata, with geographic and
+ *   temporal coverage accumulated while the events were written).
+ *
+ * The archive is a {@link StreamExporter} over `registry/zip.ts`: one statement per chunk, and a
+ * state that holds only cursors, zip offsets, CRC and sizes, so memory stays flat and a retried
+ * export resumes from any checkpoint with identical bytes.
+ */
+import { occurrenceFilterKeys, occurrencePredicate } from "../filters.ts";
+import {
+  bestDetection,
+  bestPrediction,
+  type Fragment,
+  isoTimestamp,
+  lineageName,
+  mediaUrl,
+  occurrenceBatch,
+} from "../occurrence_sql.ts";
+import type { ExportQueryContext, StreamChunk, StreamExporter, StreamState } from "../types.ts";
+import {
+  beginEntry,
+  centralDirectory,
+  endEntry,
+  writeEntryData,
+  type ZipEntry,
+  type ZipEntryState,
+} from "../zip.ts";
+
+const DWC = "http://rs.tdwg.org/dwc/terms/";
+const DC = "http://purl.org/dc/terms/";
+
+/** A column of a data file: the SQL alias, its header and its term URI. */
+interface Column {
+  name: string;
+  term: string;
+}
+
+function dwc(name: string): Column {
+  return { name, term: DWC + name };
+}
+
+function dc(name: string): Column {
+  return { name, term: DC + name };
+}
+
+/** `event.txt`, in file order; `eventID` (index 0) is the core id. */
+export const eventColumns: readonly Column[] = [
+  dwc("eventID"),
+  dwc("eventDate"),
+  dwc("samplingProtocol"),
+  dwc("sampleSizeValue"),
+  dwc("sampleSizeUnit"),
+  dwc("locationID"),
+  dwc("locality"),
+  dwc("decimalLatitude"),
+  dwc("decimalLongitude"),
+  dwc("geodeticDatum"),
+  dwc("countryCode"),
+];
+
+/** `occurrence.txt`, in file order; `eventID` (index 0) links to the core. */
+export const occurrenceColumns: readonly Column[] = [
+  dwc("eventID"),
+  dwc("occurrenceID"),
+  dwc("basisOfRecord"),
+  dwc("occurrenceStatus"),
+  dwc("individualCount"),
+  dwc("scientificName"),
+  dwc("taxonRank"),
+  dwc("vernacularName"),
+  dwc("kingdom"),
+  dwc("phylum"),
+  dwc("class"),
+  dwc("order"),
+  dwc("family"),
+  dwc("genus"),
+  dwc("taxonID"),
+  dwc("identifiedBy"),
+  dwc("dateIdentified"),
+  dwc("identificationVerificationStatus"),
+  dwc("associatedMedia"),
+];
+
+/** `multimedia.txt` (GBIF Simple Multimedia), in file order; index 0 links to the core. */
+export const multimediaColumns: readonly Column[] = [
+  dwc("eventID"),
+  dc("type"),
+  dc("format"),
+  dc("identifier"),
+  dc("title"),
+  dc("description"),
+  dc("created"),
+];
+
+const SAMPLING_PROTOCOL =
+  "Automated light trap with a camera (AMI): insects attracted to a light sheet are " +
+  "photographed at intervals and detected and identified by machine learning models";
+
+/** The license written to `eml.xml` when the project names none (env `DWCA_DEFAULT_LICENSE`). */
+export function defaultLicense(): string {
+  return Deno.env.get("DWCA_DEFAULT_LICENSE") || "CC-BY-4.0";
+}
+
+const LICENSE_URLS: Record<string, string> = {
+  "CC0-1.0": "http://creativecommons.org/publicdomain/zero/1.0/legalcode",
+  "CC-BY-4.0": "http://creativecommons.org/licenses/by/4.0/legalcode",
+  "CC-BY-NC-4.0": "http://creativecommons.org/licenses/by-nc/4.0/legalcode",
+};
+
+/** The files of the archive, in order; data files first, the descriptors last. */
+const STEPS = ["event.txt", "occurrence.txt", "multimedia.txt", "meta.xml", "eml.xml"] as const;
+
+interface Coverage {
+  [key: string]: number | string;
+  west: number;
+  east: number;
+  south: number;
+  north: number;
+  begin: string;
+  end: string;
+}
+
+interface DwcaState {
+  [key: string]: StreamState;
+  /** Creation time: zip entry times and the EML pubDate. */
+  modified: string;
+  /** Index into {@link STEPS}; `STEPS.length` = central directory, + 1 = done. */
+  step: number;
+  /** The entry being written (null between entries). */
+  entry: ZipEntryState | null;
+  /** Keyset cursor of the current data file (event or occurrence id). */
+  afterId: number;
+  /** Bytes of the archive written so far. */
+  offset: number;
+  entries: ZipEntry[];
+  records: number;
+  /** Coverage of the events written so far (`storeCoverage`; null before the first event). */
+  coverage: StreamState;
+  /** Events written so far (for the EML abstract). */
+  events: number;
+}
+
+const encoder = new TextEncoder();
+
+/** A TSV cell: tabs and line breaks would break the row, so they become spaces. */
+function cell(value: unknown): string {
+  if (value === null || value === undefined) return "";
+  return String(value).replace(/[\t\r\n]+/g, " ");
+}
+
+function tsv(rows: Record<string, unknown>[], columns: readonly Column[]): string {
+  return rows.map((row) => columns.map((c) => cell(row[c.name])).join("\t") + "\n").join("");
+}
+
+function header(columns: readonly Column[]): string {
+  return columns.map((c) => c.name).join("\t") + "\n";
+}
+
+function xmlEscape(text: string): string {
+  return text.replace(
+    /[<>&"']/g,
+    (ch) => ({ "<": "&lt;", ">": "&gt;", "&": "&amp;", '"': "&quot;", "'": "&apos;" })[ch]!,
+  );
+}
+
+/** `meta.xml`: every file with its row type, separators and term URIs. */
+export function metaXml(): string {
+  const fileAttributes = 'encoding="UTF-8" fieldsTerminatedBy="\\t" linesTerminatedBy="\\n" ' +
+    'fieldsEnclosedBy="" ignoreHeaderLines="1"';
+  const fields = (columns: readonly Column[]): string =>
+    columns.map((c, i) => `    <field index="${i}" term="${c.term}"/>`).join("\n");
+  return `<?xml version="1.0" encoding="UTF-8"?>
+<archive xmlns="http://rs.tdwg.org/dwc/text/" metadata="eml.xml">
+  <core ${fileAttributes} rowType="${DWC}Event">
+    <files><location>event.txt</location></files>
+    <id index="0"/>
+${fields(eventColumns)}
+  </core>
+  <extension ${fileAttributes} rowType="${DWC}Occurrence">
+    <files><location>occurrence.txt</location></files>
+    <coreid index="0"/>
+${fields(occurrenceColumns)}
+  </extension>
+  <extension ${fileAttributes} rowType="http://rs.gbif.org/terms/1.0/Multimedia">
+    <files><location>multimedia.txt</location></files>
+    <coreid index="0"/>
+${fields(multimediaColumns)}
+  </extension>
+</archive>
+`;
+}
+
+/** `eml.xml`: EML 2.2.0 dataset metadata. */
+export function emlXml(info: {
+  projectId: number;
+  title: string;
+  description: string;
+  creatorName: string | null;
+  creatorEmail: string | null;
+  license: string;
+  pubDate: string;
+  coverage: Coverage | null;
+  events: number;
+  occurrences: number;
+}): string {
+  const x = xmlEscape;
+  const person = info.creatorName || info.creatorEmail
+    ? `<individualName><surName>${x(info.creatorName || info.creatorEmail!)}</surName>` +
+      `</individualName>` +
+      (info.creatorEmail
+        ? `<electronicMailAddress>${x(info.creatorEmail)}</electronicMailAddress>`
+        : "")
+    : `<organizationName>${x(info.title)}</organizationName>`;
+  const url = LICENSE_URLS[info.license];
+  const rights = url
+    ? `This work is licensed under <ulink url="${x(url)}"><citetitle>${
+      x(info.license)
+    }</citetitle></ulink>.`
+    : x(info.license);
+  const c = info.coverage;
+  const coverage = c === null ? "" : `
+    <coverage>${
+    Number.isFinite(c.west)
+      ? `
+      <geographicCoverage>
+        <geographicDescription>Bounding box of the monitoring stations</geographicDescription>
+        <boundingCoordinates>
+          <westBoundingCoordinate>${c.west}</westBoundingCoordinate>
+          <eastBoundingCoordinate>${c.east}</eastBoundingCoordinate>
+          <northBoundingCoordinate>${c.north}</northBoundingCoordinate>
+          <southBoundingCoordinate>${c.south}</southBoundingCoordinate>
+        </boundingCoordinates>
+      </geographicCoverage>`
+      : ""
+  }
+      <temporalCoverage>
+        <rangeOfDates>
+          <beginDate><calendarDate>${c.begin.slice(0, 10)}</calendarDate></beginDate>
+          <endDate><calendarDate>${c.end.slice(0, 10)}</calendarDate></endDate>
+        </rangeOfDates>
+      </temporalCoverage>
+    </coverage>`;
+  const abstract = info.description.trim() ||
+    `Insect occurrences recorded by automated light traps with cameras.`;
+  return `<?xml version="1.0" encoding="UTF-8"?>
+<eml:eml xmlns:eml="https://eml.ecoinformatics.org/eml-2.2.0"
+  xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"
+  xsi:schemaLocation="https://eml.ecoinformatics.org/eml-2.2.0 https://eml.ecoinformatics.org/eml-2.2.0/eml.xsd"
+  packageId="ami-exports-project-${info.projectId}-${x(info.pubDate)}" system="ami-exports"
+  scope="system" xml:lang="en">
+  <dataset>
+    <title xml:lang="en">${x(info.title)}</title>
+    <creator>${person}</creator>
+    <pubDate>${x(info.pubDate.slice(0, 10))}</pubDate>
+    <language>en</language>
+    <abstract>
+      <para>${x(abstract)}</para>
+      <para>${info.events} sampling events and ${info.occurrences} occurrences.</para>
+    </abstract>
+    <intellectualRights>
+      <para>${rights}</para>
+    </intellectualRights>${coverage}
+    <contact>${person}</contact>
+    <methods>
+      <methodStep><description><para>${x(SAMPLING_PROTOCOL)}</para></description></methodStep>
+    </methods>
+  </dataset>
+</eml:eml>
+`;
+}
+
+/** `o.event_id is not null`: the archive's extra condition on the shared predicate. */
+function hasEvent(ctx: ExportQueryContext): Fragment {
+  return ctx.sql`o.event_id is not null`;
+}
+
+/** Occurrences written to `occurrence.txt`: the shared predicate plus an event. */
+async function countRecords(ctx: ExportQueryContext): Promise<number> {
+  const [row] = await ctx.sql<{ n: number }[]>`
+    select count(*)::bigint as n from occurrences o
+    where ${occurrencePredicate(ctx)} and ${hasEvent(ctx)}`;
+  return Number(row.n);
+}
+
+async function eventRows(
+  ctx: ExportQueryContext,
+  afterId: number,
+  limit: number,
+): Promise<Record<string, unknown>[]> {
+  const { sql } = ctx;
+  return await sql`
+    with batch as (
+      select be.id from events be
+      where be.project_id = ${ctx.projectId} and be.id > ${afterId}
+        and (select true from occurrences o
+          where o.event_id = be.id and ${occurrencePredicate(ctx)} limit 1)
+      order by be.id
+      limit ${limit}
+    )
+    select
+      e.id,
+      e.id as "eventID",
+      ${isoTimestamp(sql, sql`e.start`)} as start_iso,
+      ${isoTimestamp(sql, sql`e."end"`)} as end_iso,
+      to_char(e.start at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"') || '/' ||
+        to_char(e."end" at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"') as "eventDate",
+      ${SAMPLING_PROTOCOL} as "samplingProtocol",
+      round((extract(epoch from e."end" - e.start) / 60)::numeric)::int as "sampleSizeValue",
+      'minutes' as "sampleSizeUnit",
+      d.id as "locationID",
+      d.name as "locality",
+      d.latitude as "decimalLatitude",
+      d.longitude as "decimalLongitude",
+      case when d.latitude is not null then 'EPSG:4326' end as "geodeticDatum",
+      upper(d.country_code) as "countryCode"
+    from batch
+    join events e on e.id = batch.id
+    join deployments d on d.id = e.deployment_id
+    order by e.id`;
+}
+
+async function occurrenceRows(
+  ctx: ExportQueryContext,
+  afterId: number,
+  limit: number,
+): Promise<Record<string, unknown>[]> {
+  const { sql } = ctx;
+  return await sql`
+    ${occurrenceBatch(ctx, { afterId, limit }, { also: hasEvent(ctx) })}
+    select
+      o.id,
+      o.event_id as "eventID",
+      o.id as "occurrenceID",
+      case when li.id is null then 'MachineObservation' else 'HumanObservation' end
+        as "basisOfRecord",
+      'present' as "occurrenceStatus",
+      1 as "individualCount",
+      t.name as "scientificName",
+      lower(t.rank) as "taxonRank",
+      t.common_name_en as "vernacularName",
+      coalesce(${lineageName(sql, "t", "KINGDOM")}, 'Animalia') as "kingdom",
+      ${lineageName(sql, "t", "PHYLUM")} as "phylum",
+      ${lineageName(sql, "t", "CLASS")} as "class",
+      ${lineageName(sql, "t", "ORDER")} as "order",
+      ${lineageName(sql, "t", "FAMILY")} as "family",
+      ${lineageName(sql, "t", "GENUS")} as "genus",
+      case when t.gbif_taxon_key is not null
+        then 'https://www.gbif.org/species/' || t.gbif_taxon_key end as "taxonID",
+      coalesce(li.user_label, bp.algorithm_name) as "identifiedBy",
+      ${isoTimestamp(sql, sql`coalesce(li.created_at, bpc.created_at)`)} as "dateIdentified",
+      case when li.id is null then 'unverified' else 'verified' end
+        as "identificationVerificationStatus",
+      concat_ws(' | ',
+        case when bx.crop_path is not null
+          then ${mediaUrl(sql, sql`bx.public_base_url`, sql`bx.crop_path`)} end,
+        ${mediaUrl(sql, sql`bx.public_base_url`, sql`bx.capture_path`)}) as "associatedMedia"
+    from batch
+    join occurrences o on o.id = batch.id
+    left join taxa t on t.id = o.determination_id
+    ${bestPrediction(sql)}
+    left join classifications bpc on bpc.id = bp.classification_id
+    ${bestDetection(sql)}
+    left join lateral (
+      select li_i.id, li_i.created_at, coalesce(nullif(li_u.name, ''), li_u.email) as user_label
+      from identifications li_i
+      join users li_u on li_u.id = li_i.user_id
+      where li_i.occurrence_id = o.id and not li_i.withdrawn
+      order by li_i.created_at desc, li_i.id desc
+      limit 1
+    ) li on true
+    order by batch.id`;
+}
+
+async function multimediaRows(
+  ctx: ExportQueryContext,
+  afterId: number,
+  limit: number,
+): Promise<{ occurrences: number; lastId: number | null; rows: Record<string, unknown>[] }> {
+  const { sql } = ctx;
+  const rows = await sql`
+    ${occurrenceBatch(ctx, { afterId, limit }, { also: hasEvent(ctx) })}
+    select o.id, o.event_id as "eventID", mm.*
+    from batch
+    join occurrences o on o.id = batch.id
+    ${bestDetection(sql)}
+    cross join lateral (values
+      (1,
+        case when bx.crop_path is not null
+          then ${mediaUrl(sql, sql`bx.public_base_url`, sql`bx.crop_path`)} end,
+        bx.crop_path,
+        'Occurrence ' || o.id || ': best detection (crop)',
+        'Crop of detection ' || bx.detection_id || ', the best of occurrence ' || o.id,
+        ${isoTimestamp(sql, sql`bx.timestamp`)}),
+      (2,
+        ${mediaUrl(sql, sql`bx.public_base_url`, sql`bx.capture_path`)},
+        bx.capture_path,
+        'Occurrence ' || o.id || ': capture ' || bx.capture_id,
+        'Capture image holding the best detection of occurrence ' || o.id,
+        ${isoTimestamp(sql, sql`bx.capture_timestamp`)})
+    ) as mm(n, identifier, path, title, description, created)
+    where mm.identifier is not null
+    order by o.id, mm.n`;
+  const ids = new Set(rows.map((row) => Number(row.id)));
+  return {
+    occurrences: ids.size,
+    lastId: rows.length === 0 ? null : Number(rows[rows.length - 1].id),
+    rows: rows.map((row) => ({
+      ...row,
+      type: "StillImage",
+      format: /\.png$/i.test(String(row.path)) ? "image/png" : "image/jpeg",
+    })),
+  };
+}
+
+/** Widens `coverage` with the events just written. */
+function widen(coverage: Coverage | null, rows: Record<string, unknown>[]): Coverage | null {
+  let c = coverage;
+  for (const row of rows) {
+    const lat = row.decimalLatitude as number | null;
+    const lon = row.decimalLongitude as number | null;
+    const begin = row.start_iso as string;
+    const end = row.end_iso as string;
+    if (c === null) {
+      c = {
+        west: Infinity,
+        east: -Infinity,
+        south: Infinity,
+        north: -Infinity,
+        begin,
+        end,
+      };
+    }
+    c = {
+      west: lon === null ? c.west : Math.min(c.west, lon),
+      east: lon === null ? c.east : Math.max(c.east, lon),
+      south: lat === null ? c.south : Math.min(c.south, lat),
+      north: lat === null ? c.north : Math.max(c.north, lat),
+      begin: begin < c.begin ? begin : c.begin,
+      end: end > c.end ? end : c.end,
+    };
+  }
+  return c;
+}
+
+/** JSON cannot hold ±Infinity: the coverage goes into the state with nulls for "none yet". */
+function storeCoverage(c: Coverage | null): StreamState {
+  if (c === null) return null;
+  const finite = (v: number): number | null => (Number.isFinite(v) ? v : null);
+  return {
+    west: finite(c.west),
+    east: finite(c.east),
+    south: finite(c.south),
+    north: finite(c.north),
+    begin: c.begin,
+    end: c.end,
+  };
+}
+
+function loadCoverage(raw: StreamState): Coverage | null {
+  if (raw === null || typeof raw !== "object" || Array.isArray(raw)) return null;
+  const v = (x: StreamState, fallback: number): number => (typeof x === "number" ? x : fallback);
+  return {
+    west: v(raw.west, Infinity),
+    east: v(raw.east, -Infinity),
+    south: v(raw.south, Infinity),
+    north: v(raw.north, -Infinity),
+    begin: String(raw.begin),
+    end: String(raw.end),
+  };
+}
+
+function concat(parts: Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let at = 0;
+  for (const part of parts) {
+    out.set(part, at);
+    at += part.length;
+  }
+  return out;
+}
+
+async function emlDocument(ctx: ExportQueryContext, state: DwcaState): Promise<string> {
+  const [project] = await ctx.sql<
+    {
+      name: string;
+      description: string;
+      license: string | null;
+      owner_name: string | null;
+      owner_email: string | null;
+    }[]
+  >`
+    select p.name, p.description, p.license, u.name as owner_name, u.email as owner_email
+    from projects p left join users u on u.id = p.owner_id
+    where p.id = ${ctx.projectId}`;
+  return emlXml({
+    projectId: ctx.projectId,
+    title: project?.name ?? `Project ${ctx.projectId}`,
+    description: project?.description ?? "",
+    creatorName: project?.owner_name || null,
+    creatorEmail: project?.owner_email || null,
+    license: project?.license || defaultLicense(),
+    pubDate: state.modified,
+    coverage: loadCoverage(state.coverage),
+    events: state.events,
+    occurrences: state.records,
+  });
+}
+
+async function next(
+  ctx: ExportQueryContext,
+  raw: StreamState,
+  options: { limit: number },
+): Promise<StreamChunk> {
+  const state = raw as DwcaState;
+  const parts: Uint8Array[] = [];
+  let entry = state.entry;
+  let records = 0;
+  let afterId = state.afterId;
+  let coverage: StreamState = state.coverage;
+  let events = state.events;
+  let finished = false;
+
+  if (state.step > STEPS.length) return { data: "", records: 0, state, done: true };
+  if (state.step === STEPS.length) {
+    const bytes = centralDirectory(state.entries, state.offset, state.modified);
+    return {
+      data: bytes,
+      records: 0,
+      state: { ...state, step: state.step + 1, offset: state.offset + bytes.length },
+      done: true,
+    };
+  }
+
+  const name = STEPS[state.step];
+  const write = (data: string | Uint8Array): void => {
+    const written = writeEntryData(entry!, typeof data === "string" ? encoder.encode(data) : data);
+    parts.push(written.bytes);
+    entry = written.entry;
+  };
+  if (entry === null) {
+    const begun = beginEntry(name, state.offset, state.modified);
+    parts.push(begun.bytes);
+    entry = begun.entry;
+    if (name === "event.txt") write(header(eventColumns));
+    else if (name === "occurrence.txt") write(header(occurrenceColumns));
+    else if (name === "multimedia.txt") write(header(multimediaColumns));
+    else if (name === "meta.xml") {
+      write(metaXml());
+      finished = true;
+    } else {
+      write(await emlDocument(ctx, state));
+      finished = true;
+    }
+  } else if (name === "event.txt") {
+    const rows = await eventRows(ctx, afterId, options.limit);
+    if (rows.length > 0) write(tsv(rows, eventColumns));
+    afterId = rows.length === 0 ? afterId : Number(rows[rows.length - 1].id);
+    coverage = storeCoverage(widen(loadCoverage(coverage), rows));
+    events += rows.length;
+    finished = rows.length < options.limit;
+  } else if (name === "occurrence.txt") {
+    const rows = await occurrenceRows(ctx, afterId, options.limit);
+    if (rows.length > 0) write(tsv(rows, occurrenceColumns));
+    afterId = rows.length === 0 ? afterId : Number(rows[rows.length - 1].id);
+    records = rows.length;
+    finished = rows.length < options.limit;
+  } else {
+    const batch = await multimediaRows(ctx, afterId, options.limit);
+    if (batch.rows.length > 0) write(tsv(batch.rows, multimediaColumns));
+    afterId = batch.lastId ?? afterId;
+    finished = batch.occurrences < options.limit;
+  }
+
+  let entries = state.entries;
+  if (finished) {
+    const ended = endEntry(entry!);
+    parts.push(ended.bytes);
+    entries = [...entries, ended.entry];
+    entry = null;
+    afterId = 0;
+  }
+  const data = concat(parts);
+  const after: DwcaState = {
+    modified: state.modified,
+    step: finished ? state.step + 1 : state.step,
+    entry,
+    afterId,
+    offset: state.offset + data.length,
+    entries,
+    records: state.records + records,
+    coverage,
+    events,
+  };
+  return { data, records, state: after, done: false };
+}
+
+/** The Darwin Core Archive (`dwca`). */
+export const dwca: StreamExporter = {
+  kind: "stream",
+  key: "dwca",
+  label: "Darwin Core Archive",
+  description: "A Darwin Core Archive (zip) for GBIF: Event core (event.txt, one row per " +
+    "session), occurrence.txt and multimedia.txt extensions, meta.xml and EML 2.2.0 eml.xml; " +
+    "occurrences without an event are left out",
+  extension: "zip",
+  contentType: "application/zip",
+  acceptedFilters: occurrenceFilterKeys,
+  count: countRecords,
+  initialState(): StreamState {
+    return {
+      modified: new Date().toISOString(),
+      step: 0,
+      entry: null,
+      afterId: 0,
+      offset: 0,
+      entries: [],
+      records: 0,
+      coverage: null,
+      events: 0,
+    } satisfies DwcaState;
+  },
+  next,
+};

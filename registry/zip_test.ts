@@ -1,0 +1,71 @@
+import { inflateRawSync } from "node:zlib";
+import { assertEquals } from "../tests/assert.ts";
+import { beginEntry, centralDirectory, endEntry, entryLength, writeEntryData } from "./zip.ts";
+
+const encoder = new TextEncoder();
+
+function u32(bytes: Uint8Array, at: number): number {
+  return new DataView(bytes.buffer, bytes.byteOffset).getUint32(at, true);
+}
+
+function indexOfSignature(bytes: Uint8Array, signature: number): number {
+  for (let i = 0; i + 4 <= bytes.length; i++) if (u32(bytes, i) === signature) return i;
+  return -1;
+}
+
+Deno.test("zip: independently compressed chunks make one deflate stream with the right CRC", () => {
+  const begun = beginEntry("a.txt", 0, "2024-06-01T12:00:00Z");
+  let entry = begun.entry;
+  const compressed: Uint8Array[] = [];
+  const pieces = ["hello ", "", "hello again ", "x".repeat(70_000)];
+  for (const piece of pieces) {
+    const written = writeEntryData(entry, encoder.encode(piece));
+    compressed.push(written.bytes);
+    entry = written.entry;
+  }
+  const ended = endEntry(entry);
+  const data = new Uint8Array(ended.entry.compressedSize);
+  let at = 0;
+  for (const part of [...compressed, ended.bytes.subarray(0, ended.bytes.length - 16)]) {
+    data.set(part, at);
+    at += part.length;
+  }
+  const text = new TextDecoder().decode(inflateRawSync(data));
+  assertEquals(text, pieces.join(""));
+  assertEquals(ended.entry.size, encoder.encode(pieces.join("")).length);
+  // data descriptor: signature, crc, 32-bit sizes
+  const descriptor = ended.bytes.subarray(ended.bytes.length - 16);
+  assertEquals(u32(descriptor, 0), 0x08074b50);
+  assertEquals(u32(descriptor, 8), ended.entry.compressedSize);
+  assertEquals(
+    entryLength(ended.entry),
+    begun.bytes.length + ended.entry.compressedSize + 16,
+  );
+});
+
+Deno.test("zip: sizes and offsets over 4 GiB get ZIP64 records", () => {
+  const big = { name: "occurrence.txt", offset: 5e9, crc: 1, compressedSize: 4.5e9, size: 9e9 };
+  const ended = endEntry({ ...big, compressedSize: big.compressedSize - 2 });
+  assertEquals(ended.bytes.length, 2 + 24); // final block + 64-bit descriptor
+  const cd = centralDirectory([big], 2e10, "2024-06-01T12:00:00Z");
+  assertEquals(u32(cd, 0), 0x02014b50);
+  assertEquals(u32(cd, 20), 0xffffffff); // compressed size in the extra field
+  assertEquals(u32(cd, 42), 0xffffffff); // offset in the extra field
+  const extraAt = 46 + "occurrence.txt".length;
+  assertEquals(new DataView(cd.buffer).getUint16(extraAt, true), 0x0001);
+  assertEquals(new DataView(cd.buffer).getUint16(extraAt + 2, true), 24);
+  const zip64End = indexOfSignature(cd, 0x06064b50);
+  const locator = indexOfSignature(cd, 0x07064b50);
+  const end = indexOfSignature(cd, 0x06054b50);
+  assertEquals([zip64End > 0, locator > zip64End, end > locator], [true, true, true]);
+  const view = new DataView(cd.buffer);
+  assertEquals(Number(view.getBigUint64(zip64End + 48, true)), 2e10); // central directory offset
+  assertEquals(u32(cd, end + 16), 0xffffffff);
+
+  const small = centralDirectory(
+    [{ ...big, offset: 0, compressedSize: 10, size: 20 }],
+    100,
+    "2024-06-01T12:00:00Z",
+  );
+  assertEquals(indexOfSignature(small, 0x06064b50), -1);
+});
