@@ -17,6 +17,22 @@ export async function hashToken(token: string): Promise<string> {
   return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, "0")).join("");
 }
 
+/** The user an active (not revoked) token belongs to, or undefined. */
+export async function findUserByToken(sql: Sql, token: string): Promise<CurrentUser | undefined> {
+  const [user] = await sql<CurrentUser[]>`
+    select u.id, u.name, u.email, u.is_superuser as superuser
+    from api_tokens t join users u on u.id = t.user_id
+    where t.token_hash = ${await hashToken(token)} and t.revoked_at is null`;
+  return user;
+}
+
+/** The user with `id`, or undefined. */
+export async function findUserById(sql: Sql, id: number): Promise<CurrentUser | undefined> {
+  const [user] = await sql<CurrentUser[]>`
+    select id, name, email, is_superuser as superuser from users where id = ${id}`;
+  return user;
+}
+
 /** Middleware that resolves the caller from the token, or answers 401. */
 export function tokenAuth(sql: Sql): MiddlewareHandler<{ Variables: { user: CurrentUser } }> {
   return async function authenticate(c, next) {
@@ -29,10 +45,7 @@ export function tokenAuth(sql: Sql): MiddlewareHandler<{ Variables: { user: Curr
         "authentication credentials were not provided: use the header Authorization: Token <key>",
       );
     }
-    const [user] = await sql<CurrentUser[]>`
-      select u.id, u.name, u.email, u.is_superuser as superuser
-      from api_tokens t join users u on u.id = t.user_id
-      where t.token_hash = ${await hashToken(match[1])} and t.revoked_at is null`;
+    const user = await findUserByToken(sql, match[1]);
     if (!user) return jsonError(c, 401, "invalid or revoked token");
     c.set("user", user);
     await next();

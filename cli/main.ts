@@ -4,6 +4,7 @@
  *   seed-demo --occurrences N [--seed S]      add a demo project; last line is JSON
  *   create-token --user ID [--name NAME]      print a new API token for a user
  *   revoke-token --token TOKEN                revoke a token
+ *   export --project P --format F [--wait]    start an export (see cli/export.ts)
  */
 import { parseArgs } from "node:util";
 import { loadConfig } from "../config/mod.ts";
@@ -11,12 +12,14 @@ import { connectDatabase } from "../db/client.ts";
 import { migrate } from "../db/migrate.ts";
 import { seedDemo } from "../db/seed_demo.ts";
 import { hashToken } from "../api/auth.ts";
+import { EXPORT_USAGE, exportCommand } from "./export.ts";
 
 const USAGE = `usage: deno task cli <command> [options]
   migrate                                  apply database migrations
   seed-demo --occurrences N [--seed S]     add a demo project (last stdout line: JSON)
   create-token --user ID [--name NAME]     print a new API token for user ID
-  revoke-token --token TOKEN               revoke an API token`;
+  revoke-token --token TOKEN               revoke an API token
+${EXPORT_USAGE}`;
 
 /** Runs one CLI command; returns the exit code. */
 export async function main(args: string[]): Promise<number> {
@@ -93,6 +96,8 @@ export async function main(args: string[]): Promise<number> {
         console.log("revoked");
         return 0;
       }
+      case "export":
+        return await exportCommand(rest, { config, sql });
       default:
         console.error(USAGE);
         return command ? 2 : 0;

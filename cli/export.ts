@@ -1,0 +1,163 @@
+/**
+ * `deno task cli export --project P --format F [--filters JSON] [--wait]`: starts an export the
+ * way `POST /api/v2/exports/` does (same checks, same code: {@link requestExport}), as the owner
+ * of `--token` / `AMI_EXPORTS_TOKEN`, or as `--user ID` for operators with database access.
+ * With `--wait` it shows a progress bar (records, rate, ETA) and prints the file URL at the end;
+ * the exit code is 0 only when the export succeeded.
+ */
+// @ts-types="@types/cli-progress"
+import cliProgress from "cli-progress";
+import { parseArgs } from "node:util";
+import process from "node:process";
+import { type CurrentUser, findUserById, findUserByToken } from "../api/auth.ts";
+import { requestExport } from "../api/exports.ts";
+import { exportFileUrl } from "../api/serialize.ts";
+import type { Config } from "../config/mod.ts";
+import type { Sql } from "../db/client.ts";
+import { type ExportRow, findExport, STAGES } from "../db/exports.ts";
+import { createStorage } from "../storage/mod.ts";
+import { connectTemporal } from "./temporal.ts";
+
+/** Usage lines of the command, for the CLI's help. */
+export const EXPORT_USAGE =
+  `  export --project P --format F [--filters JSON] [--wait] [--token T | --user ID]
+                                           start an export as the API would; --wait shows progress
+                                           and prints the file URL (token also from AMI_EXPORTS_TOKEN)`;
+
+/** Runs `export`; returns the exit code (0 success, 1 export failed, 2 bad usage or refused). */
+export async function exportCommand(
+  args: string[],
+  deps: { config: Config; sql: Sql },
+): Promise<number> {
+  const { config, sql } = deps;
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args,
+      options: {
+        project: { type: "string" },
+        format: { type: "string" },
+        filters: { type: "string" },
+        wait: { type: "boolean", default: false },
+        token: { type: "string" },
+        user: { type: "string" },
+      },
+    }));
+  } catch (error) {
+    console.error(`invalid arguments: ${(error as Error).message}`);
+    return 2;
+  }
+  const project = Number(values.project);
+  if (!Number.isInteger(project) || project < 1) {
+    console.error(`--project must be a project id, got ${values.project}`);
+    return 2;
+  }
+  if (!values.format) {
+    console.error("--format is required (see GET /api/v2/exports/formats/)");
+    return 2;
+  }
+  let filters: Record<string, unknown> = {};
+  if (values.filters) {
+    try {
+      filters = JSON.parse(values.filters);
+    } catch (error) {
+      console.error(`--filters must be a JSON object: ${(error as Error).message}`);
+      return 2;
+    }
+    if (typeof filters !== "object" || filters === null || Array.isArray(filters)) {
+      console.error(`--filters must be a JSON object, got ${values.filters}`);
+      return 2;
+    }
+  }
+  const user = await resolveUser(
+    sql,
+    values.token ?? Deno.env.get("AMI_EXPORTS_TOKEN"),
+    values.user,
+  );
+  if ("error" in user) {
+    console.error(user.error);
+    return 2;
+  }
+
+  const temporal = await connectTemporal(config);
+  try {
+    const result = await requestExport({ sql, config, temporal: temporal.client }, {
+      user,
+      project,
+      format: values.format,
+      filters,
+    });
+    if (!result.ok) {
+      console.error(`export refused (${result.status}): ${result.message}`);
+      return result.status === 503 ? 1 : 2;
+    }
+    console.error(`export ${result.exportId} started (workflow data-export-${result.exportId})`);
+    if (!values.wait) {
+      console.log(String(result.exportId));
+      return 0;
+    }
+    const row = await waitWithProgress(sql, result.exportId);
+    if (row.status !== "SUCCESS") {
+      console.error(
+        `export ${row.id} ended ${row.status}${row.error_stage ? ` in ${row.error_stage}` : ""}${
+          row.error ? `: ${row.error}` : ""
+        }`,
+      );
+      return 1;
+    }
+    console.error(`export ${row.id}: ${row.record_count} records, ${row.file_size} bytes`);
+    console.log(await exportFileUrl(row, { storage: createStorage(config), config }));
+    return 0;
+  } finally {
+    await temporal.close();
+  }
+}
+
+async function resolveUser(
+  sql: Sql,
+  token: string | undefined,
+  userId: string | undefined,
+): Promise<CurrentUser | { error: string }> {
+  if (token) {
+    return await findUserByToken(sql, token) ?? { error: "invalid or revoked token" };
+  }
+  if (userId) {
+    const id = Number(userId);
+    const user = Number.isInteger(id) ? await findUserById(sql, id) : undefined;
+    return user ?? { error: `user does not exist: ${userId}` };
+  }
+  return { error: "who is exporting? pass --token, set AMI_EXPORTS_TOKEN, or pass --user ID" };
+}
+
+/** Polls the export until it ends, drawing records / total, rate and ETA on stderr. */
+async function waitWithProgress(sql: Sql, exportId: number): Promise<ExportRow> {
+  const bar = new cliProgress.SingleBar({
+    format: `export ${exportId} |{bar}| {percentage}% | {value}/{total} records | ` +
+      `{rate} records/s | ETA {eta_formatted} | {status}`,
+    stream: process.stderr,
+    noTTYOutput: !Deno.stderr.isTerminal(),
+    notTTYSchedule: 1000,
+    etaBuffer: 50,
+    hideCursor: true,
+  }, cliProgress.Presets.shades_classic);
+  const started = performance.now();
+  bar.start(1, 0, { rate: 0, status: "PENDING" });
+  try {
+    while (true) {
+      const row = await findExport(sql, exportId);
+      if (!row) throw new Error(`export ${exportId} was deleted while running`);
+      const stage = row.job_progress.stages.find((s) => s.key === STAGES.export.key);
+      const param = (key: string): number =>
+        Number(stage?.params.find((p) => p.key === key)?.value ?? 0);
+      const total = param("total_records");
+      const done = row.status === "SUCCESS" ? row.record_count : param("records_exported");
+      const seconds = (performance.now() - started) / 1000;
+      bar.setTotal(Math.max(1, total, done));
+      bar.update(done, { rate: Math.round(done / Math.max(seconds, 0.001)), status: row.status });
+      if (!["PENDING", "STARTED"].includes(row.status)) return row;
+      await new Promise((r) => setTimeout(r, 250));
+    }
+  } finally {
+    bar.stop();
+  }
+}
