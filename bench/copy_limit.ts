@@ -1,0 +1,157 @@
+/**
+ * The database's pace for an exporter: `COPY (<the exporter's own batch statement>) TO STDOUT`
+ * into a byte counter, summed over the same keyset batches the export runs. Also counts the SQL
+ * statements one batch sends.
+ *
+ * The batch statement is captured from the exporter itself through postgres.js `debug` (the
+ * text it sends and its parameters), so the limit moves with the exporter's query. COPY cannot
+ * take bind parameters: the captured parameters are inlined, and only when every one of them is
+ * an integer (the project id, the keyset cursor and limits this module produced itself, or a
+ * format constant); anything else is refused.
+ */
+import postgres from "postgres";
+import type { Sql } from "../db/client.ts";
+import { occurrencePredicate } from "../registry/filters.ts";
+import type { Exporter, ExportQueryContext } from "../registry/types.ts";
+
+/** What one run of {@link measureCopyLimit} found. */
+export interface CopyLimit {
+  rows: number;
+  batches: number;
+  seconds: number;
+  rowsPerSecond: number;
+  bytes: number;
+  /** Statements `fetchBatch` sent per batch (counted through postgres.js `debug`). */
+  statementsPerBatch: number;
+}
+
+/** The keyset predicate of `occurrenceBatch` (`c.id > $n`). */
+const CURSOR = /c\.id\s*>\s*\$(\d+)/;
+
+interface Captured {
+  text: string;
+  params: unknown[];
+}
+
+/** A connection whose `debug` hook records every statement it sends. */
+function capturingConnection(url: string, log: Captured[]): Sql {
+  return postgres(url, {
+    max: 1,
+    onnotice: () => {},
+    connection: { jit: "off" },
+    types: {
+      bigint: {
+        to: 20,
+        from: [20],
+        serialize: (x: number) => x.toString(),
+        parse: (x: string) => Number(x),
+      },
+    },
+    debug: (_connection: number, text: string, params: unknown[]) => {
+      log.push({ text, params: [...params] });
+    },
+  });
+}
+
+/** The statement with its `$n` parameters inlined; throws unless every parameter is an integer. */
+function inlineIntegers(statement: Captured): string {
+  return statement.text.replace(/\$(\d+)/g, (_, n: string) => {
+    const value = statement.params[Number(n) - 1];
+    const text = String(value);
+    if (!/^-?\d+$/.test(text)) {
+      throw new Error(`refusing to inline a non-integer parameter into COPY: $${n}`);
+    }
+    return text;
+  });
+}
+
+/** Removes an outer `copy (…) to stdout …`, in case the exporter already streams with COPY. */
+function innerQuery(text: string): string {
+  const match = /^\s*copy\s*\(([\s\S]*)\)\s*to\s+stdout[\s\S]*$/i.exec(text);
+  return match ? match[1] : text;
+}
+
+/** The keyset cursors (`afterId` before each batch) of a whole export, in order. */
+async function batchCursors(
+  sql: Sql,
+  projectId: number,
+  limit: number,
+): Promise<{ cursors: (number | null)[]; rows: number }> {
+  const ctx: ExportQueryContext = { sql, projectId, filters: {} };
+  const [{ n }] = await sql<{ n: number }[]>`
+    select count(*)::int as n from occurrences o where ${occurrencePredicate(ctx)}`;
+  const rows = await sql<{ id: number }[]>`
+    select id from (
+      select o.id, row_number() over (order by o.id) as n
+      from occurrences o where ${occurrencePredicate(ctx)}
+    ) numbered
+    where n % ${limit} = 0
+    order by id`;
+  // a last cursor at the very end would start an empty batch, which the export runs too
+  return { cursors: [null, ...rows.map((r) => r.id)], rows: n };
+}
+
+/**
+ * Measures the COPY limit of `exporter` on project `projectId` with batches of `limit` records.
+ * `format` is appended to COPY (`with csv` for CSV formats, empty for text).
+ */
+export async function measureCopyLimit(
+  url: string,
+  exporter: Exporter,
+  options: { projectId: number; limit: number; copyOptions: string },
+): Promise<CopyLimit> {
+  if (exporter.kind === "stream") throw new Error(`not a record exporter: ${exporter.key}`);
+  const log: Captured[] = [];
+  const capture = capturingConnection(url, log);
+  const plain = postgres(url, { max: 1, onnotice: () => {}, connection: { jit: "off" } });
+  try {
+    // Capture one batch statement and count the statements of three batches.
+    const ctx: ExportQueryContext = { sql: capture, projectId: options.projectId, filters: {} };
+    await capture`select 1`; // connection set-up statements are not the exporter's
+    log.length = 0;
+    let cursor = { afterId: null as number | null, limit: options.limit, recordsBefore: 0 };
+    let counted = 0;
+    for (let i = 0; i < 3; i++) {
+      const batch = await exporter.fetchBatch(ctx, cursor);
+      counted++;
+      if (batch.records < options.limit) break;
+      cursor = {
+        ...cursor,
+        afterId: batch.lastId,
+        recordsBefore: cursor.recordsBefore + batch.records,
+      };
+    }
+    const statementsPerBatch = log.length / counted;
+    const first = log.find((s) => !CURSOR.test(s.text));
+    const later = log.find((s) => CURSOR.test(s.text));
+    if (!first || !later) throw new Error(`${exporter.key}: need two batches to measure`);
+    const afterIndex = Number(CURSOR.exec(later.text)![1]) - 1;
+
+    const { cursors, rows } = await batchCursors(plain, options.projectId, options.limit);
+    let bytes = 0;
+    const started = performance.now();
+    for (const afterId of cursors) {
+      const statement = afterId === null ? first : {
+        text: later.text,
+        params: later.params.map((p, i) => (i === afterIndex ? afterId : p)),
+      };
+      const copy = `copy (${
+        innerQuery(inlineIntegers(statement))
+      }) to stdout ${options.copyOptions}`;
+      const stream = await plain.unsafe(copy).readable();
+      for await (const chunk of stream) bytes += (chunk as Uint8Array).length;
+    }
+    const seconds = (performance.now() - started) / 1000;
+    return {
+      rows,
+      batches: cursors.length,
+      seconds,
+      rowsPerSecond: rows / seconds,
+      bytes,
+      statementsPerBatch,
+    };
+  } finally {
+    await capture.end();
+    await plain.end();
+  }
+}

@@ -1,0 +1,348 @@
+/**
+ * `deno task bench [--occurrences N] [--formats a,b] [--backends s3,fs] [--latency-runs 10]`:
+ * how close exports come to the database's pace, and how much memory they take.
+ *
+ * 1. Seeds (or reuses) a project of N occurrences in the benchmark database
+ *    (`ami_exports_bench`, see `bench/database.ts`).
+ * 2. Starts a Temporal dev server and a moto S3 server on free loopback ports.
+ * 3. Per format: the COPY limit (`bench/copy_limit.ts`: the exporter's own batch statement under
+ *    `COPY … TO STDOUT`, summed over the export's keyset batches), the statements per batch, and
+ *    the count statement's time.
+ * 4. Per format and backend: one export end to end through the HTTP API (POST → workflow →
+ *    worker → storage → SUCCESS), the worker a separate process whose peak RSS is read from
+ *    /proc.
+ * 5. The median POST → SUCCESS latency of a 100-occurrence export.
+ *
+ * Prints a table and writes `bench/results.json`. Nothing here is a test: no assertion on time.
+ */
+import { parseArgs } from "node:util";
+import { fileURLToPath } from "node:url";
+import { createApp } from "../api/mod.ts";
+import { startMotoServer, startTemporalDevServer } from "../cli/dev_services.ts";
+import { connectTemporal } from "../cli/temporal.ts";
+import { loadConfig } from "../config/mod.ts";
+import { getExporter } from "../registry/mod.ts";
+import type { ExportQueryContext } from "../registry/types.ts";
+import { createStorage } from "../storage/mod.ts";
+import { type CopyLimit, measureCopyLimit } from "./copy_limit.ts";
+import { benchDatabaseUrl, benchProject, openBenchDatabase } from "./database.ts";
+import { startWorkerProcess } from "./worker_process.ts";
+
+const ROOT = fileURLToPath(new URL("..", import.meta.url));
+const MB = 1024 * 1024;
+
+/** COPY options per format: how Postgres would serialize the format's rows itself. */
+const COPY_OPTIONS: Record<string, string> = {
+  occurrences_simple_csv: "with csv",
+  occurrences_api_json: "",
+};
+
+/** One end-to-end export measured. */
+export interface ExportRun {
+  format: string;
+  backend: "s3" | "fs";
+  status: string;
+  rows: number;
+  seconds: number;
+  rowsPerSecond: number;
+  ratioToCopy: number;
+  workerPeakRssMb: number;
+  workerRssBeforeMb: number;
+  bytes: number;
+  statementsPerBatch: number;
+  countShare: number;
+}
+
+/** Everything one bench run found (the content of `bench/results.json`). */
+export interface BenchResults {
+  date: string;
+  machine: { nproc: number; memoryGb: number; postgres: Record<string, string> };
+  occurrences: number;
+  batchSize: number;
+  partSizeMb: number;
+  copyLimits: Record<string, CopyLimit & { countSeconds: number }>;
+  exports: ExportRun[];
+  latency100: { runs: number; medianSeconds: number; seconds: number[] };
+}
+
+const { values: flags } = parseArgs({
+  args: Deno.args,
+  options: {
+    occurrences: { type: "string", default: "1000000" },
+    formats: { type: "string", default: "occurrences_simple_csv,occurrences_api_json" },
+    backends: { type: "string", default: "s3,fs" },
+    "latency-runs": { type: "string", default: "10" },
+    output: { type: "string", default: `${ROOT}bench/results.json` },
+  },
+});
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
+}
+
+function pad(values: (string | number)[], widths: number[]): string {
+  return values.map((v, i) => String(v).padStart(widths[i])).join("  ");
+}
+
+async function main(): Promise<void> {
+  // the in-process API logs one line per request; the table is what this prints
+  Deno.env.set("LOG_LEVEL", "silent");
+  const occurrences = Number(flags.occurrences);
+  const formats = flags.formats.split(",").filter(Boolean);
+  const backends = flags.backends.split(",").filter(Boolean) as ("s3" | "fs")[];
+  const latencyRuns = Number(flags["latency-runs"]);
+  const baseUrl = Deno.env.get("DATABASE_URL") ?? "postgres://postgres@127.0.0.1:5432/ami_exports";
+  const dbUrl = benchDatabaseUrl(baseUrl);
+  const logDir = `${ROOT}.data/bench`;
+  await Deno.mkdir(logDir, { recursive: true });
+
+  const sql = await openBenchDatabase(baseUrl);
+  const project = await benchProject(sql, occurrences);
+  const small = latencyRuns > 0 ? await benchProject(sql, 100) : undefined;
+  const settings = Object.fromEntries(
+    (await sql<{ name: string; setting: string; unit: string | null }[]>`
+      select name, setting, unit from pg_settings
+      where name in ('shared_buffers', 'work_mem', 'autovacuum', 'server_version', 'jit')`)
+      .map((s) => [s.name, s.unit ? `${s.setting} × ${s.unit}` : s.setting]),
+  );
+
+  console.error("starting Temporal dev server and moto …");
+  const temporalServer = await startTemporalDevServer({ logFile: `${logDir}/temporal.log` });
+  const moto = backends.includes("s3")
+    ? await startMotoServer({ logFile: `${logDir}/moto.log` })
+    : undefined;
+  const baseEnv: Record<string, string> = {
+    ...Deno.env.toObject(),
+    DATABASE_URL: dbUrl,
+    TEMPORAL_ADDRESS: temporalServer.address,
+    HOUSEKEEPING_INTERVAL_MINUTES: "0",
+    AWS_ACCESS_KEY_ID: "bench",
+    AWS_SECRET_ACCESS_KEY: "bench",
+  };
+  const batchSize = loadConfig(baseEnv).exportBatchSize;
+  const partSizeMb = loadConfig(baseEnv).uploadPartSize / MB;
+
+  const results: BenchResults = {
+    date: new Date().toISOString(),
+    machine: {
+      nproc: navigator.hardwareConcurrency,
+      memoryGb: Math.round(Deno.systemMemoryInfo().total / 1024 ** 3),
+      postgres: settings,
+    },
+    occurrences,
+    batchSize,
+    partSizeMb,
+    copyLimits: {},
+    exports: [],
+    latency100: { runs: 0, medianSeconds: 0, seconds: [] },
+  };
+
+  try {
+    for (const format of formats) {
+      const exporter = getExporter(format);
+      if (!exporter) throw new Error(`unknown format: ${format}`);
+      console.error(`${format}: COPY limit over the export's keyset batches …`);
+      const limit = await measureCopyLimit(dbUrl, exporter, {
+        projectId: project.projectId,
+        limit: batchSize,
+        copyOptions: COPY_OPTIONS[format] ?? "",
+      });
+      const ctx: ExportQueryContext = { sql, projectId: project.projectId, filters: {} };
+      const countStarted = performance.now();
+      await exporter.count(ctx);
+      const countSeconds = (performance.now() - countStarted) / 1000;
+      results.copyLimits[format] = { ...limit, countSeconds };
+      console.error(
+        `  ${limit.rows} rows in ${limit.seconds.toFixed(1)} s (${
+          Math.round(limit.rowsPerSecond)
+        } rows/s), ${limit.statementsPerBatch} statement(s) per batch, count ${
+          countSeconds.toFixed(2)
+        } s`,
+      );
+    }
+
+    for (const backend of backends) {
+      const env: Record<string, string> = {
+        ...baseEnv,
+        STORAGE_BACKEND: backend,
+        TEMPORAL_TASK_QUEUE: `bench-${backend}`,
+        EXPORTS_DIR: `${ROOT}.data/bench/exports`,
+        ...(backend === "s3" ? { S3_ENDPOINT: moto!.endpoint, S3_BUCKET: "bench-exports" } : {}),
+        PORT: "8000",
+      };
+      const config = loadConfig(env);
+      const storage = createStorage(config);
+      await storage.ensureReady();
+      const temporal = await connectTemporal(config);
+      const app = createApp({ sql, storage, config, temporal: temporal.client });
+      const server = Deno.serve({ port: 0, hostname: "127.0.0.1", onListen: () => {} }, app.fetch);
+      const base = `http://127.0.0.1:${server.addr.port}`;
+      const worker = await startWorkerProcess(env, { logFile: `${logDir}/worker-${backend}.log` });
+
+      try {
+        // warm-up: the worker's first workflow task loads the bundle
+        if (small) await exportOnce(base, small.projectId, small.token, formats[0], 50);
+        for (const format of formats) {
+          console.error(`${format} → ${backend}: exporting ${occurrences} occurrences …`);
+          const rssBefore = await worker.rss();
+          await worker.resetPeak();
+          const { seconds, body } = await exportOnce(
+            base,
+            project.projectId,
+            project.token,
+            format,
+            200,
+          );
+          const peak = await worker.peakRss();
+          const copy = results.copyLimits[format];
+          const rows = Number(body.record_count ?? 0);
+          const run: ExportRun = {
+            format,
+            backend,
+            status: String(body.status) + (body.error ? `: ${body.error}` : ""),
+            rows,
+            seconds,
+            rowsPerSecond: rows / seconds,
+            ratioToCopy: copy ? rows / seconds / copy.rowsPerSecond : 0,
+            workerPeakRssMb: peak / MB,
+            workerRssBeforeMb: rssBefore / MB,
+            bytes: Number(body.file_size ?? 0),
+            statementsPerBatch: copy?.statementsPerBatch ?? 0,
+            countShare: copy ? copy.countSeconds / seconds : 0,
+          };
+          results.exports.push(run);
+          console.error(
+            `  ${run.status} ${rows} rows in ${seconds.toFixed(1)} s, ${
+              run.ratioToCopy.toFixed(2)
+            }× COPY, peak RSS ${run.workerPeakRssMb.toFixed(0)} MB`,
+          );
+        }
+        if (small && backend === backends[0]) {
+          console.error(`100-row export latency (${latencyRuns} runs) …`);
+          for (let i = 0; i < latencyRuns; i++) {
+            const { seconds } = await exportOnce(
+              base,
+              small.projectId,
+              small.token,
+              formats[0],
+              20,
+            );
+            results.latency100.seconds.push(seconds);
+          }
+          results.latency100.runs = latencyRuns;
+          results.latency100.medianSeconds = median(results.latency100.seconds);
+        }
+      } finally {
+        await worker.stop();
+        await server.shutdown();
+        await temporal.close();
+      }
+    }
+  } finally {
+    await moto?.stop();
+    await temporalServer.stop();
+    await sql.end({ timeout: 5 });
+  }
+
+  await Deno.writeTextFile(flags.output, JSON.stringify(results, null, 2) + "\n");
+  printTable(results);
+}
+
+/** One export through the HTTP API: POST, poll until it ends, then DELETE its file. */
+async function exportOnce(
+  base: string,
+  projectId: number,
+  token: string,
+  format: string,
+  pollMs: number,
+): Promise<{ seconds: number; body: Record<string, unknown> }> {
+  const headers = { Authorization: `Token ${token}`, "Content-Type": "application/json" };
+  const started = performance.now();
+  const res = await fetch(`${base}/api/v2/exports/`, {
+    method: "POST",
+    headers,
+    body: JSON.stringify({ project: projectId, format, filters: {} }),
+  });
+  const created = await res.json();
+  if (res.status !== 201) throw new Error(`POST failed: ${res.status} ${created.error}`);
+  while (true) {
+    const body = await (await fetch(`${base}/api/v2/exports/${created.id}/`, { headers }))
+      .json();
+    if (!["PENDING", "STARTED"].includes(body.status)) {
+      const seconds = (performance.now() - started) / 1000;
+      // drop the file: the bench should not fill the disk or moto's memory
+      await fetch(`${base}/api/v2/exports/${created.id}/`, { method: "DELETE", headers });
+      return { seconds, body };
+    }
+    await new Promise((r) => setTimeout(r, pollMs));
+  }
+}
+
+/** Prints the results as the README's table. */
+export function printTable(results: BenchResults): void {
+  const widths = [22, 7, 9, 8, 8, 6, 8, 11, 5, 6];
+  console.log(
+    `\n${results.occurrences} occurrences, batch ${results.batchSize}, part ${results.partSizeMb} MB, ` +
+      `${results.machine.nproc} cores`,
+  );
+  console.log(
+    pad(
+      [
+        "format",
+        "backend",
+        "rows",
+        "seconds",
+        "rows/s",
+        "×COPY",
+        "peakRSS",
+        "bytes",
+        "stmts",
+        "count",
+      ],
+      widths,
+    ),
+  );
+  for (const [format, c] of Object.entries(results.copyLimits)) {
+    console.log(
+      pad([
+        format,
+        "COPY",
+        c.rows,
+        c.seconds.toFixed(1),
+        Math.round(c.rowsPerSecond),
+        "1.00",
+        "",
+        c.bytes,
+        c.statementsPerBatch,
+        "",
+      ], widths),
+    );
+  }
+  for (const r of results.exports) {
+    console.log(
+      pad([
+        r.format,
+        r.backend,
+        r.rows,
+        r.seconds.toFixed(1),
+        Math.round(r.rowsPerSecond),
+        r.ratioToCopy.toFixed(2),
+        `${r.workerPeakRssMb.toFixed(0)} MB`,
+        r.bytes,
+        r.statementsPerBatch,
+        `${(r.countShare * 100).toFixed(1)}%`,
+      ], widths),
+    );
+  }
+  if (results.latency100.runs > 0) {
+    console.log(
+      `100-row export, POST → SUCCESS: median ${
+        results.latency100.medianSeconds.toFixed(2)
+      } s over ${results.latency100.runs} runs`,
+    );
+  }
+}
+
+if (import.meta.main) await main();
