@@ -142,3 +142,39 @@ export function bestDetection(sql: postgres.Sql): Fragment {
       limit 1
     ) bx on true`;
 }
+
+/**
+ * A float8 as text exactly as JavaScript's `String(number)` writes it, so that text Postgres
+ * serializes matches what a JS encoder would write: the two agree (shortest round-trip digits)
+ * except on the exponent form, which Postgres uses below 1e-4 and from 1e15, JavaScript below
+ * 1e-6 and from 1e21, and writes without a zero-padded exponent. Null stays null.
+ */
+export function jsNumberText(sql: postgres.Sql, value: Fragment): Fragment {
+  return sql`(case
+    when ${value} is null then null
+    when ${value} = 0 then '0'
+    when abs(${value}) >= 1e-4 and abs(${value}) < 1e15 then (${value})::text
+    else coalesce((
+      select case
+        when p.e between -6 and -1 then p.s || '0.' || repeat('0', -p.e - 1) || p.d || p.f
+        when p.e between 15 and 20 then p.s || rpad(p.d || p.f, p.e + 1, '0')
+        else p.s || p.d || case when p.f = '' then '' else '.' || p.f end
+          || 'e' || case when p.e > 0 then '+' else '-' end || abs(p.e)
+      end
+      from (
+        select m[1] as s, m[2] as d, coalesce(m[3], '') as f, m[4]::int as e
+        from regexp_match((${value})::text, '^(-?)([0-9])(?:[.]([0-9]+))?e([-+][0-9]+)$') m
+      ) p
+    ), (${value})::text)
+  end)`;
+}
+
+/**
+ * A text value as one RFC 4180 CSV field, quoted (with `"` doubled) when it holds a comma, a
+ * quote, CR or LF: the rule `csv-stringify` applies with `quoted_match: /[\r\n]/`. Null stays
+ * null (`concat` then writes an empty field).
+ */
+export function csvField(sql: postgres.Sql, value: Fragment): Fragment {
+  return sql`(case when ${value} ~ '[",\\r\\n]'
+    then '"' || replace(${value}, '"', '""') || '"' else ${value} end)`;
+}
