@@ -15,6 +15,7 @@ import {
 import { filesRoutes } from "./files.ts";
 import { logEvent } from "./log.ts";
 import { HealthSchema } from "./schemas.ts";
+import { schedulesRoutes } from "./schedules.ts";
 
 /** Where the OpenAPI document is served. */
 export const OPENAPI_PATH = "/api/v2/openapi.json";
@@ -86,6 +87,7 @@ export function createApp(deps: ExportsApiDependencies): OpenAPIHono<BlankEnv> {
   const v2 = new OpenAPIHono<ApiEnv>({ strict: false, defaultHook: validationHook });
   v2.use("*", tokenAuth(deps.sql));
   v2.route("/exports", exportsRoutes(deps));
+  v2.route("/export-schedules", schedulesRoutes(deps));
   app.route("/api/v2", v2);
   app.openAPIRegistry.registerComponent("securitySchemes", "TokenAuth", {
     type: "apiKey",

@@ -166,3 +166,91 @@ export function errorResponses<S extends number>(
     content: { "application/json": { schema: ErrorSchema } },
   }])) as never;
 }
+
+/** `interval`: seconds, or a number with a unit (`90s`, `15m`, `6h`, `1d`). */
+const IntervalSchema = z.union([
+  z.number().int().positive(),
+  z.string().regex(/^\d+[smhd]$/, "must be seconds or a number with s, m, h or d (e.g. 15m)"),
+]).openapi({ description: "Run every N seconds, or e.g. `15m`, `6h`, `1d`", example: "1d" });
+
+/** Seconds of an interval given as {@link IntervalSchema}. */
+export function intervalSeconds(value: number | string): number {
+  if (typeof value === "number") return value;
+  const units: Record<string, number> = { s: 1, m: 60, h: 3600, d: 86400 };
+  return Number(value.slice(0, -1)) * units[value.slice(-1)];
+}
+
+function isTimeZone(zone: string): boolean {
+  try {
+    new Intl.DateTimeFormat("en-US", { timeZone: zone });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export const CreateScheduleSchema = z.object({
+  project: z.coerce.number().int().positive().openapi({ type: "integer", example: 1 }),
+  format: z.string().min(1).openapi({ example: "occurrences_simple_csv" }),
+  filters: z.record(z.string(), z.unknown()).nullish(),
+  cron: z.string().min(1).max(200).optional().openapi({
+    description: "Cron expression (5 fields), e.g. `0 3 * * *`; give cron or interval",
+    example: "0 3 * * *",
+  }),
+  interval: IntervalSchema.optional(),
+  timezone: z.string().default("UTC").refine(isTimeZone, "unknown time zone").openapi({
+    description: "IANA time zone of the cron expression",
+    example: "Europe/Paris",
+  }),
+  keep_last: z.number().int().min(1).max(1000).nullish().openapi({
+    description: "Keep only the newest N exports of this schedule; older ones are deleted",
+  }),
+}).strict().superRefine((value, ctx) => {
+  if ((value.cron === undefined) === (value.interval === undefined)) {
+    ctx.addIssue({
+      code: "custom",
+      path: ["cron"],
+      message: "give exactly one of cron and interval",
+    });
+  }
+}).openapi("CreateExportSchedule");
+
+export const ScheduleSchema = z.object({
+  id: z.number().int(),
+  schedule_id: z.string().openapi({
+    description: "Temporal Schedule id",
+    example: "export-schedule-3",
+  }),
+  user: z.object({ id: z.number().int(), name: z.string().nullable() }),
+  project: z.number().int(),
+  format: z.string(),
+  filters: z.record(z.string(), z.unknown()),
+  filters_display: z.record(z.string(), z.unknown()),
+  cron: z.string().nullable(),
+  interval_seconds: z.number().int().nullable(),
+  timezone: z.string(),
+  keep_last: z.number().int().nullable(),
+  paused: z.boolean(),
+  recent_exports: z.array(z.number().int()).openapi({
+    description: "Ids of the newest exports this schedule made",
+  }),
+  next_run_times: z.array(z.string()).optional().openapi({
+    description: "Upcoming runs (retrieve only)",
+  }),
+  runs: z.number().int().optional().openapi({
+    description: "Runs started so far (retrieve only)",
+  }),
+  created_at: z.string(),
+  updated_at: z.string(),
+}).openapi("ExportSchedule");
+
+/** The JSON type of a schedule. */
+export type ScheduleJson = z.infer<typeof ScheduleSchema>;
+
+export const SchedulePageSchema = pageOf(ScheduleSchema, "ExportSchedulePage");
+
+export const ListSchedulesQuerySchema = z.object({
+  project_id: z.coerce.number().int().positive().optional().openapi({ type: "integer" }),
+  limit: z.coerce.number().int().min(1).max(100).default(10).openapi({ type: "integer" }),
+  offset: z.coerce.number().int().min(0).default(0).openapi({ type: "integer" }),
+});

@@ -11,6 +11,7 @@ import {
 } from "@temporalio/worker";
 import { fileURLToPath } from "node:url";
 import { type ActivityDependencies, createActivities } from "../activities/mod.ts";
+import { createScheduleActivities } from "../activities/schedules.ts";
 import { loadConfig } from "../config/mod.ts";
 import { connectDatabase } from "../db/client.ts";
 import { createStorage } from "../storage/mod.ts";
@@ -48,7 +49,7 @@ export async function createExportWorker(
     namespace: deps.config.temporalNamespace,
     taskQueue: options.taskQueue ?? deps.config.temporalTaskQueue,
     workflowsPath: WORKFLOWS_PATH,
-    activities: createActivities(deps),
+    activities: { ...createActivities(deps), ...createScheduleActivities(deps) },
     maxConcurrentActivityTaskExecutions: options.maxConcurrentActivities ?? 4,
   });
 }

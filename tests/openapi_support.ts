@@ -63,3 +63,30 @@ export async function checkDocumented(
   );
   return body;
 }
+
+/** A response whose body was checked against the document. */
+export interface DocumentedResponse {
+  status: number;
+  // deno-lint-ignore no-explicit-any
+  body: any;
+  headers: Headers;
+}
+
+/** Calls `app` with a token and JSON body, and checks the response against the document. */
+export async function callDocumented(
+  app: OpenAPIHono,
+  method: string,
+  path: string,
+  options: { token?: string; body?: unknown } = {},
+): Promise<DocumentedResponse> {
+  const headers: Record<string, string> = {};
+  if (options.token) headers.Authorization = `Token ${options.token}`;
+  if (options.body !== undefined) headers["Content-Type"] = "application/json";
+  const res = await app.request(path, {
+    method,
+    headers,
+    body: options.body === undefined ? undefined : JSON.stringify(options.body),
+  });
+  const body = await checkDocumented(app, method, path, res);
+  return { status: res.status, body, headers: res.headers };
+}

@@ -1,0 +1,93 @@
+/**
+ * Activities of scheduled exports: create the run's export row (as the schedule's owner, through
+ * the same checks as the API) and find the exports that `keep_last` no longer keeps.
+ */
+import { Context } from "@temporalio/activity";
+import { ApplicationFailure } from "@temporalio/common";
+import { validateFilters } from "../api/filters.ts";
+import { can, canRead } from "../api/permissions.ts";
+import { loadProjectAccess } from "../api/project_access.ts";
+import { findUserById } from "../api/auth.ts";
+import type { Config } from "../config/mod.ts";
+import type { Sql } from "../db/client.ts";
+import { insertExport } from "../db/exports.ts";
+import { findSchedule } from "../db/schedules.ts";
+import { getExporter } from "../registry/mod.ts";
+
+/** What a scheduled run starts: the export and its workflow settings. */
+export interface ScheduledRun {
+  exportId: number;
+  heartbeatTimeoutSeconds: number;
+  keepLast: number | null;
+}
+
+/** Builds the schedule activities over the database and configuration. */
+// deno-lint-ignore explicit-function-return-type
+export function createScheduleActivities(deps: { sql: Sql; config: Config }) {
+  const { sql, config } = deps;
+  return {
+    /**
+     * Creates the export of one scheduled run (idempotent per run: a retry finds the row it
+     * made). Returns null when the schedule no longer exists.
+     */
+    async createScheduledExport(input: { scheduleId: number }): Promise<ScheduledRun | null> {
+      const info = Context.current().info;
+      const runId = info.workflowExecution?.workflowId ?? `activity-${info.activityId}`;
+      const schedule = await findSchedule(sql, input.scheduleId);
+      if (!schedule) return null;
+      const run = (exportId: number): ScheduledRun => ({
+        exportId,
+        heartbeatTimeoutSeconds: config.heartbeatTimeoutSeconds,
+        keepLast: schedule.keep_last,
+      });
+      const [existing] = await sql<{ id: number }[]>`
+        select id from data_exports where schedule_run_id = ${runId}`;
+      if (existing) return run(existing.id);
+
+      const user = await findUserById(sql, schedule.user_id);
+      const access = user && await loadProjectAccess(sql, user, schedule.project_id);
+      if (!access || !canRead(access) || !can(access, "create")) {
+        throw ApplicationFailure.nonRetryable(
+          `the schedule's owner may no longer create exports in project ${schedule.project_id}`,
+          "NotPermitted",
+        );
+      }
+      const exporter = getExporter(schedule.format);
+      if (!exporter) {
+        throw ApplicationFailure.nonRetryable(
+          `unknown export format: ${schedule.format}`,
+          "UnknownFormat",
+        );
+      }
+      const checked = await validateFilters(sql, exporter, schedule.project_id, schedule.filters);
+      if (!checked.ok) throw ApplicationFailure.nonRetryable(checked.message, "InvalidFilters");
+      const exportId = await insertExport(sql, {
+        userId: schedule.user_id,
+        projectId: schedule.project_id,
+        format: exporter.key,
+        filters: checked.filters as Record<string, unknown>,
+        filtersDisplay: checked.display,
+      });
+      await sql`update data_exports set schedule_id = ${schedule.id}, schedule_run_id = ${runId}
+        where id = ${exportId}`;
+      return run(exportId);
+    },
+
+    /** Finished exports of the schedule beyond the newest `keepLast`, oldest first. */
+    async exportsBeyondKeepLast(
+      input: { scheduleId: number; keepLast: number },
+    ): Promise<number[]> {
+      const rows = await sql<{ id: number }[]>`
+        select id from data_exports
+        where schedule_id = ${input.scheduleId} and status not in ('PENDING', 'STARTED')
+          and id not in (
+            select id from data_exports where schedule_id = ${input.scheduleId}
+            order by id desc limit ${input.keepLast})
+        order by id`;
+      return rows.map((r) => r.id);
+    },
+  };
+}
+
+/** The schedule activities, as workflows see them. */
+export type ScheduleActivities = ReturnType<typeof createScheduleActivities>;

@@ -1,0 +1,280 @@
+/**
+ * Scheduled exports through the API against real Temporal Schedules: a short interval produces
+ * exports owned by the schedule's user, keep_last prunes through the delete workflow, pause stops
+ * runs, trigger and unpause start them, delete removes the schedule; cron with a time zone;
+ * validation and permissions. Every response is checked against the OpenAPI document.
+ */
+import { ScheduleNotFoundError } from "@temporalio/client";
+import { createApp } from "../api/mod.ts";
+import { assert, assertEquals, assertRejects } from "./assert.ts";
+import { createProject } from "./fixtures/access.ts";
+import { type Harness, startHarness } from "./harness.ts";
+import { callDocumented } from "./openapi_support.ts";
+import { serviceTest } from "./support.ts";
+
+/** Polls `check` until it returns a value (not undefined); fails after `timeoutMs`. */
+async function eventually<T>(
+  what: string,
+  check: () => Promise<T | undefined>,
+  timeoutMs = 90_000,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const value = await check();
+    if (value !== undefined) return value;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+async function scheduleExports(
+  h: Harness,
+  scheduleId: number,
+): Promise<{ id: number; status: string; user_id: number; file_key: string | null }[]> {
+  return await h.sql`
+    select id, status, user_id, file_key from data_exports
+    where schedule_id = ${scheduleId} order by id`;
+}
+
+Deno.test({
+  name: "export schedules: runs, keep_last, pause, trigger, unpause, delete, cron, validation",
+  ...serviceTest,
+  async fn(t) {
+    const h = await startHarness({ storage: "s3" });
+    const app = createApp({
+      sql: h.sql,
+      storage: h.storage,
+      config: h.config,
+      temporal: h.temporal.client,
+    });
+    const schedules = h.temporal.client.schedule;
+    try {
+      const p = await createProject(h.sql, { draft: false });
+      const researcher = p.tokens.researcher;
+      let scheduleId = 0;
+
+      await t.step("create: an interval schedule in Temporal, overlap SKIP", async () => {
+        const res = await callDocumented(app, "POST", "/api/v2/export-schedules/", {
+          token: researcher,
+          body: {
+            project: p.projectId,
+            format: "occurrences_simple_csv",
+            interval: "2s",
+            keep_last: 2,
+          },
+        });
+        assertEquals(res.status, 201, JSON.stringify(res.body));
+        scheduleId = res.body.id;
+        assertEquals(res.body.schedule_id, `export-schedule-${scheduleId}`);
+        assertEquals(res.body.interval_seconds, 2);
+        assertEquals(res.body.user.id, p.userIds.researcher);
+        const described = await schedules.getHandle(`export-schedule-${scheduleId}`).describe();
+        assertEquals(described.policies.overlap, "SKIP");
+        assertEquals(described.action.type, "startWorkflow");
+        assert(
+          described.action.type === "startWorkflow" &&
+            described.action.workflowType === "scheduledExportWorkflow",
+        );
+      });
+
+      await t.step("runs create exports as the owner; keep_last prunes older ones", async () => {
+        const seen = new Map<number, string | null>();
+        await eventually("four scheduled runs", async () => {
+          for (const row of await scheduleExports(h, scheduleId)) {
+            if (row.status === "SUCCESS") seen.set(row.id, row.file_key);
+            assertEquals(row.user_id, p.userIds.researcher);
+          }
+          const d = await schedules.getHandle(`export-schedule-${scheduleId}`).describe();
+          return d.info.numActionsTaken >= 4 && seen.size >= 3 ? true : undefined;
+        });
+        const paused = await callDocumented(
+          app,
+          "POST",
+          `/api/v2/export-schedules/${scheduleId}/pause/`,
+          { token: researcher },
+        );
+        assertEquals(paused.status, 202);
+        assertEquals(paused.body.paused, true);
+        await eventually("the last run to finish", async () => {
+          const d = await schedules.getHandle(`export-schedule-${scheduleId}`).describe();
+          return d.info.runningActions.length === 0 ? true : undefined;
+        });
+        const left = await scheduleExports(h, scheduleId);
+        assertEquals(left.length, 2, JSON.stringify(left));
+        for (const row of left) assertEquals(row.status, "SUCCESS");
+        const kept = left.map((r) => r.id);
+        assert(Math.min(...kept) > Math.min(...seen.keys()), "the oldest export was pruned");
+        for (const [id, key] of seen) {
+          if (kept.includes(id)) continue;
+          const [gone] = await h.sql`select id from data_exports where id = ${id}`;
+          assertEquals(gone, undefined, `export ${id} pruned`);
+          assertEquals(await h.storage.headObject(key!), null, `file of export ${id} removed`);
+        }
+        const got = await callDocumented(app, "GET", `/api/v2/export-schedules/${scheduleId}/`, {
+          token: p.tokens.basic_member,
+        });
+        assertEquals(got.body.recent_exports, [...kept].reverse());
+        assertEquals(got.body.paused, true);
+        const listed = await callDocumented(
+          app,
+          "GET",
+          `/api/v2/exports/?project_id=${p.projectId}&status=SUCCESS`,
+          { token: researcher },
+        );
+        for (const id of kept) {
+          assert(listed.body.results.some((r: { id: number }) => r.id === id), `${id} listed`);
+        }
+      });
+
+      await t.step("pause stops runs; trigger runs once anyway; unpause resumes", async () => {
+        const handle = schedules.getHandle(`export-schedule-${scheduleId}`);
+        const before = (await handle.describe()).info.numActionsTaken;
+        const exportsBefore = (await scheduleExports(h, scheduleId)).map((r) => r.id);
+        // three intervals go by while paused
+        await new Promise((r) => setTimeout(r, 6000));
+        const paused = await handle.describe();
+        assertEquals(paused.state.paused, true);
+        assertEquals(paused.info.numActionsTaken, before);
+        assertEquals((await scheduleExports(h, scheduleId)).map((r) => r.id), exportsBefore);
+
+        const triggered = await callDocumented(
+          app,
+          "POST",
+          `/api/v2/export-schedules/${scheduleId}/trigger/`,
+          { token: researcher },
+        );
+        assertEquals(triggered.status, 202);
+        const newest = Math.max(...exportsBefore);
+        const oldest = Math.min(...exportsBefore);
+        const afterTrigger = await eventually("the triggered run's export", async () => {
+          const rows = await scheduleExports(h, scheduleId);
+          const fresh = rows.find((r) => r.id > newest);
+          return fresh?.status === "SUCCESS" && !rows.some((r) => r.id === oldest)
+            ? rows
+            : undefined;
+        });
+        assertEquals(afterTrigger.map((r) => r.id).filter((id) => id > newest).length, 1);
+        assertEquals(afterTrigger.length, 2);
+
+        const unpaused = await callDocumented(
+          app,
+          "POST",
+          `/api/v2/export-schedules/${scheduleId}/unpause/`,
+          { token: researcher },
+        );
+        assertEquals(unpaused.body.paused, false);
+        const latest = Math.max(...afterTrigger.map((r) => r.id));
+        await eventually("a scheduled run after unpausing", async () => {
+          const rows = await scheduleExports(h, scheduleId);
+          return rows.some((r) => r.id > latest) ? true : undefined;
+        });
+      });
+
+      await t.step("delete removes the Temporal Schedule; its exports stay", async () => {
+        const remaining = (await scheduleExports(h, scheduleId)).map((r) => r.id);
+        const deleted = await callDocumented(
+          app,
+          "DELETE",
+          `/api/v2/export-schedules/${scheduleId}/`,
+          { token: researcher },
+        );
+        assertEquals(deleted.status, 204);
+        await assertRejects(
+          () => schedules.getHandle(`export-schedule-${scheduleId}`).describe(),
+          ScheduleNotFoundError,
+        );
+        const gone = await callDocumented(app, "GET", `/api/v2/export-schedules/${scheduleId}/`, {
+          token: researcher,
+        });
+        assertEquals(gone.status, 404);
+        const [{ n }] = await h.sql<{ n: number }[]>`
+          select count(*)::int as n from data_exports where id = any(${remaining})`;
+        assertEquals(n, remaining.length);
+      });
+
+      await t.step("cron with a time zone: next runs at 03:00 Paris time", async () => {
+        const res = await callDocumented(app, "POST", "/api/v2/export-schedules/", {
+          token: p.tokens.owner,
+          body: {
+            project: p.projectId,
+            format: "occurrences_api_json",
+            cron: "0 3 * * *",
+            timezone: "Europe/Paris",
+          },
+        });
+        assertEquals(res.status, 201, JSON.stringify(res.body));
+        assert(res.body.next_run_times.length > 0);
+        for (const time of res.body.next_run_times) {
+          const hour = new Intl.DateTimeFormat("en-GB", {
+            timeZone: "Europe/Paris",
+            hour: "2-digit",
+            minute: "2-digit",
+          }).format(new Date(time));
+          assertEquals(hour, "03:00");
+        }
+        const list = await callDocumented(
+          app,
+          "GET",
+          `/api/v2/export-schedules/?project_id=${p.projectId}`,
+          { token: p.tokens.non_member },
+        );
+        assertEquals(list.body.results.map((s: { id: number }) => s.id), [res.body.id]);
+        const denied = await callDocumented(
+          app,
+          "POST",
+          `/api/v2/export-schedules/${res.body.id}/pause/`,
+          { token: p.tokens.basic_member },
+        );
+        assertEquals(denied.status, 403);
+        const removed = await callDocumented(
+          app,
+          "DELETE",
+          `/api/v2/export-schedules/${res.body.id}/`,
+          { token: p.tokens.owner },
+        );
+        assertEquals(removed.status, 204);
+      });
+
+      await t.step("bad requests: 400/403 with a message, no schedule created", async () => {
+        const [{ n: before }] = await h.sql<{ n: number }[]>`
+          select count(*)::int as n from export_schedules`;
+        const base = { project: p.projectId, format: "occurrences_simple_csv" };
+        const cases: [string, unknown, number, string][] = [
+          ["neither cron nor interval", base, 400, "cron"],
+          ["both", { ...base, cron: "0 3 * * *", interval: 60 }, 400, "cron"],
+          ["bad interval", { ...base, interval: "soon" }, 400, "interval"],
+          ["bad time zone", { ...base, cron: "0 3 * * *", timezone: "Mars/Olympus" }, 400, "zone"],
+          ["bad cron", { ...base, cron: "every full moon" }, 400, "invalid"],
+          ["keep_last 0", { ...base, interval: 60, keep_last: 0 }, 400, "keep_last"],
+          ["unknown format", { ...base, format: "xlsx", interval: 60 }, 400, "format"],
+          ["unknown filter", { ...base, interval: 60, filters: { colour: "red" } }, 400, "filter"],
+        ];
+        for (const [name, body, status, text] of cases) {
+          const res = await callDocumented(app, "POST", "/api/v2/export-schedules/", {
+            token: researcher,
+            body,
+          });
+          assertEquals(res.status, status, `${name}: ${JSON.stringify(res.body)}`);
+          assert(res.body.error.includes(text), `${name}: ${res.body.error}`);
+        }
+        for (const role of ["basic_member", "ml_data_manager", "non_member"] as const) {
+          const res = await callDocumented(app, "POST", "/api/v2/export-schedules/", {
+            token: p.tokens[role],
+            body: { ...base, interval: 60 },
+          });
+          assertEquals(res.status, 403, role);
+        }
+        const [{ n: after }] = await h.sql<{ n: number }[]>`
+          select count(*)::int as n from export_schedules`;
+        assertEquals(after, before);
+      });
+    } finally {
+      for await (const s of h.temporal.client.schedule.list()) {
+        if (s.scheduleId.startsWith("export-schedule-")) {
+          await h.temporal.client.schedule.getHandle(s.scheduleId).delete().catch(() => {});
+        }
+      }
+      await h.close();
+    }
+  },
+});
