@@ -11,6 +11,7 @@ import {
 } from "@temporalio/worker";
 import { fileURLToPath } from "node:url";
 import { type ActivityDependencies, createActivities } from "../activities/mod.ts";
+import { activityLogInterceptor } from "../activities/log_interceptor.ts";
 import { createScheduleActivities } from "../activities/schedules.ts";
 import { loadConfig } from "../config/mod.ts";
 import { connectDatabase } from "../db/client.ts";
@@ -50,6 +51,7 @@ export async function createExportWorker(
     taskQueue: options.taskQueue ?? deps.config.temporalTaskQueue,
     workflowsPath: WORKFLOWS_PATH,
     activities: { ...createActivities(deps), ...createScheduleActivities(deps) },
+    interceptors: { activity: [activityLogInterceptor] },
     maxConcurrentActivityTaskExecutions: options.maxConcurrentActivities ?? 4,
   });
 }
