@@ -68,8 +68,15 @@ export function createScheduleActivities(deps: { sql: Sql; config: Config }) {
         filters: checked.filters as Record<string, unknown>,
         filtersDisplay: checked.display,
       });
-      await sql`update data_exports set schedule_id = ${schedule.id}, schedule_run_id = ${runId}
-        where id = ${exportId}`;
+      try {
+        await sql`update data_exports set schedule_id = ${schedule.id}, schedule_run_id = ${runId}
+          where id = ${exportId}`;
+      } catch (error) {
+        // the schedule was deleted meanwhile (foreign key): leave no export that nothing runs
+        await sql`delete from data_exports where id = ${exportId}`;
+        if (!(await findSchedule(sql, input.scheduleId))) return null;
+        throw error;
+      }
       return run(exportId);
     },
 

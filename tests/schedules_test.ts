@@ -235,6 +235,34 @@ Deno.test({
         assertEquals(removed.status, 204);
       });
 
+      await t.step(
+        "a run whose owner lost the right to export fails, creating nothing",
+        async () => {
+          const other = await createProject(h.sql, { draft: false });
+          const created = await callDocumented(app, "POST", "/api/v2/export-schedules/", {
+            token: other.tokens.researcher,
+            body: { project: other.projectId, format: "occurrences_simple_csv", cron: "0 3 1 1 *" },
+          });
+          assertEquals(created.status, 201);
+          await h.sql`update project_memberships set role = 'basic_member'
+          where project_id = ${other.projectId} and user_id = ${other.userIds.researcher}`;
+          const handle = schedules.getHandle(`export-schedule-${created.body.id}`);
+          await handle.trigger();
+          const runId = await eventually("the triggered run", async () => {
+            const d = await handle.describe();
+            return d.info.recentActions[0]?.action.workflow.workflowId;
+          });
+          const run = h.temporal.client.workflow.getHandle(runId);
+          let failure = "";
+          await run.result().catch((e) => {
+            for (let c = e; c; c = c.cause) failure += ` ${c.message}`;
+          });
+          assert(failure.includes("may no longer create exports"), failure);
+          assertEquals((await scheduleExports(h, created.body.id)).length, 0);
+          await handle.delete();
+        },
+      );
+
       await t.step("bad requests: 400/403 with a message, no schedule created", async () => {
         const [{ n: before }] = await h.sql<{ n: number }[]>`
           select count(*)::int as n from export_schedules`;
