@@ -107,10 +107,14 @@ export function bestPrediction(sql: postgres.Sql): Fragment {
 /**
  * The name of the taxon's ancestor (or the taxon itself) of rank `rank` (`ORDER`, `FAMILY`, …,
  * case-insensitive), from its `parents` list; null when the lineage has none. Expects the taxon
- * aliased as `alias`.
+ * aliased as `t` (or `options.alias`).
  */
-export function lineageName(sql: postgres.Sql, alias: string, rank: string): Fragment {
-  const t = sql(alias);
+export function lineageName(
+  sql: postgres.Sql,
+  rank: string,
+  options: { alias?: string } = {},
+): Fragment {
+  const t = sql(options.alias ?? "t");
   return sql`(
     select lp ->> 'name'
     from jsonb_array_elements(${t}.parents || jsonb_build_array(

@@ -71,12 +71,12 @@ class Bytes {
 const FLAGS = 0x0808;
 const DEFLATE = 8;
 
-/** Starts an entry at `offset`: its local file header, and the state of the open entry. */
+/** Starts an entry at byte `at.offset`: its local file header, and the open entry's state. */
 export function beginEntry(
   name: string,
-  offset: number,
-  modified: string,
+  at: { offset: number; modified: string },
 ): { bytes: Uint8Array; entry: ZipEntryState } {
+  const { offset, modified } = at;
   const nameBytes = encoder.encode(name);
   const { time, date } = dosDateTime(modified);
   const bytes = new Bytes()
@@ -137,12 +137,12 @@ export function entryLength(entry: ZipEntry): number {
   return 30 + encoder.encode(entry.name).length + entry.compressedSize + (zip64 ? 24 : 16);
 }
 
-/** The central directory and end records for `entries`, starting at byte `offset`. */
+/** The central directory and end records for `entries`, starting at byte `at.offset`. */
 export function centralDirectory(
   entries: ZipEntry[],
-  offset: number,
-  modified: string,
+  at: { offset: number; modified: string },
 ): Uint8Array {
+  const { offset, modified } = at;
   const { time, date } = dosDateTime(modified);
   const cd = new Bytes();
   let cdSize = 0;

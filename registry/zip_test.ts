@@ -14,7 +14,7 @@ function indexOfSignature(bytes: Uint8Array, signature: number): number {
 }
 
 Deno.test("zip: independently compressed chunks make one deflate stream with the right CRC", () => {
-  const begun = beginEntry("a.txt", 0, "2024-06-01T12:00:00Z");
+  const begun = beginEntry("a.txt", { offset: 0, modified: "2024-06-01T12:00:00Z" });
   let entry = begun.entry;
   const compressed: Uint8Array[] = [];
   const pieces = ["hello ", "", "hello again ", "x".repeat(70_000)];
@@ -47,7 +47,7 @@ Deno.test("zip: sizes and offsets over 4 GiB get ZIP64 records", () => {
   const big = { name: "occurrence.txt", offset: 5e9, crc: 1, compressedSize: 4.5e9, size: 9e9 };
   const ended = endEntry({ ...big, compressedSize: big.compressedSize - 2 });
   assertEquals(ended.bytes.length, 2 + 24); // final block + 64-bit descriptor
-  const cd = centralDirectory([big], 2e10, "2024-06-01T12:00:00Z");
+  const cd = centralDirectory([big], { offset: 2e10, modified: "2024-06-01T12:00:00Z" });
   assertEquals(u32(cd, 0), 0x02014b50);
   assertEquals(u32(cd, 20), 0xffffffff); // compressed size in the extra field
   assertEquals(u32(cd, 42), 0xffffffff); // offset in the extra field
@@ -62,10 +62,9 @@ Deno.test("zip: sizes and offsets over 4 GiB get ZIP64 records", () => {
   assertEquals(Number(view.getBigUint64(zip64End + 48, true)), 2e10); // central directory offset
   assertEquals(u32(cd, end + 16), 0xffffffff);
 
-  const small = centralDirectory(
-    [{ ...big, offset: 0, compressedSize: 10, size: 20 }],
-    100,
-    "2024-06-01T12:00:00Z",
-  );
+  const small = centralDirectory([{ ...big, offset: 0, compressedSize: 10, size: 20 }], {
+    offset: 100,
+    modified: "2024-06-01T12:00:00Z",
+  });
   assertEquals(indexOfSignature(small, 0x06064b50), -1);
 });

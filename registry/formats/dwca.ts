@@ -347,12 +347,12 @@ async function occurrenceRows(
       t.name as "scientificName",
       lower(t.rank) as "taxonRank",
       t.common_name_en as "vernacularName",
-      coalesce(${lineageName(sql, "t", "KINGDOM")}, 'Animalia') as "kingdom",
-      ${lineageName(sql, "t", "PHYLUM")} as "phylum",
-      ${lineageName(sql, "t", "CLASS")} as "class",
-      ${lineageName(sql, "t", "ORDER")} as "order",
-      ${lineageName(sql, "t", "FAMILY")} as "family",
-      ${lineageName(sql, "t", "GENUS")} as "genus",
+      coalesce(${lineageName(sql, "KINGDOM")}, 'Animalia') as "kingdom",
+      ${lineageName(sql, "PHYLUM")} as "phylum",
+      ${lineageName(sql, "CLASS")} as "class",
+      ${lineageName(sql, "ORDER")} as "order",
+      ${lineageName(sql, "FAMILY")} as "family",
+      ${lineageName(sql, "GENUS")} as "genus",
       case when t.gbif_taxon_key is not null
         then 'https://www.gbif.org/species/' || t.gbif_taxon_key end as "taxonID",
       coalesce(li.user_label, bp.algorithm_name) as "identifiedBy",
@@ -531,7 +531,10 @@ async function next(
 
   if (state.step > STEPS.length) return { data: "", records: 0, state, done: true };
   if (state.step === STEPS.length) {
-    const bytes = centralDirectory(state.entries, state.offset, state.modified);
+    const bytes = centralDirectory(state.entries, {
+      offset: state.offset,
+      modified: state.modified,
+    });
     return {
       data: bytes,
       records: 0,
@@ -547,7 +550,7 @@ async function next(
     entry = written.entry;
   };
   if (entry === null) {
-    const begun = beginEntry(name, state.offset, state.modified);
+    const begun = beginEntry(name, { offset: state.offset, modified: state.modified });
     parts.push(begun.bytes);
     entry = begun.entry;
     if (name === "event.txt") write(header(eventColumns));
