@@ -7,13 +7,16 @@ import { z } from "zod";
 import type { Sql } from "../db/client.ts";
 import type { Exporter, ExportFilters, FilterKey } from "../registry/types.ts";
 
-const id = z.coerce.number().int().positive().max(Number.MAX_SAFE_INTEGER);
+/** A JSON number, or a string of digits (no booleans, no `1e3`, no coercion surprises). */
+const id = z.union([z.number(), z.string().regex(/^\d{1,16}$/).transform(Number)])
+  .pipe(z.number().int().positive().max(Number.MAX_SAFE_INTEGER));
 const idList = z.array(id).min(1).max(1000);
 const flag = z.union([
   z.boolean(),
   z.enum(["true", "false"]).transform((value) => value === "true"),
 ]);
-const date = z.string().regex(/^\d{4}-\d{2}-\d{2}$/).refine((value) => {
+/** `YYYY-MM-DD`, a real calendar day from year 1000 on (Postgres refuses year 0). */
+const date = z.string().regex(/^[1-9]\d{3}-\d{2}-\d{2}$/).refine((value) => {
   const parsed = new Date(`${value}T00:00:00Z`);
   return !Number.isNaN(parsed.getTime()) && parsed.toISOString().slice(0, 10) === value;
 });
@@ -37,7 +40,8 @@ const filterSpecs: Record<FilterKey, { schema: z.ZodType; accepts: string }> = {
     accepts: "a date YYYY-MM-DD (first appearance on or before it, UTC)",
   },
   min_score: {
-    schema: z.coerce.number().min(0).max(1),
+    schema: z.union([z.number(), z.string().regex(/^\d*\.?\d+$/).transform(Number)])
+      .pipe(z.number().min(0).max(1)),
     accepts: "a number from 0 to 1 (minimum determination score)",
   },
   verified: {

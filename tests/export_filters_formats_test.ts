@@ -146,6 +146,13 @@ Deno.test({
           [{ collection_id: other.collectionId }, ["collection_id", "does not belong"]],
           [{ taxon_id: 999999997 }, ["taxon_id", "does not exist", "999999997"]],
           [{ taxon_id: -3 }, ["invalid filter taxon_id"]],
+          [{ taxon_id: true }, ["invalid filter taxon_id"]],
+          [{ collection_id: "1e3" }, ["invalid filter collection_id"]],
+          [{ event_ids: [Number.MAX_SAFE_INTEGER + 2] }, ["invalid filter event_ids"]],
+          [{ date_start: "0000-01-01" }, ["invalid filter date_start"]],
+          [{ date_start: 20240601 }, ["invalid filter date_start"]],
+          [{ min_score: true }, ["invalid filter min_score"]],
+          [{ min_score: -0.1 }, ["invalid filter min_score"]],
           [{ exclude_taxon_ids: [Number(family.id), 999999996] }, [
             "exclude_taxon_ids",
             "999999996",
