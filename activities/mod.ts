@@ -3,7 +3,7 @@
  * Temporal client) so that the worker and the tests pass the same real services.
  */
 import { Context } from "@temporalio/activity";
-import { CancelledFailure } from "@temporalio/common";
+import { ApplicationFailure, CancelledFailure } from "@temporalio/common";
 import type { Client } from "@temporalio/client";
 import type { Config } from "../config/mod.ts";
 import type { Sql } from "../db/client.ts";
@@ -24,10 +24,18 @@ import type {
   StreamExporter,
   StreamState,
 } from "../registry/types.ts";
-import type { ObjectStorage } from "../storage/types.ts";
+import { UploadNotFoundError } from "../storage/errors.ts";
+import type { ObjectStorage, UploadState } from "../storage/types.ts";
 import { CheckpointWriter } from "./checkpoint_writer.ts";
+import { sweepStorage } from "./housekeeping.ts";
 import { exportNotFound, invalidFilters, unknownFormat } from "./failures.ts";
-import type { ExportCheckpoint, ExportedFile, ExportHeartbeat, ResolvedExport } from "./types.ts";
+import type {
+  ExportCheckpoint,
+  ExportedFile,
+  ExportHeartbeat,
+  HousekeepingReport,
+  ResolvedExport,
+} from "./types.ts";
 
 /** What the activities need from the outside world. */
 export interface ActivityDependencies {
@@ -44,6 +52,27 @@ function describeState(state: StreamState): string {
     return state.afterId === null ? "the start" : `id ${state.afterId}`;
   }
   return JSON.stringify(state).slice(0, 200);
+}
+
+/**
+ * Heartbeats every second while `work` runs, so that Temporal notices a dead worker within the
+ * heartbeat timeout even during one long statement or upload; a live but slow call is not
+ * mistaken for a dead one. `details` gives the heartbeat details to send (the checkpoint).
+ */
+async function keepAlive<T>(work: () => Promise<T>, details?: () => unknown): Promise<T> {
+  const ctx = Context.current();
+  const timer = setInterval(() => ctx.heartbeat(details?.()), 1000);
+  try {
+    return await work();
+  } finally {
+    clearInterval(timer);
+  }
+}
+
+/** True when the error means the checkpoint's upload is gone or no longer matches. */
+function isLostUpload(error: unknown): boolean {
+  return error instanceof UploadNotFoundError ||
+    /does not match the checkpoint/.test(error instanceof Error ? error.message : String(error));
 }
 
 /** The object key of an export's file. */
@@ -72,19 +101,23 @@ export function createActivities(deps: ActivityDependencies) {
     return asStream(exporter);
   }
 
-  async function queryContext(row: ExportRow): Promise<ExportQueryContext> {
+  /** Fails (non-retryable) when the export's capture set was deleted meanwhile. */
+  async function checkFilters(row: ExportRow): Promise<void> {
     const filters = row.filters as ExportFilters;
-    if (filters.collection_id !== undefined) {
-      const [found] = await sql`
-        select 1 from source_image_collections
-        where id = ${filters.collection_id} and project_id = ${row.project_id}`;
-      if (!found) {
-        throw invalidFilters(
-          `capture set no longer exists in project ${row.project_id}: ${filters.collection_id}`,
-        );
-      }
+    if (filters.collection_id === undefined) return;
+    const [found] = await sql`
+      select 1 from source_image_collections
+      where id = ${filters.collection_id} and project_id = ${row.project_id}`;
+    if (!found) {
+      throw invalidFilters(
+        `capture set no longer exists in project ${row.project_id}: ${filters.collection_id}`,
+      );
     }
-    return { sql, projectId: row.project_id, filters };
+  }
+
+  async function queryContext(row: ExportRow): Promise<ExportQueryContext> {
+    await checkFilters(row);
+    return { sql, projectId: row.project_id, filters: row.filters as ExportFilters };
   }
 
   /** Aborts the export's in-progress upload and removes a published file, if any. */
@@ -104,12 +137,13 @@ export function createActivities(deps: ActivityDependencies) {
     const row = await findExport(sql, exportId);
     if (!row || row.status === "SUCCESS") return;
     await discardFiles(row);
-    await sql`
+    const updated = await sql`
       update data_exports set status = ${status}, error = ${detail.message ?? null},
         error_stage = ${
       detail.stage ?? null
     }, file_key = null, finished_at = now(), updated_at = now()
-      where id = ${exportId}`;
+      where id = ${exportId} and status <> ${status}`;
+    if (updated.count === 0) return; // already marked by an earlier attempt
     await updateJobProgress(sql, exportId, (progress) => {
       for (const stage of progress.stages) {
         if (
@@ -126,48 +160,65 @@ export function createActivities(deps: ActivityDependencies) {
     await appendJobLog(sql, exportId, text, status === "REVOKED" ? "warning" : "error");
   }
 
+  async function reportProgress(exportId: number, records: number, total: number): Promise<void> {
+    const [found] = await sql`select 1 from data_exports where id = ${exportId}`;
+    if (!found) throw exportNotFound(exportId);
+    await updateJobProgress(sql, exportId, (progress) => {
+      setStage(progress, STAGES.export.key, {
+        status: "STARTED",
+        progress: total > 0 ? records / total : 1,
+        params: { records_exported: records },
+      });
+    });
+  }
+
   return {
     /** Looks up the export and its format; marks the export STARTED. */
     async resolveExporter(input: { exportId: number }): Promise<ResolvedExport> {
-      const row = await requireExport(input.exportId);
-      const exporter = requireExporter(row.format);
-      await queryContext(row);
-      const fileKey = exportFileKey(row.project_slug, row.id, exporter.extension);
-      const { workflowExecution } = Context.current().info;
-      const runId = workflowExecution?.runId ?? null;
-      await sql`
-        update data_exports set status = 'STARTED', error = null, error_stage = null,
-          run_id = ${runId}, workflow_id = ${workflowExecution?.workflowId ?? null},
-          started_at = coalesce(started_at, now()), updated_at = now()
-        where id = ${row.id}`;
-      await updateJobProgress(sql, row.id, () => {}, "STARTED");
-      await appendJobLog(sql, row.id, `export started: format ${row.format}, run ${runId}`);
-      return {
-        exportId: row.id,
-        format: row.format,
-        extension: exporter.extension,
-        contentType: exporter.contentType,
-        fileKey,
-      };
+      return await keepAlive(async () => {
+        const row = await requireExport(input.exportId);
+        const exporter = requireExporter(row.format);
+        await queryContext(row);
+        const fileKey = exportFileKey(row.project_slug, row.id, exporter.extension);
+        const { workflowExecution } = Context.current().info;
+        const runId = workflowExecution?.runId ?? null;
+        await sql`
+          update data_exports set status = 'STARTED', error = null, error_stage = null,
+            run_id = ${runId}, workflow_id = ${workflowExecution?.workflowId ?? null},
+            started_at = coalesce(started_at, now()), updated_at = now()
+          where id = ${row.id}`;
+        await updateJobProgress(sql, row.id, () => {}, "STARTED");
+        await appendJobLog(sql, row.id, `export started: format ${row.format}, run ${runId}`);
+        return {
+          exportId: row.id,
+          format: row.format,
+          extension: exporter.extension,
+          contentType: exporter.contentType,
+          fileKey,
+        };
+      });
     },
 
     /** One COUNT with the export's filters; stored as the stage's total. */
     async countRecords(input: { exportId: number }): Promise<number> {
-      const row = await requireExport(input.exportId);
-      const exporter = requireExporter(row.format);
-      const total = await exporter.count(await queryContext(row));
-      await updateJobProgress(sql, row.id, (progress) => {
-        setStage(progress, STAGES.export.key, {
-          status: "STARTED",
-          params: { total_records: total, records_exported: 0 },
+      return await keepAlive(async () => {
+        const row = await requireExport(input.exportId);
+        const exporter = requireExporter(row.format);
+        const total = await exporter.count(await queryContext(row));
+        await updateJobProgress(sql, row.id, (progress) => {
+          setStage(progress, STAGES.export.key, {
+            status: "STARTED",
+            params: { total_records: total, records_exported: 0 },
+          });
         });
+        return total;
       });
-      return total;
     },
 
     /**
      * Streams the records in id order, batch by batch, into a resumable upload. After each batch
-     * it heartbeats the last durable checkpoint; a retried attempt resumes from it.
+     * it heartbeats the last durable checkpoint; a retried attempt resumes from it. If the export
+     * row disappears meanwhile, the upload is aborted before the (non-retryable) error is thrown.
      */
     async exportRecords(
       input: { exportId: number; fileKey: string; totalRecords: number },
@@ -183,6 +234,16 @@ export function createActivities(deps: ActivityDependencies) {
         try {
           const upload = await storage.resumeUpload(previous.upload);
           start = { ...previous, upload };
+        } catch (error) {
+          if (!isLostUpload(error)) throw error; // storage unreachable: retry later
+          await appendJobLog(
+            sql,
+            row.id,
+            `could not resume the upload, starting over: ${error}`,
+            "warning",
+          );
+        }
+        if (start) {
           await sql`update data_exports set resumed_count = resumed_count + 1 where id = ${row.id}`;
           await appendJobLog(
             sql,
@@ -191,19 +252,13 @@ export function createActivities(deps: ActivityDependencies) {
               `(attempt ${ctx.info.attempt})`,
             "warning",
           );
-        } catch (error) {
-          await appendJobLog(
-            sql,
-            row.id,
-            `could not resume the upload, starting over: ${error}`,
-            "warning",
-          );
         }
       }
       if (!start) {
         if (row.upload_id && row.file_key) {
           await storage.abortUpload({ key: row.file_key, uploadId: row.upload_id });
         }
+        await storage.ensureReady(); // the bucket may have been lost with its server
         const upload = await storage.beginUpload(input.fileKey, exporter.contentType);
         await sql`
           update data_exports set upload_id = ${upload.uploadId}, file_key = ${input.fileKey},
@@ -213,48 +268,64 @@ export function createActivities(deps: ActivityDependencies) {
       }
 
       const writer = await CheckpointWriter.open(storage, start, config.uploadPartSize);
-      const beat = () =>
-        ctx.heartbeat(
-          {
-            checkpoint: writer.checkpoint,
-            recordsExported: writer.records,
-            totalRecords: input.totalRecords,
-          } satisfies ExportHeartbeat,
-        );
+      const details = (): ExportHeartbeat => ({
+        checkpoint: writer.checkpoint,
+        recordsExported: writer.records,
+        totalRecords: input.totalRecords,
+      });
+      const beat = () => ctx.heartbeat(details());
       beat();
-      let done = false;
-      while (!done) {
-        if (ctx.cancellationSignal.aborted) throw new CancelledFailure("export cancelled");
-        const chunk = await exporter.next(query, writer.state, { limit: config.exportBatchSize });
-        writer.append(chunk.data, chunk.records, chunk.state);
-        done = chunk.done;
-        await writer.flush(done);
-        if (chunk.records > 0 || done) {
-          await reportProgress(row.id, writer.records, input.totalRecords);
+      try {
+        return await keepAlive(async () => {
+          let done = false;
+          while (!done) {
+            if (ctx.cancellationSignal.aborted) throw new CancelledFailure("export cancelled");
+            const chunk = await exporter.next(query, writer.state, {
+              limit: config.exportBatchSize,
+            });
+            // The capture set may be deleted mid-export: its rows then silently vanish from the
+            // query, so check after every batch instead of exporting a truncated file.
+            await checkFilters(row);
+            writer.append(chunk.data, chunk.records, chunk.state);
+            done = chunk.done;
+            await writer.flush(done);
+            beat();
+            if (chunk.records > 0 || done) {
+              await reportProgress(row.id, writer.records, input.totalRecords);
+            }
+          }
+          return {
+            records: writer.records,
+            bytes: writer.checkpoint.upload.bytes,
+            checksum: writer.digest(),
+            upload: writer.checkpoint.upload,
+          };
+        }, details);
+      } catch (error) {
+        if (error instanceof ApplicationFailure && error.type === "ExportNotFound") {
+          // Nobody will clean up after a deleted export: drop its upload now.
+          await storage.abortUpload(writer.checkpoint.upload).catch(() => {});
         }
-        beat();
+        throw error;
       }
-      return {
-        records: writer.records,
-        bytes: writer.checkpoint.upload.bytes,
-        checksum: writer.digest(),
-        upload: writer.checkpoint.upload,
-      };
     },
 
     /** Publishes the uploaded object. Idempotent. */
     async finishUpload(
       input: { exportId: number; upload: ExportedFile["upload"] },
     ): Promise<number> {
-      await requireExport(input.exportId);
-      await updateJobProgress(sql, input.exportId, (progress) => {
-        setStage(progress, STAGES.upload.key, { status: "STARTED" });
+      return await keepAlive(async () => {
+        await requireExport(input.exportId);
+        await updateJobProgress(sql, input.exportId, (progress) => {
+          setStage(progress, STAGES.upload.key, { status: "STARTED" });
+        });
+        const { size } = await storage.completeUpload(input.upload);
+        await sql`
+          update data_exports set upload_id = null, file_key = ${input.upload.key},
+            updated_at = now()
+          where id = ${input.exportId}`;
+        return size;
       });
-      const { size } = await storage.completeUpload(input.upload);
-      await sql`
-        update data_exports set upload_id = null, file_key = ${input.upload.key}, updated_at = now()
-        where id = ${input.exportId}`;
-      return size;
     },
 
     /** Records the final statistics and marks the export SUCCESS. Idempotent. */
@@ -262,12 +333,16 @@ export function createActivities(deps: ActivityDependencies) {
       input: { exportId: number; records: number; fileSize: number; checksum: string },
     ): Promise<void> {
       const fileUrl = exportDownloadUrl(config, input.exportId);
-      const updated = await sql`
+      const checksum = `sha256:${input.checksum}`;
+      const [before] = await sql<{ status: string; checksum: string | null }[]>`
+        select status, checksum from data_exports where id = ${input.exportId}`;
+      if (!before) throw exportNotFound(input.exportId);
+      if (before.status === "SUCCESS" && before.checksum === checksum) return; // ran already
+      await sql`
         update data_exports set status = 'SUCCESS', record_count = ${input.records},
-          file_size = ${input.fileSize}, checksum = ${`sha256:${input.checksum}`},
-          finished_at = coalesce(finished_at, now()), updated_at = now()
+          file_size = ${input.fileSize}, checksum = ${checksum}, upload_id = null,
+          finished_at = now(), updated_at = now()
         where id = ${input.exportId}`;
-      if (updated.count === 0) throw exportNotFound(input.exportId);
       await updateJobProgress(sql, input.exportId, (progress) => {
         setStage(progress, STAGES.export.key, {
           status: "SUCCESS",
@@ -295,6 +370,11 @@ export function createActivities(deps: ActivityDependencies) {
     /** Marks a cancelled export REVOKED; removes partial files. */
     async markRevoked(input: { exportId: number; stage: string }): Promise<void> {
       await markEnded(input.exportId, "REVOKED", { stage: input.stage });
+    },
+
+    /** Aborts an upload whose export no longer exists. Idempotent. */
+    async discardUpload(input: { upload: Pick<UploadState, "key" | "uploadId"> }): Promise<void> {
+      await storage.abortUpload(input.upload);
     },
 
     /** Cancels the export's workflow (if running) and waits until it has closed. */
@@ -326,19 +406,21 @@ export function createActivities(deps: ActivityDependencies) {
     async deleteExportRows(input: { exportId: number }): Promise<void> {
       await sql`delete from data_exports where id = ${input.exportId}`;
     },
-  };
 
-  async function reportProgress(exportId: number, records: number, total: number): Promise<void> {
-    const [found] = await sql`select 1 from data_exports where id = ${exportId}`;
-    if (!found) throw exportNotFound(exportId);
-    await updateJobProgress(sql, exportId, (progress) => {
-      setStage(progress, STAGES.export.key, {
-        status: "STARTED",
-        progress: total > 0 ? records / total : 1,
-        params: { records_exported: records },
+    /**
+     * Housekeeping: aborts incomplete uploads under `exports/` that no running export owns and
+     * removes files whose export row no longer exists. Returns (and logs) what it removed.
+     */
+    async sweepOrphans(input: { minAgeSeconds?: number } = {}): Promise<HousekeepingReport> {
+      return await keepAlive(async () => {
+        const report = await sweepStorage(sql, storage, {
+          minAgeSeconds: input.minAgeSeconds ?? 3600,
+        });
+        console.log(JSON.stringify({ msg: "housekeeping", ...report }));
+        return report;
       });
-    });
-  }
+    },
+  };
 }
 
 /** The activity functions, as workflows see them. */

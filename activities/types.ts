@@ -43,3 +43,11 @@ export interface ExportedFile {
   checksum: string;
   upload: UploadState;
 }
+
+/** What one housekeeping sweep removed. */
+export interface HousekeepingReport {
+  /** Incomplete uploads aborted: no running export owns them. */
+  abortedUploads: { key: string; uploadId: string }[];
+  /** Published files removed: their export row no longer exists. */
+  removedFiles: string[];
+}

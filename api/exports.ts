@@ -1,6 +1,6 @@
 /** `/api/v2/exports/`: create, list, retrieve, delete, cancel, retry, download, formats. */
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
-import type { Client } from "@temporalio/client";
+import { type Client, WorkflowNotFoundError } from "@temporalio/client";
 import type { Context } from "hono";
 import type { Config } from "../config/mod.ts";
 import type { Sql } from "../db/client.ts";
@@ -14,6 +14,7 @@ import {
   insertExport,
   jobLogs,
   listExports,
+  updateJobProgress,
 } from "../db/exports.ts";
 import { describeFormats, getExporter, supportedFormats } from "../registry/mod.ts";
 import type { ObjectStorage } from "../storage/types.ts";
@@ -449,7 +450,25 @@ export function exportsRoutes(deps: ExportsApiDependencies): OpenAPIHono<ApiEnv>
     if (!["PENDING", "STARTED"].includes(found.row.status)) {
       return problem(c, 409, `export is not running: ${found.row.status}`);
     }
-    await temporal.workflow.getHandle(exportWorkflowId(found.row.id)).cancel();
+    const handle = temporal.workflow.getHandle(exportWorkflowId(found.row.id));
+    const open = await handle.describe().then(
+      (d) => d.status.name === "RUNNING",
+      (error) => {
+        if (error instanceof WorkflowNotFoundError) return false;
+        throw error;
+      },
+    );
+    if (open) {
+      await handle.cancel();
+    } else {
+      // No open workflow (it was terminated, or its start was lost): nothing else will end the
+      // export. Mark it REVOKED so it can be retried (a retry, or housekeeping, aborts the
+      // partial upload that upload_id still names).
+      const [ended] = await sql`
+        update data_exports set status = 'REVOKED', finished_at = now(), updated_at = now()
+        where id = ${found.row.id} and status in ('PENDING', 'STARTED') returning id`;
+      if (ended) await updateJobProgress(sql, found.row.id, () => {}, "REVOKED");
+    }
     return c.json(await present((await findExport(sql, found.row.id))!, found.access), 202);
   });
 

@@ -13,13 +13,17 @@ import { migrate } from "../db/migrate.ts";
 import { seedDemo } from "../db/seed_demo.ts";
 import { hashToken } from "../api/auth.ts";
 import { EXPORT_USAGE, exportCommand } from "./export.ts";
+import { ensureHousekeepingSchedule, runHousekeeping } from "./housekeeping.ts";
+import { connectTemporal } from "./temporal.ts";
 
 const USAGE = `usage: deno task cli <command> [options]
   migrate                                  apply database migrations
   seed-demo --occurrences N [--seed S]     add a demo project (last stdout line: JSON)
   create-token --user ID [--name NAME]     print a new API token for user ID
   revoke-token --token TOKEN               revoke an API token
-${EXPORT_USAGE}`;
+${EXPORT_USAGE}
+  housekeeping --install [--every MIN]     create the export-housekeeping Schedule (default 60)
+  housekeeping --run [--min-age SECONDS]   sweep orphaned uploads and files once, print report`;
 
 /** Runs one CLI command; returns the exit code. */
 export async function main(args: string[]): Promise<number> {
@@ -94,6 +98,47 @@ export async function main(args: string[]): Promise<number> {
           return 2;
         }
         console.log("revoked");
+        return 0;
+      }
+      case "housekeeping": {
+        const { values } = parseArgs({
+          args: rest,
+          options: {
+            install: { type: "boolean", default: false },
+            run: { type: "boolean", default: false },
+            every: { type: "string", default: "60" },
+            "min-age": { type: "string", default: "3600" },
+          },
+        });
+        const every = Number(values.every);
+        const minAge = Number(values["min-age"]);
+        if (!values.install && !values.run) {
+          console.error("housekeeping needs --install or --run");
+          return 2;
+        }
+        if (!(every > 0) || !(minAge >= 0)) {
+          console.error("--every must be > 0 and --min-age >= 0");
+          return 2;
+        }
+        const temporal = await connectTemporal(config);
+        try {
+          if (values.install) {
+            const outcome = await ensureHousekeepingSchedule(temporal.client, {
+              taskQueue: config.temporalTaskQueue,
+              everyMinutes: every,
+            });
+            console.log(`schedule export-housekeeping ${outcome}`);
+          }
+          if (values.run) {
+            const report = await runHousekeeping(temporal.client, {
+              taskQueue: config.temporalTaskQueue,
+              minAgeSeconds: minAge,
+            });
+            console.log(JSON.stringify(report));
+          }
+        } finally {
+          await temporal.close();
+        }
         return 0;
       }
       case "export":

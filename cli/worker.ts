@@ -16,6 +16,7 @@ import { createScheduleActivities } from "../activities/schedules.ts";
 import { loadConfig } from "../config/mod.ts";
 import { connectDatabase } from "../db/client.ts";
 import { createStorage } from "../storage/mod.ts";
+import { ensureHousekeepingSchedule } from "./housekeeping.ts";
 import { connectTemporal } from "./temporal.ts";
 
 const WORKFLOWS_PATH = fileURLToPath(new URL("../workflows/mod.ts", import.meta.url));
@@ -53,6 +54,10 @@ export async function createExportWorker(
     activities: { ...createActivities(deps), ...createScheduleActivities(deps) },
     interceptors: { activity: [activityLogInterceptor] },
     maxConcurrentActivityTaskExecutions: options.maxConcurrentActivities ?? 4,
+    // Heartbeats carry the export checkpoint. The SDK sends them at most every
+    // min(0.8 × heartbeatTimeout, this); a short interval keeps the checkpoint Temporal holds
+    // (what a retry after kill -9 resumes from) at most one batch behind.
+    maxHeartbeatThrottleInterval: 250,
   });
 }
 
@@ -67,6 +72,16 @@ export async function runWorker(): Promise<void> {
   const worker = await createExportWorker({ sql, storage, config, temporal: temporal.client }, {
     connection,
   });
+  // HOUSEKEEPING_INTERVAL_MINUTES: how often the housekeeping Schedule sweeps storage (default
+  // 60; 0 = do not create the schedule from this worker).
+  const everyMinutes = Number(Deno.env.get("HOUSEKEEPING_INTERVAL_MINUTES") ?? "60");
+  if (everyMinutes > 0) {
+    const outcome = await ensureHousekeepingSchedule(temporal.client, {
+      taskQueue: config.temporalTaskQueue,
+      everyMinutes,
+    });
+    console.log(JSON.stringify({ msg: `housekeeping schedule ${outcome}`, everyMinutes }));
+  }
   console.log(
     JSON.stringify({ msg: "worker started", taskQueue: config.temporalTaskQueue, pid: Deno.pid }),
   );

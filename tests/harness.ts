@@ -3,7 +3,6 @@
  * queue), the Hono app (called with `app.request`), PostgreSQL and S3 (moto) or the filesystem.
  */
 import type { NativeConnection, Worker } from "@temporalio/worker";
-import type { Hono } from "hono";
 import { createApp } from "../api/mod.ts";
 import { connectTemporal, type TemporalHandle } from "../cli/temporal.ts";
 import { connectWorker, createExportWorker } from "../cli/worker.ts";
@@ -18,7 +17,9 @@ export interface Harness {
   sql: Sql;
   storage: ObjectStorage;
   config: Config;
-  app: Hono;
+  /** The environment the config was loaded from (give it to a worker process). */
+  env: Record<string, string>;
+  app: ReturnType<typeof createApp>;
   temporal: TemporalHandle;
   /** Calls the API with a token; JSON bodies are encoded. */
   api(
@@ -38,14 +39,20 @@ export interface Harness {
 
 /** Starts a harness with S3 (moto) or filesystem storage and its own task queue and bucket. */
 export async function startHarness(
-  options: { storage?: "s3" | "fs"; batchSize?: number; env?: Record<string, string> } = {},
+  options: {
+    storage?: "s3" | "fs";
+    batchSize?: number;
+    env?: Record<string, string>;
+    /** Start the in-process worker (default true); false when workers are separate processes. */
+    worker?: boolean;
+  } = {},
 ): Promise<Harness> {
   const suffix = crypto.randomUUID().slice(0, 8);
   const backend = options.storage ?? "s3";
   const exportsDir = backend === "fs"
     ? await Deno.makeTempDir({ prefix: "ami-exports-test-" })
     : "";
-  const config = loadConfig({
+  const env: Record<string, string> = {
     DATABASE_URL: requireEnv("TEST_DATABASE_URL"),
     TEMPORAL_ADDRESS: requireEnv("TEMPORAL_ADDRESS"),
     TEMPORAL_TASK_QUEUE: `test-${suffix}`,
@@ -60,7 +67,8 @@ export async function startHarness(
     UPLOAD_PART_SIZE_MB: "5",
     HEARTBEAT_TIMEOUT_SECONDS: "10",
     ...options.env,
-  });
+  };
+  const config = loadConfig(env);
   const sql = testDatabase(8);
   const storage = createStorage(config);
   await storage.ensureReady();
@@ -74,6 +82,7 @@ export async function startHarness(
     sql,
     storage,
     config,
+    env,
     app,
     temporal,
     async api(method, path, opts = {}) {
@@ -125,7 +134,7 @@ export async function startHarness(
       if (exportsDir) await Deno.remove(exportsDir, { recursive: true }).catch(() => {});
     },
   };
-  await harness.startWorker();
+  if (options.worker !== false) await harness.startWorker();
   return harness;
 }
 

@@ -20,9 +20,11 @@ export interface ExportWorkflowInput {
   heartbeatTimeoutSeconds?: number;
 }
 
-/** Result of a successful export. */
+/** Result of a successful export, or of one whose row was deleted while it ran. */
 export interface ExportWorkflowResult {
   exportId: number;
+  /** True when the export row was deleted mid-way: the workflow stopped and cleaned up. */
+  deleted?: boolean;
   records: number;
   fileSize: number;
   checksum: string;
@@ -48,6 +50,7 @@ const NON_RETRYABLE_ERRORS = [
   "ProjectNotFound",
 ];
 
+/** Transient errors retry with exponential backoff: 1 s, 2 s, 4 s … 30 s, at most 10 times. */
 const retry: RetryPolicy = {
   initialInterval: "1 second",
   backoffCoefficient: 2,
@@ -58,17 +61,23 @@ const retry: RetryPolicy = {
 
 /** Runs one export; on failure or cancel it marks the export and cleans up before ending. */
 export async function exportWorkflow(input: ExportWorkflowInput): Promise<ExportWorkflowResult> {
+  // Every activity heartbeats (a background beat while it works), so a dead worker is noticed
+  // within the heartbeat timeout; scheduleToClose bounds the total time spent retrying.
+  const heartbeatTimeout = (input.heartbeatTimeoutSeconds ?? 20) * 1000;
   const short = proxyActivities<ExportActivities>({
     startToCloseTimeout: "2 minutes",
+    scheduleToCloseTimeout: "10 minutes",
+    heartbeatTimeout,
     retry,
   });
   const streaming = proxyActivities<ExportActivities>({
     startToCloseTimeout: "12 hours",
-    heartbeatTimeout: `${input.heartbeatTimeoutSeconds ?? 20} seconds`,
+    heartbeatTimeout,
     retry,
   });
   const cleanup = proxyActivities<ExportActivities>({
     startToCloseTimeout: "2 minutes",
+    scheduleToCloseTimeout: "30 minutes",
     retry: { ...retry, maximumAttempts: 20 },
   });
 
@@ -80,6 +89,7 @@ export async function exportWorkflow(input: ExportWorkflowInput): Promise<Export
   };
   setHandler(progressQuery, () => state);
 
+  let upload: { key: string; uploadId: string } | undefined;
   try {
     const resolved = await short.resolveExporter({ exportId: input.exportId });
     state.stage = "count_records";
@@ -91,6 +101,7 @@ export async function exportWorkflow(input: ExportWorkflowInput): Promise<Export
       totalRecords: state.totalRecords,
     });
     state.records = file.records;
+    upload = { key: file.upload.key, uploadId: file.upload.uploadId };
     state.stage = "uploading_snapshot";
     const fileSize = await short.finishUpload({ exportId: input.exportId, upload: file.upload });
     state.stage = "save_stats";
@@ -116,6 +127,24 @@ export async function exportWorkflow(input: ExportWorkflowInput): Promise<Export
       );
       throw error;
     }
+    if (failureType(error) === "ExportNotFound" && stage !== "resolve_exporter") {
+      // The export was deleted while it ran (a workflow started for an export that never
+      // existed still fails): nothing to report to, stop cleanly. exportRecords aborts its own
+      // upload; one that exportRecords already finished is dropped here.
+      if (upload) {
+        const done = upload;
+        await CancellationScope.nonCancellable(() => cleanup.discardUpload({ upload: done }));
+      }
+      state.stage = "deleted";
+      return {
+        exportId: input.exportId,
+        deleted: true,
+        records: 0,
+        fileSize: 0,
+        checksum: "",
+        fileKey: "",
+      };
+    }
     const message = describeFailure(error);
     await CancellationScope.nonCancellable(() =>
       cleanup.markFailed({ exportId: input.exportId, stage, message })
@@ -125,6 +154,18 @@ export async function exportWorkflow(input: ExportWorkflowInput): Promise<Export
       "ExportFailed",
     );
   }
+}
+
+/** The type of the innermost application failure, if any. */
+function failureType(error: unknown): string | undefined {
+  let current: unknown = error;
+  let type: string | undefined;
+  while (current && typeof current === "object") {
+    const t = (current as { type?: unknown }).type;
+    if (typeof t === "string") type = t;
+    current = (current as { cause?: unknown }).cause;
+  }
+  return type;
 }
 
 /** The innermost message of an activity failure, readable by a person. */

@@ -1,4 +1,5 @@
 /** The workflows the worker registers (its `workflowsPath`). */
 export * from "./export_workflow.ts";
 export * from "./delete_export_workflow.ts";
+export * from "./housekeeping_workflow.ts";
 export * from "./scheduled_export_workflow.ts";

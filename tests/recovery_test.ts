@@ -1,0 +1,249 @@
+/**
+ * Idempotence and housekeeping against the real services: one workflow per export whatever the
+ * number of starts, a retry race, saveStats and the delete workflow run twice, and the storage
+ * sweep that the `export-housekeeping` Schedule runs.
+ */
+import { sweepStorage } from "../activities/housekeeping.ts";
+import { createActivities } from "../activities/mod.ts";
+import { ensureHousekeepingSchedule, runHousekeeping } from "../cli/housekeeping.ts";
+import { jobLogs } from "../db/exports.ts";
+import { seedDemo } from "../db/seed_demo.ts";
+import { assert, assertEquals } from "./assert.ts";
+import { type Harness, startHarness } from "./harness.ts";
+import { serviceTest } from "./support.ts";
+
+async function runsOf(h: Harness, workflowId: string): Promise<string[]> {
+  const runs: string[] = [];
+  for await (
+    const wf of h.temporal.client.workflow.list({ query: `WorkflowId = '${workflowId}'` })
+  ) {
+    runs.push(wf.runId);
+  }
+  return runs;
+}
+
+async function waitForRuns(h: Harness, workflowId: string, n: number): Promise<string[]> {
+  const deadline = Date.now() + 20_000;
+  let runs: string[] = [];
+  while (Date.now() < deadline) {
+    runs = await runsOf(h, workflowId);
+    if (runs.length >= n) return runs;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  return runs;
+}
+
+Deno.test({
+  name: "idempotence: one workflow per export, retry race, saveStats and delete run twice",
+  ...serviceTest,
+  async fn(t) {
+    const h = await startHarness({ storage: "s3", batchSize: 500, worker: false });
+    try {
+      const seed = await seedDemo(h.sql, { occurrences: 600, seed: 2001 });
+      const post = () =>
+        h.api("POST", "/api/v2/exports/", {
+          token: seed.token,
+          body: { project: seed.project_id, format: "occurrences_simple_csv" },
+        });
+      const res = await post();
+      assertEquals(res.status, 201);
+      const id = (await res.json()).id as number;
+      const workflowId = `data-export-${id}`;
+
+      await t.step("starting the same export again joins its workflow: one run", async () => {
+        // No worker yet: the workflow is certainly still open when it is started again.
+        const first = await h.temporal.client.workflow.getHandle(workflowId).describe();
+        const again = await Promise.all(
+          [1, 2].map(() =>
+            h.temporal.client.workflow.start("exportWorkflow", {
+              taskQueue: h.config.temporalTaskQueue,
+              workflowId,
+              args: [{ exportId: id }],
+              workflowIdConflictPolicy: "USE_EXISTING",
+            })
+          ),
+        );
+        assertEquals(again.map((a) => a.firstExecutionRunId), [first.runId, first.runId]);
+        await h.startWorker();
+        const done = await h.waitForExport(id, seed.token);
+        assertEquals(done.status, "SUCCESS");
+        assertEquals(await runsOf(h, workflowId), [first.runId]);
+      });
+
+      await t.step("two concurrent retries of a failed export start one new run", async () => {
+        await h.sql`update data_exports set status = 'FAILURE' where id = ${id}`;
+        const before = (await runsOf(h, workflowId)).length;
+        const responses = await Promise.all([
+          h.api("POST", `/api/v2/exports/${id}/retry/`, { token: seed.token }),
+          h.api("POST", `/api/v2/exports/${id}/retry/`, { token: seed.token }),
+        ]);
+        assertEquals(responses.map((r) => r.status).sort(), [202, 409]);
+        const done = await h.waitForExport(id, seed.token);
+        assertEquals(done.status, "SUCCESS");
+        assertEquals((await waitForRuns(h, workflowId, before + 1)).length, before + 1);
+      });
+
+      await t.step("saveStats twice: one row state, one log line", async () => {
+        const acts = createActivities({ sql: h.sql, storage: h.storage, config: h.config });
+        const [row] = await h.sql<{ record_count: number; file_size: number; checksum: string }[]>`
+          select record_count, file_size, checksum from data_exports where id = ${id}`;
+        const finishedLines = async () =>
+          (await jobLogs(h.sql, id)).filter((l) => l.message.startsWith("export finished"))
+            .length;
+        const linesBefore = await finishedLines();
+        const input = {
+          exportId: id,
+          records: row.record_count,
+          fileSize: row.file_size,
+          checksum: row.checksum.replace(/^sha256:/, ""),
+        };
+        await acts.saveStats(input);
+        await acts.saveStats(input);
+        assertEquals(await finishedLines(), linesBefore);
+        const [after] = await h.sql`select status, checksum from data_exports where id = ${id}`;
+        assertEquals([after.status, after.checksum], ["SUCCESS", row.checksum]);
+      });
+
+      await t.step("a terminated export can be cancelled, then retried", async () => {
+        await h.stopWorker();
+        let other: number;
+        try {
+          const created = await post();
+          assertEquals(created.status, 201);
+          other = (await created.json()).id as number;
+          await h.temporal.client.workflow.getHandle(`data-export-${other}`).terminate("test");
+          const cancel = await h.api("POST", `/api/v2/exports/${other}/cancel/`, {
+            token: seed.token,
+          });
+          const body = await cancel.json();
+          assertEquals(cancel.status, 202, JSON.stringify(body));
+          assertEquals(body.status, "REVOKED");
+        } finally {
+          await h.startWorker();
+        }
+        const retry = await h.api("POST", `/api/v2/exports/${other}/retry/`, {
+          token: seed.token,
+        });
+        assertEquals(retry.status, 202);
+        assertEquals((await h.waitForExport(other, seed.token)).status, "SUCCESS");
+      });
+
+      await t.step("the delete workflow run twice at once: both succeed, all gone", async () => {
+        const [row] = await h.sql<{ file_key: string }[]>`
+          select file_key from data_exports where id = ${id}`;
+        assert(await h.storage.headObject(row.file_key));
+        const runDelete = (suffix: string) =>
+          h.temporal.client.workflow.execute("deleteExportWorkflow", {
+            taskQueue: h.config.temporalTaskQueue,
+            workflowId: `data-export-delete-${id}-${suffix}`,
+            args: [{ exportId: id }],
+          });
+        await Promise.all([runDelete("a"), runDelete("b")]);
+        await runDelete("c");
+        assertEquals(await h.storage.headObject(row.file_key), null);
+        assertEquals((await h.sql`select 1 from data_exports where id = ${id}`).length, 0);
+      });
+    } finally {
+      await h.close();
+    }
+  },
+});
+
+Deno.test({
+  name: "housekeeping: aborts orphaned uploads, removes files of deleted exports, reports them",
+  ...serviceTest,
+  async fn(t) {
+    const h = await startHarness({ storage: "s3", batchSize: 500 });
+    try {
+      const seed = await seedDemo(h.sql, { occurrences: 200, seed: 2002 });
+      const res = await h.api("POST", "/api/v2/exports/", {
+        token: seed.token,
+        body: { project: seed.project_id, format: "occurrences_simple_csv" },
+      });
+      const kept = (await res.json()).id as number;
+      assertEquals((await h.waitForExport(kept, seed.token)).status, "SUCCESS");
+      const [keptRow] = await h.sql<{ file_key: string }[]>`
+        select file_key from data_exports where id = ${kept}`;
+
+      // An upload a running export owns (its row says so): must survive.
+      const [running] = await h.sql<{ id: number }[]>`
+        insert into data_exports (user_id, project_id, format, status)
+        values (${seed.user_id}, ${seed.project_id}, 'occurrences_simple_csv', 'STARTED')
+        returning id`;
+      const owned = await h.storage.beginUpload(
+        `exports/demo_export-${running.id}.csv`,
+        "text/csv",
+      );
+      await h.sql`update data_exports set upload_id = ${owned.uploadId} where id = ${running.id}`;
+      // An orphaned upload (a crashed attempt whose id was never recorded, or a deleted export).
+      const orphan = await h.storage.beginUpload("exports/gone_export-999999991.csv", "text/csv");
+      // A published file whose export row no longer exists.
+      const stale = await h.storage.beginUpload("exports/gone_export-999999992.csv", "text/csv");
+      await h.storage.completeUpload(
+        await h.storage.appendPart(stale, new TextEncoder().encode("id\r\n")),
+      );
+
+      await t.step("uploads younger than the minimum age are left alone", async () => {
+        // Age is taken from the storage's `Initiated` date (moto reports a fixed one), so the
+        // sweep is run "10 s after" the date the storage gives for the orphan.
+        const listed = await h.storage.listIncompleteUploads("exports/");
+        const initiated = listed.find((u) => u.uploadId === orphan.uploadId)?.initiated;
+        assert(initiated, "no Initiated date listed");
+        const report = await sweepStorage(h.sql, h.storage, {
+          minAgeSeconds: 3600,
+          now: new Date(initiated.getTime() + 10_000),
+        });
+        assertEquals(report.abortedUploads, []);
+        assertEquals(report.removedFiles, ["exports/gone_export-999999992.csv"]);
+        assertEquals(await h.storage.headObject("exports/gone_export-999999992.csv"), null);
+      });
+
+      await t.step(
+        "the workflow aborts orphaned uploads, keeps owned ones and live files",
+        async () => {
+          // The stale file again (the previous step removed it), for the workflow to find.
+          const again = await h.storage.beginUpload(
+            "exports/gone_export-999999992.csv",
+            "text/csv",
+          );
+          await h.storage.completeUpload(
+            await h.storage.appendPart(again, new TextEncoder().encode("id\r\n")),
+          );
+          const report = await runHousekeeping(h.temporal.client, {
+            taskQueue: h.config.temporalTaskQueue,
+            minAgeSeconds: 0,
+          });
+          assertEquals(report, {
+            abortedUploads: [{ key: orphan.key, uploadId: orphan.uploadId }],
+            removedFiles: ["exports/gone_export-999999992.csv"],
+          });
+          const left = await h.storage.listIncompleteUploads("exports/");
+          assertEquals(left.map((u) => u.uploadId), [owned.uploadId]);
+          assert(await h.storage.headObject(keptRow.file_key), "a live export's file was removed");
+          const second = await runHousekeeping(h.temporal.client, {
+            taskQueue: h.config.temporalTaskQueue,
+            minAgeSeconds: 0,
+          });
+          assertEquals(second, { abortedUploads: [], removedFiles: [] });
+        },
+      );
+
+      await t.step("the schedule is created once, idempotently", async () => {
+        const scheduleId = `export-housekeeping-test-${crypto.randomUUID().slice(0, 8)}`;
+        const options = { taskQueue: h.config.temporalTaskQueue, everyMinutes: 30, scheduleId };
+        assertEquals(await ensureHousekeepingSchedule(h.temporal.client, options), "created");
+        assertEquals(await ensureHousekeepingSchedule(h.temporal.client, options), "exists");
+        const handle = h.temporal.client.schedule.getHandle(scheduleId);
+        const described = await handle.describe();
+        assertEquals(
+          (described.action as { workflowType: string }).workflowType,
+          "housekeepingWorkflow",
+        );
+        await handle.delete();
+      });
+      await h.storage.abortUpload(owned);
+    } finally {
+      await h.close();
+    }
+  },
+});
