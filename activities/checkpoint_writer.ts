@@ -21,10 +21,16 @@ function fromBase64(text: string): Uint8Array {
   return Uint8Array.from(atob(text), (c) => c.charCodeAt(0));
 }
 
-/** Accumulates bytes and uploads them as parts of at least `partSize` bytes. */
+/**
+ * Accumulates bytes and uploads them as parts of at least `partSize` bytes. A part uploads in
+ * the background while the caller fetches the next batches (one part in flight at a time, in
+ * order); the checkpoint moves past a part only once its upload has succeeded.
+ */
 export class CheckpointWriter {
   #pending: Uint8Array[] = [];
   #pendingBytes = 0;
+  /** The part being uploaded; its failure is thrown by the next `flush`. */
+  #inflight: Promise<void> | null = null;
   /** Records and stream state of everything appended so far (durable or not). */
   records: number;
   state: StreamState;
@@ -68,26 +74,46 @@ export class CheckpointWriter {
     this.state = state;
   }
 
-  /** Uploads the buffer as a part when it reached the part size (or always, with `force`). */
+  /**
+   * Starts uploading the buffer as a part when it reached the part size, after the previous
+   * part's upload finished; does not wait for it. With `force`, uploads whatever is buffered and
+   * waits until every part is durable (the checkpoint then covers everything appended).
+   */
   async flush(force = false): Promise<boolean> {
+    if (force) await this.#settle();
     if (this.#pendingBytes === 0 || (!force && this.#pendingBytes < this.partSize)) return false;
+    await this.#settle(); // parts go up in order, one at a time
     const chunk = new Uint8Array(this.#pendingBytes);
     let offset = 0;
     for (const piece of this.#pending) {
       chunk.set(piece, offset);
       offset += piece.length;
     }
-    const upload = await this.storage.appendPart(this.durable.upload, chunk);
-    this.hasher.update(chunk);
     this.#pending = [];
     this.#pendingBytes = 0;
-    this.durable = {
+    this.hasher.update(chunk);
+    const after = {
       state: this.state,
       records: this.records,
-      upload,
       hashState: toBase64(this.hasher.save()),
     };
+    const uploaded = this.storage.appendPart(this.durable.upload, chunk).then((upload) => {
+      this.durable = { ...after, upload };
+    });
+    if (force) {
+      await uploaded;
+    } else {
+      uploaded.catch(() => {}); // not unhandled: #settle rethrows it
+      this.#inflight = uploaded;
+    }
     return true;
+  }
+
+  /** Waits for the part in flight, if any; rethrows its upload error. */
+  async #settle(): Promise<void> {
+    const inflight = this.#inflight;
+    this.#inflight = null;
+    if (inflight) await inflight;
   }
 
   /** Hex SHA-256 of all durable bytes (call after the final flush). */
