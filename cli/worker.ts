@@ -76,11 +76,18 @@ export async function runWorker(): Promise<void> {
   // 60; 0 = do not create the schedule from this worker).
   const everyMinutes = Number(Deno.env.get("HOUSEKEEPING_INTERVAL_MINUTES") ?? "60");
   if (everyMinutes > 0) {
-    const outcome = await ensureHousekeepingSchedule(temporal.client, {
-      taskQueue: config.temporalTaskQueue,
-      everyMinutes,
-    });
-    console.log(JSON.stringify({ msg: `housekeeping schedule ${outcome}`, everyMinutes }));
+    try {
+      const outcome = await ensureHousekeepingSchedule(temporal.client, {
+        taskQueue: config.temporalTaskQueue,
+        everyMinutes,
+      });
+      console.log(JSON.stringify({ msg: `housekeeping schedule ${outcome}`, everyMinutes }));
+    } catch (error) {
+      // Exports do not depend on it: run without, say so (`deno task cli housekeeping --install`).
+      console.error(
+        JSON.stringify({ msg: "could not create the housekeeping schedule", error: String(error) }),
+      );
+    }
   }
   console.log(
     JSON.stringify({ msg: "worker started", taskQueue: config.temporalTaskQueue, pid: Deno.pid }),

@@ -228,6 +228,38 @@ Deno.test({
         },
       );
 
+      await t.step("`deno task cli housekeeping --install --run` works end to end", async () => {
+        const out = await new Deno.Command(Deno.execPath(), {
+          args: [
+            "run",
+            "-A",
+            "cli/main.ts",
+            "housekeeping",
+            "--install",
+            "--run",
+            "--min-age",
+            "0",
+          ],
+          env: h.env,
+          stdout: "piped",
+          stderr: "piped",
+        }).output();
+        const stdout = new TextDecoder().decode(out.stdout).trim().split("\n");
+        assert(out.success, new TextDecoder().decode(out.stderr));
+        assert(/^schedule export-housekeeping (created|exists)$/.test(stdout[0]), stdout[0]);
+        assertEquals(JSON.parse(stdout.at(-1)!), { abortedUploads: [], removedFiles: [] });
+        if (stdout[0].endsWith("created")) {
+          // (Another test's worker may have created it first in this server: then leave it.)
+          const schedule = h.temporal.client.schedule.getHandle("export-housekeeping");
+          const described = await schedule.describe();
+          assertEquals(
+            (described.action as { taskQueue: string }).taskQueue,
+            h.config.temporalTaskQueue,
+          );
+          await schedule.delete();
+        }
+      });
+
       await t.step("the schedule is created once, idempotently", async () => {
         const scheduleId = `export-housekeeping-test-${crypto.randomUUID().slice(0, 8)}`;
         const options = { taskQueue: h.config.temporalTaskQueue, everyMinutes: 30, scheduleId };
