@@ -4,6 +4,7 @@ import { HTTPException } from "hono/http-exception";
 import type { BlankEnv } from "hono/types";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
 import { tokenAuth } from "./auth.ts";
+import { responseContract } from "./contract.ts";
 import { docsRoutes } from "./docs.ts";
 import { jsonError } from "./errors.ts";
 import {
@@ -48,6 +49,9 @@ export function createApp(deps: ExportsApiDependencies): OpenAPIHono<BlankEnv> {
     return jsonError(c, 500, "internal error");
   });
   app.notFound((c) => jsonError(c, 404, `no such route: ${c.req.method} ${c.req.path}`));
+  if (Deno.env.get("API_VALIDATE_RESPONSES") === "1") {
+    app.use("*", responseContract(app));
+  }
 
   app.openapi(healthRoute, async (c) => {
     const checks = { database: "", temporal: "", storage: "" };

@@ -4,6 +4,7 @@
  * pagination, bad values); `/healthz` up and down.
  */
 import type { OpenAPIHono } from "@hono/zod-openapi";
+import { contractViolation } from "../api/contract.ts";
 import { createApp } from "../api/mod.ts";
 import { connectDatabase } from "../db/client.ts";
 import { insertExport } from "../db/exports.ts";
@@ -87,6 +88,17 @@ Deno.test({
           requestBody: { content: Record<string, { schema: unknown }> };
         };
         assert(create.requestBody.content["application/json"].schema, "create body schema");
+      });
+
+      await t.step("contract check: catches undocumented statuses and wrong bodies", async () => {
+        const path = "/api/v2/exports/formats/";
+        const good = await app.request(path, { headers: { Authorization: `Token ${owner}` } });
+        assertEquals(await contractViolation(app, "GET", path, good), undefined);
+        const wrong = Response.json({ count: "many", results: [] });
+        assert((await contractViolation(app, "GET", path, wrong))?.includes("does not match"));
+        const teapot = Response.json({ error: "tea" }, { status: 418 });
+        assert((await contractViolation(app, "GET", path, teapot))?.includes("not documented"));
+        assertEquals(Deno.env.get("API_VALIDATE_RESPONSES"), "1", "the runner turns checks on");
       });
 
       await t.step("docs page: Swagger UI served with its own assets", async () => {
