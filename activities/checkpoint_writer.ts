@@ -34,6 +34,11 @@ export class CheckpointWriter {
   /** Records and stream state of everything appended so far (durable or not). */
   records: number;
   state: StreamState;
+  /**
+   * Called each time the checkpoint moves (a part became durable), so the caller can heartbeat
+   * it at once instead of after the next batch: a retry then re-reads as little as possible.
+   */
+  onDurable: (() => void) | null = null;
 
   private constructor(
     private readonly storage: ObjectStorage,
@@ -99,6 +104,7 @@ export class CheckpointWriter {
     };
     const uploaded = this.storage.appendPart(this.durable.upload, chunk).then((upload) => {
       this.durable = { ...after, upload };
+      this.onDurable?.();
     });
     if (force) {
       await uploaded;

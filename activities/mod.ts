@@ -274,6 +274,7 @@ export function createActivities(deps: ActivityDependencies) {
         totalRecords: input.totalRecords,
       });
       const beat = () => ctx.heartbeat(details());
+      writer.onDurable = beat;
       beat();
       try {
         return await keepAlive(async () => {
