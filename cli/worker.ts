@@ -19,7 +19,26 @@ import { createStorage } from "../storage/mod.ts";
 import { ensureHousekeepingSchedule } from "./housekeeping.ts";
 import { connectTemporal } from "./temporal.ts";
 
-const WORKFLOWS_PATH = fileURLToPath(new URL("../workflows/mod.ts", import.meta.url));
+const BUNDLER = fileURLToPath(new URL("./bundle_workflows.ts", import.meta.url));
+
+let bundle: Promise<{ code: string }> | undefined;
+
+/**
+ * The workflow bundle, built once per process by `cli/bundle_workflows.ts` in a child process
+ * (keeps webpack out of the worker's memory).
+ */
+export function workflowBundle(): Promise<{ code: string }> {
+  bundle ??= (async () => {
+    const out = await new Deno.Command(Deno.execPath(), {
+      args: ["run", "-A", BUNDLER],
+      stdout: "piped",
+      stderr: "inherit",
+    }).output();
+    if (!out.success) throw new Error(`bundling the workflows failed (exit code ${out.code})`);
+    return { code: new TextDecoder().decode(out.stdout) };
+  })();
+  return bundle;
+}
 
 let runtimeInstalled = false;
 
@@ -50,7 +69,7 @@ export async function createExportWorker(
     connection: options.connection,
     namespace: deps.config.temporalNamespace,
     taskQueue: options.taskQueue ?? deps.config.temporalTaskQueue,
-    workflowsPath: WORKFLOWS_PATH,
+    workflowBundle: await workflowBundle(),
     activities: { ...createActivities(deps), ...createScheduleActivities(deps) },
     interceptors: { activity: [activityLogInterceptor] },
     maxConcurrentActivityTaskExecutions: options.maxConcurrentActivities ?? 4,
