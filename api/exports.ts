@@ -38,6 +38,7 @@ import {
   ExportSchema,
   FormatListSchema,
   IdParamSchema,
+  jsonResponse as json,
   ListExportsQuerySchema,
   RetrieveQuerySchema,
 } from "./schemas.ts";
@@ -84,11 +85,6 @@ export function validationHook(
   const summary = Object.entries(fields).map(([k, v]) => `${k}: ${v.join(", ")}`).join("; ");
   return problem(c, 400, `invalid request: ${summary}`, { fields });
 }
-
-const json = <T extends z.ZodType>(schema: T, description: string) => ({
-  description,
-  content: { "application/json": { schema } },
-});
 
 const security = [{ TokenAuth: [] }];
 const tags = ["exports"];

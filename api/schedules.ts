@@ -3,7 +3,7 @@
  * visible and triggerable in the Temporal UI and CLI. Each run creates a normal export owned by
  * the schedule's user (scheduledExportWorkflow); overlapping runs are skipped.
  */
-import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
+import { createRoute, OpenAPIHono } from "@hono/zod-openapi";
 import { ScheduleNotFoundError, ScheduleOverlapPolicy } from "@temporalio/client";
 import type { CurrentUser } from "./auth.ts";
 import {
@@ -28,16 +28,13 @@ import {
   errorResponses,
   IdParamSchema,
   intervalSeconds,
+  jsonResponse as json,
   ListSchedulesQuerySchema,
   type ScheduleJson,
   SchedulePageSchema,
   ScheduleSchema,
 } from "./schemas.ts";
 
-const json = <T extends z.ZodType>(schema: T, description: string) => ({
-  description,
-  content: { "application/json": { schema } },
-});
 const security = [{ TokenAuth: [] }];
 const tags = ["export schedules"];
 

@@ -254,3 +254,11 @@ export const ListSchedulesQuerySchema = z.object({
   limit: z.coerce.number().int().min(1).max(100).default(10).openapi({ type: "integer" }),
   offset: z.coerce.number().int().min(0).default(0).openapi({ type: "integer" }),
 });
+
+/** A JSON response entry of a route's `responses`, described. */
+export function jsonResponse<T extends z.ZodType>(
+  schema: T,
+  description: string,
+): { description: string; content: { "application/json": { schema: T } } } {
+  return { description, content: { "application/json": { schema } } };
+}
