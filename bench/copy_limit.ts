@@ -7,7 +7,8 @@
  * text it sends and its parameters), so the limit moves with the exporter's query. COPY cannot
  * take bind parameters: the captured parameters are inlined, and only when every one of them is
  * an integer (the project id, the keyset cursor and limits this module produced itself, or a
- * format constant); anything else is refused.
+ * format constant); anything else is refused. The COPY runs through `psql` (jit off, as the
+ * service's pool sets it).
  */
 import postgres from "postgres";
 import type { Sql } from "../db/client.ts";
@@ -69,6 +70,29 @@ function inlineIntegers(statement: Captured): string {
 function innerQuery(text: string): string {
   const match = /^\s*copy\s*\(([\s\S]*)\)\s*to\s+stdout[\s\S]*$/i.exec(text);
   return match ? match[1] : text;
+}
+
+/**
+ * Runs one `COPY … TO STDOUT` through `psql` and returns the bytes it wrote. (postgres.js
+ * `readable()` never ended on a COPY whose single row is a whole 2 MB batch.)
+ */
+async function psqlCopy(url: string, copy: string): Promise<number> {
+  const child = new Deno.Command("psql", {
+    args: ["-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", url, "-c", "set jit = off", "-c", copy],
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  let bytes = 0;
+  const counting = (async () => {
+    for await (const chunk of child.stdout) bytes += chunk.length;
+  })();
+  const [status, stderr] = await Promise.all([
+    child.status,
+    new Response(child.stderr).text(),
+    counting,
+  ]);
+  if (!status.success) throw new Error(`psql COPY failed: ${stderr.trim()}`);
+  return bytes;
 }
 
 /** The keyset cursors (`afterId` before each batch) of a whole export, in order. */
@@ -138,8 +162,7 @@ export async function measureCopyLimit(
       const copy = `copy (${
         innerQuery(inlineIntegers(statement))
       }) to stdout ${options.copyOptions}`;
-      const stream = await plain.unsafe(copy).readable();
-      for await (const chunk of stream) bytes += (chunk as Uint8Array).length;
+      bytes += await psqlCopy(url, copy);
     }
     const seconds = (performance.now() - started) / 1000;
     return {
