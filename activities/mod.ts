@@ -267,7 +267,10 @@ export function createActivities(deps: ActivityDependencies) {
         start = { state: exporter.initialState(query), records: 0, upload };
       }
 
-      const writer = await CheckpointWriter.open(storage, start, config.uploadPartSize);
+      // S3 parts must be ≥ 5 MiB; an fsynced file can take any size, so the filesystem backend
+      // makes every batch durable (a resume then re-reads at most the batch in flight)
+      const partSize = storage.backend === "fs" ? 1 : config.uploadPartSize;
+      const writer = await CheckpointWriter.open(storage, start, partSize);
       const details = (): ExportHeartbeat => ({
         checkpoint: writer.checkpoint,
         recordsExported: writer.records,
