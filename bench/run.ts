@@ -19,7 +19,8 @@ import { parseArgs } from "node:util";
 import { fileURLToPath } from "node:url";
 import { createApp } from "../api/mod.ts";
 import { startMotoServer, startTemporalDevServer } from "../cli/dev_services.ts";
-import { connectTemporal } from "../cli/temporal.ts";
+import { Client } from "@temporalio/client";
+import { NativeConnection } from "@temporalio/worker";
 import { loadConfig } from "../config/mod.ts";
 import { getExporter } from "../registry/mod.ts";
 import type { ExportQueryContext } from "../registry/types.ts";
@@ -175,8 +176,11 @@ async function main(): Promise<void> {
       const config = loadConfig(env);
       const storage = createStorage(config);
       await storage.ensureReady();
-      const temporal = await connectTemporal(config);
-      const app = createApp({ sql, storage, config, temporal: temporal.client });
+      // The Rust core's connection, not the gRPC-js one: under Deno, node:http2 aborted the
+      // process (nghttp2 assertion on GOAWAY) once the connection was a few minutes old.
+      const connection = await NativeConnection.connect({ address: config.temporalAddress });
+      const client = new Client({ connection, namespace: config.temporalNamespace });
+      const app = createApp({ sql, storage, config, temporal: client });
       const server = Deno.serve({ port: 0, hostname: "127.0.0.1", onListen: () => {} }, app.fetch);
       const base = `http://127.0.0.1:${server.addr.port}`;
       const worker = await startWorkerProcess(env, { logFile: `${logDir}/worker-${backend}.log` });
@@ -237,7 +241,7 @@ async function main(): Promise<void> {
       } finally {
         await worker.stop();
         await server.shutdown();
-        await temporal.close();
+        await connection.close();
       }
     }
   } finally {
