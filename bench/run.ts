@@ -192,13 +192,10 @@ async function main(): Promise<void> {
           console.error(`${format} → ${backend}: exporting ${occurrences} occurrences …`);
           const rssBefore = await worker.rss();
           await worker.resetPeak();
-          const { seconds, body } = await exportOnce(
-            base,
-            project.projectId,
-            project.token,
-            format,
-            200,
-          );
+          const { seconds, body } = await Promise.race([
+            exportOnce(base, project.projectId, project.token, format, 200),
+            worker.exited,
+          ]);
           const peak = await worker.peakRss();
           const copy = results.copyLimits[format];
           const rows = Number(body.record_count ?? 0);

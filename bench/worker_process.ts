@@ -10,6 +10,8 @@ const WORKER = fileURLToPath(new URL("../cli/worker.ts", import.meta.url));
 /** A running worker process. */
 export interface WorkerProcess {
   pid: number;
+  /** Rejects when the process exits (a crash mid-export must not leave the bench polling). */
+  exited: Promise<never>;
   /** Resets the peak RSS to the current RSS (false if the kernel refused). */
   resetPeak(): Promise<boolean>;
   /** Peak resident set size in bytes since start or the last reset. */
@@ -61,8 +63,17 @@ export async function startWorkerProcess(
   await Promise.race([ready, failed, timeout]);
   failed.catch(() => {});
   await log.write(encoder.encode(""));
+  let stopping = false;
+  const died = exited.then((s): never => {
+    throw new Error(
+      `worker process ${child.pid} exited (code ${s.code}, signal ${s.signal})` +
+        (stopping ? "" : `: see ${options.logFile} and dmesg`),
+    );
+  });
+  died.catch(() => {});
   return {
     pid: child.pid,
+    exited: died,
     async resetPeak(): Promise<boolean> {
       try {
         await Deno.writeTextFile(`/proc/${child.pid}/clear_refs`, "5");
@@ -74,6 +85,7 @@ export async function startWorkerProcess(
     peakRss: (): Promise<number> => statusField(child.pid, "VmHWM"),
     rss: (): Promise<number> => statusField(child.pid, "VmRSS"),
     async stop(): Promise<void> {
+      stopping = true;
       try {
         child.kill("SIGTERM");
       } catch { /* gone */ }
