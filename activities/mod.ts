@@ -26,6 +26,7 @@ import type {
 } from "../registry/types.ts";
 import { UploadNotFoundError } from "../storage/errors.ts";
 import type { ObjectStorage, UploadState } from "../storage/types.ts";
+import { nextBatchLimit } from "./batch_size.ts";
 import { CheckpointWriter } from "./checkpoint_writer.ts";
 import { sweepStorage } from "./housekeeping.ts";
 import { exportNotFound, invalidFilters, unknownFormat } from "./failures.ts";
@@ -282,15 +283,21 @@ export function createActivities(deps: ActivityDependencies) {
       try {
         return await keepAlive(async () => {
           let done = false;
+          let limit = config.exportBatchSize;
           while (!done) {
             if (ctx.cancellationSignal.aborted) throw new CancelledFailure("export cancelled");
-            const chunk = await exporter.next(query, writer.state, {
-              limit: config.exportBatchSize,
-            });
+            const chunk = await exporter.next(query, writer.state, { limit });
             // The capture set may be deleted mid-export: its rows then silently vanish from the
             // query, so check after every batch instead of exporting a truncated file.
             await checkFilters(row);
             writer.append(chunk.data, chunk.records, chunk.state);
+            limit = nextBatchLimit(
+              {
+                records: chunk.records,
+                bytes: typeof chunk.data === "string" ? chunk.data.length : chunk.data.byteLength,
+              },
+              { maxRecords: config.exportBatchSize, targetBytes: config.exportBatchBytes },
+            );
             done = chunk.done;
             await writer.flush(done);
             beat();

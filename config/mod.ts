@@ -23,6 +23,8 @@ export interface Config {
     secretAccessKey?: string;
   };
   exportBatchSize: number;
+  /** Target bytes per batch: large records (JSON documents) get smaller batches. */
+  exportBatchBytes: number;
   /** Minimum S3 part size in bytes (S3 requires ≥ 5 MiB for all parts but the last). */
   uploadPartSize: number;
   heartbeatTimeoutSeconds: number;
@@ -70,6 +72,7 @@ const envSchema = z.object({
   AWS_ACCESS_KEY_ID: z.string().min(1).optional(),
   AWS_SECRET_ACCESS_KEY: z.string().min(1).optional(),
   EXPORT_BATCH_SIZE: z.coerce.number().int().min(1).max(100_000).default(5000),
+  EXPORT_BATCH_MB: z.coerce.number().min(0.01).max(256).default(4),
   UPLOAD_PART_SIZE_MB: z.coerce.number().min(5).max(512).default(8),
   HEARTBEAT_TIMEOUT_SECONDS: z.coerce.number().int().min(2).max(600).default(20),
   DOWNLOAD_URL_EXPIRY_SECONDS: z.coerce.number().int().min(10).max(7 * 24 * 3600).default(3600),
@@ -111,6 +114,7 @@ export function loadConfig(env: Record<string, string | undefined> = Deno.env.to
       secretAccessKey: e.AWS_SECRET_ACCESS_KEY,
     },
     exportBatchSize: e.EXPORT_BATCH_SIZE,
+    exportBatchBytes: Math.round(e.EXPORT_BATCH_MB * MIB),
     uploadPartSize: Math.round(e.UPLOAD_PART_SIZE_MB * MIB),
     heartbeatTimeoutSeconds: e.HEARTBEAT_TIMEOUT_SECONDS,
     downloadUrlExpirySeconds: e.DOWNLOAD_URL_EXPIRY_SECONDS,

@@ -235,14 +235,18 @@ Deno.test({
   async fn() {
     const { seed, ids } = await bigProjectOnce();
     assert(ids.length > 99_000, `valid occurrences: ${ids.length}`);
-    await withProcesses({ batchSize: CSV_BATCH }, async (h, spawn) => {
-      await killAndResume(h, spawn, {
-        seed,
-        ids,
-        format: "occurrences_simple_csv",
-        batch: CSV_BATCH,
-      });
-    });
+    // exact 12,500-row batches (one 5 MiB part each), not shrunk to the 4 MB byte target
+    await withProcesses(
+      { batchSize: CSV_BATCH, env: { EXPORT_BATCH_MB: "64" } },
+      async (h, spawn) => {
+        await killAndResume(h, spawn, {
+          seed,
+          ids,
+          format: "occurrences_simple_csv",
+          batch: CSV_BATCH,
+        });
+      },
+    );
   },
 });
 
@@ -254,15 +258,20 @@ Deno.test({
     // an in-memory moto on a shared 2-core machine); batches of 1,500 ≈ 5.7 MB each.
     const sql = testDatabase(2);
     const seed = await seedDemo(sql, { occurrences: 12_000, seed: 1002 }).finally(() => sql.end());
-    await withProcesses({ batchSize: JSON_BATCH }, async (h, spawn) => {
-      const ids = await expectedOccurrenceIds(h.sql, seed.project_id);
-      await killAndResume(h, spawn, {
-        seed,
-        ids,
-        format: "occurrences_api_json",
-        batch: JSON_BATCH,
-      });
-    });
+    // batches of exactly JSON_BATCH records (not shrunk to the default 4 MB byte target), so
+    // that every batch is one 5 MiB part and "re-read ≤ one batch" means one part
+    await withProcesses(
+      { batchSize: JSON_BATCH, env: { EXPORT_BATCH_MB: "64" } },
+      async (h, spawn) => {
+        const ids = await expectedOccurrenceIds(h.sql, seed.project_id);
+        await killAndResume(h, spawn, {
+          seed,
+          ids,
+          format: "occurrences_api_json",
+          batch: JSON_BATCH,
+        });
+      },
+    );
   },
 });
 
@@ -394,19 +403,23 @@ Deno.test({
   ...serviceTest,
   async fn() {
     const { seed } = await bigProjectOnce();
-    await withProcesses({ batchSize: CSV_BATCH }, async (h, spawn) => {
-      await spawn("cancel");
-      const id = await createExport(h, seed, "occurrences_simple_csv");
-      await waitForProgress(h, id, 20_000);
-      const res = await h.api("POST", `/api/v2/exports/${id}/cancel/`, { token: seed.token });
-      assertEquals(res.status, 202, await res.text());
-      const done = await h.waitForExport(id, seed.token, 60_000);
-      assertEquals(done.status, "REVOKED");
-      assertEquals(done.file_url ?? null, null);
-      await assertNothingLeft(h, id);
-      const again = await h.api("POST", `/api/v2/exports/${id}/cancel/`, { token: seed.token });
-      assertEquals(again.status, 409);
-    });
+    // exact 12,500-row batches (one 5 MiB part each), not shrunk to the 4 MB byte target
+    await withProcesses(
+      { batchSize: CSV_BATCH, env: { EXPORT_BATCH_MB: "64" } },
+      async (h, spawn) => {
+        await spawn("cancel");
+        const id = await createExport(h, seed, "occurrences_simple_csv");
+        await waitForProgress(h, id, 20_000);
+        const res = await h.api("POST", `/api/v2/exports/${id}/cancel/`, { token: seed.token });
+        assertEquals(res.status, 202, await res.text());
+        const done = await h.waitForExport(id, seed.token, 60_000);
+        assertEquals(done.status, "REVOKED");
+        assertEquals(done.file_url ?? null, null);
+        await assertNothingLeft(h, id);
+        const again = await h.api("POST", `/api/v2/exports/${id}/cancel/`, { token: seed.token });
+        assertEquals(again.status, 409);
+      },
+    );
   },
 });
 
@@ -448,18 +461,22 @@ Deno.test({
   ...serviceTest,
   async fn() {
     const { seed } = await bigProjectOnce();
-    await withProcesses({ batchSize: CSV_BATCH }, async (h, spawn) => {
-      const id = await createExport(h, seed, "occurrences_simple_csv");
-      assertEquals(await exportStatus(h.sql, id), "PENDING");
-      const res = await h.api("POST", `/api/v2/exports/${id}/cancel/`, { token: seed.token });
-      assertEquals(res.status, 202, await res.text());
-      await spawn("late");
-      const done = await h.waitForExport(id, seed.token, 60_000);
-      assertEquals(done.status, "REVOKED");
-      const logs = (await jobLogs(h.sql, id)).map((l) => l.message);
-      assert(!logs.some((m) => m.startsWith("export started")), logs.join("\n"));
-      await assertNothingLeft(h, id);
-    });
+    // exact 12,500-row batches (one 5 MiB part each), not shrunk to the 4 MB byte target
+    await withProcesses(
+      { batchSize: CSV_BATCH, env: { EXPORT_BATCH_MB: "64" } },
+      async (h, spawn) => {
+        const id = await createExport(h, seed, "occurrences_simple_csv");
+        assertEquals(await exportStatus(h.sql, id), "PENDING");
+        const res = await h.api("POST", `/api/v2/exports/${id}/cancel/`, { token: seed.token });
+        assertEquals(res.status, 202, await res.text());
+        await spawn("late");
+        const done = await h.waitForExport(id, seed.token, 60_000);
+        assertEquals(done.status, "REVOKED");
+        const logs = (await jobLogs(h.sql, id)).map((l) => l.message);
+        assert(!logs.some((m) => m.startsWith("export started")), logs.join("\n"));
+        await assertNothingLeft(h, id);
+      },
+    );
   },
 });
 
@@ -477,28 +494,32 @@ Deno.test({
       select ${collection.id}, id from source_images where project_id = ${seed.project_id}`;
     await sql`analyze source_image_collection_images`;
     await sql.end();
-    await withProcesses({ batchSize: CSV_BATCH }, async (h, spawn) => {
-      await spawn("collection");
-      const id = await createExport(h, seed, "occurrences_simple_csv", {
-        collection_id: collection.id,
-      });
-      await waitForProgress(h, id, 12_000);
-      await h.sql`delete from source_image_collections where id = ${collection.id}`;
-      const done = await h.waitForExport(id, seed.token, 60_000);
-      assertEquals(done.status, "FAILURE");
-      const [row] = await h.sql<{ error: string; error_stage: string }[]>`
+    // exact 12,500-row batches (one 5 MiB part each), not shrunk to the 4 MB byte target
+    await withProcesses(
+      { batchSize: CSV_BATCH, env: { EXPORT_BATCH_MB: "64" } },
+      async (h, spawn) => {
+        await spawn("collection");
+        const id = await createExport(h, seed, "occurrences_simple_csv", {
+          collection_id: collection.id,
+        });
+        await waitForProgress(h, id, 12_000);
+        await h.sql`delete from source_image_collections where id = ${collection.id}`;
+        const done = await h.waitForExport(id, seed.token, 60_000);
+        assertEquals(done.status, "FAILURE");
+        const [row] = await h.sql<{ error: string; error_stage: string }[]>`
         select error, error_stage from data_exports where id = ${id}`;
-      assert(
-        row.error.includes(
-          `capture set no longer exists in project ${seed.project_id}: ${collection.id}`,
-        ),
-        row.error,
-      );
-      assertEquals(row.error_stage, "data_export");
-      const attempts = await activityAttempts(h, id);
-      assert(Object.values(attempts).every((a) => a <= 2), JSON.stringify(attempts));
-      await assertNothingLeft(h, id);
-    });
+        assert(
+          row.error.includes(
+            `capture set no longer exists in project ${seed.project_id}: ${collection.id}`,
+          ),
+          row.error,
+        );
+        assertEquals(row.error_stage, "data_export");
+        const attempts = await activityAttempts(h, id);
+        assert(Object.values(attempts).every((a) => a <= 2), JSON.stringify(attempts));
+        await assertNothingLeft(h, id);
+      },
+    );
   },
 });
 
@@ -507,23 +528,27 @@ Deno.test({
   ...serviceTest,
   async fn() {
     const { seed } = await bigProjectOnce();
-    await withProcesses({ batchSize: CSV_BATCH }, async (h, spawn) => {
-      await spawn("row");
-      const id = await createExport(h, seed, "occurrences_simple_csv");
-      await waitForProgress(h, id, 20_000);
-      await h.sql`delete from data_exports where id = ${id}`;
-      const handle = h.temporal.client.workflow.getHandle(`data-export-${id}`);
-      const result = await Promise.race([
-        handle.result(),
-        sleep(60_000).then(() => {
-          throw new Error("workflow did not stop within 60 s");
-        }),
-      ]);
-      assertEquals(result.deleted, true);
-      const attempts = await activityAttempts(h, id);
-      assert(Object.values(attempts).every((a) => a <= 2), JSON.stringify(attempts));
-      await assertNothingLeft(h, id);
-    });
+    // exact 12,500-row batches (one 5 MiB part each), not shrunk to the 4 MB byte target
+    await withProcesses(
+      { batchSize: CSV_BATCH, env: { EXPORT_BATCH_MB: "64" } },
+      async (h, spawn) => {
+        await spawn("row");
+        const id = await createExport(h, seed, "occurrences_simple_csv");
+        await waitForProgress(h, id, 20_000);
+        await h.sql`delete from data_exports where id = ${id}`;
+        const handle = h.temporal.client.workflow.getHandle(`data-export-${id}`);
+        const result = await Promise.race([
+          handle.result(),
+          sleep(60_000).then(() => {
+            throw new Error("workflow did not stop within 60 s");
+          }),
+        ]);
+        assertEquals(result.deleted, true);
+        const attempts = await activityAttempts(h, id);
+        assert(Object.values(attempts).every((a) => a <= 2), JSON.stringify(attempts));
+        await assertNothingLeft(h, id);
+      },
+    );
   },
 });
 
@@ -533,38 +558,42 @@ Deno.test({
   async fn() {
     const { findOrInstallTool } = await import("../cli/dev_services.ts");
     const { seed, ids } = await bigProjectOnce();
-    await withProcesses({ batchSize: CSV_BATCH }, async (h, spawn) => {
-      await spawn("reset");
-      const id = await createExport(h, seed, "occurrences_simple_csv");
-      await waitForProgress(h, id, 30_000);
-      const temporal = await findOrInstallTool("temporal");
-      const out = await new Deno.Command(temporal, {
-        args: [
-          "workflow",
-          "reset",
-          "--workflow-id",
-          `data-export-${id}`,
-          "--type",
-          "FirstWorkflowTask",
-          "--reason",
-          "fault test",
-          "--address",
-          h.config.temporalAddress,
-        ],
-        stdout: "piped",
-        stderr: "piped",
-      }).output();
-      assert(out.success, new TextDecoder().decode(out.stderr));
-      const handle = h.temporal.client.workflow.getHandle(`data-export-${id}`);
-      await handle.result();
-      const newRun = (await handle.describe()).runId;
-      const done = await h.waitForExport(id, seed.token, 120_000);
-      await assertExactFile(h, done, ids);
-      const [row] = await h.sql<{ run_id: string }[]>`
+    // exact 12,500-row batches (one 5 MiB part each), not shrunk to the 4 MB byte target
+    await withProcesses(
+      { batchSize: CSV_BATCH, env: { EXPORT_BATCH_MB: "64" } },
+      async (h, spawn) => {
+        await spawn("reset");
+        const id = await createExport(h, seed, "occurrences_simple_csv");
+        await waitForProgress(h, id, 30_000);
+        const temporal = await findOrInstallTool("temporal");
+        const out = await new Deno.Command(temporal, {
+          args: [
+            "workflow",
+            "reset",
+            "--workflow-id",
+            `data-export-${id}`,
+            "--type",
+            "FirstWorkflowTask",
+            "--reason",
+            "fault test",
+            "--address",
+            h.config.temporalAddress,
+          ],
+          stdout: "piped",
+          stderr: "piped",
+        }).output();
+        assert(out.success, new TextDecoder().decode(out.stderr));
+        const handle = h.temporal.client.workflow.getHandle(`data-export-${id}`);
+        await handle.result();
+        const newRun = (await handle.describe()).runId;
+        const done = await h.waitForExport(id, seed.token, 120_000);
+        await assertExactFile(h, done, ids);
+        const [row] = await h.sql<{ run_id: string }[]>`
         select run_id from data_exports where id = ${id}`;
-      assertEquals(row.run_id, newRun);
-      await assertNothingLeftButTheFile(h, id);
-    });
+        assertEquals(row.run_id, newRun);
+        await assertNothingLeftButTheFile(h, id);
+      },
+    );
   },
 });
 

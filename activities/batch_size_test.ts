@@ -1,0 +1,19 @@
+import { assertEquals } from "../tests/assert.ts";
+import { nextBatchLimit } from "./batch_size.ts";
+
+const options = { maxRecords: 5000, targetBytes: 4 * 1024 * 1024 };
+
+Deno.test("small records keep the configured batch size", () => {
+  assertEquals(nextBatchLimit({ records: 5000, bytes: 5000 * 450 }, options), 5000);
+});
+
+Deno.test("large records shrink the batch to about the target bytes", () => {
+  const limit = nextBatchLimit({ records: 5000, bytes: 5000 * 3800 }, options);
+  assertEquals(limit, Math.floor(options.targetBytes / 3800));
+  assertEquals(limit * 3800 <= options.targetBytes, true);
+});
+
+Deno.test("an empty or unmeasured batch falls back to the maximum; never below one record", () => {
+  assertEquals(nextBatchLimit({ records: 0, bytes: 0 }, options), 5000);
+  assertEquals(nextBatchLimit({ records: 2, bytes: 100 * 1024 * 1024 }, options), 1);
+});
