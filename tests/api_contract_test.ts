@@ -3,7 +3,6 @@
  * tests validates against its documented schema; the docs page; listing (ordering, filters,
  * pagination, bad values); `/healthz` up and down.
  */
-import type { OpenAPIHono } from "@hono/zod-openapi";
 import { contractViolation } from "../api/contract.ts";
 import { createApp } from "../api/mod.ts";
 import { connectDatabase } from "../db/client.ts";
@@ -12,34 +11,11 @@ import { createStorage } from "../storage/mod.ts";
 import { assert, assertEquals } from "./assert.ts";
 import { createProject } from "./fixtures/access.ts";
 import { startHarness } from "./harness.ts";
-import { checkDocumented } from "./openapi_support.ts";
+import { callDocumented } from "./openapi_support.ts";
 import { serviceTest } from "./support.ts";
 
-interface Called {
-  status: number;
-  // deno-lint-ignore no-explicit-any
-  body: any;
-  headers: Headers;
-}
-
 /** Calls `app` and checks the response against the document. */
-async function call(
-  app: OpenAPIHono,
-  method: string,
-  path: string,
-  options: { token?: string; body?: unknown } = {},
-): Promise<Called> {
-  const headers: Record<string, string> = {};
-  if (options.token) headers.Authorization = `Token ${options.token}`;
-  if (options.body !== undefined) headers["Content-Type"] = "application/json";
-  const res = await app.request(path, {
-    method,
-    headers,
-    body: options.body === undefined ? undefined : JSON.stringify(options.body),
-  });
-  const body = await checkDocumented(app, method, path, res);
-  return { status: res.status, body, headers: res.headers };
-}
+const call = callDocumented;
 
 function closedPort(): number {
   const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });

@@ -2,34 +2,18 @@ import postgres from "postgres";
 import { assert, assertEquals } from "../../tests/assert.ts";
 import { createSmallProject, type SmallProject } from "../../tests/fixtures/small_project.ts";
 import { requireEnv, serviceTest, testDatabase } from "../../tests/support.ts";
+import { exportAllBatches } from "../../tests/record_export.ts";
 import type { ExportFilters, ExportQueryContext, RecordExporter } from "../types.ts";
 import { occurrencesApiJson } from "./occurrences_api_json.ts";
 
 const exporter: RecordExporter = occurrencesApiJson;
 
 /** Runs the whole export batch by batch, as the export activity does. */
-async function exportAll(
+function exportAll(
   ctx: ExportQueryContext,
   limit: number,
 ): Promise<{ text: string; records: number; batches: number }> {
-  let text = exporter.prologue();
-  let afterId: number | null = null;
-  let records = 0;
-  let batches = 0;
-  for (;;) {
-    const batch = await exporter.fetchBatch(ctx, { afterId, limit, recordsBefore: records });
-    if (batch.records === 0) {
-      assertEquals(batch.text, "");
-      break;
-    }
-    assert(batch.records <= limit, `batch of ${batch.records} over the limit ${limit}`);
-    assert(batch.lastId !== null && (afterId === null || batch.lastId > afterId));
-    text += batch.text;
-    records += batch.records;
-    afterId = batch.lastId;
-    batches++;
-  }
-  return { text: text + exporter.epilogue(), records, batches };
+  return exportAllBatches(exporter, ctx, limit);
 }
 
 // deno-lint-ignore no-explicit-any
