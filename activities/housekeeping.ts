@@ -1,60 +1,125 @@
 /**
- * The housekeeping sweep: what a crash, a lost checkpoint or a deleted row can leave in storage,
- * found by comparing storage with the `data_exports` table.
+ * The housekeeping sweep: what a crash, a lost checkpoint or a deleted row can leave in storage.
+ *
+ * It removes only what this database records: an object or upload is this deployment's when its
+ * key carries the `file_uuid` of one of its exports (`exports/<file_uuid>/…`, see
+ * `exportFileKey`) or is a `file_key` it recorded. Anything else under the prefix belongs to
+ * another database or deployment sharing the bucket or directory, and is never touched.
  */
 import type { Sql } from "../db/client.ts";
 import type { ObjectStorage } from "../storage/types.ts";
 import type { HousekeepingReport } from "./types.ts";
 
-/** Where export files live (see `exportFileKey`). */
-const EXPORTS_PREFIX = "exports/";
-/** `exports/<project slug>_export-<id>.<extension>` → the export id. */
-const EXPORT_KEY = /^exports\/[^/]*_export-(\d+)\.[^/]+$/;
+/** `<root><uuid>/<file name>` → the uuid. */
+const UUID_SEGMENT = /^([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})\/[^/]+$/;
+
+/** What this database knows about a key. */
+interface Owner {
+  /** The export row, when it still exists. */
+  status?: string;
+  uploadId?: string | null;
+  fileKey?: string | null;
+  /** The row is gone (`deleted_export_files`): everything under its uuid is leftover. */
+  deleted: boolean;
+  fileUuid: string;
+}
 
 /**
- * Aborts incomplete uploads under `exports/` whose upload id is not the `upload_id` of a
- * running (PENDING/STARTED) export and that are at least `minAgeSeconds` old (an upload is
- * begun a moment before its id is recorded), and removes export files whose row is gone.
+ * Under `root` (`<STORAGE_PREFIX>exports/`):
+ * - aborts incomplete uploads of this database's exports that no running export owns (its row
+ *   is gone, ended, or names another upload id) and that are at least `minAgeSeconds` old (an
+ *   upload is begun a moment before its id is recorded);
+ * - removes files of deleted exports and of exports that ended FAILURE/REVOKED;
+ * - forgets deleted exports older than `minAgeSeconds` once nothing of theirs is left.
  */
 export async function sweepStorage(
   sql: Sql,
   storage: ObjectStorage,
-  options: { minAgeSeconds: number; now?: Date },
+  options: { minAgeSeconds: number; root: string; now?: Date },
 ): Promise<HousekeepingReport> {
   const now = (options.now ?? new Date()).getTime();
+  const { root } = options;
   const report: HousekeepingReport = { abortedUploads: [], removedFiles: [] };
 
-  const uploads = await storage.listIncompleteUploads(EXPORTS_PREFIX);
-  const live = new Set(
-    (await sql<{ upload_id: string }[]>`
-      select upload_id from data_exports
-      where upload_id is not null and status in ('PENDING', 'STARTED')`).map((r) => r.upload_id),
-  );
+  const uploads = await storage.listIncompleteUploads(root);
+  const objects = await storage.listObjects(root);
+  const owners = await findOwners(sql, root, [...uploads.map((u) => u.key), ...objects]);
+
   for (const upload of uploads) {
-    if (live.has(upload.uploadId)) continue;
+    const owner = owners.get(upload.key);
+    if (!owner) continue; // not this database's
+    const live = !owner.deleted && ["PENDING", "STARTED"].includes(owner.status ?? "") &&
+      owner.uploadId === upload.uploadId;
+    if (live) continue;
     const age = upload.initiated ? (now - upload.initiated.getTime()) / 1000 : Infinity;
     if (age < options.minAgeSeconds) continue;
     await storage.abortUpload(upload);
     report.abortedUploads.push({ key: upload.key, uploadId: upload.uploadId });
   }
 
-  const keys = await storage.listObjects(EXPORTS_PREFIX);
-  const ids = new Map<string, number>();
-  for (const key of keys) {
-    const match = EXPORT_KEY.exec(key);
-    if (match) ids.set(key, Number(match[1]));
+  for (const key of objects) {
+    const owner = owners.get(key);
+    if (!owner) continue;
+    if (owner.deleted || ["FAILURE", "REVOKED"].includes(owner.status ?? "")) {
+      await storage.deleteObject(key);
+      report.removedFiles.push(key);
+    }
   }
-  const wanted = [...new Set(ids.values())];
-  const existing = new Set(
-    wanted.length === 0
-      ? []
-      : (await sql<{ id: number }[]>`select id from data_exports where id in ${sql(wanted)}`)
-        .map((r) => r.id),
+
+  // Deleted exports with nothing left (or only young uploads, seen again next time) are done.
+  const stillHeld = new Set(
+    uploads.filter((u) => !report.abortedUploads.some((a) => a.uploadId === u.uploadId))
+      .map((u) => owners.get(u.key)?.fileUuid).filter((u): u is string => !!u),
   );
-  for (const [key, id] of ids) {
-    if (existing.has(id)) continue;
-    await storage.deleteObject(key);
-    report.removedFiles.push(key);
-  }
+  await sql`
+    delete from deleted_export_files
+    where deleted_at < ${new Date(now - options.minAgeSeconds * 1000)}
+      and not (file_uuid = any(${[...stillHeld]}::uuid[]))`;
   return report;
+}
+
+/** Maps each key this database owns to its owner; keys it does not know are absent. */
+async function findOwners(sql: Sql, root: string, keys: string[]): Promise<Map<string, Owner>> {
+  const owners = new Map<string, Owner>();
+  if (keys.length === 0) return owners;
+  const uuidOf = new Map<string, string>();
+  for (const key of keys) {
+    const match = key.startsWith(root) ? UUID_SEGMENT.exec(key.slice(root.length)) : null;
+    if (match) uuidOf.set(key, match[1]);
+  }
+  const uuids = [...new Set(uuidOf.values())];
+  const rows = await sql<
+    {
+      file_uuid: string;
+      status: string | null;
+      upload_id: string | null;
+      file_key: string | null;
+      deleted: boolean;
+    }[]
+  >`
+    select file_uuid::text, status, upload_id, file_key, false as deleted
+    from data_exports
+    where file_uuid = any(${uuids}::uuid[]) or file_key = any(${keys})
+    union all
+    select file_uuid::text, null, upload_id, file_key, true
+    from deleted_export_files
+    where file_uuid = any(${uuids}::uuid[]) or file_key = any(${keys})`;
+  const byUuid = new Map<string, Owner>();
+  const byKey = new Map<string, Owner>();
+  for (const row of rows) {
+    const owner: Owner = {
+      fileUuid: row.file_uuid,
+      status: row.status ?? undefined,
+      uploadId: row.upload_id,
+      fileKey: row.file_key,
+      deleted: row.deleted,
+    };
+    byUuid.set(row.file_uuid, owner);
+    if (row.file_key) byKey.set(row.file_key, owner);
+  }
+  for (const key of keys) {
+    const owner = byKey.get(key) ?? byUuid.get(uuidOf.get(key) ?? "");
+    if (owner) owners.set(key, owner);
+  }
+  return owners;
 }

@@ -76,9 +76,24 @@ function isLostUpload(error: unknown): boolean {
     /does not match the checkpoint/.test(error instanceof Error ? error.message : String(error));
 }
 
-/** The object key of an export's file. */
-export function exportFileKey(projectSlug: string, exportId: number, extension: string): string {
-  return `exports/${projectSlug}_export-${exportId}.${extension}`;
+/**
+ * The object key of an export's file: `<STORAGE_PREFIX>exports/<file_uuid>/<project
+ * slug>_export-<id>.<extension>`. The UUID is the export's own (`data_exports.file_uuid`), so
+ * two databases or deployments sharing one bucket or directory never write, read or delete each
+ * other's files even with equal ids and slugs; the last segment is the original platform's file
+ * name, which downloads keep.
+ */
+export function exportFileKey(
+  export_: { storagePrefix: string; fileUuid: string; projectSlug: string; exportId: number },
+  extension: string,
+): string {
+  const { storagePrefix, fileUuid, projectSlug, exportId } = export_;
+  return `${exportsRoot(storagePrefix)}${fileUuid}/${projectSlug}_export-${exportId}.${extension}`;
+}
+
+/** The key prefix under which every export file of this deployment lives. */
+export function exportsRoot(storagePrefix: string): string {
+  return `${storagePrefix}exports/`;
 }
 
 /** The stable URL (through the API) that downloads an export's file. */
@@ -180,7 +195,12 @@ export function createActivities(deps: ActivityDependencies) {
         const row = await requireExport(input.exportId);
         const exporter = requireExporter(row.format);
         await queryContext(row);
-        const fileKey = exportFileKey(row.project_slug, row.id, exporter.extension);
+        const fileKey = exportFileKey({
+          storagePrefix: config.storagePrefix,
+          fileUuid: row.file_uuid,
+          projectSlug: row.project_slug,
+          exportId: row.id,
+        }, exporter.extension);
         const { workflowExecution } = Context.current().info;
         const runId = workflowExecution?.runId ?? null;
         await sql`
@@ -419,13 +439,14 @@ export function createActivities(deps: ActivityDependencies) {
     },
 
     /**
-     * Housekeeping: aborts incomplete uploads under `exports/` that no running export owns and
-     * removes files whose export row no longer exists. Returns (and logs) what it removed.
+     * Housekeeping: aborts stale uploads and removes leftover files that this database records
+     * (see {@link sweepStorage}). Returns (and logs) what it removed.
      */
     async sweepOrphans(input: { minAgeSeconds?: number } = {}): Promise<HousekeepingReport> {
       return await keepAlive(async () => {
         const report = await sweepStorage(sql, storage, {
           minAgeSeconds: input.minAgeSeconds ?? 3600,
+          root: exportsRoot(config.storagePrefix),
         });
         console.log(JSON.stringify({ msg: "housekeeping", ...report }));
         return report;

@@ -6,7 +6,7 @@ import type { ContentfulStatusCode } from "hono/utils/http-status";
 import { tokenAuth } from "./auth.ts";
 import { responseContract } from "./contract.ts";
 import { docsRoutes } from "./docs.ts";
-import { jsonError } from "./errors.ts";
+import { jsonError, unavailableDependency } from "./errors.ts";
 import {
   type ApiEnv,
   type ExportsApiDependencies,
@@ -14,6 +14,7 @@ import {
   validationHook,
 } from "./exports.ts";
 import { filesRoutes } from "./files.ts";
+import { checkHealth } from "./health.ts";
 import { logEvent } from "./log.ts";
 import { HealthSchema } from "./schemas.ts";
 import { schedulesRoutes } from "./schedules.ts";
@@ -25,14 +26,15 @@ const healthRoute = createRoute({
   method: "get",
   path: "/healthz",
   tags: ["service"],
-  summary: "Reachability of the database, Temporal and storage",
+  summary: "Reachability of the database, Temporal and storage; a worker polls the task queue",
   responses: {
     200: {
       description: "Every dependency answers",
       content: { "application/json": { schema: HealthSchema } },
     },
     503: {
-      description: "At least one dependency does not answer",
+      description:
+        "A dependency does not answer or no worker polls the task queue (named in `checks`)",
       content: { "application/json": { schema: HealthSchema } },
     },
   },
@@ -45,6 +47,11 @@ export function createApp(deps: ExportsApiDependencies): OpenAPIHono<BlankEnv> {
     if (error instanceof HTTPException) {
       return jsonError(c, error.status as ContentfulStatusCode, error.message || "bad request");
     }
+    const dependency = unavailableDependency(error);
+    if (dependency) {
+      logEvent("dependency unavailable", { path: c.req.path, error: String(error) }, "warning");
+      return jsonError(c, 503, `${dependency} is not reachable, try again later: ${error.message}`);
+    }
     logEvent("unhandled error", { path: c.req.path, error: String(error) }, "error");
     return jsonError(c, 500, "internal error");
   });
@@ -54,28 +61,7 @@ export function createApp(deps: ExportsApiDependencies): OpenAPIHono<BlankEnv> {
   }
 
   app.openapi(healthRoute, async (c) => {
-    const checks = { database: "", temporal: "", storage: "" };
-    const within = <T>(p: Promise<T>): Promise<T> =>
-      Promise.race([
-        p,
-        new Promise<T>((_, reject) =>
-          setTimeout(() => reject(new Error("timed out after 5 s")), 5000)
-        ),
-      ]);
-    await Promise.all([
-      within(deps.sql`select 1`).then(
-        () => checks.database = "ok",
-        (e) => checks.database = String(e),
-      ),
-      within(deps.temporal.workflowService.getSystemInfo({})).then(
-        () => checks.temporal = "ok",
-        (e) => checks.temporal = String(e),
-      ),
-      within(deps.storage.listObjects("healthz/")).then(
-        () => checks.storage = "ok",
-        (e) => checks.storage = String(e),
-      ),
-    ]);
+    const checks = await checkHealth(deps);
     const ok = Object.values(checks).every((v) => v === "ok");
     return ok
       ? c.json({ status: "ok" as const, checks }, 200)

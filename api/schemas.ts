@@ -143,14 +143,22 @@ export const RetrieveQuerySchema = z.object({
 
 export const HealthSchema = z.object({
   status: z.enum(["ok", "unavailable"]),
-  checks: z.object({ database: z.string(), temporal: z.string(), storage: z.string() }),
+  checks: z.object({
+    database: z.string(),
+    temporal: z.string(),
+    storage: z.string(),
+    workers: z.string(),
+  }),
 }).openapi("Health");
 
-/** The JSON error responses a route can give, for `createRoute({ responses })`. */
+/**
+ * The JSON error responses a route can give, for `createRoute({ responses })`. Every route
+ * reaches the database (token check) and may answer 503 when a dependency does not answer.
+ */
 export function errorResponses<S extends number>(
   ...statuses: S[]
 ): Record<
-  S,
+  S | 503,
   { description: string; content: { "application/json": { schema: typeof ErrorSchema } } }
 > {
   const descriptions: Record<number, string> = {
@@ -161,7 +169,7 @@ export function errorResponses<S extends number>(
     409: "Conflicts with the current state",
     503: "A dependency is unavailable",
   };
-  return Object.fromEntries(statuses.map((s) => [s, {
+  return Object.fromEntries([...new Set<number>([...statuses, 503])].map((s) => [s, {
     description: descriptions[s] ?? "Error",
     content: { "application/json": { schema: ErrorSchema } },
   }])) as never;

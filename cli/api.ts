@@ -1,24 +1,38 @@
-/** `deno task api`: the HTTP API on `PORT`. */
+/**
+ * `deno task api`: the HTTP API on `PORT`. It starts and serves whatever is down: PostgreSQL,
+ * Temporal and storage are retried in the background (logged), `/healthz` answers 503 naming
+ * what is missing, and routes that need a missing dependency answer 503.
+ */
 import { loadConfig } from "../config/mod.ts";
 import { connectDatabase } from "../db/client.ts";
 import { createStorage } from "../storage/mod.ts";
 import { createApp } from "../api/mod.ts";
-import { connectTemporal } from "./temporal.ts";
+import { watchDependencies } from "./dependencies.ts";
+import { connectTemporalInBackground } from "./temporal.ts";
 
-/** Serves the API until the process is stopped. */
+/** Serves the API until SIGINT/SIGTERM. */
 export async function runApi(): Promise<void> {
   const config = loadConfig();
   const sql = connectDatabase(config.databaseUrl);
   const storage = createStorage(config);
-  await storage.ensureReady();
-  const temporal = await connectTemporal(config);
+  const stop = new AbortController();
+  watchDependencies({ sql, storage, config }, stop.signal);
+  const temporal = connectTemporalInBackground(config);
   const app = createApp({ sql, storage, config, temporal: temporal.client });
   const server = Deno.serve({
     port: config.port,
     hostname: "0.0.0.0",
     onListen: ({ port }) => console.log(JSON.stringify({ msg: "api listening", port })),
   }, app.fetch);
+  const shutdown = () => {
+    stop.abort();
+    server.shutdown();
+  };
+  Deno.addSignalListener("SIGINT", shutdown);
+  Deno.addSignalListener("SIGTERM", shutdown);
   await server.finished;
+  await temporal.close();
+  await sql.end({ timeout: 5 });
 }
 
 if (import.meta.main) {

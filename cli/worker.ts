@@ -2,22 +2,19 @@
  * `deno task worker`: a Temporal worker on the export task queue. Scale out by starting more of
  * these, on any machine that reaches Temporal, Postgres and storage.
  */
-import {
-  DefaultLogger,
-  type LogLevel,
-  NativeConnection,
-  Runtime,
-  Worker,
-} from "@temporalio/worker";
+import { NativeConnection, Worker } from "@temporalio/worker";
 import { fileURLToPath } from "node:url";
 import { type ActivityDependencies, createActivities } from "../activities/mod.ts";
 import { activityLogInterceptor } from "../activities/log_interceptor.ts";
 import { createScheduleActivities } from "../activities/schedules.ts";
-import { loadConfig } from "../config/mod.ts";
+import { Client } from "@temporalio/client";
+import { type Config, loadConfig } from "../config/mod.ts";
 import { connectDatabase } from "../db/client.ts";
 import { createStorage } from "../storage/mod.ts";
 import { ensureHousekeepingSchedule } from "./housekeeping.ts";
-import { connectTemporal } from "./temporal.ts";
+import { installRuntime } from "./runtime.ts";
+import { backoffDelayMs, retryForever } from "./backoff.ts";
+import { watchDependencies } from "./dependencies.ts";
 
 const BUNDLER = fileURLToPath(new URL("./bundle_workflows.ts", import.meta.url));
 
@@ -40,23 +37,9 @@ export function workflowBundle(): Promise<{ code: string }> {
   return bundle;
 }
 
-let runtimeInstalled = false;
-
-/**
- * Connects to Temporal for a worker. The first call installs the SDK runtime with a logger at
- * `TEMPORAL_LOG_LEVEL` (default WARN), so the workflow bundler and worker state changes do not
- * flood the output.
- */
+/** Connects to Temporal for a worker (installs the SDK runtime first: {@link installRuntime}). */
 export async function connectWorker(address: string): Promise<NativeConnection> {
-  if (!runtimeInstalled) {
-    runtimeInstalled = true;
-    const level = (Deno.env.get("TEMPORAL_LOG_LEVEL") ?? "WARN").toUpperCase() as LogLevel;
-    try {
-      Runtime.install({ logger: new DefaultLogger(level) });
-    } catch {
-      // a runtime was installed already (e.g. by another module): keep it
-    }
-  }
+  installRuntime();
   return await NativeConnection.connect({ address });
 }
 
@@ -80,43 +63,86 @@ export async function createExportWorker(
   });
 }
 
-/** Runs a worker until SIGINT/SIGTERM (which drain running activities first). */
+/**
+ * Runs a worker until SIGINT/SIGTERM (which drain running activities first). It starts and
+ * keeps running while a dependency is down: Temporal is retried with backoff until it answers
+ * (nothing to poll before), PostgreSQL and storage are checked in the background and logged
+ * (activities retry on their own), and a worker that stops on an error is rebuilt.
+ */
 export async function runWorker(): Promise<void> {
   const config = loadConfig();
   const sql = connectDatabase(config.databaseUrl);
   const storage = createStorage(config);
-  await storage.ensureReady();
-  const temporal = await connectTemporal(config);
-  const connection = await connectWorker(config.temporalAddress);
-  const worker = await createExportWorker({ sql, storage, config, temporal: temporal.client }, {
-    connection,
-  });
-  // HOUSEKEEPING_INTERVAL_MINUTES: how often the housekeeping Schedule sweeps storage (default
-  // 60; 0 = do not create the schedule from this worker).
-  const everyMinutes = Number(Deno.env.get("HOUSEKEEPING_INTERVAL_MINUTES") ?? "60");
-  if (everyMinutes > 0) {
-    try {
-      const outcome = await ensureHousekeepingSchedule(temporal.client, {
-        taskQueue: config.temporalTaskQueue,
-        everyMinutes,
-      });
-      console.log(JSON.stringify({ msg: `housekeeping schedule ${outcome}`, everyMinutes }));
-    } catch (error) {
-      // Exports do not depend on it: run without, say so (`deno task cli housekeeping --install`).
-      console.error(
-        JSON.stringify({ msg: "could not create the housekeeping schedule", error: String(error) }),
-      );
-    }
-  }
-  console.log(
-    JSON.stringify({ msg: "worker started", taskQueue: config.temporalTaskQueue, pid: Deno.pid }),
+  const stop = new AbortController();
+  const onSignal = () => stop.abort();
+  Deno.addSignalListener("SIGINT", onSignal);
+  Deno.addSignalListener("SIGTERM", onSignal);
+  watchDependencies({ sql, storage, config }, stop.signal);
+  const connection = await retryForever(
+    "Temporal",
+    config.temporalAddress,
+    () => connectWorker(config.temporalAddress),
+    stop.signal,
   );
+  if (!connection) return await sql.end({ timeout: 5 });
+  const client = new Client({ connection, namespace: config.temporalNamespace });
   try {
-    await worker.run();
+    await ensureHousekeeping(client, config);
+    for (let attempt = 1; !stop.signal.aborted; attempt++) {
+      const worker = await createExportWorker({ sql, storage, config, temporal: client }, {
+        connection,
+      });
+      // the SDK drains on SIGINT/SIGTERM; a signal that came while it was being built counts too
+      const shutdown = () => worker.shutdown();
+      stop.signal.addEventListener("abort", shutdown);
+      console.log(
+        JSON.stringify({
+          msg: "worker started",
+          taskQueue: config.temporalTaskQueue,
+          pid: Deno.pid,
+        }),
+      );
+      try {
+        await worker.run();
+        return;
+      } catch (error) {
+        if (stop.signal.aborted) return;
+        const delayMs = backoffDelayMs(attempt);
+        console.error(JSON.stringify({
+          level: "error",
+          msg: "worker stopped on an error; starting a new one",
+          error: error instanceof Error ? error.message : String(error),
+          retryInSeconds: delayMs / 1000,
+        }));
+        await new Promise((r) => setTimeout(r, delayMs));
+      } finally {
+        stop.signal.removeEventListener("abort", shutdown);
+      }
+    }
   } finally {
     await connection.close();
-    await temporal.close();
     await sql.end({ timeout: 5 });
+  }
+}
+
+/**
+ * Creates the housekeeping Schedule unless `HOUSEKEEPING_INTERVAL_MINUTES` is 0 (default 60:
+ * how often it sweeps storage). Exports do not depend on it: when it cannot be created the
+ * worker runs without and says so (`deno task cli housekeeping --install` later).
+ */
+async function ensureHousekeeping(client: Client, config: Config): Promise<void> {
+  const everyMinutes = Number(Deno.env.get("HOUSEKEEPING_INTERVAL_MINUTES") ?? "60");
+  if (everyMinutes <= 0) return;
+  try {
+    const outcome = await ensureHousekeepingSchedule(client, {
+      taskQueue: config.temporalTaskQueue,
+      everyMinutes,
+    });
+    console.log(JSON.stringify({ msg: `housekeeping schedule ${outcome}`, everyMinutes }));
+  } catch (error) {
+    console.error(
+      JSON.stringify({ msg: "could not create the housekeeping schedule", error: String(error) }),
+    );
   }
 }
 

@@ -14,6 +14,12 @@ export interface Config {
   publicBaseUrl: string;
   storageBackend: "fs" | "s3";
   exportsDir: string;
+  /**
+   * Prepended to every object key (`""` or segments ending in `/`, e.g. `prod/`), so that
+   * deployments sharing a bucket or directory keep apart; each key also carries the export's
+   * UUID, so even equal prefixes never collide.
+   */
+  storagePrefix: string;
   s3: {
     endpoint?: string;
     bucket: string;
@@ -65,6 +71,11 @@ const envSchema = z.object({
   PUBLIC_BASE_URL: z.url().optional(),
   STORAGE_BACKEND: z.enum(["fs", "s3"]).optional(),
   EXPORTS_DIR: z.string().min(1).default(".data/exports"),
+  STORAGE_PREFIX: z.string().regex(
+    /^([A-Za-z0-9._-]+\/)*[A-Za-z0-9._-]+\/?$/,
+    "must be path segments of letters, digits, '.', '_' or '-' separated by '/' (e.g. prod/)",
+  ).refine((v) => !v.split("/").some((s) => s === "." || s === ".."), "must not hold . or ..")
+    .optional(),
   S3_ENDPOINT: z.url().optional(),
   S3_BUCKET: z.string().min(3).optional(),
   S3_REGION: z.string().min(1).default("us-east-1"),
@@ -105,6 +116,7 @@ export function loadConfig(env: Record<string, string | undefined> = Deno.env.to
     publicBaseUrl: (e.PUBLIC_BASE_URL ?? `http://localhost:${e.PORT}`).replace(/\/$/, ""),
     storageBackend,
     exportsDir: e.EXPORTS_DIR,
+    storagePrefix: e.STORAGE_PREFIX ? e.STORAGE_PREFIX.replace(/\/?$/, "/") : "",
     s3: {
       endpoint: e.S3_ENDPOINT,
       bucket: e.S3_BUCKET ?? "",

@@ -44,6 +44,8 @@ export interface ExportRow {
   error: string | null;
   error_stage: string | null;
   file_key: string | null;
+  /** Unique to the export across databases: part of its object key (`exportFileKey`). */
+  file_uuid: string;
   upload_id: string | null;
   record_count: number;
   file_size: number;

@@ -18,3 +18,17 @@ export class InvalidKeyError extends Error {
     this.name = "InvalidKeyError";
   }
 }
+
+/**
+ * The storage service did not answer (connection refused, DNS, timeout, 5xx after the SDK's
+ * retries). Transient: the caller retries; the message names the storage so that an export
+ * that fails after its retries says where its file could not go.
+ */
+export class StorageUnavailableError extends Error {
+  constructor(readonly storage: string, cause: unknown) {
+    super(`storage unreachable: ${storage}: ${cause instanceof Error ? cause.message : cause}`, {
+      cause,
+    });
+    this.name = "StorageUnavailableError";
+  }
+}

@@ -25,7 +25,7 @@ import {
 } from "@aws-sdk/client-s3";
 import { getSignedUrl } from "@aws-sdk/s3-request-presigner";
 import { attachmentDisposition } from "./disposition.ts";
-import { UploadNotFoundError } from "./errors.ts";
+import { StorageUnavailableError, UploadNotFoundError } from "./errors.ts";
 import type { IncompleteUpload, ObjectStorage, UploadedPart, UploadState } from "./types.ts";
 
 /** Where the bucket lives and how to reach it (the `s3` section of the config). */
@@ -68,6 +68,16 @@ export function createS3Client(options: Omit<S3StorageOptions, "bucket" | "clien
 export function createS3Storage(options: S3StorageOptions): ObjectStorage {
   const client = options.client ?? createS3Client(options);
   const Bucket = options.bucket;
+  const where = `S3 bucket ${Bucket} at ${options.endpoint ?? `AWS ${options.region}`}`;
+
+  /** `client.send`, with "no answer" errors turned into {@link StorageUnavailableError}. */
+  const send: S3Client["send"] = (async (command: Parameters<S3Client["send"]>[0]) => {
+    try {
+      return await client.send(command);
+    } catch (error) {
+      throw isUnreachable(error) ? new StorageUnavailableError(where, error) : error;
+    }
+  }) as S3Client["send"];
 
   function checkBackend(state: Pick<UploadState, "backend" | "key">): void {
     if (state.backend !== "s3") {
@@ -77,7 +87,7 @@ export function createS3Storage(options: S3StorageOptions): ObjectStorage {
 
   async function headObject(key: string): Promise<{ size: number } | null> {
     try {
-      const head = await client.send(new HeadObjectCommand({ Bucket, Key: key }));
+      const head = await send(new HeadObjectCommand({ Bucket, Key: key }));
       return { size: head.ContentLength ?? 0 };
     } catch (error) {
       if (isNotFound(error)) return null;
@@ -90,7 +100,7 @@ export function createS3Storage(options: S3StorageOptions): ObjectStorage {
     const parts: Part[] = [];
     let marker: string | undefined;
     do {
-      const page = await client.send(
+      const page = await send(
         new ListPartsCommand({
           Bucket,
           Key: state.key,
@@ -107,7 +117,7 @@ export function createS3Storage(options: S3StorageOptions): ObjectStorage {
   /** False only when S3 says the upload is gone; true when it exists or cannot be told. */
   async function uploadMayExist(state: UploadState): Promise<boolean> {
     try {
-      await client.send(
+      await send(
         new ListPartsCommand({ Bucket, Key: state.key, UploadId: state.uploadId, MaxParts: 1 }),
       );
       return true;
@@ -121,13 +131,13 @@ export function createS3Storage(options: S3StorageOptions): ObjectStorage {
 
     async ensureReady(): Promise<void> {
       try {
-        await client.send(new HeadBucketCommand({ Bucket }));
+        await send(new HeadBucketCommand({ Bucket }));
         return;
       } catch (error) {
         if (!isNotFound(error)) throw error;
       }
       try {
-        await client.send(
+        await send(
           new CreateBucketCommand({
             Bucket,
             CreateBucketConfiguration: options.region === "us-east-1"
@@ -141,7 +151,7 @@ export function createS3Storage(options: S3StorageOptions): ObjectStorage {
     },
 
     async beginUpload(key: string, contentType: string): Promise<UploadState> {
-      const created = await client.send(
+      const created = await send(
         new CreateMultipartUploadCommand({ Bucket, Key: key, ContentType: contentType }),
       );
       if (!created.UploadId) {
@@ -168,7 +178,7 @@ export function createS3Storage(options: S3StorageOptions): ObjectStorage {
       }
       let etag: string | undefined;
       try {
-        const uploaded = await client.send(
+        const uploaded = await send(
           new UploadPartCommand({
             Bucket,
             Key: state.key,
@@ -219,7 +229,7 @@ export function createS3Storage(options: S3StorageOptions): ObjectStorage {
         if (state.parts.length === 0) {
           // S3 cannot complete a multipart upload without parts: publish an empty object
           // and drop the upload (both steps are safe to repeat).
-          await client.send(
+          await send(
             new PutObjectCommand({
               Bucket,
               Key: state.key,
@@ -227,7 +237,7 @@ export function createS3Storage(options: S3StorageOptions): ObjectStorage {
               ContentType: state.contentType,
             }),
           );
-          await client.send(
+          await send(
             new AbortMultipartUploadCommand({
               Bucket,
               Key: state.key,
@@ -235,7 +245,7 @@ export function createS3Storage(options: S3StorageOptions): ObjectStorage {
             }),
           );
         } else {
-          await client.send(
+          await send(
             new CompleteMultipartUploadCommand({
               Bucket,
               Key: state.key,
@@ -269,7 +279,7 @@ export function createS3Storage(options: S3StorageOptions): ObjectStorage {
 
     async abortUpload(state: Pick<UploadState, "key" | "uploadId">): Promise<void> {
       try {
-        await client.send(
+        await send(
           new AbortMultipartUploadCommand({ Bucket, Key: state.key, UploadId: state.uploadId }),
         );
       } catch (error) {
@@ -281,7 +291,7 @@ export function createS3Storage(options: S3StorageOptions): ObjectStorage {
 
     async deleteObject(key: string): Promise<void> {
       try {
-        await client.send(new DeleteObjectCommand({ Bucket, Key: key }));
+        await send(new DeleteObjectCommand({ Bucket, Key: key }));
       } catch (error) {
         if (!isNotFound(error)) throw error;
       }
@@ -311,7 +321,7 @@ export function createS3Storage(options: S3StorageOptions): ObjectStorage {
       const keys: string[] = [];
       let token: string | undefined;
       do {
-        const page = await client.send(
+        const page = await send(
           new ListObjectsV2Command({ Bucket, Prefix: prefix, ContinuationToken: token }),
         );
         for (const object of page.Contents ?? []) {
@@ -327,7 +337,7 @@ export function createS3Storage(options: S3StorageOptions): ObjectStorage {
       let keyMarker: string | undefined;
       let uploadIdMarker: string | undefined;
       do {
-        const page = await client.send(
+        const page = await send(
           new ListMultipartUploadsCommand({
             Bucket,
             Prefix: prefix,
@@ -356,6 +366,14 @@ function errorName(error: unknown): string | undefined {
 }
 
 /** True for the S3 "not found" family: a missing key, upload or bucket, or any 404. */
+/** No HTTP answer at all (refused, reset, DNS, timeout) or a 5xx left after the SDK's retries. */
+function isUnreachable(error: unknown): boolean {
+  const status = (error as { $metadata?: { httpStatusCode?: number } } | null)?.$metadata
+    ?.httpStatusCode;
+  if (typeof status === "number") return status >= 500;
+  return error instanceof Error;
+}
+
 function isNotFound(error: unknown): boolean {
   const name = errorName(error);
   if (

@@ -239,7 +239,7 @@ Deno.test({
         assertEquals(res.status, 200, JSON.stringify(res.body));
         assertEquals(res.body, {
           status: "ok",
-          checks: { database: "ok", temporal: "ok", storage: "ok" },
+          checks: { database: "ok", temporal: "ok", storage: "ok", workers: "ok" },
         });
       });
 

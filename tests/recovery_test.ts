@@ -4,7 +4,7 @@
  * sweep that the `export-housekeeping` Schedule runs.
  */
 import { sweepStorage } from "../activities/housekeeping.ts";
-import { createActivities } from "../activities/mod.ts";
+import { createActivities, exportFileKey, exportsRoot } from "../activities/mod.ts";
 import { ensureHousekeepingSchedule, runHousekeeping } from "../cli/housekeeping.ts";
 import { jobLogs } from "../db/exports.ts";
 import { seedDemo } from "../db/seed_demo.ts";
@@ -165,66 +165,89 @@ Deno.test({
       const [keptRow] = await h.sql<{ file_key: string }[]>`
         select file_key from data_exports where id = ${kept}`;
 
+      const root = exportsRoot(h.config.storagePrefix);
+      /** A new export row of this database and the key its file would have. */
+      const newExport = async (status: string) => {
+        const [row] = await h.sql<{ id: number; file_uuid: string }[]>`
+          insert into data_exports (user_id, project_id, format, status)
+          values (${seed.user_id}, ${seed.project_id}, 'occurrences_simple_csv', ${status})
+          returning id, file_uuid::text`;
+        const key = exportFileKey({
+          storagePrefix: h.config.storagePrefix,
+          fileUuid: row.file_uuid,
+          projectSlug: "demo",
+          exportId: row.id,
+        }, "csv");
+        return { id: row.id, key };
+      };
+      const publish = async (key: string) => {
+        const upload = await h.storage.beginUpload(key, "text/csv");
+        await h.storage.completeUpload(
+          await h.storage.appendPart(upload, new TextEncoder().encode("id\r\n")),
+        );
+      };
       // An upload a running export owns (its row says so): must survive.
-      const [running] = await h.sql<{ id: number }[]>`
-        insert into data_exports (user_id, project_id, format, status)
-        values (${seed.user_id}, ${seed.project_id}, 'occurrences_simple_csv', 'STARTED')
-        returning id`;
-      const owned = await h.storage.beginUpload(
-        `exports/demo_export-${running.id}.csv`,
-        "text/csv",
-      );
+      const running = await newExport("STARTED");
+      const owned = await h.storage.beginUpload(running.key, "text/csv");
       await h.sql`update data_exports set upload_id = ${owned.uploadId} where id = ${running.id}`;
-      // An orphaned upload (a crashed attempt whose id was never recorded, or a deleted export).
-      const orphan = await h.storage.beginUpload("exports/gone_export-999999991.csv", "text/csv");
-      // A published file whose export row no longer exists.
-      const stale = await h.storage.beginUpload("exports/gone_export-999999992.csv", "text/csv");
-      await h.storage.completeUpload(
-        await h.storage.appendPart(stale, new TextEncoder().encode("id\r\n")),
-      );
+      // An orphaned upload: its export was deleted (the row is gone, the database recorded it).
+      const deleted = await newExport("STARTED");
+      const orphan = await h.storage.beginUpload(deleted.key, "text/csv");
+      // A published file whose export row was deleted.
+      const stale = await newExport("SUCCESS");
+      await publish(stale.key);
+      await h.sql`delete from data_exports where id in ${h.sql([deleted.id, stale.id])}`;
+      // Another database's upload and file in the same bucket, with ids and slug like ours:
+      // never touched, whatever their age.
+      const foreignKey = `${root}${crypto.randomUUID()}/demo_export-${stale.id}.csv`;
+      const foreign = await h.storage.beginUpload(foreignKey, "text/csv");
+      const foreignFile = `${root}${crypto.randomUUID()}/demo_export-${deleted.id}.csv`;
+      await publish(foreignFile);
 
       await t.step("uploads younger than the minimum age are left alone", async () => {
         // Age is taken from the storage's `Initiated` date (moto reports a fixed one), so the
         // sweep is run "10 s after" the date the storage gives for the orphan.
-        const listed = await h.storage.listIncompleteUploads("exports/");
+        const listed = await h.storage.listIncompleteUploads(root);
         const initiated = listed.find((u) => u.uploadId === orphan.uploadId)?.initiated;
         assert(initiated, "no Initiated date listed");
         const report = await sweepStorage(h.sql, h.storage, {
           minAgeSeconds: 3600,
+          root,
           now: new Date(initiated.getTime() + 10_000),
         });
         assertEquals(report.abortedUploads, []);
-        assertEquals(report.removedFiles, ["exports/gone_export-999999992.csv"]);
-        assertEquals(await h.storage.headObject("exports/gone_export-999999992.csv"), null);
+        assertEquals(report.removedFiles, [stale.key]);
+        assertEquals(await h.storage.headObject(stale.key), null);
       });
 
       await t.step(
-        "the workflow aborts orphaned uploads, keeps owned ones and live files",
+        "the workflow aborts orphaned uploads, keeps owned, live and foreign ones",
         async () => {
           // The stale file again (the previous step removed it), for the workflow to find.
-          const again = await h.storage.beginUpload(
-            "exports/gone_export-999999992.csv",
-            "text/csv",
-          );
-          await h.storage.completeUpload(
-            await h.storage.appendPart(again, new TextEncoder().encode("id\r\n")),
-          );
+          await publish(stale.key);
           const report = await runHousekeeping(h.temporal.client, {
             taskQueue: h.config.temporalTaskQueue,
             minAgeSeconds: 0,
           });
           assertEquals(report, {
             abortedUploads: [{ key: orphan.key, uploadId: orphan.uploadId }],
-            removedFiles: ["exports/gone_export-999999992.csv"],
+            removedFiles: [stale.key],
           });
-          const left = await h.storage.listIncompleteUploads("exports/");
-          assertEquals(left.map((u) => u.uploadId), [owned.uploadId]);
+          const left = await h.storage.listIncompleteUploads(root);
+          assertEquals(
+            left.map((u) => u.uploadId).sort(),
+            [owned.uploadId, foreign.uploadId].sort(),
+          );
           assert(await h.storage.headObject(keptRow.file_key), "a live export's file was removed");
+          assert(await h.storage.headObject(foreignFile), "another database's file was removed");
           const second = await runHousekeeping(h.temporal.client, {
             taskQueue: h.config.temporalTaskQueue,
             minAgeSeconds: 0,
           });
           assertEquals(second, { abortedUploads: [], removedFiles: [] });
+          const tombstones = await h.sql`
+            select 1 from deleted_export_files where export_id in ${h.sql([deleted.id, stale.id])}`;
+          assertEquals(tombstones.length, 0, "deleted exports are forgotten once swept");
         },
       );
 
@@ -274,6 +297,7 @@ Deno.test({
         await handle.delete();
       });
       await h.storage.abortUpload(owned);
+      await h.storage.abortUpload(foreign);
     } finally {
       await h.close();
     }

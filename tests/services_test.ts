@@ -1,5 +1,4 @@
 /** The real services answer: PostgreSQL (migrated), moto S3 and Temporal with a Deno worker. */
-import { Client, Connection } from "@temporalio/client";
 import { NativeConnection, Worker } from "@temporalio/worker";
 import {
   CreateBucketCommand,
@@ -9,6 +8,7 @@ import {
 } from "@aws-sdk/client-s3";
 import { fileURLToPath } from "node:url";
 import { assertEquals } from "./assert.ts";
+import { connectTemporal } from "../cli/temporal.ts";
 import { requireEnv, serviceTest, testDatabase } from "./support.ts";
 import { createFixtureActivities } from "./fixtures/heartbeat_activities.ts";
 
@@ -49,7 +49,7 @@ Deno.test({
 });
 
 Deno.test({
-  name: "temporal: a Deno worker runs a heartbeating activity started by a gRPC client",
+  name: "temporal: a Deno worker runs a heartbeating activity started by a client",
   ...serviceTest,
   async fn() {
     const address = requireEnv("TEMPORAL_ADDRESS");
@@ -61,8 +61,10 @@ Deno.test({
       workflowsPath: fileURLToPath(new URL("./fixtures/heartbeat_workflow.ts", import.meta.url)),
       activities: createFixtureActivities(seen),
     });
-    const connection = await Connection.connect({ address });
-    const client = new Client({ connection });
+    const { client, close } = await connectTemporal({
+      temporalAddress: address,
+      temporalNamespace: "default",
+    });
     try {
       const result = await worker.runUntil(
         client.workflow.execute("heartbeatFixtureWorkflow", {
@@ -74,7 +76,7 @@ Deno.test({
       assertEquals(result, 20);
       assertEquals(seen, Array.from({ length: 20 }, (_, i) => i));
     } finally {
-      await connection.close();
+      await close();
       await native.close();
     }
   },
