@@ -411,7 +411,9 @@ export function createActivities(deps: ActivityDependencies) {
     /** Cancels the export's workflow (if running) and waits until it has closed. */
     async stopExportWorkflow(input: { exportId: number }): Promise<void> {
       if (!deps.temporal) throw new Error("stopExportWorkflow needs a Temporal client");
-      const handle = deps.temporal.workflow.getHandle(exportWorkflowId(input.exportId));
+      const row = await findExport(sql, input.exportId);
+      if (!row) return; // nothing left that its workflow could write to
+      const handle = deps.temporal.workflow.getHandle(exportWorkflowId(row));
       const isRunning = async () => {
         try {
           return (await handle.describe()).status.name === "RUNNING";

@@ -10,13 +10,20 @@ import { loadProjectAccess } from "../api/project_access.ts";
 import { findUserById } from "../api/auth.ts";
 import type { Config } from "../config/mod.ts";
 import type { Sql } from "../db/client.ts";
-import { insertExport } from "../db/exports.ts";
+import {
+  deleteWorkflowId,
+  type ExportIdentity,
+  exportWorkflowId,
+  insertExport,
+} from "../db/exports.ts";
 import { findSchedule } from "../db/schedules.ts";
 import { getExporter } from "../registry/mod.ts";
 
 /** What a scheduled run starts: the export and its workflow settings. */
 export interface ScheduledRun {
   exportId: number;
+  /** The id its export workflow must have (`exportWorkflowId`). */
+  workflowId: string;
   heartbeatTimeoutSeconds: number;
   keepLast: number | null;
 }
@@ -35,14 +42,15 @@ export function createScheduleActivities(deps: { sql: Sql; config: Config }) {
       const runId = info.workflowExecution?.workflowId ?? `activity-${info.activityId}`;
       const schedule = await findSchedule(sql, input.scheduleId);
       if (!schedule) return null;
-      const run = (exportId: number): ScheduledRun => ({
-        exportId,
+      const run = (export_: ExportIdentity): ScheduledRun => ({
+        exportId: export_.id,
+        workflowId: exportWorkflowId(export_),
         heartbeatTimeoutSeconds: config.heartbeatTimeoutSeconds,
         keepLast: schedule.keep_last,
       });
-      const [existing] = await sql<{ id: number }[]>`
-        select id from data_exports where schedule_run_id = ${runId}`;
-      if (existing) return run(existing.id);
+      const [existing] = await sql<ExportIdentity[]>`
+        select id, file_uuid::text from data_exports where schedule_run_id = ${runId}`;
+      if (existing) return run(existing);
 
       const user = await findUserById(sql, schedule.user_id);
       const access = user && await loadProjectAccess(sql, user, schedule.project_id);
@@ -61,13 +69,14 @@ export function createScheduleActivities(deps: { sql: Sql; config: Config }) {
       }
       const checked = await validateFilters(sql, exporter, schedule.project_id, schedule.filters);
       if (!checked.ok) throw ApplicationFailure.nonRetryable(checked.message, "InvalidFilters");
-      const exportId = await insertExport(sql, {
+      const created = await insertExport(sql, {
         userId: schedule.user_id,
         projectId: schedule.project_id,
         format: exporter.key,
         filters: checked.filters as Record<string, unknown>,
         filtersDisplay: checked.display,
       });
+      const exportId = created.id;
       try {
         await sql`update data_exports set schedule_id = ${schedule.id}, schedule_run_id = ${runId}
           where id = ${exportId}`;
@@ -77,21 +86,24 @@ export function createScheduleActivities(deps: { sql: Sql; config: Config }) {
         if (!(await findSchedule(sql, input.scheduleId))) return null;
         throw error;
       }
-      return run(exportId);
+      return run(created);
     },
 
-    /** Finished exports of the schedule beyond the newest `keepLast`, oldest first. */
+    /**
+     * Finished exports of the schedule beyond the newest `keepLast`, oldest first, with the id
+     * their delete workflow must have (`deleteWorkflowId`).
+     */
     async exportsBeyondKeepLast(
       input: { scheduleId: number; keepLast: number },
-    ): Promise<number[]> {
-      const rows = await sql<{ id: number }[]>`
-        select id from data_exports
+    ): Promise<{ exportId: number; deleteWorkflowId: string }[]> {
+      const rows = await sql<ExportIdentity[]>`
+        select id, file_uuid::text from data_exports
         where schedule_id = ${input.scheduleId} and status not in ('PENDING', 'STARTED')
           and id not in (
             select id from data_exports where schedule_id = ${input.scheduleId}
             order by id desc limit ${input.keepLast})
         order by id`;
-      return rows.map((r) => r.id);
+      return rows.map((r) => ({ exportId: r.id, deleteWorkflowId: deleteWorkflowId(r) }));
     },
   };
 }

@@ -8,6 +8,7 @@ import {
   deleteWorkflowId,
   type ExportOrdering,
   type ExportRow,
+  type ExportIdentity,
   exportWorkflowId,
   findExport,
   initialProgress,
@@ -210,19 +211,22 @@ export const exportsRouteConfigs = [
 /** Starts the export's workflow; a second start of the same export is a no-op. */
 export async function startExportWorkflow(
   deps: Pick<ExportsApiDependencies, "temporal" | "config">,
-  exportId: number,
+  export_: ExportIdentity,
 ): Promise<void> {
   await deps.temporal.workflow.start<typeof exportWorkflow>("exportWorkflow", {
     taskQueue: deps.config.temporalTaskQueue,
-    workflowId: exportWorkflowId(exportId),
-    args: [{ exportId, heartbeatTimeoutSeconds: deps.config.heartbeatTimeoutSeconds }],
+    workflowId: exportWorkflowId(export_),
+    args: [{
+      exportId: export_.id,
+      heartbeatTimeoutSeconds: deps.config.heartbeatTimeoutSeconds,
+    }],
     workflowIdConflictPolicy: "USE_EXISTING",
   });
 }
 
 /** The outcome of {@link requestExport}. */
 export type RequestExportResult =
-  | { ok: true; exportId: number; access: ProjectAccess }
+  | { ok: true; exportId: number; workflowId: string; access: ProjectAccess }
   | { ok: false; status: 400 | 403 | 503; message: string; details?: Record<string, unknown> };
 
 /**
@@ -266,15 +270,16 @@ export async function requestExport(
   if (!checked.ok) {
     return { ok: false, status: 400, message: checked.message, details: checked.details };
   }
-  const exportId = await insertExport(sql, {
+  const created = await insertExport(sql, {
     userId: request.user.id,
     projectId: request.project,
     format: exporter.key,
     filters: checked.filters as Record<string, unknown>,
     filtersDisplay: checked.display,
   });
+  const exportId = created.id;
   try {
-    await startExportWorkflow(deps, exportId);
+    await startExportWorkflow(deps, created);
   } catch (error) {
     await sql`delete from data_exports where id = ${exportId}`;
     return {
@@ -285,13 +290,13 @@ export async function requestExport(
   }
   logEvent("export requested", {
     export_id: exportId,
-    workflow_id: exportWorkflowId(exportId),
+    workflow_id: exportWorkflowId(created),
     stage: "requested",
     user_id: request.user.id,
     project_id: request.project,
     format: exporter.key,
   });
-  return { ok: true, exportId, access };
+  return { ok: true, exportId, workflowId: exportWorkflowId(created), access };
 }
 
 /** The exports router; mount it at `/api/v2/exports`. */
@@ -418,7 +423,7 @@ export function exportsRoutes(deps: ExportsApiDependencies): OpenAPIHono<ApiEnv>
       "deleteExportWorkflow",
       {
         taskQueue: config.temporalTaskQueue,
-        workflowId: deleteWorkflowId(found.row.id),
+        workflowId: deleteWorkflowId(found.row),
         args: [{ exportId: found.row.id }],
         workflowIdConflictPolicy: "USE_EXISTING",
         workflowIdReusePolicy: "ALLOW_DUPLICATE",
@@ -446,7 +451,7 @@ export function exportsRoutes(deps: ExportsApiDependencies): OpenAPIHono<ApiEnv>
     if (!["PENDING", "STARTED"].includes(found.row.status)) {
       return problem(c, 409, `export is not running: ${found.row.status}`);
     }
-    const handle = temporal.workflow.getHandle(exportWorkflowId(found.row.id));
+    const handle = temporal.workflow.getHandle(exportWorkflowId(found.row));
     const open = await handle.describe().then(
       (d) => d.status.name === "RUNNING",
       (error) => {
@@ -489,7 +494,7 @@ export function exportsRoutes(deps: ExportsApiDependencies): OpenAPIHono<ApiEnv>
       update jobs set status = 'PENDING', progress = ${sql.json(initialProgress() as never)},
         finished_at = null, updated_at = now()
       where data_export_id = ${found.row.id}`;
-    await startExportWorkflow(deps, found.row.id);
+    await startExportWorkflow(deps, found.row);
     return c.json(await present((await findExport(sql, found.row.id))!, found.access), 202);
   });
 

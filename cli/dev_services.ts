@@ -156,9 +156,20 @@ export interface TemporalDevServer extends RunningService {
   uiUrl?: string;
 }
 
-/** Starts `temporal server start-dev` on loopback and waits until it answers. */
+/**
+ * Starts `temporal server start-dev` on loopback and waits until it answers. `dynamicConfig`
+ * sets server dynamic-config values (`--dynamic-config-value key=<JSON value>`), e.g.
+ * `{ "frontend.keepAliveMaxConnectionAge": "20s" }` to make the frontend close every client
+ * connection (GOAWAY) after 20 s.
+ */
 export async function startTemporalDevServer(
-  options: { port?: number; uiPort?: number; dbFile?: string; logFile?: string } = {},
+  options: {
+    port?: number;
+    uiPort?: number;
+    dbFile?: string;
+    logFile?: string;
+    dynamicConfig?: Record<string, unknown>;
+  } = {},
 ): Promise<TemporalDevServer> {
   const bin = await findOrInstallTool("temporal");
   const port = options.port ?? freePort();
@@ -167,6 +178,9 @@ export async function startTemporalDevServer(
   if (options.uiPort) args.push("--ui-port", String(options.uiPort));
   else args.push("--headless");
   if (options.dbFile) args.push("--db-filename", options.dbFile);
+  for (const [key, value] of Object.entries(options.dynamicConfig ?? {})) {
+    args.push("--dynamic-config-value", `${key}=${JSON.stringify(value)}`);
+  }
   const service = spawnLogged(bin, args, options.logFile ?? "/dev/null");
   await waitUntil("Temporal dev server", () => portOpen(port), 60_000);
   return {

@@ -91,7 +91,7 @@ export async function exportCommand(
       console.error(`export refused (${result.status}): ${result.message}`);
       return result.status === 503 ? 1 : 2;
     }
-    console.error(`export ${result.exportId} started (workflow data-export-${result.exportId})`);
+    console.error(`export ${result.exportId} started (workflow ${result.workflowId})`);
     if (!values.wait) {
       console.log(String(result.exportId));
       return 0;

@@ -104,32 +104,43 @@ export async function insertExport(
     filters: Record<string, unknown>;
     filtersDisplay: Record<string, unknown>;
   },
-): Promise<number> {
+): Promise<ExportIdentity> {
   return await sql.begin(async (tx) => {
-    const [row] = await tx<{ id: number }[]>`
+    const [row] = await tx<ExportIdentity[]>`
       insert into data_exports (user_id, project_id, format, filters, filters_display)
       values (${input.userId}, ${input.projectId}, ${input.format},
               ${tx.json(input.filters as never)}, ${tx.json(input.filtersDisplay as never)})
-      returning id`;
+      returning id, file_uuid::text`;
     await tx`
-      update data_exports set workflow_id = ${exportWorkflowId(row.id)} where id = ${row.id}`;
+      update data_exports set workflow_id = ${exportWorkflowId(row)} where id = ${row.id}`;
     await tx`
       insert into jobs (data_export_id, name, progress)
       values (${row.id}, ${`Export of ${input.format} #${row.id}`}, ${
       tx.json(initialProgress() as never)
     })`;
-    return row.id;
+    return row;
   });
 }
 
-/** The workflow id of an export: one export, one workflow. */
-export function exportWorkflowId(exportId: number): string {
-  return `data-export-${exportId}`;
+/** What names an export everywhere: its id in this database and its UUID across databases. */
+export interface ExportIdentity {
+  id: number;
+  file_uuid: string;
 }
 
-/** The workflow id of an export's deletion. */
-export function deleteWorkflowId(exportId: number): string {
-  return `data-export-delete-${exportId}`;
+/**
+ * The workflow id of an export: one export, one workflow. `data-export-<id>-<file_uuid>`: the
+ * UUID keeps exports of two databases sharing a Temporal namespace apart (equal ids would
+ * otherwise attach one's request to the other's workflow); search the Temporal UI with
+ * `WorkflowId STARTS_WITH "data-export-<id>-"`.
+ */
+export function exportWorkflowId(export_: ExportIdentity): string {
+  return `data-export-${export_.id}-${export_.file_uuid}`;
+}
+
+/** The workflow id of an export's deletion: `data-export-delete-<id>-<file_uuid>`. */
+export function deleteWorkflowId(export_: ExportIdentity): string {
+  return `data-export-delete-${export_.id}-${export_.file_uuid}`;
 }
 
 const exportColumns = (sql: Sql) =>

@@ -103,7 +103,7 @@ Deno.test({
         ];
         const ids: number[] = [];
         for (const s of specs) {
-          const id = await insertExport(h.sql, {
+          const { id } = await insertExport(h.sql, {
             userId: p.userIds.owner,
             projectId: p.projectId,
             format: s.format,

@@ -5,8 +5,8 @@
 import { parse } from "csv-parse/sync";
 import { seedDemo, type SeedResult } from "../db/seed_demo.ts";
 import { assert, assertEquals } from "./assert.ts";
-import { expectedOccurrenceIds, type Harness, startHarness } from "./harness.ts";
-import { serviceTest } from "./support.ts";
+import { expectedOccurrenceIds, type Harness, startHarness, workflowIdsOf } from "./harness.ts";
+import { serviceTest, sha256Hex } from "./support.ts";
 
 const CSV_COLUMNS = [
   "id",
@@ -38,11 +38,6 @@ const CSV_COLUMNS = [
   "best_detection_height",
   "best_detection_capture_url",
 ];
-
-async function sha256Hex(bytes: Uint8Array): Promise<string> {
-  const digest = await crypto.subtle.digest("SHA-256", bytes as Uint8Array<ArrayBuffer>);
-  return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, "0")).join("");
-}
 
 async function createExport(
   h: Harness,
@@ -177,7 +172,9 @@ Deno.test({
               .json();
             seen.add(body.job.progress.stages[0].progress);
             if (!heartbeatCheckpoint) {
-              const description = await h.temporal.client.workflow.getHandle(`data-export-${id}`)
+              const description = await h.temporal.client.workflow.getHandle(
+                (await workflowIdsOf(h.sql, id)).export,
+              )
                 .describe();
               const pending = description.raw.pendingActivities?.[0];
               const payload = pending?.heartbeatDetails?.payloads?.[0]?.data;
@@ -467,7 +464,7 @@ Deno.test({
       })`;
       const bogus = await client.workflow.start("exportWorkflow", {
         taskQueue: h.config.temporalTaskQueue,
-        workflowId: `data-export-${row.id}`,
+        workflowId: (await workflowIdsOf(h.sql, row.id)).export,
         args: [{ exportId: row.id }],
       });
       await bogus.result().catch(() => {});

@@ -9,7 +9,7 @@ import type { Sql } from "../db/client.ts";
 import { jobLogs } from "../db/exports.ts";
 import { seedDemo, type SeedResult } from "../db/seed_demo.ts";
 import { assert, assertEquals } from "./assert.ts";
-import { expectedOccurrenceIds, type Harness, startHarness } from "./harness.ts";
+import { expectedOccurrenceIds, type Harness, startHarness, workflowIdsOf } from "./harness.ts";
 import { serviceTest, testDatabase } from "./support.ts";
 import { startWorkerProcess, type WorkerProcess } from "./worker_process.ts";
 import { checkDwca, unzipText } from "./dwca.ts";
@@ -134,7 +134,10 @@ async function assertNothingLeft(h: Harness, id: number): Promise<void> {
 
 /** Attempts of each activity type in the export's (current) workflow run. */
 async function activityAttempts(h: Harness, id: number): Promise<Record<string, number>> {
-  const history = await h.temporal.client.workflow.getHandle(`data-export-${id}`).fetchHistory();
+  const history = await h.temporal.client.workflow.getHandle(
+    (await workflowIdsOf(h.sql, id)).export,
+  )
+    .fetchHistory();
   const types = new Map<number, string>();
   const attempts: Record<string, number> = {};
   for (const e of history.events ?? []) {
@@ -440,7 +443,7 @@ Deno.test({
           "workflow",
           "cancel",
           "--workflow-id",
-          `data-export-${id}`,
+          (await workflowIdsOf(h.sql, id)).export,
           "--address",
           h.config.temporalAddress,
         ],
@@ -536,8 +539,9 @@ Deno.test({
         await spawn("row");
         const id = await createExport(h, seed, "occurrences_simple_csv");
         await waitForProgress(h, id, 20_000);
+        const workflowId = (await workflowIdsOf(h.sql, id)).export;
         await h.sql`delete from data_exports where id = ${id}`;
-        const handle = h.temporal.client.workflow.getHandle(`data-export-${id}`);
+        const handle = h.temporal.client.workflow.getHandle(workflowId);
         const result = await Promise.race([
           handle.result(),
           sleep(60_000).then(() => {
@@ -572,7 +576,7 @@ Deno.test({
             "workflow",
             "reset",
             "--workflow-id",
-            `data-export-${id}`,
+            (await workflowIdsOf(h.sql, id)).export,
             "--type",
             "FirstWorkflowTask",
             "--reason",
@@ -584,7 +588,9 @@ Deno.test({
           stderr: "piped",
         }).output();
         assert(out.success, new TextDecoder().decode(out.stderr));
-        const handle = h.temporal.client.workflow.getHandle(`data-export-${id}`);
+        const handle = h.temporal.client.workflow.getHandle(
+          (await workflowIdsOf(h.sql, id)).export,
+        );
         await handle.result();
         const newRun = (await handle.describe()).runId;
         const done = await h.waitForExport(id, seed.token, 120_000);

@@ -7,7 +7,8 @@ import { createApp } from "../api/mod.ts";
 import { connectTemporal, type TemporalHandle } from "../cli/temporal.ts";
 import { connectWorker, createExportWorker } from "../cli/worker.ts";
 import { type Config, loadConfig } from "../config/mod.ts";
-import type { Sql } from "../db/client.ts";
+import { connectDatabase, type Sql } from "../db/client.ts";
+import { deleteWorkflowId, type ExportIdentity, exportWorkflowId } from "../db/exports.ts";
 import { createStorage } from "../storage/mod.ts";
 import type { ObjectStorage } from "../storage/types.ts";
 import { requireEnv, testDatabase } from "./support.ts";
@@ -45,6 +46,8 @@ export async function startHarness(
     env?: Record<string, string>;
     /** Start the in-process worker (default true); false when workers are separate processes. */
     worker?: boolean;
+    /** Another (migrated) database than the run's test database. */
+    databaseUrl?: string;
   } = {},
 ): Promise<Harness> {
   const suffix = crypto.randomUUID().slice(0, 8);
@@ -53,7 +56,7 @@ export async function startHarness(
     ? await Deno.makeTempDir({ prefix: "ami-exports-test-" })
     : "";
   const env: Record<string, string> = {
-    DATABASE_URL: requireEnv("TEST_DATABASE_URL"),
+    DATABASE_URL: options.databaseUrl ?? requireEnv("TEST_DATABASE_URL"),
     TEMPORAL_ADDRESS: requireEnv("TEMPORAL_ADDRESS"),
     TEMPORAL_TASK_QUEUE: `test-${suffix}`,
     STORAGE_BACKEND: backend,
@@ -69,7 +72,9 @@ export async function startHarness(
     ...options.env,
   };
   const config = loadConfig(env);
-  const sql = testDatabase(8);
+  const sql = options.databaseUrl
+    ? connectDatabase(options.databaseUrl, { max: 8 })
+    : testDatabase(8);
   const storage = createStorage(config);
   await storage.ensureReady();
   const temporal = await connectTemporal(config);
@@ -155,4 +160,15 @@ export async function expectedOccurrenceIds(
         where ci.collection_id = ${collectionId ?? null}))
     order by o.id`;
   return rows.map((r) => r.id);
+}
+
+/** The workflow ids of export `id` (`data-export-<id>-<file_uuid>`, and its deletion's). */
+export async function workflowIdsOf(
+  sql: Sql,
+  id: number,
+): Promise<{ export: string; delete: string }> {
+  const [row] = await sql<ExportIdentity[]>`
+    select id, file_uuid::text from data_exports where id = ${id}`;
+  if (!row) throw new Error(`no export ${id}`);
+  return { export: exportWorkflowId(row), delete: deleteWorkflowId(row) };
 }

@@ -12,7 +12,7 @@ import {
   type TestProject,
 } from "./fixtures/access.ts";
 import { createApp } from "../api/mod.ts";
-import { exportWorkflowId, insertExport } from "../db/exports.ts";
+import { type ExportIdentity, exportWorkflowId, insertExport } from "../db/exports.ts";
 import { assert, assertEquals } from "./assert.ts";
 import { type Harness, startHarness } from "./harness.ts";
 import { requireEnv, serviceTest } from "./support.ts";
@@ -46,7 +46,7 @@ async function exportRow(
   status: string,
   fileKey?: string,
 ): Promise<number> {
-  const id = await insertExport(h.sql, {
+  const created = await insertExport(h.sql, {
     userId: p.userIds.owner,
     projectId: p.projectId,
     format: "occurrences_simple_csv",
@@ -54,19 +54,25 @@ async function exportRow(
     filtersDisplay: {},
   });
   await h.sql`update data_exports set status = ${status}, file_key = ${fileKey ?? null}
-    where id = ${id}`;
-  return id;
+    where id = ${created.id}`;
+  return created.id;
 }
 
 /** A PENDING export whose workflow waits on `taskQueue`, which no worker polls. */
-async function runningExport(h: Harness, p: TestProject, taskQueue: string): Promise<number> {
+async function runningExport(
+  h: Harness,
+  p: TestProject,
+  taskQueue: string,
+): Promise<ExportIdentity> {
   const id = await exportRow(h, p, "PENDING");
+  const [created] = await h.sql<ExportIdentity[]>`
+    select id, file_uuid::text from data_exports where id = ${id}`;
   await h.temporal.client.workflow.start("exportWorkflow", {
     taskQueue,
-    workflowId: exportWorkflowId(id),
-    args: [{ exportId: id }],
+    workflowId: exportWorkflowId(created),
+    args: [{ exportId: created.id }],
   });
-  return id;
+  return created;
 }
 
 async function statusOf(h: Harness, id: number): Promise<string | undefined> {
@@ -168,15 +174,16 @@ Deno.test({
 
         await t.step(`${kind} project: cancel by role`, async () => {
           for (const role of ROLES) {
-            const id = await runningExport(h, p, idleQueue);
-            idleWorkflows.push(exportWorkflowId(id));
+            const running = await runningExport(h, p, idleQueue);
+            const id = running.id;
+            idleWorkflows.push(exportWorkflowId(running));
             const res = await h.api("POST", `/api/v2/exports/${id}/cancel/`, {
               token: p.tokens[role],
             });
             const allowed = EXPECTED[role].includes("cancel");
             assertEquals(res.status, allowed ? 202 : deniedStatus(role, p.draft), role);
             await res.body?.cancel();
-            const history = await h.temporal.client.workflow.getHandle(exportWorkflowId(id))
+            const history = await h.temporal.client.workflow.getHandle(exportWorkflowId(running))
               .fetchHistory();
             const requested = history.events!.some((e) =>
               e.workflowExecutionCancelRequestedEventAttributes

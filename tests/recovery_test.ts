@@ -9,7 +9,7 @@ import { ensureHousekeepingSchedule, runHousekeeping } from "../cli/housekeeping
 import { jobLogs } from "../db/exports.ts";
 import { seedDemo } from "../db/seed_demo.ts";
 import { assert, assertEquals } from "./assert.ts";
-import { type Harness, startHarness } from "./harness.ts";
+import { type Harness, startHarness, workflowIdsOf } from "./harness.ts";
 import { serviceTest } from "./support.ts";
 
 async function runsOf(h: Harness, workflowId: string): Promise<string[]> {
@@ -48,7 +48,7 @@ Deno.test({
       const res = await post();
       assertEquals(res.status, 201);
       const id = (await res.json()).id as number;
-      const workflowId = `data-export-${id}`;
+      const workflowId = (await workflowIdsOf(h.sql, id)).export;
 
       await t.step("starting the same export again joins its workflow: one run", async () => {
         // No worker yet: the workflow is certainly still open when it is started again.
@@ -111,7 +111,8 @@ Deno.test({
           const created = await post();
           assertEquals(created.status, 201);
           other = (await created.json()).id as number;
-          await h.temporal.client.workflow.getHandle(`data-export-${other}`).terminate("test");
+          await h.temporal.client.workflow.getHandle((await workflowIdsOf(h.sql, other)).export)
+            .terminate("test");
           const cancel = await h.api("POST", `/api/v2/exports/${other}/cancel/`, {
             token: seed.token,
           });

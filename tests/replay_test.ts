@@ -9,7 +9,7 @@ import { historyFromJSON, historyToJSON } from "@temporalio/common/lib/proto-uti
 import { workflowBundle } from "../cli/worker.ts";
 import { seedDemo } from "../db/seed_demo.ts";
 import { assert, assertEquals } from "./assert.ts";
-import { startHarness } from "./harness.ts";
+import { startHarness, workflowIdsOf } from "./harness.ts";
 import { serviceTest } from "./support.ts";
 
 const HISTORIES = new URL("./fixtures/histories/", import.meta.url);
@@ -49,15 +49,16 @@ Deno.test({
       });
       const id = (await res.json()).id as number;
       assertEquals((await h.waitForExport(id, seed.token)).status, "SUCCESS");
+      const workflowIds = await workflowIdsOf(h.sql, id);
       assertEquals(
         (await h.api("DELETE", `/api/v2/exports/${id}/`, { token: seed.token })).status,
         204,
       );
       const recorded: [string, History][] = [];
       for (
-        const [name, workflowId] of [["export_workflow", `data-export-${id}`], [
+        const [name, workflowId] of [["export_workflow", workflowIds.export], [
           "delete_export_workflow",
-          `data-export-delete-${id}`,
+          workflowIds.delete,
         ]]
       ) {
         const history = await h.temporal.client.workflow.getHandle(workflowId).fetchHistory();

@@ -19,3 +19,9 @@ export function testDatabase(max = 4): Sql {
 
 /** Options that make a test leave no timers or sockets behind while sharing SDK internals. */
 export const serviceTest = { sanitizeOps: false, sanitizeResources: false } as const;
+
+/** Lower-case hex SHA-256 of `bytes` (exports record `sha256:<this>` as their checksum). */
+export async function sha256Hex(bytes: Uint8Array): Promise<string> {
+  const digest = await crypto.subtle.digest("SHA-256", bytes as Uint8Array<ArrayBuffer>);
+  return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, "0")).join("");
+}

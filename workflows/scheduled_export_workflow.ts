@@ -1,7 +1,7 @@
 /**
  * scheduledExportWorkflow: what the Temporal Schedule `export-schedule-<id>` starts each time. It
  * creates a normal export (owned by the schedule's user), runs `exportWorkflow` as a child with
- * the usual id `data-export-<exportId>`, then deletes the schedule's exports beyond `keep_last`
+ * the usual id `data-export-<exportId>-<file_uuid>`, then deletes the schedule's exports beyond `keep_last`
  * through `deleteExportWorkflow` children.
  */
 import {
@@ -44,7 +44,7 @@ export async function scheduledExportWorkflow(
   let failure: unknown;
   try {
     await executeChild<typeof exportWorkflow>("exportWorkflow", {
-      workflowId: `data-export-${run.exportId}`,
+      workflowId: run.workflowId,
       args: [{ exportId: run.exportId, heartbeatTimeoutSeconds: run.heartbeatTimeoutSeconds }],
       parentClosePolicy: ParentClosePolicy.ABANDON,
     });
@@ -58,9 +58,9 @@ export async function scheduledExportWorkflow(
       scheduleId: input.scheduleId,
       keepLast: run.keepLast,
     });
-    for (const exportId of stale) {
+    for (const { exportId, deleteWorkflowId } of stale) {
       await executeChild<typeof deleteExportWorkflow>("deleteExportWorkflow", {
-        workflowId: `data-export-delete-${exportId}`,
+        workflowId: deleteWorkflowId,
         args: [{ exportId }],
         workflowIdReusePolicy: "ALLOW_DUPLICATE",
       });

@@ -1,0 +1,420 @@
+/**
+ * The soak: the API and a worker as separate processes, exports and cancels in a loop against a
+ * Temporal dev server whose frontend closes every connection (GOAWAY) every 20 s, with the
+ * Temporal server restarted once and the S3 server (moto) stopped for 30 s. Any process death
+ * is a failure; every export must end SUCCESS with exactly the expected rows (checked against
+ * the checksum and an independent SQL count) or FAILURE/REVOKED with a readable error.
+ *
+ * `tests/soak_test.ts` runs it in the suite (4 minutes); `deno task soak --minutes N` runs it
+ * standalone on a fresh database.
+ */
+import { parseArgs } from "node:util";
+import { fileURLToPath } from "node:url";
+import { parse } from "csv-parse/sync";
+import {
+  createDatabase,
+  dropDatabase,
+  ensurePostgres,
+  freePort,
+  type MotoServer,
+  startMotoServer,
+  startTemporalDevServer,
+  type TemporalDevServer,
+  withDatabase,
+} from "../cli/dev_services.ts";
+import { connectDatabase, type Sql } from "../db/client.ts";
+import { migrate } from "../db/migrate.ts";
+import { seedDemo, type SeedResult } from "../db/seed_demo.ts";
+import { expectedOccurrenceIds } from "./harness.ts";
+import { sha256Hex } from "./support.ts";
+import { startWorkerProcess, type WorkerProcess } from "./worker_process.ts";
+
+const API = fileURLToPath(new URL("../cli/api.ts", import.meta.url));
+const LOG_DIR = fileURLToPath(new URL("../.data/soak", import.meta.url));
+/** Formats whose files the soak checks row by row. */
+const FORMATS = ["occurrences_simple_csv", "occurrences_ndjson"] as const;
+
+/** What a soak found. */
+export interface SoakReport {
+  minutes: number;
+  requested: number;
+  /** Create requests answered 503 while Temporal restarted (nothing created: allowed). */
+  unavailable: number;
+  succeeded: number;
+  failed: number;
+  revoked: number;
+  /** Processes that ended on their own: must be empty. */
+  deaths: string[];
+  /** Exports that ended wrong (bad file, unreadable error, never ended): must be empty. */
+  problems: string[];
+  /** GOAWAY-driven reconnects happened: seconds between forced connection closes. */
+  maxConnectionAgeSeconds: number;
+}
+
+/** Runs the soak for `minutes` against the (migrated) database at `databaseUrl`. */
+export async function runSoak(options: {
+  minutes: number;
+  databaseUrl: string;
+  log?: (line: string) => void;
+}): Promise<SoakReport> {
+  const log = options.log ?? ((line: string) => console.error(`[soak] ${line}`));
+  await Deno.mkdir(LOG_DIR, { recursive: true });
+  const dir = await Deno.makeTempDir({ prefix: "ami-soak-" });
+  const dbFile = `${dir}/temporal.db`;
+  const maxConnectionAgeSeconds = 20;
+  const dynamicConfig = {
+    "frontend.keepAliveMaxConnectionAge": `${maxConnectionAgeSeconds}s`,
+    "frontend.keepAliveMaxConnectionAgeGrace": "5s",
+  };
+  const temporalLog = `${LOG_DIR}/temporal.log`;
+  let temporal: TemporalDevServer = await startTemporalDevServer({
+    dbFile,
+    logFile: temporalLog,
+    dynamicConfig,
+  });
+  let moto: MotoServer = await startMotoServer({ logFile: `${LOG_DIR}/moto.log` });
+  const sql = connectDatabase(options.databaseUrl, { max: 2 });
+  const report: SoakReport = {
+    minutes: options.minutes,
+    requested: 0,
+    unavailable: 0,
+    succeeded: 0,
+    failed: 0,
+    revoked: 0,
+    deaths: [],
+    problems: [],
+    maxConnectionAgeSeconds,
+  };
+  let api: ApiProcess | undefined;
+  let worker: WorkerProcess | undefined;
+  let stopping = false;
+  try {
+    const seed = await seedDemo(sql, { occurrences: 1500, seed: 4242 });
+    const expected = await expectedOccurrenceIds(sql, seed.project_id);
+    const suffix = crypto.randomUUID().slice(0, 8);
+    const env: Record<string, string> = {
+      DATABASE_URL: options.databaseUrl,
+      TEMPORAL_ADDRESS: temporal.address,
+      TEMPORAL_TASK_QUEUE: `soak-${suffix}`,
+      STORAGE_BACKEND: "s3",
+      S3_ENDPOINT: moto.endpoint,
+      S3_BUCKET: `soak-${suffix}`,
+      AWS_ACCESS_KEY_ID: "testing",
+      AWS_SECRET_ACCESS_KEY: "testing",
+      EXPORT_BATCH_SIZE: "100",
+      HEARTBEAT_TIMEOUT_SECONDS: "10",
+      HOUSEKEEPING_INTERVAL_MINUTES: "0",
+      LOG_LEVEL: "silent",
+    };
+    api = await startApiProcess({ ...env, PORT: String(freePort()) });
+    worker = await startWorkerProcess(env, { name: "soak" });
+    const processes: [string, { exited: Promise<Deno.CommandStatus> }][] = [
+      ["api", api],
+      ["worker", worker],
+    ];
+    for (const [name, p] of processes) {
+      p.exited.then((status) => {
+        if (!stopping) {
+          report.deaths.push(`${name} exited on its own: ${JSON.stringify(status)}`);
+          log(`!! ${name} died: ${JSON.stringify(status)}`);
+        }
+      });
+    }
+
+    const client = new SoakClient(api.base, seed, expected.length, log);
+    const started = Date.now();
+    const deadline = started + options.minutes * 60_000;
+    const restartTemporalAt = started + options.minutes * 60_000 * 0.3;
+    const stopS3At = started + options.minutes * 60_000 * 0.6;
+    let temporalRestarted = false;
+    let s3Stopped = false;
+    let s3StoppedAt = 0;
+    const inFlight = new Map<number, Promise<void>>();
+    let n = 0;
+    while (Date.now() < deadline && report.deaths.length === 0) {
+      if (!temporalRestarted && Date.now() >= restartTemporalAt) {
+        temporalRestarted = true;
+        log("restarting the Temporal server (same port and database file)");
+        await temporal.stop();
+        await sleep(3000);
+        temporal = await startTemporalDevServer({
+          port: temporal.port,
+          dbFile,
+          logFile: temporalLog,
+          dynamicConfig,
+        });
+        log("Temporal server is back");
+      }
+      if (!s3Stopped && Date.now() >= stopS3At) {
+        s3Stopped = true;
+        // moto keeps objects in memory: check every finished file before it goes away
+        await client.verifyFinished();
+        log("stopping the S3 server for 30 s");
+        s3StoppedAt = Date.now();
+        await moto.stop();
+        await sleep(30_000);
+        moto = await startMotoServer({ port: moto.port, logFile: `${LOG_DIR}/moto.log` });
+        log("S3 server is back (empty: in-flight uploads start over)");
+      }
+      if (inFlight.size < 2) {
+        const format = FORMATS[n % FORMATS.length];
+        const cancel = n % 4 === 3;
+        n++;
+        report.requested++;
+        const id = await client.create(format);
+        if (id === undefined) {
+          report.unavailable++;
+        } else {
+          const run = client.follow(id, { cancel }).finally(() => inFlight.delete(id));
+          inFlight.set(id, run);
+        }
+      }
+      await sleep(1000);
+    }
+    log(`loop over after ${((Date.now() - started) / 1000).toFixed(0)} s; draining`);
+    const died = new Promise<void>((resolve) => {
+      const check = setInterval(() => {
+        if (report.deaths.length > 0) resolve();
+      }, 500);
+      Promise.all(inFlight.values()).then(() => clearInterval(check));
+    });
+    await Promise.race([Promise.all(inFlight.values()), died]);
+    if (report.deaths.length === 0) {
+      await client.verifyFinished(s3StoppedAt);
+      const health = await fetch(`${api.base}/healthz`);
+      const body = await health.json();
+      if (health.status !== 200) {
+        report.problems.push(`healthz ${health.status}: ${JSON.stringify(body)}`);
+      }
+    }
+    Object.assign(report, client.counts());
+    report.problems.push(...client.problems);
+    return report;
+  } finally {
+    stopping = true;
+    await Promise.all([api?.stop(), worker?.stop()]);
+    await Promise.all([temporal.stop(), moto.stop()]);
+    await sql.end({ timeout: 5 });
+    await Deno.remove(dir, { recursive: true }).catch(() => {});
+  }
+}
+
+/** Talks to the API process like a user: create, poll, cancel, download, check. */
+class SoakClient {
+  readonly problems: string[] = [];
+  #succeeded: { id: number; format: string; checksum: string; at: number }[] = [];
+  #counts = { succeeded: 0, failed: 0, revoked: 0 };
+
+  constructor(
+    private readonly base: string,
+    private readonly seed: SeedResult,
+    private readonly expectedRows: number,
+    private readonly log: (line: string) => void,
+  ) {}
+
+  counts(): { succeeded: number; failed: number; revoked: number } {
+    return { ...this.#counts };
+  }
+
+  async #call(method: string, path: string, body?: unknown): Promise<Response> {
+    return await fetch(`${this.base}${path}`, {
+      method,
+      headers: { Authorization: `Token ${this.seed.token}`, "Content-Type": "application/json" },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+  }
+
+  /** Requests an export; undefined when the API answers 503 (Temporal away: nothing created). */
+  async create(format: string): Promise<number | undefined> {
+    const res = await this.#call("POST", "/api/v2/exports/", {
+      project: this.seed.project_id,
+      format,
+    });
+    const body = await res.json();
+    if (res.status === 503) return undefined;
+    if (res.status !== 201) {
+      this.problems.push(`create ${format}: ${res.status} ${JSON.stringify(body)}`);
+      return undefined;
+    }
+    return body.id as number;
+  }
+
+  /** Polls the export to its end (cancelling it first when asked) and records the outcome. */
+  async follow(id: number, options: { cancel: boolean }): Promise<void> {
+    const deadline = Date.now() + 6 * 60_000;
+    let cancelled = false;
+    while (Date.now() < deadline) {
+      const res = await this.#call("GET", `/api/v2/exports/${id}/`).catch((e) => e as Error);
+      if (res instanceof Error || res.status >= 500) {
+        await sleep(1000);
+        continue;
+      }
+      const body = await res.json();
+      if (options.cancel && !cancelled && body.status === "STARTED") {
+        const r = await this.#call("POST", `/api/v2/exports/${id}/cancel/`);
+        await r.body?.cancel();
+        cancelled = [202, 409].includes(r.status);
+      }
+      if (body.status === "SUCCESS") {
+        this.#counts.succeeded++;
+        this.#succeeded.push({
+          id,
+          format: body.format,
+          checksum: String(body.checksum ?? ""),
+          at: Date.now(),
+        });
+        if (body.record_count !== this.expectedRows) {
+          this.problems.push(
+            `export ${id}: record_count ${body.record_count} ≠ ${this.expectedRows}`,
+          );
+        }
+        return;
+      }
+      if (body.status === "FAILURE" || body.status === "REVOKED") {
+        if (body.status === "FAILURE") this.#counts.failed++;
+        else this.#counts.revoked++;
+        if (
+          body.status === "FAILURE" && !(typeof body.error === "string" && body.error.length > 10)
+        ) {
+          this.problems.push(`export ${id}: FAILURE without a readable error: ${body.error}`);
+        }
+        if (body.status === "REVOKED" && !options.cancel) {
+          this.problems.push(`export ${id}: REVOKED without a cancel`);
+        }
+        this.log(`export ${id} ${body.status}${body.error ? `: ${body.error}` : ""}`);
+        return;
+      }
+      await sleep(500);
+    }
+    this.problems.push(`export ${id} did not end within 6 minutes`);
+  }
+
+  /**
+   * Downloads every finished, unchecked file: checksum and row count must be exact. A file that
+   * finished in the instant between the last check and the S3 stop (`lostAt`) went down with
+   * moto's in-memory store: that is the test's doing, logged, not counted.
+   */
+  async verifyFinished(lostAt = 0): Promise<void> {
+    for (const done of this.#succeeded.splice(0)) {
+      const res = await this.#call("GET", `/api/v2/exports/${done.id}/`);
+      const body = await res.json();
+      const file = await fetch(body.file_url);
+      // moto answers a lost bucket's presigned GET with 403 or 404
+      if ((file.status === 404 || file.status === 403) && done.at <= lostAt) {
+        this.log(`export ${done.id}: finished just before the S3 stop; its file went with moto`);
+        await file.body?.cancel();
+        continue;
+      }
+      if (!file.ok) {
+        this.problems.push(`export ${done.id}: download ${file.status}`);
+        await file.body?.cancel();
+        continue;
+      }
+      const bytes = new Uint8Array(await file.arrayBuffer());
+      const digest = await sha256Hex(bytes);
+      if (!done.checksum.includes(digest)) {
+        this.problems.push(`export ${done.id}: sha256 ${digest} ≠ checksum ${done.checksum}`);
+      }
+      const text = new TextDecoder().decode(bytes);
+      const rows = done.format === "occurrences_simple_csv"
+        ? (parse(text, { columns: true }) as unknown[]).length
+        : text.split("\n").filter((l) => l.length > 0).map((l) => JSON.parse(l)).length;
+      if (rows !== this.expectedRows) {
+        this.problems.push(
+          `export ${done.id} (${done.format}): ${rows} rows ≠ ${this.expectedRows}`,
+        );
+      }
+    }
+  }
+}
+
+/** The API as its own OS process (`cli/api.ts`). */
+interface ApiProcess {
+  base: string;
+  exited: Promise<Deno.CommandStatus>;
+  stop(): Promise<void>;
+}
+
+async function startApiProcess(env: Record<string, string>): Promise<ApiProcess> {
+  const log = await Deno.open(`${LOG_DIR}/api.log`, { create: true, append: true, write: true });
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", API],
+    env: { ...env, NO_COLOR: "1" },
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  let ended = false;
+  const exited = child.status.then((s) => {
+    ended = true;
+    return s;
+  });
+  let ready!: () => void;
+  const listening = new Promise<void>((r) => ready = r);
+  const decoder = new TextDecoder();
+  const pump = async (stream: ReadableStream<Uint8Array>) => {
+    for await (const chunk of stream) {
+      if (decoder.decode(chunk).includes('"api listening"')) ready();
+      try {
+        log.writeSync(chunk);
+      } catch { /* closed */ }
+    }
+  };
+  const pumps = Promise.all([pump(child.stdout), pump(child.stderr)]).catch(() => {});
+  const outcome = await Promise.race([
+    listening.then(() => "ready"),
+    exited.then(() => "exited"),
+    sleep(60_000).then(() => "timeout"),
+  ]);
+  const stop = async () => {
+    if (!ended) {
+      child.kill("SIGTERM");
+      const force = setTimeout(() => !ended && child.kill("SIGKILL"), 10_000);
+      await exited;
+      clearTimeout(force);
+    }
+    await pumps;
+    try {
+      log.close();
+    } catch { /* closed */ }
+  };
+  if (outcome !== "ready") {
+    await stop();
+    throw new Error(`the API process did not start (${outcome}); see ${LOG_DIR}/api.log`);
+  }
+  return { base: `http://127.0.0.1:${env.PORT}`, exited, stop };
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+if (import.meta.main) {
+  const { values } = parseArgs({
+    args: Deno.args,
+    options: { minutes: { type: "string", default: "10" } },
+  });
+  const minutes = Number(values.minutes);
+  if (!(minutes > 0)) {
+    console.error("usage: deno task soak [--minutes N]   (N > 0, default 10)");
+    Deno.exit(2);
+  }
+  const baseUrl = Deno.env.get("DATABASE_URL") ?? "postgres://postgres@127.0.0.1:5432/postgres";
+  await ensurePostgres(baseUrl);
+  const dbName = `ami_exports_soak_${Date.now()}`;
+  await createDatabase(baseUrl, dbName);
+  const databaseUrl = withDatabase(baseUrl, dbName);
+  let report: SoakReport | undefined;
+  try {
+    const sql: Sql = connectDatabase(databaseUrl, { max: 2 });
+    await migrate(sql);
+    await sql.end();
+    report = await runSoak({ minutes, databaseUrl });
+  } finally {
+    await dropDatabase(baseUrl, dbName).catch(() => {});
+  }
+  console.log(JSON.stringify(report, null, 2));
+  const ok = report.deaths.length === 0 && report.problems.length === 0 && report.succeeded > 0;
+  console.log(ok ? "soak passed" : "soak FAILED");
+  Deno.exit(ok ? 0 : 1);
+}
