@@ -6,9 +6,9 @@ import type { Config } from "../config/mod.ts";
 import type { Sql } from "../db/client.ts";
 import {
   deleteWorkflowId,
+  type ExportIdentity,
   type ExportOrdering,
   type ExportRow,
-  type ExportIdentity,
   exportWorkflowId,
   findExport,
   initialProgress,
