@@ -76,6 +76,9 @@ if (!env.TEMPORAL_ADDRESS || !(await reachable(env.TEMPORAL_ADDRESS))) {
   env.TEMPORAL_ADDRESS = temporalServer.address;
 }
 if (!env.PORT && !portFree(8000)) env.PORT = String(freePort());
+// One task queue per database: a second demo on another DATABASE_URL that reuses this Temporal
+// server must not have its workflows run by this demo's worker (against the wrong database).
+env.TEMPORAL_TASK_QUEUE ??= `data-exports-${new URL(env.DATABASE_URL).pathname.slice(1)}`;
 const config = loadConfig(env);
 
 await ensurePostgres(config.databaseUrl);

@@ -27,9 +27,9 @@ import { migrate } from "../db/migrate.ts";
 import { seedDemo, type SeedResult } from "../db/seed_demo.ts";
 import { expectedOccurrenceIds } from "./harness.ts";
 import { sha256Hex } from "./support.ts";
+import { type ApiProcess, startApiProcess } from "./api_process.ts";
 import { startWorkerProcess, type WorkerProcess } from "./worker_process.ts";
 
-const API = fileURLToPath(new URL("../cli/api.ts", import.meta.url));
 const LOG_DIR = fileURLToPath(new URL("../.data/soak", import.meta.url));
 /** Formats whose files the soak checks row by row. */
 const FORMATS = ["occurrences_simple_csv", "occurrences_ndjson"] as const;
@@ -106,7 +106,7 @@ export async function runSoak(options: {
       HOUSEKEEPING_INTERVAL_MINUTES: "0",
       LOG_LEVEL: "silent",
     };
-    api = await startApiProcess({ ...env, PORT: String(freePort()) });
+    api = await startApiProcess({ ...env, PORT: String(freePort()) }, `${LOG_DIR}/api.log`);
     worker = await startWorkerProcess(env, { name: "soak" });
     const processes: [string, { exited: Promise<Deno.CommandStatus> }][] = [
       ["api", api],
@@ -326,63 +326,6 @@ class SoakClient {
       }
     }
   }
-}
-
-/** The API as its own OS process (`cli/api.ts`). */
-interface ApiProcess {
-  base: string;
-  exited: Promise<Deno.CommandStatus>;
-  stop(): Promise<void>;
-}
-
-async function startApiProcess(env: Record<string, string>): Promise<ApiProcess> {
-  const log = await Deno.open(`${LOG_DIR}/api.log`, { create: true, append: true, write: true });
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", API],
-    env: { ...env, NO_COLOR: "1" },
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  let ended = false;
-  const exited = child.status.then((s) => {
-    ended = true;
-    return s;
-  });
-  let ready!: () => void;
-  const listening = new Promise<void>((r) => ready = r);
-  const decoder = new TextDecoder();
-  const pump = async (stream: ReadableStream<Uint8Array>) => {
-    for await (const chunk of stream) {
-      if (decoder.decode(chunk).includes('"api listening"')) ready();
-      try {
-        log.writeSync(chunk);
-      } catch { /* closed */ }
-    }
-  };
-  const pumps = Promise.all([pump(child.stdout), pump(child.stderr)]).catch(() => {});
-  const outcome = await Promise.race([
-    listening.then(() => "ready"),
-    exited.then(() => "exited"),
-    sleep(60_000).then(() => "timeout"),
-  ]);
-  const stop = async () => {
-    if (!ended) {
-      child.kill("SIGTERM");
-      const force = setTimeout(() => !ended && child.kill("SIGKILL"), 10_000);
-      await exited;
-      clearTimeout(force);
-    }
-    await pumps;
-    try {
-      log.close();
-    } catch { /* closed */ }
-  };
-  if (outcome !== "ready") {
-    await stop();
-    throw new Error(`the API process did not start (${outcome}); see ${LOG_DIR}/api.log`);
-  }
-  return { base: `http://127.0.0.1:${env.PORT}`, exited, stop };
 }
 
 function sleep(ms: number): Promise<void> {
