@@ -24,7 +24,7 @@ import type {
   StreamExporter,
   StreamState,
 } from "../registry/types.ts";
-import { UploadNotFoundError } from "../storage/errors.ts";
+import { StorageUnavailableError, UploadNotFoundError } from "../storage/errors.ts";
 import type { ObjectStorage, UploadState } from "../storage/types.ts";
 import { nextBatchLimit } from "./batch_size.ts";
 import { CheckpointWriter } from "./checkpoint_writer.ts";
@@ -152,7 +152,19 @@ export function createActivities(deps: ActivityDependencies) {
   ): Promise<void> {
     const row = await findExport(sql, exportId);
     if (!row || row.status === "SUCCESS") return;
-    await discardFiles(row);
+    try {
+      await discardFiles(row);
+    } catch (error) {
+      if (!(error instanceof StorageUnavailableError)) throw error;
+      // Storage is down (maybe why the export failed): end the export now; its upload stays
+      // recorded (upload_id, file_uuid) and the housekeeping sweep aborts it later.
+      await appendJobLog(
+        sql,
+        exportId,
+        `could not remove the partial upload now (${error.message}); housekeeping will`,
+        "warning",
+      );
+    }
     const updated = await sql`
       update data_exports set status = ${status}, error = ${detail.message ?? null},
         error_stage = ${

@@ -25,6 +25,7 @@ export interface ScheduledRun {
   /** The id its export workflow must have (`exportWorkflowId`). */
   workflowId: string;
   heartbeatTimeoutSeconds: number;
+  maxAttempts: number;
   keepLast: number | null;
 }
 
@@ -46,6 +47,7 @@ export function createScheduleActivities(deps: { sql: Sql; config: Config }) {
         exportId: export_.id,
         workflowId: exportWorkflowId(export_),
         heartbeatTimeoutSeconds: config.heartbeatTimeoutSeconds,
+        maxAttempts: config.exportMaxAttempts,
         keepLast: schedule.keep_last,
       });
       const [existing] = await sql<ExportIdentity[]>`

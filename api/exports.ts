@@ -219,6 +219,7 @@ export async function startExportWorkflow(
     args: [{
       exportId: export_.id,
       heartbeatTimeoutSeconds: deps.config.heartbeatTimeoutSeconds,
+      maxAttempts: deps.config.exportMaxAttempts,
     }],
     workflowIdConflictPolicy: "USE_EXISTING",
   });

@@ -79,6 +79,17 @@ export async function findOrInstallTool(name: "temporal" | "moto_server"): Promi
   return local;
 }
 
+/** `count` distinct TCP ports that were free a moment ago on 127.0.0.1. */
+export function freePorts(count: number): number[] {
+  const listeners = Array.from(
+    { length: count },
+    () => Deno.listen({ hostname: "127.0.0.1", port: 0 }),
+  );
+  const ports = listeners.map((l) => (l.addr as Deno.NetAddr).port);
+  for (const l of listeners) l.close();
+  return ports;
+}
+
 /** A TCP port that was free a moment ago on 127.0.0.1. */
 export function freePort(): number {
   const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });

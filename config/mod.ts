@@ -34,6 +34,11 @@ export interface Config {
   /** Minimum S3 part size in bytes (S3 requires ≥ 5 MiB for all parts but the last). */
   uploadPartSize: number;
   heartbeatTimeoutSeconds: number;
+  /**
+   * Attempts of each export activity before the export ends FAILURE (backoff 1 s doubling to
+   * 30 s between them): 10 gives a dependency that stays down about 3 minutes.
+   */
+  exportMaxAttempts: number;
   downloadUrlExpirySeconds: number;
   /**
    * When set, exports are served from public objects at `<base><file key>` instead of short-lived
@@ -86,6 +91,7 @@ const envSchema = z.object({
   EXPORT_BATCH_MB: z.coerce.number().min(0.01).max(256).default(4),
   UPLOAD_PART_SIZE_MB: z.coerce.number().min(5).max(512).default(8),
   HEARTBEAT_TIMEOUT_SECONDS: z.coerce.number().int().min(2).max(600).default(20),
+  EXPORT_MAX_ATTEMPTS: z.coerce.number().int().min(1).max(100).default(10),
   DOWNLOAD_URL_EXPIRY_SECONDS: z.coerce.number().int().min(10).max(7 * 24 * 3600).default(3600),
   PUBLIC_FILES_BASE_URL: z.url().optional(),
   SIGNING_SECRET: z.string().min(16).default("ami-exports-development-signing-secret"),
@@ -129,6 +135,7 @@ export function loadConfig(env: Record<string, string | undefined> = Deno.env.to
     exportBatchBytes: Math.round(e.EXPORT_BATCH_MB * MIB),
     uploadPartSize: Math.round(e.UPLOAD_PART_SIZE_MB * MIB),
     heartbeatTimeoutSeconds: e.HEARTBEAT_TIMEOUT_SECONDS,
+    exportMaxAttempts: e.EXPORT_MAX_ATTEMPTS,
     downloadUrlExpirySeconds: e.DOWNLOAD_URL_EXPIRY_SECONDS,
     publicFilesBaseUrl: e.PUBLIC_FILES_BASE_URL,
     signingSecret: e.SIGNING_SECRET,

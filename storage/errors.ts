@@ -26,9 +26,9 @@ export class InvalidKeyError extends Error {
  */
 export class StorageUnavailableError extends Error {
   constructor(readonly storage: string, cause: unknown) {
-    super(`storage unreachable: ${storage}: ${cause instanceof Error ? cause.message : cause}`, {
-      cause,
-    });
+    // no `cause`: Temporal reports an activity failure by its innermost cause's message, and
+    // that must be the sentence naming the storage
+    super(`storage unreachable: ${storage}: ${cause instanceof Error ? cause.message : cause}`);
     this.name = "StorageUnavailableError";
   }
 }

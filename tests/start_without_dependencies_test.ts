@@ -3,7 +3,7 @@
  * say what is missing (`/healthz` 503 naming it, 503 on routes, retry log lines), and work as
  * soon as the dependencies come up: no restart, no lost request.
  */
-import { freePort, startMotoServer, startTemporalDevServer } from "../cli/dev_services.ts";
+import { freePorts, startMotoServer, startTemporalDevServer } from "../cli/dev_services.ts";
 import { seedDemo } from "../db/seed_demo.ts";
 import { startApiProcess } from "./api_process.ts";
 import { assert, assertEquals } from "./assert.ts";
@@ -22,7 +22,6 @@ function baseEnv(overrides: Record<string, string>): Record<string, string> {
     AWS_ACCESS_KEY_ID: "testing",
     AWS_SECRET_ACCESS_KEY: "testing",
     HOUSEKEEPING_INTERVAL_MINUTES: "0",
-    PORT: String(freePort()),
     ...overrides,
   };
 }
@@ -53,8 +52,9 @@ Deno.test({
   name: "API and worker started with PostgreSQL, Temporal and S3 all down: alive, 503 naming each",
   ...serviceTest,
   async fn() {
-    const closed = freePort();
+    const [closed, port] = freePorts(2);
     const env = baseEnv({
+      PORT: String(port),
       DATABASE_URL: `postgres://postgres@127.0.0.1:${closed}/none`,
       TEMPORAL_ADDRESS: `127.0.0.1:${closed}`,
       S3_ENDPOINT: `http://127.0.0.1:${closed}`,
@@ -94,9 +94,9 @@ Deno.test({
   name: "Temporal and S3 come up after the API and worker: healthz turns 200, exports run",
   ...serviceTest,
   async fn() {
-    const temporalPort = freePort();
-    const motoPort = freePort();
+    const [temporalPort, motoPort, port] = freePorts(3);
     const env = baseEnv({
+      PORT: String(port),
       DATABASE_URL: requireEnv("TEST_DATABASE_URL"),
       TEMPORAL_ADDRESS: `127.0.0.1:${temporalPort}`,
       S3_ENDPOINT: `http://127.0.0.1:${motoPort}`,
@@ -163,6 +163,75 @@ Deno.test({
     } finally {
       await api.stop();
       await Promise.all([temporal?.stop(), moto?.stop()]);
+      await sql.end();
+    }
+  },
+});
+
+Deno.test({
+  name: "storage that stays down: FAILURE naming it in bounded time; retry after it is back",
+  ...serviceTest,
+  async fn() {
+    const [motoPort, port] = freePorts(2);
+    const env = baseEnv({
+      PORT: String(port),
+      DATABASE_URL: requireEnv("TEST_DATABASE_URL"),
+      TEMPORAL_ADDRESS: requireEnv("TEMPORAL_ADDRESS"),
+      S3_ENDPOINT: `http://127.0.0.1:${motoPort}`,
+      // 3 attempts (1 s + 2 s of backoff) instead of 10 (~3 min): same path, shorter wait
+      EXPORT_MAX_ATTEMPTS: "3",
+    });
+    const sql = testDatabase(2);
+    const api = await startApiProcess(env, `${LOG_DIR}/nodeps-api-3.log`);
+    const worker = await startWorkerProcess(env, { name: "nodeps-storage" });
+    let moto;
+    try {
+      const seed = await seedDemo(sql, { occurrences: 150, seed: 78 });
+      const headers = { Authorization: `Token ${seed.token}`, "Content-Type": "application/json" };
+      const res = await fetch(`${api.base}/api/v2/exports/`, {
+        method: "POST",
+        headers,
+        body: JSON.stringify({ project: seed.project_id, format: "occurrences_simple_csv" }),
+      });
+      const created = await res.json();
+      assertEquals(res.status, 201, JSON.stringify(created));
+      const poll = async (until: string[], timeoutMs: number) => {
+        const deadline = Date.now() + timeoutMs;
+        let body: Record<string, unknown> = {};
+        while (Date.now() < deadline) {
+          body = await (await fetch(`${api.base}/api/v2/exports/${created.id}/`, { headers }))
+            .json();
+          if (until.includes(String(body.status))) return body;
+          await new Promise((r) => setTimeout(r, 500));
+        }
+        throw new Error(`export did not reach ${until}: ${JSON.stringify(body)}`);
+      };
+      const started = Date.now();
+      const failed = await poll(["FAILURE", "SUCCESS"], 120_000);
+      assertEquals(failed.status, "FAILURE");
+      assert(
+        /storage unreachable: S3 bucket nodeps-\w+ at http:\/\/127\.0\.0\.1:\d+/.test(
+          String(failed.error),
+        ),
+        String(failed.error),
+      );
+      console.error(`[nodeps] FAILURE after ${(Date.now() - started) / 1000} s: ${failed.error}`);
+
+      moto = await startMotoServer({ port: motoPort, logFile: `${LOG_DIR}/nodeps-moto-3.log` });
+      const retry = await fetch(`${api.base}/api/v2/exports/${created.id}/retry/`, {
+        method: "POST",
+        headers,
+      });
+      await retry.body?.cancel();
+      assertEquals(retry.status, 202);
+      const done = await poll(["SUCCESS", "FAILURE"], 120_000);
+      assertEquals(done.status, "SUCCESS", JSON.stringify(done));
+      assertEquals(done.record_count, (await expectedOccurrenceIds(sql, seed.project_id)).length);
+      assert(worker.running, "the worker died");
+    } finally {
+      await worker.stop();
+      await api.stop();
+      await moto?.stop();
       await sql.end();
     }
   },

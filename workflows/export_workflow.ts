@@ -18,6 +18,8 @@ export interface ExportWorkflowInput {
   exportId: number;
   /** How long a silent `exportRecords` attempt may go before Temporal retries it elsewhere. */
   heartbeatTimeoutSeconds?: number;
+  /** Attempts of each activity before the export fails (`EXPORT_MAX_ATTEMPTS`, default 10). */
+  maxAttempts?: number;
 }
 
 /** Result of a successful export, or of one whose row was deleted while it ran. */
@@ -51,7 +53,7 @@ const NON_RETRYABLE_ERRORS = [
 ];
 
 /** Transient errors retry with exponential backoff: 1 s, 2 s, 4 s … 30 s, at most 10 times. */
-const retry: RetryPolicy = {
+const defaultRetry: RetryPolicy = {
   initialInterval: "1 second",
   backoffCoefficient: 2,
   maximumInterval: "30 seconds",
@@ -64,6 +66,7 @@ export async function exportWorkflow(input: ExportWorkflowInput): Promise<Export
   // Every activity heartbeats (a background beat while it works), so a dead worker is noticed
   // within the heartbeat timeout; scheduleToClose bounds the total time spent retrying.
   const heartbeatTimeout = (input.heartbeatTimeoutSeconds ?? 20) * 1000;
+  const retry: RetryPolicy = { ...defaultRetry, maximumAttempts: input.maxAttempts ?? 10 };
   const short = proxyActivities<ExportActivities>({
     startToCloseTimeout: "2 minutes",
     scheduleToCloseTimeout: "10 minutes",

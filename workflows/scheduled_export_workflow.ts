@@ -45,7 +45,11 @@ export async function scheduledExportWorkflow(
   try {
     await executeChild<typeof exportWorkflow>("exportWorkflow", {
       workflowId: run.workflowId,
-      args: [{ exportId: run.exportId, heartbeatTimeoutSeconds: run.heartbeatTimeoutSeconds }],
+      args: [{
+        exportId: run.exportId,
+        heartbeatTimeoutSeconds: run.heartbeatTimeoutSeconds,
+        maxAttempts: run.maxAttempts,
+      }],
       parentClosePolicy: ParentClosePolicy.ABANDON,
     });
   } catch (error) {
