@@ -7,7 +7,7 @@ import { fileURLToPath } from "node:url";
 const WORKER = fileURLToPath(new URL("../cli/worker.ts", import.meta.url));
 const LOG_DIR = fileURLToPath(new URL("../.data/test", import.meta.url));
 
-/** A worker process on a task queue. */
+/** A service process (a worker, the API). */
 export interface WorkerProcess {
   readonly pid: number;
   /** SIGKILL: the worker dies mid-activity, nothing is drained or reported. */
@@ -30,11 +30,32 @@ export async function startWorkerProcess(
   options: { name?: string; readyTimeoutMs?: number } = {},
 ): Promise<WorkerProcess> {
   await Deno.mkdir(LOG_DIR, { recursive: true });
-  const logPath = `${LOG_DIR}/worker-${env.TEMPORAL_TASK_QUEUE}-${options.name ?? Date.now()}.log`;
+  return await startServiceProcess({
+    script: WORKER,
+    env: { HOUSEKEEPING_INTERVAL_MINUTES: "0", ...env },
+    readyMarker: '"worker started"',
+    logPath: `${LOG_DIR}/worker-${env.TEMPORAL_TASK_QUEUE}-${options.name ?? Date.now()}.log`,
+    readyTimeoutMs: options.readyTimeoutMs,
+  });
+}
+
+/**
+ * Starts `deno run -A <script>` with `env` and waits until its output contains `readyMarker`
+ * (default timeout 90 s); stdout and stderr are appended to `logPath`. Throws, after killing
+ * it, when the process exits or times out first.
+ */
+export async function startServiceProcess(options: {
+  script: string;
+  env: Record<string, string>;
+  readyMarker: string;
+  logPath: string;
+  readyTimeoutMs?: number;
+}): Promise<WorkerProcess> {
+  const { logPath } = options;
   const log = await Deno.open(logPath, { create: true, append: true, write: true });
   const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", WORKER],
-    env: { HOUSEKEEPING_INTERVAL_MINUTES: "0", ...env, NO_COLOR: "1" },
+    args: ["run", "-A", options.script],
+    env: { ...options.env, NO_COLOR: "1" },
     clearEnv: false,
     stdin: "null",
     stdout: "piped",
@@ -57,7 +78,7 @@ export async function startWorkerProcess(
   const pump = async (stream: ReadableStream<Uint8Array>) => {
     for await (const chunk of stream) {
       const text = decoder.decode(chunk);
-      if (text.includes('"worker started"')) ready();
+      if (text.includes(options.readyMarker)) ready();
       write(text);
     }
   };
@@ -90,7 +111,7 @@ export async function startWorkerProcess(
   };
   if (outcome !== "ready") {
     await end("SIGKILL", 0);
-    throw new Error(`worker process did not start (${outcome}); see ${logPath}`);
+    throw new Error(`${options.script} did not start (${outcome}); see ${logPath}`);
   }
   return {
     pid: child.pid,
