@@ -2,6 +2,7 @@
 import type {
   Exporter,
   ExportQueryContext,
+  RecordId,
   StreamChunk,
   StreamExporter,
   StreamState,
@@ -10,7 +11,7 @@ import type {
 interface RecordStreamState {
   [key: string]: StreamState;
   phase: "prologue" | "records" | "done";
-  afterId: number | null;
+  afterId: RecordId | null;
   records: number;
 }
 

@@ -41,12 +41,27 @@ export interface ExportQueryContext {
   filters: ExportFilters;
 }
 
+/**
+ * A record id (a `bigint` column) used as a keyset cursor: a JS number when it is a safe
+ * integer, else its exact decimal text (see `parseBigint` in `db/client.ts`). Cursors are
+ * written with {@link recordId}, never through `Number()`, which rounds ids past 2^53 so that a
+ * batch would skip the record after a rounded cursor.
+ */
+export type RecordId = number | string;
+
+/** A bigint column value as a cursor, exactly (decimal text); null stays null. */
+export function recordId(value: unknown): RecordId {
+  if (typeof value === "number" || typeof value === "bigint") return value.toString();
+  if (typeof value === "string" && /^-?[0-9]+$/.test(value)) return value;
+  throw new Error(`not an integer id: ${String(value)}`);
+}
+
 /** One batch of encoded records, in id order. */
 export interface EncodedBatch {
   /** Records in this batch (0 means the export has no more records). */
   records: number;
   /** Id of the last record in the batch: the keyset cursor for the next one. */
-  lastId: number | null;
+  lastId: RecordId | null;
   /** The encoded bytes of these records, ready to append to the file. */
   text: string;
 }
@@ -88,7 +103,7 @@ export interface RecordExporter extends ExporterInfo {
    */
   fetchBatch(
     ctx: ExportQueryContext,
-    cursor: { afterId: number | null; limit: number; recordsBefore: number },
+    cursor: { afterId: RecordId | null; limit: number; recordsBefore: number },
   ): Promise<EncodedBatch>;
   /** Bytes after the last record (`]`). */
   epilogue(): string;
