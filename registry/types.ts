@@ -31,6 +31,22 @@ export interface ExportFilters {
   apply_project_defaults?: boolean;
 }
 
+/**
+ * Options an export may carry besides its filters; each exporter declares which ones it accepts
+ * (`acceptedOptions`). They change how the file is encoded, never which records it holds.
+ */
+export interface ExportOptions {
+  /**
+   * CSV formats: start the file with a UTF-8 byte order mark, so that Excel on Windows reads it
+   * as UTF-8 (without it, `Écaille` shows as `Ã‰caille`). Default off: the file is then
+   * byte-identical to one exported without the option.
+   */
+  excel_compatible?: boolean;
+}
+
+/** Names of the options (keys of {@link ExportOptions}). */
+export type OptionKey = keyof ExportOptions;
+
 /** Names of the filters (keys of {@link ExportFilters}). */
 export type FilterKey = keyof ExportFilters;
 
@@ -84,6 +100,8 @@ export interface ExporterInfo {
   extension: string;
   contentType: string;
   acceptedFilters: readonly FilterKey[];
+  /** The {@link ExportOptions} the format accepts (none when absent). */
+  acceptedOptions?: readonly OptionKey[];
   /** Number of records the export will contain (one statement). */
   count(ctx: ExportQueryContext): Promise<number>;
 }

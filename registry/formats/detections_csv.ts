@@ -173,6 +173,7 @@ export const detectionsCsv: StreamExporter = {
   extension: "csv",
   contentType: "text/csv",
   acceptedFilters: occurrenceFilterKeys,
+  acceptedOptions: ["excel_compatible"],
   count: countDetections,
   initialState(): StreamState {
     return {

@@ -186,6 +186,7 @@ export const occurrencesSimpleCsv: RecordExporter = {
   extension: "csv",
   contentType: "text/csv",
   acceptedFilters: occurrenceFilterKeys,
+  acceptedOptions: ["excel_compatible"],
   count: countOccurrences,
   prologue(): string {
     return stringify([[...occurrenceCsvColumns]], csvOptions);

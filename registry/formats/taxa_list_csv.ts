@@ -125,6 +125,7 @@ export const taxaListCsv: RecordExporter = {
   extension: "csv",
   contentType: "text/csv",
   acceptedFilters: occurrenceFilterKeys,
+  acceptedOptions: ["excel_compatible"],
   count: countTaxa,
   prologue(): string {
     return stringify([[...taxaListCsvColumns]], csvOptions);
