@@ -160,13 +160,13 @@ interface DwcaState {
 const encoder = new TextEncoder();
 
 /** A TSV cell: tabs and line breaks would break the row, so they become spaces. */
-function cell(value: unknown): string {
+export function tsvCell(value: unknown): string {
   if (value === null || value === undefined) return "";
   return String(value).replace(/[\t\r\n]+/g, " ");
 }
 
 function tsv(rows: Record<string, unknown>[], columns: readonly Column[]): string {
-  return rows.map((row) => columns.map((c) => cell(row[c.name])).join("\t") + "\n").join("");
+  return rows.map((row) => columns.map((c) => tsvCell(row[c.name])).join("\t") + "\n").join("");
 }
 
 function header(columns: readonly Column[]): string {
