@@ -211,28 +211,30 @@ Deno.test({
         assertEquals(rows.slice(-2).map((r) => r.id), [BIG.o1, BIG.o2]);
       });
 
-      await t.step("occurrences_simple_csv: exact ids, formula-guarded text, no BOM", async () => {
-        const { done, bytes } = await exportFile(h, f, "occurrences_simple_csv");
-        exported.push("occurrences_simple_csv");
-        assert(!BOM.every((b, i) => bytes[i] === b), "default output has a BOM");
-        const { bom, rows } = await csvRecords(bytes);
-        assertEquals(bom, false);
-        assertEquals(done.record_count, 5);
-        assertEquals(rows.length, 5);
-        assertEquals(rows.map((r) => r.id), allIds);
-        const row = (id: string): Record<string, string> => rows.find((r) => r.id === id)!;
-        assertEquals(row(BIG.o1).deployment_name, "'" + NAMES.hyperlink);
-        assertEquals(row(BIG.o1).verified_by, "'" + NAMES.verifier);
-        assertEquals(row(BIG.o1).determination_name, "'" + NAMES.taxonBig);
-        assertEquals(row(BIG.o2).deployment_name, "'" + NAMES.lines); // tabs, CR, LF kept
-        assertEquals(row(f.occurrenceIds[0]).agreed_with_user, "'" + NAMES.agreedWith);
-        assertEquals(row(f.occurrenceIds[0]).deployment_name, NAMES.accents);
-        assertEquals(row(f.occurrenceIds[0]).determination_name, "'" + NAMES.taxonPlus);
-        assertEquals(row(byDeployment("at")).deployment_name, "'" + NAMES.at);
-        assertEquals(row(BIG.o1).project_name, NAMES.project); // starts with N: unguarded
-        assertEquals(row(BIG.o1).determination_score, "0.9"); // numbers stay numbers
+      await t.step(
+        "occurrences_simple_csv: exact ids, formula-guarded text, BOM only on request",
+        async () => {
+          const { done, bytes } = await exportFile(h, f, "occurrences_simple_csv");
+          exported.push("occurrences_simple_csv");
+          assert(!BOM.every((b, i) => bytes[i] === b), "default output has a BOM");
+          const { bom, rows } = await csvRecords(bytes);
+          assertEquals(bom, false);
+          assertEquals(done.record_count, 5);
+          assertEquals(rows.length, 5);
+          assertEquals(rows.map((r) => r.id), allIds);
+          const row = (id: string): Record<string, string> => rows.find((r) => r.id === id)!;
+          assertEquals(row(BIG.o1).deployment_name, "'" + NAMES.hyperlink);
+          assertEquals(row(BIG.o1).verified_by, "'" + NAMES.verifier);
+          assertEquals(row(BIG.o1).determination_name, "'" + NAMES.taxonBig);
+          assertEquals(row(BIG.o2).deployment_name, "'" + NAMES.lines); // tabs, CR, LF kept
+          assertEquals(row(f.occurrenceIds[0]).agreed_with_user, "'" + NAMES.agreedWith);
+          assertEquals(row(f.occurrenceIds[0]).deployment_name, NAMES.accents);
+          assertEquals(row(f.occurrenceIds[0]).determination_name, "'" + NAMES.taxonPlus);
+          assertEquals(row(byDeployment("at")).deployment_name, "'" + NAMES.at);
+          assertEquals(row(BIG.o1).project_name, NAMES.project); // starts with N: unguarded
+          assertEquals(row(BIG.o1).determination_score, "0.9"); // numbers stay numbers
 
-        await t.step("excel_compatible: the same bytes after a UTF-8 BOM", async () => {
+          // excel_compatible: the same bytes after a UTF-8 BOM
           const excel = await exportFile(h, f, "occurrences_simple_csv", {
             excel_compatible: true,
           });
@@ -242,8 +244,8 @@ Deno.test({
           assertEquals(excel.bytes.slice(3), bytes);
           assertEquals((await csvRecords(excel.bytes)).bom, true);
           assertEquals(excel.done.record_count, 5);
-        });
-      });
+        },
+      );
 
       await t.step("occurrences_api_json: strict JSON, exact integer ids, exact text", async () => {
         const { done, bytes } = await exportFile(h, f, "occurrences_api_json");
