@@ -231,8 +231,11 @@ Deno.test("encoding: random ids up to 2^63 − 1 come out of the bigint parser e
     const text = id.toString();
     const parsed = parseBigint(text);
     assertEquals(String(parsed), text);
-    assertEquals(recordId(parsed), text);
+    assertEquals(String(recordId(parsed)), text);
+    assertEquals(recordId(parsed), parsed);
     assertEquals(typeof parsed, id <= BigInt(Number.MAX_SAFE_INTEGER) ? "number" : "string");
   }
-  assert(recordId(9007199254740995n) !== recordId(9007199254740996n));
+  assertEquals(recordId(9007199254740995n), "9007199254740995");
+  assertEquals(recordId("9007199254740996"), "9007199254740996");
+  assertEquals(recordId("42"), 42);
 });

@@ -65,11 +65,18 @@ export interface ExportQueryContext {
  */
 export type RecordId = number | string;
 
-/** A bigint column value as a cursor, exactly (decimal text); null stays null. */
+/**
+ * A bigint column value as a cursor, exactly: a safe integer stays a number (the checkpoints of
+ * ordinary ids keep their shape), anything past 2^53 − 1 is its decimal text.
+ */
 export function recordId(value: unknown): RecordId {
-  if (typeof value === "number" || typeof value === "bigint") return value.toString();
-  if (typeof value === "string" && /^-?[0-9]+$/.test(value)) return value;
-  throw new Error(`not an integer id: ${String(value)}`);
+  if (typeof value === "number" && Number.isSafeInteger(value)) return value;
+  const text = typeof value === "bigint" ? value.toString() : value;
+  if (typeof text !== "string" || !/^-?[0-9]+$/.test(text)) {
+    throw new Error(`not an integer id: ${String(value)}`);
+  }
+  const n = Number(text);
+  return Number.isSafeInteger(n) ? n : text;
 }
 
 /** One batch of encoded records, in id order. */
