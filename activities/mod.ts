@@ -9,6 +9,8 @@ import type { Config } from "../config/mod.ts";
 import type { Sql } from "../db/client.ts";
 import {
   appendJobLog,
+  exportFilters,
+  exportOptions,
   type ExportRow,
   exportWorkflowId,
   findExport,
@@ -17,9 +19,9 @@ import {
   updateJobProgress,
 } from "../db/exports.ts";
 import { getExporter, supportedFormats } from "../registry/mod.ts";
-import { asStream } from "../registry/stream.ts";
+import { asStream, withByteOrderMark } from "../registry/stream.ts";
 import type {
-  ExportFilters,
+  ExportOptions,
   ExportQueryContext,
   StreamExporter,
   StreamState,
@@ -49,6 +51,9 @@ export interface ActivityDependencies {
 
 /** "id 1234" for record streams, else the state as JSON (for job log lines). */
 function describeState(state: StreamState): string {
+  if (state && typeof state === "object" && !Array.isArray(state) && "inner" in state) {
+    return describeState(state.inner); // the byte-order-mark wrapper
+  }
   if (state && typeof state === "object" && !Array.isArray(state) && "afterId" in state) {
     return state.afterId === null ? "the start" : `id ${state.afterId}`;
   }
@@ -111,15 +116,17 @@ export function createActivities(deps: ActivityDependencies) {
     return row;
   }
 
-  function requireExporter(format: string): StreamExporter {
+  function requireExporter(format: string, options: ExportOptions = {}): StreamExporter {
     const exporter = getExporter(format);
     if (!exporter) throw unknownFormat(format, supportedFormats());
-    return asStream(exporter);
+    const excel = options.excel_compatible === true &&
+      (exporter.acceptedOptions ?? []).includes("excel_compatible");
+    return excel ? withByteOrderMark(asStream(exporter)) : asStream(exporter);
   }
 
   /** Fails (non-retryable) when the export's capture set was deleted meanwhile. */
   async function checkFilters(row: ExportRow): Promise<void> {
-    const filters = row.filters as ExportFilters;
+    const filters = exportFilters(row);
     if (filters.collection_id === undefined) return;
     const [found] = await sql`
       select 1 from source_image_collections
@@ -133,7 +140,7 @@ export function createActivities(deps: ActivityDependencies) {
 
   async function queryContext(row: ExportRow): Promise<ExportQueryContext> {
     await checkFilters(row);
-    return { sql, projectId: row.project_id, filters: row.filters as ExportFilters };
+    return { sql, projectId: row.project_id, filters: exportFilters(row) };
   }
 
   /** Aborts the export's in-progress upload and removes a published file, if any. */
@@ -258,7 +265,7 @@ export function createActivities(deps: ActivityDependencies) {
     ): Promise<ExportedFile> {
       const ctx = Context.current();
       const row = await requireExport(input.exportId);
-      const exporter = requireExporter(row.format);
+      const exporter = requireExporter(row.format, exportOptions(row));
       const query = await queryContext(row);
       const previous = (ctx.info.heartbeatDetails as ExportHeartbeat | undefined)?.checkpoint;
 

@@ -242,6 +242,7 @@ export async function requestExport(
     project: number;
     format: string;
     filters?: Record<string, unknown> | null;
+    excel_compatible?: boolean;
   },
 ): Promise<RequestExportResult> {
   const { sql } = deps;
@@ -267,11 +268,20 @@ export async function requestExport(
       details: { supported_formats: supportedFormats() },
     };
   }
+  if (request.excel_compatible && !(exporter.acceptedOptions ?? []).includes("excel_compatible")) {
+    return {
+      ok: false,
+      status: 400,
+      message: `option excel_compatible is not accepted by format ${exporter.key}`,
+      details: { fields: { excel_compatible: ["accepted by the CSV formats only"] } },
+    };
+  }
   const checked = await validateFilters(sql, exporter, request.project, request.filters ?? {});
   if (!checked.ok) {
     return { ok: false, status: 400, message: checked.message, details: checked.details };
   }
   const created = await insertExport(sql, {
+    options: { excel_compatible: request.excel_compatible },
     userId: request.user.id,
     projectId: request.project,
     format: exporter.key,

@@ -34,6 +34,9 @@ export const ExportSchema = z.object({
   project: z.number().int(),
   format: z.string(),
   filters: z.record(z.string(), z.unknown()),
+  excel_compatible: z.boolean().openapi({
+    description: "The file starts with a UTF-8 byte order mark (CSV formats, on request)",
+  }),
   filters_display: z.record(z.string(), z.unknown()),
   status: ExportStatusSchema,
   error: z.string().nullable(),
@@ -99,6 +102,9 @@ export const FormatListSchema = z.object({
     extension: z.string(),
     content_type: z.string(),
     accepted_filters: z.array(z.string()),
+    accepted_options: z.array(z.string()).openapi({
+      description: "Boolean export options the format accepts (excel_compatible: CSV formats)",
+    }),
   })),
 }).openapi("FormatList");
 
@@ -110,6 +116,11 @@ export const CreateExportSchema = z.object({
   }),
   filters: z.record(z.string(), z.unknown()).nullish().openapi({
     description: 'Format-specific filters, e.g. {"collection_id": 3}',
+  }),
+  excel_compatible: z.boolean().optional().openapi({
+    description: "CSV formats only: start the file with a UTF-8 byte order mark so that Excel " +
+      "reads accents right (default false: the file has no BOM)",
+    example: false,
   }),
 }).strict().openapi("CreateExport");
 

@@ -1,6 +1,6 @@
 /** The export object the API returns (compatible with the platform's `/api/v2/exports/`). */
 import type { Config } from "../config/mod.ts";
-import type { ExportRow } from "../db/exports.ts";
+import { exportFilters, exportOptions, type ExportRow } from "../db/exports.ts";
 import type { ObjectStorage } from "../storage/types.ts";
 import type { ExportAction } from "./permissions.ts";
 import type { ExportJson } from "./schemas.ts";
@@ -51,7 +51,8 @@ export async function serializeExport(
     user: row.user_id === null ? null : { id: row.user_id, name: row.user_name },
     project: row.project_id,
     format: row.format,
-    filters: row.filters,
+    filters: exportFilters(row) as Record<string, unknown>,
+    excel_compatible: exportOptions(row).excel_compatible === true,
     filters_display: row.filters_display,
     status: row.status,
     error: row.error,

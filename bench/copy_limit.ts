@@ -11,9 +11,9 @@
  * service's pool sets it).
  */
 import postgres from "postgres";
-import type { Sql } from "../db/client.ts";
+import { parseBigint, type Sql } from "../db/client.ts";
 import { occurrencePredicate } from "../registry/filters.ts";
-import type { Exporter, ExportQueryContext } from "../registry/types.ts";
+import type { Exporter, ExportQueryContext, RecordId } from "../registry/types.ts";
 
 /** What one run of {@link measureCopyLimit} found. */
 export interface CopyLimit {
@@ -44,8 +44,8 @@ function capturingConnection(url: string, log: Captured[]): Sql {
       bigint: {
         to: 20,
         from: [20],
-        serialize: (x: number) => x.toString(),
-        parse: (x: string) => Number(x),
+        serialize: (x: number | bigint | string) => x.toString(),
+        parse: parseBigint,
       },
     },
     debug: (_connection: number, text: string, params: unknown[]) => {
@@ -133,7 +133,7 @@ export async function measureCopyLimit(
     const ctx: ExportQueryContext = { sql: capture, projectId: options.projectId, filters: {} };
     await capture`select 1`; // connection set-up statements are not the exporter's
     log.length = 0;
-    let cursor = { afterId: null as number | null, limit: options.limit, recordsBefore: 0 };
+    let cursor = { afterId: null as RecordId | null, limit: options.limit, recordsBefore: 0 };
     let counted = 0;
     for (let i = 0; i < 3; i++) {
       const batch = await exporter.fetchBatch(ctx, cursor);

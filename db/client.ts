@@ -4,8 +4,19 @@ import postgres from "postgres";
 export type Sql = postgres.Sql;
 
 /**
- * Opens a connection pool; bigint columns come back as JS numbers (ids stay below 2^53) and
- * JIT is off.
+ * A `bigint` column value, exactly: a JS number when it is a safe integer (|x| ≤ 2^53 − 1),
+ * else its decimal text. Ids past 2^53 must never be rounded (two ids would become one, and a
+ * keyset cursor would skip a record), and JSON (RFC 8259 §6) only guarantees integers up to
+ * 2^53 − 1 to interoperate, so larger ones stay text in JS.
+ */
+export function parseBigint(text: string): number | string {
+  const n = Number(text);
+  return Number.isSafeInteger(n) ? n : text;
+}
+
+/**
+ * Opens a connection pool; bigint columns come back exactly ({@link parseBigint}) and JIT is
+ * off.
  */
 export function connectDatabase(url: string, options: { max?: number } = {}): Sql {
   return postgres(url, {
@@ -17,8 +28,8 @@ export function connectDatabase(url: string, options: { max?: number } = {}): Sq
       bigint: {
         to: 20,
         from: [20],
-        serialize: (x: number) => x.toString(),
-        parse: (x: string) => Number(x),
+        serialize: (x: number | bigint | string) => x.toString(),
+        parse: parseBigint,
       },
     },
   });

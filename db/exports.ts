@@ -2,6 +2,7 @@
  * Queries on the export tables (`data_exports`, `jobs`, `job_logs`). Both the API and the
  * activities use these, so that a status or a progress stage is written in one place only.
  */
+import type { ExportFilters, ExportOptions } from "../registry/types.ts";
 import type { Sql } from "./client.ts";
 
 /** Status of an export and of its job (the platform's Celery-style names). */
@@ -94,6 +95,24 @@ export function initialProgress(): JobProgress {
   };
 }
 
+/**
+ * The key under which an export's options ride in its `filters` document (no schema change: an
+ * export without options stores exactly what it stored before).
+ */
+const OPTIONS_KEY = "_options";
+
+/** The export's filters, without its options. */
+export function exportFilters(row: Pick<ExportRow, "filters">): ExportFilters {
+  const { [OPTIONS_KEY]: _options, ...filters } = row.filters;
+  return filters as ExportFilters;
+}
+
+/** The export's options (`excel_compatible`, …); `{}` when it has none. */
+export function exportOptions(row: Pick<ExportRow, "filters">): ExportOptions {
+  const options = row.filters[OPTIONS_KEY];
+  return options && typeof options === "object" ? options as ExportOptions : {};
+}
+
 /** Creates the export row and its job in one transaction. */
 export async function insertExport(
   sql: Sql,
@@ -103,13 +122,21 @@ export async function insertExport(
     format: string;
     filters: Record<string, unknown>;
     filtersDisplay: Record<string, unknown>;
+    /** Only the options that are set are stored. */
+    options?: ExportOptions;
   },
 ): Promise<ExportIdentity> {
+  const options = Object.fromEntries(
+    Object.entries(input.options ?? {}).filter(([, value]) => value === true),
+  );
+  const filters = Object.keys(options).length === 0
+    ? input.filters
+    : { ...input.filters, [OPTIONS_KEY]: options };
   return await sql.begin(async (tx) => {
     const [row] = await tx<ExportIdentity[]>`
       insert into data_exports (user_id, project_id, format, filters, filters_display)
       values (${input.userId}, ${input.projectId}, ${input.format},
-              ${tx.json(input.filters as never)}, ${tx.json(input.filtersDisplay as never)})
+              ${tx.json(filters as never)}, ${tx.json(input.filtersDisplay as never)})
       returning id, file_uuid::text`;
     await tx`
       update data_exports set workflow_id = ${exportWorkflowId(row)} where id = ${row.id}`;

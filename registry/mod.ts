@@ -8,7 +8,7 @@ import { occurrencesApiJson } from "./formats/occurrences_api_json.ts";
 import { occurrencesNdjson } from "./formats/occurrences_ndjson.ts";
 import { occurrencesSimpleCsv } from "./formats/occurrences_simple_csv.ts";
 import { taxaListCsv } from "./formats/taxa_list_csv.ts";
-import type { Exporter, FilterKey } from "./types.ts";
+import type { Exporter, FilterKey, OptionKey } from "./types.ts";
 
 export type { Exporter } from "./types.ts";
 
@@ -42,6 +42,8 @@ export interface FormatDescription {
   extension: string;
   content_type: string;
   accepted_filters: FilterKey[];
+  /** Boolean export options the format accepts (`excel_compatible` for the CSV formats). */
+  accepted_options: OptionKey[];
 }
 
 /** The exporter registered under `key`; undefined for anything else (even `"constructor"`). */
@@ -65,6 +67,7 @@ export function describeFormats(): FormatDescription[] {
       extension: exporter.extension,
       content_type: exporter.contentType,
       accepted_filters: [...exporter.acceptedFilters],
+      accepted_options: [...(exporter.acceptedOptions ?? [])],
     };
   });
 }

@@ -39,6 +39,7 @@ Deno.test("registry: describeFormats gives the formats endpoint's fields", () =>
     extension: "csv",
     content_type: "text/csv",
     accepted_filters: [...occurrenceFilterKeys],
+    accepted_options: ["excel_compatible"],
   });
   assertEquals(formats.find((f) => f.key === "occurrences_api_json"), {
     key: "occurrences_api_json",
@@ -47,8 +48,13 @@ Deno.test("registry: describeFormats gives the formats endpoint's fields", () =>
     extension: "json",
     content_type: "application/json",
     accepted_filters: [...occurrenceFilterKeys],
+    accepted_options: [],
   });
   for (const f of formats) assert(f.label !== "" && f.description !== "", f.key);
+  // issue 12 kind 7: every CSV format, and only those, offers the byte order mark
+  for (const f of formats) {
+    assertEquals(f.accepted_options, f.extension === "csv" ? ["excel_compatible"] : [], f.key);
+  }
 });
 
 Deno.test("registry: two formats under one key are refused", () => {

@@ -7,7 +7,7 @@
  */
 import type postgres from "postgres";
 import { occurrencePredicate } from "./filters.ts";
-import type { ExportQueryContext } from "./types.ts";
+import type { ExportQueryContext, RecordId } from "./types.ts";
 
 /** A postgres.js SQL fragment. */
 export type Fragment = postgres.PendingQuery<postgres.Row[]>;
@@ -24,7 +24,7 @@ export type Fragment = postgres.PendingQuery<postgres.Row[]>;
  */
 export function occurrenceBatch(
   ctx: ExportQueryContext,
-  cursor: { afterId: number | null; limit: number },
+  cursor: { afterId: RecordId | null; limit: number },
   options: { also?: Fragment } = {},
 ): Fragment {
   const { sql } = ctx;
@@ -176,9 +176,24 @@ export function jsNumberText(sql: postgres.Sql, value: Fragment): Fragment {
 /**
  * A text value as one RFC 4180 CSV field, quoted (with `"` doubled) when it holds a comma, a
  * quote, CR or LF: the rule `csv-stringify` applies with `quoted_match: /[\r\n]/`. Null stays
- * null (`concat` then writes an empty field).
+ * null (`concat` then writes an empty field). Guarded first against formula injection
+ * ({@link csvFormulaGuardSql}).
  */
 export function csvField(sql: postgres.Sql, value: Fragment): Fragment {
-  return sql`(case when ${value} ~ '[",\\r\\n]'
-    then '"' || replace(${value}, '"', '""') || '"' else ${value} end)`;
+  const text = csvFormulaGuardSql(sql, value);
+  return sql`(case when ${text} ~ '[",\\r\\n]'
+    then '"' || replace(${text}, '"', '""') || '"' else ${text} end)`;
 }
+
+/**
+ * `csvFormulaGuard` of `encoding.ts` in SQL (OWASP CSV injection): a cell that is not a number
+ * and starts with `=`, `+`, `-`, `@`, TAB or CR gets a leading `'`. Null stays null.
+ */
+export function csvFormulaGuardSql(sql: postgres.Sql, value: Fragment): Fragment {
+  // one pass over the value: a lookahead for the trigger, a negative one for a number
+  return sql`regexp_replace(${value}, ${FORMULA_GUARD_PATTERN}, ${"'"})`;
+}
+
+/** Matches the empty start of a cell to guard (Postgres ARE lookahead constraints). */
+const FORMULA_GUARD_PATTERN = "^(?=[-=+@\\t\\r])" +
+  "(?![-+]?([0-9]+[.]?[0-9]*|[.][0-9]+)([eE][-+]?[0-9]+)?$|-?Infinity$)";

@@ -15,7 +15,7 @@ function listExporter(ids: number[]): RecordExporter {
     prologue: () => "<",
     epilogue: () => ">",
     fetchBatch(_ctx, { afterId, limit, recordsBefore }) {
-      const batch = ids.filter((id) => afterId === null || id > afterId).slice(0, limit);
+      const batch = ids.filter((id) => afterId === null || id > Number(afterId)).slice(0, limit);
       const text = batch.map((id, i) => (recordsBefore + i > 0 ? "," : "") + id).join("");
       return Promise.resolve({ records: batch.length, lastId: batch.at(-1) ?? null, text });
     },

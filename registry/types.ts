@@ -31,6 +31,22 @@ export interface ExportFilters {
   apply_project_defaults?: boolean;
 }
 
+/**
+ * Options an export may carry besides its filters; each exporter declares which ones it accepts
+ * (`acceptedOptions`). They change how the file is encoded, never which records it holds.
+ */
+export interface ExportOptions {
+  /**
+   * CSV formats: start the file with a UTF-8 byte order mark, so that Excel on Windows reads it
+   * as UTF-8 (without it, `Écaille` shows as `Ã‰caille`). Default off: the file is then
+   * byte-identical to one exported without the option.
+   */
+  excel_compatible?: boolean;
+}
+
+/** Names of the options (keys of {@link ExportOptions}). */
+export type OptionKey = keyof ExportOptions;
+
 /** Names of the filters (keys of {@link ExportFilters}). */
 export type FilterKey = keyof ExportFilters;
 
@@ -41,12 +57,34 @@ export interface ExportQueryContext {
   filters: ExportFilters;
 }
 
+/**
+ * A record id (a `bigint` column) used as a keyset cursor: a JS number when it is a safe
+ * integer, else its exact decimal text (see `parseBigint` in `db/client.ts`). Cursors are
+ * written with {@link recordId}, never through `Number()`, which rounds ids past 2^53 so that a
+ * batch would skip the record after a rounded cursor.
+ */
+export type RecordId = number | string;
+
+/**
+ * A bigint column value as a cursor, exactly: a safe integer stays a number (the checkpoints of
+ * ordinary ids keep their shape), anything past 2^53 − 1 is its decimal text.
+ */
+export function recordId(value: unknown): RecordId {
+  if (typeof value === "number" && Number.isSafeInteger(value)) return value;
+  const text = typeof value === "bigint" ? value.toString() : value;
+  if (typeof text !== "string" || !/^-?[0-9]+$/.test(text)) {
+    throw new Error(`not an integer id: ${String(value)}`);
+  }
+  const n = Number(text);
+  return Number.isSafeInteger(n) ? n : text;
+}
+
 /** One batch of encoded records, in id order. */
 export interface EncodedBatch {
   /** Records in this batch (0 means the export has no more records). */
   records: number;
   /** Id of the last record in the batch: the keyset cursor for the next one. */
-  lastId: number | null;
+  lastId: RecordId | null;
   /** The encoded bytes of these records, ready to append to the file. */
   text: string;
 }
@@ -69,6 +107,8 @@ export interface ExporterInfo {
   extension: string;
   contentType: string;
   acceptedFilters: readonly FilterKey[];
+  /** The {@link ExportOptions} the format accepts (none when absent). */
+  acceptedOptions?: readonly OptionKey[];
   /** Number of records the export will contain (one statement). */
   count(ctx: ExportQueryContext): Promise<number>;
 }
@@ -88,7 +128,7 @@ export interface RecordExporter extends ExporterInfo {
    */
   fetchBatch(
     ctx: ExportQueryContext,
-    cursor: { afterId: number | null; limit: number; recordsBefore: number },
+    cursor: { afterId: RecordId | null; limit: number; recordsBefore: number },
   ): Promise<EncodedBatch>;
   /** Bytes after the last record (`]`). */
   epilogue(): string;

@@ -1,5 +1,5 @@
 /** Drives a record exporter batch by batch, as the export activity does, checking the contract. */
-import type { ExportQueryContext, RecordExporter } from "../registry/types.ts";
+import type { ExportQueryContext, RecordExporter, RecordId } from "../registry/types.ts";
 import { assert, assertEquals } from "./assert.ts";
 
 /** The whole file of `exporter` in batches of `limit`, with the record and batch counts. */
@@ -9,7 +9,7 @@ export async function exportAllBatches(
   limit: number,
 ): Promise<{ text: string; records: number; batches: number }> {
   let text = exporter.prologue();
-  let afterId: number | null = null;
+  let afterId: RecordId | null = null;
   let records = 0;
   let batches = 0;
   for (;;) {
@@ -19,7 +19,9 @@ export async function exportAllBatches(
       break;
     }
     assert(batch.records <= limit, `batch of ${batch.records} over the limit ${limit}`);
-    assert(batch.lastId !== null && (afterId === null || batch.lastId > afterId));
+    assert(
+      batch.lastId !== null && (afterId === null || BigInt(batch.lastId) > BigInt(afterId)),
+    );
     text += batch.text;
     records += batch.records;
     afterId = batch.lastId;

@@ -5,9 +5,17 @@
  * then at most `limit` of their detections after the cursor. One statement per batch.
  */
 import { stringify } from "csv-stringify/sync";
+import { csvFormulaGuard } from "../encoding.ts";
 import { occurrenceFilterKeys, occurrencePredicate } from "../filters.ts";
 import { isoTimestamp, mediaUrl } from "../occurrence_sql.ts";
-import type { ExportQueryContext, StreamChunk, StreamExporter, StreamState } from "../types.ts";
+import {
+  type ExportQueryContext,
+  type RecordId,
+  recordId,
+  type StreamChunk,
+  type StreamExporter,
+  type StreamState,
+} from "../types.ts";
 
 /** The header, in file order. */
 export const detectionCsvColumns: readonly string[] = [
@@ -32,18 +40,22 @@ export const detectionCsvColumns: readonly string[] = [
   "event_id",
 ];
 
+/** RFC 4180 with CRLF; text cells are guarded against formula injection (OWASP). */
 const csvOptions = {
   record_delimiter: "\r\n",
   quoted_match: /[\r\n]/,
-  cast: { boolean: (value: boolean): string => (value ? "true" : "false") },
+  cast: {
+    boolean: (value: boolean): string => (value ? "true" : "false"),
+    string: csvFormulaGuard,
+  },
 };
 
 interface DetectionState {
   [key: string]: StreamState;
   phase: "header" | "rows" | "done";
   /** Keyset cursor: the last (occurrence id, detection id) written; 0, 0 before the first. */
-  occurrenceId: number;
-  detectionId: number;
+  occurrenceId: RecordId;
+  detectionId: RecordId;
   records: number;
 }
 
@@ -60,10 +72,12 @@ async function fetchRows(
   ctx: ExportQueryContext,
   state: DetectionState,
   limit: number,
-): Promise<({ detection_id: number; occurrence_id: number } & Record<string, unknown>)[]> {
+): Promise<({ detection_id: RecordId; occurrence_id: RecordId } & Record<string, unknown>)[]> {
   const { sql } = ctx;
   // limit + 1 occurrences: the cursor's own one may have no detection left, every other has one
-  return await sql<({ detection_id: number; occurrence_id: number } & Record<string, unknown>)[]>`
+  return await sql<
+    ({ detection_id: RecordId; occurrence_id: RecordId } & Record<string, unknown>)[]
+  >`
     with occ as (
       select c.id from occurrences c
       where c.project_id = ${ctx.projectId} and c.id >= ${state.occurrenceId}
@@ -135,8 +149,8 @@ async function next(
   const last = rows.at(-1);
   const after: DetectionState = {
     phase: rows.length < options.limit ? "done" : "rows",
-    occurrenceId: last ? Number(last.occurrence_id) : state.occurrenceId,
-    detectionId: last ? Number(last.detection_id) : state.detectionId,
+    occurrenceId: last ? recordId(last.occurrence_id) : state.occurrenceId,
+    detectionId: last ? recordId(last.detection_id) : state.detectionId,
     records: state.records + rows.length,
   };
   return {
@@ -159,6 +173,7 @@ export const detectionsCsv: StreamExporter = {
   extension: "csv",
   contentType: "text/csv",
   acceptedFilters: occurrenceFilterKeys,
+  acceptedOptions: ["excel_compatible"],
   count: countDetections,
   initialState(): StreamState {
     return {

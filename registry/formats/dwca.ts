@@ -15,6 +15,7 @@
  * state that holds only cursors, zip offsets, CRC and sizes, so memory stays flat and a retried
  * export resumes from any checkpoint with identical bytes.
  */
+import { decimalText, wgs84, xmlText } from "../encoding.ts";
 import { occurrenceFilterKeys, occurrencePredicate } from "../filters.ts";
 import {
   bestDetection,
@@ -25,7 +26,14 @@ import {
   mediaUrl,
   occurrenceBatch,
 } from "../occurrence_sql.ts";
-import type { ExportQueryContext, StreamChunk, StreamExporter, StreamState } from "../types.ts";
+import {
+  type ExportQueryContext,
+  type RecordId,
+  recordId,
+  type StreamChunk,
+  type StreamExporter,
+  type StreamState,
+} from "../types.ts";
 import {
   beginEntry,
   centralDirectory,
@@ -138,7 +146,7 @@ interface DwcaState {
   /** The entry being written (null between entries). */
   entry: ZipEntryState | null;
   /** Keyset cursor of the current data file (event or occurrence id). */
-  afterId: number;
+  afterId: RecordId;
   /** Bytes of the archive written so far. */
   offset: number;
   entries: ZipEntry[];
@@ -152,24 +160,25 @@ interface DwcaState {
 const encoder = new TextEncoder();
 
 /** A TSV cell: tabs and line breaks would break the row, so they become spaces. */
-function cell(value: unknown): string {
+export function tsvCell(value: unknown): string {
   if (value === null || value === undefined) return "";
   return String(value).replace(/[\t\r\n]+/g, " ");
 }
 
 function tsv(rows: Record<string, unknown>[], columns: readonly Column[]): string {
-  return rows.map((row) => columns.map((c) => cell(row[c.name])).join("\t") + "\n").join("");
+  return rows.map((row) => columns.map((c) => tsvCell(row[c.name])).join("\t") + "\n").join("");
 }
 
 function header(columns: readonly Column[]): string {
   return columns.map((c) => c.name).join("\t") + "\n";
 }
 
-function xmlEscape(text: string): string {
-  return text.replace(
-    /[<>&"']/g,
-    (ch) => ({ "<": "&lt;", ">": "&gt;", "&": "&amp;", '"': "&quot;", "'": "&apos;" })[ch]!,
-  );
+/**
+ * Text that is empty once the characters XML 1.0 forbids are gone falls back to `fallback`:
+ * EML's NonEmptyStringType (title, surName, para) needs a non-blank value.
+ */
+function nonBlank(text: string | null | undefined, fallback: string): string {
+  return xmlText(text ?? "").trim() === "" ? fallback : text!;
 }
 
 /** `meta.xml`: every file with its row type, separators and term URIs. */
@@ -212,14 +221,15 @@ export function emlXml(info: {
   events: number;
   occurrences: number;
 }): string {
-  const x = xmlEscape;
-  const person = info.creatorName || info.creatorEmail
-    ? `<individualName><surName>${x(info.creatorName || info.creatorEmail!)}</surName>` +
+  const x = xmlText;
+  const title = nonBlank(info.title, `Project ${info.projectId}`);
+  const creatorName = nonBlank(info.creatorName, "") || nonBlank(info.creatorEmail, "");
+  const creatorEmail = nonBlank(info.creatorEmail, "");
+  const person = creatorName
+    ? `<individualName><surName>${x(creatorName)}</surName>` +
       `</individualName>` +
-      (info.creatorEmail
-        ? `<electronicMailAddress>${x(info.creatorEmail)}</electronicMailAddress>`
-        : "")
-    : `<organizationName>${x(info.title)}</organizationName>`;
+      (creatorEmail ? `<electronicMailAddress>${x(creatorEmail)}</electronicMailAddress>` : "")
+    : `<organizationName>${x(title)}</organizationName>`;
   const url = LICENSE_URLS[info.license];
   const rights = url
     ? `This work is licensed under <ulink url="${x(url)}"><citetitle>${
@@ -229,15 +239,15 @@ export function emlXml(info: {
   const c = info.coverage;
   const coverage = c === null ? "" : `
     <coverage>${
-    Number.isFinite(c.west)
+    Number.isFinite(c.west) && Number.isFinite(c.south)
       ? `
       <geographicCoverage>
         <geographicDescription>Bounding box of the monitoring stations</geographicDescription>
         <boundingCoordinates>
-          <westBoundingCoordinate>${c.west}</westBoundingCoordinate>
-          <eastBoundingCoordinate>${c.east}</eastBoundingCoordinate>
-          <northBoundingCoordinate>${c.north}</northBoundingCoordinate>
-          <southBoundingCoordinate>${c.south}</southBoundingCoordinate>
+          <westBoundingCoordinate>${decimalText(c.west)}</westBoundingCoordinate>
+          <eastBoundingCoordinate>${decimalText(c.east)}</eastBoundingCoordinate>
+          <northBoundingCoordinate>${decimalText(c.north)}</northBoundingCoordinate>
+          <southBoundingCoordinate>${decimalText(c.south)}</southBoundingCoordinate>
         </boundingCoordinates>
       </geographicCoverage>`
       : ""
@@ -249,8 +259,10 @@ export function emlXml(info: {
         </rangeOfDates>
       </temporalCoverage>
     </coverage>`;
-  const abstract = info.description.trim() ||
-    `Insect occurrences recorded by automated light traps with cameras.`;
+  const abstract = nonBlank(
+    info.description,
+    `Insect occurrences recorded by automated light traps with cameras.`,
+  );
   return `<?xml version="1.0" encoding="UTF-8"?>
 <eml:eml xmlns:eml="https://eml.ecoinformatics.org/eml-2.2.0"
   xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"
@@ -258,7 +270,7 @@ export function emlXml(info: {
   packageId="ami-exports-project-${info.projectId}-${x(info.pubDate)}" system="ami-exports"
   scope="system" xml:lang="en">
   <dataset>
-    <title xml:lang="en">${x(info.title)}</title>
+    <title xml:lang="en">${x(title)}</title>
     <creator>${person}</creator>
     <pubDate>${x(info.pubDate.slice(0, 10))}</pubDate>
     <language>en</language>
@@ -293,11 +305,11 @@ async function countRecords(ctx: ExportQueryContext): Promise<number> {
 
 async function eventRows(
   ctx: ExportQueryContext,
-  afterId: number,
+  afterId: RecordId,
   limit: number,
 ): Promise<Record<string, unknown>[]> {
   const { sql } = ctx;
-  return await sql`
+  const rows = await sql`
     with batch as (
       select be.id from events be
       where be.project_id = ${ctx.projectId} and be.id > ${afterId}
@@ -318,19 +330,34 @@ async function eventRows(
       'minutes' as "sampleSizeUnit",
       d.id as "locationID",
       d.name as "locality",
-      d.latitude as "decimalLatitude",
-      d.longitude as "decimalLongitude",
-      case when d.latitude is not null then 'EPSG:4326' end as "geodeticDatum",
+      d.latitude,
+      d.longitude,
       upper(d.country_code) as "countryCode"
     from batch
     join events e on e.id = batch.id
     join deployments d on d.id = e.deployment_id
     order by e.id`;
+  return Array.from(rows, withCoordinates);
+}
+
+/**
+ * The event row with `decimalLatitude`, `decimalLongitude` (plain decimals) and `geodeticDatum`
+ * only when its station has a valid WGS84 pair (Darwin Core: −90..90, −180..180); else all
+ * three are empty.
+ */
+function withCoordinates(row: Record<string, unknown>): Record<string, unknown> {
+  const pair = wgs84(row.latitude, row.longitude);
+  return {
+    ...row,
+    decimalLatitude: pair ? decimalText(pair.latitude) : null,
+    decimalLongitude: pair ? decimalText(pair.longitude) : null,
+    geodeticDatum: pair ? "EPSG:4326" : null,
+  };
 }
 
 async function occurrenceRows(
   ctx: ExportQueryContext,
-  afterId: number,
+  afterId: RecordId,
   limit: number,
 ): Promise<Record<string, unknown>[]> {
   const { sql } = ctx;
@@ -382,9 +409,9 @@ async function occurrenceRows(
 
 async function multimediaRows(
   ctx: ExportQueryContext,
-  afterId: number,
+  afterId: RecordId,
   limit: number,
-): Promise<{ occurrences: number; lastId: number | null; rows: Record<string, unknown>[] }> {
+): Promise<{ occurrences: number; lastId: RecordId | null; rows: Record<string, unknown>[] }> {
   const { sql } = ctx;
   const rows = await sql`
     ${occurrenceBatch(ctx, { afterId, limit }, { also: hasEvent(ctx) })}
@@ -409,10 +436,10 @@ async function multimediaRows(
     ) as mm(n, identifier, path, title, description, created)
     where mm.identifier is not null
     order by o.id, mm.n`;
-  const ids = new Set(rows.map((row) => Number(row.id)));
+  const ids = new Set(rows.map((row) => String(row.id)));
   return {
     occurrences: ids.size,
-    lastId: rows.length === 0 ? null : Number(rows[rows.length - 1].id),
+    lastId: rows.length === 0 ? null : recordId(rows[rows.length - 1].id),
     rows: rows.map((row) => ({
       ...row,
       type: "StillImage",
@@ -425,8 +452,9 @@ async function multimediaRows(
 function widen(coverage: Coverage | null, rows: Record<string, unknown>[]): Coverage | null {
   let c = coverage;
   for (const row of rows) {
-    const lat = row.decimalLatitude as number | null;
-    const lon = row.decimalLongitude as number | null;
+    const pair = wgs84(row.latitude, row.longitude);
+    const lat = pair?.latitude ?? null;
+    const lon = pair?.longitude ?? null;
     const begin = row.start_iso as string;
     const end = row.end_iso as string;
     if (c === null) {
@@ -566,14 +594,14 @@ async function next(
   } else if (name === "event.txt") {
     const rows = await eventRows(ctx, afterId, options.limit);
     if (rows.length > 0) write(tsv(rows, eventColumns));
-    afterId = rows.length === 0 ? afterId : Number(rows[rows.length - 1].id);
+    afterId = rows.length === 0 ? afterId : recordId(rows[rows.length - 1].id);
     coverage = storeCoverage(widen(loadCoverage(coverage), rows));
     events += rows.length;
     finished = rows.length < options.limit;
   } else if (name === "occurrence.txt") {
     const rows = await occurrenceRows(ctx, afterId, options.limit);
     if (rows.length > 0) write(tsv(rows, occurrenceColumns));
-    afterId = rows.length === 0 ? afterId : Number(rows[rows.length - 1].id);
+    afterId = rows.length === 0 ? afterId : recordId(rows[rows.length - 1].id);
     records = rows.length;
     finished = rows.length < options.limit;
   } else {

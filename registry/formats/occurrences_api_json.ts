@@ -13,7 +13,13 @@ import {
   mediaUrl,
   occurrenceBatch,
 } from "../occurrence_sql.ts";
-import type { EncodedBatch, ExportQueryContext, RecordExporter } from "../types.ts";
+import {
+  type EncodedBatch,
+  type ExportQueryContext,
+  type RecordExporter,
+  type RecordId,
+  recordId,
+} from "../types.ts";
 
 /** How many crop URLs an occurrence lists in `detection_images`. */
 const detectionImagesLimit = 5;
@@ -27,10 +33,10 @@ const separator = ",\n";
  */
 export async function occurrenceDocuments(
   ctx: ExportQueryContext,
-  cursor: { afterId: number | null; limit: number },
-): Promise<{ id: number; doc: string }[]> {
+  cursor: { afterId: RecordId | null; limit: number },
+): Promise<{ id: RecordId; doc: string }[]> {
   const { sql } = ctx;
-  return await sql<{ id: number; doc: string }[]>`
+  return await sql<{ id: RecordId; doc: string }[]>`
     ${occurrenceBatch(ctx, cursor)}
     select o.id, json_build_object(
       'id', o.id,
@@ -158,14 +164,14 @@ export async function occurrenceDocuments(
 
 async function fetchBatch(
   ctx: ExportQueryContext,
-  cursor: { afterId: number | null; limit: number; recordsBefore: number },
+  cursor: { afterId: RecordId | null; limit: number; recordsBefore: number },
 ): Promise<EncodedBatch> {
   const rows = await occurrenceDocuments(ctx, cursor);
   if (rows.length === 0) return { records: 0, lastId: null, text: "" };
   const lead = cursor.recordsBefore === 0 ? "" : separator;
   return {
     records: rows.length,
-    lastId: Number(rows[rows.length - 1].id),
+    lastId: recordId(rows[rows.length - 1].id),
     text: lead + rows.map((row) => row.doc).join(separator),
   };
 }

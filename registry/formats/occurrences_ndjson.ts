@@ -1,21 +1,30 @@
 /**
  * `occurrences_ndjson`: the objects of `occurrences_api_json`, one per line (newline-delimited
- * JSON), easy to stream into other tools. Same SQL, same filters, same count.
+ * JSON), easy to stream into other tools. Same SQL, same filters, same count. Raw U+0085,
+ * U+2028 and U+2029 are escaped (`jsonLineSafe`) so that every reader sees one record per line.
  */
+import { jsonLineSafe } from "../encoding.ts";
 import { countOccurrences, occurrenceFilterKeys } from "../filters.ts";
-import type { EncodedBatch, ExportQueryContext, RecordExporter } from "../types.ts";
+import {
+  type EncodedBatch,
+  type ExportQueryContext,
+  type RecordExporter,
+  type RecordId,
+  recordId,
+} from "../types.ts";
 import { occurrenceDocuments } from "./occurrences_api_json.ts";
 
 async function fetchBatch(
   ctx: ExportQueryContext,
-  cursor: { afterId: number | null; limit: number; recordsBefore: number },
+  cursor: { afterId: RecordId | null; limit: number; recordsBefore: number },
 ): Promise<EncodedBatch> {
   const rows = await occurrenceDocuments(ctx, cursor);
   if (rows.length === 0) return { records: 0, lastId: null, text: "" };
   return {
     records: rows.length,
-    lastId: Number(rows[rows.length - 1].id),
-    text: rows.map((row) => row.doc + "\n").join(""),
+    lastId: recordId(rows[rows.length - 1].id),
+    // one record per line, also for readers that split on U+2028, U+2029 or U+0085
+    text: rows.map((row) => jsonLineSafe(row.doc) + "\n").join(""),
   };
 }
 

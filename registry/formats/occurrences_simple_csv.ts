@@ -18,7 +18,13 @@ import {
   mediaUrl,
   occurrenceBatch,
 } from "../occurrence_sql.ts";
-import type { EncodedBatch, ExportQueryContext, RecordExporter } from "../types.ts";
+import {
+  type EncodedBatch,
+  type ExportQueryContext,
+  type RecordExporter,
+  type RecordId,
+  recordId,
+} from "../types.ts";
 
 /** The header, in file order (the original platform's column names). */
 export const occurrenceCsvColumns: readonly string[] = [
@@ -79,19 +85,22 @@ const floatColumns: ReadonlySet<string> = new Set([
 function csvLine(sql: postgres.Sql): Fragment {
   const fields = occurrenceCsvColumns.map((name, i) => {
     const column = sql`r.${sql(name)}`;
-    const text = floatColumns.has(name) ? jsNumberText(sql, column) : sql`${column}::text`;
-    return i === 0 ? csvField(sql, text) : sql`, ',', ${csvField(sql, text)}`;
+    // a number is never quoted nor formula-guarded: only text goes through csvField
+    const field = floatColumns.has(name)
+      ? jsNumberText(sql, column)
+      : csvField(sql, sql`${column}::text`);
+    return i === 0 ? field : sql`, ',', ${field}`;
   });
   return sql`concat(${fields})`;
 }
 
 async function fetchBatch(
   ctx: ExportQueryContext,
-  cursor: { afterId: number | null; limit: number; recordsBefore: number },
+  cursor: { afterId: RecordId | null; limit: number; recordsBefore: number },
 ): Promise<EncodedBatch> {
   const { sql } = ctx;
   // one row: the batch's records as CSV text, in id order
-  const [batch] = await sql<{ records: number; last_id: number | null; text: string | null }[]>`
+  const [batch] = await sql<{ records: number; last_id: RecordId | null; text: string | null }[]>`
     ${occurrenceBatch(ctx, cursor)}
     select count(*)::int as records, max(r.id) as last_id,
       string_agg(${csvLine(sql)} || E'\\r\\n', '' order by r.id) as text
@@ -163,7 +172,7 @@ async function fetchBatch(
     ) r`;
   return {
     records: batch.records,
-    lastId: batch.last_id === null ? null : Number(batch.last_id),
+    lastId: batch.last_id === null ? null : recordId(batch.last_id),
     text: batch.text ?? "",
   };
 }
@@ -177,6 +186,7 @@ export const occurrencesSimpleCsv: RecordExporter = {
   extension: "csv",
   contentType: "text/csv",
   acceptedFilters: occurrenceFilterKeys,
+  acceptedOptions: ["excel_compatible"],
   count: countOccurrences,
   prologue(): string {
     return stringify([[...occurrenceCsvColumns]], csvOptions);

