@@ -1,4 +1,5 @@
 /** `/healthz`: can this API do its job right now? Each dependency answers, a worker polls. */
+import { controlTaskQueue } from "../workflows/task_queues.ts";
 import type { ExportsApiDependencies } from "./exports.ts";
 
 /** What each check found: `"ok"`, or a sentence saying what is wrong. */
@@ -32,15 +33,19 @@ export async function checkHealth(deps: ExportsApiDependencies): Promise<HealthC
   return { database, temporal, storage, workers };
 }
 
-/** Throws unless a live worker polls the task queue for both task types. */
+/**
+ * Throws unless a live worker polls the task queue for both task types and its control queue
+ * (`<queue>-control`, see workflows/task_queues.ts) for activity tasks.
+ */
 async function checkPollers(deps: ExportsApiDependencies): Promise<void> {
-  const { temporalNamespace: namespace, temporalTaskQueue: name } = deps.config;
+  const { temporalNamespace: namespace, temporalTaskQueue: queue } = deps.config;
   const now = Date.now() / 1000;
   for (
-    const [type, label] of [[TASK_QUEUE_TYPE_WORKFLOW, "workflow"], [
-      TASK_QUEUE_TYPE_ACTIVITY,
-      "activity",
-    ]] as const
+    const [name, type, label] of [
+      [queue, TASK_QUEUE_TYPE_WORKFLOW, "workflow"],
+      [queue, TASK_QUEUE_TYPE_ACTIVITY, "activity"],
+      [controlTaskQueue(queue), TASK_QUEUE_TYPE_ACTIVITY, "activity"],
+    ] as const
   ) {
     const described = await deps.temporal.workflowService.describeTaskQueue({
       namespace,

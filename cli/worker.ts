@@ -15,6 +15,7 @@ import { ensureHousekeepingSchedule } from "./housekeeping.ts";
 import { installRuntime } from "./runtime.ts";
 import { backoffDelayMs, retryForever } from "./backoff.ts";
 import { watchDependencies } from "./dependencies.ts";
+import { controlTaskQueue } from "../workflows/task_queues.ts";
 
 const BUNDLER = fileURLToPath(new URL("./bundle_workflows.ts", import.meta.url));
 
@@ -43,24 +44,84 @@ export async function connectWorker(address: string): Promise<NativeConnection> 
   return await NativeConnection.connect({ address });
 }
 
-/** Builds a worker that runs the export workflows and activities with `deps`. */
+/**
+ * One export worker: two SDK workers on one connection. The export task queue runs the
+ * workflows and the streaming `exportRecords` activities (`maxConcurrentActivities` slots,
+ * default 4); its control queue ({@link controlTaskQueue}) runs the short control activities
+ * (resolve, count, finish, save, mark, delete, housekeeping; `maxConcurrentControlActivities`
+ * slots, default 20), so that a cancel or a delete never waits for a slot behind long exports.
+ * Both workers register every activity, so activities scheduled on the export queue by
+ * workflows started before the split still run.
+ */
+export interface ExportWorker {
+  /** Runs both workers until {@link ExportWorker.shutdown} (or either fails: both stop). */
+  run(): Promise<void>;
+  /** Drains both workers: running activities finish first. */
+  shutdown(): void;
+}
+
+/** Builds the {@link ExportWorker} that runs the export workflows and activities with `deps`. */
 export async function createExportWorker(
   deps: ActivityDependencies,
-  options: { connection: NativeConnection; taskQueue?: string; maxConcurrentActivities?: number },
-): Promise<Worker> {
-  return await Worker.create({
+  options: {
+    connection: NativeConnection;
+    taskQueue?: string;
+    maxConcurrentActivities?: number;
+    maxConcurrentControlActivities?: number;
+  },
+): Promise<ExportWorker> {
+  const taskQueue = options.taskQueue ?? deps.config.temporalTaskQueue;
+  const activities = { ...createActivities(deps), ...createScheduleActivities(deps) };
+  const common = {
     connection: options.connection,
     namespace: deps.config.temporalNamespace,
-    taskQueue: options.taskQueue ?? deps.config.temporalTaskQueue,
-    workflowBundle: await workflowBundle(),
-    activities: { ...createActivities(deps), ...createScheduleActivities(deps) },
+    activities,
     interceptors: { activity: [activityLogInterceptor] },
-    maxConcurrentActivityTaskExecutions: options.maxConcurrentActivities ?? 4,
     // Heartbeats carry the export checkpoint. The SDK sends them at most every
     // min(0.8 × heartbeatTimeout, this); a short interval keeps the checkpoint Temporal holds
     // (what a retry after kill -9 resumes from) at most one batch behind.
     maxHeartbeatThrottleInterval: 250,
+  };
+  const main = await Worker.create({
+    ...common,
+    taskQueue,
+    workflowBundle: await workflowBundle(),
+    maxConcurrentActivityTaskExecutions: options.maxConcurrentActivities ?? 4,
   });
+  const control = await Worker.create({
+    ...common,
+    taskQueue: controlTaskQueue(taskQueue),
+    maxConcurrentActivityTaskExecutions: options.maxConcurrentControlActivities ?? 20,
+  });
+  const workers = [main, control];
+  let stopping = false;
+  let running = false;
+  const stop = (worker: Worker): void => {
+    const state = worker.getState();
+    if (state === "RUNNING") worker.shutdown();
+    // run() was called but this worker is not polling yet: stop it as soon as it is
+    else if (state === "INITIALIZED" && running) setTimeout(() => stop(worker), 50);
+  };
+  const shutdown = () => {
+    stopping = true;
+    for (const worker of workers) stop(worker);
+  };
+  return {
+    async run() {
+      if (stopping) return;
+      running = true;
+      const outcomes = await Promise.allSettled(workers.map(async (worker) => {
+        try {
+          await worker.run();
+        } finally {
+          shutdown(); // one stopped (drained or failed): stop the other too
+        }
+      }));
+      const failed = outcomes.find((o) => o.status === "rejected");
+      if (failed) throw (failed as PromiseRejectedResult).reason;
+    },
+    shutdown,
+  };
 }
 
 /**

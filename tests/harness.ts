@@ -2,10 +2,10 @@
  * An in-process ami-exports against the real services of the test run: a worker (own task
  * queue), the Hono app (called with `app.request`), PostgreSQL and S3 (moto) or the filesystem.
  */
-import type { NativeConnection, Worker } from "@temporalio/worker";
+import type { NativeConnection } from "@temporalio/worker";
 import { createApp } from "../api/mod.ts";
 import { connectTemporal, type TemporalHandle } from "../cli/temporal.ts";
-import { connectWorker, createExportWorker } from "../cli/worker.ts";
+import { connectWorker, createExportWorker, type ExportWorker } from "../cli/worker.ts";
 import { type Config, loadConfig } from "../config/mod.ts";
 import { connectDatabase, type Sql } from "../db/client.ts";
 import { deleteWorkflowId, type ExportIdentity, exportWorkflowId } from "../db/exports.ts";
@@ -79,7 +79,7 @@ export async function startHarness(
   await storage.ensureReady();
   const temporal = await connectTemporal(config);
   const app = createApp({ sql, storage, config, temporal: temporal.client });
-  let worker: Worker | undefined;
+  let worker: ExportWorker | undefined;
   let running: Promise<void> | undefined;
   let connection: NativeConnection | undefined;
 
@@ -120,10 +120,12 @@ export async function startHarness(
     },
     async startWorker() {
       connection = await connectWorker(config.temporalAddress);
-      worker = await createExportWorker({ sql, storage, config, temporal: temporal.client }, {
-        connection,
-      });
-      running = worker.run();
+      const started = await createExportWorker(
+        { sql, storage, config, temporal: temporal.client },
+        { connection },
+      );
+      worker = started;
+      running = started.run();
     },
     async stopWorker() {
       if (!worker) return;

@@ -10,8 +10,10 @@ import {
   proxyActivities,
   type RetryPolicy,
   setHandler,
+  workflowInfo,
 } from "@temporalio/workflow";
 import type { ExportActivities } from "../activities/mod.ts";
+import { controlTaskQueue } from "./task_queues.ts";
 
 /** Input of {@link exportWorkflow}. */
 export interface ExportWorkflowInput {
@@ -67,7 +69,10 @@ export async function exportWorkflow(input: ExportWorkflowInput): Promise<Export
   // within the heartbeat timeout; scheduleToClose bounds the total time spent retrying.
   const heartbeatTimeout = (input.heartbeatTimeoutSeconds ?? 20) * 1000;
   const retry: RetryPolicy = { ...defaultRetry, maximumAttempts: input.maxAttempts ?? 10 };
+  // Control activities run on their own queue (never behind exportRecords for a slot).
+  const control = controlTaskQueue(workflowInfo().taskQueue);
   const short = proxyActivities<ExportActivities>({
+    taskQueue: control,
     startToCloseTimeout: "2 minutes",
     scheduleToCloseTimeout: "10 minutes",
     heartbeatTimeout,
@@ -79,6 +84,7 @@ export async function exportWorkflow(input: ExportWorkflowInput): Promise<Export
     retry,
   });
   const cleanup = proxyActivities<ExportActivities>({
+    taskQueue: control,
     startToCloseTimeout: "2 minutes",
     scheduleToCloseTimeout: "30 minutes",
     retry: { ...retry, maximumAttempts: 20 },

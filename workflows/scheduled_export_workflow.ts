@@ -9,10 +9,12 @@ import {
   executeChild,
   ParentClosePolicy,
   proxyActivities,
+  workflowInfo,
 } from "@temporalio/workflow";
 import type { ScheduleActivities } from "../activities/schedules.ts";
 import type { deleteExportWorkflow } from "./delete_export_workflow.ts";
 import type { exportWorkflow } from "./export_workflow.ts";
+import { controlTaskQueue } from "./task_queues.ts";
 
 /** Input of {@link scheduledExportWorkflow}. */
 export interface ScheduledExportInput {
@@ -30,6 +32,7 @@ export async function scheduledExportWorkflow(
   input: ScheduledExportInput,
 ): Promise<ScheduledExportResult> {
   const acts = proxyActivities<ScheduleActivities>({
+    taskQueue: controlTaskQueue(workflowInfo().taskQueue),
     startToCloseTimeout: "1 minute",
     retry: {
       initialInterval: "1 second",
