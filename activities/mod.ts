@@ -14,6 +14,7 @@ import {
   type ExportRow,
   exportWorkflowId,
   findExport,
+  recordSourceVersions,
   setStage,
   STAGES,
   updateJobProgress,
@@ -227,6 +228,8 @@ export function createActivities(deps: ActivityDependencies) {
             run_id = ${runId}, workflow_id = ${workflowExecution?.workflowId ?? null},
             started_at = coalesce(started_at, now()), updated_at = now()
           where id = ${row.id}`;
+        // before any row is counted or read: the data this export sees is at least this new
+        await recordSourceVersions(sql, row.id);
         await updateJobProgress(sql, row.id, () => {}, "STARTED");
         await appendJobLog(sql, row.id, `export started: format ${row.format}, run ${runId}`);
         return {

@@ -11,10 +11,12 @@ import {
   type ExportRow,
   exportWorkflowId,
   findExport,
+  findReusableExport,
   initialProgress,
   insertExport,
   jobLogs,
   listExports,
+  storedFilters,
   updateJobProgress,
 } from "../db/exports.ts";
 import { describeFormats, getExporter, supportedFormats } from "../registry/mod.ts";
@@ -32,6 +34,7 @@ import {
 } from "./permissions.ts";
 import { loadProjectAccess } from "./project_access.ts";
 import {
+  CreatedExportSchema,
   CreateExportSchema,
   errorResponses,
   type ExportJson,
@@ -42,6 +45,7 @@ import {
   jsonResponse as json,
   ListExportsQuerySchema,
   RetrieveQuerySchema,
+  ReusedExportSchema,
 } from "./schemas.ts";
 import { exportFileUrl, serializeExport } from "./serialize.ts";
 import { logEvent } from "./log.ts";
@@ -113,7 +117,12 @@ const createExportRoute = createRoute({
     body: { required: true, content: { "application/json": { schema: CreateExportSchema } } },
   },
   responses: {
-    201: json(ExportSchema, "The export, PENDING"),
+    201: json(CreatedExportSchema, "A new export, PENDING (`reused: false`)"),
+    200: json(
+      ReusedExportSchema,
+      "An identical earlier export of unchanged data, SUCCESS (`reused: true`); " +
+        'send `"force": true` to export anyway',
+    ),
     ...errorResponses(400, 401, 403, 503),
   },
 });
@@ -227,7 +236,14 @@ export async function startExportWorkflow(
 
 /** The outcome of {@link requestExport}. */
 export type RequestExportResult =
-  | { ok: true; exportId: number; workflowId: string; access: ProjectAccess }
+  | {
+    ok: true;
+    exportId: number;
+    workflowId: string;
+    access: ProjectAccess;
+    /** True when an identical earlier export was returned instead of a new one. */
+    reused: boolean;
+  }
   | { ok: false; status: 400 | 403 | 503; message: string; details?: Record<string, unknown> };
 
 /**
@@ -243,6 +259,8 @@ export async function requestExport(
     format: string;
     filters?: Record<string, unknown> | null;
     excel_compatible?: boolean;
+    /** Export even when an identical SUCCESS export of unchanged data exists (default false). */
+    force?: boolean;
   },
 ): Promise<RequestExportResult> {
   const { sql } = deps;
@@ -280,8 +298,34 @@ export async function requestExport(
   if (!checked.ok) {
     return { ok: false, status: 400, message: checked.message, details: checked.details };
   }
+  const options = { excel_compatible: request.excel_compatible };
+  if (!request.force) {
+    const filters = storedFilters(checked.filters as Record<string, unknown>, options);
+    const same = await findReusableExport(sql, {
+      projectId: request.project,
+      format: exporter.key,
+      filters,
+    });
+    if (same) {
+      logEvent("export reused", {
+        export_id: same.id,
+        workflow_id: exportWorkflowId(same),
+        stage: "requested",
+        user_id: request.user.id,
+        project_id: request.project,
+        format: exporter.key,
+      });
+      return {
+        ok: true,
+        exportId: same.id,
+        workflowId: exportWorkflowId(same),
+        access,
+        reused: true,
+      };
+    }
+  }
   const created = await insertExport(sql, {
-    options: { excel_compatible: request.excel_compatible },
+    options,
     userId: request.user.id,
     projectId: request.project,
     format: exporter.key,
@@ -307,7 +351,7 @@ export async function requestExport(
     project_id: request.project,
     format: exporter.key,
   });
-  return { ok: true, exportId, workflowId: exportWorkflowId(created), access };
+  return { ok: true, exportId, workflowId: exportWorkflowId(created), access, reused: false };
 }
 
 /** The exports router; mount it at `/api/v2/exports`. */
@@ -408,7 +452,9 @@ export function exportsRoutes(deps: ExportsApiDependencies): OpenAPIHono<ApiEnv>
           return problem(c, 503, result.message, result.details);
       }
     }
-    return c.json(await present((await findExport(sql, result.exportId))!, result.access), 201);
+    const found = await present((await findExport(sql, result.exportId))!, result.access);
+    if (result.reused) return c.json({ ...found, reused: true as const }, 200);
+    return c.json({ ...found, reused: false as const }, 201);
   });
 
   app.openapi(retrieveRoute, async (c) => {

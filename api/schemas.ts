@@ -122,7 +122,23 @@ export const CreateExportSchema = z.object({
       "reads accents right (default false: the file has no BOM)",
     example: false,
   }),
+  force: z.boolean().optional().openapi({
+    description: "Export even when an identical earlier export (same project, format, filters " +
+      "and options) succeeded and the project's data has not changed since: without it (default " +
+      "false) that export is returned with 200 and `reused: true`",
+    example: false,
+  }),
 }).strict().openapi("CreateExport");
+
+/** `POST /api/v2/exports/` 201: a new export. */
+export const CreatedExportSchema = ExportSchema.extend({ reused: z.literal(false) }).openapi(
+  "CreatedExport",
+);
+
+/** `POST /api/v2/exports/` 200: an identical earlier export of unchanged data, reused. */
+export const ReusedExportSchema = ExportSchema.extend({ reused: z.literal(true) }).openapi(
+  "ReusedExport",
+);
 
 const orderingValues = EXPORT_ORDERINGS.flatMap((field) => [field, `-${field}`]) as [
   string,

@@ -20,9 +20,10 @@ import { connectTemporal } from "./temporal.ts";
 
 /** Usage lines of the command, for the CLI's help. */
 export const EXPORT_USAGE =
-  `  export --project P --format F [--filters JSON] [--wait] [--token T | --user ID]
+  `  export --project P --format F [--filters JSON] [--wait] [--force] [--token T | --user ID]
                                            start an export as the API would; --wait shows progress
-                                           and prints the file URL (token also from AMI_EXPORTS_TOKEN)`;
+                                           and prints the file URL (token also from AMI_EXPORTS_TOKEN);
+                                           an identical export of unchanged data is reused unless --force`;
 
 /** Runs `export`; returns the exit code (0 success, 1 export failed, 2 bad usage or refused). */
 export async function exportCommand(
@@ -39,6 +40,7 @@ export async function exportCommand(
         format: { type: "string" },
         filters: { type: "string" },
         wait: { type: "boolean", default: false },
+        force: { type: "boolean", default: false },
         token: { type: "string" },
         user: { type: "string" },
       },
@@ -86,12 +88,17 @@ export async function exportCommand(
       project,
       format: values.format,
       filters,
+      force: values.force,
     });
     if (!result.ok) {
       console.error(`export refused (${result.status}): ${result.message}`);
       return result.status === 503 ? 1 : 2;
     }
-    console.error(`export ${result.exportId} started (workflow ${result.workflowId})`);
+    console.error(
+      result.reused
+        ? `export ${result.exportId} reused: identical request, data unchanged (--force exports anyway)`
+        : `export ${result.exportId} started (workflow ${result.workflowId})`,
+    );
     if (!values.wait) {
       console.log(String(result.exportId));
       return 0;

@@ -113,6 +113,55 @@ export function exportOptions(row: Pick<ExportRow, "filters">): ExportOptions {
   return options && typeof options === "object" ? options as ExportOptions : {};
 }
 
+/**
+ * The `filters` document an export stores: the validated filters plus the options that are set
+ * (under `_options`). Two requests with equal documents ask for the same file.
+ */
+export function storedFilters(
+  filters: Record<string, unknown>,
+  options: ExportOptions = {},
+): Record<string, unknown> {
+  const set = Object.fromEntries(Object.entries(options).filter(([, value]) => value === true));
+  return Object.keys(set).length === 0 ? filters : { ...filters, [OPTIONS_KEY]: set };
+}
+
+/**
+ * The newest SUCCESS export of the same project, format and stored filters (options included)
+ * whose source data has not changed since it started, or undefined. Exact, not a guess: the
+ * export recorded the change markers of its project and of the global tables
+ * (`export_source_versions`, moved by a trigger on every write to an exported table, migration
+ * 00007) when it started, and both must still be current. Exports older than the markers
+ * (null) are never reused. Source of the rule: issue 14 (GBIF's reuse of identical downloads).
+ */
+export async function findReusableExport(
+  sql: Sql,
+  request: { projectId: number; format: string; filters: Record<string, unknown> },
+): Promise<ExportIdentity | undefined> {
+  const [row] = await sql<ExportIdentity[]>`
+    select e.id, e.file_uuid::text from data_exports e
+    where e.project_id = ${request.projectId} and e.format = ${request.format}
+      and e.status = 'SUCCESS'
+      and e.filters = ${sql.json(request.filters as never)}::jsonb
+      and e.source_version = (
+        select version from export_source_versions where project_id = e.project_id)
+      and e.global_source_version = (
+        select version from export_source_versions where project_id = 0)
+    order by e.id desc limit 1`;
+  return row;
+}
+
+/**
+ * Records on the export the change markers of its project and of the global tables as they are
+ * now (before it counts or reads a row), for {@link findReusableExport}.
+ */
+export async function recordSourceVersions(sql: Sql, exportId: number): Promise<void> {
+  await sql`
+    update data_exports e set
+      source_version = (select version from export_source_versions where project_id = e.project_id),
+      global_source_version = (select version from export_source_versions where project_id = 0)
+    where e.id = ${exportId}`;
+}
+
 /** Creates the export row and its job in one transaction. */
 export async function insertExport(
   sql: Sql,
@@ -126,12 +175,7 @@ export async function insertExport(
     options?: ExportOptions;
   },
 ): Promise<ExportIdentity> {
-  const options = Object.fromEntries(
-    Object.entries(input.options ?? {}).filter(([, value]) => value === true),
-  );
-  const filters = Object.keys(options).length === 0
-    ? input.filters
-    : { ...input.filters, [OPTIONS_KEY]: options };
+  const filters = storedFilters(input.filters, input.options);
   return await sql.begin(async (tx) => {
     const [row] = await tx<ExportIdentity[]>`
       insert into data_exports (user_id, project_id, format, filters, filters_display)

@@ -1,0 +1,95 @@
+/**
+ * Issue 14: an identical request (same project, format, filters, options) reuses a SUCCESS
+ * export while the project's source data is unchanged (200, `reused: true`); any committed
+ * write to an exported table defeats reuse (per-project and global change markers moved by
+ * triggers); `"force": true` exports anyway.
+ */
+import { seedDemo } from "../db/seed_demo.ts";
+import { assert, assertEquals } from "./assert.ts";
+import { startHarness } from "./harness.ts";
+import { serviceTest } from "./support.ts";
+
+Deno.test({
+  name: "identical requests reuse a SUCCESS export until the data changes; force exports anyway",
+  ...serviceTest,
+  async fn() {
+    const h = await startHarness({ storage: "s3" });
+    try {
+      const seed = await seedDemo(h.sql, { occurrences: 200, seed: 21 });
+      const other = await seedDemo(h.sql, { occurrences: 50, seed: 22 });
+      const token = seed.token;
+      const body = {
+        project: seed.project_id,
+        format: "occurrences_simple_csv",
+        filters: { collection_id: seed.collection_id },
+      };
+      const create = async (extra: Record<string, unknown> = {}) => {
+        const res = await h.api("POST", "/api/v2/exports/", { token, body: { ...body, ...extra } });
+        const json = await res.json();
+        return { status: res.status, id: json.id as number, json };
+      };
+
+      const first = await create();
+      assertEquals(first.status, 201, JSON.stringify(first.json));
+      assertEquals(first.json.reused, false);
+      // an identical request while the first still runs starts another export (nothing to reuse)
+      assertEquals((await h.waitForExport(first.id, token)).status, "SUCCESS");
+
+      const again = await create();
+      assertEquals(again.status, 200, JSON.stringify(again.json));
+      assertEquals(again.json.reused, true);
+      assertEquals(again.id, first.id);
+      assertEquals(again.json.status, "SUCCESS");
+
+      // a different request is not identical: other options, other filters, other format
+      const bom = await create({ excel_compatible: true });
+      assertEquals(bom.status, 201);
+      const unfiltered = await h.api("POST", "/api/v2/exports/", {
+        token,
+        body: { project: seed.project_id, format: "occurrences_simple_csv" },
+      });
+      assertEquals(unfiltered.status, 201);
+      for (const id of [bom.id, (await unfiltered.json()).id]) {
+        assertEquals((await h.waitForExport(id, token)).status, "SUCCESS");
+      }
+
+      // force exports anyway, and the newest identical export is what is reused afterwards
+      const forced = await create({ force: true });
+      assertEquals(forced.status, 201);
+      assert(forced.id > first.id);
+      assertEquals((await h.waitForExport(forced.id, token)).status, "SUCCESS");
+      assertEquals((await create()).id, forced.id);
+
+      // a write to another project's data does not defeat reuse
+      await h.sql`update occurrences set determination_score = determination_score
+        where id = (select min(id) from occurrences where project_id = ${other.project_id})`;
+      assertEquals((await create()).status, 200);
+
+      // a write to this project's data does, even one that changes no value (it is a write)
+      await h.sql`update identifications set comment = comment
+        where id = (select min(i.id) from identifications i
+          join occurrences o on o.id = i.occurrence_id where o.project_id = ${seed.project_id})`;
+      const afterWrite = await create();
+      assertEquals(afterWrite.status, 201, "a write to an exported table defeats reuse");
+      assertEquals((await h.waitForExport(afterWrite.id, token)).status, "SUCCESS");
+      assertEquals((await create()).id, afterWrite.id);
+
+      // so does a write to a global table every export reads (taxa names)
+      await h.sql`update taxa set name = name where id = (select min(id) from taxa)`;
+      const afterTaxa = await create();
+      assertEquals(afterTaxa.status, 201, "a write to taxa defeats reuse");
+      assertEquals((await h.waitForExport(afterTaxa.id, token)).status, "SUCCESS");
+
+      // a failed or deleted export is never reused
+      assertEquals(
+        (await h.api("DELETE", `/api/v2/exports/${afterTaxa.id}/`, { token })).status,
+        204,
+      );
+      const afterDelete = await create();
+      assertEquals(afterDelete.status, 201);
+      assertEquals((await h.waitForExport(afterDelete.id, token)).status, "SUCCESS");
+    } finally {
+      await h.close();
+    }
+  },
+});
