@@ -33,6 +33,8 @@ export class CheckpointWriter {
   #inflight: Promise<void> | null = null;
   /** Records and stream state of everything appended so far (durable or not). */
   records: number;
+  /** Bytes of everything appended so far (durable or not). */
+  bytes: number;
   state: StreamState;
   /**
    * Called each time the checkpoint moves (a part became durable), so the caller can heartbeat
@@ -47,6 +49,7 @@ export class CheckpointWriter {
     private durable: ExportCheckpoint,
   ) {
     this.records = durable.records;
+    this.bytes = durable.upload.bytes;
     this.state = durable.state;
   }
 
@@ -76,6 +79,7 @@ export class CheckpointWriter {
       this.#pendingBytes += bytes.length;
     }
     this.records += records;
+    this.bytes += bytes.length;
     this.state = state;
   }
 

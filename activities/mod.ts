@@ -29,6 +29,8 @@ import type {
 } from "../registry/types.ts";
 import { StorageUnavailableError, UploadNotFoundError } from "../storage/errors.ts";
 import type { ObjectStorage, UploadState } from "../storage/types.ts";
+import { uploadRef } from "../storage/upload_ref.ts";
+import { requestedBy } from "../workflows/search_attributes.ts";
 import { nextBatchLimit } from "./batch_size.ts";
 import { CheckpointWriter } from "./checkpoint_writer.ts";
 import { sweepStorage } from "./housekeeping.ts";
@@ -38,6 +40,7 @@ import type {
   ExportedFile,
   ExportHeartbeat,
   HousekeepingReport,
+  LegacyExportHeartbeat,
   ResolvedExport,
 } from "./types.ts";
 
@@ -234,6 +237,8 @@ export function createActivities(deps: ActivityDependencies) {
         await appendJobLog(sql, row.id, `export started: format ${row.format}, run ${runId}`);
         return {
           exportId: row.id,
+          projectId: row.project_id,
+          requestedBy: requestedBy(row),
           format: row.format,
           extension: exporter.extension,
           contentType: exporter.contentType,
@@ -270,12 +275,18 @@ export function createActivities(deps: ActivityDependencies) {
       const row = await requireExport(input.exportId);
       const exporter = requireExporter(row.format, exportOptions(row));
       const query = await queryContext(row);
-      const previous = (ctx.info.heartbeatDetails as ExportHeartbeat | undefined)?.checkpoint;
+      const previous = (ctx.info.heartbeatDetails as
+        | ExportHeartbeat
+        | LegacyExportHeartbeat
+        | undefined)?.checkpoint;
 
       let start: Omit<ExportCheckpoint, "hashState"> & { hashState?: string } | undefined;
       if (previous && previous.upload.uploadId === row.upload_id) {
         try {
-          const upload = await storage.resumeUpload(previous.upload);
+          // compact checkpoints name the upload; older ones carry every part
+          const upload = "parts" in previous.upload
+            ? await storage.resumeUpload(previous.upload)
+            : await storage.recoverUpload(previous.upload);
           start = { ...previous, upload };
         } catch (error) {
           if (!isLostUpload(error)) throw error; // storage unreachable: retry later
@@ -314,11 +325,29 @@ export function createActivities(deps: ActivityDependencies) {
       // makes every batch durable (a resume then re-reads at most the batch in flight)
       const partSize = storage.backend === "fs" ? 1 : config.uploadPartSize;
       const writer = await CheckpointWriter.open(storage, start, partSize);
-      const details = (): ExportHeartbeat => ({
-        checkpoint: writer.checkpoint,
-        recordsExported: writer.records,
-        totalRecords: input.totalRecords,
-      });
+      const startedAt = performance.now();
+      const startRecords = writer.records;
+      const details = (): ExportHeartbeat => {
+        const seconds = (performance.now() - startedAt) / 1000;
+        const durable = writer.checkpoint;
+        return {
+          progress: {
+            records: writer.records,
+            total: input.totalRecords,
+            percent: input.totalRecords > 0
+              ? Math.round((writer.records / input.totalRecords) * 1000) / 10
+              : 100,
+            rowsPerSecond: seconds > 0 ? Math.round((writer.records - startRecords) / seconds) : 0,
+            bytes: writer.bytes,
+          },
+          checkpoint: {
+            state: durable.state,
+            records: durable.records,
+            upload: uploadRef(durable.upload),
+            hashState: durable.hashState,
+          },
+        };
+      };
       const beat = () => ctx.heartbeat(details());
       writer.onDurable = beat;
       beat();

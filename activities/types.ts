@@ -1,10 +1,15 @@
 /** Inputs and outputs of the export activities; workflows import these as types only. */
 import type { StreamState } from "../registry/types.ts";
 import type { UploadState } from "../storage/types.ts";
+import type { UploadRef } from "../storage/upload_ref.ts";
 
 /** What the workflow needs to know about the exporter (no functions: it crosses Temporal). */
 export interface ResolvedExport {
   exportId: number;
+  /** The export's project (search attribute `ProjectId`). */
+  projectId: number;
+  /** The requesting user's e-mail, or `user <id>` / `nobody` (search attribute `RequestedBy`). */
+  requestedBy: string;
   format: string;
   extension: string;
   contentType: string;
@@ -28,12 +33,48 @@ export interface ExportCheckpoint {
   hashState: string;
 }
 
-/** Heartbeat details of `exportRecords`, as seen in the Temporal UI. */
+/** The readable head of `exportRecords` heartbeat details (what an operator reads first). */
+export interface HeartbeatProgress {
+  /** Records produced so far (durable or still buffered). */
+  records: number;
+  /** Records the export will hold (countRecords). */
+  total: number;
+  /** records / total in percent, one decimal (100 when total is 0). */
+  percent: number;
+  /** Records per second in this attempt since it started (or resumed). */
+  rowsPerSecond: number;
+  /** Bytes produced so far (durable or still buffered). */
+  bytes: number;
+}
+
+/**
+ * The checkpoint as heartbeats carry it: small whatever the export's size. The upload is an
+ * {@link UploadRef} (part count, bytes, parts digest); the part list is recovered from storage
+ * (S3 ListParts) on resume.
+ */
+export interface CompactCheckpoint {
+  state: StreamState;
+  records: number;
+  upload: UploadRef;
+  /** Serialized SHA-256 state over the durable bytes (base64, ~150 characters). */
+  hashState: string;
+}
+
+/**
+ * Heartbeat details of `exportRecords`, as seen in the Temporal UI: the readable progress first,
+ * then the checkpoint a retried attempt resumes from.
+ */
 export interface ExportHeartbeat {
+  progress: HeartbeatProgress;
+  checkpoint: CompactCheckpoint;
+}
+
+/**
+ * Heartbeat details written by workers before issue 14 (the full part list in the checkpoint);
+ * an attempt started by a newer worker still resumes from them.
+ */
+export interface LegacyExportHeartbeat {
   checkpoint: ExportCheckpoint;
-  /** Records produced so far in this attempt, durable or still buffered. */
-  recordsExported: number;
-  totalRecords: number;
 }
 
 /** Result of `exportRecords`: every byte is uploaded, the object is not yet published. */

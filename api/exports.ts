@@ -22,6 +22,14 @@ import {
 import { describeFormats, getExporter, supportedFormats } from "../registry/mod.ts";
 import type { ObjectStorage } from "../storage/types.ts";
 import type { exportWorkflow } from "../workflows/export_workflow.ts";
+import {
+  EXPORT_FORMAT,
+  EXPORT_ID,
+  EXPORT_STATUS,
+  PROJECT_ID,
+  REQUESTED_BY,
+  requestedBy,
+} from "../workflows/search_attributes.ts";
 import type { deleteExportWorkflow } from "../workflows/delete_export_workflow.ts";
 import type { CurrentUser } from "./auth.ts";
 import { validateFilters } from "./filters.ts";
@@ -217,11 +225,27 @@ export const exportsRouteConfigs = [
   downloadRoute,
 ];
 
-/** Starts the export's workflow; a second start of the same export is a no-op. */
+/** What {@link startExportWorkflow} shows operators about an export. */
+export interface ExportDescription extends ExportIdentity {
+  project_id: number;
+  format: string;
+  /** The stored filters document (options under `_options`). */
+  filters: Record<string, unknown>;
+  user_id: number | null;
+  user_email: string | null;
+}
+
+/**
+ * Starts the export's workflow; a second start of the same export is a no-op. The run carries
+ * the search attributes of workflows/search_attributes.ts (`ExportStatus` PENDING until the
+ * workflow moves it) and a summary line for the Temporal UI (`<format> · project <p> ·
+ * filters <json>`), with the filters in the details.
+ */
 export async function startExportWorkflow(
   deps: Pick<ExportsApiDependencies, "temporal" | "config">,
-  export_: ExportIdentity,
+  export_: ExportDescription,
 ): Promise<void> {
+  const filters = JSON.stringify(export_.filters);
   await deps.temporal.workflow.start<typeof exportWorkflow>("exportWorkflow", {
     taskQueue: deps.config.temporalTaskQueue,
     workflowId: exportWorkflowId(export_),
@@ -231,6 +255,17 @@ export async function startExportWorkflow(
       maxAttempts: deps.config.exportMaxAttempts,
     }],
     workflowIdConflictPolicy: "USE_EXISTING",
+    typedSearchAttributes: [
+      { key: EXPORT_ID, value: export_.id },
+      { key: PROJECT_ID, value: export_.project_id },
+      { key: EXPORT_FORMAT, value: export_.format },
+      { key: EXPORT_STATUS, value: "PENDING" },
+      { key: REQUESTED_BY, value: requestedBy(export_) },
+    ],
+    staticSummary: `export ${export_.id}: ${export_.format} · project ${export_.project_id} · ` +
+      `filters ${filters.length > 120 ? `${filters.slice(0, 117)}…` : filters}`,
+    staticDetails: `**${export_.format}** export ${export_.id} of project ` +
+      `${export_.project_id}, requested by ${requestedBy(export_)}\n\nfilters: \`${filters}\``,
   });
 }
 
@@ -334,7 +369,14 @@ export async function requestExport(
   });
   const exportId = created.id;
   try {
-    await startExportWorkflow(deps, created);
+    await startExportWorkflow(deps, {
+      ...created,
+      project_id: request.project,
+      format: exporter.key,
+      filters: storedFilters(checked.filters as Record<string, unknown>, options),
+      user_id: request.user.id,
+      user_email: request.user.email,
+    });
   } catch (error) {
     await sql`delete from data_exports where id = ${exportId}`;
     return {

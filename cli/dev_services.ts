@@ -5,6 +5,7 @@
  */
 import postgres from "postgres";
 import { fileURLToPath } from "node:url";
+import { devServerSearchAttributeArgs } from "../workflows/search_attributes.ts";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const VENV = `${ROOT}.tools/venv`;
@@ -168,7 +169,8 @@ export interface TemporalDevServer extends RunningService {
 }
 
 /**
- * Starts `temporal server start-dev` on loopback and waits until it answers. `dynamicConfig`
+ * Starts `temporal server start-dev` on loopback with the export search attributes registered
+ * (`--search-attribute`, workflows/search_attributes.ts) and waits until it answers. `dynamicConfig`
  * sets server dynamic-config values (`--dynamic-config-value key=<JSON value>`), e.g.
  * `{ "frontend.keepAliveMaxConnectionAge": "20s" }` to make the frontend close every client
  * connection (GOAWAY) after 20 s.
@@ -189,6 +191,8 @@ export async function startTemporalDevServer(
   if (options.uiPort) args.push("--ui-port", String(options.uiPort));
   else args.push("--headless");
   if (options.dbFile) args.push("--db-filename", options.dbFile);
+  // the export search attributes (ExportId, ProjectId, ExportFormat, ExportStatus, RequestedBy)
+  args.push(...devServerSearchAttributeArgs());
   for (const [key, value] of Object.entries(options.dynamicConfig ?? {})) {
     args.push("--dynamic-config-value", `${key}=${JSON.stringify(value)}`);
   }

@@ -5,6 +5,7 @@
  *   create-token --user ID [--name NAME]      print a new API token for a user
  *   revoke-token --token TOKEN                revoke a token
  *   export --project P --format F [--wait]    start an export (see cli/export.ts)
+ *   temporal-setup                            register the export search attributes
  */
 import { parseArgs } from "node:util";
 import { loadConfig } from "../config/mod.ts";
@@ -15,6 +16,7 @@ import { hashToken } from "../api/auth.ts";
 import { EXPORT_USAGE, exportCommand } from "./export.ts";
 import { ensureHousekeepingSchedule, runHousekeeping } from "./housekeeping.ts";
 import { connectTemporal } from "./temporal.ts";
+import { ensureSearchAttributes } from "./temporal_setup.ts";
 
 const USAGE = `usage: deno task cli <command> [options]
   migrate                                  apply database migrations
@@ -23,7 +25,8 @@ const USAGE = `usage: deno task cli <command> [options]
   revoke-token --token TOKEN               revoke an API token
 ${EXPORT_USAGE}
   housekeeping --install [--every MIN]     create the export-housekeeping Schedule (default 60)
-  housekeeping --run [--min-age SECONDS]   sweep orphaned uploads and files once, print report`;
+  housekeeping --run [--min-age SECONDS]   sweep orphaned uploads and files once, print report
+  temporal-setup                           register the export search attributes (idempotent)`;
 
 /** Runs one CLI command; returns the exit code. */
 export async function main(args: string[]): Promise<number> {
@@ -143,6 +146,22 @@ export async function main(args: string[]): Promise<number> {
       }
       case "export":
         return await exportCommand(rest, { config, sql });
+      case "temporal-setup": {
+        const temporal = await connectTemporal(config);
+        try {
+          const { added, present } = await ensureSearchAttributes(
+            temporal.client,
+            config.temporalNamespace,
+          );
+          console.log(
+            `namespace ${config.temporalNamespace}: search attributes ` +
+              `added [${added.join(", ")}], already present [${present.join(", ")}]`,
+          );
+        } finally {
+          await temporal.close();
+        }
+        return 0;
+      }
       default:
         console.error(USAGE);
         return command ? 2 : 0;

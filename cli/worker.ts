@@ -15,6 +15,7 @@ import { ensureHousekeepingSchedule } from "./housekeeping.ts";
 import { installRuntime } from "./runtime.ts";
 import { backoffDelayMs, retryForever } from "./backoff.ts";
 import { watchDependencies } from "./dependencies.ts";
+import { ensureSearchAttributes } from "./temporal_setup.ts";
 import { controlTaskQueue } from "../workflows/task_queues.ts";
 
 const BUNDLER = fileURLToPath(new URL("./bundle_workflows.ts", import.meta.url));
@@ -148,6 +149,7 @@ export async function runWorker(): Promise<void> {
   if (!connection) return await sql.end({ timeout: 5 });
   const client = new Client({ connection, namespace: config.temporalNamespace });
   try {
+    await ensureSearchAttributesAtStart(client, config);
     await ensureHousekeeping(client, config);
     for (let attempt = 1; !stop.signal.aborted; attempt++) {
       const worker = await createExportWorker({ sql, storage, config, temporal: client }, {
@@ -204,6 +206,26 @@ async function ensureHousekeeping(client: Client, config: Config): Promise<void>
     console.error(
       JSON.stringify({ msg: "could not create the housekeeping schedule", error: String(error) }),
     );
+  }
+}
+
+/**
+ * Registers the export search attributes if they are missing (`deno task cli temporal-setup`
+ * does the same); a cluster that refuses (no admin rights) is logged, not fatal: run
+ * temporal-setup with an operator's credentials, or export workflows fail their first task.
+ */
+async function ensureSearchAttributesAtStart(client: Client, config: Config): Promise<void> {
+  try {
+    const { added } = await ensureSearchAttributes(client, config.temporalNamespace);
+    if (added.length > 0) {
+      console.log(JSON.stringify({ msg: "search attributes added", added }));
+    }
+  } catch (error) {
+    console.error(JSON.stringify({
+      level: "error",
+      msg: "could not register the export search attributes: run deno task cli temporal-setup",
+      error: error instanceof Error ? error.message : String(error),
+    }));
   }
 }
 

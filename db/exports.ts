@@ -36,6 +36,7 @@ export interface ExportRow {
   id: number;
   user_id: number | null;
   user_name: string | null;
+  user_email: string | null;
   project_id: number;
   project_slug: string;
   format: string;
@@ -216,7 +217,7 @@ export function deleteWorkflowId(export_: ExportIdentity): string {
 
 const exportColumns = (sql: Sql) =>
   sql`
-  e.*, u.name as user_name, p.slug as project_slug,
+  e.*, u.name as user_name, u.email as user_email, p.slug as project_slug,
   j.id as job_id, j.name as job_name, j.status as job_status, j.progress as job_progress`;
 
 /** One export with its job, or undefined. */

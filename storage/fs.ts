@@ -11,6 +11,7 @@ import { createHash, createHmac, timingSafeEqual } from "node:crypto";
 import { dirname, join, resolve, sep } from "node:path";
 import { InvalidKeyError, UploadNotFoundError } from "./errors.ts";
 import type { IncompleteUpload, ObjectStorage, UploadState } from "./types.ts";
+import type { UploadRef } from "./upload_ref.ts";
 
 /** Where files live and how their download URLs are built and signed. */
 export interface FsStorageOptions {
@@ -207,6 +208,26 @@ export function createFsStorage(options: FsStorageOptions): ObjectStorage {
         file.close();
       }
       return { ...state, parts: [...state.parts] };
+    },
+
+    async recoverUpload(ref: UploadRef): Promise<UploadState> {
+      // the fsynced file is the whole state: truncate it to the checkpoint's length
+      const state: UploadState = {
+        backend: ref.backend,
+        key: ref.key,
+        contentType: ref.contentType,
+        uploadId: ref.uploadId,
+        parts: [],
+        bytes: ref.bytes,
+      };
+      checkBackend(state);
+      const file = await openPart(state);
+      try {
+        await truncateToCheckpoint(file, state);
+      } finally {
+        file.close();
+      }
+      return state;
     },
 
     async completeUpload(state: UploadState): Promise<{ size: number }> {

@@ -27,6 +27,7 @@ import { getSignedUrl } from "@aws-sdk/s3-request-presigner";
 import { attachmentDisposition } from "./disposition.ts";
 import { StorageUnavailableError, UploadNotFoundError } from "./errors.ts";
 import type { IncompleteUpload, ObjectStorage, UploadedPart, UploadState } from "./types.ts";
+import { partsDigest, type UploadRef } from "./upload_ref.ts";
 
 /** Where the bucket lives and how to reach it (the `s3` section of the config). */
 export interface S3StorageOptions {
@@ -221,6 +222,44 @@ export function createS3Storage(options: S3StorageOptions): ObjectStorage {
         }
       }
       return { ...state, parts: [...state.parts] };
+    },
+
+    async recoverUpload(ref: UploadRef): Promise<UploadState> {
+      checkBackend(ref);
+      const state: UploadState = {
+        backend: "s3",
+        key: ref.key,
+        contentType: ref.contentType,
+        uploadId: ref.uploadId,
+        parts: [],
+        bytes: 0,
+      };
+      let listed: Part[];
+      try {
+        listed = await listParts(state);
+      } catch (error) {
+        if (isNotFound(error)) throw new UploadNotFoundError(ref.key, ref.uploadId);
+        throw error;
+      }
+      // Parts beyond partCount may exist (a crashed attempt uploaded them); they are replaced
+      // or left out at completion. Parts 1..partCount must be exactly the checkpoint's.
+      const byNumber = new Map(listed.map((p) => [p.PartNumber, p]));
+      for (let partNumber = 1; partNumber <= ref.partCount; partNumber++) {
+        const found = byNumber.get(partNumber);
+        if (!found?.ETag || found.Size === undefined) break;
+        state.parts.push({ partNumber, etag: found.ETag, size: found.Size });
+        state.bytes += found.Size;
+      }
+      if (
+        state.parts.length !== ref.partCount || state.bytes !== ref.bytes ||
+        partsDigest(state.parts) !== ref.partsDigest
+      ) {
+        throw new Error(
+          `upload in S3 does not match the checkpoint: ${ref.key} (${ref.uploadId}): ` +
+            `${state.parts.length} of ${ref.partCount} parts, ${state.bytes} of ${ref.bytes} bytes`,
+        );
+      }
+      return state;
     },
 
     async completeUpload(state: UploadState): Promise<{ size: number }> {

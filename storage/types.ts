@@ -6,6 +6,8 @@
  * received through a heartbeat, and re-upload later parts under the same part numbers.
  */
 
+import type { UploadRef } from "./upload_ref.ts";
+
 /** One durable part of a multipart upload. */
 export interface UploadedPart {
   partNumber: number;
@@ -46,6 +48,13 @@ export interface ObjectStorage {
    * bytes written after the checkpoint). Throws if the upload no longer exists.
    */
   resumeUpload(state: UploadState): Promise<UploadState>;
+  /**
+   * Like {@link ObjectStorage.resumeUpload} from a compact checkpoint: rebuilds the durable part
+   * list from storage (S3 ListParts: parts 1..partCount, which must match the ref's byte count
+   * and digest, else an error saying the upload "does not match the checkpoint"). Throws
+   * `UploadNotFoundError` when the upload no longer exists.
+   */
+  recoverUpload(ref: UploadRef): Promise<UploadState>;
   /** Publishes the object at `state.key`; returns its size. Idempotent once completed. */
   completeUpload(state: UploadState): Promise<{ size: number }>;
   /** Discards an incomplete upload and every part of it. Idempotent. */

@@ -47,7 +47,8 @@ async function createExport(
 ): Promise<number> {
   const res = await h.api("POST", "/api/v2/exports/", {
     token: seed.token,
-    body: { project: seed.project_id, format, filters },
+    // force: every step checks a fresh export (an identical one would be reused)
+    body: { project: seed.project_id, format, filters, force: true },
   });
   const body = await res.json();
   assertEquals(res.status, 201, JSON.stringify(body));
@@ -101,9 +102,10 @@ Deno.test({
         );
         const upload = job.progress.stages.find((s) => s.key === "uploading_snapshot")!;
         assertEquals(upload.status, "SUCCESS");
-        const key = `exports/${
-          (await h.sql`select slug from projects where id = ${seed.project_id}`)[0].slug
-        }_export-${id}.csv`;
+        const [{ file_uuid, slug }] = await h.sql<{ file_uuid: string; slug: string }[]>`
+          select e.file_uuid::text, p.slug from data_exports e
+          join projects p on p.id = e.project_id where e.id = ${id}`;
+        const key = `exports/${file_uuid}/${slug}_export-${id}.csv`;
         assertEquals((await h.storage.headObject(key))?.size, bytes.length);
         assertEquals((await h.storage.listIncompleteUploads("exports/")).length, 0);
       });
@@ -179,7 +181,20 @@ Deno.test({
               const pending = description.raw.pendingActivities?.[0];
               const payload = pending?.heartbeatDetails?.payloads?.[0]?.data;
               if (payload) {
-                heartbeatCheckpoint = JSON.parse(new TextDecoder().decode(payload)).checkpoint;
+                const text = new TextDecoder().decode(payload);
+                const details = JSON.parse(text);
+                // the readable progress comes first; the whole detail stays small (issue 14)
+                assertEquals(Object.keys(details), ["progress", "checkpoint"]);
+                assertEquals(Object.keys(details.progress), [
+                  "records",
+                  "total",
+                  "percent",
+                  "rowsPerSecond",
+                  "bytes",
+                ]);
+                assertEquals(details.progress.total, expectedIds.length);
+                assert(text.length < 1024, `heartbeat details of ${text.length} bytes: ${text}`);
+                heartbeatCheckpoint = details.checkpoint;
               }
             }
             if (!["PENDING", "STARTED"].includes(body.status)) break;
@@ -190,8 +205,12 @@ Deno.test({
             `progress values seen: ${[...seen].join(", ")}`,
           );
           assert(heartbeatCheckpoint, "no heartbeat details were observed");
-          const cp = heartbeatCheckpoint as { upload: { uploadId: string }; records: number };
+          const cp = heartbeatCheckpoint as {
+            upload: { uploadId: string; partCount: number; partsDigest: string };
+            records: number;
+          };
           assert(typeof cp.upload.uploadId === "string" && typeof cp.records === "number");
+          assert(typeof cp.upload.partCount === "number" && !("parts" in cp.upload));
         },
       );
 

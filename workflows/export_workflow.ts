@@ -7,12 +7,23 @@ import {
   CancellationScope,
   defineQuery,
   isCancellation,
+  patched,
   proxyActivities,
   type RetryPolicy,
+  setCurrentDetails,
   setHandler,
+  upsertSearchAttributes,
   workflowInfo,
 } from "@temporalio/workflow";
 import type { ExportActivities } from "../activities/mod.ts";
+import type { ResolvedExport } from "../activities/types.ts";
+import {
+  EXPORT_FORMAT,
+  EXPORT_ID,
+  EXPORT_STATUS,
+  PROJECT_ID,
+  REQUESTED_BY,
+} from "./search_attributes.ts";
 import { controlTaskQueue } from "./task_queues.ts";
 
 /** Input of {@link exportWorkflow}. */
@@ -97,10 +108,28 @@ export async function exportWorkflow(input: ExportWorkflowInput): Promise<Export
     records: null,
   };
   setHandler(progressQuery, () => state);
+  // Search attributes (workflows/search_attributes.ts) are upserted by runs started after they
+  // were introduced; runs already in flight replay without them.
+  const searchable = patched("export-search-attributes");
+  const markStatus = (status: string) => {
+    setCurrentDetails(`**${status}** · stage ${state.stage}`);
+    if (searchable) upsertSearchAttributes([{ key: EXPORT_STATUS, value: status }]);
+  };
+  const describe = (resolved: ResolvedExport) => {
+    if (!searchable) return;
+    upsertSearchAttributes([
+      { key: EXPORT_ID, value: input.exportId },
+      { key: PROJECT_ID, value: resolved.projectId },
+      { key: EXPORT_FORMAT, value: resolved.format },
+      { key: REQUESTED_BY, value: resolved.requestedBy },
+      { key: EXPORT_STATUS, value: "STARTED" },
+    ]);
+  };
 
   let upload: { key: string; uploadId: string } | undefined;
   try {
     const resolved = await short.resolveExporter({ exportId: input.exportId });
+    describe(resolved);
     state.stage = "count_records";
     state.totalRecords = await short.countRecords({ exportId: input.exportId });
     state.stage = "data_export";
@@ -121,6 +150,7 @@ export async function exportWorkflow(input: ExportWorkflowInput): Promise<Export
       checksum: file.checksum,
     });
     state.stage = "done";
+    markStatus("SUCCESS");
     return {
       exportId: input.exportId,
       records: file.records,
@@ -131,6 +161,7 @@ export async function exportWorkflow(input: ExportWorkflowInput): Promise<Export
   } catch (error) {
     const stage = state.stage;
     if (isCancellation(error)) {
+      markStatus("REVOKED");
       await CancellationScope.nonCancellable(() =>
         cleanup.markRevoked({ exportId: input.exportId, stage })
       );
@@ -145,6 +176,7 @@ export async function exportWorkflow(input: ExportWorkflowInput): Promise<Export
         await CancellationScope.nonCancellable(() => cleanup.discardUpload({ upload: done }));
       }
       state.stage = "deleted";
+      markStatus("DELETED");
       return {
         exportId: input.exportId,
         deleted: true,
@@ -155,6 +187,7 @@ export async function exportWorkflow(input: ExportWorkflowInput): Promise<Export
       };
     }
     const message = describeFailure(error);
+    markStatus("FAILURE");
     await CancellationScope.nonCancellable(() =>
       cleanup.markFailed({ exportId: input.exportId, stage, message })
     );

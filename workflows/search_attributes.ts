@@ -1,0 +1,48 @@
+/**
+ * The custom search attributes of export workflows (issue 14), so that operators can filter in
+ * the Temporal UI and CLI: `ExportFormat = "dwca" AND ExportStatus = "FAILURE"`. Plain
+ * `SearchAttributeKey` objects (name, type) without imports, usable by workflow code, the API
+ * (start options) and `deno task cli temporal-setup` (registration).
+ */
+
+/** `data_exports.id` (Int). */
+export const EXPORT_ID = { name: "ExportId", type: "INT" } as const;
+/** The export's project id (Int). */
+export const PROJECT_ID = { name: "ProjectId", type: "INT" } as const;
+/** The format key, e.g. `dwca` (Keyword). */
+export const EXPORT_FORMAT = { name: "ExportFormat", type: "KEYWORD" } as const;
+/**
+ * The export's status (Keyword): PENDING when started, then STARTED, SUCCESS, FAILURE or
+ * REVOKED, or DELETED when its row vanished mid-export; kept current by the workflow.
+ */
+export const EXPORT_STATUS = { name: "ExportStatus", type: "KEYWORD" } as const;
+/** The requesting user's e-mail address (Keyword). */
+export const REQUESTED_BY = { name: "RequestedBy", type: "KEYWORD" } as const;
+
+/** Every export search attribute, for registration. */
+export const EXPORT_SEARCH_ATTRIBUTES = [
+  EXPORT_ID,
+  PROJECT_ID,
+  EXPORT_FORMAT,
+  EXPORT_STATUS,
+  REQUESTED_BY,
+] as const;
+
+/** The `temporal server start-dev --search-attribute` values: `ExportId=Int`, …. */
+export function devServerSearchAttributeArgs(): string[] {
+  const names = { INT: "Int", KEYWORD: "Keyword" } as const;
+  return EXPORT_SEARCH_ATTRIBUTES.flatMap((key) => [
+    "--search-attribute",
+    `${key.name}=${names[key.type]}`,
+  ]);
+}
+
+/**
+ * The `RequestedBy` value of an export: its user's e-mail address (`user <id>` when unknown,
+ * `nobody` when the user was deleted).
+ */
+export function requestedBy(
+  export_: { user_id: number | null; user_email: string | null },
+): string {
+  return export_.user_email ?? (export_.user_id === null ? "nobody" : `user ${export_.user_id}`);
+}
