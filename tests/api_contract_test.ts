@@ -189,7 +189,7 @@ Deno.test({
         assertEquals(formats.status, 200);
         const created = await call(app, "POST", "/api/v2/exports/", {
           token: owner,
-          body: { project: p.projectId, format: "occurrences_simple_csv" },
+          body: { project: p.projectId, format: "occurrences_simple_csv", force: true },
         });
         assertEquals(created.status, 201);
         const id = created.body.id;

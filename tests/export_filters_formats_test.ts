@@ -23,7 +23,7 @@ async function post(
 ): Promise<{ status: number; body: Record<string, unknown> }> {
   const res = await h.api("POST", "/api/v2/exports/", {
     token: seed.token,
-    body: { project: seed.project_id, format, filters },
+    body: { project: seed.project_id, format, filters, force: true },
   });
   return { status: res.status, body: await res.json() };
 }

@@ -69,7 +69,7 @@ async function createExport(
 ): Promise<number> {
   const res = await h.api("POST", "/api/v2/exports/", {
     token: seed.token,
-    body: { project: seed.project_id, format, filters },
+    body: { project: seed.project_id, format, filters, force: true },
   });
   const body = await res.json();
   assertEquals(res.status, 201, JSON.stringify(body));

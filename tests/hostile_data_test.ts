@@ -167,7 +167,7 @@ async function exportFile(
 ): Promise<{ done: Record<string, unknown>; bytes: Uint8Array }> {
   const res = await h.api("POST", "/api/v2/exports/", {
     token: f.token,
-    body: { project: f.projectId, format, filters: {}, ...extra },
+    body: { project: f.projectId, format, filters: {}, force: true, ...extra },
   });
   const created = await res.json();
   assertEquals(res.status, 201, JSON.stringify(created));
@@ -393,6 +393,7 @@ Deno.test({
           token: f.token,
           body: {
             project: f.projectId,
+            force: true,
             format: "occurrences_api_json",
             filters: {},
             excel_compatible: true,

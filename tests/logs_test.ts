@@ -16,7 +16,7 @@ Deno.test({
       console.log = (...args: unknown[]) => lines.push(args.map(String).join(" "));
       const res = await h.api("POST", "/api/v2/exports/", {
         token: p.tokens.owner,
-        body: { project: p.projectId, format: "occurrences_simple_csv" },
+        body: { project: p.projectId, format: "occurrences_simple_csv", force: true },
       });
       const { id } = await res.json();
       const done = await h.waitForExport(id, p.tokens.owner);

@@ -27,7 +27,7 @@ Deno.test({
       const seed = await seedDemo(h.sql, { occurrences: 100, seed: 9 });
       const res = await h.api("POST", "/api/v2/exports/", {
         token: seed.token,
-        body: { project: seed.project_id, format: "occurrences_simple_csv" },
+        body: { project: seed.project_id, format: "occurrences_simple_csv", force: true },
       });
       const { id } = await res.json();
       assertEquals((await h.waitForExport(id, seed.token)).status, "SUCCESS");

@@ -146,7 +146,7 @@ Deno.test({
           for (const role of ROLES) {
             const res = await h.api("POST", "/api/v2/exports/", {
               token: p.tokens[role],
-              body: { project: p.projectId, format: "occurrences_simple_csv" },
+              body: { project: p.projectId, format: "occurrences_simple_csv", force: true },
             });
             const body = await res.json();
             const allowed = EXPECTED[role].includes("create");

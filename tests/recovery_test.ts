@@ -43,7 +43,7 @@ Deno.test({
       const post = () =>
         h.api("POST", "/api/v2/exports/", {
           token: seed.token,
-          body: { project: seed.project_id, format: "occurrences_simple_csv" },
+          body: { project: seed.project_id, format: "occurrences_simple_csv", force: true },
         });
       const res = await post();
       assertEquals(res.status, 201);
@@ -159,7 +159,7 @@ Deno.test({
       const seed = await seedDemo(h.sql, { occurrences: 200, seed: 2002 });
       const res = await h.api("POST", "/api/v2/exports/", {
         token: seed.token,
-        body: { project: seed.project_id, format: "occurrences_simple_csv" },
+        body: { project: seed.project_id, format: "occurrences_simple_csv", force: true },
       });
       const kept = (await res.json()).id as number;
       assertEquals((await h.waitForExport(kept, seed.token)).status, "SUCCESS");

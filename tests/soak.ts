@@ -229,6 +229,7 @@ class SoakClient {
     const res = await this.#call("POST", "/api/v2/exports/", {
       project: this.seed.project_id,
       format,
+      force: true, // every round exports (an identical request would reuse the file)
     });
     const body = await res.json();
     if (res.status === 503) return undefined;

@@ -34,7 +34,7 @@ interface Deployment {
 async function exportOnce(d: Deployment, format = "occurrences_simple_csv"): Promise<number> {
   const res = await d.h.api("POST", "/api/v2/exports/", {
     token: d.seed.token,
-    body: { project: d.seed.project_id, format },
+    body: { project: d.seed.project_id, format, force: true },
   });
   const body = await res.json();
   assertEquals(res.status, 201, JSON.stringify(body));
