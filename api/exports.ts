@@ -131,7 +131,7 @@ const createExportRoute = createRoute({
       "An identical earlier export of unchanged data, SUCCESS (`reused: true`); " +
         'send `"force": true` to export anyway',
     ),
-    ...errorResponses(400, 401, 403, 503),
+    ...errorResponses(400, 401, 403, 415, 503),
   },
 });
 

@@ -55,17 +55,18 @@ export function createApp(deps: ExportsApiDependencies): OpenAPIHono<BlankEnv> {
     logEvent("unhandled error", { path: c.req.path, error: String(error) }, "error");
     return jsonError(c, 500, "internal error");
   });
-  app.notFound((c) => {
+  app.notFound((c) => jsonError(c, 404, `no such route: ${c.req.method} ${c.req.path}`));
+  // 405 with Allow (RFC 9110 §15.5.6) for a method no route of the path answers, before
+  // authentication: the set of methods is public (it is in the OpenAPI document)
+  app.use("*", async (c, next) => {
     const allowed = allowedMethods(app, c.req.path);
-    if (allowed.length > 0) {
-      c.header("Allow", allowed.join(", "));
-      return jsonError(
-        c,
-        405,
-        `method not allowed: ${c.req.method} ${c.req.path} (allowed: ${allowed.join(", ")})`,
-      );
-    }
-    return jsonError(c, 404, `no such route: ${c.req.method} ${c.req.path}`);
+    if (allowed.length === 0 || allowed.includes(c.req.method)) return await next();
+    c.header("Allow", allowed.join(", "));
+    return jsonError(
+      c,
+      405,
+      `method not allowed: ${c.req.method} ${c.req.path} (allowed: ${allowed.join(", ")})`,
+    );
   });
   if (Deno.env.get("API_VALIDATE_RESPONSES") === "1") {
     app.use("*", responseContract(app));
@@ -108,18 +109,24 @@ export function allowedMethods(
   app: { routes: { method: string; path: string }[] },
   path: string,
 ): string[] {
-  const methods = new Set<string>();
+  // a static route (`/exports/formats`) hides the parameter routes (`/exports/{id}`) that
+  // would also match, as in the OpenAPI document
+  const matching = { static: new Set<string>(), params: new Set<string>() };
   for (const route of app.routes) {
     if (route.method === "ALL") continue; // middleware
-    const pattern = route.path.replace(/\/+$/, "").split("/").map((segment) =>
+    const segments = route.path.replace(/\/+$/, "").split("/");
+    const pattern = segments.map((segment) =>
       segment === "*"
         ? ".*"
         : segment.startsWith(":")
         ? "[^/]+"
         : segment.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")
     ).join("/");
-    if (new RegExp(`^${pattern}/?$`).test(path)) methods.add(route.method.toUpperCase());
+    if (!new RegExp(`^${pattern}/?$`).test(path)) continue;
+    const dynamic = segments.some((segment) => segment === "*" || segment.startsWith(":"));
+    matching[dynamic ? "params" : "static"].add(route.method.toUpperCase());
   }
+  const methods = matching.static.size > 0 ? matching.static : matching.params;
   if (methods.has("GET")) methods.add("HEAD");
   const order = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"];
   return [...methods].sort((a, b) => order.indexOf(a) - order.indexOf(b));

@@ -62,7 +62,7 @@ const createScheduleRoute = createRoute({
   },
   responses: {
     201: json(ScheduleSchema, "The schedule"),
-    ...errorResponses(400, 401, 403, 503),
+    ...errorResponses(400, 401, 403, 415, 503),
   },
 });
 

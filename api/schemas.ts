@@ -27,6 +27,51 @@ function idSchema(): z.ZodCoercedNumber<unknown> {
   return boundedInteger(1, MAX_ID);
 }
 
+/**
+ * The JSON Schema of `filters` (create requests), for the document only: api/filters.ts
+ * validates (and answers 400 naming the filter). Every format accepts these filters (registry
+ * `occurrenceFilterKeys`); `null` or `""` means "not set". Ids are JSON integers or digit
+ * strings; lists hold 1 to 1000 ids. Which ids exist in the project is not expressible here: a
+ * schema-valid request naming an id of another project answers 400 "… does not belong to …".
+ */
+function filtersDocument(): Record<string, unknown> {
+  const unset = [{ type: "null" }, { const: "" }];
+  const id = {
+    anyOf: [
+      { type: "integer", minimum: 1, maximum: MAX_ID },
+      { type: "string", pattern: "^[1-9][0-9]{0,14}$" },
+    ],
+  };
+  const ids = { type: "array", items: id, minItems: 1, maxItems: 1000 };
+  const date = { type: "string", format: "date", pattern: "^[1-9][0-9]{3}-[0-9]{2}-[0-9]{2}$" };
+  const flag = { anyOf: [{ type: "boolean" }, { type: "string", enum: ["true", "false"] }] };
+  const score = {
+    anyOf: [
+      { type: "number", minimum: 0, maximum: 1 },
+      { type: "string", pattern: "^(0(\\.[0-9]+)?|1(\\.0+)?|\\.[0-9]+)$" },
+    ],
+  };
+  const properties: Record<string, unknown> = {
+    collection_id: id,
+    deployment_ids: ids,
+    event_ids: ids,
+    taxon_id: id,
+    exclude_taxon_ids: ids,
+    date_start: date,
+    date_end: date,
+    min_score: score,
+    verified: flag,
+    apply_project_defaults: flag,
+  };
+  return {
+    type: ["object", "null"],
+    additionalProperties: false,
+    properties: Object.fromEntries(
+      Object.entries(properties).map(([key, spec]) => [key, { anyOf: [spec, ...unset] }]),
+    ),
+  };
+}
+
 /** Every error: a sentence-case message, plus details for some (`fields`, `supported_formats`). */
 export const ErrorSchema = z.looseObject({
   error: z.string().openapi({ example: "export not found: 17" }),
@@ -133,10 +178,12 @@ export const CreateExportSchema = z.object({
   project: idSchema().openapi({ example: 1 }),
   format: z.string().min(1).openapi({
     description: `Export format key: ${supportedFormats().join(", ")}`,
+    enum: supportedFormats(),
     example: "occurrences_simple_csv",
   }),
   filters: z.record(z.string(), z.unknown()).nullish().openapi({
-    description: 'Format-specific filters, e.g. {"collection_id": 3}',
+    description: 'Filters, e.g. {"collection_id": 3} (README, "Filters")',
+    ...filtersDocument(),
   }),
   excel_compatible: z.boolean().optional().openapi({
     description: "CSV formats only: start the file with a UTF-8 byte order mark so that Excel " +
@@ -211,6 +258,7 @@ export function errorResponses<S extends number>(
     403: "Not permitted",
     404: "Not found (or not readable by the caller)",
     409: "Conflicts with the current state",
+    415: "The body is not `application/json`",
     503: "A dependency is unavailable",
   };
   return Object.fromEntries([...new Set<number>([...statuses, 503])].map((s) => [s, {
@@ -219,10 +267,17 @@ export function errorResponses<S extends number>(
   }])) as never;
 }
 
-/** `interval`: seconds, or a number with a unit (`90s`, `15m`, `6h`, `1d`). */
+/**
+ * `interval`: seconds, or a number with a unit (`90s`, `15m`, `6h`, `1d`), at most 999,999,999
+ * seconds (~31 years; Temporal's durations end at ~292 years, and the document states the bound
+ * in both forms: 9 digits of s, 7 of m, 5 of h, 4 of d).
+ */
 const IntervalSchema = z.union([
-  z.number().int().positive(),
-  z.string().regex(/^\d+[smhd]$/, "must be seconds or a number with s, m, h or d (e.g. 15m)"),
+  z.number().int().positive().max(999_999_999),
+  z.string().regex(
+    /^([1-9]\d{0,8}s|[1-9]\d{0,6}m|[1-9]\d{0,4}h|[1-9]\d{0,3}d)$/,
+    "must be seconds or a positive number with s, m, h or d (e.g. 15m), at most 999999999 s",
+  ),
 ]).openapi({ description: "Run every N seconds, or e.g. `15m`, `6h`, `1d`" });
 
 /** Seconds of an interval given as {@link IntervalSchema}. */
@@ -243,15 +298,21 @@ function isTimeZone(zone: string): boolean {
 
 export const CreateScheduleSchema = z.object({
   project: idSchema().openapi({ example: 1 }),
-  format: z.string().min(1).openapi({ example: "occurrences_simple_csv" }),
-  filters: z.record(z.string(), z.unknown()).nullish(),
+  format: z.string().min(1).openapi({
+    enum: supportedFormats(),
+    example: "occurrences_simple_csv",
+  }),
+  filters: z.record(z.string(), z.unknown()).nullish().openapi(filtersDocument()),
   cron: z.string().min(1).max(200).optional().openapi({
-    description: "Cron expression (5 fields), e.g. `0 3 * * *`; give cron or interval",
+    description: "Cron expression (5 fields), e.g. `0 3 * * *`; give cron or interval. " +
+      "Temporal checks the fields' ranges: an expression it refuses is a 400",
+    pattern: "^\\S+( \\S+){4}$",
     example: "0 3 * * *",
   }),
   interval: IntervalSchema.optional(),
   timezone: z.string().default("UTC").refine(isTimeZone, "unknown time zone").openapi({
     description: "IANA time zone of the cron expression",
+    enum: [...new Set(["UTC", ...Intl.supportedValuesOf("timeZone")])],
     example: "Europe/Paris",
   }),
   keep_last: z.number().int().min(1).max(1000).nullish().openapi({

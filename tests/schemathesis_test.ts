@@ -7,10 +7,13 @@
  * Bounded: `SCHEMATHESIS_MAX_EXAMPLES` examples per operation (default 10).
  */
 import { findOrInstallTool, freePort } from "../cli/dev_services.ts";
+import { fileURLToPath } from "node:url";
 import { seedDemo } from "../db/seed_demo.ts";
 import { assertEquals } from "./assert.ts";
 import { startHarness } from "./harness.ts";
 import { serviceTest } from "./support.ts";
+
+const TESTS = fileURLToPath(new URL(".", import.meta.url)).replace(/\/$/, "");
 
 Deno.test({
   name: "schemathesis: every operation conforms to the OpenAPI document",
@@ -28,6 +31,8 @@ Deno.test({
       const report = `${Deno.cwd()}/.data/test/schemathesis`;
       const out = await new Deno.Command(bin, {
         args: [
+          "--config-file",
+          `${TESTS}/schemathesis.toml`,
           "run",
           `http://127.0.0.1:${port}/api/v2/openapi.json`,
           "--url",
@@ -36,12 +41,10 @@ Deno.test({
           `Authorization: Token ${seed.token}`,
           "--checks",
           "all",
-          "--exclude-checks",
-          "max_response_time",
           "--max-examples",
           Deno.env.get("SCHEMATHESIS_MAX_EXAMPLES") ?? "10",
           "--seed",
-          "14",
+          Deno.env.get("SCHEMATHESIS_SEED") ?? "14",
           "--workers",
           "1",
           "--request-timeout",
@@ -51,7 +54,12 @@ Deno.test({
           "--report-dir",
           report,
         ],
-        env: { NO_COLOR: "1", SCHEMATHESIS_TELEMETRY: "false" },
+        env: {
+          NO_COLOR: "1",
+          SCHEMATHESIS_TELEMETRY: "false",
+          SCHEMATHESIS_HOOKS: "schemathesis_hooks",
+          PYTHONPATH: TESTS,
+        },
         stdout: "piped",
         stderr: "piped",
       }).output();
