@@ -29,6 +29,7 @@ Deno.test({
       const seed = await seedDemo(h.sql, { occurrences: 30, seed: 41 });
       const bin = await findOrInstallTool("schemathesis");
       const report = `${Deno.cwd()}/.data/test/schemathesis`;
+      await Deno.mkdir(report, { recursive: true });
       const out = await new Deno.Command(bin, {
         args: [
           "--config-file",
@@ -60,6 +61,7 @@ Deno.test({
           SCHEMATHESIS_HOOKS: "schemathesis_hooks",
           PYTHONPATH: TESTS,
         },
+        cwd: report, // its `.schemathesis/` cache stays out of the work tree
         stdout: "piped",
         stderr: "piped",
       }).output();
