@@ -1,8 +1,12 @@
 /**
- * `deno task demo [--exit] [--occurrences N]`: the main job. Starts what is missing (Temporal
- * dev server with its Web UI, the database), migrates, seeds a demo project if there is none,
- * runs the worker and the API, exports every registered format through the HTTP API with a live
- * progress bar each, prints where the files are, and keeps serving until Ctrl-C.
+ * `deno task demo [--exit] [--no-exports] [--occurrences N]`: the main job. Starts what is
+ * missing (Temporal dev server with its Web UI, the database), migrates, seeds a demo project if
+ * there is none (showing its progress), runs the worker and the API, prints the token and curl
+ * commands, exports every registered format through the HTTP API with a live progress bar each
+ * (an identical export of unchanged data is reused, one still running from an earlier demo is
+ * followed: restarts do not stack exports), prints where the files are, and keeps serving until
+ * Ctrl-C. On a terminal the JSON logs go to `.data/demo.log` so that they never break into the
+ * bars; otherwise to stderr.
  */
 // @ts-types="@types/cli-progress"
 import cliProgress from "cli-progress";
@@ -24,11 +28,13 @@ import {
 import { connectTemporal } from "./temporal.ts";
 import { connectWorker, createExportWorker } from "./worker.ts";
 import { hashToken } from "../api/auth.ts";
+import { captureLogs, formatEta, formatRecords, say } from "./terminal.ts";
 
 const { values: flags } = parseArgs({
   args: Deno.args,
   options: {
     exit: { type: "boolean", default: false },
+    "no-exports": { type: "boolean", default: false },
     occurrences: { type: "string", default: "20000" },
   },
 });
@@ -56,17 +62,21 @@ function portFree(port: number): boolean {
   }
 }
 
+await Deno.mkdir(".data", { recursive: true });
+const logs = captureLogs(".data/demo.log", Deno.stderr.isTerminal()); // the bars draw on stderr
+if (logs.file) say(`logs: ${logs.file}`);
+
 const env = Deno.env.toObject();
 env.DATABASE_URL ??= "postgres://postgres@127.0.0.1:5432/ami_exports";
 let temporalServer: TemporalDevServer | undefined;
 if (!env.TEMPORAL_ADDRESS || !(await reachable(env.TEMPORAL_ADDRESS))) {
   if (env.TEMPORAL_ADDRESS) {
-    console.log(`Temporal at ${env.TEMPORAL_ADDRESS} is not reachable; starting a dev server`);
+    say(`Temporal at ${env.TEMPORAL_ADDRESS} is not reachable; starting a dev server`);
   }
   await Deno.mkdir(".data", { recursive: true });
   const port = portFree(7233) ? 7233 : freePort();
   const uiPort = portFree(8233) ? 8233 : freePort();
-  console.log(`starting Temporal dev server on 127.0.0.1:${port} (Web UI on ${uiPort}) …`);
+  say(`starting Temporal dev server on 127.0.0.1:${port} (Web UI on ${uiPort}) …`);
   temporalServer = await startTemporalDevServer({
     port,
     uiPort,
@@ -100,13 +110,26 @@ if (existing) {
     token,
   )}, 'demo')`;
   seed = { ...existing, token };
-  console.log(`using demo project ${existing.project_id} (already seeded)`);
+  say(`using demo project ${existing.project_id} (already seeded)`);
 } else {
   const occurrences = Number(flags.occurrences);
-  console.log(`seeding a demo project with ${occurrences} occurrences …`);
   const started = performance.now();
-  seed = await seedDemo(sql, { occurrences, seed: 1 });
-  console.log(`seeded in ${((performance.now() - started) / 1000).toFixed(1)} s`);
+  const elapsed = () => ((performance.now() - started) / 1000).toFixed(0);
+  const label = `seeding a demo project with ${occurrences.toLocaleString("en-US")} occurrences`;
+  // one transaction, no intermediate counts to show: the elapsed time, redrawn on a terminal
+  const tty = Deno.stdout.isTerminal();
+  if (!tty) say(`${label} …`);
+  const ticker = setInterval(() => {
+    if (tty) Deno.stdout.writeSync(new TextEncoder().encode(`\r${label} … ${elapsed()} s`));
+    else say(`  still seeding … ${elapsed()} s`);
+  }, tty ? 500 : 10_000);
+  try {
+    seed = await seedDemo(sql, { occurrences, seed: 1 });
+  } finally {
+    clearInterval(ticker);
+  }
+  if (tty) Deno.stdout.writeSync(new TextEncoder().encode("\r\x1b[K"));
+  say(`${label}: done in ${((performance.now() - started) / 1000).toFixed(1)} s`);
 }
 
 const storage = createStorage(config);
@@ -123,18 +146,21 @@ const server = Deno.serve(
   app.fetch,
 );
 const base = `http://127.0.0.1:${config.port}`;
-console.log(
-  `API on ${base} · storage: ${config.storageBackend} · task queue ${config.temporalTaskQueue}`,
+say(`API on ${base} · storage: ${config.storageBackend} · task queue ${config.temporalTaskQueue}`);
+say(
+  `Temporal: ${config.temporalAddress}${
+    temporalServer?.uiUrl ? ` · Web UI ${temporalServer.uiUrl}` : ""
+  } · API reference ${base}/api/v2/docs`,
 );
+say(`Token: ${seed.token}`);
+say(`Try:
+  curl -H 'Authorization: Token ${seed.token}' '${base}/api/v2/exports/?project_id=${seed.project_id}'
+  curl -H 'Authorization: Token ${seed.token}' -H 'Content-Type: application/json' \\
+       -d '{"project": ${seed.project_id}, "format": "occurrences_simple_csv", "filters": {"collection_id": ${seed.collection_id}}}' \\
+       ${base}/api/v2/exports/
+`);
 
 const headers = { Authorization: `Token ${seed.token}`, "Content-Type": "application/json" };
-const bars = new cliProgress.MultiBar({
-  format:
-    " {format} [{bar}] {percentage}% | {value}/{total} records | {rate} rec/s | ETA {eta}s | {status}",
-  hideCursor: true,
-  noTTYOutput: true,
-  notTTYSchedule: 2000,
-}, cliProgress.Presets.shades_classic);
 const results: {
   format: string;
   status: string;
@@ -143,80 +169,116 @@ const results: {
   records: number;
   size: string;
 }[] = [];
-await Promise.all(
-  supportedFormats().map(async (format) => {
-    const res = await fetch(`${base}/api/v2/exports/`, {
-      method: "POST",
-      headers,
-      body: JSON.stringify({ project: seed.project_id, format, filters: {} }),
-    });
-    const created = await res.json();
-    if (res.status !== 201) {
-      results.push({
-        format,
-        status: `HTTP ${res.status}: ${created.error}`,
-        id: 0,
-        records: 0,
-        size: "",
-      });
-      return;
-    }
-    const bar = bars.create(1, 0, { format: format.padEnd(24), rate: 0, status: "PENDING" });
-    const started = performance.now();
-    while (true) {
-      const body = await (await fetch(`${base}/api/v2/exports/${created.id}/`, { headers })).json();
-      const stage = body.job.progress.stages[0];
-      const done = stage.params.find((p: { key: string }) => p.key === "records_exported")?.value ??
-        0;
-      const total = stage.params.find((p: { key: string }) => p.key === "total_records")?.value ??
-        1;
-      const rate = Math.round(done / ((performance.now() - started) / 1000));
-      bar.setTotal(Math.max(1, total));
-      bar.update(done, { rate, status: body.status });
-      if (!["PENDING", "STARTED"].includes(body.status)) {
-        results.push({
-          format,
-          status: body.status === "SUCCESS" ? "SUCCESS" : `${body.status}: ${body.error}`,
-          url: body.download_url ?? undefined,
-          id: body.id,
-          records: body.record_count,
-          size: body.file_size_display,
-        });
-        return;
-      }
-      await new Promise((r) => setTimeout(r, 250));
-    }
-  }),
-);
-bars.stop();
 
-console.log("\nExports:");
-for (const r of results) {
-  console.log(
-    `  #${r.id} ${r.format}: ${r.status}${
-      r.status === "SUCCESS" ? `, ${r.records} records, ${r.size}` : ""
-    }`,
-  );
-  if (r.url) {
-    console.log(
-      `      download: curl -L -H 'Authorization: Token ${seed.token}' -o export-${r.id} ${r.url}`,
+/** An export of `format` in the demo project still running from an earlier demo, if any. */
+async function unfinished(format: string): Promise<number | undefined> {
+  for (const status of ["STARTED", "PENDING"]) {
+    const res = await fetch(
+      `${base}/api/v2/exports/?project_id=${seed.project_id}&format=${format}&status=${status}`,
+      { headers },
     );
+    const page = await res.json();
+    if (res.ok && page.results.length > 0) return page.results[0].id;
   }
+  return undefined;
 }
-if (config.storageBackend === "fs") console.log(`Files are under ${config.exportsDir}/exports/`);
-console.log(
-  `\nTemporal: ${config.temporalAddress}${
-    temporalServer?.uiUrl ? ` · Web UI ${temporalServer.uiUrl}` : ""
-  }`,
-);
-console.log(`Try:
-  curl -H 'Authorization: Token ${seed.token}' '${base}/api/v2/exports/?project_id=${seed.project_id}'
-  curl -H 'Authorization: Token ${seed.token}' -H 'Content-Type: application/json' \\
-       -d '{"project": ${seed.project_id}, "format": "occurrences_simple_csv", "filters": {"collection_id": ${seed.collection_id}}}' \\
-       ${base}/api/v2/exports/`);
 
-const allOk = results.length === supportedFormats().length &&
-  results.every((r) => r.status === "SUCCESS");
+if (!flags["no-exports"]) {
+  const bars = new cliProgress.MultiBar({
+    format: " {format} [{bar}] {percentage}% | {records} | {rate} rec/s | ETA {left} | {status}",
+    hideCursor: true,
+    noTTYOutput: true,
+    notTTYSchedule: 2000,
+  }, cliProgress.Presets.shades_classic);
+  await Promise.all(
+    supportedFormats().map(async (format) => {
+      let id = await unfinished(format);
+      let note = id === undefined ? "" : " (from an earlier run)";
+      if (id === undefined) {
+        const res = await fetch(`${base}/api/v2/exports/`, {
+          method: "POST",
+          headers,
+          body: JSON.stringify({ project: seed.project_id, format, filters: {} }),
+        });
+        const created = await res.json();
+        if (res.status !== 201 && res.status !== 200) {
+          results.push({
+            format,
+            status: `HTTP ${res.status}: ${created.error}`,
+            id: 0,
+            records: 0,
+            size: "",
+          });
+          return;
+        }
+        id = created.id as number;
+        if (created.reused) note = " (reused: same request, data unchanged)";
+      }
+      const bar = bars.create(1, 0, {
+        format: format.padEnd(24),
+        records: formatRecords(0, null),
+        rate: 0,
+        left: "–",
+        status: "PENDING",
+      });
+      let first: { at: number; done: number } | undefined;
+      while (true) {
+        const body = await (await fetch(`${base}/api/v2/exports/${id}/`, { headers })).json();
+        const stage = body.job.progress.stages[0];
+        const param = (key: string): number | null => {
+          const value = stage.params.find((p: { key: string }) => p.key === key)?.value;
+          return typeof value === "number" ? value : null;
+        };
+        const total = body.status === "SUCCESS" ? body.record_count : param("total_records");
+        const done = body.status === "SUCCESS" ? body.record_count : param("records_exported") ?? 0;
+        const now = performance.now();
+        // the rate over this demo's observation, from the first record seen (not from PENDING)
+        if (!first && done > 0) first = { at: now, done };
+        const seconds = first ? (now - first.at) / 1000 : 0;
+        const rate = first && seconds > 0.5 ? (done - first.done) / seconds : 0;
+        bar.setTotal(Math.max(1, total ?? 1));
+        bar.update(total === null ? 0 : done, {
+          records: formatRecords(done, total),
+          rate: Math.round(rate),
+          left: formatEta(done, total, rate),
+          status: `${body.status}${note}`,
+        });
+        if (!["PENDING", "STARTED"].includes(body.status)) {
+          results.push({
+            format,
+            status: body.status === "SUCCESS" ? `SUCCESS${note}` : `${body.status}: ${body.error}`,
+            url: body.download_url ?? undefined,
+            id: body.id,
+            records: body.record_count,
+            size: body.file_size_display,
+          });
+          return;
+        }
+        await new Promise((r) => setTimeout(r, 250));
+      }
+    }),
+  );
+  bars.stop();
+
+  say("\nExports:");
+  for (const r of results.sort((a, b) => a.format.localeCompare(b.format))) {
+    say(
+      `  #${r.id} ${r.format}: ${r.status}${
+        r.status.startsWith("SUCCESS") ? `, ${r.records} records, ${r.size}` : ""
+      }`,
+    );
+    if (r.url) {
+      say(
+        `      download: curl -L -H 'Authorization: Token ${seed.token}' -o export-${r.id} ${r.url}`,
+      );
+    }
+  }
+  if (config.storageBackend === "fs") say(`Files are under ${config.exportsDir}/exports/`);
+}
+
+const allOk = flags["no-exports"] ||
+  (results.length === supportedFormats().length &&
+    results.every((r) => r.status.startsWith("SUCCESS")));
 
 async function shutdown(code: number): Promise<never> {
   worker.shutdown();
@@ -226,10 +288,11 @@ async function shutdown(code: number): Promise<never> {
   await temporal.close();
   await sql.end({ timeout: 5 });
   await temporalServer?.stop();
+  logs.restore();
   Deno.exit(code);
 }
 
 if (flags.exit) await shutdown(allOk ? 0 : 1);
-console.log("\nServing until Ctrl-C …");
+say("\nServing until Ctrl-C …");
 Deno.addSignalListener("SIGINT", () => void shutdown(0));
 Deno.addSignalListener("SIGTERM", () => void shutdown(0));

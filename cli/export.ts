@@ -11,12 +11,13 @@ import { parseArgs } from "node:util";
 import process from "node:process";
 import { type CurrentUser, findUserById, findUserByToken } from "../api/auth.ts";
 import { requestExport } from "../api/exports.ts";
-import { exportFileUrl } from "../api/serialize.ts";
+import { exportFileUrl, formatFileSize } from "../api/serialize.ts";
 import type { Config } from "../config/mod.ts";
 import type { Sql } from "../db/client.ts";
 import { type ExportRow, findExport, STAGES } from "../db/exports.ts";
 import { createStorage } from "../storage/mod.ts";
 import { connectTemporal } from "./temporal.ts";
+import { captureLogs, formatEta, formatRecords, say, tell } from "./terminal.ts";
 
 /** Usage lines of the command, for the CLI's help. */
 export const EXPORT_USAGE =
@@ -81,6 +82,12 @@ export async function exportCommand(
     return 2;
   }
 
+  // The JSON log lines (export requested, SDK warnings) go to stderr, or to a file while the
+  // bar is drawn on a terminal; stdout carries only the id or the URL.
+  const logs = captureLogs(
+    ".data/cli-export.log",
+    values.wait && Deno.stderr.isTerminal() && ensureDataDir(),
+  );
   const temporal = await connectTemporal(config);
   try {
     const result = await requestExport({ sql, config, temporal: temporal.client }, {
@@ -91,33 +98,45 @@ export async function exportCommand(
       force: values.force,
     });
     if (!result.ok) {
-      console.error(`export refused (${result.status}): ${result.message}`);
+      tell(`export refused (${result.status}): ${result.message}`);
       return result.status === 503 ? 1 : 2;
     }
-    console.error(
+    tell(
       result.reused
         ? `export ${result.exportId} reused: identical request, data unchanged (--force exports anyway)`
         : `export ${result.exportId} started (workflow ${result.workflowId})`,
     );
+    if (logs.file) tell(`logs: ${logs.file}`);
     if (!values.wait) {
-      console.log(String(result.exportId));
+      say(String(result.exportId));
       return 0;
     }
     const row = await waitWithProgress(sql, result.exportId);
     if (row.status !== "SUCCESS") {
-      console.error(
+      tell(
         `export ${row.id} ended ${row.status}${row.error_stage ? ` in ${row.error_stage}` : ""}${
           row.error ? `: ${row.error}` : ""
         }`,
       );
       return 1;
     }
-    console.error(`export ${row.id}: ${row.record_count} records, ${row.file_size} bytes`);
-    console.log(await exportFileUrl(row, { storage: createStorage(config), config }));
+    tell(
+      `export ${row.id}: ${row.record_count} records, ${row.file_size} bytes (${
+        formatFileSize(row.file_size)
+      })`,
+    );
+    say(await exportFileUrl(row, { storage: createStorage(config), config }));
     return 0;
   } finally {
     await temporal.close();
+    logs.restore();
   }
+}
+
+/** Creates `.data/` for the log file; true. */
+function ensureDataDir(): boolean {
+  Deno.mkdirSync(".data", { recursive: true });
+  return true;
 }
 
 async function resolveUser(
@@ -136,31 +155,44 @@ async function resolveUser(
   return { error: "who is exporting? pass --token, set AMI_EXPORTS_TOKEN, or pass --user ID" };
 }
 
-/** Polls the export until it ends, drawing records / total, rate and ETA on stderr. */
+/**
+ * Polls the export until it ends, drawing records / total, rate and ETA on stderr (the rate from
+ * the first record seen, the ETA from it: `–` while unknown, never Infinity).
+ */
 async function waitWithProgress(sql: Sql, exportId: number): Promise<ExportRow> {
   const bar = new cliProgress.SingleBar({
-    format: `export ${exportId} |{bar}| {percentage}% | {value}/{total} records | ` +
-      `{rate} records/s | ETA {eta_formatted} | {status}`,
+    format: `export ${exportId} |{bar}| {percentage}% | {records} | {rate} records/s | ` +
+      `ETA {left} | {status}`,
     stream: process.stderr,
     noTTYOutput: !Deno.stderr.isTerminal(),
     notTTYSchedule: 1000,
-    etaBuffer: 50,
     hideCursor: true,
   }, cliProgress.Presets.shades_classic);
-  const started = performance.now();
-  bar.start(1, 0, { rate: 0, status: "PENDING" });
+  bar.start(1, 0, { records: formatRecords(0, null), rate: 0, left: "–", status: "PENDING" });
+  let first: { at: number; done: number } | undefined;
   try {
     while (true) {
       const row = await findExport(sql, exportId);
       if (!row) throw new Error(`export ${exportId} was deleted while running`);
       const stage = row.job_progress.stages.find((s) => s.key === STAGES.export.key);
-      const param = (key: string): number =>
-        Number(stage?.params.find((p) => p.key === key)?.value ?? 0);
-      const total = param("total_records");
-      const done = row.status === "SUCCESS" ? row.record_count : param("records_exported");
-      const seconds = (performance.now() - started) / 1000;
-      bar.setTotal(Math.max(1, total, done));
-      bar.update(done, { rate: Math.round(done / Math.max(seconds, 0.001)), status: row.status });
+      const param = (key: string): number | null => {
+        const value = stage?.params.find((p) => p.key === key)?.value;
+        return typeof value === "number" ? value : null;
+      };
+      const success = row.status === "SUCCESS";
+      const total = success ? row.record_count : param("total_records");
+      const done = success ? row.record_count : param("records_exported") ?? 0;
+      const now = performance.now();
+      if (!first && done > 0) first = { at: now, done };
+      const seconds = first ? (now - first.at) / 1000 : 0;
+      const rate = first && seconds > 0.5 ? (done - first.done) / seconds : 0;
+      bar.setTotal(Math.max(1, total ?? 1));
+      bar.update(total === null ? 0 : done, {
+        records: formatRecords(done, total),
+        rate: Math.round(rate),
+        left: formatEta(done, total, rate),
+        status: row.status,
+      });
       if (!["PENDING", "STARTED"].includes(row.status)) return row;
       await new Promise((r) => setTimeout(r, 250));
     }
