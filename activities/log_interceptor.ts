@@ -10,7 +10,7 @@ import type {
   ActivityInterceptors,
   Next,
 } from "@temporalio/worker";
-import { logEvent } from "../api/log.ts";
+import { logEvent } from "../domain/log.ts";
 
 /** Logs each activity execution of the worker it is installed on. */
 export function activityLogInterceptor(ctx: Context): ActivityInterceptors {

@@ -4,10 +4,10 @@
  */
 import { Context } from "@temporalio/activity";
 import { ApplicationFailure } from "@temporalio/common";
-import { validateFilters } from "../api/filters.ts";
-import { can, canRead } from "../api/permissions.ts";
-import { loadProjectAccess } from "../api/project_access.ts";
-import { findUserById } from "../api/auth.ts";
+import { validateFilters } from "../domain/filter_validation.ts";
+import { can, canRead } from "../domain/permissions.ts";
+import { loadProjectAccess } from "../domain/project_access.ts";
+import { findUserById } from "../domain/users.ts";
 import type { Config } from "../config/mod.ts";
 import type { Sql } from "../db/client.ts";
 import {

@@ -31,16 +31,16 @@ import {
   requestedBy,
 } from "../workflows/search_attributes.ts";
 import type { deleteExportWorkflow } from "../workflows/delete_export_workflow.ts";
-import type { CurrentUser } from "./auth.ts";
-import { validateFilters } from "./filters.ts";
+import type { CurrentUser } from "../domain/users.ts";
+import { validateFilters } from "../domain/filter_validation.ts";
 import {
   can,
   canRead,
   type ExportAction,
   permittedActions,
   type ProjectAccess,
-} from "./permissions.ts";
-import { loadProjectAccess } from "./project_access.ts";
+} from "../domain/permissions.ts";
+import { loadProjectAccess } from "../domain/project_access.ts";
 import {
   CreatedExportSchema,
   CreateExportSchema,
@@ -56,7 +56,7 @@ import {
   ReusedExportSchema,
 } from "./schemas.ts";
 import { exportFileUrl, serializeExport } from "./serialize.ts";
-import { logEvent } from "./log.ts";
+import { logEvent } from "../domain/log.ts";
 
 /** What the exports routes need. */
 export interface ExportsApiDependencies {

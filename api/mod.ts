@@ -15,7 +15,7 @@ import {
 } from "./exports.ts";
 import { filesRoutes } from "./files.ts";
 import { checkHealth } from "./health.ts";
-import { logEvent } from "./log.ts";
+import { logEvent } from "../domain/log.ts";
 import { HealthSchema } from "./schemas.ts";
 import { schedulesRoutes } from "./schedules.ts";
 

@@ -5,7 +5,7 @@
  */
 import { createRoute, OpenAPIHono } from "@hono/zod-openapi";
 import { ScheduleNotFoundError, ScheduleOverlapPolicy } from "@temporalio/client";
-import type { CurrentUser } from "./auth.ts";
+import type { CurrentUser } from "../domain/users.ts";
 import {
   deleteScheduleRow,
   findSchedule,
@@ -19,10 +19,10 @@ import {
 import { getExporter, supportedFormats } from "../registry/mod.ts";
 import type { scheduledExportWorkflow } from "../workflows/scheduled_export_workflow.ts";
 import { type ApiEnv, type ExportsApiDependencies, problem, validationHook } from "./exports.ts";
-import { validateFilters } from "./filters.ts";
-import { logEvent } from "./log.ts";
-import { can, canRead } from "./permissions.ts";
-import { loadProjectAccess } from "./project_access.ts";
+import { validateFilters } from "../domain/filter_validation.ts";
+import { logEvent } from "../domain/log.ts";
+import { can, canRead } from "../domain/permissions.ts";
+import { loadProjectAccess } from "../domain/project_access.ts";
 import {
   CreateScheduleSchema,
   errorResponses,

@@ -28,7 +28,7 @@ function idSchema(): z.ZodCoercedNumber<unknown> {
 }
 
 /**
- * The JSON Schema of `filters` (create requests), for the document only: api/filters.ts
+ * The JSON Schema of `filters` (create requests), for the document only: domain/filter_validation.ts
  * validates (and answers 400 naming the filter). Every format accepts these filters (registry
  * `occurrenceFilterKeys`); `null` or `""` means "not set". Ids are JSON integers or digit
  * strings; lists hold 1 to 1000 ids. Which ids exist in the project is not expressible here: a

@@ -2,7 +2,7 @@
 import type { Config } from "../config/mod.ts";
 import { exportFilters, exportOptions, type ExportRow } from "../db/exports.ts";
 import type { ObjectStorage } from "../storage/types.ts";
-import type { ExportAction } from "./permissions.ts";
+import type { ExportAction } from "../domain/permissions.ts";
 import type { ExportJson } from "./schemas.ts";
 
 /** "1.5 MB" style size for people. */

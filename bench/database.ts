@@ -3,7 +3,7 @@
  * `DATABASE_URL`), holding one seeded project per requested size. A project of the requested
  * size is reused; otherwise one is seeded (then ANALYZEd by `seedDemo`).
  */
-import { hashToken } from "../api/auth.ts";
+import { hashToken } from "../domain/users.ts";
 import { createDatabase, ensurePostgres, withDatabase } from "../cli/dev_services.ts";
 import { connectDatabase, type Sql } from "../db/client.ts";
 import { migrate } from "../db/migrate.ts";

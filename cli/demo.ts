@@ -27,7 +27,7 @@ import {
 } from "./dev_services.ts";
 import { connectTemporal } from "./temporal.ts";
 import { connectWorker, createExportWorker } from "./worker.ts";
-import { hashToken } from "../api/auth.ts";
+import { hashToken } from "../domain/users.ts";
 import { captureLogs, formatEta, formatRecords, say } from "./terminal.ts";
 
 const { values: flags } = parseArgs({

@@ -9,7 +9,7 @@
 import cliProgress from "cli-progress";
 import { parseArgs } from "node:util";
 import process from "node:process";
-import { type CurrentUser, findUserById, findUserByToken } from "../api/auth.ts";
+import { type CurrentUser, findUserById, findUserByToken } from "../domain/users.ts";
 import { requestExport } from "../api/exports.ts";
 import { exportFileUrl, formatFileSize } from "../api/serialize.ts";
 import type { Config } from "../config/mod.ts";

@@ -12,7 +12,7 @@ import { loadConfig } from "../config/mod.ts";
 import { connectDatabase } from "../db/client.ts";
 import { migrate } from "../db/migrate.ts";
 import { seedDemo } from "../db/seed_demo.ts";
-import { hashToken } from "../api/auth.ts";
+import { hashToken } from "../domain/users.ts";
 import { EXPORT_USAGE, exportCommand } from "./export.ts";
 import { ensureHousekeepingSchedule, runHousekeeping } from "./housekeeping.ts";
 import { connectTemporal } from "./temporal.ts";

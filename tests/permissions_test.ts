@@ -3,7 +3,7 @@
  * draft project (allowed and denied), reading and listing rules, downloads (presigned and public
  * base URL mode), `user_permissions`, and the token commands of the operator CLI.
  */
-import { hashToken } from "../api/auth.ts";
+import { hashToken } from "../domain/users.ts";
 import {
   createProject,
   createUser,
@@ -19,7 +19,7 @@ import { requireEnv, serviceTest } from "./support.ts";
 
 type Action = "create" | "delete" | "cancel" | "retry";
 
-/** The issue's table, written out independently of api/permissions.ts. */
+/** The issue's table, written out independently of domain/permissions.ts. */
 const EXPECTED: Record<Role, Action[]> = {
   superuser: ["create", "delete", "cancel", "retry"],
   owner: ["create", "delete", "cancel", "retry"],

@@ -3,7 +3,7 @@ import re
 
 import schemathesis
 
-# The only reasons the API may reject a request its OpenAPI document allows (api/filters.ts,
+# The only reasons the API may reject a request its OpenAPI document allows (domain/filter_validation.ts,
 # api/exports.ts, api/schedules.ts): a referenced object that does not exist or is not the
 # caller's, a cross-field date rule, or a cron expression whose field ranges Temporal refuses
 # (the document states the 5-field shape only).

@@ -1,5 +1,5 @@
 import type { Sql } from "../db/client.ts";
-import type { CurrentUser } from "./auth.ts";
+import type { CurrentUser } from "./users.ts";
 import type { ProjectAccess, ProjectRole } from "./permissions.ts";
 
 /** The caller's access to a project, or undefined when the project does not exist. */
