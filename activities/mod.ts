@@ -118,7 +118,12 @@ export function createActivities(deps: ActivityDependencies) {
 
   async function queryContext(row: ExportRow): Promise<ExportQueryContext> {
     await checkFilters(row);
-    return { sql, projectId: row.project_id, filters: row.filters as ExportFilters };
+    return {
+      sql,
+      projectId: row.project_id,
+      filters: row.filters as ExportFilters,
+      settings: config.formats,
+    };
   }
 
   /** Aborts the export's in-progress upload and removes a published file, if any. */
