@@ -140,7 +140,12 @@ export function createActivities(deps: ActivityDependencies) {
 
   async function queryContext(row: ExportRow): Promise<ExportQueryContext> {
     await checkFilters(row);
-    return { sql, projectId: row.project_id, filters: exportFilters(row) };
+    return {
+      sql,
+      projectId: row.project_id,
+      filters: exportFilters(row),
+      settings: config.formats,
+    };
   }
 
   /** Aborts the export's in-progress upload and removes a published file, if any. */

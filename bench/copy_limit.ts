@@ -59,10 +59,10 @@ function inlineIntegers(statement: Captured): string {
   return statement.text.replace(/\$(\d+)/g, (_, n: string) => {
     const value = statement.params[Number(n) - 1];
     const text = String(value);
-    if (!/^-?\d+$/.test(text)) {
-      throw new Error(`refusing to inline a non-integer parameter into COPY: $${n}`);
-    }
-    return text;
+    if (/^-?\d+$/.test(text)) return text;
+    // the exporter's own settings (time zone, URL bases): a quoted literal, quotes doubled
+    if (typeof value === "string") return `'${value.replaceAll("'", "''")}'`;
+    throw new Error(`refusing to inline a parameter of this type into COPY: $${n}`);
   });
 }
 

@@ -13,6 +13,7 @@
  */
 import type postgres from "postgres";
 import type { ExportQueryContext, FilterKey } from "./types.ts";
+import { realBox } from "./occurrence_sql.ts";
 
 type Fragment = postgres.PendingQuery<postgres.Row[]>;
 
@@ -64,7 +65,7 @@ function utcMidnight(sql: postgres.Sql, date: string, plusDays = 0): Fragment {
 
 /**
  * `where`-clause fragment selecting the valid occurrences (a determination and at least one
- * detection with a bbox) of the project that pass the filters. Expects the occurrence table
+ * detection with a real box: four finite numbers, antenna-compat §4.1) of the project that pass the filters. Expects the occurrence table
  * aliased as `o`.
  */
 export function occurrencePredicate(ctx: ExportQueryContext): Fragment {
@@ -127,7 +128,9 @@ export function occurrencePredicate(ctx: ExportQueryContext): Fragment {
   return sql`
     o.project_id = ${projectId}
     and o.determination_id is not null
-    and exists (select 1 from detections vd where vd.occurrence_id = o.id and vd.bbox is not null)
+    and exists (
+      select 1 from detections vd where vd.occurrence_id = o.id and ${realBox(sql, sql`vd.bbox`)}
+    )
     ${extra}`;
 }
 

@@ -32,6 +32,8 @@ const NAMES = {
   nonFinite: "NaN place",
   verifier: "+cmd|' /C calc'!A0",
   agreedWith: "@SUM(1+1)*cmd|' /C calc'!A0",
+  /** `agreed_with_user` is the e-mail (antenna-compat §5.2, column 18): a hostile one. */
+  agreedWithEmail: "=cmd|' /C calc'!A0@x.invalid",
   owner: "Owner\u0002 Écaille",
   project: "Night moths\u0002 =survey",
   description: "Pasted from Word\u0002\u000B with a form feed\u000C, U+FFFE \uFFFE and a line " +
@@ -56,7 +58,8 @@ async function createFixture(sql: Sql): Promise<Fixture> {
   const [verifier] = await createUser(sql, `verifier-${tag}`);
   await sql`update users set name = ${NAMES.verifier} where id = ${verifier}`;
   const [agreed] = await createUser(sql, `agreed-${tag}`);
-  await sql`update users set name = ${NAMES.agreedWith} where id = ${agreed}`;
+  await sql`update users set name = ${NAMES.agreedWith}, email = ${NAMES.agreedWithEmail}
+    where id = ${agreed}`;
   const insert = async (table: string, row: Record<string, unknown>): Promise<string> => {
     const [{ id }] = await sql<{ id: number | string }[]>`
       insert into ${sql(table)} ${sql(row)} returning id`;
@@ -227,7 +230,7 @@ Deno.test({
           assertEquals(row(BIG.o1).verified_by, "'" + NAMES.verifier);
           assertEquals(row(BIG.o1).determination_name, "'" + NAMES.taxonBig);
           assertEquals(row(BIG.o2).deployment_name, "'" + NAMES.lines); // tabs, CR, LF kept
-          assertEquals(row(f.occurrenceIds[0]).agreed_with_user, "'" + NAMES.agreedWith);
+          assertEquals(row(f.occurrenceIds[0]).agreed_with_user, "'" + NAMES.agreedWithEmail);
           assertEquals(row(f.occurrenceIds[0]).deployment_name, NAMES.accents);
           assertEquals(row(f.occurrenceIds[0]).determination_name, "'" + NAMES.taxonPlus);
           assertEquals(row(byDeployment("at")).deployment_name, "'" + NAMES.at);

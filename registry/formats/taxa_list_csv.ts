@@ -7,7 +7,7 @@
 import { stringify } from "csv-stringify/sync";
 import { csvFormulaGuard } from "../encoding.ts";
 import { occurrenceFilterKeys, occurrencePredicate } from "../filters.ts";
-import { isoTimestamp, lineageName } from "../occurrence_sql.ts";
+import { isoTimestamp, lineageName, settingsOf } from "../occurrence_sql.ts";
 import {
   type EncodedBatch,
   type ExportQueryContext,
@@ -57,6 +57,7 @@ async function fetchBatch(
   cursor: { afterId: RecordId | null; limit: number; recordsBefore: number },
 ): Promise<EncodedBatch> {
   const { sql } = ctx;
+  const serviceZone = sql`${settingsOf(ctx).timeZone}::text`;
   const rows = await sql<({ taxon_id: RecordId } & Record<string, unknown>)[]>`
     with batch as (
       select bt.id from taxa bt
@@ -80,8 +81,8 @@ async function fetchBatch(
       agg.score_min as determination_score_min,
       agg.score_avg as determination_score_avg,
       agg.score_max as determination_score_max,
-      ${isoTimestamp(sql, sql`agg.first_seen`)} as first_seen,
-      ${isoTimestamp(sql, sql`agg.last_seen`)} as last_seen,
+      ${isoTimestamp(sql, sql`agg.first_seen`, serviceZone)} as first_seen,
+      ${isoTimestamp(sql, sql`agg.last_seen`, serviceZone)} as last_seen,
       agg.deployments_count,
       agg.events_count
     from batch
