@@ -7,7 +7,14 @@
 import { stringify } from "csv-stringify/sync";
 import { csvFormulaGuard } from "../encoding.ts";
 import { occurrenceFilterKeys, occurrencePredicate } from "../filters.ts";
-import { captureUrl, cropUrl, isoTimestamp, settingsOf, stationZone } from "../occurrence_sql.ts";
+import {
+  captureUrl,
+  cropUrl,
+  isoTimestamp,
+  realBox,
+  settingsOf,
+  stationZone,
+} from "../occurrence_sql.ts";
 import {
   type ExportQueryContext,
   type RecordId,
@@ -99,9 +106,10 @@ async function fetchRows(
       s.id as capture_id,
       ${captureUrl(sql, sql`s.public_base_url`, sql`s.path`)} as capture_url,
       ${isoTimestamp(sql, sql`d.timestamp`, zone)} as timestamp,
-      to_json(d.bbox)::text as bbox,
-      d.bbox[3] - d.bbox[1] as bbox_width,
-      d.bbox[4] - d.bbox[2] as bbox_height,
+      -- a bbox that is not four finite numbers is no box: empty like NULL (issue 12, kind 1)
+      case when ${realBox(sql, sql`d.bbox`)} then to_json(d.bbox)::text end as bbox,
+      case when ${realBox(sql, sql`d.bbox`)} then d.bbox[3] - d.bbox[1] end as bbox_width,
+      case when ${realBox(sql, sql`d.bbox`)} then d.bbox[4] - d.bbox[2] end as bbox_height,
       ${cropUrl(sql, settings.mediaUrl, sql`d.path`)} as crop_url,
       tc.taxon_id as top_classification_taxon_id,
       tc.taxon_name as top_classification_taxon_name,
