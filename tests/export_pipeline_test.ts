@@ -101,9 +101,14 @@ Deno.test({
         );
         const upload = job.progress.stages.find((s) => s.key === "uploading_snapshot")!;
         assertEquals(upload.status, "SUCCESS");
-        const key = `exports/${
-          (await h.sql`select slug from projects where id = ${seed.project_id}`)[0].slug
-        }_export-${id}.csv`;
+        const [{ slug, file_key: key }] = await h.sql<{ slug: string; file_key: string }[]>`
+          select p.slug, e.file_key from data_exports e join projects p on p.id = e.project_id
+          where e.id = ${id}`;
+        // exports/<the export's uuid>/<slug>_export-<id>.csv (README, Formats)
+        assert(
+          new RegExp(`^exports/[0-9a-f-]{36}/${slug}_export-${id}\\.csv$`).test(key),
+          key,
+        );
         assertEquals((await h.storage.headObject(key))?.size, bytes.length);
         assertEquals((await h.storage.listIncompleteUploads("exports/")).length, 0);
       });

@@ -132,12 +132,9 @@ async function assertNothingLeft(h: Harness, id: number): Promise<void> {
   assertEquals(uploads, [], "incomplete uploads left behind");
 }
 
-/** Attempts of each activity type in the export's (current) workflow run. */
-async function activityAttempts(h: Harness, id: number): Promise<Record<string, number>> {
-  const history = await h.temporal.client.workflow.getHandle(
-    (await workflowIdsOf(h.sql, id)).export,
-  )
-    .fetchHistory();
+/** Attempts of each activity type in the (current) run of workflow `workflowId`. */
+async function activityAttempts(h: Harness, workflowId: string): Promise<Record<string, number>> {
+  const history = await h.temporal.client.workflow.getHandle(workflowId).fetchHistory();
   const types = new Map<number, string>();
   const attempts: Record<string, number> = {};
   for (const e of history.events ?? []) {
@@ -519,7 +516,7 @@ Deno.test({
           row.error,
         );
         assertEquals(row.error_stage, "data_export");
-        const attempts = await activityAttempts(h, id);
+        const attempts = await activityAttempts(h, (await workflowIdsOf(h.sql, id)).export);
         assert(Object.values(attempts).every((a) => a <= 2), JSON.stringify(attempts));
         await assertNothingLeft(h, id);
       },
@@ -549,7 +546,7 @@ Deno.test({
           }),
         ]);
         assertEquals(result.deleted, true);
-        const attempts = await activityAttempts(h, id);
+        const attempts = await activityAttempts(h, workflowId);
         assert(Object.values(attempts).every((a) => a <= 2), JSON.stringify(attempts));
         await assertNothingLeft(h, id);
       },
