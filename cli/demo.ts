@@ -22,7 +22,7 @@ import {
   type TemporalDevServer,
 } from "./dev_services.ts";
 import { connectTemporal } from "./temporal.ts";
-import { connectWorker, createExportWorker } from "./worker.ts";
+import { connectWorker, createExportWorker, stopWorker } from "./worker.ts";
 import { hashToken } from "../api/auth.ts";
 
 const { values: flags } = parseArgs({
@@ -219,7 +219,7 @@ const allOk = results.length === supportedFormats().length &&
   results.every((r) => r.status === "SUCCESS");
 
 async function shutdown(code: number): Promise<never> {
-  worker.shutdown();
+  stopWorker(worker);
   await workerRun.catch(() => {});
   await server.shutdown();
   await connection.close();
