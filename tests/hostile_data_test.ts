@@ -47,6 +47,8 @@ interface Fixture {
   token: string;
   occurrenceIds: string[];
   detectionIds: string[];
+  /** Detections of the first occurrence whose bbox is no box (`{}`, NaN, 3 or NULL elements). */
+  boxlessDetectionIds: string[];
   deployments: Record<"hyperlink" | "lines" | "accents" | "at" | "nonFinite", string>;
   taxonPlus: string;
 }
@@ -159,7 +161,40 @@ async function createFixture(sql: Sql): Promise<Fixture> {
     taxon_id: taxonBig,
     created_at: new Date("2024-06-10T09:00:00Z"),
   });
-  return { projectId, token, occurrenceIds, detectionIds, deployments, taxonPlus };
+  // Kind 1: boxes that hold no box. On a valid occurrence, scored above its real box (they would
+  // win "best detection" if they counted); and one occurrence whose only detection is `{}`.
+  const [capture] = await sql<{ id: string }[]>`
+    select source_image_id::text as id from detections where id = ${detectionIds[0]}`;
+  const boxlessDetectionIds: string[] = [];
+  for (const bbox of ["{}", "{1,2,NaN,4}", "{1,2,3}", "{NULL,2,3,4}", "{1,2,Infinity,4}"]) {
+    const [{ id }] = await sql<{ id: string }[]>`
+      insert into detections (occurrence_id, source_image_id, bbox, timestamp, path)
+      values (${o3}, ${capture.id}, ${bbox}::float8[], '2024-06-01T22:30:00Z', 'crops/x.jpg')
+      returning id::text`;
+    await insert("classifications", {
+      detection_id: id,
+      taxon_id: taxonPlus,
+      algorithm_id: algorithm,
+      score: 0.99,
+      terminal: true,
+    });
+    boxlessDetectionIds.push(id);
+  }
+  const [{ id: emptyOnly }] = await sql<{ id: string }[]>`
+    insert into occurrences (project_id, deployment_id, determination_id, determination_score)
+    values (${projectId}, ${deployments.at}, ${taxonPlus}, 0.9) returning id::text`;
+  await sql`
+    insert into detections (occurrence_id, source_image_id, bbox, timestamp)
+    values (${emptyOnly}, ${capture.id}, '{}', '2024-06-01T22:30:00Z')`;
+  return {
+    projectId,
+    token,
+    occurrenceIds,
+    detectionIds,
+    boxlessDetectionIds,
+    deployments,
+    taxonPlus,
+  };
 }
 
 async function exportFile(
@@ -209,7 +244,7 @@ Deno.test({
 
       await t.step("ids past 2^53 come out of postgres.js exact", async () => {
         const rows = await h.sql<{ id: number | string }[]>`
-          select id from occurrences where project_id = ${f.projectId} order by id`;
+          select id from occurrences where id = any(${f.occurrenceIds}::bigint[]) order by id`;
         assertEquals(rows.map((r) => String(r.id)), allIds);
         assertEquals(rows.slice(-2).map((r) => r.id), [BIG.o1, BIG.o2]);
       });
@@ -232,6 +267,9 @@ Deno.test({
           assertEquals(row(BIG.o2).deployment_name, "'" + NAMES.lines); // tabs, CR, LF kept
           assertEquals(row(f.occurrenceIds[0]).agreed_with_user, "'" + NAMES.agreedWithEmail);
           assertEquals(row(f.occurrenceIds[0]).deployment_name, NAMES.accents);
+          // kind 1: the no-box detections (scored 0.99) neither count nor win best detection
+          assertEquals(row(f.occurrenceIds[0]).best_detection_bbox, "[1, 2, 30, 40]");
+          assertEquals(row(f.occurrenceIds[0]).best_detection_width, "29.0");
           assertEquals(row(f.occurrenceIds[0]).determination_name, "'" + NAMES.taxonPlus);
           assertEquals(row(byDeployment("at")).deployment_name, "'" + NAMES.at);
           assertEquals(row(BIG.o1).project_name, NAMES.project); // starts with N: unguarded
@@ -283,16 +321,25 @@ Deno.test({
         assertEquals((o2.deployment as { name: string }).name, NAMES.lines);
       });
 
-      await t.step("detections_csv: exact detection ids, guarded names", async () => {
+      await t.step("detections_csv: exact detection ids, guarded names, no-box rows", async () => {
         const { done, bytes } = await exportFile(h, f, "detections_csv");
         exported.push("detections_csv");
         const { rows } = await csvRecords(bytes);
-        assertEquals(done.record_count, 5);
-        assertEquals(rows.length, 5);
+        // every detection of an exported occurrence; the `{}`-only occurrence is not exported
+        assertEquals(done.record_count, 10);
+        assertEquals(rows.length, 10);
         assertEquals(
           rows.map((r) => r.detection_id).sort(),
-          [...f.detectionIds].sort(),
+          [...f.detectionIds, ...f.boxlessDetectionIds].sort(),
         );
+        for (const id of f.boxlessDetectionIds) {
+          const row = rows.find((r) => r.detection_id === id)!;
+          assertEquals(
+            [row.bbox, row.bbox_width, row.bbox_height],
+            ["", "", ""],
+            `detection ${id}`,
+          );
+        }
         const d1 = rows.find((r) => r.detection_id === BIG.d1)!;
         assertEquals(d1.occurrence_id, BIG.o1);
         assertEquals(d1.determination_name, "'" + NAMES.taxonBig);
