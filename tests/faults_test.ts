@@ -661,7 +661,10 @@ Deno.test({
     // checkpoints many times and the kill lands between checkpoints. The taxa list has only a
     // few hundred rows, hence its own, smaller batches.
     const groups: { batch: number; formats: string[] }[] = [
-      { batch: 200, formats: ["occurrences_ndjson", "detections_csv", "dwca"] },
+      {
+        batch: 200,
+        formats: ["occurrences_ndjson", "detections_csv", "dwca", "tracks_csv", "detections_coco"],
+      },
       { batch: 10, formats: ["taxa_list_csv"] },
     ];
     for (const { batch, formats } of groups) {
