@@ -408,7 +408,15 @@ Deno.test({
           accepted_options: string[];
         }[];
         for (const format of list) {
-          const csv = ["occurrences_simple_csv", "detections_csv", "taxa_list_csv"];
+          const csv = [
+            "occurrences_simple_csv",
+            "detections_csv",
+            "taxa_list_csv",
+            "tracks_csv",
+            "sessions_csv",
+            "captures_csv",
+            "taxon_counts_csv",
+          ];
           assertEquals(
             format.accepted_options,
             csv.includes(format.key) ? ["excel_compatible"] : [],
