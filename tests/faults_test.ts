@@ -655,11 +655,24 @@ Deno.test({
     const seed = await seedDemo(sql, { occurrences: 12_000, seed: 1002 });
     await sql.end();
     // Small batches: the filesystem backend makes every batch durable, so each export
-    // checkpoints many times and the kill lands between checkpoints. The taxa list has only a
-    // few hundred rows, hence its own, smaller batches.
+    // checkpoints many times and the kill lands between checkpoints. The taxa list and the
+    // session × taxon counts have only a few hundred rows, the sessions a few dozen, hence their
+    // own, smaller batches.
     const groups: { batch: number; formats: string[] }[] = [
-      { batch: 200, formats: ["occurrences_ndjson", "detections_csv", "dwca"] },
-      { batch: 10, formats: ["taxa_list_csv"] },
+      {
+        batch: 200,
+        formats: [
+          "occurrences_ndjson",
+          "detections_csv",
+          "dwca",
+          "tracks_csv",
+          "detections_coco",
+          "captures_csv",
+        ],
+      },
+      { batch: 10, formats: ["taxa_list_csv", "taxon_counts_csv"] },
+      // 32 sessions in this seed
+      { batch: 2, formats: ["sessions_csv"] },
     ];
     for (const { batch, formats } of groups) {
       await withProcesses({ batchSize: batch, storage: "fs" }, async (h, spawn) => {

@@ -362,6 +362,89 @@ Deno.test({
         assertEquals(excel.bytes.slice(3), bytes);
       });
 
+      await t.step("tracks_csv: exact ids, guarded names", async () => {
+        const { done, bytes } = await exportFile(h, f, "tracks_csv");
+        exported.push("tracks_csv");
+        const { rows } = await csvRecords(bytes);
+        assertEquals(done.record_count, 5);
+        assertEquals(rows.map((r) => r.detection_id).sort(), [...f.detectionIds].sort());
+        const d1 = rows.find((r) => r.detection_id === BIG.d1)!;
+        assertEquals([d1.occurrence_id, d1.determination_id], [BIG.o1, BIG.taxon]);
+        assertEquals([d1.determination_name, d1.classification_label], [
+          "'" + NAMES.taxonBig,
+          "'" + NAMES.taxonBig,
+        ]);
+        const excel = await exportFile(h, f, "tracks_csv", { excel_compatible: true });
+        assertEquals(excel.bytes.slice(3), bytes);
+      });
+
+      await t.step("detections_coco: strict JSON, exact integer ids, exact text", async () => {
+        const { done, bytes } = await exportFile(h, f, "detections_coco");
+        exported.push("detections_coco");
+        const coco = await readWith("json", bytes) as {
+          info: { description: string; contributor: string };
+          categories: { id: string; name: string }[];
+          annotations: { id: string; category_id: string; occurrence_id: string }[];
+          images: unknown[];
+        };
+        assertEquals(done.record_count, 5);
+        assertEquals(coco.images.length, 5);
+        assertEquals(coco.info.description, NAMES.project);
+        assertEquals(coco.info.contributor, NAMES.owner);
+        assertEquals(coco.categories.map((c) => [c.id, c.name]), [
+          [f.taxonPlus, NAMES.taxonPlus],
+          [BIG.taxon, NAMES.taxonBig],
+        ]);
+        const d1 = coco.annotations.find((a) => a.id === BIG.d1)!;
+        assertEquals([d1.category_id, d1.occurrence_id], [BIG.taxon, BIG.o1]);
+      });
+
+      await t.step("sessions_csv: WGS84 or nothing, guarded names", async () => {
+        const { done, bytes } = await exportFile(h, f, "sessions_csv");
+        exported.push("sessions_csv");
+        const { rows } = await csvRecords(bytes);
+        assertEquals(done.record_count, 5);
+        const byStation = new Map(rows.map((r) => [r.deployment_id, r]));
+        const d = f.deployments;
+        assertEquals(byStation.get(d.hyperlink)!.deployment_name, "'" + NAMES.hyperlink);
+        assertEquals(byStation.get(d.lines)!.deployment_name, "'" + NAMES.lines);
+        assertEquals(byStation.get(d.at)!.deployment_name, "'" + NAMES.at);
+        const pairs = [d.hyperlink, d.lines, d.accents, d.at, d.nonFinite].map((id) => {
+          const r = byStation.get(id)!;
+          return [r.latitude, r.longitude];
+        });
+        assertEquals(pairs, [["", ""], ["", ""], ["0.0000001", "-0.00000025"], [
+          "45.5",
+          "-73.25",
+        ], ["", ""]]);
+        const excel = await exportFile(h, f, "sessions_csv", { excel_compatible: true });
+        assertEquals(excel.bytes.slice(3), bytes);
+      });
+
+      await t.step("captures_csv and taxon_counts_csv: exact ids, guarded names", async () => {
+        const captures = await exportFile(h, f, "captures_csv");
+        exported.push("captures_csv");
+        const { rows } = await csvRecords(captures.bytes);
+        assertEquals(captures.done.record_count, 5);
+        assertEquals(rows.map((r) => r.occurrences_count), ["1", "1", "1", "1", "1"]);
+        const counts = await exportFile(h, f, "taxon_counts_csv");
+        exported.push("taxon_counts_csv");
+        const { rows: groups } = await csvRecords(counts.bytes);
+        assertEquals(counts.done.record_count, 5);
+        assertEquals(
+          groups.map((r) => r.taxon_id).sort(),
+          [
+            ...[BIG.taxon, BIG.taxon, BIG.taxon, f.taxonPlus, f.taxonPlus],
+          ].sort(),
+        );
+        assertEquals(
+          groups.find((r) => r.taxon_id === BIG.taxon)!.species_name,
+          "'" + NAMES.taxonBig,
+        );
+        const excel = await exportFile(h, f, "taxon_counts_csv", { excel_compatible: true });
+        assertEquals(excel.bytes.slice(3), counts.bytes);
+      });
+
       await t.step("dwca: valid EML 2.2.0, WGS84 or nothing, exact ids, exact text", async () => {
         const { done, bytes } = await exportFile(h, f, "dwca");
         exported.push("dwca");
@@ -455,7 +538,15 @@ Deno.test({
           accepted_options: string[];
         }[];
         for (const format of list) {
-          const csv = ["occurrences_simple_csv", "detections_csv", "taxa_list_csv"];
+          const csv = [
+            "occurrences_simple_csv",
+            "detections_csv",
+            "taxa_list_csv",
+            "tracks_csv",
+            "sessions_csv",
+            "captures_csv",
+            "taxon_counts_csv",
+          ];
           assertEquals(
             format.accepted_options,
             csv.includes(format.key) ? ["excel_compatible"] : [],
