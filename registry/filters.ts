@@ -14,6 +14,7 @@
 import type postgres from "postgres";
 import type { ExportQueryContext, FilterKey } from "./types.ts";
 import { realBox } from "./occurrence_sql.ts";
+import { finiteOrNull } from "./numeric_sql.ts";
 
 type Fragment = postgres.PendingQuery<postgres.Row[]>;
 
@@ -103,7 +104,8 @@ export function occurrencePredicate(ctx: ExportQueryContext): Fragment {
       < ${utcMidnight(sql, f.date_end, 1)}`);
   }
   if (f.min_score !== undefined) {
-    parts.push(sql`o.determination_score >= ${f.min_score}::float8`);
+    // NaN and ±Infinity never pass (NaN sorts above every number in PostgreSQL)
+    parts.push(sql`${finiteOrNull(sql, sql`o.determination_score`)} >= ${f.min_score}::float8`);
   }
   if (f.verified !== undefined) {
     const identified = sql`exists (
@@ -118,7 +120,8 @@ export function occurrencePredicate(ctx: ExportQueryContext): Fragment {
       where pi.project_id = ${projectId})`;
     const exclude = sql`array(select px.taxon_id from project_default_exclude_taxa px
       where px.project_id = ${projectId})`;
-    parts.push(sql`(${threshold} is null or o.determination_score >= ${threshold})
+    parts.push(sql`(${threshold} is null
+        or ${finiteOrNull(sql, sql`o.determination_score`)} >= ${threshold})
       and (cardinality(${include}) = 0
         or o.determination_id = any(${taxonSubtree(sql, include)}))
       and not (o.determination_id = any(${taxonSubtree(sql, exclude)}))`);

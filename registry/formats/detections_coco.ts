@@ -28,6 +28,7 @@ import {
   type StreamExporter,
   type StreamState,
 } from "../types.ts";
+import { finiteOrNull } from "../numeric_sql.ts";
 
 /** The sections of the file, in order. */
 const SECTIONS = ["categories", "images", "annotations"] as const;
@@ -161,7 +162,7 @@ async function annotations(
       'area', (d.bbox[3] - d.bbox[1]) * (d.bbox[4] - d.bbox[2]),
       'iscrowd', 0,
       'occurrence_id', d.occurrence_id,
-      'determination_score', o.determination_score
+      'determination_score', ${finiteOrNull(sql, sql`o.determination_score`)}
     )::text as json
     from page
     join detections d on d.id = page.id

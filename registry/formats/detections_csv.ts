@@ -23,6 +23,7 @@ import {
   type StreamExporter,
   type StreamState,
 } from "../types.ts";
+import { finiteOrNull } from "../numeric_sql.ts";
 
 /** The header, in file order. */
 export const detectionCsvColumns: readonly string[] = [
@@ -113,12 +114,12 @@ async function fetchRows(
       ${cropUrl(sql, settings.mediaUrl, sql`d.path`)} as crop_url,
       tc.taxon_id as top_classification_taxon_id,
       tc.taxon_name as top_classification_taxon_name,
-      tc.score as top_classification_score,
+      ${finiteOrNull(sql, sql`tc.score`)} as top_classification_score,
       tc.algorithm_name as top_classification_algorithm,
       tc.terminal as top_classification_terminal,
       o.determination_id,
       t.name as determination_name,
-      o.determination_score,
+      ${finiteOrNull(sql, sql`o.determination_score`)} as determination_score,
       o.deployment_id,
       o.event_id
     from page
@@ -135,7 +136,7 @@ async function fetchRows(
       join taxa tct on tct.id = tcc.taxon_id
       join algorithms tca on tca.id = tcc.algorithm_id
       where tcc.detection_id = d.id
-      order by tcc.score desc, tcc.id
+      order by ${finiteOrNull(sql, sql`tcc.score`)} desc nulls last, tcc.id
       limit 1
     ) tc on true
     order by d.occurrence_id, d.id`;

@@ -15,6 +15,7 @@ import {
   type RecordId,
   recordId,
 } from "../types.ts";
+import { finiteOrNull } from "../numeric_sql.ts";
 
 /** The header, in file order. */
 export const taxaListCsvColumns: readonly string[] = [
@@ -93,9 +94,12 @@ async function fetchBatch(
         count(*) filter (where exists (
           select 1 from identifications ai where ai.occurrence_id = o.id and not ai.withdrawn
         ))::int as verified_count,
-        min(o.determination_score) as score_min,
-        round(avg(o.determination_score)::numeric, 6)::float8 as score_avg,
-        max(o.determination_score) as score_max,
+        -- NaN and ±Infinity are not scores: left out of the aggregates (issue 12, kind 4)
+        min(${finiteOrNull(sql, sql`o.determination_score`)}) as score_min,
+        round(avg(${
+    finiteOrNull(sql, sql`o.determination_score`)
+  })::numeric, 6)::float8 as score_avg,
+        max(${finiteOrNull(sql, sql`o.determination_score`)}) as score_max,
         min(ad.first_seen) as first_seen,
         max(ad.last_seen) as last_seen,
         count(distinct o.deployment_id)::int as deployments_count,

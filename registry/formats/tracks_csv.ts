@@ -21,6 +21,7 @@ import {
   type StreamExporter,
   type StreamState,
 } from "../types.ts";
+import { finiteOrNull } from "../numeric_sql.ts";
 
 /** The header, in file order. */
 export const tracksCsvColumns: readonly string[] = [
@@ -128,10 +129,10 @@ async function fetchRows(
       s.width as capture_width,
       s.height as capture_height,
       tc.taxon_name as classification_label,
-      tc.score as classification_score,
+      ${finiteOrNull(sql, sql`tc.score`)} as classification_score,
       o.determination_id,
       t.name as determination_name,
-      o.determination_score,
+      ${finiteOrNull(sql, sql`o.determination_score`)} as determination_score,
       (select nx.id from detections nx
         where nx.occurrence_id = d.occurrence_id and ${boxed("nx")}
           and (nx.timestamp, nx.id) > (d.timestamp, d.id)
@@ -150,7 +151,7 @@ async function fetchRows(
       from classifications tcc
       join taxa tct on tct.id = tcc.taxon_id
       where tcc.detection_id = d.id
-      order by tcc.score desc, tcc.id
+      order by ${finiteOrNull(sql, sql`tcc.score`)} desc nulls last, tcc.id
       limit 1
     ) tc on true
     order by d.occurrence_id, d.timestamp, d.id`;
