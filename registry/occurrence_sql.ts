@@ -382,13 +382,20 @@ export function bestDetection(sql: postgres.Sql): Fragment {
 }
 
 /**
- * `column` lies within the ids of the batch (`with batch as …`): an index range condition that
- * keeps a join to the batch from reading the index from its start on every batch (a merge join
- * otherwise walks `occurrences` or `detections` from id 1: batch N costs O(N)). Evaluated once
- * per statement (InitPlans).
+ * `batch join occurrences o` restricted to the batch's id range (`afterId` < id ≤ the batch's
+ * last id), so the index range scan starts at the cursor. Without the range the planner
+ * merge-joins `occurrences` read from id 1 on every batch (batch N costs O(N)); with a lateral
+ * primary-key probe instead it loses the row estimate of the later joins. `cursor.afterId` is
+ * the batch's own cursor (see {@link occurrenceBatch}).
  */
-export function inBatchRange(sql: postgres.Sql, column: Fragment): Fragment {
-  return sql`${column} between (select min(id) from batch) and (select max(id) from batch)`;
+export function batchOccurrences(
+  ctx: ExportQueryContext,
+  cursor: { afterId: RecordId | null },
+): Fragment {
+  const { sql } = ctx;
+  const after = cursor.afterId === null ? sql`` : sql`and o.id > ${cursor.afterId}`;
+  return sql`batch join occurrences o on o.id = batch.id
+    and o.id <= (select max(lb.id) from batch lb) ${after}`;
 }
 
 /**
@@ -412,14 +419,15 @@ export function batchDetectionSets(sql: postgres.Sql): Fragment {
   return sql`,
     bd as (
       select d.id, d.occurrence_id, d.bbox, d.timestamp, d.path, d.source_image_id
-      from detections d
-      where ${inBatchRange(sql, sql`d.occurrence_id`)} and d.occurrence_id in (select id from batch)
+      from batch cross join lateral (
+        select * from detections d where d.occurrence_id = batch.id offset 0
+      ) d
     ),
     bcl as (
       select c.id, c.detection_id, bd.occurrence_id, c.score, c.terminal, c.taxon_id,
         c.algorithm_id, c.created_at, c.applied_to_id
       from bd cross join lateral (
-        select * from classifications c where c.detection_id = bd.id
+        select * from classifications c where c.detection_id = bd.id offset 0
       ) c
     ),
     ds as (
@@ -447,7 +455,8 @@ export function batchDetectionSets(sql: postgres.Sql): Fragment {
         xs.id as capture_id, xs.path as capture_path, xs.timestamp as capture_timestamp,
         xs.public_base_url, xs.deployment_id as capture_deployment_id
       from bd
-      join source_images xs on xs.id = bd.source_image_id
+      cross join lateral (
+        select * from source_images xs where xs.id = bd.source_image_id offset 0) xs
       left join (
         select bcl.detection_id, max(bcl.score) as score from bcl group by bcl.detection_id
       ) xscore on xscore.detection_id = bd.id

@@ -9,6 +9,7 @@ import type postgres from "postgres";
 import type { FormatSettings } from "../../config/mod.ts";
 import {
   batchDetectionSets,
+  batchOccurrences,
   captureJsonUrl,
   cropUrl,
   detailsLink,
@@ -16,7 +17,6 @@ import {
   eventDateLabel,
   eventName,
   type Fragment,
-  inBatchRange,
   isoDuration,
   jsonTimestamp,
   localTime,
@@ -182,12 +182,10 @@ export async function occurrenceDocuments(
   return await sql<{ id: RecordId; doc: string }[]>`
     ${occurrenceBatch(ctx, cursor)}${batchDetectionSets(sql)},
     bid as (
-      select i.* from identifications i
-      where ${inBatchRange(sql, sql`i.occurrence_id`)} and i.occurrence_id in (select id from batch)
+      select i.* from batch join identifications i on i.occurrence_id = batch.id
     ),
     bocc as (
-      select o.id, o.determination_id from occurrences o
-      where ${inBatchRange(sql, sql`o.id`)} and o.id in (select id from batch)
+      select o.id, o.determination_id from ${batchOccurrences(ctx, cursor)}
     ),
     -- the classifications the batch's ones were applied to
     apc as (
@@ -266,7 +264,8 @@ export async function occurrenceDocuments(
           'user_permissions', '[]'::json
         ) as doc
         from bd dd
-        join source_images di on di.id = dd.source_image_id
+        cross join lateral (
+          select * from source_images di where di.id = dd.source_image_id offset 0) di
         left join deployments dz on dz.id = di.deployment_id
         left join (
           select cj.detection_id,
@@ -355,8 +354,7 @@ export async function occurrenceDocuments(
       'detections', coalesce(dagg.docs, '[]'::json),
       'predictions', coalesce(pagg.docs, '[]'::json)
     )::text as doc
-    from batch
-    join occurrences o on o.id = batch.id
+    from ${batchOccurrences(ctx, cursor)}
     left join events e on e.id = o.event_id
     left join deployments ed on ed.id = e.deployment_id
     left join deployments d on d.id = o.deployment_id
@@ -370,7 +368,6 @@ export async function occurrenceDocuments(
     left join bpj on bpj.occurrence_id = o.id
     left join tx bptx on bptx.id = bpj.taxon_id
     left join al bpal on bpal.id = bpj.algorithm_id
-    where ${inBatchRange(sql, sql`o.id`)}
     order by batch.id`;
 }
 

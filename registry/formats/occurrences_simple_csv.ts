@@ -8,6 +8,7 @@ import { countOccurrences, occurrenceFilterKeys } from "../filters.ts";
 import type postgres from "postgres";
 import {
   batchDetectionSets,
+  batchOccurrences,
   bboxText,
   captureUrl,
   cropUrl,
@@ -16,7 +17,6 @@ import {
   csvTimestamp,
   eventName,
   type Fragment,
-  inBatchRange,
   localTime,
   occurrenceBatch,
   pyFloatText,
@@ -172,8 +172,7 @@ async function fetchBatch(
       ${pyFloatText(sql, height)} as best_detection_height,
       ${captureUrl(sql, sql`bx.public_base_url`, sql`bx.capture_path`)}
         as best_detection_capture_url
-    from batch
-    join occurrences o on o.id = batch.id
+    from ${batchOccurrences(ctx, cursor)}
     join projects p on p.id = o.project_id
     left join events e on e.id = o.event_id
     left join deployments ed on ed.id = e.deployment_id
@@ -184,7 +183,6 @@ async function fetchBatch(
     left join bx on bx.occurrence_id = o.id
     left join li on li.occurrence_id = o.id
     left join pcs on pcs.occurrence_id = o.id
-    where ${inBatchRange(sql, sql`o.id`)}
     -- computed once per row before the cells are encoded (a flattened subquery would repeat
     -- each column's expression in every reference the encoding makes)
     offset 0
