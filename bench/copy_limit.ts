@@ -29,6 +29,9 @@ export interface CopyLimit {
 /** The keyset predicate of `occurrenceBatch` (`c.id > $n`). */
 const CURSOR = /c\.id\s*>\s*\$(\d+)/;
 
+/** Every keyset predicate on the cursor (`c.id > $n`, and `o.id > $n` of `batchOccurrences`). */
+const CURSORS = /\b[co]\.id\s*>\s*\$(\d+)/g;
+
 interface Captured {
   text: string;
   params: unknown[];
@@ -178,7 +181,9 @@ export async function measureCopyLimit(
     const first = log.find((s) => !CURSOR.test(s.text));
     const later = log.find((s) => CURSOR.test(s.text));
     if (!first || !later) throw new Error(`${exporter.key}: need two batches to measure`);
-    const afterIndex = Number(CURSOR.exec(later.text)![1]) - 1;
+    const afterIndexes = new Set(
+      [...later.text.matchAll(CURSORS)].map((m) => Number(m[1]) - 1),
+    );
 
     const { cursors, rows } = await batchCursors(plain, options.projectId, options.limit);
     let bytes = 0;
@@ -186,7 +191,7 @@ export async function measureCopyLimit(
     for (const afterId of cursors) {
       const statement = afterId === null ? first : {
         text: later.text,
-        params: later.params.map((p, i) => (i === afterIndex ? afterId : p)),
+        params: later.params.map((p, i) => (afterIndexes.has(i) ? afterId : p)),
       };
       const copy = `copy (${
         innerQuery(inlineIntegers(statement))

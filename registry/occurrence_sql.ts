@@ -2,8 +2,10 @@
  * SQL building blocks shared by the occurrence-based formats, so that "best machine prediction",
  * "event name" or "duration" mean the same thing in every file a project exports.
  *
- * Every fragment expects the occurrence table aliased as `o` and runs per occurrence of the
- * batch (LATERAL), so a batch costs in proportion to its rows, not to the table.
+ * Every fragment expects the occurrence table aliased as `o`. The LATERAL forms run per
+ * occurrence of the batch; {@link batchDetectionSets} computes the same results as sets over the
+ * whole batch (what the occurrence formats use since issue 15). Either way a batch costs in
+ * proportion to its rows, not to the table.
  */
 import type postgres from "postgres";
 import { occurrencePredicate } from "./filters.ts";
