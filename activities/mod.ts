@@ -28,7 +28,7 @@ import type {
 } from "../registry/types.ts";
 import { StorageUnavailableError, UploadNotFoundError } from "../storage/errors.ts";
 import type { ObjectStorage, UploadState } from "../storage/types.ts";
-import { nextBatchLimit } from "./batch_size.ts";
+import { firstBatchLimit, nextBatchLimit } from "./batch_size.ts";
 import { CheckpointWriter } from "./checkpoint_writer.ts";
 import { sweepStorage } from "./housekeeping.ts";
 import { exportNotFound, invalidFilters, unknownFormat } from "./failures.ts";
@@ -327,7 +327,7 @@ export function createActivities(deps: ActivityDependencies) {
       try {
         return await keepAlive(async () => {
           let done = false;
-          let limit = config.exportBatchSize;
+          let limit = firstBatchLimit({ maxRecords: config.exportBatchSize });
           while (!done) {
             if (ctx.cancellationSignal.aborted) throw new CancelledFailure("export cancelled");
             const chunk = await exporter.next(query, writer.state, { limit });

@@ -2,8 +2,10 @@
  * SQL building blocks shared by the occurrence-based formats, so that "best machine prediction",
  * "event name" or "duration" mean the same thing in every file a project exports.
  *
- * Every fragment expects the occurrence table aliased as `o` and runs per occurrence of the
- * batch (LATERAL), so a batch costs in proportion to its rows, not to the table.
+ * Every fragment expects the occurrence table aliased as `o`. The LATERAL forms run per
+ * occurrence of the batch; {@link batchDetectionSets} computes the same results as sets over the
+ * whole batch (what the occurrence formats use since issue 15). Either way a batch costs in
+ * proportion to its rows, not to the table.
  */
 import type postgres from "postgres";
 import { occurrencePredicate } from "./filters.ts";
@@ -64,10 +66,14 @@ export function localTime(sql: postgres.Sql, value: Fragment, zone: Fragment): F
   return sql`(${value} at time zone ${zone})`;
 }
 
-/** `.` + 6 digits when the local timestamp `local` has microseconds, else nothing (§3.1). */
-function fraction(sql: postgres.Sql, local: Fragment): Fragment {
-  return sql`(case when date_trunc('second', ${local}) = ${local} then ''
-    else '.' || to_char(${local}, 'US') end)`;
+/**
+ * `to_char(local, format)` followed by `.` + 6 digits when the local timestamp `local` has
+ * microseconds, else nothing (antenna-compat §3.1). One `to_char` with `.US`, whose `.000000`
+ * suffix is then cut: a quarter of the cost of testing `date_trunc` and formatting twice, for
+ * the same text (`#` marks the end; no format here writes one). Null stays null.
+ */
+function withFraction(sql: postgres.Sql, local: Fragment, format: string): Fragment {
+  return sql`rtrim(replace(to_char(${local}, ${format + ".US"}) || '#', '.000000#', ''), '#')`;
 }
 
 /**
@@ -75,17 +81,17 @@ function fraction(sql: postgres.Sql, local: Fragment): Fragment {
  * `.123456` only when the microseconds are not 0. Null stays null.
  */
 export function csvTimestamp(sql: postgres.Sql, local: Fragment): Fragment {
-  return sql`(to_char(${local}, 'YYYY-MM-DD HH24:MI:SS') || ${fraction(sql, local)})`;
+  return withFraction(sql, local, "YYYY-MM-DD HH24:MI:SS");
 }
 
 /** JSON timestamp of a local `timestamp` (§3.1): `2023-05-01T22:00:00[.123456]`, no offset. */
 export function jsonTimestamp(sql: postgres.Sql, local: Fragment): Fragment {
-  return sql`(to_char(${local}, 'YYYY-MM-DD"T"HH24:MI:SS') || ${fraction(sql, local)})`;
+  return withFraction(sql, local, 'YYYY-MM-DD"T"HH24:MI:SS');
 }
 
 /** JSON time of day of a local `timestamp` (§3.1): `22:00:00[.123456]`. */
 export function timeOfDay(sql: postgres.Sql, local: Fragment): Fragment {
-  return sql`(to_char(${local}, 'HH24:MI:SS') || ${fraction(sql, local)})`;
+  return withFraction(sql, local, "HH24:MI:SS");
 }
 
 /**
@@ -96,7 +102,7 @@ export function timeOfDay(sql: postgres.Sql, local: Fragment): Fragment {
  */
 export function isoTimestamp(sql: postgres.Sql, value: Fragment, zone: Fragment): Fragment {
   const local = localTime(sql, value, zone);
-  return sql`(to_char(${local}, 'YYYY-MM-DD"T"HH24:MI:SS') || ${fraction(sql, local)} || (
+  return sql`(${withFraction(sql, local, 'YYYY-MM-DD"T"HH24:MI:SS')} || (
     select case when z.off = 0 then 'Z'
       else case when z.off < 0 then '-' else '+' end
         || lpad((abs(z.off) / 3600)::text, 2, '0') || ':'
@@ -382,21 +388,108 @@ export function bestDetection(sql: postgres.Sql): Fragment {
 }
 
 /**
+ * `batch join occurrences o` restricted to the batch's id range (`afterId` < id ≤ the batch's
+ * last id), so the index range scan starts at the cursor. Without the range the planner
+ * merge-joins `occurrences` read from id 1 on every batch (batch N costs O(N)); with a lateral
+ * primary-key probe instead it loses the row estimate of the later joins. `cursor.afterId` is
+ * the batch's own cursor (see {@link occurrenceBatch}).
+ */
+export function batchOccurrences(
+  ctx: ExportQueryContext,
+  cursor: { afterId: RecordId | null },
+): Fragment {
+  const { sql } = ctx;
+  const after = cursor.afterId === null ? sql`` : sql`and o.id > ${cursor.afterId}`;
+  return sql`batch join occurrences o on o.id = batch.id
+    and o.id <= (select max(lb.id) from batch lb) ${after}`;
+}
+
+/**
+ * `, bd as (…), bcl as (…), ds as (…), bp as (…), bx as (…)`: the per-occurrence results of
+ * {@link detectionStats}, {@link bestPrediction} and {@link bestDetection} computed as sets over
+ * the whole batch (append to {@link occurrenceBatch}; join each on `occurrence_id`). The same
+ * rows and ties as the LATERAL forms, but each detection and classification of the batch is read
+ * once, and `DISTINCT ON` picks the best per occurrence in one sort instead of one index walk and
+ * one sort per occurrence (issue 15: the per-row LATERALs were most of a batch's time).
+ *
+ * - `bd`: every detection of the batch's occurrences (box or not): `id`, `occurrence_id`,
+ *   `bbox`, `timestamp`, `path`, `source_image_id`.
+ * - `bcl`: their classifications with `occurrence_id`: `id`, `detection_id`, `score`,
+ *   `terminal`, `taxon_id`, `algorithm_id`, `created_at`, `applied_to_id`.
+ * - `ds`: `detections_count`, `first_timestamp`, `last_timestamp`, `duration_us` (§4.1; an
+ *   occurrence without detections has no row: coalesce the count).
+ * - `bp`: the columns of {@link bestPrediction} (§4.3, CSV rule).
+ * - `bx`: the columns of {@link bestDetection} (§4.5, deviation a).
+ */
+export function batchDetectionSets(sql: postgres.Sql): Fragment {
+  return sql`,
+    bd as (
+      select d.id, d.occurrence_id, d.bbox, d.timestamp, d.path, d.source_image_id
+      from batch cross join lateral (
+        select * from detections d where d.occurrence_id = batch.id offset 0
+      ) d
+    ),
+    bcl as (
+      select c.id, c.detection_id, bd.occurrence_id, c.score, c.terminal, c.taxon_id,
+        c.algorithm_id, c.created_at, c.applied_to_id
+      from bd cross join lateral (
+        select * from classifications c where c.detection_id = bd.id offset 0
+      ) c
+    ),
+    ds as (
+      select bd.occurrence_id,
+        count(*)::int as detections_count,
+        min(bd.timestamp) as first_timestamp,
+        max(bd.timestamp) as last_timestamp,
+        (extract(epoch from max(bd.timestamp) - min(bd.timestamp)) * 1000000)::bigint
+          as duration_us
+      from bd group by bd.occurrence_id
+    ),
+    bp as (
+      select distinct on (bcl.occurrence_id) bcl.occurrence_id,
+        bcl.id as classification_id, bcl.score, bcl.created_at,
+        bt.id as taxon_id, bt.name as taxon_name, bt.rank as taxon_rank,
+        ba.id as algorithm_id, ba.name as algorithm_name
+      from bcl
+      join taxa bt on bt.id = bcl.taxon_id
+      join algorithms ba on ba.id = bcl.algorithm_id
+      order by bcl.occurrence_id, bcl.terminal desc, bcl.score desc, bcl.id desc
+    ),
+    bx as (
+      select distinct on (bd.occurrence_id) bd.occurrence_id,
+        bd.id as detection_id, bd.bbox, bd.timestamp, bd.path as crop_path,
+        xs.id as capture_id, xs.path as capture_path, xs.timestamp as capture_timestamp,
+        xs.public_base_url, xs.deployment_id as capture_deployment_id
+      from bd
+      cross join lateral (
+        select * from source_images xs where xs.id = bd.source_image_id offset 0) xs
+      left join (
+        select bcl.detection_id, max(bcl.score) as score from bcl group by bcl.detection_id
+      ) xscore on xscore.detection_id = bd.id
+      where ${realBox(sql, sql`bd.bbox`)}
+      order by bd.occurrence_id, xscore.score desc nulls last, bd.id
+    )`;
+}
+
+/**
  * A float8 as Python's `repr` writes it (antenna-compat §3.2): shortest round-trip digits,
  * plain notation from 1e-4 up to (not including) 1e16 with at least one decimal (`1.0`), else
  * `d.ddde±XX` (`1e-05`, `1e+16`). Postgres writes the same digits and exponent form except that
  * it switches to the exponent at 1e15 and omits `.0`. Null stays null.
  */
 export function pyFloatText(sql: postgres.Sql, value: Fragment): Fragment {
+  // Numeric tests first, so the common cases (scores, widths) cast to text once; the regex runs
+  // only for magnitudes in [1e15, 1e16). `NaN = NaN` is true in Postgres and NaN sorts above
+  // every number, so NaN and ±Infinity fail the first two tests and reach their own.
   return sql`(case
     when ${value} is null then null
-    when (${value})::text ~ '^-?[0-9]+$' then (${value})::text || '.0'
-    when (${value})::text ~ 'e[+]15$' then (
+    when abs(${value}) < 1e15::float8 and ${value} = trunc(${value}) then (${value})::text || '.0'
+    when abs(${value}) >= 1e15::float8 and abs(${value}) < 1e16::float8 then (
       select m[1] || rpad(m[2] || coalesce(m[3], ''), 16, '0') || '.0'
       from regexp_match((${value})::text, '^(-?)([0-9])(?:[.]([0-9]+))?e') m)
-    when (${value})::text = 'NaN' then 'nan'
-    when (${value})::text = 'Infinity' then 'inf'
-    when (${value})::text = '-Infinity' then '-inf'
+    when ${value} = 'NaN'::float8 then 'nan'
+    when ${value} = 'Infinity'::float8 then 'inf'
+    when ${value} = '-Infinity'::float8 then '-inf'
     else (${value})::text
   end)`;
 }
@@ -406,7 +499,17 @@ export function pyFloatText(sql: postgres.Sql, value: Fragment): Fragment {
  * plain integers, others as float text (§3.2), NULL elements as `None`. Null stays null.
  */
 export function bboxText(sql: postgres.Sql, bbox: Fragment): Fragment {
-  return sql`(case when ${bbox} is null then null else '[' || coalesce((
+  // a real box (four finite numbers, the best detection's always) skips the unnest
+  const element = (v: Fragment): Fragment => {
+    return sql`case when ${v} = trunc(${v}) then
+        case when abs(${v}) < 9e18 then ${v}::bigint::text else ${v}::numeric::text end
+      else ${pyFloatText(sql, v)} end`;
+  };
+  return sql`(case when ${bbox} is null then null
+    when ${realBox(sql, sql`(${bbox})`)} then '[' || ${element(sql`(${bbox})[1]`)} || ', '
+      || ${element(sql`(${bbox})[2]`)} || ', ' || ${element(sql`(${bbox})[3]`)} || ', '
+      || ${element(sql`(${bbox})[4]`)} || ']'
+    else '[' || coalesce((
     select string_agg(case
       when x.v is null then 'None'
       when abs(x.v) < 'Infinity'::float8 and x.v = trunc(x.v) then
@@ -449,9 +552,12 @@ export function jsNumberText(sql: postgres.Sql, value: Fragment): Fragment {
  * ({@link csvFormulaGuardSql}).
  */
 export function csvField(sql: postgres.Sql, value: Fragment): Fragment {
+  // One regex test on the common path: a cell without a CSV special and without a trigger
+  // character in front is its own field. `value` is written up to four times: pass a column.
   const text = csvFormulaGuardSql(sql, value);
-  return sql`(case when ${text} ~ '[",\\r\\n]'
-    then '"' || replace(${text}, '"', '""') || '"' else ${text} end)`;
+  return sql`(case when ${value} !~ '[",\r\n]|^[-=+@\t]' then ${value}
+    when ${text} ~ '[",\r\n]' then '"' || replace(${text}, '"', '""') || '"'
+    else ${text} end)`;
 }
 
 /**

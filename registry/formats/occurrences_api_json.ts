@@ -8,10 +8,11 @@ import { countOccurrences, occurrenceFilterKeys } from "../filters.ts";
 import type postgres from "postgres";
 import type { FormatSettings } from "../../config/mod.ts";
 import {
+  batchDetectionSets,
+  batchOccurrences,
   captureJsonUrl,
   cropUrl,
   detailsLink,
-  detectionStats,
   durationLabel,
   eventDateLabel,
   eventName,
@@ -82,26 +83,19 @@ function jsonBuilders(sql: postgres.Sql, settings: FormatSettings) {
       'user_permissions', ${none})`;
   }
 
-  /** Full taxon of the taxon id `id`, or null. */
-  function taxonById(id: Fragment): Fragment {
-    const t = fresh("t");
-    return sql`(select ${fullTaxon(t)} from taxa ${t} where ${t}.id = ${id})`;
-  }
-
   /** Determination taxon (§6.2): no `parents`, no `gbif_taxon_key`. */
   function determinationTaxon(a: Fragment): Fragment {
     return sql`json_build_object('id', ${a}.id, 'name', ${a}.name, 'parent', ${parentOf(a)},
       'rank', ${a}.rank, 'details', ${link("taxa", sql`${a}.id`)}, 'user_permissions', ${none})`;
   }
 
-  /** Full (`short` false) or short algorithm (§6.2) of the algorithm id `id`. */
-  function algorithmById(id: Fragment, short = false): Fragment {
-    const a = fresh("a");
+  /** Full (`short` false) or short algorithm (§6.2) of the algorithms row aliased `a`. */
+  function algorithm(a: Fragment, short = false): Fragment {
     const common = sql`'id', ${a}.id, 'details', ${link("ml/algorithms", sql`${a}.id`)},
       'name', ${a}.name, 'key', ${a}.key`;
     const stamps = sql`'created_at', ${serviceTime(sql`${a}.created_at`)},
       'updated_at', ${serviceTime(sql`${a}.updated_at`)}, 'user_permissions', ${none}`;
-    const body = short
+    return short
       ? sql`json_build_object(${common}, 'version', ${a}.version_number,
         'version_name', ${a}.version, ${stamps})`
       : sql`json_build_object(${common}, 'description', ${a}.description, 'uri', ${a}.uri,
@@ -110,35 +104,46 @@ function jsonBuilders(sql: postgres.Sql, settings: FormatSettings) {
           'id', ${a}.category_map_id, 'details', ${link("ml/labels", sql`${a}.category_map_id`)},
           'user_permissions', ${none}) end,
         'category_count', null, ${stamps})`;
-    return sql`(select ${body} from algorithms ${a} where ${a}.id = ${id})`;
   }
 
-  /** Classification object (§6.2) of the classifications row aliased `c`. */
-  function classification(c: Fragment): Fragment {
-    const ap = fresh("ap");
+  /**
+   * Classification object (§6.2) of the classifications row aliased `c`, given its taxon's full
+   * JSON `taxon`, its algorithm's full JSON `algorithm`, and `applied_to` (the classification
+   * it was applied to, aliased, with `algorithm` its algorithm's full JSON; `id` null when
+   * none). Nested objects come from per-batch lookups joined by the caller.
+   */
+  function classification(
+    c: Fragment,
+    nested: {
+      taxon: Fragment;
+      algorithm: Fragment;
+      appliedTo: Fragment;
+      appliedAlgorithm: Fragment;
+    },
+  ): Fragment {
+    const ap = nested.appliedTo;
     return sql`json_build_object(
       'id', ${c}.id, 'details', ${link("classifications", sql`${c}.id`)},
-      'taxon', ${taxonById(sql`${c}.taxon_id`)}, 'score', ${c}.score, 'terminal', ${c}.terminal,
-      'algorithm', ${algorithmById(sql`${c}.algorithm_id`)},
-      'applied_to', case when ${c}.applied_to_id is null then null else (
-        select json_build_object('id', ${ap}.id, 'created_at', ${
-      serviceTime(sql`${ap}.created_at`)
-    },
-          'algorithm', ${algorithmById(sql`${ap}.algorithm_id`)})
-        from classifications ${ap} where ${ap}.id = ${c}.applied_to_id) end,
+      'taxon', ${nested.taxon}, 'score', ${c}.score, 'terminal', ${c}.terminal,
+      'algorithm', ${nested.algorithm},
+      'applied_to', case when ${c}.applied_to_id is null or ${ap}.id is null then null
+        else json_build_object('id', ${ap}.id, 'created_at', ${serviceTime(sql`${ap}.created_at`)},
+          'algorithm', ${nested.appliedAlgorithm}) end,
       'created_at', ${serviceTime(sql`${c}.created_at`)}, 'user_permissions', ${none})`;
   }
 
-  /** Identification object (§6.2) of the identifications row aliased `i`. */
-  function identification(i: Fragment): Fragment {
-    const u = fresh("u");
+  /**
+   * Identification object (§6.2) of the identifications row aliased `i`, given its taxon's
+   * full JSON `taxon` and its user row aliased `u` (`u.id` null when missing).
+   */
+  function identification(i: Fragment, nested: { taxon: Fragment; user: Fragment }): Fragment {
+    const u = nested.user;
     return sql`json_build_object(
       'id', ${i}.id, 'details', ${link("identifications", sql`${i}.id`)},
-      'taxon', ${taxonById(sql`${i}.taxon_id`)},
-      'user', (select json_build_object('id', ${u}.id, 'name', ${u}.name,
-          'image', ${userImageUrl(sql, settings, sql`${u}.image`)},
-          'details', ${link("users", sql`${u}.id`)}, 'user_permissions', ${none})
-        from users ${u} where ${u}.id = ${i}.user_id),
+      'taxon', ${nested.taxon},
+      'user', case when ${u}.id is null then null else json_build_object('id', ${u}.id,
+          'name', ${u}.name, 'image', ${userImageUrl(sql, settings, sql`${u}.image`)},
+          'details', ${link("users", sql`${u}.id`)}, 'user_permissions', ${none}) end,
       'withdrawn', ${i}.withdrawn, 'comment', ${i}.comment,
       'created_at', ${serviceTime(sql`${i}.created_at`)}, 'user_permissions', ${none})`;
   }
@@ -147,9 +152,8 @@ function jsonBuilders(sql: postgres.Sql, settings: FormatSettings) {
     link,
     serviceTime,
     fullTaxon,
-    taxonById,
     determinationTaxon,
-    algorithmById,
+    algorithm,
     classification,
     identification,
   };
@@ -158,6 +162,13 @@ function jsonBuilders(sql: postgres.Sql, settings: FormatSettings) {
 /**
  * The next `limit` occurrences after `afterId` as API-shaped JSON documents (one text column per
  * occurrence), in id order: one statement (antenna-compat §6). Shared with `occurrences_ndjson`.
+ *
+ * Every nested object is built once per batch, not once per reference: the taxa, algorithms,
+ * classifications, identifications and detections the batch's occurrences refer to are CTEs
+ * over the batch (its detections by index range, the rest by joins), aggregated per detection
+ * and per occurrence with `json_agg … group by` and picked with `DISTINCT ON` (issue 15: the
+ * per-row scalar subqueries built the same taxon up to ten times per occurrence). The keys,
+ * orders and ties are those of §6.2 / §4.2–4.4.
  */
 export async function occurrenceDocuments(
   ctx: ExportQueryContext,
@@ -169,58 +180,65 @@ export async function occurrenceDocuments(
   const occurrenceZone = stationZone(sql, settings, "d");
   const first = localTime(sql, sql`ds.first_timestamp`, occurrenceZone);
   return await sql<{ id: RecordId; doc: string }[]>`
-    ${occurrenceBatch(ctx, cursor)}
-    select o.id, json_build_object(
-      'id', o.id,
-      'details', ${j.link("occurrences", sql`o.id`)},
-      'event', case when e.id is null then null else json_build_object(
-        'id', e.id,
-        'name', ${eventName(sql, settings)},
-        'details', ${j.link("events", sql`e.id`)},
-        'date_label', ${eventDateLabel(sql, stationZone(sql, settings))},
-        'user_permissions', '[]'::json
-      ) end,
-      'deployment', case when d.id is null then null else json_build_object(
-        'id', d.id,
-        'name', d.name,
-        'details', ${j.link("deployments", sql`d.id`)},
-        'user_permissions', '[]'::json
-      ) end,
-      'first_appearance_timestamp', ${jsonTimestamp(sql, first)},
-      -- deviation c: the earliest detection's local time of day
-      'first_appearance_time', ${timeOfDay(sql, first)},
-      'duration', ${isoDuration(sql, sql`ds.duration_us`)},
-      'duration_label', ${durationLabel(sql, sql`ds.duration_us`)},
-      'determination', case when t.id is null then null else ${j.determinationTaxon(sql`t`)} end,
-      'detections_count', ds.detections_count,
-      'detection_images', (
-        select coalesce(json_agg(case when im.path = '' then ${settings.mediaUrl}::text
-          else ${cropUrl(sql, settings.mediaUrl, sql`im.path`)} end
-          order by im.timestamp, im.id), '[]'::json)
-        from detections im where im.occurrence_id = o.id and im.path is not null
-      ),
-      'determination_score', o.determination_score,
-      'determination_details', json_build_object(
-        'taxon', case when t.id is null then null else ${j.fullTaxon(sql`t`)} end,
-        'identification', bi.doc,
-        'prediction', case when bi.doc is null then bpj.doc end,
-        'score', o.determination_score
-      ),
-      'best_machine_prediction', case when bpj.id is null then null else json_build_object(
-        'taxon', ${j.taxonById(sql`bpj.taxon_id`)},
-        'algorithm', ${j.algorithmById(sql`bpj.algorithm_id`, true)},
-        'score', bpj.score
-      ) end,
-      'identifications', (
-        select coalesce(json_agg(${j.identification(sql`ii`)}
-          order by ii.created_at desc, ii.id), '[]'::json)
-        from identifications ii where ii.occurrence_id = o.id
-      ),
-      'created_at', ${j.serviceTime(sql`o.created_at`)},
-      'updated_at', ${j.serviceTime(sql`o.updated_at`)},
-      'determination_id', o.determination_id,
-      'detections', (
-        select coalesce(json_agg(json_build_object(
+    ${occurrenceBatch(ctx, cursor)}${batchDetectionSets(sql)},
+    bid as (
+      select i.* from batch join identifications i on i.occurrence_id = batch.id
+    ),
+    bocc as (
+      select o.id, o.determination_id from ${batchOccurrences(ctx, cursor)}
+    ),
+    -- the classifications the batch's ones were applied to
+    apc as (
+      select ap.id, ap.created_at, ap.algorithm_id from classifications ap
+      where ap.id in (select bcl.applied_to_id from bcl)
+    ),
+    -- each taxon the batch refers to, as a full taxon and as a determination (§6.2)
+    tx as (
+      select t.id, ${j.fullTaxon(sql`t`)} as doc, ${j.determinationTaxon(sql`t`)} as det
+      from taxa t
+      where t.id in (
+        select bcl.taxon_id from bcl union select bid.taxon_id from bid
+        union select bocc.determination_id from bocc)
+    ),
+    -- each algorithm the batch refers to, full and short (§6.2)
+    al as (
+      select a.id, ${j.algorithm(sql`a`)} as doc, ${j.algorithm(sql`a`, true)} as short
+      from algorithms a
+      where a.id in (select bcl.algorithm_id from bcl union select apc.algorithm_id from apc)
+    ),
+    cj as (
+      select c.id, c.detection_id, c.occurrence_id, c.created_at, c.score, c.terminal,
+        c.taxon_id, c.algorithm_id,
+        ${
+    j.classification(sql`c`, {
+      taxon: sql`ctx.doc`,
+      algorithm: sql`cal.doc`,
+      appliedTo: sql`apc`,
+      appliedAlgorithm: sql`apal.doc`,
+    })
+  } as doc
+      from bcl c
+      left join tx ctx on ctx.id = c.taxon_id
+      left join al cal on cal.id = c.algorithm_id
+      left join apc on apc.id = c.applied_to_id
+      left join al apal on apal.id = apc.algorithm_id
+    ),
+    ij as (
+      select i.id, i.occurrence_id, i.created_at, i.withdrawn,
+        ${j.identification(sql`i`, { taxon: sql`itx.doc`, user: sql`u` })} as doc
+      from bid i
+      left join tx itx on itx.id = i.taxon_id
+      left join users u on u.id = i.user_id
+    ),
+    -- each algorithm's highest score per occurrence (§4.4)
+    mx as (
+      select bcl.occurrence_id, bcl.algorithm_id, max(bcl.score) as score
+      from bcl group by bcl.occurrence_id, bcl.algorithm_id
+    ),
+    dagg as (
+      select dj.occurrence_id, json_agg(dj.doc order by dj.timestamp desc, dj.id) as docs
+      from (
+        select dd.occurrence_id, dd.id, dd.timestamp, json_build_object(
           'id', dd.id,
           'details', ${j.link("detections", sql`dd.id`)},
           'timestamp', ${
@@ -242,60 +260,114 @@ export async function occurrenceDocuments(
           'height', null,
           'bbox', to_json(dd.bbox),
           'occurrence', ${j.link("occurrences", sql`dd.occurrence_id`)},
-          'classifications', (
-            select coalesce(json_agg(${j.classification(sql`cc`)}
-              order by cc.created_at desc, cc.score desc, cc.id), '[]'::json)
-            from classifications cc where cc.detection_id = dd.id
-          ),
+          'classifications', coalesce(cagg.docs, '[]'::json),
           'user_permissions', '[]'::json
-        ) order by dd.timestamp desc, dd.id), '[]'::json)
-        from detections dd
-        join source_images di on di.id = dd.source_image_id
+        ) as doc
+        from bd dd
+        cross join lateral (
+          select * from source_images di where di.id = dd.source_image_id offset 0) di
         left join deployments dz on dz.id = di.deployment_id
-        where dd.occurrence_id = o.id
+        left join (
+          select cj.detection_id,
+            json_agg(cj.doc order by cj.created_at desc, cj.score desc, cj.id) as docs
+          from cj group by cj.detection_id
+        ) cagg on cagg.detection_id = dd.id
+      ) dj
+      group by dj.occurrence_id
+    ),
+    imgs as (
+      select im.occurrence_id, json_agg(case when im.path = '' then ${settings.mediaUrl}::text
+          else ${cropUrl(sql, settings.mediaUrl, sql`im.path`)} end
+          order by im.timestamp, im.id) as urls
+      from bd im where im.path is not null
+      group by im.occurrence_id
+    ),
+    iagg as (
+      select ij.occurrence_id, json_agg(ij.doc order by ij.created_at desc, ij.id) as docs
+      from ij group by ij.occurrence_id
+    ),
+    -- §4.2: the best identification, the latest non-withdrawn one (tie: highest id)
+    bi as (
+      select distinct on (ij.occurrence_id) ij.occurrence_id, ij.doc
+      from ij where not ij.withdrawn
+      order by ij.occurrence_id, ij.created_at desc, ij.id desc
+    ),
+    -- §4.4: every classification whose score is one algorithm's highest on this occurrence
+    pagg as (
+      select cj.occurrence_id,
+        json_agg(cj.doc order by cj.created_at desc, cj.detection_id, cj.id) as docs
+      from cj
+      where exists (
+        select 1 from mx where mx.occurrence_id = cj.occurrence_id and mx.score = cj.score)
+      group by cj.occurrence_id
+    ),
+    -- §4.3 JSON rule: among each algorithm's top-scored classifications, terminal first, then
+    -- the highest score, then the highest id
+    bpj as (
+      select distinct on (cj.occurrence_id) cj.occurrence_id, cj.id, cj.taxon_id,
+        cj.algorithm_id, cj.score, cj.doc
+      from cj
+      join mx on mx.occurrence_id = cj.occurrence_id and mx.algorithm_id = cj.algorithm_id
+        and mx.score = cj.score
+      order by cj.occurrence_id, cj.terminal desc, cj.score desc, cj.id desc
+    )
+    select o.id, json_build_object(
+      'id', o.id,
+      'details', ${j.link("occurrences", sql`o.id`)},
+      'event', case when e.id is null then null else json_build_object(
+        'id', e.id,
+        'name', ${eventName(sql, settings)},
+        'details', ${j.link("events", sql`e.id`)},
+        'date_label', ${eventDateLabel(sql, stationZone(sql, settings))},
+        'user_permissions', '[]'::json
+      ) end,
+      'deployment', case when d.id is null then null else json_build_object(
+        'id', d.id,
+        'name', d.name,
+        'details', ${j.link("deployments", sql`d.id`)},
+        'user_permissions', '[]'::json
+      ) end,
+      'first_appearance_timestamp', ${jsonTimestamp(sql, first)},
+      -- deviation c: the earliest detection's local time of day
+      'first_appearance_time', ${timeOfDay(sql, first)},
+      'duration', ${isoDuration(sql, sql`ds.duration_us`)},
+      'duration_label', ${durationLabel(sql, sql`ds.duration_us`)},
+      'determination', tdet.det,
+      'detections_count', coalesce(ds.detections_count, 0),
+      'detection_images', coalesce(imgs.urls, '[]'::json),
+      'determination_score', o.determination_score,
+      'determination_details', json_build_object(
+        'taxon', tdet.doc,
+        'identification', bi.doc,
+        'prediction', case when bi.doc is null then bpj.doc end,
+        'score', o.determination_score
       ),
-      -- §4.4: every classification whose score is one algorithm's highest on this occurrence
-      'predictions', (
-        select coalesce(json_agg(${j.classification(sql`pc`)}
-          order by pc.created_at desc, pd.id, pc.id), '[]'::json)
-        from detections pd
-        join classifications pc on pc.detection_id = pd.id
-        where pd.occurrence_id = o.id and pc.score in (
-          select max(mc.score) from detections md
-          join classifications mc on mc.detection_id = md.id
-          where md.occurrence_id = o.id
-          group by mc.algorithm_id)
-      )
+      'best_machine_prediction', case when bpj.id is null then null else json_build_object(
+        'taxon', bptx.doc,
+        'algorithm', bpal.short,
+        'score', bpj.score
+      ) end,
+      'identifications', coalesce(iagg.docs, '[]'::json),
+      'created_at', ${j.serviceTime(sql`o.created_at`)},
+      'updated_at', ${j.serviceTime(sql`o.updated_at`)},
+      'determination_id', o.determination_id,
+      'detections', coalesce(dagg.docs, '[]'::json),
+      'predictions', coalesce(pagg.docs, '[]'::json)
     )::text as doc
-    from batch
-    join occurrences o on o.id = batch.id
+    from ${batchOccurrences(ctx, cursor)}
     left join events e on e.id = o.event_id
     left join deployments ed on ed.id = e.deployment_id
     left join deployments d on d.id = o.deployment_id
-    left join taxa t on t.id = o.determination_id
-    ${detectionStats(sql)}
-    -- §4.2: the best identification, the latest non-withdrawn one (tie: highest id)
-    left join lateral (
-      select ${j.identification(sql`bii`)} as doc
-      from identifications bii
-      where bii.occurrence_id = o.id and not bii.withdrawn
-      order by bii.created_at desc, bii.id desc
-      limit 1
-    ) bi on true
-    -- §4.3 JSON rule: among each algorithm's top-scored classifications, terminal first, then
-    -- the highest score, then the highest id
-    left join lateral (
-      select pj.id, pj.taxon_id, pj.algorithm_id, pj.score, ${j.classification(sql`pj`)} as doc
-      from (
-        select jc.*, max(jc.score) over (partition by jc.algorithm_id) as algorithm_max
-        from detections jd
-        join classifications jc on jc.detection_id = jd.id
-        where jd.occurrence_id = o.id
-      ) pj
-      where pj.score = pj.algorithm_max
-      order by pj.terminal desc, pj.score desc, pj.id desc
-      limit 1
-    ) bpj on true
+    left join tx tdet on tdet.id = o.determination_id
+    left join ds on ds.occurrence_id = o.id
+    left join imgs on imgs.occurrence_id = o.id
+    left join iagg on iagg.occurrence_id = o.id
+    left join dagg on dagg.occurrence_id = o.id
+    left join pagg on pagg.occurrence_id = o.id
+    left join bi on bi.occurrence_id = o.id
+    left join bpj on bpj.occurrence_id = o.id
+    left join tx bptx on bptx.id = bpj.taxon_id
+    left join al bpal on bpal.id = bpj.algorithm_id
     order by batch.id`;
 }
 

@@ -7,15 +7,14 @@ import { stringify } from "csv-stringify/sync";
 import { countOccurrences, occurrenceFilterKeys } from "../filters.ts";
 import type postgres from "postgres";
 import {
+  batchDetectionSets,
+  batchOccurrences,
   bboxText,
-  bestDetection,
-  bestPrediction,
   captureUrl,
   cropUrl,
   csvDuration,
   csvField,
   csvTimestamp,
-  detectionStats,
   eventName,
   type Fragment,
   localTime,
@@ -76,11 +75,24 @@ const csvOptions = { record_delimiter: "\r\n", quoted_match: /[\r\n]/ };
  */
 function csvLine(sql: postgres.Sql): Fragment {
   const fields = occurrenceCsvColumns.map((name, i) => {
-    const text = csvField(sql, sql`r.${sql(name)}::text`);
+    const column = sql`r.${sql(name)}::text`;
+    // an integer's text (`-?[0-9]+`) needs no quotes and is a number to the formula guard
+    const text = integerColumns.has(name) ? column : csvField(sql, column);
     return i === 0 ? text : sql`, ',', ${text}`;
   });
   return sql`concat(${fields})`;
 }
+
+/** Columns whose cells are integers or empty. */
+const integerColumns: ReadonlySet<string> = new Set([
+  "id",
+  "event_id",
+  "deployment_id",
+  "project_id",
+  "determination_id",
+  "participant_count",
+  "detections_count",
+]);
 
 /** `True` / `False` (antenna-compat §3.4); null stays null. */
 function pyBool(sql: postgres.Sql, value: Fragment): Fragment {
@@ -98,7 +110,29 @@ async function fetchBatch(
   const height = sql`abs(bx.bbox[4] - bx.bbox[2])`;
   // one row: the batch's records as CSV text, in id order (antenna-compat §5.2, column by column)
   const [batch] = await sql<{ records: number; last_id: RecordId | null; text: string | null }[]>`
-    ${occurrenceBatch(ctx, cursor)}
+    ${occurrenceBatch(ctx, cursor)}${batchDetectionSets(sql)},
+    -- the best identification (§4.2): the latest non-withdrawn one, tie: highest id
+    li as (
+      select distinct on (li_i.occurrence_id) li_i.occurrence_id,
+        li_u.name as user_name,
+        li_a.name as agreed_with_algorithm,
+        li_au.email as agreed_with_user
+      from batch
+      join identifications li_i on li_i.occurrence_id = batch.id
+      join users li_u on li_u.id = li_i.user_id
+      left join classifications li_c on li_c.id = li_i.agreed_with_prediction_id
+      left join algorithms li_a on li_a.id = li_c.algorithm_id
+      left join identifications li_ai on li_ai.id = li_i.agreed_with_identification_id
+      left join users li_au on li_au.id = li_ai.user_id
+      where not li_i.withdrawn
+      order by li_i.occurrence_id, li_i.created_at desc, li_i.id desc
+    ),
+    pcs as (
+      select pu.occurrence_id, count(distinct pu.user_id)::int as participant_count
+      from batch join identifications pu on pu.occurrence_id = batch.id
+      where not pu.withdrawn
+      group by pu.occurrence_id
+    )
     select count(*)::int as records, max(r.id) as last_id,
       string_agg(${csvLine(sql)} || E'\\r\\n', '' order by r.id) as text
     from (
@@ -113,18 +147,18 @@ async function fetchBatch(
       o.determination_id::text,
       t.name as determination_name,
       ${pyFloatText(sql, sql`o.determination_score`)} as determination_score,
-      ${pyBool(sql, sql`pc.participant_count > 0`)} as verification_status,
+      ${pyBool(sql, sql`coalesce(pcs.participant_count, 0) > 0`)} as verification_status,
       bp.taxon_name as best_machine_prediction_name,
       bp.algorithm_name as best_machine_prediction_algorithm,
       ${pyFloatText(sql, sql`bp.score`)} as best_machine_prediction_score,
       li.user_name as verified_by,
-      pc.participant_count::text,
+      coalesce(pcs.participant_count, 0)::text as participant_count,
       li.agreed_with_algorithm,
       li.agreed_with_user,
       case when bp.classification_id is not null
         then ${pyBool(sql, sql`coalesce(o.determination_id = bp.taxon_id, false)`)} end
         as determination_matches_machine_prediction,
-      ds.detections_count::text,
+      coalesce(ds.detections_count, 0)::text as detections_count,
       ${
     csvTimestamp(sql, localTime(sql, sql`ds.first_timestamp`, zone))
   } as first_appearance_timestamp,
@@ -138,37 +172,20 @@ async function fetchBatch(
       ${pyFloatText(sql, height)} as best_detection_height,
       ${captureUrl(sql, sql`bx.public_base_url`, sql`bx.capture_path`)}
         as best_detection_capture_url
-    from batch
-    join occurrences o on o.id = batch.id
+    from ${batchOccurrences(ctx, cursor)}
     join projects p on p.id = o.project_id
     left join events e on e.id = o.event_id
     left join deployments ed on ed.id = e.deployment_id
     left join deployments d on d.id = o.deployment_id
     left join taxa t on t.id = o.determination_id
-    ${detectionStats(sql)}
-    ${bestPrediction(sql)}
-    ${bestDetection(sql)}
-    -- the best identification (§4.2): the latest non-withdrawn one, tie: highest id
-    left join lateral (
-      select
-        li_u.name as user_name,
-        li_a.name as agreed_with_algorithm,
-        li_au.email as agreed_with_user
-      from identifications li_i
-      join users li_u on li_u.id = li_i.user_id
-      left join classifications li_c on li_c.id = li_i.agreed_with_prediction_id
-      left join algorithms li_a on li_a.id = li_c.algorithm_id
-      left join identifications li_ai on li_ai.id = li_i.agreed_with_identification_id
-      left join users li_au on li_au.id = li_ai.user_id
-      where li_i.occurrence_id = o.id and not li_i.withdrawn
-      order by li_i.created_at desc, li_i.id desc
-      limit 1
-    ) li on true
-    left join lateral (
-      select count(distinct pu.user_id)::int as participant_count
-      from identifications pu
-      where pu.occurrence_id = o.id and not pu.withdrawn
-    ) pc on true
+    left join ds on ds.occurrence_id = o.id
+    left join bp on bp.occurrence_id = o.id
+    left join bx on bx.occurrence_id = o.id
+    left join li on li.occurrence_id = o.id
+    left join pcs on pcs.occurrence_id = o.id
+    -- computed once per row before the cells are encoded (a flattened subquery would repeat
+    -- each column's expression in every reference the encoding makes)
+    offset 0
     ) r`;
   return {
     records: batch.records,
