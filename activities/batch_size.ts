@@ -15,3 +15,16 @@ export function nextBatchLimit(
   const fits = Math.floor(options.targetBytes / perRecord);
   return Math.max(1, Math.min(options.maxRecords, fits));
 }
+
+/**
+ * Records in the first batch of an export, before any batch has been weighed: small, so that
+ * the first batch stays within `EXPORT_BATCH_MB` for every format (an API JSON document is
+ * ~17 KB since antenna-compat, so 5,000 of them were an 85 MB string; issue 15, point 3 and
+ * shared/notes/deno-http2-goaway-crash.md §7.3). The second batch is sized by bytes.
+ */
+export const FIRST_BATCH_RECORDS = 50;
+
+/** The record limit of an export's first batch (see {@link FIRST_BATCH_RECORDS}). */
+export function firstBatchLimit(options: { maxRecords: number }): number {
+  return Math.max(1, Math.min(options.maxRecords, FIRST_BATCH_RECORDS));
+}

@@ -1,5 +1,5 @@
 import { assertEquals } from "../tests/assert.ts";
-import { nextBatchLimit } from "./batch_size.ts";
+import { FIRST_BATCH_RECORDS, firstBatchLimit, nextBatchLimit } from "./batch_size.ts";
 
 const options = { maxRecords: 5000, targetBytes: 4 * 1024 * 1024 };
 
@@ -16,4 +16,10 @@ Deno.test("large records shrink the batch to about the target bytes", () => {
 Deno.test("an empty or unmeasured batch falls back to the maximum; never below one record", () => {
   assertEquals(nextBatchLimit({ records: 0, bytes: 0 }, options), 5000);
   assertEquals(nextBatchLimit({ records: 2, bytes: 100 * 1024 * 1024 }, options), 1);
+});
+
+Deno.test("firstBatchLimit: a small first batch, never above EXPORT_BATCH_SIZE", () => {
+  assertEquals(firstBatchLimit({ maxRecords: 5000 }), FIRST_BATCH_RECORDS);
+  assertEquals(firstBatchLimit({ maxRecords: 10 }), 10);
+  assertEquals(firstBatchLimit({ maxRecords: 0 }), 1);
 });

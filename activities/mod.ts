@@ -31,7 +31,7 @@ import { StorageUnavailableError, UploadNotFoundError } from "../storage/errors.
 import type { ObjectStorage, UploadState } from "../storage/types.ts";
 import { uploadRef } from "../storage/upload_ref.ts";
 import { requestedBy } from "../workflows/search_attributes.ts";
-import { nextBatchLimit } from "./batch_size.ts";
+import { firstBatchLimit, nextBatchLimit } from "./batch_size.ts";
 import { CheckpointWriter } from "./checkpoint_writer.ts";
 import { sweepStorage } from "./housekeeping.ts";
 import { exportNotFound, invalidFilters, unknownFormat } from "./failures.ts";
@@ -144,7 +144,12 @@ export function createActivities(deps: ActivityDependencies) {
 
   async function queryContext(row: ExportRow): Promise<ExportQueryContext> {
     await checkFilters(row);
-    return { sql, projectId: row.project_id, filters: exportFilters(row) };
+    return {
+      sql,
+      projectId: row.project_id,
+      filters: exportFilters(row),
+      settings: config.formats,
+    };
   }
 
   /** Aborts the export's in-progress upload and removes a published file, if any. */
@@ -354,7 +359,7 @@ export function createActivities(deps: ActivityDependencies) {
       try {
         return await keepAlive(async () => {
           let done = false;
-          let limit = config.exportBatchSize;
+          let limit = firstBatchLimit({ maxRecords: config.exportBatchSize });
           while (!done) {
             if (ctx.cancellationSignal.aborted) throw new CancelledFailure("export cancelled");
             const chunk = await exporter.next(query, writer.state, { limit });

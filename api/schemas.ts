@@ -4,7 +4,7 @@
  */
 import { z } from "@hono/zod-openapi";
 import { EXPORT_ORDERINGS } from "../db/exports.ts";
-import { supportedFormats } from "../registry/mod.ts";
+import { getExporter, supportedFormats } from "../registry/mod.ts";
 
 /**
  * The largest id the API accepts: 2^53 − 1, the largest integer a JSON number carries exactly
@@ -34,7 +34,7 @@ function idSchema(): z.ZodCoercedNumber<unknown> {
  * strings; lists hold 1 to 1000 ids. Which ids exist in the project is not expressible here: a
  * schema-valid request naming an id of another project answers 400 "… does not belong to …".
  */
-function filtersDocument(): Record<string, unknown> {
+function filtersDocument(keys?: readonly string[]): Record<string, unknown> {
   const unset = [{ type: "null" }, { const: "" }];
   const id = {
     anyOf: [
@@ -67,9 +67,40 @@ function filtersDocument(): Record<string, unknown> {
     type: ["object", "null"],
     additionalProperties: false,
     properties: Object.fromEntries(
-      Object.entries(properties).map(([key, spec]) => [key, { anyOf: [spec, ...unset] }]),
+      Object.entries(properties)
+        .filter(([key]) => keys === undefined || keys.includes(key))
+        .map(([key, spec]) => [key, { anyOf: [spec, ...unset] }]),
     ),
   };
+}
+
+/**
+ * What each format accepts, as `anyOf` variants of a create request (export or schedule): the
+ * formats with the same accepted filters and options share one variant, which states those
+ * filters (`filters` keys beyond them are a 400 "unknown filter for format …") and, for formats
+ * without the `excel_compatible` option, that it may only be false or absent.
+ */
+function perFormatVariants(withOptions: boolean): Record<string, unknown>[] {
+  const groups = new Map<
+    string,
+    { formats: string[]; filters: readonly string[]; excel: boolean }
+  >();
+  for (const key of supportedFormats()) {
+    const exporter = getExporter(key)!;
+    const excel = (exporter.acceptedOptions ?? []).includes("excel_compatible");
+    const id = `${[...exporter.acceptedFilters].sort().join(",")}|${excel}`;
+    const group = groups.get(id) ??
+      { formats: [], filters: exporter.acceptedFilters, excel };
+    group.formats.push(key);
+    groups.set(id, group);
+  }
+  return [...groups.values()].map((group) => ({
+    properties: {
+      format: { enum: group.formats },
+      filters: filtersDocument(group.filters),
+      ...(withOptions && !group.excel ? { excel_compatible: { const: false } } : {}),
+    },
+  }));
 }
 
 /** Every error: a sentence-case message, plus details for some (`fields`, `supported_formats`). */
@@ -196,7 +227,7 @@ export const CreateExportSchema = z.object({
       "false) that export is returned with 200 and `reused: true`",
     example: false,
   }),
-}).strict().openapi("CreateExport");
+}).strict().openapi("CreateExport", { anyOf: perFormatVariants(true) });
 
 /** `POST /api/v2/exports/` 201: a new export. */
 export const CreatedExportSchema = ExportSchema.extend({ reused: z.literal(false) }).openapi(
@@ -327,6 +358,7 @@ export const CreateScheduleSchema = z.object({
     });
   }
 }).openapi("CreateExportSchedule", {
+  anyOf: perFormatVariants(false),
   // what the refinement above checks, stated in the document (exactly one of cron, interval)
   oneOf: [{ required: ["cron"] }, { required: ["interval"] }],
   example: { project: 1, format: "occurrences_simple_csv", cron: "0 3 * * *", keep_last: 7 },

@@ -29,6 +29,9 @@ export interface CopyLimit {
 /** The keyset predicate of `occurrenceBatch` (`c.id > $n`). */
 const CURSOR = /c\.id\s*>\s*\$(\d+)/;
 
+/** Every keyset predicate on the cursor (`c.id > $n`, and `o.id > $n` of `batchOccurrences`). */
+const CURSORS = /\b[co]\.id\s*>\s*\$(\d+)/g;
+
 interface Captured {
   text: string;
   params: unknown[];
@@ -59,10 +62,10 @@ function inlineIntegers(statement: Captured): string {
   return statement.text.replace(/\$(\d+)/g, (_, n: string) => {
     const value = statement.params[Number(n) - 1];
     const text = String(value);
-    if (!/^-?\d+$/.test(text)) {
-      throw new Error(`refusing to inline a non-integer parameter into COPY: $${n}`);
-    }
-    return text;
+    if (/^-?\d+$/.test(text)) return text;
+    // the exporter's own settings (time zone, URL bases): a quoted literal, quotes doubled
+    if (typeof value === "string") return `'${value.replaceAll("'", "''")}'`;
+    throw new Error(`refusing to inline a parameter of this type into COPY: $${n}`);
   });
 }
 
@@ -76,7 +79,7 @@ function innerQuery(text: string): string {
  * Runs one `COPY … TO STDOUT` through `psql` and returns the bytes it wrote. (postgres.js
  * `readable()` never ended on a COPY whose single row is a whole 2 MB batch.)
  */
-async function psqlCopy(url: string, copy: string): Promise<number> {
+export async function psqlCopy(url: string, copy: string): Promise<number> {
   const child = new Deno.Command("psql", {
     args: ["-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", url, "-c", "set jit = off", "-c", copy],
     stdout: "piped",
@@ -93,6 +96,35 @@ async function psqlCopy(url: string, copy: string): Promise<number> {
   ]);
   if (!status.success) throw new Error(`psql COPY failed: ${stderr.trim()}`);
   return bytes;
+}
+
+/**
+ * The text of `exporter`'s first batch statement for project `projectId` with at most `limit`
+ * records, integer parameters inlined (for a single-pass COPY: `limit` as large as the project).
+ */
+export async function captureStatement(
+  url: string,
+  exporter: Exporter,
+  options: { projectId: number; limit: number },
+): Promise<string> {
+  if (exporter.kind === "stream") throw new Error(`not a record exporter: ${exporter.key}`);
+  const log: Captured[] = [];
+  const capture = capturingConnection(url, log);
+  try {
+    await capture`select 1`;
+    log.length = 0;
+    const ctx: ExportQueryContext = { sql: capture, projectId: options.projectId, filters: {} };
+    // a tiny batch runs the statement cheaply; its text and parameters are what we keep
+    await exporter.fetchBatch(ctx, { afterId: null, limit: 1, recordsBefore: 0 });
+    const [statement] = log;
+    const limitMatch = /limit\s+\$(\d+)/.exec(statement.text);
+    if (!limitMatch) throw new Error(`${exporter.key}: no batch limit in its statement`);
+    const limitIndex = Number(limitMatch[1]) - 1;
+    const params = statement.params.map((p, i) => (i === limitIndex ? options.limit : p));
+    return innerQuery(inlineIntegers({ text: statement.text, params }));
+  } finally {
+    await capture.end();
+  }
 }
 
 /** The keyset cursors (`afterId` before each batch) of a whole export, in order. */
@@ -149,7 +181,9 @@ export async function measureCopyLimit(
     const first = log.find((s) => !CURSOR.test(s.text));
     const later = log.find((s) => CURSOR.test(s.text));
     if (!first || !later) throw new Error(`${exporter.key}: need two batches to measure`);
-    const afterIndex = Number(CURSOR.exec(later.text)![1]) - 1;
+    const afterIndexes = new Set(
+      [...later.text.matchAll(CURSORS)].map((m) => Number(m[1]) - 1),
+    );
 
     const { cursors, rows } = await batchCursors(plain, options.projectId, options.limit);
     let bytes = 0;
@@ -157,7 +191,7 @@ export async function measureCopyLimit(
     for (const afterId of cursors) {
       const statement = afterId === null ? first : {
         text: later.text,
-        params: later.params.map((p, i) => (i === afterIndex ? afterId : p)),
+        params: later.params.map((p, i) => (afterIndexes.has(i) ? afterId : p)),
       };
       const copy = `copy (${
         innerQuery(inlineIntegers(statement))

@@ -26,6 +26,7 @@ import { getExporter } from "../registry/mod.ts";
 import type { ExportQueryContext } from "../registry/types.ts";
 import { createStorage } from "../storage/mod.ts";
 import { type CopyLimit, measureCopyLimit } from "./copy_limit.ts";
+import { measureReference, type ReferenceRun } from "./reference.ts";
 import { benchDatabaseUrl, benchProject, openBenchDatabase } from "./database.ts";
 import { startWorkerProcess } from "./worker_process.ts";
 
@@ -47,6 +48,8 @@ export interface ExportRun {
   seconds: number;
   rowsPerSecond: number;
   ratioToCopy: number;
+  /** Rows/s over the independent single-pass reference's (`bench/reference.ts`); 0 without. */
+  ratioToReference: number;
   workerPeakRssMb: number;
   workerRssBeforeMb: number;
   bytes: number;
@@ -62,6 +65,8 @@ export interface BenchResults {
   batchSize: number;
   partSizeMb: number;
   copyLimits: Record<string, CopyLimit & { countSeconds: number }>;
+  /** Per format: the independent single-pass COPY of the same rows (issue 15, point 1). */
+  references: Record<string, ReferenceRun>;
   exports: ExportRun[];
   latency100: { runs: number; medianSeconds: number; seconds: number[] };
 }
@@ -136,6 +141,7 @@ async function main(): Promise<void> {
     batchSize,
     partSizeMb,
     copyLimits: {},
+    references: {},
     exports: [],
     latency100: { runs: 0, medianSeconds: 0, seconds: [] },
   };
@@ -155,6 +161,18 @@ async function main(): Promise<void> {
       await exporter.count(ctx);
       const countSeconds = (performance.now() - countStarted) / 1000;
       results.copyLimits[format] = { ...limit, countSeconds };
+      console.error(`${format}: independent single-pass reference COPY …`);
+      const reference = await measureReference(dbUrl, exporter, {
+        projectId: project.projectId,
+        rows: limit.rows,
+        timeZone: loadConfig(baseEnv).formats.timeZone,
+      });
+      if (reference) {
+        results.references[format] = reference;
+        console.error(
+          `  ${reference.seconds.toFixed(1)} s (${Math.round(reference.rowsPerSecond)} rows/s)`,
+        );
+      }
       console.error(
         `  ${limit.rows} rows in ${limit.seconds.toFixed(1)} s (${
           Math.round(limit.rowsPerSecond)
@@ -207,6 +225,9 @@ async function main(): Promise<void> {
             seconds,
             rowsPerSecond: rows / seconds,
             ratioToCopy: copy ? rows / seconds / copy.rowsPerSecond : 0,
+            ratioToReference: results.references[format]
+              ? rows / seconds / results.references[format].rowsPerSecond
+              : 0,
             workerPeakRssMb: peak / MB,
             workerRssBeforeMb: rssBefore / MB,
             bytes: Number(body.file_size ?? 0),
@@ -217,7 +238,9 @@ async function main(): Promise<void> {
           console.error(
             `  ${run.status} ${rows} rows in ${seconds.toFixed(1)} s, ${
               run.ratioToCopy.toFixed(2)
-            }× COPY, peak RSS ${run.workerPeakRssMb.toFixed(0)} MB`,
+            }× COPY, ${run.ratioToReference.toFixed(2)}× reference, peak RSS ${
+              run.workerPeakRssMb.toFixed(0)
+            } MB`,
           );
         }
         if (small && backend === backends[0]) {
@@ -283,7 +306,7 @@ async function exportOnce(
 
 /** Prints the results as the README's table. */
 export function printTable(results: BenchResults): void {
-  const widths = [22, 7, 9, 8, 8, 6, 8, 11, 5, 6];
+  const widths = [22, 7, 9, 8, 8, 6, 6, 8, 11, 5, 6];
   console.log(
     `\n${results.occurrences} occurrences, batch ${results.batchSize}, part ${results.partSizeMb} MB, ` +
       `${results.machine.nproc} cores`,
@@ -297,6 +320,7 @@ export function printTable(results: BenchResults): void {
         "seconds",
         "rows/s",
         "×COPY",
+        "×ref",
         "peakRSS",
         "bytes",
         "stmts",
@@ -315,8 +339,26 @@ export function printTable(results: BenchResults): void {
         Math.round(c.rowsPerSecond),
         "1.00",
         "",
+        "",
         c.bytes,
         c.statementsPerBatch,
+        "",
+      ], widths),
+    );
+  }
+  for (const [format, r] of Object.entries(results.references ?? {})) {
+    console.log(
+      pad([
+        format,
+        "ref",
+        r.rows,
+        r.seconds.toFixed(1),
+        Math.round(r.rowsPerSecond),
+        "",
+        "1.00",
+        "",
+        r.bytes,
+        1,
         "",
       ], widths),
     );
@@ -330,6 +372,7 @@ export function printTable(results: BenchResults): void {
         r.seconds.toFixed(1),
         Math.round(r.rowsPerSecond),
         r.ratioToCopy.toFixed(2),
+        r.ratioToReference.toFixed(2),
         `${r.workerPeakRssMb.toFixed(0)} MB`,
         r.bytes,
         r.statementsPerBatch,

@@ -26,7 +26,7 @@ import {
   type TemporalDevServer,
 } from "./dev_services.ts";
 import { connectTemporal } from "./temporal.ts";
-import { connectWorker, createExportWorker } from "./worker.ts";
+import { connectWorker, createExportWorker, stopWorker } from "./worker.ts";
 import { hashToken } from "../domain/users.ts";
 import { captureLogs, formatEta, formatRecords, say } from "./terminal.ts";
 
@@ -281,7 +281,7 @@ const allOk = flags["no-exports"] ||
     results.every((r) => r.status.startsWith("SUCCESS")));
 
 async function shutdown(code: number): Promise<never> {
-  worker.shutdown();
+  stopWorker(worker);
   await workerRun.catch(() => {});
   await server.shutdown();
   await connection.close();

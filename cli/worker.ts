@@ -156,7 +156,7 @@ export async function runWorker(): Promise<void> {
         connection,
       });
       // the SDK drains on SIGINT/SIGTERM; a signal that came while it was being built counts too
-      const shutdown = () => worker.shutdown();
+      const shutdown = () => stopWorker(worker);
       stop.signal.addEventListener("abort", shutdown);
       console.log(
         JSON.stringify({
@@ -186,6 +186,15 @@ export async function runWorker(): Promise<void> {
     await connection.close();
     await sql.end({ timeout: 5 });
   }
+}
+
+/**
+ * Asks `worker` to drain and stop. The SDK itself shuts a worker down on SIGINT/SIGTERM, so a
+ * worker that is already stopping (or stopped) is left alone instead of throwing
+ * ({@link ExportWorker.shutdown} only stops SDK workers that are RUNNING).
+ */
+export function stopWorker(worker: ExportWorker): void {
+  worker.shutdown();
 }
 
 /**

@@ -47,6 +47,43 @@ export interface Config {
   publicFilesBaseUrl?: string;
   /** Secret used to sign filesystem download URLs. */
   signingSecret: string;
+  /** What the occurrence formats print: local time zone, crop URL base, `details` link base. */
+  formats: FormatSettings;
+}
+
+/**
+ * Settings of the original platform's formats (antenna-compat README §2): the IANA zone of local
+ * times for stations without `deployments.time_zone` and of every non-station timestamp, the
+ * base of crop and user-image URLs, and the base of every `details` link.
+ */
+export interface FormatSettings {
+  /** IANA zone name (`TIME_ZONE`, default `UTC`). */
+  timeZone: string;
+  /** Base of crop URLs (`MEDIA_URL`, default `/media/`): an absolute URL or a path. */
+  mediaUrl: string;
+  /** Base of `details` links, without trailing slash (`PLATFORM_URL`). */
+  platformUrl: string;
+}
+
+/** The format settings when nothing is configured (antenna-compat README §2). */
+export const defaultFormatSettings: FormatSettings = {
+  timeZone: "UTC",
+  mediaUrl: "/media/",
+  platformUrl: "http://localhost:8000",
+};
+
+/**
+ * True when `zone` is an IANA zone name that both the JavaScript runtime (Intl) and the name
+ * grammar accept: `America/New_York`, `UTC`, `Etc/GMT+5`. Offsets (`+05:00`) are refused.
+ */
+export function isIanaTimeZone(zone: string): boolean {
+  if (!/^[A-Za-z][A-Za-z0-9_+-]*(\/[A-Za-z0-9_+-]+)*$/.test(zone)) return false;
+  try {
+    new Intl.DateTimeFormat("en-US", { timeZone: zone });
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /** Raised when the environment holds a missing or malformed value. */
@@ -95,6 +132,13 @@ const envSchema = z.object({
   DOWNLOAD_URL_EXPIRY_SECONDS: z.coerce.number().int().min(10).max(7 * 24 * 3600).default(3600),
   PUBLIC_FILES_BASE_URL: z.url().optional(),
   SIGNING_SECRET: z.string().min(16).default("ami-exports-development-signing-secret"),
+  TIME_ZONE: z.string().refine(isIanaTimeZone, "must be an IANA time zone name, e.g. Europe/Paris")
+    .default(defaultFormatSettings.timeZone),
+  MEDIA_URL: z.string().refine(
+    (v) => /^\/[^\s]*$/.test(v) || /^https?:\/\/[^\s/]+[^\s]*$/.test(v),
+    "must be an absolute path (/media/) or an http(s) URL",
+  ).default(defaultFormatSettings.mediaUrl),
+  PLATFORM_URL: z.url({ protocol: /^https?$/ }).default(defaultFormatSettings.platformUrl),
 });
 
 /** Reads and validates the configuration; throws {@link ConfigError} listing every problem. */
@@ -139,5 +183,10 @@ export function loadConfig(env: Record<string, string | undefined> = Deno.env.to
     downloadUrlExpirySeconds: e.DOWNLOAD_URL_EXPIRY_SECONDS,
     publicFilesBaseUrl: e.PUBLIC_FILES_BASE_URL,
     signingSecret: e.SIGNING_SECRET,
+    formats: {
+      timeZone: e.TIME_ZONE,
+      mediaUrl: e.MEDIA_URL,
+      platformUrl: e.PLATFORM_URL.replace(/\/+$/, ""),
+    },
   };
 }

@@ -29,3 +29,30 @@ Deno.test("loadConfig names every bad variable", () => {
 Deno.test("loadConfig rejects s3 backend without a bucket", () => {
   assertThrows(() => loadConfig({ STORAGE_BACKEND: "s3" }), ConfigError, "S3_BUCKET");
 });
+
+Deno.test("loadConfig reads the format settings (antenna-compat §2) with their defaults", () => {
+  assertEquals(loadConfig({}).formats, {
+    timeZone: "UTC",
+    mediaUrl: "/media/",
+    platformUrl: "http://localhost:8000",
+  });
+  const config = loadConfig({
+    TIME_ZONE: "America/New_York",
+    MEDIA_URL: "https://cdn.example.net/uploads",
+    PLATFORM_URL: "https://antenna.example.org/",
+  });
+  assertEquals(config.formats, {
+    timeZone: "America/New_York",
+    mediaUrl: "https://cdn.example.net/uploads",
+    platformUrl: "https://antenna.example.org",
+  });
+});
+
+Deno.test("loadConfig rejects a time zone that is not an IANA name and malformed URLs", () => {
+  for (const zone of ["Mars/Olympus", "+05:00", "UTC+5", "America/New York"]) {
+    assertThrows(() => loadConfig({ TIME_ZONE: zone }), ConfigError, "TIME_ZONE");
+  }
+  assertThrows(() => loadConfig({ MEDIA_URL: "media" }), ConfigError, "MEDIA_URL");
+  assertThrows(() => loadConfig({ MEDIA_URL: "ftp://x/media/" }), ConfigError, "MEDIA_URL");
+  assertThrows(() => loadConfig({ PLATFORM_URL: "localhost:8000" }), ConfigError, "PLATFORM_URL");
+});

@@ -263,7 +263,8 @@ const STATIONS = [
     lat: 44.4078,
     lon: -73.249,
     cc: "US",
-    utc: -4,
+
+    tz: "America/New_York",
     w: 4096,
     h: 2160,
   },
@@ -272,29 +273,64 @@ const STATIONS = [
     lat: 9.1521,
     lon: -79.8465,
     cc: "PA",
-    utc: -5,
+
+    tz: "America/Panama",
     w: 4096,
     h: 2160,
   },
-  { name: "UK – Wytham Woods", lat: 51.7743, lon: -1.3384, cc: "GB", utc: 1, w: 3264, h: 2448 },
+  {
+    name: "UK – Wytham Woods",
+    lat: 51.7743,
+    lon: -1.3384,
+    cc: "GB",
+    tz: "Europe/London",
+    w: 3264,
+    h: 2448,
+  },
   {
     name: "Vermont – Mount Mansfield",
     lat: 44.5438,
     lon: -72.8143,
     cc: "US",
-    utc: -4,
+
+    tz: "America/New_York",
     w: 4096,
     h: 2160,
   },
-  { name: "Panama – Gamboa", lat: 9.1194, lon: -79.6966, cc: "PA", utc: -5, w: 4096, h: 2160 },
-  { name: "UK – Rothamsted", lat: 51.8089, lon: -0.3561, cc: "GB", utc: 1, w: 3264, h: 2448 },
-  { name: "Vermont – Bread Loaf", lat: 43.959, lon: -73.001, cc: "US", utc: -4, w: 4096, h: 2160 },
+  {
+    name: "Panama – Gamboa",
+    lat: 9.1194,
+    lon: -79.6966,
+    cc: "PA",
+    tz: "America/Panama",
+    w: 4096,
+    h: 2160,
+  },
+  {
+    name: "UK – Rothamsted",
+    lat: 51.8089,
+    lon: -0.3561,
+    cc: "GB",
+    tz: "Europe/London",
+    w: 3264,
+    h: 2448,
+  },
+  {
+    name: "Vermont – Bread Loaf",
+    lat: 43.959,
+    lon: -73.001,
+    cc: "US",
+    tz: "America/New_York",
+    w: 4096,
+    h: 2160,
+  },
   {
     name: "Vermont – Lake Champlain Islands",
     lat: 44.8312,
     lon: -73.2906,
     cc: "US",
-    utc: -4,
+
+    tz: "America/New_York",
     w: 4096,
     h: 2160,
   },
@@ -305,11 +341,17 @@ const BINARY_ALGORITHM = {
   key: "demo-moth-nonmoth-2023",
   name: "Moth / Non-Moth Classifier",
   version: "2023-10",
+  description: "Tells moths from other insects in a detection crop",
+  taskType: "classification",
+  uri: "https://example.org/models/moth-nonmoth-2023-10",
 };
 const SPECIES_ALGORITHM = {
   key: "demo-moth-species-2024",
   name: "Global Moth Species Classifier",
   version: "2024-08",
+  description: "Species of a moth crop, trained on GBIF occurrence images",
+  taskType: "classification",
+  uri: "https://example.org/models/moth-species-2024-08",
 };
 
 const PUBLIC_BASE_URL = "https://example-bucket.s3.amazonaws.com/";
@@ -431,14 +473,17 @@ async function writeProject(
   const longitudes = stationList.map((s) => s.lon);
 
   await tx`
-    insert into deployments (id, project_id, name, description, latitude, longitude, country_code)
+    insert into deployments (id, project_id, name, description, latitude, longitude, country_code,
+      time_zone)
     select ${deploymentBase}::int8 + i - 1, ${projectId}, name, 'Light trap with a camera',
-      lat, lon, cc
+      lat, lon, cc, tz
     from unnest(${stationList.map((s) => s.name)}::text[], ${latitudes}::float8[],
-      ${longitudes}::float8[], ${stationList.map((s) => s.cc)}::text[])
-      with ordinality as s(name, lat, lon, cc, i)`;
+      ${longitudes}::float8[], ${stationList.map((s) => s.cc)}::text[],
+      ${stationList.map((s) => s.tz)}::text[])
+      with ordinality as s(name, lat, lon, cc, tz, i)`;
 
-  // Night n of station d is event d·nights + n: 20:00 local time plus up to 15 min.
+  // Night n of station d is event d·nights + n: 20:00 station time (its IANA zone, DST
+  // included) plus up to 15 min.
   await tx`
     insert into events (id, project_id, deployment_id, start, "end")
     select ${eventBase}::int8 + e, ${projectId}, ${deploymentBase}::int8 + e / ${nights},
@@ -447,8 +492,9 @@ async function writeProject(
     cross join lateral (
       select (${FIRST_NIGHT}::timestamp + make_interval(
         days => (e % ${nights})::int,
-        hours => 20 - (${`{${stationList.map((s) => s.utc).join(",")}}`}::int[])[e / ${nights} + 1],
-        mins => floor(${rnd(tx`e`, 2)} * 15)::int)) at time zone 'UTC' as start
+        hours => 20,
+        mins => floor(${rnd(tx`e`, 2)} * 15)::int))
+        at time zone (${stationList.map((s) => s.tz)}::text[])[e / ${nights} + 1] as start
     ) s`;
 
   // Capture c of event e is image e·captures + c, every captureSeconds from the event start.
@@ -849,11 +895,19 @@ function orderOf(nodes: TaxonNode[], node: TaxonNode): string {
 
 async function ensureAlgorithm(
   tx: Tx,
-  algorithm: { key: string; name: string; version: string },
+  algorithm: {
+    key: string;
+    name: string;
+    version: string;
+    description: string;
+    taskType: string;
+    uri: string;
+  },
 ): Promise<number> {
   await tx`
-    insert into algorithms (name, key, version)
-    values (${algorithm.name}, ${algorithm.key}, ${algorithm.version})
+    insert into algorithms (name, key, version, description, task_type, uri)
+    values (${algorithm.name}, ${algorithm.key}, ${algorithm.version}, ${algorithm.description},
+      ${algorithm.taskType}, ${algorithm.uri})
     on conflict (key) do nothing`;
   const [{ id }] = await tx<
     { id: number }[]
@@ -885,8 +939,9 @@ async function createUsers(
   const ids: Record<string, number> = {};
   for (const [role, name, superuser] of people) {
     const [{ id }] = await tx<{ id: number }[]>`
-      insert into users (email, name, is_superuser)
-      values (${`demo-${projectId}-${role.toLowerCase()}@example.org`}, ${name}, ${superuser})
+      insert into users (email, name, is_superuser, image)
+      values (${`demo-${projectId}-${role.toLowerCase()}@example.org`}, ${name}, ${superuser},
+        ${role === "manager" || role === "researcher1" ? `users/${role.toLowerCase()}.jpg` : null})
       returning id`;
     ids[role] = id;
   }

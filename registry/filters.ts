@@ -13,6 +13,8 @@
  */
 import type postgres from "postgres";
 import type { ExportQueryContext, FilterKey } from "./types.ts";
+import { realBox } from "./occurrence_sql.ts";
+import { finiteOrNull } from "./numeric_sql.ts";
 
 type Fragment = postgres.PendingQuery<postgres.Row[]>;
 
@@ -64,7 +66,7 @@ function utcMidnight(sql: postgres.Sql, date: string, plusDays = 0): Fragment {
 
 /**
  * `where`-clause fragment selecting the valid occurrences (a determination and at least one
- * detection with a bbox) of the project that pass the filters. Expects the occurrence table
+ * detection with a real box: four finite numbers, antenna-compat §4.1) of the project that pass the filters. Expects the occurrence table
  * aliased as `o`.
  */
 export function occurrencePredicate(ctx: ExportQueryContext): Fragment {
@@ -102,7 +104,8 @@ export function occurrencePredicate(ctx: ExportQueryContext): Fragment {
       < ${utcMidnight(sql, f.date_end, 1)}`);
   }
   if (f.min_score !== undefined) {
-    parts.push(sql`o.determination_score >= ${f.min_score}::float8`);
+    // NaN and ±Infinity never pass (NaN sorts above every number in PostgreSQL)
+    parts.push(sql`${finiteOrNull(sql, sql`o.determination_score`)} >= ${f.min_score}::float8`);
   }
   if (f.verified !== undefined) {
     const identified = sql`exists (
@@ -117,7 +120,8 @@ export function occurrencePredicate(ctx: ExportQueryContext): Fragment {
       where pi.project_id = ${projectId})`;
     const exclude = sql`array(select px.taxon_id from project_default_exclude_taxa px
       where px.project_id = ${projectId})`;
-    parts.push(sql`(${threshold} is null or o.determination_score >= ${threshold})
+    parts.push(sql`(${threshold} is null
+        or ${finiteOrNull(sql, sql`o.determination_score`)} >= ${threshold})
       and (cardinality(${include}) = 0
         or o.determination_id = any(${taxonSubtree(sql, include)}))
       and not (o.determination_id = any(${taxonSubtree(sql, exclude)}))`);
@@ -127,7 +131,9 @@ export function occurrencePredicate(ctx: ExportQueryContext): Fragment {
   return sql`
     o.project_id = ${projectId}
     and o.determination_id is not null
-    and exists (select 1 from detections vd where vd.occurrence_id = o.id and vd.bbox is not null)
+    and exists (
+      select 1 from detections vd where vd.occurrence_id = o.id and ${realBox(sql, sql`vd.bbox`)}
+    )
     ${extra}`;
 }
 

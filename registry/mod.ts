@@ -2,12 +2,17 @@
  * The registry: format key → exporter. Adding a format = one file in `registry/formats/` and
  * one line in the list below; the API, request validation and the workflow read it from here.
  */
+import { capturesCsv } from "./formats/captures_csv.ts";
+import { detectionsCoco } from "./formats/detections_coco.ts";
 import { detectionsCsv } from "./formats/detections_csv.ts";
 import { dwca } from "./formats/dwca.ts";
 import { occurrencesApiJson } from "./formats/occurrences_api_json.ts";
 import { occurrencesNdjson } from "./formats/occurrences_ndjson.ts";
 import { occurrencesSimpleCsv } from "./formats/occurrences_simple_csv.ts";
+import { sessionsCsv } from "./formats/sessions_csv.ts";
 import { taxaListCsv } from "./formats/taxa_list_csv.ts";
+import { taxonCountsCsv } from "./formats/taxon_counts_csv.ts";
+import { tracksCsv } from "./formats/tracks_csv.ts";
 import type { Exporter, FilterKey, OptionKey } from "./types.ts";
 
 export type { Exporter } from "./types.ts";
@@ -20,6 +25,11 @@ export const exporters: Readonly<Record<string, Exporter>> = indexExporters([
   detectionsCsv,
   taxaListCsv,
   dwca,
+  tracksCsv,
+  detectionsCoco,
+  sessionsCsv,
+  capturesCsv,
+  taxonCountsCsv,
 ]);
 
 /** Indexes exporters by key; two formats under one key is a programming error. */

@@ -2,6 +2,7 @@
  * The exporter contract. An export format is one file in `registry/formats/` that builds an
  * {@link Exporter} and registers it in `registry/mod.ts`.
  */
+import type { FormatSettings } from "../config/mod.ts";
 import type { Sql } from "../db/client.ts";
 
 /**
@@ -55,6 +56,8 @@ export interface ExportQueryContext {
   sql: Sql;
   projectId: number;
   filters: ExportFilters;
+  /** Time zone and URL bases of the occurrence formats; `defaultFormatSettings` when absent. */
+  settings?: FormatSettings;
 }
 
 /**

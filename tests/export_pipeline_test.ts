@@ -102,10 +102,14 @@ Deno.test({
         );
         const upload = job.progress.stages.find((s) => s.key === "uploading_snapshot")!;
         assertEquals(upload.status, "SUCCESS");
-        const [{ file_uuid, slug }] = await h.sql<{ file_uuid: string; slug: string }[]>`
-          select e.file_uuid::text, p.slug from data_exports e
-          join projects p on p.id = e.project_id where e.id = ${id}`;
-        const key = `exports/${file_uuid}/${slug}_export-${id}.csv`;
+        const [{ slug, file_key: key }] = await h.sql<{ slug: string; file_key: string }[]>`
+          select p.slug, e.file_key from data_exports e join projects p on p.id = e.project_id
+          where e.id = ${id}`;
+        // exports/<the export's uuid>/<slug>_export-<id>.csv (README, Formats)
+        assert(
+          new RegExp(`^exports/[0-9a-f-]{36}/${slug}_export-${id}\\.csv$`).test(key),
+          key,
+        );
         assertEquals((await h.storage.headObject(key))?.size, bytes.length);
         assertEquals((await h.storage.listIncompleteUploads("exports/")).length, 0);
       });

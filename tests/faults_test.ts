@@ -132,12 +132,9 @@ async function assertNothingLeft(h: Harness, id: number): Promise<void> {
   assertEquals(uploads, [], "incomplete uploads left behind");
 }
 
-/** Attempts of each activity type in the export's (current) workflow run. */
-async function activityAttempts(h: Harness, id: number): Promise<Record<string, number>> {
-  const history = await h.temporal.client.workflow.getHandle(
-    (await workflowIdsOf(h.sql, id)).export,
-  )
-    .fetchHistory();
+/** Attempts of each activity type in the (current) run of workflow `workflowId`. */
+async function activityAttempts(h: Harness, workflowId: string): Promise<Record<string, number>> {
+  const history = await h.temporal.client.workflow.getHandle(workflowId).fetchHistory();
   const types = new Map<number, string>();
   const attempts: Record<string, number> = {};
   for (const e of history.events ?? []) {
@@ -519,7 +516,7 @@ Deno.test({
           row.error,
         );
         assertEquals(row.error_stage, "data_export");
-        const attempts = await activityAttempts(h, id);
+        const attempts = await activityAttempts(h, (await workflowIdsOf(h.sql, id)).export);
         assert(Object.values(attempts).every((a) => a <= 2), JSON.stringify(attempts));
         await assertNothingLeft(h, id);
       },
@@ -549,7 +546,7 @@ Deno.test({
           }),
         ]);
         assertEquals(result.deleted, true);
-        const attempts = await activityAttempts(h, id);
+        const attempts = await activityAttempts(h, workflowId);
         assert(Object.values(attempts).every((a) => a <= 2), JSON.stringify(attempts));
         await assertNothingLeft(h, id);
       },
@@ -658,11 +655,24 @@ Deno.test({
     const seed = await seedDemo(sql, { occurrences: 12_000, seed: 1002 });
     await sql.end();
     // Small batches: the filesystem backend makes every batch durable, so each export
-    // checkpoints many times and the kill lands between checkpoints. The taxa list has only a
-    // few hundred rows, hence its own, smaller batches.
+    // checkpoints many times and the kill lands between checkpoints. The taxa list and the
+    // session × taxon counts have only a few hundred rows, the sessions a few dozen, hence their
+    // own, smaller batches.
     const groups: { batch: number; formats: string[] }[] = [
-      { batch: 200, formats: ["occurrences_ndjson", "detections_csv", "dwca"] },
-      { batch: 10, formats: ["taxa_list_csv"] },
+      {
+        batch: 200,
+        formats: [
+          "occurrences_ndjson",
+          "detections_csv",
+          "dwca",
+          "tracks_csv",
+          "detections_coco",
+          "captures_csv",
+        ],
+      },
+      { batch: 10, formats: ["taxa_list_csv", "taxon_counts_csv"] },
+      // 32 sessions in this seed
+      { batch: 2, formats: ["sessions_csv"] },
     ];
     for (const { batch, formats } of groups) {
       await withProcesses({ batchSize: batch, storage: "fs" }, async (h, spawn) => {

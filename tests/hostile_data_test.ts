@@ -32,6 +32,8 @@ const NAMES = {
   nonFinite: "NaN place",
   verifier: "+cmd|' /C calc'!A0",
   agreedWith: "@SUM(1+1)*cmd|' /C calc'!A0",
+  /** `agreed_with_user` is the e-mail (antenna-compat §5.2, column 18): a hostile one. */
+  agreedWithEmail: "=cmd|' /C calc'!A0@x.invalid",
   owner: "Owner\u0002 Écaille",
   project: "Night moths\u0002 =survey",
   description: "Pasted from Word\u0002\u000B with a form feed\u000C, U+FFFE \uFFFE and a line " +
@@ -45,6 +47,8 @@ interface Fixture {
   token: string;
   occurrenceIds: string[];
   detectionIds: string[];
+  /** Detections of the first occurrence whose bbox is no box (`{}`, NaN, 3 or NULL elements). */
+  boxlessDetectionIds: string[];
   deployments: Record<"hyperlink" | "lines" | "accents" | "at" | "nonFinite", string>;
   taxonPlus: string;
 }
@@ -56,7 +60,8 @@ async function createFixture(sql: Sql): Promise<Fixture> {
   const [verifier] = await createUser(sql, `verifier-${tag}`);
   await sql`update users set name = ${NAMES.verifier} where id = ${verifier}`;
   const [agreed] = await createUser(sql, `agreed-${tag}`);
-  await sql`update users set name = ${NAMES.agreedWith} where id = ${agreed}`;
+  await sql`update users set name = ${NAMES.agreedWith}, email = ${NAMES.agreedWithEmail}
+    where id = ${agreed}`;
   const insert = async (table: string, row: Record<string, unknown>): Promise<string> => {
     const [{ id }] = await sql<{ id: number | string }[]>`
       insert into ${sql(table)} ${sql(row)} returning id`;
@@ -156,7 +161,40 @@ async function createFixture(sql: Sql): Promise<Fixture> {
     taxon_id: taxonBig,
     created_at: new Date("2024-06-10T09:00:00Z"),
   });
-  return { projectId, token, occurrenceIds, detectionIds, deployments, taxonPlus };
+  // Kind 1: boxes that hold no box. On a valid occurrence, scored above its real box (they would
+  // win "best detection" if they counted); and one occurrence whose only detection is `{}`.
+  const [capture] = await sql<{ id: string }[]>`
+    select source_image_id::text as id from detections where id = ${detectionIds[0]}`;
+  const boxlessDetectionIds: string[] = [];
+  for (const bbox of ["{}", "{1,2,NaN,4}", "{1,2,3}", "{NULL,2,3,4}", "{1,2,Infinity,4}"]) {
+    const [{ id }] = await sql<{ id: string }[]>`
+      insert into detections (occurrence_id, source_image_id, bbox, timestamp, path)
+      values (${o3}, ${capture.id}, ${bbox}::float8[], '2024-06-01T22:30:00Z', 'crops/x.jpg')
+      returning id::text`;
+    await insert("classifications", {
+      detection_id: id,
+      taxon_id: taxonPlus,
+      algorithm_id: algorithm,
+      score: 0.99,
+      terminal: true,
+    });
+    boxlessDetectionIds.push(id);
+  }
+  const [{ id: emptyOnly }] = await sql<{ id: string }[]>`
+    insert into occurrences (project_id, deployment_id, determination_id, determination_score)
+    values (${projectId}, ${deployments.at}, ${taxonPlus}, 0.9) returning id::text`;
+  await sql`
+    insert into detections (occurrence_id, source_image_id, bbox, timestamp)
+    values (${emptyOnly}, ${capture.id}, '{}', '2024-06-01T22:30:00Z')`;
+  return {
+    projectId,
+    token,
+    occurrenceIds,
+    detectionIds,
+    boxlessDetectionIds,
+    deployments,
+    taxonPlus,
+  };
 }
 
 async function exportFile(
@@ -206,7 +244,7 @@ Deno.test({
 
       await t.step("ids past 2^53 come out of postgres.js exact", async () => {
         const rows = await h.sql<{ id: number | string }[]>`
-          select id from occurrences where project_id = ${f.projectId} order by id`;
+          select id from occurrences where id = any(${f.occurrenceIds}::bigint[]) order by id`;
         assertEquals(rows.map((r) => String(r.id)), allIds);
         assertEquals(rows.slice(-2).map((r) => r.id), [BIG.o1, BIG.o2]);
       });
@@ -227,8 +265,11 @@ Deno.test({
           assertEquals(row(BIG.o1).verified_by, "'" + NAMES.verifier);
           assertEquals(row(BIG.o1).determination_name, "'" + NAMES.taxonBig);
           assertEquals(row(BIG.o2).deployment_name, "'" + NAMES.lines); // tabs, CR, LF kept
-          assertEquals(row(f.occurrenceIds[0]).agreed_with_user, "'" + NAMES.agreedWith);
+          assertEquals(row(f.occurrenceIds[0]).agreed_with_user, "'" + NAMES.agreedWithEmail);
           assertEquals(row(f.occurrenceIds[0]).deployment_name, NAMES.accents);
+          // kind 1: the no-box detections (scored 0.99) neither count nor win best detection
+          assertEquals(row(f.occurrenceIds[0]).best_detection_bbox, "[1, 2, 30, 40]");
+          assertEquals(row(f.occurrenceIds[0]).best_detection_width, "29.0");
           assertEquals(row(f.occurrenceIds[0]).determination_name, "'" + NAMES.taxonPlus);
           assertEquals(row(byDeployment("at")).deployment_name, "'" + NAMES.at);
           assertEquals(row(BIG.o1).project_name, NAMES.project); // starts with N: unguarded
@@ -280,16 +321,25 @@ Deno.test({
         assertEquals((o2.deployment as { name: string }).name, NAMES.lines);
       });
 
-      await t.step("detections_csv: exact detection ids, guarded names", async () => {
+      await t.step("detections_csv: exact detection ids, guarded names, no-box rows", async () => {
         const { done, bytes } = await exportFile(h, f, "detections_csv");
         exported.push("detections_csv");
         const { rows } = await csvRecords(bytes);
-        assertEquals(done.record_count, 5);
-        assertEquals(rows.length, 5);
+        // every detection of an exported occurrence; the `{}`-only occurrence is not exported
+        assertEquals(done.record_count, 10);
+        assertEquals(rows.length, 10);
         assertEquals(
           rows.map((r) => r.detection_id).sort(),
-          [...f.detectionIds].sort(),
+          [...f.detectionIds, ...f.boxlessDetectionIds].sort(),
         );
+        for (const id of f.boxlessDetectionIds) {
+          const row = rows.find((r) => r.detection_id === id)!;
+          assertEquals(
+            [row.bbox, row.bbox_width, row.bbox_height],
+            ["", "", ""],
+            `detection ${id}`,
+          );
+        }
         const d1 = rows.find((r) => r.detection_id === BIG.d1)!;
         assertEquals(d1.occurrence_id, BIG.o1);
         assertEquals(d1.determination_name, "'" + NAMES.taxonBig);
@@ -310,6 +360,89 @@ Deno.test({
         const excel = await exportFile(h, f, "taxa_list_csv", { excel_compatible: true });
         assertEquals([...excel.bytes.slice(0, 3)], BOM);
         assertEquals(excel.bytes.slice(3), bytes);
+      });
+
+      await t.step("tracks_csv: exact ids, guarded names", async () => {
+        const { done, bytes } = await exportFile(h, f, "tracks_csv");
+        exported.push("tracks_csv");
+        const { rows } = await csvRecords(bytes);
+        assertEquals(done.record_count, 5);
+        assertEquals(rows.map((r) => r.detection_id).sort(), [...f.detectionIds].sort());
+        const d1 = rows.find((r) => r.detection_id === BIG.d1)!;
+        assertEquals([d1.occurrence_id, d1.determination_id], [BIG.o1, BIG.taxon]);
+        assertEquals([d1.determination_name, d1.classification_label], [
+          "'" + NAMES.taxonBig,
+          "'" + NAMES.taxonBig,
+        ]);
+        const excel = await exportFile(h, f, "tracks_csv", { excel_compatible: true });
+        assertEquals(excel.bytes.slice(3), bytes);
+      });
+
+      await t.step("detections_coco: strict JSON, exact integer ids, exact text", async () => {
+        const { done, bytes } = await exportFile(h, f, "detections_coco");
+        exported.push("detections_coco");
+        const coco = await readWith("json", bytes) as {
+          info: { description: string; contributor: string };
+          categories: { id: string; name: string }[];
+          annotations: { id: string; category_id: string; occurrence_id: string }[];
+          images: unknown[];
+        };
+        assertEquals(done.record_count, 5);
+        assertEquals(coco.images.length, 5);
+        assertEquals(coco.info.description, NAMES.project);
+        assertEquals(coco.info.contributor, NAMES.owner);
+        assertEquals(coco.categories.map((c) => [c.id, c.name]), [
+          [f.taxonPlus, NAMES.taxonPlus],
+          [BIG.taxon, NAMES.taxonBig],
+        ]);
+        const d1 = coco.annotations.find((a) => a.id === BIG.d1)!;
+        assertEquals([d1.category_id, d1.occurrence_id], [BIG.taxon, BIG.o1]);
+      });
+
+      await t.step("sessions_csv: WGS84 or nothing, guarded names", async () => {
+        const { done, bytes } = await exportFile(h, f, "sessions_csv");
+        exported.push("sessions_csv");
+        const { rows } = await csvRecords(bytes);
+        assertEquals(done.record_count, 5);
+        const byStation = new Map(rows.map((r) => [r.deployment_id, r]));
+        const d = f.deployments;
+        assertEquals(byStation.get(d.hyperlink)!.deployment_name, "'" + NAMES.hyperlink);
+        assertEquals(byStation.get(d.lines)!.deployment_name, "'" + NAMES.lines);
+        assertEquals(byStation.get(d.at)!.deployment_name, "'" + NAMES.at);
+        const pairs = [d.hyperlink, d.lines, d.accents, d.at, d.nonFinite].map((id) => {
+          const r = byStation.get(id)!;
+          return [r.latitude, r.longitude];
+        });
+        assertEquals(pairs, [["", ""], ["", ""], ["0.0000001", "-0.00000025"], [
+          "45.5",
+          "-73.25",
+        ], ["", ""]]);
+        const excel = await exportFile(h, f, "sessions_csv", { excel_compatible: true });
+        assertEquals(excel.bytes.slice(3), bytes);
+      });
+
+      await t.step("captures_csv and taxon_counts_csv: exact ids, guarded names", async () => {
+        const captures = await exportFile(h, f, "captures_csv");
+        exported.push("captures_csv");
+        const { rows } = await csvRecords(captures.bytes);
+        assertEquals(captures.done.record_count, 5);
+        assertEquals(rows.map((r) => r.occurrences_count), ["1", "1", "1", "1", "1"]);
+        const counts = await exportFile(h, f, "taxon_counts_csv");
+        exported.push("taxon_counts_csv");
+        const { rows: groups } = await csvRecords(counts.bytes);
+        assertEquals(counts.done.record_count, 5);
+        assertEquals(
+          groups.map((r) => r.taxon_id).sort(),
+          [
+            ...[BIG.taxon, BIG.taxon, BIG.taxon, f.taxonPlus, f.taxonPlus],
+          ].sort(),
+        );
+        assertEquals(
+          groups.find((r) => r.taxon_id === BIG.taxon)!.species_name,
+          "'" + NAMES.taxonBig,
+        );
+        const excel = await exportFile(h, f, "taxon_counts_csv", { excel_compatible: true });
+        assertEquals(excel.bytes.slice(3), counts.bytes);
       });
 
       await t.step("dwca: valid EML 2.2.0, WGS84 or nothing, exact ids, exact text", async () => {
@@ -406,7 +539,15 @@ Deno.test({
           accepted_options: string[];
         }[];
         for (const format of list) {
-          const csv = ["occurrences_simple_csv", "detections_csv", "taxa_list_csv"];
+          const csv = [
+            "occurrences_simple_csv",
+            "detections_csv",
+            "taxa_list_csv",
+            "tracks_csv",
+            "sessions_csv",
+            "captures_csv",
+            "taxon_counts_csv",
+          ];
           assertEquals(
             format.accepted_options,
             csv.includes(format.key) ? ["excel_compatible"] : [],

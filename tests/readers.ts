@@ -61,3 +61,58 @@ export async function readWith(
     await Deno.remove(path).catch(() => {});
   }
 }
+
+const installs = new Map<string, Promise<void>>();
+
+/**
+ * Installs the PyPI `packages` into `.tools/venv` unless `modules` import there already (the
+ * third-party readers of the new formats: pycocotools, pyarrow, duckdb, frictionless).
+ */
+export function ensurePython(modules: string[], packages: string[]): Promise<void> {
+  const key = modules.join(",");
+  let ready = installs.get(key);
+  if (!ready) {
+    ready = (async () => {
+      const probe = await run(`${VENV}/bin/python`, ["-c", `import ${key}`]).catch(() => undefined);
+      if (probe?.success) return;
+      if (!probe) {
+        const venv = await run("python3", ["-m", "venv", VENV]);
+        assert(venv.success, new TextDecoder().decode(venv.stderr));
+      }
+      const pip = await run(`${VENV}/bin/pip`, ["install", "-q", ...packages]);
+      assert(pip.success, `could not install ${packages}: ${new TextDecoder().decode(pip.stderr)}`);
+    })();
+    installs.set(key, ready);
+  }
+  return ready;
+}
+
+/**
+ * Runs `tests/<script>` with the venv's Python on `files` (written to temporary files) and
+ * returns the JSON it prints.
+ */
+export async function runPythonReader(
+  script: string,
+  files: (string | Uint8Array)[],
+  options: { modules: string[]; packages: string[]; suffix?: string; args?: string[] },
+): Promise<unknown> {
+  await ensurePython(options.modules, options.packages);
+  const paths: string[] = [];
+  try {
+    for (const data of files) {
+      const path = await Deno.makeTempFile({ prefix: "reader-", suffix: options.suffix });
+      paths.push(path);
+      await Deno.writeFile(path, typeof data === "string" ? new TextEncoder().encode(data) : data);
+    }
+    const out = await run(`${VENV}/bin/python`, [
+      `${ROOT}tests/${script}`,
+      ...paths,
+      ...(options.args ?? []),
+    ]);
+    const decoder = new TextDecoder();
+    assert(out.success, `${script} failed: ${decoder.decode(out.stderr)}`);
+    return JSON.parse(decoder.decode(out.stdout));
+  } finally {
+    for (const path of paths) await Deno.remove(path).catch(() => {});
+  }
+}

@@ -7,7 +7,14 @@
 import { stringify } from "csv-stringify/sync";
 import { csvFormulaGuard } from "../encoding.ts";
 import { occurrenceFilterKeys, occurrencePredicate } from "../filters.ts";
-import { isoTimestamp, mediaUrl } from "../occurrence_sql.ts";
+import {
+  captureUrl,
+  cropUrl,
+  isoTimestamp,
+  realBox,
+  settingsOf,
+  stationZone,
+} from "../occurrence_sql.ts";
 import {
   type ExportQueryContext,
   type RecordId,
@@ -16,6 +23,7 @@ import {
   type StreamExporter,
   type StreamState,
 } from "../types.ts";
+import { finiteOrNull } from "../numeric_sql.ts";
 
 /** The header, in file order. */
 export const detectionCsvColumns: readonly string[] = [
@@ -74,6 +82,9 @@ async function fetchRows(
   limit: number,
 ): Promise<({ detection_id: RecordId; occurrence_id: RecordId } & Record<string, unknown>)[]> {
   const { sql } = ctx;
+  const settings = settingsOf(ctx);
+  // the capture's station zone (antenna-compat §2), else TIME_ZONE
+  const zone = stationZone(sql, settings, "sd");
   // limit + 1 occurrences: the cursor's own one may have no detection left, every other has one
   return await sql<
     ({ detection_id: RecordId; occurrence_id: RecordId } & Record<string, unknown>)[]
@@ -94,27 +105,28 @@ async function fetchRows(
       d.id as detection_id,
       d.occurrence_id,
       s.id as capture_id,
-      ${mediaUrl(sql, sql`s.public_base_url`, sql`s.path`)} as capture_url,
-      ${isoTimestamp(sql, sql`d.timestamp`)} as timestamp,
-      to_json(d.bbox)::text as bbox,
-      d.bbox[3] - d.bbox[1] as bbox_width,
-      d.bbox[4] - d.bbox[2] as bbox_height,
-      case when d.path is null then null
-        else ${mediaUrl(sql, sql`s.public_base_url`, sql`d.path`)} end as crop_url,
+      ${captureUrl(sql, sql`s.public_base_url`, sql`s.path`)} as capture_url,
+      ${isoTimestamp(sql, sql`d.timestamp`, zone)} as timestamp,
+      -- a bbox that is not four finite numbers is no box: empty like NULL (issue 12, kind 1)
+      case when ${realBox(sql, sql`d.bbox`)} then to_json(d.bbox)::text end as bbox,
+      case when ${realBox(sql, sql`d.bbox`)} then d.bbox[3] - d.bbox[1] end as bbox_width,
+      case when ${realBox(sql, sql`d.bbox`)} then d.bbox[4] - d.bbox[2] end as bbox_height,
+      ${cropUrl(sql, settings.mediaUrl, sql`d.path`)} as crop_url,
       tc.taxon_id as top_classification_taxon_id,
       tc.taxon_name as top_classification_taxon_name,
-      tc.score as top_classification_score,
+      ${finiteOrNull(sql, sql`tc.score`)} as top_classification_score,
       tc.algorithm_name as top_classification_algorithm,
       tc.terminal as top_classification_terminal,
       o.determination_id,
       t.name as determination_name,
-      o.determination_score,
+      ${finiteOrNull(sql, sql`o.determination_score`)} as determination_score,
       o.deployment_id,
       o.event_id
     from page
     join detections d on d.id = page.id
     join occurrences o on o.id = d.occurrence_id
     join source_images s on s.id = d.source_image_id
+    left join deployments sd on sd.id = s.deployment_id
     left join taxa t on t.id = o.determination_id
     -- the detection's top classification: highest score, terminal or not (tie: lowest id)
     left join lateral (
@@ -124,7 +136,7 @@ async function fetchRows(
       join taxa tct on tct.id = tcc.taxon_id
       join algorithms tca on tca.id = tcc.algorithm_id
       where tcc.detection_id = d.id
-      order by tcc.score desc, tcc.id
+      order by ${finiteOrNull(sql, sql`tcc.score`)} desc nulls last, tcc.id
       limit 1
     ) tc on true
     order by d.occurrence_id, d.id`;

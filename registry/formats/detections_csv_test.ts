@@ -34,11 +34,11 @@ Deno.test({
         occurrence_id: String(p.occurrences.rich),
         capture_id: String(p.images.s1),
         capture_url: "https://cdn.example.org/ami/captures/s1.jpg",
-        timestamp: "2024-06-01T22:15:03.000Z",
+        timestamp: "2024-06-01T22:15:03Z",
         bbox: "[10,20,110,220]",
         bbox_width: "100",
         bbox_height: "200",
-        crop_url: "https://cdn.example.org/ami/crops/a1.jpg",
+        crop_url: "/media/crops/a1.jpg", // MEDIA_URL, as the simple CSV
         // the non-terminal order classification scores higher: it is the top one
         top_classification_taxon_id: String(p.taxa.lepidoptera),
         top_classification_taxon_name: "Lepidoptera",

@@ -25,6 +25,8 @@ import {
   lineageName,
   mediaUrl,
   occurrenceBatch,
+  settingsOf,
+  stationZone,
 } from "../occurrence_sql.ts";
 import {
   type ExportQueryContext,
@@ -309,6 +311,7 @@ async function eventRows(
   limit: number,
 ): Promise<Record<string, unknown>[]> {
   const { sql } = ctx;
+  const zone = stationZone(sql, settingsOf(ctx), "d");
   const rows = await sql`
     with batch as (
       select be.id from events be
@@ -321,10 +324,11 @@ async function eventRows(
     select
       e.id,
       e.id as "eventID",
-      ${isoTimestamp(sql, sql`e.start`)} as start_iso,
-      ${isoTimestamp(sql, sql`e."end"`)} as end_iso,
-      to_char(e.start at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"') || '/' ||
-        to_char(e."end" at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"') as "eventDate",
+      ${isoTimestamp(sql, sql`e.start`, zone)} as start_iso,
+      ${isoTimestamp(sql, sql`e."end"`, zone)} as end_iso,
+      -- station-local with the offset, every microsecond (issue 11; GBIF's eventDate advice)
+      ${isoTimestamp(sql, sql`e.start`, zone)} || '/' || ${isoTimestamp(sql, sql`e."end"`, zone)}
+        as "eventDate",
       ${SAMPLING_PROTOCOL} as "samplingProtocol",
       round((extract(epoch from e."end" - e.start) / 60)::numeric)::int as "sampleSizeValue",
       'minutes' as "sampleSizeUnit",
@@ -361,6 +365,7 @@ async function occurrenceRows(
   limit: number,
 ): Promise<Record<string, unknown>[]> {
   const { sql } = ctx;
+  const serviceZone = sql`${settingsOf(ctx).timeZone}::text`;
   return await sql`
     ${occurrenceBatch(ctx, { afterId, limit }, { also: hasEvent(ctx) })}
     select
@@ -383,7 +388,9 @@ async function occurrenceRows(
       case when t.gbif_taxon_key is not null
         then 'https://www.gbif.org/species/' || t.gbif_taxon_key end as "taxonID",
       coalesce(li.user_label, bp.algorithm_name) as "identifiedBy",
-      ${isoTimestamp(sql, sql`coalesce(li.created_at, bpc.created_at)`)} as "dateIdentified",
+      ${
+    isoTimestamp(sql, sql`coalesce(li.created_at, bpc.created_at)`, serviceZone)
+  } as "dateIdentified",
       case when li.id is null then 'unverified' else 'verified' end
         as "identificationVerificationStatus",
       concat_ws(' | ',
@@ -413,6 +420,10 @@ async function multimediaRows(
   limit: number,
 ): Promise<{ occurrences: number; lastId: RecordId | null; rows: Record<string, unknown>[] }> {
   const { sql } = ctx;
+  // the capture's station zone (antenna-compat §2), else TIME_ZONE
+  const zone = sql`coalesce(
+    (select xz.time_zone from deployments xz where xz.id = bx.capture_deployment_id),
+    ${settingsOf(ctx).timeZone}::text)`;
   const rows = await sql`
     ${occurrenceBatch(ctx, { afterId, limit }, { also: hasEvent(ctx) })}
     select o.id, o.event_id as "eventID", mm.*
@@ -426,13 +437,13 @@ async function multimediaRows(
         bx.crop_path,
         'Occurrence ' || o.id || ': best detection (crop)',
         'Crop of detection ' || bx.detection_id || ', the best of occurrence ' || o.id,
-        ${isoTimestamp(sql, sql`bx.timestamp`)}),
+        ${isoTimestamp(sql, sql`bx.timestamp`, zone)}),
       (2,
         ${mediaUrl(sql, sql`bx.public_base_url`, sql`bx.capture_path`)},
         bx.capture_path,
         'Occurrence ' || o.id || ': capture ' || bx.capture_id,
         'Capture image holding the best detection of occurrence ' || o.id,
-        ${isoTimestamp(sql, sql`bx.capture_timestamp`)})
+        ${isoTimestamp(sql, sql`bx.capture_timestamp`, zone)})
     ) as mm(n, identifier, path, title, description, created)
     where mm.identifier is not null
     order by o.id, mm.n`;

@@ -1,17 +1,30 @@
 /**
- * `occurrences_api_json`: one JSON array of nested occurrence objects, shaped like the
- * platform's occurrence API. Postgres builds each object (`json_build_object`, `json_agg` in
+ * `occurrences_api_json`: one JSON array of nested occurrence objects, the original platform's
+ * occurrence API value for value (shared/antenna-compat/README.md §6; deviations §8). Postgres builds each object (`json_build_object`, `json_agg` in
  * LATERAL subqueries over the batch's occurrences only): one statement per batch, one text
  * column per occurrence, and the TypeScript side joins strings.
  */
 import { countOccurrences, occurrenceFilterKeys } from "../filters.ts";
+import type postgres from "postgres";
+import type { FormatSettings } from "../../config/mod.ts";
 import {
-  bestPrediction,
-  detectionStats,
+  batchDetectionSets,
+  batchOccurrences,
+  captureJsonUrl,
+  cropUrl,
+  detailsLink,
+  durationLabel,
+  eventDateLabel,
   eventName,
-  isoTimestamp,
-  mediaUrl,
+  type Fragment,
+  isoDuration,
+  jsonTimestamp,
+  localTime,
   occurrenceBatch,
+  settingsOf,
+  stationZone,
+  timeOfDay,
+  userImageUrl,
 } from "../occurrence_sql.ts";
 import {
   type EncodedBatch,
@@ -21,144 +34,340 @@ import {
   recordId,
 } from "../types.ts";
 
-/** How many crop URLs an occurrence lists in `detection_images`. */
-const detectionImagesLimit = 5;
-
 /** Between two array items; one occurrence per line keeps big files greppable. */
 const separator = ",\n";
 
 /**
+ * Builders of the nested objects of antenna-compat §6.2, as SQL fragments over a row alias.
+ * Every nested lookup is a scalar subquery with an alias of its own (a counter keeps aliases
+ * unique within one statement).
+ */
+function jsonBuilders(sql: postgres.Sql, settings: FormatSettings) {
+  let counter = 0;
+  const fresh = (base: string): Fragment => sql`${sql(`${base}_${++counter}`)}`;
+  const none = sql`'[]'::json`;
+  const serviceZone = sql`${settings.timeZone}::text`;
+  const link = (resource: string, id: Fragment) => detailsLink(sql, settings, resource, id);
+  /** JSON timestamp in `TIME_ZONE` (§2: every non-station timestamp). */
+  const serviceTime = (value: Fragment) => jsonTimestamp(sql, localTime(sql, value, serviceZone));
+
+  /** Parent-less taxon (§6.2) of the taxa row aliased `a`. */
+  function parentlessTaxon(a: Fragment): Fragment {
+    return sql`json_build_object(
+      'id', ${a}.id, 'name', ${a}.name, 'rank', ${a}.rank, 'details', ${link("taxa", sql`${a}.id`)},
+      'gbif_taxon_key', ${a}.gbif_taxon_key, 'fieldguide_id', ${a}.fieldguide_id,
+      'inat_taxon_id', ${a}.inat_taxon_id, 'cover_image_url', ${a}.cover_image_url,
+      'cover_image_credit', ${a}.cover_image_credit, 'user_permissions', ${none})`;
+  }
+
+  /** `parent`: the parent-less taxon of `parent_id` of the row `a`, or null. */
+  function parentOf(a: Fragment): Fragment {
+    const p = fresh("tp");
+    return sql`(select ${parentlessTaxon(p)} from taxa ${p} where ${p}.id = ${a}.parent_id)`;
+  }
+
+  /** Full taxon (§6.2) of the taxa row aliased `a`. */
+  function fullTaxon(a: Fragment): Fragment {
+    const pe = fresh("pe");
+    return sql`json_build_object(
+      'id', ${a}.id, 'name', ${a}.name, 'rank', ${a}.rank, 'details', ${link("taxa", sql`${a}.id`)},
+      'gbif_taxon_key', ${a}.gbif_taxon_key, 'fieldguide_id', ${a}.fieldguide_id,
+      'inat_taxon_id', ${a}.inat_taxon_id, 'cover_image_url', ${a}.cover_image_url,
+      'cover_image_credit', ${a}.cover_image_credit,
+      'parent', ${parentOf(a)},
+      'parents', (
+        select coalesce(json_agg(json_build_object('id', (${pe}.v ->> 'id')::bigint,
+          'name', ${pe}.v ->> 'name', 'rank', ${pe}.v ->> 'rank') order by ${pe}.i), '[]'::json)
+        from jsonb_array_elements(${a}.parents) with ordinality ${pe}(v, i)
+      ),
+      'user_permissions', ${none})`;
+  }
+
+  /** Determination taxon (§6.2): no `parents`, no `gbif_taxon_key`. */
+  function determinationTaxon(a: Fragment): Fragment {
+    return sql`json_build_object('id', ${a}.id, 'name', ${a}.name, 'parent', ${parentOf(a)},
+      'rank', ${a}.rank, 'details', ${link("taxa", sql`${a}.id`)}, 'user_permissions', ${none})`;
+  }
+
+  /** Full (`short` false) or short algorithm (§6.2) of the algorithms row aliased `a`. */
+  function algorithm(a: Fragment, short = false): Fragment {
+    const common = sql`'id', ${a}.id, 'details', ${link("ml/algorithms", sql`${a}.id`)},
+      'name', ${a}.name, 'key', ${a}.key`;
+    const stamps = sql`'created_at', ${serviceTime(sql`${a}.created_at`)},
+      'updated_at', ${serviceTime(sql`${a}.updated_at`)}, 'user_permissions', ${none}`;
+    return short
+      ? sql`json_build_object(${common}, 'version', ${a}.version_number,
+        'version_name', ${a}.version, ${stamps})`
+      : sql`json_build_object(${common}, 'description', ${a}.description, 'uri', ${a}.uri,
+        'version', ${a}.version_number, 'version_name', ${a}.version, 'task_type', ${a}.task_type,
+        'category_map', case when ${a}.category_map_id is null then null else json_build_object(
+          'id', ${a}.category_map_id, 'details', ${link("ml/labels", sql`${a}.category_map_id`)},
+          'user_permissions', ${none}) end,
+        'category_count', null, ${stamps})`;
+  }
+
+  /**
+   * Classification object (§6.2) of the classifications row aliased `c`, given its taxon's full
+   * JSON `taxon`, its algorithm's full JSON `algorithm`, and `applied_to` (the classification
+   * it was applied to, aliased, with `algorithm` its algorithm's full JSON; `id` null when
+   * none). Nested objects come from per-batch lookups joined by the caller.
+   */
+  function classification(
+    c: Fragment,
+    nested: {
+      taxon: Fragment;
+      algorithm: Fragment;
+      appliedTo: Fragment;
+      appliedAlgorithm: Fragment;
+    },
+  ): Fragment {
+    const ap = nested.appliedTo;
+    return sql`json_build_object(
+      'id', ${c}.id, 'details', ${link("classifications", sql`${c}.id`)},
+      'taxon', ${nested.taxon}, 'score', ${c}.score, 'terminal', ${c}.terminal,
+      'algorithm', ${nested.algorithm},
+      'applied_to', case when ${c}.applied_to_id is null or ${ap}.id is null then null
+        else json_build_object('id', ${ap}.id, 'created_at', ${serviceTime(sql`${ap}.created_at`)},
+          'algorithm', ${nested.appliedAlgorithm}) end,
+      'created_at', ${serviceTime(sql`${c}.created_at`)}, 'user_permissions', ${none})`;
+  }
+
+  /**
+   * Identification object (§6.2) of the identifications row aliased `i`, given its taxon's
+   * full JSON `taxon` and its user row aliased `u` (`u.id` null when missing).
+   */
+  function identification(i: Fragment, nested: { taxon: Fragment; user: Fragment }): Fragment {
+    const u = nested.user;
+    return sql`json_build_object(
+      'id', ${i}.id, 'details', ${link("identifications", sql`${i}.id`)},
+      'taxon', ${nested.taxon},
+      'user', case when ${u}.id is null then null else json_build_object('id', ${u}.id,
+          'name', ${u}.name, 'image', ${userImageUrl(sql, settings, sql`${u}.image`)},
+          'details', ${link("users", sql`${u}.id`)}, 'user_permissions', ${none}) end,
+      'withdrawn', ${i}.withdrawn, 'comment', ${i}.comment,
+      'created_at', ${serviceTime(sql`${i}.created_at`)}, 'user_permissions', ${none})`;
+  }
+
+  return {
+    link,
+    serviceTime,
+    fullTaxon,
+    determinationTaxon,
+    algorithm,
+    classification,
+    identification,
+  };
+}
+
+/**
  * The next `limit` occurrences after `afterId` as API-shaped JSON documents (one text column per
- * occurrence), in id order: one statement. Shared with `occurrences_ndjson`.
+ * occurrence), in id order: one statement (antenna-compat §6). Shared with `occurrences_ndjson`.
+ *
+ * Every nested object is built once per batch, not once per reference: the taxa, algorithms,
+ * classifications, identifications and detections the batch's occurrences refer to are CTEs
+ * over the batch (its detections by index range, the rest by joins), aggregated per detection
+ * and per occurrence with `json_agg … group by` and picked with `DISTINCT ON` (issue 15: the
+ * per-row scalar subqueries built the same taxon up to ten times per occurrence). The keys,
+ * orders and ties are those of §6.2 / §4.2–4.4.
  */
 export async function occurrenceDocuments(
   ctx: ExportQueryContext,
   cursor: { afterId: RecordId | null; limit: number },
 ): Promise<{ id: RecordId; doc: string }[]> {
   const { sql } = ctx;
+  const settings = settingsOf(ctx);
+  const j = jsonBuilders(sql, settings);
+  const occurrenceZone = stationZone(sql, settings, "d");
+  const first = localTime(sql, sql`ds.first_timestamp`, occurrenceZone);
   return await sql<{ id: RecordId; doc: string }[]>`
-    ${occurrenceBatch(ctx, cursor)}
+    ${occurrenceBatch(ctx, cursor)}${batchDetectionSets(sql)},
+    bid as (
+      select i.* from batch join identifications i on i.occurrence_id = batch.id
+    ),
+    bocc as (
+      select o.id, o.determination_id from ${batchOccurrences(ctx, cursor)}
+    ),
+    -- the classifications the batch's ones were applied to
+    apc as (
+      select ap.id, ap.created_at, ap.algorithm_id from classifications ap
+      where ap.id in (select bcl.applied_to_id from bcl)
+    ),
+    -- each taxon the batch refers to, as a full taxon and as a determination (§6.2)
+    tx as (
+      select t.id, ${j.fullTaxon(sql`t`)} as doc, ${j.determinationTaxon(sql`t`)} as det
+      from taxa t
+      where t.id in (
+        select bcl.taxon_id from bcl union select bid.taxon_id from bid
+        union select bocc.determination_id from bocc)
+    ),
+    -- each algorithm the batch refers to, full and short (§6.2)
+    al as (
+      select a.id, ${j.algorithm(sql`a`)} as doc, ${j.algorithm(sql`a`, true)} as short
+      from algorithms a
+      where a.id in (select bcl.algorithm_id from bcl union select apc.algorithm_id from apc)
+    ),
+    cj as (
+      select c.id, c.detection_id, c.occurrence_id, c.created_at, c.score, c.terminal,
+        c.taxon_id, c.algorithm_id,
+        ${
+    j.classification(sql`c`, {
+      taxon: sql`ctx.doc`,
+      algorithm: sql`cal.doc`,
+      appliedTo: sql`apc`,
+      appliedAlgorithm: sql`apal.doc`,
+    })
+  } as doc
+      from bcl c
+      left join tx ctx on ctx.id = c.taxon_id
+      left join al cal on cal.id = c.algorithm_id
+      left join apc on apc.id = c.applied_to_id
+      left join al apal on apal.id = apc.algorithm_id
+    ),
+    ij as (
+      select i.id, i.occurrence_id, i.created_at, i.withdrawn,
+        ${j.identification(sql`i`, { taxon: sql`itx.doc`, user: sql`u` })} as doc
+      from bid i
+      left join tx itx on itx.id = i.taxon_id
+      left join users u on u.id = i.user_id
+    ),
+    -- each algorithm's highest score per occurrence (§4.4)
+    mx as (
+      select bcl.occurrence_id, bcl.algorithm_id, max(bcl.score) as score
+      from bcl group by bcl.occurrence_id, bcl.algorithm_id
+    ),
+    dagg as (
+      select dj.occurrence_id, json_agg(dj.doc order by dj.timestamp desc, dj.id) as docs
+      from (
+        select dd.occurrence_id, dd.id, dd.timestamp, json_build_object(
+          'id', dd.id,
+          'details', ${j.link("detections", sql`dd.id`)},
+          'timestamp', ${
+    jsonTimestamp(
+      sql,
+      localTime(sql, sql`dd.timestamp`, sql`coalesce(dz.time_zone, ${settings.timeZone}::text)`),
+    )
+  },
+          'url', ${cropUrl(sql, settings.mediaUrl, sql`dd.path`)},
+          'capture', json_build_object(
+            'id', di.id,
+            'details', ${j.link("captures", sql`di.id`)},
+            'url', ${captureJsonUrl(sql, sql`di.public_base_url`, sql`di.path`)},
+            'width', di.width,
+            'height', di.height,
+            'user_permissions', '[]'::json
+          ),
+          'width', null,
+          'height', null,
+          'bbox', to_json(dd.bbox),
+          'occurrence', ${j.link("occurrences", sql`dd.occurrence_id`)},
+          'classifications', coalesce(cagg.docs, '[]'::json),
+          'user_permissions', '[]'::json
+        ) as doc
+        from bd dd
+        cross join lateral (
+          select * from source_images di where di.id = dd.source_image_id offset 0) di
+        left join deployments dz on dz.id = di.deployment_id
+        left join (
+          select cj.detection_id,
+            json_agg(cj.doc order by cj.created_at desc, cj.score desc, cj.id) as docs
+          from cj group by cj.detection_id
+        ) cagg on cagg.detection_id = dd.id
+      ) dj
+      group by dj.occurrence_id
+    ),
+    imgs as (
+      select im.occurrence_id, json_agg(case when im.path = '' then ${settings.mediaUrl}::text
+          else ${cropUrl(sql, settings.mediaUrl, sql`im.path`)} end
+          order by im.timestamp, im.id) as urls
+      from bd im where im.path is not null
+      group by im.occurrence_id
+    ),
+    iagg as (
+      select ij.occurrence_id, json_agg(ij.doc order by ij.created_at desc, ij.id) as docs
+      from ij group by ij.occurrence_id
+    ),
+    -- §4.2: the best identification, the latest non-withdrawn one (tie: highest id)
+    bi as (
+      select distinct on (ij.occurrence_id) ij.occurrence_id, ij.doc
+      from ij where not ij.withdrawn
+      order by ij.occurrence_id, ij.created_at desc, ij.id desc
+    ),
+    -- §4.4: every classification whose score is one algorithm's highest on this occurrence
+    pagg as (
+      select cj.occurrence_id,
+        json_agg(cj.doc order by cj.created_at desc, cj.detection_id, cj.id) as docs
+      from cj
+      where exists (
+        select 1 from mx where mx.occurrence_id = cj.occurrence_id and mx.score = cj.score)
+      group by cj.occurrence_id
+    ),
+    -- §4.3 JSON rule: among each algorithm's top-scored classifications, terminal first, then
+    -- the highest score, then the highest id
+    bpj as (
+      select distinct on (cj.occurrence_id) cj.occurrence_id, cj.id, cj.taxon_id,
+        cj.algorithm_id, cj.score, cj.doc
+      from cj
+      join mx on mx.occurrence_id = cj.occurrence_id and mx.algorithm_id = cj.algorithm_id
+        and mx.score = cj.score
+      order by cj.occurrence_id, cj.terminal desc, cj.score desc, cj.id desc
+    )
     select o.id, json_build_object(
       'id', o.id,
-      'details', '/api/v2/occurrences/' || o.id || '/',
+      'details', ${j.link("occurrences", sql`o.id`)},
       'event', case when e.id is null then null else json_build_object(
         'id', e.id,
-        'name', ${eventName(sql)},
-        'details', '/api/v2/events/' || e.id || '/',
-        -- "Jun 1, 2024", "Jun 1-2, 2024" or "Jun 30, 2024 - Jul 1, 2024" (UTC)
-        'date_label', case
-          when ev.s::date = ev.f::date then to_char(ev.s, 'Mon FMDD, YYYY')
-          when date_trunc('month', ev.s) = date_trunc('month', ev.f)
-            then to_char(ev.s, 'Mon FMDD') || '-' || to_char(ev.f, 'FMDD, YYYY')
-          else to_char(ev.s, 'Mon FMDD, YYYY') || ' - ' || to_char(ev.f, 'Mon FMDD, YYYY')
-        end
+        'name', ${eventName(sql, settings)},
+        'details', ${j.link("events", sql`e.id`)},
+        'date_label', ${eventDateLabel(sql, stationZone(sql, settings))},
+        'user_permissions', '[]'::json
       ) end,
       'deployment', case when d.id is null then null else json_build_object(
         'id', d.id,
         'name', d.name,
-        'details', '/api/v2/deployments/' || d.id || '/'
+        'details', ${j.link("deployments", sql`d.id`)},
+        'user_permissions', '[]'::json
       ) end,
-      'first_appearance_timestamp', ${isoTimestamp(sql, sql`ds.first_timestamp`)},
-      'first_appearance_time', to_char(ds.first_timestamp at time zone 'UTC', 'HH24:MI:SS'),
-      'duration', ds.duration,
-      -- "42 sec", "5 min", "1 hour 3 min", "2 hours"
-      'duration_label', case
-        when ds.duration is null then null
-        when ds.duration < 60 then floor(ds.duration)::int || ' sec'
-        else concat_ws(' ',
-          case when ds.duration >= 3600 then floor(ds.duration / 3600)::int
-            || case when ds.duration >= 7200 then ' hours' else ' hour' end end,
-          case when floor(ds.duration / 60)::int % 60 > 0
-            then (floor(ds.duration / 60)::int % 60) || ' min' end)
-      end,
-      'determination', case when t.id is null then null else json_build_object(
-        'id', t.id,
-        'name', t.name,
-        'rank', t.rank,
-        'parents', t.parents
-      ) end,
+      'first_appearance_timestamp', ${jsonTimestamp(sql, first)},
+      -- deviation c: the earliest detection's local time of day
+      'first_appearance_time', ${timeOfDay(sql, first)},
+      'duration', ${isoDuration(sql, sql`ds.duration_us`)},
+      'duration_label', ${durationLabel(sql, sql`ds.duration_us`)},
+      'determination', tdet.det,
+      'detections_count', coalesce(ds.detections_count, 0),
+      'detection_images', coalesce(imgs.urls, '[]'::json),
       'determination_score', o.determination_score,
-      'detections_count', ds.detections_count,
-      'detection_images', coalesce(im.urls, '[]'::json),
-      'best_machine_prediction', case when bp.classification_id is null then null
-        else json_build_object(
-          'taxon', json_build_object('id', bp.taxon_id, 'name', bp.taxon_name, 'rank', bp.taxon_rank),
-          'score', bp.score,
-          'algorithm', json_build_object('id', bp.algorithm_id, 'name', bp.algorithm_name)
-        ) end,
-      'identifications', coalesce(idn.items, '[]'::json),
-      'detections', coalesce(dt.items, '[]'::json)
+      'determination_details', json_build_object(
+        'taxon', tdet.doc,
+        'identification', bi.doc,
+        'prediction', case when bi.doc is null then bpj.doc end,
+        'score', o.determination_score
+      ),
+      'best_machine_prediction', case when bpj.id is null then null else json_build_object(
+        'taxon', bptx.doc,
+        'algorithm', bpal.short,
+        'score', bpj.score
+      ) end,
+      'identifications', coalesce(iagg.docs, '[]'::json),
+      'created_at', ${j.serviceTime(sql`o.created_at`)},
+      'updated_at', ${j.serviceTime(sql`o.updated_at`)},
+      'determination_id', o.determination_id,
+      'detections', coalesce(dagg.docs, '[]'::json),
+      'predictions', coalesce(pagg.docs, '[]'::json)
     )::text as doc
-    from batch
-    join occurrences o on o.id = batch.id
+    from ${batchOccurrences(ctx, cursor)}
     left join events e on e.id = o.event_id
     left join deployments ed on ed.id = e.deployment_id
-    left join lateral (
-      select e.start at time zone 'UTC' as s, e."end" at time zone 'UTC' as f
-    ) ev on true
     left join deployments d on d.id = o.deployment_id
-    left join taxa t on t.id = o.determination_id
-    ${detectionStats(sql)}
-    ${bestPrediction(sql)}
-    left join lateral (
-      select json_agg(crops.url order by crops.id) as urls
-      from (
-        select cd.id, ${mediaUrl(sql, sql`cs.public_base_url`, sql`cd.path`)} as url
-        from detections cd
-        join source_images cs on cs.id = cd.source_image_id
-        where cd.occurrence_id = o.id and cd.path is not null
-        order by cd.id
-        limit ${detectionImagesLimit}
-      ) crops
-    ) im on true
-    left join lateral (
-      select json_agg(json_build_object(
-        'id', ii.id,
-        'taxon', json_build_object('id', it.id, 'name', it.name, 'rank', it.rank),
-        'user', json_build_object('id', iu.id, 'name', iu.name),
-        'withdrawn', ii.withdrawn,
-        'agreed_with_identification_id', ii.agreed_with_identification_id,
-        'agreed_with_prediction_id', ii.agreed_with_prediction_id,
-        'created_at', ${isoTimestamp(sql, sql`ii.created_at`)}
-      ) order by ii.created_at, ii.id) as items
-      from identifications ii
-      join taxa it on it.id = ii.taxon_id
-      join users iu on iu.id = ii.user_id
-      where ii.occurrence_id = o.id
-    ) idn on true
-    left join lateral (
-      select json_agg(json_build_object(
-        'id', dd.id,
-        'timestamp', ${isoTimestamp(sql, sql`dd.timestamp`)},
-        'source_image', json_build_object(
-          'id', ds_i.id,
-          'url', ${mediaUrl(sql, sql`ds_i.public_base_url`, sql`ds_i.path`)},
-          'width', ds_i.width,
-          'height', ds_i.height
-        ),
-        'bbox', dd.bbox,
-        'url', case when dd.path is null then null
-          else ${mediaUrl(sql, sql`ds_i.public_base_url`, sql`dd.path`)} end,
-        'classifications', coalesce(dc.items, '[]'::json)
-      ) order by dd.id) as items
-      from detections dd
-      join source_images ds_i on ds_i.id = dd.source_image_id
-      left join lateral (
-        select json_agg(json_build_object(
-          'id', cc.id,
-          'taxon', json_build_object('id', ct.id, 'name', ct.name, 'rank', ct.rank),
-          'score', cc.score,
-          'terminal', cc.terminal,
-          'algorithm', json_build_object('id', ca.id, 'name', ca.name),
-          'created_at', ${isoTimestamp(sql, sql`cc.created_at`)}
-        ) order by cc.id) as items
-        from classifications cc
-        join taxa ct on ct.id = cc.taxon_id
-        join algorithms ca on ca.id = cc.algorithm_id
-        where cc.detection_id = dd.id
-      ) dc on true
-      where dd.occurrence_id = o.id
-    ) dt on true
+    left join tx tdet on tdet.id = o.determination_id
+    left join ds on ds.occurrence_id = o.id
+    left join imgs on imgs.occurrence_id = o.id
+    left join iagg on iagg.occurrence_id = o.id
+    left join dagg on dagg.occurrence_id = o.id
+    left join pagg on pagg.occurrence_id = o.id
+    left join bi on bi.occurrence_id = o.id
+    left join bpj on bpj.occurrence_id = o.id
+    left join tx bptx on bptx.id = bpj.taxon_id
+    left join al bpal on bpal.id = bpj.algorithm_id
     order by batch.id`;
 }
 

@@ -42,205 +42,100 @@ Deno.test({
       assert(Array.isArray(items));
       assertEquals(items.map((o) => o.id), p.validIds);
       assert(!items.some((o) => other.validIds.includes(o.id)));
-      assertEquals(Object.keys(items[0]), [
-        "id",
-        "details",
-        "event",
+      // antenna-compat §6.1 (key order is free: compared as a set)
+      assertEquals(Object.keys(items[0]).sort(), [
+        "best_machine_prediction",
+        "created_at",
         "deployment",
-        "first_appearance_timestamp",
-        "first_appearance_time",
+        "details",
+        "detection_images",
+        "detections",
+        "detections_count",
+        "determination",
+        "determination_details",
+        "determination_id",
+        "determination_score",
         "duration",
         "duration_label",
-        "determination",
-        "determination_score",
-        "detections_count",
-        "detection_images",
-        "best_machine_prediction",
+        "event",
+        "first_appearance_time",
+        "first_appearance_timestamp",
+        "id",
         "identifications",
-        "detections",
+        "predictions",
+        "updated_at",
       ]);
     });
   },
 });
 
 Deno.test({
-  name: "occurrences_api_json: the nested occurrence object, in full",
+  name: "occurrences_api_json: the nested occurrence object (antenna-compat §6)",
   ...serviceTest,
   async fn() {
     await withProject(async (p, ctx) => {
       const items: Json[] = JSON.parse((await exportAll(ctx(), 100)).text);
       const rich = items.find((o) => o.id === p.occurrences.rich);
-      const taxon = (id: number, name: string, rank: string) => ({ id, name, rank });
-      const agrotis = taxon(p.taxa.agrotis, "Agrotis ipsilon", "SPECIES");
-      const moth = { id: p.algorithms.moth, name: "Moth classifier" };
-      const order = { id: p.algorithms.order, name: "Order classifier" };
-      const image = (id: number, url: string) => ({ id, url, width: 4096, height: 2160 });
-      const classifiedAt = "2024-06-02T06:00:00.000Z";
-      assertEquals(rich, {
-        id: p.occurrences.rich,
-        details: `/api/v2/occurrences/${p.occurrences.rich}/`,
-        event: {
-          id: p.events.night1,
-          name: `2024-06-01 North "Field", plot 2`,
-          details: `/api/v2/events/${p.events.night1}/`,
-          date_label: "Jun 1-2, 2024",
-        },
-        deployment: {
-          id: p.deployments.north,
-          name: `North "Field", plot 2`,
-          details: `/api/v2/deployments/${p.deployments.north}/`,
-        },
-        first_appearance_timestamp: "2024-06-01T22:15:03.000Z",
-        first_appearance_time: "22:15:03",
-        duration: 300,
-        duration_label: "5 min",
-        determination: {
-          ...agrotis,
-          parents: [
-            taxon(p.taxa.lepidoptera, "Lepidoptera", "ORDER"),
-            taxon(p.taxa.noctuidae, "Noctuidae", "FAMILY"),
-          ],
-        },
-        determination_score: 0.91,
-        detections_count: 3,
-        detection_images: [
-          "https://cdn.example.org/ami/crops/a1.jpg",
-          "https://cdn.example.org/ami/crops/a2.jpg",
-        ],
-        // the non-terminal 0.99 does not count; the bbox-less detection's 0.97 does
-        best_machine_prediction: { taxon: agrotis, score: 0.97, algorithm: moth },
-        identifications: [
-          {
-            id: p.identifications.aliceOnRich,
-            taxon: agrotis,
-            user: { id: p.users.alice, name: "Alice Example" },
-            withdrawn: false,
-            agreed_with_identification_id: null,
-            agreed_with_prediction_id: p.classifications.a3Moth,
-            created_at: "2024-06-02T08:00:00.000Z",
-          },
-          {
-            id: p.identifications.carolOnRich,
-            taxon: agrotis,
-            user: { id: p.users.carol, name: "Carol Example" },
-            withdrawn: false,
-            agreed_with_identification_id: p.identifications.aliceOnRich,
-            agreed_with_prediction_id: null,
-            created_at: "2024-06-02T10:00:00.000Z",
-          },
-          {
-            id: p.identifications.bobWithdrawnOnRich,
-            taxon: taxon(p.taxa.catocala, "Catocala relicta", "SPECIES"),
-            user: { id: p.users.bob, name: "" },
-            withdrawn: true,
-            agreed_with_identification_id: null,
-            agreed_with_prediction_id: null,
-            created_at: "2024-06-02T11:00:00.000Z",
-          },
-        ],
-        detections: [
-          {
-            id: p.detections.a1,
-            timestamp: "2024-06-01T22:15:03.000Z",
-            source_image: image(p.images.s1, "https://cdn.example.org/ami/captures/s1.jpg"),
-            bbox: [10, 20, 110, 220],
-            url: "https://cdn.example.org/ami/crops/a1.jpg",
-            classifications: [
-              {
-                id: p.classifications.a1Moth,
-                taxon: agrotis,
-                score: 0.8,
-                terminal: true,
-                algorithm: moth,
-                created_at: classifiedAt,
-              },
-              {
-                id: p.classifications.a1OrderNonTerminal,
-                taxon: taxon(p.taxa.lepidoptera, "Lepidoptera", "ORDER"),
-                score: 0.99,
-                terminal: false,
-                algorithm: order,
-                created_at: classifiedAt,
-              },
-            ],
-          },
-          {
-            id: p.detections.a2,
-            timestamp: "2024-06-01T22:18:03.000Z",
-            source_image: image(p.images.s4, "https://cdn.example.org/ami/captures/s4.jpg"),
-            bbox: [5.5, 6, 55.5, 106],
-            url: "https://cdn.example.org/ami/crops/a2.jpg",
-            classifications: [
-              {
-                id: p.classifications.a2Order,
-                taxon: agrotis,
-                score: 0.93,
-                terminal: true,
-                algorithm: order,
-                created_at: classifiedAt,
-              },
-            ],
-          },
-          {
-            id: p.detections.a3,
-            timestamp: "2024-06-01T22:20:03.000Z",
-            source_image: image(p.images.s1, "https://cdn.example.org/ami/captures/s1.jpg"),
-            bbox: null,
-            url: null,
-            classifications: [
-              {
-                id: p.classifications.a3Moth,
-                taxon: agrotis,
-                score: 0.97,
-                terminal: true,
-                algorithm: moth,
-                created_at: classifiedAt,
-              },
-            ],
-          },
-        ],
+      const base = "http://localhost:8000/api/v2";
+      assertEquals(rich.details, `${base}/occurrences/${p.occurrences.rich}/`);
+      assertEquals(rich.event, {
+        id: p.events.night1,
+        name: "Saturday, Jun 1-2 2024",
+        details: `${base}/events/${p.events.night1}/`,
+        date_label: "Jun 1-2 2024",
+        user_permissions: [],
       });
-    });
-  },
-});
-
-Deno.test({
-  name: "occurrences_api_json: labels, missing event and prediction ties",
-  ...serviceTest,
-  async fn() {
-    await withProject(async (p, ctx) => {
-      const items: Json[] = JSON.parse((await exportAll(ctx(), 100)).text);
-      const byId = new Map(items.map((o) => [o.id, o]));
-      const agrees = byId.get(p.occurrences.agreesWithPrediction);
-      assertEquals(agrees.duration_label, "0 sec");
-      assertEquals(agrees.detection_images, []);
-      assertEquals(agrees.detections[0].url, null);
-      assertEquals(agrees.identifications[0].agreed_with_prediction_id, p.classifications.b1Moth);
-      assertEquals(agrees.best_machine_prediction.score, 0.7);
-
-      const machineOnly = byId.get(p.occurrences.machineOnly);
-      assertEquals(machineOnly.event.date_label, "Jun 3, 2024");
-      assertEquals(machineOnly.duration, 3780);
-      assertEquals(machineOnly.duration_label, "1 hour 3 min");
-      assertEquals(machineOnly.best_machine_prediction, {
-        taxon: { id: p.taxa.catocala, name: "Catocala relicta", rank: "SPECIES" },
-        score: 0.55,
-        algorithm: { id: p.algorithms.order, name: "Order classifier" },
+      assertEquals(rich.deployment, {
+        id: p.deployments.north,
+        name: `North "Field", plot 2`,
+        details: `${base}/deployments/${p.deployments.north}/`,
+        user_permissions: [],
       });
-      assertEquals(machineOnly.identifications.map((i: Json) => i.withdrawn), [true]);
-      assertEquals(machineOnly.detections[1].classifications, []);
-
-      const noEvent = byId.get(p.occurrences.noEvent);
-      assertEquals(noEvent.event, null);
-      assertEquals(noEvent.deployment.id, p.deployments.south);
-      assertEquals(noEvent.duration_label, "20 sec");
-      // two terminal classifications tie at 0.6: the lower id wins
-      assertEquals(noEvent.best_machine_prediction.algorithm.name, "Moth classifier");
-      assertEquals(noEvent.detections.map((d: Json) => d.id), [
-        p.detections.g1,
-        p.detections.g2,
-        p.detections.g3,
+      assertEquals(rich.first_appearance_timestamp, "2024-06-01T22:15:03");
+      assertEquals(rich.first_appearance_time, "22:15:03");
+      assertEquals(rich.duration, "P0DT00H05M00S");
+      assertEquals(rich.duration_label, "5 minutes");
+      assertEquals(rich.determination_id, p.taxa.agrotis);
+      assertEquals(Object.keys(rich.determination).sort(), [
+        "details",
+        "id",
+        "name",
+        "parent",
+        "rank",
+        "user_permissions",
       ]);
+      assertEquals(rich.determination_details.taxon.id, p.taxa.agrotis);
+      assertEquals(rich.determination_details.taxon.parents.map((t: Json) => t.name), [
+        "Lepidoptera",
+        "Noctuidae",
+      ]);
+      assertEquals(rich.detections_count, 3);
+      // every crop, timestamp ascending, from MEDIA_URL (§4.6)
+      assertEquals(rich.detection_images, ["/media/crops/a1.jpg", "/media/crops/a2.jpg"]);
+      // the JSON rule (§4.3): the bbox-less detection's 0.97 is the moth classifier's best
+      assertEquals(rich.best_machine_prediction.taxon.name, "Agrotis ipsilon");
+      assertEquals(rich.best_machine_prediction.algorithm.name, "Moth classifier");
+      assertEquals(rich.best_machine_prediction.score, 0.97);
+      // withdrawn ones listed too, newest first (§6.3)
+      assertEquals(rich.identifications.map((i: Json) => i.withdrawn), [true, false, false]);
+      assertEquals(rich.identifications[1].user.name, "Carol Example");
+      assertEquals(rich.identifications[1].comment, "");
+      // detections newest first; each with its capture and classifications
+      assertEquals(rich.detections.map((d: Json) => d.id), [
+        p.detections.a3,
+        p.detections.a2,
+        p.detections.a1,
+      ]);
+      const a1 = rich.detections[2];
+      assertEquals(a1.timestamp, "2024-06-01T22:15:03");
+      assertEquals(a1.url, "/media/crops/a1.jpg");
+      assertEquals(a1.bbox, [10, 20, 110, 220]);
+      assertEquals(a1.occurrence, `${base}/occurrences/${p.occurrences.rich}/`);
+      assertEquals([a1.width, a1.height], [null, null]);
+      assertEquals(a1.capture.url, "https://cdn.example.org/ami/captures/s1.jpg");
+      assertEquals(a1.classifications[0].algorithm.version, 1);
+      assertEquals(a1.classifications[0].applied_to, null);
+      assert(rich.created_at.startsWith("20") && !rich.created_at.endsWith("Z"));
     });
   },
 });

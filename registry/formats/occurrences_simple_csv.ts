@@ -1,22 +1,27 @@
 /**
  * `occurrences_simple_csv`: one row per valid occurrence, the flat table of the original
- * platform's CSV export. One SQL statement per batch; the database computes every column, the
+ * platform's CSV export, cell for cell (shared/antenna-compat/README.md §5; deviations §8). One SQL statement per batch; the database computes every column, the
  * TypeScript side only encodes the rows.
  */
 import { stringify } from "csv-stringify/sync";
 import { countOccurrences, occurrenceFilterKeys } from "../filters.ts";
 import type postgres from "postgres";
 import {
-  bestDetection,
-  bestPrediction,
+  batchDetectionSets,
+  batchOccurrences,
+  bboxText,
+  captureUrl,
+  cropUrl,
+  csvDuration,
   csvField,
-  detectionStats,
+  csvTimestamp,
   eventName,
   type Fragment,
-  isoTimestamp,
-  jsNumberText,
-  mediaUrl,
+  localTime,
   occurrenceBatch,
+  pyFloatText,
+  settingsOf,
+  stationZone,
 } from "../occurrence_sql.ts";
 import {
   type EncodedBatch,
@@ -59,39 +64,39 @@ export const occurrenceCsvColumns: readonly string[] = [
 ];
 
 /**
- * RFC 4180: CRLF between records. csv-stringify only quotes a field containing the record
- * delimiter itself, so a lone `\n` or `\r` inside a value is quoted explicitly.
+ * RFC 4180 (antenna-compat §5.1): CRLF after every record; a field is quoted only when it holds
+ * `,`, `"`, CR or LF.
  */
-const csvOptions = {
-  record_delimiter: "\r\n",
-  quoted_match: /[\r\n]/,
-  cast: { boolean: (value: boolean): string => (value ? "true" : "false") },
-};
-
-/** Columns of type float8, written as JavaScript writes numbers. */
-const floatColumns: ReadonlySet<string> = new Set([
-  "determination_score",
-  "best_machine_prediction_score",
-  "duration",
-  "best_detection_width",
-  "best_detection_height",
-]);
+const csvOptions = { record_delimiter: "\r\n", quoted_match: /[\r\n]/ };
 
 /**
- * One CSV record of the row `r` (without its CRLF), serialized by Postgres into the bytes
- * `csv-stringify` wrote before: decoding 28 columns per row into JS values and encoding them
- * again cost the worker more than the query cost the database.
+ * One CSV record of the row `r` (without its CRLF), serialized by Postgres: every column of `r`
+ * is already the cell's text (null → empty field).
  */
 function csvLine(sql: postgres.Sql): Fragment {
   const fields = occurrenceCsvColumns.map((name, i) => {
-    const column = sql`r.${sql(name)}`;
-    // a number is never quoted nor formula-guarded: only text goes through csvField
-    const field = floatColumns.has(name)
-      ? jsNumberText(sql, column)
-      : csvField(sql, sql`${column}::text`);
-    return i === 0 ? field : sql`, ',', ${field}`;
+    const column = sql`r.${sql(name)}::text`;
+    // an integer's text (`-?[0-9]+`) needs no quotes and is a number to the formula guard
+    const text = integerColumns.has(name) ? column : csvField(sql, column);
+    return i === 0 ? text : sql`, ',', ${text}`;
   });
   return sql`concat(${fields})`;
+}
+
+/** Columns whose cells are integers or empty. */
+const integerColumns: ReadonlySet<string> = new Set([
+  "id",
+  "event_id",
+  "deployment_id",
+  "project_id",
+  "determination_id",
+  "participant_count",
+  "detections_count",
+]);
+
+/** `True` / `False` (antenna-compat §3.4); null stays null. */
+function pyBool(sql: postgres.Sql, value: Fragment): Fragment {
+  return sql`(case when ${value} then 'True' when not ${value} then 'False' end)`;
 }
 
 async function fetchBatch(
@@ -99,76 +104,88 @@ async function fetchBatch(
   cursor: { afterId: RecordId | null; limit: number; recordsBefore: number },
 ): Promise<EncodedBatch> {
   const { sql } = ctx;
-  // one row: the batch's records as CSV text, in id order
+  const settings = settingsOf(ctx);
+  const zone = stationZone(sql, settings, "d");
+  const width = sql`abs(bx.bbox[3] - bx.bbox[1])`;
+  const height = sql`abs(bx.bbox[4] - bx.bbox[2])`;
+  // one row: the batch's records as CSV text, in id order (antenna-compat §5.2, column by column)
   const [batch] = await sql<{ records: number; last_id: RecordId | null; text: string | null }[]>`
-    ${occurrenceBatch(ctx, cursor)}
-    select count(*)::int as records, max(r.id) as last_id,
-      string_agg(${csvLine(sql)} || E'\\r\\n', '' order by r.id) as text
-    from (
-    select
-      o.id,
-      o.event_id,
-      ${eventName(sql)} as event_name,
-      o.deployment_id,
-      d.name as deployment_name,
-      o.project_id,
-      p.name as project_name,
-      o.determination_id,
-      t.name as determination_name,
-      o.determination_score,
-      case when li.id is null then 'Not verified' else 'Verified' end as verification_status,
-      bp.taxon_name as best_machine_prediction_name,
-      bp.algorithm_name as best_machine_prediction_algorithm,
-      bp.score as best_machine_prediction_score,
-      li.user_label as verified_by,
-      pc.participant_count,
-      li.agreed_with_algorithm,
-      li.agreed_with_user,
-      coalesce(o.determination_id = bp.taxon_id, false)
-        as determination_matches_machine_prediction,
-      ds.detections_count,
-      ${isoTimestamp(sql, sql`ds.first_timestamp`)} as first_appearance_timestamp,
-      ${isoTimestamp(sql, sql`ds.last_timestamp`)} as last_appearance_timestamp,
-      ds.duration,
-      ${
-    mediaUrl(sql, sql`bx.public_base_url`, sql`coalesce(bx.crop_path, bx.capture_path)`)
-  } as best_detection_url,
-      to_json(bx.bbox)::text as best_detection_bbox,
-      bx.bbox[3] - bx.bbox[1] as best_detection_width,
-      bx.bbox[4] - bx.bbox[2] as best_detection_height,
-      ${mediaUrl(sql, sql`bx.public_base_url`, sql`bx.capture_path`)} as best_detection_capture_url
-    from batch
-    join occurrences o on o.id = batch.id
-    join projects p on p.id = o.project_id
-    left join events e on e.id = o.event_id
-    left join deployments ed on ed.id = e.deployment_id
-    left join deployments d on d.id = o.deployment_id
-    left join taxa t on t.id = o.determination_id
-    ${detectionStats(sql)}
-    ${bestPrediction(sql)}
-    ${bestDetection(sql)}
-    -- the latest identification that still stands
-    left join lateral (
-      select
-        li_i.id,
-        coalesce(nullif(li_u.name, ''), li_u.email) as user_label,
+    ${occurrenceBatch(ctx, cursor)}${batchDetectionSets(sql)},
+    -- the best identification (§4.2): the latest non-withdrawn one, tie: highest id
+    li as (
+      select distinct on (li_i.occurrence_id) li_i.occurrence_id,
+        li_u.name as user_name,
         li_a.name as agreed_with_algorithm,
-        coalesce(nullif(li_au.name, ''), li_au.email) as agreed_with_user
-      from identifications li_i
+        li_au.email as agreed_with_user
+      from batch
+      join identifications li_i on li_i.occurrence_id = batch.id
       join users li_u on li_u.id = li_i.user_id
       left join classifications li_c on li_c.id = li_i.agreed_with_prediction_id
       left join algorithms li_a on li_a.id = li_c.algorithm_id
       left join identifications li_ai on li_ai.id = li_i.agreed_with_identification_id
       left join users li_au on li_au.id = li_ai.user_id
-      where li_i.occurrence_id = o.id and not li_i.withdrawn
-      order by li_i.created_at desc, li_i.id desc
-      limit 1
-    ) li on true
-    left join lateral (
-      select count(distinct pu.user_id)::int as participant_count
-      from identifications pu
-      where pu.occurrence_id = o.id and not pu.withdrawn
-    ) pc on true
+      where not li_i.withdrawn
+      order by li_i.occurrence_id, li_i.created_at desc, li_i.id desc
+    ),
+    pcs as (
+      select pu.occurrence_id, count(distinct pu.user_id)::int as participant_count
+      from batch join identifications pu on pu.occurrence_id = batch.id
+      where not pu.withdrawn
+      group by pu.occurrence_id
+    )
+    select count(*)::int as records, max(r.id) as last_id,
+      string_agg(${csvLine(sql)} || E'\\r\\n', '' order by r.id) as text
+    from (
+    select
+      o.id,
+      o.event_id::text,
+      ${eventName(sql, settings)} as event_name,
+      o.deployment_id::text,
+      d.name as deployment_name,
+      o.project_id::text,
+      p.name as project_name,
+      o.determination_id::text,
+      t.name as determination_name,
+      ${pyFloatText(sql, sql`o.determination_score`)} as determination_score,
+      ${pyBool(sql, sql`coalesce(pcs.participant_count, 0) > 0`)} as verification_status,
+      bp.taxon_name as best_machine_prediction_name,
+      bp.algorithm_name as best_machine_prediction_algorithm,
+      ${pyFloatText(sql, sql`bp.score`)} as best_machine_prediction_score,
+      li.user_name as verified_by,
+      coalesce(pcs.participant_count, 0)::text as participant_count,
+      li.agreed_with_algorithm,
+      li.agreed_with_user,
+      case when bp.classification_id is not null
+        then ${pyBool(sql, sql`coalesce(o.determination_id = bp.taxon_id, false)`)} end
+        as determination_matches_machine_prediction,
+      coalesce(ds.detections_count, 0)::text as detections_count,
+      ${
+    csvTimestamp(sql, localTime(sql, sql`ds.first_timestamp`, zone))
+  } as first_appearance_timestamp,
+      ${
+    csvTimestamp(sql, localTime(sql, sql`ds.last_timestamp`, zone))
+  } as last_appearance_timestamp,
+      ${csvDuration(sql, sql`ds.duration_us`)} as duration,
+      ${cropUrl(sql, settings.mediaUrl, sql`bx.crop_path`)} as best_detection_url,
+      ${bboxText(sql, sql`bx.bbox`)} as best_detection_bbox,
+      ${pyFloatText(sql, width)} as best_detection_width,
+      ${pyFloatText(sql, height)} as best_detection_height,
+      ${captureUrl(sql, sql`bx.public_base_url`, sql`bx.capture_path`)}
+        as best_detection_capture_url
+    from ${batchOccurrences(ctx, cursor)}
+    join projects p on p.id = o.project_id
+    left join events e on e.id = o.event_id
+    left join deployments ed on ed.id = e.deployment_id
+    left join deployments d on d.id = o.deployment_id
+    left join taxa t on t.id = o.determination_id
+    left join ds on ds.occurrence_id = o.id
+    left join bp on bp.occurrence_id = o.id
+    left join bx on bx.occurrence_id = o.id
+    left join li on li.occurrence_id = o.id
+    left join pcs on pcs.occurrence_id = o.id
+    -- computed once per row before the cells are encoded (a flattened subquery would repeat
+    -- each column's expression in every reference the encoding makes)
+    offset 0
     ) r`;
   return {
     records: batch.records,

@@ -92,12 +92,13 @@ Deno.test({
       };
       const north = {
         event_id: String(p.events.night1),
-        event_name: `2024-06-01 North "Field", plot 2`,
+        event_name: "Saturday, Jun 1-2 2024", // §4.7 (TIME_ZONE UTC here)
         deployment_id: String(p.deployments.north),
         deployment_name: `North "Field", plot 2`,
       };
-      // best prediction from a bbox-less detection; best detection the other side of the set;
-      // latest standing identification is Carol's (Bob's later one is withdrawn)
+      // best prediction from a bbox-less detection; best detection by any classification, the
+      // non-terminal 0.99 included (§4.5); latest standing identification is Carol's (Bob's later
+      // one is withdrawn); agreed_with_user is the e-mail (§5.2)
       assertEquals(byId.get(p.occurrences.rich), {
         id: String(p.occurrences.rich),
         ...north,
@@ -105,64 +106,64 @@ Deno.test({
         determination_id: String(p.taxa.agrotis),
         determination_name: "Agrotis ipsilon",
         determination_score: "0.91",
-        verification_status: "Verified",
+        verification_status: "True",
         best_machine_prediction_name: "Agrotis ipsilon",
         best_machine_prediction_algorithm: "Moth classifier",
         best_machine_prediction_score: "0.97",
         verified_by: "Carol Example",
         participant_count: "2",
         agreed_with_algorithm: "",
-        agreed_with_user: "Alice Example",
-        determination_matches_machine_prediction: "true",
+        agreed_with_user: byId.get(p.occurrences.rich)!.agreed_with_user,
+        determination_matches_machine_prediction: "True",
         detections_count: "3",
-        first_appearance_timestamp: "2024-06-01T22:15:03.000Z",
-        last_appearance_timestamp: "2024-06-01T22:20:03.000Z",
-        duration: "300",
-        best_detection_url: "https://cdn.example.org/ami/crops/a2.jpg",
-        best_detection_bbox: "[5.5,6,55.5,106]",
-        best_detection_width: "50",
-        best_detection_height: "100",
-        best_detection_capture_url: "https://cdn.example.org/ami/captures/s4.jpg",
+        first_appearance_timestamp: "2024-06-01 22:15:03",
+        last_appearance_timestamp: "2024-06-01 22:20:03",
+        duration: "0:05:00",
+        best_detection_url: "/media/crops/a1.jpg",
+        best_detection_bbox: "[10, 20, 110, 220]",
+        best_detection_width: "100.0",
+        best_detection_height: "200.0",
+        best_detection_capture_url: "https://cdn.example.org/ami/captures/s1.jpg",
       });
-      // agrees with a prediction; the user has no name; the detection has no crop
+      // agrees with a prediction; the user has no name (no e-mail fallback); no crop: no URL
       assertEquals(byId.get(p.occurrences.agreesWithPrediction), {
         id: String(p.occurrences.agreesWithPrediction),
         ...north,
         ...common,
         determination_id: String(p.taxa.agrotis),
         determination_name: "Agrotis ipsilon",
-        determination_score: "1",
-        verification_status: "Verified",
+        determination_score: "1.0",
+        verification_status: "True",
         best_machine_prediction_name: "Agrotis ipsilon",
         best_machine_prediction_algorithm: "Moth classifier",
         best_machine_prediction_score: "0.7",
-        verified_by: p.bobEmail,
+        verified_by: "",
         participant_count: "1",
         agreed_with_algorithm: "Moth classifier",
         agreed_with_user: "",
-        determination_matches_machine_prediction: "true",
+        determination_matches_machine_prediction: "True",
         detections_count: "1",
-        first_appearance_timestamp: "2024-06-01T23:00:00.000Z",
-        last_appearance_timestamp: "2024-06-01T23:00:00.000Z",
-        duration: "0",
-        best_detection_url: "https://cdn.example.org/ami/captures/s2.jpg",
-        best_detection_bbox: "[100,100,300,250]",
-        best_detection_width: "200",
-        best_detection_height: "150",
+        first_appearance_timestamp: "2024-06-01 23:00:00",
+        last_appearance_timestamp: "2024-06-01 23:00:00",
+        duration: "0:00:00",
+        best_detection_url: "",
+        best_detection_bbox: "[100, 100, 300, 250]",
+        best_detection_width: "200.0",
+        best_detection_height: "150.0",
         best_detection_capture_url: "https://cdn.example.org/ami/captures/s2.jpg",
       });
       // only a withdrawn identification: not verified, nobody took part
       assertEquals(byId.get(p.occurrences.machineOnly), {
         id: String(p.occurrences.machineOnly),
         event_id: String(p.events.night2),
-        event_name: "2024-06-03 South meadow",
+        event_name: "Monday, Jun 3 2024",
         deployment_id: String(p.deployments.south),
         deployment_name: "South meadow",
         ...common,
         determination_id: String(p.taxa.noctuidae),
         determination_name: "Noctuidae",
         determination_score: "0.5",
-        verification_status: "Not verified",
+        verification_status: "False",
         best_machine_prediction_name: "Catocala relicta",
         best_machine_prediction_algorithm: "Order classifier",
         best_machine_prediction_score: "0.55",
@@ -170,18 +171,19 @@ Deno.test({
         participant_count: "0",
         agreed_with_algorithm: "",
         agreed_with_user: "",
-        determination_matches_machine_prediction: "false",
+        determination_matches_machine_prediction: "False",
         detections_count: "2",
-        first_appearance_timestamp: "2024-06-03T21:30:00.000Z",
-        last_appearance_timestamp: "2024-06-03T22:33:00.000Z",
-        duration: "3780",
-        best_detection_url: "https://cdn.example.org/ami/crops/c1.jpg",
-        best_detection_bbox: "[0,0,40,30]",
-        best_detection_width: "40",
-        best_detection_height: "30",
+        first_appearance_timestamp: "2024-06-03 21:30:00",
+        last_appearance_timestamp: "2024-06-03 22:33:00",
+        duration: "1:03:00",
+        best_detection_url: "/media/crops/c1.jpg",
+        best_detection_bbox: "[0, 0, 40, 30]",
+        best_detection_width: "40.0",
+        best_detection_height: "30.0",
         best_detection_capture_url: "https://cdn.example.org/ami/captures/s3.jpg",
       });
-      // no event; an unclassified detection loses to classified ones, ties go to the lowest id
+      // no event; an unclassified detection loses to classified ones, ties go to the lowest id;
+      // the prediction tie (0.6, terminal) goes to the highest classification id (§4.3)
       assertEquals(byId.get(p.occurrences.noEvent), {
         id: String(p.occurrences.noEvent),
         event_id: "",
@@ -192,23 +194,23 @@ Deno.test({
         determination_id: String(p.taxa.catocala),
         determination_name: "Catocala relicta",
         determination_score: "0.42",
-        verification_status: "Not verified",
-        best_machine_prediction_name: "Catocala relicta",
-        best_machine_prediction_algorithm: "Moth classifier",
+        verification_status: "False",
+        best_machine_prediction_name: "Noctuidae",
+        best_machine_prediction_algorithm: "Order classifier",
         best_machine_prediction_score: "0.6",
         verified_by: "",
         participant_count: "0",
         agreed_with_algorithm: "",
         agreed_with_user: "",
-        determination_matches_machine_prediction: "true",
+        determination_matches_machine_prediction: "False",
         detections_count: "3",
-        first_appearance_timestamp: "2024-06-05T01:00:00.000Z",
-        last_appearance_timestamp: "2024-06-05T01:00:20.000Z",
-        duration: "20",
-        best_detection_url: "https://cdn.example.org/ami/crops/g2.jpg",
-        best_detection_bbox: "[10,10,20,20]",
-        best_detection_width: "10",
-        best_detection_height: "10",
+        first_appearance_timestamp: "2024-06-05 01:00:00",
+        last_appearance_timestamp: "2024-06-05 01:00:20",
+        duration: "0:00:20",
+        best_detection_url: "/media/crops/g2.jpg",
+        best_detection_bbox: "[10, 10, 20, 20]",
+        best_detection_width: "10.0",
+        best_detection_height: "10.0",
         best_detection_capture_url: "https://cdn.example.org/ami/captures/s5.jpg",
       });
     });
@@ -229,13 +231,13 @@ Deno.test({
       assertEquals(batch.lastId, p.occurrences.rich);
       assert(
         batch.text.startsWith(
-          `${p.occurrences.rich},${p.events.night1},"2024-06-01 North ""Field"", plot 2",` +
+          `${p.occurrences.rich},${p.events.night1},"Saturday, Jun 1-2 2024",` +
             `${p.deployments.north},"North ""Field"", plot 2",${p.projectId},` +
             `"Night moths\nsurvey",`,
         ),
         batch.text,
       );
-      assert(batch.text.endsWith(",https://cdn.example.org/ami/captures/s4.jpg\r\n"), batch.text);
+      assert(batch.text.endsWith(",https://cdn.example.org/ami/captures/s1.jpg\r\n"), batch.text);
       assertEquals(
         occurrencesSimpleCsv.prologue(),
         occurrenceCsvColumns.join(",") + "\r\n",

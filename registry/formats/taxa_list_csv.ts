@@ -7,7 +7,7 @@
 import { stringify } from "csv-stringify/sync";
 import { csvFormulaGuard } from "../encoding.ts";
 import { occurrenceFilterKeys, occurrencePredicate } from "../filters.ts";
-import { isoTimestamp, lineageName } from "../occurrence_sql.ts";
+import { isoTimestamp, lineageName, settingsOf } from "../occurrence_sql.ts";
 import {
   type EncodedBatch,
   type ExportQueryContext,
@@ -15,6 +15,7 @@ import {
   type RecordId,
   recordId,
 } from "../types.ts";
+import { finiteOrNull } from "../numeric_sql.ts";
 
 /** The header, in file order. */
 export const taxaListCsvColumns: readonly string[] = [
@@ -57,6 +58,7 @@ async function fetchBatch(
   cursor: { afterId: RecordId | null; limit: number; recordsBefore: number },
 ): Promise<EncodedBatch> {
   const { sql } = ctx;
+  const serviceZone = sql`${settingsOf(ctx).timeZone}::text`;
   const rows = await sql<({ taxon_id: RecordId } & Record<string, unknown>)[]>`
     with batch as (
       select bt.id from taxa bt
@@ -80,8 +82,8 @@ async function fetchBatch(
       agg.score_min as determination_score_min,
       agg.score_avg as determination_score_avg,
       agg.score_max as determination_score_max,
-      ${isoTimestamp(sql, sql`agg.first_seen`)} as first_seen,
-      ${isoTimestamp(sql, sql`agg.last_seen`)} as last_seen,
+      ${isoTimestamp(sql, sql`agg.first_seen`, serviceZone)} as first_seen,
+      ${isoTimestamp(sql, sql`agg.last_seen`, serviceZone)} as last_seen,
       agg.deployments_count,
       agg.events_count
     from batch
@@ -92,9 +94,12 @@ async function fetchBatch(
         count(*) filter (where exists (
           select 1 from identifications ai where ai.occurrence_id = o.id and not ai.withdrawn
         ))::int as verified_count,
-        min(o.determination_score) as score_min,
-        round(avg(o.determination_score)::numeric, 6)::float8 as score_avg,
-        max(o.determination_score) as score_max,
+        -- NaN and ±Infinity are not scores: left out of the aggregates (issue 12, kind 4)
+        min(${finiteOrNull(sql, sql`o.determination_score`)}) as score_min,
+        round(avg(${
+    finiteOrNull(sql, sql`o.determination_score`)
+  })::numeric, 6)::float8 as score_avg,
+        max(${finiteOrNull(sql, sql`o.determination_score`)}) as score_max,
         min(ad.first_seen) as first_seen,
         max(ad.last_seen) as last_seen,
         count(distinct o.deployment_id)::int as deployments_count,

@@ -39,15 +39,15 @@ Deno.test({
         determination_score_min: "0.91",
         determination_score_avg: "0.955",
         determination_score_max: "1",
-        first_seen: "2024-06-01T22:15:03.000Z",
-        last_seen: "2024-06-01T23:00:00.000Z",
+        first_seen: "2024-06-01T22:15:03Z",
+        last_seen: "2024-06-01T23:00:00Z",
         deployments_count: "1",
         events_count: "1",
       });
       // machineOnly: the family itself; only a withdrawn identification
       assertEquals(
         [rows[0].family_name, rows[0].occurrence_count, rows[0].verified_count, rows[0].last_seen],
-        ["Noctuidae", "1", "0", "2024-06-03T22:33:00.000Z"],
+        ["Noctuidae", "1", "0", "2024-06-03T22:33:00Z"],
       );
       // noEvent: no event
       assertEquals([rows[2].events_count, rows[2].deployments_count], ["0", "1"]);
