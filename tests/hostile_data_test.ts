@@ -180,6 +180,27 @@ async function createFixture(sql: Sql): Promise<Fixture> {
     });
     boxlessDetectionIds.push(id);
   }
+  // Kind 4: non-finite numbers are not scores. The "at" occurrence's detection gets NaN and
+  // +Infinity classifications for another taxon (they would win every "highest score"); the
+  // "nonFinite" occurrence's determination score is NaN.
+  const [at, nonFinite] = [occurrenceIds[1], occurrenceIds[2]];
+  for (const score of [NaN, Infinity]) {
+    await insert("classifications", {
+      detection_id: detectionIds[1],
+      taxon_id: taxonBig,
+      algorithm_id: algorithm,
+      score,
+      terminal: true,
+    });
+  }
+  await sql`update occurrences set determination_score = 'NaN' where id = ${nonFinite}`;
+  // a NaN bbox element on a real occurrence's extra detection is written as JSON null
+  const [{ id: nanBox }] = await sql<{ id: string }[]>`
+    insert into detections (occurrence_id, source_image_id, bbox, timestamp)
+    select ${at}, source_image_id, '{1,NaN,3,4}', '2024-06-02T22:40:00Z'
+    from detections where id = ${detectionIds[1]}
+    returning id::text`;
+  boxlessDetectionIds.push(nanBox);
   const [{ id: emptyOnly }] = await sql<{ id: string }[]>`
     insert into occurrences (project_id, deployment_id, determination_id, determination_score)
     values (${projectId}, ${deployments.at}, ${taxonPlus}, 0.9) returning id::text`;
@@ -274,6 +295,10 @@ Deno.test({
           assertEquals(row(byDeployment("at")).deployment_name, "'" + NAMES.at);
           assertEquals(row(BIG.o1).project_name, NAMES.project); // starts with N: unguarded
           assertEquals(row(BIG.o1).determination_score, "0.9"); // numbers stay numbers
+          // kind 4: NaN is no score (empty), and NaN/Infinity classifications never win
+          assertEquals(row(byDeployment("nonFinite")).determination_score, "");
+          assertEquals(row(byDeployment("at")).best_machine_prediction_name, "'" + NAMES.taxonPlus);
+          assertEquals(row(byDeployment("at")).best_machine_prediction_score, "0.6");
 
           // excel_compatible: the same bytes after a UTF-8 BOM
           const excel = await exportFile(h, f, "occurrences_simple_csv", {
@@ -300,6 +325,21 @@ Deno.test({
         assertEquals((o1.detections as { id: string }[]).map((d) => d.id), [BIG.d1]);
         const o2 = docs.find((d) => d.id === BIG.o2)!;
         assertEquals((o2.deployment as { name: string }).name, NAMES.lines);
+        // kind 4: null where a non-finite number was, never a string; NaN never the best
+        const nan = docs.find((d) => d.id === byDeployment("nonFinite"))!;
+        assertEquals(nan.determination_score, null);
+        const at = docs.find((d) => d.id === byDeployment("at"))!;
+        const best = at.determination_details as { prediction: { score: unknown } | null };
+        assertEquals(best.prediction?.score, "0.6", JSON.stringify(best)); // floats read as text
+        const scores = (at.predictions as { score: unknown }[]).map((p) => p.score);
+        // predictions: each algorithm's top finite score only (NaN/Infinity classifications out)
+        assertEquals(scores, ["0.6"]);
+        const bboxes = (at.detections as { bbox: unknown }[]).map((d) => d.bbox);
+        assert(
+          // (the reader gives numbers as their text, so the NaN element shows as null here)
+          bboxes.some((b) => JSON.stringify(b) === '["1",null,"3","4"]'),
+          `NaN bbox element: ${JSON.stringify(bboxes)}`,
+        );
         const text = new TextDecoder().decode(bytes);
         assert(text.includes(`"id" : ${BIG.o1},`) || text.includes(`"id":${BIG.o1}`), "id as text");
       });
@@ -326,8 +366,8 @@ Deno.test({
         exported.push("detections_csv");
         const { rows } = await csvRecords(bytes);
         // every detection of an exported occurrence; the `{}`-only occurrence is not exported
-        assertEquals(done.record_count, 10);
-        assertEquals(rows.length, 10);
+        assertEquals(done.record_count, 11);
+        assertEquals(rows.length, 11);
         assertEquals(
           rows.map((r) => r.detection_id).sort(),
           [...f.detectionIds, ...f.boxlessDetectionIds].sort(),
