@@ -299,6 +299,13 @@ Deno.test({
           assertEquals(row(byDeployment("nonFinite")).determination_score, "");
           assertEquals(row(byDeployment("at")).best_machine_prediction_name, "'" + NAMES.taxonPlus);
           assertEquals(row(byDeployment("at")).best_machine_prediction_score, "0.6");
+          // a NaN determination score never passes a numeric filter (NaN sorts above 1 in SQL)
+          const filtered = await exportFile(h, f, "occurrences_simple_csv", {
+            filters: { min_score: 0.5 },
+          });
+          const kept = (await csvRecords(filtered.bytes)).rows.map((r) => r.id);
+          assertEquals(filtered.done.record_count, 4);
+          assert(!kept.includes(byDeployment("nonFinite")), JSON.stringify(kept));
 
           // excel_compatible: the same bytes after a UTF-8 BOM
           const excel = await exportFile(h, f, "occurrences_simple_csv", {
