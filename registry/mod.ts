@@ -8,6 +8,7 @@ import { detectionsCsv } from "./formats/detections_csv.ts";
 import { dwca } from "./formats/dwca.ts";
 import { occurrencesApiJson } from "./formats/occurrences_api_json.ts";
 import { occurrencesNdjson } from "./formats/occurrences_ndjson.ts";
+import { occurrencesParquet } from "./formats/occurrences_parquet.ts";
 import { occurrencesSimpleCsv } from "./formats/occurrences_simple_csv.ts";
 import { sessionsCsv } from "./formats/sessions_csv.ts";
 import { taxaListCsv } from "./formats/taxa_list_csv.ts";
@@ -30,6 +31,7 @@ export const exporters: Readonly<Record<string, Exporter>> = indexExporters([
   sessionsCsv,
   capturesCsv,
   taxonCountsCsv,
+  occurrencesParquet,
 ]);
 
 /** Indexes exporters by key; two formats under one key is a programming error. */
