@@ -668,6 +668,7 @@ Deno.test({
           "tracks_csv",
           "detections_coco",
           "captures_csv",
+          "occurrences_parquet",
         ],
       },
       { batch: 10, formats: ["taxa_list_csv", "taxon_counts_csv"] },

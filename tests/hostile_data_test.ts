@@ -12,6 +12,7 @@ import { assert, assertEquals } from "./assert.ts";
 import { checkDwca, unzipText } from "./dwca.ts";
 import { createUser } from "./fixtures/access.ts";
 import { type Harness, startHarness } from "./harness.ts";
+import { asCsvRows, readParquet } from "./parquet.ts";
 import { EML_XSD, readWith } from "./readers.ts";
 import { serviceTest } from "./support.ts";
 
@@ -398,6 +399,28 @@ Deno.test({
         const d1 = coco.annotations.find((a) => a.id === BIG.d1)!;
         assertEquals([d1.category_id, d1.occurrence_id], [BIG.taxon, BIG.o1]);
       });
+
+      await t.step(
+        "occurrences_parquet: exact int64 ids, exact text, the CSV's values",
+        async () => {
+          const { done, bytes } = await exportFile(h, f, "occurrences_parquet");
+          exported.push("occurrences_parquet");
+          const read = await readParquet(bytes);
+          assertEquals(done.record_count, 5);
+          assertEquals(read.pyarrow.row_groups, ["1", "1", "1", "1", "1"]); // batch size 1
+          for (const rows of [read.pyarrow.rows, read.duckdb.rows]) {
+            assertEquals(rows.map((r) => r.id), allIds); // past 2^53: int64, exact
+            const o1 = rows.find((r) => r.id === BIG.o1)!;
+            assertEquals(o1.determination_id, BIG.taxon);
+            assertEquals(o1.deployment_name, NAMES.hyperlink); // exact, no formula guard
+            assertEquals(rows.find((r) => r.id === BIG.o2)!.deployment_name, NAMES.lines);
+          }
+          // every value equals the simple CSV's cell (the CSV guards text against formulas)
+          const csv = await csvRecords((await exportFile(h, f, "occurrences_simple_csv")).bytes);
+          assertEquals(asCsvRows(read.pyarrow.rows), csv.rows);
+          assertEquals(asCsvRows(read.duckdb.rows), csv.rows);
+        },
+      );
 
       await t.step("sessions_csv: WGS84 or nothing, guarded names", async () => {
         const { done, bytes } = await exportFile(h, f, "sessions_csv");

@@ -1,44 +1,14 @@
 import { parse } from "csv-parse/sync";
 import { assert, assertEquals } from "../../tests/assert.ts";
 import { createSmallProject } from "../../tests/fixtures/small_project.ts";
-import { runPythonReader } from "../../tests/readers.ts";
+import { asCsvRows, readParquet } from "../../tests/parquet.ts";
 import { assertResumable, drainStream } from "../../tests/stream_drain.ts";
 import { serviceTest, testDatabase } from "../../tests/support.ts";
-import { csvFormulaGuard } from "../encoding.ts";
-import { parquetColumns } from "./occurrences_parquet.ts";
 import { occurrencesParquet } from "./occurrences_parquet.ts";
 import { occurrencesSimpleCsv } from "./occurrences_simple_csv.ts";
 import type { ExportQueryContext } from "../types.ts";
 
 type Rows = Record<string, string>[];
-
-/** What `tests/parquet_check.py` reports: the file as pyarrow and DuckDB read it. */
-export interface ParquetReport {
-  pyarrow: { types: Record<string, string>; row_groups: string[]; rows: Rows };
-  duckdb: { types: Record<string, string>; rows: Rows };
-}
-
-/** Reads `bytes` with pyarrow and DuckDB (installed into `.tools/venv` on first use). */
-export function readParquet(bytes: Uint8Array): Promise<ParquetReport> {
-  return runPythonReader("parquet_check.py", [bytes], {
-    modules: ["pyarrow", "duckdb", "pytz"],
-    packages: ["pyarrow", "duckdb", "pytz"],
-    suffix: ".parquet",
-  }) as Promise<ParquetReport>;
-}
-
-/**
- * The rows of the Parquet file as the simple CSV writes them: the readers print the CSV's text
- * forms, and the CSV guards text cells against formulas (OWASP), so string columns are guarded.
- */
-export function asCsvRows(rows: Rows): Rows {
-  const strings = new Set(parquetColumns.filter((c) => c.kind === "string").map((c) => c.name));
-  return rows.map((row) =>
-    Object.fromEntries(
-      Object.entries(row).map(([k, v]) => [k, strings.has(k) && v !== "" ? csvFormulaGuard(v) : v]),
-    )
-  );
-}
 
 /** The simple CSV of the same export, parsed. */
 export async function simpleCsvRows(ctx: ExportQueryContext): Promise<Rows> {
