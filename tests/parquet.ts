@@ -12,7 +12,7 @@ export type Rows = Record<string, string>[];
 
 /** What `tests/parquet_check.py` reports: the file as pyarrow and DuckDB read it. */
 export interface ParquetReport {
-  pyarrow: { types: Record<string, string>; row_groups: string[]; rows: Rows };
+  pyarrow: { types: Record<string, string>; row_groups: number[]; rows: Rows };
   duckdb: { types: Record<string, string>; rows: Rows };
 }
 
