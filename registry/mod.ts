@@ -2,6 +2,7 @@
  * The registry: format key → exporter. Adding a format = one file in `registry/formats/` and
  * one line in the list below; the API, request validation and the workflow read it from here.
  */
+import { camtrapDp } from "./formats/camtrap_dp.ts";
 import { capturesCsv } from "./formats/captures_csv.ts";
 import { detectionsCoco } from "./formats/detections_coco.ts";
 import { detectionsCsv } from "./formats/detections_csv.ts";
@@ -32,6 +33,7 @@ export const exporters: Readonly<Record<string, Exporter>> = indexExporters([
   capturesCsv,
   taxonCountsCsv,
   occurrencesParquet,
+  camtrapDp,
 ]);
 
 /** Indexes exporters by key; two formats under one key is a programming error. */
