@@ -9,6 +9,7 @@
 import type { Sql } from "../db/client.ts";
 import { supportedFormats } from "../registry/mod.ts";
 import { assert, assertEquals } from "./assert.ts";
+import { readCamtrap } from "./camtrap.ts";
 import { checkDwca, unzipText } from "./dwca.ts";
 import { createUser } from "./fixtures/access.ts";
 import { type Harness, startHarness } from "./harness.ts";
@@ -421,6 +422,41 @@ Deno.test({
           assertEquals(asCsvRows(read.duckdb.rows), csv.rows);
         },
       );
+
+      await t.step("camtrap_dp: frictionless-valid, stations without WGS84 left out", async () => {
+        const { done, bytes } = await exportFile(h, f, "camtrap_dp");
+        exported.push("camtrap_dp");
+        const report = await readCamtrap(bytes);
+        assertEquals(report.errors, []);
+        assertEquals(report.profile_errors, []);
+        // only the two stations with a valid pair (accents, at) and their occurrences
+        assertEquals(done.record_count, 2);
+        assertEquals(report.levels, { event: 2, media: 2 }); // the no-box detections: none
+        const d = f.deployments;
+        assertEquals(
+          report.tables.deployments.map((r) => [r.deploymentID, r.latitude, r.longitude]),
+          [[d.accents, "0.0000001", "-0.00000025"], [d.at, "45.5", "-73.25"]],
+        );
+        // exact text, no formula guard
+        assertEquals(report.tables.deployments.map((r) => r.locationName), [
+          NAMES.accents,
+          NAMES.at,
+        ]);
+        assertEquals(
+          report.tables.observations.filter((o) => o.observationLevel === "event").map((o) =>
+            o.eventID
+          ),
+          f.occurrenceIds.slice(0, 2),
+        );
+        const descriptor = report.descriptor as {
+          title: string;
+          contributors: { title: string }[];
+          taxonomic: { scientificName: string }[];
+        };
+        assertEquals(descriptor.title, NAMES.project);
+        assertEquals(descriptor.contributors[0].title, NAMES.owner);
+        assertEquals(descriptor.taxonomic.map((t) => t.scientificName), [NAMES.taxonPlus]);
+      });
 
       await t.step("sessions_csv: WGS84 or nothing, guarded names", async () => {
         const { done, bytes } = await exportFile(h, f, "sessions_csv");
