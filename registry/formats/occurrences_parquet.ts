@@ -16,7 +16,8 @@
  * footer needs (offsets, sizes, value counts, min/max statistics per column chunk), no byte of
  * the file is read back, and an export resumed after kill -9 writes identical bytes. Offset and
  * column indexes are off (they would live between the last row group and the footer and point
- * at pages); statistics in the column chunk metadata are on.
+ * at pages); min/max statistics are kept in the column chunk metadata of the numeric,
+ * boolean and timestamp columns (text columns only get null counts: see {@link storeRowGroups}).
  */
 import { ByteWriter, ParquetWriter } from "hyparquet-writer";
 import { countOccurrences, occurrenceFilterKeys } from "../filters.ts";
