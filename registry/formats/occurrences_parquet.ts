@@ -149,7 +149,7 @@ const NAMES = Object.fromEntries(Object.entries(ALIASES).map(([k, v]) => [v, k])
 
 /**
  * Row group metadata as compact JSON for the checkpoint: short keys ({@link ALIASES}), bigints as
- * `#<digits>`, byte arrays as `$<base64>`, dates as `@<ISO>`, non-finite numbers as `!<text>`
+ * `#<digits>`, byte arrays as `$<base64>`, dates as `@<ISO>`, non-finite numbers and -0 as `!<text>`
  * (text starting with one of `#$@!~` gets a `~`). Left out, for size: `encoding_stats` (optional
  * in the Parquet spec) and the min/max statistics of BYTE_ARRAY (text) columns, whose values can
  * be long URLs; their null counts stay. {@link loadRowGroups} restores the rest exactly.
@@ -160,7 +160,11 @@ export function storeRowGroups(groups: RowGroup[]): StreamState {
     if (typeof value === "bigint") return "#" + value.toString();
     if (value instanceof Uint8Array) return "$" + btoa(String.fromCharCode(...value));
     if (value instanceof Date) return "@" + value.toISOString();
-    if (typeof value === "number") return Number.isFinite(value) ? value : "!" + String(value);
+    if (typeof value === "number") {
+      // JSON has no -0 (a double statistic can be one): tagged like the non-finite numbers
+      if (Object.is(value, -0)) return "!-0";
+      return Number.isFinite(value) ? value : "!" + String(value);
+    }
     if (typeof value === "string") return /^[#$@!~]/.test(value) ? "~" + value : value;
     if (typeof value === "boolean") return value;
     if (Array.isArray(value)) return value.map(pack);

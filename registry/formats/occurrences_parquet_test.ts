@@ -4,7 +4,7 @@ import { createSmallProject } from "../../tests/fixtures/small_project.ts";
 import { asCsvRows, readParquet } from "../../tests/parquet.ts";
 import { assertResumable, drainStream } from "../../tests/stream_drain.ts";
 import { serviceTest, testDatabase } from "../../tests/support.ts";
-import { occurrencesParquet } from "./occurrences_parquet.ts";
+import { loadRowGroups, occurrencesParquet, storeRowGroups } from "./occurrences_parquet.ts";
 import { occurrencesSimpleCsv } from "./occurrences_simple_csv.ts";
 import type { ExportQueryContext } from "../types.ts";
 
@@ -78,4 +78,22 @@ Deno.test({
       await sql.end();
     }
   },
+});
+
+Deno.test("occurrences_parquet: row group metadata survives a JSON checkpoint exactly (-0, NaN, bigint)", () => {
+  const group = {
+    columns: [{
+      meta_data: { num_values: 2n ** 63n - 1n, statistics: { min_value: -0, max_value: NaN } },
+      file_offset: 4n,
+    }],
+    total_byte_size: 10n,
+    num_rows: 200n,
+  };
+  // deno-lint-ignore no-explicit-any
+  const [back] = loadRowGroups(JSON.parse(JSON.stringify(storeRowGroups([group as any])))) as any;
+  const stats = back.columns[0].meta_data.statistics;
+  assertEquals(Object.is(stats.min_value, -0), true);
+  assertEquals(Number.isNaN(stats.max_value), true);
+  assertEquals(back.columns[0].meta_data.num_values, 2n ** 63n - 1n);
+  assertEquals(back.num_rows, 200n);
 });
