@@ -9,9 +9,11 @@
 import type { Sql } from "../db/client.ts";
 import { supportedFormats } from "../registry/mod.ts";
 import { assert, assertEquals } from "./assert.ts";
+import { readCamtrap } from "./camtrap.ts";
 import { checkDwca, unzipText } from "./dwca.ts";
 import { createUser } from "./fixtures/access.ts";
 import { type Harness, startHarness } from "./harness.ts";
+import { asCsvRows, readParquet } from "./parquet.ts";
 import { EML_XSD, readWith } from "./readers.ts";
 import { serviceTest } from "./support.ts";
 
@@ -444,6 +446,63 @@ Deno.test({
         ]);
         const d1 = coco.annotations.find((a) => a.id === BIG.d1)!;
         assertEquals([d1.category_id, d1.occurrence_id], [BIG.taxon, BIG.o1]);
+      });
+
+      await t.step(
+        "occurrences_parquet: exact int64 ids, exact text, the CSV's values",
+        async () => {
+          const { done, bytes } = await exportFile(h, f, "occurrences_parquet");
+          exported.push("occurrences_parquet");
+          const read = await readParquet(bytes);
+          assertEquals(done.record_count, 5);
+          assertEquals(read.pyarrow.row_groups.map(Number), [1, 1, 1, 1, 1]); // batch size 1
+          for (const rows of [read.pyarrow.rows, read.duckdb.rows]) {
+            assertEquals(rows.map((r) => r.id), allIds); // past 2^53: int64, exact
+            const o1 = rows.find((r) => r.id === BIG.o1)!;
+            assertEquals(o1.determination_id, BIG.taxon);
+            assertEquals(o1.deployment_name, NAMES.hyperlink); // exact, no formula guard
+            assertEquals(rows.find((r) => r.id === BIG.o2)!.deployment_name, NAMES.lines);
+          }
+          // every value equals the simple CSV's cell (the CSV guards text against formulas)
+          const csv = await csvRecords((await exportFile(h, f, "occurrences_simple_csv")).bytes);
+          assertEquals(asCsvRows(read.pyarrow.rows), csv.rows);
+          assertEquals(asCsvRows(read.duckdb.rows), csv.rows);
+        },
+      );
+
+      await t.step("camtrap_dp: frictionless-valid, stations without WGS84 left out", async () => {
+        const { done, bytes } = await exportFile(h, f, "camtrap_dp");
+        exported.push("camtrap_dp");
+        const report = await readCamtrap(bytes);
+        assertEquals(report.errors, []);
+        assertEquals(report.profile_errors, []);
+        // only the two stations with a valid pair (accents, at) and their occurrences
+        assertEquals(done.record_count, 2);
+        assertEquals(report.levels, { event: 2, media: 2 }); // the no-box detections: none
+        const d = f.deployments;
+        assertEquals(
+          report.tables.deployments.map((r) => [r.deploymentID, r.latitude, r.longitude]),
+          [[d.accents, "0.0000001", "-0.00000025"], [d.at, "45.5", "-73.25"]],
+        );
+        // exact text, no formula guard
+        assertEquals(report.tables.deployments.map((r) => r.locationName), [
+          NAMES.accents,
+          NAMES.at,
+        ]);
+        assertEquals(
+          report.tables.observations.filter((o) => o.observationLevel === "event").map((o) =>
+            o.eventID
+          ),
+          f.occurrenceIds.slice(0, 2),
+        );
+        const descriptor = report.descriptor as {
+          title: string;
+          contributors: { title: string }[];
+          taxonomic: { scientificName: string }[];
+        };
+        assertEquals(descriptor.title, NAMES.project);
+        assertEquals(descriptor.contributors[0].title, NAMES.owner);
+        assertEquals(descriptor.taxonomic.map((t) => t.scientificName), [NAMES.taxonPlus]);
       });
 
       await t.step("sessions_csv: WGS84 or nothing, guarded names", async () => {
