@@ -1,14 +1,14 @@
 /**
  * The Camtrap DP reader of the tests: `tests/camtrap_check.py` validates a package offline with
  * `frictionless` (PyPI) against the local Camtrap DP 1.0.2 table schemas and the profile
- * (`../shared/schemas/camtrap-dp-1.0.2/`) and reports its tables.
+ * (`tests/fixtures/schemas/camtrap-dp-1.0.2/`, a copy of `shared/schemas/`) and reports its tables.
  */
 import { fileURLToPath } from "node:url";
 import { runPythonReader } from "./readers.ts";
 
 /** The Camtrap DP 1.0.2 schemas (tdwg/camtrap-dp at tag 1.0.2), see the schemas README. */
 export const CAMTRAP_SCHEMAS = fileURLToPath(
-  new URL("../../shared/schemas/camtrap-dp-1.0.2/", import.meta.url),
+  new URL("./fixtures/schemas/camtrap-dp-1.0.2/", import.meta.url),
 );
 
 /** What `camtrap_check.py` reports. */

@@ -9,7 +9,7 @@ published Camtrap DP 1.0.2 table schema) is replaced by the local copy in SCHEMA
 `frictionless.validate` checks every CSV against its table schema (types, formats, required
 fields, enums, ranges, unique and primary keys, foreign keys). The descriptor is validated against
 the local Camtrap DP profile with its two remote references (Frictionless Data Package, GeoJSON)
-left out, as ../shared/schemas/README.md advises.
+left out, as tests/fixtures/schemas/README.md advises.
 """
 import csv
 import json
