@@ -5,12 +5,16 @@
  * resizing between batches never changes the file.
  */
 
-/** The record limit of the next batch, from what the last batch weighed. */
+/**
+ * The record limit of the next batch, from what the last batch weighed. A chunk without records
+ * (a header, a prologue) or without bytes tells nothing: the limit stays `current` (so a JSON
+ * export's `[` does not open the way to a 5,000-document batch).
+ */
 export function nextBatchLimit(
   last: { records: number; bytes: number },
-  options: { maxRecords: number; targetBytes: number },
+  options: { maxRecords: number; targetBytes: number; current: number },
 ): number {
-  if (last.records === 0 || last.bytes === 0) return options.maxRecords;
+  if (last.records === 0 || last.bytes === 0) return options.current;
   const perRecord = last.bytes / last.records;
   const fits = Math.floor(options.targetBytes / perRecord);
   return Math.max(1, Math.min(options.maxRecords, fits));

@@ -36,6 +36,8 @@ export class CheckpointWriter {
   /** Bytes of everything appended so far (durable or not). */
   bytes: number;
   state: StreamState;
+  /** Record limit of the batch after everything appended so far (see `ExportCheckpoint`). */
+  batchLimit: number | undefined;
   /**
    * Called each time the checkpoint moves (a part became durable), so the caller can heartbeat
    * it at once instead of after the next batch: a retry then re-reads as little as possible.
@@ -51,6 +53,7 @@ export class CheckpointWriter {
     this.records = durable.records;
     this.bytes = durable.upload.bytes;
     this.state = durable.state;
+    this.batchLimit = durable.batchLimit;
   }
 
   /** Continues from `checkpoint` (after `storage.resumeUpload`) or starts fresh. */
@@ -71,8 +74,16 @@ export class CheckpointWriter {
     return this.durable;
   }
 
-  /** Appends a chunk holding `records` records, after which the stream is in `state`. */
-  append(data: string | Uint8Array, records: number, state: StreamState): void {
+  /**
+   * Appends a chunk holding `records` records, after which the stream is in `state` and the
+   * next batch holds at most `batchLimit` records.
+   */
+  append(
+    data: string | Uint8Array,
+    records: number,
+    state: StreamState,
+    batchLimit?: number,
+  ): void {
     const bytes = typeof data === "string" ? encoder.encode(data) : data;
     if (bytes.length > 0) {
       this.#pending.push(bytes);
@@ -81,6 +92,7 @@ export class CheckpointWriter {
     this.records += records;
     this.bytes += bytes.length;
     this.state = state;
+    this.batchLimit = batchLimit;
   }
 
   /**
@@ -105,6 +117,7 @@ export class CheckpointWriter {
       state: this.state,
       records: this.records,
       hashState: toBase64(this.hasher.save()),
+      ...(this.batchLimit === undefined ? {} : { batchLimit: this.batchLimit }),
     };
     const uploaded = this.storage.appendPart(this.durable.upload, chunk).then((upload) => {
       this.durable = { ...after, upload };

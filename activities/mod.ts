@@ -350,6 +350,7 @@ export function createActivities(deps: ActivityDependencies) {
             records: durable.records,
             upload: uploadRef(durable.upload),
             hashState: durable.hashState,
+            ...(durable.batchLimit === undefined ? {} : { batchLimit: durable.batchLimit }),
           },
         };
       };
@@ -359,21 +360,26 @@ export function createActivities(deps: ActivityDependencies) {
       try {
         return await keepAlive(async () => {
           let done = false;
-          let limit = firstBatchLimit({ maxRecords: config.exportBatchSize });
+          // a resumed attempt continues with the limit the interrupted one would have used
+          let limit = writer.batchLimit ?? firstBatchLimit({ maxRecords: config.exportBatchSize });
           while (!done) {
             if (ctx.cancellationSignal.aborted) throw new CancelledFailure("export cancelled");
             const chunk = await exporter.next(query, writer.state, { limit });
             // The capture set may be deleted mid-export: its rows then silently vanish from the
             // query, so check after every batch instead of exporting a truncated file.
             await checkFilters(row);
-            writer.append(chunk.data, chunk.records, chunk.state);
             limit = nextBatchLimit(
               {
                 records: chunk.records,
                 bytes: typeof chunk.data === "string" ? chunk.data.length : chunk.data.byteLength,
               },
-              { maxRecords: config.exportBatchSize, targetBytes: config.exportBatchBytes },
+              {
+                maxRecords: config.exportBatchSize,
+                targetBytes: config.exportBatchBytes,
+                current: limit,
+              },
             );
+            writer.append(chunk.data, chunk.records, chunk.state, limit);
             done = chunk.done;
             await writer.flush(done);
             beat();

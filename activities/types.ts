@@ -31,6 +31,13 @@ export interface ExportCheckpoint {
   upload: UploadState;
   /** Serialized SHA-256 state over the durable bytes (base64), so the checksum survives resume. */
   hashState: string;
+  /**
+   * Record limit of the batch after the durable bytes, so a resumed attempt cuts the same
+   * batches as an uninterrupted one: formats whose bytes depend on batch boundaries (Parquet row
+   * groups, per-chunk compression in zip formats) then stay byte-identical. Absent in
+   * checkpoints written before it existed (the first-batch limit is used then).
+   */
+  batchLimit?: number;
 }
 
 /** The readable head of `exportRecords` heartbeat details (what an operator reads first). */
@@ -58,6 +65,8 @@ export interface CompactCheckpoint {
   upload: UploadRef;
   /** Serialized SHA-256 state over the durable bytes (base64, ~150 characters). */
   hashState: string;
+  /** As in {@link ExportCheckpoint}: the record limit of the next batch. */
+  batchLimit?: number;
 }
 
 /**

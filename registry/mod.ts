@@ -2,12 +2,14 @@
  * The registry: format key → exporter. Adding a format = one file in `registry/formats/` and
  * one line in the list below; the API, request validation and the workflow read it from here.
  */
+import { camtrapDp } from "./formats/camtrap_dp.ts";
 import { capturesCsv } from "./formats/captures_csv.ts";
 import { detectionsCoco } from "./formats/detections_coco.ts";
 import { detectionsCsv } from "./formats/detections_csv.ts";
 import { dwca } from "./formats/dwca.ts";
 import { occurrencesApiJson } from "./formats/occurrences_api_json.ts";
 import { occurrencesNdjson } from "./formats/occurrences_ndjson.ts";
+import { occurrencesParquet } from "./formats/occurrences_parquet.ts";
 import { occurrencesSimpleCsv } from "./formats/occurrences_simple_csv.ts";
 import { sessionsCsv } from "./formats/sessions_csv.ts";
 import { taxaListCsv } from "./formats/taxa_list_csv.ts";
@@ -30,6 +32,8 @@ export const exporters: Readonly<Record<string, Exporter>> = indexExporters([
   sessionsCsv,
   capturesCsv,
   taxonCountsCsv,
+  occurrencesParquet,
+  camtrapDp,
 ]);
 
 /** Indexes exporters by key; two formats under one key is a programming error. */

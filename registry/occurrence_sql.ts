@@ -11,6 +11,7 @@ import type postgres from "postgres";
 import { occurrencePredicate } from "./filters.ts";
 import type { ExportQueryContext, RecordId } from "./types.ts";
 import { defaultFormatSettings, type FormatSettings } from "../config/mod.ts";
+import { finiteOrNull } from "./numeric_sql.ts";
 
 /** A postgres.js SQL fragment. */
 export type Fragment = postgres.PendingQuery<postgres.Row[]>;
@@ -326,7 +327,7 @@ export function bestPrediction(sql: postgres.Sql): Fragment {
     left join lateral (
       select
         bc.id as classification_id,
-        bc.score,
+        ${finiteOrNull(sql, sql`bc.score`)} as score,
         bc.created_at,
         bt.id as taxon_id,
         bt.name as taxon_name,
@@ -338,7 +339,8 @@ export function bestPrediction(sql: postgres.Sql): Fragment {
       join taxa bt on bt.id = bc.taxon_id
       join algorithms ba on ba.id = bc.algorithm_id
       where bd.occurrence_id = o.id
-      order by bc.terminal desc, bc.score desc, bc.id desc
+      -- a NaN or ±Infinity score never wins (issue 12, kind 4)
+      order by bc.terminal desc, ${finiteOrNull(sql, sql`bc.score`)} desc nulls last, bc.id desc
       limit 1
     ) bp on true`;
 }
@@ -379,7 +381,8 @@ export function bestDetection(sql: postgres.Sql): Fragment {
       from detections xd
       join source_images xs on xs.id = xd.source_image_id
       left join lateral (
-        select max(xc.score) as score from classifications xc where xc.detection_id = xd.id
+        select max(${finiteOrNull(sql, sql`xc.score`)}) as score
+        from classifications xc where xc.detection_id = xd.id
       ) xscore on true
       where xd.occurrence_id = o.id and ${realBox(sql, sql`xd.bbox`)}
       order by xscore.score desc nulls last, xd.id
@@ -430,7 +433,9 @@ export function batchDetectionSets(sql: postgres.Sql): Fragment {
       ) d
     ),
     bcl as (
-      select c.id, c.detection_id, bd.occurrence_id, c.score, c.terminal, c.taxon_id,
+      -- scores are finite or null from here on: NaN and ±Infinity are no scores (issue 12, kind 4)
+      select c.id, c.detection_id, bd.occurrence_id,
+        ${finiteOrNull(sql, sql`c.score`)} as score, c.terminal, c.taxon_id,
         c.algorithm_id, c.created_at, c.applied_to_id
       from bd cross join lateral (
         select * from classifications c where c.detection_id = bd.id offset 0
@@ -453,7 +458,7 @@ export function batchDetectionSets(sql: postgres.Sql): Fragment {
       from bcl
       join taxa bt on bt.id = bcl.taxon_id
       join algorithms ba on ba.id = bcl.algorithm_id
-      order by bcl.occurrence_id, bcl.terminal desc, bcl.score desc, bcl.id desc
+      order by bcl.occurrence_id, bcl.terminal desc, bcl.score desc nulls last, bcl.id desc
     ),
     bx as (
       select distinct on (bd.occurrence_id) bd.occurrence_id,

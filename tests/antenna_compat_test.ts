@@ -15,7 +15,8 @@ import { assertEquals } from "./assert.ts";
 import { type Harness, startHarness } from "./harness.ts";
 import { requireEnv, serviceTest } from "./support.ts";
 
-const SPEC = new URL("../../shared/antenna-compat/", import.meta.url);
+/** A copy of `shared/antenna-compat/` (the spec's cases and files), so a clone tests alone. */
+const SPEC = new URL("./fixtures/antenna_compat/", import.meta.url);
 
 /** Our own cases (README §9.2 branches), project 2; ids clear of cases.sql's. */
 const EXTRA_CASES = `

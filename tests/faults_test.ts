@@ -12,6 +12,7 @@ import { assert, assertEquals } from "./assert.ts";
 import { expectedOccurrenceIds, type Harness, startHarness, workflowIdsOf } from "./harness.ts";
 import { serviceTest, testDatabase } from "./support.ts";
 import { startWorkerProcess, type WorkerProcess } from "./worker_process.ts";
+import { readCamtrap } from "./camtrap.ts";
 import { checkDwca, unzipText } from "./dwca.ts";
 
 /** ~448 bytes per CSV row: 12,500 rows ≈ 5.6 MB ≥ one 5 MiB part, so every batch is a part. */
@@ -668,6 +669,8 @@ Deno.test({
           "tracks_csv",
           "detections_coco",
           "captures_csv",
+          "occurrences_parquet",
+          "camtrap_dp",
         ],
       },
       { batch: 10, formats: ["taxa_list_csv", "taxon_counts_csv"] },
@@ -716,6 +719,28 @@ Deno.test({
               for (const [name, file] of Object.entries(report.files)) {
                 assertEquals(file.dangling, 0, `${name}: rows not linked to a core row`);
               }
+            } else if (format === "camtrap_dp") {
+              // datapackage.json carries its creation time; every table must be identical
+              const [a, b] = [
+                await h.download(expected.file_url as string),
+                await h.download(done.file_url as string),
+              ];
+              for (const entry of ["deployments.csv", "media.csv", "observations.csv"]) {
+                assertEquals(
+                  await unzipText(b, entry),
+                  await unzipText(a, entry),
+                  `${entry} differs`,
+                );
+              }
+              const descriptor = async (zip: Uint8Array) => {
+                const { created: _, ...rest } = JSON.parse(
+                  await unzipText(zip, "datapackage.json"),
+                );
+                return rest;
+              };
+              assertEquals(await descriptor(b), await descriptor(a));
+              const report = await readCamtrap(b);
+              assertEquals([report.errors, report.profile_errors], [[], []]);
             } else {
               assertEquals(
                 done.checksum,

@@ -9,9 +9,11 @@
 import type { Sql } from "../db/client.ts";
 import { supportedFormats } from "../registry/mod.ts";
 import { assert, assertEquals } from "./assert.ts";
+import { readCamtrap } from "./camtrap.ts";
 import { checkDwca, unzipText } from "./dwca.ts";
 import { createUser } from "./fixtures/access.ts";
 import { type Harness, startHarness } from "./harness.ts";
+import { asCsvRows, readParquet } from "./parquet.ts";
 import { EML_XSD, readWith } from "./readers.ts";
 import { serviceTest } from "./support.ts";
 
@@ -180,6 +182,27 @@ async function createFixture(sql: Sql): Promise<Fixture> {
     });
     boxlessDetectionIds.push(id);
   }
+  // Kind 4: non-finite numbers are not scores. The "at" occurrence's detection gets NaN and
+  // +Infinity classifications for another taxon (they would win every "highest score"); the
+  // "nonFinite" occurrence's determination score is NaN.
+  const [at, nonFinite] = [occurrenceIds[1], occurrenceIds[2]];
+  for (const score of [NaN, Infinity]) {
+    await insert("classifications", {
+      detection_id: detectionIds[1],
+      taxon_id: taxonBig,
+      algorithm_id: algorithm,
+      score,
+      terminal: true,
+    });
+  }
+  await sql`update occurrences set determination_score = 'NaN' where id = ${nonFinite}`;
+  // a NaN bbox element on a real occurrence's extra detection is written as JSON null
+  const [{ id: nanBox }] = await sql<{ id: string }[]>`
+    insert into detections (occurrence_id, source_image_id, bbox, timestamp)
+    select ${at}, source_image_id, '{1,NaN,3,4}', '2024-06-02T22:40:00Z'
+    from detections where id = ${detectionIds[1]}
+    returning id::text`;
+  boxlessDetectionIds.push(nanBox);
   const [{ id: emptyOnly }] = await sql<{ id: string }[]>`
     insert into occurrences (project_id, deployment_id, determination_id, determination_score)
     values (${projectId}, ${deployments.at}, ${taxonPlus}, 0.9) returning id::text`;
@@ -274,6 +297,17 @@ Deno.test({
           assertEquals(row(byDeployment("at")).deployment_name, "'" + NAMES.at);
           assertEquals(row(BIG.o1).project_name, NAMES.project); // starts with N: unguarded
           assertEquals(row(BIG.o1).determination_score, "0.9"); // numbers stay numbers
+          // kind 4: NaN is no score (empty), and NaN/Infinity classifications never win
+          assertEquals(row(byDeployment("nonFinite")).determination_score, "");
+          assertEquals(row(byDeployment("at")).best_machine_prediction_name, "'" + NAMES.taxonPlus);
+          assertEquals(row(byDeployment("at")).best_machine_prediction_score, "0.6");
+          // a NaN determination score never passes a numeric filter (NaN sorts above 1 in SQL)
+          const filtered = await exportFile(h, f, "occurrences_simple_csv", {
+            filters: { min_score: 0.5 },
+          });
+          const kept = (await csvRecords(filtered.bytes)).rows.map((r) => r.id);
+          assertEquals(filtered.done.record_count, 4);
+          assert(!kept.includes(byDeployment("nonFinite")), JSON.stringify(kept));
 
           // excel_compatible: the same bytes after a UTF-8 BOM
           const excel = await exportFile(h, f, "occurrences_simple_csv", {
@@ -300,6 +334,21 @@ Deno.test({
         assertEquals((o1.detections as { id: string }[]).map((d) => d.id), [BIG.d1]);
         const o2 = docs.find((d) => d.id === BIG.o2)!;
         assertEquals((o2.deployment as { name: string }).name, NAMES.lines);
+        // kind 4: null where a non-finite number was, never a string; NaN never the best
+        const nan = docs.find((d) => d.id === byDeployment("nonFinite"))!;
+        assertEquals(nan.determination_score, null);
+        const at = docs.find((d) => d.id === byDeployment("at"))!;
+        const best = at.determination_details as { prediction: { score: unknown } | null };
+        assertEquals(best.prediction?.score, "0.6", JSON.stringify(best)); // floats read as text
+        const scores = (at.predictions as { score: unknown }[]).map((p) => p.score);
+        // predictions: each algorithm's top finite score only (NaN/Infinity classifications out)
+        assertEquals(scores, ["0.6"]);
+        const bboxes = (at.detections as { bbox: unknown }[]).map((d) => d.bbox);
+        assert(
+          // (the reader gives numbers as their text, so the NaN element shows as null here)
+          bboxes.some((b) => JSON.stringify(b) === '["1",null,"3","4"]'),
+          `NaN bbox element: ${JSON.stringify(bboxes)}`,
+        );
         const text = new TextDecoder().decode(bytes);
         assert(text.includes(`"id" : ${BIG.o1},`) || text.includes(`"id":${BIG.o1}`), "id as text");
       });
@@ -326,8 +375,8 @@ Deno.test({
         exported.push("detections_csv");
         const { rows } = await csvRecords(bytes);
         // every detection of an exported occurrence; the `{}`-only occurrence is not exported
-        assertEquals(done.record_count, 10);
-        assertEquals(rows.length, 10);
+        assertEquals(done.record_count, 11);
+        assertEquals(rows.length, 11);
         assertEquals(
           rows.map((r) => r.detection_id).sort(),
           [...f.detectionIds, ...f.boxlessDetectionIds].sort(),
@@ -397,6 +446,63 @@ Deno.test({
         ]);
         const d1 = coco.annotations.find((a) => a.id === BIG.d1)!;
         assertEquals([d1.category_id, d1.occurrence_id], [BIG.taxon, BIG.o1]);
+      });
+
+      await t.step(
+        "occurrences_parquet: exact int64 ids, exact text, the CSV's values",
+        async () => {
+          const { done, bytes } = await exportFile(h, f, "occurrences_parquet");
+          exported.push("occurrences_parquet");
+          const read = await readParquet(bytes);
+          assertEquals(done.record_count, 5);
+          assertEquals(read.pyarrow.row_groups.map(Number), [1, 1, 1, 1, 1]); // batch size 1
+          for (const rows of [read.pyarrow.rows, read.duckdb.rows]) {
+            assertEquals(rows.map((r) => r.id), allIds); // past 2^53: int64, exact
+            const o1 = rows.find((r) => r.id === BIG.o1)!;
+            assertEquals(o1.determination_id, BIG.taxon);
+            assertEquals(o1.deployment_name, NAMES.hyperlink); // exact, no formula guard
+            assertEquals(rows.find((r) => r.id === BIG.o2)!.deployment_name, NAMES.lines);
+          }
+          // every value equals the simple CSV's cell (the CSV guards text against formulas)
+          const csv = await csvRecords((await exportFile(h, f, "occurrences_simple_csv")).bytes);
+          assertEquals(asCsvRows(read.pyarrow.rows), csv.rows);
+          assertEquals(asCsvRows(read.duckdb.rows), csv.rows);
+        },
+      );
+
+      await t.step("camtrap_dp: frictionless-valid, stations without WGS84 left out", async () => {
+        const { done, bytes } = await exportFile(h, f, "camtrap_dp");
+        exported.push("camtrap_dp");
+        const report = await readCamtrap(bytes);
+        assertEquals(report.errors, []);
+        assertEquals(report.profile_errors, []);
+        // only the two stations with a valid pair (accents, at) and their occurrences
+        assertEquals(done.record_count, 2);
+        assertEquals(report.levels, { event: 2, media: 2 }); // the no-box detections: none
+        const d = f.deployments;
+        assertEquals(
+          report.tables.deployments.map((r) => [r.deploymentID, r.latitude, r.longitude]),
+          [[d.accents, "0.0000001", "-0.00000025"], [d.at, "45.5", "-73.25"]],
+        );
+        // exact text, no formula guard
+        assertEquals(report.tables.deployments.map((r) => r.locationName), [
+          NAMES.accents,
+          NAMES.at,
+        ]);
+        assertEquals(
+          report.tables.observations.filter((o) => o.observationLevel === "event").map((o) =>
+            o.eventID
+          ),
+          f.occurrenceIds.slice(0, 2),
+        );
+        const descriptor = report.descriptor as {
+          title: string;
+          contributors: { title: string }[];
+          taxonomic: { scientificName: string }[];
+        };
+        assertEquals(descriptor.title, NAMES.project);
+        assertEquals(descriptor.contributors[0].title, NAMES.owner);
+        assertEquals(descriptor.taxonomic.map((t) => t.scientificName), [NAMES.taxonPlus]);
       });
 
       await t.step("sessions_csv: WGS84 or nothing, guarded names", async () => {

@@ -250,7 +250,8 @@ Deno.test({
       await t.step("public base URL mode: file_url and download use base + key", async () => {
         const p = projects[1];
         const [{ id }] = await h.sql<{ id: number }[]>`
-          select id from data_exports where project_id = ${p.projectId} and file_key is not null`;
+          select id from data_exports
+          where project_id = ${p.projectId} and file_key = ${`exports/${p.slug}_export-file.csv`}`;
         const app = createApp({
           sql: h.sql,
           storage: h.storage,

@@ -10,9 +10,9 @@ const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const VENV = `${ROOT}.tools/venv`;
 const SCRIPT = `${ROOT}tests/readers.py`;
 
-/** The EML 2.2.0 schema (NCEAS, local imports only), see `../shared/schemas/README.md`. */
+/** The EML 2.2.0 schema (NCEAS, local imports only): `tests/fixtures/schemas/README.md`. */
 export const EML_XSD = fileURLToPath(
-  new URL("../../shared/schemas/eml-2.2.0/eml.xsd", import.meta.url),
+  new URL("./fixtures/schemas/eml-2.2.0/eml.xsd", import.meta.url),
 );
 
 async function run(cmd: string, args: string[]): Promise<Deno.CommandOutput> {

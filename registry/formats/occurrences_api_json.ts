@@ -21,6 +21,7 @@ import {
   jsonTimestamp,
   localTime,
   occurrenceBatch,
+  realBox,
   settingsOf,
   stationZone,
   timeOfDay,
@@ -33,6 +34,7 @@ import {
   type RecordId,
   recordId,
 } from "../types.ts";
+import { finiteOrNull } from "../numeric_sql.ts";
 
 /** Between two array items; one occurrence per line keeps big files greppable. */
 const separator = ",\n";
@@ -258,7 +260,7 @@ export async function occurrenceDocuments(
           ),
           'width', null,
           'height', null,
-          'bbox', to_json(dd.bbox),
+          'bbox', ${jsonBbox(sql, sql`dd.bbox`)},
           'occurrence', ${j.link("occurrences", sql`dd.occurrence_id`)},
           'classifications', coalesce(cagg.docs, '[]'::json),
           'user_permissions', '[]'::json
@@ -309,7 +311,7 @@ export async function occurrenceDocuments(
       from cj
       join mx on mx.occurrence_id = cj.occurrence_id and mx.algorithm_id = cj.algorithm_id
         and mx.score = cj.score
-      order by cj.occurrence_id, cj.terminal desc, cj.score desc, cj.id desc
+      order by cj.occurrence_id, cj.terminal desc, cj.score desc nulls last, cj.id desc
     )
     select o.id, json_build_object(
       'id', o.id,
@@ -335,12 +337,12 @@ export async function occurrenceDocuments(
       'determination', tdet.det,
       'detections_count', coalesce(ds.detections_count, 0),
       'detection_images', coalesce(imgs.urls, '[]'::json),
-      'determination_score', o.determination_score,
+      'determination_score', ${finiteOrNull(sql, sql`o.determination_score`)},
       'determination_details', json_build_object(
         'taxon', tdet.doc,
         'identification', bi.doc,
         'prediction', case when bi.doc is null then bpj.doc end,
-        'score', o.determination_score
+        'score', ${finiteOrNull(sql, sql`o.determination_score`)}
       ),
       'best_machine_prediction', case when bpj.id is null then null else json_build_object(
         'taxon', bptx.doc,
@@ -403,3 +405,15 @@ export const occurrencesApiJson: RecordExporter = {
     return "]";
   },
 };
+
+/**
+ * A stored bbox as JSON (antenna-compat §6: the stored array; `null` when NULL, `[]` when
+ * empty), strict RFC 8259: NaN and ±Infinity elements become `null`, never the strings
+ * PostgreSQL's `to_json` writes for them (issue 12, kind 4). Only a box that is not four finite
+ * numbers (rare) takes the slower element-by-element path.
+ */
+function jsonBbox(sql: postgres.Sql, bbox: Fragment): Fragment {
+  return sql`(case when ${realBox(sql, bbox)} or ${bbox} is null then to_json(${bbox})
+    else to_json(array(select ${finiteOrNull(sql, sql`x.v`)}
+      from unnest(${bbox}) with ordinality x(v, i) order by x.i)) end)`;
+}

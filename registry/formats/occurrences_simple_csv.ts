@@ -30,6 +30,7 @@ import {
   type RecordId,
   recordId,
 } from "../types.ts";
+import { finiteOrNull } from "../numeric_sql.ts";
 
 /** The header, in file order (the original platform's column names). */
 export const occurrenceCsvColumns: readonly string[] = [
@@ -146,7 +147,7 @@ async function fetchBatch(
       p.name as project_name,
       o.determination_id::text,
       t.name as determination_name,
-      ${pyFloatText(sql, sql`o.determination_score`)} as determination_score,
+      ${pyFloatText(sql, finiteOrNull(sql, sql`o.determination_score`))} as determination_score,
       ${pyBool(sql, sql`coalesce(pcs.participant_count, 0) > 0`)} as verification_status,
       bp.taxon_name as best_machine_prediction_name,
       bp.algorithm_name as best_machine_prediction_algorithm,

@@ -1,0 +1,640 @@
+/**
+ * `camtrap_dp`: a Camera Trap Data Package (Camtrap DP 1.0.2, TDWG; camtrap-dp.tdwg.org), a zip
+ * holding the three tables of the standard and their descriptor:
+ *
+ * - `deployments.csv`: one row per station (`deployments`) holding an exported occurrence;
+ *   `deploymentStart`/`deploymentEnd` span its sessions and captures. Keyset on station id.
+ * - `media.csv`: one row per capture holding a boxed detection of an exported occurrence of its
+ *   own station. Keyset on capture id.
+ * - `observations.csv`: per exported occurrence (keyset on occurrence id), one
+ *   `observationLevel` `event` row (the occurrence: `eventStart`/`eventEnd` = its first and last
+ *   detection, `eventID` = the occurrence id), then one `media` row per boxed detection (a real
+ *   box, antenna-compat §4.1) on a capture of its station, in frame order, with the box
+ *   normalised to 0–1 by the capture's width and height (`bboxX`, `bboxY`, `bboxWidth`,
+ *   `bboxHeight`: top-left corner and size, as Camtrap DP defines them).
+ * - `datapackage.json`: the package descriptor with the Camtrap DP profile's required metadata
+ *   (`created`, `contributors`, `project`, `spatial`, `temporal`, `taxonomic`), written last so
+ *   that the spatial and temporal coverage accumulated while writing the deployments is known.
+ *
+ * Rules settled here (the schemas leave no choice):
+ * - `deployments.latitude`/`longitude` are required (WGS84, −90..90, −180..180): stations without
+ *   a valid pair are left out, and with them their occurrences, media and observations; the
+ *   count (`record_count` = event observations = occurrences) says so.
+ * - Datetimes are `%Y-%m-%dT%H:%M:%S%z` (the table schemas' `format`): no fractional seconds, so
+ *   instants are truncated to the second, then written in the station's zone with its offset
+ *   (`2023-05-01T22:00:00-04:00`, `Z` for UTC).
+ * - Boxes are clipped to the image; a box with no area inside it, or on a capture of unknown
+ *   size, is written without `bbox*` (the observation stays).
+ *
+ * Streamed like `dwca` over `registry/zip.ts`: one statement per chunk, a state of cursors, zip
+ * offsets, CRC, sizes and the coverage, so a retried export resumes with identical bytes.
+ */
+import { stringify } from "csv-stringify/sync";
+import { decimalText, wgs84 } from "../encoding.ts";
+import { occurrenceFilterKeys, occurrencePredicate } from "../filters.ts";
+import {
+  captureUrl,
+  detectionStats,
+  type Fragment,
+  isoTimestamp,
+  lineageName,
+  occurrenceBatch,
+  realBox,
+  settingsOf,
+  stationZone,
+} from "../occurrence_sql.ts";
+import {
+  type ExportQueryContext,
+  type RecordId,
+  recordId,
+  type StreamChunk,
+  type StreamExporter,
+  type StreamState,
+} from "../types.ts";
+import {
+  beginEntry,
+  centralDirectory,
+  endEntry,
+  writeEntryData,
+  type ZipEntry,
+  type ZipEntryState,
+} from "../zip.ts";
+import { defaultLicense } from "./dwca.ts";
+import type postgres from "postgres";
+
+/** Where the Camtrap DP 1.0.2 profile and table schemas are published (tdwg/camtrap-dp). */
+export const CAMTRAP_DP_BASE = "https://raw.githubusercontent.com/tdwg/camtrap-dp/1.0.2/";
+
+/** `deployments.csv` header: every field of the deployments table schema, in its order. */
+export const deploymentFields: readonly string[] = [
+  "deploymentID",
+  "locationID",
+  "locationName",
+  "latitude",
+  "longitude",
+  "coordinateUncertainty",
+  "deploymentStart",
+  "deploymentEnd",
+  "setupBy",
+  "cameraID",
+  "cameraModel",
+  "cameraDelay",
+  "cameraHeight",
+  "cameraDepth",
+  "cameraTilt",
+  "cameraHeading",
+  "detectionDistance",
+  "timestampIssues",
+  "baitUse",
+  "featureType",
+  "habitat",
+  "deploymentGroups",
+  "deploymentTags",
+  "deploymentComments",
+];
+
+/** `media.csv` header: every field of the media table schema, in its order. */
+export const mediaFields: readonly string[] = [
+  "mediaID",
+  "deploymentID",
+  "captureMethod",
+  "timestamp",
+  "filePath",
+  "filePublic",
+  "fileName",
+  "fileMediatype",
+  "exifData",
+  "favorite",
+  "mediaComments",
+];
+
+/** `observations.csv` header: every field of the observations table schema, in its order. */
+export const observationFields: readonly string[] = [
+  "observationID",
+  "deploymentID",
+  "mediaID",
+  "eventID",
+  "eventStart",
+  "eventEnd",
+  "observationLevel",
+  "observationType",
+  "cameraSetupType",
+  "scientificName",
+  "count",
+  "lifeStage",
+  "sex",
+  "behavior",
+  "individualID",
+  "individualPositionRadius",
+  "individualPositionAngle",
+  "individualSpeed",
+  "bboxX",
+  "bboxY",
+  "bboxWidth",
+  "bboxHeight",
+  "classificationMethod",
+  "classifiedBy",
+  "classificationTimestamp",
+  "classificationProbability",
+  "observationTags",
+  "observationComments",
+];
+
+/** The files of the package, in zip order; the descriptor last (it needs the coverage). */
+const STEPS = ["deployments.csv", "media.csv", "observations.csv", "datapackage.json"] as const;
+
+/** Spatial (WGS84 bounds) and temporal (local dates) coverage of the deployments written. */
+interface Coverage {
+  [key: string]: number | string;
+  west: number;
+  east: number;
+  south: number;
+  north: number;
+  /** `YYYY-MM-DD` */
+  start: string;
+  end: string;
+}
+
+interface CamtrapState {
+  [key: string]: StreamState;
+  /** Creation time: zip entry times and `created`. */
+  modified: string;
+  /** Index into {@link STEPS}; `STEPS.length` = central directory, + 1 = done. */
+  step: number;
+  entry: ZipEntryState | null;
+  /** Keyset cursor of the current table (station, capture or occurrence id). */
+  afterId: RecordId;
+  offset: number;
+  entries: ZipEntry[];
+  /** Occurrences (event observations) written. */
+  records: number;
+  /** Null before the first deployment. */
+  coverage: Coverage | null;
+}
+
+const encoder = new TextEncoder();
+
+/** RFC 4180 with LF line ends; exact values (a data package, not a spreadsheet). */
+function csv(rows: Record<string, unknown>[], columns: readonly string[]): string {
+  return stringify(rows, { columns: [...columns], record_delimiter: "\n" });
+}
+
+/** `t`: station id `d` has a valid WGS84 pair (NULL, NaN, ±Infinity and out of range: no). */
+function validCoordinates(sql: postgres.Sql, d: string): Fragment {
+  return sql`coalesce(${sql(d)}.latitude between -90 and 90
+    and ${sql(d)}.longitude between -180 and 180, false)`;
+}
+
+/** The occurrence `o` is exported: the shared predicate, and its station has coordinates. */
+function stationHasCoordinates(ctx: ExportQueryContext): Fragment {
+  const { sql } = ctx;
+  return sql`exists (select 1 from deployments od
+    where od.id = o.deployment_id and ${validCoordinates(sql, "od")})`;
+}
+
+function exported(ctx: ExportQueryContext): Fragment {
+  return ctx.sql`${occurrencePredicate(ctx)} and ${stationHasCoordinates(ctx)}`;
+}
+
+/**
+ * A Camtrap DP datetime of the instant `value`: truncated to the second (the table schemas'
+ * format `%Y-%m-%dT%H:%M:%S%z` has no fraction), in `zone` with its offset.
+ */
+export function camtrapTime(sql: postgres.Sql, value: Fragment, zone: Fragment): Fragment {
+  return isoTimestamp(sql, sql`date_trunc('second', ${value})`, zone);
+}
+
+/** A float8 as a plain decimal (`numeric` text: 15 significant digits, never an exponent). */
+function plain(sql: postgres.Sql, value: Fragment): Fragment {
+  return sql`(${value})::numeric::text`;
+}
+
+/** Exported occurrences: one statement. */
+async function countRecords(ctx: ExportQueryContext): Promise<number> {
+  const [row] = await ctx.sql<{ n: number }[]>`
+    select count(*)::bigint as n from occurrences o where ${exported(ctx)}`;
+  return Number(row.n);
+}
+
+async function deploymentRows(
+  ctx: ExportQueryContext,
+  afterId: RecordId,
+  limit: number,
+): Promise<Record<string, unknown>[]> {
+  const { sql } = ctx;
+  const zone = stationZone(sql, settingsOf(ctx), "d");
+  const rows = await sql`
+    with batch as (
+      select bd.id from deployments bd
+      where bd.project_id = ${ctx.projectId} and bd.id > ${afterId}
+        and ${validCoordinates(sql, "bd")}
+        and (select true from occurrences o
+          where o.deployment_id = bd.id and ${occurrencePredicate(ctx)} limit 1)
+      order by bd.id
+      limit ${limit}
+    )
+    select
+      d.id,
+      d.id::text as "deploymentID",
+      d.id::text as "locationID",
+      d.name as "locationName",
+      d.latitude,
+      d.longitude,
+      ${camtrapTime(sql, sql`least(ev.first, cs.first)`, zone)} as "deploymentStart",
+      ${camtrapTime(sql, sql`greatest(ev.last, cs.last)`, zone)} as "deploymentEnd",
+      nullif(d.description, '') as "deploymentComments"
+    from batch
+    join deployments d on d.id = batch.id
+    cross join lateral (
+      select min(e.start) as first, max(e."end") as last from events e where e.deployment_id = d.id
+    ) ev
+    cross join lateral (
+      select min(s.timestamp) as first, max(s.timestamp) as last
+      from source_images s where s.deployment_id = d.id
+    ) cs
+    order by d.id`;
+  return rows.map((row) => {
+    const pair = wgs84(row.latitude, row.longitude)!;
+    return {
+      ...row,
+      latitude: decimalText(pair.latitude),
+      longitude: decimalText(pair.longitude),
+    };
+  });
+}
+
+async function mediaRows(
+  ctx: ExportQueryContext,
+  afterId: RecordId,
+  limit: number,
+): Promise<Record<string, unknown>[]> {
+  const { sql } = ctx;
+  const zone = stationZone(sql, settingsOf(ctx), "sd");
+  const url = captureUrl(sql, sql`s.public_base_url`, sql`s.path`);
+  return await sql`
+    with batch as (
+      select bs.id from source_images bs
+      where bs.project_id = ${ctx.projectId} and bs.id > ${afterId}
+        and exists (
+          select 1 from detections bd
+          where bd.source_image_id = bs.id and ${realBox(sql, sql`bd.bbox`)}
+            and (select true from occurrences o
+              where o.id = bd.occurrence_id and o.deployment_id = bs.deployment_id
+                and ${exported(ctx)})
+        )
+      order by bs.id
+      limit ${limit}
+    )
+    select
+      s.id,
+      s.id::text as "mediaID",
+      s.deployment_id::text as "deploymentID",
+      -- AMI traps photograph the lit sheet at intervals (the dwca samplingProtocol)
+      'timeLapse' as "captureMethod",
+      ${camtrapTime(sql, sql`s.timestamp`, zone)} as timestamp,
+      -- the public URL; without a base, the storage path (relative: the schema's pattern)
+      coalesce(${url}, ltrim(s.path, '/')) as "filePath",
+      case when ${url} is null then 'false' else 'true' end as "filePublic",
+      nullif(regexp_replace(s.path, '^.*[/\\\\]', ''), '') as "fileName",
+      case when s.path ~* '[.]png$' then 'image/png' else 'image/jpeg' end as "fileMediatype"
+    from batch
+    join source_images s on s.id = batch.id
+    left join deployments sd on sd.id = s.deployment_id
+    order by s.id`;
+}
+
+async function observationRows(
+  ctx: ExportQueryContext,
+  afterId: RecordId,
+  limit: number,
+): Promise<{ occurrences: number; lastId: RecordId | null; rows: Record<string, unknown>[] }> {
+  const { sql } = ctx;
+  const zone = stationZone(sql, settingsOf(ctx), "od");
+  const time = (value: Fragment): Fragment => camtrapTime(sql, value, zone);
+  // the box clipped to the image: x1 ≤ x2, y1 ≤ y2 within [0, width] × [0, height]
+  const x1 = sql`greatest(least(md.bbox[1], md.bbox[3]), 0)`;
+  const x2 = sql`least(greatest(md.bbox[1], md.bbox[3]), ms.width)`;
+  const y1 = sql`greatest(least(md.bbox[2], md.bbox[4]), 0)`;
+  const y2 = sql`least(greatest(md.bbox[2], md.bbox[4]), ms.height)`;
+  const boxed = sql`(ms.width > 0 and ms.height > 0
+    and (${x2} - ${x1}) / ms.width >= 1e-15 and (${y2} - ${y1}) / ms.height >= 1e-15)`;
+  const norm = (value: Fragment): Fragment => sql`case when ${boxed} then ${plain(sql, value)} end`;
+  const rows = await sql`
+    ${occurrenceBatch(ctx, { afterId, limit }, { also: stationHasCoordinates(ctx) })}
+    select
+      o.id,
+      obs.*,
+      o.deployment_id::text as "deploymentID",
+      o.id::text as "eventID",
+      'animal' as "observationType",
+      t.name as "scientificName",
+      1 as count,
+      case when li.id is null then 'machine' else 'human' end as "classificationMethod",
+      coalesce(li.user_label, bp.algorithm_name) as "classifiedBy",
+      ${time(sql`coalesce(li.created_at, bp.created_at)`)} as "classificationTimestamp",
+      case when o.determination_score between 0 and 1
+        then ${plain(sql, sql`o.determination_score`)} end as "classificationProbability",
+      case when o.event_id is not null then 'session:' || o.event_id end as "observationTags"
+    from batch
+    join occurrences o on o.id = batch.id
+    join deployments od on od.id = o.deployment_id
+    left join taxa t on t.id = o.determination_id
+    ${detectionStats(sql)}
+    -- the best machine prediction (antenna-compat §4.3) for who classified it and when
+    left join lateral (
+      select bc.created_at, ba.name as algorithm_name
+      from detections bd
+      join classifications bc on bc.detection_id = bd.id
+      join algorithms ba on ba.id = bc.algorithm_id
+      where bd.occurrence_id = o.id
+      order by bc.terminal desc, bc.score desc, bc.id desc
+      limit 1
+    ) bp on true
+    -- the standing identification: the latest non-withdrawn one
+    left join lateral (
+      select li_i.id, li_i.created_at, coalesce(nullif(li_u.name, ''), li_u.email) as user_label
+      from identifications li_i
+      join users li_u on li_u.id = li_i.user_id
+      where li_i.occurrence_id = o.id and not li_i.withdrawn
+      order by li_i.created_at desc, li_i.id desc
+      limit 1
+    ) li on true
+    cross join lateral (
+      select 0 as n, null::timestamptz as frame_time, null::bigint as frame_id,
+        'occurrence-' || o.id as "observationID",
+        null::text as "mediaID",
+        ${time(sql`ds.first_timestamp`)} as "eventStart",
+        ${time(sql`ds.last_timestamp`)} as "eventEnd",
+        'event' as "observationLevel",
+        null::text as "bboxX", null::text as "bboxY",
+        null::text as "bboxWidth", null::text as "bboxHeight"
+      union all
+      select 1, ms.timestamp, md.id,
+        'detection-' || md.id,
+        ms.id::text,
+        ${time(sql`ms.timestamp`)},
+        ${time(sql`ms.timestamp`)},
+        'media',
+        ${norm(sql`${x1} / ms.width`)},
+        ${norm(sql`${y1} / ms.height`)},
+        ${norm(sql`(${x2} - ${x1}) / ms.width`)},
+        ${norm(sql`(${y2} - ${y1}) / ms.height`)}
+      from detections md
+      join source_images ms on ms.id = md.source_image_id
+      where md.occurrence_id = o.id and ${realBox(sql, sql`md.bbox`)}
+        and ms.deployment_id = o.deployment_id
+    ) obs
+    order by o.id, obs.n, obs.frame_time, obs.frame_id`;
+  const ids = new Set(rows.map((row) => String(row.id)));
+  return {
+    occurrences: ids.size,
+    lastId: rows.length === 0 ? null : recordId(rows[rows.length - 1].id),
+    rows,
+  };
+}
+
+/** Taxon ranks Camtrap DP's `taxonomic.taxonRank` allows. */
+const RANKS = ["kingdom", "phylum", "class", "order", "family", "genus", "species", "subspecies"];
+
+/** `datapackage.json`: the descriptor with the Camtrap DP profile's required properties. */
+async function descriptor(ctx: ExportQueryContext, state: CamtrapState): Promise<string> {
+  const { sql } = ctx;
+  const [project] = await sql<
+    { name: string; slug: string; description: string; license: string | null }[]
+  >`select name, slug, description, license from projects where id = ${ctx.projectId}`;
+  // the owner (contact), then the members (contributors), by user id
+  const people = await sql<{ title: string; email: string; role: string }[]>`
+    select coalesce(nullif(u.name, ''), u.email) as title, u.email,
+      case when u.id = p.owner_id then 'contact' else 'contributor' end as role
+    from projects p
+    join users u on u.id = p.owner_id
+      or u.id in (select m.user_id from project_memberships m where m.project_id = p.id)
+    where p.id = ${ctx.projectId}
+    order by u.id = p.owner_id desc, u.id`;
+  // the taxa of the event observations' scientificName, one entry per name (lowest taxon id)
+  const taxa = await sql<Record<string, string | null>[]>`
+    select distinct on (t.name)
+      t.name as "scientificName",
+      case when t.gbif_taxon_key is not null
+        then 'https://www.gbif.org/species/' || t.gbif_taxon_key end as "taxonID",
+      lower(t.rank) as "taxonRank",
+      ${lineageName(sql, "KINGDOM")} as kingdom,
+      ${lineageName(sql, "PHYLUM")} as phylum,
+      ${lineageName(sql, "CLASS")} as class,
+      ${lineageName(sql, "ORDER")} as "order",
+      ${lineageName(sql, "FAMILY")} as family,
+      ${lineageName(sql, "GENUS")} as genus,
+      t.common_name_en
+    from taxa t
+    where t.id in (
+      select o.determination_id from occurrences o
+      where o.project_id = ${ctx.projectId} and ${exported(ctx)})
+    order by t.name, t.id`;
+  const c = state.coverage;
+  const spatial = c === null
+    // no deployment: an empty geometry (RFC 7946 §3.1.8) still states "nowhere"
+    ? { type: "GeometryCollection", geometries: [] }
+    : c.west === c.east || c.south === c.north
+    ? { type: "Point", coordinates: [c.west, c.south] }
+    : {
+      type: "Polygon",
+      coordinates: [[
+        [c.west, c.south],
+        [c.east, c.south],
+        [c.east, c.north],
+        [c.west, c.north],
+        [c.west, c.south],
+      ]],
+    };
+  const license = project?.license || defaultLicense();
+  const table = (name: string) => ({
+    name,
+    path: `${name}.csv`,
+    profile: "tabular-data-resource",
+    format: "csv",
+    mediatype: "text/csv",
+    encoding: "utf-8",
+    schema: `${CAMTRAP_DP_BASE}${name}-table-schema.json`,
+  });
+  const title = project?.name ?? `Project ${ctx.projectId}`;
+  const doc = {
+    resources: [table("deployments"), table("media"), table("observations")],
+    profile: `${CAMTRAP_DP_BASE}camtrap-dp-profile.json`,
+    name: `ami-project-${ctx.projectId}`,
+    created: state.modified,
+    title,
+    contributors: people.map((p) => ({ title: p.title, email: p.email, role: p.role })),
+    ...(project?.description ? { description: project.description } : {}),
+    version: "1.0",
+    licenses: [{ name: license, scope: "data" }, { name: license, scope: "media" }],
+    project: {
+      id: String(ctx.projectId),
+      title,
+      ...(project?.description ? { description: project.description } : {}),
+      // light traps attract the target taxa (an attractant is bait, Wearn & Glover-Kapfer 2017)
+      samplingDesign: "targeted",
+      captureMethod: ["timeLapse"],
+      individualAnimals: false,
+      observationLevel: ["event", "media"],
+    },
+    spatial,
+    temporal: {
+      start: c?.start ?? state.modified.slice(0, 10),
+      end: c?.end ?? state.modified.slice(0, 10),
+    },
+    taxonomic: taxa.map(({ common_name_en, taxonRank, ...t }) => ({
+      ...Object.fromEntries(Object.entries(t).filter(([, v]) => v !== null)),
+      ...(taxonRank && RANKS.includes(taxonRank) ? { taxonRank } : {}),
+      ...(common_name_en ? { vernacularNames: { eng: common_name_en } } : {}),
+    })),
+    sources: [{ title: "ami-exports", version: "1.0" }],
+  };
+  return JSON.stringify(doc, null, 2) + "\n";
+}
+
+/** Widens `coverage` with the deployments just written (all have valid coordinates). */
+function widen(coverage: Coverage | null, rows: Record<string, unknown>[]): Coverage | null {
+  let c = coverage;
+  for (const row of rows) {
+    const lat = Number(row.latitude);
+    const lon = Number(row.longitude);
+    const start = String(row.deploymentStart ?? "").slice(0, 10);
+    const end = String(row.deploymentEnd ?? "").slice(0, 10);
+    c = c === null ? { west: lon, east: lon, south: lat, north: lat, start, end } : {
+      west: Math.min(c.west, lon),
+      east: Math.max(c.east, lon),
+      south: Math.min(c.south, lat),
+      north: Math.max(c.north, lat),
+      start: start && start < c.start ? start : c.start,
+      end: end > c.end ? end : c.end,
+    };
+  }
+  return c;
+}
+
+function concat(parts: Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let at = 0;
+  for (const part of parts) {
+    out.set(part, at);
+    at += part.length;
+  }
+  return out;
+}
+
+async function next(
+  ctx: ExportQueryContext,
+  raw: StreamState,
+  options: { limit: number },
+): Promise<StreamChunk> {
+  const state = raw as CamtrapState;
+  if (state.step > STEPS.length) return { data: "", records: 0, state, done: true };
+  if (state.step === STEPS.length) {
+    const bytes = centralDirectory(state.entries, {
+      offset: state.offset,
+      modified: state.modified,
+    });
+    return {
+      data: bytes,
+      records: 0,
+      state: { ...state, step: state.step + 1, offset: state.offset + bytes.length },
+      done: true,
+    };
+  }
+
+  const parts: Uint8Array[] = [];
+  let entry = state.entry;
+  let records = 0;
+  let afterId = state.afterId;
+  let coverage = state.coverage;
+  let finished = false;
+  const name = STEPS[state.step];
+  const write = (text: string): void => {
+    const written = writeEntryData(entry!, encoder.encode(text));
+    parts.push(written.bytes);
+    entry = written.entry;
+  };
+  if (entry === null) {
+    const begun = beginEntry(name, { offset: state.offset, modified: state.modified });
+    parts.push(begun.bytes);
+    entry = begun.entry;
+    if (name === "deployments.csv") write(header(deploymentFields));
+    else if (name === "media.csv") write(header(mediaFields));
+    else if (name === "observations.csv") write(header(observationFields));
+    else {
+      write(await descriptor(ctx, state));
+      finished = true;
+    }
+  } else if (name === "deployments.csv") {
+    const rows = await deploymentRows(ctx, afterId, options.limit);
+    if (rows.length > 0) write(csv(rows, deploymentFields));
+    afterId = rows.length === 0 ? afterId : recordId(rows[rows.length - 1].id);
+    coverage = widen(coverage, rows);
+    finished = rows.length < options.limit;
+  } else if (name === "media.csv") {
+    const rows = await mediaRows(ctx, afterId, options.limit);
+    if (rows.length > 0) write(csv(rows, mediaFields));
+    afterId = rows.length === 0 ? afterId : recordId(rows[rows.length - 1].id);
+    finished = rows.length < options.limit;
+  } else {
+    const batch = await observationRows(ctx, afterId, options.limit);
+    if (batch.rows.length > 0) write(csv(batch.rows, observationFields));
+    afterId = batch.lastId ?? afterId;
+    records = batch.occurrences;
+    finished = batch.occurrences < options.limit;
+  }
+
+  let entries = state.entries;
+  if (finished) {
+    const ended = endEntry(entry!);
+    parts.push(ended.bytes);
+    entries = [...entries, ended.entry];
+    entry = null;
+    afterId = 0;
+  }
+  const data = concat(parts);
+  const after: CamtrapState = {
+    modified: state.modified,
+    step: finished ? state.step + 1 : state.step,
+    entry,
+    afterId,
+    offset: state.offset + data.length,
+    entries,
+    records: state.records + records,
+    coverage,
+  };
+  return { data, records, state: after, done: false };
+}
+
+/** The header line of a table. */
+function header(columns: readonly string[]): string {
+  return columns.join(",") + "\n";
+}
+
+/** The Camera Trap Data Package (`camtrap_dp`). */
+export const camtrapDp: StreamExporter = {
+  kind: "stream",
+  key: "camtrap_dp",
+  label: "Camera Trap Data Package (Camtrap DP 1.0.2)",
+  description: "A Camtrap DP 1.0.2 package (zip): deployments.csv (stations), media.csv " +
+    "(captures), observations.csv (occurrences as event observations, boxed detections as " +
+    "media observations with normalised boxes) and datapackage.json; stations without valid " +
+    "coordinates are left out with their occurrences",
+  extension: "zip",
+  contentType: "application/zip",
+  acceptedFilters: occurrenceFilterKeys,
+  count: countRecords,
+  initialState(): StreamState {
+    return {
+      modified: new Date().toISOString(),
+      step: 0,
+      entry: null,
+      afterId: 0,
+      offset: 0,
+      entries: [],
+      records: 0,
+      coverage: null,
+    } satisfies CamtrapState;
+  },
+  next,
+};
