@@ -6,12 +6,20 @@
  * response not matching its schema, or unsupported method not answered 405 with `Allow`.
  * Bounded: `SCHEMATHESIS_MAX_EXAMPLES` examples per operation (default 10).
  */
-import { findOrInstallTool, freePort } from "../cli/dev_services.ts";
+import {
+  createDatabase,
+  dropDatabase,
+  findOrInstallTool,
+  freePort,
+  withDatabase,
+} from "../cli/dev_services.ts";
+import { connectDatabase } from "../db/client.ts";
+import { migrate } from "../db/migrate.ts";
 import { fileURLToPath } from "node:url";
 import { seedDemo } from "../db/seed_demo.ts";
 import { assertEquals } from "./assert.ts";
 import { startHarness } from "./harness.ts";
-import { serviceTest } from "./support.ts";
+import { requireEnv, serviceTest } from "./support.ts";
 
 const TESTS = fileURLToPath(new URL(".", import.meta.url)).replace(/\/$/, "");
 
@@ -19,7 +27,17 @@ Deno.test({
   name: "schemathesis: every operation conforms to the OpenAPI document",
   ...serviceTest,
   async fn() {
-    const h = await startHarness({ storage: "fs" });
+    // A database of its own: its first project (id 1, the documented example) is the seeded
+    // one, owned by the token's user, so that generated requests reach the export logic instead
+    // of stopping at "not your project".
+    const admin = requireEnv("TEST_ADMIN_DATABASE_URL");
+    const name = `ami_exports_st_${Date.now()}_${crypto.randomUUID().slice(0, 6)}`;
+    await createDatabase(admin, name);
+    const databaseUrl = withDatabase(admin, name);
+    const migrating = connectDatabase(databaseUrl, { max: 2 });
+    await migrate(migrating);
+    await migrating.end();
+    const h = await startHarness({ storage: "fs", databaseUrl });
     const port = freePort();
     const server = Deno.serve(
       { port, hostname: "127.0.0.1", onListen: () => {} },
@@ -72,6 +90,7 @@ Deno.test({
     } finally {
       await server.shutdown();
       await h.close();
+      await dropDatabase(admin, name);
     }
   },
 });
