@@ -674,8 +674,8 @@ Deno.test({
         ],
       },
       { batch: 10, formats: ["taxa_list_csv", "taxon_counts_csv"] },
-      // 32 sessions in this seed
-      { batch: 2, formats: ["sessions_csv"] },
+      // 32 sessions in this seed: one per batch, so the kill lands mid-export
+      { batch: 1, formats: ["sessions_csv"] },
     ];
     for (const { batch, formats } of groups) {
       await withProcesses({ batchSize: batch, storage: "fs" }, async (h, spawn) => {

@@ -39,6 +39,7 @@ import {
   type StreamExporter,
   type StreamState,
 } from "../types.ts";
+import { finiteOrNull } from "../numeric_sql.ts";
 
 /** A Parquet schema element (`SchemaElement` in the Parquet Thrift definition). */
 type SchemaElement = ConstructorParameters<typeof ParquetWriter>[0]["schema"][number];
@@ -267,7 +268,8 @@ async function batchRows(
       p.name as project_name,
       o.determination_id::text as determination_id,
       t.name as determination_name,
-      o.determination_score,
+      -- NaN and ±Infinity are no scores: null, as in the simple CSV (issue 12, kind 4)
+      ${finiteOrNull(sql, sql`o.determination_score`)} as determination_score,
       pc.participant_count > 0 as verification_status,
       bp.taxon_name as best_machine_prediction_name,
       bp.algorithm_name as best_machine_prediction_algorithm,
