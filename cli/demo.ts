@@ -25,7 +25,7 @@ import {
   startTemporalDevServer,
   type TemporalDevServer,
 } from "./dev_services.ts";
-import { connectTemporal } from "./temporal.ts";
+import { closeNativeConnection, connectTemporal } from "./temporal.ts";
 import { connectWorker, createExportWorker, stopWorker } from "./worker.ts";
 import { hashToken } from "../domain/users.ts";
 import { captureLogs, formatEta, formatRecords, say } from "./terminal.ts";
@@ -284,7 +284,7 @@ async function shutdown(code: number): Promise<never> {
   stopWorker(worker);
   await workerRun.catch(() => {});
   await server.shutdown();
-  await connection.close();
+  await closeNativeConnection(connection);
   await temporal.close();
   await sql.end({ timeout: 5 });
   await temporalServer?.stop();

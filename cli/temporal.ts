@@ -32,6 +32,19 @@ export async function openNativeConnection(address: string): Promise<NativeConne
 }
 
 /**
+ * Closes `connection`; one the SDK's runtime already closed (it does on SIGINT/SIGTERM, before
+ * our own shutdown runs) is left alone instead of throwing `IllegalStateError: Client already
+ * closed`.
+ */
+export async function closeNativeConnection(connection: NativeConnection): Promise<void> {
+  try {
+    await connection.close();
+  } catch (error) {
+    if (!(error instanceof Error && /already closed/i.test(error.message))) throw error;
+  }
+}
+
+/**
  * Connects a Temporal client to the configured address and namespace (see
  * {@link openNativeConnection}). Throws when Temporal does not answer: for one-shot commands.
  */
@@ -40,7 +53,7 @@ export async function connectTemporal(
 ): Promise<TemporalHandle> {
   const connection = await openNativeConnection(config.temporalAddress);
   const client = new Client({ connection, namespace: config.temporalNamespace });
-  return { client, connected: () => true, close: () => connection.close() };
+  return { client, connected: () => true, close: () => closeNativeConnection(connection) };
 }
 
 /**
@@ -113,6 +126,6 @@ class DeferredConnection implements ConnectionLike {
   }
 
   async close(): Promise<void> {
-    await this.current?.close();
+    if (this.current) await closeNativeConnection(this.current);
   }
 }

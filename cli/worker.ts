@@ -13,6 +13,7 @@ import { connectDatabase } from "../db/client.ts";
 import { createStorage } from "../storage/mod.ts";
 import { ensureHousekeepingSchedule } from "./housekeeping.ts";
 import { installRuntime } from "./runtime.ts";
+import { closeNativeConnection } from "./temporal.ts";
 import { backoffDelayMs, retryForever } from "./backoff.ts";
 import { watchDependencies } from "./dependencies.ts";
 import { ensureSearchAttributes } from "./temporal_setup.ts";
@@ -183,7 +184,7 @@ export async function runWorker(): Promise<void> {
       }
     }
   } finally {
-    await connection.close();
+    await closeNativeConnection(connection);
     await sql.end({ timeout: 5 });
   }
 }
