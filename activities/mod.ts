@@ -318,6 +318,11 @@ export function createActivities(deps: ActivityDependencies) {
           await storage.abortUpload({ key: row.file_key, uploadId: row.upload_id });
         }
         await storage.ensureReady(); // the bucket may have been lost with its server
+        // An attempt killed between beginning its upload and recording it left an upload no row
+        // names. The key carries this export's UUID, so every upload under it is this export's.
+        for (const orphan of await storage.listIncompleteUploads(input.fileKey)) {
+          if (orphan.key === input.fileKey) await storage.abortUpload(orphan);
+        }
         const upload = await storage.beginUpload(input.fileKey, exporter.contentType);
         await sql`
           update data_exports set upload_id = ${upload.uploadId}, file_key = ${input.fileKey},
