@@ -700,7 +700,11 @@ Deno.test({
             assertEquals(done.record_count, total);
             const logs = (await jobLogs(h.sql, id)).map((l) => l.message);
             const resume = logs.find((m) => m.startsWith("resumed at"));
-            assert(resume, `no resume in the job log:\n${logs.join("\n")}`);
+            // a tiny export (sessions_csv: 32 rows) can finish before the kill lands: then there
+            // is nothing to resume, and the bytes below must still be identical
+            if (fetchedBeforeKill < total) {
+              assert(resume, `no resume in the job log:\n${logs.join("\n")}`);
+            }
             if (format === "dwca") {
               // eml.xml carries its generation time; every other entry must be identical
               const [a, b] = [
