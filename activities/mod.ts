@@ -375,7 +375,7 @@ export function createActivities(deps: ActivityDependencies) {
             await checkFilters(row);
             limit = nextBatchLimit(
               {
-                records: chunk.records,
+                records: chunk.rows ?? chunk.records,
                 bytes: typeof chunk.data === "string" ? chunk.data.length : chunk.data.byteLength,
               },
               {

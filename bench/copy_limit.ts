@@ -13,6 +13,7 @@
 import postgres from "postgres";
 import { parseBigint, type Sql } from "../db/client.ts";
 import { occurrencePredicate } from "../registry/filters.ts";
+import { asStream } from "../registry/stream.ts";
 import type { Exporter, ExportQueryContext, RecordId } from "../registry/types.ts";
 
 /** What one run of {@link measureCopyLimit} found. */
@@ -210,5 +211,37 @@ export async function measureCopyLimit(
   } finally {
     await capture.end();
     await plain.end();
+  }
+}
+
+/**
+ * Statements a format sends per chunk of `limit` records, run as the export runs it (a record
+ * format through `asStream`): the most statements any of its first `chunks` chunks sent
+ * (counted through postgres.js `debug`). A stream format has phases (a zip's members, a header
+ * chunk), so this is the maximum, not the mean.
+ */
+export async function streamStatementsPerChunk(
+  url: string,
+  exporter: Exporter,
+  options: { projectId: number; limit: number; chunks?: number },
+): Promise<number> {
+  const stream = asStream(exporter);
+  const log: Captured[] = [];
+  const capture = capturingConnection(url, log);
+  try {
+    const ctx: ExportQueryContext = { sql: capture, projectId: options.projectId, filters: {} };
+    await capture`select 1`; // connection set-up statements are not the exporter's
+    let state = stream.initialState(ctx);
+    let most = 0;
+    for (let i = 0; i < (options.chunks ?? 12); i++) {
+      log.length = 0;
+      const chunk = await stream.next(ctx, state, { limit: options.limit });
+      most = Math.max(most, log.length);
+      state = chunk.state;
+      if (chunk.done) break;
+    }
+    return most;
+  } finally {
+    await capture.end();
   }
 }

@@ -22,10 +22,10 @@ import { startMotoServer, startTemporalDevServer } from "../cli/dev_services.ts"
 import { Client } from "@temporalio/client";
 import { NativeConnection } from "@temporalio/worker";
 import { loadConfig } from "../config/mod.ts";
-import { getExporter } from "../registry/mod.ts";
+import { getExporter, supportedFormats } from "../registry/mod.ts";
 import type { ExportQueryContext } from "../registry/types.ts";
 import { createStorage } from "../storage/mod.ts";
-import { type CopyLimit, measureCopyLimit } from "./copy_limit.ts";
+import { type CopyLimit, measureCopyLimit, streamStatementsPerChunk } from "./copy_limit.ts";
 import { measureReference, type ReferenceRun } from "./reference.ts";
 import { benchDatabaseUrl, benchProject, openBenchDatabase } from "./database.ts";
 import { startWorkerProcess } from "./worker_process.ts";
@@ -38,6 +38,16 @@ const COPY_OPTIONS: Record<string, string> = {
   occurrences_simple_csv: "with csv",
   occurrences_api_json: "",
 };
+
+/**
+ * The record formats whose batches page on the occurrence id (`c.id > $n`), which
+ * `measureCopyLimit` replays under COPY.
+ */
+const OCCURRENCE_BATCH_FORMATS = new Set([
+  "occurrences_simple_csv",
+  "occurrences_api_json",
+  "occurrences_ndjson",
+]);
 
 /** One end-to-end export measured. */
 export interface ExportRun {
@@ -65,6 +75,11 @@ export interface BenchResults {
   batchSize: number;
   partSizeMb: number;
   copyLimits: Record<string, CopyLimit & { countSeconds: number }>;
+  /**
+   * Per format: its `count` statement (records, seconds) and the SQL statements one batch (a
+   * record format) or one chunk (a stream format, the most of its first chunks) sends.
+   */
+  counts: Record<string, { records: number; seconds: number; statementsPerBatch: number }>;
   /** Per format: the independent single-pass COPY of the same rows (issue 15, point 1). */
   references: Record<string, ReferenceRun>;
   exports: ExportRun[];
@@ -75,6 +90,7 @@ const { values: flags } = parseArgs({
   args: Deno.args,
   options: {
     occurrences: { type: "string", default: "1000000" },
+    // `all`: every registered format
     formats: { type: "string", default: "occurrences_simple_csv,occurrences_api_json" },
     backends: { type: "string", default: "s3,fs" },
     "latency-runs": { type: "string", default: "10" },
@@ -88,6 +104,11 @@ function median(values: number[]): number {
   return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
 }
 
+/** A ratio with two decimals, or "—" when there is nothing to compare with (0). */
+function ratio(value: number): string {
+  return value > 0 ? value.toFixed(2) : "—";
+}
+
 function pad(values: (string | number)[], widths: number[]): string {
   return values.map((v, i) => String(v).padStart(widths[i])).join("  ");
 }
@@ -96,7 +117,9 @@ async function main(): Promise<void> {
   // the in-process API logs one line per request; the table is what this prints
   Deno.env.set("LOG_LEVEL", "silent");
   const occurrences = Number(flags.occurrences);
-  const formats = flags.formats.split(",").filter(Boolean);
+  const formats = flags.formats === "all"
+    ? supportedFormats()
+    : flags.formats.split(",").filter(Boolean);
   const backends = flags.backends.split(",").filter(Boolean) as ("s3" | "fs")[];
   const latencyRuns = Number(flags["latency-runs"]);
   const baseUrl = Deno.env.get("DATABASE_URL") ?? "postgres://postgres@127.0.0.1:5432/ami_exports";
@@ -141,6 +164,7 @@ async function main(): Promise<void> {
     batchSize,
     partSizeMb,
     copyLimits: {},
+    counts: {},
     references: {},
     exports: [],
     latency100: { runs: 0, medianSeconds: 0, seconds: [] },
@@ -150,17 +174,38 @@ async function main(): Promise<void> {
     for (const format of formats) {
       const exporter = getExporter(format);
       if (!exporter) throw new Error(`unknown format: ${format}`);
+      const ctx: ExportQueryContext = { sql, projectId: project.projectId, filters: {} };
+      const countStarted = performance.now();
+      const counted = await exporter.count(ctx);
+      const countSeconds = (performance.now() - countStarted) / 1000;
+      if (!OCCURRENCE_BATCH_FORMATS.has(format)) {
+        // a stream format (zip, Parquet, COCO, per-detection rows) has no single batch
+        // statement whose COPY would be its limit, and the record formats of events, captures
+        // and taxa page on other keys than the occurrence cursor the COPY limit replays: end to
+        // end only
+        const statementsPerBatch = await streamStatementsPerChunk(dbUrl, exporter, {
+          projectId: project.projectId,
+          limit: batchSize,
+        });
+        results.counts[format] = { records: counted, seconds: countSeconds, statementsPerBatch };
+        console.error(
+          `${format}: ${counted} records (count ${countSeconds.toFixed(2)} s), ` +
+            `at most ${statementsPerBatch} statement(s) per chunk`,
+        );
+        continue;
+      }
       console.error(`${format}: COPY limit over the export's keyset batches …`);
       const limit = await measureCopyLimit(dbUrl, exporter, {
         projectId: project.projectId,
         limit: batchSize,
         copyOptions: COPY_OPTIONS[format] ?? "",
       });
-      const ctx: ExportQueryContext = { sql, projectId: project.projectId, filters: {} };
-      const countStarted = performance.now();
-      await exporter.count(ctx);
-      const countSeconds = (performance.now() - countStarted) / 1000;
       results.copyLimits[format] = { ...limit, countSeconds };
+      results.counts[format] = {
+        records: counted,
+        seconds: countSeconds,
+        statementsPerBatch: limit.statementsPerBatch,
+      };
       console.error(`${format}: independent single-pass reference COPY …`);
       const reference = await measureReference(dbUrl, exporter, {
         projectId: project.projectId,
@@ -216,6 +261,7 @@ async function main(): Promise<void> {
           ]);
           const peak = await worker.peakRss();
           const copy = results.copyLimits[format];
+          const counted = results.counts[format];
           const rows = Number(body.record_count ?? 0);
           const run: ExportRun = {
             format,
@@ -231,14 +277,14 @@ async function main(): Promise<void> {
             workerPeakRssMb: peak / MB,
             workerRssBeforeMb: rssBefore / MB,
             bytes: Number(body.file_size ?? 0),
-            statementsPerBatch: copy?.statementsPerBatch ?? 0,
-            countShare: copy ? copy.countSeconds / seconds : 0,
+            statementsPerBatch: counted?.statementsPerBatch ?? 0,
+            countShare: counted ? counted.seconds / seconds : 0,
           };
           results.exports.push(run);
           console.error(
             `  ${run.status} ${rows} rows in ${seconds.toFixed(1)} s, ${
-              run.ratioToCopy.toFixed(2)
-            }× COPY, ${run.ratioToReference.toFixed(2)}× reference, peak RSS ${
+              ratio(run.ratioToCopy)
+            }× COPY, ${ratio(run.ratioToReference)}× reference, peak RSS ${
               run.workerPeakRssMb.toFixed(0)
             } MB`,
           );
@@ -371,8 +417,8 @@ export function printTable(results: BenchResults): void {
         r.rows,
         r.seconds.toFixed(1),
         Math.round(r.rowsPerSecond),
-        r.ratioToCopy.toFixed(2),
-        r.ratioToReference.toFixed(2),
+        ratio(r.ratioToCopy),
+        ratio(r.ratioToReference),
         `${r.workerPeakRssMb.toFixed(0)} MB`,
         r.bytes,
         r.statementsPerBatch,

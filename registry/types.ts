@@ -141,6 +141,13 @@ export interface RecordExporter extends ExporterInfo {
 export interface StreamChunk {
   data: string | Uint8Array;
   records: number;
+  /**
+   * The rows the chunk's `limit` counted, when they are not the exported records (the stations
+   * or captures table of an archive, the images of a COCO file); defaults to `records`. The
+   * export sizes its next batch by bytes per row (activities/batch_size.ts): without it, a phase
+   * that exports no records would keep the first batch's limit of 50 rows to its end.
+   */
+  rows?: number;
   state: StreamState;
   /** True when this chunk ends the file. */
   done: boolean;

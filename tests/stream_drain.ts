@@ -24,15 +24,21 @@ export async function drainStream(
   exporter: Exporter,
   ctx: ExportQueryContext,
   options: { limit: number; from?: StreamState },
-): Promise<{ bytes: Uint8Array; records: number; states: StreamState[]; chunks: Uint8Array[] }> {
+): Promise<
+  { bytes: Uint8Array; records: number; rows: number; states: StreamState[]; chunks: Uint8Array[] }
+> {
   const stream = asStream(exporter);
   let state: StreamState = options.from ?? JSON.parse(JSON.stringify(stream.initialState(ctx)));
   const states: StreamState[] = [state];
   const chunks: Uint8Array[] = [];
   let records = 0;
+  let rows = 0; // what batch sizing sees: the rows each chunk's limit counted
   for (let done = false; !done;) {
     const chunk = await stream.next(ctx, state, { limit: options.limit });
     assert(chunk.records <= options.limit, `chunk of ${chunk.records} over ${options.limit}`);
+    const counted = chunk.rows ?? chunk.records;
+    assert(counted <= options.limit, `chunk of ${counted} rows over ${options.limit}`);
+    rows += counted;
     chunks.push(typeof chunk.data === "string" ? encoder.encode(chunk.data) : chunk.data);
     records += chunk.records;
     state = JSON.parse(JSON.stringify(chunk.state));
@@ -40,7 +46,7 @@ export async function drainStream(
     done = chunk.done;
     assert(chunks.length < 100_000, "the stream does not end");
   }
-  return { bytes: concat(chunks), records, states, chunks };
+  return { bytes: concat(chunks), records, rows, states, chunks };
 }
 
 /**

@@ -545,6 +545,7 @@ async function next(
   const parts: Uint8Array[] = [];
   let entry = state.entry;
   let records = 0;
+  let rowCount = 0;
   let afterId = state.afterId;
   let coverage = state.coverage;
   let finished = false;
@@ -567,12 +568,14 @@ async function next(
     }
   } else if (name === "deployments.csv") {
     const rows = await deploymentRows(ctx, afterId, options.limit);
+    rowCount = rows.length;
     if (rows.length > 0) write(csv(rows, deploymentFields));
     afterId = rows.length === 0 ? afterId : recordId(rows[rows.length - 1].id);
     coverage = widen(coverage, rows);
     finished = rows.length < options.limit;
   } else if (name === "media.csv") {
     const rows = await mediaRows(ctx, afterId, options.limit);
+    rowCount = rows.length;
     if (rows.length > 0) write(csv(rows, mediaFields));
     afterId = rows.length === 0 ? afterId : recordId(rows[rows.length - 1].id);
     finished = rows.length < options.limit;
@@ -581,6 +584,7 @@ async function next(
     if (batch.rows.length > 0) write(csv(batch.rows, observationFields));
     afterId = batch.lastId ?? afterId;
     records = batch.occurrences;
+    rowCount = batch.occurrences;
     finished = batch.occurrences < options.limit;
   }
 
@@ -603,7 +607,7 @@ async function next(
     records: state.records + records,
     coverage,
   };
-  return { data, records, state: after, done: false };
+  return { data, records, rows: rowCount, state: after, done: false };
 }
 
 /** The header line of a table. */

@@ -48,6 +48,10 @@ Deno.test({
         media: expected.media,
         observations: expected.occ + expected.dets,
       });
+      // every table row a chunk's limit counted is reported to batch sizing (activities/
+      // batch_size.ts), else the stations and captures phases keep the first batch's limit
+      const drained = await drainStream(camtrapDp, ctx, { limit: 1 });
+      assertEquals(drained.rows, 1 + expected.media + expected.occ);
 
       const [deployment] = report.tables.deployments;
       assertEquals(

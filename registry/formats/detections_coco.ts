@@ -213,7 +213,13 @@ async function next(
     after = { ...after, section: following, afterId: 0, afterDetection: 0, started: false };
   }
   const records = name === "annotations" ? rows.length : 0;
-  return { data, records, state: after, done: after.section >= SECTIONS.length };
+  return {
+    data,
+    records,
+    rows: rows.length,
+    state: after,
+    done: after.section >= SECTIONS.length,
+  };
 }
 
 /** A COCO object-detection dataset of the exported occurrences (`detections_coco`). */

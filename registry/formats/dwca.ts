@@ -563,6 +563,7 @@ async function next(
   const parts: Uint8Array[] = [];
   let entry = state.entry;
   let records = 0;
+  let rowCount = 0;
   let afterId = state.afterId;
   let coverage: StreamState = state.coverage;
   let events = state.events;
@@ -604,6 +605,7 @@ async function next(
     }
   } else if (name === "event.txt") {
     const rows = await eventRows(ctx, afterId, options.limit);
+    rowCount = rows.length;
     if (rows.length > 0) write(tsv(rows, eventColumns));
     afterId = rows.length === 0 ? afterId : recordId(rows[rows.length - 1].id);
     coverage = storeCoverage(widen(loadCoverage(coverage), rows));
@@ -614,9 +616,11 @@ async function next(
     if (rows.length > 0) write(tsv(rows, occurrenceColumns));
     afterId = rows.length === 0 ? afterId : recordId(rows[rows.length - 1].id);
     records = rows.length;
+    rowCount = rows.length;
     finished = rows.length < options.limit;
   } else {
     const batch = await multimediaRows(ctx, afterId, options.limit);
+    rowCount = batch.occurrences;
     if (batch.rows.length > 0) write(tsv(batch.rows, multimediaColumns));
     afterId = batch.lastId ?? afterId;
     finished = batch.occurrences < options.limit;
@@ -642,7 +646,7 @@ async function next(
     coverage,
     events,
   };
-  return { data, records, state: after, done: false };
+  return { data, records, rows: rowCount, state: after, done: false };
 }
 
 /** The Darwin Core Archive (`dwca`). */
