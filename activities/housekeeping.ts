@@ -10,8 +10,9 @@ import type { Sql } from "../db/client.ts";
 import type { ObjectStorage } from "../storage/types.ts";
 import type { HousekeepingReport } from "./types.ts";
 
-/** `<root><uuid>/<file name>` → the uuid. */
-const UUID_SEGMENT = /^([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})\/[^/]+$/;
+/** `<root><uuid>/<file name>` or `<root><uuid>/shards/<shard>` → the uuid (and `shards/`). */
+const UUID_SEGMENT =
+  /^([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})\/(shards\/)?[^/]+$/;
 
 /** What this database knows about a key. */
 interface Owner {
@@ -22,6 +23,8 @@ interface Owner {
   /** The row is gone (`deleted_export_files`): everything under its uuid is leftover. */
   deleted: boolean;
   fileUuid: string;
+  /** The key is one of the export's shard objects or uploads (`<uuid>/shards/…`). */
+  shard?: boolean;
 }
 
 /**
@@ -30,6 +33,8 @@ interface Owner {
  *   is gone, ended, or names another upload id) and that are at least `minAgeSeconds` old (an
  *   upload is begun a moment before its id is recorded);
  * - removes files of deleted exports and of exports that ended FAILURE/REVOKED;
+ * - treats shard objects and uploads (`<uuid>/shards/…`) as live while their export is PENDING
+ *   or STARTED, and as leftovers once it ended (any status) or was deleted;
  * - forgets deleted exports older than `minAgeSeconds` once nothing of theirs is left.
  */
 export async function sweepStorage(
@@ -49,7 +54,7 @@ export async function sweepStorage(
     const owner = owners.get(upload.key);
     if (!owner) continue; // not this database's
     const live = !owner.deleted && ["PENDING", "STARTED"].includes(owner.status ?? "") &&
-      owner.uploadId === upload.uploadId;
+      (owner.shard || owner.uploadId === upload.uploadId);
     if (live) continue;
     const age = upload.initiated ? (now - upload.initiated.getTime()) / 1000 : Infinity;
     if (age < options.minAgeSeconds) continue;
@@ -60,7 +65,10 @@ export async function sweepStorage(
   for (const key of objects) {
     const owner = owners.get(key);
     if (!owner) continue;
-    if (owner.deleted || ["FAILURE", "REVOKED"].includes(owner.status ?? "")) {
+    const ended = owner.shard
+      ? !["PENDING", "STARTED"].includes(owner.status ?? "")
+      : ["FAILURE", "REVOKED"].includes(owner.status ?? "");
+    if (owner.deleted || ended) {
       await storage.deleteObject(key);
       report.removedFiles.push(key);
     }
@@ -83,9 +91,11 @@ async function findOwners(sql: Sql, root: string, keys: string[]): Promise<Map<s
   const owners = new Map<string, Owner>();
   if (keys.length === 0) return owners;
   const uuidOf = new Map<string, string>();
+  const shardKeys = new Set<string>();
   for (const key of keys) {
     const match = key.startsWith(root) ? UUID_SEGMENT.exec(key.slice(root.length)) : null;
     if (match) uuidOf.set(key, match[1]);
+    if (match?.[2]) shardKeys.add(key);
   }
   const uuids = [...new Set(uuidOf.values())];
   const rows = await sql<
@@ -118,8 +128,10 @@ async function findOwners(sql: Sql, root: string, keys: string[]): Promise<Map<s
     if (row.file_key) byKey.set(row.file_key, owner);
   }
   for (const key of keys) {
-    const owner = byKey.get(key) ?? byUuid.get(uuidOf.get(key) ?? "");
-    if (owner) owners.set(key, owner);
+    const owner = shardKeys.has(key)
+      ? byUuid.get(uuidOf.get(key) ?? "")
+      : byKey.get(key) ?? byUuid.get(uuidOf.get(key) ?? "");
+    if (owner) owners.set(key, shardKeys.has(key) ? { ...owner, shard: true } : owner);
   }
   return owners;
 }

@@ -3,6 +3,7 @@
  * Temporal client) so that the worker and the tests pass the same real services.
  */
 import { Context } from "@temporalio/activity";
+import { createSHA256 } from "hash-wasm";
 import { ApplicationFailure, CancelledFailure } from "@temporalio/common";
 import type { Client } from "@temporalio/client";
 import type { Config } from "../config/mod.ts";
@@ -20,7 +21,7 @@ import {
   updateJobProgress,
 } from "../db/exports.ts";
 import { getExporter, supportedFormats } from "../registry/mod.ts";
-import { asStream, withByteOrderMark } from "../registry/stream.ts";
+import { asStream, shardStream, withByteOrderMark } from "../registry/stream.ts";
 import type {
   ExportOptions,
   ExportQueryContext,
@@ -38,10 +39,13 @@ import { exportNotFound, invalidFilters, unknownFormat } from "./failures.ts";
 import type {
   ExportCheckpoint,
   ExportedFile,
+  ExportedShard,
   ExportHeartbeat,
   HousekeepingReport,
   LegacyExportHeartbeat,
   ResolvedExport,
+  ShardPlan,
+  ShardSpec,
 } from "./types.ts";
 
 /** What the activities need from the outside world. */
@@ -99,6 +103,21 @@ export function exportFileKey(
   const { storagePrefix, fileUuid, projectSlug, exportId } = export_;
   return `${exportsRoot(storagePrefix)}${fileUuid}/${projectSlug}_export-${exportId}.${extension}`;
 }
+
+/**
+ * The key prefix of an export's shard objects, `<STORAGE_PREFIX>exports/<file_uuid>/shards/`:
+ * under the export's own UUID, so isolation and housekeeping treat them as the export's.
+ */
+export function shardPrefix(storagePrefix: string, fileUuid: string): string {
+  return `${exportsRoot(storagePrefix)}${fileUuid}/shards/`;
+}
+
+/**
+ * At most this many shards per export, whatever `EXPORT_SHARD_RECORDS` says: each shard is a
+ * handful of workflow history events and one object; 64 keep the history small and are more
+ * parallel activities than a deployment runs at once.
+ */
+export const MAX_SHARDS = 64;
 
 /** The key prefix under which every export file of this deployment lives. */
 export function exportsRoot(storagePrefix: string): string {
@@ -158,6 +177,7 @@ export function createActivities(deps: ActivityDependencies) {
       await storage.abortUpload({ key: row.file_key, uploadId: row.upload_id });
     }
     if (row.file_key) await storage.deleteObject(row.file_key);
+    await discardShardFiles(shardPrefix(config.storagePrefix, row.file_uuid));
     await sql`update data_exports set upload_id = null where id = ${row.id}`;
   }
 
@@ -214,6 +234,186 @@ export function createActivities(deps: ActivityDependencies) {
         params: { records_exported: records },
       });
     });
+  }
+
+  /** Aborts the incomplete uploads and removes the objects under a shard prefix. */
+  async function discardShardFiles(prefix: string): Promise<void> {
+    for (const upload of await storage.listIncompleteUploads(prefix)) {
+      await storage.abortUpload(upload);
+    }
+    for (const key of await storage.listObjects(prefix)) await storage.deleteObject(key);
+  }
+
+  /** Records one shard's records; `records_exported` is the sum over the shards. */
+  async function reportShardProgress(
+    exportId: number,
+    shard: number,
+    records: number,
+  ): Promise<void> {
+    const [found] = await sql`select 1 from data_exports where id = ${exportId}`;
+    if (!found) throw exportNotFound(exportId);
+    await updateJobProgress(sql, exportId, (progress) => {
+      const stage = progress.stages.find((s) => s.key === STAGES.export.key) as
+        | { shard_records?: Record<string, number> }
+        | undefined;
+      if (!stage) return;
+      const counts = stage.shard_records ??= {};
+      counts[String(shard)] = records;
+      const sum = Object.values(counts).reduce((a, b) => a + b, 0);
+      const total = progress.stages.find((s) => s.key === STAGES.export.key)?.params
+        .find((p) => p.key === "total_records")?.value;
+      setStage(progress, STAGES.export.key, {
+        status: "STARTED",
+        progress: typeof total === "number" && total > 0 ? sum / total : 0,
+        params: { records_exported: sum },
+      });
+    });
+  }
+
+  /**
+   * Streams `stream` batch by batch into a resumable upload at `key`. After each batch it
+   * heartbeats the last durable checkpoint; a retried attempt resumes from it when `owns` says
+   * the checkpoint's upload is still this one's, else starts over (aborting uploads left at
+   * `key`). If the export row disappears meanwhile, the upload is aborted before the
+   * (non-retryable) error is thrown. Returns the uploaded, not yet published, bytes.
+   */
+  async function streamToUpload(options: {
+    row: ExportRow;
+    stream: StreamExporter;
+    query: ExportQueryContext;
+    key: string;
+    contentType: string;
+    /** Records the stream will hold (heartbeat progress). */
+    totalRecords: number;
+    /** Job-log prefix: "" or "shard 3 ". */
+    label: string;
+    owns(uploadId: string): boolean;
+    beforeBegin(): Promise<void>;
+    afterBegin(upload: UploadState): Promise<void>;
+    progress(records: number): Promise<void>;
+  }): Promise<ExportedFile> {
+    const { row, stream: exporter, query } = options;
+    const ctx = Context.current();
+    const previous = (ctx.info.heartbeatDetails as
+      | ExportHeartbeat
+      | LegacyExportHeartbeat
+      | undefined)?.checkpoint;
+
+    let start: Omit<ExportCheckpoint, "hashState"> & { hashState?: string } | undefined;
+    if (previous && options.owns(previous.upload.uploadId)) {
+      try {
+        // compact checkpoints name the upload; older ones carry every part
+        const upload = "parts" in previous.upload
+          ? await storage.resumeUpload(previous.upload)
+          : await storage.recoverUpload(previous.upload);
+        start = { ...previous, upload };
+      } catch (error) {
+        if (!isLostUpload(error)) throw error; // storage unreachable: retry later
+        await appendJobLog(
+          sql,
+          row.id,
+          `${options.label}could not resume the upload, starting over: ${error}`,
+          "warning",
+        );
+      }
+      if (start) {
+        await sql`update data_exports set resumed_count = resumed_count + 1 where id = ${row.id}`;
+        await appendJobLog(
+          sql,
+          row.id,
+          `${options.label}resumed at ${
+            describeState(previous.state)
+          } after ${previous.records} records ` +
+            `(attempt ${ctx.info.attempt})`,
+          "warning",
+        );
+      }
+    }
+    if (!start) {
+      await options.beforeBegin();
+      await storage.ensureReady(); // the bucket may have been lost with its server
+      // An attempt killed between beginning its upload and recording it left an upload no row
+      // names. The key carries this export's UUID, so every upload under it is this export's.
+      for (const orphan of await storage.listIncompleteUploads(options.key)) {
+        if (orphan.key === options.key) await storage.abortUpload(orphan);
+      }
+      const upload = await storage.beginUpload(options.key, options.contentType);
+      await options.afterBegin(upload);
+      start = { state: exporter.initialState(query), records: 0, upload };
+    }
+
+    // S3 parts must be ≥ 5 MiB; an fsynced file can take any size, so the filesystem backend
+    // makes every batch durable (a resume then re-reads at most the batch in flight)
+    const partSize = storage.backend === "fs" ? 1 : config.uploadPartSize;
+    const writer = await CheckpointWriter.open(storage, start, partSize);
+    const startedAt = performance.now();
+    const startRecords = writer.records;
+    const total = options.totalRecords;
+    const details = (): ExportHeartbeat => {
+      const seconds = (performance.now() - startedAt) / 1000;
+      const durable = writer.checkpoint;
+      return {
+        progress: {
+          records: writer.records,
+          total,
+          percent: total > 0 ? Math.round((writer.records / total) * 1000) / 10 : 100,
+          rowsPerSecond: seconds > 0 ? Math.round((writer.records - startRecords) / seconds) : 0,
+          bytes: writer.bytes,
+        },
+        checkpoint: {
+          state: durable.state,
+          records: durable.records,
+          upload: uploadRef(durable.upload),
+          hashState: durable.hashState,
+          ...(durable.batchLimit === undefined ? {} : { batchLimit: durable.batchLimit }),
+        },
+      };
+    };
+    const beat = () => ctx.heartbeat(details());
+    writer.onDurable = beat;
+    beat();
+    try {
+      return await keepAlive(async () => {
+        let done = false;
+        // a resumed attempt continues with the limit the interrupted one would have used
+        let limit = writer.batchLimit ?? firstBatchLimit({ maxRecords: config.exportBatchSize });
+        while (!done) {
+          if (ctx.cancellationSignal.aborted) throw new CancelledFailure("export cancelled");
+          const chunk = await exporter.next(query, writer.state, { limit });
+          // The capture set may be deleted mid-export: its rows then silently vanish from the
+          // query, so check after every batch instead of exporting a truncated file.
+          await checkFilters(row);
+          limit = nextBatchLimit(
+            {
+              records: chunk.rows ?? chunk.records,
+              bytes: typeof chunk.data === "string" ? chunk.data.length : chunk.data.byteLength,
+            },
+            {
+              maxRecords: config.exportBatchSize,
+              targetBytes: config.exportBatchBytes,
+              current: limit,
+            },
+          );
+          writer.append(chunk.data, chunk.records, chunk.state, limit);
+          done = chunk.done;
+          await writer.flush(done);
+          beat();
+          if (chunk.records > 0 || done) await options.progress(writer.records);
+        }
+        return {
+          records: writer.records,
+          bytes: writer.checkpoint.upload.bytes,
+          checksum: writer.digest(),
+          upload: writer.checkpoint.upload,
+        };
+      }, details);
+    } catch (error) {
+      if (error instanceof ApplicationFailure && error.type === "ExportNotFound") {
+        // Nobody will clean up after a deleted export: drop its upload now.
+        await storage.abortUpload(writer.checkpoint.upload).catch(() => {});
+      }
+      throw error;
+    }
   }
 
   return {
@@ -276,136 +476,183 @@ export function createActivities(deps: ActivityDependencies) {
     async exportRecords(
       input: { exportId: number; fileKey: string; totalRecords: number },
     ): Promise<ExportedFile> {
-      const ctx = Context.current();
       const row = await requireExport(input.exportId);
       const exporter = requireExporter(row.format, exportOptions(row));
-      const query = await queryContext(row);
-      const previous = (ctx.info.heartbeatDetails as
-        | ExportHeartbeat
-        | LegacyExportHeartbeat
-        | undefined)?.checkpoint;
-
-      let start: Omit<ExportCheckpoint, "hashState"> & { hashState?: string } | undefined;
-      if (previous && previous.upload.uploadId === row.upload_id) {
-        try {
-          // compact checkpoints name the upload; older ones carry every part
-          const upload = "parts" in previous.upload
-            ? await storage.resumeUpload(previous.upload)
-            : await storage.recoverUpload(previous.upload);
-          start = { ...previous, upload };
-        } catch (error) {
-          if (!isLostUpload(error)) throw error; // storage unreachable: retry later
-          await appendJobLog(
-            sql,
-            row.id,
-            `could not resume the upload, starting over: ${error}`,
-            "warning",
-          );
-        }
-        if (start) {
-          await sql`update data_exports set resumed_count = resumed_count + 1 where id = ${row.id}`;
-          await appendJobLog(
-            sql,
-            row.id,
-            `resumed at ${describeState(previous.state)} after ${previous.records} records ` +
-              `(attempt ${ctx.info.attempt})`,
-            "warning",
-          );
-        }
-      }
-      if (!start) {
-        if (row.upload_id && row.file_key) {
-          await storage.abortUpload({ key: row.file_key, uploadId: row.upload_id });
-        }
-        await storage.ensureReady(); // the bucket may have been lost with its server
-        // An attempt killed between beginning its upload and recording it left an upload no row
-        // names. The key carries this export's UUID, so every upload under it is this export's.
-        for (const orphan of await storage.listIncompleteUploads(input.fileKey)) {
-          if (orphan.key === input.fileKey) await storage.abortUpload(orphan);
-        }
-        const upload = await storage.beginUpload(input.fileKey, exporter.contentType);
-        await sql`
-          update data_exports set upload_id = ${upload.uploadId}, file_key = ${input.fileKey},
-            updated_at = now()
-          where id = ${row.id}`;
-        start = { state: exporter.initialState(query), records: 0, upload };
-      }
-
-      // S3 parts must be ≥ 5 MiB; an fsynced file can take any size, so the filesystem backend
-      // makes every batch durable (a resume then re-reads at most the batch in flight)
-      const partSize = storage.backend === "fs" ? 1 : config.uploadPartSize;
-      const writer = await CheckpointWriter.open(storage, start, partSize);
-      const startedAt = performance.now();
-      const startRecords = writer.records;
-      const details = (): ExportHeartbeat => {
-        const seconds = (performance.now() - startedAt) / 1000;
-        const durable = writer.checkpoint;
-        return {
-          progress: {
-            records: writer.records,
-            total: input.totalRecords,
-            percent: input.totalRecords > 0
-              ? Math.round((writer.records / input.totalRecords) * 1000) / 10
-              : 100,
-            rowsPerSecond: seconds > 0 ? Math.round((writer.records - startRecords) / seconds) : 0,
-            bytes: writer.bytes,
-          },
-          checkpoint: {
-            state: durable.state,
-            records: durable.records,
-            upload: uploadRef(durable.upload),
-            hashState: durable.hashState,
-            ...(durable.batchLimit === undefined ? {} : { batchLimit: durable.batchLimit }),
-          },
-        };
-      };
-      const beat = () => ctx.heartbeat(details());
-      writer.onDurable = beat;
-      beat();
-      try {
-        return await keepAlive(async () => {
-          let done = false;
-          // a resumed attempt continues with the limit the interrupted one would have used
-          let limit = writer.batchLimit ?? firstBatchLimit({ maxRecords: config.exportBatchSize });
-          while (!done) {
-            if (ctx.cancellationSignal.aborted) throw new CancelledFailure("export cancelled");
-            const chunk = await exporter.next(query, writer.state, { limit });
-            // The capture set may be deleted mid-export: its rows then silently vanish from the
-            // query, so check after every batch instead of exporting a truncated file.
-            await checkFilters(row);
-            limit = nextBatchLimit(
-              {
-                records: chunk.rows ?? chunk.records,
-                bytes: typeof chunk.data === "string" ? chunk.data.length : chunk.data.byteLength,
-              },
-              {
-                maxRecords: config.exportBatchSize,
-                targetBytes: config.exportBatchBytes,
-                current: limit,
-              },
-            );
-            writer.append(chunk.data, chunk.records, chunk.state, limit);
-            done = chunk.done;
-            await writer.flush(done);
-            beat();
-            if (chunk.records > 0 || done) {
-              await reportProgress(row.id, writer.records, input.totalRecords);
-            }
+      return await streamToUpload({
+        row,
+        stream: exporter,
+        query: await queryContext(row),
+        key: input.fileKey,
+        contentType: exporter.contentType,
+        totalRecords: input.totalRecords,
+        label: "",
+        owns: (uploadId) => uploadId === row.upload_id,
+        async beforeBegin() {
+          if (row.upload_id && row.file_key) {
+            await storage.abortUpload({ key: row.file_key, uploadId: row.upload_id });
           }
-          return {
-            records: writer.records,
-            bytes: writer.checkpoint.upload.bytes,
-            checksum: writer.digest(),
-            upload: writer.checkpoint.upload,
-          };
-        }, details);
-      } catch (error) {
-        if (error instanceof ApplicationFailure && error.type === "ExportNotFound") {
-          // Nobody will clean up after a deleted export: drop its upload now.
-          await storage.abortUpload(writer.checkpoint.upload).catch(() => {});
+        },
+        async afterBegin(upload) {
+          await sql`
+            update data_exports set upload_id = ${upload.uploadId}, file_key = ${input.fileKey},
+              updated_at = now()
+            where id = ${row.id}`;
+        },
+        progress: (records) => reportProgress(row.id, records, input.totalRecords),
+      });
+    },
+
+    /**
+     * Decides whether the export is sharded (README, Sharded exports): only formats with
+     * `shardBounds`, only above `EXPORT_SHARD_RECORDS` records (0: never), at most
+     * {@link MAX_SHARDS} shards of about equal record counts. Removes leftover shard objects of
+     * an earlier run of this export and records the file key (so a failure removes a composed
+     * file). An empty plan means: export unsharded.
+     */
+    async planShards(
+      input: { exportId: number; fileKey: string; totalRecords: number },
+    ): Promise<ShardPlan> {
+      return await keepAlive(async () => {
+        const row = await requireExport(input.exportId);
+        const prefix = shardPrefix(config.storagePrefix, row.file_uuid);
+        const exporter = getExporter(row.format);
+        const limit = config.exportShardRecords;
+        const none: ShardPlan = { prefix, shards: [] };
+        if (
+          !exporter || exporter.kind === "stream" || !exporter.shardBounds || limit === 0 ||
+          input.totalRecords <= limit
+        ) {
+          return none;
         }
-        throw error;
+        const wanted = Math.min(MAX_SHARDS, Math.ceil(input.totalRecords / limit));
+        const every = Math.ceil(input.totalRecords / wanted);
+        const query = await queryContext(row);
+        const bounds = (await exporter.shardBounds(query, every)).slice(0, wanted - 1);
+        if (bounds.length === 0) return none;
+        const shards: ShardSpec[] = [];
+        for (let index = 0; index <= bounds.length; index++) {
+          const last = index === bounds.length;
+          shards.push({
+            index,
+            key: `${prefix}${String(index).padStart(4, "0")}.${exporter.extension}`,
+            afterId: index === 0 ? null : bounds[index - 1],
+            untilId: last ? null : bounds[index],
+            recordsBefore: index * every,
+            records: last ? Math.max(0, input.totalRecords - index * every) : every,
+            first: index === 0,
+            last,
+          });
+        }
+        await discardShardFiles(prefix);
+        await sql`
+          update data_exports set file_key = ${input.fileKey}, upload_id = null, updated_at = now()
+          where id = ${row.id}`;
+        await appendJobLog(
+          sql,
+          row.id,
+          `export split into ${shards.length} shards of about ${every} records`,
+        );
+        return { prefix, shards };
+      });
+    },
+
+    /**
+     * Exports one shard (records `afterId` < id ≤ `untilId`) into its own object under the
+     * export's `shards/` prefix, resuming from its own heartbeat checkpoint like
+     * `exportRecords`; publishes the shard object and returns its key, size and records.
+     */
+    async exportShard(input: { exportId: number; shard: ShardSpec }): Promise<ExportedShard> {
+      const row = await requireExport(input.exportId);
+      const exporter = getExporter(row.format);
+      if (!exporter || exporter.kind === "stream") {
+        throw unknownFormat(row.format, supportedFormats());
       }
+      const { shard } = input;
+      const excel = exportOptions(row).excel_compatible === true &&
+        (exporter.acceptedOptions ?? []).includes("excel_compatible");
+      const stream = shardStream(exporter, shard);
+      const file = await streamToUpload({
+        row,
+        stream: excel && shard.first ? withByteOrderMark(stream) : stream,
+        query: await queryContext(row),
+        key: shard.key,
+        contentType: exporter.contentType,
+        totalRecords: shard.records,
+        label: `shard ${shard.index} `,
+        owns: () => true, // the checkpoint is this activity's own, and so is its upload
+        beforeBegin: () => Promise.resolve(),
+        afterBegin: () => Promise.resolve(),
+        progress: (records) => reportShardProgress(row.id, shard.index, records),
+      });
+      const { size } = await keepAlive(() => storage.completeUpload(file.upload));
+      return { index: shard.index, key: shard.key, bytes: size, records: file.records };
+    },
+
+    /**
+     * Publishes the export's file as the concatenation of its shard objects
+     * (`storage.composeObject`: server-side on S3), computes its SHA-256 by streaming the
+     * composed object once (flat memory), then removes the shard objects. Idempotent: a retry
+     * after the shards were removed finds the composed file of the expected size.
+     */
+    async composeShards(input: {
+      exportId: number;
+      fileKey: string;
+      contentType: string;
+      prefix: string;
+      shards: ExportedShard[];
+    }): Promise<{ size: number; checksum: string }> {
+      return await keepAlive(async () => {
+        await requireExport(input.exportId);
+        await updateJobProgress(sql, input.exportId, (progress) => {
+          setStage(progress, STAGES.upload.key, { status: "STARTED" });
+        });
+        const total = input.shards.reduce((n, s) => n + s.bytes, 0);
+        const sources = [...input.shards].sort((a, b) => a.index - b.index)
+          .map((s) => ({ key: s.key, size: s.bytes }));
+        const present = await Promise.all(sources.map((s) => storage.headObject(s.key)));
+        if (present.some((head) => head === null)) {
+          // an earlier attempt composed the file and removed (some) shards
+          const head = await storage.headObject(input.fileKey);
+          if (head?.size !== total) {
+            throw new Error(
+              `shard objects are gone and the file has ${
+                head?.size ?? "no"
+              } bytes, expected ${total}: ${input.fileKey}`,
+            );
+          }
+        } else {
+          // a compose attempt killed mid-way left an upload under the file's own key
+          for (const orphan of await storage.listIncompleteUploads(input.fileKey)) {
+            if (orphan.key === input.fileKey) await storage.abortUpload(orphan);
+          }
+          await storage.composeObject(input.fileKey, input.contentType, sources);
+        }
+        await sql`
+          update data_exports set file_key = ${input.fileKey}, upload_id = null, updated_at = now()
+          where id = ${input.exportId}`;
+        const hasher = await createSHA256();
+        hasher.init();
+        let size = 0;
+        for await (const chunk of await storage.readObject(input.fileKey)) {
+          hasher.update(chunk);
+          size += chunk.byteLength;
+        }
+        if (size !== total) {
+          throw new Error(`composed file has ${size} bytes, expected ${total}: ${input.fileKey}`);
+        }
+        await discardShardFiles(input.prefix);
+        return { size, checksum: hasher.digest("hex") };
+      });
+    },
+
+    /**
+     * Removes every shard object and incomplete shard upload under `prefix` (an export's
+     * `<file_uuid>/shards/`), and the file at `fileKey` when given (an export deleted mid-way).
+     * Idempotent.
+     */
+    async discardShards(input: { prefix: string; fileKey?: string }): Promise<void> {
+      await discardShardFiles(input.prefix);
+      if (input.fileKey) await storage.deleteObject(input.fileKey);
     },
 
     /** Publishes the uploaded object. Idempotent. */

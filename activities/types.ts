@@ -1,5 +1,5 @@
 /** Inputs and outputs of the export activities; workflows import these as types only. */
-import type { StreamState } from "../registry/types.ts";
+import type { RecordId, StreamState } from "../registry/types.ts";
 import type { UploadState } from "../storage/types.ts";
 import type { UploadRef } from "../storage/upload_ref.ts";
 
@@ -92,6 +92,43 @@ export interface ExportedFile {
   bytes: number;
   checksum: string;
   upload: UploadState;
+}
+
+/**
+ * One shard of a sharded export (see `planShards`): the records `afterId` < id ≤ `untilId` in
+ * id order, written to the object `key` under the export's `<file_uuid>/shards/`.
+ */
+export interface ShardSpec {
+  /** 0-based position of the shard in the file. */
+  index: number;
+  key: string;
+  /** null: from the first record. */
+  afterId: RecordId | null;
+  /** null: to the last record. */
+  untilId: RecordId | null;
+  /** Records of the export before this shard (the JSON array places its `,` by it). */
+  recordsBefore: number;
+  /** Records the plan expects in the shard (progress only; the data may have changed). */
+  records: number;
+  /** The first shard writes the prologue, the last the epilogue. */
+  first: boolean;
+  last: boolean;
+}
+
+/** Result of `planShards`; no shards: export unsharded. */
+export interface ShardPlan {
+  /** `<STORAGE_PREFIX>exports/<file_uuid>/shards/`. */
+  prefix: string;
+  shards: ShardSpec[];
+}
+
+/** Result of `exportShard`: the shard object is published at `key`. */
+export interface ExportedShard {
+  index: number;
+  key: string;
+  /** Size of the shard object in bytes. */
+  bytes: number;
+  records: number;
 }
 
 /** What one housekeeping sweep removed. */

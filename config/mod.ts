@@ -29,6 +29,11 @@ export interface Config {
     secretAccessKey?: string;
   };
   exportBatchSize: number;
+  /**
+   * Exports of more records than this are split into shards of about equal record counts,
+   * exported in parallel and composed into one file (`EXPORT_SHARD_RECORDS`); 0: never.
+   */
+  exportShardRecords: number;
   /** Target bytes per batch: large records (JSON documents) get smaller batches. */
   exportBatchBytes: number;
   /** Minimum S3 part size in bytes (S3 requires ≥ 5 MiB for all parts but the last). */
@@ -125,6 +130,7 @@ const envSchema = z.object({
   AWS_ACCESS_KEY_ID: z.string().min(1).optional(),
   AWS_SECRET_ACCESS_KEY: z.string().min(1).optional(),
   EXPORT_BATCH_SIZE: z.coerce.number().int().min(1).max(100_000).default(5000),
+  EXPORT_SHARD_RECORDS: z.coerce.number().int().min(0).max(1_000_000_000).default(250_000),
   EXPORT_BATCH_MB: z.coerce.number().min(0.01).max(256).default(4),
   UPLOAD_PART_SIZE_MB: z.coerce.number().min(5).max(512).default(8),
   HEARTBEAT_TIMEOUT_SECONDS: z.coerce.number().int().min(2).max(600).default(20),
@@ -176,6 +182,7 @@ export function loadConfig(env: Record<string, string | undefined> = Deno.env.to
       secretAccessKey: e.AWS_SECRET_ACCESS_KEY,
     },
     exportBatchSize: e.EXPORT_BATCH_SIZE,
+    exportShardRecords: e.EXPORT_SHARD_RECORDS,
     exportBatchBytes: Math.round(e.EXPORT_BATCH_MB * MIB),
     uploadPartSize: Math.round(e.UPLOAD_PART_SIZE_MB * MIB),
     heartbeatTimeoutSeconds: e.HEARTBEAT_TIMEOUT_SECONDS,

@@ -56,3 +56,16 @@ Deno.test("loadConfig rejects a time zone that is not an IANA name and malformed
   assertThrows(() => loadConfig({ MEDIA_URL: "ftp://x/media/" }), ConfigError, "MEDIA_URL");
   assertThrows(() => loadConfig({ PLATFORM_URL: "localhost:8000" }), ConfigError, "PLATFORM_URL");
 });
+
+Deno.test("loadConfig reads EXPORT_SHARD_RECORDS (default 250,000; 0: never) and rejects bad ones", () => {
+  assertEquals(loadConfig({}).exportShardRecords, 250_000);
+  assertEquals(loadConfig({ EXPORT_SHARD_RECORDS: "0" }).exportShardRecords, 0);
+  assertEquals(loadConfig({ EXPORT_SHARD_RECORDS: "40" }).exportShardRecords, 40);
+  for (const bad of ["-1", "2.5", "many", "1e12"]) {
+    assertThrows(
+      () => loadConfig({ EXPORT_SHARD_RECORDS: bad }),
+      ConfigError,
+      "EXPORT_SHARD_RECORDS",
+    );
+  }
+});

@@ -12,7 +12,7 @@
  * Dates are UTC calendar dates of the occurrence's first appearance (its earliest detection).
  */
 import type postgres from "postgres";
-import type { ExportQueryContext, FilterKey } from "./types.ts";
+import { type ExportQueryContext, type FilterKey, type RecordId, recordId } from "./types.ts";
 import { realBox } from "./occurrence_sql.ts";
 import { finiteOrNull } from "./numeric_sql.ts";
 
@@ -142,4 +142,26 @@ export async function countOccurrences(ctx: ExportQueryContext): Promise<number>
   const [row] = await ctx.sql<{ n: number }[]>`
     select count(*)::bigint as n from occurrences o where ${occurrencePredicate(ctx)}`;
   return row.n;
+}
+
+/**
+ * Shard boundaries of an occurrence-based export (`RecordExporter.shardBounds`): the ids of the
+ * `every`-th, 2·`every`-th, … valid occurrence in id order, with the very predicate of the count
+ * and the batches. One statement; `every` ≥ 1.
+ */
+export async function occurrenceShardBounds(
+  ctx: ExportQueryContext,
+  every: number,
+): Promise<RecordId[]> {
+  if (!(Number.isSafeInteger(every) && every >= 1)) {
+    throw new RangeError(`shard size must be a positive integer: ${every}`);
+  }
+  const rows = await ctx.sql<{ id: unknown }[]>`
+    select r.id from (
+      select o.id, row_number() over (order by o.id) as n
+      from occurrences o where ${occurrencePredicate(ctx)}
+    ) r
+    where r.n % ${every} = 0
+    order by r.id`;
+  return rows.map((row) => recordId(row.id));
 }

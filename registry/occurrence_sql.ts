@@ -17,8 +17,8 @@ import { finiteOrNull } from "./numeric_sql.ts";
 export type Fragment = postgres.PendingQuery<postgres.Row[]>;
 
 /**
- * `with batch as (…)`: the ids of the next `limit` valid occurrences after `afterId`, in id
- * order (keyset pagination). Join it to `occurrences o` and order by `batch.id`. `also` is a
+ * `with batch as (…)`: the ids of the next `limit` valid occurrences after `afterId` (and up to
+ * `untilId` inclusive, when given: the end of a shard), in id order (keyset pagination). Join it to `occurrences o` and order by `batch.id`. `also` is a
  * format's own extra condition on `o` (the Darwin Core Archive needs an event).
  *
  * The shared predicate is checked per candidate in a scalar subquery, which the planner cannot
@@ -28,16 +28,17 @@ export type Fragment = postgres.PendingQuery<postgres.Row[]>;
  */
 export function occurrenceBatch(
   ctx: ExportQueryContext,
-  cursor: { afterId: RecordId | null; limit: number },
+  cursor: { afterId: RecordId | null; limit: number; untilId?: RecordId | null },
   options: { also?: Fragment } = {},
 ): Fragment {
   const { sql } = ctx;
   const after = cursor.afterId === null ? sql`` : sql`and c.id > ${cursor.afterId}`;
+  const until = cursor.untilId == null ? sql`` : sql`and c.id <= ${cursor.untilId}`;
   const also = options.also === undefined ? sql`` : sql`and ${options.also}`;
   return sql`
     with batch as (
       select c.id from occurrences c
-      where c.project_id = ${ctx.projectId} ${after}
+      where c.project_id = ${ctx.projectId} ${after} ${until}
         and (select true from occurrences o where o.id = c.id and ${
     occurrencePredicate(ctx)
   } ${also})

@@ -3,6 +3,7 @@ import { UTF8_BOM } from "./encoding.ts";
 import type {
   Exporter,
   ExportQueryContext,
+  RecordExporter,
   RecordId,
   StreamChunk,
   StreamExporter,
@@ -64,6 +65,78 @@ export function asStream(exporter: Exporter): StreamExporter {
         state: { phase: "records", afterId: batch.lastId, records: state.records + batch.records },
         done: false,
       };
+    },
+  };
+}
+
+/** The part of a record export one shard writes (see {@link shardStream}). */
+export interface ShardRange {
+  /** Records with id > afterId (null: from the first record). */
+  afterId: RecordId | null;
+  /** … and id ≤ untilId (null: to the last record). */
+  untilId: RecordId | null;
+  /** Records of the export before this shard (JSON places its `,` separators by it). */
+  recordsBefore: number;
+  /** The first shard writes the prologue (CSV header, `[`). */
+  first: boolean;
+  /** The last shard writes the epilogue (`]`). */
+  last: boolean;
+}
+
+/**
+ * One shard of a record export as a stream: the prologue when it is the first, the records in
+ * `(afterId, untilId]` in keyset batches, the epilogue when it is the last. The shards' bytes
+ * concatenated in order are the bytes of the whole export ({@link asStream}), because a record's
+ * bytes depend only on the record and on how many precede it. Its state (`phase`, `afterId`,
+ * `records`: of the whole export, this shard's included) is what a checkpoint stores.
+ */
+export function shardStream(exporter: RecordExporter, shard: ShardRange): StreamExporter {
+  const finish = (state: RecordStreamState, data: string): StreamChunk => ({
+    data: shard.last ? data + exporter.epilogue() : data,
+    records: 0,
+    state: { ...state, phase: "done" },
+    done: true,
+  });
+  return {
+    ...exporter,
+    kind: "stream",
+    initialState(): StreamState {
+      return {
+        phase: "prologue",
+        afterId: shard.afterId,
+        records: shard.recordsBefore,
+      } satisfies RecordStreamState;
+    },
+    async next(
+      ctx: ExportQueryContext,
+      raw: StreamState,
+      options: { limit: number },
+    ): Promise<StreamChunk> {
+      const state = raw as RecordStreamState;
+      if (state.phase === "prologue") {
+        return {
+          data: shard.first ? exporter.prologue() : "",
+          records: 0,
+          state: { ...state, phase: "records" },
+          done: false,
+        };
+      }
+      if (state.phase === "done") return { data: "", records: 0, state, done: true };
+      const batch = await exporter.fetchBatch(ctx, {
+        afterId: state.afterId,
+        limit: options.limit,
+        recordsBefore: state.records,
+        untilId: shard.untilId,
+      });
+      const after: RecordStreamState = {
+        phase: "records",
+        afterId: batch.lastId ?? state.afterId,
+        records: state.records + batch.records,
+      };
+      if (batch.records < options.limit) {
+        return { ...finish(after, batch.text), records: batch.records };
+      }
+      return { data: batch.text, records: batch.records, state: after, done: false };
     },
   };
 }

@@ -127,14 +127,29 @@ export interface RecordExporter extends ExporterInfo {
   /**
    * The next batch after `afterId` (null: from the start), at most `limit` records, encoded.
    * `recordsBefore` lets formats place separators (`,` between JSON array items).
-   * Must run a constant number of statements, whatever the batch size.
+   * Must run a constant number of statements, whatever the batch size. A format that declares
+   * {@link RecordExporter.shardBounds} also honours `untilId`: only records with id ≤ `untilId`
+   * (none past it; absent or null: no upper bound).
    */
   fetchBatch(
     ctx: ExportQueryContext,
-    cursor: { afterId: RecordId | null; limit: number; recordsBefore: number },
+    cursor: {
+      afterId: RecordId | null;
+      limit: number;
+      recordsBefore: number;
+      untilId?: RecordId | null;
+    },
   ): Promise<EncodedBatch>;
   /** Bytes after the last record (`]`). */
   epilogue(): string;
+  /**
+   * Present on formats that can be exported in shards (README, Sharded exports): the ids of
+   * the `every`-th, 2·`every`-th, … record of the export in id order (one statement, the very
+   * predicate of the export), ascending. Shard k then holds the records with
+   * `ids[k-1] < id ≤ ids[k]`; the bytes of a record never depend on the batch or shard it is in,
+   * only on how many records precede it (`recordsBefore`).
+   */
+  shardBounds?(ctx: ExportQueryContext, every: number): Promise<RecordId[]>;
 }
 
 /** One chunk of a stream: bytes, how many records they hold, the state after them. */

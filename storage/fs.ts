@@ -151,26 +151,101 @@ export function createFsStorage(options: FsStorageOptions): ObjectStorage {
     }
   }
 
-  return {
+  async function readObject(
+    key: string,
+    range?: { start: number; end: number },
+  ): Promise<ReadableStream<Uint8Array>> {
+    if (range && !(range.end > range.start && range.start >= 0)) {
+      throw new RangeError(`empty or negative byte range ${range.start}-${range.end}: ${key}`);
+    }
+    const file = await Deno.open(resolveFilePath(root, key), { read: true });
+    if (!range) return file.readable;
+    await file.seek(range.start, Deno.SeekMode.Start);
+    let left = range.end - range.start;
+    return new ReadableStream<Uint8Array>({
+      async pull(controller) {
+        const buffer = new Uint8Array(Math.min(left, 1 << 20));
+        const n = left > 0 ? await file.read(buffer) : null;
+        if (n === null || n === 0) {
+          file.close();
+          if (left > 0) controller.error(new Error(`object ended ${left} bytes early: ${key}`));
+          else controller.close();
+          return;
+        }
+        left -= n;
+        controller.enqueue(buffer.subarray(0, n));
+      },
+      cancel() {
+        file.close();
+      },
+    });
+  }
+
+  async function beginUpload(key: string, contentType: string): Promise<UploadState> {
+    resolveFilePath(root, key);
+    await Deno.mkdir(uploadsDir, { recursive: true });
+    const uploadId = crypto.randomUUID();
+    const paths = uploadPaths(uploadId);
+    const sidecar: UploadSidecar = { key, contentType, initiated: new Date().toISOString() };
+    // The sidecar first: a crash in between leaves a listed (hence sweepable) upload.
+    await Deno.writeTextFile(paths.sidecar, JSON.stringify(sidecar));
+    const file = await Deno.open(paths.part, { write: true, createNew: true });
+    file.close();
+    await syncDirectory(uploadsDir);
+    return { backend: "fs", key, contentType, uploadId, parts: [], bytes: 0 };
+  }
+
+  const storage: ObjectStorage = {
     backend: "fs",
+
+    readObject,
+
+    async composeObject(
+      key: string,
+      contentType: string,
+      sources: readonly { key: string; size: number }[],
+    ): Promise<{ size: number }> {
+      const state = await beginUpload(key, contentType);
+      let total = 0;
+      try {
+        const out = await openPart(state);
+        try {
+          for (const source of sources) {
+            const head = await headObject(source.key);
+            if (head?.size !== source.size) {
+              throw new Error(
+                `cannot compose ${key}: ${source.key} has ${
+                  head?.size ?? "no"
+                } bytes, expected ${source.size}`,
+              );
+            }
+            if (source.size === 0) continue;
+            for await (
+              const chunk of await readObject(source.key, { start: 0, end: source.size })
+            ) {
+              let written = 0;
+              while (written < chunk.byteLength) {
+                written += await out.write(chunk.subarray(written));
+              }
+              total += chunk.byteLength;
+            }
+          }
+          await out.syncData();
+        } finally {
+          out.close();
+        }
+        return await storage.completeUpload({ ...state, bytes: total });
+      } catch (error) {
+        await storage.abortUpload(state).catch(() => {});
+        throw error;
+      }
+    },
 
     async ensureReady(): Promise<void> {
       await Deno.mkdir(uploadsDir, { recursive: true });
     },
 
-    async beginUpload(key: string, contentType: string): Promise<UploadState> {
-      resolveFilePath(root, key);
-      await Deno.mkdir(uploadsDir, { recursive: true });
-      const uploadId = crypto.randomUUID();
-      const paths = uploadPaths(uploadId);
-      const sidecar: UploadSidecar = { key, contentType, initiated: new Date().toISOString() };
-      // The sidecar first: a crash in between leaves a listed (hence sweepable) upload.
-      await Deno.writeTextFile(paths.sidecar, JSON.stringify(sidecar));
-      const file = await Deno.open(paths.part, { write: true, createNew: true });
-      file.close();
-      await syncDirectory(uploadsDir);
-      return { backend: "fs", key, contentType, uploadId, parts: [], bytes: 0 };
-    },
+    beginUpload,
 
     async appendPart(state: UploadState, chunk: Uint8Array): Promise<UploadState> {
       checkBackend(state);
@@ -341,6 +416,7 @@ export function createFsStorage(options: FsStorageOptions): ObjectStorage {
       return uploads.sort((a, b) => compare(a.key, b.key) || compare(a.uploadId, b.uploadId));
     },
   };
+  return storage;
 }
 
 /** Collects the regular files under `dir` as keys; dot entries (`.uploads`) are not objects. */

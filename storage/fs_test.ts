@@ -5,7 +5,15 @@ import { serviceTest } from "../tests/support.ts";
 import { attachmentDisposition } from "./disposition.ts";
 import { InvalidKeyError, UploadNotFoundError } from "./errors.ts";
 import { createFsStorage, resolveFilePath, verifyFileSignature } from "./fs.ts";
-import { concat, digest, MIB5, pattern, roundTrip } from "./test_support.ts";
+import {
+  composeMixedSources,
+  concat,
+  digest,
+  MIB5,
+  pattern,
+  readAll,
+  roundTrip,
+} from "./test_support.ts";
 import type { ObjectStorage, UploadState } from "./types.ts";
 
 const SECRET = "fs-test-signing-secret-0123456789";
@@ -404,6 +412,34 @@ Deno.test({
         Error,
         "invalid upload id",
       );
+    });
+  },
+});
+
+Deno.test({
+  name: "fs: composeObject concatenates small and large sources exactly; readObject ranges",
+  ...serviceTest,
+  async fn() {
+    await withFsStorage(async ({ storage }) => {
+      const { expected, composed, size } = await composeMixedSources(storage, "t/");
+      assertEquals(size, expected.byteLength);
+      assertEquals(digest(composed), digest(expected));
+      const part = await readAll(
+        await storage.readObject(`t/shards/1.bin`, { start: 5, end: 20 }),
+      );
+      assertEquals(part, pattern(MIB5 + 17, 101).subarray(5, 20));
+      assertEquals(await storage.listIncompleteUploads("t/"), [], "no upload left");
+      await assertRejects(
+        () =>
+          storage.composeObject(`t/bad.bin`, "text/plain", [{
+            key: `t/shards/0.bin`,
+            size: 1,
+          }]),
+        Error,
+        "expected 1",
+      );
+      assertEquals(await storage.headObject(`t/bad.bin`), null);
+      assertEquals(await storage.listIncompleteUploads("t/"), [], "no upload left after a failure");
     });
   },
 });

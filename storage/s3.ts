@@ -22,8 +22,10 @@ import {
   PutObjectCommand,
   S3Client,
   UploadPartCommand,
+  UploadPartCopyCommand,
 } from "@aws-sdk/client-s3";
 import { getSignedUrl } from "@aws-sdk/s3-request-presigner";
+import { planComposition } from "./compose.ts";
 import { attachmentDisposition } from "./disposition.ts";
 import { StorageUnavailableError, UploadNotFoundError } from "./errors.ts";
 import type { IncompleteUpload, ObjectStorage, UploadedPart, UploadState } from "./types.ts";
@@ -47,6 +49,9 @@ export interface S3StorageOptions {
 
 /** S3 allows at most 10,000 parts per multipart upload. */
 const MAX_PARTS = 10_000;
+/** S3's smallest part but the last, and its largest server-side copy of one part. */
+const MIN_PART = 5 * 1024 * 1024;
+const MAX_COPY_PART = 5 * 1024 * 1024 * 1024;
 /** SigV4 presigned URLs are valid for at most 7 days. */
 const MAX_PRESIGN_SECONDS = 7 * 24 * 3600;
 
@@ -127,8 +132,142 @@ export function createS3Storage(options: S3StorageOptions): ObjectStorage {
     }
   }
 
+  async function readObject(
+    key: string,
+    range?: { start: number; end: number },
+  ): Promise<ReadableStream<Uint8Array>> {
+    if (range && !(range.end > range.start && range.start >= 0)) {
+      throw new RangeError(`empty or negative byte range ${range.start}-${range.end}: ${key}`);
+    }
+    const got = await send(
+      new GetObjectCommand({
+        Bucket,
+        Key: key,
+        Range: range ? `bytes=${range.start}-${range.end - 1}` : undefined,
+      }),
+    );
+    if (!got.Body) throw new Error(`S3 returned no body: ${key}`);
+    return got.Body.transformToWebStream() as ReadableStream<Uint8Array>;
+  }
+
+  /** The copy-source header of `key` (bucket and key, URL-encoded segment by segment). */
+  function copySource(key: string): string {
+    return `${Bucket}/${key.split("/").map(encodeURIComponent).join("/")}`;
+  }
+
   return {
     backend: "s3",
+
+    readObject,
+
+    async composeObject(
+      key: string,
+      contentType: string,
+      sources: readonly { key: string; size: number }[],
+    ): Promise<{ size: number }> {
+      for (const source of sources) {
+        const head = await headObject(source.key);
+        if (head?.size !== source.size) {
+          throw new Error(
+            `cannot compose ${key}: ${source.key} has ${
+              head?.size ?? "no"
+            } bytes, expected ${source.size}`,
+          );
+        }
+      }
+      const total = sources.reduce((n, s) => n + s.size, 0);
+      const plan = planComposition(sources.map((s) => s.size), {
+        minPart: MIN_PART,
+        maxCopy: MAX_COPY_PART,
+      });
+      if (plan.length === 0) {
+        await send(
+          new PutObjectCommand({
+            Bucket,
+            Key: key,
+            Body: new Uint8Array(0),
+            ContentType: contentType,
+          }),
+        );
+        return { size: 0 };
+      }
+      const created = await send(
+        new CreateMultipartUploadCommand({ Bucket, Key: key, ContentType: contentType }),
+      );
+      const UploadId = created.UploadId;
+      if (!UploadId) throw new Error(`S3 did not return an upload id: ${key}`);
+      try {
+        const parts: { PartNumber: number; ETag: string }[] = [];
+        for (const [index, part] of plan.entries()) {
+          const PartNumber = index + 1;
+          let etag: string | undefined;
+          if (part.kind === "copy") {
+            const { source, start, end } = part.range;
+            const copied = await send(
+              new UploadPartCopyCommand({
+                Bucket,
+                Key: key,
+                UploadId,
+                PartNumber,
+                CopySource: copySource(sources[source].key),
+                CopySourceRange: `bytes=${start}-${end - 1}`,
+              }),
+            );
+            etag = copied.CopyPartResult?.ETag;
+          } else {
+            // small pieces (< 5 MiB in all): read them into one part
+            const body = new Uint8Array(part.size);
+            let offset = 0;
+            for (const range of part.ranges) {
+              const stream = await readObject(sources[range.source].key, range);
+              for await (const chunk of stream) {
+                if (offset + chunk.byteLength > part.size) {
+                  throw new Error(
+                    `S3 returned more bytes than asked: ${sources[range.source].key}`,
+                  );
+                }
+                body.set(chunk, offset);
+                offset += chunk.byteLength;
+              }
+            }
+            if (offset !== part.size) {
+              throw new Error(`S3 returned ${offset} of ${part.size} bytes for part ${PartNumber}`);
+            }
+            const uploaded = await send(
+              new UploadPartCommand({
+                Bucket,
+                Key: key,
+                UploadId,
+                PartNumber,
+                Body: body,
+                ContentLength: body.byteLength,
+              }),
+            );
+            etag = uploaded.ETag;
+          }
+          if (!etag) throw new Error(`S3 did not return an ETag for part ${PartNumber}: ${key}`);
+          parts.push({ PartNumber, ETag: etag });
+        }
+        await send(
+          new CompleteMultipartUploadCommand({
+            Bucket,
+            Key: key,
+            UploadId,
+            MultipartUpload: { Parts: parts },
+          }),
+        );
+      } catch (error) {
+        await send(new AbortMultipartUploadCommand({ Bucket, Key: key, UploadId })).catch(() => {});
+        throw error;
+      }
+      const head = await headObject(key);
+      if (head?.size !== total) {
+        throw new Error(
+          `composed object has ${head?.size ?? "no"} bytes, expected ${total}: ${key}`,
+        );
+      }
+      return head;
+    },
 
     async ensureReady(): Promise<void> {
       try {

@@ -4,7 +4,15 @@ import { assertEquals, assertRejects } from "../tests/assert.ts";
 import { requireEnv, serviceTest } from "../tests/support.ts";
 import { UploadNotFoundError } from "./errors.ts";
 import { createS3Client, createS3Storage } from "./s3.ts";
-import { concat, digest, MIB5, pattern, roundTrip } from "./test_support.ts";
+import {
+  composeMixedSources,
+  concat,
+  digest,
+  MIB5,
+  pattern,
+  readAll,
+  roundTrip,
+} from "./test_support.ts";
 import type { ObjectStorage } from "./types.ts";
 
 const bucket = `storage-test-${crypto.randomUUID().slice(0, 8)}`;
@@ -233,6 +241,38 @@ Deno.test({
         "fs backend",
       );
       await storage.abortUpload(state);
+    });
+  },
+});
+
+Deno.test({
+  name: "s3: composeObject concatenates small and large sources exactly; readObject ranges",
+  ...serviceTest,
+  async fn() {
+    await withStorage(async (storage, prefix) => {
+      const { expected, composed, size } = await composeMixedSources(storage, prefix);
+      assertEquals(size, expected.byteLength);
+      assertEquals(digest(composed), digest(expected));
+      const part = await readAll(
+        await storage.readObject(`${prefix}shards/1.bin`, { start: 5, end: 20 }),
+      );
+      assertEquals(part, pattern(MIB5 + 17, 101).subarray(5, 20));
+      assertEquals(await storage.listIncompleteUploads(prefix), [], "no upload left");
+      await assertRejects(
+        () =>
+          storage.composeObject(`${prefix}bad.bin`, "text/plain", [{
+            key: `${prefix}shards/0.bin`,
+            size: 1,
+          }]),
+        Error,
+        "expected 1",
+      );
+      assertEquals(await storage.headObject(`${prefix}bad.bin`), null);
+      assertEquals(
+        await storage.listIncompleteUploads(prefix),
+        [],
+        "no upload left after a failure",
+      );
     });
   },
 });

@@ -37,3 +37,36 @@ export function digest(bytes: Uint8Array): string {
 export function roundTrip<T>(value: T): T {
   return JSON.parse(JSON.stringify(value));
 }
+
+/** All the bytes of a stream. */
+export async function readAll(stream: ReadableStream<Uint8Array>): Promise<Uint8Array> {
+  const chunks: Uint8Array[] = [];
+  for await (const chunk of stream) chunks.push(chunk);
+  return concat(...chunks);
+}
+
+/**
+ * Publishes sources of mixed sizes under `prefix` (small ones, one over 5 MiB, an empty one),
+ * composes them at `<prefix>composed.bin` and returns both the expected and the composed bytes.
+ */
+export async function composeMixedSources(
+  storage: import("./types.ts").ObjectStorage,
+  prefix: string,
+): Promise<{ expected: Uint8Array; composed: Uint8Array; size: number }> {
+  const sizes = [1000, MIB5 + 17, 0, 300, MIB5 + 3, 2000];
+  const sources: { key: string; size: number }[] = [];
+  const chunks: Uint8Array[] = [];
+  for (const [i, size] of sizes.entries()) {
+    const key = `${prefix}shards/${i}.bin`;
+    const bytes = pattern(size, 100 + i);
+    let state = await storage.beginUpload(key, "application/octet-stream");
+    if (size > 0) state = await storage.appendPart(state, bytes);
+    await storage.completeUpload(state);
+    sources.push({ key, size });
+    chunks.push(bytes);
+  }
+  const target = `${prefix}composed.bin`;
+  const { size } = await storage.composeObject(target, "application/octet-stream", sources);
+  const composed = await readAll(await storage.readObject(target));
+  return { expected: concat(...chunks), composed, size };
+}

@@ -59,6 +59,27 @@ export interface ObjectStorage {
   completeUpload(state: UploadState): Promise<{ size: number }>;
   /** Discards an incomplete upload and every part of it. Idempotent. */
   abortUpload(state: Pick<UploadState, "key" | "uploadId">): Promise<void>;
+  /**
+   * Publishes at `key` the concatenation of the published objects `sources` (each with its size
+   * in bytes, which must match) in order, and returns the size. S3 composes server-side
+   * (`UploadPartCopy`, small sources merged first: see `storage/compose.ts`); the filesystem
+   * backend concatenates into an fsynced temp file renamed into place. Nothing is visible at
+   * `key` until it is complete; the sources are left as they are. Throws when a source is
+   * missing or of another size; a failed attempt leaves at most an incomplete upload at `key`.
+   */
+  composeObject(
+    key: string,
+    contentType: string,
+    sources: readonly { key: string; size: number }[],
+  ): Promise<{ size: number }>;
+  /**
+   * The bytes of a published object as a stream (flat memory), or only those of `range`
+   * (`[start, end)`, byte offsets, non-empty). Rejects when the object does not exist.
+   */
+  readObject(
+    key: string,
+    range?: { start: number; end: number },
+  ): Promise<ReadableStream<Uint8Array>>;
   /** Size of a published object, or null when there is none. */
   headObject(key: string): Promise<{ size: number } | null>;
   /** Deletes a published object; no error if it is missing. */

@@ -1,8 +1,11 @@
 /**
- * exportWorkflow: resolveExporter → countRecords → exportRecords → finishUpload → saveStats.
+ * exportWorkflow: resolveExporter → countRecords → exportRecords → finishUpload → saveStats;
+ * above `EXPORT_SHARD_RECORDS` records: resolveExporter → countRecords → planShards →
+ * exportShard × N in parallel → composeShards → saveStats.
  * Deterministic: imports only `@temporalio/workflow` and types; all I/O is in activities.
  */
 import {
+  ActivityCancellationType,
   ApplicationFailure,
   CancellationScope,
   defineQuery,
@@ -16,7 +19,7 @@ import {
   workflowInfo,
 } from "@temporalio/workflow";
 import type { ExportActivities } from "../activities/mod.ts";
-import type { ResolvedExport } from "../activities/types.ts";
+import type { ExportedShard, ResolvedExport, ShardPlan, ShardSpec } from "../activities/types.ts";
 import {
   EXPORT_FORMAT,
   EXPORT_ID,
@@ -52,6 +55,8 @@ export interface ExportProgress {
   stage: string;
   totalRecords: number | null;
   records: number | null;
+  /** A sharded export: shards planned and shards exported so far (absent when unsharded). */
+  shards?: { total: number; done: number };
 }
 
 /** Query: the stage the workflow is in and the totals it knows. */
@@ -100,6 +105,14 @@ export async function exportWorkflow(input: ExportWorkflowInput): Promise<Export
     scheduleToCloseTimeout: "30 minutes",
     retry: { ...retry, maximumAttempts: 20 },
   });
+  // Shards: on cancel, wait until each shard activity has stopped, so the cleanup that follows
+  // finds every shard upload it could leave.
+  const sharding = proxyActivities<ExportActivities>({
+    startToCloseTimeout: "12 hours",
+    heartbeatTimeout,
+    retry,
+    cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+  });
 
   const state: ExportProgress = {
     exportId: input.exportId,
@@ -126,13 +139,80 @@ export async function exportWorkflow(input: ExportWorkflowInput): Promise<Export
     ]);
   };
 
+  /**
+   * Runs every shard as its own activity, all at once (any worker takes them). When one fails
+   * for good, the others are cancelled and awaited before the error propagates.
+   */
+  async function runShards(shards: ShardSpec[]): Promise<ExportedShard[]> {
+    state.shards = { total: shards.length, done: 0 };
+    const scope = new CancellationScope();
+    const running: Promise<ExportedShard>[] = [];
+    try {
+      return await scope.run(() => {
+        for (const shard of shards) {
+          running.push(
+            sharding.exportShard({ exportId: input.exportId, shard }).then((done) => {
+              state.shards!.done++;
+              return done;
+            }),
+          );
+        }
+        return Promise.all(running);
+      });
+    } catch (error) {
+      scope.cancel();
+      await Promise.allSettled(running);
+      throw error;
+    }
+  }
+
   let upload: { key: string; uploadId: string } | undefined;
+  let plan: ShardPlan | undefined;
+  let fileKey: string | undefined;
   try {
     const resolved = await short.resolveExporter({ exportId: input.exportId });
     describe(resolved);
+    fileKey = resolved.fileKey;
     state.stage = "count_records";
     state.totalRecords = await short.countRecords({ exportId: input.exportId });
+    // Runs started before sharding existed replay without planShards.
+    if (patched("export-shards")) {
+      plan = await short.planShards({
+        exportId: input.exportId,
+        fileKey: resolved.fileKey,
+        totalRecords: state.totalRecords,
+      });
+    }
     state.stage = "data_export";
+    if (plan && plan.shards.length > 1) {
+      const shards = await runShards(plan.shards);
+      const records = shards.reduce((n, s) => n + s.records, 0);
+      state.records = records;
+      state.stage = "uploading_snapshot";
+      const file = await streaming.composeShards({
+        exportId: input.exportId,
+        fileKey: resolved.fileKey,
+        contentType: resolved.contentType,
+        prefix: plan.prefix,
+        shards,
+      });
+      state.stage = "save_stats";
+      await short.saveStats({
+        exportId: input.exportId,
+        records,
+        fileSize: file.size,
+        checksum: file.checksum,
+      });
+      state.stage = "done";
+      markStatus("SUCCESS");
+      return {
+        exportId: input.exportId,
+        records,
+        fileSize: file.size,
+        checksum: file.checksum,
+        fileKey: resolved.fileKey,
+      };
+    }
     const file = await streaming.exportRecords({
       exportId: input.exportId,
       fileKey: resolved.fileKey,
@@ -174,6 +254,10 @@ export async function exportWorkflow(input: ExportWorkflowInput): Promise<Export
       if (upload) {
         const done = upload;
         await CancellationScope.nonCancellable(() => cleanup.discardUpload({ upload: done }));
+      }
+      if (plan && plan.shards.length > 1) {
+        const { prefix } = plan;
+        await CancellationScope.nonCancellable(() => cleanup.discardShards({ prefix, fileKey }));
       }
       state.stage = "deleted";
       markStatus("DELETED");

@@ -4,7 +4,7 @@
  * LATERAL subqueries over the batch's occurrences only): one statement per batch, one text
  * column per occurrence, and the TypeScript side joins strings.
  */
-import { countOccurrences, occurrenceFilterKeys } from "../filters.ts";
+import { countOccurrences, occurrenceFilterKeys, occurrenceShardBounds } from "../filters.ts";
 import type postgres from "postgres";
 import type { FormatSettings } from "../../config/mod.ts";
 import {
@@ -174,7 +174,7 @@ function jsonBuilders(sql: postgres.Sql, settings: FormatSettings) {
  */
 export async function occurrenceDocuments(
   ctx: ExportQueryContext,
-  cursor: { afterId: RecordId | null; limit: number },
+  cursor: { afterId: RecordId | null; limit: number; untilId?: RecordId | null },
 ): Promise<{ id: RecordId; doc: string }[]> {
   const { sql } = ctx;
   const settings = settingsOf(ctx);
@@ -375,7 +375,12 @@ export async function occurrenceDocuments(
 
 async function fetchBatch(
   ctx: ExportQueryContext,
-  cursor: { afterId: RecordId | null; limit: number; recordsBefore: number },
+  cursor: {
+    afterId: RecordId | null;
+    limit: number;
+    recordsBefore: number;
+    untilId?: RecordId | null;
+  },
 ): Promise<EncodedBatch> {
   const rows = await occurrenceDocuments(ctx, cursor);
   if (rows.length === 0) return { records: 0, lastId: null, text: "" };
@@ -397,6 +402,7 @@ export const occurrencesApiJson: RecordExporter = {
   contentType: "application/json",
   acceptedFilters: occurrenceFilterKeys,
   count: countOccurrences,
+  shardBounds: occurrenceShardBounds,
   prologue(): string {
     return "[";
   },

@@ -4,7 +4,7 @@
  * U+2028 and U+2029 are escaped (`jsonLineSafe`) so that every reader sees one record per line.
  */
 import { jsonLineSafe } from "../encoding.ts";
-import { countOccurrences, occurrenceFilterKeys } from "../filters.ts";
+import { countOccurrences, occurrenceFilterKeys, occurrenceShardBounds } from "../filters.ts";
 import {
   type EncodedBatch,
   type ExportQueryContext,
@@ -16,7 +16,12 @@ import { occurrenceDocuments } from "./occurrences_api_json.ts";
 
 async function fetchBatch(
   ctx: ExportQueryContext,
-  cursor: { afterId: RecordId | null; limit: number; recordsBefore: number },
+  cursor: {
+    afterId: RecordId | null;
+    limit: number;
+    recordsBefore: number;
+    untilId?: RecordId | null;
+  },
 ): Promise<EncodedBatch> {
   const rows = await occurrenceDocuments(ctx, cursor);
   if (rows.length === 0) return { records: 0, lastId: null, text: "" };
@@ -37,6 +42,7 @@ export const occurrencesNdjson: RecordExporter = {
   contentType: "application/x-ndjson",
   acceptedFilters: occurrenceFilterKeys,
   count: countOccurrences,
+  shardBounds: occurrenceShardBounds,
   prologue(): string {
     return "";
   },

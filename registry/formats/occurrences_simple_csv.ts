@@ -4,7 +4,7 @@
  * TypeScript side only encodes the rows.
  */
 import { stringify } from "csv-stringify/sync";
-import { countOccurrences, occurrenceFilterKeys } from "../filters.ts";
+import { countOccurrences, occurrenceFilterKeys, occurrenceShardBounds } from "../filters.ts";
 import type postgres from "postgres";
 import {
   batchDetectionSets,
@@ -102,7 +102,12 @@ function pyBool(sql: postgres.Sql, value: Fragment): Fragment {
 
 async function fetchBatch(
   ctx: ExportQueryContext,
-  cursor: { afterId: RecordId | null; limit: number; recordsBefore: number },
+  cursor: {
+    afterId: RecordId | null;
+    limit: number;
+    recordsBefore: number;
+    untilId?: RecordId | null;
+  },
 ): Promise<EncodedBatch> {
   const { sql } = ctx;
   const settings = settingsOf(ctx);
@@ -206,6 +211,7 @@ export const occurrencesSimpleCsv: RecordExporter = {
   acceptedFilters: occurrenceFilterKeys,
   acceptedOptions: ["excel_compatible"],
   count: countOccurrences,
+  shardBounds: occurrenceShardBounds,
   prologue(): string {
     return stringify([[...occurrenceCsvColumns]], csvOptions);
   },

@@ -1,0 +1,337 @@
+/**
+ * Sharded exports (issue 15, point 4) against the real services: above EXPORT_SHARD_RECORDS the
+ * workflow exports shards in parallel and composes them (S3 UploadPartCopy / fs concatenation);
+ * the file must be byte-identical to the unsharded export, with sha256(file) == checksum, and
+ * nothing may be left under the export's `<file_uuid>/shards/` after success, cancel, delete or
+ * a kill -9 of the worker. Durations are printed, never asserted.
+ */
+import { jobLogs } from "../db/exports.ts";
+import { seedDemo, type SeedResult } from "../db/seed_demo.ts";
+import { UTF8_BOM } from "../registry/encoding.ts";
+import { getExporter } from "../registry/mod.ts";
+import type { RecordExporter } from "../registry/types.ts";
+import { assert, assertEquals } from "./assert.ts";
+import { type Harness, startHarness, workflowIdsOf } from "./harness.ts";
+import { exportAllBatches } from "./record_export.ts";
+import { serviceTest, sha256Hex, testDatabase } from "./support.ts";
+import { startWorkerProcess, type WorkerProcess } from "./worker_process.ts";
+
+const SHARDED_FORMATS = ["occurrences_simple_csv", "occurrences_api_json", "occurrences_ndjson"];
+
+function note(message: string): void {
+  console.log(`[shards] ${message}`);
+}
+
+async function sleep(ms: number): Promise<void> {
+  await new Promise((r) => setTimeout(r, ms));
+}
+
+/** The bytes of the unsharded export of `format` (prologue, keyset batches, epilogue). */
+async function unshardedBytes(h: Harness, projectId: number, format: string): Promise<string> {
+  const exporter = getExporter(format) as RecordExporter;
+  const ctx = { sql: h.sql, projectId, filters: {}, settings: h.config.formats };
+  return (await exportAllBatches(exporter, ctx, 5000)).text;
+}
+
+async function createExport(
+  h: Harness,
+  seed: SeedResult,
+  format: string,
+  extra: Record<string, unknown> = {},
+): Promise<number> {
+  const res = await h.api("POST", "/api/v2/exports/", {
+    token: seed.token,
+    body: { project: seed.project_id, format, filters: {}, force: true, ...extra },
+  });
+  const body = await res.json();
+  assertEquals(res.status, 201, JSON.stringify(body));
+  return body.id;
+}
+
+async function fileUuid(h: Harness, id: number): Promise<string> {
+  const [row] = await h.sql<{ u: string }[]>`
+    select file_uuid::text as u from data_exports where id = ${id}`;
+  return row.u;
+}
+
+/** Nothing of the export's shards is left: no shard object, no incomplete upload at all. */
+async function assertNoShardsLeft(h: Harness, uuid: string): Promise<void> {
+  const prefix = `exports/${uuid}/`;
+  const shards = (await h.storage.listObjects(prefix)).filter((k) => k.includes("/shards/"));
+  assertEquals(shards, [], "shard objects left behind");
+  assertEquals(await h.storage.listIncompleteUploads(prefix), [], "incomplete uploads left");
+}
+
+/** The number of shards the job log says the export was split into (0: unsharded). */
+async function shardCount(h: Harness, id: number): Promise<number> {
+  const line = (await jobLogs(h.sql, id)).find((l) => l.message.startsWith("export split into"));
+  return line ? Number(/split into (\d+) shards/.exec(line.message)![1]) : 0;
+}
+
+/** Fails with the first differing position and its surroundings when `actual` ≠ `expected`. */
+function assertSameText(actual: string, expected: string, what: string): void {
+  if (actual === expected) return;
+  let i = 0;
+  while (i < actual.length && actual[i] === expected[i]) i++;
+  throw new Error(
+    `${what}: first difference at character ${i} of ${expected.length} (got ${actual.length}):\n` +
+      `expected …${JSON.stringify(expected.slice(Math.max(0, i - 120), i + 120))}\n` +
+      `got      …${JSON.stringify(actual.slice(Math.max(0, i - 120), i + 120))}`,
+  );
+}
+
+/** Exports every sharded format and compares the file with the unsharded bytes. */
+async function exportsMatchUnsharded(h: Harness, seed: SeedResult): Promise<void> {
+  const formats: [string, Record<string, unknown>][] = [
+    ...SHARDED_FORMATS.map((f): [string, Record<string, unknown>] => [f, {}]),
+    ["occurrences_simple_csv", { excel_compatible: true }],
+  ];
+  for (const [format, extra] of formats) {
+    const id = await createExport(h, seed, format, extra);
+    const done = await h.waitForExport(id, seed.token, 120_000);
+    assertEquals(done.status, "SUCCESS", JSON.stringify(done).slice(0, 2000));
+    const shards = await shardCount(h, id);
+    assert(shards > 1, `${format} was not sharded (${shards} shards)`);
+    const bytes = await h.download(done.file_url as string);
+    let expected = await unshardedBytes(h, seed.project_id, format);
+    if (extra.excel_compatible) expected = UTF8_BOM + expected;
+    const text = new TextDecoder("utf-8", { ignoreBOM: true }).decode(bytes);
+    assertSameText(text, expected, `${format}: the sharded file differs from the unsharded one`);
+    assertEquals(done.checksum, `sha256:${await sha256Hex(bytes)}`);
+    assertEquals(done.file_size, bytes.length);
+    const job = done.job as {
+      progress: { stages: { key: string; params: { key: string; value: unknown }[] }[] };
+    };
+    const stage = job.progress.stages.find((s) => s.key === "data_export")!;
+    assertEquals(
+      stage.params.find((p) => p.key === "records_exported")!.value,
+      done.record_count,
+    );
+    const progress = await h.temporal.client.workflow
+      .getHandle((await workflowIdsOf(h.sql, id)).export)
+      .query<{ shards?: { total: number; done: number } }>("progress");
+    assertEquals(progress.shards, { total: shards, done: shards });
+    await assertNoShardsLeft(h, await fileUuid(h, id));
+    note(
+      `${format}${
+        extra.excel_compatible ? " (excel)" : ""
+      }: ${shards} shards, ${bytes.length} bytes identical`,
+    );
+  }
+}
+
+let smallSeed: Promise<SeedResult> | undefined;
+function smallProject(): Promise<SeedResult> {
+  smallSeed ??= (async () => {
+    const sql = testDatabase(2);
+    try {
+      return await seedDemo(sql, { occurrences: 300, seed: 415 });
+    } finally {
+      await sql.end();
+    }
+  })();
+  return smallSeed;
+}
+
+Deno.test({
+  name:
+    "sharded exports (S3) are byte-identical to unsharded ones: CSV, CSV with BOM, JSON, NDJSON",
+  ...serviceTest,
+  async fn() {
+    const seed = await smallProject();
+    const h = await startHarness({
+      storage: "s3",
+      batchSize: 17,
+      env: { EXPORT_SHARD_RECORDS: "40" },
+    });
+    try {
+      await exportsMatchUnsharded(h, seed);
+    } finally {
+      await h.close();
+    }
+  },
+});
+
+Deno.test({
+  name: "sharded exports (filesystem) are byte-identical to unsharded ones",
+  ...serviceTest,
+  async fn() {
+    const seed = await smallProject();
+    const h = await startHarness({
+      storage: "fs",
+      batchSize: 17,
+      env: { EXPORT_SHARD_RECORDS: "40" },
+    });
+    try {
+      await exportsMatchUnsharded(h, seed);
+      const temp = [...Deno.readDirSync(`${h.config.exportsDir}/.uploads`)].map((e) => e.name);
+      assertEquals(temp, [], "temp files left behind");
+    } finally {
+      await h.close();
+    }
+  },
+});
+
+Deno.test({
+  name: "EXPORT_SHARD_RECORDS=0 never shards; stream formats are exported unsharded",
+  ...serviceTest,
+  async fn() {
+    const seed = await smallProject();
+    const h = await startHarness({ storage: "fs", env: { EXPORT_SHARD_RECORDS: "0" } });
+    try {
+      const id = await createExport(h, seed, "occurrences_simple_csv");
+      const done = await h.waitForExport(id, seed.token);
+      assertEquals(done.status, "SUCCESS");
+      assertEquals(await shardCount(h, id), 0);
+    } finally {
+      await h.close();
+    }
+    const s = await startHarness({ storage: "fs", env: { EXPORT_SHARD_RECORDS: "40" } });
+    try {
+      const id = await createExport(s, seed, "occurrences_parquet");
+      const done = await s.waitForExport(id, seed.token);
+      assertEquals(done.status, "SUCCESS");
+      assertEquals(await shardCount(s, id), 0, "a stream format was sharded");
+      const bytes = await s.download(done.file_url as string);
+      assertEquals(done.checksum, `sha256:${await sha256Hex(bytes)}`);
+    } finally {
+      await s.close();
+    }
+  },
+});
+
+// ---- faults: worker processes, a project big enough to stop mid-way ----
+
+let bigSeed: Promise<SeedResult> | undefined;
+function bigProject(): Promise<SeedResult> {
+  bigSeed ??= (async () => {
+    const sql = testDatabase(2);
+    try {
+      const started = performance.now();
+      const seed = await seedDemo(sql, { occurrences: 24_000, seed: 1515 });
+      note(`seeded 24,000 occurrences in ${((performance.now() - started) / 1000).toFixed(1)} s`);
+      return seed;
+    } finally {
+      await sql.end();
+    }
+  })();
+  return bigSeed;
+}
+
+/** `records_exported` of the export stage (the sum over the shards). */
+async function recordsExported(h: Harness, id: number): Promise<number> {
+  const [row] = await h.sql<{ n: number | null }[]>`
+    select (select (p->>'value')::int from jsonb_array_elements(s->'params') p
+            where p->>'key' = 'records_exported') as n
+    from jobs j, jsonb_array_elements(j.progress->'stages') s
+    where j.data_export_id = ${id} and s->>'key' = 'data_export'`;
+  return row?.n ?? 0;
+}
+
+async function waitForRecords(h: Harness, id: number, records: number): Promise<void> {
+  const deadline = Date.now() + 180_000;
+  while (Date.now() < deadline) {
+    if ((await recordsExported(h, id)) >= records) return;
+    const [row] = await h.sql<{ status: string }[]>`
+      select status from data_exports where id = ${id}`;
+    if (!["PENDING", "STARTED"].includes(row?.status ?? "")) {
+      throw new Error(`export ${id} ended ${row?.status} before ${records} records`);
+    }
+    await sleep(100);
+  }
+  throw new Error(`export ${id} did not pass ${records} records`);
+}
+
+async function withWorkers(
+  storage: "s3" | "fs",
+  body: (h: Harness, spawn: (name: string) => Promise<WorkerProcess>) => Promise<void>,
+): Promise<void> {
+  const h = await startHarness({
+    worker: false,
+    storage,
+    batchSize: 1000,
+    env: { EXPORT_SHARD_RECORDS: "7000", HEARTBEAT_TIMEOUT_SECONDS: "5" },
+  });
+  const workers: WorkerProcess[] = [];
+  try {
+    await body(h, async (name) => {
+      const w = await startWorkerProcess(h.env, { name });
+      workers.push(w);
+      return w;
+    });
+  } finally {
+    await Promise.all(workers.map((w) => w.kill()));
+    await h.close();
+  }
+}
+
+for (const storage of ["s3", "fs"] as const) {
+  Deno.test({
+    name:
+      `kill -9 the worker mid sharded JSON export (${storage}): a new worker resumes every shard to the same bytes`,
+    ...serviceTest,
+    async fn() {
+      const seed = await bigProject();
+      await withWorkers(storage, async (h, spawn) => {
+        const first = await spawn("first");
+        const id = await createExport(h, seed, "occurrences_api_json");
+        await waitForRecords(h, id, 6000);
+        await sleep(300);
+        await first.kill();
+        const killedAt = Date.now();
+        await spawn("second");
+        const done = await h.waitForExport(id, seed.token, 300_000);
+        assertEquals(done.status, "SUCCESS", JSON.stringify(done).slice(0, 2000));
+        const shards = await shardCount(h, id);
+        assert(shards > 1, `not sharded: ${shards}`);
+        const bytes = await h.download(done.file_url as string);
+        const expected = await unshardedBytes(h, seed.project_id, "occurrences_api_json");
+        const text = new TextDecoder("utf-8", { ignoreBOM: true }).decode(bytes);
+        assertSameText(text, expected, "the resumed sharded file differs from the unsharded one");
+        assertEquals(done.checksum, `sha256:${await sha256Hex(bytes)}`);
+        assertEquals(done.record_count, (JSON.parse(text) as unknown[]).length);
+        const logs = (await jobLogs(h.sql, id)).map((l) => l.message);
+        const resumed = logs.filter((m) =>
+          /^shard \d+ resumed at id \d+ after \d+ records/.test(m)
+        );
+        assert(resumed.length >= 1, `no shard resumed from a checkpoint:\n${logs.join("\n")}`);
+        await assertNoShardsLeft(h, await fileUuid(h, id));
+        note(
+          `${storage}: ${shards} shards, killed at ~6000 records, ${resumed.length} shards resumed ` +
+            `from checkpoints, done ${
+              ((Date.now() - killedAt) / 1000).toFixed(1)
+            } s after the kill`,
+        );
+      });
+    },
+  });
+}
+
+Deno.test({
+  name: "cancel and delete mid sharded export (S3): no shard object, no upload, no file left",
+  ...serviceTest,
+  async fn() {
+    const seed = await bigProject();
+    await withWorkers("s3", async (h, spawn) => {
+      await spawn("cancel");
+      const id = await createExport(h, seed, "occurrences_api_json");
+      await waitForRecords(h, id, 3000);
+      const uuid = await fileUuid(h, id);
+      const res = await h.api("POST", `/api/v2/exports/${id}/cancel/`, { token: seed.token });
+      assertEquals(res.status, 202, await res.text());
+      const done = await h.waitForExport(id, seed.token, 120_000);
+      assertEquals(done.status, "REVOKED");
+      await assertNoShardsLeft(h, uuid);
+      assertEquals(await h.storage.listObjects(`exports/${uuid}/`), [], "objects left");
+
+      const second = await createExport(h, seed, "occurrences_simple_csv");
+      await waitForRecords(h, second, 3000);
+      const secondUuid = await fileUuid(h, second);
+      assert((await shardCount(h, second)) > 1, "not sharded");
+      const del = await h.api("DELETE", `/api/v2/exports/${second}/`, { token: seed.token });
+      assertEquals(del.status, 204, await del.text());
+      assertEquals(await h.storage.listObjects(`exports/${secondUuid}/`), [], "objects left");
+      assertEquals(await h.storage.listIncompleteUploads(`exports/${secondUuid}/`), []);
+    });
+  },
+});
