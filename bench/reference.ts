@@ -13,8 +13,15 @@
  *   once>) TO STDOUT`: the same documents in a single pass, with the batch as large as the
  *   project. Not independent of the document SQL (a second hand-written builder of the 60-odd
  *   keys of antenna-compat §6 would only duplicate it), but free of batching.
+ * - every other format: its own statements in a single pass at database level — the stream
+ *   drained with a limit larger than any table (one chunk per phase: one statement per table
+ *   or zip member), into a byte counter, no Temporal, no upload, no checkpoints. Not an
+ *   independent query, but it isolates what batching, the worker and the upload cost.
  */
-import type { Exporter } from "../registry/types.ts";
+import { defaultFormatSettings } from "../config/mod.ts";
+import { connectDatabase } from "../db/client.ts";
+import { asStream } from "../registry/stream.ts";
+import type { Exporter, ExportQueryContext } from "../registry/types.ts";
 import { captureStatement, psqlCopy } from "./copy_limit.ts";
 
 /** What one reference COPY found. */
@@ -130,10 +137,53 @@ export async function measureReference(
     });
     copy = `copy (${statement}) to stdout`;
   } else {
-    return null;
+    return await singlePass(url, exporter, options);
   }
   const started = performance.now();
   const bytes = await psqlCopy(url, copy);
   const seconds = (performance.now() - started) / 1000;
   return { kind, rows: options.rows, seconds, rowsPerSecond: options.rows / seconds, bytes };
+}
+
+/** The largest limit a keyset statement takes (`limit $n` binds an int4 in places). */
+const WHOLE_TABLE = 2_147_483_647;
+
+/**
+ * Drains `exporter` at database level with one chunk per phase (see the module comment): the
+ * reference of the formats without an independent COPY.
+ */
+async function singlePass(
+  url: string,
+  exporter: Exporter,
+  options: { projectId: number; rows: number; timeZone: string },
+): Promise<ReferenceRun> {
+  const sql = connectDatabase(url, { max: 1 });
+  try {
+    const stream = asStream(exporter);
+    const ctx: ExportQueryContext = {
+      sql,
+      projectId: options.projectId,
+      filters: {},
+      settings: { ...defaultFormatSettings, timeZone: options.timeZone },
+    };
+    let state = stream.initialState(ctx);
+    let bytes = 0;
+    const started = performance.now();
+    for (let done = false; !done;) {
+      const chunk = await stream.next(ctx, state, { limit: WHOLE_TABLE });
+      bytes += typeof chunk.data === "string" ? chunk.data.length : chunk.data.byteLength;
+      state = chunk.state;
+      done = chunk.done;
+    }
+    const seconds = (performance.now() - started) / 1000;
+    return {
+      kind: "its own statements in one pass at database level (one chunk per table, no batches)",
+      rows: options.rows,
+      seconds,
+      rowsPerSecond: options.rows / seconds,
+      bytes,
+    };
+  } finally {
+    await sql.end({ timeout: 5 });
+  }
 }

@@ -190,8 +190,19 @@ async function main(): Promise<void> {
         results.counts[format] = { records: counted, seconds: countSeconds, statementsPerBatch };
         console.error(
           `${format}: ${counted} records (count ${countSeconds.toFixed(2)} s), ` +
-            `at most ${statementsPerBatch} statement(s) per chunk`,
+            `at most ${statementsPerBatch} statement(s) per chunk; single-pass reference …`,
         );
+        const reference = await measureReference(dbUrl, exporter, {
+          projectId: project.projectId,
+          rows: counted,
+          timeZone: loadConfig(baseEnv).formats.timeZone,
+        });
+        if (reference) {
+          results.references[format] = reference;
+          console.error(
+            `  ${reference.seconds.toFixed(1)} s (${Math.round(reference.rowsPerSecond)} rows/s)`,
+          );
+        }
         continue;
       }
       console.error(`${format}: COPY limit over the export's keyset batches …`);
