@@ -145,6 +145,8 @@ export async function measureReference(
   return { kind, rows: options.rows, seconds, rowsPerSecond: options.rows / seconds, bytes };
 }
 
+const encoder = new TextEncoder();
+
 /** The largest limit a keyset statement takes (`limit $n` binds an int4 in places). */
 const WHOLE_TABLE = 2_147_483_647;
 
@@ -171,7 +173,9 @@ async function singlePass(
     const started = performance.now();
     for (let done = false; !done;) {
       const chunk = await stream.next(ctx, state, { limit: WHOLE_TABLE });
-      bytes += typeof chunk.data === "string" ? chunk.data.length : chunk.data.byteLength;
+      bytes += typeof chunk.data === "string"
+        ? encoder.encode(chunk.data).byteLength
+        : chunk.data.byteLength;
       state = chunk.state;
       done = chunk.done;
     }

@@ -208,8 +208,8 @@ function bigProject(): Promise<SeedResult> {
     const sql = testDatabase(2);
     try {
       const started = performance.now();
-      const seed = await seedDemo(sql, { occurrences: 24_000, seed: 1515 });
-      note(`seeded 24,000 occurrences in ${((performance.now() - started) / 1000).toFixed(1)} s`);
+      const seed = await seedDemo(sql, { occurrences: 12_000, seed: 1515 });
+      note(`seeded 12,000 occurrences in ${((performance.now() - started) / 1000).toFixed(1)} s`);
       return seed;
     } finally {
       await sql.end();
@@ -249,8 +249,8 @@ async function withWorkers(
   const h = await startHarness({
     worker: false,
     storage,
-    batchSize: 1000,
-    env: { EXPORT_SHARD_RECORDS: "7000", HEARTBEAT_TIMEOUT_SECONDS: "5" },
+    batchSize: 500,
+    env: { EXPORT_SHARD_RECORDS: "3500", HEARTBEAT_TIMEOUT_SECONDS: "5" },
   });
   const workers: WorkerProcess[] = [];
   try {
@@ -275,7 +275,7 @@ for (const storage of ["s3", "fs"] as const) {
       await withWorkers(storage, async (h, spawn) => {
         const first = await spawn("first");
         const id = await createExport(h, seed, "occurrences_api_json");
-        await waitForRecords(h, id, 6000);
+        await waitForRecords(h, id, 3000);
         await sleep(300);
         await first.kill();
         const killedAt = Date.now();
@@ -297,7 +297,7 @@ for (const storage of ["s3", "fs"] as const) {
         assert(resumed.length >= 1, `no shard resumed from a checkpoint:\n${logs.join("\n")}`);
         await assertNoShardsLeft(h, await fileUuid(h, id));
         note(
-          `${storage}: ${shards} shards, killed at ~6000 records, ${resumed.length} shards resumed ` +
+          `${storage}: ${shards} shards, killed at ~3000 records, ${resumed.length} shards resumed ` +
             `from checkpoints, done ${
               ((Date.now() - killedAt) / 1000).toFixed(1)
             } s after the kill`,
@@ -315,7 +315,7 @@ Deno.test({
     await withWorkers("s3", async (h, spawn) => {
       await spawn("cancel");
       const id = await createExport(h, seed, "occurrences_api_json");
-      await waitForRecords(h, id, 3000);
+      await waitForRecords(h, id, 1500);
       const uuid = await fileUuid(h, id);
       const res = await h.api("POST", `/api/v2/exports/${id}/cancel/`, { token: seed.token });
       assertEquals(res.status, 202, await res.text());
@@ -325,7 +325,7 @@ Deno.test({
       assertEquals(await h.storage.listObjects(`exports/${uuid}/`), [], "objects left");
 
       const second = await createExport(h, seed, "occurrences_simple_csv");
-      await waitForRecords(h, second, 3000);
+      await waitForRecords(h, second, 1500);
       const secondUuid = await fileUuid(h, second);
       assert((await shardCount(h, second)) > 1, "not sharded");
       const del = await h.api("DELETE", `/api/v2/exports/${second}/`, { token: seed.token });
