@@ -1,5 +1,6 @@
 /**
- * `deno task bench [--occurrences N] [--formats a,b] [--backends s3,fs] [--latency-runs 10]`:
+ * `deno task bench [--occurrences N] [--formats a,b|all] [--backends s3,fs] [--workers 1,2]
+ * [--latency-runs 10]`:
  * how close exports come to the database's pace, and how much memory they take.
  *
  * 1. Seeds (or reuses) a project of N occurrences in the benchmark database
@@ -53,6 +54,8 @@ const OCCURRENCE_BATCH_FORMATS = new Set([
 export interface ExportRun {
   format: string;
   backend: "s3" | "fs";
+  /** Worker processes polling the task queue during this export. */
+  workers: number;
   status: string;
   rows: number;
   seconds: number;
@@ -94,6 +97,8 @@ const { values: flags } = parseArgs({
     formats: { type: "string", default: "occurrences_simple_csv,occurrences_api_json" },
     backends: { type: "string", default: "s3,fs" },
     "latency-runs": { type: "string", default: "10" },
+    // worker processes per run, e.g. `1,2`: every format is exported once per count
+    workers: { type: "string", default: "1" },
     output: { type: "string", default: `${ROOT}bench/results.json` },
   },
 });
@@ -122,6 +127,10 @@ async function main(): Promise<void> {
     : flags.formats.split(",").filter(Boolean);
   const backends = flags.backends.split(",").filter(Boolean) as ("s3" | "fs")[];
   const latencyRuns = Number(flags["latency-runs"]);
+  const workerCounts = flags.workers.split(",").map(Number);
+  if (workerCounts.some((n) => !Number.isInteger(n) || n < 1)) {
+    throw new Error(`--workers: positive integers separated by commas, not ${flags.workers}`);
+  }
   const baseUrl = Deno.env.get("DATABASE_URL") ?? "postgres://postgres@127.0.0.1:5432/ami_exports";
   const dbUrl = benchDatabaseUrl(baseUrl);
   const logDir = `${ROOT}.data/bench`;
@@ -257,66 +266,87 @@ async function main(): Promise<void> {
       const app = createApp({ sql, storage, config, temporal: client });
       const server = Deno.serve({ port: 0, hostname: "127.0.0.1", onListen: () => {} }, app.fetch);
       const base = `http://127.0.0.1:${server.addr.port}`;
-      const worker = await startWorkerProcess(env, { logFile: `${logDir}/worker-${backend}.log` });
-
-      try {
-        // warm-up: the worker's first workflow task loads the bundle
-        if (small) await exportOnce(base, small.projectId, small.token, formats[0], 50);
-        for (const format of formats) {
-          console.error(`${format} → ${backend}: exporting ${occurrences} occurrences …`);
-          const rssBefore = await worker.rss();
-          await worker.resetPeak();
-          const { seconds, body } = await Promise.race([
-            exportOnce(base, project.projectId, project.token, format, 200),
-            worker.exited,
-          ]);
-          const peak = await worker.peakRss();
-          const copy = results.copyLimits[format];
-          const counted = results.counts[format];
-          const rows = Number(body.record_count ?? 0);
-          const run: ExportRun = {
-            format,
-            backend,
-            status: String(body.status) + (body.error ? `: ${body.error}` : ""),
-            rows,
-            seconds,
-            rowsPerSecond: rows / seconds,
-            ratioToCopy: copy ? rows / seconds / copy.rowsPerSecond : 0,
-            ratioToReference: results.references[format]
-              ? rows / seconds / results.references[format].rowsPerSecond
-              : 0,
-            workerPeakRssMb: peak / MB,
-            workerRssBeforeMb: rssBefore / MB,
-            bytes: Number(body.file_size ?? 0),
-            statementsPerBatch: counted?.statementsPerBatch ?? 0,
-            countShare: counted ? counted.seconds / seconds : 0,
-          };
-          results.exports.push(run);
-          console.error(
-            `  ${run.status} ${rows} rows in ${seconds.toFixed(1)} s, ${
-              ratio(run.ratioToCopy)
-            }× COPY, ${ratio(run.ratioToReference)}× reference, peak RSS ${
-              run.workerPeakRssMb.toFixed(0)
-            } MB`,
-          );
-        }
-        if (small && backend === backends[0]) {
-          console.error(`100-row export latency (${latencyRuns} runs) …`);
-          for (let i = 0; i < latencyRuns; i++) {
-            const { seconds } = await exportOnce(
-              base,
-              small.projectId,
-              small.token,
-              formats[0],
-              20,
-            );
-            results.latency100.seconds.push(seconds);
+      // every format exported with `workerCount` worker processes polling the queue
+      const runWithWorkers = async (workerCount: number): Promise<void> => {
+        const workers = await Promise.all(
+          Array.from(
+            { length: workerCount },
+            (_, i) =>
+              startWorkerProcess(env, {
+                logFile: `${logDir}/worker-${backend}-${workerCount}-${i + 1}.log`,
+              }),
+          ),
+        );
+        try {
+          // warm-up: each worker's first workflow task loads the bundle
+          for (let i = 0; small && i < workerCount; i++) {
+            await exportOnce(base, small.projectId, small.token, formats[0], 50);
           }
-          results.latency100.runs = latencyRuns;
-          results.latency100.medianSeconds = median(results.latency100.seconds);
+          for (const format of formats) {
+            console.error(
+              `${format} → ${backend}, ${workerCount} worker(s): exporting ${occurrences} occurrences …`,
+            );
+            const rssBefore = Math.max(...await Promise.all(workers.map((w) => w.rss())));
+            await Promise.all(workers.map((w) => w.resetPeak()));
+            const { seconds, body } = await Promise.race([
+              exportOnce(base, project.projectId, project.token, format, 200),
+              ...workers.map((w) => w.exited),
+            ]);
+            const peaks = await Promise.all(workers.map((w) => w.peakRss()));
+            const copy = results.copyLimits[format];
+            const counted = results.counts[format];
+            const rows = Number(body.record_count ?? 0);
+            const run: ExportRun = {
+              format,
+              backend,
+              workers: workerCount,
+              status: String(body.status) + (body.error ? `: ${body.error}` : ""),
+              rows,
+              seconds,
+              rowsPerSecond: rows / seconds,
+              ratioToCopy: copy ? rows / seconds / copy.rowsPerSecond : 0,
+              ratioToReference: results.references[format]
+                ? rows / seconds / results.references[format].rowsPerSecond
+                : 0,
+              workerPeakRssMb: Math.max(...peaks) / MB,
+              workerRssBeforeMb: rssBefore / MB,
+              bytes: Number(body.file_size ?? 0),
+              statementsPerBatch: counted?.statementsPerBatch ?? 0,
+              countShare: counted ? counted.seconds / seconds : 0,
+            };
+            results.exports.push(run);
+            console.error(
+              `  ${run.status} ${rows} rows in ${seconds.toFixed(1)} s, ${
+                ratio(run.ratioToCopy)
+              }× COPY, ${ratio(run.ratioToReference)}× reference, peak RSS ${
+                peaks.map((p) => (p / MB).toFixed(0)).join(" + ")
+              } MB`,
+            );
+          }
+          if (small && backend === backends[0] && workerCount === workerCounts[0]) {
+            console.error(`100-row export latency (${latencyRuns} runs) …`);
+            for (let i = 0; i < latencyRuns; i++) {
+              const { seconds } = await exportOnce(
+                base,
+                small.projectId,
+                small.token,
+                formats[0],
+                20,
+              );
+              results.latency100.seconds.push(seconds);
+            }
+            results.latency100.runs = latencyRuns;
+            results.latency100.medianSeconds = median(results.latency100.seconds);
+          }
+        } finally {
+          await Promise.all(workers.map((w) => w.stop()));
+        }
+      };
+      try {
+        for (const workerCount of workerCounts) {
+          await runWithWorkers(workerCount);
         }
       } finally {
-        await worker.stop();
         await server.shutdown();
         await connection.close();
       }
@@ -363,7 +393,7 @@ async function exportOnce(
 
 /** Prints the results as the README's table. */
 export function printTable(results: BenchResults): void {
-  const widths = [22, 7, 9, 8, 8, 6, 6, 8, 11, 5, 6];
+  const widths = [22, 7, 3, 9, 8, 8, 6, 6, 8, 11, 5, 6];
   console.log(
     `\n${results.occurrences} occurrences, batch ${results.batchSize}, part ${results.partSizeMb} MB, ` +
       `${results.machine.nproc} cores`,
@@ -373,6 +403,7 @@ export function printTable(results: BenchResults): void {
       [
         "format",
         "backend",
+        "wk",
         "rows",
         "seconds",
         "rows/s",
@@ -391,6 +422,7 @@ export function printTable(results: BenchResults): void {
       pad([
         format,
         "COPY",
+        "",
         c.rows,
         c.seconds.toFixed(1),
         Math.round(c.rowsPerSecond),
@@ -408,6 +440,7 @@ export function printTable(results: BenchResults): void {
       pad([
         format,
         "ref",
+        "",
         r.rows,
         r.seconds.toFixed(1),
         Math.round(r.rowsPerSecond),
@@ -425,6 +458,7 @@ export function printTable(results: BenchResults): void {
       pad([
         r.format,
         r.backend,
+        r.workers ?? 1,
         r.rows,
         r.seconds.toFixed(1),
         Math.round(r.rowsPerSecond),
