@@ -10,6 +10,8 @@ export interface Config {
   temporalAddress: string;
   temporalNamespace: string;
   temporalTaskQueue: string;
+  /** What a worker process polls (`WORKER_ROLE`, see {@link WorkerRole}). */
+  workerRole: WorkerRole;
   port: number;
   publicBaseUrl: string;
   storageBackend: "fs" | "s3";
@@ -50,6 +52,23 @@ export interface Config {
   /** What the occurrence formats print: local time zone, crop URL base, `details` link base. */
   formats: FormatSettings;
 }
+
+/**
+ * What one worker process runs (`WORKER_ROLE`):
+ * - `all` (default): the workflows, the streaming `exportRecords` activities on the export task
+ *   queue and the control activities on `<queue>-control`;
+ * - `workflows`: the workflow tasks of the export queue and the control activities; no streaming
+ *   activity slot;
+ * - `streaming` (alias `activities`): only the activities of the export queue (`exportRecords`),
+ *   no workflow bundle and no second V8 isolate, so its memory is the export's alone.
+ *
+ * A deployment runs `all` workers, or at least one `workflows` and one `streaming` worker: every
+ * task then has a poller.
+ */
+export type WorkerRole = "all" | "workflows" | "streaming";
+
+/** The accepted `WORKER_ROLE` values (`activities` means `streaming`). */
+export const WORKER_ROLES = ["all", "workflows", "streaming", "activities"] as const;
 
 /**
  * Settings of the original platform's formats (antenna-compat README §2): the IANA zone of local
@@ -109,6 +128,9 @@ const envSchema = z.object({
   ),
   TEMPORAL_NAMESPACE: z.string().min(1).default("default"),
   TEMPORAL_TASK_QUEUE: z.string().min(1).default("data-exports"),
+  WORKER_ROLE: z.enum(WORKER_ROLES, {
+    error: `must be one of ${WORKER_ROLES.join(", ")} (activities is streaming)`,
+  }).default("all").transform((v): WorkerRole => v === "activities" ? "streaming" : v),
   PORT: z.coerce.number().int().min(1).max(65535).default(8000),
   PUBLIC_BASE_URL: z.url().optional(),
   STORAGE_BACKEND: z.enum(["fs", "s3"]).optional(),
@@ -162,6 +184,7 @@ export function loadConfig(env: Record<string, string | undefined> = Deno.env.to
     temporalAddress: e.TEMPORAL_ADDRESS,
     temporalNamespace: e.TEMPORAL_NAMESPACE,
     temporalTaskQueue: e.TEMPORAL_TASK_QUEUE,
+    workerRole: e.WORKER_ROLE,
     port: e.PORT,
     publicBaseUrl: (e.PUBLIC_BASE_URL ?? `http://localhost:${e.PORT}`).replace(/\/$/, ""),
     storageBackend,

@@ -56,3 +56,17 @@ Deno.test("loadConfig rejects a time zone that is not an IANA name and malformed
   assertThrows(() => loadConfig({ MEDIA_URL: "ftp://x/media/" }), ConfigError, "MEDIA_URL");
   assertThrows(() => loadConfig({ PLATFORM_URL: "localhost:8000" }), ConfigError, "PLATFORM_URL");
 });
+
+Deno.test("loadConfig reads WORKER_ROLE: all by default, activities as streaming, else refused", () => {
+  assertEquals(loadConfig({}).workerRole, "all");
+  assertEquals(loadConfig({ WORKER_ROLE: "workflows" }).workerRole, "workflows");
+  assertEquals(loadConfig({ WORKER_ROLE: "streaming" }).workerRole, "streaming");
+  assertEquals(loadConfig({ WORKER_ROLE: "activities" }).workerRole, "streaming");
+  for (const role of ["bogus", "ALL", "workflow", " streaming"]) {
+    const error = assertThrows(() => loadConfig({ WORKER_ROLE: role }), ConfigError);
+    assertEquals(
+      error.problems,
+      ["WORKER_ROLE: must be one of all, workflows, streaming, activities (activities is streaming)"],
+    );
+  }
+});
