@@ -1,6 +1,8 @@
 /**
- * `deno task bench [--occurrences N] [--formats a,b] [--backends s3,fs] [--latency-runs 10]`:
- * how close exports come to the database's pace, and how much memory they take.
+ * `deno task bench [--occurrences N] [--formats a,b] [--backends s3,fs] [--latency-runs 10]
+ * [--workers single,split] [--skip-copy] [--single-v8-flags F] [--workflows-v8-flags F]
+ * [--streaming-v8-flags F]`: how close exports come to the database's pace, and how much memory
+ * they take.
  *
  * 1. Seeds (or reuses) a project of N occurrences in the benchmark database
  *    (`ami_exports_bench`, see `bench/database.ts`).
@@ -8,9 +10,11 @@
  * 3. Per format: the COPY limit (`bench/copy_limit.ts`: the exporter's own batch statement under
  *    `COPY … TO STDOUT`, summed over the export's keyset batches), the statements per batch, and
  *    the count statement's time.
- * 4. Per format and backend: one export end to end through the HTTP API (POST → workflow →
- *    worker → storage → SUCCESS), the worker a separate process whose peak RSS is read from
- *    /proc.
+ * 4. Per format, backend and worker mode: one export end to end through the HTTP API (POST →
+ *    workflow → worker → storage → SUCCESS), the workers separate processes whose peak RSS
+ *    (VmHWM, reset before each export) is read from /proc. `split` (default): a
+ *    `WORKER_ROLE=streaming` process (with `STREAMING_V8_FLAGS`, cli/worker_flags.ts) and a
+ *    `WORKER_ROLE=workflows` one, each measured; `single`: one `WORKER_ROLE=all` process.
  * 5. The median POST → SUCCESS latency of a 100-occurrence export.
  *
  * Prints a table and writes `bench/results.json`. Nothing here is a test: no assertion on time.
@@ -28,7 +32,8 @@ import { createStorage } from "../storage/mod.ts";
 import { type CopyLimit, measureCopyLimit } from "./copy_limit.ts";
 import { measureReference, type ReferenceRun } from "./reference.ts";
 import { benchDatabaseUrl, benchProject, openBenchDatabase } from "./database.ts";
-import { startWorkerProcess } from "./worker_process.ts";
+import { startWorkerProcess, type WorkerProcess } from "./worker_process.ts";
+import { STREAMING_V8_FLAGS, WORKFLOWS_V8_FLAGS } from "../cli/worker_flags.ts";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const MB = 1024 * 1024;
@@ -50,8 +55,16 @@ export interface ExportRun {
   ratioToCopy: number;
   /** Rows/s over the independent single-pass reference's (`bench/reference.ts`); 0 without. */
   ratioToReference: number;
+  /** `single`: one `WORKER_ROLE=all` process; `split`: a `workflows` and a `streaming` one. */
+  workers: WorkerMode;
+  /** Peak RSS of the process that streamed the export (`all`, or `streaming` when split). */
   workerPeakRssMb: number;
   workerRssBeforeMb: number;
+  /** Split only: the `workflows` process (workflow tasks and control activities). */
+  workflowsPeakRssMb?: number;
+  workflowsRssBeforeMb?: number;
+  /** `/proc/loadavg` (1, 5, 15 min) when the export ended: the machine is shared. */
+  loadAverage: string;
   bytes: number;
   statementsPerBatch: number;
   countShare: number;
@@ -78,6 +91,12 @@ const { values: flags } = parseArgs({
     formats: { type: "string", default: "occurrences_simple_csv,occurrences_api_json" },
     backends: { type: "string", default: "s3,fs" },
     "latency-runs": { type: "string", default: "10" },
+    workers: { type: "string", default: "split" },
+    /** Memory runs: no COPY limit, no reference (the ratios are then 0). */
+    "skip-copy": { type: "boolean", default: false },
+    "single-v8-flags": { type: "string", default: "" },
+    "workflows-v8-flags": { type: "string", default: WORKFLOWS_V8_FLAGS },
+    "streaming-v8-flags": { type: "string", default: STREAMING_V8_FLAGS },
     output: { type: "string", default: `${ROOT}bench/results.json` },
   },
 });
@@ -99,6 +118,10 @@ async function main(): Promise<void> {
   const formats = flags.formats.split(",").filter(Boolean);
   const backends = flags.backends.split(",").filter(Boolean) as ("s3" | "fs")[];
   const latencyRuns = Number(flags["latency-runs"]);
+  const modes = flags.workers.split(",").filter(Boolean) as WorkerMode[];
+  for (const mode of modes) {
+    if (mode !== "single" && mode !== "split") throw new Error(`--workers: single or split: ${mode}`);
+  }
   const baseUrl = Deno.env.get("DATABASE_URL") ?? "postgres://postgres@127.0.0.1:5432/ami_exports";
   const dbUrl = benchDatabaseUrl(baseUrl);
   const logDir = `${ROOT}.data/bench`;
@@ -106,7 +129,7 @@ async function main(): Promise<void> {
 
   const sql = await openBenchDatabase(baseUrl);
   const project = await benchProject(sql, occurrences);
-  const small = latencyRuns > 0 ? await benchProject(sql, 100) : undefined;
+  const small = await benchProject(sql, 100); // the warm-up export (and the latency runs)
   const settings = Object.fromEntries(
     (await sql<{ name: string; setting: string; unit: string | null }[]>`
       select name, setting, unit from pg_settings
@@ -147,7 +170,7 @@ async function main(): Promise<void> {
   };
 
   try {
-    for (const format of formats) {
+    for (const format of flags["skip-copy"] ? [] : formats) {
       const exporter = getExporter(format);
       if (!exporter) throw new Error(`unknown format: ${format}`);
       console.error(`${format}: COPY limit over the export's keyset batches …`);
@@ -201,65 +224,81 @@ async function main(): Promise<void> {
       const app = createApp({ sql, storage, config, temporal: client });
       const server = Deno.serve({ port: 0, hostname: "127.0.0.1", onListen: () => {} }, app.fetch);
       const base = `http://127.0.0.1:${server.addr.port}`;
-      const worker = await startWorkerProcess(env, { logFile: `${logDir}/worker-${backend}.log` });
-
       try {
-        // warm-up: the worker's first workflow task loads the bundle
-        if (small) await exportOnce(base, small.projectId, small.token, formats[0], 50);
-        for (const format of formats) {
-          console.error(`${format} → ${backend}: exporting ${occurrences} occurrences …`);
-          const rssBefore = await worker.rss();
-          await worker.resetPeak();
-          const { seconds, body } = await Promise.race([
-            exportOnce(base, project.projectId, project.token, format, 200),
-            worker.exited,
-          ]);
-          const peak = await worker.peakRss();
-          const copy = results.copyLimits[format];
-          const rows = Number(body.record_count ?? 0);
-          const run: ExportRun = {
-            format,
-            backend,
-            status: String(body.status) + (body.error ? `: ${body.error}` : ""),
-            rows,
-            seconds,
-            rowsPerSecond: rows / seconds,
-            ratioToCopy: copy ? rows / seconds / copy.rowsPerSecond : 0,
-            ratioToReference: results.references[format]
-              ? rows / seconds / results.references[format].rowsPerSecond
-              : 0,
-            workerPeakRssMb: peak / MB,
-            workerRssBeforeMb: rssBefore / MB,
-            bytes: Number(body.file_size ?? 0),
-            statementsPerBatch: copy?.statementsPerBatch ?? 0,
-            countShare: copy ? copy.countSeconds / seconds : 0,
-          };
-          results.exports.push(run);
-          console.error(
-            `  ${run.status} ${rows} rows in ${seconds.toFixed(1)} s, ${
-              run.ratioToCopy.toFixed(2)
-            }× COPY, ${run.ratioToReference.toFixed(2)}× reference, peak RSS ${
-              run.workerPeakRssMb.toFixed(0)
-            } MB`,
-          );
-        }
-        if (small && backend === backends[0]) {
-          console.error(`100-row export latency (${latencyRuns} runs) …`);
-          for (let i = 0; i < latencyRuns; i++) {
-            const { seconds } = await exportOnce(
-              base,
-              small.projectId,
-              small.token,
-              formats[0],
-              20,
-            );
-            results.latency100.seconds.push(seconds);
+        for (const mode of modes) {
+          const workers = await startWorkers(mode, env, `${logDir}/worker-${backend}`);
+          try {
+            // warm-up: the first workflow task loads the bundle, the first export the activities
+            if (small) await exportOnce(base, small.projectId, small.token, formats[0], 50);
+            for (const format of formats) {
+              console.error(
+                `${format} → ${backend} (${mode} worker): exporting ${occurrences} occurrences …`,
+              );
+              const before = await Promise.all(workers.all.map((w) => w.rss()));
+              await Promise.all(workers.all.map((w) => w.resetPeak()));
+              const { seconds, body } = await Promise.race([
+                exportOnce(base, project.projectId, project.token, format, 200),
+                ...workers.all.map((w) => w.exited),
+              ]);
+              const [peak, workflowsPeak] = await Promise.all(workers.all.map((w) => w.peakRss()));
+              const copy = results.copyLimits[format];
+              const rows = Number(body.record_count ?? 0);
+              const run: ExportRun = {
+                format,
+                backend,
+                workers: mode,
+                status: String(body.status) + (body.error ? `: ${body.error}` : ""),
+                rows,
+                seconds,
+                rowsPerSecond: rows / seconds,
+                ratioToCopy: copy ? rows / seconds / copy.rowsPerSecond : 0,
+                ratioToReference: results.references[format]
+                  ? rows / seconds / results.references[format].rowsPerSecond
+                  : 0,
+                workerPeakRssMb: peak / MB,
+                workerRssBeforeMb: before[0] / MB,
+                ...(workflowsPeak === undefined ? {} : {
+                  workflowsPeakRssMb: workflowsPeak / MB,
+                  workflowsRssBeforeMb: before[1] / MB,
+                }),
+                bytes: Number(body.file_size ?? 0),
+                statementsPerBatch: copy?.statementsPerBatch ?? 0,
+                countShare: copy ? copy.countSeconds / seconds : 0,
+                loadAverage: loadAverage(),
+              };
+              results.exports.push(run);
+              console.error(
+                `  ${run.status} ${rows} rows in ${seconds.toFixed(1)} s, ${
+                  run.ratioToCopy.toFixed(2)
+                }× COPY, ${run.ratioToReference.toFixed(2)}× reference, peak RSS ${
+                  run.workerPeakRssMb.toFixed(0)
+                } MB${
+                  run.workflowsPeakRssMb === undefined
+                    ? ""
+                    : ` (workflows worker ${run.workflowsPeakRssMb.toFixed(0)} MB)`
+                }, load ${run.loadAverage}`,
+              );
+            }
+            if (small && latencyRuns > 0 && backend === backends[0] && mode === modes[0]) {
+              console.error(`100-row export latency (${latencyRuns} runs) …`);
+              for (let i = 0; i < latencyRuns; i++) {
+                const { seconds } = await exportOnce(
+                  base,
+                  small.projectId,
+                  small.token,
+                  formats[0],
+                  20,
+                );
+                results.latency100.seconds.push(seconds);
+              }
+              results.latency100.runs = latencyRuns;
+              results.latency100.medianSeconds = median(results.latency100.seconds);
+            }
+          } finally {
+            await Promise.all(workers.all.map((w) => w.stop()));
           }
-          results.latency100.runs = latencyRuns;
-          results.latency100.medianSeconds = median(results.latency100.seconds);
         }
       } finally {
-        await worker.stop();
         await server.shutdown();
         await connection.close();
       }
@@ -272,6 +311,54 @@ async function main(): Promise<void> {
 
   await Deno.writeTextFile(flags.output, JSON.stringify(results, null, 2) + "\n");
   printTable(results);
+}
+
+/** How the bench runs the worker: see {@link ExportRun.workers}. */
+export type WorkerMode = "single" | "split";
+
+/** The worker processes of one mode; `all[0]` is the one that streams the exports. */
+interface BenchWorkers {
+  all: WorkerProcess[];
+}
+
+/**
+ * `single`: one `WORKER_ROLE=all` process. `split`: a `streaming` process (measured first) and
+ * a `workflows` process, each with its `--v8-flags`.
+ */
+async function startWorkers(
+  mode: WorkerMode,
+  env: Record<string, string>,
+  logPrefix: string,
+): Promise<BenchWorkers> {
+  if (mode === "single") {
+    return {
+      all: [
+        await startWorkerProcess({ ...env, WORKER_ROLE: "all" }, {
+          logFile: `${logPrefix}-all.log`,
+          v8Flags: flags["single-v8-flags"],
+        }),
+      ],
+    };
+  }
+  const [streaming, workflows] = await Promise.all([
+    startWorkerProcess({ ...env, WORKER_ROLE: "streaming" }, {
+      logFile: `${logPrefix}-streaming.log`,
+      v8Flags: flags["streaming-v8-flags"],
+    }),
+    startWorkerProcess({ ...env, WORKER_ROLE: "workflows" }, {
+      logFile: `${logPrefix}-workflows.log`,
+      v8Flags: flags["workflows-v8-flags"],
+    }),
+  ]);
+  return { all: [streaming, workflows] };
+}
+
+function loadAverage(): string {
+  try {
+    return Deno.readTextFileSync("/proc/loadavg").split(" ").slice(0, 3).join(" ");
+  } catch {
+    return "";
+  }
 }
 
 /** One export through the HTTP API: POST, poll until it ends, then DELETE its file. */
@@ -306,7 +393,7 @@ async function exportOnce(
 
 /** Prints the results as the README's table. */
 export function printTable(results: BenchResults): void {
-  const widths = [22, 7, 9, 8, 8, 6, 6, 8, 11, 5, 6];
+  const widths = [22, 7, 7, 9, 8, 8, 6, 6, 8, 8, 11, 5, 6];
   console.log(
     `\n${results.occurrences} occurrences, batch ${results.batchSize}, part ${results.partSizeMb} MB, ` +
       `${results.machine.nproc} cores`,
@@ -316,12 +403,14 @@ export function printTable(results: BenchResults): void {
       [
         "format",
         "backend",
+        "workers",
         "rows",
         "seconds",
         "rows/s",
         "×COPY",
         "×ref",
         "peakRSS",
+        "wfRSS",
         "bytes",
         "stmts",
         "count",
@@ -334,10 +423,12 @@ export function printTable(results: BenchResults): void {
       pad([
         format,
         "COPY",
+        "",
         c.rows,
         c.seconds.toFixed(1),
         Math.round(c.rowsPerSecond),
         "1.00",
+        "",
         "",
         "",
         c.bytes,
@@ -351,11 +442,13 @@ export function printTable(results: BenchResults): void {
       pad([
         format,
         "ref",
+        "",
         r.rows,
         r.seconds.toFixed(1),
         Math.round(r.rowsPerSecond),
         "",
         "1.00",
+        "",
         "",
         r.bytes,
         1,
@@ -368,12 +461,14 @@ export function printTable(results: BenchResults): void {
       pad([
         r.format,
         r.backend,
+        r.workers ?? "single",
         r.rows,
         r.seconds.toFixed(1),
         Math.round(r.rowsPerSecond),
         r.ratioToCopy.toFixed(2),
         r.ratioToReference.toFixed(2),
         `${r.workerPeakRssMb.toFixed(0)} MB`,
+        r.workflowsPeakRssMb === undefined ? "" : `${r.workflowsPeakRssMb.toFixed(0)} MB`,
         r.bytes,
         r.statementsPerBatch,
         `${(r.countShare * 100).toFixed(1)}%`,
