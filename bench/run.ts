@@ -33,7 +33,11 @@ import { type CopyLimit, measureCopyLimit } from "./copy_limit.ts";
 import { measureReference, type ReferenceRun } from "./reference.ts";
 import { benchDatabaseUrl, benchProject, openBenchDatabase } from "./database.ts";
 import { startWorkerProcess, type WorkerProcess } from "./worker_process.ts";
-import { STREAMING_V8_FLAGS, WORKFLOWS_V8_FLAGS } from "../cli/worker_flags.ts";
+import {
+  SPLIT_WORKER_MALLOC_ENV,
+  STREAMING_V8_FLAGS,
+  WORKFLOWS_V8_FLAGS,
+} from "../cli/worker_flags.ts";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const MB = 1024 * 1024;
@@ -120,7 +124,9 @@ async function main(): Promise<void> {
   const latencyRuns = Number(flags["latency-runs"]);
   const modes = flags.workers.split(",").filter(Boolean) as WorkerMode[];
   for (const mode of modes) {
-    if (mode !== "single" && mode !== "split") throw new Error(`--workers: single or split: ${mode}`);
+    if (mode !== "single" && mode !== "split") {
+      throw new Error(`--workers: single or split: ${mode}`);
+    }
   }
   const baseUrl = Deno.env.get("DATABASE_URL") ?? "postgres://postgres@127.0.0.1:5432/ami_exports";
   const dbUrl = benchDatabaseUrl(baseUrl);
@@ -323,7 +329,7 @@ interface BenchWorkers {
 
 /**
  * `single`: one `WORKER_ROLE=all` process. `split`: a `streaming` process (measured first) and
- * a `workflows` process, each with its `--v8-flags`.
+ * a `workflows` process, each with its `--v8-flags` and the malloc settings of the deno tasks.
  */
 async function startWorkers(
   mode: WorkerMode,
@@ -341,11 +347,11 @@ async function startWorkers(
     };
   }
   const [streaming, workflows] = await Promise.all([
-    startWorkerProcess({ ...env, WORKER_ROLE: "streaming" }, {
+    startWorkerProcess({ ...env, ...SPLIT_WORKER_MALLOC_ENV, WORKER_ROLE: "streaming" }, {
       logFile: `${logPrefix}-streaming.log`,
       v8Flags: flags["streaming-v8-flags"],
     }),
-    startWorkerProcess({ ...env, WORKER_ROLE: "workflows" }, {
+    startWorkerProcess({ ...env, ...SPLIT_WORKER_MALLOC_ENV, WORKER_ROLE: "workflows" }, {
       logFile: `${logPrefix}-workflows.log`,
       v8Flags: flags["workflows-v8-flags"],
     }),

@@ -12,3 +12,15 @@ export const STREAMING_V8_FLAGS = "--max-old-space-size=96,--max-semi-space-size
 
 /** The workflows worker holds two isolates (main and workflow thread); both take these flags. */
 export const WORKFLOWS_V8_FLAGS = "--max-semi-space-size=1";
+
+/**
+ * glibc malloc settings of the split workers (`deno task worker:streaming` and
+ * `worker:workflows` set them): two arenas instead of one per thread, and buffers above 128 KiB
+ * always mapped and unmapped, never kept in the heap (glibc otherwise raises its mmap threshold
+ * after the first freed part buffer and keeps later ones resident). Measured: −20…−30 MB peak.
+ */
+export const SPLIT_WORKER_MALLOC_ENV: Record<string, string> = {
+  MALLOC_ARENA_MAX: "2",
+  MALLOC_MMAP_THRESHOLD_: "131072",
+  MALLOC_TRIM_THRESHOLD_: "131072",
+};

@@ -147,8 +147,8 @@ const envSchema = z.object({
   AWS_ACCESS_KEY_ID: z.string().min(1).optional(),
   AWS_SECRET_ACCESS_KEY: z.string().min(1).optional(),
   EXPORT_BATCH_SIZE: z.coerce.number().int().min(1).max(100_000).default(5000),
-  EXPORT_BATCH_MB: z.coerce.number().min(0.01).max(256).default(4),
-  UPLOAD_PART_SIZE_MB: z.coerce.number().min(5).max(512).default(8),
+  EXPORT_BATCH_MB: z.coerce.number().min(0.01).max(256).optional(),
+  UPLOAD_PART_SIZE_MB: z.coerce.number().min(5).max(512).optional(),
   HEARTBEAT_TIMEOUT_SECONDS: z.coerce.number().int().min(2).max(600).default(20),
   EXPORT_MAX_ATTEMPTS: z.coerce.number().int().min(1).max(100).default(10),
   DOWNLOAD_URL_EXPIRY_SECONDS: z.coerce.number().int().min(10).max(7 * 24 * 3600).default(3600),
@@ -175,6 +175,11 @@ export function loadConfig(env: Record<string, string | undefined> = Deno.env.to
     );
   }
   const e = parsed.data;
+  // a streaming worker trades some speed for memory: smaller batch strings and part buffers
+  // keep its peak under 200 MB (README, "Worker roles and memory")
+  const streaming = e.WORKER_ROLE === "streaming";
+  const batchMb = e.EXPORT_BATCH_MB ?? (streaming ? 1 : 4);
+  const partMb = e.UPLOAD_PART_SIZE_MB ?? (streaming ? 5 : 8);
   const storageBackend = e.STORAGE_BACKEND ?? (e.S3_BUCKET ? "s3" : "fs");
   if (storageBackend === "s3" && !e.S3_BUCKET) {
     throw new ConfigError(["S3_BUCKET: required when STORAGE_BACKEND=s3"]);
@@ -199,8 +204,8 @@ export function loadConfig(env: Record<string, string | undefined> = Deno.env.to
       secretAccessKey: e.AWS_SECRET_ACCESS_KEY,
     },
     exportBatchSize: e.EXPORT_BATCH_SIZE,
-    exportBatchBytes: Math.round(e.EXPORT_BATCH_MB * MIB),
-    uploadPartSize: Math.round(e.UPLOAD_PART_SIZE_MB * MIB),
+    exportBatchBytes: Math.round(batchMb * MIB),
+    uploadPartSize: Math.round(partMb * MIB),
     heartbeatTimeoutSeconds: e.HEARTBEAT_TIMEOUT_SECONDS,
     exportMaxAttempts: e.EXPORT_MAX_ATTEMPTS,
     downloadUrlExpirySeconds: e.DOWNLOAD_URL_EXPIRY_SECONDS,
