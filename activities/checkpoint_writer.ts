@@ -22,13 +22,70 @@ function fromBase64(text: string): Uint8Array {
 }
 
 /**
+ * A growable byte buffer that text is UTF-8 encoded into in place (`encodeInto`: no encoded
+ * copy of each batch, no concatenation of a part's pieces). The writer keeps two and reuses
+ * them, so a streaming export holds about two parts of bytes outside the V8 heap, whatever its
+ * size (issue 15, point 3).
+ */
+class PartBuffer {
+  bytes: Uint8Array;
+  length = 0;
+
+  constructor(capacity: number) {
+    this.bytes = new Uint8Array(capacity);
+  }
+
+  /** The bytes appended so far (a view: valid until the next append or reuse). */
+  view(): Uint8Array {
+    return this.bytes.subarray(0, this.length);
+  }
+
+  /** Appends `data` (text as UTF-8, the same bytes `TextEncoder.encode` gives); returns its size. */
+  append(data: string | Uint8Array): number {
+    const before = this.length;
+    if (typeof data !== "string") {
+      this.#reserve(data.length);
+      this.bytes.set(data, this.length);
+      this.length += data.length;
+      return data.length;
+    }
+    let rest = data;
+    while (rest.length > 0) {
+      // ASCII needs a byte per UTF-16 unit; anything else at most 3 (a surrogate pair: 4 for 2)
+      if (this.bytes.length - this.length < rest.length) this.#reserve(rest.length);
+      const { read, written } = encoder.encodeInto(rest, this.bytes.subarray(this.length));
+      this.length += written;
+      if (read === rest.length) break;
+      // encodeInto stops before a code point that does not fit, never inside a surrogate pair
+      rest = rest.slice(read);
+      this.#reserve(rest.length + (rest.length >> 1) + 4);
+    }
+    return this.length - before;
+  }
+
+  /** Makes room for `more` bytes after the current ones (growing by at least half). */
+  #reserve(more: number): void {
+    const needed = this.length + more;
+    if (needed <= this.bytes.length) return;
+    const grown = new Uint8Array(Math.max(needed, Math.ceil(this.bytes.length * 1.5)));
+    grown.set(this.view());
+    this.bytes = grown;
+  }
+}
+
+/** First capacity of a part buffer; it grows to the largest part and is then reused. */
+const INITIAL_BUFFER_BYTES = 1024 * 1024;
+
+/**
  * Accumulates bytes and uploads them as parts of at least `partSize` bytes. A part uploads in
  * the background while the caller fetches the next batches (one part in flight at a time, in
  * order); the checkpoint moves past a part only once its upload has succeeded.
  */
 export class CheckpointWriter {
-  #pending: Uint8Array[] = [];
-  #pendingBytes = 0;
+  /** The bytes of the part being filled. */
+  #buffer = new PartBuffer(INITIAL_BUFFER_BYTES);
+  /** The buffer of the last uploaded part, free for the next one. */
+  #spare: PartBuffer | null = null;
   /** The part being uploaded; its failure is thrown by the next `flush`. */
   #inflight: Promise<void> | null = null;
   /** Records and stream state of everything appended so far (durable or not). */
@@ -84,13 +141,9 @@ export class CheckpointWriter {
     state: StreamState,
     batchLimit?: number,
   ): void {
-    const bytes = typeof data === "string" ? encoder.encode(data) : data;
-    if (bytes.length > 0) {
-      this.#pending.push(bytes);
-      this.#pendingBytes += bytes.length;
-    }
+    const size = this.#buffer.append(data);
     this.records += records;
-    this.bytes += bytes.length;
+    this.bytes += size;
     this.state = state;
     this.batchLimit = batchLimit;
   }
@@ -102,16 +155,14 @@ export class CheckpointWriter {
    */
   async flush(force = false): Promise<boolean> {
     if (force) await this.#settle();
-    if (this.#pendingBytes === 0 || (!force && this.#pendingBytes < this.partSize)) return false;
-    await this.#settle(); // parts go up in order, one at a time
-    const chunk = new Uint8Array(this.#pendingBytes);
-    let offset = 0;
-    for (const piece of this.#pending) {
-      chunk.set(piece, offset);
-      offset += piece.length;
-    }
-    this.#pending = [];
-    this.#pendingBytes = 0;
+    const pending = this.#buffer.length;
+    if (pending === 0 || (!force && pending < this.partSize)) return false;
+    await this.#settle(); // parts go up in order, one at a time (the spare is free after it)
+    const part = this.#buffer;
+    this.#buffer = this.#spare ?? new PartBuffer(INITIAL_BUFFER_BYTES);
+    this.#spare = null;
+    this.#buffer.length = 0;
+    const chunk = part.view();
     this.hasher.update(chunk);
     const after = {
       state: this.state,
@@ -121,6 +172,7 @@ export class CheckpointWriter {
     };
     const uploaded = this.storage.appendPart(this.durable.upload, chunk).then((upload) => {
       this.durable = { ...after, upload };
+      this.#spare = part; // storage is done with its bytes
       this.onDurable?.();
     });
     if (force) {

@@ -35,16 +35,18 @@ export async function checkHealth(deps: ExportsApiDependencies): Promise<HealthC
 
 /**
  * Throws unless a live worker polls the task queue for both task types and its control queue
- * (`<queue>-control`, see workflows/task_queues.ts) for activity tasks.
+ * (`<queue>-control`, see workflows/task_queues.ts) for activity tasks. The pollers may be one
+ * `WORKER_ROLE=all` worker or split ones: a `workflows` worker polls the queue's workflow tasks
+ * and the control queue, a `streaming` worker the queue's activity tasks.
  */
 async function checkPollers(deps: ExportsApiDependencies): Promise<void> {
   const { temporalNamespace: namespace, temporalTaskQueue: queue } = deps.config;
   const now = Date.now() / 1000;
   for (
-    const [name, type, label] of [
-      [queue, TASK_QUEUE_TYPE_WORKFLOW, "workflow"],
-      [queue, TASK_QUEUE_TYPE_ACTIVITY, "activity"],
-      [controlTaskQueue(queue), TASK_QUEUE_TYPE_ACTIVITY, "activity"],
+    const [name, type, label, split] of [
+      [queue, TASK_QUEUE_TYPE_WORKFLOW, "workflow", "worker:workflows"],
+      [queue, TASK_QUEUE_TYPE_ACTIVITY, "activity", "worker:streaming"],
+      [controlTaskQueue(queue), TASK_QUEUE_TYPE_ACTIVITY, "activity", "worker:workflows"],
     ] as const
   ) {
     const described = await deps.temporal.workflowService.describeTaskQueue({
@@ -57,7 +59,8 @@ async function checkPollers(deps: ExportsApiDependencies): Promise<void> {
     );
     if (live.length === 0) {
       throw new Error(
-        `no worker polls task queue ${name} for ${label} tasks (start one: deno task worker)`,
+        `no worker polls task queue ${name} for ${label} tasks ` +
+          `(start one: deno task worker, or deno task ${split})`,
       );
     }
   }

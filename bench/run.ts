@@ -1,7 +1,8 @@
 /**
- * `deno task bench [--occurrences N] [--formats a,b|all] [--backends s3,fs] [--workers 1,2]
- * [--latency-runs 10]`:
- * how close exports come to the database's pace, and how much memory they take.
+ * `deno task bench [--occurrences N] [--formats a,b|all] [--backends s3,fs] [--latency-runs 10]
+ * [--workers single,split,split:2] [--skip-copy] [--single-v8-flags F] [--workflows-v8-flags F]
+ * [--streaming-v8-flags F]`: how close exports come to the database's pace, and how much memory
+ * they take.
  *
  * 1. Seeds (or reuses) a project of N occurrences in the benchmark database
  *    (`ami_exports_bench`, see `bench/database.ts`).
@@ -9,9 +10,11 @@
  * 3. Per format: the COPY limit (`bench/copy_limit.ts`: the exporter's own batch statement under
  *    `COPY … TO STDOUT`, summed over the export's keyset batches), the statements per batch, and
  *    the count statement's time.
- * 4. Per format and backend: one export end to end through the HTTP API (POST → workflow →
- *    worker → storage → SUCCESS), the worker a separate process whose peak RSS is read from
- *    /proc.
+ * 4. Per format, backend and worker mode: one export end to end through the HTTP API (POST →
+ *    workflow → worker → storage → SUCCESS), the workers separate processes whose peak RSS
+ *    (VmHWM, reset before each export) is read from /proc. `split` (default): a
+ *    `WORKER_ROLE=streaming` process (with `STREAMING_V8_FLAGS`, cli/worker_flags.ts) and a
+ *    `WORKER_ROLE=workflows` one, each measured; `single`: one `WORKER_ROLE=all` process.
  * 5. The median POST → SUCCESS latency of a 100-occurrence export.
  *
  * Prints a table and writes `bench/results.json`. Nothing here is a test: no assertion on time.
@@ -29,7 +32,12 @@ import { createStorage } from "../storage/mod.ts";
 import { type CopyLimit, measureCopyLimit, streamStatementsPerChunk } from "./copy_limit.ts";
 import { measureReference, type ReferenceRun } from "./reference.ts";
 import { benchDatabaseUrl, benchProject, openBenchDatabase } from "./database.ts";
-import { startWorkerProcess } from "./worker_process.ts";
+import { startWorkerProcess, type WorkerProcess } from "./worker_process.ts";
+import {
+  SPLIT_WORKER_MALLOC_ENV,
+  STREAMING_V8_FLAGS,
+  WORKFLOWS_V8_FLAGS,
+} from "../cli/worker_flags.ts";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const MB = 1024 * 1024;
@@ -54,8 +62,6 @@ const OCCURRENCE_BATCH_FORMATS = new Set([
 export interface ExportRun {
   format: string;
   backend: "s3" | "fs";
-  /** Worker processes polling the task queue during this export. */
-  workers: number;
   status: string;
   rows: number;
   seconds: number;
@@ -63,8 +69,23 @@ export interface ExportRun {
   ratioToCopy: number;
   /** Rows/s over the independent single-pass reference's (`bench/reference.ts`); 0 without. */
   ratioToReference: number;
+  /**
+   * `single`: one `WORKER_ROLE=all` process; `split`: a `workflows` and a `streaming` one;
+   * `:n` (`single:2`, `split:2`): n `all` / `streaming` processes (what a sharded export
+   * spreads over).
+   */
+  workers: WorkerMode;
+  /**
+   * Peak RSS of the process that streamed the export (`all`, or `streaming` when split); with
+   * several, the largest.
+   */
   workerPeakRssMb: number;
   workerRssBeforeMb: number;
+  /** Split only: the `workflows` process (workflow tasks and control activities). */
+  workflowsPeakRssMb?: number;
+  workflowsRssBeforeMb?: number;
+  /** `/proc/loadavg` (1, 5, 15 min) when the export ended: the machine is shared. */
+  loadAverage: string;
   bytes: number;
   statementsPerBatch: number;
   countShare: number;
@@ -93,12 +114,15 @@ const { values: flags } = parseArgs({
   args: Deno.args,
   options: {
     occurrences: { type: "string", default: "1000000" },
-    // `all`: every registered format
     formats: { type: "string", default: "occurrences_simple_csv,occurrences_api_json" },
     backends: { type: "string", default: "s3,fs" },
     "latency-runs": { type: "string", default: "10" },
-    // worker processes per run, e.g. `1,2`: every format is exported once per count
-    workers: { type: "string", default: "1" },
+    workers: { type: "string", default: "split" },
+    /** Memory runs: no COPY limit, no reference (the ratios are then 0). */
+    "skip-copy": { type: "boolean", default: false },
+    "single-v8-flags": { type: "string", default: "" },
+    "workflows-v8-flags": { type: "string", default: WORKFLOWS_V8_FLAGS },
+    "streaming-v8-flags": { type: "string", default: STREAMING_V8_FLAGS },
     output: { type: "string", default: `${ROOT}bench/results.json` },
   },
 });
@@ -127,9 +151,11 @@ async function main(): Promise<void> {
     : flags.formats.split(",").filter(Boolean);
   const backends = flags.backends.split(",").filter(Boolean) as ("s3" | "fs")[];
   const latencyRuns = Number(flags["latency-runs"]);
-  const workerCounts = flags.workers.split(",").map(Number);
-  if (workerCounts.some((n) => !Number.isInteger(n) || n < 1)) {
-    throw new Error(`--workers: positive integers separated by commas, not ${flags.workers}`);
+  const modes = flags.workers.split(",").filter(Boolean) as WorkerMode[];
+  for (const mode of modes) {
+    if (!/^(single|split)(:[1-9])?$/.test(mode)) {
+      throw new Error(`--workers: single, split, single:n or split:n (n = 1–9), not ${mode}`);
+    }
   }
   const baseUrl = Deno.env.get("DATABASE_URL") ?? "postgres://postgres@127.0.0.1:5432/ami_exports";
   const dbUrl = benchDatabaseUrl(baseUrl);
@@ -138,7 +164,7 @@ async function main(): Promise<void> {
 
   const sql = await openBenchDatabase(baseUrl);
   const project = await benchProject(sql, occurrences);
-  const small = latencyRuns > 0 ? await benchProject(sql, 100) : undefined;
+  const small = await benchProject(sql, 100); // the warm-up export (and the latency runs)
   const settings = Object.fromEntries(
     (await sql<{ name: string; setting: string; unit: string | null }[]>`
       select name, setting, unit from pg_settings
@@ -180,7 +206,7 @@ async function main(): Promise<void> {
   };
 
   try {
-    for (const format of formats) {
+    for (const format of flags["skip-copy"] ? [] : formats) {
       const exporter = getExporter(format);
       if (!exporter) throw new Error(`unknown format: ${format}`);
       const ctx: ExportQueryContext = { sql, projectId: project.projectId, filters: {} };
@@ -266,85 +292,85 @@ async function main(): Promise<void> {
       const app = createApp({ sql, storage, config, temporal: client });
       const server = Deno.serve({ port: 0, hostname: "127.0.0.1", onListen: () => {} }, app.fetch);
       const base = `http://127.0.0.1:${server.addr.port}`;
-      // every format exported with `workerCount` worker processes polling the queue
-      const runWithWorkers = async (workerCount: number): Promise<void> => {
-        const workers = await Promise.all(
-          Array.from(
-            { length: workerCount },
-            (_, i) =>
-              startWorkerProcess(env, {
-                logFile: `${logDir}/worker-${backend}-${workerCount}-${i + 1}.log`,
-              }),
-          ),
-        );
-        try {
-          // warm-up: each worker's first workflow task loads the bundle
-          for (let i = 0; small && i < workerCount; i++) {
-            await exportOnce(base, small.projectId, small.token, formats[0], 50);
-          }
-          for (const format of formats) {
-            console.error(
-              `${format} → ${backend}, ${workerCount} worker(s): exporting ${occurrences} occurrences …`,
-            );
-            const rssBefore = Math.max(...await Promise.all(workers.map((w) => w.rss())));
-            await Promise.all(workers.map((w) => w.resetPeak()));
-            const { seconds, body } = await Promise.race([
-              exportOnce(base, project.projectId, project.token, format, 200),
-              ...workers.map((w) => w.exited),
-            ]);
-            const peaks = await Promise.all(workers.map((w) => w.peakRss()));
-            const copy = results.copyLimits[format];
-            const counted = results.counts[format];
-            const rows = Number(body.record_count ?? 0);
-            const run: ExportRun = {
-              format,
-              backend,
-              workers: workerCount,
-              status: String(body.status) + (body.error ? `: ${body.error}` : ""),
-              rows,
-              seconds,
-              rowsPerSecond: rows / seconds,
-              ratioToCopy: copy ? rows / seconds / copy.rowsPerSecond : 0,
-              ratioToReference: results.references[format]
-                ? rows / seconds / results.references[format].rowsPerSecond
-                : 0,
-              workerPeakRssMb: Math.max(...peaks) / MB,
-              workerRssBeforeMb: rssBefore / MB,
-              bytes: Number(body.file_size ?? 0),
-              statementsPerBatch: counted?.statementsPerBatch ?? 0,
-              countShare: counted ? counted.seconds / seconds : 0,
-            };
-            results.exports.push(run);
-            console.error(
-              `  ${run.status} ${rows} rows in ${seconds.toFixed(1)} s, ${
-                ratio(run.ratioToCopy)
-              }× COPY, ${ratio(run.ratioToReference)}× reference, peak RSS ${
-                peaks.map((p) => (p / MB).toFixed(0)).join(" + ")
-              } MB`,
-            );
-          }
-          if (small && backend === backends[0] && workerCount === workerCounts[0]) {
-            console.error(`100-row export latency (${latencyRuns} runs) …`);
-            for (let i = 0; i < latencyRuns; i++) {
-              const { seconds } = await exportOnce(
-                base,
-                small.projectId,
-                small.token,
-                formats[0],
-                20,
-              );
-              results.latency100.seconds.push(seconds);
-            }
-            results.latency100.runs = latencyRuns;
-            results.latency100.medianSeconds = median(results.latency100.seconds);
-          }
-        } finally {
-          await Promise.all(workers.map((w) => w.stop()));
-        }
-      };
       try {
-        for (const workerCount of workerCounts) {
-          await runWithWorkers(workerCount);
+        for (const mode of modes) {
+          const workers = await startWorkers(mode, env, `${logDir}/worker-${backend}`);
+          try {
+            // warm-up: the first workflow task loads the bundle, the first export the activities
+            for (let i = 0; small && i < workers.streaming.length; i++) {
+              await exportOnce(base, small.projectId, small.token, formats[0], 50);
+            }
+            for (const format of formats) {
+              console.error(
+                `${format} → ${backend} (${mode} worker): exporting ${occurrences} occurrences …`,
+              );
+              const before = Math.max(...await Promise.all(workers.streaming.map((w) => w.rss())));
+              const workflowsBefore = await workers.workflows?.rss();
+              await Promise.all(workers.all.map((w) => w.resetPeak()));
+              const { seconds, body } = await Promise.race([
+                exportOnce(base, project.projectId, project.token, format, 200),
+                ...workers.all.map((w) => w.exited),
+              ]);
+              const peaks = await Promise.all(workers.streaming.map((w) => w.peakRss()));
+              const peak = Math.max(...peaks);
+              const workflowsPeak = await workers.workflows?.peakRss();
+              const copy = results.copyLimits[format];
+              const counted = results.counts[format];
+              const rows = Number(body.record_count ?? 0);
+              const run: ExportRun = {
+                format,
+                backend,
+                workers: mode,
+                status: String(body.status) + (body.error ? `: ${body.error}` : ""),
+                rows,
+                seconds,
+                rowsPerSecond: rows / seconds,
+                ratioToCopy: copy ? rows / seconds / copy.rowsPerSecond : 0,
+                ratioToReference: results.references[format]
+                  ? rows / seconds / results.references[format].rowsPerSecond
+                  : 0,
+                workerPeakRssMb: peak / MB,
+                workerRssBeforeMb: before / MB,
+                ...(workflowsPeak === undefined ? {} : {
+                  workflowsPeakRssMb: workflowsPeak / MB,
+                  workflowsRssBeforeMb: (workflowsBefore ?? 0) / MB,
+                }),
+                bytes: Number(body.file_size ?? 0),
+                statementsPerBatch: counted?.statementsPerBatch ?? 0,
+                countShare: counted ? counted.seconds / seconds : 0,
+                loadAverage: loadAverage(),
+              };
+              results.exports.push(run);
+              console.error(
+                `  ${run.status} ${rows} rows in ${seconds.toFixed(1)} s, ${
+                  ratio(run.ratioToCopy)
+                }× COPY, ${ratio(run.ratioToReference)}× reference, peak RSS ${
+                  run.workerPeakRssMb.toFixed(0)
+                } MB${
+                  run.workflowsPeakRssMb === undefined
+                    ? ""
+                    : ` (workflows worker ${run.workflowsPeakRssMb.toFixed(0)} MB)`
+                }, load ${run.loadAverage}`,
+              );
+            }
+            if (small && latencyRuns > 0 && backend === backends[0] && mode === modes[0]) {
+              console.error(`100-row export latency (${latencyRuns} runs) …`);
+              for (let i = 0; i < latencyRuns; i++) {
+                const { seconds } = await exportOnce(
+                  base,
+                  small.projectId,
+                  small.token,
+                  formats[0],
+                  20,
+                );
+                results.latency100.seconds.push(seconds);
+              }
+              results.latency100.runs = latencyRuns;
+              results.latency100.medianSeconds = median(results.latency100.seconds);
+            }
+          } finally {
+            await Promise.all(workers.all.map((w) => w.stop()));
+          }
         }
       } finally {
         await server.shutdown();
@@ -359,6 +385,64 @@ async function main(): Promise<void> {
 
   await Deno.writeTextFile(flags.output, JSON.stringify(results, null, 2) + "\n");
   printTable(results);
+}
+
+/** How the bench runs the worker: see {@link ExportRun.workers}. */
+export type WorkerMode = "single" | "split" | `${"single" | "split"}:${number}`;
+
+/** The worker processes of one mode. */
+interface BenchWorkers {
+  all: WorkerProcess[];
+  /** The processes that stream exports (`all` or `streaming` role). */
+  streaming: WorkerProcess[];
+  /** Split only: the `workflows` process. */
+  workflows?: WorkerProcess;
+}
+
+/**
+ * `single`: one `WORKER_ROLE=all` process. `split`: a `streaming` process (measured first) and
+ * a `workflows` process, each with its `--v8-flags` and the malloc settings of the deno tasks.
+ */
+async function startWorkers(
+  mode: WorkerMode,
+  env: Record<string, string>,
+  logPrefix: string,
+): Promise<BenchWorkers> {
+  const [layout, count] = mode.split(":");
+  const n = Number(count ?? 1);
+  if (layout === "single") {
+    const streaming = await Promise.all(
+      Array.from({ length: n }, (_, i) =>
+        startWorkerProcess({ ...env, WORKER_ROLE: "all" }, {
+          logFile: `${logPrefix}-all-${i + 1}.log`,
+          v8Flags: flags["single-v8-flags"],
+        })),
+    );
+    return { all: streaming, streaming };
+  }
+  const [workflows, ...streaming] = await Promise.all([
+    startWorkerProcess({ ...env, ...SPLIT_WORKER_MALLOC_ENV, WORKER_ROLE: "workflows" }, {
+      logFile: `${logPrefix}-workflows.log`,
+      v8Flags: flags["workflows-v8-flags"],
+    }),
+    ...Array.from(
+      { length: n },
+      (_, i) =>
+        startWorkerProcess({ ...env, ...SPLIT_WORKER_MALLOC_ENV, WORKER_ROLE: "streaming" }, {
+          logFile: `${logPrefix}-streaming-${i + 1}.log`,
+          v8Flags: flags["streaming-v8-flags"],
+        }),
+    ),
+  ]);
+  return { all: [workflows, ...streaming], streaming, workflows };
+}
+
+function loadAverage(): string {
+  try {
+    return Deno.readTextFileSync("/proc/loadavg").split(" ").slice(0, 3).join(" ");
+  } catch {
+    return "";
+  }
 }
 
 /** One export through the HTTP API: POST, poll until it ends, then DELETE its file. */
@@ -393,7 +477,7 @@ async function exportOnce(
 
 /** Prints the results as the README's table. */
 export function printTable(results: BenchResults): void {
-  const widths = [22, 7, 3, 9, 8, 8, 6, 6, 8, 11, 5, 6];
+  const widths = [22, 7, 7, 9, 8, 8, 6, 6, 8, 8, 11, 5, 6];
   console.log(
     `\n${results.occurrences} occurrences, batch ${results.batchSize}, part ${results.partSizeMb} MB, ` +
       `${results.machine.nproc} cores`,
@@ -403,13 +487,14 @@ export function printTable(results: BenchResults): void {
       [
         "format",
         "backend",
-        "wk",
+        "workers",
         "rows",
         "seconds",
         "rows/s",
         "×COPY",
         "×ref",
         "peakRSS",
+        "wfRSS",
         "bytes",
         "stmts",
         "count",
@@ -427,6 +512,7 @@ export function printTable(results: BenchResults): void {
         c.seconds.toFixed(1),
         Math.round(c.rowsPerSecond),
         "1.00",
+        "",
         "",
         "",
         c.bytes,
@@ -447,6 +533,7 @@ export function printTable(results: BenchResults): void {
         "",
         "1.00",
         "",
+        "",
         r.bytes,
         1,
         "",
@@ -458,13 +545,14 @@ export function printTable(results: BenchResults): void {
       pad([
         r.format,
         r.backend,
-        r.workers ?? 1,
+        r.workers ?? "single",
         r.rows,
         r.seconds.toFixed(1),
         Math.round(r.rowsPerSecond),
         ratio(r.ratioToCopy),
         ratio(r.ratioToReference),
         `${r.workerPeakRssMb.toFixed(0)} MB`,
+        r.workflowsPeakRssMb === undefined ? "" : `${r.workflowsPeakRssMb.toFixed(0)} MB`,
         r.bytes,
         r.statementsPerBatch,
         `${(r.countShare * 100).toFixed(1)}%`,

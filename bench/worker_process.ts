@@ -28,13 +28,17 @@ async function statusField(pid: number, field: string): Promise<number> {
   return Number(match[1]) * 1024;
 }
 
-/** Starts `deno run -A cli/worker.ts` with `env` and waits for its "worker started" line. */
+/**
+ * Starts `deno run -A [--v8-flags=…] cli/worker.ts` with `env` (its `WORKER_ROLE` says what it
+ * polls) and waits for its "worker started" line.
+ */
 export async function startWorkerProcess(
   env: Record<string, string>,
-  options: { logFile: string },
+  options: { logFile: string; v8Flags?: string },
 ): Promise<WorkerProcess> {
+  const v8Flags = options.v8Flags ? [`--v8-flags=${options.v8Flags}`] : [];
   const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", WORKER],
+    args: ["run", "-A", ...v8Flags, WORKER],
     env,
     stdin: "null",
     stdout: "piped",

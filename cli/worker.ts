@@ -4,11 +4,12 @@
  */
 import { NativeConnection, Worker } from "@temporalio/worker";
 import { fileURLToPath } from "node:url";
+import { getHeapStatistics } from "node:v8";
 import { type ActivityDependencies, createActivities } from "../activities/mod.ts";
 import { activityLogInterceptor } from "../activities/log_interceptor.ts";
 import { createScheduleActivities } from "../activities/schedules.ts";
 import { Client } from "@temporalio/client";
-import { type Config, loadConfig } from "../config/mod.ts";
+import { type Config, loadConfig, type WorkerRole } from "../config/mod.ts";
 import { connectDatabase } from "../db/client.ts";
 import { createStorage } from "../storage/mod.ts";
 import { ensureHousekeepingSchedule } from "./housekeeping.ts";
@@ -47,18 +48,26 @@ export async function connectWorker(address: string): Promise<NativeConnection> 
 }
 
 /**
- * One export worker: two SDK workers on one connection. The export task queue runs the
- * workflows and the streaming `exportRecords` activities (`maxConcurrentActivities` slots,
- * default 4); its control queue ({@link controlTaskQueue}) runs the short control activities
- * (resolve, count, finish, save, mark, delete, housekeeping; `maxConcurrentControlActivities`
- * slots, default 20), so that a cancel or a delete never waits for a slot behind long exports.
- * Both workers register every activity, so activities scheduled on the export queue by
- * workflows started before the split still run.
+ * One export worker process: SDK workers on one connection, by role ({@link WorkerRole},
+ * `WORKER_ROLE`):
+ * - `all`: the export task queue runs the workflows and the streaming `exportRecords`
+ *   activities (`maxConcurrentActivities` slots, default 4); its control queue
+ *   ({@link controlTaskQueue}) runs the short control activities (resolve, count, finish, save,
+ *   mark, delete, housekeeping; `maxConcurrentControlActivities` slots, default 20), so that a
+ *   cancel or a delete never waits for a slot behind long exports;
+ * - `workflows`: the workflow tasks of the export queue (no activity registered there, so no
+ *   activity poller and no eager activity) and the control queue;
+ * - `streaming`: the activities of the export queue only, without the workflow bundle (no
+ *   workflow thread: a second V8 isolate of ~65 MB), so the process holds little besides the
+ *   export it streams.
+ *
+ * The activity workers register every activity, so activities scheduled on the export queue by
+ * workflows started before the control queue existed still run.
  */
 export interface ExportWorker {
-  /** Runs both workers until {@link ExportWorker.shutdown} (or either fails: both stop). */
+  /** Runs every SDK worker until {@link ExportWorker.shutdown} (or one fails: all stop). */
   run(): Promise<void>;
-  /** Drains both workers: running activities finish first. */
+  /** Drains every SDK worker: running activities finish first. */
   shutdown(): void;
 }
 
@@ -68,34 +77,59 @@ export async function createExportWorker(
   options: {
     connection: NativeConnection;
     taskQueue?: string;
+    /** Default: `deps.config.workerRole`. */
+    role?: WorkerRole;
     maxConcurrentActivities?: number;
     maxConcurrentControlActivities?: number;
   },
 ): Promise<ExportWorker> {
   const taskQueue = options.taskQueue ?? deps.config.temporalTaskQueue;
+  const role = options.role ?? deps.config.workerRole;
   const activities = { ...createActivities(deps), ...createScheduleActivities(deps) };
   const common = {
     connection: options.connection,
     namespace: deps.config.temporalNamespace,
-    activities,
     interceptors: { activity: [activityLogInterceptor] },
     // Heartbeats carry the export checkpoint. The SDK sends them at most every
     // min(0.8 × heartbeatTimeout, this); a short interval keeps the checkpoint Temporal holds
     // (what a retry after kill -9 resumes from) at most one batch behind.
     maxHeartbeatThrottleInterval: 250,
   };
-  const main = await Worker.create({
-    ...common,
-    taskQueue,
-    workflowBundle: await workflowBundle(),
-    maxConcurrentActivityTaskExecutions: options.maxConcurrentActivities ?? 4,
-  });
-  const control = await Worker.create({
-    ...common,
-    taskQueue: controlTaskQueue(taskQueue),
-    maxConcurrentActivityTaskExecutions: options.maxConcurrentControlActivities ?? 20,
-  });
-  const workers = [main, control];
+  const workers: Worker[] = [];
+  if (role === "all" || role === "workflows") {
+    workers.push(
+      await Worker.create({
+        ...common,
+        taskQueue,
+        workflowBundle: await workflowBundle(),
+        ...(role === "all"
+          ? {
+            activities,
+            maxConcurrentActivityTaskExecutions: options.maxConcurrentActivities ?? 4,
+          }
+          : {}),
+      }),
+    );
+  } else {
+    workers.push(
+      await Worker.create({
+        ...common,
+        taskQueue,
+        activities,
+        maxConcurrentActivityTaskExecutions: options.maxConcurrentActivities ?? 4,
+      }),
+    );
+  }
+  if (role !== "streaming") {
+    workers.push(
+      await Worker.create({
+        ...common,
+        activities,
+        taskQueue: controlTaskQueue(taskQueue),
+        maxConcurrentActivityTaskExecutions: options.maxConcurrentControlActivities ?? 20,
+      }),
+    );
+  }
   let stopping = false;
   let running = false;
   const stop = (worker: Worker): void => {
@@ -150,8 +184,11 @@ export async function runWorker(): Promise<void> {
   if (!connection) return await sql.end({ timeout: 5 });
   const client = new Client({ connection, namespace: config.temporalNamespace });
   try {
-    await ensureSearchAttributesAtStart(client, config);
-    await ensureHousekeeping(client, config);
+    if (config.workerRole !== "streaming") {
+      // the workflows' side: a streaming worker neither starts workflows nor needs their attributes
+      await ensureSearchAttributesAtStart(client, config);
+      await ensureHousekeeping(client, config);
+    }
     for (let attempt = 1; !stop.signal.aborted; attempt++) {
       const worker = await createExportWorker({ sql, storage, config, temporal: client }, {
         connection,
@@ -163,6 +200,9 @@ export async function runWorker(): Promise<void> {
         JSON.stringify({
           msg: "worker started",
           taskQueue: config.temporalTaskQueue,
+          role: config.workerRole,
+          // the V8 heap cap (`DENO_V8_FLAGS=--max-old-space-size=N`), ~4 GB when not set
+          heapLimitMb: Math.round(getHeapStatistics().heap_size_limit / 2 ** 20),
           pid: Deno.pid,
         }),
       );

@@ -10,6 +10,8 @@ export interface Config {
   temporalAddress: string;
   temporalNamespace: string;
   temporalTaskQueue: string;
+  /** What a worker process polls (`WORKER_ROLE`, see {@link WorkerRole}). */
+  workerRole: WorkerRole;
   port: number;
   publicBaseUrl: string;
   storageBackend: "fs" | "s3";
@@ -55,6 +57,23 @@ export interface Config {
   /** What the occurrence formats print: local time zone, crop URL base, `details` link base. */
   formats: FormatSettings;
 }
+
+/**
+ * What one worker process runs (`WORKER_ROLE`):
+ * - `all` (default): the workflows, the streaming `exportRecords` activities on the export task
+ *   queue and the control activities on `<queue>-control`;
+ * - `workflows`: the workflow tasks of the export queue and the control activities; no streaming
+ *   activity slot;
+ * - `streaming` (alias `activities`): only the activities of the export queue (`exportRecords`),
+ *   no workflow bundle and no second V8 isolate, so its memory is the export's alone.
+ *
+ * A deployment runs `all` workers, or at least one `workflows` and one `streaming` worker: every
+ * task then has a poller.
+ */
+export type WorkerRole = "all" | "workflows" | "streaming";
+
+/** The accepted `WORKER_ROLE` values (`activities` means `streaming`). */
+export const WORKER_ROLES = ["all", "workflows", "streaming", "activities"] as const;
 
 /**
  * Settings of the original platform's formats (antenna-compat README §2): the IANA zone of local
@@ -114,6 +133,9 @@ const envSchema = z.object({
   ),
   TEMPORAL_NAMESPACE: z.string().min(1).default("default"),
   TEMPORAL_TASK_QUEUE: z.string().min(1).default("data-exports"),
+  WORKER_ROLE: z.enum(WORKER_ROLES, {
+    error: `must be one of ${WORKER_ROLES.join(", ")} (activities is streaming)`,
+  }).default("all").transform((v): WorkerRole => v === "activities" ? "streaming" : v),
   PORT: z.coerce.number().int().min(1).max(65535).default(8000),
   PUBLIC_BASE_URL: z.url().optional(),
   STORAGE_BACKEND: z.enum(["fs", "s3"]).optional(),
@@ -131,8 +153,8 @@ const envSchema = z.object({
   AWS_SECRET_ACCESS_KEY: z.string().min(1).optional(),
   EXPORT_BATCH_SIZE: z.coerce.number().int().min(1).max(100_000).default(5000),
   EXPORT_SHARD_RECORDS: z.coerce.number().int().min(0).max(1_000_000_000).default(250_000),
-  EXPORT_BATCH_MB: z.coerce.number().min(0.01).max(256).default(4),
-  UPLOAD_PART_SIZE_MB: z.coerce.number().min(5).max(512).default(8),
+  EXPORT_BATCH_MB: z.coerce.number().min(0.01).max(256).optional(),
+  UPLOAD_PART_SIZE_MB: z.coerce.number().min(5).max(512).optional(),
   HEARTBEAT_TIMEOUT_SECONDS: z.coerce.number().int().min(2).max(600).default(20),
   EXPORT_MAX_ATTEMPTS: z.coerce.number().int().min(1).max(100).default(10),
   DOWNLOAD_URL_EXPIRY_SECONDS: z.coerce.number().int().min(10).max(7 * 24 * 3600).default(3600),
@@ -159,6 +181,11 @@ export function loadConfig(env: Record<string, string | undefined> = Deno.env.to
     );
   }
   const e = parsed.data;
+  // a streaming worker trades some speed for memory: smaller batch strings and part buffers
+  // keep its peak under 200 MB (README, "Worker roles and memory")
+  const streaming = e.WORKER_ROLE === "streaming";
+  const batchMb = e.EXPORT_BATCH_MB ?? (streaming ? 1 : 4);
+  const partMb = e.UPLOAD_PART_SIZE_MB ?? (streaming ? 5 : 8);
   const storageBackend = e.STORAGE_BACKEND ?? (e.S3_BUCKET ? "s3" : "fs");
   if (storageBackend === "s3" && !e.S3_BUCKET) {
     throw new ConfigError(["S3_BUCKET: required when STORAGE_BACKEND=s3"]);
@@ -168,6 +195,7 @@ export function loadConfig(env: Record<string, string | undefined> = Deno.env.to
     temporalAddress: e.TEMPORAL_ADDRESS,
     temporalNamespace: e.TEMPORAL_NAMESPACE,
     temporalTaskQueue: e.TEMPORAL_TASK_QUEUE,
+    workerRole: e.WORKER_ROLE,
     port: e.PORT,
     publicBaseUrl: (e.PUBLIC_BASE_URL ?? `http://localhost:${e.PORT}`).replace(/\/$/, ""),
     storageBackend,
@@ -183,8 +211,8 @@ export function loadConfig(env: Record<string, string | undefined> = Deno.env.to
     },
     exportBatchSize: e.EXPORT_BATCH_SIZE,
     exportShardRecords: e.EXPORT_SHARD_RECORDS,
-    exportBatchBytes: Math.round(e.EXPORT_BATCH_MB * MIB),
-    uploadPartSize: Math.round(e.UPLOAD_PART_SIZE_MB * MIB),
+    exportBatchBytes: Math.round(batchMb * MIB),
+    uploadPartSize: Math.round(partMb * MIB),
     heartbeatTimeoutSeconds: e.HEARTBEAT_TIMEOUT_SECONDS,
     exportMaxAttempts: e.EXPORT_MAX_ATTEMPTS,
     downloadUrlExpirySeconds: e.DOWNLOAD_URL_EXPIRY_SECONDS,

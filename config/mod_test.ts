@@ -69,3 +69,32 @@ Deno.test("loadConfig reads EXPORT_SHARD_RECORDS (default 250,000; 0: never) and
     );
   }
 });
+
+Deno.test("loadConfig reads WORKER_ROLE: all by default, activities as streaming, else refused", () => {
+  assertEquals(loadConfig({}).workerRole, "all");
+  assertEquals(loadConfig({ WORKER_ROLE: "workflows" }).workerRole, "workflows");
+  assertEquals(loadConfig({ WORKER_ROLE: "streaming" }).workerRole, "streaming");
+  assertEquals(loadConfig({ WORKER_ROLE: "activities" }).workerRole, "streaming");
+  for (const role of ["bogus", "ALL", "workflow", " streaming"]) {
+    const error = assertThrows(() => loadConfig({ WORKER_ROLE: role }), ConfigError);
+    assertEquals(
+      error.problems,
+      ["WORKER_ROLE: must be one of all, workflows, streaming, activities (activities is streaming)"],
+    );
+  }
+});
+
+Deno.test("a streaming worker defaults to 1 MB batches and 5 MiB parts; set values win", () => {
+  const MIB = 1024 * 1024;
+  assertEquals(loadConfig({}).exportBatchBytes, 4 * MIB);
+  assertEquals(loadConfig({}).uploadPartSize, 8 * MIB);
+  assertEquals(loadConfig({ WORKER_ROLE: "workflows" }).exportBatchBytes, 4 * MIB);
+  const streaming = loadConfig({ WORKER_ROLE: "streaming" });
+  assertEquals([streaming.exportBatchBytes, streaming.uploadPartSize], [MIB, 5 * MIB]);
+  const set = loadConfig({
+    WORKER_ROLE: "activities",
+    EXPORT_BATCH_MB: "2",
+    UPLOAD_PART_SIZE_MB: "6",
+  });
+  assertEquals([set.exportBatchBytes, set.uploadPartSize], [2 * MIB, 6 * MIB]);
+});
