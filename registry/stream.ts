@@ -20,53 +20,8 @@ interface RecordStreamState {
 /** The exporter as a stream; record exporters become prologue → batches → epilogue. */
 export function asStream(exporter: Exporter): StreamExporter {
   if (exporter.kind === "stream") return exporter;
-  const records = exporter;
-  return {
-    ...records,
-    kind: "stream",
-    initialState(): StreamState {
-      return { phase: "prologue", afterId: null, records: 0 } satisfies RecordStreamState;
-    },
-    async next(
-      ctx: ExportQueryContext,
-      raw: StreamState,
-      options: { limit: number },
-    ): Promise<StreamChunk> {
-      const state = raw as RecordStreamState;
-      if (state.phase === "prologue") {
-        return {
-          data: records.prologue(),
-          records: 0,
-          state: { ...state, phase: "records" },
-          done: false,
-        };
-      }
-      if (state.phase === "done") return { data: "", records: 0, state, done: true };
-      const batch = await records.fetchBatch(ctx, {
-        afterId: state.afterId,
-        limit: options.limit,
-        recordsBefore: state.records,
-      });
-      if (batch.records < options.limit) {
-        return {
-          data: batch.text + records.epilogue(),
-          records: batch.records,
-          state: {
-            phase: "done",
-            afterId: batch.lastId ?? state.afterId,
-            records: state.records + batch.records,
-          },
-          done: true,
-        };
-      }
-      return {
-        data: batch.text,
-        records: batch.records,
-        state: { phase: "records", afterId: batch.lastId, records: state.records + batch.records },
-        done: false,
-      };
-    },
-  };
+  // the whole export is its only shard: same states, same bytes
+  return shardStream(exporter, WHOLE_EXPORT);
 }
 
 /** The part of a record export one shard writes (see {@link shardStream}). */
@@ -82,6 +37,15 @@ export interface ShardRange {
   /** The last shard writes the epilogue (`]`). */
   last: boolean;
 }
+
+/** The shard that is the whole export (what {@link asStream} streams). */
+const WHOLE_EXPORT: ShardRange = {
+  afterId: null,
+  untilId: null,
+  recordsBefore: 0,
+  first: true,
+  last: true,
+};
 
 /**
  * One shard of a record export as a stream: the prologue when it is the first, the records in
