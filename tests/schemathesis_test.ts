@@ -61,7 +61,7 @@ Deno.test({
           "--checks",
           "all",
           "--max-examples",
-          Deno.env.get("SCHEMATHESIS_MAX_EXAMPLES") ?? "10",
+          Deno.env.get("SCHEMATHESIS_MAX_EXAMPLES") ?? "7",
           "--seed",
           Deno.env.get("SCHEMATHESIS_SEED") ?? "14",
           "--workers",
