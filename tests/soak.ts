@@ -5,7 +5,7 @@
  * is a failure; every export must end SUCCESS with exactly the expected rows (checked against
  * the checksum and an independent SQL count) or FAILURE/REVOKED with a readable error.
  *
- * `tests/soak_test.ts` runs it in the suite (3 minutes); `deno task soak --minutes N` runs it
+ * `tests/soak_test.ts` runs it in the suite (2 minutes); `deno task soak --minutes N` runs it
  * standalone on a fresh database.
  */
 import { parseArgs } from "node:util";

@@ -1,6 +1,6 @@
 /**
  * Processes stay up (README, "Running Temporal's TS SDK under Deno"): the soak of `tests/soak.ts`
- * for `SOAK_MINUTES` (default 3) minutes: GOAWAY every 20 s, a Temporal restart, a 30 s S3
+ * for `SOAK_MINUTES` (default 2) minutes: GOAWAY every 20 s, a Temporal restart, a 30 s S3
  * outage, exports and cancels in a loop; no process may die and every export ends right.
  */
 import { assert, assertEquals } from "./assert.ts";
@@ -11,7 +11,7 @@ Deno.test({
   name: "soak: API and worker processes survive GOAWAYs, a Temporal restart and an S3 outage",
   ...serviceTest,
   async fn() {
-    const minutes = Number(Deno.env.get("SOAK_MINUTES") ?? "3");
+    const minutes = Number(Deno.env.get("SOAK_MINUTES") ?? "2");
     const report = await runSoak({ minutes, databaseUrl: requireEnv("TEST_DATABASE_URL") });
     console.error(`[soak] ${JSON.stringify(report)}`);
     assertEquals(report.deaths, [], "a process died");
