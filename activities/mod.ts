@@ -15,12 +15,23 @@ import {
   type ExportRow,
   exportWorkflowId,
   findExport,
-  recordSourceVersions,
+  markExportEnded,
+  markExportStarted,
+  markExportSucceeded,
+  recordCount,
+  recordedSourceVersions,
   setStage,
   STAGES,
   updateJobProgress,
 } from "../db/exports.ts";
+import {
+  readSnapshot,
+  sameSourceVersions,
+  type SourceVersions,
+  withSnapshot,
+} from "../db/snapshot.ts";
 import { getExporter, supportedFormats } from "../registry/mod.ts";
+import { exportSettingsKey } from "../registry/settings_key.ts";
 import { asStream, shardStream, withByteOrderMark } from "../registry/stream.ts";
 import type {
   ExportOptions,
@@ -28,7 +39,7 @@ import type {
   StreamExporter,
   StreamState,
 } from "../registry/types.ts";
-import { StorageUnavailableError, UploadNotFoundError } from "../storage/errors.ts";
+import { UploadNotFoundError } from "../storage/errors.ts";
 import type { ObjectStorage, UploadState } from "../storage/types.ts";
 import { uploadRef } from "../storage/upload_ref.ts";
 import { requestedBy } from "../workflows/search_attributes.ts";
@@ -55,6 +66,11 @@ export interface ActivityDependencies {
   config: Config;
   /** Used by the delete workflow to stop a running export. */
   temporal?: Client;
+}
+
+/** An error's message, for a job log line. */
+function describeError(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
 }
 
 /** "id 1234" for record streams, else the state as JSON (for job log lines). */
@@ -191,37 +207,17 @@ export function createActivities(deps: ActivityDependencies) {
     try {
       await discardFiles(row);
     } catch (error) {
-      if (!(error instanceof StorageUnavailableError)) throw error;
-      // Storage is down (maybe why the export failed): end the export now; its upload stays
-      // recorded (upload_id, file_uuid) and the housekeeping sweep aborts it later.
+      // Whatever failed the export may fail its cleanup too (storage down, a name the backend
+      // refuses): end the export now all the same. Its upload stays recorded (upload_id,
+      // file_uuid) and the housekeeping sweep removes it later.
       await appendJobLog(
         sql,
         exportId,
-        `could not remove the partial upload now (${error.message}); housekeeping will`,
+        `could not remove the partial upload now (${describeError(error)}); housekeeping will`,
         "warning",
       );
     }
-    const updated = await sql`
-      update data_exports set status = ${status}, error = ${detail.message ?? null},
-        error_stage = ${
-      detail.stage ?? null
-    }, file_key = null, finished_at = now(), updated_at = now()
-      where id = ${exportId} and status <> ${status}`;
-    if (updated.count === 0) return; // already marked by an earlier attempt
-    await updateJobProgress(sql, exportId, (progress) => {
-      for (const stage of progress.stages) {
-        if (
-          stage.status === "STARTED" || (stage.key === detail.stage && stage.status !== "SUCCESS")
-        ) {
-          stage.status = status;
-        }
-      }
-      if (detail.message) progress.errors.push(detail.message);
-    }, status);
-    const text = status === "REVOKED"
-      ? "export cancelled"
-      : `export failed in ${detail.stage}: ${detail.message}`;
-    await appendJobLog(sql, exportId, text, status === "REVOKED" ? "warning" : "error");
+    await markExportEnded(sql, exportId, { status, ...detail });
   }
 
   async function reportProgress(exportId: number, records: number, total: number): Promise<void> {
@@ -290,130 +286,160 @@ export function createActivities(deps: ActivityDependencies) {
     owns(uploadId: string): boolean;
     beforeBegin(): Promise<void>;
     afterBegin(upload: UploadState): Promise<void>;
-    progress(records: number): Promise<void>;
+    /**
+     * Called once a fresh (not resumed) attempt has taken its snapshot, with its markers and the
+     * snapshot-bound query context; returns the records the file will hold in that snapshot.
+     */
+    snapshotTaken(versions: SourceVersions, query: ExportQueryContext): Promise<number>;
+    progress(records: number, total: number): Promise<void>;
   }): Promise<ExportedFile> {
-    const { row, stream: exporter, query } = options;
+    const { row, stream: exporter } = options;
     const ctx = Context.current();
     const previous = (ctx.info.heartbeatDetails as
       | ExportHeartbeat
       | LegacyExportHeartbeat
-      | undefined)?.checkpoint;
-
-    let start: Omit<ExportCheckpoint, "hashState"> & { hashState?: string } | undefined;
-    if (previous && options.owns(previous.upload.uploadId)) {
-      try {
-        // compact checkpoints name the upload; older ones carry every part
-        const upload = "parts" in previous.upload
-          ? await storage.resumeUpload(previous.upload)
-          : await storage.recoverUpload(previous.upload);
-        start = { ...previous, upload };
-      } catch (error) {
-        if (!isLostUpload(error)) throw error; // storage unreachable: retry later
-        await appendJobLog(
-          sql,
-          row.id,
-          `${options.label}could not resume the upload, starting over: ${error}`,
-          "warning",
-        );
-      }
-      if (start) {
-        await sql`update data_exports set resumed_count = resumed_count + 1 where id = ${row.id}`;
-        await appendJobLog(
-          sql,
-          row.id,
-          `${options.label}resumed at ${
-            describeState(previous.state)
-          } after ${previous.records} records ` +
-            `(attempt ${ctx.info.attempt})`,
-          "warning",
-        );
-      }
-    }
-    if (!start) {
-      await options.beforeBegin();
-      await storage.ensureReady(); // the bucket may have been lost with its server
-      // An attempt killed between beginning its upload and recording it left an upload no row
-      // names. The key carries this export's UUID, so every upload under it is this export's.
-      for (const orphan of await storage.listIncompleteUploads(options.key)) {
-        if (orphan.key === options.key) await storage.abortUpload(orphan);
-      }
-      const upload = await storage.beginUpload(options.key, options.contentType);
-      await options.afterBegin(upload);
-      start = { state: exporter.initialState(query), records: 0, upload };
-    }
-
-    // S3 parts must be ≥ 5 MiB; an fsynced file can take any size, so the filesystem backend
-    // makes every batch durable (a resume then re-reads at most the batch in flight)
-    const partSize = storage.backend === "fs" ? 1 : config.uploadPartSize;
-    const writer = await CheckpointWriter.open(storage, start, partSize);
-    const startedAt = performance.now();
-    const startRecords = writer.records;
-    const total = options.totalRecords;
-    const details = (): ExportHeartbeat => {
-      const seconds = (performance.now() - startedAt) / 1000;
-      const durable = writer.checkpoint;
-      return {
-        progress: {
-          records: writer.records,
-          total,
-          percent: total > 0 ? Math.round((writer.records / total) * 1000) / 10 : 100,
-          rowsPerSecond: seconds > 0 ? Math.round((writer.records - startRecords) / seconds) : 0,
-          bytes: writer.bytes,
-        },
-        checkpoint: {
-          state: durable.state,
-          records: durable.records,
-          upload: uploadRef(durable.upload),
-          hashState: durable.hashState,
-          ...(durable.batchLimit === undefined ? {} : { batchLimit: durable.batchLimit }),
-        },
-      };
-    };
-    const beat = () => ctx.heartbeat(details());
-    writer.onDurable = beat;
-    beat();
-    try {
-      return await keepAlive(async () => {
-        let done = false;
-        // a resumed attempt continues with the limit the interrupted one would have used
-        let limit = writer.batchLimit ?? firstBatchLimit({ maxRecords: config.exportBatchSize });
-        while (!done) {
-          if (ctx.cancellationSignal.aborted) throw new CancelledFailure("export cancelled");
-          const chunk = await exporter.next(query, writer.state, { limit });
-          // The capture set may be deleted mid-export: its rows then silently vanish from the
-          // query, so check after every batch instead of exporting a truncated file.
-          await checkFilters(row);
-          limit = nextBatchLimit(
-            {
-              records: chunk.rows ?? chunk.records,
-              bytes: typeof chunk.data === "string" ? chunk.data.length : chunk.data.byteLength,
-            },
-            {
-              maxRecords: config.exportBatchSize,
-              targetBytes: config.exportBatchBytes,
-              current: limit,
-            },
-          );
-          writer.append(chunk.data, chunk.records, chunk.state, limit);
-          done = chunk.done;
-          await writer.flush(done);
-          beat();
-          if (chunk.records > 0 || done) await options.progress(writer.records);
+      | undefined)?.checkpoint as
+        | (ExportHeartbeat["checkpoint"] | LegacyExportHeartbeat["checkpoint"]) & {
+          snapshot?: ExportHeartbeat["checkpoint"]["snapshot"];
         }
-        return {
-          records: writer.records,
-          bytes: writer.checkpoint.upload.bytes,
-          checksum: writer.digest(),
-          upload: writer.checkpoint.upload,
-        };
-      }, details);
-    } catch (error) {
-      if (error instanceof ApplicationFailure && error.type === "ExportNotFound") {
-        // Nobody will clean up after a deleted export: drop its upload now.
-        await storage.abortUpload(writer.checkpoint.upload).catch(() => {});
+        | undefined;
+
+    // One snapshot for the whole attempt: every statement of every batch reads the data as of
+    // its start (db/snapshot.ts). A resumed attempt continues the file only when its markers
+    // equal the interrupted attempt's (the same data); otherwise it starts the file over.
+    return await withSnapshot(sql, async (tx) => {
+      const versions = await readSnapshot(tx, row.project_id);
+      const query: ExportQueryContext = { ...options.query, sql: tx };
+      let total = options.totalRecords;
+      let start: Omit<ExportCheckpoint, "hashState"> & { hashState?: string } | undefined;
+      if (previous && options.owns(previous.upload.uploadId)) {
+        if (!sameSourceVersions(previous.snapshot?.versions, versions)) {
+          // the interrupted attempt's snapshot is gone; its bytes may disagree with this one's
+          await appendJobLog(
+            sql,
+            row.id,
+            `${options.label}the data changed since the interrupted attempt read it: ` +
+              `starting the file over from a new snapshot`,
+            "warning",
+          );
+        } else {
+          try {
+            // compact checkpoints name the upload; older ones carry every part
+            const upload = "parts" in previous.upload
+              ? await storage.resumeUpload(previous.upload)
+              : await storage.recoverUpload(previous.upload);
+            start = { ...previous, upload };
+            total = previous.snapshot?.total ?? total;
+          } catch (error) {
+            if (!isLostUpload(error)) throw error; // storage unreachable: retry later
+            await appendJobLog(
+              sql,
+              row.id,
+              `${options.label}could not resume the upload, starting over: ${error}`,
+              "warning",
+            );
+          }
+        }
+        if (start) {
+          await sql`update data_exports set resumed_count = resumed_count + 1 where id = ${row.id}`;
+          await appendJobLog(
+            sql,
+            row.id,
+            `${options.label}resumed at ${
+              describeState(previous.state)
+            } after ${previous.records} records ` +
+              `(attempt ${ctx.info.attempt})`,
+            "warning",
+          );
+        }
       }
-      throw error;
-    }
+      if (!start) {
+        await options.beforeBegin();
+        await storage.ensureReady(); // the bucket may have been lost with its server
+        // An attempt killed between beginning its upload and recording it left an upload no row
+        // names. The key carries this export's UUID, so every upload under it is this export's.
+        for (const orphan of await storage.listIncompleteUploads(options.key)) {
+          if (orphan.key === options.key) await storage.abortUpload(orphan);
+        }
+        const upload = await storage.beginUpload(options.key, options.contentType);
+        await options.afterBegin(upload);
+        start = { state: exporter.initialState(query), records: 0, upload };
+        total = await options.snapshotTaken(versions, query);
+      }
+
+      // S3 parts must be ≥ 5 MiB; an fsynced file can take any size, so the filesystem backend
+      // makes every batch durable (a resume then re-reads at most the batch in flight)
+      const partSize = storage.backend === "fs" ? 1 : config.uploadPartSize;
+      const writer = await CheckpointWriter.open(storage, start, partSize);
+      const startedAt = performance.now();
+      const startRecords = writer.records;
+      const details = (): ExportHeartbeat => {
+        const seconds = (performance.now() - startedAt) / 1000;
+        const durable = writer.checkpoint;
+        return {
+          progress: {
+            records: writer.records,
+            total,
+            percent: total > 0 ? Math.round((writer.records / total) * 1000) / 10 : 100,
+            rowsPerSecond: seconds > 0 ? Math.round((writer.records - startRecords) / seconds) : 0,
+            bytes: writer.bytes,
+          },
+          checkpoint: {
+            state: durable.state,
+            records: durable.records,
+            upload: uploadRef(durable.upload),
+            hashState: durable.hashState,
+            snapshot: { versions, total },
+            ...(durable.batchLimit === undefined ? {} : { batchLimit: durable.batchLimit }),
+          },
+        };
+      };
+      const beat = () => ctx.heartbeat(details());
+      writer.onDurable = beat;
+      beat();
+      try {
+        return await keepAlive(async () => {
+          let done = false;
+          // a resumed attempt continues with the limit the interrupted one would have used
+          let limit = writer.batchLimit ?? firstBatchLimit({ maxRecords: config.exportBatchSize });
+          while (!done) {
+            if (ctx.cancellationSignal.aborted) throw new CancelledFailure("export cancelled");
+            const chunk = await exporter.next(query, writer.state, { limit });
+            // The capture set may be deleted mid-export: its rows then silently vanish from the
+            // query, so check after every batch instead of exporting a truncated file.
+            await checkFilters(row);
+            limit = nextBatchLimit(
+              {
+                records: chunk.rows ?? chunk.records,
+                bytes: typeof chunk.data === "string" ? chunk.data.length : chunk.data.byteLength,
+              },
+              {
+                maxRecords: config.exportBatchSize,
+                targetBytes: config.exportBatchBytes,
+                current: limit,
+              },
+            );
+            writer.append(chunk.data, chunk.records, chunk.state, limit);
+            done = chunk.done;
+            await writer.flush(done);
+            beat();
+            if (chunk.records > 0 || done) await options.progress(writer.records, total);
+          }
+          return {
+            records: writer.records,
+            bytes: writer.checkpoint.upload.bytes,
+            checksum: writer.digest(),
+            upload: writer.checkpoint.upload,
+          };
+        }, details);
+      } catch (error) {
+        if (error instanceof ApplicationFailure && error.type === "ExportNotFound") {
+          // Nobody will clean up after a deleted export: drop its upload now.
+          await storage.abortUpload(writer.checkpoint.upload).catch(() => {});
+        }
+        throw error;
+      }
+    });
   }
 
   return {
@@ -431,15 +457,21 @@ export function createActivities(deps: ActivityDependencies) {
         }, exporter.extension);
         const { workflowExecution } = Context.current().info;
         const runId = workflowExecution?.runId ?? null;
-        await sql`
-          update data_exports set status = 'STARTED', error = null, error_stage = null,
-            run_id = ${runId}, workflow_id = ${workflowExecution?.workflowId ?? null},
-            started_at = coalesce(started_at, now()), updated_at = now()
-          where id = ${row.id}`;
-        // before any row is counted or read: the data this export sees is at least this new
-        await recordSourceVersions(sql, row.id);
-        await updateJobProgress(sql, row.id, () => {}, "STARTED");
-        await appendJobLog(sql, row.id, `export started: format ${row.format}, run ${runId}`);
+        const started = await markExportStarted(sql, row.id, {
+          runId,
+          workflowId: workflowExecution?.workflowId ?? null,
+          settingsKey: await exportSettingsKey(exporter, config.formats),
+          message: `export started: format ${row.format}, run ${runId}`,
+        });
+        if (!started) {
+          // gone, or ended under this very run while this attempt was in flight (a cancel)
+          const now = await findExport(sql, row.id);
+          if (!now) throw exportNotFound(row.id);
+          throw ApplicationFailure.nonRetryable(
+            `export ${row.id} has already ended: ${now.status}`,
+            "ExportEnded",
+          );
+        }
         return {
           exportId: row.id,
           projectId: row.project_id,
@@ -452,18 +484,21 @@ export function createActivities(deps: ActivityDependencies) {
       });
     },
 
-    /** One COUNT with the export's filters; stored as the stage's total. */
+    /**
+     * One COUNT with the export's filters, in a repeatable-read snapshot that also reads the
+     * source change markers; stores both (the stage's total, `source_version`) in one
+     * transaction. The streaming activity compares its own snapshot's markers with these.
+     */
     async countRecords(input: { exportId: number }): Promise<number> {
       return await keepAlive(async () => {
         const row = await requireExport(input.exportId);
         const exporter = requireExporter(row.format);
-        const total = await exporter.count(await queryContext(row));
-        await updateJobProgress(sql, row.id, (progress) => {
-          setStage(progress, STAGES.export.key, {
-            status: "STARTED",
-            params: { total_records: total, records_exported: 0 },
-          });
-        });
+        const query = await queryContext(row);
+        const { total, versions } = await withSnapshot(sql, async (tx) => ({
+          versions: await readSnapshot(tx, row.project_id),
+          total: await exporter.count({ ...query, sql: tx }),
+        }));
+        await recordCount(sql, row.id, { total, versions });
         return total;
       });
     },
@@ -498,7 +533,21 @@ export function createActivities(deps: ActivityDependencies) {
               updated_at = now()
             where id = ${row.id}`;
         },
-        progress: (records) => reportProgress(row.id, records, input.totalRecords),
+        async snapshotTaken(versions, snapshot) {
+          if (sameSourceVersions(recordedSourceVersions(row), versions)) return input.totalRecords;
+          // the data changed between the count and this snapshot: count again in it, so that the
+          // total the export announces is the number of records its file holds
+          const total = await exporter.count(snapshot);
+          await recordCount(sql, row.id, { total, versions });
+          await appendJobLog(
+            sql,
+            row.id,
+            `the data changed since the count: ${total} records in the export's snapshot ` +
+              `(counted ${input.totalRecords} before)`,
+          );
+          return total;
+        },
+        progress: (records, total) => reportProgress(row.id, records, total),
       });
     },
 
@@ -582,6 +631,19 @@ export function createActivities(deps: ActivityDependencies) {
         owns: () => true, // the checkpoint is this activity's own, and so is its upload
         beforeBegin: () => Promise.resolve(),
         afterBegin: () => Promise.resolve(),
+        async snapshotTaken(versions) {
+          if (!sameSourceVersions(recordedSourceVersions(row), versions)) {
+            // each shard reads its own snapshot: records stay whole (no record refers to
+            // another), the file as a whole spans the moments of its shards (README)
+            await appendJobLog(
+              sql,
+              row.id,
+              `shard ${shard.index} reads the data as changed since the count`,
+              "warning",
+            );
+          }
+          return shard.records;
+        },
         progress: (records) => reportShardProgress(row.id, shard.index, records),
       });
       const { size } = await keepAlive(() => storage.completeUpload(file.upload));
@@ -673,38 +735,20 @@ export function createActivities(deps: ActivityDependencies) {
       });
     },
 
-    /** Records the final statistics and marks the export SUCCESS. Idempotent. */
+    /**
+     * Records the final statistics and marks the export SUCCESS, the export and its job in one
+     * transaction (db/exports.ts `markExportSucceeded`). Idempotent.
+     */
     async saveStats(
       input: { exportId: number; records: number; fileSize: number; checksum: string },
     ): Promise<void> {
-      const fileUrl = exportDownloadUrl(config, input.exportId);
-      const checksum = `sha256:${input.checksum}`;
-      const [before] = await sql<{ status: string; checksum: string | null }[]>`
-        select status, checksum from data_exports where id = ${input.exportId}`;
-      if (!before) throw exportNotFound(input.exportId);
-      if (before.status === "SUCCESS" && before.checksum === checksum) return; // ran already
-      await sql`
-        update data_exports set status = 'SUCCESS', record_count = ${input.records},
-          file_size = ${input.fileSize}, checksum = ${checksum}, upload_id = null,
-          finished_at = now(), updated_at = now()
-        where id = ${input.exportId}`;
-      await updateJobProgress(sql, input.exportId, (progress) => {
-        setStage(progress, STAGES.export.key, {
-          status: "SUCCESS",
-          progress: 1,
-          params: { records_exported: input.records },
-        });
-        setStage(progress, STAGES.upload.key, {
-          status: "SUCCESS",
-          progress: 1,
-          params: { file_url: fileUrl },
-        });
-      }, "SUCCESS");
-      await appendJobLog(
-        sql,
-        input.exportId,
-        `export finished: ${input.records} records, ${input.fileSize} bytes`,
-      );
+      const outcome = await markExportSucceeded(sql, input.exportId, {
+        records: input.records,
+        fileSize: input.fileSize,
+        checksum: `sha256:${input.checksum}`,
+        fileUrl: exportDownloadUrl(config, input.exportId),
+      });
+      if (outcome === "missing") throw exportNotFound(input.exportId);
     },
 
     /** Marks a failed export FAILURE with its error and stage; removes partial files. */

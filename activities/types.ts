@@ -1,6 +1,7 @@
 /** Inputs and outputs of the export activities; workflows import these as types only. */
 import type { RecordId, StreamState } from "../registry/types.ts";
 import type { UploadState } from "../storage/types.ts";
+import type { SourceVersions } from "../db/snapshot.ts";
 import type { UploadRef } from "../storage/upload_ref.ts";
 
 /** What the workflow needs to know about the exporter (no functions: it crosses Temporal). */
@@ -67,6 +68,12 @@ export interface CompactCheckpoint {
   hashState: string;
   /** As in {@link ExportCheckpoint}: the record limit of the next batch. */
   batchLimit?: number;
+  /**
+   * The snapshot the durable bytes were read in: its change markers and the records it holds.
+   * A retried attempt resumes only in a snapshot with equal markers (the same data); absent in
+   * checkpoints written before snapshots, which start over.
+   */
+  snapshot?: { versions: SourceVersions; total: number };
 }
 
 /**

@@ -5,21 +5,23 @@ import type { Context } from "hono";
 import type { Config } from "../config/mod.ts";
 import type { Sql } from "../db/client.ts";
 import {
+  type CreatedOrReused,
+  createOrReuseExport,
   deleteWorkflowId,
   type ExportIdentity,
   type ExportOrdering,
   type ExportRow,
   exportWorkflowId,
   findExport,
-  findReusableExport,
-  initialProgress,
-  insertExport,
   jobLogs,
   listExports,
+  markExportEnded,
+  markExportPending,
   storedFilters,
-  updateJobProgress,
 } from "../db/exports.ts";
 import { describeFormats, getExporter, supportedFormats } from "../registry/mod.ts";
+import { exportSettingsKey } from "../registry/settings_key.ts";
+import { StorageUnavailableError } from "../storage/errors.ts";
 import type { ObjectStorage } from "../storage/types.ts";
 import type { exportWorkflow } from "../workflows/export_workflow.ts";
 import {
@@ -128,8 +130,9 @@ const createExportRoute = createRoute({
     201: json(CreatedExportSchema, "A new export, PENDING (`reused: false`)"),
     200: json(
       ReusedExportSchema,
-      "An identical earlier export of unchanged data, SUCCESS (`reused: true`); " +
-        'send `"force": true` to export anyway',
+      "An identical export of unchanged data under the same settings (`reused: true`): a " +
+        "SUCCESS one whose file is still in storage, or one still PENDING or STARTED that the " +
+        'identical requests share; send `"force": true` to export anyway',
     ),
     ...errorResponses(400, 401, 403, 415, 503),
   },
@@ -287,7 +290,7 @@ export type RequestExportResult =
  * it fails.
  */
 export async function requestExport(
-  deps: Pick<ExportsApiDependencies, "sql" | "temporal" | "config">,
+  deps: Pick<ExportsApiDependencies, "sql" | "temporal" | "config" | "storage">,
   request: {
     user: CurrentUser;
     project: number;
@@ -334,39 +337,49 @@ export async function requestExport(
     return { ok: false, status: 400, message: checked.message, details: checked.details };
   }
   const options = { excel_compatible: request.excel_compatible };
-  if (!request.force) {
-    const filters = storedFilters(checked.filters as Record<string, unknown>, options);
-    const same = await findReusableExport(sql, {
+  let outcome: CreatedOrReused;
+  try {
+    outcome = await createOrReuseExport(sql, {
+      options,
+      userId: request.user.id,
       projectId: request.project,
       format: exporter.key,
-      filters,
+      filters: checked.filters as Record<string, unknown>,
+      filtersDisplay: checked.display,
+      settingsKey: await exportSettingsKey(exporter, deps.config.formats),
+      reuse: !request.force,
+      fileExists: async (key) => (await deps.storage.headObject(key)) !== null,
     });
-    if (same) {
-      logEvent("export reused", {
-        export_id: same.id,
-        workflow_id: exportWorkflowId(same),
-        stage: "requested",
-        user_id: request.user.id,
-        project_id: request.project,
-        format: exporter.key,
-      });
-      return {
-        ok: true,
-        exportId: same.id,
-        workflowId: exportWorkflowId(same),
-        access,
-        reused: true,
-      };
-    }
+  } catch (error) {
+    if (!(error instanceof StorageUnavailableError)) throw error;
+    // an identical export's file cannot be checked: nothing is created, ask again later
+    return { ok: false, status: 503, message: `storage is unavailable: ${error.message}` };
   }
-  const created = await insertExport(sql, {
-    options,
-    userId: request.user.id,
-    projectId: request.project,
-    format: exporter.key,
-    filters: checked.filters as Record<string, unknown>,
-    filtersDisplay: checked.display,
-  });
+  for (const id of outcome.lost) {
+    logEvent("export file lost", {
+      export_id: id,
+      stage: "requested",
+      project_id: request.project,
+    });
+  }
+  const created = outcome.export;
+  if (outcome.reused) {
+    logEvent("export reused", {
+      export_id: created.id,
+      workflow_id: exportWorkflowId(created),
+      stage: "requested",
+      user_id: request.user.id,
+      project_id: request.project,
+      format: exporter.key,
+    });
+    return {
+      ok: true,
+      exportId: created.id,
+      workflowId: exportWorkflowId(created),
+      access,
+      reused: true,
+    };
+  }
   const exportId = created.id;
   try {
     await startExportWorkflow(deps, {
@@ -564,10 +577,7 @@ export function exportsRoutes(deps: ExportsApiDependencies): OpenAPIHono<ApiEnv>
       // No open workflow (it was terminated, or its start was lost): nothing else will end the
       // export. Mark it REVOKED so it can be retried (a retry, or housekeeping, aborts the
       // partial upload that upload_id still names).
-      const [ended] = await sql`
-        update data_exports set status = 'REVOKED', finished_at = now(), updated_at = now()
-        where id = ${found.row.id} and status in ('PENDING', 'STARTED') returning id`;
-      if (ended) await updateJobProgress(sql, found.row.id, () => {}, "REVOKED");
+      await markExportEnded(sql, found.row.id, { status: "REVOKED" });
     }
     return c.json(await present((await findExport(sql, found.row.id))!, found.access), 202);
   });
@@ -584,15 +594,9 @@ export function exportsRoutes(deps: ExportsApiDependencies): OpenAPIHono<ApiEnv>
         `only a failed or cancelled export can be retried, this one is ${found.row.status}`,
       );
     }
-    const [reset] = await sql`
-      update data_exports set status = 'PENDING', error = null, error_stage = null, record_count = 0,
-        file_size = 0, checksum = null, finished_at = null, updated_at = now()
-      where id = ${found.row.id} and status in ('FAILURE', 'REVOKED') returning id`;
-    if (!reset) return problem(c, 409, "export changed meanwhile, try again");
-    await sql`
-      update jobs set status = 'PENDING', progress = ${sql.json(initialProgress() as never)},
-        finished_at = null, updated_at = now()
-      where data_export_id = ${found.row.id}`;
+    if (!(await markExportPending(sql, found.row.id))) {
+      return problem(c, 409, "export changed meanwhile, try again");
+    }
     await startExportWorkflow(deps, found.row);
     return c.json(await present((await findExport(sql, found.row.id))!, found.access), 202);
   });

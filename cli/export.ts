@@ -90,7 +90,12 @@ export async function exportCommand(
   );
   const temporal = await connectTemporal(config);
   try {
-    const result = await requestExport({ sql, config, temporal: temporal.client }, {
+    const result = await requestExport({
+      sql,
+      config,
+      temporal: temporal.client,
+      storage: createStorage(config),
+    }, {
       user,
       project,
       format: values.format,

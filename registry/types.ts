@@ -112,6 +112,12 @@ export interface ExporterInfo {
   acceptedFilters: readonly FilterKey[];
   /** The {@link ExportOptions} the format accepts (none when absent). */
   acceptedOptions?: readonly OptionKey[];
+  /**
+   * The revision of the format's bytes (1 when absent): raise it in the same commit as any change
+   * to what the format writes for the same data, so that no earlier file is reused for it
+   * (`registry/settings_key.ts`).
+   */
+  revision?: number;
   /** Number of records the export will contain (one statement). */
   count(ctx: ExportQueryContext): Promise<number>;
 }
