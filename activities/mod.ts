@@ -713,8 +713,10 @@ export function createActivities(deps: ActivityDependencies) {
      * Idempotent.
      */
     async discardShards(input: { prefix: string; fileKey?: string }): Promise<void> {
-      await discardShardFiles(input.prefix);
-      if (input.fileKey) await storage.deleteObject(input.fileKey);
+      await keepAlive(async () => {
+        await discardShardFiles(input.prefix);
+        if (input.fileKey) await storage.deleteObject(input.fileKey);
+      });
     },
 
     /** Publishes the uploaded object. Idempotent. */
@@ -753,17 +755,17 @@ export function createActivities(deps: ActivityDependencies) {
 
     /** Marks a failed export FAILURE with its error and stage; removes partial files. */
     async markFailed(input: { exportId: number; stage: string; message: string }): Promise<void> {
-      await markEnded(input.exportId, "FAILURE", input);
+      await keepAlive(() => markEnded(input.exportId, "FAILURE", input));
     },
 
     /** Marks a cancelled export REVOKED; removes partial files. */
     async markRevoked(input: { exportId: number; stage: string }): Promise<void> {
-      await markEnded(input.exportId, "REVOKED", { stage: input.stage });
+      await keepAlive(() => markEnded(input.exportId, "REVOKED", { stage: input.stage }));
     },
 
     /** Aborts an upload whose export no longer exists. Idempotent. */
     async discardUpload(input: { upload: Pick<UploadState, "key" | "uploadId"> }): Promise<void> {
-      await storage.abortUpload(input.upload);
+      await keepAlive(() => storage.abortUpload(input.upload));
     },
 
     /** Cancels the export's workflow (if running) and waits until it has closed. */

@@ -99,10 +99,13 @@ export async function exportWorkflow(input: ExportWorkflowInput): Promise<Export
     heartbeatTimeout,
     retry,
   });
+  // Cleanup heartbeats too: a worker killed mid-cleanup is noticed within the heartbeat
+  // timeout, not after the 2-minute start-to-close timeout.
   const cleanup = proxyActivities<ExportActivities>({
     taskQueue: control,
     startToCloseTimeout: "2 minutes",
     scheduleToCloseTimeout: "30 minutes",
+    heartbeatTimeout,
     retry: { ...retry, maximumAttempts: 20 },
   });
   // Shards: on cancel, wait until each shard activity has stopped, so the cleanup that follows

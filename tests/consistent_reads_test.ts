@@ -1,0 +1,606 @@
+/**
+ * Every read tells the truth (README, "Rules every read keeps"): a state change is one
+ * transaction, a file is one snapshot, and reuse returns only what would be produced again.
+ * Against the real services: a poller reading exports hundreds of times across SUCCESS, FAILURE
+ * and REVOKED; a worker killed with SIGKILL between the statements of every state transition; a
+ * writer inserting, moving and deleting rows while every format streams (files checked by
+ * independent readers); settings changes, lost files and concurrent identical requests.
+ */
+import { parse } from "csv-parse/sync";
+import type { Sql } from "../db/client.ts";
+import { jobLogs } from "../db/exports.ts";
+import { seedDemo, type SeedResult } from "../db/seed_demo.ts";
+import { supportedFormats } from "../registry/mod.ts";
+import { assert, assertEquals } from "./assert.ts";
+import { readCamtrap } from "./camtrap.ts";
+import { checkDwca } from "./dwca.ts";
+import { type Harness, startHarness } from "./harness.ts";
+import { readParquet } from "./parquet.ts";
+import { runPythonReader } from "./readers.ts";
+import { serviceTest } from "./support.ts";
+import { startWorkerProcess } from "./worker_process.ts";
+
+type ExportJson = Record<string, unknown> & {
+  id: number;
+  status: string;
+  record_count: number;
+  error: string | null;
+  file_url: string | null;
+  job: {
+    status: string;
+    progress: {
+      summary: { status: string; progress: number };
+      stages: {
+        key: string;
+        status: string;
+        progress: number;
+        params: { key: string; value: unknown }[];
+      }[];
+      errors: string[];
+    };
+  };
+};
+
+const ENDED = ["SUCCESS", "FAILURE", "REVOKED"];
+
+async function sleep(ms: number): Promise<void> {
+  await new Promise((r) => setTimeout(r, ms));
+}
+
+/** Polls `probe` until it returns true; throws after `timeoutMs`. */
+async function waitFor(what: string, probe: () => Promise<boolean>, timeoutMs: number) {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (await probe()) return;
+    await sleep(100);
+  }
+  throw new Error(`timed out after ${timeoutMs / 1000} s waiting for ${what}`);
+}
+
+/** What one read of an export says that contradicts itself (empty: consistent). */
+function contradictions(e: ExportJson): string[] {
+  const found: string[] = [];
+  const say = (what: string) => found.push(`export ${e.id} (${e.status}): ${what}`);
+  const { job } = e;
+  if (job.status !== e.status) say(`job.status ${job.status}`);
+  if (job.progress.summary.status !== e.status) {
+    say(`summary.status ${job.progress.summary.status}`);
+  }
+  const open = job.progress.stages.filter((s) => ["PENDING", "STARTED"].includes(s.status));
+  if (ENDED.includes(e.status) && open.length > 0) {
+    say(`stages still ${open.map((s) => `${s.key}=${s.status}`).join(", ")}`);
+  }
+  if (e.status === "PENDING" && job.progress.stages.some((s) => s.status !== "PENDING")) {
+    say("a stage moved before the export started");
+  }
+  if (e.status === "SUCCESS") {
+    const param = (key: string) =>
+      job.progress.stages.flatMap((s) => s.params).find((p) => p.key === key)?.value;
+    if (job.progress.summary.progress !== 1) say(`progress ${job.progress.summary.progress}`);
+    if (job.progress.stages.some((s) => s.status !== "SUCCESS" || s.progress !== 1)) {
+      say("a stage is not SUCCESS at 1");
+    }
+    if (param("records_exported") !== e.record_count) {
+      say(`records_exported ${param("records_exported")} ≠ record_count ${e.record_count}`);
+    }
+    if (param("total_records") !== e.record_count) {
+      say(`total_records ${param("total_records")} ≠ record_count ${e.record_count}`);
+    }
+    if (!e.file_url) say("no file_url");
+  }
+  if (e.status === "FAILURE" && !e.error) say("no error");
+  if (e.status !== "SUCCESS" && e.file_url) say("a file_url without a file");
+  return found;
+}
+
+async function readExport(h: Harness, id: number, token: string): Promise<ExportJson> {
+  const res = await h.api("GET", `/api/v2/exports/${id}/`, { token });
+  assertEquals(res.status, 200);
+  return await res.json();
+}
+
+async function createExport(
+  h: Harness,
+  seed: SeedResult,
+  format: string,
+  filters: Record<string, unknown> = {},
+): Promise<number> {
+  const res = await h.api("POST", "/api/v2/exports/", {
+    token: seed.token,
+    body: { project: seed.project_id, format, filters, force: true },
+  });
+  const body = await res.json();
+  assertEquals(res.status, 201, JSON.stringify(body));
+  return body.id;
+}
+
+/** A capture set of the project holding every capture (an export filter that can be deleted). */
+async function createCaptureSet(sql: Sql, projectId: number): Promise<number> {
+  const [set] = await sql<{ id: number }[]>`
+    insert into source_image_collections (project_id, name) values (${projectId}, 'doomed')
+    returning id`;
+  await sql`
+    insert into source_image_collection_images (collection_id, source_image_id)
+    select ${set.id}, id from source_images where project_id = ${projectId}`;
+  return set.id;
+}
+
+Deno.test({
+  name: "a poller reading exports across SUCCESS, FAILURE and REVOKED never sees a contradiction",
+  ...serviceTest,
+  async fn() {
+    const h = await startHarness({ storage: "s3", batchSize: 40, worker: false });
+    try {
+      const seed = await seedDemo(h.sql, { occurrences: 400, seed: 2301 });
+      const doomed = await createCaptureSet(h.sql, seed.project_id);
+      const expected = new Map<number, string>();
+      for (
+        const format of [
+          "occurrences_simple_csv",
+          "occurrences_api_json",
+          "dwca",
+          "detections_coco",
+          "sessions_csv",
+        ]
+      ) {
+        expected.set(await createExport(h, seed, format), "SUCCESS");
+      }
+      // empty: no occurrence is first seen in 2100
+      expected.set(
+        await createExport(h, seed, "occurrences_simple_csv", { date_start: "2100-01-01" }),
+        "SUCCESS",
+      );
+      // FAILURE: the capture set the filters name is deleted before any worker runs
+      for (const format of ["occurrences_simple_csv", "dwca"]) {
+        expected.set(await createExport(h, seed, format, { collection_id: doomed }), "FAILURE");
+      }
+      await h.sql`delete from source_image_collections where id = ${doomed}`;
+      // REVOKED before it starts
+      const early = await createExport(h, seed, "occurrences_api_json");
+      expected.set(early, "REVOKED");
+      const cancel = await h.api("POST", `/api/v2/exports/${early}/cancel/`, { token: seed.token });
+      assertEquals(cancel.status, 202);
+      // REVOKED while it streams (cancelled once it is STARTED)
+      const late = await createExport(h, seed, "occurrences_api_json");
+      expected.set(late, "REVOKED");
+
+      const seen: string[] = [];
+      let reads = 0;
+      const finals = new Map<number, ExportJson>();
+      let lateCancelled = false;
+      await h.startWorker();
+      const deadline = Date.now() + 180_000;
+      // until every export has ended, then on (an ended export must stay consistent)
+      while ((finals.size < expected.size || reads < 300) && Date.now() < deadline) {
+        for (const id of expected.keys()) {
+          const e = await readExport(h, id, seed.token);
+          reads++;
+          seen.push(...contradictions(e));
+          if (ENDED.includes(e.status)) finals.set(id, e);
+          if (id === late && !lateCancelled && e.status === "STARTED") {
+            lateCancelled = true;
+            const res = await h.api("POST", `/api/v2/exports/${late}/cancel/`, {
+              token: seed.token,
+            });
+            assertEquals(res.status, 202);
+          }
+        }
+        const list = await h.api(
+          "GET",
+          `/api/v2/exports/?project_id=${seed.project_id}&limit=100`,
+          {
+            token: seed.token,
+          },
+        );
+        reads++;
+        for (const e of (await list.json()).results as ExportJson[]) {
+          seen.push(...contradictions(e));
+        }
+      }
+      console.log(`[reads] ${reads} reads of ${expected.size} exports`);
+      assertEquals(seen, []);
+      assert(reads >= 200, `only ${reads} reads`);
+      for (const [id, status] of expected) {
+        assertEquals(finals.get(id)?.status, status, `export ${id}`);
+      }
+      assertEquals(lateCancelled, true);
+      // ended exports stay consistent
+      for (const id of expected.keys()) {
+        assertEquals(contradictions(await readExport(h, id, seed.token)), []);
+      }
+    } finally {
+      await h.close();
+    }
+  },
+});
+
+/**
+ * Holds the job row of export `exportId` locked until a worker's transaction named
+ * `ami-exports transition <name>` (db/exports.ts) waits on it: that transaction has written the
+ * export row but not its job. Then kills the worker with SIGKILL and lets the lock go: the
+ * transaction never commits. Other writers blocked meanwhile (progress reports) are let through.
+ */
+async function killBetweenStatements(
+  h: Harness,
+  exportId: number,
+  transition: string,
+  kill: () => Promise<void>,
+): Promise<void> {
+  const locker = await h.sql.reserve();
+  const deadline = Date.now() + 120_000;
+  try {
+    while (Date.now() < deadline) {
+      await locker`begin`;
+      await locker`select 1 from jobs where data_export_id = ${exportId} for update`;
+      let target = false;
+      for (let i = 0; i < 40; i++) {
+        const waiting = await h.sql<{ application_name: string }[]>`
+          select application_name from pg_stat_activity
+          where datname = current_database() and wait_event_type = 'Lock'`;
+        target = waiting.some((w) => w.application_name === `ami-exports transition ${transition}`);
+        if (target || waiting.length > 0) break;
+        await sleep(25);
+      }
+      if (target) {
+        await kill();
+        await locker`rollback`;
+        return;
+      }
+      await locker`rollback`;
+      await sleep(10);
+    }
+    throw new Error(`no transition ${transition} of export ${exportId} within 120 s`);
+  } finally {
+    locker.release();
+  }
+}
+
+Deno.test({
+  name: "kill -9 between the statements of every state transition leaves a consistent state",
+  ...serviceTest,
+  async fn() {
+    const h = await startHarness({
+      storage: "s3",
+      worker: false,
+      env: { HEARTBEAT_TIMEOUT_SECONDS: "5" },
+    });
+    let worker = await startWorkerProcess(h.env, { name: "transitions-0" });
+    let n = 0;
+    try {
+      const seed = await seedDemo(h.sql, { occurrences: 60, seed: 2302 });
+      const cases: {
+        transition: string;
+        before: string;
+        after: string;
+        start(): Promise<number>;
+      }[] = [
+        {
+          transition: "STARTED",
+          before: "PENDING",
+          after: "SUCCESS",
+          start: () => createExport(h, seed, "occurrences_simple_csv"),
+        },
+        {
+          transition: "SUCCESS",
+          before: "STARTED",
+          after: "SUCCESS",
+          start: () => createExport(h, seed, "dwca"),
+        },
+        {
+          transition: "FAILURE",
+          before: "PENDING",
+          after: "FAILURE",
+          async start() {
+            const doomed = await createCaptureSet(h.sql, seed.project_id);
+            const id = await createExport(h, seed, "occurrences_simple_csv", {
+              collection_id: doomed,
+            });
+            await h.sql`delete from source_image_collections where id = ${doomed}`;
+            return id;
+          },
+        },
+        {
+          transition: "REVOKED",
+          before: "PENDING or STARTED",
+          after: "REVOKED",
+          async start() {
+            const id = await createExport(h, seed, "occurrences_api_json");
+            const res = await h.api("POST", `/api/v2/exports/${id}/cancel/`, {
+              token: seed.token,
+            });
+            assertEquals(res.status, 202);
+            return id;
+          },
+        },
+      ];
+      for (const c of cases) {
+        const id = await c.start();
+        await killBetweenStatements(h, id, c.transition, () => worker.kill());
+        // the killed transaction never committed: the export and its job agree
+        const between = await readExport(h, id, seed.token);
+        assertEquals(contradictions(between), [], `after kill in ${c.transition}`);
+        assert(c.before.split(" or ").includes(between.status), `after kill in ${c.transition}`);
+        worker = await startWorkerProcess(h.env, { name: `transitions-${++n}` });
+        await waitFor(`export ${id} to end`, async () => {
+          const e = await readExport(h, id, seed.token);
+          return ENDED.includes(e.status);
+        }, 120_000);
+        const done = await readExport(h, id, seed.token);
+        assertEquals(done.status, c.after, `${c.transition}: ${done.error}`);
+        assertEquals(contradictions(done), []);
+      }
+    } finally {
+      await worker.stop(5_000).catch(() => {});
+      await h.close();
+    }
+  },
+});
+
+/** Inserts, moves and deletes rows of project `projectId` until `stop()` says so. */
+async function writeWhile(
+  sql: Sql,
+  projectId: number,
+  stop: () => boolean,
+): Promise<{ inserted: number; moved: number; deleted: number }> {
+  const done = { inserted: 0, moved: 0, deleted: 0 };
+  const [ref] = await sql<{ taxon_id: number; algorithm_id: number }[]>`
+    select c.taxon_id, c.algorithm_id from classifications c
+    join detections d on d.id = c.detection_id join occurrences o on o.id = d.occurrence_id
+    where o.project_id = ${projectId} limit 1`;
+  let round = 0;
+  while (!stop()) {
+    round++;
+    await sql.begin(async (tx) => {
+      // a new station, session, capture, occurrence, detection and classification
+      const [dep] = await tx<{ id: number }[]>`
+        insert into deployments (project_id, name, latitude, longitude)
+        values (${projectId}, ${`writer station ${round}`}, 45.5, -73.5) returning id`;
+      const [ev] = await tx<{ id: number }[]>`
+        insert into events (project_id, deployment_id, start, "end")
+        values (${projectId}, ${dep.id}, '2023-06-01T01:00:00Z', '2023-06-01T05:00:00Z')
+        returning id`;
+      const [img] = await tx<{ id: number }[]>`
+        insert into source_images (project_id, deployment_id, event_id, path, public_base_url,
+          timestamp, width, height)
+        values (${projectId}, ${dep.id}, ${ev.id}, ${`writer/${round}.jpg`},
+          'https://images.example.org/', '2023-06-01T02:00:00Z', 4096, 2160)
+        returning id`;
+      const [occ] = await tx<{ id: number }[]>`
+        insert into occurrences (project_id, deployment_id, event_id, determination_id,
+          determination_score)
+        values (${projectId}, ${dep.id}, ${ev.id}, ${ref.taxon_id}, 0.9) returning id`;
+      const [det] = await tx<{ id: number }[]>`
+        insert into detections (occurrence_id, source_image_id, bbox, timestamp)
+        values (${occ.id}, ${img.id}, '{10,10,200,200}', '2023-06-01T02:00:00Z') returning id`;
+      await tx`
+        insert into classifications (detection_id, taxon_id, algorithm_id, score)
+        values (${det.id}, ${ref.taxon_id}, ${ref.algorithm_id}, 0.9)`;
+    });
+    done.inserted++;
+    // an occurrence moved to another session and station
+    const moved = await sql`
+      update occurrences o set event_id = e.id, deployment_id = e.deployment_id
+      from (select id, deployment_id from events where project_id = ${projectId}
+            order by random() limit 1) e
+      where o.id = (select id from occurrences where project_id = ${projectId}
+                    order by random() limit 1)`;
+    done.moved += moved.count;
+    // an occurrence deleted, and every few rounds a session and a station with what they hold
+    const deleted = await sql`
+      delete from occurrences where id = (
+        select id from occurrences where project_id = ${projectId} order by random() limit 1)`;
+    done.deleted += deleted.count;
+    if (round % 5 === 0) {
+      await sql`
+        delete from events where id = (
+          select id from events where project_id = ${projectId} order by random() limit 1)`;
+    }
+    if (round % 9 === 0) {
+      await sql`
+        delete from deployments where id = (
+          select id from deployments where project_id = ${projectId} order by random() limit 1)`;
+    }
+    await sleep(15);
+  }
+  return done;
+}
+
+/** Rows of the file that `record_count` counts, and references that do not resolve. */
+async function readBack(
+  format: string,
+  bytes: Uint8Array,
+): Promise<{ records: number; dangling: string[] }> {
+  const text = () => new TextDecoder().decode(bytes);
+  const csvRows = () => (parse(text(), { columns: true, bom: true }) as unknown[]).length;
+  switch (format) {
+    case "occurrences_api_json":
+      return { records: (JSON.parse(text()) as unknown[]).length, dangling: [] };
+    case "occurrences_ndjson":
+      return { records: text().split("\n").filter((l) => l.length > 0).length, dangling: [] };
+    case "occurrences_parquet":
+      return { records: (await readParquet(bytes)).pyarrow.rows.length, dangling: [] };
+    case "dwca": {
+      const report = await checkDwca(bytes);
+      const dangling = Object.entries(report.files).filter(([, f]) => f.dangling > 0)
+        .map(([name, f]) => `${name}: ${f.dangling}`);
+      if (report.duplicate_core_ids > 0) {
+        dangling.push(`${report.duplicate_core_ids} duplicate ids`);
+      }
+      return { records: report.files["occurrence.txt"].rows, dangling };
+    }
+    case "camtrap_dp": {
+      const report = await readCamtrap(bytes);
+      const dangling = [
+        ...report.errors,
+        ...Object.entries(report.dangling).filter(([, n]) => n > 0).map(([k, n]) => `${k}: ${n}`),
+      ];
+      return { records: report.levels.event ?? 0, dangling };
+    }
+    case "detections_coco": {
+      const coco = await runPythonReader("coco_check.py", [bytes], {
+        modules: ["pycocotools"],
+        packages: ["pycocotools"],
+        suffix: ".json",
+      }) as {
+        annotations: number;
+        anns: Record<string, { image_id: string; category_id: string }>;
+        imgs: Record<string, unknown>;
+        cats: Record<string, unknown>;
+      };
+      const dangling = Object.entries(coco.anns).flatMap(([id, a]) => [
+        ...(a.image_id in coco.imgs ? [] : [`annotation ${id}: image ${a.image_id}`]),
+        ...(a.category_id in coco.cats ? [] : [`annotation ${id}: category ${a.category_id}`]),
+      ]);
+      return { records: Number(coco.annotations), dangling };
+    }
+    default:
+      return { records: csvRows(), dangling: [] };
+  }
+}
+
+Deno.test({
+  name: "every format is one snapshot while a writer inserts, moves and deletes rows",
+  ...serviceTest,
+  async fn() {
+    const h = await startHarness({ storage: "s3", batchSize: 25 });
+    try {
+      const seed = await seedDemo(h.sql, { occurrences: 600, seed: 2303 });
+      const formats = supportedFormats();
+      const ids = new Map<string, number>();
+      for (const format of formats) ids.set(format, await createExport(h, seed, format));
+      let ended = false;
+      const writer = writeWhile(h.sql, seed.project_id, () => ended);
+      const finals = new Map<string, ExportJson>();
+      try {
+        await waitFor("every export to end", async () => {
+          for (const [format, id] of ids) {
+            if (finals.has(format)) continue;
+            const e = await readExport(h, id, seed.token);
+            if (ENDED.includes(e.status)) finals.set(format, e);
+          }
+          return finals.size === ids.size;
+        }, 300_000);
+      } finally {
+        ended = true;
+      }
+      const wrote = await writer;
+      console.log(`[snapshot] writer: ${JSON.stringify(wrote)}`);
+      assert(wrote.inserted >= 5 && wrote.moved >= 5 && wrote.deleted >= 5, JSON.stringify(wrote));
+      for (const [format, e] of finals) {
+        assertEquals(e.status, "SUCCESS", `${format}: ${e.error}`);
+        assertEquals(contradictions(e), [], format);
+        const bytes = await h.download(e.file_url!);
+        const read = await readBack(format, bytes);
+        assertEquals(read.dangling, [], `${format}: references that do not resolve`);
+        assertEquals(read.records, e.record_count, `${format}: record_count vs rows`);
+      }
+      // the data did change under the exports: a fresh export now differs from the first
+      const again = await createExport(h, seed, "occurrences_simple_csv");
+      const fresh = await h.waitForExport(again, seed.token, 120_000);
+      assert(
+        fresh.checksum !== finals.get("occurrences_simple_csv")!.checksum,
+        "the writer changed nothing an export sees",
+      );
+    } finally {
+      await h.close();
+    }
+  },
+});
+
+Deno.test({
+  name: "reuse returns only what would be produced again, and identical requests share one export",
+  ...serviceTest,
+  async fn(t) {
+    const h = await startHarness({ storage: "s3" });
+    try {
+      const seed = await seedDemo(h.sql, { occurrences: 120, seed: 2304 });
+      const body = { project: seed.project_id, format: "occurrences_api_json" };
+      const post = async (app: { request: Harness["app"]["request"] }, extra = {}) => {
+        const res = await app.request("/api/v2/exports/", {
+          method: "POST",
+          headers: { Authorization: `Token ${seed.token}`, "Content-Type": "application/json" },
+          body: JSON.stringify({ ...body, ...extra }),
+        });
+        const json = await res.json();
+        return { status: res.status, id: json.id as number, json };
+      };
+
+      await t.step("identical requests arriving together share one export", async () => {
+        const all = await Promise.all(Array.from({ length: 8 }, () => post(h.app)));
+        assertEquals(new Set(all.map((r) => r.id)).size, 1, JSON.stringify(all.map((r) => r.id)));
+        assertEquals(all.map((r) => r.status).sort(), [200, 200, 200, 200, 200, 200, 200, 201]);
+        const [{ n }] = await h.sql<{ n: number }[]>`
+          select count(*)::int as n from data_exports where project_id = ${seed.project_id}`;
+        assertEquals(n, 1);
+        const done = await h.waitForExport(all[0].id, seed.token);
+        assertEquals(done.status, "SUCCESS");
+        // after it ended, another identical request reuses its file
+        const again = await post(h.app);
+        assertEquals([again.status, again.id], [200, all[0].id]);
+      });
+
+      await t.step(
+        "a settings change (TIME_ZONE, PLATFORM_URL) is never answered with an old file",
+        async () => {
+          const first = await post(h.app);
+          assertEquals(first.status, 200);
+          for (
+            const env of <Record<string, string>[]> [{ TIME_ZONE: "America/New_York" }, {
+              PLATFORM_URL: "https://other.example.org",
+            }]
+          ) {
+            const other = await startHarness({ storage: "s3", env });
+            try {
+              // the other deployment shares the database, not the bucket: its own worker exports
+              const theirs = await post(other.app);
+              assertEquals(
+                theirs.status,
+                201,
+                `${JSON.stringify(env)}: ${JSON.stringify(theirs.json)}`,
+              );
+              const done = await other.waitForExport(theirs.id, seed.token);
+              assertEquals(done.status, "SUCCESS");
+              const original = await readExport(h, first.id, seed.token);
+              assert(done.checksum !== original.checksum, `${JSON.stringify(env)} changed no byte`);
+              // and under those settings, that export is the one reused
+              const again = await post(other.app);
+              assertEquals([again.status, again.id], [200, theirs.id]);
+              // the first deployment still gets its own
+              assertEquals((await post(h.app)).id, first.id);
+            } finally {
+              await other.close();
+            }
+          }
+        },
+      );
+
+      await t.step(
+        "a file gone from storage is never reused; its export reads FAILURE",
+        async () => {
+          const first = await post(h.app);
+          assertEquals(first.status, 200);
+          const row = await readExport(h, first.id, seed.token);
+          assertEquals(row.status, "SUCCESS");
+          const [{ file_key }] = await h.sql<{ file_key: string }[]>`
+          select file_key from data_exports where id = ${first.id}`;
+          await h.storage.deleteObject(file_key);
+          const next = await post(h.app);
+          assertEquals(next.status, 201, JSON.stringify(next.json));
+          assert(next.id !== first.id);
+          const stale = await readExport(h, first.id, seed.token);
+          assertEquals(stale.status, "FAILURE");
+          assert(String(stale.error).includes("no longer in storage"), String(stale.error));
+          assertEquals(contradictions(stale), []);
+          const download = await h.api("GET", `/api/v2/exports/${first.id}/download/`, {
+            token: seed.token,
+          });
+          assertEquals(download.status, 409);
+          assert((await jobLogs(h.sql, first.id)).some((l) => l.message.includes("no longer")));
+          assertEquals((await h.waitForExport(next.id, seed.token)).status, "SUCCESS");
+        },
+      );
+    } finally {
+      await h.close();
+    }
+  },
+});
