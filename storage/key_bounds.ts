@@ -127,6 +127,22 @@ export function exportFileName(
 }
 
 /**
+ * `name` (a file name read back from a key, e.g. one written before these bounds) as a safe
+ * file name of at most `maxBytes` bytes of UTF-8 (default {@link MAX_NAME_BYTES}): made safe by
+ * {@link safeNameSegment}, and when too long cut at a character boundary before its tail, the
+ * `_export-<id>.<ext>` of an export's file or else an extension of up to 16 ASCII letters and
+ * digits, which is kept whole. A tail longer than `maxBytes` is cut too.
+ */
+export function boundedFileName(name: string, maxBytes: number = MAX_NAME_BYTES): string {
+  const safe = safeNameSegment(name);
+  if (utf8ByteLength(safe) <= maxBytes) return safe;
+  const tail = /_export-\d+(\.[A-Za-z0-9]+)+$/.exec(safe)?.[0] ??
+    /\.[A-Za-z0-9]{1,16}$/.exec(safe)?.[0] ?? "";
+  if (tail.length > maxBytes) return truncateUtf8(safe, maxBytes);
+  return `${truncateUtf8(safe.slice(0, safe.length - tail.length), maxBytes - tail.length)}${tail}`;
+}
+
+/**
  * Bytes left for a file name in directory `dir` (a key prefix ending in `/`): at most
  * {@link MAX_NAME_BYTES} (POSIX NAME_MAX), and what {@link MAX_KEY_BYTES} (S3) leaves after
  * `dir`'s bytes of UTF-8; negative when `dir` alone is too long.

@@ -1,5 +1,6 @@
 import { assert, assertEquals, assertThrows } from "../tests/assert.ts";
 import {
+  boundedFileName,
   EXPORT_DIR_BYTES,
   exportFileName,
   exportsDirProblem,
@@ -204,4 +205,16 @@ Deno.test("EXPORTS_DIR and STORAGE_PREFIX together stay within PATH_MAX", () => 
   assertEquals(storagePrefixProblem("", { exportsDirBytes: bytes(dir) }), null);
   assert(storagePrefixProblem("p/", { exportsDirBytes: bytes(dir) })!.includes("PATH_MAX"));
   assertEquals(storagePrefixProblem("prod/", { exportsDirBytes: 40 }), null);
+});
+
+Deno.test("boundedFileName bounds a name read back from an older key, tail kept", () => {
+  assertEquals(boundedFileName("moths_export-3.csv"), "moths_export-3.csv");
+  const legacy = `${"é".repeat(250)}_export-12.csv`; // 514 bytes, as S3 accepted before
+  const bounded = boundedFileName(legacy);
+  assert(bytes(bounded) <= MAX_NAME_BYTES);
+  assertEquals(bounded, `${"é".repeat(120)}_export-12.csv`); // 240 + 14 bytes
+  assertEquals(boundedFileName(`${"🦋".repeat(100)}.parquet`), `${"🦋".repeat(61)}.parquet`);
+  assertEquals(boundedFileName("\u202eevil_export-1.csv"), "_evil_export-1.csv");
+  assertEquals(boundedFileName("x".repeat(300)), "x".repeat(255));
+  assertEquals(bytes(boundedFileName(`a.${"b".repeat(300)}`, 20)), 20);
 });
