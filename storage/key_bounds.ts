@@ -120,7 +120,9 @@ export function exportFileName(
   const budget = Math.min(maxBytes, MAX_NAME_BYTES) - tail.length; // the tail is ASCII
   if (budget < 0) {
     throw new RangeError(
-      `no room for the file name of export ${exportId}: ${tail.length} bytes needed, ${maxBytes} left`,
+      `no room for the file name of export ${exportId}: ${tail.length} bytes needed, ${
+        Math.max(0, maxBytes)
+      } left`,
     );
   }
   return `${truncateUtf8(safeNameSegment(projectSlug), budget)}${tail}`;

@@ -157,3 +157,61 @@ for (const backend of ["fs", "s3"] as const) {
     },
   });
 }
+
+Deno.test({
+  name:
+    "a STORAGE_PREFIX that bypassed the config check: shorter names, else FAILURE that says why",
+  ...serviceTest,
+  async fn(t) {
+    // a worker whose configuration was not validated (an older build, a hand-made Config)
+    const h = await startHarness({
+      storage: "fs",
+      worker: false,
+      env: { EXPORT_MAX_ATTEMPTS: "2" },
+    });
+    try {
+      const seed = await seedDemo(h.sql, { occurrences: 20, seed: 24 });
+      await h.sql`update projects set slug = ${"é".repeat(200)} where id = ${seed.project_id}`;
+      const exportOnce = async (): Promise<Record<string, unknown>> => {
+        const res = await h.api("POST", "/api/v2/exports/", {
+          token: seed.token,
+          body: { project: seed.project_id, format: "occurrences_simple_csv", force: true },
+        });
+        const created = await res.json();
+        assertEquals(res.status, 201, JSON.stringify(created));
+        return await h.waitForExport(created.id, seed.token, 60_000);
+      };
+
+      await t.step("845 bytes of prefix: the name gets the 179 bytes left, SUCCESS", async () => {
+        h.config.storagePrefix = `${"p".repeat(199)}/`.repeat(4);
+        assertEquals(h.config.storagePrefix.length + 45, 845);
+        await h.startWorker();
+        const done = await exportOnce();
+        assertEquals(done.status, "SUCCESS", JSON.stringify(done).slice(0, 1000));
+        const [{ file_key: key }] = await h.sql<{ file_key: string }[]>`
+          select file_key from data_exports where id = ${done.id as number}`;
+        assert(utf8ByteLength(key) <= MAX_KEY_BYTES, `${utf8ByteLength(key)}-byte key`);
+        assert(utf8ByteLength(key) > MAX_KEY_BYTES - 2, "the name uses the room there is");
+        assert(key.endsWith(`_export-${done.id}.csv`), key.slice(-40));
+        const { bytes } = await downloadThroughApi(h, done.id as number, seed.token);
+        assertEquals(bytes.length, done.file_size);
+        await h.stopWorker();
+      });
+
+      await t.step("1,000 bytes of prefix: FAILURE naming the cause, in bounded time", async () => {
+        h.config.storagePrefix = `${"p".repeat(199)}/`.repeat(5);
+        await h.startWorker();
+        const started = Date.now();
+        const done = await exportOnce();
+        assertEquals(done.status, "FAILURE", JSON.stringify(done).slice(0, 1000));
+        assert(String(done.error).includes("no room for the file name"), String(done.error));
+        assert(Date.now() - started < 60_000);
+        assertEquals(await h.storage.listIncompleteUploads(""), []);
+      });
+    } finally {
+      await h.sql`update projects set slug = ${`long-names-${crypto.randomUUID()}`}
+        where slug = ${"é".repeat(200)}`.catch(() => {});
+      await h.close();
+    }
+  },
+});
