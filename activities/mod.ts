@@ -40,6 +40,7 @@ import type {
   StreamState,
 } from "../registry/types.ts";
 import { UploadNotFoundError } from "../storage/errors.ts";
+import { exportFileName, fileNameBudget } from "../storage/key_bounds.ts";
 import type { ObjectStorage, UploadState } from "../storage/types.ts";
 import { uploadRef } from "../storage/upload_ref.ts";
 import { requestedBy } from "../workflows/search_attributes.ts";
@@ -111,18 +112,28 @@ function isLostUpload(error: unknown): boolean {
  * two databases or deployments sharing one bucket or directory never write, read or delete each
  * other's files even with equal ids and slugs; the last segment is the original platform's file
  * name, which downloads keep.
+ *
+ * The slug is user-controlled: the file name is made safe and bounded by
+ * {@link exportFileName} (`/`, controls and bidirectional marks replaced, cut at a character
+ * boundary so the name is at most 255 bytes of UTF-8, POSIX NAME_MAX, with `_export-<id>.<ext>`
+ * kept whole), and to what is left of S3's 1,024-byte key limit after the prefix. With a
+ * `STORAGE_PREFIX` that the configuration accepted (config/mod.ts), the key is at most
+ * 1,024 bytes. Throws a RangeError only when the prefix leaves no room for the name's tail.
  */
 export function exportFileKey(
   export_: { storagePrefix: string; fileUuid: string; projectSlug: string; exportId: number },
   extension: string,
 ): string {
   const { storagePrefix, fileUuid, projectSlug, exportId } = export_;
-  return `${exportsRoot(storagePrefix)}${fileUuid}/${projectSlug}_export-${exportId}.${extension}`;
+  const dir = `${exportsRoot(storagePrefix)}${fileUuid}/`;
+  return `${dir}${exportFileName({ projectSlug, exportId, extension }, fileNameBudget(dir))}`;
 }
 
 /**
  * The key prefix of an export's shard objects, `<STORAGE_PREFIX>exports/<file_uuid>/shards/`:
- * under the export's own UUID, so isolation and housekeeping treat them as the export's.
+ * under the export's own UUID, so isolation and housekeeping treat them as the export's. No
+ * user-controlled part: with an accepted `STORAGE_PREFIX` its keys
+ * (`shards/<nnnn>.<extension>`) are shorter than the file's.
  */
 export function shardPrefix(storagePrefix: string, fileUuid: string): string {
   return `${exportsRoot(storagePrefix)}${fileUuid}/shards/`;

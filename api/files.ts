@@ -1,6 +1,7 @@
 /** `/files/<key>`: serves filesystem-backend exports behind signed, expiring URLs. */
 import { Hono } from "hono";
 import type { Config } from "../config/mod.ts";
+import { attachmentDisposition } from "../storage/disposition.ts";
 import { resolveFilePath, verifyFileSignature } from "../storage/fs.ts";
 import { jsonError } from "./errors.ts";
 
@@ -8,7 +9,12 @@ import { jsonError } from "./errors.ts";
 export function filesRoutes(config: Config): Hono {
   const app = new Hono({ strict: false });
   app.get("/*", async (c) => {
-    const key = decodeURIComponent(new URL(c.req.url).pathname.replace(/^\/files\//, ""));
+    let key: string;
+    try {
+      key = decodeURIComponent(new URL(c.req.url).pathname.replace(/^\/files\//, ""));
+    } catch {
+      return jsonError(c, 400, "invalid file key: malformed percent-encoding");
+    }
     const expires = c.req.query("expires") ?? "";
     const signature = c.req.query("signature") ?? "";
     const filename = c.req.query("filename");
@@ -39,9 +45,9 @@ export function filesRoutes(config: Config): Hono {
       "content-type": type,
       "content-length": String(size),
     };
-    if (filename) {
-      headers["content-disposition"] = `attachment; filename="${filename.replace(/"/g, "")}"`;
-    }
+    // the signed name of the export's file (its key's last segment: any script, emoji); a raw
+    // non-Latin-1 or CR/LF header value would make the Response throw, so: RFC 6266 / 5987
+    if (filename) headers["content-disposition"] = attachmentDisposition(filename);
     return new Response(file.readable, { headers });
   });
   return app;

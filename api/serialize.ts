@@ -1,6 +1,7 @@
 /** The export object the API returns (compatible with the platform's `/api/v2/exports/`). */
 import type { Config } from "../config/mod.ts";
 import { exportFilters, exportOptions, type ExportRow } from "../db/exports.ts";
+import { boundedFileName } from "../storage/key_bounds.ts";
 import type { ObjectStorage } from "../storage/types.ts";
 import type { ExportAction } from "../domain/permissions.ts";
 import type { ExportJson } from "./schemas.ts";
@@ -17,13 +18,20 @@ export function formatFileSize(bytes: number): string {
   return unit === 0 ? `${value} B` : `${value.toFixed(1)} ${units[unit]}`;
 }
 
-/** The file name a download is saved under. */
+/**
+ * The file name a download is saved under: the key's last segment, which new keys already bound
+ * (`exportFileKey`); one of an older key is made safe and cut to 255 bytes of UTF-8 (POSIX
+ * NAME_MAX) with its `_export-<id>.<ext>` kept, so the Content-Disposition names a file any
+ * filesystem can create.
+ */
 export function downloadFilename(row: Pick<ExportRow, "file_key">): string | undefined {
-  return row.file_key?.split("/").pop();
+  const name = row.file_key?.split("/").pop();
+  return name === undefined ? undefined : boundedFileName(name);
 }
 
 /**
- * Where the export's file can be fetched: `PUBLIC_FILES_BASE_URL` + key in public mode, else a
+ * Where the export's file can be fetched: `PUBLIC_FILES_BASE_URL` + key in public mode (each
+ * key segment percent-encoded: a slug's spaces, `?`, `#` or `%` stay part of the path), else a
  * short-lived signed URL (presigned for S3).
  */
 export async function exportFileUrl(
@@ -32,7 +40,10 @@ export async function exportFileUrl(
 ): Promise<string> {
   const key = row.file_key!;
   const base = options.config.publicFilesBaseUrl;
-  if (base) return `${base.endsWith("/") ? base : `${base}/`}${key}`;
+  if (base) {
+    const path = key.split("/").map((segment) => encodeURIComponent(segment.toWellFormed()));
+    return `${base.endsWith("/") ? base : `${base}/`}${path.join("/")}`;
+  }
   return await options.storage.downloadUrl(key, {
     expiresInSeconds: options.config.downloadUrlExpirySeconds,
     filename: downloadFilename(row),

@@ -2,7 +2,9 @@
  * Service configuration from environment variables, validated once at start-up so that a bad
  * value stops the process with a message naming the variable instead of failing mid-export.
  */
+import { resolve } from "node:path";
 import { z } from "zod";
+import { exportsDirProblem, storagePrefixProblem, utf8ByteLength } from "../storage/key_bounds.ts";
 
 /** Everything the API, the worker and the CLI read from the environment. */
 export interface Config {
@@ -169,6 +171,31 @@ const envSchema = z.object({
   PLATFORM_URL: z.url({ protocol: /^https?$/ }).default(defaultFormatSettings.platformUrl),
 });
 
+/**
+ * The byte bounds of generated keys (storage/key_bounds.ts) that the storage settings must leave
+ * room for: `STORAGE_PREFIX` plus the longest key an export generates (300 bytes) within S3's
+ * 1,024-byte keys, each prefix segment within NAME_MAX (255 bytes) and, on the filesystem
+ * backend, the absolute `EXPORTS_DIR` plus `/`, prefix and key within PATH_MAX (4,095 bytes).
+ * One `VARIABLE: problem` line each; none when everything fits.
+ */
+function storageBoundsProblems(
+  backend: "fs" | "s3",
+  exportsDir: string,
+  storagePrefix: string,
+): string[] {
+  const problems: string[] = [];
+  let exportsDirBytes: number | undefined;
+  if (backend === "fs") {
+    const dir = resolve(exportsDir);
+    const problem = exportsDirProblem(dir);
+    if (problem) problems.push(`EXPORTS_DIR: ${problem}`);
+    else exportsDirBytes = utf8ByteLength(dir);
+  }
+  const prefixProblem = storagePrefixProblem(storagePrefix, { exportsDirBytes });
+  if (prefixProblem) problems.push(`STORAGE_PREFIX: ${prefixProblem}`);
+  return problems;
+}
+
 /** Reads and validates the configuration; throws {@link ConfigError} listing every problem. */
 export function loadConfig(env: Record<string, string | undefined> = Deno.env.toObject()): Config {
   const cleaned = Object.fromEntries(
@@ -190,6 +217,9 @@ export function loadConfig(env: Record<string, string | undefined> = Deno.env.to
   if (storageBackend === "s3" && !e.S3_BUCKET) {
     throw new ConfigError(["S3_BUCKET: required when STORAGE_BACKEND=s3"]);
   }
+  const storagePrefix = e.STORAGE_PREFIX ? e.STORAGE_PREFIX.replace(/\/?$/, "/") : "";
+  const bounds = storageBoundsProblems(storageBackend, e.EXPORTS_DIR, storagePrefix);
+  if (bounds.length > 0) throw new ConfigError(bounds);
   return {
     databaseUrl: e.DATABASE_URL,
     temporalAddress: e.TEMPORAL_ADDRESS,
@@ -200,7 +230,7 @@ export function loadConfig(env: Record<string, string | undefined> = Deno.env.to
     publicBaseUrl: (e.PUBLIC_BASE_URL ?? `http://localhost:${e.PORT}`).replace(/\/$/, ""),
     storageBackend,
     exportsDir: e.EXPORTS_DIR,
-    storagePrefix: e.STORAGE_PREFIX ? e.STORAGE_PREFIX.replace(/\/?$/, "/") : "",
+    storagePrefix,
     s3: {
       endpoint: e.S3_ENDPOINT,
       bucket: e.S3_BUCKET ?? "",

@@ -98,3 +98,48 @@ Deno.test("a streaming worker defaults to 1 MB batches and 5 MiB parts; set valu
   });
   assertEquals([set.exportBatchBytes, set.uploadPartSize], [2 * MIB, 6 * MIB]);
 });
+
+Deno.test("loadConfig bounds STORAGE_PREFIX so that every generated key fits S3's 1,024 bytes", () => {
+  const s3 = { S3_BUCKET: "exports" };
+  // 724 bytes + the longest generated key (exports/<uuid>/ + a 255-byte name) = 1,024
+  const longest = `${"p".repeat(200)}/${"q".repeat(200)}/${"r".repeat(200)}/${"s".repeat(120)}/`;
+  assertEquals(longest.length, 724);
+  assertEquals(loadConfig({ ...s3, STORAGE_PREFIX: longest }).storagePrefix, longest);
+  // without the trailing slash it is normalized to the same 724 bytes
+  assertEquals(loadConfig({ ...s3, STORAGE_PREFIX: longest.slice(0, -1) }).storagePrefix, longest);
+  const error = assertThrows(
+    () => loadConfig({ ...s3, STORAGE_PREFIX: `x${longest}` }),
+    ConfigError,
+  );
+  assertEquals(error.problems.length, 1);
+  assertEquals(
+    error.problems[0],
+    "STORAGE_PREFIX: 725 bytes is too long: at most 724 bytes, so that a generated key " +
+      "(up to 300 more) stays within the 1024 bytes of an S3 key",
+  );
+  assertThrows(
+    () => loadConfig({ ...s3, STORAGE_PREFIX: `${"n".repeat(256)}/` }),
+    ConfigError,
+    "STORAGE_PREFIX: a 256-byte segment is too long: at most 255 bytes (POSIX NAME_MAX)",
+  );
+});
+
+Deno.test("loadConfig bounds EXPORTS_DIR and the prefix under it by PATH_MAX (fs backend)", () => {
+  // 3,794 bytes of directory + / + 300 bytes of key = 4,095 (PATH_MAX without its NUL)
+  const dir = `/${"d".repeat(199)}`.repeat(19).slice(0, 3794);
+  assertEquals(dir.length, 3794);
+  assertEquals(loadConfig({ EXPORTS_DIR: dir }).exportsDir, dir);
+  assertThrows(() => loadConfig({ EXPORTS_DIR: `${dir}d` }), ConfigError, "EXPORTS_DIR:");
+  assertThrows(
+    () => loadConfig({ EXPORTS_DIR: dir, STORAGE_PREFIX: "prod/" }),
+    ConfigError,
+    "STORAGE_PREFIX: 5 bytes is too long under EXPORTS_DIR (3794 bytes): at most 0 bytes",
+  );
+  assertThrows(
+    () => loadConfig({ EXPORTS_DIR: `/srv/${"e".repeat(256)}` }),
+    ConfigError,
+    "EXPORTS_DIR: a 256-byte segment",
+  );
+  // the S3 backend does not care where EXPORTS_DIR would be
+  assertEquals(loadConfig({ S3_BUCKET: "bucket", EXPORTS_DIR: `${dir}d` }).storageBackend, "s3");
+});

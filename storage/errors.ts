@@ -11,12 +11,40 @@ export class UploadNotFoundError extends Error {
   }
 }
 
-/** An object key that is empty, absolute, or escapes the storage root. */
+/**
+ * An object key that is empty, absolute, or escapes the storage root. The message quotes at most
+ * the key's first 120 characters (then `…`), so a huge key cannot make a huge log line or
+ * Temporal failure; `key` holds it whole.
+ */
 export class InvalidKeyError extends Error {
   constructor(readonly key: string, reason: string) {
-    super(`invalid object key: ${JSON.stringify(key)}: ${reason}`);
+    super(`invalid object key: ${quoteKey(key)}: ${reason}`);
     this.name = "InvalidKeyError";
   }
+}
+
+/**
+ * A key beyond the byte bounds of storage (storage/key_bounds.ts): longer than S3's 1,024 bytes
+ * of UTF-8, a path segment longer than NAME_MAX (255 bytes) or a path longer than PATH_MAX
+ * (4,095 bytes), or not well-formed Unicode. Storage refuses to create such a key, so nothing
+ * can exist under it: looking one up finds nothing and deleting one is a no-op.
+ */
+export class KeyOutOfBoundsError extends InvalidKeyError {
+  constructor(key: string, reason: string) {
+    super(key, reason);
+    this.name = "KeyOutOfBoundsError";
+  }
+}
+
+/** `key` as JSON, cut to its first 120 characters (whole code points) with its length. */
+function quoteKey(key: string): string {
+  if (typeof key !== "string" || key.length <= 120) return JSON.stringify(key);
+  let head = "";
+  for (const codePoint of key) {
+    if (head.length >= 120) break;
+    head += codePoint;
+  }
+  return `${JSON.stringify(head)}… (${key.length} characters)`;
 }
 
 /**

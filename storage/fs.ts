@@ -9,7 +9,13 @@
 import { Buffer } from "node:buffer";
 import { createHash, createHmac, timingSafeEqual } from "node:crypto";
 import { dirname, join, resolve, sep } from "node:path";
-import { InvalidKeyError, UploadNotFoundError } from "./errors.ts";
+import { InvalidKeyError, KeyOutOfBoundsError, UploadNotFoundError } from "./errors.ts";
+import {
+  keyBoundsProblem,
+  MAX_PATH_BYTES,
+  pathBoundsProblem,
+  utf8ByteLength,
+} from "./key_bounds.ts";
 import type { IncompleteUpload, ObjectStorage, UploadState } from "./types.ts";
 import type { UploadRef } from "./upload_ref.ts";
 
@@ -23,7 +29,6 @@ export interface FsStorageOptions {
 
 const UPLOADS_DIR = ".uploads";
 const UPLOAD_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
-const MAX_KEY_LENGTH = 1024;
 
 /** What beginUpload records beside the temp file, so an abandoned upload can be reported. */
 interface UploadSidecar {
@@ -35,12 +40,17 @@ interface UploadSidecar {
 /**
  * The path of object `key` under `dir`. Refuses keys that could reach outside it: empty or
  * absolute keys, backslashes, control characters, empty segments and segments starting with a
- * dot (`..`, `.`, and the hidden `.uploads/` area).
+ * dot (`..`, `.`, and the hidden `.uploads/` area), with an {@link InvalidKeyError}; and keys no
+ * file can have, with a {@link KeyOutOfBoundsError}: a segment longer than 255 bytes of UTF-8 (POSIX
+ * NAME_MAX), a path longer than 4,095 bytes (Linux PATH_MAX), or not well-formed Unicode
+ * (storage/key_bounds.ts). Creating an object also needs the key within S3's 1,024 bytes
+ * ({@link checkNewKey}); reading and deleting do not, so files written before that rule stay
+ * reachable.
  */
 export function resolveFilePath(dir: string, key: string): string {
   if (typeof key !== "string" || key.length === 0) throw new InvalidKeyError(key, "empty");
-  if (key.length > MAX_KEY_LENGTH) {
-    throw new InvalidKeyError(key.slice(0, 64), `longer than ${MAX_KEY_LENGTH} characters`);
+  if (key.length > MAX_PATH_BYTES) {
+    throw new KeyOutOfBoundsError(key, `longer than the ${MAX_PATH_BYTES} bytes of Linux PATH_MAX`);
   }
   if (key.startsWith("/")) throw new InvalidKeyError(key, "absolute");
   // deno-lint-ignore no-control-regex -- control characters are what is being refused
@@ -54,9 +64,20 @@ export function resolveFilePath(dir: string, key: string): string {
     }
   }
   const root = resolve(dir);
+  const tooLong = pathBoundsProblem(utf8ByteLength(root), key);
+  if (tooLong) throw new KeyOutOfBoundsError(key, tooLong);
   const path = resolve(root, key);
   if (!path.startsWith(root + sep)) throw new InvalidKeyError(key, "outside the storage directory");
   return path;
+}
+
+/**
+ * Refuses, with a {@link KeyOutOfBoundsError}, a key that breaks the contract both backends share
+ * for new objects: at most 1,024 bytes of UTF-8 (S3 object key naming guidelines), well-formed.
+ */
+function checkNewKey(key: string): void {
+  const problem = keyBoundsProblem(key);
+  if (problem) throw new KeyOutOfBoundsError(key, problem);
 }
 
 /** The HMAC-SHA256 (hex) of a download URL's parameters; JSON keeps the fields unambiguous. */
@@ -141,12 +162,15 @@ export function createFsStorage(options: FsStorageOptions): ObjectStorage {
     }
   }
 
+  /** Size of the file at `key`; null when there is none (or none can be: too long a key). */
   async function headObject(key: string): Promise<{ size: number } | null> {
     try {
       const info = await Deno.stat(resolveFilePath(root, key));
       return info.isFile ? { size: info.size } : null;
     } catch (error) {
-      if (error instanceof Deno.errors.NotFound) return null;
+      if (error instanceof Deno.errors.NotFound || error instanceof KeyOutOfBoundsError) {
+        return null;
+      }
       throw error;
     }
   }
@@ -182,6 +206,9 @@ export function createFsStorage(options: FsStorageOptions): ObjectStorage {
   }
 
   async function beginUpload(key: string, contentType: string): Promise<UploadState> {
+    // every bound checked before anything is written: completeUpload's rename cannot fail on
+    // the name (ENAMETOOLONG) after the whole file was streamed
+    checkNewKey(key);
     resolveFilePath(root, key);
     await Deno.mkdir(uploadsDir, { recursive: true });
     const uploadId = crypto.randomUUID();
@@ -347,7 +374,14 @@ export function createFsStorage(options: FsStorageOptions): ObjectStorage {
     headObject,
 
     async deleteObject(key: string): Promise<void> {
-      await removeIfExists(resolveFilePath(root, key));
+      let path: string;
+      try {
+        path = resolveFilePath(root, key);
+      } catch (error) {
+        if (error instanceof KeyOutOfBoundsError) return; // no file can have that name
+        throw error;
+      }
+      await removeIfExists(path);
     },
 
     downloadUrl(

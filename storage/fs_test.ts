@@ -3,7 +3,8 @@ import { join } from "node:path";
 import { assert, assertEquals, assertRejects, assertThrows } from "../tests/assert.ts";
 import { serviceTest } from "../tests/support.ts";
 import { attachmentDisposition } from "./disposition.ts";
-import { InvalidKeyError, UploadNotFoundError } from "./errors.ts";
+import { InvalidKeyError, KeyOutOfBoundsError, UploadNotFoundError } from "./errors.ts";
+import { MAX_KEY_BYTES, utf8ByteLength } from "./key_bounds.ts";
 import { createFsStorage, resolveFilePath, verifyFileSignature } from "./fs.ts";
 import {
   composeMixedSources,
@@ -440,6 +441,103 @@ Deno.test({
       );
       assertEquals(await storage.headObject(`t/bad.bin`), null);
       assertEquals(await storage.listIncompleteUploads("t/"), [], "no upload left after a failure");
+    });
+  },
+});
+
+/** The file name a `Content-Disposition` value gives (its RFC 5987 `filename*`). */
+function dispositionName(header: string | null): string {
+  const match = /filename\*=UTF-8''([^;]+)/.exec(header ?? "");
+  return match ? decodeURIComponent(match[1]) : `(no filename* in ${header})`;
+}
+
+Deno.test({
+  name: "fs: keys at the byte bounds (255-byte names of 4-byte characters, 1,024-byte keys) work",
+  ...serviceTest,
+  async fn() {
+    await withFsStorage(async ({ storage }) => {
+      const name = `${"🦋".repeat(60)}é_export-7.csv`; // 240 + 2 + 13 = 255 bytes
+      assertEquals(utf8ByteLength(name), 255);
+      const deep = `${"ü".repeat(127)}/`.repeat(3); // 3 segments of 254 bytes
+      const key = `${deep}abc/${"x".repeat(251)}.csv`; // 765 + 4 + 255 bytes
+      assertEquals(utf8ByteLength(key), MAX_KEY_BYTES);
+      for (const k of [`exports/u/${name}`, key]) {
+        const bytes = pattern(3000, 5);
+        const state = await storage.appendPart(await storage.beginUpload(k, "text/csv"), bytes);
+        assertEquals(await storage.completeUpload(state), { size: 3000 });
+        assertEquals(await storage.headObject(k), { size: 3000 });
+        assertEquals(await storage.listObjects(k.slice(0, 9)), [k]);
+        const url = await storage.downloadUrl(k, { expiresInSeconds: 60, filename: name });
+        const res = await fetch(url);
+        assertEquals(res.status, 200);
+        assertEquals(dispositionName(res.headers.get("content-disposition")), name);
+        assertEquals(digest(new Uint8Array(await res.arrayBuffer())), digest(bytes));
+        await storage.deleteObject(k);
+        assertEquals(await storage.headObject(k), null);
+      }
+    });
+  },
+});
+
+Deno.test({
+  name: "fs: a key beyond the bounds is refused before anything is written, and cannot exist",
+  ...serviceTest,
+  async fn() {
+    await withFsStorage(async ({ storage, dir }) => {
+      const keys = [
+        `exports/u/${"s".repeat(250)}_export-1.csv`, // a 264-byte name: NAME_MAX
+        `exports/u/${"é".repeat(128)}.csv`, // 260 bytes in 132 characters
+        `${"a".repeat(200)}/`.repeat(5) + "b.csv", // 1,010 characters, 1,010 bytes: fine
+        `${"é".repeat(100)}/`.repeat(5) + "b.csv", // 510 characters, 1,010 bytes: fine
+        `${"é".repeat(100)}/`.repeat(6) + "b.csv", // 1,211 bytes: more than S3's 1,024
+        "exports/\ud83d.csv", // a lone surrogate
+      ];
+      for (const key of keys) {
+        const fits = utf8ByteLength(key) <= MAX_KEY_BYTES && key.split("/").every((s) =>
+          utf8ByteLength(s) <= 255
+        ) && key.isWellFormed();
+        if (fits) {
+          await storage.abortUpload(await storage.beginUpload(key, "text/csv"));
+          continue;
+        }
+        const error = await assertRejects(
+          () => storage.beginUpload(key, "text/csv"),
+          KeyOutOfBoundsError,
+          "invalid object key",
+        );
+        assert(
+          /NAME_MAX|1024 of an S3 object key|lone surrogate/.test(error.message),
+          error.message,
+        );
+        assert(error.message.length < 400, `a bounded message: ${error.message.length}`);
+        assertEquals(await storage.headObject(key), null, "no such object can exist");
+        await storage.deleteObject(key); // nothing to delete: no error either
+        await storage.abortUpload({ key, uploadId: crypto.randomUUID() });
+      }
+      assertEquals(await storage.listIncompleteUploads(""), [], "no upload was begun");
+      assertEquals(await Array.fromAsync(Deno.readDir(join(dir, ".uploads"))), []);
+      // a key that escapes the directory is still an error, not a missing object
+      await assertRejects(() => storage.headObject("../x"), InvalidKeyError);
+      await assertRejects(() => storage.deleteObject("a/../../x"), InvalidKeyError);
+    });
+  },
+});
+
+Deno.test({
+  name: "fs: a file written before the 1,024-byte rule (a longer key) stays readable and deletable",
+  ...serviceTest,
+  async fn() {
+    await withFsStorage(async ({ storage, dir }) => {
+      const key = `${"é".repeat(100)}/`.repeat(6) + "legacy.csv"; // 1,216 bytes, 610 characters
+      await Deno.mkdir(join(dir, ...key.split("/").slice(0, -1)), { recursive: true });
+      await Deno.writeTextFile(resolveFilePath(dir, key), "id\n1\n");
+      assertEquals(await storage.headObject(key), { size: 5 });
+      assertEquals(
+        new TextDecoder().decode(await readAll(await storage.readObject(key))),
+        "id\n1\n",
+      );
+      await storage.deleteObject(key);
+      assertEquals(await storage.headObject(key), null);
     });
   },
 });

@@ -5,7 +5,12 @@ import { createS3Storage } from "./s3.ts";
 import type { ObjectStorage } from "./types.ts";
 
 export type { IncompleteUpload, ObjectStorage, UploadedPart, UploadState } from "./types.ts";
-export { InvalidKeyError, StorageUnavailableError, UploadNotFoundError } from "./errors.ts";
+export {
+  InvalidKeyError,
+  KeyOutOfBoundsError,
+  StorageUnavailableError,
+  UploadNotFoundError,
+} from "./errors.ts";
 export { attachmentDisposition } from "./disposition.ts";
 export {
   createFsStorage,

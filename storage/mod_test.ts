@@ -58,3 +58,21 @@ Deno.test("storage: the attachment header keeps the exact name and a safe ASCII 
     `attachment; filename="a__b's(1).csv"; filename*=UTF-8''a__b%27s%281%29.csv`,
   );
 });
+
+Deno.test("storage: the attachment header is a valid header value for any name", () => {
+  const butterflies = `${"🦋".repeat(60)}é_export-7.csv`; // 255 bytes
+  const names: [string, string][] = [
+    [butterflies, butterflies],
+    ["\u202emoths\u2066_export-1.csv", "\u202emoths\u2066_export-1.csv"],
+    ["lone \ud83d surrogate.csv", "lone \ufffd surrogate.csv"],
+    ["nul\0and\u2028line.csv", "nul_and\u2028line.csv"],
+  ];
+  for (const [name, saved] of names) {
+    const value = attachmentDisposition(name);
+    assertEquals(/^[ -~]+$/.test(value), true, value); // visible ASCII only
+    // a Response accepts it (a raw non-Latin-1 or CR/LF value would throw)
+    const res = new Response("", { headers: { "content-disposition": value } });
+    const exact = /filename\*=UTF-8''(.+)$/.exec(res.headers.get("content-disposition")!)![1];
+    assertEquals(decodeURIComponent(exact), saved);
+  }
+});

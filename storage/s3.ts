@@ -27,7 +27,8 @@ import {
 import { getSignedUrl } from "@aws-sdk/s3-request-presigner";
 import { planComposition } from "./compose.ts";
 import { attachmentDisposition } from "./disposition.ts";
-import { StorageUnavailableError, UploadNotFoundError } from "./errors.ts";
+import { KeyOutOfBoundsError, StorageUnavailableError, UploadNotFoundError } from "./errors.ts";
+import { keyBoundsProblem } from "./key_bounds.ts";
 import type { IncompleteUpload, ObjectStorage, UploadedPart, UploadState } from "./types.ts";
 import { partsDigest, type UploadRef } from "./upload_ref.ts";
 
@@ -92,6 +93,7 @@ export function createS3Storage(options: S3StorageOptions): ObjectStorage {
   }
 
   async function headObject(key: string): Promise<{ size: number } | null> {
+    if (keyBoundsProblem(key)) return null; // S3 refuses to create such a key
     try {
       const head = await send(new HeadObjectCommand({ Bucket, Key: key }));
       return { size: head.ContentLength ?? 0 };
@@ -139,6 +141,7 @@ export function createS3Storage(options: S3StorageOptions): ObjectStorage {
     if (range && !(range.end > range.start && range.start >= 0)) {
       throw new RangeError(`empty or negative byte range ${range.start}-${range.end}: ${key}`);
     }
+    checkKey(key);
     const got = await send(
       new GetObjectCommand({
         Bucket,
@@ -148,6 +151,16 @@ export function createS3Storage(options: S3StorageOptions): ObjectStorage {
     );
     if (!got.Body) throw new Error(`S3 returned no body: ${key}`);
     return got.Body.transformToWebStream() as ReadableStream<Uint8Array>;
+  }
+
+  /**
+   * Refuses, with a {@link KeyOutOfBoundsError} naming the limit, a key S3 would refuse
+   * (`KeyTooLongError`: more than 1,024 bytes of UTF-8) or could not encode (a lone surrogate),
+   * before any request: an export fails on it at once and says why (storage/key_bounds.ts).
+   */
+  function checkKey(key: string): void {
+    const problem = keyBoundsProblem(key);
+    if (problem) throw new KeyOutOfBoundsError(key, problem);
   }
 
   /** The copy-source header of `key` (bucket and key, URL-encoded segment by segment). */
@@ -165,6 +178,7 @@ export function createS3Storage(options: S3StorageOptions): ObjectStorage {
       contentType: string,
       sources: readonly { key: string; size: number }[],
     ): Promise<{ size: number }> {
+      checkKey(key);
       for (const source of sources) {
         const head = await headObject(source.key);
         if (head?.size !== source.size) {
@@ -291,6 +305,7 @@ export function createS3Storage(options: S3StorageOptions): ObjectStorage {
     },
 
     async beginUpload(key: string, contentType: string): Promise<UploadState> {
+      checkKey(key);
       const created = await send(
         new CreateMultipartUploadCommand({ Bucket, Key: key, ContentType: contentType }),
       );
@@ -456,6 +471,7 @@ export function createS3Storage(options: S3StorageOptions): ObjectStorage {
     },
 
     async abortUpload(state: Pick<UploadState, "key" | "uploadId">): Promise<void> {
+      if (keyBoundsProblem(state.key)) return; // no upload can exist under such a key
       try {
         await send(
           new AbortMultipartUploadCommand({ Bucket, Key: state.key, UploadId: state.uploadId }),
@@ -468,6 +484,7 @@ export function createS3Storage(options: S3StorageOptions): ObjectStorage {
     headObject,
 
     async deleteObject(key: string): Promise<void> {
+      if (keyBoundsProblem(key)) return; // no object can exist under such a key
       try {
         await send(new DeleteObjectCommand({ Bucket, Key: key }));
       } catch (error) {
@@ -485,6 +502,7 @@ export function createS3Storage(options: S3StorageOptions): ObjectStorage {
           `download URL expiry must be between 1 and ${MAX_PRESIGN_SECONDS} seconds: ${urlOptions.expiresInSeconds}`,
         );
       }
+      checkKey(key);
       const command = new GetObjectCommand({
         Bucket,
         Key: key,

@@ -1,8 +1,9 @@
 /** The S3 backend against the moto server started by `deno task test`. */
 import type { S3Client } from "@aws-sdk/client-s3";
-import { assertEquals, assertRejects } from "../tests/assert.ts";
+import { assert, assertEquals, assertRejects } from "../tests/assert.ts";
 import { requireEnv, serviceTest } from "../tests/support.ts";
-import { UploadNotFoundError } from "./errors.ts";
+import { KeyOutOfBoundsError, UploadNotFoundError } from "./errors.ts";
+import { MAX_KEY_BYTES, utf8ByteLength } from "./key_bounds.ts";
 import { createS3Client, createS3Storage } from "./s3.ts";
 import {
   composeMixedSources,
@@ -273,6 +274,84 @@ Deno.test({
         [],
         "no upload left after a failure",
       );
+    });
+  },
+});
+
+/** `bytes` bytes of two-byte `ü` (an `a` first when odd). */
+function fill(bytes: number): string {
+  return `${"a".repeat(bytes % 2)}${"ü".repeat(bytes >> 1)}`;
+}
+
+/** The file name a `Content-Disposition` value gives (its RFC 5987 `filename*`). */
+function dispositionName(header: string | null): string {
+  const match = /filename\*=UTF-8''([^;]+)/.exec(header ?? "");
+  return match ? decodeURIComponent(match[1]) : `(no filename* in ${header})`;
+}
+
+Deno.test({
+  name: "s3: a key of exactly 1,024 bytes of UTF-8 (emoji, a 255-byte name) round-trips",
+  ...serviceTest,
+  async fn() {
+    await withStorage(async (storage, prefix) => {
+      const name = `${"🦋".repeat(60)}é_export-7.csv`; // 255 bytes
+      const key = `${prefix}${fill(MAX_KEY_BYTES - prefix.length - 1 - 255)}/${name}`;
+      assertEquals(utf8ByteLength(key), MAX_KEY_BYTES);
+      const bytes = pattern(4000, 21);
+      const state = await storage.appendPart(await storage.beginUpload(key, "text/csv"), bytes);
+      assertEquals(await storage.completeUpload(state), { size: 4000 });
+      assertEquals(await storage.headObject(key), { size: 4000 });
+      assertEquals(await storage.listObjects(prefix), [key]);
+      assertEquals(digest(await readAll(await storage.readObject(key))), digest(bytes));
+      const url = await storage.downloadUrl(key, { expiresInSeconds: 60, filename: name });
+      assertEquals(digest((await download(url)).bytes), digest(bytes));
+      assertEquals(
+        dispositionName(new URL(url).searchParams.get("response-content-disposition")),
+        name,
+      );
+      // a composed object under a 1,024-byte key too
+      const composedKey = `${key.slice(0, -4)}.all`;
+      assertEquals(utf8ByteLength(composedKey), MAX_KEY_BYTES);
+      assertEquals(
+        await storage.composeObject(composedKey, "text/csv", [{ key, size: 4000 }]),
+        { size: 4000 },
+      );
+      assertEquals(digest(await readAll(await storage.readObject(composedKey))), digest(bytes));
+      await storage.deleteObject(key);
+      await storage.deleteObject(composedKey);
+      assertEquals(await storage.listObjects(prefix), []);
+    });
+  },
+});
+
+Deno.test({
+  name: "s3: a key of 1,025 bytes is refused before any request, and cannot exist",
+  ...serviceTest,
+  async fn() {
+    await withStorage(async (storage, prefix) => {
+      const over = `${prefix}${fill(MAX_KEY_BYTES + 1 - prefix.length)}`;
+      assertEquals(utf8ByteLength(over), MAX_KEY_BYTES + 1);
+      const error = await assertRejects(
+        () => storage.beginUpload(over, "text/csv"),
+        KeyOutOfBoundsError,
+        "1025 bytes of UTF-8, more than the 1024 of an S3 object key",
+      );
+      assert(error.message.length < 600, `a bounded message: ${error.message.length}`);
+      await assertRejects(
+        () => storage.composeObject(over, "text/csv", []),
+        KeyOutOfBoundsError,
+        "1024",
+      );
+      await assertRejects(
+        () => storage.downloadUrl(over, { expiresInSeconds: 60 }),
+        KeyOutOfBoundsError,
+      );
+      await assertRejects(() => storage.readObject(over), KeyOutOfBoundsError);
+      assertEquals(await storage.headObject(over), null);
+      await storage.deleteObject(over); // nothing can be there: no error
+      await storage.abortUpload({ key: over, uploadId: "none" });
+      assertEquals(await storage.listIncompleteUploads(prefix), []);
+      assertEquals(await storage.listObjects(prefix), []);
     });
   },
 });

@@ -1,7 +1,13 @@
 /**
- * `deno task test`: starts a Temporal dev server and a moto S3 server on free loopback ports,
- * creates a fresh PostgreSQL database, runs every test against them, stops what it started and
- * prints `N passed, N failed` as its last line.
+ * `deno task test [files…] [--lanes=N] [deno test flags]`: runs every test file against real
+ * services and prints `N passed, N failed` as its last line.
+ *
+ * Files run in `--lanes` lanes (default `TEST_LANES` or 2): each lane has its own PostgreSQL
+ * database and its own Temporal dev server, and runs one file at a time, each in its own
+ * `deno test` process (a process that dies is reported by name and fails the run, it is never
+ * rerun). The lanes share one moto S3 server (every harness has its own bucket). Files start
+ * longest first (`tests/durations.json`, measured by this runner: `--record-durations`
+ * rewrites it), and each file's output is printed whole when it ends.
  */
 import {
   createDatabase,
@@ -9,6 +15,7 @@ import {
   ensurePostgres,
   startMotoServer,
   startTemporalDevServer,
+  type TemporalDevServer,
   withDatabase,
 } from "../cli/dev_services.ts";
 import { connectDatabase } from "../db/client.ts";
@@ -16,85 +23,175 @@ import { migrate } from "../db/migrate.ts";
 
 const baseUrl = Deno.env.get("DATABASE_URL") ?? "postgres://postgres@127.0.0.1:5432/postgres";
 const dataDir = ".data/test";
+const durationsFile = new URL("./durations.json", import.meta.url);
 await Deno.mkdir(dataDir, { recursive: true });
 
-await ensurePostgres(baseUrl);
-const dbName = `ami_exports_test_${Date.now()}`;
-await createDatabase(baseUrl, dbName);
-const databaseUrl = withDatabase(baseUrl, dbName);
-const sql = connectDatabase(databaseUrl, { max: 2 });
-await migrate(sql);
-await sql.end();
-
-console.error("starting Temporal dev server and moto S3 server …");
-const [temporal, moto] = await Promise.all([
-  startTemporalDevServer({ logFile: `${dataDir}/temporal.log` }),
-  startMotoServer({ logFile: `${dataDir}/moto.log` }),
-]);
-
-const env = {
-  DATABASE_URL: databaseUrl,
-  TEST_DATABASE_URL: databaseUrl,
-  TEST_ADMIN_DATABASE_URL: baseUrl,
-  TEMPORAL_ADDRESS: temporal.address,
-  TEST_S3_ENDPOINT: moto.endpoint,
-  TEST_MOTO_PORT: String(moto.port),
-  AWS_ACCESS_KEY_ID: "testing",
-  AWS_SECRET_ACCESS_KEY: "testing",
-  // every API response in every test is checked against the OpenAPI document (api/contract.ts)
-  API_VALIDATE_RESPONSES: "1",
-};
-const flags = Deno.args.filter((a) => a.startsWith("-"));
+const laneFlag = Deno.args.find((a) => a.startsWith("--lanes="));
+const recordDurations = Deno.args.includes("--record-durations");
+const flags = Deno.args.filter((a) =>
+  a.startsWith("-") && a !== laneFlag && a !== "--record-durations"
+);
 const files = await testFiles(Deno.args.filter((a) => !a.startsWith("-")));
+const laneCount = Math.max(
+  1,
+  Math.min(
+    files.length,
+    Number(laneFlag?.slice("--lanes=".length) ?? Deno.env.get("TEST_LANES") ?? 2) || 1,
+  ),
+);
+
+await ensurePostgres(baseUrl);
+const stamp = Date.now();
+console.error(`starting ${laneCount} Temporal dev server(s) and a moto S3 server …`);
+const moto = await startMotoServer({ logFile: `${dataDir}/moto.log` });
+const lanes: Lane[] = [];
+
+/** One lane: a database and a Temporal dev server of its own. */
+interface Lane {
+  index: number;
+  dbName: string;
+  databaseUrl: string;
+  temporal: TemporalDevServer;
+}
+
 let passed = 0;
 let failed = 0;
 const crashes: string[] = [];
+const measured: Record<string, number> = {};
 try {
-  // One type check for everything, then each file in its own process, so that a process that
-  // dies is reported by name. A crash is a defect: it fails the run, it is never rerun.
+  for (let index = 0; index < laneCount; index++) {
+    const dbName = `ami_exports_test_${stamp}_${index}`;
+    await createDatabase(baseUrl, dbName);
+    const databaseUrl = withDatabase(baseUrl, dbName);
+    const sql = connectDatabase(databaseUrl, { max: 2 });
+    await migrate(sql);
+    await sql.end();
+    const temporal = await startTemporalDevServer({ logFile: `${dataDir}/temporal-${index}.log` });
+    lanes.push({ index, dbName, databaseUrl, temporal });
+  }
+
+  // One type check for everything, then the files.
   const check = await new Deno.Command(Deno.execPath(), { args: ["check", ...files] }).spawn()
     .status;
   if (!check.success) failed++;
-  for (const [index, file] of files.entries()) {
-    const junitPath = `${dataDir}/junit-${index}.xml`;
-    const result = await runFile(file, junitPath);
-    if (result.crashed) {
-      crashes.push(`${file}: ${result.crashed}`);
-      console.error(`\n!! ${file} crashed (${result.crashed}) before it finished`);
-      failed++;
+
+  const queue = await longestFirst(files);
+  const running = new Map<string, number>();
+  const ticker = setInterval(() => {
+    const now = performance.now();
+    const list = [...running].map(([f, t]) => `${f} (${((now - t) / 1000).toFixed(0)} s)`);
+    console.error(`… running: ${list.join(", ")}; ${queue.length} files waiting`);
+  }, 300_000);
+  await Promise.all(lanes.map(async (lane) => {
+    for (let file = queue.shift(); file !== undefined; file = queue.shift()) {
+      const started = performance.now();
+      running.set(file, started);
+      const result = await runFile(lane, file);
+      running.delete(file);
+      const seconds = (performance.now() - started) / 1000;
+      measured[file] = Math.round(seconds);
+      console.log(result.output);
+      console.log(
+        `== ${file}: ${result.passed} passed, ${result.failed} failed in ${
+          seconds.toFixed(0)
+        } s (lane ${lane.index})`,
+      );
+      if (result.crashed) {
+        crashes.push(`${file}: ${result.crashed}`);
+        console.error(`\n!! ${file} crashed (${result.crashed}) before it finished`);
+        failed++;
+      }
+      passed += result.passed;
+      failed += result.failed;
     }
-    passed += result.passed;
-    failed += result.failed;
-  }
+  }));
+  clearInterval(ticker);
 } finally {
-  await Promise.all([temporal.stop(), moto.stop()]);
-  await dropDatabase(baseUrl, dbName).catch((e) => console.error(`could not drop ${dbName}: ${e}`));
+  await Promise.all([moto.stop(), ...lanes.map((lane) => lane.temporal.stop())]);
+  for (const lane of lanes) {
+    await dropDatabase(baseUrl, lane.dbName).catch((e) =>
+      console.error(`could not drop ${lane.dbName}: ${e}`)
+    );
+  }
 }
 
+if (recordDurations) {
+  const known = await readDurations();
+  await Deno.writeTextFile(
+    durationsFile,
+    JSON.stringify(Object.fromEntries(Object.entries({ ...known, ...measured }).sort()), null, 2) +
+      "\n",
+  );
+}
 if (crashes.length > 0) {
   console.log(`process crashes (each counts as a failure): ${crashes.join("; ")}`);
 }
 console.log(`${passed} passed, ${failed} failed`);
 Deno.exit(failed === 0 ? 0 : 1);
 
-/** Runs one test file in its own `deno test` process and counts its JUnit report. */
+/** Seconds per file measured by an earlier run (`tests/durations.json`), or none. */
+async function readDurations(): Promise<Record<string, number>> {
+  try {
+    return JSON.parse(await Deno.readTextFile(durationsFile));
+  } catch {
+    return {};
+  }
+}
+
+/** `files` ordered by their measured duration, longest first (unmeasured ones first of all). */
+async function longestFirst(files: string[]): Promise<string[]> {
+  const known = await readDurations();
+  return [...files].sort((a, b) => (known[b] ?? Infinity) - (known[a] ?? Infinity));
+}
+
+/**
+ * Runs one test file in its own `deno test` process on `lane` and counts its JUnit report; the
+ * process's output goes to `.data/test/output-<file>.log` as it comes and is returned whole.
+ */
 async function runFile(
+  lane: Lane,
   file: string,
-  junitPath: string,
-): Promise<{ passed: number; failed: number; crashed?: string }> {
+): Promise<{ passed: number; failed: number; crashed?: string; output: string }> {
+  const junitPath = `${dataDir}/junit-${file.replaceAll("/", "_")}.xml`;
   await Deno.remove(junitPath).catch(() => {});
-  const status = await new Deno.Command(Deno.execPath(), {
+  const logPath = `${dataDir}/output-${file.replaceAll("/", "_")}.log`;
+  const log = await Deno.open(logPath, { create: true, write: true, truncate: true });
+  const child = new Deno.Command(Deno.execPath(), {
     args: ["test", "-A", "--no-check", `--junit-path=${junitPath}`, ...flags, file],
-    env,
-    stdout: "inherit",
-    stderr: "inherit",
-  }).spawn().status;
+    env: {
+      DATABASE_URL: lane.databaseUrl,
+      TEST_DATABASE_URL: lane.databaseUrl,
+      TEST_ADMIN_DATABASE_URL: baseUrl,
+      TEMPORAL_ADDRESS: lane.temporal.address,
+      TEST_S3_ENDPOINT: moto.endpoint,
+      TEST_MOTO_PORT: String(moto.port),
+      AWS_ACCESS_KEY_ID: "testing",
+      AWS_SECRET_ACCESS_KEY: "testing",
+      // every API response in every test is checked against the OpenAPI document (api/contract.ts)
+      API_VALIDATE_RESPONSES: "1",
+    },
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  // both streams into one file as they come (a file that hangs still leaves its output)
+  const copy = async (stream: ReadableStream<Uint8Array>) => {
+    for await (const chunk of stream) {
+      for (let at = 0; at < chunk.length;) at += await log.write(chunk.subarray(at));
+    }
+  };
+  const [status] = await Promise.all([child.status, copy(child.stdout), copy(child.stderr)]);
+  log.close();
+  const text = await Deno.readTextFile(logPath);
   const counts = await countResults(junitPath, status.code);
   const reportMissing = !(await Deno.stat(junitPath).then(() => true, () => false));
   if (status.signal || (reportMissing && !status.success)) {
-    return { ...counts, crashed: status.signal ?? `exit code ${status.code} without a report` };
+    return {
+      ...counts,
+      output: text,
+      crashed: status.signal ?? `exit code ${status.code} without a report`,
+    };
   }
-  return counts;
+  return { ...counts, output: text };
 }
 
 /** The `*_test.ts` files under the given paths (default: the whole project), sorted. */

@@ -65,9 +65,13 @@ export const progressQuery = defineQuery<ExportProgress>("progress");
 /** Error types that fail the export at once instead of retrying (see activities/failures.ts). */
 const NON_RETRYABLE_ERRORS = [
   "ExportNotFound",
+  "ExportEnded",
   "UnknownFormat",
   "InvalidFilters",
   "ProjectNotFound",
+  // a key storage could never accept (storage/errors.ts): retrying cannot help
+  "InvalidKeyError",
+  "KeyOutOfBoundsError",
 ];
 
 /** Transient errors retry with exponential backoff: 1 s, 2 s, 4 s … 30 s, at most 10 times. */
