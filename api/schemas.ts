@@ -327,6 +327,13 @@ function isTimeZone(zone: string): boolean {
   }
 }
 
+/**
+ * A cron expression's shape: 5 fields of printable ASCII (`!` to `~`) separated by single
+ * spaces. Enforced, not only documented: a NUL byte or a line break would otherwise reach the
+ * database (PostgreSQL refuses NUL in text, a 500) before Temporal reads the fields.
+ */
+const CRON_PATTERN = /^[!-~]+( [!-~]+){4}$/;
+
 export const CreateScheduleSchema = z.object({
   project: idSchema().openapi({ example: 1 }),
   format: z.string().min(1).openapi({
@@ -334,10 +341,13 @@ export const CreateScheduleSchema = z.object({
     example: "occurrences_simple_csv",
   }),
   filters: z.record(z.string(), z.unknown()).nullish().openapi(filtersDocument()),
-  cron: z.string().min(1).max(200).optional().openapi({
+  cron: z.string().min(1).max(200).regex(
+    CRON_PATTERN,
+    "must be 5 fields of printable ASCII separated by single spaces, e.g. 0 3 * * *",
+  ).optional().openapi({
     description: "Cron expression (5 fields), e.g. `0 3 * * *`; give cron or interval. " +
       "Temporal checks the fields' ranges: an expression it refuses is a 400",
-    pattern: "^\\S+( \\S+){4}$",
+    pattern: CRON_PATTERN.source,
     example: "0 3 * * *",
   }),
   interval: IntervalSchema.optional(),

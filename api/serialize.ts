@@ -4,6 +4,29 @@ import { exportFilters, exportOptions, type ExportRow } from "../db/exports.ts";
 import type { ObjectStorage } from "../storage/types.ts";
 import type { ExportAction } from "../domain/permissions.ts";
 import type { ExportJson } from "./schemas.ts";
+import {
+  MAX_DISPLAY_CHARS,
+  MAX_MESSAGE_CHARS,
+  moreMarker,
+  truncateDisplay,
+  truncateList,
+  truncateText,
+} from "../domain/echo.ts";
+
+/** A person's name for display, cut to `MAX_DISPLAY_CHARS`; null stays null. */
+export function displayName(name: string | null): string | null {
+  return name === null ? null : truncateText(name, MAX_DISPLAY_CHARS);
+}
+
+/**
+ * Messages (a job's errors) for a response: at most `MAX_ECHO_ITEMS`, then `… and N more`,
+ * each cut to `MAX_MESSAGE_CHARS` (domain/echo.ts).
+ */
+export function truncateMessages(messages: readonly string[]): string[] {
+  const shown = truncateList(messages);
+  const items = shown.items.map((message) => truncateText(message, MAX_MESSAGE_CHARS));
+  return shown.omitted > 0 ? [...items, moreMarker(shown.omitted)] : items;
+}
 
 /** "1.5 MB" style size for people. */
 export function formatFileSize(bytes: number): string {
@@ -17,9 +40,33 @@ export function formatFileSize(bytes: number): string {
   return unit === 0 ? `${value} B` : `${value.toFixed(1)} ${units[unit]}`;
 }
 
-/** The file name a download is saved under. */
-export function downloadFilename(row: Pick<ExportRow, "file_key">): string | undefined {
-  return row.file_key?.split("/").pop();
+/**
+ * The file name a download is saved under: `<project slug>_export-<id>.<extension>` (the
+ * extension of the file key), whatever the slug holds. Slashes, backslashes and control
+ * characters become `_` and the name is cut to `MAX_DISPLAY_CHARS` (domain/echo.ts) keeping
+ * the extension; other characters (accents, emoji) stay, carried by `filename*` of the
+ * `Content-Disposition` (RFC 6266 §4.3, storage/disposition.ts). Undefined without a file.
+ */
+export function downloadFilename(
+  row: Pick<ExportRow, "file_key" | "id" | "project_slug">,
+): string | undefined {
+  if (!row.file_key) return undefined;
+  const last = row.file_key.split("/").pop() ?? "";
+  const dot = last.lastIndexOf(".");
+  const extension = dot > 0 ? last.slice(dot) : "";
+  // deno-lint-ignore no-control-regex -- control characters are what is being replaced
+  const slug = (row.project_slug ?? "").replace(/[\x00-\x1f\x7f-\x9f/\\]/g, "_");
+  const tail = `_export-${row.id}${extension}`;
+  return `${truncateText(slug, Math.max(1, MAX_DISPLAY_CHARS - tail.length))}${tail}`;
+}
+
+/**
+ * The URL of `key` under a public base URL: each path segment percent-encoded (RFC 3986 §2.1,
+ * §3.3), so a key with spaces, `#`, `?`, `%` or non-ASCII characters names the object itself.
+ */
+export function publicFileUrl(base: string, key: string): string {
+  const path = key.split("/").map(encodeURIComponent).join("/");
+  return `${base.endsWith("/") ? base : `${base}/`}${path}`;
 }
 
 /**
@@ -27,12 +74,12 @@ export function downloadFilename(row: Pick<ExportRow, "file_key">): string | und
  * short-lived signed URL (presigned for S3).
  */
 export async function exportFileUrl(
-  row: Pick<ExportRow, "file_key">,
+  row: Pick<ExportRow, "file_key" | "id" | "project_slug">,
   options: { storage: ObjectStorage; config: Config },
 ): Promise<string> {
   const key = row.file_key!;
   const base = options.config.publicFilesBaseUrl;
-  if (base) return `${base.endsWith("/") ? base : `${base}/`}${key}`;
+  if (base) return publicFileUrl(base, key);
   return await options.storage.downloadUrl(key, {
     expiresInSeconds: options.config.downloadUrlExpirySeconds,
     filename: downloadFilename(row),
@@ -48,20 +95,23 @@ export async function serializeExport(
   const fileUrl = ready ? await exportFileUrl(row, options) : null;
   return {
     id: row.id,
-    user: row.user_id === null ? null : { id: row.user_id, name: row.user_name },
+    user: row.user_id === null ? null : { id: row.user_id, name: displayName(row.user_name) },
     project: row.project_id,
     format: row.format,
     filters: exportFilters(row) as Record<string, unknown>,
     excel_compatible: exportOptions(row).excel_compatible === true,
-    filters_display: row.filters_display,
+    filters_display: truncateDisplay(row.filters_display ?? {}),
     status: row.status,
-    error: row.error,
+    error: row.error === null ? null : truncateText(row.error, MAX_MESSAGE_CHARS),
     error_stage: row.error_stage,
     job: {
       id: row.job_id,
       name: row.job_name,
       status: row.job_status,
-      progress: row.job_progress,
+      progress: {
+        ...row.job_progress,
+        errors: truncateMessages(row.job_progress.errors),
+      },
     },
     file_url: fileUrl,
     download_url: ready
