@@ -118,7 +118,7 @@ export function validationHook(
   }));
   const summary = joinTruncated(
     Object.entries(all).map(([k, v]) => `${k}: ${v.join(", ")}`),
-    { separator: "; ", maxChars: MAX_ECHO_CHARS },
+    { separator: "; ", maxChars: MAX_MESSAGE_CHARS - "invalid request: ".length },
   );
   return problem(c, 400, truncateText(`invalid request: ${summary}`, MAX_MESSAGE_CHARS), {
     fields: shown.omitted > 0 ? { ...fields, [ELLIPSIS]: [moreMarker(shown.omitted)] } : fields,

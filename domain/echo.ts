@@ -77,17 +77,59 @@ export function truncateList<T>(
 }
 
 /**
- * `items` joined by `separator` (default `", "`), each cut to `maxChars` characters, at most
- * {@link MAX_ECHO_ITEMS} of them, then `… and N more`: `"North, South, … and 998 more"`.
+ * `items` joined by `separator` (default `", "`) into at most `maxChars` characters (default
+ * {@link MAX_DISPLAY_CHARS}) and at most `maxItems` items (default {@link MAX_ECHO_ITEMS}):
+ * whole items while they fit, the first one cut if it alone does not, then `… and N more` for
+ * the rest, which always fits: `"North, South, … and 998 more"`. `prefix` and `suffix` (default
+ * empty) frame the list within the same budget: `"Deployments: North, … and 3 more"`.
  */
 export function joinTruncated(
   items: readonly string[],
-  options: { separator?: string; maxChars?: number; maxItems?: number } = {},
+  options: {
+    separator?: string;
+    maxChars?: number;
+    maxItems?: number;
+    prefix?: string;
+    suffix?: string;
+  } = {},
 ): string {
-  const { separator = ", ", maxChars = MAX_DISPLAY_CHARS, maxItems = MAX_ECHO_ITEMS } = options;
-  const shown = truncateList(items, maxItems);
-  const text = shown.items.map((item) => truncateText(item, maxChars)).join(separator);
-  return shown.omitted > 0 ? `${text}${separator}${moreMarker(shown.omitted)}` : text;
+  const {
+    separator = ", ",
+    maxChars = MAX_DISPLAY_CHARS,
+    maxItems = MAX_ECHO_ITEMS,
+    prefix = "",
+    suffix = "",
+  } = options;
+  // room for the longest marker this list can need, so that it always fits
+  const marker = items.length > 1 ? width(separator + moreMarker(items.length)) : 0;
+  const budget = Math.max(1, maxChars - width(prefix) - width(suffix));
+  let text = "";
+  let shown = 0;
+  for (const raw of items.slice(0, maxItems)) {
+    const item = truncateText(raw, budget);
+    const head = shown > 0 ? text + separator : "";
+    const room = budget - width(head) - (shown + 1 < items.length ? marker : 0);
+    if (width(item) <= room) {
+      text = head + item;
+      shown++;
+      continue;
+    }
+    if (shown === 0 && room >= 1) {
+      text = truncateText(item, room);
+      shown++;
+    }
+    break;
+  }
+  const omitted = items.length - shown;
+  const list = omitted === 0 ? text : `${shown > 0 ? text + separator : ""}${moreMarker(omitted)}`;
+  return `${prefix}${list}${suffix}`;
+}
+
+/** The length of `text` in graphemes (see the module doc). */
+function width(text: string): number {
+  let count = 0;
+  for (const _ of graphemes.segment(text)) count++;
+  return count;
 }
 
 /** `… and N more`, the marker of a cut list. */

@@ -35,12 +35,28 @@ Deno.test("echo: a cut never splits a grapheme (accents, emoji, surrogate pairs)
   assertEquals(cut.toWellFormed(), cut);
 });
 
-Deno.test("echo: lists show 20 items then '… and N more'", () => {
+Deno.test("echo: a joined list fits its budget and always ends with '… and N more'", () => {
   const names = Array.from({ length: 1000 }, (_, i) => `station ${i}`);
   const joined = joinTruncated(names);
-  assert(joined.startsWith("station 0, station 1, "), joined);
-  assert(joined.endsWith(`station 19, ${ELLIPSIS} and 980 more`), joined);
+  assert(graphemeCount(joined) <= MAX_DISPLAY_CHARS, joined);
+  const shown = joined.split(", ").filter((part) => part.startsWith("station"));
+  assertEquals(shown, names.slice(0, shown.length));
+  assert(joined.endsWith(`, ${ELLIPSIS} and ${1000 - shown.length} more`), joined);
   assertEquals(joinTruncated(["a", "b"]), "a, b");
+  const few = Array.from({ length: 30 }, (_, i) => String(i));
+  assertEquals(
+    joinTruncated(few),
+    `${few.slice(0, MAX_ECHO_ITEMS).join(", ")}, ${ELLIPSIS} and 10 more`,
+  );
+  // a 5 MB first name is cut so that the count of the others still shows
+  const huge = "N".repeat(5 * 1024 * 1024);
+  const label = joinTruncated([huge, "South", "East"], { prefix: "Deployments: " });
+  assertEquals(graphemeCount(label), MAX_DISPLAY_CHARS);
+  assert(label.startsWith("Deployments: NNN"), label);
+  assert(label.endsWith(`N${ELLIPSIS}, ${ELLIPSIS} and 2 more`), label);
+  const one = joinTruncated([huge], { prefix: "Taxon: ", suffix: " and its descendants" });
+  assertEquals(graphemeCount(one), MAX_DISPLAY_CHARS);
+  assert(one.endsWith(`N${ELLIPSIS} and its descendants`), one);
   assertEquals(
     joinTruncated(["y".repeat(MAX_ECHO_CHARS * 10)]),
     `${"y".repeat(MAX_DISPLAY_CHARS - 1)}${ELLIPSIS}`,

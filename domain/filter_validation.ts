@@ -6,7 +6,13 @@
 import { z } from "zod";
 import type { Sql } from "../db/client.ts";
 import type { Exporter, ExportFilters, FilterKey } from "../registry/types.ts";
-import { echoValue, joinTruncated, MAX_ECHO_CHARS, truncateDisplay } from "./echo.ts";
+import {
+  echoValue,
+  joinTruncated,
+  MAX_DISPLAY_CHARS,
+  MAX_ECHO_CHARS,
+  truncateDisplay,
+} from "./echo.ts";
 
 /** A JSON number, or a string of digits (no booleans, no `1e3`, no coercion surprises). */
 const id = z.union([z.number(), z.string().regex(/^\d{1,16}$/).transform(Number)])
@@ -191,7 +197,7 @@ export async function validateFilters(
     display.collection_id = {
       id: Number(collection.id),
       name: collection.name,
-      label: `Capture set: ${collection.name}`,
+      label: joinTruncated([collection.name], { prefix: "Capture set: " }),
     };
   }
   if (filters.deployment_ids !== undefined) {
@@ -208,7 +214,7 @@ export async function validateFilters(
     display.deployment_ids = {
       ids: filters.deployment_ids,
       names: checked.map((row) => row.name),
-      label: `Deployments: ${joinTruncated(checked.map((row) => row.name))}`,
+      label: joinTruncated(checked.map((row) => row.name), { prefix: "Deployments: " }),
     };
   }
   if (filters.event_ids !== undefined) {
@@ -227,7 +233,7 @@ export async function validateFilters(
     display.event_ids = {
       ids: filters.event_ids,
       names: checked.map((row) => row.name),
-      label: `Events: ${joinTruncated(checked.map((row) => row.name))}`,
+      label: joinTruncated(checked.map((row) => row.name), { prefix: "Events: " }),
     };
   }
   if (filters.taxon_id !== undefined) {
@@ -236,7 +242,10 @@ export async function validateFilters(
     display.taxon_id = {
       id: filters.taxon_id,
       name: checked[0].name,
-      label: `Taxon: ${taxonLabel(checked[0])} and its descendants`,
+      label: joinTruncated([taxonLabel(checked[0])], {
+        prefix: "Taxon: ",
+        suffix: " and its descendants",
+      }),
     };
   }
   if (filters.exclude_taxon_ids !== undefined) {
@@ -246,7 +255,10 @@ export async function validateFilters(
     display.exclude_taxon_ids = {
       ids: filters.exclude_taxon_ids,
       names: checked.map((row) => row.name),
-      label: `Excluding: ${joinTruncated(checked.map(taxonLabel))} and their descendants`,
+      label: joinTruncated(checked.map(taxonLabel), {
+        prefix: "Excluding: ",
+        suffix: " and their descendants",
+      }),
     };
   }
   if (filters.date_start !== undefined || filters.date_end !== undefined) {
@@ -302,7 +314,11 @@ async function projectDefaultsLabel(sql: Sql, projectId: number): Promise<string
   if (row?.threshold !== null && row?.threshold !== undefined) {
     parts.push(`score at least ${row.threshold}`);
   }
-  if (row?.include?.length) parts.push(`only ${joinTruncated(row.include)}`);
-  if (row?.exclude?.length) parts.push(`excluding ${joinTruncated(row.exclude)}`);
+  // each list gets a share of the label's MAX_DISPLAY_CHARS, so both stay visible
+  const share = { maxChars: Math.floor(MAX_DISPLAY_CHARS * 0.4) };
+  if (row?.include?.length) parts.push(joinTruncated(row.include, { ...share, prefix: "only " }));
+  if (row?.exclude?.length) {
+    parts.push(joinTruncated(row.exclude, { ...share, prefix: "excluding " }));
+  }
   return `Project defaults: ${parts.length === 0 ? "none set" : parts.join("; ")}`;
 }
