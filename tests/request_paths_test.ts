@@ -210,6 +210,13 @@ Deno.test({
         ["min_score -1e400", post(exports, token, exportBody('{"min_score": -1e400}')), 400],
         ["verified as 1", post(exports, token, exportBody('{"verified": 1}')), 400],
         ["filter key with NUL", post(exports, token, exportBody('{"\\u0000": 1}')), 400],
+        // z.record dropped this key (an assignment sets the prototype): the export was created
+        ["filter key __proto__", post(exports, token, exportBody('{"__proto__": {"x": 1}}')), 400],
+        [
+          "schedule filter key __proto__",
+          post(schedules, token, scheduleBody('"interval": 60, "filters": {"__proto__": []}')),
+          400,
+        ],
         ["cron with NUL", post(schedules, token, scheduleBody('"cron": "0 3 * * *\\u0000"')), 400],
         [
           "cron of NULs",
