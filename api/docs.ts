@@ -5,6 +5,7 @@
  */
 import { Hono } from "hono";
 import getAbsoluteFSPath from "swagger-ui-dist/absolute-path.js";
+import { MAX_ECHO_CHARS, truncateText } from "../domain/echo.ts";
 import { jsonError } from "./errors.ts";
 
 const ASSETS: Record<string, string> = {
@@ -50,7 +51,7 @@ export function docsRoutes(specPath: string): Hono {
   app.get("/assets/:name", async (c) => {
     const name = c.req.param("name");
     const type = Object.hasOwn(ASSETS, name) ? ASSETS[name] : undefined;
-    if (!type) return jsonError(c, 404, `no such asset: ${name}`);
+    if (!type) return jsonError(c, 404, `no such asset: ${truncateText(name, MAX_ECHO_CHARS)}`);
     let bytes = cache.get(name);
     if (!bytes) {
       bytes = await Deno.readFile(`${getAbsoluteFSPath()}/${name}`);

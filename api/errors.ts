@@ -1,14 +1,18 @@
 import type { Context } from "hono";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
+import { MAX_MESSAGE_CHARS, truncateText } from "../domain/echo.ts";
 
-/** A JSON error response `{"error": message, ...extra}`. */
+/**
+ * A JSON error response `{"error": message, ...extra}`; the message is cut to
+ * `MAX_MESSAGE_CHARS` (domain/echo.ts), whatever input it repeats.
+ */
 export function jsonError(
   c: Context,
   status: ContentfulStatusCode,
   message: string,
   extra: Record<string, unknown> = {},
 ): Response {
-  return c.json({ error: message, ...extra }, status);
+  return c.json({ error: truncateText(message, MAX_MESSAGE_CHARS), ...extra }, status);
 }
 
 /** gRPC status UNAVAILABLE (grpc/grpc doc/statuscodes.md): the server cannot be reached. */

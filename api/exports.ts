@@ -59,6 +59,15 @@ import {
 } from "./schemas.ts";
 import { exportFileUrl, serializeExport } from "./serialize.ts";
 import { logEvent } from "../domain/log.ts";
+import {
+  ELLIPSIS,
+  joinTruncated,
+  MAX_ECHO_CHARS,
+  MAX_MESSAGE_CHARS,
+  moreMarker,
+  truncateList,
+  truncateText,
+} from "../domain/echo.ts";
 
 /** What the exports routes need. */
 export interface ExportsApiDependencies {
@@ -73,14 +82,17 @@ export interface ApiEnv {
   Variables: { user: CurrentUser };
 }
 
-/** A JSON error response `{"error": message, ...extra}` typed for the route's responses. */
+/**
+ * A JSON error response `{"error": message, ...extra}` typed for the route's responses; the
+ * message is cut to `MAX_MESSAGE_CHARS` (domain/echo.ts).
+ */
 export function problem<S extends 400 | 401 | 403 | 404 | 409 | 503>(
   c: Context,
   status: S,
   message: string,
   extra: Record<string, unknown> = {},
 ): Response & { _data: { error: string }; _status: S; _format: "json" } {
-  return c.json({ error: message, ...extra }, status) as never;
+  return c.json({ error: truncateText(message, MAX_MESSAGE_CHARS), ...extra }, status) as never;
 }
 
 /**
@@ -92,13 +104,27 @@ export function validationHook(
   c: Context,
 ): Response | undefined {
   if (result.success) return undefined;
-  const fields: Record<string, string[]> = {};
+  // zod's messages echo input (unrecognized keys, paths into the body): cut to the echo limits
+  const all: Record<string, string[]> = {};
   for (const issue of result.error!.issues) {
-    const key = issue.path.map(String).join(".") || "non_field_errors";
-    (fields[key] ??= []).push(issue.message);
+    const key = truncateText(
+      issue.path.map(String).join(".") || "non_field_errors",
+      MAX_ECHO_CHARS,
+    );
+    (all[key] ??= []).push(truncateText(issue.message, MAX_ECHO_CHARS));
   }
-  const summary = Object.entries(fields).map(([k, v]) => `${k}: ${v.join(", ")}`).join("; ");
-  return problem(c, 400, `invalid request: ${summary}`, { fields });
+  const shown = truncateList(Object.entries(all));
+  const fields = Object.fromEntries(shown.items.map(([key, messages]) => {
+    const cut = truncateList(messages);
+    return [key, cut.omitted > 0 ? [...cut.items, moreMarker(cut.omitted)] : cut.items];
+  }));
+  const summary = joinTruncated(
+    Object.entries(all).map(([k, v]) => `${k}: ${v.join(", ")}`),
+    { separator: "; ", maxChars: MAX_MESSAGE_CHARS - "invalid request: ".length },
+  );
+  return problem(c, 400, truncateText(`invalid request: ${summary}`, MAX_MESSAGE_CHARS), {
+    fields: shown.omitted > 0 ? { ...fields, [ELLIPSIS]: [moreMarker(shown.omitted)] } : fields,
+  });
 }
 
 const security = [{ TokenAuth: [] }];
@@ -318,9 +344,9 @@ export async function requestExport(
     return {
       ok: false,
       status: 400,
-      message: `unknown export format: ${request.format} (supported: ${
-        supportedFormats().join(", ")
-      })`,
+      message: `unknown export format: ${
+        truncateText(request.format, MAX_ECHO_CHARS)
+      } (supported: ${supportedFormats().join(", ")})`,
       details: { supported_formats: supportedFormats() },
     };
   }
@@ -395,7 +421,10 @@ export async function requestExport(
     return {
       ok: false,
       status: 503,
-      message: `could not start the export workflow, nothing was created: ${error}`,
+      message: truncateText(
+        `could not start the export workflow, nothing was created: ${error}`,
+        MAX_MESSAGE_CHARS,
+      ),
     };
   }
   logEvent("export requested", {
@@ -519,7 +548,7 @@ export function exportsRoutes(deps: ExportsApiDependencies): OpenAPIHono<ApiEnv>
     if (c.req.valid("query").logs === "true") {
       body.logs = (await jobLogs(sql, found.row.id)).map((l) => ({
         level: l.level,
-        message: l.message,
+        message: truncateText(l.message, MAX_MESSAGE_CHARS),
         created_at: l.created_at.toISOString(),
       }));
     }

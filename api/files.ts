@@ -1,19 +1,43 @@
-/** `/files/<key>`: serves filesystem-backend exports behind signed, expiring URLs. */
+/**
+ * `/files/<key>`: serves filesystem-backend exports behind signed, expiring URLs. A key that
+ * does not decode is a 400, a bad or expired signature a 403, a missing file a 404; a signed
+ * `filename` is sent as `Content-Disposition: attachment` with an ASCII `filename` and the
+ * exact UTF-8 `filename*` (RFC 6266 §4.3), whatever characters it holds.
+ */
 import { Hono } from "hono";
 import type { Config } from "../config/mod.ts";
 import { attachmentDisposition } from "../storage/disposition.ts";
 import { resolveFilePath, verifyFileSignature } from "../storage/fs.ts";
+import { MAX_ECHO_CHARS, truncateText } from "../domain/echo.ts";
 import { jsonError } from "./errors.ts";
+
+/**
+ * The object key of a `/files/<key>` path: the path after `/files/` percent-decoded as UTF-8
+ * (RFC 3986 §2.1, §2.5), or undefined when it holds a malformed escape (`%E0%A4%A`) or bytes
+ * that are not UTF-8 (`%FF`), which `decodeURIComponent` refuses with a URIError.
+ */
+export function decodeKey(path: string): string | undefined {
+  try {
+    return decodeURIComponent(path);
+  } catch {
+    return undefined;
+  }
+}
 
 /** The signed-file router; mount it at `/files`. */
 export function filesRoutes(config: Config): Hono {
   const app = new Hono({ strict: false });
   app.get("/*", async (c) => {
-    let key: string;
-    try {
-      key = decodeURIComponent(new URL(c.req.url).pathname.replace(/^\/files\//, ""));
-    } catch {
-      return jsonError(c, 400, "invalid file key: malformed percent-encoding");
+    const raw = new URL(c.req.url).pathname.replace(/^\/files\//, "");
+    const key = decodeKey(raw);
+    if (key === undefined) {
+      return jsonError(
+        c,
+        400,
+        `invalid file key: malformed percent-encoding or UTF-8: ${
+          truncateText(raw, MAX_ECHO_CHARS)
+        }`,
+      );
     }
     const expires = c.req.query("expires") ?? "";
     const signature = c.req.query("signature") ?? "";
@@ -25,13 +49,13 @@ export function filesRoutes(config: Config): Hono {
     try {
       path = resolveFilePath(config.exportsDir, key);
     } catch {
-      return jsonError(c, 400, `invalid file key: ${key}`);
+      return jsonError(c, 400, `invalid file key: ${truncateText(key, MAX_ECHO_CHARS)}`);
     }
     let file: Deno.FsFile;
     try {
       file = await Deno.open(path, { read: true });
     } catch {
-      return jsonError(c, 404, `file not found: ${key}`);
+      return jsonError(c, 404, `file not found: ${truncateText(key, MAX_ECHO_CHARS)}`);
     }
     const { size } = await file.stat();
     const type = key.endsWith(".csv")
@@ -45,8 +69,6 @@ export function filesRoutes(config: Config): Hono {
       "content-type": type,
       "content-length": String(size),
     };
-    // the signed name of the export's file (its key's last segment: any script, emoji); a raw
-    // non-Latin-1 or CR/LF header value would make the Response throw, so: RFC 6266 / 5987
     if (filename) headers["content-disposition"] = attachmentDisposition(filename);
     return new Response(file.readable, { headers });
   });

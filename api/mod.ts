@@ -16,6 +16,7 @@ import {
 import { filesRoutes } from "./files.ts";
 import { checkHealth } from "./health.ts";
 import { logEvent } from "../domain/log.ts";
+import { MAX_ECHO_CHARS, truncateText } from "../domain/echo.ts";
 import { HealthSchema } from "./schemas.ts";
 import { schedulesRoutes } from "./schedules.ts";
 
@@ -55,7 +56,9 @@ export function createApp(deps: ExportsApiDependencies): OpenAPIHono<BlankEnv> {
     logEvent("unhandled error", { path: c.req.path, error: String(error) }, "error");
     return jsonError(c, 500, "internal error");
   });
-  app.notFound((c) => jsonError(c, 404, `no such route: ${c.req.method} ${c.req.path}`));
+  app.notFound((c) =>
+    jsonError(c, 404, `no such route: ${c.req.method} ${truncateText(c.req.path, MAX_ECHO_CHARS)}`)
+  );
   // 405 with Allow (RFC 9110 §15.5.6) for a method no route of the path answers, before
   // authentication: the set of methods is public (it is in the OpenAPI document)
   app.use("*", async (c, next) => {
@@ -65,7 +68,8 @@ export function createApp(deps: ExportsApiDependencies): OpenAPIHono<BlankEnv> {
     return jsonError(
       c,
       405,
-      `method not allowed: ${c.req.method} ${c.req.path} (allowed: ${allowed.join(", ")})`,
+      `method not allowed: ${c.req.method} ${truncateText(c.req.path, MAX_ECHO_CHARS)} ` +
+        `(allowed: ${allowed.join(", ")})`,
     );
   });
   if (Deno.env.get("API_VALIDATE_RESPONSES") === "1") {

@@ -21,6 +21,13 @@ import type { scheduledExportWorkflow } from "../workflows/scheduled_export_work
 import { type ApiEnv, type ExportsApiDependencies, problem, validationHook } from "./exports.ts";
 import { validateFilters } from "../domain/filter_validation.ts";
 import { logEvent } from "../domain/log.ts";
+import {
+  MAX_ECHO_CHARS,
+  MAX_MESSAGE_CHARS,
+  truncateDisplay,
+  truncateText,
+} from "../domain/echo.ts";
+import { displayName } from "./serialize.ts";
 import { can, canRead } from "../domain/permissions.ts";
 import { loadProjectAccess } from "../domain/project_access.ts";
 import {
@@ -114,11 +121,11 @@ export function schedulesRoutes(deps: ExportsApiDependencies): OpenAPIHono<ApiEn
     const body: ScheduleJson = {
       id: row.id,
       schedule_id: scheduleTemporalId(row.id),
-      user: { id: row.user_id, name: row.user_name },
+      user: { id: row.user_id, name: displayName(row.user_name) },
       project: row.project_id,
       format: row.format,
       filters: row.filters,
-      filters_display: row.filters_display,
+      filters_display: truncateDisplay(row.filters_display ?? {}),
       cron: row.cron,
       interval_seconds: row.interval_seconds,
       timezone: row.timezone,
@@ -206,7 +213,9 @@ export function schedulesRoutes(deps: ExportsApiDependencies): OpenAPIHono<ApiEn
       return problem(
         c,
         400,
-        `unknown export format: ${body.format} (supported: ${supportedFormats().join(", ")})`,
+        `unknown export format: ${truncateText(body.format, MAX_ECHO_CHARS)} (supported: ${
+          supportedFormats().join(", ")
+        })`,
         { supported_formats: supportedFormats() },
       );
     }
@@ -248,7 +257,7 @@ export function schedulesRoutes(deps: ExportsApiDependencies): OpenAPIHono<ApiEn
         (error as { cause?: { code?: number } }).cause?.code === 3;
       return invalid
         ? problem(c, 400, `invalid schedule cron or interval: ${(error as Error).message}`, {
-          fields: { cron: [String((error as Error).message)] },
+          fields: { cron: [truncateText(String((error as Error).message), MAX_MESSAGE_CHARS)] },
         })
         : problem(c, 503, `could not create the Temporal Schedule, nothing was created: ${error}`);
     }

@@ -75,6 +75,20 @@ function filtersDocument(keys?: readonly string[]): Record<string, unknown> {
 }
 
 /**
+ * `filters` of a create request: any JSON object, passed on exactly as parsed for
+ * domain/filter_validation.ts to judge key by key. Not `z.record`, which copies the object and
+ * thereby drops a `"__proto__"` key (an assignment sets the prototype instead): a request with
+ * `{"__proto__": …}` would have been accepted as if it named no filter, instead of a 400
+ * "unknown filter".
+ */
+function filtersObject(): z.ZodType<Record<string, unknown>> {
+  return z.custom<Record<string, unknown>>(
+    (value) => typeof value === "object" && value !== null && !Array.isArray(value),
+    "must be an object of filters",
+  );
+}
+
+/**
  * What each format accepts, as `anyOf` variants of a create request (export or schedule): the
  * formats with the same accepted filters and options share one variant, which states those
  * filters (`filters` keys beyond them are a 400 "unknown filter for format …") and, for formats
@@ -212,7 +226,7 @@ export const CreateExportSchema = z.object({
     enum: supportedFormats(),
     example: "occurrences_simple_csv",
   }),
-  filters: z.record(z.string(), z.unknown()).nullish().openapi({
+  filters: filtersObject().nullish().openapi({
     description: 'Filters, e.g. {"collection_id": 3} (README, "Filters")',
     ...filtersDocument(),
   }),
@@ -327,17 +341,27 @@ function isTimeZone(zone: string): boolean {
   }
 }
 
+/**
+ * A cron expression's shape: 5 fields of printable ASCII (`!` to `~`) separated by single
+ * spaces. Enforced, not only documented: a NUL byte or a line break would otherwise reach the
+ * database (PostgreSQL refuses NUL in text, a 500) before Temporal reads the fields.
+ */
+const CRON_PATTERN = /^[!-~]+( [!-~]+){4}$/;
+
 export const CreateScheduleSchema = z.object({
   project: idSchema().openapi({ example: 1 }),
   format: z.string().min(1).openapi({
     enum: supportedFormats(),
     example: "occurrences_simple_csv",
   }),
-  filters: z.record(z.string(), z.unknown()).nullish().openapi(filtersDocument()),
-  cron: z.string().min(1).max(200).optional().openapi({
+  filters: filtersObject().nullish().openapi(filtersDocument()),
+  cron: z.string().min(1).max(200).regex(
+    CRON_PATTERN,
+    "must be 5 fields of printable ASCII separated by single spaces, e.g. 0 3 * * *",
+  ).optional().openapi({
     description: "Cron expression (5 fields), e.g. `0 3 * * *`; give cron or interval. " +
       "Temporal checks the fields' ranges: an expression it refuses is a 400",
-    pattern: "^\\S+( \\S+){4}$",
+    pattern: CRON_PATTERN.source,
     example: "0 3 * * *",
   }),
   interval: IntervalSchema.optional(),

@@ -5,6 +5,29 @@ import { boundedFileName } from "../storage/key_bounds.ts";
 import type { ObjectStorage } from "../storage/types.ts";
 import type { ExportAction } from "../domain/permissions.ts";
 import type { ExportJson } from "./schemas.ts";
+import {
+  MAX_DISPLAY_CHARS,
+  MAX_MESSAGE_CHARS,
+  moreMarker,
+  truncateDisplay,
+  truncateList,
+  truncateText,
+} from "../domain/echo.ts";
+
+/** A person's name for display, cut to `MAX_DISPLAY_CHARS`; null stays null. */
+export function displayName(name: string | null): string | null {
+  return name === null ? null : truncateText(name, MAX_DISPLAY_CHARS);
+}
+
+/**
+ * Messages (a job's errors) for a response: at most `MAX_ECHO_ITEMS`, then `… and N more`,
+ * each cut to `MAX_MESSAGE_CHARS` (domain/echo.ts).
+ */
+export function truncateMessages(messages: readonly string[]): string[] {
+  const shown = truncateList(messages);
+  const items = shown.items.map((message) => truncateText(message, MAX_MESSAGE_CHARS));
+  return shown.omitted > 0 ? [...items, moreMarker(shown.omitted)] : items;
+}
 
 /** "1.5 MB" style size for people. */
 export function formatFileSize(bytes: number): string {
@@ -30,20 +53,27 @@ export function downloadFilename(row: Pick<ExportRow, "file_key">): string | und
 }
 
 /**
+ * The URL of `key` under a public base URL: each path segment percent-encoded (RFC 3986 §2.1,
+ * §3.3), so a key with spaces, `#`, `?`, `%` or non-ASCII characters names the object itself.
+ */
+export function publicFileUrl(base: string, key: string): string {
+  const path = key.split("/").map((segment) => encodeURIComponent(segment.toWellFormed()))
+    .join("/");
+  return `${base.endsWith("/") ? base : `${base}/`}${path}`;
+}
+
+/**
  * Where the export's file can be fetched: `PUBLIC_FILES_BASE_URL` + key in public mode (each
  * key segment percent-encoded: a slug's spaces, `?`, `#` or `%` stay part of the path), else a
  * short-lived signed URL (presigned for S3).
  */
 export async function exportFileUrl(
-  row: Pick<ExportRow, "file_key">,
+  row: Pick<ExportRow, "file_key" | "id" | "project_slug">,
   options: { storage: ObjectStorage; config: Config },
 ): Promise<string> {
   const key = row.file_key!;
   const base = options.config.publicFilesBaseUrl;
-  if (base) {
-    const path = key.split("/").map((segment) => encodeURIComponent(segment.toWellFormed()));
-    return `${base.endsWith("/") ? base : `${base}/`}${path.join("/")}`;
-  }
+  if (base) return publicFileUrl(base, key);
   return await options.storage.downloadUrl(key, {
     expiresInSeconds: options.config.downloadUrlExpirySeconds,
     filename: downloadFilename(row),
@@ -59,20 +89,23 @@ export async function serializeExport(
   const fileUrl = ready ? await exportFileUrl(row, options) : null;
   return {
     id: row.id,
-    user: row.user_id === null ? null : { id: row.user_id, name: row.user_name },
+    user: row.user_id === null ? null : { id: row.user_id, name: displayName(row.user_name) },
     project: row.project_id,
     format: row.format,
     filters: exportFilters(row) as Record<string, unknown>,
     excel_compatible: exportOptions(row).excel_compatible === true,
-    filters_display: row.filters_display,
+    filters_display: truncateDisplay(row.filters_display ?? {}),
     status: row.status,
-    error: row.error,
+    error: row.error === null ? null : truncateText(row.error, MAX_MESSAGE_CHARS),
     error_stage: row.error_stage,
     job: {
       id: row.job_id,
       name: row.job_name,
       status: row.job_status,
-      progress: row.job_progress,
+      progress: {
+        ...row.job_progress,
+        errors: truncateMessages(row.job_progress.errors),
+      },
     },
     file_url: fileUrl,
     download_url: ready

@@ -6,6 +6,13 @@
 import { z } from "zod";
 import type { Sql } from "../db/client.ts";
 import type { Exporter, ExportFilters, FilterKey } from "../registry/types.ts";
+import {
+  echoValue,
+  joinTruncated,
+  MAX_DISPLAY_CHARS,
+  MAX_ECHO_CHARS,
+  truncateDisplay,
+} from "./echo.ts";
 
 /** A JSON number, or a string of digits (no booleans, no `1e3`, no coercion surprises). */
 const id = z.union([z.number(), z.string().regex(/^\d{1,16}$/).transform(Number)])
@@ -142,9 +149,9 @@ export async function validateFilters(
   if (unknown.length > 0) {
     return {
       ok: false,
-      message: `unknown filter for format ${exporter.key}: ${unknown.join(", ")} (accepted: ${
-        accepted.join(", ") || "none"
-      })`,
+      message: `unknown filter for format ${exporter.key}: ${
+        joinTruncated(unknown, { maxChars: MAX_ECHO_CHARS })
+      } (accepted: ${accepted.join(", ") || "none"})`,
       details: { accepted_filters: acceptedFilters(exporter) },
     };
   }
@@ -156,7 +163,7 @@ export async function validateFilters(
     if (!parsed.success) {
       return {
         ok: false,
-        message: `invalid filter ${key}: must be ${spec.accepts}, got ${JSON.stringify(raw[key])}`,
+        message: `invalid filter ${key}: must be ${spec.accepts}, got ${echoValue(raw[key])}`,
         details: { accepted_filters: acceptedFilters(exporter) },
       };
     }
@@ -170,7 +177,7 @@ export async function validateFilters(
       ok: false,
       message:
         `invalid filter date_end: must not be before date_start (${filters.date_start}), got ${
-          JSON.stringify(filters.date_end)
+          echoValue(filters.date_end)
         }`,
       details: { accepted_filters: acceptedFilters(exporter) },
     };
@@ -190,7 +197,7 @@ export async function validateFilters(
     display.collection_id = {
       id: Number(collection.id),
       name: collection.name,
-      label: `Capture set: ${collection.name}`,
+      label: joinTruncated([collection.name], { prefix: "Capture set: " }),
     };
   }
   if (filters.deployment_ids !== undefined) {
@@ -207,7 +214,7 @@ export async function validateFilters(
     display.deployment_ids = {
       ids: filters.deployment_ids,
       names: checked.map((row) => row.name),
-      label: `Deployments: ${checked.map((row) => row.name).join(", ")}`,
+      label: joinTruncated(checked.map((row) => row.name), { prefix: "Deployments: " }),
     };
   }
   if (filters.event_ids !== undefined) {
@@ -226,7 +233,7 @@ export async function validateFilters(
     display.event_ids = {
       ids: filters.event_ids,
       names: checked.map((row) => row.name),
-      label: `Events: ${checked.map((row) => row.name).join(", ")}`,
+      label: joinTruncated(checked.map((row) => row.name), { prefix: "Events: " }),
     };
   }
   if (filters.taxon_id !== undefined) {
@@ -235,7 +242,10 @@ export async function validateFilters(
     display.taxon_id = {
       id: filters.taxon_id,
       name: checked[0].name,
-      label: `Taxon: ${taxonLabel(checked[0])} and its descendants`,
+      label: joinTruncated([taxonLabel(checked[0])], {
+        prefix: "Taxon: ",
+        suffix: " and its descendants",
+      }),
     };
   }
   if (filters.exclude_taxon_ids !== undefined) {
@@ -245,7 +255,10 @@ export async function validateFilters(
     display.exclude_taxon_ids = {
       ids: filters.exclude_taxon_ids,
       names: checked.map((row) => row.name),
-      label: `Excluding: ${checked.map(taxonLabel).join(", ")} and their descendants`,
+      label: joinTruncated(checked.map(taxonLabel), {
+        prefix: "Excluding: ",
+        suffix: " and their descendants",
+      }),
     };
   }
   if (filters.date_start !== undefined || filters.date_end !== undefined) {
@@ -282,7 +295,8 @@ export async function validateFilters(
         : "Project defaults not applied",
     };
   }
-  return { ok: true, filters, display };
+  // names and labels are data of any length: the display is cut to the echo limits
+  return { ok: true, filters, display: truncateDisplay(display) };
 }
 
 /** "Project defaults: score at least 0.6; only Lepidoptera; excluding Noctuidae". */
@@ -300,7 +314,11 @@ async function projectDefaultsLabel(sql: Sql, projectId: number): Promise<string
   if (row?.threshold !== null && row?.threshold !== undefined) {
     parts.push(`score at least ${row.threshold}`);
   }
-  if (row?.include?.length) parts.push(`only ${row.include.join(", ")}`);
-  if (row?.exclude?.length) parts.push(`excluding ${row.exclude.join(", ")}`);
+  // each list gets a share of the label's MAX_DISPLAY_CHARS, so both stay visible
+  const share = { maxChars: Math.floor(MAX_DISPLAY_CHARS * 0.4) };
+  if (row?.include?.length) parts.push(joinTruncated(row.include, { ...share, prefix: "only " }));
+  if (row?.exclude?.length) {
+    parts.push(joinTruncated(row.exclude, { ...share, prefix: "excluding " }));
+  }
   return `Project defaults: ${parts.length === 0 ? "none set" : parts.join("; ")}`;
 }

@@ -1,17 +1,20 @@
 /**
- * A `Content-Disposition: attachment` value that names the downloaded file safely: a plain
- * ASCII `filename` for old clients (quotes, backslashes, slashes and control or non-ASCII
- * characters replaced by `_`) and an RFC 5987 `filename*` with the exact UTF-8 name. Only
- * visible ASCII in the result, so it is a valid header value (Fetch `ByteString`) for any
- * name: emoji, RTL text, CR/LF, lone surrogates (as U+FFFD).
+ * A `Content-Disposition: attachment` value that names the downloaded file safely (RFC 6266
+ * §4.3 and Appendix D): a plain ASCII `filename` for old clients and an RFC 8187 (ex-5987)
+ * `filename*=UTF-8''…` with the exact name, which clients that know it prefer.
+ *
+ * The ASCII fallback drops accents (NFKD, `é` → `e`) and replaces every other non-ASCII or
+ * control character, quotes, backslashes, slashes and `%` (Appendix D: a `%` followed by two
+ * hex digits may be decoded by some clients) by `_`. In the exact name only slashes,
+ * backslashes and control characters become `_` (a name is not a path); every character
+ * outside RFC 8187's `attr-char` is percent-encoded, so the value is always a valid header
+ * (ASCII, no CR/LF), whatever the name holds.
  */
 export function attachmentDisposition(filename: string): string {
-  filename = filename.toWellFormed(); // encodeURIComponent throws on a lone surrogate
-  const fallback = filename.replace(/[^\x20-\x7e]|["\\/]/g, "_");
+  const fallback = filename.normalize("NFKD").replace(/[\u0300-\u036f]/g, "")
+    .replace(/[^\x20-\x7e]|["\\/%]/g, "_");
   // deno-lint-ignore no-control-regex -- control characters are what is being removed
-  const exact = encodeURIComponent(filename.replace(/[\x00-\x1f\x7f/\\]/g, "_")).replace(
-    /['()*]/g,
-    (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`,
-  );
+  const exact = encodeURIComponent(filename.replace(/[\x00-\x1f\x7f/\\]/g, "_").toWellFormed())
+    .replace(/['()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
   return `attachment; filename="${fallback}"; filename*=UTF-8''${exact}`;
 }

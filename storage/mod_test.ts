@@ -1,6 +1,6 @@
 /** The backend chosen from the configuration, and the download file name header. */
 import { loadConfig } from "../config/mod.ts";
-import { assertEquals } from "../tests/assert.ts";
+import { assert, assertEquals } from "../tests/assert.ts";
 import { requireEnv, serviceTest } from "../tests/support.ts";
 import { attachmentDisposition, createStorage } from "./mod.ts";
 import { pattern } from "./test_support.ts";
@@ -50,7 +50,7 @@ Deno.test("storage: the attachment header keeps the exact name and a safe ASCII 
   );
   assertEquals(
     attachmentDisposition(`Noctuidae "été" 2024/1.csv`),
-    `attachment; filename="Noctuidae __t__ 2024_1.csv"; ` +
+    `attachment; filename="Noctuidae _ete_ 2024_1.csv"; ` +
       `filename*=UTF-8''Noctuidae%20%22%C3%A9t%C3%A9%22%202024_1.csv`,
   );
   assertEquals(
@@ -75,4 +75,35 @@ Deno.test("storage: the attachment header is a valid header value for any name",
     const exact = /filename\*=UTF-8''(.+)$/.exec(res.headers.get("content-disposition")!)![1];
     assertEquals(decodeURIComponent(exact), saved);
   }
+});
+
+Deno.test("storage: the attachment header is a valid ASCII header for any name (RFC 6266 §4.3)", () => {
+  const names = [
+    "夜の蛾_export-1.csv",
+    "moths 🦋‍⬛ 100%41_export-2.zip",
+    "lone \ud800 surrogate.csv",
+    "tab\tNUL\u0000DEL\u007f;x=1.csv",
+    "Ångström – «Noctuelles».csv",
+  ];
+  for (const name of names) {
+    const value = attachmentDisposition(name);
+    // a Headers object refuses anything but a valid field value (no CR/LF/NUL, Latin-1 only)
+    const headers = new Headers({ "content-disposition": value });
+    assertEquals(headers.get("content-disposition"), value);
+    assert(/^[\x20-\x7e]+$/.test(value), `not printable ASCII: ${value}`);
+    const [, fallback, exact] = /^attachment; filename="([^"]*)"; filename\*=UTF-8''(\S+)$/
+      .exec(value)!;
+    assert(!/%[0-9A-Fa-f]{2}/.test(fallback), `fallback has a percent escape: ${fallback}`);
+    // RFC 8187 attr-char or pct-encoded only
+    assert(/^([A-Za-z0-9!#$&+\-.^_`|~]|%[0-9A-F]{2})+$/.test(exact), exact);
+    assertEquals(
+      decodeURIComponent(exact),
+      // deno-lint-ignore no-control-regex -- the control characters the header replaces
+      name.replace(/[\x00-\x1f\x7f/\\]/g, "_").toWellFormed(),
+    );
+  }
+  assertEquals(
+    attachmentDisposition("Écaille été.csv"),
+    `attachment; filename="Ecaille ete.csv"; filename*=UTF-8''%C3%89caille%20%C3%A9t%C3%A9.csv`,
+  );
 });
