@@ -25,6 +25,12 @@
  *   (`2023-05-01T22:00:00-04:00`, `Z` for UTC).
  * - Boxes are clipped to the image; a box with no area inside it, or on a capture of unknown
  *   size, is written without `bbox*` (the observation stays).
+ * - Impossible times (issue 23, `registry/time_sql.ts`; every datetime here is required, so
+ *   nothing can be left empty): a session whose end precedes its start and a capture more than
+ *   a day outside its session widen no `deploymentStart`/`deploymentEnd` and set the station's
+ *   `timestampIssues` to `true`; such a capture has no `media` row nor media observations; an
+ *   occurrence's `eventStart`/`eventEnd` span its detections within a day of its session, and
+ *   an occurrence without any is left out (and not counted).
  *
  * Streamed like `dwca` over `registry/zip.ts`: one statement per chunk, a state of cursors, zip
  * offsets, CRC, sizes and the coverage, so a retried export resumes with identical bytes.

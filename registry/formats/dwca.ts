@@ -11,6 +11,11 @@
  * - `meta.xml` (the archive descriptor) and `eml.xml` (EML 2.2.0 metadata, with geographic and
  *   temporal coverage accumulated while the events were written).
  *
+ * Impossible times (issue 23, `registry/time_sql.ts`): an event whose end precedes its start
+ * has no `eventDate` (Darwin Core: an ISO 8601 interval runs forwards), no `sampleSizeValue`
+ * (it would be negative) nor `sampleSizeUnit`, and widens no EML temporal coverage; a
+ * multimedia `created` more than a day outside its session is left empty.
+ *
  * The archive is a {@link StreamExporter} over `registry/zip.ts`: one statement per chunk, and a
  * state that holds only cursors, zip offsets, CRC and sizes, so memory stays flat and a retried
  * export resumes from any checkpoint with identical bytes.
