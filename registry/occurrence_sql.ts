@@ -371,14 +371,16 @@ export function lineageName(
  * among its detections with a real box, those with a classification first, then the highest
  * score of any of its classifications (any algorithm, terminal or not), then the lowest id.
  * Columns: `detection_id`, `bbox`, `timestamp`, `crop_path` (null without a crop), `capture_id`,
- * `capture_path`, `capture_timestamp`, `public_base_url`, `capture_deployment_id`.
+ * `capture_path`, `capture_timestamp`, `public_base_url`, `capture_deployment_id`,
+ * `capture_event_id` (the capture's session, null without one).
  */
 export function bestDetection(sql: postgres.Sql): Fragment {
   return sql`
     left join lateral (
       select xd.id as detection_id, xd.bbox, xd.timestamp, xd.path as crop_path,
         xs.id as capture_id, xs.path as capture_path, xs.timestamp as capture_timestamp,
-        xs.public_base_url, xs.deployment_id as capture_deployment_id
+        xs.public_base_url, xs.deployment_id as capture_deployment_id,
+        xs.event_id as capture_event_id
       from detections xd
       join source_images xs on xs.id = xd.source_image_id
       left join lateral (

@@ -101,6 +101,26 @@ export type StreamState =
   | StreamState[]
   | { [key: string]: StreamState };
 
+/**
+ * The kinds of impossible source times (issue 23, `registry/time_sql.ts`): a session whose end
+ * precedes its start (its duration is below zero), and a capture's, detection's or
+ * occurrence's time more than a day outside its session.
+ */
+export type ImpossibleTimeKind =
+  | "session_interval"
+  | "capture_time"
+  | "detection_time"
+  | "occurrence_time";
+
+/** How many values of one {@link ImpossibleTimeKind} an export met, and what it did with them. */
+export interface ImpossibleTimeCount {
+  kind: ImpossibleTimeKind;
+  /** Sessions, captures, detections or occurrences of the export (not cells). */
+  count: number;
+  /** What the format does with them: `eventDate and sampleSizeValue left empty`. */
+  effect: string;
+}
+
 /** What every export format declares. */
 export interface ExporterInfo {
   key: string;
@@ -120,6 +140,12 @@ export interface ExporterInfo {
   revision?: number;
   /** Number of records the export will contain (one statement). */
   count(ctx: ExportQueryContext): Promise<number>;
+  /**
+   * Present on formats that write session intervals, durations or capture / detection /
+   * occurrence times: how many impossible ones this export meets, per kind it writes (one
+   * statement; zero counts included). The job log reports them (`registry/impossible_times.ts`).
+   */
+  impossibleTimes?(ctx: ExportQueryContext): Promise<ImpossibleTimeCount[]>;
 }
 
 /**

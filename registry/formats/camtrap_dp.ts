@@ -25,6 +25,12 @@
  *   (`2023-05-01T22:00:00-04:00`, `Z` for UTC).
  * - Boxes are clipped to the image; a box with no area inside it, or on a capture of unknown
  *   size, is written without `bbox*` (the observation stays).
+ * - Impossible times (issue 23, `registry/time_sql.ts`; every datetime here is required, so
+ *   nothing can be left empty): a session whose end precedes its start and a capture more than
+ *   a day outside its session widen no `deploymentStart`/`deploymentEnd` and set the station's
+ *   `timestampIssues` to `true`; such a capture has no `media` row nor media observations; an
+ *   occurrence's `eventStart`/`eventEnd` span its detections within a day of its session, and
+ *   an occurrence without any is left out (and not counted).
  *
  * Streamed like `dwca` over `registry/zip.ts`: one statement per chunk, a state of cursors, zip
  * offsets, CRC, sizes and the coverage, so a retried export resumes with identical bytes.
@@ -34,7 +40,6 @@ import { decimalText, wgs84 } from "../encoding.ts";
 import { occurrenceFilterKeys, occurrencePredicate } from "../filters.ts";
 import {
   captureUrl,
-  detectionStats,
   type Fragment,
   isoTimestamp,
   lineageName,
@@ -43,8 +48,10 @@ import {
   settingsOf,
   stationZone,
 } from "../occurrence_sql.ts";
+import { countImpossibleTimes, possibleInterval, sessionTime, withinSession } from "../time_sql.ts";
 import {
   type ExportQueryContext,
+  type ImpossibleTimeCount,
   type RecordId,
   recordId,
   type StreamChunk,
@@ -192,8 +199,25 @@ function stationHasCoordinates(ctx: ExportQueryContext): Fragment {
     where od.id = o.deployment_id and ${validCoordinates(sql, "od")})`;
 }
 
+/**
+ * The occurrence `o` has a time: at least one detection within a day of its session
+ * (`registry/time_sql.ts`). `eventStart`/`eventEnd` are required, so an occurrence whose every
+ * detection time is impossible cannot be written and is left out (issue 23), like a station
+ * without coordinates.
+ */
+function hasPossibleTime(ctx: ExportQueryContext): Fragment {
+  const { sql } = ctx;
+  return sql`exists (select 1 from detections td
+    where td.occurrence_id = o.id and ${withinSession(sql, sql`td.timestamp`, sql`o.event_id`)})`;
+}
+
+/** Both conditions the package adds to the shared predicate. */
+function publishable(ctx: ExportQueryContext): Fragment {
+  return ctx.sql`${stationHasCoordinates(ctx)} and ${hasPossibleTime(ctx)}`;
+}
+
 function exported(ctx: ExportQueryContext): Fragment {
-  return ctx.sql`${occurrencePredicate(ctx)} and ${stationHasCoordinates(ctx)}`;
+  return ctx.sql`${occurrencePredicate(ctx)} and ${publishable(ctx)}`;
 }
 
 /**
@@ -216,6 +240,40 @@ async function countRecords(ctx: ExportQueryContext): Promise<number> {
   return Number(row.n);
 }
 
+/**
+ * Impossible times of the package (issue 23): sessions and captures of its stations (left out
+ * of `deploymentStart`/`deploymentEnd`, media rows left out), detections of its occurrences
+ * (left out of `eventStart`/`eventEnd`), and occurrences with no possible time (left out).
+ */
+async function impossibleTimes(ctx: ExportQueryContext): Promise<ImpossibleTimeCount[]> {
+  const { sql } = ctx;
+  const station = (alias: string): Fragment =>
+    sql`${sql(alias)}.deployment_id in (select o.deployment_id from occurrences o
+      where o.project_id = ${ctx.projectId} and ${exported(ctx)})`;
+  return await countImpossibleTimes(sql, [{
+    kind: "session_interval",
+    effect: "left out of deploymentStart and deploymentEnd, timestampIssues true",
+    rows: sql`select not ${possibleInterval(sql, sql`e.start`, sql`e."end"`)} as bad
+      from events e where e.project_id = ${ctx.projectId} and ${station("e")}`,
+  }, {
+    kind: "capture_time",
+    effect: "media rows and their media observations left out, " +
+      "out of deploymentStart and deploymentEnd, timestampIssues true",
+    rows: sql`select not ${withinSession(sql, sql`s.timestamp`, sql`s.event_id`)} as bad
+      from source_images s where s.project_id = ${ctx.projectId} and ${station("s")}`,
+  }, {
+    kind: "detection_time",
+    effect: "left out of their occurrence's eventStart and eventEnd",
+    rows: sql`select not ${withinSession(sql, sql`d.timestamp`, sql`o.event_id`)} as bad
+      from occurrences o join detections d on d.occurrence_id = o.id where ${exported(ctx)}`,
+  }, {
+    kind: "occurrence_time",
+    effect: "left out (no detection within a day of its session: eventStart is required)",
+    rows: sql`select not ${hasPossibleTime(ctx)} as bad
+      from occurrences o where ${occurrencePredicate(ctx)} and ${stationHasCoordinates(ctx)}`,
+  }]);
+}
+
 async function deploymentRows(
   ctx: ExportQueryContext,
   afterId: RecordId,
@@ -223,13 +281,21 @@ async function deploymentRows(
 ): Promise<Record<string, unknown>[]> {
   const { sql } = ctx;
   const zone = stationZone(sql, settingsOf(ctx), "d");
+  const possible = possibleInterval(sql, sql`e.start`, sql`e."end"`);
+  const inSession = withinSession(sql, sql`s.timestamp`, sql`s.event_id`);
+  const span = (agg: "min" | "max"): Fragment => {
+    const t = sessionTime(sql, sql`sd.timestamp`, sql`o.event_id`);
+    return sql`select ${agg === "min" ? sql`min(${t})` : sql`max(${t})`}
+      from occurrences o join detections sd on sd.occurrence_id = o.id
+      where o.deployment_id = d.id and ${exported(ctx)}`;
+  };
   const rows = await sql`
     with batch as (
       select bd.id from deployments bd
       where bd.project_id = ${ctx.projectId} and bd.id > ${afterId}
         and ${validCoordinates(sql, "bd")}
         and (select true from occurrences o
-          where o.deployment_id = bd.id and ${occurrencePredicate(ctx)} limit 1)
+          where o.deployment_id = bd.id and ${exported(ctx)} limit 1)
       order by bd.id
       limit ${limit}
     )
@@ -240,16 +306,27 @@ async function deploymentRows(
       d.name as "locationName",
       d.latitude,
       d.longitude,
-      ${camtrapTime(sql, sql`least(ev.first, cs.first)`, zone)} as "deploymentStart",
-      ${camtrapTime(sql, sql`greatest(ev.last, cs.last)`, zone)} as "deploymentEnd",
+      -- possible sessions and captures within a day of their session only (issue 23); when
+      -- there is none, the station's exported detections (one has a possible time)
+      ${camtrapTime(sql, sql`coalesce(least(ev.first, cs.first), (${span("min")}))`, zone)}
+        as "deploymentStart",
+      ${camtrapTime(sql, sql`coalesce(greatest(ev.last, cs.last), (${span("max")}))`, zone)}
+        as "deploymentEnd",
+      -- Camtrap DP: "timestamps … known to have (unsolvable) issues"; empty when none
+      case when ev.impossible or cs.outside then 'true' end as "timestampIssues",
       nullif(d.description, '') as "deploymentComments"
     from batch
     join deployments d on d.id = batch.id
     cross join lateral (
-      select min(e.start) as first, max(e."end") as last from events e where e.deployment_id = d.id
+      select min(e.start) filter (where ${possible}) as first,
+        max(e."end") filter (where ${possible}) as last,
+        coalesce(bool_or(not ${possible}), false) as impossible
+      from events e where e.deployment_id = d.id
     ) ev
     cross join lateral (
-      select min(s.timestamp) as first, max(s.timestamp) as last
+      select min(s.timestamp) filter (where ${inSession}) as first,
+        max(s.timestamp) filter (where ${inSession}) as last,
+        coalesce(bool_or(not ${inSession}), false) as outside
       from source_images s where s.deployment_id = d.id
     ) cs
     order by d.id`;
@@ -275,6 +352,9 @@ async function mediaRows(
     with batch as (
       select bs.id from source_images bs
       where bs.project_id = ${ctx.projectId} and bs.id > ${afterId}
+        -- timestamp is required: a capture more than a day outside its session is left out
+        -- with its media observations (issue 23)
+        and ${withinSession(sql, sql`bs.timestamp`, sql`bs.event_id`)}
         and exists (
           select 1 from detections bd
           where bd.source_image_id = bs.id and ${realBox(sql, sql`bd.bbox`)}
@@ -311,6 +391,7 @@ async function observationRows(
   const { sql } = ctx;
   const zone = stationZone(sql, settingsOf(ctx), "od");
   const time = (value: Fragment): Fragment => camtrapTime(sql, value, zone);
+  const otime = sessionTime(sql, sql`od_t.timestamp`, sql`o.event_id`);
   // the box clipped to the image: x1 ≤ x2, y1 ≤ y2 within [0, width] × [0, height]
   const x1 = sql`greatest(least(md.bbox[1], md.bbox[3]), 0)`;
   const x2 = sql`least(greatest(md.bbox[1], md.bbox[3]), ms.width)`;
@@ -320,7 +401,7 @@ async function observationRows(
     and (${x2} - ${x1}) / ms.width >= 1e-15 and (${y2} - ${y1}) / ms.height >= 1e-15)`;
   const norm = (value: Fragment): Fragment => sql`case when ${boxed} then ${plain(sql, value)} end`;
   const rows = await sql`
-    ${occurrenceBatch(ctx, { afterId, limit }, { also: stationHasCoordinates(ctx) })}
+    ${occurrenceBatch(ctx, { afterId, limit }, { also: publishable(ctx) })}
     select
       o.id,
       obs.*,
@@ -339,7 +420,11 @@ async function observationRows(
     join occurrences o on o.id = batch.id
     join deployments od on od.id = o.deployment_id
     left join taxa t on t.id = o.determination_id
-    ${detectionStats(sql)}
+    -- first and last detection within a day of the session (issue 23; one exists)
+    cross join lateral (
+      select min(${otime}) as first, max(${otime}) as last
+      from detections od_t where od_t.occurrence_id = o.id
+    ) ot
     -- the best machine prediction (antenna-compat §4.3) for who classified it and when
     left join lateral (
       select bc.created_at, ba.name as algorithm_name
@@ -363,8 +448,8 @@ async function observationRows(
       select 0 as n, null::timestamptz as frame_time, null::bigint as frame_id,
         'occurrence-' || o.id as "observationID",
         null::text as "mediaID",
-        ${time(sql`ds.first_timestamp`)} as "eventStart",
-        ${time(sql`ds.last_timestamp`)} as "eventEnd",
+        ${time(sql`ot.first`)} as "eventStart",
+        ${time(sql`ot.last`)} as "eventEnd",
         'event' as "observationLevel",
         null::text as "bboxX", null::text as "bboxY",
         null::text as "bboxWidth", null::text as "bboxHeight"
@@ -383,6 +468,7 @@ async function observationRows(
       join source_images ms on ms.id = md.source_image_id
       where md.occurrence_id = o.id and ${realBox(sql, sql`md.bbox`)}
         and ms.deployment_id = o.deployment_id
+        and ${withinSession(sql, sql`ms.timestamp`, sql`ms.event_id`)}
     ) obs
     order by o.id, obs.n, obs.frame_time, obs.frame_id`;
   const ids = new Set(rows.map((row) => String(row.id)));
@@ -628,6 +714,7 @@ export const camtrapDp: StreamExporter = {
   contentType: "application/zip",
   acceptedFilters: occurrenceFilterKeys,
   count: countRecords,
+  impossibleTimes,
   initialState(): StreamState {
     return {
       modified: new Date().toISOString(),

@@ -9,9 +9,11 @@ import { csvFormulaGuard } from "../encoding.ts";
 import { occurrencePredicate } from "../filters.ts";
 import { captureUrl, isoTimestamp, realBox, settingsOf, stationZone } from "../occurrence_sql.ts";
 import { captureFilterKeys, capturePredicate } from "../sampling_sql.ts";
+import { countImpossibleTimes, sessionTime, withinSession } from "../time_sql.ts";
 import {
   type EncodedBatch,
   type ExportQueryContext,
+  type ImpossibleTimeCount,
   type RecordExporter,
   type RecordId,
   recordId,
@@ -48,6 +50,17 @@ async function countCaptures(ctx: ExportQueryContext): Promise<number> {
   return Number(row.n);
 }
 
+/** Captures of the export more than a day outside their session (issue 23). */
+async function impossibleTimes(ctx: ExportQueryContext): Promise<ImpossibleTimeCount[]> {
+  const { sql } = ctx;
+  return await countImpossibleTimes(sql, [{
+    kind: "capture_time",
+    effect: "timestamp left empty",
+    rows: sql`select not ${withinSession(sql, sql`s.timestamp`, sql`s.event_id`)} as bad
+      from source_images s where s.project_id = ${ctx.projectId} ${capturePredicate(ctx, "s")}`,
+  }]);
+}
+
 async function fetchBatch(
   ctx: ExportQueryContext,
   cursor: { afterId: RecordId | null; limit: number; recordsBefore: number },
@@ -68,7 +81,8 @@ async function fetchBatch(
       s.id as capture_id,
       s.deployment_id,
       s.event_id,
-      ${isoTimestamp(sql, sql`s.timestamp`, zone)} as timestamp,
+      -- empty when more than a day outside its session (issue 23, time_sql.ts)
+      ${isoTimestamp(sql, sessionTime(sql, sql`s.timestamp`, sql`s.event_id`), zone)} as timestamp,
       s.path,
       ${captureUrl(sql, sql`s.public_base_url`, sql`s.path`)} as url,
       s.width,
@@ -108,6 +122,7 @@ export const capturesCsv: RecordExporter = {
   acceptedFilters: captureFilterKeys,
   acceptedOptions: ["excel_compatible"],
   count: countCaptures,
+  impossibleTimes,
   prologue(): string {
     return stringify([[...capturesCsvColumns]], csvOptions);
   },

@@ -20,8 +20,10 @@
  */
 import { occurrenceFilterKeys, occurrencePredicate } from "../filters.ts";
 import { captureUrl, lineageName, realBox, settingsOf, stationZone } from "../occurrence_sql.ts";
+import { countImpossibleTimes, sessionTime, withinSession } from "../time_sql.ts";
 import {
   type ExportQueryContext,
+  type ImpossibleTimeCount,
   type RecordId,
   recordId,
   type StreamChunk,
@@ -122,8 +124,11 @@ async function images(
       'height', s.height,
       'file_name', s.path,
       'coco_url', ${captureUrl(sql, sql`s.public_base_url`, sql`s.path`)},
-      -- COCO's form (2013-11-14 17:02:52), station-local
-      'date_captured', to_char(s.timestamp at time zone ${zone}, 'YYYY-MM-DD HH24:MI:SS'),
+      -- COCO's form (2013-11-14 17:02:52), station-local; null when more than a day outside
+      -- the capture's session (issue 23, time_sql.ts)
+      'date_captured', to_char(
+        ${sessionTime(sql, sql`s.timestamp`, sql`s.event_id`)} at time zone ${zone},
+        'YYYY-MM-DD HH24:MI:SS'),
       'deployment_id', s.deployment_id,
       'event_id', s.event_id
     )::text as json
@@ -131,6 +136,23 @@ async function images(
     join source_images s on s.id = batch.id
     left join deployments sd on sd.id = s.deployment_id
     order by s.id`;
+}
+
+/** Images of the export more than a day outside their session (issue 23). */
+async function impossibleTimes(ctx: ExportQueryContext): Promise<ImpossibleTimeCount[]> {
+  const { sql } = ctx;
+  return await countImpossibleTimes(sql, [{
+    kind: "capture_time",
+    effect: "date_captured of the image null",
+    rows: sql`select not ${withinSession(sql, sql`s.timestamp`, sql`s.event_id`)} as bad
+      from source_images s where s.project_id = ${ctx.projectId}
+        and exists (
+          select 1 from detections bd
+          where bd.source_image_id = s.id and ${realBox(sql, sql`bd.bbox`)}
+            and (select true from occurrences o
+              where o.id = bd.occurrence_id and ${occurrencePredicate(ctx)})
+        )`,
+  }]);
 }
 
 async function annotations(
@@ -234,6 +256,7 @@ export const detectionsCoco: StreamExporter = {
   contentType: "application/json",
   acceptedFilters: occurrenceFilterKeys,
   count: countAnnotations,
+  impossibleTimes,
   initialState(): StreamState {
     return {
       section: -1,

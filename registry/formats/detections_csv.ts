@@ -15,8 +15,10 @@ import {
   settingsOf,
   stationZone,
 } from "../occurrence_sql.ts";
+import { countImpossibleTimes, sessionTime, withinSession } from "../time_sql.ts";
 import {
   type ExportQueryContext,
+  type ImpossibleTimeCount,
   type RecordId,
   recordId,
   type StreamChunk,
@@ -106,7 +108,8 @@ async function fetchRows(
       d.occurrence_id,
       s.id as capture_id,
       ${captureUrl(sql, sql`s.public_base_url`, sql`s.path`)} as capture_url,
-      ${isoTimestamp(sql, sql`d.timestamp`, zone)} as timestamp,
+      -- empty when more than a day outside the occurrence's session (issue 23, time_sql.ts)
+      ${isoTimestamp(sql, sessionTime(sql, sql`d.timestamp`, sql`o.event_id`), zone)} as timestamp,
       -- a bbox that is not four finite numbers is no box: empty like NULL (issue 12, kind 1)
       case when ${realBox(sql, sql`d.bbox`)} then to_json(d.bbox)::text end as bbox,
       case when ${realBox(sql, sql`d.bbox`)} then d.bbox[3] - d.bbox[1] end as bbox_width,
@@ -140,6 +143,18 @@ async function fetchRows(
       limit 1
     ) tc on true
     order by d.occurrence_id, d.id`;
+}
+
+/** Detections of the export more than a day outside their session (issue 23). */
+async function impossibleTimes(ctx: ExportQueryContext): Promise<ImpossibleTimeCount[]> {
+  const { sql } = ctx;
+  return await countImpossibleTimes(sql, [{
+    kind: "detection_time",
+    effect: "timestamp left empty",
+    rows: sql`select not ${withinSession(sql, sql`d.timestamp`, sql`o.event_id`)} as bad
+      from occurrences o join detections d on d.occurrence_id = o.id
+      where ${occurrencePredicate(ctx)}`,
+  }]);
 }
 
 async function next(
@@ -187,6 +202,7 @@ export const detectionsCsv: StreamExporter = {
   acceptedFilters: occurrenceFilterKeys,
   acceptedOptions: ["excel_compatible"],
   count: countDetections,
+  impossibleTimes,
   initialState(): StreamState {
     return {
       phase: "header",

@@ -11,6 +11,11 @@
  * - `meta.xml` (the archive descriptor) and `eml.xml` (EML 2.2.0 metadata, with geographic and
  *   temporal coverage accumulated while the events were written).
  *
+ * Impossible times (issue 23, `registry/time_sql.ts`): an event whose end precedes its start
+ * has no `eventDate` (Darwin Core: an ISO 8601 interval runs forwards), no `sampleSizeValue`
+ * (it would be negative) nor `sampleSizeUnit`, and widens no EML temporal coverage; a
+ * multimedia `created` more than a day outside its session is left empty.
+ *
  * The archive is a {@link StreamExporter} over `registry/zip.ts`: one statement per chunk, and a
  * state that holds only cursors, zip offsets, CRC and sizes, so memory stays flat and a retried
  * export resumes from any checkpoint with identical bytes.
@@ -29,7 +34,15 @@ import {
   stationZone,
 } from "../occurrence_sql.ts";
 import {
+  countImpossibleTimes,
+  ifPossibleInterval,
+  possibleInterval,
+  sessionTime,
+  withinSession,
+} from "../time_sql.ts";
+import {
   type ExportQueryContext,
+  type ImpossibleTimeCount,
   type RecordId,
   recordId,
   type StreamChunk,
@@ -130,13 +143,14 @@ const LICENSE_URLS: Record<string, string> = {
 const STEPS = ["event.txt", "occurrence.txt", "multimedia.txt", "meta.xml", "eml.xml"] as const;
 
 interface Coverage {
-  [key: string]: number | string;
+  [key: string]: number | string | null;
   west: number;
   east: number;
   south: number;
   north: number;
-  begin: string;
-  end: string;
+  /** First and last possible session instants (ISO 8601); null while there is none. */
+  begin: string | null;
+  end: string | null;
 }
 
 interface DwcaState {
@@ -239,10 +253,8 @@ export function emlXml(info: {
     }</citetitle></ulink>.`
     : x(info.license);
   const c = info.coverage;
-  const coverage = c === null ? "" : `
-    <coverage>${
-    Number.isFinite(c.west) && Number.isFinite(c.south)
-      ? `
+  const geographic = c !== null && Number.isFinite(c.west) && Number.isFinite(c.south)
+    ? `
       <geographicCoverage>
         <geographicDescription>Bounding box of the monitoring stations</geographicDescription>
         <boundingCoordinates>
@@ -252,14 +264,20 @@ export function emlXml(info: {
           <southBoundingCoordinate>${decimalText(c.south)}</southBoundingCoordinate>
         </boundingCoordinates>
       </geographicCoverage>`
-      : ""
-  }
+    : "";
+  // from possible session intervals only (issue 23): none, no temporal coverage
+  const temporal = c !== null && c.begin !== null && c.end !== null
+    ? `
       <temporalCoverage>
         <rangeOfDates>
           <beginDate><calendarDate>${c.begin.slice(0, 10)}</calendarDate></beginDate>
           <endDate><calendarDate>${c.end.slice(0, 10)}</calendarDate></endDate>
         </rangeOfDates>
-      </temporalCoverage>
+      </temporalCoverage>`
+    : "";
+  // EML's coverage needs at least one of its parts
+  const coverage = geographic + temporal === "" ? "" : `
+    <coverage>${geographic}${temporal}
     </coverage>`;
   const abstract = nonBlank(
     info.description,
@@ -305,6 +323,37 @@ async function countRecords(ctx: ExportQueryContext): Promise<number> {
   return Number(row.n);
 }
 
+/**
+ * Impossible times of the archive (issue 23): its events whose end precedes their start, and
+ * the best detections and captures of `multimedia.txt` more than a day outside their session.
+ */
+async function impossibleTimes(ctx: ExportQueryContext): Promise<ImpossibleTimeCount[]> {
+  const { sql } = ctx;
+  const written = sql`from occurrences o ${bestDetection(sql)}
+    where ${occurrencePredicate(ctx)} and ${hasEvent(ctx)}`;
+  return await countImpossibleTimes(sql, [{
+    kind: "session_interval",
+    effect: "eventDate, sampleSizeValue and sampleSizeUnit left empty in event.txt, " +
+      "and out of the EML temporal coverage",
+    rows: sql`select not ${possibleInterval(sql, sql`e.start`, sql`e."end"`)} as bad
+      from events e where e.project_id = ${ctx.projectId}
+        and exists (select 1 from occurrences o where o.event_id = e.id and ${
+      occurrencePredicate(ctx)
+    })`,
+  }, {
+    kind: "detection_time",
+    effect: "created of the crop left empty in multimedia.txt",
+    rows: sql`select not ${withinSession(sql, sql`bx.timestamp`, sql`o.event_id`)} as bad
+      ${written} and bx.crop_path is not null`,
+  }, {
+    kind: "capture_time",
+    effect: "created of the capture image left empty in multimedia.txt",
+    rows: sql`select not ${
+      withinSession(sql, sql`bx.capture_timestamp`, sql`bx.capture_event_id`)
+    } as bad ${written} and bx.detection_id is not null`,
+  }]);
+}
+
 async function eventRows(
   ctx: ExportQueryContext,
   afterId: RecordId,
@@ -312,6 +361,8 @@ async function eventRows(
 ): Promise<Record<string, unknown>[]> {
   const { sql } = ctx;
   const zone = stationZone(sql, settingsOf(ctx), "d");
+  const possible = (value: Fragment): Fragment =>
+    ifPossibleInterval(sql, { start: sql`e.start`, end: sql`e."end"` }, value);
   const rows = await sql`
     with batch as (
       select be.id from events be
@@ -324,14 +375,22 @@ async function eventRows(
     select
       e.id,
       e.id as "eventID",
-      ${isoTimestamp(sql, sql`e.start`, zone)} as start_iso,
-      ${isoTimestamp(sql, sql`e."end"`, zone)} as end_iso,
-      -- station-local with the offset, every microsecond (issue 11; GBIF's eventDate advice)
-      ${isoTimestamp(sql, sql`e.start`, zone)} || '/' || ${isoTimestamp(sql, sql`e."end"`, zone)}
-        as "eventDate",
+      ${possible(isoTimestamp(sql, sql`e.start`, zone))} as start_iso,
+      ${possible(isoTimestamp(sql, sql`e."end"`, zone))} as end_iso,
+      -- station-local with the offset, every microsecond (issue 11; GBIF's eventDate advice);
+      -- empty when the session ends before it starts (issue 23: no interval, time_sql.ts)
+      ${
+    possible(
+      sql`${isoTimestamp(sql, sql`e.start`, zone)} || '/' || ${
+        isoTimestamp(sql, sql`e."end"`, zone)
+      }`,
+    )
+  } as "eventDate",
       ${SAMPLING_PROTOCOL} as "samplingProtocol",
-      round((extract(epoch from e."end" - e.start) / 60)::numeric)::int as "sampleSizeValue",
-      'minutes' as "sampleSizeUnit",
+      ${
+    possible(sql`round((extract(epoch from e."end" - e.start) / 60)::numeric)::int`)
+  } as "sampleSizeValue",
+      ${possible(sql`'minutes'`)} as "sampleSizeUnit",
       d.id as "locationID",
       d.name as "locality",
       d.latitude,
@@ -437,13 +496,16 @@ async function multimediaRows(
         bx.crop_path,
         'Occurrence ' || o.id || ': best detection (crop)',
         'Crop of detection ' || bx.detection_id || ', the best of occurrence ' || o.id,
-        ${isoTimestamp(sql, sql`bx.timestamp`, zone)}),
+        -- a time more than a day outside its session is left empty (issue 23, time_sql.ts)
+        ${isoTimestamp(sql, sessionTime(sql, sql`bx.timestamp`, sql`o.event_id`), zone)}),
       (2,
         ${mediaUrl(sql, sql`bx.public_base_url`, sql`bx.capture_path`)},
         bx.capture_path,
         'Occurrence ' || o.id || ': capture ' || bx.capture_id,
         'Capture image holding the best detection of occurrence ' || o.id,
-        ${isoTimestamp(sql, sql`bx.capture_timestamp`, zone)})
+        ${
+    isoTimestamp(sql, sessionTime(sql, sql`bx.capture_timestamp`, sql`bx.capture_event_id`), zone)
+  })
     ) as mm(n, identifier, path, title, description, created)
     where mm.identifier is not null
     order by o.id, mm.n`;
@@ -466,8 +528,9 @@ function widen(coverage: Coverage | null, rows: Record<string, unknown>[]): Cove
     const pair = wgs84(row.latitude, row.longitude);
     const lat = pair?.latitude ?? null;
     const lon = pair?.longitude ?? null;
-    const begin = row.start_iso as string;
-    const end = row.end_iso as string;
+    // null for a session that ends before it starts (issue 23): it widens no time coverage
+    const begin = row.start_iso as string | null;
+    const end = row.end_iso as string | null;
     if (c === null) {
       c = {
         west: Infinity,
@@ -483,8 +546,8 @@ function widen(coverage: Coverage | null, rows: Record<string, unknown>[]): Cove
       east: lon === null ? c.east : Math.max(c.east, lon),
       south: lat === null ? c.south : Math.min(c.south, lat),
       north: lat === null ? c.north : Math.max(c.north, lat),
-      begin: begin < c.begin ? begin : c.begin,
-      end: end > c.end ? end : c.end,
+      begin: begin !== null && (c.begin === null || begin < c.begin) ? begin : c.begin,
+      end: end !== null && (c.end === null || end > c.end) ? end : c.end,
     };
   }
   return c;
@@ -512,8 +575,8 @@ function loadCoverage(raw: StreamState): Coverage | null {
     east: v(raw.east, -Infinity),
     south: v(raw.south, Infinity),
     north: v(raw.north, -Infinity),
-    begin: String(raw.begin),
-    end: String(raw.end),
+    begin: typeof raw.begin === "string" ? raw.begin : null,
+    end: typeof raw.end === "string" ? raw.end : null,
   };
 }
 
@@ -661,6 +724,7 @@ export const dwca: StreamExporter = {
   contentType: "application/zip",
   acceptedFilters: occurrenceFilterKeys,
   count: countRecords,
+  impossibleTimes,
   initialState(): StreamState {
     return {
       modified: new Date().toISOString(),

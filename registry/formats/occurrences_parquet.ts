@@ -20,7 +20,7 @@
  * boolean and timestamp columns (text columns only get null counts: see {@link storeRowGroups}).
  */
 import { ByteWriter, ParquetWriter } from "hyparquet-writer";
-import { countOccurrences, occurrenceFilterKeys } from "../filters.ts";
+import { countOccurrences, occurrenceFilterKeys, occurrencePredicate } from "../filters.ts";
 import {
   bestDetection,
   bestPrediction,
@@ -28,11 +28,14 @@ import {
   cropUrl,
   detectionStats,
   eventName,
+  type Fragment,
   occurrenceBatch,
   settingsOf,
 } from "../occurrence_sql.ts";
+import { countImpossibleTimes, sessionTime, withinSession } from "../time_sql.ts";
 import {
   type ExportQueryContext,
+  type ImpossibleTimeCount,
   type RecordId,
   recordId,
   type StreamChunk,
@@ -246,6 +249,23 @@ function taken(bytes: ByteWriter): Uint8Array {
   return bytes.getBytes().slice();
 }
 
+/**
+ * Occurrences of the export whose first or last detection is more than a day outside their
+ * session (issue 23).
+ */
+async function impossibleTimes(ctx: ExportQueryContext): Promise<ImpossibleTimeCount[]> {
+  const { sql } = ctx;
+  const within = (t: Fragment): Fragment => withinSession(sql, t, sql`o.event_id`);
+  return await countImpossibleTimes(sql, [{
+    kind: "occurrence_time",
+    effect: "that first_appearance_timestamp or last_appearance_timestamp null, and duration null",
+    rows: sql`select not (${within(sql`ds.first_timestamp`)} and ${
+      within(sql`ds.last_timestamp`)
+    }) as bad
+      from occurrences o ${detectionStats(sql)} where ${occurrencePredicate(ctx)}`,
+  }]);
+}
+
 /** The batch's rows with typed values: ids and counts as text (exact), instants in µs. */
 async function batchRows(
   ctx: ExportQueryContext,
@@ -253,8 +273,9 @@ async function batchRows(
 ): Promise<Record<string, unknown>[]> {
   const { sql } = ctx;
   const settings = settingsOf(ctx);
-  const micros = (v: ReturnType<typeof sql>) =>
-    sql`(extract(epoch from ${v}) * 1000000)::bigint::text`;
+  const micros = (v: Fragment): Fragment => sql`(extract(epoch from ${v}) * 1000000)::bigint::text`;
+  const first = sessionTime(sql, sql`ds.first_timestamp`, sql`o.event_id`);
+  const last = sessionTime(sql, sql`ds.last_timestamp`, sql`o.event_id`);
   // the columns and joins of occurrences_simple_csv (antenna-compat §5.2), typed
   return await sql`
     ${occurrenceBatch(ctx, cursor)}
@@ -282,9 +303,12 @@ async function batchRows(
         then coalesce(o.determination_id = bp.taxon_id, false) end
         as determination_matches_machine_prediction,
       ds.detections_count::text as detections_count,
-      ${micros(sql`ds.first_timestamp`)} as first_appearance_timestamp,
-      ${micros(sql`ds.last_timestamp`)} as last_appearance_timestamp,
-      ds.duration_us::text as duration,
+      -- null when more than a day outside the occurrence's session, and then no duration
+      -- either (issue 23, time_sql.ts); the simple CSV keeps the original's values
+      ${micros(first)} as first_appearance_timestamp,
+      ${micros(last)} as last_appearance_timestamp,
+      case when ${first} is not null and ${last} is not null then ds.duration_us::text end
+        as duration,
       ${cropUrl(sql, settings.mediaUrl, sql`bx.crop_path`)} as best_detection_url,
       bx.bbox as best_detection_bbox,
       abs(bx.bbox[3] - bx.bbox[1]) as best_detection_width,
@@ -404,6 +428,7 @@ export const occurrencesParquet: StreamExporter = {
   contentType: "application/vnd.apache.parquet",
   acceptedFilters: occurrenceFilterKeys,
   count: countOccurrences,
+  impossibleTimes,
   initialState(): StreamState {
     return { phase: "magic", afterId: null, offset: 0, rowGroups: [] } satisfies ParquetState;
   },

@@ -8,11 +8,13 @@
 import { stringify } from "csv-stringify/sync";
 import { csvFormulaGuard, decimalText, wgs84 } from "../encoding.ts";
 import { occurrencePredicate } from "../filters.ts";
-import { localTime, settingsOf, stationZone, timeOfDay } from "../occurrence_sql.ts";
+import { type Fragment, localTime, settingsOf, stationZone, timeOfDay } from "../occurrence_sql.ts";
+import { countImpossibleTimes, ifPossibleInterval, possibleInterval } from "../time_sql.ts";
 import { sessionFilterKeys, sessionPredicate } from "../sampling_sql.ts";
 import {
   type EncodedBatch,
   type ExportQueryContext,
+  type ImpossibleTimeCount,
   type RecordExporter,
   type RecordId,
   recordId,
@@ -52,6 +54,17 @@ async function countSessions(ctx: ExportQueryContext): Promise<number> {
   return Number(row.n);
 }
 
+/** Sessions of the export whose end precedes their start (issue 23). */
+async function impossibleTimes(ctx: ExportQueryContext): Promise<ImpossibleTimeCount[]> {
+  const { sql } = ctx;
+  return await countImpossibleTimes(sql, [{
+    kind: "session_interval",
+    effect: "start_date, start_time, end_date, end_time and duration_seconds left empty",
+    rows: sql`select not ${possibleInterval(sql, sql`e.start`, sql`e."end"`)} as bad
+      from events e where e.project_id = ${ctx.projectId} ${sessionPredicate(ctx, "e")}`,
+  }]);
+}
+
 async function fetchBatch(
   ctx: ExportQueryContext,
   cursor: { afterId: RecordId | null; limit: number; recordsBefore: number },
@@ -60,6 +73,8 @@ async function fetchBatch(
   const zone = stationZone(sql, settingsOf(ctx), "d");
   const start = localTime(sql, sql`e.start`, zone);
   const end = localTime(sql, sql`e."end"`, zone);
+  const possible = (value: Fragment): Fragment =>
+    ifPossibleInterval(sql, { start: sql`e.start`, end: sql`e."end"` }, value);
   // counts are over every valid occurrence of the session (the occurrence filters do not apply)
   const valid = occurrencePredicate({ ...ctx, filters: {} });
   const rows = await sql<({ event_id: RecordId } & Record<string, unknown>)[]>`
@@ -77,11 +92,12 @@ async function fetchBatch(
       d.latitude,
       d.longitude,
       ${zone} as time_zone,
-      to_char(${start}, 'YYYY-MM-DD') as start_date,
-      ${timeOfDay(sql, start)} as start_time,
-      to_char(${end}, 'YYYY-MM-DD') as end_date,
-      ${timeOfDay(sql, end)} as end_time,
-      extract(epoch from e."end" - e.start)::float8 as duration_seconds,
+      -- a session that ends before it starts has no interval: all five empty (issue 23)
+      ${possible(sql`to_char(${start}, 'YYYY-MM-DD')`)} as start_date,
+      ${possible(timeOfDay(sql, start))} as start_time,
+      ${possible(sql`to_char(${end}, 'YYYY-MM-DD')`)} as end_date,
+      ${possible(timeOfDay(sql, end))} as end_time,
+      ${possible(sql`extract(epoch from e."end" - e.start)::float8`)} as duration_seconds,
       (select count(*)::int from source_images cs where cs.event_id = e.id) as captures_count,
       (select count(*)::int from source_images ds join detections dd on dd.source_image_id = ds.id
         where ds.event_id = e.id) as detections_count,
@@ -125,6 +141,7 @@ export const sessionsCsv: RecordExporter = {
   acceptedFilters: sessionFilterKeys,
   acceptedOptions: ["excel_compatible"],
   count: countSessions,
+  impossibleTimes,
   prologue(): string {
     return stringify([[...sessionsCsvColumns]], csvOptions);
   },

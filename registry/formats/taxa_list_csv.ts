@@ -8,9 +8,11 @@ import { stringify } from "csv-stringify/sync";
 import { csvFormulaGuard } from "../encoding.ts";
 import { occurrenceFilterKeys, occurrencePredicate } from "../filters.ts";
 import { isoTimestamp, lineageName, settingsOf } from "../occurrence_sql.ts";
+import { countImpossibleTimes, sessionTime, withinSession } from "../time_sql.ts";
 import {
   type EncodedBatch,
   type ExportQueryContext,
+  type ImpossibleTimeCount,
   type RecordExporter,
   type RecordId,
   recordId,
@@ -106,7 +108,9 @@ async function fetchBatch(
         count(distinct o.event_id)::int as events_count
       from occurrences o
       cross join lateral (
-        select min(sd.timestamp) as first_seen, max(sd.timestamp) as last_seen
+        -- detection times more than a day outside their session are left out (issue 23)
+        select min(${sessionTime(sql, sql`sd.timestamp`, sql`o.event_id`)}) as first_seen,
+          max(${sessionTime(sql, sql`sd.timestamp`, sql`o.event_id`)}) as last_seen
         from detections sd where sd.occurrence_id = o.id
       ) ad
       where o.determination_id = t.id and ${occurrencePredicate(ctx)}
@@ -121,6 +125,18 @@ async function fetchBatch(
   };
 }
 
+/** Detections of the exported occurrences more than a day outside their session (issue 23). */
+async function impossibleTimes(ctx: ExportQueryContext): Promise<ImpossibleTimeCount[]> {
+  const { sql } = ctx;
+  return await countImpossibleTimes(sql, [{
+    kind: "detection_time",
+    effect: "left out of first_seen and last_seen",
+    rows: sql`select not ${withinSession(sql, sql`d.timestamp`, sql`o.event_id`)} as bad
+      from occurrences o join detections d on d.occurrence_id = o.id
+      where ${occurrencePredicate(ctx)}`,
+  }]);
+}
+
 /** The species list of the exported occurrences (`taxa_list_csv`). */
 export const taxaListCsv: RecordExporter = {
   key: "taxa_list_csv",
@@ -132,6 +148,7 @@ export const taxaListCsv: RecordExporter = {
   acceptedFilters: occurrenceFilterKeys,
   acceptedOptions: ["excel_compatible"],
   count: countTaxa,
+  impossibleTimes,
   prologue(): string {
     return stringify([[...taxaListCsvColumns]], csvOptions);
   },

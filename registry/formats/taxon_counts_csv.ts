@@ -10,8 +10,10 @@ import { stringify } from "csv-stringify/sync";
 import { csvFormulaGuard } from "../encoding.ts";
 import { occurrenceFilterKeys, occurrencePredicate } from "../filters.ts";
 import { lineageName, localTime, settingsOf, stationZone } from "../occurrence_sql.ts";
+import { countImpossibleTimes, ifPossibleInterval, possibleInterval } from "../time_sql.ts";
 import {
   type ExportQueryContext,
+  type ImpossibleTimeCount,
   type RecordId,
   recordId,
   type StreamChunk,
@@ -60,6 +62,20 @@ async function countGroups(ctx: ExportQueryContext): Promise<number> {
   return Number(row.n);
 }
 
+/** Sessions of the export whose end precedes their start (issue 23). */
+async function impossibleTimes(ctx: ExportQueryContext): Promise<ImpossibleTimeCount[]> {
+  const { sql } = ctx;
+  return await countImpossibleTimes(sql, [{
+    kind: "session_interval",
+    effect: "start_date left empty",
+    rows: sql`select not ${possibleInterval(sql, sql`e.start`, sql`e."end"`)} as bad
+      from events e where e.project_id = ${ctx.projectId}
+        and exists (select 1 from occurrences o where o.event_id = e.id and ${
+      occurrencePredicate(ctx)
+    })`,
+  }]);
+}
+
 async function fetchRows(
   ctx: ExportQueryContext,
   state: TaxonCountsState,
@@ -88,7 +104,14 @@ async function fetchRows(
     select
       page.event_id,
       e.deployment_id,
-      to_char(${localTime(sql, sql`e.start`, zone)}, 'YYYY-MM-DD') as start_date,
+      -- empty for a session that ends before it starts (issue 23, time_sql.ts)
+      ${
+    ifPossibleInterval(
+      sql,
+      { start: sql`e.start`, end: sql`e."end"` },
+      sql`to_char(${localTime(sql, sql`e.start`, zone)}, 'YYYY-MM-DD')`,
+    )
+  } as start_date,
       page.taxon_id,
       t.name as taxon_name,
       t.rank as taxon_rank,
@@ -149,6 +172,7 @@ export const taxonCountsCsv: StreamExporter = {
   acceptedFilters: occurrenceFilterKeys,
   acceptedOptions: ["excel_compatible"],
   count: countGroups,
+  impossibleTimes,
   initialState(): StreamState {
     return { phase: "header", eventId: 0, taxonId: 0, records: 0 } satisfies TaxonCountsState;
   },

@@ -13,8 +13,10 @@ import { stringify } from "csv-stringify/sync";
 import { csvFormulaGuard } from "../encoding.ts";
 import { occurrenceFilterKeys, occurrencePredicate } from "../filters.ts";
 import { isoTimestamp, realBox, settingsOf, stationZone } from "../occurrence_sql.ts";
+import { countImpossibleTimes, sessionTime, withinSession } from "../time_sql.ts";
 import {
   type ExportQueryContext,
+  type ImpossibleTimeCount,
   type RecordId,
   recordId,
   type StreamChunk,
@@ -116,7 +118,8 @@ async function fetchRows(
       o.event_id,
       o.deployment_id,
       s.id as capture_id,
-      ${isoTimestamp(sql, sql`d.timestamp`, zone)} as timestamp,
+      -- empty when more than a day outside the occurrence's session (issue 23, time_sql.ts)
+      ${isoTimestamp(sql, sessionTime(sql, sql`d.timestamp`, sql`o.event_id`), zone)} as timestamp,
       (select count(*)::int from detections fi
         where fi.occurrence_id = d.occurrence_id and ${boxed("fi")}
           and (fi.timestamp, fi.id) < (d.timestamp, d.id)) as frame_index,
@@ -155,6 +158,18 @@ async function fetchRows(
       limit 1
     ) tc on true
     order by d.occurrence_id, d.timestamp, d.id`;
+}
+
+/** Boxed detections of the export more than a day outside their session (issue 23). */
+async function impossibleTimes(ctx: ExportQueryContext): Promise<ImpossibleTimeCount[]> {
+  const { sql } = ctx;
+  return await countImpossibleTimes(sql, [{
+    kind: "detection_time",
+    effect: "timestamp left empty",
+    rows: sql`select not ${withinSession(sql, sql`d.timestamp`, sql`o.event_id`)} as bad
+      from occurrences o join detections d on d.occurrence_id = o.id
+      where ${occurrencePredicate(ctx)} and ${realBox(sql, sql`d.bbox`)}`,
+  }]);
 }
 
 async function next(
@@ -204,6 +219,7 @@ export const tracksCsv: StreamExporter = {
   acceptedFilters: occurrenceFilterKeys,
   acceptedOptions: ["excel_compatible"],
   count: countFrames,
+  impossibleTimes,
   initialState(): StreamState {
     return {
       phase: "header",
