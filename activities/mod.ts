@@ -31,6 +31,7 @@ import {
   withSnapshot,
 } from "../db/snapshot.ts";
 import { getExporter, supportedFormats } from "../registry/mod.ts";
+import { impossibleTimeLogLines } from "../registry/impossible_times.ts";
 import { exportSettingsKey } from "../registry/settings_key.ts";
 import { asStream, shardStream, withByteOrderMark } from "../registry/stream.ts";
 import type {
@@ -505,11 +506,13 @@ export function createActivities(deps: ActivityDependencies) {
         const row = await requireExport(input.exportId);
         const exporter = requireExporter(row.format);
         const query = await queryContext(row);
-        const { total, versions } = await withSnapshot(sql, async (tx) => ({
+        const { total, versions, warnings } = await withSnapshot(sql, async (tx) => ({
           versions: await readSnapshot(tx, row.project_id),
           total: await exporter.count({ ...query, sql: tx }),
+          // impossible source times the file leaves empty (registry/time_sql.ts), counted once
+          warnings: await impossibleTimeLogLines(row.format, { ...query, sql: tx }),
         }));
-        await recordCount(sql, row.id, { total, versions });
+        await recordCount(sql, row.id, { total, versions, warnings });
         return total;
       });
     },

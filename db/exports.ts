@@ -229,15 +229,27 @@ async function markFileLost(tx: Transaction, exportId: number, fileKey: string):
 
 /**
  * Records, in one transaction, the total a snapshot counted (the export stage's
- * `total_records`) and that snapshot's change markers (for {@link findReusableExport} and the
+ * `total_records`), its warnings and that snapshot's change markers (for {@link findReusableExport} and the
  * streaming activity's consistency check).
  */
 export async function recordCount(
   sql: Sql,
   exportId: number,
-  counted: { total: number; versions: SourceVersions },
+  counted: {
+    total: number;
+    versions: SourceVersions;
+    /** Warning lines for the job log (each written once, however often the count runs). */
+    warnings?: readonly string[];
+  },
 ): Promise<void> {
   await sql.begin(async (tx) => {
+    for (const line of counted.warnings ?? []) {
+      await tx`
+        insert into job_logs (job_id, level, message)
+        select j.id, 'warning', ${line} from jobs j
+        where j.data_export_id = ${exportId} and not exists (
+          select 1 from job_logs l where l.job_id = j.id and l.message = ${line})`;
+    }
     await tx`
       update data_exports set
         source_version = ${counted.versions.project || null}::bigint,

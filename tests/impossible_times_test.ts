@@ -11,6 +11,7 @@
  * `impossibleTimeLogLines` are checked per format.
  */
 import type { Sql } from "../db/client.ts";
+import { jobLogs } from "../db/exports.ts";
 import { impossibleTimeLogLines } from "../registry/impossible_times.ts";
 import { assertEquals } from "./assert.ts";
 import { readCamtrap } from "./camtrap.ts";
@@ -158,6 +159,11 @@ async function exportFile(
   const done = await h.waitForExport(created.id as number, f.token, 120_000);
   assertEquals(done.status, "SUCCESS", JSON.stringify(done));
   const bytes = await h.download(done.file_url as string);
+  // the export's own job log carries the counts, once each
+  const ctx = { sql: h.sql, projectId: f.projectId, filters: {}, settings: h.config.formats };
+  const warnings = (await jobLogs(h.sql, created.id as number))
+    .filter((l) => l.level === "warning").map((l) => l.message);
+  assertEquals(warnings, await impossibleTimeLogLines(format, ctx), `${format} job log`);
   return { done, bytes };
 }
 
