@@ -29,7 +29,7 @@ Deno.test({
       for (let i = 0; i < 6; i++) {
         const res = await h.api("POST", "/api/v2/exports/", {
           token,
-          body: { project: seed.project_id, format: "occurrences_simple_csv" },
+          body: { project: seed.project_id, format: "occurrences_simple_csv", force: true },
         });
         assertEquals(res.status, 201, await res.clone().text());
         ids.push((await res.json()).id);
