@@ -1,9 +1,12 @@
 /**
  * The soak: the API and a worker as separate processes, exports and cancels in a loop against a
  * Temporal dev server whose frontend closes every connection (GOAWAY) every 20 s, with the
- * Temporal server restarted once and the S3 server (moto) stopped for 30 s. Any process death
- * is a failure; every export must end SUCCESS with exactly the expected rows (checked against
- * the checksum and an independent SQL count) or FAILURE/REVOKED with a readable error.
+ * Temporal server restarted once and S3 unreachable for 30 s while exports keep being requested.
+ * The S3 outage is a TCP proxy (`tests/tcp_proxy.ts`) in front of moto that cuts every connection
+ * and refuses new ones; moto keeps running, so, as with real storage, no stored file is lost.
+ * Any process death is a failure; every export must end SUCCESS with exactly the expected rows
+ * (its file downloaded and checked against the checksum and an independent SQL count) or
+ * FAILURE/REVOKED with a readable error.
  *
  * `tests/soak_test.ts` runs it in the suite (2 minutes); `deno task soak --minutes N` runs it
  * standalone on a fresh database.
@@ -29,6 +32,7 @@ import { expectedOccurrenceIds } from "./harness.ts";
 import { sha256Hex } from "./support.ts";
 import { type ApiProcess, startApiProcess } from "./api_process.ts";
 import { startWorkerProcess, type WorkerProcess } from "./worker_process.ts";
+import { startTcpProxy, type TcpProxy } from "./tcp_proxy.ts";
 
 const LOG_DIR = fileURLToPath(new URL("../.data/soak", import.meta.url));
 /** Formats whose files the soak checks row by row. */
@@ -49,6 +53,10 @@ export interface SoakReport {
   problems: string[];
   /** GOAWAY-driven reconnects happened: seconds between forced connection closes. */
   maxConnectionAgeSeconds: number;
+  /** Exports in flight at some instant of the S3 outage (created before or during it). */
+  duringS3Outage: number;
+  /** S3 connections (worker, API, downloads) open when the outage began, cut by it. */
+  s3ConnectionsCut: number;
 }
 
 /** Runs the soak for `minutes` against the (migrated) database at `databaseUrl`. */
@@ -72,7 +80,9 @@ export async function runSoak(options: {
     logFile: temporalLog,
     dynamicConfig,
   });
-  let moto: MotoServer = await startMotoServer({ logFile: `${LOG_DIR}/moto.log` });
+  const moto: MotoServer = await startMotoServer({ logFile: `${LOG_DIR}/moto.log` });
+  // every S3 client (worker, API, presigned downloads) goes through the proxy: the outage
+  const s3: TcpProxy = startTcpProxy(moto.port);
   const sql = connectDatabase(options.databaseUrl, { max: 2 });
   const report: SoakReport = {
     minutes: options.minutes,
@@ -84,6 +94,8 @@ export async function runSoak(options: {
     deaths: [],
     problems: [],
     maxConnectionAgeSeconds,
+    duringS3Outage: 0,
+    s3ConnectionsCut: 0,
   };
   let api: ApiProcess | undefined;
   let worker: WorkerProcess | undefined;
@@ -97,7 +109,7 @@ export async function runSoak(options: {
       TEMPORAL_ADDRESS: temporal.address,
       TEMPORAL_TASK_QUEUE: `soak-${suffix}`,
       STORAGE_BACKEND: "s3",
-      S3_ENDPOINT: moto.endpoint,
+      S3_ENDPOINT: s3.endpoint,
       S3_BUCKET: `soak-${suffix}`,
       AWS_ACCESS_KEY_ID: "testing",
       AWS_SECRET_ACCESS_KEY: "testing",
@@ -127,9 +139,9 @@ export async function runSoak(options: {
     const restartTemporalAt = started + options.minutes * 60_000 * 0.3;
     const stopS3At = started + options.minutes * 60_000 * 0.6;
     let temporalRestarted = false;
-    let s3Stopped = false;
-    let s3StoppedAt = 0;
+    let s3Outage: Promise<void> | undefined;
     const inFlight = new Map<number, Promise<void>>();
+    const duringOutage = new Set<number>();
     let n = 0;
     while (Date.now() < deadline && report.deaths.length === 0) {
       if (!temporalRestarted && Date.now() >= restartTemporalAt) {
@@ -145,16 +157,18 @@ export async function runSoak(options: {
         });
         log("Temporal server is back");
       }
-      if (!s3Stopped && Date.now() >= stopS3At) {
-        s3Stopped = true;
-        // moto keeps objects in memory: check every finished file before it goes away
-        await client.verifyFinished();
-        log("stopping the S3 server for 30 s");
-        s3StoppedAt = Date.now();
-        await moto.stop();
-        await sleep(30_000);
-        moto = await startMotoServer({ port: moto.port, logFile: `${LOG_DIR}/moto.log` });
-        log("S3 server is back (empty: in-flight uploads start over)");
+      if (!s3Outage && Date.now() >= stopS3At) {
+        // S3 goes away for 30 s while the loop goes on: exports in flight lose their
+        // connections, new ones start without storage; every one must still end right
+        s3Outage = (async () => {
+          log("S3 unreachable for 30 s (every connection cut, new ones refused)");
+          await s3.stop();
+          report.s3ConnectionsCut = s3.cut;
+          for (const id of inFlight.keys()) duringOutage.add(id);
+          await sleep(30_000);
+          await s3.start();
+          log("S3 reachable again");
+        })();
       }
       if (inFlight.size < 2) {
         const format = FORMATS[n % FORMATS.length];
@@ -167,11 +181,14 @@ export async function runSoak(options: {
         } else {
           const run = client.follow(id, { cancel }).finally(() => inFlight.delete(id));
           inFlight.set(id, run);
+          if (s3Outage && !s3.listening) duringOutage.add(id);
         }
       }
       await sleep(1000);
     }
     log(`loop over after ${((Date.now() - started) / 1000).toFixed(0)} s; draining`);
+    await s3Outage;
+    report.duringS3Outage = duringOutage.size;
     const died = new Promise<void>((resolve) => {
       const check = setInterval(() => {
         if (report.deaths.length > 0) resolve();
@@ -180,7 +197,7 @@ export async function runSoak(options: {
     });
     await Promise.race([Promise.all(inFlight.values()), died]);
     if (report.deaths.length === 0) {
-      await client.verifyFinished(s3StoppedAt);
+      await client.verifyFinished();
       const health = await fetch(`${api.base}/healthz`);
       const body = await health.json();
       if (health.status !== 200) {
@@ -193,6 +210,7 @@ export async function runSoak(options: {
   } finally {
     stopping = true;
     await Promise.all([api?.stop(), worker?.stop()]);
+    await s3.stop();
     await Promise.all([temporal.stop(), moto.stop()]);
     await sql.end({ timeout: 5 });
     await Deno.remove(dir, { recursive: true }).catch(() => {});
@@ -202,7 +220,7 @@ export async function runSoak(options: {
 /** Talks to the API process like a user: create, poll, cancel, download, check. */
 class SoakClient {
   readonly problems: string[] = [];
-  #succeeded: { id: number; format: string; checksum: string; at: number }[] = [];
+  #succeeded: { id: number; format: string; checksum: string }[] = [];
   #counts = { succeeded: 0, failed: 0, revoked: 0 };
 
   constructor(
@@ -262,7 +280,6 @@ class SoakClient {
           id,
           format: body.format,
           checksum: String(body.checksum ?? ""),
-          at: Date.now(),
         });
         if (body.record_count !== this.expectedRows) {
           this.problems.push(
@@ -291,21 +308,14 @@ class SoakClient {
   }
 
   /**
-   * Downloads every finished, unchecked file: checksum and row count must be exact. A file that
-   * finished in the instant between the last check and the S3 stop (`lostAt`) went down with
-   * moto's in-memory store: that is the test's doing, logged, not counted.
+   * Downloads every finished, unchecked file: checksum and row count must be exact, and a file
+   * that cannot be downloaded is a problem (a finished export never loses its file).
    */
-  async verifyFinished(lostAt = 0): Promise<void> {
+  async verifyFinished(): Promise<void> {
     for (const done of this.#succeeded.splice(0)) {
       const res = await this.#call("GET", `/api/v2/exports/${done.id}/`);
       const body = await res.json();
       const file = await fetch(body.file_url);
-      // moto answers a lost bucket's presigned GET with 403 or 404
-      if ((file.status === 404 || file.status === 403) && done.at <= lostAt) {
-        this.log(`export ${done.id}: finished just before the S3 stop; its file went with moto`);
-        await file.body?.cancel();
-        continue;
-      }
       if (!file.ok) {
         this.problems.push(`export ${done.id}: download ${file.status}`);
         await file.body?.cancel();
