@@ -57,6 +57,8 @@ export interface SoakReport {
   duringS3Outage: number;
   /** S3 connections (worker, API, downloads) open when the outage began, cut by it. */
   s3ConnectionsCut: number;
+  /** Exports seen SUCCESS after S3 was reachable again: the last fault (recovery shown). */
+  succeededAfterFaults: number;
 }
 
 /** Runs the soak for `minutes` against the (migrated) database at `databaseUrl`. */
@@ -96,6 +98,7 @@ export async function runSoak(options: {
     maxConnectionAgeSeconds,
     duringS3Outage: 0,
     s3ConnectionsCut: 0,
+    succeededAfterFaults: 0,
   };
   let api: ApiProcess | undefined;
   let worker: WorkerProcess | undefined;
@@ -140,6 +143,7 @@ export async function runSoak(options: {
     const stopS3At = started + options.minutes * 60_000 * 0.6;
     let temporalRestarted = false;
     let s3Outage: Promise<void> | undefined;
+    let s3BackAt = Infinity;
     const inFlight = new Map<number, Promise<void>>();
     const duringOutage = new Set<number>();
     let n = 0;
@@ -167,6 +171,7 @@ export async function runSoak(options: {
           for (const id of inFlight.keys()) duringOutage.add(id);
           await sleep(30_000);
           await s3.start();
+          s3BackAt = Date.now();
           log("S3 reachable again");
         })();
       }
@@ -198,13 +203,21 @@ export async function runSoak(options: {
     await Promise.race([Promise.all(inFlight.values()), died]);
     if (report.deaths.length === 0) {
       await client.verifyFinished();
-      const health = await fetch(`${api.base}/healthz`);
-      const body = await health.json();
+      // healthy again within 30 s: one check may time out (5 s each) on a loaded machine
+      const healthDeadline = Date.now() + 30_000;
+      let health = await fetch(`${api.base}/healthz`);
+      let body = await health.json();
+      while (health.status !== 200 && Date.now() < healthDeadline) {
+        await sleep(2000);
+        health = await fetch(`${api.base}/healthz`);
+        body = await health.json();
+      }
       if (health.status !== 200) {
-        report.problems.push(`healthz ${health.status}: ${JSON.stringify(body)}`);
+        report.problems.push(`healthz ${health.status} for 30 s: ${JSON.stringify(body)}`);
       }
     }
     Object.assign(report, client.counts());
+    report.succeededAfterFaults = client.succeededSince(s3BackAt);
     report.problems.push(...client.problems);
     return report;
   } finally {
@@ -221,6 +234,8 @@ export async function runSoak(options: {
 class SoakClient {
   readonly problems: string[] = [];
   #succeeded: { id: number; format: string; checksum: string }[] = [];
+  /** When each SUCCESS was seen (ms since the epoch). */
+  #succeededAt: number[] = [];
   #counts = { succeeded: 0, failed: 0, revoked: 0 };
 
   constructor(
@@ -232,6 +247,11 @@ class SoakClient {
 
   counts(): { succeeded: number; failed: number; revoked: number } {
     return { ...this.#counts };
+  }
+
+  /** Exports seen SUCCESS at or after `time` (ms since the epoch). */
+  succeededSince(time: number): number {
+    return this.#succeededAt.filter((at) => at >= time).length;
   }
 
   async #call(method: string, path: string, body?: unknown): Promise<Response> {
@@ -276,6 +296,7 @@ class SoakClient {
       }
       if (body.status === "SUCCESS") {
         this.#counts.succeeded++;
+        this.#succeededAt.push(Date.now());
         this.#succeeded.push({
           id,
           format: body.format,

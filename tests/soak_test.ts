@@ -17,7 +17,9 @@ Deno.test({
     console.error(`[soak] ${JSON.stringify(report)}`);
     assertEquals(report.deaths, [], "a process died");
     assertEquals(report.problems, []);
-    assert(report.succeeded >= 10, `only ${report.succeeded} exports succeeded`);
+    // a loaded 2-core machine manages ~12 in the 2 minutes, a quiet one ~37
+    assert(report.succeeded >= 5, `only ${report.succeeded} exports succeeded`);
+    assert(report.succeededAfterFaults >= 1, "no export succeeded after the S3 outage");
     assert(report.revoked >= 1, "no export was cancelled");
     assert(report.duringS3Outage >= 1, "no export was in flight during the S3 outage");
   },
