@@ -1,6 +1,7 @@
 /**
  * Fault injection against real services: worker processes killed with SIGKILL, the S3 server
- * stopped, Postgres connections terminated, the Temporal server restarted, cancels, deletions
+ * paused or cut off the network (a TCP proxy in front of moto, `tests/tcp_proxy.ts`: an outage
+ * loses no stored object, as with real storage), Postgres connections terminated, the Temporal server restarted, cancels, deletions
  * mid-export, and 50 concurrent exports through a worker crash. Every wait is bounded; durations
  * are printed (`[faults] …`), never asserted.
  */
@@ -12,6 +13,8 @@ import { assert, assertEquals } from "./assert.ts";
 import { expectedOccurrenceIds, type Harness, startHarness, workflowIdsOf } from "./harness.ts";
 import { serviceTest, testDatabase } from "./support.ts";
 import { startWorkerProcess, type WorkerProcess } from "./worker_process.ts";
+import { startTcpProxy } from "./tcp_proxy.ts";
+import { createS3Storage } from "../storage/s3.ts";
 import { readCamtrap } from "./camtrap.ts";
 import { checkDwca, unzipText } from "./dwca.ts";
 
@@ -277,15 +280,17 @@ Deno.test({
 });
 
 Deno.test({
-  name: "the S3 server paused (SIGSTOP) or restarted on the same port mid-export: completes",
+  name: "the S3 server paused (SIGSTOP) or unreachable mid-export, or the upload lost: completes",
   ...serviceTest,
   async fn() {
     const { startMotoServer } = await import("../cli/dev_services.ts");
     const { seed, ids } = await bigProjectOnce();
-    let moto = await startMotoServer({ logFile: ".data/test/moto-faults.log" });
+    const moto = await startMotoServer({ logFile: ".data/test/moto-faults.log" });
+    // the worker and the harness reach S3 through the proxy; stopping it is the outage
+    const s3 = startTcpProxy(moto.port);
     try {
       await withProcesses(
-        { batchSize: CSV_BATCH, env: { S3_ENDPOINT: moto.endpoint } },
+        { batchSize: CSV_BATCH, env: { S3_ENDPOINT: s3.endpoint } },
         async (h, spawn) => {
           await spawn("s3");
 
@@ -303,29 +308,53 @@ Deno.test({
           await assertExactFile(h, donePaused, ids);
           await assertNothingLeftButTheFile(h, paused);
 
-          // 2. Stopped and started again on the same port: moto keeps its state in memory, so
-          //    the bucket and the upload are gone; the export recreates them and starts its
-          //    upload over (logged), and still writes every record exactly once.
-          const restarted = await createExport(h, seed, "occurrences_simple_csv");
-          await waitForProgress(h, restarted, 30_000);
-          await moto.stop();
+          // 2. Unreachable for 10 s (every connection cut, new ones refused), storage intact:
+          //    the export continues its own upload, as it would after a real network outage.
+          const cut = await createExport(h, seed, "occurrences_simple_csv");
+          await waitForProgress(h, cut, 30_000);
+          await s3.stop();
           const stoppedAt = Date.now();
           await sleep(10_000);
-          moto = await startMotoServer({ port: moto.port, logFile: ".data/test/moto-faults.log" });
-          const doneRestarted = await h.waitForExport(restarted, seed.token, 240_000);
+          await s3.start();
+          const doneCut = await h.waitForExport(cut, seed.token, 240_000);
           note(
-            `S3 down 10 s: export finished ${(Date.now() - stoppedAt) / 1000} s after the stop`,
+            `S3 unreachable 10 s (${s3.cut} connections cut): export finished ` +
+              `${(Date.now() - stoppedAt) / 1000} s after the cut`,
           );
-          await assertExactFile(h, doneRestarted, ids);
-          const logs = (await jobLogs(h.sql, restarted)).map((l) => l.message);
+          await assertExactFile(h, doneCut, ids);
+          const cutLogs = (await jobLogs(h.sql, cut)).map((l) => l.message);
           assert(
-            logs.some((m) => m.startsWith("could not resume the upload, starting over")),
-            logs.join("\n"),
+            !cutLogs.some((m) => m.startsWith("could not resume the upload")),
+            `the upload survived the outage, yet the export started over:\n${cutLogs.join("\n")}`,
           );
-          await assertNothingLeftButTheFile(h, restarted);
+          await assertNothingLeftButTheFile(h, cut);
+
+          // 3. The upload lost while S3 was unreachable (aborted at the server, as a lifecycle
+          //    rule for incomplete uploads does): the export starts its upload over (logged)
+          //    and still writes every record exactly once.
+          const lost = await createExport(h, seed, "occurrences_simple_csv");
+          await waitForProgress(h, lost, 30_000);
+          await s3.stop();
+          const direct = createS3Storage({ ...h.config.s3, endpoint: moto.endpoint });
+          const uploads = (await direct.listIncompleteUploads("exports/")).filter((u) =>
+            u.key.includes(`_export-${lost}.`)
+          );
+          assertEquals(uploads.length, 1, JSON.stringify(uploads));
+          await direct.abortUpload(uploads[0]);
+          await sleep(5_000);
+          await s3.start();
+          const doneLost = await h.waitForExport(lost, seed.token, 240_000);
+          await assertExactFile(h, doneLost, ids);
+          const lostLogs = (await jobLogs(h.sql, lost)).map((l) => l.message);
+          assert(
+            lostLogs.some((m) => m.startsWith("could not resume the upload, starting over")),
+            lostLogs.join("\n"),
+          );
+          await assertNothingLeftButTheFile(h, lost);
         },
       );
     } finally {
+      await s3.stop();
       await moto.stop();
     }
   },

@@ -1,9 +1,12 @@
 /**
  * The soak: the API and a worker as separate processes, exports and cancels in a loop against a
  * Temporal dev server whose frontend closes every connection (GOAWAY) every 20 s, with the
- * Temporal server restarted once and the S3 server (moto) stopped for 30 s. Any process death
- * is a failure; every export must end SUCCESS with exactly the expected rows (checked against
- * the checksum and an independent SQL count) or FAILURE/REVOKED with a readable error.
+ * Temporal server restarted once and S3 unreachable for 30 s while exports keep being requested.
+ * The S3 outage is a TCP proxy (`tests/tcp_proxy.ts`) in front of moto that cuts every connection
+ * and refuses new ones; moto keeps running, so, as with real storage, no stored file is lost.
+ * Any process death is a failure; every export must end SUCCESS with exactly the expected rows
+ * (its file downloaded and checked against the checksum and an independent SQL count) or
+ * FAILURE/REVOKED with a readable error.
  *
  * `tests/soak_test.ts` runs it in the suite (2 minutes); `deno task soak --minutes N` runs it
  * standalone on a fresh database.
@@ -29,6 +32,7 @@ import { expectedOccurrenceIds } from "./harness.ts";
 import { sha256Hex } from "./support.ts";
 import { type ApiProcess, startApiProcess } from "./api_process.ts";
 import { startWorkerProcess, type WorkerProcess } from "./worker_process.ts";
+import { startTcpProxy, type TcpProxy } from "./tcp_proxy.ts";
 
 const LOG_DIR = fileURLToPath(new URL("../.data/soak", import.meta.url));
 /** Formats whose files the soak checks row by row. */
@@ -49,6 +53,12 @@ export interface SoakReport {
   problems: string[];
   /** GOAWAY-driven reconnects happened: seconds between forced connection closes. */
   maxConnectionAgeSeconds: number;
+  /** Exports in flight at some instant of the S3 outage (created before or during it). */
+  duringS3Outage: number;
+  /** S3 connections (worker, API, downloads) open when the outage began, cut by it. */
+  s3ConnectionsCut: number;
+  /** Exports seen SUCCESS after S3 was reachable again: the last fault (recovery shown). */
+  succeededAfterFaults: number;
 }
 
 /** Runs the soak for `minutes` against the (migrated) database at `databaseUrl`. */
@@ -72,7 +82,9 @@ export async function runSoak(options: {
     logFile: temporalLog,
     dynamicConfig,
   });
-  let moto: MotoServer = await startMotoServer({ logFile: `${LOG_DIR}/moto.log` });
+  const moto: MotoServer = await startMotoServer({ logFile: `${LOG_DIR}/moto.log` });
+  // every S3 client (worker, API, presigned downloads) goes through the proxy: the outage
+  const s3: TcpProxy = startTcpProxy(moto.port);
   const sql = connectDatabase(options.databaseUrl, { max: 2 });
   const report: SoakReport = {
     minutes: options.minutes,
@@ -84,6 +96,9 @@ export async function runSoak(options: {
     deaths: [],
     problems: [],
     maxConnectionAgeSeconds,
+    duringS3Outage: 0,
+    s3ConnectionsCut: 0,
+    succeededAfterFaults: 0,
   };
   let api: ApiProcess | undefined;
   let worker: WorkerProcess | undefined;
@@ -97,7 +112,7 @@ export async function runSoak(options: {
       TEMPORAL_ADDRESS: temporal.address,
       TEMPORAL_TASK_QUEUE: `soak-${suffix}`,
       STORAGE_BACKEND: "s3",
-      S3_ENDPOINT: moto.endpoint,
+      S3_ENDPOINT: s3.endpoint,
       S3_BUCKET: `soak-${suffix}`,
       AWS_ACCESS_KEY_ID: "testing",
       AWS_SECRET_ACCESS_KEY: "testing",
@@ -127,9 +142,10 @@ export async function runSoak(options: {
     const restartTemporalAt = started + options.minutes * 60_000 * 0.3;
     const stopS3At = started + options.minutes * 60_000 * 0.6;
     let temporalRestarted = false;
-    let s3Stopped = false;
-    let s3StoppedAt = 0;
+    let s3Outage: Promise<void> | undefined;
+    let s3BackAt = Infinity;
     const inFlight = new Map<number, Promise<void>>();
+    const duringOutage = new Set<number>();
     let n = 0;
     while (Date.now() < deadline && report.deaths.length === 0) {
       if (!temporalRestarted && Date.now() >= restartTemporalAt) {
@@ -145,16 +161,19 @@ export async function runSoak(options: {
         });
         log("Temporal server is back");
       }
-      if (!s3Stopped && Date.now() >= stopS3At) {
-        s3Stopped = true;
-        // moto keeps objects in memory: check every finished file before it goes away
-        await client.verifyFinished();
-        log("stopping the S3 server for 30 s");
-        s3StoppedAt = Date.now();
-        await moto.stop();
-        await sleep(30_000);
-        moto = await startMotoServer({ port: moto.port, logFile: `${LOG_DIR}/moto.log` });
-        log("S3 server is back (empty: in-flight uploads start over)");
+      if (!s3Outage && Date.now() >= stopS3At) {
+        // S3 goes away for 30 s while the loop goes on: exports in flight lose their
+        // connections, new ones start without storage; every one must still end right
+        s3Outage = (async () => {
+          log("S3 unreachable for 30 s (every connection cut, new ones refused)");
+          await s3.stop();
+          report.s3ConnectionsCut = s3.cut;
+          for (const id of inFlight.keys()) duringOutage.add(id);
+          await sleep(30_000);
+          await s3.start();
+          s3BackAt = Date.now();
+          log("S3 reachable again");
+        })();
       }
       if (inFlight.size < 2) {
         const format = FORMATS[n % FORMATS.length];
@@ -167,11 +186,14 @@ export async function runSoak(options: {
         } else {
           const run = client.follow(id, { cancel }).finally(() => inFlight.delete(id));
           inFlight.set(id, run);
+          if (s3Outage && !s3.listening) duringOutage.add(id);
         }
       }
       await sleep(1000);
     }
     log(`loop over after ${((Date.now() - started) / 1000).toFixed(0)} s; draining`);
+    await s3Outage;
+    report.duringS3Outage = duringOutage.size;
     const died = new Promise<void>((resolve) => {
       const check = setInterval(() => {
         if (report.deaths.length > 0) resolve();
@@ -180,19 +202,28 @@ export async function runSoak(options: {
     });
     await Promise.race([Promise.all(inFlight.values()), died]);
     if (report.deaths.length === 0) {
-      await client.verifyFinished(s3StoppedAt);
-      const health = await fetch(`${api.base}/healthz`);
-      const body = await health.json();
+      await client.verifyFinished();
+      // healthy again within 30 s: one check may time out (5 s each) on a loaded machine
+      const healthDeadline = Date.now() + 30_000;
+      let health = await fetch(`${api.base}/healthz`);
+      let body = await health.json();
+      while (health.status !== 200 && Date.now() < healthDeadline) {
+        await sleep(2000);
+        health = await fetch(`${api.base}/healthz`);
+        body = await health.json();
+      }
       if (health.status !== 200) {
-        report.problems.push(`healthz ${health.status}: ${JSON.stringify(body)}`);
+        report.problems.push(`healthz ${health.status} for 30 s: ${JSON.stringify(body)}`);
       }
     }
     Object.assign(report, client.counts());
+    report.succeededAfterFaults = client.succeededSince(s3BackAt);
     report.problems.push(...client.problems);
     return report;
   } finally {
     stopping = true;
     await Promise.all([api?.stop(), worker?.stop()]);
+    await s3.stop();
     await Promise.all([temporal.stop(), moto.stop()]);
     await sql.end({ timeout: 5 });
     await Deno.remove(dir, { recursive: true }).catch(() => {});
@@ -202,7 +233,9 @@ export async function runSoak(options: {
 /** Talks to the API process like a user: create, poll, cancel, download, check. */
 class SoakClient {
   readonly problems: string[] = [];
-  #succeeded: { id: number; format: string; checksum: string; at: number }[] = [];
+  #succeeded: { id: number; format: string; checksum: string }[] = [];
+  /** When each SUCCESS was seen (ms since the epoch). */
+  #succeededAt: number[] = [];
   #counts = { succeeded: 0, failed: 0, revoked: 0 };
 
   constructor(
@@ -214,6 +247,11 @@ class SoakClient {
 
   counts(): { succeeded: number; failed: number; revoked: number } {
     return { ...this.#counts };
+  }
+
+  /** Exports seen SUCCESS at or after `time` (ms since the epoch). */
+  succeededSince(time: number): number {
+    return this.#succeededAt.filter((at) => at >= time).length;
   }
 
   async #call(method: string, path: string, body?: unknown): Promise<Response> {
@@ -258,11 +296,11 @@ class SoakClient {
       }
       if (body.status === "SUCCESS") {
         this.#counts.succeeded++;
+        this.#succeededAt.push(Date.now());
         this.#succeeded.push({
           id,
           format: body.format,
           checksum: String(body.checksum ?? ""),
-          at: Date.now(),
         });
         if (body.record_count !== this.expectedRows) {
           this.problems.push(
@@ -291,21 +329,14 @@ class SoakClient {
   }
 
   /**
-   * Downloads every finished, unchecked file: checksum and row count must be exact. A file that
-   * finished in the instant between the last check and the S3 stop (`lostAt`) went down with
-   * moto's in-memory store: that is the test's doing, logged, not counted.
+   * Downloads every finished, unchecked file: checksum and row count must be exact, and a file
+   * that cannot be downloaded is a problem (a finished export never loses its file).
    */
-  async verifyFinished(lostAt = 0): Promise<void> {
+  async verifyFinished(): Promise<void> {
     for (const done of this.#succeeded.splice(0)) {
       const res = await this.#call("GET", `/api/v2/exports/${done.id}/`);
       const body = await res.json();
       const file = await fetch(body.file_url);
-      // moto answers a lost bucket's presigned GET with 403 or 404
-      if ((file.status === 404 || file.status === 403) && done.at <= lostAt) {
-        this.log(`export ${done.id}: finished just before the S3 stop; its file went with moto`);
-        await file.body?.cancel();
-        continue;
-      }
       if (!file.ok) {
         this.problems.push(`export ${done.id}: download ${file.status}`);
         await file.body?.cancel();
