@@ -39,10 +39,19 @@ export function devServerSearchAttributeArgs(): string[] {
 
 /**
  * The `RequestedBy` value of an export: its user's e-mail address (`user <id>` when unknown,
- * `nobody` when the user was deleted).
+ * `nobody` when the user was deleted), at most {@link MAX_REQUESTED_BY} characters.
  */
 export function requestedBy(
   export_: { user_id: number | null; user_email: string | null },
 ): string {
-  return export_.user_email ?? (export_.user_id === null ? "nobody" : `user ${export_.user_id}`);
+  const name = export_.user_email ??
+    (export_.user_id === null ? "nobody" : `user ${export_.user_id}`);
+  // an address is at most 254 characters (RFC 5321 §4.5.3.1.3); a longer stored value is cut,
+  // so that it never exceeds Temporal's search attribute size limit and fails the start
+  return name.length > MAX_REQUESTED_BY
+    ? `${name.slice(0, MAX_REQUESTED_BY - 1).toWellFormed()}…`
+    : name;
 }
+
+/** The longest `RequestedBy` value, in UTF-16 code units: an e-mail address's maximum. */
+export const MAX_REQUESTED_BY = 254;
