@@ -25,6 +25,7 @@ import {
   updateJobProgress,
 } from "../db/exports.ts";
 import {
+  readConsistently,
   readSnapshot,
   sameSourceVersions,
   type SourceVersions,
@@ -302,7 +303,10 @@ export function createActivities(deps: ActivityDependencies) {
      * Called once a fresh (not resumed) attempt has taken its snapshot, with its markers and the
      * snapshot-bound query context; returns the records the file will hold in that snapshot.
      */
-    snapshotTaken(versions: SourceVersions, query: ExportQueryContext): Promise<number>;
+    snapshotTaken(
+      versions: SourceVersions,
+      inSnapshot: <T>(read: (query: ExportQueryContext) => Promise<T>) => Promise<T>,
+    ): Promise<number>;
     progress(records: number, total: number): Promise<void>;
   }): Promise<ExportedFile> {
     const { row, stream: exporter } = options;
@@ -319,9 +323,12 @@ export function createActivities(deps: ActivityDependencies) {
     // One snapshot for the whole attempt: every statement of every batch reads the data as of
     // its start (db/snapshot.ts). A resumed attempt continues the file only when its markers
     // equal the interrupted attempt's (the same data); otherwise it starts the file over.
-    return await withSnapshot(sql, async (tx) => {
-      const versions = await readSnapshot(tx, row.project_id);
-      const query: ExportQueryContext = { ...options.query, sql: tx };
+    return await withSnapshot(sql, async (snapshot) => {
+      const versions = await snapshot.run((tx) => readSnapshot(tx, row.project_id));
+      const query = options.query;
+      /** Runs `read` in one short transaction of the snapshot, with its query context. */
+      const inSnapshot = <T>(read: (query: ExportQueryContext) => Promise<T>): Promise<T> =>
+        snapshot.run((tx) => read({ ...query, sql: tx }));
       let total = options.totalRecords;
       let start: Omit<ExportCheckpoint, "hashState"> & { hashState?: string } | undefined;
       if (previous && options.owns(previous.upload.uploadId)) {
@@ -376,7 +383,7 @@ export function createActivities(deps: ActivityDependencies) {
         const upload = await storage.beginUpload(options.key, options.contentType);
         await options.afterBegin(upload);
         start = { state: exporter.initialState(query), records: 0, upload };
-        total = await options.snapshotTaken(versions, query);
+        total = await options.snapshotTaken(versions, inSnapshot);
       }
 
       // S3 parts must be ≥ 5 MiB; an fsynced file can take any size, so the filesystem backend
@@ -416,7 +423,8 @@ export function createActivities(deps: ActivityDependencies) {
           let limit = writer.batchLimit ?? firstBatchLimit({ maxRecords: config.exportBatchSize });
           while (!done) {
             if (ctx.cancellationSignal.aborted) throw new CancelledFailure("export cancelled");
-            const chunk = await exporter.next(query, writer.state, { limit });
+            const state = writer.state;
+            const chunk = await inSnapshot((q) => exporter.next(q, state, { limit }));
             // The capture set may be deleted mid-export: its rows then silently vanish from the
             // query, so check after every batch instead of exporting a truncated file.
             await checkFilters(row);
@@ -506,7 +514,7 @@ export function createActivities(deps: ActivityDependencies) {
         const row = await requireExport(input.exportId);
         const exporter = requireExporter(row.format);
         const query = await queryContext(row);
-        const { total, versions, warnings } = await withSnapshot(sql, async (tx) => ({
+        const { total, versions, warnings } = await readConsistently(sql, async (tx) => ({
           versions: await readSnapshot(tx, row.project_id),
           total: await exporter.count({ ...query, sql: tx }),
           // impossible source times the file leaves empty (registry/time_sql.ts), counted once
@@ -547,11 +555,11 @@ export function createActivities(deps: ActivityDependencies) {
               updated_at = now()
             where id = ${row.id}`;
         },
-        async snapshotTaken(versions, snapshot) {
+        async snapshotTaken(versions, inSnapshot) {
           if (sameSourceVersions(recordedSourceVersions(row), versions)) return input.totalRecords;
           // the data changed between the count and this snapshot: count again in it, so that the
           // total the export announces is the number of records its file holds
-          const total = await exporter.count(snapshot);
+          const total = await inSnapshot((q) => exporter.count(q));
           await recordCount(sql, row.id, { total, versions });
           await appendJobLog(
             sql,

@@ -1,6 +1,6 @@
 /**
- * Consistent reads for exports: one repeatable-read snapshot per streaming attempt, and the
- * source change markers (`export_source_versions`, migration 00007) that tell whether two
+ * Consistent reads for exports: one snapshot per streaming attempt, read batch by batch in short
+ * transactions that import it, and the source change markers (`export_source_versions`, migration 00007) that tell whether two
  * snapshots hold the same data.
  */
 import type { Sql } from "./client.ts";
@@ -16,12 +16,67 @@ export interface SourceVersions {
 }
 
 /**
- * Runs `read` in a read-only REPEATABLE READ transaction (PostgreSQL docs, "Transaction
- * Isolation", 13.2.2): every statement of `read` sees the data as of its first statement, so
- * a file written by one call describes one moment however long it streams. `read` gets the
- * transaction as its `Sql` (tagged templates, `json`, `unsafe`); it must not begin another.
+ * One moment of the database that any number of short transactions can read
+ * ({@link withSnapshot}).
  */
-export async function withSnapshot<T>(sql: Sql, read: (tx: Sql) => Promise<T>): Promise<T> {
+export interface Snapshot {
+  /** The exported snapshot's identifier (`pg_export_snapshot()`). */
+  readonly id: string;
+  /**
+   * Runs `read` in a new read-only REPEATABLE READ transaction that imports the snapshot (SET
+   * TRANSACTION SNAPSHOT): it sees exactly the data every other `run` of this snapshot sees,
+   * and holds its table locks only until it returns. Throws when the snapshot is gone (its
+   * holding connection was lost): the caller retries with a new one.
+   */
+  run<T>(read: (tx: Sql) => Promise<T>): Promise<T>;
+}
+
+/** What `pg_export_snapshot()` returns, e.g. `00000003-0000001B-1` (hex groups and dashes). */
+const SNAPSHOT_ID = /^[0-9A-Fa-f]+(-[0-9A-Fa-f]+)+$/;
+
+/**
+ * Runs `use` with one moment of the database (PostgreSQL docs, "Snapshot Synchronization
+ * Functions", `pg_export_snapshot`, and SET TRANSACTION SNAPSHOT): a connection reserved for the
+ * whole call holds a read-only REPEATABLE READ transaction that exports its snapshot and reads
+ * nothing, so it holds no table lock; each `snapshot.run` reads in its own short transaction
+ * importing that snapshot. A file written batch by batch through `run` describes one moment
+ * however long it streams, and DDL (a migration, TRUNCATE) waits at most for one batch, not for
+ * the whole export, as one long transaction would make it (with every query queued behind it).
+ * Like any open transaction, the holder keeps VACUUM from removing rows newer than the snapshot
+ * while `use` runs.
+ */
+export async function withSnapshot<T>(
+  sql: Sql,
+  use: (snapshot: Snapshot) => Promise<T>,
+): Promise<T> {
+  const holder = await sql.reserve();
+  try {
+    await holder`begin isolation level repeatable read read only`;
+    const [{ id }] = await holder<{ id: string }[]>`select pg_export_snapshot() as id`;
+    if (!SNAPSHOT_ID.test(id)) throw new Error(`unexpected snapshot identifier: ${id}`);
+    const snapshot: Snapshot = {
+      id,
+      async run<R>(read: (tx: Sql) => Promise<R>): Promise<R> {
+        return await sql.begin("isolation level repeatable read read only", async (tx) => {
+          // an identifier cannot be a bound parameter of SET; it was checked above
+          await tx.unsafe(`set transaction snapshot '${id}'`);
+          return await read(tx as unknown as Sql);
+        }) as R;
+      },
+    };
+    return await use(snapshot);
+  } finally {
+    await holder`rollback`.catch(() => {});
+    holder.release();
+  }
+}
+
+/**
+ * Runs `read` in one read-only REPEATABLE READ transaction (PostgreSQL docs, "Transaction
+ * Isolation", 13.2.2): its statements see one moment. For a few statements (a count and its
+ * markers); a file streamed batch by batch uses {@link withSnapshot}.
+ */
+export async function readConsistently<T>(sql: Sql, read: (tx: Sql) => Promise<T>): Promise<T> {
   return await sql.begin(
     "isolation level repeatable read read only",
     (tx) => read(tx as unknown as Sql),
