@@ -459,7 +459,7 @@ export function createActivities(deps: ActivityDependencies) {
         }
         throw error;
       }
-    });
+    }, { holderUrl: config.databaseUrl });
   }
 
   return {

@@ -3,7 +3,7 @@
  * transactions that import it, and the source change markers (`export_source_versions`, migration 00007) that tell whether two
  * snapshots hold the same data.
  */
-import type { Sql } from "./client.ts";
+import { connectDatabase, type Sql } from "./client.ts";
 
 /**
  * The change markers of a project's tables and of the global tables (taxa, algorithms, users)
@@ -48,8 +48,18 @@ const SNAPSHOT_ID = /^[0-9A-Fa-f]+(-[0-9A-Fa-f]+)+$/;
 export async function withSnapshot<T>(
   sql: Sql,
   use: (snapshot: Snapshot) => Promise<T>,
+  options: {
+    /**
+     * The database URL of `sql`: the holder then gets a connection of its own, outside the
+     * pool, so that holders never take the connections the batches and every other query of
+     * the process need (four holders in a pool of eight, with batches waiting on a lock, left
+     * nothing for the query that would release it). Default: a connection of the pool.
+     */
+    holderUrl?: string;
+  } = {},
 ): Promise<T> {
-  const holder = await sql.reserve();
+  const own = options.holderUrl ? connectDatabase(options.holderUrl, { max: 1 }) : undefined;
+  const holder = await (own ?? sql).reserve();
   try {
     await holder`begin isolation level repeatable read read only`;
     const [{ id }] = await holder<{ id: string }[]>`select pg_export_snapshot() as id`;
@@ -68,6 +78,7 @@ export async function withSnapshot<T>(
   } finally {
     await holder`rollback`.catch(() => {});
     holder.release();
+    await own?.end({ timeout: 5 });
   }
 }
 

@@ -54,6 +54,16 @@ interface Lane {
   temporal: TemporalDevServer;
 }
 
+// Interrupted (Ctrl-C, a CI timeout): stop the servers this run started before leaving, so
+// that no Temporal or moto server outlives it.
+for (const signal of ["SIGINT", "SIGTERM"] as const) {
+  Deno.addSignalListener(signal, () => {
+    console.error(`\n${signal}: stopping the test services …`);
+    Promise.allSettled([moto.stop(), ...lanes.map((lane) => lane.temporal.stop())])
+      .finally(() => Deno.exit(130));
+  });
+}
+
 let passed = 0;
 let failed = 0;
 const crashes: string[] = [];
