@@ -3,9 +3,9 @@
  * activities use these, so that a status or a progress stage is written in one place only.
  */
 import type { ExportFilters, ExportOptions } from "../registry/types.ts";
-import type postgres from "postgres";
 import type { Sql } from "./client.ts";
 import type { SourceVersions } from "./snapshot.ts";
+import { inTransaction } from "./transaction.ts";
 
 /** Status of an export and of its job (the platform's Celery-style names). */
 export type ExportStatus = "PENDING" | "STARTED" | "SUCCESS" | "FAILURE" | "REVOKED";
@@ -174,7 +174,7 @@ export async function createOrReuseExport(
   },
 ): Promise<CreatedOrReused> {
   const filters = storedFilters(input.filters, input.options);
-  return await sql.begin(async (tx) => {
+  return await inTransaction(sql, async (tx) => {
     const lost: number[] = [];
     if (input.reuse) {
       const request = JSON.stringify([input.projectId, input.format, filters]);
@@ -242,7 +242,7 @@ export async function recordCount(
     warnings?: readonly string[];
   },
 ): Promise<void> {
-  await sql.begin(async (tx) => {
+  await inTransaction(sql, async (tx) => {
     for (const line of counted.warnings ?? []) {
       await tx`
         insert into job_logs (job_id, level, message)
@@ -286,7 +286,7 @@ export async function insertExport(
   },
 ): Promise<ExportIdentity> {
   const filters = storedFilters(input.filters, input.options);
-  return await sql.begin((tx) => insertExportIn(tx, { ...input, filters }));
+  return await inTransaction(sql, (tx) => insertExportIn(tx, { ...input, filters }));
 }
 
 async function insertExportIn(
@@ -405,8 +405,8 @@ export async function listExports(
   return { count: n, rows };
 }
 
-/** A transaction of the client type ({@link Sql} inside `sql.begin`). */
-type Transaction = postgres.TransactionSql;
+/** A connection inside a transaction (db/transaction.ts `inTransaction`). */
+type Transaction = Sql;
 
 /** The statuses in which an export has ended: its file and its job no longer change. */
 export const ENDED_STATUSES: readonly ExportStatus[] = ["SUCCESS", "FAILURE", "REVOKED"];
@@ -466,7 +466,7 @@ export async function updateJobProgress(
   change: (progress: JobProgress) => void,
   jobStatus?: ExportStatus,
 ): Promise<void> {
-  await sql.begin((tx) => applyJobProgress(tx, exportId, change, jobStatus));
+  await inTransaction(sql, (tx) => applyJobProgress(tx, exportId, change, jobStatus));
 }
 
 async function insertJobLog(
@@ -497,7 +497,7 @@ export async function markExportStarted(
     message: string;
   },
 ): Promise<boolean> {
-  return await sql.begin(async (tx) => {
+  return await inTransaction(sql, async (tx) => {
     await nameTransition(tx, "transition STARTED");
     const [row] = await tx<{ previous: ExportStatus; run_id: string | null }[]>`
       select status as previous, run_id from data_exports where id = ${exportId} for update`;
@@ -533,7 +533,7 @@ export async function markExportSucceeded(
   exportId: number,
   stats: { records: number; fileSize: number; checksum: string; fileUrl: string },
 ): Promise<SucceededOutcome> {
-  return await sql.begin(async (tx) => {
+  return await inTransaction(sql, async (tx) => {
     await nameTransition(tx, "transition SUCCESS");
     const [before] = await tx<{ status: ExportStatus; checksum: string | null }[]>`
       select status, checksum from data_exports where id = ${exportId} for update`;
@@ -583,7 +583,7 @@ export async function markExportEnded(
   ending: { status: "FAILURE" | "REVOKED"; message?: string; stage?: string },
 ): Promise<boolean> {
   const { status } = ending;
-  return await sql.begin(async (tx) => {
+  return await inTransaction(sql, async (tx) => {
     await nameTransition(tx, `transition ${status}`);
     const updated = await tx`
       update data_exports set status = ${status}, error = ${ending.message ?? null},
@@ -611,7 +611,7 @@ export async function markExportEnded(
  * export is no longer FAILURE or REVOKED.
  */
 export async function markExportPending(sql: Sql, exportId: number): Promise<boolean> {
-  return await sql.begin(async (tx) => {
+  return await inTransaction(sql, async (tx) => {
     await nameTransition(tx, "transition PENDING");
     const reset = await tx`
       update data_exports set status = 'PENDING', error = null, error_stage = null,

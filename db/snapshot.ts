@@ -4,6 +4,7 @@
  * snapshots hold the same data.
  */
 import { connectDatabase, type Sql } from "./client.ts";
+import { inTransaction } from "./transaction.ts";
 
 /**
  * The change markers of a project's tables and of the global tables (taxa, algorithms, users)
@@ -50,35 +51,34 @@ export async function withSnapshot<T>(
   use: (snapshot: Snapshot) => Promise<T>,
   options: {
     /**
-     * The database URL of `sql`: the holder then gets a connection of its own, outside the
-     * pool, so that holders never take the connections the batches and every other query of
-     * the process need (four holders in a pool of eight, with batches waiting on a lock, left
-     * nothing for the query that would release it). Default: a connection of the pool.
+     * The database URL of `sql`: the holder gets a connection of its own, outside the pool, so
+     * that holders never take the connections the batches and every other query of the process
+     * need (four holders in a pool of eight, with batches waiting on a lock, left nothing for
+     * the query that would release it).
      */
-    holderUrl?: string;
-  } = {},
+    holderUrl: string;
+  },
 ): Promise<T> {
-  const own = options.holderUrl ? connectDatabase(options.holderUrl, { max: 1 }) : undefined;
-  const holder = await (own ?? sql).reserve();
+  const own = connectDatabase(options.holderUrl, { max: 1 });
   try {
-    await holder`begin isolation level repeatable read read only`;
-    const [{ id }] = await holder<{ id: string }[]>`select pg_export_snapshot() as id`;
+    // nothing is ever rolled back on the holder: ending its connection ends its transaction,
+    // and a connection the server closed must not be written to (db/transaction.ts)
+    await own`begin isolation level repeatable read read only`;
+    const [{ id }] = await own<{ id: string }[]>`select pg_export_snapshot() as id`;
     if (!SNAPSHOT_ID.test(id)) throw new Error(`unexpected snapshot identifier: ${id}`);
     const snapshot: Snapshot = {
       id,
       async run<R>(read: (tx: Sql) => Promise<R>): Promise<R> {
-        return await sql.begin("isolation level repeatable read read only", async (tx) => {
+        return await inTransaction(sql, async (tx) => {
           // an identifier cannot be a bound parameter of SET; it was checked above
           await tx.unsafe(`set transaction snapshot '${id}'`);
-          return await read(tx as unknown as Sql);
-        }) as R;
+          return await read(tx);
+        }, { mode: "isolation level repeatable read read only" });
       },
     };
     return await use(snapshot);
   } finally {
-    await holder`rollback`.catch(() => {});
-    holder.release();
-    await own?.end({ timeout: 5 });
+    await own.end({ timeout: 5 }).catch(() => {});
   }
 }
 
@@ -88,10 +88,7 @@ export async function withSnapshot<T>(
  * markers); a file streamed batch by batch uses {@link withSnapshot}.
  */
 export async function readConsistently<T>(sql: Sql, read: (tx: Sql) => Promise<T>): Promise<T> {
-  return await sql.begin(
-    "isolation level repeatable read read only",
-    (tx) => read(tx as unknown as Sql),
-  ) as T;
+  return await inTransaction(sql, read, { mode: "isolation level repeatable read read only" });
 }
 
 /** The markers of `projectId` and of the global tables, as the snapshot of `tx` sees them. */
