@@ -604,3 +604,71 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name: "a resumed export continues its file only over the same data, else starts it over",
+  ...serviceTest,
+  async fn() {
+    // the filesystem backend makes every batch durable: a kill leaves a checkpoint to resume
+    const h = await startHarness({
+      storage: "fs",
+      batchSize: 10,
+      worker: false,
+      env: { HEARTBEAT_TIMEOUT_SECONDS: "5" },
+    });
+    let worker = await startWorkerProcess(h.env, { name: "resume-0" });
+    try {
+      const seed = await seedDemo(h.sql, { occurrences: 2000, seed: 2305 });
+      const killMidway = async (id: number) => {
+        await waitFor(`export ${id} to stream`, async () => {
+          const e = await readExport(h, id, seed.token);
+          const records = e.job.progress.stages[0].params.find((p) => p.key === "records_exported");
+          return Number(records?.value ?? 0) >= 100;
+        }, 120_000);
+        await worker.kill();
+      };
+      const restart = async (name: string) => {
+        worker = await startWorkerProcess(h.env, { name });
+      };
+      const rowsOf = async (e: ExportJson) =>
+        parse(new TextDecoder().decode(await h.download(e.file_url!)), {
+          columns: true,
+        }) as { id: string }[];
+
+      // 1. nothing changed while no worker ran: the file continues from the checkpoint
+      const same = await createExport(h, seed, "occurrences_simple_csv");
+      await killMidway(same);
+      await restart("resume-1");
+      const sameDone = await h.waitForExport(same, seed.token, 180_000) as ExportJson;
+      assertEquals(sameDone.status, "SUCCESS");
+      const sameLogs = (await jobLogs(h.sql, same)).map((l) => l.message);
+      assert(sameLogs.some((m) => m.startsWith("resumed at")), sameLogs.join("\n"));
+      assertEquals((await rowsOf(sameDone)).length, sameDone.record_count);
+
+      // 2. an occurrence added while no worker ran: the file starts over in a new snapshot
+      const changed = await createExport(h, seed, "occurrences_simple_csv");
+      await killMidway(changed);
+      let added = 0;
+      await writeWhile(h.sql, seed.project_id, () => added++ > 0);
+      const [{ id: newest }] = await h.sql<{ id: number }[]>`
+        select max(id)::bigint as id from occurrences where project_id = ${seed.project_id}`;
+      await restart("resume-2");
+      const changedDone = await h.waitForExport(changed, seed.token, 180_000) as ExportJson;
+      assertEquals(changedDone.status, "SUCCESS");
+      const changedLogs = (await jobLogs(h.sql, changed)).map((l) => l.message);
+      assert(
+        changedLogs.some((m) => m.includes("the data changed since the interrupted attempt")),
+        changedLogs.join("\n"),
+      );
+      assert(!changedLogs.some((m) => m.startsWith("resumed at")), changedLogs.join("\n"));
+      const rows = await rowsOf(changedDone);
+      assertEquals(rows.length, changedDone.record_count);
+      assertEquals(new Set(rows.map((r) => r.id)).size, rows.length, "a record written twice");
+      assert(rows.some((r) => r.id === String(newest)), "the new snapshot's occurrence is missing");
+      assertEquals(contradictions(changedDone), []);
+    } finally {
+      await worker.stop(5_000).catch(() => {});
+      await h.close();
+    }
+  },
+});
