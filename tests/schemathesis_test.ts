@@ -15,6 +15,7 @@ import {
 } from "../cli/dev_services.ts";
 import { connectDatabase } from "../db/client.ts";
 import { migrate } from "../db/migrate.ts";
+import { scheduleTemporalId } from "../db/schedules.ts";
 import { fileURLToPath } from "node:url";
 import { seedDemo } from "../db/seed_demo.ts";
 import { assertEquals } from "./assert.ts";
@@ -93,6 +94,14 @@ Deno.test({
       assertEquals(out.code, 0, `schemathesis found problems (${report}/output.txt):\n${text}`);
     } finally {
       await server.shutdown();
+      // Schedule ids are per database (`export-schedule-<id>`) in a namespace the test run's
+      // other files share: remove the Temporal Schedules this database created, so that no later
+      // file finds its ids taken (README, operator runbook: one namespace per database for
+      // schedules)
+      const rows = await h.sql<{ id: number }[]>`select id from export_schedules`;
+      for (const { id } of rows) {
+        await h.temporal.client.schedule.getHandle(scheduleTemporalId(id)).delete().catch(() => {});
+      }
       await h.close();
       await dropDatabase(admin, name);
     }
