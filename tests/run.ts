@@ -19,6 +19,7 @@ import {
   withDatabase,
 } from "../cli/dev_services.ts";
 import { connectDatabase } from "../db/client.ts";
+import { type FileOutcome, fileTimeTable } from "./file_time_table.ts";
 import { migrate } from "../db/migrate.ts";
 
 const baseUrl = Deno.env.get("DATABASE_URL") ?? "postgres://postgres@127.0.0.1:5432/postgres";
@@ -68,6 +69,7 @@ let passed = 0;
 let failed = 0;
 const crashes: string[] = [];
 const measured: Record<string, number> = {};
+const outcomes = new Map<string, FileOutcome>();
 try {
   for (let index = 0; index < laneCount; index++) {
     const dbName = `ami_exports_test_${stamp}_${index}`;
@@ -100,6 +102,7 @@ try {
       running.delete(file);
       const seconds = (performance.now() - started) / 1000;
       measured[file] = Math.round(seconds);
+      outcomes.set(file, { seconds, lane: lane.index, ...result });
       console.log(result.output);
       console.log(
         `== ${file}: ${result.passed} passed, ${result.failed} failed in ${
@@ -133,6 +136,7 @@ if (recordDurations) {
       "\n",
   );
 }
+console.log(fileTimeTable(outcomes));
 if (crashes.length > 0) {
   console.log(`process crashes (each counts as a failure): ${crashes.join("; ")}`);
 }
