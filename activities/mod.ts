@@ -574,8 +574,8 @@ export function createActivities(deps: ActivityDependencies) {
     },
 
     /**
-     * Decides whether the export is sharded (README, Sharded exports): only formats with
-     * `shardBounds`, only above `EXPORT_SHARD_RECORDS` records (0: never), at most
+     * Decides whether the export is sharded (docs/architecture.md, Sharded exports): only
+     * formats with `shardBounds`, only above `EXPORT_SHARD_RECORDS` records (0: never), at most
      * {@link MAX_SHARDS} shards of about equal record counts. Removes leftover shard objects of
      * an earlier run of this export and records the file key (so a failure removes a composed
      * file). An empty plan means: export unsharded.
@@ -656,7 +656,7 @@ export function createActivities(deps: ActivityDependencies) {
         async snapshotTaken(versions) {
           if (!sameSourceVersions(recordedSourceVersions(row), versions)) {
             // each shard reads its own snapshot: records stay whole (no record refers to
-            // another), the file as a whole spans the moments of its shards (README)
+            // another), the file as a whole spans the moments of its shards (docs/operations.md)
             await appendJobLog(
               sql,
               row.id,

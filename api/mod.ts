@@ -23,6 +23,9 @@ import { schedulesRoutes } from "./schedules.ts";
 /** Where the OpenAPI document is served. */
 export const OPENAPI_PATH = "/api/v2/openapi.json";
 
+/** Where its interactive reference page is served; `GET /` redirects there. */
+export const DOCS_PATH = "/api/v2/docs";
+
 const healthRoute = createRoute({
   method: "get",
   path: "/healthz",
@@ -88,7 +91,9 @@ export function createApp(deps: ExportsApiDependencies): OpenAPIHono<BlankEnv> {
 
   // Public: the document and its reference page (registered before the authenticated routes)
   app.get(OPENAPI_PATH, (c) => c.json(openApiDocument(app)));
-  app.route("/api/v2/docs", docsRoutes(OPENAPI_PATH));
+  app.route(DOCS_PATH, docsRoutes(OPENAPI_PATH));
+  // a browser pointed at the API's address lands on its reference page, not on a JSON 404
+  app.get("/", (c) => c.redirect(DOCS_PATH, 302));
 
   const v2 = new OpenAPIHono<ApiEnv>({ strict: false, defaultHook: validationHook });
   v2.use("*", tokenAuth(deps.sql));

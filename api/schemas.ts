@@ -227,7 +227,7 @@ export const CreateExportSchema = z.object({
     example: "occurrences_simple_csv",
   }),
   filters: filtersObject().nullish().openapi({
-    description: 'Filters, e.g. {"collection_id": 3} (README, "Filters")',
+    description: 'Filters, e.g. {"collection_id": 3} (docs/formats.md, "Filters")',
     ...filtersDocument(),
   }),
   excel_compatible: z.boolean().optional().openapi({

@@ -26,7 +26,7 @@ import { captureStatement, psqlCopy } from "./copy_limit.ts";
 
 /** What one reference COPY found. */
 export interface ReferenceRun {
-  /** What the reference is (README wording). */
+  /** What the reference is (docs/benchmarks.md wording). */
   kind: string;
   rows: number;
   seconds: number;

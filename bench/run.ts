@@ -475,7 +475,7 @@ async function exportOnce(
   }
 }
 
-/** Prints the results as the README's table. */
+/** Prints the results as the tables of docs/benchmarks.md. */
 export function printTable(results: BenchResults): void {
   const widths = [22, 7, 7, 9, 8, 8, 6, 6, 8, 8, 11, 5, 6];
   console.log(

@@ -23,8 +23,8 @@ export class TemporalUnavailableError extends Error {
 /**
  * Opens a `NativeConnection` (the SDK's Rust core gRPC, tonic/h2), never `@temporalio/client`'s
  * `Connection` (grpc-js over `node:http2`): under Deno 2.9 a server GOAWAY on a `node:http2`
- * session crashes the process inside nghttp2 (denoland/deno#36788; README, "Running Temporal's
- * TS SDK under Deno"). Throws when Temporal does not answer.
+ * session crashes the process inside nghttp2 (denoland/deno#36788; docs/architecture.md,
+ * "Running Temporal's TS SDK under Deno"). Throws when Temporal does not answer.
  */
 export async function openNativeConnection(address: string): Promise<NativeConnection> {
   installRuntime();

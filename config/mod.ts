@@ -209,7 +209,7 @@ export function loadConfig(env: Record<string, string | undefined> = Deno.env.to
   }
   const e = parsed.data;
   // a streaming worker trades some speed for memory: smaller batch strings and part buffers
-  // keep its peak under 200 MB (README, "Worker roles and memory")
+  // keep its peak under 200 MB (docs/architecture.md, "Worker roles and memory")
   const streaming = e.WORKER_ROLE === "streaming";
   const batchMb = e.EXPORT_BATCH_MB ?? (streaming ? 1 : 4);
   const partMb = e.UPLOAD_PART_SIZE_MB ?? (streaming ? 5 : 8);

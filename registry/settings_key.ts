@@ -9,7 +9,7 @@ import type { ExporterInfo } from "./types.ts";
  * `sha256:<hex>` over the format key, its `revision` (1 when absent) and every format setting
  * (`TIME_ZONE`, `MEDIA_URL`, `PLATFORM_URL`). Two exports of one request and the same data have
  * byte-identical files exactly when their keys are equal: a reused file is one that would be
- * produced again (README, "Rules every read keeps").
+ * produced again (docs/operations.md, "Rules every read keeps").
  */
 export async function exportSettingsKey(
   exporter: Pick<ExporterInfo, "key" | "revision">,

@@ -175,9 +175,9 @@ export interface RecordExporter extends ExporterInfo {
   /** Bytes after the last record (`]`). */
   epilogue(): string;
   /**
-   * Present on formats that can be exported in shards (README, Sharded exports): the ids of
-   * the `every`-th, 2·`every`-th, … record of the export in id order (one statement, the very
-   * predicate of the export), ascending. Shard k then holds the records with
+   * Present on formats that can be exported in shards (docs/architecture.md, Sharded exports): the
+   * ids of the `every`-th, 2·`every`-th, … record of the export in id order (one statement, the
+   * very predicate of the export), ascending. Shard k then holds the records with
    * `ids[k-1] < id ≤ ids[k]`; the bytes of a record never depend on the batch or shard it is in,
    * only on how many records precede it (`recordsBefore`).
    */

@@ -1,7 +1,7 @@
 /**
  * The API's contract: the OpenAPI 3.1 document covers every route and every response of these
- * tests validates against its documented schema; the docs page; listing (ordering, filters,
- * pagination, bad values); `/healthz` up and down.
+ * tests validates against its documented schema; the docs page and `GET /` redirecting to it;
+ * listing (ordering, filters, pagination, bad values); `/healthz` up and down.
  */
 import { contractViolation } from "../api/contract.ts";
 import { createApp } from "../api/mod.ts";
@@ -25,7 +25,7 @@ function closedPort(): number {
 }
 
 Deno.test({
-  name: "API contract: OpenAPI document, docs page, listing, healthz",
+  name: "API contract: OpenAPI document, docs page and its redirect, listing, healthz",
   ...serviceTest,
   async fn(t) {
     const h = await startHarness({ storage: "s3" });
@@ -91,6 +91,25 @@ Deno.test({
         const missing = await app.request("/api/v2/docs/assets/nope.js");
         assertEquals(missing.status, 404);
         await missing.body?.cancel();
+      });
+
+      await t.step("discovery: GET / redirects a browser to the reference page", async () => {
+        for (const method of ["GET", "HEAD"]) {
+          const res = await app.request("/", { method, headers: { Accept: "text/html" } });
+          assertEquals(res.status, 302, method);
+          assertEquals(res.headers.get("Location"), "/api/v2/docs", method);
+          await res.body?.cancel();
+        }
+        const page = await app.request("/api/v2/docs"); // where the redirect points
+        assertEquals(page.status, 200);
+        assert(
+          (await page.text()).includes("SwaggerUIBundle"),
+          "the redirect's target is the page",
+        );
+        const post = await app.request("/", { method: "POST" });
+        assertEquals(post.status, 405);
+        assertEquals(post.headers.get("Allow"), "GET, HEAD");
+        await post.body?.cancel();
       });
 
       await t.step("listing: ordering, status and format filters, pagination", async () => {

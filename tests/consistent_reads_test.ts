@@ -1,5 +1,5 @@
 /**
- * Every read tells the truth (README, "Rules every read keeps"): a state change is one
+ * Every read tells the truth (docs/operations.md, "Rules every read keeps"): a state change is one
  * transaction, a file is one snapshot, and reuse returns only what would be produced again.
  * Against the real services: a poller reading exports hundreds of times across SUCCESS, FAILURE
  * and REVOKED; a worker killed with SIGKILL between the statements of every state transition; a

@@ -105,7 +105,7 @@ Deno.test({
         const [{ slug, file_key: key }] = await h.sql<{ slug: string; file_key: string }[]>`
           select p.slug, e.file_key from data_exports e join projects p on p.id = e.project_id
           where e.id = ${id}`;
-        // exports/<the export's uuid>/<slug>_export-<id>.csv (README, Formats)
+        // exports/<the export's uuid>/<slug>_export-<id>.csv (docs/formats.md)
         assert(
           new RegExp(`^exports/[0-9a-f-]{36}/${slug}_export-${id}\\.csv$`).test(key),
           key,

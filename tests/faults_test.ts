@@ -178,8 +178,8 @@ Deno.test({
           await sleep(3_000);
           temporal = await startTemporalDevServer({ port: temporal.port, dbFile, logFile });
           // A restart sends a GOAWAY on every connection: the worker must ride it out (it died
-          // here while its client used node:http2; README, "Running Temporal's TS SDK under
-          // Deno"). A death fails the test; nothing restarts it.
+          // here while its client used node:http2; docs/architecture.md, "Running Temporal's TS
+          // SDK under Deno"). A death fails the test; nothing restarts it.
           const died = await Promise.race([worker.exited, sleep(15_000).then(() => null)]);
           assertEquals(
             died,

@@ -1,8 +1,9 @@
 /**
  * No process opens a `node:http2` session: under Deno 2.9 a server GOAWAY on one crashes the
- * process inside nghttp2 (README, "Running Temporal's TS SDK under Deno"). The test counts
- * `http2.connect` calls while the API, a worker, an export, a cancel-free delete and housekeeping
- * run in this process; a grpc-js `Connection` is the positive control that the count works.
+ * process inside nghttp2 (docs/architecture.md, "Running Temporal's TS SDK under Deno"). The test
+ * counts `http2.connect` calls while the API, a worker, an export, a cancel-free delete and
+ * housekeeping run in this process; a grpc-js `Connection` is the positive control that the count
+ * works.
  */
 import http2 from "node:http2";
 import { Connection } from "@temporalio/client";

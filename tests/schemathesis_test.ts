@@ -96,7 +96,7 @@ Deno.test({
       await server.shutdown();
       // Schedule ids are per database (`export-schedule-<id>`) in a namespace the test run's
       // other files share: remove the Temporal Schedules this database created, so that no later
-      // file finds its ids taken (README, operator runbook: one namespace per database for
+      // file finds its ids taken (docs/operations.md: one namespace per database for
       // schedules)
       const rows = await h.sql<{ id: number }[]>`select id from export_schedules`;
       for (const { id } of rows) {

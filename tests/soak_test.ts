@@ -1,8 +1,8 @@
 /**
- * Processes stay up (README, "Running Temporal's TS SDK under Deno"): the soak of `tests/soak.ts`
- * for `SOAK_MINUTES` (default 2) minutes: GOAWAY every 20 s, a Temporal restart, a 30 s S3
- * outage (connections cut, stored objects kept), exports and cancels in a loop; no process may
- * die, every export ends right and every finished file downloads exactly.
+ * Processes stay up (docs/architecture.md, "Running Temporal's TS SDK under Deno"): the soak of
+ * `tests/soak.ts` for `SOAK_MINUTES` (default 2) minutes: GOAWAY every 20 s, a Temporal restart, a
+ * 30 s S3 outage (connections cut, stored objects kept), exports and cancels in a loop; no process
+ * may die, every export ends right and every finished file downloads exactly.
  */
 import { assert, assertEquals } from "./assert.ts";
 import { runSoak } from "./soak.ts";
