@@ -32,7 +32,8 @@ interface Owner {
  * - aborts incomplete uploads of this database's exports that no running export owns (its row
  *   is gone, ended, or names another upload id) and that are at least `minAgeSeconds` old (an
  *   upload is begun a moment before its id is recorded);
- * - removes files of deleted exports and of exports that ended FAILURE/REVOKED;
+ * - removes files of deleted exports and of exports that ended FAILURE/REVOKED (or EXPIRED, whose
+ *   file `expireExports` deletes itself: one left behind is removed here);
  * - treats shard objects and uploads (`<uuid>/shards/…`) as live while their export is PENDING
  *   or STARTED, and as leftovers once it ended (any status) or was deleted;
  * - forgets deleted exports older than `minAgeSeconds` once nothing of theirs is left.
@@ -67,7 +68,7 @@ export async function sweepStorage(
     if (!owner) continue;
     const ended = owner.shard
       ? !["PENDING", "STARTED"].includes(owner.status ?? "")
-      : ["FAILURE", "REVOKED"].includes(owner.status ?? "");
+      : ["FAILURE", "REVOKED", "EXPIRED"].includes(owner.status ?? "");
     if (owner.deleted || ended) {
       await storage.deleteObject(key);
       report.removedFiles.push(key);

@@ -771,6 +771,7 @@ export function createActivities(deps: ActivityDependencies) {
         fileSize: input.fileSize,
         checksum: `sha256:${input.checksum}`,
         fileUrl: exportDownloadUrl(config, input.exportId),
+        retentionSeconds: config.retention.seconds,
       });
       if (outcome === "missing") throw exportNotFound(input.exportId);
     },

@@ -144,4 +144,6 @@ export interface HousekeepingReport {
   abortedUploads: { key: string; uploadId: string }[];
   /** Published files removed: their export row no longer exists. */
   removedFiles: string[];
+  /** SUCCESS exports whose retention ended: file deleted, now EXPIRED (docs/retention.md). */
+  expiredExports?: { id: number; key: string | null }[];
 }

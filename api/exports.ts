@@ -59,6 +59,7 @@ import {
 } from "./schemas.ts";
 import { exportFileUrl, serializeExport } from "./serialize.ts";
 import { logEvent } from "../domain/log.ts";
+import { expiredMessage } from "../domain/retention.ts";
 import {
   ELLIPSIS,
   joinTruncated,
@@ -86,7 +87,7 @@ export interface ApiEnv {
  * A JSON error response `{"error": message, ...extra}` typed for the route's responses; the
  * message is cut to `MAX_MESSAGE_CHARS` (domain/echo.ts).
  */
-export function problem<S extends 400 | 401 | 403 | 404 | 409 | 503>(
+export function problem<S extends 400 | 401 | 403 | 404 | 409 | 410 | 503>(
   c: Context,
   status: S,
   message: string,
@@ -238,7 +239,7 @@ const downloadRoute = createRoute({
       description: "Redirect to the file",
       headers: z.object({ Location: z.string() }),
     },
-    ...errorResponses(400, 401, 404, 409),
+    ...errorResponses(400, 401, 404, 409, 410),
   },
 });
 
@@ -633,6 +634,7 @@ export function exportsRoutes(deps: ExportsApiDependencies): OpenAPIHono<ApiEnv>
   app.openapi(downloadRoute, async (c) => {
     const found = await loadReadable(c.get("user"), c.req.valid("param").id);
     if ("status" in found) return problem(c, found.status, found.message);
+    if (found.row.status === "EXPIRED") return problem(c, 410, expiredMessage(found.row));
     if (found.row.status !== "SUCCESS" || !found.row.file_key) {
       return problem(c, 409, `export has no file yet: ${found.row.status}`);
     }

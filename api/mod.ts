@@ -18,6 +18,7 @@ import { checkHealth } from "./health.ts";
 import { logEvent } from "../domain/log.ts";
 import { MAX_ECHO_CHARS, truncateText } from "../domain/echo.ts";
 import { HealthSchema } from "./schemas.ts";
+import { retentionRoutes } from "./retention.ts";
 import { schedulesRoutes } from "./schedules.ts";
 
 /** Where the OpenAPI document is served. */
@@ -97,6 +98,7 @@ export function createApp(deps: ExportsApiDependencies): OpenAPIHono<BlankEnv> {
 
   const v2 = new OpenAPIHono<ApiEnv>({ strict: false, defaultHook: validationHook });
   v2.use("*", tokenAuth(deps.sql));
+  v2.route("/exports", retentionRoutes(deps));
   v2.route("/exports", exportsRoutes(deps));
   v2.route("/export-schedules", schedulesRoutes(deps));
   app.route("/api/v2", v2);

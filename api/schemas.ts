@@ -122,8 +122,11 @@ export const ErrorSchema = z.looseObject({
   error: z.string().openapi({ example: "export not found: 17" }),
 }).openapi("Error");
 
-const statusValues = ["PENDING", "STARTED", "SUCCESS", "FAILURE", "REVOKED"] as const;
-const ExportStatusSchema = z.enum(statusValues).openapi("ExportStatus");
+const statusValues = ["PENDING", "STARTED", "SUCCESS", "FAILURE", "REVOKED", "EXPIRED"] as const;
+const ExportStatusSchema = z.enum(statusValues).openapi("ExportStatus", {
+  description: "EXPIRED: a SUCCESS export whose file was deleted when its retention ended " +
+    "(`expires_at`; docs/retention.md); its request, counts and checksum stay",
+});
 const ActionSchema = z.enum(["create", "delete", "cancel", "retry"]);
 
 const ProgressStageSchema = z.object({
@@ -180,6 +183,11 @@ export const ExportSchema = z.object({
   updated_at: z.string(),
   started_at: z.string().nullable(),
   finished_at: z.string().nullable(),
+  expires_at: z.string().nullable().openapi({
+    description: "When housekeeping deletes the file of this SUCCESS export (then EXPIRED): " +
+      "finished_at + EXPORT_RETENTION_DAYS, moved by `POST …/extend/`; null: kept forever or " +
+      "not finished",
+  }),
   logs: z.array(z.object({ level: z.string(), message: z.string(), created_at: z.string() }))
     .optional().openapi({ description: "Job log lines, with `?logs=true` only" }),
 }).openapi("Export");
@@ -303,6 +311,7 @@ export function errorResponses<S extends number>(
     403: "Not permitted",
     404: "Not found (or not readable by the caller)",
     409: "Conflicts with the current state",
+    410: "The export's file was deleted when its retention ended (EXPIRED)",
     415: "The body is not `application/json`",
     503: "A dependency is unavailable",
   };

@@ -58,6 +58,23 @@ export interface Config {
   signingSecret: string;
   /** What the occurrence formats print: local time zone, crop URL base, `details` link base. */
   formats: FormatSettings;
+  /** How long exports' files are kept (docs/retention.md, GBIF's download `eraseAfter`). */
+  retention: RetentionSettings;
+}
+
+/**
+ * Retention of export files, after GBIF's downloads (`eraseAfter`, extendable by the owner):
+ * a SUCCESS export expires `seconds` after it finished (0: kept forever, `expires_at` null),
+ * and an extension may ask for at most `maxDays` days.
+ */
+export interface RetentionSettings {
+  /**
+   * `EXPORT_RETENTION_SECONDS` when set (short retentions in tests and trials), else
+   * `EXPORT_RETENTION_DAYS` (default 30) × 86,400; 0 keeps files forever.
+   */
+  seconds: number;
+  /** `EXPORT_RETENTION_MAX_DAYS` (default 365): the longest extension. */
+  maxDays: number;
 }
 
 /**
@@ -169,6 +186,9 @@ const envSchema = z.object({
     "must be an absolute path (/media/) or an http(s) URL",
   ).default(defaultFormatSettings.mediaUrl),
   PLATFORM_URL: z.url({ protocol: /^https?$/ }).default(defaultFormatSettings.platformUrl),
+  EXPORT_RETENTION_DAYS: z.coerce.number().int().min(0).max(36_500).default(30),
+  EXPORT_RETENTION_SECONDS: z.coerce.number().int().min(0).max(36_500 * 86_400).optional(),
+  EXPORT_RETENTION_MAX_DAYS: z.coerce.number().int().min(1).max(36_500).default(365),
 });
 
 /**
@@ -252,6 +272,10 @@ export function loadConfig(env: Record<string, string | undefined> = Deno.env.to
       timeZone: e.TIME_ZONE,
       mediaUrl: e.MEDIA_URL,
       platformUrl: e.PLATFORM_URL.replace(/\/+$/, ""),
+    },
+    retention: {
+      seconds: e.EXPORT_RETENTION_SECONDS ?? e.EXPORT_RETENTION_DAYS * 86_400,
+      maxDays: e.EXPORT_RETENTION_MAX_DAYS,
     },
   };
 }

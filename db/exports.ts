@@ -7,8 +7,11 @@ import type { Sql } from "./client.ts";
 import type { SourceVersions } from "./snapshot.ts";
 import { inTransaction } from "./transaction.ts";
 
-/** Status of an export and of its job (the platform's Celery-style names). */
-export type ExportStatus = "PENDING" | "STARTED" | "SUCCESS" | "FAILURE" | "REVOKED";
+/**
+ * Status of an export and of its job (the platform's Celery-style names), plus EXPIRED: a
+ * SUCCESS export whose file housekeeping deleted when its retention ended (db/retention.ts).
+ */
+export type ExportStatus = "PENDING" | "STARTED" | "SUCCESS" | "FAILURE" | "REVOKED" | "EXPIRED";
 
 /** One name/value pair shown under a progress stage. */
 export interface StageParam {
@@ -66,6 +69,8 @@ export interface ExportRow {
   updated_at: Date;
   started_at: Date | null;
   finished_at: Date | null;
+  /** When housekeeping deletes the file of this SUCCESS export; null: kept forever. */
+  expires_at: Date | null;
   job_id: number;
   job_name: string;
   job_status: ExportStatus;
@@ -187,6 +192,7 @@ export async function createOrReuseExport(
             and coalesce(e.settings_key, ${input.settingsKey}) = ${input.settingsKey}
             and (
               (e.status = 'SUCCESS' and e.settings_key is not null and e.file_key is not null
+                and (e.expires_at is null or e.expires_at > now())
                 and e.source_version = (select version from export_source_versions
                                         where project_id = e.project_id)
                 and e.global_source_version = (select version from export_source_versions
@@ -409,7 +415,7 @@ export async function listExports(
 type Transaction = Sql;
 
 /** The statuses in which an export has ended: its file and its job no longer change. */
-export const ENDED_STATUSES: readonly ExportStatus[] = ["SUCCESS", "FAILURE", "REVOKED"];
+export const ENDED_STATUSES: readonly ExportStatus[] = ["SUCCESS", "FAILURE", "REVOKED", "EXPIRED"];
 
 /**
  * Names the transaction in `pg_stat_activity.application_name` (reverted at its end), so that an
@@ -525,24 +531,38 @@ export type SucceededOutcome = "marked" | "already" | "missing";
 /**
  * STARTED → SUCCESS, in one transaction: the export's status and statistics, every stage of its
  * job SUCCESS at progress 1 with `records_exported` and `total_records` equal to the records in
- * the file, the job SUCCESS, and the log line. Idempotent: a retry after it committed finds the
- * same checksum and changes nothing ("already").
+ * the file, the job SUCCESS, `expires_at` (finish + `retentionSeconds`, null when 0: GBIF's
+ * download `eraseAfter`, docs/retention.md), and the log line. Idempotent: a retry after it
+ * committed finds the same checksum and changes nothing ("already"), also once it expired.
  */
 export async function markExportSucceeded(
   sql: Sql,
   exportId: number,
-  stats: { records: number; fileSize: number; checksum: string; fileUrl: string },
+  stats: {
+    records: number;
+    fileSize: number;
+    checksum: string;
+    fileUrl: string;
+    /** Seconds the file is kept (`config.retention.seconds`); 0 or absent: forever. */
+    retentionSeconds?: number;
+  },
 ): Promise<SucceededOutcome> {
   return await inTransaction(sql, async (tx) => {
     await nameTransition(tx, "transition SUCCESS");
     const [before] = await tx<{ status: ExportStatus; checksum: string | null }[]>`
       select status, checksum from data_exports where id = ${exportId} for update`;
     if (!before) return "missing";
-    if (before.status === "SUCCESS" && before.checksum === stats.checksum) return "already";
+    if (
+      (before.status === "SUCCESS" || before.status === "EXPIRED") &&
+      before.checksum === stats.checksum
+    ) return "already";
+    const retention = stats.retentionSeconds ?? 0;
     await tx`
       update data_exports set status = 'SUCCESS', record_count = ${stats.records},
         file_size = ${stats.fileSize}, checksum = ${stats.checksum}, upload_id = null,
-        error = null, error_stage = null, finished_at = now(), updated_at = now()
+        error = null, error_stage = null, finished_at = now(), updated_at = now(),
+        expires_at = case when ${retention}::bigint > 0
+          then now() + make_interval(secs => ${retention}::bigint) end
       where id = ${exportId}`;
     await applyJobProgress(tx, exportId, (progress) => {
       setStage(progress, STAGES.export.key, {
@@ -589,7 +609,7 @@ export async function markExportEnded(
       update data_exports set status = ${status}, error = ${ending.message ?? null},
         error_stage = ${ending.stage ?? null}, file_key = null, finished_at = now(),
         updated_at = now()
-      where id = ${exportId} and status not in ('SUCCESS', ${status})`;
+      where id = ${exportId} and status not in ('SUCCESS', 'EXPIRED', ${status})`;
     if (updated.count === 0) return false;
     await applyJobProgress(tx, exportId, (progress) => {
       for (const stage of progress.stages) {
