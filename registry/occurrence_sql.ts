@@ -11,7 +11,10 @@ import type postgres from "postgres";
 import { occurrencePredicate } from "./filters.ts";
 import type { ExportQueryContext, RecordId } from "./types.ts";
 import { defaultFormatSettings, type FormatSettings } from "../config/mod.ts";
-import { finiteOrNull } from "./numeric_sql.ts";
+import { finiteOrNull, realBox } from "./numeric_sql.ts";
+
+/** Re-exported where the formats have always found it; it lives with the other non-finite rules. */
+export { realBox };
 
 /** A postgres.js SQL fragment. */
 export type Fragment = postgres.PendingQuery<postgres.Row[]>;
@@ -50,17 +53,6 @@ export function occurrenceBatch(
 /** The format settings of an export: the context's, else the defaults (antenna-compat §2). */
 export function settingsOf(ctx: ExportQueryContext): FormatSettings {
   return ctx.settings ?? defaultFormatSettings;
-}
-
-/**
- * True when the bbox `b` is a real box: exactly four finite numbers (antenna-compat §4.1,
- * deviation f). NULL, `{}`, NULL elements, another length, NaN and ±Infinity are no box. Never
- * null. (`NaN` sorts above every number in Postgres, so `abs(x) < 'Infinity'` is false for it.)
- */
-export function realBox(sql: postgres.Sql, b: Fragment): Fragment {
-  return sql`coalesce(array_ndims(${b}) = 1 and cardinality(${b}) = 4
-    and abs(${b}[1]) < 'Infinity'::float8 and abs(${b}[2]) < 'Infinity'::float8
-    and abs(${b}[3]) < 'Infinity'::float8 and abs(${b}[4]) < 'Infinity'::float8, false)`;
 }
 
 /** The wall-clock `timestamp` of the instant `value` in the IANA zone `zone` (a fragment). */
