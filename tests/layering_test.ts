@@ -1,7 +1,8 @@
 /**
  * Issue 14, layering: the worker's code (activities, workflows) and everything below it
  * (domain, db, registry, storage, config) never imports the HTTP layer (`api/`); the rules both
- * sides use live in `domain/`.
+ * sides use live in `domain/`. And no module imports itself through others: a shared piece lives
+ * in the module both sides import, never in one of them.
  */
 import { fileURLToPath } from "node:url";
 import { assertEquals } from "./assert.ts";
@@ -37,6 +38,30 @@ const NOT_OURS = new Set([".tools", "node_modules", ".data", ".git"]);
 Deno.test("no import cycles among the repository's .ts files", async () => {
   const graph = await importGraph(ROOT);
   assertEquals(importCycles(graph), []);
+});
+
+Deno.test("the cycle check names each cycle, through type imports and re-exports", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const files: Record<string, string> = {
+      "a.ts": 'import type { B } from "./sub/b.ts";\nexport type A = B;\n',
+      "sub/b.ts": 'export { c as B } from "../c.ts";\n',
+      "c.ts": 'import {\n  a,\n} from "./a.ts";\nexport const c = a;\n',
+      "d.ts": 'export * from "./d.ts";\n',
+      "e.ts": 'import "./a.ts";\nconst x = await import("./x.ts");\n',
+      "x.ts": "export {};\n",
+    };
+    await Deno.mkdir(`${dir}/sub`);
+    for (const [name, text] of Object.entries(files)) {
+      await Deno.writeTextFile(`${dir}/${name}`, text);
+    }
+    assertEquals(importCycles(await importGraph(`${dir}/`)), [
+      "a.ts → sub/b.ts → c.ts → a.ts",
+      "d.ts → d.ts",
+    ]);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });
 
 /**
