@@ -37,7 +37,7 @@ export function createExportOutcomeActivities(access: ExportAccess) {
   return {
     /**
      * Records the final statistics and marks the export SUCCESS, the export and its job in one
-     * transaction (db/exports.ts `markExportSucceeded`). Idempotent.
+     * transaction (db/export_transitions.ts `markExportSucceeded`). Idempotent.
      */
     async saveStats(
       input: { exportId: number; records: number; fileSize: number; checksum: string },
