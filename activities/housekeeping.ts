@@ -8,6 +8,9 @@
  */
 import type { Sql } from "../db/client.ts";
 import type { ObjectStorage } from "../storage/types.ts";
+import type { ExportAccess } from "./export_access.ts";
+import { exportsRoot } from "./file_keys.ts";
+import { keepAlive } from "./keep_alive.ts";
 import type { HousekeepingReport } from "./types.ts";
 
 /** `<root><uuid>/<file name>` or `<root><uuid>/shards/<shard>` → the uuid (and `shards/`). */
@@ -135,4 +138,27 @@ async function findOwners(sql: Sql, root: string, keys: string[]): Promise<Map<s
     if (owner) owners.set(key, shardKeys.has(key) ? { ...owner, shard: true } : owner);
   }
   return owners;
+}
+
+/** `sweepOrphans`. */
+// deno-lint-ignore explicit-function-return-type
+export function createHousekeepingActivities(access: ExportAccess) {
+  const { sql, storage, config } = access;
+
+  return {
+    /**
+     * Housekeeping: aborts stale uploads and removes leftover files that this database records
+     * (see {@link sweepStorage}). Returns (and logs) what it removed.
+     */
+    async sweepOrphans(input: { minAgeSeconds?: number } = {}): Promise<HousekeepingReport> {
+      return await keepAlive(async () => {
+        const report = await sweepStorage(sql, storage, {
+          minAgeSeconds: input.minAgeSeconds ?? 3600,
+          root: exportsRoot(config.storagePrefix),
+        });
+        console.log(JSON.stringify({ msg: "housekeeping", ...report }));
+        return report;
+      });
+    },
+  };
 }

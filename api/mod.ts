@@ -6,13 +6,9 @@ import type { ContentfulStatusCode } from "hono/utils/http-status";
 import { tokenAuth } from "./auth.ts";
 import { responseContract } from "./contract.ts";
 import { docsRoutes } from "./docs.ts";
-import { jsonError, unavailableDependency } from "./errors.ts";
-import {
-  type ApiEnv,
-  type ExportsApiDependencies,
-  exportsRoutes,
-  validationHook,
-} from "./exports.ts";
+import type { ApiEnv, ExportsApiDependencies } from "./env.ts";
+import { jsonError, unavailableDependency, validationHook } from "./errors.ts";
+import { exportsRoutes } from "./exports.ts";
 import { filesRoutes } from "./files.ts";
 import { checkHealth } from "./health.ts";
 import { logEvent } from "../domain/log.ts";

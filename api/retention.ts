@@ -11,13 +11,9 @@ import { canExtend, canRead, permittedActions, type ProjectAccess } from "../dom
 import { loadProjectAccess } from "../domain/project_access.ts";
 import { extensionSeconds } from "../domain/retention.ts";
 import type { CurrentUser } from "../domain/users.ts";
-import {
-  type ApiEnv,
-  type ExportsApiDependencies,
-  problem,
-  requestExport,
-  validationHook,
-} from "./exports.ts";
+import type { ApiEnv, ExportsApiDependencies } from "./env.ts";
+import { problem, validationHook } from "./errors.ts";
+import { requestExport } from "./request_export.ts";
 import {
   CreatedExportSchema,
   errorResponses,

@@ -7,7 +7,6 @@ import { fileURLToPath } from "node:url";
 import { getHeapStatistics } from "node:v8";
 import { type ActivityDependencies, createActivities } from "../activities/mod.ts";
 import { activityLogInterceptor } from "../activities/log_interceptor.ts";
-import { createRetentionActivities } from "../activities/retention.ts";
 import { createScheduleActivities } from "../activities/schedules.ts";
 import { Client } from "@temporalio/client";
 import { type Config, loadConfig, type WorkerRole } from "../config/mod.ts";
@@ -86,11 +85,7 @@ export async function createExportWorker(
 ): Promise<ExportWorker> {
   const taskQueue = options.taskQueue ?? deps.config.temporalTaskQueue;
   const role = options.role ?? deps.config.workerRole;
-  const activities = {
-    ...createActivities(deps),
-    ...createScheduleActivities(deps),
-    ...createRetentionActivities(deps),
-  };
+  const activities = { ...createActivities(deps), ...createScheduleActivities(deps) };
   const common = {
     connection: options.connection,
     namespace: deps.config.temporalNamespace,

@@ -6,7 +6,6 @@ import {
   workflowInfo,
 } from "@temporalio/workflow";
 import type { ExportActivities } from "../activities/mod.ts";
-import type { RetentionActivities } from "../activities/retention.ts";
 import type { HousekeepingReport } from "../activities/types.ts";
 import { EXPIRED_STATUS, EXPORT_STATUS } from "./search_attributes.ts";
 import { controlTaskQueue } from "./task_queues.ts";
@@ -26,7 +25,7 @@ export interface HousekeepingInput {
 export async function housekeepingWorkflow(
   input: HousekeepingInput = {},
 ): Promise<HousekeepingReport> {
-  const acts = proxyActivities<ExportActivities & RetentionActivities>({
+  const acts = proxyActivities<ExportActivities>({
     taskQueue: controlTaskQueue(workflowInfo().taskQueue),
     startToCloseTimeout: "30 minutes",
     heartbeatTimeout: "1 minute",
