@@ -15,6 +15,8 @@ import { assert, assertEquals, assertRejects } from "./assert.ts";
 import { createUser } from "./fixtures/access.ts";
 import { type Harness, startHarness } from "./harness.ts";
 import { requireEnv, serviceTest } from "./support.ts";
+import type { housekeepingWorkflow } from "../workflows/housekeeping_workflow.ts";
+import { EXPORT_STATUS } from "../workflows/search_attributes.ts";
 
 type ExportJson = {
   id: number;
@@ -205,7 +207,18 @@ Deno.test({
       await t.step("housekeeping deletes expired files and marks them EXPIRED", async () => {
         await untilExpired(a);
         assertEquals(await s3Holds(s3, h, aKey), true);
-        const report = await housekeeping();
+        // run as the Schedule would, under a known id, to read its search attributes
+        const workflowId = `retention-housekeeping-${crypto.randomUUID()}`;
+        const report = await h.temporal.client.workflow.execute<typeof housekeepingWorkflow>(
+          "housekeepingWorkflow",
+          {
+            taskQueue: h.config.temporalTaskQueue,
+            workflowId,
+            args: [{ minAgeSeconds: 3600 }],
+          },
+        );
+        const described = await h.temporal.client.workflow.getHandle(workflowId).describe();
+        assertEquals(described.typedSearchAttributes.get(EXPORT_STATUS), "EXPIRED");
         const expired = (report.expiredExports ?? []).map((e) => e.id);
         assert(expired.includes(a.id) && expired.includes(c.id), JSON.stringify(report));
         assert(!expired.includes(b.id), "an extended export expired");
