@@ -3,8 +3,8 @@
  * platform's CSV export, cell for cell (shared/antenna-compat/README.md §5; deviations §8). One SQL statement per batch; the database computes every column, the
  * TypeScript side only encodes the rows.
  */
-import { stringify } from "csv-stringify/sync";
 import { countOccurrences, occurrenceFilterKeys, occurrenceShardBounds } from "../filters.ts";
+import { csvHeader } from "../keyset_csv.ts";
 import type postgres from "postgres";
 import {
   batchDetectionSets,
@@ -65,14 +65,9 @@ export const occurrenceCsvColumns: readonly string[] = [
 ];
 
 /**
- * RFC 4180 (antenna-compat §5.1): CRLF after every record; a field is quoted only when it holds
- * `,`, `"`, CR or LF.
- */
-const csvOptions = { record_delimiter: "\r\n", quoted_match: /[\r\n]/ };
-
-/**
- * One CSV record of the row `r` (without its CRLF), serialized by Postgres: every column of `r`
- * is already the cell's text (null → empty field).
+ * One CSV record of the row `r` (without its CRLF), serialized by Postgres in the dialect of
+ * `csvDialect` (antenna-compat §5.1: CRLF, a field quoted only when it holds `,`, `"`, CR or
+ * LF): every column of `r` is already the cell's text (null → empty field).
  */
 function csvLine(sql: postgres.Sql): Fragment {
   const fields = occurrenceCsvColumns.map((name, i) => {
@@ -213,7 +208,7 @@ export const occurrencesSimpleCsv: RecordExporter = {
   count: countOccurrences,
   shardBounds: occurrenceShardBounds,
   prologue(): string {
-    return stringify([[...occurrenceCsvColumns]], csvOptions);
+    return csvHeader(occurrenceCsvColumns);
   },
   fetchBatch,
   epilogue(): string {
