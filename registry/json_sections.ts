@@ -15,7 +15,6 @@ import {
   type ExporterInfo,
   type ExportQueryContext,
   type RecordId,
-  type StreamChunk,
   type StreamExporter,
   type StreamState,
 } from "./types.ts";
@@ -73,7 +72,7 @@ export function jsonSections(format: JsonSectionsFormat): StreamExporter {
     initialState(): StreamState {
       return { section: -1, ...start, started: false, records: 0 } satisfies SectionsState;
     },
-    async next(ctx, raw, options): Promise<StreamChunk> {
+    async next(ctx, raw, options) {
       const state = raw as SectionsState;
       if (state.section >= sections.length) return { data: "", records: 0, state, done: true };
       if (state.section < 0) {

@@ -11,7 +11,12 @@ import { stringify } from "csv-stringify/sync";
 import { csvFormulaGuard } from "./encoding.ts";
 import { occurrencePredicate } from "./filters.ts";
 import { type Fragment, realBox } from "./occurrence_sql.ts";
-import { countImpossibleTimes, type ImpossibleTimeScope, withinSession } from "./time_sql.ts";
+import {
+  countImpossibleTimes,
+  type ImpossibleTimeScope,
+  possibleInterval,
+  withinSession,
+} from "./time_sql.ts";
 import {
   type EncodedBatch,
   type ExporterInfo,
@@ -120,6 +125,25 @@ export function detectionTimes(
       return sql`select not ${withinSession(sql, sql`d.timestamp`, sql`o.event_id`)} as bad
         from occurrences o join detections d on d.occurrence_id = o.id
         where ${occurrencePredicate(ctx)} ${boxed}`;
+    },
+  };
+}
+
+/**
+ * The rule of the formats that write session intervals: sessions `e` (the events `from`
+ * selects, a `from events e …` clause) whose end precedes their start (issue 23).
+ */
+export function sessionIntervals(
+  effect: string,
+  from: (ctx: ExportQueryContext) => Fragment,
+): ImpossibleTimeRule {
+  return {
+    kind: "session_interval",
+    effect,
+    rows(ctx: ExportQueryContext): Fragment {
+      const { sql } = ctx;
+      return sql`select not ${possibleInterval(sql, sql`e.start`, sql`e."end"`)} as bad
+        ${from(ctx)}`;
     },
   };
 }

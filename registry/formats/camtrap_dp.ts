@@ -37,6 +37,7 @@
  */
 import { stringify } from "csv-stringify/sync";
 import { decimalText, wgs84 } from "../encoding.ts";
+import { standingIdentification } from "../batch_sql.ts";
 import { occurrenceFilterKeys, occurrencePredicate } from "../filters.ts";
 import {
   captureUrl,
@@ -409,15 +410,7 @@ async function observationRows(
       order by bc.terminal desc, bc.score desc, bc.id desc
       limit 1
     ) bp on true
-    -- the standing identification: the latest non-withdrawn one
-    left join lateral (
-      select li_i.id, li_i.created_at, coalesce(nullif(li_u.name, ''), li_u.email) as user_label
-      from identifications li_i
-      join users li_u on li_u.id = li_i.user_id
-      where li_i.occurrence_id = o.id and not li_i.withdrawn
-      order by li_i.created_at desc, li_i.id desc
-      limit 1
-    ) li on true
+    ${standingIdentification(ctx)}
     cross join lateral (
       select 0 as n, null::timestamptz as frame_time, null::bigint as frame_id,
         'occurrence-' || o.id as "observationID",

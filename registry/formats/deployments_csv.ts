@@ -4,7 +4,7 @@
  */
 import { coordinateCells } from "../encoding.ts";
 import { occurrencePredicate } from "../filters.ts";
-import { keysetCsv } from "../keyset_csv.ts";
+import { keysetCsv, sessionIntervals } from "../keyset_csv.ts";
 import { localTime, settingsOf, stationZone } from "../occurrence_sql.ts";
 import { deploymentFilterKeys, deploymentPredicate } from "../sampling_sql.ts";
 import { possibleInterval } from "../time_sql.ts";
@@ -69,12 +69,12 @@ export const deploymentsCsv = keysetCsv({
       limit ${limit}`;
   },
   encode: coordinateCells,
-  impossibleTimes: [{
-    kind: "session_interval",
-    effect: "left out of first_session_date and last_session_date",
-    rows: (ctx) =>
-      ctx.sql`select not ${possibleInterval(ctx.sql, ctx.sql`e.start`, ctx.sql`e."end"`)} as bad
-        from events e join deployments d on d.id = e.deployment_id
+  impossibleTimes: [
+    sessionIntervals(
+      "left out of first_session_date and last_session_date",
+      (ctx) =>
+        ctx.sql`from events e join deployments d on d.id = e.deployment_id
         where d.project_id = ${ctx.projectId} ${deploymentPredicate(ctx, "d")}`,
-  }],
+    ),
+  ],
 });

@@ -26,9 +26,9 @@ import {
   type ImpossibleTimeCount,
   type RecordId,
   recordId,
-  type StreamExporter,
 } from "../types.ts";
 import { finiteOrNull } from "../numeric_sql.ts";
+import { occurrencesFrom } from "../batch_sql.ts";
 import { jsonSections } from "../json_sections.ts";
 
 /** Boxed detections of the valid filtered occurrences (the annotations): one statement. */
@@ -146,13 +146,7 @@ async function annotations(
   const { sql } = ctx;
   // limit + 1 occurrences: the cursor's own one may have no detection left, every other has one
   return await sql<{ occurrence_id: RecordId; id: RecordId; json: string }[]>`
-    with occ as (
-      select c.id from occurrences c
-      where c.project_id = ${ctx.projectId} and c.id >= ${cursor.afterId}
-        and (select true from occurrences o where o.id = c.id and ${occurrencePredicate(ctx)})
-      order by c.id
-      limit ${limit + 1}
-    ), page as (
+    with ${occurrencesFrom(ctx, cursor.afterId, limit)}, page as (
       select pd.id from occ join detections pd on pd.occurrence_id = occ.id
       where ${realBox(sql, sql`pd.bbox`)}
         and (pd.occurrence_id, pd.id) > (${cursor.afterId}::bigint, ${cursor.afterDetection}::bigint)
@@ -176,7 +170,7 @@ async function annotations(
 }
 
 /** A COCO object-detection dataset of the exported occurrences (`detections_coco`). */
-export const detectionsCoco: StreamExporter = jsonSections({
+export const detectionsCoco = jsonSections({
   key: "detections_coco",
   label: "Detections (COCO)",
   description: "A COCO object-detection dataset (JSON): images (captures), annotations (boxed " +

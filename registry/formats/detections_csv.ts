@@ -16,6 +16,7 @@ import {
 } from "../occurrence_sql.ts";
 import { sessionTime } from "../time_sql.ts";
 import { finiteOrNull } from "../numeric_sql.ts";
+import { occurrencesFrom, pageDetections } from "../batch_sql.ts";
 
 /** The header, in file order. */
 export const detectionCsvColumns: readonly string[] = [
@@ -60,13 +61,7 @@ export const detectionsCsv = keysetCsv({
     const zone = stationZone(sql, settings, "sd");
     // limit + 1 occurrences: the cursor's own one may have no detection left, every other has one
     return sql`
-    with occ as (
-      select c.id from occurrences c
-      where c.project_id = ${ctx.projectId} and c.id >= ${after.occurrence_id}
-        and (select true from occurrences o where o.id = c.id and ${occurrencePredicate(ctx)})
-      order by c.id
-      limit ${limit + 1}
-    ), page as (
+    with ${occurrencesFrom(ctx, after.occurrence_id, limit)}, page as (
       select pd.id from occ join detections pd on pd.occurrence_id = occ.id
       where (pd.occurrence_id, pd.id) > (${after.occurrence_id}::bigint, ${after.detection_id}::bigint)
       order by pd.occurrence_id, pd.id
@@ -94,12 +89,7 @@ export const detectionsCsv = keysetCsv({
       ${finiteOrNull(sql, sql`o.determination_score`)} as determination_score,
       o.deployment_id,
       o.event_id
-    from page
-    join detections d on d.id = page.id
-    join occurrences o on o.id = d.occurrence_id
-    join source_images s on s.id = d.source_image_id
-    left join deployments sd on sd.id = s.deployment_id
-    left join taxa t on t.id = o.determination_id
+    ${pageDetections(ctx)}
     -- the detection's top classification: highest score, terminal or not (tie: lowest id)
     left join lateral (
       select tcc.taxon_id, tct.name as taxon_name, tcc.score, tca.name as algorithm_name,

@@ -21,6 +21,7 @@
  * export resumes from any checkpoint with identical bytes.
  */
 import { decimalText, wgs84, xmlText } from "../encoding.ts";
+import { standingIdentification } from "../batch_sql.ts";
 import { occurrenceFilterKeys, occurrencePredicate } from "../filters.ts";
 import {
   bestDetection,
@@ -435,14 +436,7 @@ async function occurrenceRows(
     ${bestPrediction(sql)}
     left join classifications bpc on bpc.id = bp.classification_id
     ${bestDetection(sql)}
-    left join lateral (
-      select li_i.id, li_i.created_at, coalesce(nullif(li_u.name, ''), li_u.email) as user_label
-      from identifications li_i
-      join users li_u on li_u.id = li_i.user_id
-      where li_i.occurrence_id = o.id and not li_i.withdrawn
-      order by li_i.created_at desc, li_i.id desc
-      limit 1
-    ) li on true
+    ${standingIdentification(ctx)}
     order by batch.id`;
 }
 

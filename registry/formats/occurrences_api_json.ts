@@ -4,7 +4,7 @@
  * LATERAL subqueries over the batch's occurrences only): one statement per batch, one text
  * column per occurrence, and the TypeScript side joins strings.
  */
-import { countOccurrences, occurrenceFilterKeys, occurrenceShardBounds } from "../filters.ts";
+import { occurrenceRecords } from "../occurrence_records.ts";
 import type postgres from "postgres";
 import type { FormatSettings } from "../../config/mod.ts";
 import {
@@ -28,9 +28,9 @@ import {
   userImageUrl,
 } from "../occurrence_sql.ts";
 import {
+  type BatchCursor,
   type EncodedBatch,
   type ExportQueryContext,
-  type RecordExporter,
   type RecordId,
   recordId,
 } from "../types.ts";
@@ -373,44 +373,38 @@ export async function occurrenceDocuments(
     order by batch.id`;
 }
 
-async function fetchBatch(
+/**
+ * The batch of occurrence documents after the cursor, their JSON texts encoded by `encode`:
+ * elements of `occurrences_api_json`'s array, lines of `occurrences_ndjson`.
+ */
+export async function documentBatch(
   ctx: ExportQueryContext,
-  cursor: {
-    afterId: RecordId | null;
-    limit: number;
-    recordsBefore: number;
-    untilId?: RecordId | null;
-  },
+  cursor: BatchCursor,
+  encode: (docs: string[]) => string,
 ): Promise<EncodedBatch> {
   const rows = await occurrenceDocuments(ctx, cursor);
   if (rows.length === 0) return { records: 0, lastId: null, text: "" };
-  const lead = cursor.recordsBefore === 0 ? "" : separator;
-  return {
-    records: rows.length,
-    lastId: recordId(rows[rows.length - 1].id),
-    text: lead + rows.map((row) => row.doc).join(separator),
-  };
+  const text = encode(rows.map((row) => row.doc));
+  return { records: rows.length, lastId: recordId(rows[rows.length - 1].id), text };
 }
 
 /** The API-shaped JSON array of occurrences (`occurrences_api_json`). */
-export const occurrencesApiJson: RecordExporter = {
+export const occurrencesApiJson = occurrenceRecords({
   key: "occurrences_api_json",
   label: "Occurrences (API JSON)",
   description: "A JSON array of valid occurrences as the platform's API returns them, with " +
     "their determination, identifications, detections and classifications",
   extension: "json",
   contentType: "application/json",
-  acceptedFilters: occurrenceFilterKeys,
-  count: countOccurrences,
-  shardBounds: occurrenceShardBounds,
-  prologue(): string {
-    return "[";
-  },
-  fetchBatch,
-  epilogue(): string {
-    return "]";
-  },
-};
+  prologue: "[",
+  fetchBatch: (ctx, cursor) =>
+    documentBatch(
+      ctx,
+      cursor,
+      (docs) => (cursor.recordsBefore === 0 ? "" : separator) + docs.join(separator),
+    ),
+  epilogue: "]",
+});
 
 /**
  * A stored bbox as JSON (antenna-compat §6: the stored array; `null` when NULL, `[]` when

@@ -3,7 +3,7 @@
  * platform's CSV export, cell for cell (shared/antenna-compat/README.md §5; deviations §8). One SQL statement per batch; the database computes every column, the
  * TypeScript side only encodes the rows.
  */
-import { countOccurrences, occurrenceFilterKeys, occurrenceShardBounds } from "../filters.ts";
+import { occurrenceRecords } from "../occurrence_records.ts";
 import { csvHeader } from "../keyset_csv.ts";
 import type postgres from "postgres";
 import {
@@ -24,9 +24,9 @@ import {
   stationZone,
 } from "../occurrence_sql.ts";
 import {
+  type BatchCursor,
   type EncodedBatch,
   type ExportQueryContext,
-  type RecordExporter,
   type RecordId,
   recordId,
 } from "../types.ts";
@@ -97,12 +97,7 @@ function pyBool(sql: postgres.Sql, value: Fragment): Fragment {
 
 async function fetchBatch(
   ctx: ExportQueryContext,
-  cursor: {
-    afterId: RecordId | null;
-    limit: number;
-    recordsBefore: number;
-    untilId?: RecordId | null;
-  },
+  cursor: BatchCursor,
 ): Promise<EncodedBatch> {
   const { sql } = ctx;
   const settings = settingsOf(ctx);
@@ -196,22 +191,15 @@ async function fetchBatch(
 }
 
 /** The flat CSV of occurrences (`occurrences_simple_csv`). */
-export const occurrencesSimpleCsv: RecordExporter = {
+export const occurrencesSimpleCsv = occurrenceRecords({
   key: "occurrences_simple_csv",
   label: "Occurrences (simple CSV)",
   description: "One row per valid occurrence: determination, best machine prediction, " +
     "verification, appearance times and best detection",
   extension: "csv",
   contentType: "text/csv",
-  acceptedFilters: occurrenceFilterKeys,
   acceptedOptions: ["excel_compatible"],
-  count: countOccurrences,
-  shardBounds: occurrenceShardBounds,
-  prologue(): string {
-    return csvHeader(occurrenceCsvColumns);
-  },
+  prologue: csvHeader(occurrenceCsvColumns),
   fetchBatch,
-  epilogue(): string {
-    return "";
-  },
-};
+  epilogue: "",
+});

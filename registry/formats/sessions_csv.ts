@@ -7,9 +7,9 @@
  */
 import { coordinateCells } from "../encoding.ts";
 import { occurrencePredicate } from "../filters.ts";
-import { keysetCsv } from "../keyset_csv.ts";
+import { keysetCsv, sessionIntervals } from "../keyset_csv.ts";
 import { type Fragment, localTime, settingsOf, stationZone, timeOfDay } from "../occurrence_sql.ts";
-import { ifPossibleInterval, possibleInterval } from "../time_sql.ts";
+import { ifPossibleInterval } from "../time_sql.ts";
 import { sessionFilterKeys, sessionPredicate } from "../sampling_sql.ts";
 
 /** The header, in file order. */
@@ -90,13 +90,11 @@ export const sessionsCsv = keysetCsv({
     order by e.id`;
   },
   encode: coordinateCells,
-  impossibleTimes: [{
-    kind: "session_interval",
-    effect: "start_date, start_time, end_date, end_time and duration_seconds left empty",
-    rows(ctx) {
-      const { sql } = ctx;
-      return sql`select not ${possibleInterval(sql, sql`e.start`, sql`e."end"`)} as bad
-        from events e where e.project_id = ${ctx.projectId} ${sessionPredicate(ctx, "e")}`;
-    },
-  }],
+  impossibleTimes: [
+    sessionIntervals(
+      "start_date, start_time, end_date, end_time and duration_seconds left empty",
+      (ctx) =>
+        ctx.sql`from events e where e.project_id = ${ctx.projectId} ${sessionPredicate(ctx, "e")}`,
+    ),
+  ],
 });

@@ -7,9 +7,9 @@
  * cursor. One statement per batch; every occurrence filter applies.
  */
 import { occurrenceFilterKeys, occurrencePredicate } from "../filters.ts";
-import { keysetCsv } from "../keyset_csv.ts";
+import { keysetCsv, sessionIntervals } from "../keyset_csv.ts";
 import { lineageName, localTime, settingsOf, stationZone } from "../occurrence_sql.ts";
-import { ifPossibleInterval, possibleInterval } from "../time_sql.ts";
+import { ifPossibleInterval } from "../time_sql.ts";
 
 /** The header, in file order. */
 export const taxonCountsCsvColumns: readonly string[] = [
@@ -86,14 +86,12 @@ export const taxonCountsCsv = keysetCsv({
     join taxa t on t.id = page.taxon_id
     order by page.event_id, page.taxon_id`;
   },
-  impossibleTimes: [{
-    kind: "session_interval",
-    effect: "start_date left empty",
-    rows(ctx) {
-      const { sql } = ctx;
-      return sql`select not ${possibleInterval(sql, sql`e.start`, sql`e."end"`)} as bad
-        from events e where e.project_id = ${ctx.projectId} and exists (
-          select 1 from occurrences o where o.event_id = e.id and ${occurrencePredicate(ctx)})`;
-    },
-  }],
+  impossibleTimes: [
+    sessionIntervals(
+      "start_date left empty",
+      (ctx) =>
+        ctx.sql`from events e where e.project_id = ${ctx.projectId} and exists (
+        select 1 from occurrences o where o.event_id = e.id and ${occurrencePredicate(ctx)})`,
+    ),
+  ],
 });

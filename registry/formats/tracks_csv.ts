@@ -14,6 +14,7 @@ import { detectionTimes, keysetCsv } from "../keyset_csv.ts";
 import { isoTimestamp, realBox, settingsOf, stationZone } from "../occurrence_sql.ts";
 import { sessionTime } from "../time_sql.ts";
 import { finiteOrNull } from "../numeric_sql.ts";
+import { occurrencesFrom, pageDetections } from "../batch_sql.ts";
 
 /** The header, in file order. */
 export const tracksCsvColumns: readonly string[] = [
@@ -66,13 +67,7 @@ export const tracksCsv = keysetCsv({
     const boxed = (alias: string) => realBox(sql, sql`${sql(alias)}.bbox`);
     // limit + 1 occurrences: the cursor's own one may have no frame left, every other has one
     return sql`
-    with occ as (
-      select c.id from occurrences c
-      where c.project_id = ${ctx.projectId} and c.id >= ${after.occurrence_id}
-        and (select true from occurrences o where o.id = c.id and ${occurrencePredicate(ctx)})
-      order by c.id
-      limit ${limit + 1}
-    ), page as (
+    with ${occurrencesFrom(ctx, after.occurrence_id, limit)}, page as (
       select pd.id from occ join detections pd on pd.occurrence_id = occ.id
       where ${boxed("pd")}
         and (pd.occurrence_id, pd.timestamp, pd.id)
@@ -111,12 +106,7 @@ export const tracksCsv = keysetCsv({
           and (nx.timestamp, nx.id) > (d.timestamp, d.id)
         order by nx.timestamp, nx.id
         limit 1) as next_detection_id
-    from page
-    join detections d on d.id = page.id
-    join occurrences o on o.id = d.occurrence_id
-    join source_images s on s.id = d.source_image_id
-    left join deployments sd on sd.id = s.deployment_id
-    left join taxa t on t.id = o.determination_id
+    ${pageDetections(ctx)}
     -- the detection's best classification: highest score, terminal or not (tie: lowest id),
     -- the rule of detections_csv's top classification
     left join lateral (
