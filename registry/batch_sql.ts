@@ -28,6 +28,17 @@ export function occurrencesFrom(
 }
 
 /**
+ * `left join …`: the session `e` of occurrence `o`, the session's station `ed` and the
+ * occurrence's own station `d` (antenna-compat: event names are in the session's station's
+ * zone; `deployment` is the occurrence's).
+ */
+export function occurrencePlaces(ctx: ExportQueryContext): Fragment {
+  return ctx.sql`left join events e on e.id = o.event_id
+    left join deployments ed on ed.id = e.deployment_id
+    left join deployments d on d.id = o.deployment_id`;
+}
+
+/**
  * `from page join …`: the detections `d` of the CTE `page` (their ids, after
  * {@link occurrencesFrom}) with their occurrence `o`, capture `s`, the capture's station `sd`
  * (its time zone) and the occurrence's determination `t`.

@@ -107,6 +107,21 @@ export interface KeysetCsvFormat extends
   impossibleTimes?: readonly ImpossibleTimeRule[];
 }
 
+/** A rule counting the rows `from` selects whose value is impossible (`possible` false). */
+function impossibleRule(
+  kind: ImpossibleTimeRule["kind"],
+  effect: string,
+  possible: (sql: ExportQueryContext["sql"]) => Fragment,
+  from: (ctx: ExportQueryContext) => Fragment,
+): ImpossibleTimeRule {
+  return {
+    kind,
+    effect,
+    rows: (ctx: ExportQueryContext): Fragment =>
+      ctx.sql`select not ${possible(ctx.sql)} as bad ${from(ctx)}`,
+  };
+}
+
 /**
  * The rule of the formats that write (or aggregate) the detections of the exported
  * occurrences: detections more than a day outside their occurrence's session (issue 23),
@@ -116,17 +131,15 @@ export function detectionTimes(
   effect: string,
   options: { boxed?: boolean } = {},
 ): ImpossibleTimeRule {
-  return {
-    kind: "detection_time",
+  return impossibleRule(
+    "detection_time",
     effect,
-    rows(ctx: ExportQueryContext): Fragment {
-      const { sql } = ctx;
-      const boxed = options.boxed ? sql`and ${realBox(sql, sql`d.bbox`)}` : sql``;
-      return sql`select not ${withinSession(sql, sql`d.timestamp`, sql`o.event_id`)} as bad
-        from occurrences o join detections d on d.occurrence_id = o.id
-        where ${occurrencePredicate(ctx)} ${boxed}`;
-    },
-  };
+    (sql) => withinSession(sql, sql`d.timestamp`, sql`o.event_id`),
+    ({ sql, ...ctx }) =>
+      sql`from occurrences o join detections d on d.occurrence_id = o.id
+        where ${occurrencePredicate({ sql, ...ctx })}
+          ${options.boxed ? sql`and ${realBox(sql, sql`d.bbox`)}` : sql``}`,
+  );
 }
 
 /**
@@ -137,15 +150,12 @@ export function sessionIntervals(
   effect: string,
   from: (ctx: ExportQueryContext) => Fragment,
 ): ImpossibleTimeRule {
-  return {
-    kind: "session_interval",
+  return impossibleRule(
+    "session_interval",
     effect,
-    rows(ctx: ExportQueryContext): Fragment {
-      const { sql } = ctx;
-      return sql`select not ${possibleInterval(sql, sql`e.start`, sql`e."end"`)} as bad
-        ${from(ctx)}`;
-    },
-  };
+    (sql) => possibleInterval(sql, sql`e.start`, sql`e."end"`),
+    from,
+  );
 }
 
 /** `occurrence_id` → `occurrenceId`. */

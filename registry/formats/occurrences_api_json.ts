@@ -4,6 +4,7 @@
  * LATERAL subqueries over the batch's occurrences only): one statement per batch, one text
  * column per occurrence, and the TypeScript side joins strings.
  */
+import { occurrencePlaces } from "../batch_sql.ts";
 import { occurrenceRecords } from "../occurrence_records.ts";
 import type postgres from "postgres";
 import type { FormatSettings } from "../../config/mod.ts";
@@ -357,9 +358,7 @@ export async function occurrenceDocuments(
       'predictions', coalesce(pagg.docs, '[]'::json)
     )::text as doc
     from ${batchOccurrences(ctx, cursor)}
-    left join events e on e.id = o.event_id
-    left join deployments ed on ed.id = e.deployment_id
-    left join deployments d on d.id = o.deployment_id
+    ${occurrencePlaces(ctx)}
     left join tx tdet on tdet.id = o.determination_id
     left join ds on ds.occurrence_id = o.id
     left join imgs on imgs.occurrence_id = o.id

@@ -3,6 +3,7 @@
  * platform's CSV export, cell for cell (shared/antenna-compat/README.md §5; deviations §8). One SQL statement per batch; the database computes every column, the
  * TypeScript side only encodes the rows.
  */
+import { occurrencePlaces } from "../batch_sql.ts";
 import { occurrenceRecords } from "../occurrence_records.ts";
 import { csvHeader } from "../keyset_csv.ts";
 import type postgres from "postgres";
@@ -170,9 +171,7 @@ async function fetchBatch(
         as best_detection_capture_url
     from ${batchOccurrences(ctx, cursor)}
     join projects p on p.id = o.project_id
-    left join events e on e.id = o.event_id
-    left join deployments ed on ed.id = e.deployment_id
-    left join deployments d on d.id = o.deployment_id
+    ${occurrencePlaces(ctx)}
     left join taxa t on t.id = o.determination_id
     left join ds on ds.occurrence_id = o.id
     left join bp on bp.occurrence_id = o.id
