@@ -1,3 +1,4 @@
+// Long because the Camtrap DP 1.0.2 schemas fix three tables and a descriptor field by field.
 /**
  * `camtrap_dp`: a Camera Trap Data Package (Camtrap DP 1.0.2, TDWG; camtrap-dp.tdwg.org), a zip
  * holding the three tables of the standard and their descriptor:

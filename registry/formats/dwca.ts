@@ -1,3 +1,4 @@
+// Long because a Darwin Core Archive is three term-mapped files plus meta.xml and EML 2.2.0.
 /**
  * `dwca`: a Darwin Core Archive (zip) for GBIF with an Event core.
  *

@@ -1,3 +1,4 @@
+// Long because it rebuilds the original API's nested occurrence object value for value (§6).
 /**
  * `occurrences_api_json`: one JSON array of nested occurrence objects, the original platform's
  * occurrence API value for value (shared/antenna-compat/README.md §6; deviations §8). Postgres builds each object (`json_build_object`, `json_agg` in
