@@ -49,6 +49,7 @@ import { requestedBy } from "../workflows/search_attributes.ts";
 import { firstBatchLimit, nextBatchLimit } from "./batch_size.ts";
 import { CheckpointWriter } from "./checkpoint_writer.ts";
 import { sweepStorage } from "./housekeeping.ts";
+import { startExportDeliveries, sweepWebhookOutbox } from "./webhooks.ts";
 import { exportNotFound, invalidFilters, unknownFormat } from "./failures.ts";
 import type {
   ExportCheckpoint,
@@ -231,6 +232,7 @@ export function createActivities(deps: ActivityDependencies) {
       );
     }
     await markExportEnded(sql, exportId, { status, ...detail });
+    await startExportDeliveries(deps, exportId); // webhooks of the end (docs/webhooks.md)
   }
 
   async function reportProgress(exportId: number, records: number, total: number): Promise<void> {
@@ -773,6 +775,7 @@ export function createActivities(deps: ActivityDependencies) {
         fileUrl: exportDownloadUrl(config, input.exportId),
       });
       if (outcome === "missing") throw exportNotFound(input.exportId);
+      await startExportDeliveries(deps, input.exportId); // webhooks of the end (docs/webhooks.md)
     },
 
     /** Marks a failed export FAILURE with its error and stage; removes partial files. */
@@ -832,7 +835,8 @@ export function createActivities(deps: ActivityDependencies) {
           minAgeSeconds: input.minAgeSeconds ?? 3600,
           root: exportsRoot(config.storagePrefix),
         });
-        console.log(JSON.stringify({ msg: "housekeeping", ...report }));
+        const webhookEvents = await sweepWebhookOutbox(deps, { minAgeSeconds: 60 });
+        console.log(JSON.stringify({ msg: "housekeeping", ...report, webhookEvents }));
         return report;
       });
     },

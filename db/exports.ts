@@ -6,6 +6,7 @@ import type { ExportFilters, ExportOptions } from "../registry/types.ts";
 import type { Sql } from "./client.ts";
 import type { SourceVersions } from "./snapshot.ts";
 import { inTransaction } from "./transaction.ts";
+import { insertEndEvents } from "./webhooks.ts";
 
 /** Status of an export and of its job (the platform's Celery-style names). */
 export type ExportStatus = "PENDING" | "STARTED" | "SUCCESS" | "FAILURE" | "REVOKED";
@@ -566,6 +567,7 @@ export async function markExportSucceeded(
       `export finished: ${stats.records} records, ${stats.fileSize} bytes`,
       "info",
     );
+    await insertEndEvents(tx, exportId, "SUCCESS"); // webhook outbox (docs/webhooks.md)
     return "marked";
   });
 }
@@ -601,6 +603,7 @@ export async function markExportEnded(
       ? "export cancelled"
       : `export failed in ${ending.stage}: ${ending.message}`;
     await insertJobLog(tx, exportId, text, status === "REVOKED" ? "warning" : "error");
+    await insertEndEvents(tx, exportId, status); // webhook outbox (docs/webhooks.md)
     return true;
   });
 }
