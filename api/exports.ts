@@ -35,6 +35,10 @@ import {
 import type { deleteExportWorkflow } from "../workflows/delete_export_workflow.ts";
 import type { CurrentUser } from "../domain/users.ts";
 import { validateFilters } from "../domain/filter_validation.ts";
+import { checkDestination } from "../domain/webhook_url.ts";
+import { newWebhookSecret } from "../domain/webhook_signature.ts";
+import { setExportNotify } from "../db/webhooks.ts";
+import { startExportDeliveries } from "../activities/webhooks.ts";
 import {
   can,
   canRead,
@@ -307,6 +311,8 @@ export type RequestExportResult =
     access: ProjectAccess;
     /** True when an identical earlier export was returned instead of a new one. */
     reused: boolean;
+    /** With `notify_url`: the secret that signs its events (docs/webhooks.md). */
+    notifySecret?: string;
   }
   | { ok: false; status: 400 | 403 | 503; message: string; details?: Record<string, unknown> };
 
@@ -325,6 +331,8 @@ export async function requestExport(
     excel_compatible?: boolean;
     /** Export even when an identical SUCCESS export of unchanged data exists (default false). */
     force?: boolean;
+    /** Receives the export's end events (docs/webhooks.md); implies `force`. */
+    notify_url?: string;
   },
 ): Promise<RequestExportResult> {
   const { sql } = deps;
@@ -362,6 +370,10 @@ export async function requestExport(
   if (!checked.ok) {
     return { ok: false, status: 400, message: checked.message, details: checked.details };
   }
+  const notify = request.notify_url === undefined
+    ? undefined
+    : await checkDestination(deps.config.webhooks, "notify_url", request.notify_url);
+  if (notify && !notify.ok) return { ok: false, status: 400, message: notify.message };
   const options = { excel_compatible: request.excel_compatible };
   let outcome: CreatedOrReused;
   try {
@@ -373,7 +385,7 @@ export async function requestExport(
       filters: checked.filters as Record<string, unknown>,
       filtersDisplay: checked.display,
       settingsKey: await exportSettingsKey(exporter, deps.config.formats),
-      reuse: !request.force,
+      reuse: !request.force && !notify,
       fileExists: async (key) => (await deps.storage.headObject(key)) !== null,
     });
   } catch (error) {
@@ -407,6 +419,8 @@ export async function requestExport(
     };
   }
   const exportId = created.id;
+  const notifySecret = notify?.ok ? newWebhookSecret() : undefined;
+  if (notify?.ok) await setExportNotify(sql, exportId, { url: notify.url, secret: notifySecret! });
   try {
     await startExportWorkflow(deps, {
       ...created,
@@ -435,7 +449,14 @@ export async function requestExport(
     project_id: request.project,
     format: exporter.key,
   });
-  return { ok: true, exportId, workflowId: exportWorkflowId(created), access, reused: false };
+  return {
+    ok: true,
+    exportId,
+    workflowId: exportWorkflowId(created),
+    access,
+    reused: false,
+    notifySecret,
+  };
 }
 
 /** The exports router; mount it at `/api/v2/exports`. */
@@ -538,7 +559,8 @@ export function exportsRoutes(deps: ExportsApiDependencies): OpenAPIHono<ApiEnv>
     }
     const found = await present((await findExport(sql, result.exportId))!, result.access);
     if (result.reused) return c.json({ ...found, reused: true as const }, 200);
-    return c.json({ ...found, reused: false as const }, 201);
+    const secret = result.notifySecret ? { notify_secret: result.notifySecret } : {};
+    return c.json({ ...found, reused: false as const, ...secret }, 201);
   });
 
   app.openapi(retrieveRoute, async (c) => {
@@ -607,6 +629,7 @@ export function exportsRoutes(deps: ExportsApiDependencies): OpenAPIHono<ApiEnv>
       // export. Mark it REVOKED so it can be retried (a retry, or housekeeping, aborts the
       // partial upload that upload_id still names).
       await markExportEnded(sql, found.row.id, { status: "REVOKED" });
+      await startExportDeliveries({ sql, config, temporal }, found.row.id); // docs/webhooks.md
     }
     return c.json(await present((await findExport(sql, found.row.id))!, found.access), 202);
   });

@@ -19,6 +19,7 @@ import { logEvent } from "../domain/log.ts";
 import { MAX_ECHO_CHARS, truncateText } from "../domain/echo.ts";
 import { HealthSchema } from "./schemas.ts";
 import { schedulesRoutes } from "./schedules.ts";
+import { exportDeliveriesRoutes, webhooksRoutes } from "./webhooks.ts";
 
 /** Where the OpenAPI document is served. */
 export const OPENAPI_PATH = "/api/v2/openapi.json";
@@ -99,6 +100,8 @@ export function createApp(deps: ExportsApiDependencies): OpenAPIHono<BlankEnv> {
   v2.use("*", tokenAuth(deps.sql));
   v2.route("/exports", exportsRoutes(deps));
   v2.route("/export-schedules", schedulesRoutes(deps));
+  v2.route("/exports", exportDeliveriesRoutes(deps));
+  v2.route("/projects", webhooksRoutes(deps));
   app.route("/api/v2", v2);
   app.openAPIRegistry.registerComponent("securitySchemes", "TokenAuth", {
     type: "apiKey",

@@ -184,3 +184,23 @@ export function dnsResolver(timeoutMs = 5000): Resolver {
     return addresses;
   };
 }
+
+/** The error message prefix of a refused webhook or notify URL (a 400 of the API). */
+export const URL_REFUSED = "webhook URL refused";
+
+/**
+ * Checks a webhook or `notify_url` destination of a request with the configured rule
+ * (`WEBHOOK_ALLOW_PRIVATE`) and DNS: the normalized URL, or the 400 message
+ * `webhook URL refused: <field>: <reason>`.
+ */
+export async function checkDestination(
+  settings: { allowPrivate: boolean },
+  field: string,
+  url: string,
+): Promise<{ ok: true; url: string } | { ok: false; message: string }> {
+  const check = await checkWebhookUrl(url, {
+    allowPrivate: settings.allowPrivate,
+    resolve: dnsResolver(),
+  });
+  return check.ok ? check : { ok: false, message: `${URL_REFUSED}: ${field}: ${check.reason}` };
+}

@@ -50,7 +50,7 @@ export async function webhookDeliveryWorkflow(
       initialInterval: `${retry.initialSeconds} seconds`,
       backoffCoefficient: 2,
       maximumInterval: `${retry.maxIntervalSeconds} seconds`,
-      maximumAttempts: 0, // bounded by scheduleToCloseTimeout
+      // no maximumAttempts (unlimited): bounded by scheduleToCloseTimeout
     },
   });
   const bookkeeping = proxyActivities<WebhookActivities>({
