@@ -176,10 +176,10 @@ export function dnsResolver(timeoutMs = 5000): Resolver {
     const results = await Promise.allSettled(lookups);
     const addresses = results.flatMap((r) => r.status === "fulfilled" ? r.value : []);
     if (addresses.length === 0) {
-      const failed = results.find((r) => r.status === "rejected") as
-        | PromiseRejectedResult
-        | undefined;
-      throw failed?.reason ?? new Error("no A or AAAA record");
+      const failed = results.filter((r) => r.status === "rejected").map((r) => r.reason);
+      // NotFound (NXDOMAIN, no records) says it plainly; other errors (timeouts) say theirs
+      const other = failed.find((e) => !(e instanceof Deno.errors.NotFound));
+      throw other ?? new Error("no A or AAAA record");
     }
     return addresses;
   };

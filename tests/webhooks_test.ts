@@ -405,14 +405,20 @@ Deno.test({
       assert(swept.includes(orphan), `swept ${swept}`);
       await waitFor("the swept event", () => late!.received.length > before, 20_000);
       assertEquals(late.received.at(-1)?.webhookId, orphan);
-      // started twice (the sweep again): still one workflow, already started is success
-      assertEquals(
-        await sweepWebhookOutbox(
-          { sql: h.sql, config: h.config, temporal: h.temporal.client },
-          { minAgeSeconds: 0 },
-        ),
-        [],
+      // started twice (its start not recorded, the sweep again): "already started" is success,
+      // and the workflow id keeps it one delivery
+      await h.sql`update webhook_events set workflow_started_at = null where id = ${orphan}`;
+      const sweptAgain = await sweepWebhookOutbox(
+        { sql: h.sql, config: h.config, temporal: h.temporal.client },
+        { minAgeSeconds: 0 },
       );
+      assertEquals(sweptAgain, [orphan]);
+      const [{ started }] = await h.sql<{ started: boolean }[]>`
+        select workflow_started_at is not null as started from webhook_events
+        where id = ${orphan}`;
+      assertEquals(started, true);
+      await sleep(2000);
+      assertEquals(late.received.filter((r) => r.webhookId === orphan).length, 1);
     } finally {
       await late?.close();
       await redirecting.close();
