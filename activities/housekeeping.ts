@@ -8,7 +8,11 @@
  */
 import type { Sql } from "../db/client.ts";
 import type { ObjectStorage } from "../storage/types.ts";
+import type { ExportAccess } from "./export_access.ts";
+import { exportsRoot } from "./file_keys.ts";
+import { keepAlive } from "./keep_alive.ts";
 import type { HousekeepingReport } from "./types.ts";
+import { sweepWebhookOutbox } from "./webhook_outbox.ts";
 
 /** `<root><uuid>/<file name>` or `<root><uuid>/shards/<shard>` → the uuid (and `shards/`). */
 const UUID_SEGMENT =
@@ -32,7 +36,8 @@ interface Owner {
  * - aborts incomplete uploads of this database's exports that no running export owns (its row
  *   is gone, ended, or names another upload id) and that are at least `minAgeSeconds` old (an
  *   upload is begun a moment before its id is recorded);
- * - removes files of deleted exports and of exports that ended FAILURE/REVOKED;
+ * - removes files of deleted exports and of exports that ended FAILURE/REVOKED (or EXPIRED, whose
+ *   file `expireExports` deletes itself: one left behind is removed here);
  * - treats shard objects and uploads (`<uuid>/shards/…`) as live while their export is PENDING
  *   or STARTED, and as leftovers once it ended (any status) or was deleted;
  * - forgets deleted exports older than `minAgeSeconds` once nothing of theirs is left.
@@ -67,7 +72,7 @@ export async function sweepStorage(
     if (!owner) continue;
     const ended = owner.shard
       ? !["PENDING", "STARTED"].includes(owner.status ?? "")
-      : ["FAILURE", "REVOKED"].includes(owner.status ?? "");
+      : ["FAILURE", "REVOKED", "EXPIRED"].includes(owner.status ?? "");
     if (owner.deleted || ended) {
       await storage.deleteObject(key);
       report.removedFiles.push(key);
@@ -134,4 +139,28 @@ async function findOwners(sql: Sql, root: string, keys: string[]): Promise<Map<s
     if (owner) owners.set(key, shardKeys.has(key) ? { ...owner, shard: true } : owner);
   }
   return owners;
+}
+
+/** `sweepOrphans`. */
+// deno-lint-ignore explicit-function-return-type
+export function createHousekeepingActivities(access: ExportAccess) {
+  const { sql, storage, config } = access;
+
+  return {
+    /**
+     * Housekeeping: aborts stale uploads and removes leftover files that this database records
+     * (see {@link sweepStorage}). Returns (and logs) what it removed.
+     */
+    async sweepOrphans(input: { minAgeSeconds?: number } = {}): Promise<HousekeepingReport> {
+      return await keepAlive(async () => {
+        const report = await sweepStorage(sql, storage, {
+          minAgeSeconds: input.minAgeSeconds ?? 3600,
+          root: exportsRoot(config.storagePrefix),
+        });
+        const webhookEvents = await sweepWebhookOutbox(access, { minAgeSeconds: 60 });
+        console.log(JSON.stringify({ msg: "housekeeping", ...report, webhookEvents }));
+        return report;
+      });
+    },
+  };
 }

@@ -2,7 +2,7 @@
 import type { RecordId, StreamState } from "../registry/types.ts";
 import type { UploadState } from "../storage/types.ts";
 import type { SourceVersions } from "../db/snapshot.ts";
-import type { UploadRef } from "../storage/upload_ref.ts";
+import type { UploadRef } from "../storage/types.ts";
 
 /** What the workflow needs to know about the exporter (no functions: it crosses Temporal). */
 export interface ResolvedExport {
@@ -144,4 +144,6 @@ export interface HousekeepingReport {
   abortedUploads: { key: string; uploadId: string }[];
   /** Published files removed: their export row no longer exists. */
   removedFiles: string[];
+  /** SUCCESS exports whose retention ended: file deleted, now EXPIRED (docs/retention.md). */
+  expiredExports?: { id: number; key: string | null }[];
 }

@@ -1,31 +1,21 @@
 /**
- * Webhook activities and the code that starts delivery workflows (docs/webhooks.md): one POST
- * per attempt, signed, without following redirects, to an address checked again at each
- * attempt; every attempt recorded in `webhook_deliveries`.
+ * Webhook delivery activities (docs/webhooks.md): one POST per attempt, signed, without
+ * following redirects, to an address checked again at each attempt; every attempt recorded in
+ * `webhook_deliveries`. Starting the delivery workflows is activities/webhook_outbox.ts.
  */
 import { Context } from "@temporalio/activity";
-import { type Client, WorkflowExecutionAlreadyStartedError } from "@temporalio/client";
 import { ApplicationFailure } from "@temporalio/common";
 import type { Config } from "../config/mod.ts";
 import type { Sql } from "../db/client.ts";
 import { type ExportRow, findExport } from "../db/exports.ts";
-import {
-  endEvent,
-  findEventTarget,
-  freezePayload,
-  markEventStarted,
-  recordAttempt,
-  unstartedEvents,
-} from "../db/webhooks.ts";
+import { endEvent, findEventTarget, freezePayload, recordAttempt } from "../db/webhooks.ts";
 import { logEvent } from "../domain/log.ts";
 import { checkWebhookUrl, dnsResolver } from "../domain/webhook_url.ts";
 import { signWebhook } from "../domain/webhook_signature.ts";
 import type {
   WebhookDeliveryOutcome,
-  webhookDeliveryWorkflow,
   WebhookRetrySettings,
-} from "../workflows/webhook_delivery_workflow.ts";
-import { webhookDeliveryWorkflowId } from "../workflows/webhook_delivery_workflow.ts";
+} from "../workflows/webhook_delivery_types.ts";
 
 /** What the webhook activities need. */
 export interface WebhookDependencies {
@@ -37,93 +27,6 @@ export interface WebhookDependencies {
    * the HTTP layer).
    */
   serializeExport(row: ExportRow): Promise<unknown>;
-}
-
-/** The retry settings of `config` for a delivery workflow's input. */
-export function webhookRetrySettings(config: Config): WebhookRetrySettings {
-  const w = config.webhooks;
-  return {
-    timeoutSeconds: w.timeoutSeconds,
-    initialSeconds: w.retryInitialSeconds,
-    maxIntervalSeconds: w.retryMaxIntervalSeconds,
-    totalSeconds: w.retryTotalSeconds,
-  };
-}
-
-/**
- * Starts the delivery workflow of each event (`webhook-delivery-<event uuid>`, reuse policy
- * REJECT_DUPLICATE: an "already started" answer means it runs or ran, which is success) and
- * records it as started. Returns the ids it started or found started; a failed start is logged
- * and left for the housekeeping sweep ({@link sweepWebhookOutbox}).
- */
-export async function startEventDeliveries(
-  deps: { sql: Sql; config: Config; temporal: Client },
-  eventIds: readonly string[],
-): Promise<string[]> {
-  const started: string[] = [];
-  for (const eventId of eventIds) {
-    try {
-      await deps.temporal.workflow.start<typeof webhookDeliveryWorkflow>(
-        "webhookDeliveryWorkflow",
-        {
-          taskQueue: deps.config.temporalTaskQueue,
-          workflowId: webhookDeliveryWorkflowId(eventId),
-          args: [{ eventId, retry: webhookRetrySettings(deps.config) }],
-          workflowIdReusePolicy: "REJECT_DUPLICATE",
-          staticSummary: `webhook event ${eventId}`,
-        },
-      );
-    } catch (error) {
-      if (!(error instanceof WorkflowExecutionAlreadyStartedError)) {
-        logEvent("webhook delivery not started", {
-          event_id: eventId,
-          error: String(error),
-          stage: "webhook",
-        }, "warning");
-        continue;
-      }
-    }
-    await markEventStarted(deps.sql, eventId);
-    started.push(eventId);
-  }
-  return started;
-}
-
-/**
- * Right after an export's end committed: starts the deliveries of its events not started yet.
- * Never throws (the transition has committed; the sweep starts what is left).
- */
-export async function startExportDeliveries(
-  deps: { sql: Sql; config: Config; temporal?: Client },
-  exportId: number,
-): Promise<void> {
-  if (!deps.temporal) return;
-  try {
-    const ids = await unstartedEvents(deps.sql, { exportId });
-    if (ids.length > 0) await startEventDeliveries({ ...deps, temporal: deps.temporal }, ids);
-  } catch (error) {
-    logEvent("webhook deliveries not started", {
-      export_id: exportId,
-      error: String(error),
-      stage: "webhook",
-    }, "warning");
-  }
-}
-
-/**
- * The housekeeping part of the outbox: starts every event whose workflow was never started (a
- * worker that died between the transition's commit and the start) and that is at least
- * `minAgeSeconds` old. Returns the ids it started.
- */
-export async function sweepWebhookOutbox(
-  deps: { sql: Sql; config: Config; temporal?: Client },
-  options: { minAgeSeconds: number },
-): Promise<string[]> {
-  if (!deps.temporal) return [];
-  const ids = await unstartedEvents(deps.sql, { minAgeSeconds: options.minAgeSeconds });
-  return ids.length === 0
-    ? []
-    : await startEventDeliveries({ ...deps, temporal: deps.temporal }, ids);
 }
 
 /**

@@ -1,6 +1,6 @@
 /** `/healthz`: can this API do its job right now? Each dependency answers, a worker polls. */
 import { controlTaskQueue } from "../workflows/task_queues.ts";
-import type { ExportsApiDependencies } from "./exports.ts";
+import type { ExportsApiDependencies } from "./env.ts";
 
 /** What each check found: `"ok"`, or a sentence saying what is wrong. */
 export interface HealthChecks {

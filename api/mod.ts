@@ -6,18 +6,15 @@ import type { ContentfulStatusCode } from "hono/utils/http-status";
 import { tokenAuth } from "./auth.ts";
 import { responseContract } from "./contract.ts";
 import { docsRoutes } from "./docs.ts";
-import { jsonError, unavailableDependency } from "./errors.ts";
-import {
-  type ApiEnv,
-  type ExportsApiDependencies,
-  exportsRoutes,
-  validationHook,
-} from "./exports.ts";
+import type { ApiEnv, ExportsApiDependencies } from "./env.ts";
+import { jsonError, unavailableDependency, validationHook } from "./errors.ts";
+import { exportsRoutes } from "./exports.ts";
 import { filesRoutes } from "./files.ts";
 import { checkHealth } from "./health.ts";
 import { logEvent } from "../domain/log.ts";
 import { MAX_ECHO_CHARS, truncateText } from "../domain/echo.ts";
 import { HealthSchema } from "./schemas.ts";
+import { retentionRoutes } from "./retention.ts";
 import { schedulesRoutes } from "./schedules.ts";
 import { exportDeliveriesRoutes, webhooksRoutes } from "./webhooks.ts";
 
@@ -98,6 +95,7 @@ export function createApp(deps: ExportsApiDependencies): OpenAPIHono<BlankEnv> {
 
   const v2 = new OpenAPIHono<ApiEnv>({ strict: false, defaultHook: validationHook });
   v2.use("*", tokenAuth(deps.sql));
+  v2.route("/exports", retentionRoutes(deps));
   v2.route("/exports", exportsRoutes(deps));
   v2.route("/export-schedules", schedulesRoutes(deps));
   v2.route("/exports", exportDeliveriesRoutes(deps));

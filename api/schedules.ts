@@ -18,7 +18,8 @@ import {
 } from "../db/schedules.ts";
 import { getExporter, supportedFormats } from "../registry/mod.ts";
 import type { scheduledExportWorkflow } from "../workflows/scheduled_export_workflow.ts";
-import { type ApiEnv, type ExportsApiDependencies, problem, validationHook } from "./exports.ts";
+import type { ApiEnv, ExportsApiDependencies } from "./env.ts";
+import { problem, validationHook } from "./errors.ts";
 import { validateFilters } from "../domain/filter_validation.ts";
 import { logEvent } from "../domain/log.ts";
 import {
@@ -32,15 +33,13 @@ import { can, canRead } from "../domain/permissions.ts";
 import { loadProjectAccess } from "../domain/project_access.ts";
 import {
   CreateScheduleSchema,
-  errorResponses,
-  IdParamSchema,
   intervalSeconds,
-  jsonResponse as json,
   ListSchedulesQuerySchema,
   type ScheduleJson,
   SchedulePageSchema,
   ScheduleSchema,
-} from "./schemas.ts";
+} from "./schedule_schemas.ts";
+import { errorResponses, IdParamSchema, jsonResponse as json } from "./schemas.ts";
 
 const security = [{ TokenAuth: [] }];
 const tags = ["export schedules"];

@@ -11,10 +11,10 @@ import { getExporter, supportedFormats } from "../registry/mod.ts";
  * (zod's `.int()` refuses larger ones). Documented as `maximum` so that clients and schemathesis
  * know it (issue 14: undocumented bounds rejected schema-valid requests).
  */
-const MAX_ID = Number.MAX_SAFE_INTEGER;
+export const MAX_ID = Number.MAX_SAFE_INTEGER;
 
 /** An integer in [min, max], from a JSON number or a query/path string, bounds documented. */
-function boundedInteger(min: number, max: number): z.ZodCoercedNumber<unknown> {
+export function boundedInteger(min: number, max: number): z.ZodCoercedNumber<unknown> {
   return z.coerce.number().int().min(min).max(max).openapi({
     type: "integer",
     minimum: min,
@@ -23,7 +23,7 @@ function boundedInteger(min: number, max: number): z.ZodCoercedNumber<unknown> {
 }
 
 /** A database id: an integer from 1 to 2^53 − 1. */
-function idSchema(): z.ZodCoercedNumber<unknown> {
+export function idSchema(): z.ZodCoercedNumber<unknown> {
   return boundedInteger(1, MAX_ID);
 }
 
@@ -34,7 +34,7 @@ function idSchema(): z.ZodCoercedNumber<unknown> {
  * strings; lists hold 1 to 1000 ids. Which ids exist in the project is not expressible here: a
  * schema-valid request naming an id of another project answers 400 "… does not belong to …".
  */
-function filtersDocument(keys?: readonly string[]): Record<string, unknown> {
+export function filtersDocument(keys?: readonly string[]): Record<string, unknown> {
   const unset = [{ type: "null" }, { const: "" }];
   const id = {
     anyOf: [
@@ -81,7 +81,7 @@ function filtersDocument(keys?: readonly string[]): Record<string, unknown> {
  * `{"__proto__": …}` would have been accepted as if it named no filter, instead of a 400
  * "unknown filter".
  */
-function filtersObject(): z.ZodType<Record<string, unknown>> {
+export function filtersObject(): z.ZodType<Record<string, unknown>> {
   return z.custom<Record<string, unknown>>(
     (value) => typeof value === "object" && value !== null && !Array.isArray(value),
     "must be an object of filters",
@@ -94,7 +94,7 @@ function filtersObject(): z.ZodType<Record<string, unknown>> {
  * filters (`filters` keys beyond them are a 400 "unknown filter for format …") and, for formats
  * without the `excel_compatible` option, that it may only be false or absent.
  */
-function perFormatVariants(withOptions: boolean): Record<string, unknown>[] {
+export function perFormatVariants(withOptions: boolean): Record<string, unknown>[] {
   const groups = new Map<
     string,
     { formats: string[]; filters: readonly string[]; excel: boolean }
@@ -122,8 +122,11 @@ export const ErrorSchema = z.looseObject({
   error: z.string().openapi({ example: "export not found: 17" }),
 }).openapi("Error");
 
-const statusValues = ["PENDING", "STARTED", "SUCCESS", "FAILURE", "REVOKED"] as const;
-const ExportStatusSchema = z.enum(statusValues).openapi("ExportStatus");
+const statusValues = ["PENDING", "STARTED", "SUCCESS", "FAILURE", "REVOKED", "EXPIRED"] as const;
+const ExportStatusSchema = z.enum(statusValues).openapi("ExportStatus", {
+  description: "EXPIRED: a SUCCESS export whose file was deleted when its retention ended " +
+    "(`expires_at`; docs/retention.md); its request, counts and checksum stay",
+});
 const ActionSchema = z.enum(["create", "delete", "cancel", "retry"]);
 
 const ProgressStageSchema = z.object({
@@ -180,6 +183,11 @@ export const ExportSchema = z.object({
   updated_at: z.string(),
   started_at: z.string().nullable(),
   finished_at: z.string().nullable(),
+  expires_at: z.string().nullable().openapi({
+    description: "When housekeeping deletes the file of this SUCCESS export (then EXPIRED): " +
+      "finished_at + EXPORT_RETENTION_DAYS, moved by `POST …/extend/`; null: kept forever or " +
+      "not finished",
+  }),
   logs: z.array(z.object({ level: z.string(), message: z.string(), created_at: z.string() }))
     .optional().openapi({ description: "Job log lines, with `?logs=true` only" }),
 }).openapi("Export");
@@ -315,6 +323,7 @@ export function errorResponses<S extends number>(
     403: "Not permitted",
     404: "Not found (or not readable by the caller)",
     409: "Conflicts with the current state",
+    410: "The export's file was deleted when its retention ended (EXPIRED)",
     415: "The body is not `application/json`",
     503: "A dependency is unavailable",
   };
@@ -323,122 +332,6 @@ export function errorResponses<S extends number>(
     content: { "application/json": { schema: ErrorSchema } },
   }])) as never;
 }
-
-/**
- * `interval`: seconds, or a number with a unit (`90s`, `15m`, `6h`, `1d`), at most 999,999,999
- * seconds (~31 years; Temporal's durations end at ~292 years, and the document states the bound
- * in both forms: 9 digits of s, 7 of m, 5 of h, 4 of d).
- */
-const IntervalSchema = z.union([
-  z.number().int().positive().max(999_999_999),
-  z.string().regex(
-    /^([1-9]\d{0,8}s|[1-9]\d{0,6}m|[1-9]\d{0,4}h|[1-9]\d{0,3}d)$/,
-    "must be seconds or a positive number with s, m, h or d (e.g. 15m), at most 999999999 s",
-  ),
-]).openapi({ description: "Run every N seconds, or e.g. `15m`, `6h`, `1d`" });
-
-/** Seconds of an interval given as {@link IntervalSchema}. */
-export function intervalSeconds(value: number | string): number {
-  if (typeof value === "number") return value;
-  const units: Record<string, number> = { s: 1, m: 60, h: 3600, d: 86400 };
-  return Number(value.slice(0, -1)) * units[value.slice(-1)];
-}
-
-function isTimeZone(zone: string): boolean {
-  try {
-    new Intl.DateTimeFormat("en-US", { timeZone: zone });
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-/**
- * A cron expression's shape: 5 fields of printable ASCII (`!` to `~`) separated by single
- * spaces. Enforced, not only documented: a NUL byte or a line break would otherwise reach the
- * database (PostgreSQL refuses NUL in text, a 500) before Temporal reads the fields.
- */
-const CRON_PATTERN = /^[!-~]+( [!-~]+){4}$/;
-
-export const CreateScheduleSchema = z.object({
-  project: idSchema().openapi({ example: 1 }),
-  format: z.string().min(1).openapi({
-    enum: supportedFormats(),
-    example: "occurrences_simple_csv",
-  }),
-  filters: filtersObject().nullish().openapi(filtersDocument()),
-  cron: z.string().min(1).max(200).regex(
-    CRON_PATTERN,
-    "must be 5 fields of printable ASCII separated by single spaces, e.g. 0 3 * * *",
-  ).optional().openapi({
-    description: "Cron expression (5 fields), e.g. `0 3 * * *`; give cron or interval. " +
-      "Temporal checks the fields' ranges: an expression it refuses is a 400",
-    pattern: CRON_PATTERN.source,
-    example: "0 3 * * *",
-  }),
-  interval: IntervalSchema.optional(),
-  timezone: z.string().default("UTC").refine(isTimeZone, "unknown time zone").openapi({
-    description: "IANA time zone of the cron expression",
-    enum: [...new Set(["UTC", ...Intl.supportedValuesOf("timeZone")])],
-    example: "Europe/Paris",
-  }),
-  keep_last: z.number().int().min(1).max(1000).nullish().openapi({
-    description: "Keep only the newest N exports of this schedule; older ones are deleted",
-  }),
-}).strict().superRefine((value, ctx) => {
-  if ((value.cron === undefined) === (value.interval === undefined)) {
-    ctx.addIssue({
-      code: "custom",
-      path: ["cron"],
-      message: "give exactly one of cron and interval",
-    });
-  }
-}).openapi("CreateExportSchedule", {
-  anyOf: perFormatVariants(false),
-  // what the refinement above checks, stated in the document (exactly one of cron, interval)
-  oneOf: [{ required: ["cron"] }, { required: ["interval"] }],
-  example: { project: 1, format: "occurrences_simple_csv", cron: "0 3 * * *", keep_last: 7 },
-});
-
-export const ScheduleSchema = z.object({
-  id: z.number().int(),
-  schedule_id: z.string().openapi({
-    description: "Temporal Schedule id",
-    example: "export-schedule-3",
-  }),
-  user: z.object({ id: z.number().int(), name: z.string().nullable() }),
-  project: z.number().int(),
-  format: z.string(),
-  filters: z.record(z.string(), z.unknown()),
-  filters_display: z.record(z.string(), z.unknown()),
-  cron: z.string().nullable(),
-  interval_seconds: z.number().int().nullable(),
-  timezone: z.string(),
-  keep_last: z.number().int().nullable(),
-  paused: z.boolean(),
-  recent_exports: z.array(z.number().int()).openapi({
-    description: "Ids of the newest exports this schedule made",
-  }),
-  next_run_times: z.array(z.string()).optional().openapi({
-    description: "Upcoming runs (retrieve only)",
-  }),
-  runs: z.number().int().optional().openapi({
-    description: "Runs started so far (retrieve only)",
-  }),
-  created_at: z.string(),
-  updated_at: z.string(),
-}).openapi("ExportSchedule");
-
-/** The JSON type of a schedule. */
-export type ScheduleJson = z.infer<typeof ScheduleSchema>;
-
-export const SchedulePageSchema = pageOf(ScheduleSchema, "ExportSchedulePage");
-
-export const ListSchedulesQuerySchema = z.object({
-  project_id: idSchema().optional(),
-  limit: boundedInteger(1, 100).default(10).openapi({ description: "Page size (1–100)" }),
-  offset: boundedInteger(0, MAX_ID).default(0).openapi({ description: "Items to skip" }),
-});
 
 /** A JSON response entry of a route's `responses`, described. */
 export function jsonResponse<T extends z.ZodType>(

@@ -121,5 +121,8 @@ export async function serializeExport(
     updated_at: row.updated_at.toISOString(),
     started_at: row.started_at?.toISOString() ?? null,
     finished_at: row.finished_at?.toISOString() ?? null,
+    expires_at: ["SUCCESS", "EXPIRED"].includes(row.status)
+      ? row.expires_at?.toISOString() ?? null
+      : null,
   };
 }

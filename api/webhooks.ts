@@ -18,7 +18,8 @@ import type { CurrentUser } from "../domain/users.ts";
 import { logEvent } from "../domain/log.ts";
 import { checkDestination, MAX_WEBHOOK_URL_LENGTH } from "../domain/webhook_url.ts";
 import { newWebhookSecret } from "../domain/webhook_signature.ts";
-import { type ApiEnv, type ExportsApiDependencies, problem, validationHook } from "./exports.ts";
+import type { ApiEnv, ExportsApiDependencies } from "./env.ts";
+import { problem, validationHook } from "./errors.ts";
 import { errorResponses, IdParamSchema, jsonResponse as json } from "./schemas.ts";
 
 const security = [{ TokenAuth: [] }];

@@ -10,7 +10,7 @@ import cliProgress from "cli-progress";
 import { parseArgs } from "node:util";
 import process from "node:process";
 import { type CurrentUser, findUserById, findUserByToken } from "../domain/users.ts";
-import { requestExport } from "../api/exports.ts";
+import { requestExport } from "../api/request_export.ts";
 import { exportFileUrl, formatFileSize } from "../api/serialize.ts";
 import type { Config } from "../config/mod.ts";
 import type { Sql } from "../db/client.ts";

@@ -1,6 +1,7 @@
 /**
  * The `export-housekeeping` Temporal Schedule: every N minutes a `housekeepingWorkflow` sweeps
- * storage for orphaned multipart uploads and files of deleted exports.
+ * storage for orphaned multipart uploads and files of deleted exports, and expires the SUCCESS
+ * exports whose retention ended (file deleted, status EXPIRED; docs/retention.md).
  */
 import { type Client, ScheduleAlreadyRunning } from "@temporalio/client";
 import type { HousekeepingReport } from "../activities/types.ts";

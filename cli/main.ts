@@ -25,7 +25,8 @@ const USAGE = `usage: deno task cli <command> [options]
   revoke-token --token TOKEN               revoke an API token
 ${EXPORT_USAGE}
   housekeeping --install [--every MIN]     create the export-housekeeping Schedule (default 60)
-  housekeeping --run [--min-age SECONDS]   sweep orphaned uploads and files once, print report
+  housekeeping --run [--min-age SECONDS]   sweep orphaned uploads and files and expire exports
+                                           past their retention (EXPIRED) once, print report
   temporal-setup                           register the export search attributes (idempotent)`;
 
 /** Runs one CLI command; returns the exit code. */

@@ -60,6 +60,8 @@ export interface Config {
   formats: FormatSettings;
   /** Webhook URLs and deliveries (docs/webhooks.md). */
   webhooks: WebhookSettings;
+  /** How long exports' files are kept (docs/retention.md, GBIF's download `eraseAfter`). */
+  retention: RetentionSettings;
 }
 
 /** Webhook settings (`WEBHOOK_*`, docs/webhooks.md and docs/configuration.md). */
@@ -74,6 +76,21 @@ export interface WebhookSettings {
   retryMaxIntervalSeconds: number;
   /** How long an event is tried in all (`WEBHOOK_RETRY_TOTAL_SECONDS`, default 86400). */
   retryTotalSeconds: number;
+}
+
+/**
+ * Retention of export files, after GBIF's downloads (`eraseAfter`, extendable by the owner):
+ * a SUCCESS export expires `seconds` after it finished (0: kept forever, `expires_at` null),
+ * and an extension may ask for at most `maxDays` days.
+ */
+export interface RetentionSettings {
+  /**
+   * `EXPORT_RETENTION_SECONDS` when set (short retentions in tests and trials), else
+   * `EXPORT_RETENTION_DAYS` (default 30) × 86,400; 0 keeps files forever.
+   */
+  seconds: number;
+  /** `EXPORT_RETENTION_MAX_DAYS` (default 365): the longest extension. */
+  maxDays: number;
 }
 
 /**
@@ -190,6 +207,9 @@ const envSchema = z.object({
   WEBHOOK_RETRY_INITIAL_SECONDS: z.coerce.number().int().min(1).max(3600).default(5),
   WEBHOOK_RETRY_MAX_INTERVAL_SECONDS: z.coerce.number().int().min(1).max(86400).default(3600),
   WEBHOOK_RETRY_TOTAL_SECONDS: z.coerce.number().int().min(10).max(7 * 86400).default(86400),
+  EXPORT_RETENTION_DAYS: z.coerce.number().int().min(0).max(36_500).default(30),
+  EXPORT_RETENTION_SECONDS: z.coerce.number().int().min(0).max(36_500 * 86_400).optional(),
+  EXPORT_RETENTION_MAX_DAYS: z.coerce.number().int().min(1).max(36_500).default(365),
 });
 
 /**
@@ -280,6 +300,10 @@ export function loadConfig(env: Record<string, string | undefined> = Deno.env.to
       retryInitialSeconds: e.WEBHOOK_RETRY_INITIAL_SECONDS,
       retryMaxIntervalSeconds: e.WEBHOOK_RETRY_MAX_INTERVAL_SECONDS,
       retryTotalSeconds: e.WEBHOOK_RETRY_TOTAL_SECONDS,
+    },
+    retention: {
+      seconds: e.EXPORT_RETENTION_SECONDS ?? e.EXPORT_RETENTION_DAYS * 86_400,
+      maxDays: e.EXPORT_RETENTION_MAX_DAYS,
     },
   };
 }

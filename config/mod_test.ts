@@ -143,3 +143,18 @@ Deno.test("loadConfig bounds EXPORTS_DIR and the prefix under it by PATH_MAX (fs
   // the S3 backend does not care where EXPORTS_DIR would be
   assertEquals(loadConfig({ S3_BUCKET: "bucket", EXPORTS_DIR: `${dir}d` }).storageBackend, "s3");
 });
+
+Deno.test("loadConfig reads the retention: 30 days, seconds when given, 0 forever, max 365", () => {
+  assertEquals(loadConfig({}).retention, { seconds: 30 * 86_400, maxDays: 365 });
+  assertEquals(loadConfig({ EXPORT_RETENTION_DAYS: "0" }).retention.seconds, 0);
+  assertEquals(
+    loadConfig({ EXPORT_RETENTION_DAYS: "7", EXPORT_RETENTION_SECONDS: "2" }).retention.seconds,
+    2,
+  );
+  assertEquals(loadConfig({ EXPORT_RETENTION_MAX_DAYS: "90" }).retention.maxDays, 90);
+  for (const name of ["EXPORT_RETENTION_DAYS", "EXPORT_RETENTION_SECONDS"]) {
+    assertThrows(() => loadConfig({ [name]: "-1" }), ConfigError, name);
+    assertThrows(() => loadConfig({ [name]: "1.5" }), ConfigError, name);
+  }
+  assertThrows(() => loadConfig({ EXPORT_RETENTION_MAX_DAYS: "0" }), ConfigError);
+});

@@ -1,38 +1,46 @@
 /**
  * Queries on the export tables (`data_exports`, `jobs`, `job_logs`). Both the API and the
- * activities use these, so that a status or a progress stage is written in one place only.
+ * activities use these, so that a status or a progress stage is written in one place only: the
+ * export rows here, their state transitions in `export_transitions.ts`, their jobs' progress and
+ * log in `job_progress.ts` (re-exported here, so that callers import the export tables from one
+ * module).
  */
 import type { ExportFilters, ExportOptions } from "../registry/types.ts";
 import type { Sql } from "./client.ts";
 import type { SourceVersions } from "./snapshot.ts";
 import { inTransaction } from "./transaction.ts";
-import { insertEndEvents } from "./webhooks.ts";
 
-/** Status of an export and of its job (the platform's Celery-style names). */
-export type ExportStatus = "PENDING" | "STARTED" | "SUCCESS" | "FAILURE" | "REVOKED";
+import {
+  applyJobProgress,
+  type ExportStatus,
+  initialProgress,
+  insertJobLog,
+  type JobProgress,
+  setStage,
+  STAGES,
+  type Transaction,
+} from "./job_progress.ts";
 
-/** One name/value pair shown under a progress stage. */
-export interface StageParam {
-  key: string;
-  name: string;
-  value: string | number | null;
-}
-
-/** A stage of the job's progress, as the platform's UI renders it. */
-export interface ProgressStage {
-  key: string;
-  name: string;
-  status: ExportStatus;
-  progress: number;
-  params: StageParam[];
-}
-
-/** The `jobs.progress` document. */
-export interface JobProgress {
-  summary: { status: ExportStatus; progress: number };
-  stages: ProgressStage[];
-  errors: string[];
-}
+export {
+  appendJobLog,
+  ENDED_STATUSES,
+  type ExportStatus,
+  initialProgress,
+  jobLogs,
+  type JobProgress,
+  type ProgressStage,
+  setStage,
+  type StageParam,
+  STAGES,
+  updateJobProgress,
+} from "./job_progress.ts";
+export {
+  markExportEnded,
+  markExportPending,
+  markExportStarted,
+  markExportSucceeded,
+  type SucceededOutcome,
+} from "./export_transitions.ts";
 
 /** A `data_exports` row joined with its job. */
 export interface ExportRow {
@@ -67,41 +75,12 @@ export interface ExportRow {
   updated_at: Date;
   started_at: Date | null;
   finished_at: Date | null;
+  /** When housekeeping deletes the file of this SUCCESS export; null: kept forever. */
+  expires_at: Date | null;
   job_id: number;
   job_name: string;
   job_status: ExportStatus;
   job_progress: JobProgress;
-}
-
-/** Stage keys and labels (kept from the original platform). */
-export const STAGES = {
-  export: { key: "data_export", name: "Exporting data" },
-  upload: { key: "uploading_snapshot", name: "Uploading snapshot" },
-} as const;
-
-/** The progress document of a job that has not started. */
-export function initialProgress(): JobProgress {
-  return {
-    summary: { status: "PENDING", progress: 0 },
-    stages: [
-      {
-        ...STAGES.export,
-        status: "PENDING",
-        progress: 0,
-        params: [
-          { key: "records_exported", name: "Number of records exported", value: 0 },
-          { key: "total_records", name: "Total records to export", value: null },
-        ],
-      },
-      {
-        ...STAGES.upload,
-        status: "PENDING",
-        progress: 0,
-        params: [{ key: "file_url", name: "File URL", value: null }],
-      },
-    ],
-    errors: [],
-  };
 }
 
 /**
@@ -188,6 +167,7 @@ export async function createOrReuseExport(
             and coalesce(e.settings_key, ${input.settingsKey}) = ${input.settingsKey}
             and (
               (e.status = 'SUCCESS' and e.settings_key is not null and e.file_key is not null
+                and (e.expires_at is null or e.expires_at > now())
                 and e.source_version = (select version from export_source_versions
                                         where project_id = e.project_id)
                 and e.global_source_version = (select version from export_source_versions
@@ -404,271 +384,4 @@ export async function listExports(
     order by ${sql(`e.${field}`)} ${direction}, e.id ${direction}
     limit ${options.limit} offset ${options.offset}`;
   return { count: n, rows };
-}
-
-/** A connection inside a transaction (db/transaction.ts `inTransaction`). */
-type Transaction = Sql;
-
-/** The statuses in which an export has ended: its file and its job no longer change. */
-export const ENDED_STATUSES: readonly ExportStatus[] = ["SUCCESS", "FAILURE", "REVOKED"];
-
-/**
- * Names the transaction in `pg_stat_activity.application_name` (reverted at its end), so that an
- * operator sees which state transition is running or waiting on a lock; the tests use it to kill
- * a worker between the statements of one transition.
- */
-async function nameTransition(tx: Transaction, name: string): Promise<void> {
-  await tx`select set_config('application_name', ${`ami-exports ${name}`}, true)`;
-}
-
-/**
- * Applies `change` to the job's progress document inside `tx` under a row lock, recomputing the
- * summary. Without `jobStatus` (a progress report) it changes nothing once the job has ended:
- * a late report of an activity that was cancelled or retried never reopens an ended export.
- */
-async function applyJobProgress(
-  tx: Transaction,
-  exportId: number,
-  change: (progress: JobProgress) => void,
-  jobStatus?: ExportStatus,
-): Promise<void> {
-  const [job] = await tx<{ id: number; status: ExportStatus; progress: JobProgress }[]>`
-    select id, status, progress from jobs where data_export_id = ${exportId} for update`;
-  if (!job) return;
-  if (!jobStatus && ENDED_STATUSES.includes(job.status)) return;
-  const progress = job.progress;
-  change(progress);
-  const stages = progress.stages;
-  progress.summary.progress = stages.reduce((a, s) => a + s.progress, 0) / (stages.length || 1);
-  if (jobStatus) progress.summary.status = jobStatus;
-  await tx`
-    update jobs set
-      progress = ${tx.json(progress as never)},
-      status = ${jobStatus ?? tx`status`},
-      started_at = case when ${
-    jobStatus ?? null
-  }::text = 'STARTED' then coalesce(started_at, now()) else started_at end,
-      finished_at = case when ${jobStatus ?? null}::text in ('SUCCESS', 'FAILURE', 'REVOKED')
-        then now() when ${jobStatus ?? null}::text is not null then null else finished_at end,
-      updated_at = now()
-    where id = ${job.id}`;
-}
-
-/**
- * Applies `change` to the job's progress document under a row lock, recomputing the summary,
- * so concurrent writers (activities of a retried attempt, the API) never lose an update. A
- * progress report (no `jobStatus`) on an ended job changes nothing. Status transitions use
- * {@link markExportStarted}, {@link markExportSucceeded} and {@link markExportEnded} instead,
- * which write the export and its job in one transaction.
- */
-export async function updateJobProgress(
-  sql: Sql,
-  exportId: number,
-  change: (progress: JobProgress) => void,
-  jobStatus?: ExportStatus,
-): Promise<void> {
-  await inTransaction(sql, (tx) => applyJobProgress(tx, exportId, change, jobStatus));
-}
-
-async function insertJobLog(
-  tx: Transaction,
-  exportId: number,
-  message: string,
-  level: string,
-): Promise<void> {
-  await tx`
-    insert into job_logs (job_id, level, message)
-    select id, ${level}, ${message} from jobs where data_export_id = ${exportId}`;
-}
-
-/**
- * PENDING (or a run reset from the Temporal UI) → STARTED, in one transaction: the export's
- * status and run, its job's status (a job that had ended starts from a fresh progress
- * document) and the log line. Returns false when the export is gone, or when it has ended
- * under this same run (a late attempt after a cancel).
- */
-export async function markExportStarted(
-  sql: Sql,
-  exportId: number,
-  run: {
-    runId: string | null;
-    workflowId: string | null;
-    /** The worker's `exportSettingsKey` for the export's format: what will shape its bytes. */
-    settingsKey: string;
-    message: string;
-  },
-): Promise<boolean> {
-  return await inTransaction(sql, async (tx) => {
-    await nameTransition(tx, "transition STARTED");
-    const [row] = await tx<{ previous: ExportStatus; run_id: string | null }[]>`
-      select status as previous, run_id from data_exports where id = ${exportId} for update`;
-    if (!row) return false;
-    // a late attempt of the run that already ended (cancelled meanwhile) never reopens it; a
-    // new run (a retry, a reset in the Temporal UI) does
-    if (ENDED_STATUSES.includes(row.previous) && row.run_id === run.runId) return false;
-    await tx`
-      update data_exports set status = 'STARTED', error = null, error_stage = null,
-        run_id = ${run.runId}, workflow_id = ${run.workflowId}, settings_key = ${run.settingsKey},
-        started_at = coalesce(started_at, now()), finished_at = null, updated_at = now()
-      where id = ${exportId}`;
-    const restart = ENDED_STATUSES.includes(row.previous);
-    await applyJobProgress(tx, exportId, (progress) => {
-      if (restart) Object.assign(progress, initialProgress());
-    }, "STARTED");
-    await insertJobLog(tx, exportId, run.message, "info");
-    return true;
-  });
-}
-
-/** What {@link markExportSucceeded} found. */
-export type SucceededOutcome = "marked" | "already" | "missing";
-
-/**
- * STARTED → SUCCESS, in one transaction: the export's status and statistics, every stage of its
- * job SUCCESS at progress 1 with `records_exported` and `total_records` equal to the records in
- * the file, the job SUCCESS, and the log line. Idempotent: a retry after it committed finds the
- * same checksum and changes nothing ("already").
- */
-export async function markExportSucceeded(
-  sql: Sql,
-  exportId: number,
-  stats: { records: number; fileSize: number; checksum: string; fileUrl: string },
-): Promise<SucceededOutcome> {
-  return await inTransaction(sql, async (tx) => {
-    await nameTransition(tx, "transition SUCCESS");
-    const [before] = await tx<{ status: ExportStatus; checksum: string | null }[]>`
-      select status, checksum from data_exports where id = ${exportId} for update`;
-    if (!before) return "missing";
-    if (before.status === "SUCCESS" && before.checksum === stats.checksum) return "already";
-    await tx`
-      update data_exports set status = 'SUCCESS', record_count = ${stats.records},
-        file_size = ${stats.fileSize}, checksum = ${stats.checksum}, upload_id = null,
-        error = null, error_stage = null, finished_at = now(), updated_at = now()
-      where id = ${exportId}`;
-    await applyJobProgress(tx, exportId, (progress) => {
-      setStage(progress, STAGES.export.key, {
-        status: "SUCCESS",
-        progress: 1,
-        params: { records_exported: stats.records, total_records: stats.records },
-      });
-      setStage(progress, STAGES.upload.key, {
-        status: "SUCCESS",
-        progress: 1,
-        params: { file_url: stats.fileUrl },
-      });
-      for (const stage of progress.stages) {
-        stage.status = "SUCCESS";
-        stage.progress = 1;
-      }
-    }, "SUCCESS");
-    await insertJobLog(
-      tx,
-      exportId,
-      `export finished: ${stats.records} records, ${stats.fileSize} bytes`,
-      "info",
-    );
-    await insertEndEvents(tx, exportId, "SUCCESS"); // webhook outbox (docs/webhooks.md)
-    return "marked";
-  });
-}
-
-/**
- * PENDING or STARTED (or FAILURE, when a cancel follows) → FAILURE or REVOKED, in one
- * transaction: the export's status, error and stage, its file key cleared, every stage of its
- * job that had not succeeded set to `status` (no stage stays PENDING or STARTED), the error in
- * the job's errors, and the log line. A SUCCESS export and one already in `status` are left as
- * they are (returns false).
- */
-export async function markExportEnded(
-  sql: Sql,
-  exportId: number,
-  ending: { status: "FAILURE" | "REVOKED"; message?: string; stage?: string },
-): Promise<boolean> {
-  const { status } = ending;
-  return await inTransaction(sql, async (tx) => {
-    await nameTransition(tx, `transition ${status}`);
-    const updated = await tx`
-      update data_exports set status = ${status}, error = ${ending.message ?? null},
-        error_stage = ${ending.stage ?? null}, file_key = null, finished_at = now(),
-        updated_at = now()
-      where id = ${exportId} and status not in ('SUCCESS', ${status})`;
-    if (updated.count === 0) return false;
-    await applyJobProgress(tx, exportId, (progress) => {
-      for (const stage of progress.stages) {
-        if (stage.status !== "SUCCESS") stage.status = status;
-      }
-      if (ending.message) progress.errors.push(ending.message);
-    }, status);
-    const text = status === "REVOKED"
-      ? "export cancelled"
-      : `export failed in ${ending.stage}: ${ending.message}`;
-    await insertJobLog(tx, exportId, text, status === "REVOKED" ? "warning" : "error");
-    await insertEndEvents(tx, exportId, status); // webhook outbox (docs/webhooks.md)
-    return true;
-  });
-}
-
-/**
- * FAILURE or REVOKED → PENDING for a retry, in one transaction: the export's error and
- * statistics cleared and its job back to a fresh progress document. Returns false when the
- * export is no longer FAILURE or REVOKED.
- */
-export async function markExportPending(sql: Sql, exportId: number): Promise<boolean> {
-  return await inTransaction(sql, async (tx) => {
-    await nameTransition(tx, "transition PENDING");
-    const reset = await tx`
-      update data_exports set status = 'PENDING', error = null, error_stage = null,
-        record_count = 0, file_size = 0, checksum = null, finished_at = null, updated_at = now(),
-        source_version = null, global_source_version = null, settings_key = null
-      where id = ${exportId} and status in ('FAILURE', 'REVOKED')`;
-    if (reset.count === 0) return false;
-    await tx`
-      update jobs set status = 'PENDING', progress = ${tx.json(initialProgress() as never)},
-        finished_at = null, updated_at = now()
-      where data_export_id = ${exportId}`;
-    await insertJobLog(tx, exportId, "export retried", "info");
-    return true;
-  });
-}
-
-/** Sets one stage's status, progress and parameter values. */
-export function setStage(
-  progress: JobProgress,
-  key: string,
-  update: {
-    status?: ExportStatus;
-    progress?: number;
-    params?: Record<string, string | number | null>;
-  },
-): void {
-  const stage = progress.stages.find((s) => s.key === key);
-  if (!stage) return;
-  if (update.status) stage.status = update.status;
-  if (update.progress !== undefined) stage.progress = Math.max(0, Math.min(1, update.progress));
-  for (const [k, v] of Object.entries(update.params ?? {})) {
-    const param = stage.params.find((p) => p.key === k);
-    if (param) param.value = v;
-  }
-}
-
-/** Appends a line to the job log. */
-export async function appendJobLog(
-  sql: Sql,
-  exportId: number,
-  message: string,
-  level = "info",
-): Promise<void> {
-  await sql`
-    insert into job_logs (job_id, level, message)
-    select id, ${level}, ${message} from jobs where data_export_id = ${exportId}`;
-}
-
-/** The job's log lines, oldest first. */
-export async function jobLogs(
-  sql: Sql,
-  exportId: number,
-): Promise<{ level: string; message: string; created_at: Date }[]> {
-  return await sql`
-    select l.level, l.message, l.created_at from job_logs l join jobs j on j.id = l.job_id
-    where j.data_export_id = ${exportId} order by l.id`;
 }

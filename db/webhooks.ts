@@ -4,7 +4,7 @@
  * transitions (db/exports.ts) and the delivery activities. The rules are in docs/webhooks.md.
  */
 import type { Sql } from "./client.ts";
-import type { ExportStatus } from "./exports.ts";
+import type { ExportStatus } from "./job_progress.ts";
 
 /** The events a webhook can subscribe to: one per way an export ends. */
 export const WEBHOOK_EVENT_TYPES = [
@@ -21,7 +21,7 @@ export type WebhookEventType = (typeof WEBHOOK_EVENT_TYPES)[number];
  * The event type of an end status: SUCCESS → `export.succeeded`, FAILURE → `export.failed`,
  * REVOKED → `export.revoked`, EXPIRED (the retention feature's status) → `export.expired`.
  */
-export function endEventType(status: ExportStatus | "EXPIRED"): WebhookEventType | undefined {
+export function endEventType(status: ExportStatus): WebhookEventType | undefined {
   const types: Record<string, WebhookEventType> = {
     SUCCESS: "export.succeeded",
     FAILURE: "export.failed",
@@ -96,7 +96,7 @@ export async function setExportNotify(
 export async function insertEndEvents(
   tx: Sql,
   exportId: number,
-  status: ExportStatus | "EXPIRED",
+  status: ExportStatus,
 ): Promise<string[]> {
   const type = endEventType(status);
   if (!type) return [];

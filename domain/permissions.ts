@@ -45,3 +45,20 @@ export function can(access: ProjectAccess, action: ExportAction): boolean {
 export function permittedActions(access: ProjectAccess): ExportAction[] {
   return (["create", "delete", "cancel", "retry"] as const).filter((a) => can(access, a));
 }
+
+/**
+ * Whether the caller may extend an export's retention (docs/retention.md): the user who
+ * requested it, while they may still read the project, or whoever may manage the project's
+ * exports (project manager, owner, superuser). Source of the rule: GBIF, where a download's
+ * creator (or an administrator) postpones its `eraseAfter`.
+ */
+export function canExtend(
+  access: ProjectAccess,
+  caller: { userId: number; exportUserId: number | null },
+): boolean {
+  if (!canRead(access)) return false;
+  if (access.superuser || access.role === "owner" || access.role === "project_manager") {
+    return true;
+  }
+  return caller.exportUserId !== null && caller.exportUserId === caller.userId;
+}

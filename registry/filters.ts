@@ -13,8 +13,7 @@
  */
 import type postgres from "postgres";
 import { type ExportQueryContext, type FilterKey, type RecordId, recordId } from "./types.ts";
-import { realBox } from "./occurrence_sql.ts";
-import { finiteOrNull } from "./numeric_sql.ts";
+import { finiteOrNull, realBox } from "./numeric_sql.ts";
 
 type Fragment = postgres.PendingQuery<postgres.Row[]>;
 

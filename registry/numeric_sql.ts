@@ -16,3 +16,14 @@ type Fragment = postgres.PendingQuery<postgres.Row[]>;
 export function finiteOrNull(sql: postgres.Sql, x: Fragment): Fragment {
   return sql`(case when abs(${x}) < 'Infinity'::float8 then ${x} end)`;
 }
+
+/**
+ * True when the bbox `b` is a real box: exactly four finite numbers (antenna-compat §4.1,
+ * deviation f). NULL, `{}`, NULL elements, another length, NaN and ±Infinity are no box. Never
+ * null. (`NaN` sorts above every number in Postgres, so `abs(x) < 'Infinity'` is false for it.)
+ */
+export function realBox(sql: postgres.Sql, b: Fragment): Fragment {
+  return sql`coalesce(array_ndims(${b}) = 1 and cardinality(${b}) = 4
+    and abs(${b}[1]) < 'Infinity'::float8 and abs(${b}[2]) < 'Infinity'::float8
+    and abs(${b}[3]) < 'Infinity'::float8 and abs(${b}[4]) < 'Infinity'::float8, false)`;
+}

@@ -16,8 +16,7 @@ import {
   pathBoundsProblem,
   utf8ByteLength,
 } from "./key_bounds.ts";
-import type { IncompleteUpload, ObjectStorage, UploadState } from "./types.ts";
-import type { UploadRef } from "./upload_ref.ts";
+import type { IncompleteUpload, ObjectStorage, UploadRef, UploadState } from "./types.ts";
 
 /** Where files live and how their download URLs are built and signed. */
 export interface FsStorageOptions {

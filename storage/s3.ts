@@ -29,8 +29,14 @@ import { planComposition } from "./compose.ts";
 import { attachmentDisposition } from "./disposition.ts";
 import { KeyOutOfBoundsError, StorageUnavailableError, UploadNotFoundError } from "./errors.ts";
 import { keyBoundsProblem } from "./key_bounds.ts";
-import type { IncompleteUpload, ObjectStorage, UploadedPart, UploadState } from "./types.ts";
-import { partsDigest, type UploadRef } from "./upload_ref.ts";
+import type {
+  IncompleteUpload,
+  ObjectStorage,
+  UploadedPart,
+  UploadRef,
+  UploadState,
+} from "./types.ts";
+import { partsDigest } from "./upload_ref.ts";
 
 /** Where the bucket lives and how to reach it (the `s3` section of the config). */
 export interface S3StorageOptions {

@@ -6,8 +6,6 @@
  * received through a heartbeat, and re-upload later parts under the same part numbers.
  */
 
-import type { UploadRef } from "./upload_ref.ts";
-
 /** One durable part of a multipart upload. */
 export interface UploadedPart {
   partNumber: number;
@@ -25,6 +23,23 @@ export interface UploadState {
   parts: UploadedPart[];
   /** Durable bytes written so far (the sum of the part sizes). */
   bytes: number;
+}
+
+/**
+ * An upload as a checkpoint names it (issue 14): the part count, the durable bytes and a digest of
+ * the parts instead of every part; `recoverUpload` rebuilds the part list (upload_ref.ts).
+ */
+export interface UploadRef {
+  backend: "s3" | "fs";
+  key: string;
+  contentType: string;
+  uploadId: string;
+  /** Parts 1..partCount are durable (S3); the filesystem backend ignores it. */
+  partCount: number;
+  /** Durable bytes: the sum of the part sizes / the fsynced file length. */
+  bytes: number;
+  /** `partsDigest` (upload_ref.ts) of parts 1..partCount (S3). */
+  partsDigest: string;
 }
 
 /** An incomplete upload found in storage (for the housekeeping sweep). */

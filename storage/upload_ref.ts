@@ -5,21 +5,7 @@
  * checks it against the digest, so a resume after kill -9 stays exact.
  */
 import { createHash } from "node:crypto";
-import type { UploadedPart, UploadState } from "./types.ts";
-
-/** An upload as a checkpoint names it. */
-export interface UploadRef {
-  backend: "s3" | "fs";
-  key: string;
-  contentType: string;
-  uploadId: string;
-  /** Parts 1..partCount are durable (S3); the filesystem backend ignores it. */
-  partCount: number;
-  /** Durable bytes: the sum of the part sizes / the fsynced file length. */
-  bytes: number;
-  /** {@link partsDigest} of parts 1..partCount (S3). */
-  partsDigest: string;
-}
+import type { UploadedPart, UploadRef, UploadState } from "./types.ts";
 
 const digests = new WeakMap<UploadedPart[], string>();
 

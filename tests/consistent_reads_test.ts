@@ -216,7 +216,7 @@ Deno.test({
 
 /**
  * Holds the job row of export `exportId` locked until a worker's transaction named
- * `ami-exports transition <name>` (db/exports.ts) waits on it: that transaction has written the
+ * `ami-exports transition <name>` (db/export_transitions.ts) waits on it: that transaction has written the
  * export row but not its job. Then kills the worker with SIGKILL and lets the lock go: the
  * transaction never commits. Other writers blocked meanwhile (progress reports) are let through.
  */

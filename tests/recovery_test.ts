@@ -233,6 +233,7 @@ Deno.test({
           assertEquals(report, {
             abortedUploads: [{ key: orphan.key, uploadId: orphan.uploadId }],
             removedFiles: [stale.key],
+            expiredExports: [],
           });
           const left = await h.storage.listIncompleteUploads(root);
           assertEquals(
@@ -245,7 +246,7 @@ Deno.test({
             taskQueue: h.config.temporalTaskQueue,
             minAgeSeconds: 0,
           });
-          assertEquals(second, { abortedUploads: [], removedFiles: [] });
+          assertEquals(second, { abortedUploads: [], removedFiles: [], expiredExports: [] });
           const tombstones = await h.sql`
             select 1 from deleted_export_files where export_id in ${h.sql([deleted.id, stale.id])}`;
           assertEquals(tombstones.length, 0, "deleted exports are forgotten once swept");
@@ -271,7 +272,11 @@ Deno.test({
         const stdout = new TextDecoder().decode(out.stdout).trim().split("\n");
         assert(out.success, new TextDecoder().decode(out.stderr));
         assert(/^schedule export-housekeeping (created|exists)$/.test(stdout[0]), stdout[0]);
-        assertEquals(JSON.parse(stdout.at(-1)!), { abortedUploads: [], removedFiles: [] });
+        assertEquals(JSON.parse(stdout.at(-1)!), {
+          abortedUploads: [],
+          removedFiles: [],
+          expiredExports: [],
+        });
         if (stdout[0].endsWith("created")) {
           // (Another test's worker may have created it first in this server: then leave it.)
           const schedule = h.temporal.client.schedule.getHandle("export-housekeeping");

@@ -11,7 +11,7 @@ import type { Sql } from "../db/client.ts";
 import { insertEndEvents } from "../db/webhooks.ts";
 import { inTransaction } from "../db/transaction.ts";
 import { seedDemo, type SeedResult } from "../db/seed_demo.ts";
-import { sweepWebhookOutbox } from "../activities/webhooks.ts";
+import { sweepWebhookOutbox } from "../activities/webhook_outbox.ts";
 import { verifyWebhookSignature } from "../domain/webhook_signature.ts";
 import { assert, assertEquals } from "./assert.ts";
 import { createProject } from "./fixtures/access.ts";

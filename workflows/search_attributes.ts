@@ -12,10 +12,34 @@ export const PROJECT_ID = { name: "ProjectId", type: "INT" } as const;
 /** The format key, e.g. `dwca` (Keyword). */
 export const EXPORT_FORMAT = { name: "ExportFormat", type: "KEYWORD" } as const;
 /**
- * The export's status (Keyword): PENDING when started, then STARTED, SUCCESS, FAILURE or
- * REVOKED, or DELETED when its row vanished mid-export; kept current by the workflow.
+ * The export's status (Keyword), one of {@link EXPORT_STATUS_VALUES}: PENDING when started,
+ * then STARTED, SUCCESS, FAILURE or REVOKED, or DELETED when its row vanished mid-export; kept
+ * current by the workflow while it runs.
  */
 export const EXPORT_STATUS = { name: "ExportStatus", type: "KEYWORD" } as const;
+
+/**
+ * Every `ExportStatus` value. EXPIRED (the file deleted when its retention ended, GBIF download
+ * `eraseAfter`, docs/retention.md) is a status of the export row: the export's workflow has
+ * closed long before, and Temporal cannot change a closed execution's search attributes, so its
+ * `ExportStatus` stays SUCCESS; the housekeeping run that expired it upserts `ExportStatus`
+ * EXPIRED on itself ({@link EXPIRED_STATUS}), and the API lists them with `?status=EXPIRED`.
+ */
+export const EXPORT_STATUS_VALUES = [
+  "PENDING",
+  "STARTED",
+  "SUCCESS",
+  "FAILURE",
+  "REVOKED",
+  "EXPIRED",
+  "DELETED",
+] as const;
+
+/** A value of the `ExportStatus` search attribute. */
+export type ExportStatusValue = (typeof EXPORT_STATUS_VALUES)[number];
+
+/** The `ExportStatus` of a housekeeping run that expired at least one export. */
+export const EXPIRED_STATUS: ExportStatusValue = "EXPIRED";
 /** The requesting user's e-mail address (Keyword). */
 export const REQUESTED_BY = { name: "RequestedBy", type: "KEYWORD" } as const;
 

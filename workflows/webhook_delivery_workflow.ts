@@ -9,28 +9,7 @@
 import { proxyActivities, workflowInfo } from "@temporalio/workflow";
 import type { WebhookActivities } from "../activities/webhooks.ts";
 import { controlTaskQueue } from "./task_queues.ts";
-
-/** How an event is retried (from the worker's config when its workflow was started). */
-export interface WebhookRetrySettings {
-  timeoutSeconds: number;
-  initialSeconds: number;
-  maxIntervalSeconds: number;
-  totalSeconds: number;
-}
-
-/** Input of {@link webhookDeliveryWorkflow}: the event's id and how to retry it. */
-export interface WebhookDeliveryInput {
-  eventId: string;
-  retry: WebhookRetrySettings;
-}
-
-/** What became of the event. `gone`: its export or webhook was deleted before delivery. */
-export type WebhookDeliveryOutcome = "delivered" | "failed" | "gone";
-
-/** The workflow id of event `eventId`'s delivery: `webhook-delivery-<event uuid>`. */
-export function webhookDeliveryWorkflowId(eventId: string): string {
-  return `webhook-delivery-${eventId}`;
-}
+import type { WebhookDeliveryInput, WebhookDeliveryOutcome } from "./webhook_delivery_types.ts";
 
 /**
  * Calls `deliverWebhookEvent` until a 2xx answer, a non-retryable failure (a 4xx other than 408

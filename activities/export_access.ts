@@ -1,0 +1,110 @@
+/**
+ * What the activities of every stage share: their dependencies, and the export's row, format and
+ * query context looked up the same way, and its files discarded the same way.
+ */
+import type { Client } from "@temporalio/client";
+import type { Config } from "../config/mod.ts";
+import type { Sql } from "../db/client.ts";
+import { exportFilters, type ExportRow, findExport } from "../db/exports.ts";
+import { getExporter, supportedFormats } from "../registry/mod.ts";
+import { asStream, withByteOrderMark } from "../registry/stream.ts";
+import type { ExportOptions, ExportQueryContext, StreamExporter } from "../registry/types.ts";
+import type { ObjectStorage } from "../storage/types.ts";
+import { exportNotFound, invalidFilters, unknownFormat } from "./failures.ts";
+import { shardPrefix } from "./file_keys.ts";
+
+/** What the activities need from the outside world. */
+export interface ActivityDependencies {
+  sql: Sql;
+  storage: ObjectStorage;
+  config: Config;
+  /** Used by the delete workflow to stop a running export. */
+  temporal?: Client;
+}
+
+/** The dependencies, and the lookups and clean-ups every stage's activities share. */
+export interface ExportAccess extends ActivityDependencies {
+  /** The export's row; fails (non-retryable) when it is gone. */
+  requireExport(exportId: number): Promise<ExportRow>;
+  /** The format's exporter as a stream (with a byte order mark when Excel-compatible). */
+  requireExporter(format: string, options?: ExportOptions): StreamExporter;
+  /** Fails (non-retryable) when the export's capture set was deleted meanwhile. */
+  checkFilters(row: ExportRow): Promise<void>;
+  /** The export's query context, after {@link ExportAccess.checkFilters}. */
+  queryContext(row: ExportRow): Promise<ExportQueryContext>;
+  /** Aborts the export's in-progress upload and removes a published file, if any. */
+  discardFiles(row: ExportRow): Promise<void>;
+  /** Aborts the incomplete uploads and removes the objects under a shard prefix. */
+  discardShardFiles(prefix: string): Promise<void>;
+}
+
+/** The {@link ExportAccess} over `deps`. */
+export function createExportAccess(deps: ActivityDependencies): ExportAccess {
+  const { sql, storage, config } = deps;
+
+  async function requireExport(exportId: number): Promise<ExportRow> {
+    const row = await findExport(sql, exportId);
+    if (!row) throw exportNotFound(exportId);
+    return row;
+  }
+
+  function requireExporter(format: string, options: ExportOptions = {}): StreamExporter {
+    const exporter = getExporter(format);
+    if (!exporter) throw unknownFormat(format, supportedFormats());
+    const excel = options.excel_compatible === true &&
+      (exporter.acceptedOptions ?? []).includes("excel_compatible");
+    return excel ? withByteOrderMark(asStream(exporter)) : asStream(exporter);
+  }
+
+  /** Fails (non-retryable) when the export's capture set was deleted meanwhile. */
+  async function checkFilters(row: ExportRow): Promise<void> {
+    const filters = exportFilters(row);
+    if (filters.collection_id === undefined) return;
+    const [found] = await sql`
+      select 1 from source_image_collections
+      where id = ${filters.collection_id} and project_id = ${row.project_id}`;
+    if (!found) {
+      throw invalidFilters(
+        `capture set no longer exists in project ${row.project_id}: ${filters.collection_id}`,
+      );
+    }
+  }
+
+  async function queryContext(row: ExportRow): Promise<ExportQueryContext> {
+    await checkFilters(row);
+    return {
+      sql,
+      projectId: row.project_id,
+      filters: exportFilters(row),
+      settings: config.formats,
+    };
+  }
+
+  /** Aborts the export's in-progress upload and removes a published file, if any. */
+  async function discardFiles(row: ExportRow): Promise<void> {
+    if (row.upload_id && row.file_key) {
+      await storage.abortUpload({ key: row.file_key, uploadId: row.upload_id });
+    }
+    if (row.file_key) await storage.deleteObject(row.file_key);
+    await discardShardFiles(shardPrefix(config.storagePrefix, row.file_uuid));
+    await sql`update data_exports set upload_id = null where id = ${row.id}`;
+  }
+
+  /** Aborts the incomplete uploads and removes the objects under a shard prefix. */
+  async function discardShardFiles(prefix: string): Promise<void> {
+    for (const upload of await storage.listIncompleteUploads(prefix)) {
+      await storage.abortUpload(upload);
+    }
+    for (const key of await storage.listObjects(prefix)) await storage.deleteObject(key);
+  }
+
+  return {
+    ...deps,
+    requireExport,
+    requireExporter,
+    checkFilters,
+    queryContext,
+    discardFiles,
+    discardShardFiles,
+  };
+}

@@ -1,0 +1,102 @@
+/** The unsharded export: stream the records into one upload, then publish it. */
+import {
+  appendJobLog,
+  exportOptions,
+  recordCount,
+  recordedSourceVersions,
+  setStage,
+  STAGES,
+  updateJobProgress,
+} from "../db/exports.ts";
+import { sameSourceVersions } from "../db/snapshot.ts";
+import type { ExportAccess } from "./export_access.ts";
+import { exportNotFound } from "./failures.ts";
+import { keepAlive } from "./keep_alive.ts";
+import { streamToUpload } from "./stream_to_upload.ts";
+import type { ExportedFile } from "./types.ts";
+
+/** `exportRecords` and `finishUpload`. */
+// deno-lint-ignore explicit-function-return-type
+export function createExportRecordsActivities(access: ExportAccess) {
+  const { sql, storage, requireExport, requireExporter, queryContext } = access;
+
+  async function reportProgress(exportId: number, records: number, total: number): Promise<void> {
+    const [found] = await sql`select 1 from data_exports where id = ${exportId}`;
+    if (!found) throw exportNotFound(exportId);
+    await updateJobProgress(sql, exportId, (progress) => {
+      setStage(progress, STAGES.export.key, {
+        status: "STARTED",
+        progress: total > 0 ? records / total : 1,
+        params: { records_exported: records },
+      });
+    });
+  }
+
+  return {
+    /**
+     * Streams the records in id order, batch by batch, into a resumable upload. After each batch
+     * it heartbeats the last durable checkpoint; a retried attempt resumes from it. If the export
+     * row disappears meanwhile, the upload is aborted before the (non-retryable) error is thrown.
+     */
+    async exportRecords(
+      input: { exportId: number; fileKey: string; totalRecords: number },
+    ): Promise<ExportedFile> {
+      const row = await requireExport(input.exportId);
+      const exporter = requireExporter(row.format, exportOptions(row));
+      return await streamToUpload(access, {
+        row,
+        stream: exporter,
+        query: await queryContext(row),
+        key: input.fileKey,
+        contentType: exporter.contentType,
+        totalRecords: input.totalRecords,
+        label: "",
+        owns: (uploadId) => uploadId === row.upload_id,
+        async beforeBegin() {
+          if (row.upload_id && row.file_key) {
+            await storage.abortUpload({ key: row.file_key, uploadId: row.upload_id });
+          }
+        },
+        async afterBegin(upload) {
+          await sql`
+            update data_exports set upload_id = ${upload.uploadId}, file_key = ${input.fileKey},
+              updated_at = now()
+            where id = ${row.id}`;
+        },
+        async snapshotTaken(versions, inSnapshot) {
+          if (sameSourceVersions(recordedSourceVersions(row), versions)) return input.totalRecords;
+          // the data changed between the count and this snapshot: count again in it, so that the
+          // total the export announces is the number of records its file holds
+          const total = await inSnapshot((q) => exporter.count(q));
+          await recordCount(sql, row.id, { total, versions });
+          await appendJobLog(
+            sql,
+            row.id,
+            `the data changed since the count: ${total} records in the export's snapshot ` +
+              `(counted ${input.totalRecords} before)`,
+          );
+          return total;
+        },
+        progress: (records, total) => reportProgress(row.id, records, total),
+      });
+    },
+
+    /** Publishes the uploaded object. Idempotent. */
+    async finishUpload(
+      input: { exportId: number; upload: ExportedFile["upload"] },
+    ): Promise<number> {
+      return await keepAlive(async () => {
+        await requireExport(input.exportId);
+        await updateJobProgress(sql, input.exportId, (progress) => {
+          setStage(progress, STAGES.upload.key, { status: "STARTED" });
+        });
+        const { size } = await storage.completeUpload(input.upload);
+        await sql`
+          update data_exports set upload_id = null, file_key = ${input.upload.key},
+            updated_at = now()
+          where id = ${input.exportId}`;
+        return size;
+      });
+    },
+  };
+}

@@ -1,0 +1,231 @@
+/**
+ * The sharded export (docs/architecture.md, Sharded exports): plan the shards, export each into its own object,
+ * compose them into the file, discard them.
+ */
+import { createSHA256 } from "hash-wasm";
+import {
+  appendJobLog,
+  exportOptions,
+  recordedSourceVersions,
+  setStage,
+  STAGES,
+  updateJobProgress,
+} from "../db/exports.ts";
+import { sameSourceVersions } from "../db/snapshot.ts";
+import { getExporter, supportedFormats } from "../registry/mod.ts";
+import { shardStream, withByteOrderMark } from "../registry/stream.ts";
+import type { ExportAccess } from "./export_access.ts";
+import { exportNotFound, unknownFormat } from "./failures.ts";
+import { shardPrefix } from "./file_keys.ts";
+import { keepAlive } from "./keep_alive.ts";
+import { streamToUpload } from "./stream_to_upload.ts";
+import type { ExportedShard, ShardPlan, ShardSpec } from "./types.ts";
+
+/**
+ * At most this many shards per export, whatever `EXPORT_SHARD_RECORDS` says: each shard is a
+ * handful of workflow history events and one object; 64 keep the history small and are more
+ * parallel activities than a deployment runs at once.
+ */
+export const MAX_SHARDS = 64;
+
+/** `planShards`, `exportShard`, `composeShards` and `discardShards`. */
+// deno-lint-ignore explicit-function-return-type
+export function createShardActivities(access: ExportAccess) {
+  const { sql, storage, config, requireExport, queryContext, discardShardFiles } = access;
+
+  /** Records one shard's records; `records_exported` is the sum over the shards. */
+  async function reportShardProgress(
+    exportId: number,
+    shard: number,
+    records: number,
+  ): Promise<void> {
+    const [found] = await sql`select 1 from data_exports where id = ${exportId}`;
+    if (!found) throw exportNotFound(exportId);
+    await updateJobProgress(sql, exportId, (progress) => {
+      const stage = progress.stages.find((s) => s.key === STAGES.export.key) as
+        | { shard_records?: Record<string, number> }
+        | undefined;
+      if (!stage) return;
+      const counts = stage.shard_records ??= {};
+      counts[String(shard)] = records;
+      const sum = Object.values(counts).reduce((a, b) => a + b, 0);
+      const total = progress.stages.find((s) => s.key === STAGES.export.key)?.params
+        .find((p) => p.key === "total_records")?.value;
+      setStage(progress, STAGES.export.key, {
+        status: "STARTED",
+        progress: typeof total === "number" && total > 0 ? sum / total : 0,
+        params: { records_exported: sum },
+      });
+    });
+  }
+
+  return {
+    /**
+     * Decides whether the export is sharded (docs/architecture.md, Sharded exports): only formats with
+     * `shardBounds`, only above `EXPORT_SHARD_RECORDS` records (0: never), at most
+     * {@link MAX_SHARDS} shards of about equal record counts. Removes leftover shard objects of
+     * an earlier run of this export and records the file key (so a failure removes a composed
+     * file). An empty plan means: export unsharded.
+     */
+    async planShards(
+      input: { exportId: number; fileKey: string; totalRecords: number },
+    ): Promise<ShardPlan> {
+      return await keepAlive(async () => {
+        const row = await requireExport(input.exportId);
+        const prefix = shardPrefix(config.storagePrefix, row.file_uuid);
+        const exporter = getExporter(row.format);
+        const limit = config.exportShardRecords;
+        const none: ShardPlan = { prefix, shards: [] };
+        if (
+          !exporter || exporter.kind === "stream" || !exporter.shardBounds || limit === 0 ||
+          input.totalRecords <= limit
+        ) {
+          return none;
+        }
+        const wanted = Math.min(MAX_SHARDS, Math.ceil(input.totalRecords / limit));
+        const every = Math.ceil(input.totalRecords / wanted);
+        const query = await queryContext(row);
+        const bounds = (await exporter.shardBounds(query, every)).slice(0, wanted - 1);
+        if (bounds.length === 0) return none;
+        const shards: ShardSpec[] = [];
+        for (let index = 0; index <= bounds.length; index++) {
+          const last = index === bounds.length;
+          shards.push({
+            index,
+            key: `${prefix}${String(index).padStart(4, "0")}.${exporter.extension}`,
+            afterId: index === 0 ? null : bounds[index - 1],
+            untilId: last ? null : bounds[index],
+            recordsBefore: index * every,
+            records: last ? Math.max(0, input.totalRecords - index * every) : every,
+            first: index === 0,
+            last,
+          });
+        }
+        await discardShardFiles(prefix);
+        await sql`
+          update data_exports set file_key = ${input.fileKey}, upload_id = null, updated_at = now()
+          where id = ${row.id}`;
+        await appendJobLog(
+          sql,
+          row.id,
+          `export split into ${shards.length} shards of about ${every} records`,
+        );
+        return { prefix, shards };
+      });
+    },
+
+    /**
+     * Exports one shard (records `afterId` < id ≤ `untilId`) into its own object under the
+     * export's `shards/` prefix, resuming from its own heartbeat checkpoint like
+     * `exportRecords`; publishes the shard object and returns its key, size and records.
+     */
+    async exportShard(input: { exportId: number; shard: ShardSpec }): Promise<ExportedShard> {
+      const row = await requireExport(input.exportId);
+      const exporter = getExporter(row.format);
+      if (!exporter || exporter.kind === "stream") {
+        throw unknownFormat(row.format, supportedFormats());
+      }
+      const { shard } = input;
+      const excel = exportOptions(row).excel_compatible === true &&
+        (exporter.acceptedOptions ?? []).includes("excel_compatible");
+      const stream = shardStream(exporter, shard);
+      const file = await streamToUpload(access, {
+        row,
+        stream: excel && shard.first ? withByteOrderMark(stream) : stream,
+        query: await queryContext(row),
+        key: shard.key,
+        contentType: exporter.contentType,
+        totalRecords: shard.records,
+        label: `shard ${shard.index} `,
+        owns: () => true, // the checkpoint is this activity's own, and so is its upload
+        beforeBegin: () => Promise.resolve(),
+        afterBegin: () => Promise.resolve(),
+        async snapshotTaken(versions) {
+          if (!sameSourceVersions(recordedSourceVersions(row), versions)) {
+            // each shard reads its own snapshot: records stay whole (no record refers to
+            // another), the file as a whole spans the moments of its shards (docs/operations.md)
+            await appendJobLog(
+              sql,
+              row.id,
+              `shard ${shard.index} reads the data as changed since the count`,
+              "warning",
+            );
+          }
+          return shard.records;
+        },
+        progress: (records) => reportShardProgress(row.id, shard.index, records),
+      });
+      const { size } = await keepAlive(() => storage.completeUpload(file.upload));
+      return { index: shard.index, key: shard.key, bytes: size, records: file.records };
+    },
+
+    /**
+     * Publishes the export's file as the concatenation of its shard objects
+     * (`storage.composeObject`: server-side on S3), computes its SHA-256 by streaming the
+     * composed object once (flat memory), then removes the shard objects. Idempotent: a retry
+     * after the shards were removed finds the composed file of the expected size.
+     */
+    async composeShards(input: {
+      exportId: number;
+      fileKey: string;
+      contentType: string;
+      prefix: string;
+      shards: ExportedShard[];
+    }): Promise<{ size: number; checksum: string }> {
+      return await keepAlive(async () => {
+        await requireExport(input.exportId);
+        await updateJobProgress(sql, input.exportId, (progress) => {
+          setStage(progress, STAGES.upload.key, { status: "STARTED" });
+        });
+        const total = input.shards.reduce((n, s) => n + s.bytes, 0);
+        const sources = [...input.shards].sort((a, b) => a.index - b.index)
+          .map((s) => ({ key: s.key, size: s.bytes }));
+        const present = await Promise.all(sources.map((s) => storage.headObject(s.key)));
+        if (present.some((head) => head === null)) {
+          // an earlier attempt composed the file and removed (some) shards
+          const head = await storage.headObject(input.fileKey);
+          if (head?.size !== total) {
+            throw new Error(
+              `shard objects are gone and the file has ${
+                head?.size ?? "no"
+              } bytes, expected ${total}: ${input.fileKey}`,
+            );
+          }
+        } else {
+          // a compose attempt killed mid-way left an upload under the file's own key
+          for (const orphan of await storage.listIncompleteUploads(input.fileKey)) {
+            if (orphan.key === input.fileKey) await storage.abortUpload(orphan);
+          }
+          await storage.composeObject(input.fileKey, input.contentType, sources);
+        }
+        await sql`
+          update data_exports set file_key = ${input.fileKey}, upload_id = null, updated_at = now()
+          where id = ${input.exportId}`;
+        const hasher = await createSHA256();
+        hasher.init();
+        let size = 0;
+        for await (const chunk of await storage.readObject(input.fileKey)) {
+          hasher.update(chunk);
+          size += chunk.byteLength;
+        }
+        if (size !== total) {
+          throw new Error(`composed file has ${size} bytes, expected ${total}: ${input.fileKey}`);
+        }
+        await discardShardFiles(input.prefix);
+        return { size, checksum: hasher.digest("hex") };
+      });
+    },
+
+    /**
+     * Removes every shard object and incomplete shard upload under `prefix` (an export's
+     * `<file_uuid>/shards/`), and the file at `fileKey` when given (an export deleted mid-way).
+     * Idempotent.
+     */
+    async discardShards(input: { prefix: string; fileKey?: string }): Promise<void> {
+      await keepAlive(async () => {
+        await discardShardFiles(input.prefix);
+        if (input.fileKey) await storage.deleteObject(input.fileKey);
+      });
+    },
+  };
+}

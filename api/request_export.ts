@@ -1,0 +1,234 @@
+/**
+ * Requesting an export: the checks, the creation (or reuse) of its row and the start of its
+ * workflow, shared by `POST /api/v2/exports/`, the operator CLI and scheduled exports.
+ */
+import {
+  type CreatedOrReused,
+  createOrReuseExport,
+  type ExportIdentity,
+  exportWorkflowId,
+  storedFilters,
+} from "../db/exports.ts";
+import { getExporter, supportedFormats } from "../registry/mod.ts";
+import { exportSettingsKey } from "../registry/settings_key.ts";
+import { StorageUnavailableError } from "../storage/errors.ts";
+import type { exportWorkflow } from "../workflows/export_workflow.ts";
+import {
+  EXPORT_FORMAT,
+  EXPORT_ID,
+  EXPORT_STATUS,
+  PROJECT_ID,
+  REQUESTED_BY,
+  requestedBy,
+} from "../workflows/search_attributes.ts";
+import type { CurrentUser } from "../domain/users.ts";
+import { validateFilters } from "../domain/filter_validation.ts";
+import { checkDestination } from "../domain/webhook_url.ts";
+import { newWebhookSecret } from "../domain/webhook_signature.ts";
+import { setExportNotify } from "../db/webhooks.ts";
+import { can, canRead, type ProjectAccess } from "../domain/permissions.ts";
+import { loadProjectAccess } from "../domain/project_access.ts";
+import { logEvent } from "../domain/log.ts";
+import { MAX_ECHO_CHARS, MAX_MESSAGE_CHARS, truncateText } from "../domain/echo.ts";
+import type { ExportsApiDependencies } from "./env.ts";
+
+/** What {@link startExportWorkflow} shows operators about an export. */
+export interface ExportDescription extends ExportIdentity {
+  project_id: number;
+  format: string;
+  /** The stored filters document (options under `_options`). */
+  filters: Record<string, unknown>;
+  user_id: number | null;
+  user_email: string | null;
+}
+
+/**
+ * Starts the export's workflow; a second start of the same export is a no-op. The run carries
+ * the search attributes of workflows/search_attributes.ts (`ExportStatus` PENDING until the
+ * workflow moves it) and a summary line for the Temporal UI (`<format> · project <p> ·
+ * filters <json>`), with the filters in the details.
+ */
+export async function startExportWorkflow(
+  deps: Pick<ExportsApiDependencies, "temporal" | "config">,
+  export_: ExportDescription,
+): Promise<void> {
+  const filters = JSON.stringify(export_.filters);
+  await deps.temporal.workflow.start<typeof exportWorkflow>("exportWorkflow", {
+    taskQueue: deps.config.temporalTaskQueue,
+    workflowId: exportWorkflowId(export_),
+    args: [{
+      exportId: export_.id,
+      heartbeatTimeoutSeconds: deps.config.heartbeatTimeoutSeconds,
+      maxAttempts: deps.config.exportMaxAttempts,
+    }],
+    workflowIdConflictPolicy: "USE_EXISTING",
+    typedSearchAttributes: [
+      { key: EXPORT_ID, value: export_.id },
+      { key: PROJECT_ID, value: export_.project_id },
+      { key: EXPORT_FORMAT, value: export_.format },
+      { key: EXPORT_STATUS, value: "PENDING" },
+      { key: REQUESTED_BY, value: requestedBy(export_) },
+    ],
+    staticSummary: `export ${export_.id}: ${export_.format} · project ${export_.project_id} · ` +
+      `filters ${filters.length > 120 ? `${filters.slice(0, 117)}…` : filters}`,
+    staticDetails: `**${export_.format}** export ${export_.id} of project ` +
+      `${export_.project_id}, requested by ${requestedBy(export_)}\n\nfilters: \`${filters}\``,
+  });
+}
+
+/** The outcome of {@link requestExport}. */
+export type RequestExportResult =
+  | {
+    ok: true;
+    exportId: number;
+    workflowId: string;
+    access: ProjectAccess;
+    /** True when an identical earlier export was returned instead of a new one. */
+    reused: boolean;
+    /** With `notify_url`: the secret that signs its events (docs/webhooks.md). */
+    notifySecret?: string;
+  }
+  | { ok: false; status: 400 | 403 | 503; message: string; details?: Record<string, unknown> };
+
+/**
+ * Checks and creates an export for `user` and starts its workflow: the one code path of
+ * `POST /api/v2/exports/`, the operator CLI and scheduled exports. Nothing is left behind when
+ * it fails.
+ */
+export async function requestExport(
+  deps: Pick<ExportsApiDependencies, "sql" | "temporal" | "config" | "storage">,
+  request: {
+    user: CurrentUser;
+    project: number;
+    format: string;
+    filters?: Record<string, unknown> | null;
+    excel_compatible?: boolean;
+    /** Export even when an identical SUCCESS export of unchanged data exists (default false). */
+    force?: boolean;
+    /** Receives the export's end events (docs/webhooks.md); implies `force`. */
+    notify_url?: string;
+  },
+): Promise<RequestExportResult> {
+  const { sql } = deps;
+  const access = await loadProjectAccess(sql, request.user, request.project);
+  if (!access || !canRead(access)) {
+    return { ok: false, status: 400, message: `project does not exist: ${request.project}` };
+  }
+  if (!can(access, "create")) {
+    return {
+      ok: false,
+      status: 403,
+      message: `you may not create exports in project ${request.project}`,
+    };
+  }
+  const exporter = getExporter(request.format);
+  if (!exporter) {
+    return {
+      ok: false,
+      status: 400,
+      message: `unknown export format: ${
+        truncateText(request.format, MAX_ECHO_CHARS)
+      } (supported: ${supportedFormats().join(", ")})`,
+      details: { supported_formats: supportedFormats() },
+    };
+  }
+  if (request.excel_compatible && !(exporter.acceptedOptions ?? []).includes("excel_compatible")) {
+    return {
+      ok: false,
+      status: 400,
+      message: `option excel_compatible is not accepted by format ${exporter.key}`,
+      details: { fields: { excel_compatible: ["accepted by the CSV formats only"] } },
+    };
+  }
+  const checked = await validateFilters(sql, exporter, request.project, request.filters ?? {});
+  if (!checked.ok) {
+    return { ok: false, status: 400, message: checked.message, details: checked.details };
+  }
+  const notify = request.notify_url === undefined
+    ? undefined
+    : await checkDestination(deps.config.webhooks, "notify_url", request.notify_url);
+  if (notify && !notify.ok) return { ok: false, status: 400, message: notify.message };
+  const options = { excel_compatible: request.excel_compatible };
+  let outcome: CreatedOrReused;
+  try {
+    outcome = await createOrReuseExport(sql, {
+      options,
+      userId: request.user.id,
+      projectId: request.project,
+      format: exporter.key,
+      filters: checked.filters as Record<string, unknown>,
+      filtersDisplay: checked.display,
+      settingsKey: await exportSettingsKey(exporter, deps.config.formats),
+      reuse: !request.force && !notify,
+      fileExists: async (key) => (await deps.storage.headObject(key)) !== null,
+    });
+  } catch (error) {
+    if (!(error instanceof StorageUnavailableError)) throw error;
+    // an identical export's file cannot be checked: nothing is created, ask again later
+    return { ok: false, status: 503, message: `storage is unavailable: ${error.message}` };
+  }
+  for (const id of outcome.lost) {
+    logEvent("export file lost", {
+      export_id: id,
+      stage: "requested",
+      project_id: request.project,
+    });
+  }
+  const created = outcome.export;
+  if (outcome.reused) {
+    logEvent("export reused", {
+      export_id: created.id,
+      workflow_id: exportWorkflowId(created),
+      stage: "requested",
+      user_id: request.user.id,
+      project_id: request.project,
+      format: exporter.key,
+    });
+    return {
+      ok: true,
+      exportId: created.id,
+      workflowId: exportWorkflowId(created),
+      access,
+      reused: true,
+    };
+  }
+  const exportId = created.id;
+  const notifySecret = notify?.ok ? newWebhookSecret() : undefined;
+  if (notify?.ok) await setExportNotify(sql, exportId, { url: notify.url, secret: notifySecret! });
+  try {
+    await startExportWorkflow(deps, {
+      ...created,
+      project_id: request.project,
+      format: exporter.key,
+      filters: storedFilters(checked.filters as Record<string, unknown>, options),
+      user_id: request.user.id,
+      user_email: request.user.email,
+    });
+  } catch (error) {
+    await sql`delete from data_exports where id = ${exportId}`;
+    return {
+      ok: false,
+      status: 503,
+      message: truncateText(
+        `could not start the export workflow, nothing was created: ${error}`,
+        MAX_MESSAGE_CHARS,
+      ),
+    };
+  }
+  logEvent("export requested", {
+    export_id: exportId,
+    workflow_id: exportWorkflowId(created),
+    stage: "requested",
+    user_id: request.user.id,
+    project_id: request.project,
+    format: exporter.key,
+  });
+  return {
+    ok: true,
+    exportId,
+    workflowId: exportWorkflowId(created),
+    access,
+    reused: false,
+    notifySecret,
+  };
+}

@@ -1,0 +1,190 @@
+/**
+ * The state transitions of an export: STARTED, SUCCESS, FAILURE or REVOKED, PENDING again. Each
+ * writes the export, its job and the log line in one transaction.
+ */
+import type { Sql } from "./client.ts";
+import {
+  applyJobProgress,
+  ENDED_STATUSES,
+  type ExportStatus,
+  initialProgress,
+  insertJobLog,
+  setStage,
+  STAGES,
+  type Transaction,
+} from "./job_progress.ts";
+import { inTransaction } from "./transaction.ts";
+import { insertEndEvents } from "./webhooks.ts";
+
+/**
+ * Names the transaction in `pg_stat_activity.application_name` (reverted at its end), so that an
+ * operator sees which state transition is running or waiting on a lock; the tests use it to kill
+ * a worker between the statements of one transition.
+ */
+async function nameTransition(tx: Transaction, name: string): Promise<void> {
+  await tx`select set_config('application_name', ${`ami-exports ${name}`}, true)`;
+}
+
+/**
+ * PENDING (or a run reset from the Temporal UI) → STARTED, in one transaction: the export's
+ * status and run, its job's status (a job that had ended starts from a fresh progress
+ * document) and the log line. Returns false when the export is gone, or when it has ended
+ * under this same run (a late attempt after a cancel).
+ */
+export async function markExportStarted(
+  sql: Sql,
+  exportId: number,
+  run: {
+    runId: string | null;
+    workflowId: string | null;
+    /** The worker's `exportSettingsKey` for the export's format: what will shape its bytes. */
+    settingsKey: string;
+    message: string;
+  },
+): Promise<boolean> {
+  return await inTransaction(sql, async (tx) => {
+    await nameTransition(tx, "transition STARTED");
+    const [row] = await tx<{ previous: ExportStatus; run_id: string | null }[]>`
+      select status as previous, run_id from data_exports where id = ${exportId} for update`;
+    if (!row) return false;
+    // a late attempt of the run that already ended (cancelled meanwhile) never reopens it; a
+    // new run (a retry, a reset in the Temporal UI) does
+    if (ENDED_STATUSES.includes(row.previous) && row.run_id === run.runId) return false;
+    await tx`
+      update data_exports set status = 'STARTED', error = null, error_stage = null,
+        run_id = ${run.runId}, workflow_id = ${run.workflowId}, settings_key = ${run.settingsKey},
+        started_at = coalesce(started_at, now()), finished_at = null, updated_at = now()
+      where id = ${exportId}`;
+    const restart = ENDED_STATUSES.includes(row.previous);
+    await applyJobProgress(tx, exportId, (progress) => {
+      if (restart) Object.assign(progress, initialProgress());
+    }, "STARTED");
+    await insertJobLog(tx, exportId, run.message, "info");
+    return true;
+  });
+}
+
+/** What {@link markExportSucceeded} found. */
+export type SucceededOutcome = "marked" | "already" | "missing";
+
+/**
+ * STARTED → SUCCESS, in one transaction: the export's status and statistics, every stage of its
+ * job SUCCESS at progress 1 with `records_exported` and `total_records` equal to the records in
+ * the file, the job SUCCESS, `expires_at` (finish + `retentionSeconds`, null when 0: GBIF's
+ * download `eraseAfter`, docs/retention.md), and the log line. Idempotent: a retry after it
+ * committed finds the same checksum and changes nothing ("already"), also once it expired.
+ */
+export async function markExportSucceeded(
+  sql: Sql,
+  exportId: number,
+  stats: {
+    records: number;
+    fileSize: number;
+    checksum: string;
+    fileUrl: string;
+    /** Seconds the file is kept (`config.retention.seconds`); 0 or absent: forever. */
+    retentionSeconds?: number;
+  },
+): Promise<SucceededOutcome> {
+  return await inTransaction(sql, async (tx) => {
+    await nameTransition(tx, "transition SUCCESS");
+    const [before] = await tx<{ status: ExportStatus; checksum: string | null }[]>`
+      select status, checksum from data_exports where id = ${exportId} for update`;
+    if (!before) return "missing";
+    if (
+      (before.status === "SUCCESS" || before.status === "EXPIRED") &&
+      before.checksum === stats.checksum
+    ) return "already";
+    const retention = stats.retentionSeconds ?? 0;
+    await tx`
+      update data_exports set status = 'SUCCESS', record_count = ${stats.records},
+        file_size = ${stats.fileSize}, checksum = ${stats.checksum}, upload_id = null,
+        error = null, error_stage = null, finished_at = now(), updated_at = now(),
+        expires_at = case when ${retention}::bigint > 0
+          then now() + make_interval(secs => ${retention}::bigint) end
+      where id = ${exportId}`;
+    await applyJobProgress(tx, exportId, (progress) => {
+      setStage(progress, STAGES.export.key, {
+        status: "SUCCESS",
+        progress: 1,
+        params: { records_exported: stats.records, total_records: stats.records },
+      });
+      setStage(progress, STAGES.upload.key, {
+        status: "SUCCESS",
+        progress: 1,
+        params: { file_url: stats.fileUrl },
+      });
+      for (const stage of progress.stages) {
+        stage.status = "SUCCESS";
+        stage.progress = 1;
+      }
+    }, "SUCCESS");
+    await insertJobLog(
+      tx,
+      exportId,
+      `export finished: ${stats.records} records, ${stats.fileSize} bytes`,
+      "info",
+    );
+    await insertEndEvents(tx, exportId, "SUCCESS"); // webhook outbox (docs/webhooks.md)
+    return "marked";
+  });
+}
+
+/**
+ * PENDING or STARTED (or FAILURE, when a cancel follows) → FAILURE or REVOKED, in one
+ * transaction: the export's status, error and stage, its file key cleared, every stage of its
+ * job that had not succeeded set to `status` (no stage stays PENDING or STARTED), the error in
+ * the job's errors, and the log line. A SUCCESS export and one already in `status` are left as
+ * they are (returns false).
+ */
+export async function markExportEnded(
+  sql: Sql,
+  exportId: number,
+  ending: { status: "FAILURE" | "REVOKED"; message?: string; stage?: string },
+): Promise<boolean> {
+  const { status } = ending;
+  return await inTransaction(sql, async (tx) => {
+    await nameTransition(tx, `transition ${status}`);
+    const updated = await tx`
+      update data_exports set status = ${status}, error = ${ending.message ?? null},
+        error_stage = ${ending.stage ?? null}, file_key = null, finished_at = now(),
+        updated_at = now()
+      where id = ${exportId} and status not in ('SUCCESS', 'EXPIRED', ${status})`;
+    if (updated.count === 0) return false;
+    await applyJobProgress(tx, exportId, (progress) => {
+      for (const stage of progress.stages) {
+        if (stage.status !== "SUCCESS") stage.status = status;
+      }
+      if (ending.message) progress.errors.push(ending.message);
+    }, status);
+    const text = status === "REVOKED"
+      ? "export cancelled"
+      : `export failed in ${ending.stage}: ${ending.message}`;
+    await insertJobLog(tx, exportId, text, status === "REVOKED" ? "warning" : "error");
+    await insertEndEvents(tx, exportId, status); // webhook outbox (docs/webhooks.md)
+    return true;
+  });
+}
+
+/**
+ * FAILURE or REVOKED → PENDING for a retry, in one transaction: the export's error and
+ * statistics cleared and its job back to a fresh progress document. Returns false when the
+ * export is no longer FAILURE or REVOKED.
+ */
+export async function markExportPending(sql: Sql, exportId: number): Promise<boolean> {
+  return await inTransaction(sql, async (tx) => {
+    await nameTransition(tx, "transition PENDING");
+    const reset = await tx`
+      update data_exports set status = 'PENDING', error = null, error_stage = null,
+        record_count = 0, file_size = 0, checksum = null, finished_at = null, updated_at = now(),
+        source_version = null, global_source_version = null, settings_key = null
+      where id = ${exportId} and status in ('FAILURE', 'REVOKED')`;
+    if (reset.count === 0) return false;
+    await tx`
+      update jobs set status = 'PENDING', progress = ${tx.json(initialProgress() as never)},
+        finished_at = null, updated_at = now()
+      where data_export_id = ${exportId}`;
+    await insertJobLog(tx, exportId, "export retried", "info");
+    return true;
+  });
+}

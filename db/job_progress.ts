@@ -1,0 +1,181 @@
+/**
+ * The job of an export (`jobs`, `job_logs`): its status, its progress document as the platform's
+ * UI renders it, and its log. Export state transitions (`export_transitions.ts`) and progress
+ * reports write it through these, under the job's row lock.
+ */
+import type { Sql } from "./client.ts";
+import { inTransaction } from "./transaction.ts";
+
+/**
+ * Status of an export and of its job (the platform's Celery-style names), plus EXPIRED: a
+ * SUCCESS export whose file housekeeping deleted when its retention ended (db/retention.ts).
+ */
+export type ExportStatus = "PENDING" | "STARTED" | "SUCCESS" | "FAILURE" | "REVOKED" | "EXPIRED";
+
+/** One name/value pair shown under a progress stage. */
+export interface StageParam {
+  key: string;
+  name: string;
+  value: string | number | null;
+}
+
+/** A stage of the job's progress, as the platform's UI renders it. */
+export interface ProgressStage {
+  key: string;
+  name: string;
+  status: ExportStatus;
+  progress: number;
+  params: StageParam[];
+}
+
+/** The `jobs.progress` document. */
+export interface JobProgress {
+  summary: { status: ExportStatus; progress: number };
+  stages: ProgressStage[];
+  errors: string[];
+}
+
+/** Stage keys and labels (kept from the original platform). */
+export const STAGES = {
+  export: { key: "data_export", name: "Exporting data" },
+  upload: { key: "uploading_snapshot", name: "Uploading snapshot" },
+} as const;
+
+/** The progress document of a job that has not started. */
+export function initialProgress(): JobProgress {
+  return {
+    summary: { status: "PENDING", progress: 0 },
+    stages: [
+      {
+        ...STAGES.export,
+        status: "PENDING",
+        progress: 0,
+        params: [
+          { key: "records_exported", name: "Number of records exported", value: 0 },
+          { key: "total_records", name: "Total records to export", value: null },
+        ],
+      },
+      {
+        ...STAGES.upload,
+        status: "PENDING",
+        progress: 0,
+        params: [{ key: "file_url", name: "File URL", value: null }],
+      },
+    ],
+    errors: [],
+  };
+}
+
+/** A connection inside a transaction (db/transaction.ts `inTransaction`). */
+export type Transaction = Sql;
+
+/** The statuses in which an export has ended: its file and its job no longer change. */
+export const ENDED_STATUSES: readonly ExportStatus[] = [
+  "SUCCESS",
+  "FAILURE",
+  "REVOKED",
+  "EXPIRED",
+];
+
+/**
+ * Applies `change` to the job's progress document inside `tx` under a row lock, recomputing the
+ * summary. Without `jobStatus` (a progress report) it changes nothing once the job has ended:
+ * a late report of an activity that was cancelled or retried never reopens an ended export.
+ */
+export async function applyJobProgress(
+  tx: Transaction,
+  exportId: number,
+  change: (progress: JobProgress) => void,
+  jobStatus?: ExportStatus,
+): Promise<void> {
+  const [job] = await tx<{ id: number; status: ExportStatus; progress: JobProgress }[]>`
+    select id, status, progress from jobs where data_export_id = ${exportId} for update`;
+  if (!job) return;
+  if (!jobStatus && ENDED_STATUSES.includes(job.status)) return;
+  const progress = job.progress;
+  change(progress);
+  const stages = progress.stages;
+  progress.summary.progress = stages.reduce((a, s) => a + s.progress, 0) / (stages.length || 1);
+  if (jobStatus) progress.summary.status = jobStatus;
+  await tx`
+    update jobs set
+      progress = ${tx.json(progress as never)},
+      status = ${jobStatus ?? tx`status`},
+      started_at = case when ${
+    jobStatus ?? null
+  }::text = 'STARTED' then coalesce(started_at, now()) else started_at end,
+      finished_at = case when ${jobStatus ?? null}::text in ('SUCCESS', 'FAILURE', 'REVOKED')
+        then now() when ${jobStatus ?? null}::text is not null then null else finished_at end,
+      updated_at = now()
+    where id = ${job.id}`;
+}
+
+/**
+ * Applies `change` to the job's progress document under a row lock, recomputing the summary,
+ * so concurrent writers (activities of a retried attempt, the API) never lose an update. A
+ * progress report (no `jobStatus`) on an ended job changes nothing. Status transitions use
+ * {@link markExportStarted}, {@link markExportSucceeded} and {@link markExportEnded} instead,
+ * which write the export and its job in one transaction.
+ */
+export async function updateJobProgress(
+  sql: Sql,
+  exportId: number,
+  change: (progress: JobProgress) => void,
+  jobStatus?: ExportStatus,
+): Promise<void> {
+  await inTransaction(sql, (tx) => applyJobProgress(tx, exportId, change, jobStatus));
+}
+
+/** Appends a line to the job log inside `tx`. */
+export async function insertJobLog(
+  tx: Transaction,
+  exportId: number,
+  message: string,
+  level: string,
+): Promise<void> {
+  await tx`
+    insert into job_logs (job_id, level, message)
+    select id, ${level}, ${message} from jobs where data_export_id = ${exportId}`;
+}
+
+/** Sets one stage's status, progress and parameter values. */
+export function setStage(
+  progress: JobProgress,
+  key: string,
+  update: {
+    status?: ExportStatus;
+    progress?: number;
+    params?: Record<string, string | number | null>;
+  },
+): void {
+  const stage = progress.stages.find((s) => s.key === key);
+  if (!stage) return;
+  if (update.status) stage.status = update.status;
+  if (update.progress !== undefined) stage.progress = Math.max(0, Math.min(1, update.progress));
+  for (const [k, v] of Object.entries(update.params ?? {})) {
+    const param = stage.params.find((p) => p.key === k);
+    if (param) param.value = v;
+  }
+}
+
+/** Appends a line to the job log. */
+export async function appendJobLog(
+  sql: Sql,
+  exportId: number,
+  message: string,
+  level = "info",
+): Promise<void> {
+  await sql`
+    insert into job_logs (job_id, level, message)
+    select id, ${level}, ${message} from jobs where data_export_id = ${exportId}`;
+}
+
+/** The job's log lines, oldest first. */
+export async function jobLogs(
+  sql: Sql,
+  exportId: number,
+): Promise<{ level: string; message: string; created_at: Date }[]> {
+  return await sql`
+    select l.level, l.message, l.created_at from job_logs l join jobs j on j.id = l.job_id
+    where j.data_export_id = ${exportId} order by l.id`;
+}
