@@ -17,6 +17,7 @@ import { assert, assertEquals } from "./assert.ts";
 import { createProject } from "./fixtures/access.ts";
 import { type Harness, startHarness } from "./harness.ts";
 import { serviceTest } from "./support.ts";
+import type { housekeepingWorkflow } from "../workflows/housekeeping_workflow.ts";
 
 /** One request a receiver got, and what it answered. */
 interface Received {
@@ -200,7 +201,11 @@ Deno.test({
   name: "webhooks: 500, 500, 200 → one delivery, three attempts; the secret is shown once",
   ...serviceTest,
   async fn() {
-    const h = await startHarness({ storage: "fs", env: FAST_RETRIES });
+    // kept 12 s (docs/retention.md): long enough for the checks below, then EXPIRED
+    const h = await startHarness({
+      storage: "fs",
+      env: { ...FAST_RETRIES, EXPORT_RETENTION_SECONDS: "12" },
+    });
     const receiver = startReceiver((n) => new Response(null, { status: n < 2 ? 500 : 200 }));
     try {
       const seed = await seedDemo(h.sql, { occurrences: 30, seed: 2001 });
@@ -276,6 +281,29 @@ Deno.test({
       }
       // an export without notify_url has no notify_secret in its 201
       assertEquals("notify_secret" in exported, false);
+
+      // the file's retention ends: housekeeping (its Schedule's workflow) marks the export
+      // EXPIRED, and export.expired is sent, by the outbox of that transition
+      await waitFor("the retention to end", async () => {
+        const [row] = await h.sql<{ due: boolean }[]>`
+          select expires_at <= now() as due from data_exports where id = ${exported.id}`;
+        return row.due;
+      }, 30_000);
+      await h.temporal.client.workflow.execute<typeof housekeepingWorkflow>(
+        "housekeepingWorkflow",
+        {
+          taskQueue: h.config.temporalTaskQueue,
+          workflowId: `webhooks-housekeeping-${crypto.randomUUID()}`,
+          args: [{ minAgeSeconds: 3600 }],
+        },
+      );
+      await waitFor("export.expired", () => receiver.received.length >= 4, 30_000);
+      const [expired] = await checkDeliveries(h, seed.token, receiver.received.slice(3), {
+        secret,
+        type: "export.expired",
+        exportId: exported.id,
+      });
+      assertEquals((expired.data as Json).status, "EXPIRED");
 
       // delete one, then none is left
       const removed = await h.api(
