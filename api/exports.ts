@@ -12,6 +12,7 @@ import {
   markExportEnded,
   markExportPending,
 } from "../db/exports.ts";
+import { startExportDeliveries } from "../activities/webhook_outbox.ts";
 import { describeFormats, supportedFormats } from "../registry/mod.ts";
 import type { deleteExportWorkflow } from "../workflows/delete_export_workflow.ts";
 import type { CurrentUser } from "../domain/users.ts";
@@ -272,7 +273,8 @@ export function exportsRoutes(deps: ExportsApiDependencies): OpenAPIHono<ApiEnv>
     }
     const found = await present((await findExport(sql, result.exportId))!, result.access);
     if (result.reused) return c.json({ ...found, reused: true as const }, 200);
-    return c.json({ ...found, reused: false as const }, 201);
+    const secret = result.notifySecret ? { notify_secret: result.notifySecret } : {};
+    return c.json({ ...found, reused: false as const, ...secret }, 201);
   });
 
   app.openapi(retrieveRoute, async (c) => {
@@ -341,6 +343,7 @@ export function exportsRoutes(deps: ExportsApiDependencies): OpenAPIHono<ApiEnv>
       // export. Mark it REVOKED so it can be retried (a retry, or housekeeping, aborts the
       // partial upload that upload_id still names).
       await markExportEnded(sql, found.row.id, { status: "REVOKED" });
+      await startExportDeliveries({ sql, config, temporal }, found.row.id); // docs/webhooks.md
     }
     return c.json(await present((await findExport(sql, found.row.id))!, found.access), 202);
   });

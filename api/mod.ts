@@ -16,6 +16,7 @@ import { MAX_ECHO_CHARS, truncateText } from "../domain/echo.ts";
 import { HealthSchema } from "./schemas.ts";
 import { retentionRoutes } from "./retention.ts";
 import { schedulesRoutes } from "./schedules.ts";
+import { exportDeliveriesRoutes, webhooksRoutes } from "./webhooks.ts";
 
 /** Where the OpenAPI document is served. */
 export const OPENAPI_PATH = "/api/v2/openapi.json";
@@ -97,6 +98,8 @@ export function createApp(deps: ExportsApiDependencies): OpenAPIHono<BlankEnv> {
   v2.route("/exports", retentionRoutes(deps));
   v2.route("/exports", exportsRoutes(deps));
   v2.route("/export-schedules", schedulesRoutes(deps));
+  v2.route("/exports", exportDeliveriesRoutes(deps));
+  v2.route("/projects", webhooksRoutes(deps));
   app.route("/api/v2", v2);
   app.openAPIRegistry.registerComponent("securitySchemes", "TokenAuth", {
     type: "apiKey",

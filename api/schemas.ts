@@ -249,10 +249,22 @@ export const CreateExportSchema = z.object({
       "false) that export is returned with 200 and `reused: true`",
     example: false,
   }),
+  notify_url: z.string().min(1).max(2048).regex(/^[Hh][Tt][Tt][Pp][Ss]?:\/\/[^\s/?#]+[^\s]*$/)
+    .optional().openapi({
+      format: "uri",
+      description: "Receives every end event of this export, signed with `notify_secret` of the " +
+        "201 answer; checked like a webhook URL (docs/webhooks.md). A request with it is never " +
+        "answered with a reused export",
+    }),
 }).strict().openapi("CreateExport", { anyOf: perFormatVariants(true) });
 
 /** `POST /api/v2/exports/` 201: a new export. */
-export const CreatedExportSchema = ExportSchema.extend({ reused: z.literal(false) }).openapi(
+export const CreatedExportSchema = ExportSchema.extend({
+  reused: z.literal(false),
+  notify_secret: z.string().optional().openapi({
+    description: "With `notify_url` only: the key of its `Webhook-Signature`, shown only here",
+  }),
+}).openapi(
   "CreatedExport",
 );
 

@@ -8,6 +8,8 @@ import { getHeapStatistics } from "node:v8";
 import { type ActivityDependencies, createActivities } from "../activities/mod.ts";
 import { activityLogInterceptor } from "../activities/log_interceptor.ts";
 import { createScheduleActivities } from "../activities/schedules.ts";
+import { createWebhookActivities } from "../activities/webhooks.ts";
+import { serializeExport } from "../api/serialize.ts";
 import { Client } from "@temporalio/client";
 import { type Config, loadConfig, type WorkerRole } from "../config/mod.ts";
 import { connectDatabase } from "../db/client.ts";
@@ -85,7 +87,14 @@ export async function createExportWorker(
 ): Promise<ExportWorker> {
   const taskQueue = options.taskQueue ?? deps.config.temporalTaskQueue;
   const role = options.role ?? deps.config.workerRole;
-  const activities = { ...createActivities(deps), ...createScheduleActivities(deps) };
+  const activities = {
+    ...createActivities(deps),
+    ...createScheduleActivities(deps),
+    ...createWebhookActivities({
+      ...deps,
+      serializeExport: (row) => serializeExport(row, { ...deps, permissions: [] }),
+    }),
+  };
   const common = {
     connection: options.connection,
     namespace: deps.config.temporalNamespace,

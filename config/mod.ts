@@ -58,8 +58,24 @@ export interface Config {
   signingSecret: string;
   /** What the occurrence formats print: local time zone, crop URL base, `details` link base. */
   formats: FormatSettings;
+  /** Webhook URLs and deliveries (docs/webhooks.md). */
+  webhooks: WebhookSettings;
   /** How long exports' files are kept (docs/retention.md, GBIF's download `eraseAfter`). */
   retention: RetentionSettings;
+}
+
+/** Webhook settings (`WEBHOOK_*`, docs/webhooks.md and docs/configuration.md). */
+export interface WebhookSettings {
+  /** Accept loopback, private, link-local … destinations (`WEBHOOK_ALLOW_PRIVATE`, tests only). */
+  allowPrivate: boolean;
+  /** One POST's timeout (`WEBHOOK_TIMEOUT_SECONDS`, default 10). */
+  timeoutSeconds: number;
+  /** First retry delay, doubled per attempt (`WEBHOOK_RETRY_INITIAL_SECONDS`, default 5). */
+  retryInitialSeconds: number;
+  /** Longest delay between attempts (`WEBHOOK_RETRY_MAX_INTERVAL_SECONDS`, default 3600). */
+  retryMaxIntervalSeconds: number;
+  /** How long an event is tried in all (`WEBHOOK_RETRY_TOTAL_SECONDS`, default 86400). */
+  retryTotalSeconds: number;
 }
 
 /**
@@ -186,6 +202,11 @@ const envSchema = z.object({
     "must be an absolute path (/media/) or an http(s) URL",
   ).default(defaultFormatSettings.mediaUrl),
   PLATFORM_URL: z.url({ protocol: /^https?$/ }).default(defaultFormatSettings.platformUrl),
+  WEBHOOK_ALLOW_PRIVATE: booleanString.default(false),
+  WEBHOOK_TIMEOUT_SECONDS: z.coerce.number().int().min(1).max(60).default(10),
+  WEBHOOK_RETRY_INITIAL_SECONDS: z.coerce.number().int().min(1).max(3600).default(5),
+  WEBHOOK_RETRY_MAX_INTERVAL_SECONDS: z.coerce.number().int().min(1).max(86400).default(3600),
+  WEBHOOK_RETRY_TOTAL_SECONDS: z.coerce.number().int().min(10).max(7 * 86400).default(86400),
   EXPORT_RETENTION_DAYS: z.coerce.number().int().min(0).max(36_500).default(30),
   EXPORT_RETENTION_SECONDS: z.coerce.number().int().min(0).max(36_500 * 86_400).optional(),
   EXPORT_RETENTION_MAX_DAYS: z.coerce.number().int().min(1).max(36_500).default(365),
@@ -272,6 +293,13 @@ export function loadConfig(env: Record<string, string | undefined> = Deno.env.to
       timeZone: e.TIME_ZONE,
       mediaUrl: e.MEDIA_URL,
       platformUrl: e.PLATFORM_URL.replace(/\/+$/, ""),
+    },
+    webhooks: {
+      allowPrivate: e.WEBHOOK_ALLOW_PRIVATE,
+      timeoutSeconds: e.WEBHOOK_TIMEOUT_SECONDS,
+      retryInitialSeconds: e.WEBHOOK_RETRY_INITIAL_SECONDS,
+      retryMaxIntervalSeconds: e.WEBHOOK_RETRY_MAX_INTERVAL_SECONDS,
+      retryTotalSeconds: e.WEBHOOK_RETRY_TOTAL_SECONDS,
     },
     retention: {
       seconds: e.EXPORT_RETENTION_SECONDS ?? e.EXPORT_RETENTION_DAYS * 86_400,
