@@ -143,3 +143,19 @@ Deno.test("loadConfig bounds EXPORTS_DIR and the prefix under it by PATH_MAX (fs
   // the S3 backend does not care where EXPORTS_DIR would be
   assertEquals(loadConfig({ S3_BUCKET: "bucket", EXPORTS_DIR: `${dir}d` }).storageBackend, "s3");
 });
+
+Deno.test("loadConfig reads the running caps per user and per project (0: unlimited)", () => {
+  assertEquals(loadConfig({}).exportMaxRunning, { perUser: 4, perProject: 8 });
+  assertEquals(
+    loadConfig({ EXPORT_MAX_RUNNING_PER_USER: "0", EXPORT_MAX_RUNNING_PER_PROJECT: "2" })
+      .exportMaxRunning,
+    { perUser: 0, perProject: 2 },
+  );
+  const error = assertThrows(
+    () => loadConfig({ EXPORT_MAX_RUNNING_PER_USER: "-1", EXPORT_MAX_RUNNING_PER_PROJECT: "x" }),
+    ConfigError,
+  );
+  for (const name of ["EXPORT_MAX_RUNNING_PER_USER", "EXPORT_MAX_RUNNING_PER_PROJECT"]) {
+    assertEquals(error.problems.join("\n").includes(name), true);
+  }
+});
