@@ -45,3 +45,12 @@ export function can(access: ProjectAccess, action: ExportAction): boolean {
 export function permittedActions(access: ProjectAccess): ExportAction[] {
   return (["create", "delete", "cancel", "retry"] as const).filter((a) => can(access, a));
 }
+
+/**
+ * Whether the caller may see the admission queue of every project (`GET
+ * /api/v2/exports/queue/`): operators, i.e. superusers (the platform's staff); the queue names
+ * users and projects the caller may not otherwise read.
+ */
+export function canSeeQueue(user: { superuser: boolean }): boolean {
+  return user.superuser;
+}
