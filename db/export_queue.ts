@@ -136,11 +136,14 @@ export type AdmissionOutcome =
   | { state: "missing" };
 
 /**
- * Admits the export if its turn has come: in one transaction under the admission lock, reads
- * every waiting and running export, plans (domain/admission.ts) and, when the plan admits this
- * export, moves it PENDING → STARTED with its run, its job STARTED and a log line ("admitted
- * after waiting N s for a slot"). Idempotent: an export that is not PENDING is reported
- * admitted without a change, so a retried attempt after a crash never admits twice.
+ * Admits every export whose turn has come, and says where export `exportId` stands: in one
+ * transaction under the admission lock, reads every waiting and running export, plans
+ * (domain/admission.ts) and moves each export the plan admits PENDING → STARTED, with its job
+ * STARTED and a log line ("admitted after waiting N s for a slot"); `exportId` records its own
+ * run. Admitting the whole plan at once (not only the caller) keeps FIFO within a user when
+ * several slots free together, whatever order the waiting exports poll in; their own polls then
+ * find them admitted. Idempotent: an export that is not PENDING is reported admitted without a
+ * change, so a retried attempt after a crash never admits twice.
  */
 export async function admitExport(
   sql: Sql,
@@ -155,32 +158,32 @@ export async function admitExport(
   return await inTransaction(sql, async (tx) => {
     await tx`select set_config('application_name', 'ami-exports admission', true)`;
     await tx`select pg_advisory_xact_lock(${ADMISSION_LOCK})`;
-    const [row] = await tx<{ status: string; waited: number }[]>`
-      select status, extract(epoch from now() - created_at)::float8 as waited
-      from data_exports where id = ${exportId} for update`;
-    if (!row) return { state: "missing" } as const;
-    if (row.status !== "PENDING") return { state: "admitted" } as const;
     const { plan } = await planQueue(tx, options.caps);
-    if (!plan.admit.includes(exportId)) {
-      return {
-        state: "waiting",
-        position: plan.order.indexOf(exportId) + 1,
-        waiting: plan.order.length,
-      } as const;
+    const admitted = plan.admit.length === 0 ? [] : await tx<{ id: number; waited: number }[]>`
+      update data_exports set status = 'STARTED', started_at = coalesce(started_at, now()),
+        updated_at = now()
+      where id = any(${plan.admit}::bigint[]) and status = 'PENDING'
+      returning id, extract(epoch from now() - created_at)::float8 as waited`;
+    let outcome: AdmissionOutcome | undefined;
+    for (const row of admitted) {
+      const id = Number(row.id);
+      const waitedSeconds = Math.max(0, Math.round(row.waited));
+      await applyJobProgress(tx, id, () => {}, "STARTED");
+      await insertJobLog(tx, id, `admitted after waiting ${waitedSeconds} s for a slot`, "info");
+      if (id === exportId) {
+        await tx`
+          update data_exports set run_id = ${options.runId},
+            workflow_id = coalesce(${options.workflowId}, workflow_id)
+          where id = ${id}`;
+        outcome = { state: "admitted", waitedSeconds };
+      }
     }
-    await tx`
-      update data_exports set status = 'STARTED', run_id = ${options.runId},
-        workflow_id = coalesce(${options.workflowId}, workflow_id),
-        started_at = coalesce(started_at, now()), updated_at = now()
-      where id = ${exportId}`;
-    await applyJobProgress(tx, exportId, () => {}, "STARTED");
-    const waitedSeconds = Math.max(0, Math.round(row.waited));
-    await insertJobLog(
-      tx,
-      exportId,
-      `admitted after waiting ${waitedSeconds} s for a slot`,
-      "info",
-    );
-    return { state: "admitted", waitedSeconds } as const;
+    if (outcome) return outcome;
+    const position = plan.order.indexOf(exportId) + 1;
+    if (position > 0) return { state: "waiting", position, waiting: plan.order.length };
+    // ended or deleted since the first check
+    const [row] = await tx<{ status: string }[]>`
+      select status from data_exports where id = ${exportId}`;
+    return row ? { state: "admitted" } : { state: "missing" };
   });
 }
