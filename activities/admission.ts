@@ -13,7 +13,7 @@ import type { ExportAccess } from "./export_access.ts";
 
 /** Result of `awaitAdmission`. */
 export type AdmissionResult =
-  /** The export may run (or is gone or ended: the next stage reports that). */
+  /** The export may run (or has ended meanwhile: the next stage reports that). */
   | { admitted: true }
   /** Still waiting after `maxWaitSeconds`: its 1-based position among `waiting` exports. */
   | { admitted: false; position: number; waiting: number };
@@ -38,18 +38,25 @@ export function pollDelayMs(waiting: number, random: () => number = Math.random)
 /** `awaitAdmission`. */
 // deno-lint-ignore explicit-function-return-type
 export function createAdmissionActivities(access: ExportAccess) {
-  const { sql, config } = access;
+  const { sql, config, requireExport, requireExporter, queryContext } = access;
   return {
     /**
-     * Waits until the export is admitted, at most `maxWaitSeconds` (default 120) per call: the
-     * workflow then shows the position (`setCurrentDetails`) and calls again. Cancellable: the
-     * sleep between polls ends at once on a cancel delivered by a heartbeat.
+     * Checks the export as `resolveExporter` does first (non-retryable `ExportNotFound`,
+     * `UnknownFormat`, `InvalidFilters`), then waits until it is admitted, at most
+     * `maxWaitSeconds` (default 120) per call: the workflow then shows the position
+     * (`setCurrentDetails`) and calls again. Cancellable: the sleep between polls ends at once on
+     * a cancel delivered by a heartbeat.
      */
     async awaitAdmission(
       input: { exportId: number; maxWaitSeconds?: number },
     ): Promise<AdmissionResult> {
       const ctx = Context.current();
       const { workflowExecution } = ctx.info;
+      // what resolveExporter checks first, so that an export that cannot run (gone, unknown
+      // format, capture set deleted) fails at once from PENDING and never takes a slot
+      const row = await requireExport(input.exportId);
+      requireExporter(row.format);
+      await queryContext(row);
       const deadline = Date.now() + (input.maxWaitSeconds ?? 120) * 1000;
       while (true) {
         const outcome = await admitExport(sql, input.exportId, {

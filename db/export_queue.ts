@@ -156,7 +156,8 @@ export async function admitExport(
   if (!now) return { state: "missing" };
   if (now.status !== "PENDING") return { state: "admitted" };
   return await inTransaction(sql, async (tx) => {
-    await tx`select set_config('application_name', 'ami-exports admission', true)`;
+    // admission is the PENDING → STARTED transition (db/export_transitions.ts names each one)
+    await tx`select set_config('application_name', 'ami-exports transition STARTED', true)`;
     await tx`select pg_advisory_xact_lock(${ADMISSION_LOCK})`;
     const { plan } = await planQueue(tx, options.caps);
     const admitted = plan.admit.length === 0 ? [] : await tx<{ id: number; waited: number }[]>`

@@ -219,7 +219,7 @@ Deno.test({
 
 /**
  * Holds the job row of export `exportId` locked until the admission transaction of a worker
- * (`ami-exports admission`, db/export_queue.ts) waits on it: it has moved the export to STARTED
+ * (`ami-exports transition STARTED`, db/export_queue.ts) waits on it: it has moved the export to STARTED
  * but not its job, nor committed. Then kills the worker with SIGKILL and lets the lock go.
  */
 async function killMidAdmission(
@@ -237,7 +237,7 @@ async function killMidAdmission(
         const [waiting] = await h.sql`
           select 1 from pg_stat_activity
           where datname = current_database() and wait_event = 'transactionid'
-            and application_name = 'ami-exports admission'`;
+            and application_name = 'ami-exports transition STARTED'`;
         if (waiting) {
           await kill();
           await locker`rollback`;

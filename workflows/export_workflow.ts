@@ -58,7 +58,10 @@ export interface ExportProgress {
   records: number | null;
   /** A sharded export: shards planned and shards exported so far (absent when unsharded). */
   shards?: { total: number; done: number };
-  /** While it waits for a slot (stage `waiting_for_slot`): its 1-based place in the queue. */
+  /**
+   * While it waits for a slot (stage `resolve_exporter`, before the export is STARTED): its
+   * 1-based place in the queue, from the last `awaitAdmission` call that returned still waiting.
+   */
   queuePosition?: number;
 }
 
@@ -196,7 +199,7 @@ export async function exportWorkflow(input: ExportWorkflowInput): Promise<Export
    * heartbeat details).
    */
   async function awaitSlot(): Promise<void> {
-    state.stage = "waiting_for_slot";
+    // the stage stays resolve_exporter (what a failure or a cancel while waiting names)
     setCurrentDetails("**PENDING** · waiting for a slot");
     while (true) {
       const turn = await admission.awaitAdmission({ exportId: input.exportId });
@@ -207,7 +210,6 @@ export async function exportWorkflow(input: ExportWorkflowInput): Promise<Export
       );
     }
     delete state.queuePosition;
-    state.stage = "resolve_exporter";
     setCurrentDetails("**STARTED** · admitted");
   }
 
