@@ -4,6 +4,7 @@
  * activities live in their own module; this factory puts them together under the names the
  * worker registers (and recorded histories name).
  */
+import { createAwaitReplicaActivities } from "./await_replica.ts";
 import { createDeleteExportActivities } from "./delete_export.ts";
 import { type ActivityDependencies, createExportAccess } from "./export_access.ts";
 import { createExportOutcomeActivities } from "./export_outcome.ts";
@@ -22,6 +23,7 @@ export function createActivities(deps: ActivityDependencies) {
   const access = createExportAccess(deps);
   return {
     ...createResolveAndCountActivities(access),
+    ...createAwaitReplicaActivities(access),
     ...createExportRecordsActivities(access),
     ...createShardActivities(access),
     ...createExportOutcomeActivities(access),
