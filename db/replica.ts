@@ -41,9 +41,7 @@ export function connectExportReads(
   primary: Sql,
   options: { max?: number } = {},
 ): Sql {
-  return config.exportDatabaseUrl === config.databaseUrl
-    ? primary
-    : connectDatabase(config.exportDatabaseUrl, options);
+  return readsFromReplica(config) ? connectDatabase(config.exportDatabaseUrl, options) : primary;
 }
 
 /** True when exports read from another database than the one they write to. */

@@ -9,6 +9,7 @@
 import { parse } from "csv-parse/sync";
 import { createApp } from "../api/mod.ts";
 import { connectWorker, createExportWorker, type ExportWorker } from "../cli/worker.ts";
+import type { Config } from "../config/mod.ts";
 import { connectDatabase, type Sql } from "../db/client.ts";
 import { jobLogs } from "../db/exports.ts";
 import { seedDemo, type SeedResult } from "../db/seed_demo.ts";
@@ -72,6 +73,7 @@ async function startReplica(primary: Sql, primaryUrl: string): Promise<Replica> 
     if (started) {
       await run([`${PG_BIN}/pg_ctl`, "-D", data, "-m", "immediate", "stop"], { asPostgres })
         .catch(() => {});
+      started = false;
     }
     await Deno.remove(dir, { recursive: true }).catch(() => {});
   };
@@ -230,13 +232,13 @@ Deno.test({
     let worker:
       | { worker: ExportWorker; running: Promise<void>; close(): Promise<void> }
       | undefined;
-    const startWorker = async (harness: Harness) => {
+    const startWorker = async (harness: Harness, settings: Partial<Config> = {}) => {
       const connection = await connectWorker(harness.config.temporalAddress);
       const started = await createExportWorker({
         sql: harness.sql,
         readSql,
         storage: harness.storage,
-        config: harness.config,
+        config: { ...harness.config, ...settings },
         temporal: harness.temporal.client,
       }, { connection });
       const running = started.run();
@@ -351,7 +353,8 @@ Deno.test({
       await t.step("counting and streaming run on the replica", async () => {
         // No worker: the export is requested, then its request position is moved back to what
         // the paused replica has replayed, as if requested before the write; it must not wait,
-        // and its count and file must be the replica's (without the primary's newest row).
+        // and its count, shard bounds and shards must be the replica's (without the primary's
+        // newest row). Shards of 60 records: the ~200 records are split into 4.
         await worker!.close();
         worker = undefined;
         await onReplica`select pg_wal_replay_pause()`;
@@ -366,7 +369,7 @@ Deno.test({
         const id = await requestExport(harness, seed);
         await harness
           .sql`update data_exports set request_lsn = ${replayed}::pg_lsn where id = ${id}`;
-        worker = await startWorker(harness);
+        worker = await startWorker(harness, { exportShardRecords: 60 });
         const done = await harness.waitForExport(id, seed.token) as ExportJson;
         assertEquals(done.status, "SUCCESS", JSON.stringify(done));
         const ids = await fileIds(harness, done);
@@ -376,7 +379,30 @@ Deno.test({
         const [onPrimary] = await harness.sql<{ n: number }[]>`
           select count(*)::int as n from occurrences where id = ${unseen}`;
         assertEquals(onPrimary.n, 1);
+        const logs = await jobLogs(harness.sql, id);
+        assert(
+          logs.some((l) => /^export split into \d+ shards/.test(l.message)),
+          JSON.stringify(logs),
+        );
         await onReplica`select pg_wal_replay_resume()`;
+      });
+
+      await t.step("a replica that is down is reported by /healthz, never a 503", async () => {
+        const app = createApp({
+          sql: harness.sql,
+          readSql,
+          storage: harness.storage,
+          config: harness.config,
+          temporal: harness.temporal.client,
+        });
+        await replica.stop();
+        const res = await app.request("/healthz");
+        const health = await res.json();
+        assert(health.replica.status !== "ok", JSON.stringify(health));
+        assertEquals(health.replica.standby, null);
+        const ok = Object.values(health.checks).every((v) => v === "ok");
+        assertEquals(res.status, ok ? 200 : 503, JSON.stringify(health));
+        assertEquals(ok, true, JSON.stringify(health.checks));
       });
     } finally {
       await worker?.close().catch(() => {});
