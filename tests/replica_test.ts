@@ -3,7 +3,7 @@
  * `pg_basebackup -R -X stream` of the run's PostgreSQL on loopback, started with `pg_ctl` on a
  * free port. Read-your-writes (an export requested right after a write holds it), the bounded
  * wait while replay is paused (STARTED, "waiting for the replica", then FAILURE naming the lag),
- * a retry after resume, counting and streaming on the replica (a row the primary holds and the
+ * a retry after resume, a cancel while waiting, counting, shard bounds and shards on the replica (a row the primary holds and the
  * paused replica lacks is not in the file), and `/healthz` reporting the replica.
  */
 import { parse } from "csv-parse/sync";
@@ -348,6 +348,28 @@ Deno.test({
         const done = await harness.waitForExport(failed, seed.token) as ExportJson;
         assertEquals(done.status, "SUCCESS", JSON.stringify(done));
         assert((await fileIds(harness, done)).includes(pausedWrite));
+      });
+
+      await t.step("a cancel reaches an export waiting for the replica", async () => {
+        await onReplica`select pg_wal_replay_pause()`;
+        await waitFor("replay to pause", async () => {
+          const [row] = await onReplica<{ state: string }[]>`
+            select pg_get_wal_replay_pause_state() as state`;
+          return row.state === "paused";
+        }, 10_000);
+        await insertOccurrence(harness.sql, seed.project_id);
+        const id = await requestExport(harness, seed);
+        await waitFor("the export to wait for the replica", async () => {
+          const logs = await jobLogs(harness.sql, id);
+          return logs.some((l) => l.message.startsWith("waiting for the replica at"));
+        }, 10_000);
+        const res = await harness.api("POST", `/api/v2/exports/${id}/cancel/`, {
+          token: seed.token,
+        });
+        assert(res.status < 300, await res.text());
+        const done = await harness.waitForExport(id, seed.token, 3000) as ExportJson;
+        assertEquals(done.status, "REVOKED", JSON.stringify(done));
+        await onReplica`select pg_wal_replay_resume()`;
       });
 
       await t.step("counting and streaming run on the replica", async () => {
