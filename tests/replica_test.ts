@@ -3,8 +3,9 @@
  * `pg_basebackup -R -X stream` of the run's PostgreSQL on loopback, started with `pg_ctl` on a
  * free port. Read-your-writes (an export requested right after a write holds it), the bounded
  * wait while replay is paused (STARTED, "waiting for the replica", then FAILURE naming the lag),
- * a retry after resume, a cancel while waiting, counting, shard bounds and shards on the replica (a row the primary holds and the
- * paused replica lacks is not in the file), and `/healthz` reporting the replica.
+ * a retry after resume, a cancel while waiting, counting, shard bounds and shards on the replica
+ * (a row the primary holds and the paused replica lacks is not in the file), and `/healthz`
+ * reporting the replica, up or down.
  */
 import { parse } from "csv-parse/sync";
 import { createApp } from "../api/mod.ts";
