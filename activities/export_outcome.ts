@@ -5,6 +5,7 @@ import type { ExportAccess } from "./export_access.ts";
 import { exportNotFound } from "./failures.ts";
 import { exportDownloadUrl } from "./file_keys.ts";
 import { describeError, keepAlive } from "./keep_alive.ts";
+import { startExportDeliveries } from "./webhook_outbox.ts";
 
 /** `saveStats`, `markFailed`, `markRevoked` and `discardUpload`. */
 // deno-lint-ignore explicit-function-return-type
@@ -32,6 +33,7 @@ export function createExportOutcomeActivities(access: ExportAccess) {
       );
     }
     await markExportEnded(sql, exportId, { status, ...detail });
+    await startExportDeliveries(access, exportId); // webhooks of the end (docs/webhooks.md)
   }
 
   return {
@@ -50,6 +52,7 @@ export function createExportOutcomeActivities(access: ExportAccess) {
         retentionSeconds: config.retention.seconds,
       });
       if (outcome === "missing") throw exportNotFound(input.exportId);
+      await startExportDeliveries(access, input.exportId); // webhooks (docs/webhooks.md)
     },
 
     /** Marks a failed export FAILURE with its error and stage; removes partial files. */

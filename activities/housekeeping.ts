@@ -12,6 +12,7 @@ import type { ExportAccess } from "./export_access.ts";
 import { exportsRoot } from "./file_keys.ts";
 import { keepAlive } from "./keep_alive.ts";
 import type { HousekeepingReport } from "./types.ts";
+import { sweepWebhookOutbox } from "./webhook_outbox.ts";
 
 /** `<root><uuid>/<file name>` or `<root><uuid>/shards/<shard>` → the uuid (and `shards/`). */
 const UUID_SEGMENT =
@@ -156,7 +157,8 @@ export function createHousekeepingActivities(access: ExportAccess) {
           minAgeSeconds: input.minAgeSeconds ?? 3600,
           root: exportsRoot(config.storagePrefix),
         });
-        console.log(JSON.stringify({ msg: "housekeeping", ...report }));
+        const webhookEvents = await sweepWebhookOutbox(access, { minAgeSeconds: 60 });
+        console.log(JSON.stringify({ msg: "housekeeping", ...report, webhookEvents }));
         return report;
       });
     },

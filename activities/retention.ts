@@ -7,6 +7,9 @@ import { Context } from "@temporalio/activity";
 import type { Sql } from "../db/client.ts";
 import { expireExport, findExpiredExports } from "../db/retention.ts";
 import type { ObjectStorage } from "../storage/types.ts";
+import type { Client } from "@temporalio/client";
+import type { Config } from "../config/mod.ts";
+import { startExportDeliveries } from "./webhook_outbox.ts";
 
 /** What {@link createRetentionActivities}' `expireExports` did: `{expired: [{id, key}]}`. */
 export interface ExpiryReport {
@@ -19,7 +22,9 @@ const EXPIRY_BATCH = 100;
 
 /** Builds the retention activities over the database and storage. */
 // deno-lint-ignore explicit-function-return-type
-export function createRetentionActivities(deps: { sql: Sql; storage: ObjectStorage }) {
+export function createRetentionActivities(
+  deps: { sql: Sql; storage: ObjectStorage; config: Config; temporal?: Client },
+) {
   const { sql, storage } = deps;
   return {
     /**
@@ -42,6 +47,7 @@ export function createRetentionActivities(deps: { sql: Sql; storage: ObjectStora
           if (ctx.cancellationSignal.aborted) return report;
           const marked = await expireExport(sql, row.id, (key) => storage.deleteObject(key));
           if (marked) report.expired.push({ id: row.id, key: row.file_key });
+          if (marked) await startExportDeliveries(deps, row.id); // export.expired webhooks
           else skipped.add(row.id); // extended or changed meanwhile
         }
       }

@@ -12,6 +12,8 @@ import {
   markExportEnded,
   markExportPending,
 } from "../db/exports.ts";
+import { startExportDeliveries } from "../activities/webhook_outbox.ts";
+import { queuePositions } from "../db/export_queue.ts";
 import { describeFormats, supportedFormats } from "../registry/mod.ts";
 import type { deleteExportWorkflow } from "../workflows/delete_export_workflow.ts";
 import type { CurrentUser } from "../domain/users.ts";
@@ -177,8 +179,24 @@ export function exportsRoutes(deps: ExportsApiDependencies): OpenAPIHono<ApiEnv>
   const { sql, storage, config, temporal } = deps;
   const app = new OpenAPIHono<ApiEnv>({ strict: false, defaultHook: validationHook });
 
-  async function present(row: ExportRow, access: ProjectAccess): Promise<ExportJson> {
-    return await serializeExport(row, { storage, config, permissions: permittedActions(access) });
+  /**
+   * The export as the caller sees it; a waiting export's `queue_position` comes from
+   * `positions` (read once per page) or, when not given, from its own read of the queue.
+   */
+  async function present(
+    row: ExportRow,
+    access: ProjectAccess,
+    positions?: Map<number, number>,
+  ): Promise<ExportJson> {
+    const queue = row.status !== "PENDING"
+      ? undefined
+      : positions ?? await queuePositions(sql, config.exportMaxRunning);
+    return await serializeExport(row, {
+      storage,
+      config,
+      permissions: permittedActions(access),
+      queuePosition: queue?.get(row.id) ?? null,
+    });
   }
 
   /** Loads an export the caller may read, or the error to send. */
@@ -239,6 +257,9 @@ export function exportsRoutes(deps: ExportsApiDependencies): OpenAPIHono<ApiEnv>
       return url.toString();
     };
     const accessByProject = new Map<number, ProjectAccess>();
+    const positions = rows.some((row) => row.status === "PENDING")
+      ? await queuePositions(sql, config.exportMaxRunning)
+      : undefined;
     const results: ExportJson[] = [];
     for (const row of rows) {
       let access = accessByProject.get(row.project_id);
@@ -246,7 +267,7 @@ export function exportsRoutes(deps: ExportsApiDependencies): OpenAPIHono<ApiEnv>
         access = (await loadProjectAccess(sql, user, row.project_id))!;
         accessByProject.set(row.project_id, access);
       }
-      results.push(await present(row, access));
+      results.push(await present(row, access, positions));
     }
     return c.json({
       count,
@@ -272,7 +293,8 @@ export function exportsRoutes(deps: ExportsApiDependencies): OpenAPIHono<ApiEnv>
     }
     const found = await present((await findExport(sql, result.exportId))!, result.access);
     if (result.reused) return c.json({ ...found, reused: true as const }, 200);
-    return c.json({ ...found, reused: false as const }, 201);
+    const secret = result.notifySecret ? { notify_secret: result.notifySecret } : {};
+    return c.json({ ...found, reused: false as const, ...secret }, 201);
   });
 
   app.openapi(retrieveRoute, async (c) => {
@@ -341,6 +363,7 @@ export function exportsRoutes(deps: ExportsApiDependencies): OpenAPIHono<ApiEnv>
       // export. Mark it REVOKED so it can be retried (a retry, or housekeeping, aborts the
       // partial upload that upload_id still names).
       await markExportEnded(sql, found.row.id, { status: "REVOKED" });
+      await startExportDeliveries({ sql, config, temporal }, found.row.id); // docs/webhooks.md
     }
     return c.json(await present((await findExport(sql, found.row.id))!, found.access), 202);
   });

@@ -8,6 +8,7 @@ import { responseContract } from "./contract.ts";
 import { docsRoutes } from "./docs.ts";
 import type { ApiEnv, ExportsApiDependencies } from "./env.ts";
 import { jsonError, unavailableDependency, validationHook } from "./errors.ts";
+import { exportQueueRoutes } from "./export_queue.ts";
 import { exportsRoutes } from "./exports.ts";
 import { filesRoutes } from "./files.ts";
 import { checkHealth } from "./health.ts";
@@ -17,6 +18,7 @@ import { MAX_ECHO_CHARS, truncateText } from "../domain/echo.ts";
 import { HealthSchema } from "./schemas.ts";
 import { retentionRoutes } from "./retention.ts";
 import { schedulesRoutes } from "./schedules.ts";
+import { exportDeliveriesRoutes, webhooksRoutes } from "./webhooks.ts";
 
 /** Where the OpenAPI document is served. */
 export const OPENAPI_PATH = "/api/v2/openapi.json";
@@ -103,8 +105,11 @@ export function createApp(deps: ExportsApiDependencies): OpenAPIHono<BlankEnv> {
   const v2 = new OpenAPIHono<ApiEnv>({ strict: false, defaultHook: validationHook });
   v2.use("*", tokenAuth(deps.sql));
   v2.route("/exports", retentionRoutes(deps));
+  v2.route("/exports/queue", exportQueueRoutes(deps)); // before /exports/{id}
   v2.route("/exports", exportsRoutes(deps));
   v2.route("/export-schedules", schedulesRoutes(deps));
+  v2.route("/exports", exportDeliveriesRoutes(deps));
+  v2.route("/projects", webhooksRoutes(deps));
   app.route("/api/v2", v2);
   app.openAPIRegistry.registerComponent("securitySchemes", "TokenAuth", {
     type: "apiKey",

@@ -23,6 +23,9 @@ import {
 } from "../workflows/search_attributes.ts";
 import type { CurrentUser } from "../domain/users.ts";
 import { validateFilters } from "../domain/filter_validation.ts";
+import { checkDestination } from "../domain/webhook_url.ts";
+import { newWebhookSecret } from "../domain/webhook_signature.ts";
+import { setExportNotify } from "../db/webhooks.ts";
 import { can, canRead, type ProjectAccess } from "../domain/permissions.ts";
 import { loadProjectAccess } from "../domain/project_access.ts";
 import { logEvent } from "../domain/log.ts";
@@ -82,6 +85,8 @@ export type RequestExportResult =
     access: ProjectAccess;
     /** True when an identical earlier export was returned instead of a new one. */
     reused: boolean;
+    /** With `notify_url`: the secret that signs its events (docs/webhooks.md). */
+    notifySecret?: string;
   }
   | { ok: false; status: 400 | 403 | 503; message: string; details?: Record<string, unknown> };
 
@@ -100,6 +105,8 @@ export async function requestExport(
     excel_compatible?: boolean;
     /** Export even when an identical SUCCESS export of unchanged data exists (default false). */
     force?: boolean;
+    /** Receives the export's end events (docs/webhooks.md); implies `force`. */
+    notify_url?: string;
   },
 ): Promise<RequestExportResult> {
   const { sql } = deps;
@@ -137,6 +144,10 @@ export async function requestExport(
   if (!checked.ok) {
     return { ok: false, status: 400, message: checked.message, details: checked.details };
   }
+  const notify = request.notify_url === undefined
+    ? undefined
+    : await checkDestination(deps.config.webhooks, "notify_url", request.notify_url);
+  if (notify && !notify.ok) return { ok: false, status: 400, message: notify.message };
   const options = { excel_compatible: request.excel_compatible };
   let outcome: CreatedOrReused;
   try {
@@ -148,7 +159,7 @@ export async function requestExport(
       filters: checked.filters as Record<string, unknown>,
       filtersDisplay: checked.display,
       settingsKey: await exportSettingsKey(exporter, deps.config.formats),
-      reuse: !request.force,
+      reuse: !request.force && !notify,
       fileExists: async (key) => (await deps.storage.headObject(key)) !== null,
     });
   } catch (error) {
@@ -182,6 +193,8 @@ export async function requestExport(
     };
   }
   const exportId = created.id;
+  const notifySecret = notify?.ok ? newWebhookSecret() : undefined;
+  if (notify?.ok) await setExportNotify(sql, exportId, { url: notify.url, secret: notifySecret! });
   try {
     await startExportWorkflow(deps, {
       ...created,
@@ -210,5 +223,12 @@ export async function requestExport(
     project_id: request.project,
     format: exporter.key,
   });
-  return { ok: true, exportId, workflowId: exportWorkflowId(created), access, reused: false };
+  return {
+    ok: true,
+    exportId,
+    workflowId: exportWorkflowId(created),
+    access,
+    reused: false,
+    notifySecret,
+  };
 }

@@ -176,6 +176,11 @@ export const ExportSchema = z.object({
   file_size_display: z.string(),
   checksum: z.string().nullable(),
   resumed_count: z.number().int(),
+  queue_position: z.number().int().min(1).nullable().openapi({
+    description: "While the export waits for a slot (PENDING under the running caps per user " +
+      "and per project): its 1-based place in the admission order among every waiting export; " +
+      "null when it is not waiting (docs/fair-scheduling.md)",
+  }),
   user_permissions: z.array(ActionSchema).openapi({
     description: "What the caller may do with this export",
   }),
@@ -249,10 +254,22 @@ export const CreateExportSchema = z.object({
       "false) that export is returned with 200 and `reused: true`",
     example: false,
   }),
+  notify_url: z.string().min(1).max(2048).regex(/^[Hh][Tt][Tt][Pp][Ss]?:\/\/[^\s/?#]+[^\s]*$/)
+    .optional().openapi({
+      format: "uri",
+      description: "Receives every end event of this export, signed with `notify_secret` of the " +
+        "201 answer; checked like a webhook URL (docs/webhooks.md). A request with it is never " +
+        "answered with a reused export",
+    }),
 }).strict().openapi("CreateExport", { anyOf: perFormatVariants(true) });
 
 /** `POST /api/v2/exports/` 201: a new export. */
-export const CreatedExportSchema = ExportSchema.extend({ reused: z.literal(false) }).openapi(
+export const CreatedExportSchema = ExportSchema.extend({
+  reused: z.literal(false),
+  notify_secret: z.string().optional().openapi({
+    description: "With `notify_url` only: the key of its `Webhook-Signature`, shown only here",
+  }),
+}).openapi(
   "CreatedExport",
 );
 

@@ -59,6 +59,12 @@ export interface Config {
    * 30 s between them): 10 gives a dependency that stays down about 3 minutes.
    */
   exportMaxAttempts: number;
+  /**
+   * Running exports allowed at once per user (`EXPORT_MAX_RUNNING_PER_USER`, default 4) and per
+   * project (`EXPORT_MAX_RUNNING_PER_PROJECT`, default 8); 0: unlimited. Further exports wait,
+   * PENDING, for a slot (domain/admission.ts, docs/fair-scheduling.md).
+   */
+  exportMaxRunning: { perUser: number; perProject: number };
   downloadUrlExpirySeconds: number;
   /**
    * When set, exports are served from public objects at `<base><file key>` instead of short-lived
@@ -69,8 +75,24 @@ export interface Config {
   signingSecret: string;
   /** What the occurrence formats print: local time zone, crop URL base, `details` link base. */
   formats: FormatSettings;
+  /** Webhook URLs and deliveries (docs/webhooks.md). */
+  webhooks: WebhookSettings;
   /** How long exports' files are kept (docs/retention.md, GBIF's download `eraseAfter`). */
   retention: RetentionSettings;
+}
+
+/** Webhook settings (`WEBHOOK_*`, docs/webhooks.md and docs/configuration.md). */
+export interface WebhookSettings {
+  /** Accept loopback, private, link-local … destinations (`WEBHOOK_ALLOW_PRIVATE`, tests only). */
+  allowPrivate: boolean;
+  /** One POST's timeout (`WEBHOOK_TIMEOUT_SECONDS`, default 10). */
+  timeoutSeconds: number;
+  /** First retry delay, doubled per attempt (`WEBHOOK_RETRY_INITIAL_SECONDS`, default 5). */
+  retryInitialSeconds: number;
+  /** Longest delay between attempts (`WEBHOOK_RETRY_MAX_INTERVAL_SECONDS`, default 3600). */
+  retryMaxIntervalSeconds: number;
+  /** How long an event is tried in all (`WEBHOOK_RETRY_TOTAL_SECONDS`, default 86400). */
+  retryTotalSeconds: number;
 }
 
 /**
@@ -190,6 +212,8 @@ const envSchema = z.object({
   UPLOAD_PART_SIZE_MB: z.coerce.number().min(5).max(512).optional(),
   HEARTBEAT_TIMEOUT_SECONDS: z.coerce.number().int().min(2).max(600).default(20),
   EXPORT_MAX_ATTEMPTS: z.coerce.number().int().min(1).max(100).default(10),
+  EXPORT_MAX_RUNNING_PER_USER: z.coerce.number().int().min(0).max(10_000).default(4),
+  EXPORT_MAX_RUNNING_PER_PROJECT: z.coerce.number().int().min(0).max(10_000).default(8),
   DOWNLOAD_URL_EXPIRY_SECONDS: z.coerce.number().int().min(10).max(7 * 24 * 3600).default(3600),
   PUBLIC_FILES_BASE_URL: z.url().optional(),
   SIGNING_SECRET: z.string().min(16).default("ami-exports-development-signing-secret"),
@@ -200,6 +224,11 @@ const envSchema = z.object({
     "must be an absolute path (/media/) or an http(s) URL",
   ).default(defaultFormatSettings.mediaUrl),
   PLATFORM_URL: z.url({ protocol: /^https?$/ }).default(defaultFormatSettings.platformUrl),
+  WEBHOOK_ALLOW_PRIVATE: booleanString.default(false),
+  WEBHOOK_TIMEOUT_SECONDS: z.coerce.number().int().min(1).max(60).default(10),
+  WEBHOOK_RETRY_INITIAL_SECONDS: z.coerce.number().int().min(1).max(3600).default(5),
+  WEBHOOK_RETRY_MAX_INTERVAL_SECONDS: z.coerce.number().int().min(1).max(86400).default(3600),
+  WEBHOOK_RETRY_TOTAL_SECONDS: z.coerce.number().int().min(10).max(7 * 86400).default(86400),
   EXPORT_RETENTION_DAYS: z.coerce.number().int().min(0).max(36_500).default(30),
   EXPORT_RETENTION_SECONDS: z.coerce.number().int().min(0).max(36_500 * 86_400).optional(),
   EXPORT_RETENTION_MAX_DAYS: z.coerce.number().int().min(1).max(36_500).default(365),
@@ -281,6 +310,10 @@ export function loadConfig(env: Record<string, string | undefined> = Deno.env.to
     uploadPartSize: Math.round(partMb * MIB),
     heartbeatTimeoutSeconds: e.HEARTBEAT_TIMEOUT_SECONDS,
     exportMaxAttempts: e.EXPORT_MAX_ATTEMPTS,
+    exportMaxRunning: {
+      perUser: e.EXPORT_MAX_RUNNING_PER_USER,
+      perProject: e.EXPORT_MAX_RUNNING_PER_PROJECT,
+    },
     downloadUrlExpirySeconds: e.DOWNLOAD_URL_EXPIRY_SECONDS,
     publicFilesBaseUrl: e.PUBLIC_FILES_BASE_URL,
     signingSecret: e.SIGNING_SECRET,
@@ -288,6 +321,13 @@ export function loadConfig(env: Record<string, string | undefined> = Deno.env.to
       timeZone: e.TIME_ZONE,
       mediaUrl: e.MEDIA_URL,
       platformUrl: e.PLATFORM_URL.replace(/\/+$/, ""),
+    },
+    webhooks: {
+      allowPrivate: e.WEBHOOK_ALLOW_PRIVATE,
+      timeoutSeconds: e.WEBHOOK_TIMEOUT_SECONDS,
+      retryInitialSeconds: e.WEBHOOK_RETRY_INITIAL_SECONDS,
+      retryMaxIntervalSeconds: e.WEBHOOK_RETRY_MAX_INTERVAL_SECONDS,
+      retryTotalSeconds: e.WEBHOOK_RETRY_TOTAL_SECONDS,
     },
     retention: {
       seconds: e.EXPORT_RETENTION_SECONDS ?? e.EXPORT_RETENTION_DAYS * 86_400,

@@ -177,3 +177,19 @@ Deno.test("EXPORT_DATABASE_URL defaults to DATABASE_URL; the replica's lag bound
     "EXPORT_DATABASE_URL: must be a postgres:// URL",
   );
 });
+
+Deno.test("loadConfig reads the running caps per user and per project (0: unlimited)", () => {
+  assertEquals(loadConfig({}).exportMaxRunning, { perUser: 4, perProject: 8 });
+  assertEquals(
+    loadConfig({ EXPORT_MAX_RUNNING_PER_USER: "0", EXPORT_MAX_RUNNING_PER_PROJECT: "2" })
+      .exportMaxRunning,
+    { perUser: 0, perProject: 2 },
+  );
+  const error = assertThrows(
+    () => loadConfig({ EXPORT_MAX_RUNNING_PER_USER: "-1", EXPORT_MAX_RUNNING_PER_PROJECT: "x" }),
+    ConfigError,
+  );
+  for (const name of ["EXPORT_MAX_RUNNING_PER_USER", "EXPORT_MAX_RUNNING_PER_PROJECT"]) {
+    assertEquals(error.problems.join("\n").includes(name), true);
+  }
+});

@@ -14,6 +14,7 @@ import {
   type Transaction,
 } from "./job_progress.ts";
 import { inTransaction } from "./transaction.ts";
+import { insertEndEvents } from "./webhooks.ts";
 
 /**
  * Names the transaction in `pg_stat_activity.application_name` (reverted at its end), so that an
@@ -124,6 +125,7 @@ export async function markExportSucceeded(
       `export finished: ${stats.records} records, ${stats.fileSize} bytes`,
       "info",
     );
+    await insertEndEvents(tx, exportId, "SUCCESS"); // webhook outbox (docs/webhooks.md)
     return "marked";
   });
 }
@@ -159,6 +161,7 @@ export async function markExportEnded(
       ? "export cancelled"
       : `export failed in ${ending.stage}: ${ending.message}`;
     await insertJobLog(tx, exportId, text, status === "REVOKED" ? "warning" : "error");
+    await insertEndEvents(tx, exportId, status); // webhook outbox (docs/webhooks.md)
     return true;
   });
 }

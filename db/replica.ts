@@ -1,7 +1,8 @@
 /**
  * Exports read from a replica (docs/replica.md): the connection the counting and streaming
- * statements use, the request position recorded on each export row (migration 00012) and how
- * far the replica has replayed it. Every write stays on the primary.
+ * statements use, the request position recorded on each export row (migration
+ * `export_request_lsn`) and how far the replica has replayed it. Every write stays on the
+ * primary.
  */
 import { connectDatabase, type Sql } from "./client.ts";
 
@@ -67,7 +68,8 @@ export function describeDatabaseUrl(url: string): string {
 
 /**
  * The primary's WAL position the export was requested at (`data_exports.request_lsn`, text such
- * as `0/3000060`); null when the row has none (requested before migration 00012) or is gone.
+ * as `0/3000060`); null when the row has none (requested before migration `export_request_lsn`)
+ * or is gone.
  */
 export async function requestLsn(sql: Sql, exportId: number): Promise<string | null> {
   const [row] = await sql<{ lsn: string | null }[]>`

@@ -8,6 +8,7 @@
 import type { Sql } from "./client.ts";
 import type { ExportStatus } from "./exports.ts";
 import { inTransaction } from "./transaction.ts";
+import { insertEndEvents } from "./webhooks.ts";
 
 /** What {@link extendExport} did. */
 export type ExtendOutcome =
@@ -102,6 +103,7 @@ export async function expireExport(
       select id, 'info',
         ${`export expired: file removed, its retention ended ${row.expires_at.toISOString()}`}
       from jobs where data_export_id = ${exportId}`;
+    await insertEndEvents(tx, exportId, "EXPIRED"); // webhook outbox (docs/webhooks.md)
     return true;
   });
 }

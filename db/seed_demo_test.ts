@@ -1,3 +1,4 @@
+// Long because it checks every table the demo generator writes, and each kind of invalid row, one by one.
 /** The demo-data generator against the real database: shape, consistency and invalid rows. */
 import type { Sql } from "./client.ts";
 import { seedDemo, type SeedResult } from "./seed_demo.ts";

@@ -105,3 +105,16 @@ export function wgs84(latitude: unknown, longitude: unknown): Wgs84 | null {
 
 /** The UTF-8 byte order mark some spreadsheets (Excel on Windows) need to read CSV as UTF-8. */
 export const UTF8_BOM = "\uFEFF";
+
+/**
+ * The row with its `latitude` and `longitude` cells as plain decimals when they are a valid
+ * WGS84 pair ({@link wgs84}, {@link decimalText}), else both empty (the station tables).
+ */
+export function coordinateCells(row: Record<string, unknown>): Record<string, unknown> {
+  const pair = wgs84(row.latitude, row.longitude);
+  return {
+    ...row,
+    latitude: pair ? decimalText(pair.latitude) : null,
+    longitude: pair ? decimalText(pair.longitude) : null,
+  };
+}

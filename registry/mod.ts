@@ -5,6 +5,7 @@
 import { camtrapDp } from "./formats/camtrap_dp.ts";
 import { capturesCsv } from "./formats/captures_csv.ts";
 import { detectionsCoco } from "./formats/detections_coco.ts";
+import { deploymentsCsv } from "./formats/deployments_csv.ts";
 import { detectionsCsv } from "./formats/detections_csv.ts";
 import { dwca } from "./formats/dwca.ts";
 import { occurrencesApiJson } from "./formats/occurrences_api_json.ts";
@@ -34,6 +35,7 @@ export const exporters: Readonly<Record<string, Exporter>> = indexExporters([
   taxonCountsCsv,
   occurrencesParquet,
   camtrapDp,
+  deploymentsCsv,
 ]);
 
 /** Indexes exporters by key; two formats under one key is a programming error. */

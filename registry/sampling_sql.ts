@@ -17,6 +17,9 @@ export const sessionFilterKeys: readonly FilterKey[] = [
   "date_end",
 ];
 
+/** Filters `deployments_csv` accepts: stations only (a station has no date nor session). */
+export const deploymentFilterKeys: readonly FilterKey[] = ["deployment_ids"];
+
 /** Filters `captures_csv` accepts: the session filters and the capture set. */
 export const captureFilterKeys: readonly FilterKey[] = ["collection_id", ...sessionFilterKeys];
 
@@ -54,6 +57,13 @@ export function sessionPredicate(ctx: ExportQueryContext, alias: string): Fragme
   if (f.event_ids !== undefined) parts.push(sql`${e}.id = any(${ids(sql, f.event_ids)})`);
   parts.push(...dateRange(ctx, sql`${e}.start`));
   return and(sql, parts);
+}
+
+/** `and …` conditions on the station (`deployments`) aliased `alias`. */
+export function deploymentPredicate(ctx: ExportQueryContext, alias: string): Fragment {
+  const { sql, filters: f } = ctx;
+  const list = f.deployment_ids;
+  return and(sql, list === undefined ? [] : [sql`${sql(alias)}.id = any(${ids(sql, list)})`]);
 }
 
 /** `and …` conditions on the capture (`source_images`) aliased `alias`. */

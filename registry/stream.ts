@@ -71,11 +71,7 @@ export function shardStream(exporter: RecordExporter, shard: ShardRange): Stream
         records: shard.recordsBefore,
       } satisfies RecordStreamState;
     },
-    async next(
-      ctx: ExportQueryContext,
-      raw: StreamState,
-      options: { limit: number },
-    ): Promise<StreamChunk> {
+    async next(ctx, raw, options): Promise<StreamChunk> {
       const state = raw as RecordStreamState;
       if (state.phase === "prologue") {
         return {
@@ -124,11 +120,7 @@ export function withByteOrderMark(stream: StreamExporter): StreamExporter {
     initialState(ctx: ExportQueryContext): StreamState {
       return { bom: true, inner: stream.initialState(ctx) } satisfies BomState;
     },
-    async next(
-      ctx: ExportQueryContext,
-      raw: StreamState,
-      options: { limit: number },
-    ): Promise<StreamChunk> {
+    async next(ctx, raw, options): Promise<StreamChunk> {
       const state = raw as BomState;
       const chunk = await stream.next(ctx, state.inner, options);
       const data = !state.bom

@@ -82,6 +82,17 @@ export function recordId(value: unknown): RecordId {
   return Number.isSafeInteger(n) ? n : text;
 }
 
+/** Where a batch of a record format starts, and how many records it may hold. */
+export interface BatchCursor {
+  /** The batch holds records with id > afterId (null: from the first record). */
+  afterId: RecordId | null;
+  limit: number;
+  /** Records of the export before this batch (JSON places its `,` separators by it). */
+  recordsBefore: number;
+  /** Formats that shard: only records with id ≤ untilId (absent or null: no upper bound). */
+  untilId?: RecordId | null;
+}
+
 /** One batch of encoded records, in id order. */
 export interface EncodedBatch {
   /** Records in this batch (0 means the export has no more records). */
@@ -163,15 +174,7 @@ export interface RecordExporter extends ExporterInfo {
    * {@link RecordExporter.shardBounds} also honours `untilId`: only records with id ≤ `untilId`
    * (none past it; absent or null: no upper bound).
    */
-  fetchBatch(
-    ctx: ExportQueryContext,
-    cursor: {
-      afterId: RecordId | null;
-      limit: number;
-      recordsBefore: number;
-      untilId?: RecordId | null;
-    },
-  ): Promise<EncodedBatch>;
+  fetchBatch(ctx: ExportQueryContext, cursor: BatchCursor): Promise<EncodedBatch>;
   /** Bytes after the last record (`]`). */
   epilogue(): string;
   /**

@@ -24,15 +24,8 @@ export interface ZipEntry {
   size: number;
 }
 
-/** The entry being written. */
-export interface ZipEntryState {
-  [key: string]: string | number;
-  name: string;
-  offset: number;
-  crc: number;
-  compressedSize: number;
-  size: number;
-}
+/** The entry being written: the same fields, its CRC and sizes so far. */
+export type ZipEntryState = ZipEntry;
 
 /** MS-DOS time and date of an ISO timestamp (UTC fields; DOS time has no zone). */
 function dosDateTime(iso: string): { time: number; date: number } {

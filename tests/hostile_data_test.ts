@@ -527,6 +527,29 @@ Deno.test({
         assertEquals(excel.bytes.slice(3), bytes);
       });
 
+      await t.step("deployments_csv: WGS84 or nothing, guarded names", async () => {
+        const { done, bytes } = await exportFile(h, f, "deployments_csv");
+        exported.push("deployments_csv");
+        const { rows } = await csvRecords(bytes);
+        assertEquals(done.record_count, 5);
+        const byStation = new Map(rows.map((r) => [r.deployment_id, r]));
+        const d = f.deployments;
+        const stations = [d.hyperlink, d.lines, d.accents, d.at, d.nonFinite];
+        assertEquals(stations.map((id) => byStation.get(id)!.deployment_name), [
+          "'" + NAMES.hyperlink,
+          "'" + NAMES.lines,
+          NAMES.accents,
+          "'" + NAMES.at,
+          NAMES.nonFinite,
+        ]);
+        assertEquals(
+          stations.map((id) => [byStation.get(id)!.latitude, byStation.get(id)!.longitude]),
+          [["", ""], ["", ""], ["0.0000001", "-0.00000025"], ["45.5", "-73.25"], ["", ""]],
+        );
+        const excel = await exportFile(h, f, "deployments_csv", { excel_compatible: true });
+        assertEquals(excel.bytes.slice(3), bytes);
+      });
+
       await t.step("captures_csv and taxon_counts_csv: exact ids, guarded names", async () => {
         const captures = await exportFile(h, f, "captures_csv");
         exported.push("captures_csv");
@@ -653,6 +676,7 @@ Deno.test({
             "sessions_csv",
             "captures_csv",
             "taxon_counts_csv",
+            "deployments_csv",
           ];
           assertEquals(
             format.accepted_options,

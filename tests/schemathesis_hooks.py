@@ -6,10 +6,13 @@ import schemathesis
 # The only reasons the API may reject a request its OpenAPI document allows (domain/filter_validation.ts,
 # api/exports.ts, api/schedules.ts): a referenced object that does not exist or is not the
 # caller's, a cross-field date rule, or a cron expression whose field ranges Temporal refuses
-# (the document states the 5-field shape only).
+# (the document states the 5-field shape only), a webhook URL whose host does not resolve or
+# resolves to a refused address.
 ALLOWED = re.compile(
     r"does not exist|does not belong to project|must not be before date_start"
     r"|^invalid schedule cron or interval: "
+    # a webhook or notify_url whose host does not resolve or is a private address (docs/webhooks.md)
+    r"|^webhook URL refused: "
 )
 
 

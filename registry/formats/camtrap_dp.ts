@@ -1,3 +1,4 @@
+// Long because the Camtrap DP 1.0.2 schemas fix three tables and a descriptor field by field.
 /**
  * `camtrap_dp`: a Camera Trap Data Package (Camtrap DP 1.0.2, TDWG; camtrap-dp.tdwg.org), a zip
  * holding the three tables of the standard and their descriptor:
@@ -37,6 +38,7 @@
  */
 import { stringify } from "csv-stringify/sync";
 import { decimalText, wgs84 } from "../encoding.ts";
+import { standingIdentification } from "../batch_sql.ts";
 import { occurrenceFilterKeys, occurrencePredicate } from "../filters.ts";
 import {
   captureUrl,
@@ -54,18 +56,9 @@ import {
   type ImpossibleTimeCount,
   type RecordId,
   recordId,
-  type StreamChunk,
   type StreamExporter,
-  type StreamState,
 } from "../types.ts";
-import {
-  beginEntry,
-  centralDirectory,
-  endEntry,
-  writeEntryData,
-  type ZipEntry,
-  type ZipEntryState,
-} from "../zip.ts";
+import { type MemberBatch, zipArchive, type ZipArchiveState } from "../zip_archive.ts";
 import { defaultLicense } from "./dwca.ts";
 import type postgres from "postgres";
 
@@ -147,9 +140,6 @@ export const observationFields: readonly string[] = [
   "observationComments",
 ];
 
-/** The files of the package, in zip order; the descriptor last (it needs the coverage). */
-const STEPS = ["deployments.csv", "media.csv", "observations.csv", "datapackage.json"] as const;
-
 /** Spatial (WGS84 bounds) and temporal (local dates) coverage of the deployments written. */
 interface Coverage {
   [key: string]: number | string;
@@ -162,24 +152,10 @@ interface Coverage {
   end: string;
 }
 
-interface CamtrapState {
-  [key: string]: StreamState;
-  /** Creation time: zip entry times and `created`. */
-  modified: string;
-  /** Index into {@link STEPS}; `STEPS.length` = central directory, + 1 = done. */
-  step: number;
-  entry: ZipEntryState | null;
-  /** Keyset cursor of the current table (station, capture or occurrence id). */
-  afterId: RecordId;
-  offset: number;
-  entries: ZipEntry[];
-  /** Occurrences (event observations) written. */
-  records: number;
-  /** Null before the first deployment. */
+/** The package's state: the driver's, and the coverage (null before the first deployment). */
+interface CamtrapState extends ZipArchiveState {
   coverage: Coverage | null;
 }
-
-const encoder = new TextEncoder();
 
 /** RFC 4180 with LF line ends; exact values (a data package, not a spreadsheet). */
 function csv(rows: Record<string, unknown>[], columns: readonly string[]): string {
@@ -435,15 +411,7 @@ async function observationRows(
       order by bc.terminal desc, bc.score desc, bc.id desc
       limit 1
     ) bp on true
-    -- the standing identification: the latest non-withdrawn one
-    left join lateral (
-      select li_i.id, li_i.created_at, coalesce(nullif(li_u.name, ''), li_u.email) as user_label
-      from identifications li_i
-      join users li_u on li_u.id = li_i.user_id
-      where li_i.occurrence_id = o.id and not li_i.withdrawn
-      order by li_i.created_at desc, li_i.id desc
-      limit 1
-    ) li on true
+    ${standingIdentification(ctx)}
     cross join lateral (
       select 0 as n, null::timestamptz as frame_time, null::bigint as frame_id,
         'occurrence-' || o.id as "observationID",
@@ -598,134 +566,63 @@ function widen(coverage: Coverage | null, rows: Record<string, unknown>[]): Cove
   return c;
 }
 
-function concat(parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const part of parts) {
-    out.set(part, at);
-    at += part.length;
-  }
-  return out;
-}
-
-async function next(
-  ctx: ExportQueryContext,
-  raw: StreamState,
-  options: { limit: number },
-): Promise<StreamChunk> {
-  const state = raw as CamtrapState;
-  if (state.step > STEPS.length) return { data: "", records: 0, state, done: true };
-  if (state.step === STEPS.length) {
-    const bytes = centralDirectory(state.entries, {
-      offset: state.offset,
-      modified: state.modified,
-    });
-    return {
-      data: bytes,
-      records: 0,
-      state: { ...state, step: state.step + 1, offset: state.offset + bytes.length },
-      done: true,
-    };
-  }
-
-  const parts: Uint8Array[] = [];
-  let entry = state.entry;
-  let records = 0;
-  let rowCount = 0;
-  let afterId = state.afterId;
-  let coverage = state.coverage;
-  let finished = false;
-  const name = STEPS[state.step];
-  const write = (text: string): void => {
-    const written = writeEntryData(entry!, encoder.encode(text));
-    parts.push(written.bytes);
-    entry = written.entry;
-  };
-  if (entry === null) {
-    const begun = beginEntry(name, { offset: state.offset, modified: state.modified });
-    parts.push(begun.bytes);
-    entry = begun.entry;
-    if (name === "deployments.csv") write(header(deploymentFields));
-    else if (name === "media.csv") write(header(mediaFields));
-    else if (name === "observations.csv") write(header(observationFields));
-    else {
-      write(await descriptor(ctx, state));
-      finished = true;
-    }
-  } else if (name === "deployments.csv") {
-    const rows = await deploymentRows(ctx, afterId, options.limit);
-    rowCount = rows.length;
-    if (rows.length > 0) write(csv(rows, deploymentFields));
-    afterId = rows.length === 0 ? afterId : recordId(rows[rows.length - 1].id);
-    coverage = widen(coverage, rows);
-    finished = rows.length < options.limit;
-  } else if (name === "media.csv") {
-    const rows = await mediaRows(ctx, afterId, options.limit);
-    rowCount = rows.length;
-    if (rows.length > 0) write(csv(rows, mediaFields));
-    afterId = rows.length === 0 ? afterId : recordId(rows[rows.length - 1].id);
-    finished = rows.length < options.limit;
-  } else {
-    const batch = await observationRows(ctx, afterId, options.limit);
-    if (batch.rows.length > 0) write(csv(batch.rows, observationFields));
-    afterId = batch.lastId ?? afterId;
-    records = batch.occurrences;
-    rowCount = batch.occurrences;
-    finished = batch.occurrences < options.limit;
-  }
-
-  let entries = state.entries;
-  if (finished) {
-    const ended = endEntry(entry!);
-    parts.push(ended.bytes);
-    entries = [...entries, ended.entry];
-    entry = null;
-    afterId = 0;
-  }
-  const data = concat(parts);
-  const after: CamtrapState = {
-    modified: state.modified,
-    step: finished ? state.step + 1 : state.step,
-    entry,
-    afterId,
-    offset: state.offset + data.length,
-    entries,
-    records: state.records + records,
-    coverage,
-  };
-  return { data, records, rows: rowCount, state: after, done: false };
-}
-
 /** The header line of a table. */
 function header(columns: readonly string[]): string {
   return columns.join(",") + "\n";
 }
 
-/** The Camera Trap Data Package (`camtrap_dp`). */
-export const camtrapDp: StreamExporter = {
-  kind: "stream",
+/** Rows keyed by `id` as one batch of a table member. */
+function csvBatch(rows: Record<string, unknown>[], columns: readonly string[]): MemberBatch {
+  const last = rows.at(-1);
+  return {
+    data: rows.length > 0 ? csv(rows, columns) : "",
+    lastId: last ? recordId(last.id) : null,
+    rows: rows.length,
+  };
+}
+
+/** The Camera Trap Data Package (`camtrap_dp`): the tables, then the descriptor (the coverage). */
+export const camtrapDp: StreamExporter = zipArchive({
   key: "camtrap_dp",
   label: "Camera Trap Data Package (Camtrap DP 1.0.2)",
   description: "A Camtrap DP 1.0.2 package (zip): deployments.csv (stations), media.csv " +
     "(captures), observations.csv (occurrences as event observations, boxed detections as " +
     "media observations with normalised boxes) and datapackage.json; stations without valid " +
     "coordinates are left out with their occurrences",
-  extension: "zip",
-  contentType: "application/zip",
   acceptedFilters: occurrenceFilterKeys,
   count: countRecords,
   impossibleTimes,
-  initialState(): StreamState {
-    return {
-      modified: new Date().toISOString(),
-      step: 0,
-      entry: null,
-      afterId: 0,
-      offset: 0,
-      entries: [],
-      records: 0,
-      coverage: null,
-    } satisfies CamtrapState;
-  },
-  next,
-};
+  members: [
+    {
+      name: "deployments.csv",
+      head: () => header(deploymentFields),
+      async batch(ctx, state, limit): Promise<MemberBatch> {
+        const rows = await deploymentRows(ctx, state.afterId, limit);
+        const coverage = widen((state as CamtrapState).coverage, rows);
+        return { ...csvBatch(rows, deploymentFields), extra: { coverage } };
+      },
+    },
+    {
+      name: "media.csv",
+      head: () => header(mediaFields),
+      async batch(ctx, state, limit): Promise<MemberBatch> {
+        return csvBatch(await mediaRows(ctx, state.afterId, limit), mediaFields);
+      },
+    },
+    {
+      name: "observations.csv",
+      head: () => header(observationFields),
+      async batch(ctx, state, limit): Promise<MemberBatch> {
+        const batch = await observationRows(ctx, state.afterId, limit);
+        return {
+          data: batch.rows.length > 0 ? csv(batch.rows, observationFields) : "",
+          lastId: batch.lastId,
+          rows: batch.occurrences,
+          records: batch.occurrences,
+        };
+      },
+    },
+    { name: "datapackage.json", head: (ctx, state) => descriptor(ctx, state as CamtrapState) },
+  ],
+  extra: { coverage: null },
+});

@@ -4,20 +4,11 @@
  * occurrence counts. Keyset on capture id, one statement per batch; filters: capture set,
  * stations, sessions, dates (`registry/sampling_sql.ts`).
  */
-import { stringify } from "csv-stringify/sync";
-import { csvFormulaGuard } from "../encoding.ts";
 import { occurrencePredicate } from "../filters.ts";
+import { keysetCsv } from "../keyset_csv.ts";
 import { captureUrl, isoTimestamp, realBox, settingsOf, stationZone } from "../occurrence_sql.ts";
 import { captureFilterKeys, capturePredicate } from "../sampling_sql.ts";
-import { countImpossibleTimes, sessionTime, withinSession } from "../time_sql.ts";
-import {
-  type EncodedBatch,
-  type ExportQueryContext,
-  type ImpossibleTimeCount,
-  type RecordExporter,
-  type RecordId,
-  recordId,
-} from "../types.ts";
+import { sessionTime, withinSession } from "../time_sql.ts";
 
 /** The header, in file order. */
 export const capturesCsvColumns: readonly string[] = [
@@ -35,47 +26,30 @@ export const capturesCsvColumns: readonly string[] = [
   "occurrences_count",
 ];
 
-/** RFC 4180 with CRLF; text cells are guarded against formula injection (OWASP). */
-const csvOptions = {
-  record_delimiter: "\r\n",
-  quoted_match: /[\r\n]/,
-  cast: { string: csvFormulaGuard },
-};
-
-/** The project's captures that pass the filters: one statement. */
-async function countCaptures(ctx: ExportQueryContext): Promise<number> {
-  const [row] = await ctx.sql<{ n: number }[]>`
-    select count(*)::bigint as n from source_images s
-    where s.project_id = ${ctx.projectId} ${capturePredicate(ctx, "s")}`;
-  return Number(row.n);
-}
-
-/** Captures of the export more than a day outside their session (issue 23). */
-async function impossibleTimes(ctx: ExportQueryContext): Promise<ImpossibleTimeCount[]> {
-  const { sql } = ctx;
-  return await countImpossibleTimes(sql, [{
-    kind: "capture_time",
-    effect: "timestamp left empty",
-    rows: sql`select not ${withinSession(sql, sql`s.timestamp`, sql`s.event_id`)} as bad
-      from source_images s where s.project_id = ${ctx.projectId} ${capturePredicate(ctx, "s")}`,
-  }]);
-}
-
-async function fetchBatch(
-  ctx: ExportQueryContext,
-  cursor: { afterId: RecordId | null; limit: number; recordsBefore: number },
-): Promise<EncodedBatch> {
-  const { sql } = ctx;
-  const zone = stationZone(sql, settingsOf(ctx), "d");
-  // over every valid occurrence (the occurrence filters do not apply to captures)
-  const valid = occurrencePredicate({ ...ctx, filters: {} });
-  const rows = await sql<({ capture_id: RecordId } & Record<string, unknown>)[]>`
+/** The sampling effort by capture (`captures_csv`). */
+export const capturesCsv = keysetCsv({
+  key: "captures_csv",
+  label: "Captures / sampling effort (CSV)",
+  description: "One row per capture of the project, with or without detections: station, " +
+    "session, local timestamp, path, URL, size, detection and valid occurrence counts",
+  acceptedFilters: captureFilterKeys,
+  columns: capturesCsvColumns,
+  cursor: [{ column: "capture_id" }],
+  count: (ctx) =>
+    ctx.sql`select count(*)::bigint as n from source_images s
+      where s.project_id = ${ctx.projectId} ${capturePredicate(ctx, "s")}`,
+  batch(ctx, after, limit) {
+    const { sql } = ctx;
+    const zone = stationZone(sql, settingsOf(ctx), "d");
+    // over every valid occurrence (the occurrence filters do not apply to captures)
+    const valid = occurrencePredicate({ ...ctx, filters: {} });
+    return sql`
     with batch as (
       select bs.id from source_images bs
-      where bs.project_id = ${ctx.projectId} and bs.id > ${cursor.afterId ?? 0}
+      where bs.project_id = ${ctx.projectId} and bs.id > ${after.capture_id}
         ${capturePredicate(ctx, "bs")}
       order by bs.id
-      limit ${cursor.limit}
+      limit ${limit}
     )
     select
       s.id as capture_id,
@@ -102,32 +76,14 @@ async function fetchBatch(
       from detections cd where cd.source_image_id = s.id
     ) dc
     order by s.id`;
-  return {
-    records: rows.length,
-    lastId: rows.length === 0 ? null : recordId(rows[rows.length - 1].capture_id),
-    text: rows.length === 0
-      ? ""
-      : stringify(rows, { ...csvOptions, columns: [...capturesCsvColumns] }),
-  };
-}
-
-/** The sampling effort by capture (`captures_csv`). */
-export const capturesCsv: RecordExporter = {
-  key: "captures_csv",
-  label: "Captures / sampling effort (CSV)",
-  description: "One row per capture of the project, with or without detections: station, " +
-    "session, local timestamp, path, URL, size, detection and valid occurrence counts",
-  extension: "csv",
-  contentType: "text/csv",
-  acceptedFilters: captureFilterKeys,
-  acceptedOptions: ["excel_compatible"],
-  count: countCaptures,
-  impossibleTimes,
-  prologue(): string {
-    return stringify([[...capturesCsvColumns]], csvOptions);
   },
-  fetchBatch,
-  epilogue(): string {
-    return "";
-  },
-};
+  impossibleTimes: [{
+    kind: "capture_time",
+    effect: "timestamp left empty",
+    rows(ctx) {
+      const { sql } = ctx;
+      return sql`select not ${withinSession(sql, sql`s.timestamp`, sql`s.event_id`)} as bad
+        from source_images s where s.project_id = ${ctx.projectId} ${capturePredicate(ctx, "s")}`;
+    },
+  }],
+});

@@ -26,27 +26,10 @@ import {
   type ImpossibleTimeCount,
   type RecordId,
   recordId,
-  type StreamChunk,
-  type StreamExporter,
-  type StreamState,
 } from "../types.ts";
 import { finiteOrNull } from "../numeric_sql.ts";
-
-/** The sections of the file, in order. */
-const SECTIONS = ["categories", "images", "annotations"] as const;
-
-interface CocoState {
-  [key: string]: StreamState;
-  /** -1: the `info` prologue; 0..2: index into {@link SECTIONS}; 3: done. */
-  section: number;
-  /** Keyset cursor of the section (taxon, capture or occurrence id). */
-  afterId: RecordId;
-  /** Annotations: the last detection id written of the occurrence `afterId`. */
-  afterDetection: RecordId;
-  /** True once the section holds an element (the next one needs a comma). */
-  started: boolean;
-  records: number;
-}
+import { occurrencesFrom } from "../batch_sql.ts";
+import { jsonSections } from "../json_sections.ts";
 
 /** Boxed detections of the valid filtered occurrences (the annotations): one statement. */
 async function countAnnotations(ctx: ExportQueryContext): Promise<number> {
@@ -59,7 +42,7 @@ async function countAnnotations(ctx: ExportQueryContext): Promise<number> {
 }
 
 /** `"info": {…}, "licenses": []`: the project's name, owner and license. */
-async function prologue(ctx: ExportQueryContext): Promise<string> {
+async function leading(ctx: ExportQueryContext): Promise<string> {
   const [row] = await ctx.sql<{ info: string }[]>`
     select json_build_object(
       'description', p.name,
@@ -70,12 +53,12 @@ async function prologue(ctx: ExportQueryContext): Promise<string> {
     )::text as info
     from projects p left join users u on u.id = p.owner_id
     where p.id = ${ctx.projectId}`;
-  return `{"info":${row?.info ?? "{}"},"licenses":[]`;
+  return `"info":${row?.info ?? "{}"},"licenses":[]`;
 }
 
 async function categories(
   ctx: ExportQueryContext,
-  afterId: RecordId,
+  { afterId }: Readonly<Record<string, RecordId>>,
   limit: number,
 ): Promise<{ id: RecordId; json: string }[]> {
   const { sql } = ctx;
@@ -100,7 +83,7 @@ async function categories(
 
 async function images(
   ctx: ExportQueryContext,
-  afterId: RecordId,
+  { afterId }: Readonly<Record<string, RecordId>>,
   limit: number,
 ): Promise<{ id: RecordId; json: string }[]> {
   const { sql } = ctx;
@@ -157,19 +140,13 @@ async function impossibleTimes(ctx: ExportQueryContext): Promise<ImpossibleTimeC
 
 async function annotations(
   ctx: ExportQueryContext,
-  cursor: { afterId: RecordId; afterDetection: RecordId },
+  cursor: Readonly<Record<string, RecordId>>,
   limit: number,
 ): Promise<{ occurrence_id: RecordId; id: RecordId; json: string }[]> {
   const { sql } = ctx;
   // limit + 1 occurrences: the cursor's own one may have no detection left, every other has one
   return await sql<{ occurrence_id: RecordId; id: RecordId; json: string }[]>`
-    with occ as (
-      select c.id from occurrences c
-      where c.project_id = ${ctx.projectId} and c.id >= ${cursor.afterId}
-        and (select true from occurrences o where o.id = c.id and ${occurrencePredicate(ctx)})
-      order by c.id
-      limit ${limit + 1}
-    ), page as (
+    with ${occurrencesFrom(ctx, cursor.afterId, limit)}, page as (
       select pd.id from occ join detections pd on pd.occurrence_id = occ.id
       where ${realBox(sql, sql`pd.bbox`)}
         and (pd.occurrence_id, pd.id) > (${cursor.afterId}::bigint, ${cursor.afterDetection}::bigint)
@@ -192,79 +169,30 @@ async function annotations(
     order by d.occurrence_id, d.id`;
 }
 
-async function next(
-  ctx: ExportQueryContext,
-  raw: StreamState,
-  options: { limit: number },
-): Promise<StreamChunk> {
-  const state = raw as CocoState;
-  if (state.section >= SECTIONS.length) return { data: "", records: 0, state, done: true };
-  if (state.section < 0) {
-    const data = (await prologue(ctx)) + `,"${SECTIONS[0]}":[`;
-    return { data, records: 0, state: { ...state, section: 0 }, done: false };
-  }
-  const name = SECTIONS[state.section];
-  let rows: { json: string }[];
-  let after: CocoState;
-  if (name === "annotations") {
-    const page = await annotations(ctx, state, options.limit);
-    const last = page.at(-1);
-    rows = page;
-    after = {
-      ...state,
-      afterId: last ? recordId(last.occurrence_id) : state.afterId,
-      afterDetection: last ? recordId(last.id) : state.afterDetection,
-      records: state.records + page.length,
-    };
-  } else {
-    const page = await (name === "categories" ? categories : images)(
-      ctx,
-      state.afterId,
-      options.limit,
-    );
-    const last = page.at(-1);
-    rows = page;
-    after = { ...state, afterId: last ? recordId(last.id) : state.afterId };
-  }
-  let data = (state.started && rows.length > 0 ? "," : "") + rows.map((r) => r.json).join(",");
-  after.started = state.started || rows.length > 0;
-  if (rows.length < options.limit) {
-    // the section is complete: close it, open the next one or end the object
-    const following = state.section + 1;
-    data += following < SECTIONS.length ? `],"${SECTIONS[following]}":[` : "]}\n";
-    after = { ...after, section: following, afterId: 0, afterDetection: 0, started: false };
-  }
-  const records = name === "annotations" ? rows.length : 0;
-  return {
-    data,
-    records,
-    rows: rows.length,
-    state: after,
-    done: after.section >= SECTIONS.length,
-  };
-}
-
 /** A COCO object-detection dataset of the exported occurrences (`detections_coco`). */
-export const detectionsCoco: StreamExporter = {
-  kind: "stream",
+export const detectionsCoco = jsonSections({
   key: "detections_coco",
   label: "Detections (COCO)",
   description: "A COCO object-detection dataset (JSON): images (captures), annotations (boxed " +
     "detections of valid occurrences, bbox [x, y, width, height], category = determination) " +
     "and categories (the determined taxa, supercategory = order)",
-  extension: "json",
-  contentType: "application/json",
   acceptedFilters: occurrenceFilterKeys,
   count: countAnnotations,
   impossibleTimes,
-  initialState(): StreamState {
-    return {
-      section: -1,
-      afterId: 0,
-      afterDetection: 0,
-      started: false,
-      records: 0,
-    } satisfies CocoState;
-  },
-  next,
-};
+  leading,
+  /** Keyset of the section (taxon, capture or occurrence id); annotations: + detection id. */
+  cursor: ["afterId", "afterDetection"],
+  sections: [
+    { name: "categories", rows: categories, cursor: (row) => ({ afterId: recordId(row.id) }) },
+    { name: "images", rows: images, cursor: (row) => ({ afterId: recordId(row.id) }) },
+    {
+      name: "annotations",
+      rows: annotations,
+      cursor: (row) => ({
+        afterId: recordId(row.occurrence_id),
+        afterDetection: recordId(row.id),
+      }),
+      records: true,
+    },
+  ],
+});

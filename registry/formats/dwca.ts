@@ -1,3 +1,4 @@
+// Long because a Darwin Core Archive is three term-mapped files plus meta.xml and EML 2.2.0.
 /**
  * `dwca`: a Darwin Core Archive (zip) for GBIF with an Event core.
  *
@@ -21,6 +22,7 @@
  * export resumes from any checkpoint with identical bytes.
  */
 import { decimalText, wgs84, xmlText } from "../encoding.ts";
+import { standingIdentification } from "../batch_sql.ts";
 import { occurrenceFilterKeys, occurrencePredicate } from "../filters.ts";
 import {
   bestDetection,
@@ -45,18 +47,10 @@ import {
   type ImpossibleTimeCount,
   type RecordId,
   recordId,
-  type StreamChunk,
   type StreamExporter,
   type StreamState,
 } from "../types.ts";
-import {
-  beginEntry,
-  centralDirectory,
-  endEntry,
-  writeEntryData,
-  type ZipEntry,
-  type ZipEntryState,
-} from "../zip.ts";
+import { type MemberBatch, zipArchive, type ZipArchiveState } from "../zip_archive.ts";
 
 const DWC = "http://rs.tdwg.org/dwc/terms/";
 const DC = "http://purl.org/dc/terms/";
@@ -139,9 +133,6 @@ const LICENSE_URLS: Record<string, string> = {
   "CC-BY-NC-4.0": "http://creativecommons.org/licenses/by-nc/4.0/legalcode",
 };
 
-/** The files of the archive, in order; data files first, the descriptors last. */
-const STEPS = ["event.txt", "occurrence.txt", "multimedia.txt", "meta.xml", "eml.xml"] as const;
-
 interface Coverage {
   [key: string]: number | string | null;
   west: number;
@@ -152,28 +143,6 @@ interface Coverage {
   begin: string | null;
   end: string | null;
 }
-
-interface DwcaState {
-  [key: string]: StreamState;
-  /** Creation time: zip entry times and the EML pubDate. */
-  modified: string;
-  /** Index into {@link STEPS}; `STEPS.length` = central directory, + 1 = done. */
-  step: number;
-  /** The entry being written (null between entries). */
-  entry: ZipEntryState | null;
-  /** Keyset cursor of the current data file (event or occurrence id). */
-  afterId: RecordId;
-  /** Bytes of the archive written so far. */
-  offset: number;
-  entries: ZipEntry[];
-  records: number;
-  /** Coverage of the events written so far (`storeCoverage`; null before the first event). */
-  coverage: StreamState;
-  /** Events written so far (for the EML abstract). */
-  events: number;
-}
-
-const encoder = new TextEncoder();
 
 /** A TSV cell: tabs and line breaks would break the row, so they become spaces. */
 export function tsvCell(value: unknown): string {
@@ -187,6 +156,12 @@ function tsv(rows: Record<string, unknown>[], columns: readonly Column[]): strin
 
 function header(columns: readonly Column[]): string {
   return columns.map((c) => c.name).join("\t") + "\n";
+}
+
+/** Rows keyed by `id` as one batch of a table member. */
+function tsvBatch(rows: Record<string, unknown>[], columns: readonly Column[]): MemberBatch {
+  const last = rows.at(-1);
+  return { data: tsv(rows, columns), lastId: last ? recordId(last.id) : null, rows: rows.length };
 }
 
 /**
@@ -462,14 +437,7 @@ async function occurrenceRows(
     ${bestPrediction(sql)}
     left join classifications bpc on bpc.id = bp.classification_id
     ${bestDetection(sql)}
-    left join lateral (
-      select li_i.id, li_i.created_at, coalesce(nullif(li_u.name, ''), li_u.email) as user_label
-      from identifications li_i
-      join users li_u on li_u.id = li_i.user_id
-      where li_i.occurrence_id = o.id and not li_i.withdrawn
-      order by li_i.created_at desc, li_i.id desc
-      limit 1
-    ) li on true
+    ${standingIdentification(ctx)}
     order by batch.id`;
 }
 
@@ -580,17 +548,7 @@ function loadCoverage(raw: StreamState): Coverage | null {
   };
 }
 
-function concat(parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const part of parts) {
-    out.set(part, at);
-    at += part.length;
-  }
-  return out;
-}
-
-async function emlDocument(ctx: ExportQueryContext, state: DwcaState): Promise<string> {
+async function emlDocument(ctx: ExportQueryContext, state: ZipArchiveState): Promise<string> {
   const [project] = await ctx.sql<
     {
       name: string;
@@ -612,131 +570,52 @@ async function emlDocument(ctx: ExportQueryContext, state: DwcaState): Promise<s
     license: project?.license || defaultLicense(),
     pubDate: state.modified,
     coverage: loadCoverage(state.coverage),
-    events: state.events,
+    events: Number(state.events),
     occurrences: state.records,
   });
 }
 
-async function next(
-  ctx: ExportQueryContext,
-  raw: StreamState,
-  options: { limit: number },
-): Promise<StreamChunk> {
-  const state = raw as DwcaState;
-  const parts: Uint8Array[] = [];
-  let entry = state.entry;
-  let records = 0;
-  let rowCount = 0;
-  let afterId = state.afterId;
-  let coverage: StreamState = state.coverage;
-  let events = state.events;
-  let finished = false;
-
-  if (state.step > STEPS.length) return { data: "", records: 0, state, done: true };
-  if (state.step === STEPS.length) {
-    const bytes = centralDirectory(state.entries, {
-      offset: state.offset,
-      modified: state.modified,
-    });
-    return {
-      data: bytes,
-      records: 0,
-      state: { ...state, step: state.step + 1, offset: state.offset + bytes.length },
-      done: true,
-    };
-  }
-
-  const name = STEPS[state.step];
-  const write = (data: string | Uint8Array): void => {
-    const written = writeEntryData(entry!, typeof data === "string" ? encoder.encode(data) : data);
-    parts.push(written.bytes);
-    entry = written.entry;
-  };
-  if (entry === null) {
-    const begun = beginEntry(name, { offset: state.offset, modified: state.modified });
-    parts.push(begun.bytes);
-    entry = begun.entry;
-    if (name === "event.txt") write(header(eventColumns));
-    else if (name === "occurrence.txt") write(header(occurrenceColumns));
-    else if (name === "multimedia.txt") write(header(multimediaColumns));
-    else if (name === "meta.xml") {
-      write(metaXml());
-      finished = true;
-    } else {
-      write(await emlDocument(ctx, state));
-      finished = true;
-    }
-  } else if (name === "event.txt") {
-    const rows = await eventRows(ctx, afterId, options.limit);
-    rowCount = rows.length;
-    if (rows.length > 0) write(tsv(rows, eventColumns));
-    afterId = rows.length === 0 ? afterId : recordId(rows[rows.length - 1].id);
-    coverage = storeCoverage(widen(loadCoverage(coverage), rows));
-    events += rows.length;
-    finished = rows.length < options.limit;
-  } else if (name === "occurrence.txt") {
-    const rows = await occurrenceRows(ctx, afterId, options.limit);
-    if (rows.length > 0) write(tsv(rows, occurrenceColumns));
-    afterId = rows.length === 0 ? afterId : recordId(rows[rows.length - 1].id);
-    records = rows.length;
-    rowCount = rows.length;
-    finished = rows.length < options.limit;
-  } else {
-    const batch = await multimediaRows(ctx, afterId, options.limit);
-    rowCount = batch.occurrences;
-    if (batch.rows.length > 0) write(tsv(batch.rows, multimediaColumns));
-    afterId = batch.lastId ?? afterId;
-    finished = batch.occurrences < options.limit;
-  }
-
-  let entries = state.entries;
-  if (finished) {
-    const ended = endEntry(entry!);
-    parts.push(ended.bytes);
-    entries = [...entries, ended.entry];
-    entry = null;
-    afterId = 0;
-  }
-  const data = concat(parts);
-  const after: DwcaState = {
-    modified: state.modified,
-    step: finished ? state.step + 1 : state.step,
-    entry,
-    afterId,
-    offset: state.offset + data.length,
-    entries,
-    records: state.records + records,
-    coverage,
-    events,
-  };
-  return { data, records, rows: rowCount, state: after, done: false };
-}
-
-/** The Darwin Core Archive (`dwca`). */
-export const dwca: StreamExporter = {
-  kind: "stream",
+/** The Darwin Core Archive (`dwca`): data files first, the descriptors last. */
+export const dwca: StreamExporter = zipArchive({
   key: "dwca",
   label: "Darwin Core Archive",
   description: "A Darwin Core Archive (zip) for GBIF: Event core (event.txt, one row per " +
     "session), occurrence.txt and multimedia.txt extensions, meta.xml and EML 2.2.0 eml.xml; " +
     "occurrences without an event are left out",
-  extension: "zip",
-  contentType: "application/zip",
   acceptedFilters: occurrenceFilterKeys,
   count: countRecords,
   impossibleTimes,
-  initialState(): StreamState {
-    return {
-      modified: new Date().toISOString(),
-      step: 0,
-      entry: null,
-      afterId: 0,
-      offset: 0,
-      entries: [],
-      records: 0,
-      coverage: null,
-      events: 0,
-    } satisfies DwcaState;
-  },
-  next,
-};
+  members: [
+    {
+      name: "event.txt",
+      head: () => header(eventColumns),
+      async batch(ctx, state, limit): Promise<MemberBatch> {
+        const rows = await eventRows(ctx, state.afterId, limit);
+        const coverage = storeCoverage(widen(loadCoverage(state.coverage), rows));
+        const events = Number(state.events) + rows.length;
+        return { ...tsvBatch(rows, eventColumns), extra: { coverage, events } };
+      },
+    },
+    {
+      name: "occurrence.txt",
+      head: () => header(occurrenceColumns),
+      async batch(ctx, state, limit): Promise<MemberBatch> {
+        const rows = await occurrenceRows(ctx, state.afterId, limit);
+        return { ...tsvBatch(rows, occurrenceColumns), records: rows.length };
+      },
+    },
+    {
+      name: "multimedia.txt",
+      head: () => header(multimediaColumns),
+      async batch(ctx, state, limit): Promise<MemberBatch> {
+        const batch = await multimediaRows(ctx, state.afterId, limit);
+        const data = tsv(batch.rows, multimediaColumns);
+        return { data, lastId: batch.lastId, rows: batch.occurrences };
+      },
+    },
+    { name: "meta.xml", head: metaXml },
+    { name: "eml.xml", head: emlDocument },
+  ],
+  // the coverage of the events written so far (`storeCoverage`), and how many (EML abstract)
+  extra: { coverage: null, events: 0 },
+});

@@ -7,11 +7,11 @@ import type { Sql } from "../../db/client.ts";
 import { seedDemo } from "../../db/seed_demo.ts";
 import { assert, assertEquals } from "../../tests/assert.ts";
 import { checkDwca, unzipText } from "../../tests/dwca.ts";
-import { createSmallProject } from "../../tests/fixtures/small_project.ts";
 import { assertResumable, drainStream } from "../../tests/stream_drain.ts";
 import { serviceTest, testDatabase } from "../../tests/support.ts";
 import type { ExportFilters } from "../types.ts";
 import { dwca } from "./dwca.ts";
+import { smallProjectTest } from "./test_support.ts";
 
 /** Counts by independent SQL: occurrences with an event, their events, their media. */
 async function expectedCounts(
@@ -44,86 +44,78 @@ async function expectedCounts(
   return row;
 }
 
-Deno.test({
-  name: "dwca: small project, resumable from every chunk, valid archive, linked rows",
-  ...serviceTest,
-  async fn() {
-    const sql = testDatabase();
-    try {
-      const p = await createSmallProject(sql);
-      const ctx = { sql, projectId: p.projectId, filters: {} };
-      const { bytes, records } = await assertResumable(dwca, ctx, 1);
-      const { rich, agreesWithPrediction, machineOnly } = p.occurrences;
-      assertEquals(records, 3);
-      assertEquals(Number(await dwca.count(ctx)), 3);
-      const report = await checkDwca(bytes);
-      assertEquals(report.testzip, null);
-      assertEquals(report.names, [
-        "event.txt",
-        "occurrence.txt",
-        "multimedia.txt",
-        "meta.xml",
-        "eml.xml",
-      ]);
-      assertEquals(report.files["event.txt"].rows, 2);
-      assertEquals(report.files["occurrence.txt"].rows, 3);
-      // rich: crop + capture; agreesWithPrediction: no crop; machineOnly: crop + capture
-      assertEquals(report.files["multimedia.txt"].rows, 5);
-      for (const f of Object.values(report.files)) assertEquals(f.dangling, 0);
-      assertEquals(report.eml_root, "{https://eml.ecoinformatics.org/eml-2.2.0}eml");
-      assertEquals(report.eml_title, p.projectName);
-      assertEquals(report.eml_dates, ["2024-06-01", "2024-06-03"]);
-      assert(report.eml_license.includes("CC-BY-4.0"), report.eml_license);
-      assertEquals(report.reader.core_type, "http://rs.tdwg.org/dwc/terms/Event");
-      assertEquals(report.reader.core_rows, 2);
-      assertEquals(report.reader.extensions["http://rs.tdwg.org/dwc/terms/Occurrence"], {
-        rows: 3,
-        linked: 3,
-      });
-      assertEquals(report.reader.extensions["http://rs.gbif.org/terms/1.0/Multimedia"], {
-        rows: 5,
-        linked: 5,
-      });
+smallProjectTest(
+  "dwca: small project, resumable from every chunk, valid archive, linked rows",
+  async ({ p, ctx }) => {
+    const { bytes, records } = await assertResumable(dwca, ctx, 1);
+    const { rich, agreesWithPrediction, machineOnly } = p.occurrences;
+    assertEquals(records, 3);
+    assertEquals(Number(await dwca.count(ctx)), 3);
+    const report = await checkDwca(bytes);
+    assertEquals(report.testzip, null);
+    assertEquals(report.names, [
+      "event.txt",
+      "occurrence.txt",
+      "multimedia.txt",
+      "meta.xml",
+      "eml.xml",
+    ]);
+    assertEquals(report.files["event.txt"].rows, 2);
+    assertEquals(report.files["occurrence.txt"].rows, 3);
+    // rich: crop + capture; agreesWithPrediction: no crop; machineOnly: crop + capture
+    assertEquals(report.files["multimedia.txt"].rows, 5);
+    for (const f of Object.values(report.files)) assertEquals(f.dangling, 0);
+    assertEquals(report.eml_root, "{https://eml.ecoinformatics.org/eml-2.2.0}eml");
+    assertEquals(report.eml_title, p.projectName);
+    assertEquals(report.eml_dates, ["2024-06-01", "2024-06-03"]);
+    assert(report.eml_license.includes("CC-BY-4.0"), report.eml_license);
+    assertEquals(report.reader.core_type, "http://rs.tdwg.org/dwc/terms/Event");
+    assertEquals(report.reader.core_rows, 2);
+    assertEquals(report.reader.extensions["http://rs.tdwg.org/dwc/terms/Occurrence"], {
+      rows: 3,
+      linked: 3,
+    });
+    assertEquals(report.reader.extensions["http://rs.gbif.org/terms/1.0/Multimedia"], {
+      rows: 5,
+      linked: 5,
+    });
 
-      const occurrences = (await unzipText(bytes, "occurrence.txt")).trimEnd().split("\n")
-        .map((line) => line.split("\t"));
-      assertEquals(occurrences.slice(1).map((r) => Number(r[1])), [
-        rich,
-        agreesWithPrediction,
-        machineOnly,
-      ]);
-      const byId = new Map(
-        occurrences.slice(1).map((r) => [
-          Number(r[1]),
-          Object.fromEntries(occurrences[0].map((h, i) => [h, r[i]])),
-        ]),
-      );
-      assertEquals(byId.get(rich)!.basisOfRecord, "HumanObservation");
-      assertEquals(byId.get(rich)!.eventID, String(p.events.night1));
-      assertEquals(byId.get(rich)!.family, "Noctuidae");
-      assertEquals(byId.get(rich)!.identificationVerificationStatus, "verified");
-      assertEquals(byId.get(machineOnly)!.basisOfRecord, "MachineObservation");
-      assertEquals(byId.get(machineOnly)!.identifiedBy, "Order classifier");
-      const events = (await unzipText(bytes, "event.txt")).trimEnd().split("\n");
-      assertEquals(events[1].split("\t").slice(0, 2), [
-        String(p.events.night1),
-        "2024-06-01T21:00:00Z/2024-06-02T05:00:00Z",
-      ]);
+    const occurrences = (await unzipText(bytes, "occurrence.txt")).trimEnd().split("\n")
+      .map((line) => line.split("\t"));
+    assertEquals(occurrences.slice(1).map((r) => Number(r[1])), [
+      rich,
+      agreesWithPrediction,
+      machineOnly,
+    ]);
+    const byId = new Map(
+      occurrences.slice(1).map((r) => [
+        Number(r[1]),
+        Object.fromEntries(occurrences[0].map((h, i) => [h, r[i]])),
+      ]),
+    );
+    assertEquals(byId.get(rich)!.basisOfRecord, "HumanObservation");
+    assertEquals(byId.get(rich)!.eventID, String(p.events.night1));
+    assertEquals(byId.get(rich)!.family, "Noctuidae");
+    assertEquals(byId.get(rich)!.identificationVerificationStatus, "verified");
+    assertEquals(byId.get(machineOnly)!.basisOfRecord, "MachineObservation");
+    assertEquals(byId.get(machineOnly)!.identifiedBy, "Order classifier");
+    const events = (await unzipText(bytes, "event.txt")).trimEnd().split("\n");
+    assertEquals(events[1].split("\t").slice(0, 2), [
+      String(p.events.night1),
+      "2024-06-01T21:00:00Z/2024-06-02T05:00:00Z",
+    ]);
 
-      // no occurrence at all: still a valid archive with empty data files
-      const none = await drainStream(dwca, {
-        ...ctx,
-        filters: { collection_id: p.emptyCollectionId },
-      }, { limit: 10 });
-      const empty = await checkDwca(none.bytes);
-      assertEquals(empty.testzip, null);
-      assertEquals(empty.reader.core_rows, 0);
-      assertEquals(empty.files["occurrence.txt"].rows, 0);
-    } finally {
-      await sql.end();
-    }
+    // no occurrence at all: still a valid archive with empty data files
+    const none = await drainStream(dwca, {
+      ...ctx,
+      filters: { collection_id: p.emptyCollectionId },
+    }, { limit: 10 });
+    const empty = await checkDwca(none.bytes);
+    assertEquals(empty.testzip, null);
+    assertEquals(empty.reader.core_rows, 0);
+    assertEquals(empty.files["occurrence.txt"].rows, 0);
   },
-});
+);
 
 Deno.test({
   name: "dwca: demo project, counts equal SQL with and without a filter",

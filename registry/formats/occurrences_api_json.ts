@@ -1,10 +1,12 @@
+// Long because it rebuilds the original API's nested occurrence object value for value (§6).
 /**
  * `occurrences_api_json`: one JSON array of nested occurrence objects, the original platform's
  * occurrence API value for value (shared/antenna-compat/README.md §6; deviations §8). Postgres builds each object (`json_build_object`, `json_agg` in
  * LATERAL subqueries over the batch's occurrences only): one statement per batch, one text
  * column per occurrence, and the TypeScript side joins strings.
  */
-import { countOccurrences, occurrenceFilterKeys, occurrenceShardBounds } from "../filters.ts";
+import { occurrencePlaces } from "../batch_sql.ts";
+import { occurrenceRecords } from "../occurrence_records.ts";
 import type postgres from "postgres";
 import type { FormatSettings } from "../../config/mod.ts";
 import {
@@ -28,9 +30,9 @@ import {
   userImageUrl,
 } from "../occurrence_sql.ts";
 import {
+  type BatchCursor,
   type EncodedBatch,
   type ExportQueryContext,
-  type RecordExporter,
   type RecordId,
   recordId,
 } from "../types.ts";
@@ -357,9 +359,7 @@ export async function occurrenceDocuments(
       'predictions', coalesce(pagg.docs, '[]'::json)
     )::text as doc
     from ${batchOccurrences(ctx, cursor)}
-    left join events e on e.id = o.event_id
-    left join deployments ed on ed.id = e.deployment_id
-    left join deployments d on d.id = o.deployment_id
+    ${occurrencePlaces(ctx)}
     left join tx tdet on tdet.id = o.determination_id
     left join ds on ds.occurrence_id = o.id
     left join imgs on imgs.occurrence_id = o.id
@@ -373,44 +373,38 @@ export async function occurrenceDocuments(
     order by batch.id`;
 }
 
-async function fetchBatch(
+/**
+ * The batch of occurrence documents after the cursor, their JSON texts encoded by `encode`:
+ * elements of `occurrences_api_json`'s array, lines of `occurrences_ndjson`.
+ */
+export async function documentBatch(
   ctx: ExportQueryContext,
-  cursor: {
-    afterId: RecordId | null;
-    limit: number;
-    recordsBefore: number;
-    untilId?: RecordId | null;
-  },
+  cursor: BatchCursor,
+  encode: (docs: string[]) => string,
 ): Promise<EncodedBatch> {
   const rows = await occurrenceDocuments(ctx, cursor);
   if (rows.length === 0) return { records: 0, lastId: null, text: "" };
-  const lead = cursor.recordsBefore === 0 ? "" : separator;
-  return {
-    records: rows.length,
-    lastId: recordId(rows[rows.length - 1].id),
-    text: lead + rows.map((row) => row.doc).join(separator),
-  };
+  const text = encode(rows.map((row) => row.doc));
+  return { records: rows.length, lastId: recordId(rows[rows.length - 1].id), text };
 }
 
 /** The API-shaped JSON array of occurrences (`occurrences_api_json`). */
-export const occurrencesApiJson: RecordExporter = {
+export const occurrencesApiJson = occurrenceRecords({
   key: "occurrences_api_json",
   label: "Occurrences (API JSON)",
   description: "A JSON array of valid occurrences as the platform's API returns them, with " +
     "their determination, identifications, detections and classifications",
   extension: "json",
   contentType: "application/json",
-  acceptedFilters: occurrenceFilterKeys,
-  count: countOccurrences,
-  shardBounds: occurrenceShardBounds,
-  prologue(): string {
-    return "[";
-  },
-  fetchBatch,
-  epilogue(): string {
-    return "]";
-  },
-};
+  prologue: "[",
+  fetchBatch: (ctx, cursor) =>
+    documentBatch(
+      ctx,
+      cursor,
+      (docs) => (cursor.recordsBefore === 0 ? "" : separator) + docs.join(separator),
+    ),
+  epilogue: "]",
+});
 
 /**
  * A stored bbox as JSON (antenna-compat §6: the stored array; `null` when NULL, `[]` when

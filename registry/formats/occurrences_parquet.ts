@@ -1,3 +1,4 @@
+// Long because Parquet needs a typed schema and row groups resumable from a JSON checkpoint.
 /**
  * `occurrences_parquet`: the simple CSV's 28 columns (`occurrences_simple_csv`, same names, same
  * order, same rows) with real Parquet types instead of Python text forms: INT64 ids and counts,

@@ -3,8 +3,9 @@
  * platform's CSV export, cell for cell (shared/antenna-compat/README.md §5; deviations §8). One SQL statement per batch; the database computes every column, the
  * TypeScript side only encodes the rows.
  */
-import { stringify } from "csv-stringify/sync";
-import { countOccurrences, occurrenceFilterKeys, occurrenceShardBounds } from "../filters.ts";
+import { occurrencePlaces } from "../batch_sql.ts";
+import { occurrenceRecords } from "../occurrence_records.ts";
+import { csvHeader } from "../keyset_csv.ts";
 import type postgres from "postgres";
 import {
   batchDetectionSets,
@@ -24,9 +25,9 @@ import {
   stationZone,
 } from "../occurrence_sql.ts";
 import {
+  type BatchCursor,
   type EncodedBatch,
   type ExportQueryContext,
-  type RecordExporter,
   type RecordId,
   recordId,
 } from "../types.ts";
@@ -65,14 +66,9 @@ export const occurrenceCsvColumns: readonly string[] = [
 ];
 
 /**
- * RFC 4180 (antenna-compat §5.1): CRLF after every record; a field is quoted only when it holds
- * `,`, `"`, CR or LF.
- */
-const csvOptions = { record_delimiter: "\r\n", quoted_match: /[\r\n]/ };
-
-/**
- * One CSV record of the row `r` (without its CRLF), serialized by Postgres: every column of `r`
- * is already the cell's text (null → empty field).
+ * One CSV record of the row `r` (without its CRLF), serialized by Postgres in the dialect of
+ * `csvDialect` (antenna-compat §5.1: CRLF, a field quoted only when it holds `,`, `"`, CR or
+ * LF): every column of `r` is already the cell's text (null → empty field).
  */
 function csvLine(sql: postgres.Sql): Fragment {
   const fields = occurrenceCsvColumns.map((name, i) => {
@@ -102,12 +98,7 @@ function pyBool(sql: postgres.Sql, value: Fragment): Fragment {
 
 async function fetchBatch(
   ctx: ExportQueryContext,
-  cursor: {
-    afterId: RecordId | null;
-    limit: number;
-    recordsBefore: number;
-    untilId?: RecordId | null;
-  },
+  cursor: BatchCursor,
 ): Promise<EncodedBatch> {
   const { sql } = ctx;
   const settings = settingsOf(ctx);
@@ -180,9 +171,7 @@ async function fetchBatch(
         as best_detection_capture_url
     from ${batchOccurrences(ctx, cursor)}
     join projects p on p.id = o.project_id
-    left join events e on e.id = o.event_id
-    left join deployments ed on ed.id = e.deployment_id
-    left join deployments d on d.id = o.deployment_id
+    ${occurrencePlaces(ctx)}
     left join taxa t on t.id = o.determination_id
     left join ds on ds.occurrence_id = o.id
     left join bp on bp.occurrence_id = o.id
@@ -201,22 +190,15 @@ async function fetchBatch(
 }
 
 /** The flat CSV of occurrences (`occurrences_simple_csv`). */
-export const occurrencesSimpleCsv: RecordExporter = {
+export const occurrencesSimpleCsv = occurrenceRecords({
   key: "occurrences_simple_csv",
   label: "Occurrences (simple CSV)",
   description: "One row per valid occurrence: determination, best machine prediction, " +
     "verification, appearance times and best detection",
   extension: "csv",
   contentType: "text/csv",
-  acceptedFilters: occurrenceFilterKeys,
   acceptedOptions: ["excel_compatible"],
-  count: countOccurrences,
-  shardBounds: occurrenceShardBounds,
-  prologue(): string {
-    return stringify([[...occurrenceCsvColumns]], csvOptions);
-  },
+  prologue: csvHeader(occurrenceCsvColumns),
   fetchBatch,
-  epilogue(): string {
-    return "";
-  },
-};
+  epilogue: "",
+});

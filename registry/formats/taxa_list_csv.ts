@@ -4,19 +4,10 @@
  * a batch picks the next taxa that have such an occurrence (an index lookup per taxon), then
  * aggregates only the occurrences of those taxa. One statement per batch.
  */
-import { stringify } from "csv-stringify/sync";
-import { csvFormulaGuard } from "../encoding.ts";
 import { occurrenceFilterKeys, occurrencePredicate } from "../filters.ts";
+import { detectionTimes, keysetCsv } from "../keyset_csv.ts";
 import { isoTimestamp, lineageName, settingsOf } from "../occurrence_sql.ts";
-import { countImpossibleTimes, sessionTime, withinSession } from "../time_sql.ts";
-import {
-  type EncodedBatch,
-  type ExportQueryContext,
-  type ImpossibleTimeCount,
-  type RecordExporter,
-  type RecordId,
-  recordId,
-} from "../types.ts";
+import { sessionTime } from "../time_sql.ts";
 import { finiteOrNull } from "../numeric_sql.ts";
 
 /** The header, in file order. */
@@ -40,35 +31,29 @@ export const taxaListCsvColumns: readonly string[] = [
   "events_count",
 ];
 
-/** RFC 4180 with CRLF; text cells are guarded against formula injection (OWASP). */
-const csvOptions = {
-  record_delimiter: "\r\n",
-  quoted_match: /[\r\n]/,
-  cast: { string: csvFormulaGuard },
-};
-
-/** The number of distinct determined taxa: one statement. */
-async function countTaxa(ctx: ExportQueryContext): Promise<number> {
-  const [row] = await ctx.sql<{ n: number }[]>`
-    select count(distinct o.determination_id)::bigint as n from occurrences o
-    where ${occurrencePredicate(ctx)}`;
-  return Number(row.n);
-}
-
-async function fetchBatch(
-  ctx: ExportQueryContext,
-  cursor: { afterId: RecordId | null; limit: number; recordsBefore: number },
-): Promise<EncodedBatch> {
-  const { sql } = ctx;
-  const serviceZone = sql`${settingsOf(ctx).timeZone}::text`;
-  const rows = await sql<({ taxon_id: RecordId } & Record<string, unknown>)[]>`
+/** The species list of the exported occurrences (`taxa_list_csv`). */
+export const taxaListCsv = keysetCsv({
+  key: "taxa_list_csv",
+  label: "Taxa list (CSV)",
+  description: "One row per determined taxon: lineage, GBIF key, common name, occurrence and " +
+    "verified counts, score min/avg/max, first and last seen, deployments and events",
+  acceptedFilters: occurrenceFilterKeys,
+  columns: taxaListCsvColumns,
+  cursor: [{ column: "taxon_id" }],
+  count: (ctx) =>
+    ctx.sql`select count(distinct o.determination_id)::bigint as n from occurrences o
+      where ${occurrencePredicate(ctx)}`,
+  batch(ctx, after, limit) {
+    const { sql } = ctx;
+    const serviceZone = sql`${settingsOf(ctx).timeZone}::text`;
+    return sql`
     with batch as (
       select bt.id from taxa bt
-      where bt.id > ${cursor.afterId ?? 0}
+      where bt.id > ${after.taxon_id}
         and (select true from occurrences o
           where o.determination_id = bt.id and ${occurrencePredicate(ctx)} limit 1)
       order by bt.id
-      limit ${cursor.limit}
+      limit ${limit}
     )
     select
       t.id as taxon_id,
@@ -99,8 +84,8 @@ async function fetchBatch(
         -- NaN and ±Infinity are not scores: left out of the aggregates (issue 12, kind 4)
         min(${finiteOrNull(sql, sql`o.determination_score`)}) as score_min,
         round(avg(${
-    finiteOrNull(sql, sql`o.determination_score`)
-  })::numeric, 6)::float8 as score_avg,
+      finiteOrNull(sql, sql`o.determination_score`)
+    })::numeric, 6)::float8 as score_avg,
         max(${finiteOrNull(sql, sql`o.determination_score`)}) as score_max,
         min(ad.first_seen) as first_seen,
         max(ad.last_seen) as last_seen,
@@ -116,44 +101,6 @@ async function fetchBatch(
       where o.determination_id = t.id and ${occurrencePredicate(ctx)}
     ) agg on true
     order by t.id`;
-  return {
-    records: rows.length,
-    lastId: rows.length === 0 ? null : recordId(rows[rows.length - 1].taxon_id),
-    text: rows.length === 0
-      ? ""
-      : stringify(rows, { ...csvOptions, columns: [...taxaListCsvColumns] }),
-  };
-}
-
-/** Detections of the exported occurrences more than a day outside their session (issue 23). */
-async function impossibleTimes(ctx: ExportQueryContext): Promise<ImpossibleTimeCount[]> {
-  const { sql } = ctx;
-  return await countImpossibleTimes(sql, [{
-    kind: "detection_time",
-    effect: "left out of first_seen and last_seen",
-    rows: sql`select not ${withinSession(sql, sql`d.timestamp`, sql`o.event_id`)} as bad
-      from occurrences o join detections d on d.occurrence_id = o.id
-      where ${occurrencePredicate(ctx)}`,
-  }]);
-}
-
-/** The species list of the exported occurrences (`taxa_list_csv`). */
-export const taxaListCsv: RecordExporter = {
-  key: "taxa_list_csv",
-  label: "Taxa list (CSV)",
-  description: "One row per determined taxon: lineage, GBIF key, common name, occurrence and " +
-    "verified counts, score min/avg/max, first and last seen, deployments and events",
-  extension: "csv",
-  contentType: "text/csv",
-  acceptedFilters: occurrenceFilterKeys,
-  acceptedOptions: ["excel_compatible"],
-  count: countTaxa,
-  impossibleTimes,
-  prologue(): string {
-    return stringify([[...taxaListCsvColumns]], csvOptions);
   },
-  fetchBatch,
-  epilogue(): string {
-    return "";
-  },
-};
+  impossibleTimes: [detectionTimes("left out of first_seen and last_seen")],
+});

@@ -6,20 +6,10 @@
  * hold an exported occurrence, then at most `limit` (event, taxon) groups of them after the
  * cursor. One statement per batch; every occurrence filter applies.
  */
-import { stringify } from "csv-stringify/sync";
-import { csvFormulaGuard } from "../encoding.ts";
 import { occurrenceFilterKeys, occurrencePredicate } from "../filters.ts";
+import { keysetCsv, sessionIntervals } from "../keyset_csv.ts";
 import { lineageName, localTime, settingsOf, stationZone } from "../occurrence_sql.ts";
-import { countImpossibleTimes, ifPossibleInterval, possibleInterval } from "../time_sql.ts";
-import {
-  type ExportQueryContext,
-  type ImpossibleTimeCount,
-  type RecordId,
-  recordId,
-  type StreamChunk,
-  type StreamExporter,
-  type StreamState,
-} from "../types.ts";
+import { ifPossibleInterval } from "../time_sql.ts";
 
 /** The header, in file order. */
 export const taxonCountsCsvColumns: readonly string[] = [
@@ -36,58 +26,28 @@ export const taxonCountsCsvColumns: readonly string[] = [
   "occurrence_count",
 ];
 
-/** RFC 4180 with CRLF; text cells are guarded against formula injection (OWASP). */
-const csvOptions = {
-  record_delimiter: "\r\n",
-  quoted_match: /[\r\n]/,
-  cast: { string: csvFormulaGuard },
-};
-
-interface TaxonCountsState {
-  [key: string]: StreamState;
-  phase: "header" | "rows" | "done";
-  /** Keyset cursor: the last (event id, taxon id) written; 0, 0 before the first. */
-  eventId: RecordId;
-  taxonId: RecordId;
-  records: number;
-}
-
-/** Distinct (event, taxon) pairs of the valid filtered occurrences: one statement. */
-async function countGroups(ctx: ExportQueryContext): Promise<number> {
-  const [row] = await ctx.sql<{ n: number }[]>`
-    select count(*)::bigint as n from (
+/** Occurrences counted by session × taxon (`taxon_counts_csv`). */
+export const taxonCountsCsv = keysetCsv({
+  key: "taxon_counts_csv",
+  label: "Taxon counts by session (CSV)",
+  description: "Valid occurrences counted by session (event) × determined taxon, with the " +
+    "session's station and local start date and the taxon's order, family, genus and species",
+  acceptedFilters: occurrenceFilterKeys,
+  columns: taxonCountsCsvColumns,
+  cursor: [{ column: "event_id" }, { column: "taxon_id" }],
+  count: (ctx) =>
+    ctx.sql`select count(*)::bigint as n from (
       select distinct o.event_id, o.determination_id from occurrences o
       where ${occurrencePredicate(ctx)} and o.event_id is not null
-    ) g`;
-  return Number(row.n);
-}
-
-/** Sessions of the export whose end precedes their start (issue 23). */
-async function impossibleTimes(ctx: ExportQueryContext): Promise<ImpossibleTimeCount[]> {
-  const { sql } = ctx;
-  return await countImpossibleTimes(sql, [{
-    kind: "session_interval",
-    effect: "start_date left empty",
-    rows: sql`select not ${possibleInterval(sql, sql`e.start`, sql`e."end"`)} as bad
-      from events e where e.project_id = ${ctx.projectId}
-        and exists (select 1 from occurrences o where o.event_id = e.id and ${
-      occurrencePredicate(ctx)
-    })`,
-  }]);
-}
-
-async function fetchRows(
-  ctx: ExportQueryContext,
-  state: TaxonCountsState,
-  limit: number,
-): Promise<({ event_id: RecordId; taxon_id: RecordId } & Record<string, unknown>)[]> {
-  const { sql } = ctx;
-  const zone = stationZone(sql, settingsOf(ctx), "d");
-  // limit + 1 sessions: the cursor's own one may have no group left, every other has one
-  return await sql<({ event_id: RecordId; taxon_id: RecordId } & Record<string, unknown>)[]>`
+    ) g`,
+  batch(ctx, after, limit) {
+    const { sql } = ctx;
+    const zone = stationZone(sql, settingsOf(ctx), "d");
+    // limit + 1 sessions: the cursor's own one may have no group left, every other has one
+    return sql`
     with ev as (
       select be.id from events be
-      where be.project_id = ${ctx.projectId} and be.id >= ${state.eventId}
+      where be.project_id = ${ctx.projectId} and be.id >= ${after.event_id}
         and (select true from occurrences o
           where o.event_id = be.id and ${occurrencePredicate(ctx)} limit 1)
       order by be.id
@@ -96,7 +56,7 @@ async function fetchRows(
       select o.event_id, o.determination_id as taxon_id, count(*)::int as occurrence_count
       from ev join occurrences o on o.event_id = ev.id
       where ${occurrencePredicate(ctx)}
-        and (o.event_id, o.determination_id) > (${state.eventId}::bigint, ${state.taxonId}::bigint)
+        and (o.event_id, o.determination_id) > (${after.event_id}::bigint, ${after.taxon_id}::bigint)
       group by o.event_id, o.determination_id
       order by o.event_id, o.determination_id
       limit ${limit}
@@ -106,12 +66,12 @@ async function fetchRows(
       e.deployment_id,
       -- empty for a session that ends before it starts (issue 23, time_sql.ts)
       ${
-    ifPossibleInterval(
-      sql,
-      { start: sql`e.start`, end: sql`e."end"` },
-      sql`to_char(${localTime(sql, sql`e.start`, zone)}, 'YYYY-MM-DD')`,
-    )
-  } as start_date,
+      ifPossibleInterval(
+        sql,
+        { start: sql`e.start`, end: sql`e."end"` },
+        sql`to_char(${localTime(sql, sql`e.start`, zone)}, 'YYYY-MM-DD')`,
+      )
+    } as start_date,
       page.taxon_id,
       t.name as taxon_name,
       t.rank as taxon_rank,
@@ -125,56 +85,13 @@ async function fetchRows(
     join deployments d on d.id = e.deployment_id
     join taxa t on t.id = page.taxon_id
     order by page.event_id, page.taxon_id`;
-}
-
-async function next(
-  ctx: ExportQueryContext,
-  raw: StreamState,
-  options: { limit: number },
-): Promise<StreamChunk> {
-  const state = raw as TaxonCountsState;
-  if (state.phase === "header") {
-    return {
-      data: stringify([[...taxonCountsCsvColumns]], csvOptions),
-      records: 0,
-      state: { ...state, phase: "rows" },
-      done: false,
-    };
-  }
-  if (state.phase === "done") return { data: "", records: 0, state, done: true };
-  const rows = await fetchRows(ctx, state, options.limit);
-  const last = rows.at(-1);
-  const after: TaxonCountsState = {
-    phase: rows.length < options.limit ? "done" : "rows",
-    eventId: last ? recordId(last.event_id) : state.eventId,
-    taxonId: last ? recordId(last.taxon_id) : state.taxonId,
-    records: state.records + rows.length,
-  };
-  return {
-    data: rows.length === 0
-      ? ""
-      : stringify(rows, { ...csvOptions, columns: [...taxonCountsCsvColumns] }),
-    records: rows.length,
-    state: after,
-    done: after.phase === "done",
-  };
-}
-
-/** Occurrences counted by session × taxon (`taxon_counts_csv`). */
-export const taxonCountsCsv: StreamExporter = {
-  kind: "stream",
-  key: "taxon_counts_csv",
-  label: "Taxon counts by session (CSV)",
-  description: "Valid occurrences counted by session (event) × determined taxon, with the " +
-    "session's station and local start date and the taxon's order, family, genus and species",
-  extension: "csv",
-  contentType: "text/csv",
-  acceptedFilters: occurrenceFilterKeys,
-  acceptedOptions: ["excel_compatible"],
-  count: countGroups,
-  impossibleTimes,
-  initialState(): StreamState {
-    return { phase: "header", eventId: 0, taxonId: 0, records: 0 } satisfies TaxonCountsState;
   },
-  next,
-};
+  impossibleTimes: [
+    sessionIntervals(
+      "start_date left empty",
+      (ctx) =>
+        ctx.sql`from events e where e.project_id = ${ctx.projectId} and exists (
+        select 1 from occurrences o where o.event_id = e.id and ${occurrencePredicate(ctx)})`,
+    ),
+  ],
+});

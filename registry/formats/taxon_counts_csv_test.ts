@@ -1,43 +1,33 @@
 import { assertEquals } from "../../tests/assert.ts";
-import { createSmallProject } from "../../tests/fixtures/small_project.ts";
-import { readWith } from "../../tests/readers.ts";
 import { assertResumable, drainStream } from "../../tests/stream_drain.ts";
-import { serviceTest, testDatabase } from "../../tests/support.ts";
 import { taxonCountsCsv, taxonCountsCsvColumns } from "./taxon_counts_csv.ts";
+import { csvRows, smallProjectTest } from "./test_support.ts";
 
-Deno.test({
-  name: "taxon_counts_csv: valid occurrences by session × taxon, ranks, filters, resume",
-  ...serviceTest,
-  async fn() {
-    const sql = testDatabase();
-    try {
-      const p = await createSmallProject(sql);
-      const ctx = { sql, projectId: p.projectId, filters: {} };
-      const { bytes, records } = await assertResumable(taxonCountsCsv, ctx, 1);
-      const { rows } = await readWith("csv", bytes) as { rows: string[][] };
-      assertEquals(rows[0], [...taxonCountsCsvColumns]);
-      const night1 = String(p.events.night1);
-      const night2 = String(p.events.night2);
-      assertEquals(rows.slice(1), [
-        // rich and agreesWithPrediction; noEvent (no session) has no row
-        [night1, String(p.deployments.north), "2024-06-01", String(p.taxa.agrotis)]
-          .concat(["Agrotis ipsilon", "SPECIES", "Lepidoptera", "Noctuidae", "", "Agrotis ipsilon"])
-          .concat(["2"]),
-        [night2, String(p.deployments.south), "2024-06-03", String(p.taxa.noctuidae)]
-          .concat(["Noctuidae", "FAMILY", "Lepidoptera", "Noctuidae", "", "", "1"]),
-      ]);
-      assertEquals(records, 2);
-      assertEquals(Number(await taxonCountsCsv.count(ctx)), 2);
-      // the occurrence filters apply
-      const verified = { ...ctx, filters: { verified: true } };
-      const v = await drainStream(taxonCountsCsv, verified, { limit: 10 });
-      const { rows: vRows } = await readWith("csv", v.bytes) as { rows: string[][] };
-      assertEquals(vRows.slice(1).map((r) => [r[0], r[3], r[10]]), [
-        [night1, String(p.taxa.agrotis), "2"],
-      ]);
-      assertEquals(Number(await taxonCountsCsv.count(verified)), 1);
-    } finally {
-      await sql.end();
-    }
+smallProjectTest(
+  "taxon_counts_csv: valid occurrences by session × taxon, ranks, filters, resume",
+  async ({ p, ctx }) => {
+    const { bytes, records } = await assertResumable(taxonCountsCsv, ctx, 1);
+    const rows = await csvRows(bytes);
+    assertEquals(rows[0], [...taxonCountsCsvColumns]);
+    const night1 = String(p.events.night1);
+    const night2 = String(p.events.night2);
+    assertEquals(rows.slice(1), [
+      // rich and agreesWithPrediction; noEvent (no session) has no row
+      [night1, String(p.deployments.north), "2024-06-01", String(p.taxa.agrotis)]
+        .concat(["Agrotis ipsilon", "SPECIES", "Lepidoptera", "Noctuidae", "", "Agrotis ipsilon"])
+        .concat(["2"]),
+      [night2, String(p.deployments.south), "2024-06-03", String(p.taxa.noctuidae)]
+        .concat(["Noctuidae", "FAMILY", "Lepidoptera", "Noctuidae", "", "", "1"]),
+    ]);
+    assertEquals(records, 2);
+    assertEquals(Number(await taxonCountsCsv.count(ctx)), 2);
+    // the occurrence filters apply
+    const verified = { ...ctx, filters: { verified: true } };
+    const v = await drainStream(taxonCountsCsv, verified, { limit: 10 });
+    const vRows = await csvRows(v.bytes);
+    assertEquals(vRows.slice(1).map((r) => [r[0], r[3], r[10]]), [
+      [night1, String(p.taxa.agrotis), "2"],
+    ]);
+    assertEquals(Number(await taxonCountsCsv.count(verified)), 1);
   },
-});
+);

@@ -9,21 +9,12 @@
  * frame index, frame count and next detection id let a tracker or a reviewer walk it without a
  * join.
  */
-import { stringify } from "csv-stringify/sync";
-import { csvFormulaGuard } from "../encoding.ts";
 import { occurrenceFilterKeys, occurrencePredicate } from "../filters.ts";
+import { detectionTimes, keysetCsv } from "../keyset_csv.ts";
 import { isoTimestamp, realBox, settingsOf, stationZone } from "../occurrence_sql.ts";
-import { countImpossibleTimes, sessionTime, withinSession } from "../time_sql.ts";
-import {
-  type ExportQueryContext,
-  type ImpossibleTimeCount,
-  type RecordId,
-  recordId,
-  type StreamChunk,
-  type StreamExporter,
-  type StreamState,
-} from "../types.ts";
+import { sessionTime } from "../time_sql.ts";
 import { finiteOrNull } from "../numeric_sql.ts";
+import { occurrencesFrom, pageDetections } from "../batch_sql.ts";
 
 /** The header, in file order. */
 export const tracksCsvColumns: readonly string[] = [
@@ -49,65 +40,39 @@ export const tracksCsvColumns: readonly string[] = [
   "next_detection_id",
 ];
 
-/** RFC 4180 with CRLF; text cells are guarded against formula injection (OWASP). */
-const csvOptions = {
-  record_delimiter: "\r\n",
-  quoted_match: /[\r\n]/,
-  cast: { string: csvFormulaGuard },
-};
-
-interface TracksState {
-  [key: string]: StreamState;
-  phase: "header" | "rows" | "done";
-  /**
-   * Keyset cursor: the last (occurrence id, detection timestamp, detection id) written. The
-   * timestamp is exact UTC text with microseconds (`-infinity` before the first row).
-   */
-  occurrenceId: RecordId;
-  timestamp: string;
-  detectionId: RecordId;
-  records: number;
-}
-
-/** Boxed detections of the valid filtered occurrences: one statement. */
-async function countFrames(ctx: ExportQueryContext): Promise<number> {
-  const { sql } = ctx;
-  const [row] = await sql<{ n: number }[]>`
-    select count(*)::bigint as n from occurrences o
-    join detections d on d.occurrence_id = o.id
-    where ${occurrencePredicate(ctx)} and ${realBox(sql, sql`d.bbox`)}`;
-  return Number(row.n);
-}
-
-type Row =
-  & { occurrence_id: RecordId; detection_id: RecordId; cursor_ts: string }
-  & Record<
-    string,
-    unknown
-  >;
-
-async function fetchRows(
-  ctx: ExportQueryContext,
-  state: TracksState,
-  limit: number,
-): Promise<Row[]> {
-  const { sql } = ctx;
-  const zone = stationZone(sql, settingsOf(ctx), "sd");
-  const boxed = (alias: string) => realBox(sql, sql`${sql(alias)}.bbox`);
-  // limit + 1 occurrences: the cursor's own one may have no frame left, every other has one
-  return await sql<Row[]>`
-    with occ as (
-      select c.id from occurrences c
-      where c.project_id = ${ctx.projectId} and c.id >= ${state.occurrenceId}
-        and (select true from occurrences o where o.id = c.id and ${occurrencePredicate(ctx)})
-      order by c.id
-      limit ${limit + 1}
-    ), page as (
+/** One row per boxed detection of the exported occurrences, in frame order (`tracks_csv`). */
+export const tracksCsv = keysetCsv({
+  key: "tracks_csv",
+  label: "Tracks (CSV)",
+  description: "One row per boxed detection of a valid occurrence, in frame order: ids, local " +
+    "timestamp, frame index and count, box corners, capture size, the detection's best " +
+    "classification, the occurrence's determination and the next detection of the track",
+  acceptedFilters: occurrenceFilterKeys,
+  columns: tracksCsvColumns,
+  /** The timestamp is exact UTC text with microseconds (`-infinity` before the first row). */
+  cursor: [
+    { column: "occurrence_id" },
+    { column: "cursor_ts", state: "timestamp", start: "-infinity" },
+    { column: "detection_id" },
+  ],
+  count(ctx) {
+    const { sql } = ctx;
+    return sql`select count(*)::bigint as n from occurrences o
+      join detections d on d.occurrence_id = o.id
+      where ${occurrencePredicate(ctx)} and ${realBox(sql, sql`d.bbox`)}`;
+  },
+  batch(ctx, after, limit) {
+    const { sql } = ctx;
+    const zone = stationZone(sql, settingsOf(ctx), "sd");
+    const boxed = (alias: string) => realBox(sql, sql`${sql(alias)}.bbox`);
+    // limit + 1 occurrences: the cursor's own one may have no frame left, every other has one
+    return sql`
+    with ${occurrencesFrom(ctx, after.occurrence_id, limit)}, page as (
       select pd.id from occ join detections pd on pd.occurrence_id = occ.id
       where ${boxed("pd")}
         and (pd.occurrence_id, pd.timestamp, pd.id)
-          > (${state.occurrenceId}::bigint, ${state.timestamp}::text::timestamptz,
-            ${state.detectionId}::bigint)
+          > (${after.occurrence_id}::bigint, ${after.cursor_ts}::text::timestamptz,
+            ${after.detection_id}::bigint)
       order by pd.occurrence_id, pd.timestamp, pd.id
       limit ${limit}
     )
@@ -141,12 +106,7 @@ async function fetchRows(
           and (nx.timestamp, nx.id) > (d.timestamp, d.id)
         order by nx.timestamp, nx.id
         limit 1) as next_detection_id
-    from page
-    join detections d on d.id = page.id
-    join occurrences o on o.id = d.occurrence_id
-    join source_images s on s.id = d.source_image_id
-    left join deployments sd on sd.id = s.deployment_id
-    left join taxa t on t.id = o.determination_id
+    ${pageDetections(ctx)}
     -- the detection's best classification: highest score, terminal or not (tie: lowest id),
     -- the rule of detections_csv's top classification
     left join lateral (
@@ -158,76 +118,6 @@ async function fetchRows(
       limit 1
     ) tc on true
     order by d.occurrence_id, d.timestamp, d.id`;
-}
-
-/** Boxed detections of the export more than a day outside their session (issue 23). */
-async function impossibleTimes(ctx: ExportQueryContext): Promise<ImpossibleTimeCount[]> {
-  const { sql } = ctx;
-  return await countImpossibleTimes(sql, [{
-    kind: "detection_time",
-    effect: "timestamp left empty",
-    rows: sql`select not ${withinSession(sql, sql`d.timestamp`, sql`o.event_id`)} as bad
-      from occurrences o join detections d on d.occurrence_id = o.id
-      where ${occurrencePredicate(ctx)} and ${realBox(sql, sql`d.bbox`)}`,
-  }]);
-}
-
-async function next(
-  ctx: ExportQueryContext,
-  raw: StreamState,
-  options: { limit: number },
-): Promise<StreamChunk> {
-  const state = raw as TracksState;
-  if (state.phase === "header") {
-    return {
-      data: stringify([[...tracksCsvColumns]], csvOptions),
-      records: 0,
-      state: { ...state, phase: "rows" },
-      done: false,
-    };
-  }
-  if (state.phase === "done") return { data: "", records: 0, state, done: true };
-  const rows = await fetchRows(ctx, state, options.limit);
-  const last = rows.at(-1);
-  const after: TracksState = {
-    phase: rows.length < options.limit ? "done" : "rows",
-    occurrenceId: last ? recordId(last.occurrence_id) : state.occurrenceId,
-    timestamp: last ? last.cursor_ts : state.timestamp,
-    detectionId: last ? recordId(last.detection_id) : state.detectionId,
-    records: state.records + rows.length,
-  };
-  return {
-    data: rows.length === 0
-      ? ""
-      : stringify(rows, { ...csvOptions, columns: [...tracksCsvColumns] }),
-    records: rows.length,
-    state: after,
-    done: after.phase === "done",
-  };
-}
-
-/** One row per boxed detection of the exported occurrences, in frame order (`tracks_csv`). */
-export const tracksCsv: StreamExporter = {
-  kind: "stream",
-  key: "tracks_csv",
-  label: "Tracks (CSV)",
-  description: "One row per boxed detection of a valid occurrence, in frame order: ids, local " +
-    "timestamp, frame index and count, box corners, capture size, the detection's best " +
-    "classification, the occurrence's determination and the next detection of the track",
-  extension: "csv",
-  contentType: "text/csv",
-  acceptedFilters: occurrenceFilterKeys,
-  acceptedOptions: ["excel_compatible"],
-  count: countFrames,
-  impossibleTimes,
-  initialState(): StreamState {
-    return {
-      phase: "header",
-      occurrenceId: 0,
-      timestamp: "-infinity",
-      detectionId: 0,
-      records: 0,
-    } satisfies TracksState;
   },
-  next,
-};
+  impossibleTimes: [detectionTimes("timestamp left empty", { boxed: true })],
+});

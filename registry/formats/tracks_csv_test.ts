@@ -1,86 +1,76 @@
 import { assert, assertEquals } from "../../tests/assert.ts";
-import { createSmallProject } from "../../tests/fixtures/small_project.ts";
-import { readWith } from "../../tests/readers.ts";
 import { assertResumable, drainStream } from "../../tests/stream_drain.ts";
-import { serviceTest, testDatabase } from "../../tests/support.ts";
 import { tracksCsv, tracksCsvColumns } from "./tracks_csv.ts";
+import { csvRows, smallProjectTest } from "./test_support.ts";
 
-Deno.test({
-  name: "tracks_csv: boxed detections in frame order, frames, links, filters, resume",
-  ...serviceTest,
-  async fn() {
-    const sql = testDatabase();
-    try {
-      const p = await createSmallProject(sql);
-      const ctx = { sql, projectId: p.projectId, filters: {} };
-      // batches of 2 split a track across batches; resume after every chunk
-      const { bytes, records } = await assertResumable(tracksCsv, ctx, 2);
-      // read back by Python's csv module, as a user's script would
-      const { rows: table } = await readWith("csv", bytes) as { rows: string[][] };
-      assertEquals(table[0], [...tracksCsvColumns]);
-      const rows = table.slice(1).map((r) =>
-        Object.fromEntries(tracksCsvColumns.map((c, i) => [c, r[i]]))
-      );
-      const d = p.detections;
-      const o = p.occurrences;
-      // a3 and c2 have no box: not frames
-      assertEquals(rows.map((r) => Number(r.detection_id)), [
-        d.a1,
-        d.a2,
-        d.b1,
-        d.c1,
-        d.g1,
-        d.g2,
-        d.g3,
-      ]);
-      assertEquals(records, 7);
-      assertEquals(Number(await tracksCsv.count(ctx)), 7);
-      assertEquals(rows[0], {
-        occurrence_id: String(o.rich),
-        detection_id: String(d.a1),
-        event_id: String(p.events.night1),
-        deployment_id: String(p.deployments.north),
-        capture_id: String(p.images.s1),
-        timestamp: "2024-06-01T22:15:03Z",
-        frame_index: "0",
-        frame_count: "2",
-        bbox_x1: "10",
-        bbox_y1: "20",
-        bbox_x2: "110",
-        bbox_y2: "220",
-        capture_width: "4096",
-        capture_height: "2160",
-        // the non-terminal order classification scores highest
-        classification_label: "Lepidoptera",
-        classification_score: "0.99",
-        determination_id: String(p.taxa.agrotis),
-        determination_name: "Agrotis ipsilon",
-        determination_score: "0.91",
-        next_detection_id: String(d.a2),
-      });
-      assertEquals(
-        [rows[1].frame_index, rows[1].bbox_x1, rows[1].bbox_y2, rows[1].next_detection_id],
-        ["1", "5.5", "106", ""],
-      );
-      // the noEvent track: three frames linked in timestamp order, no event
-      const g = rows.slice(4);
-      assertEquals(g.map((r) => [r.frame_index, r.frame_count]), [["0", "3"], ["1", "3"], [
-        "2",
-        "3",
-      ]]);
-      assertEquals(g.map((r) => r.next_detection_id), [String(d.g2), String(d.g3), ""]);
-      assertEquals([g[0].event_id, g[0].classification_label], ["", ""]);
+smallProjectTest(
+  "tracks_csv: boxed detections in frame order, frames, links, filters, resume",
+  async ({ p, ctx }) => {
+    // batches of 2 split a track across batches; resume after every chunk
+    const { bytes, records } = await assertResumable(tracksCsv, ctx, 2);
+    // read back by Python's csv module, as a user's script would
+    const table = await csvRows(bytes);
+    assertEquals(table[0], [...tracksCsvColumns]);
+    const rows = table.slice(1).map((r) =>
+      Object.fromEntries(tracksCsvColumns.map((c, i) => [c, r[i]]))
+    );
+    const d = p.detections;
+    const o = p.occurrences;
+    // a3 and c2 have no box: not frames
+    assertEquals(rows.map((r) => Number(r.detection_id)), [
+      d.a1,
+      d.a2,
+      d.b1,
+      d.c1,
+      d.g1,
+      d.g2,
+      d.g3,
+    ]);
+    assertEquals(records, 7);
+    assertEquals(Number(await tracksCsv.count(ctx)), 7);
+    assertEquals(rows[0], {
+      occurrence_id: String(o.rich),
+      detection_id: String(d.a1),
+      event_id: String(p.events.night1),
+      deployment_id: String(p.deployments.north),
+      capture_id: String(p.images.s1),
+      timestamp: "2024-06-01T22:15:03Z",
+      frame_index: "0",
+      frame_count: "2",
+      bbox_x1: "10",
+      bbox_y1: "20",
+      bbox_x2: "110",
+      bbox_y2: "220",
+      capture_width: "4096",
+      capture_height: "2160",
+      // the non-terminal order classification scores highest
+      classification_label: "Lepidoptera",
+      classification_score: "0.99",
+      determination_id: String(p.taxa.agrotis),
+      determination_name: "Agrotis ipsilon",
+      determination_score: "0.91",
+      next_detection_id: String(d.a2),
+    });
+    assertEquals(
+      [rows[1].frame_index, rows[1].bbox_x1, rows[1].bbox_y2, rows[1].next_detection_id],
+      ["1", "5.5", "106", ""],
+    );
+    // the noEvent track: three frames linked in timestamp order, no event
+    const g = rows.slice(4);
+    assertEquals(g.map((r) => [r.frame_index, r.frame_count]), [["0", "3"], ["1", "3"], [
+      "2",
+      "3",
+    ]]);
+    assertEquals(g.map((r) => r.next_detection_id), [String(d.g2), String(d.g3), ""]);
+    assertEquals([g[0].event_id, g[0].classification_label], ["", ""]);
 
-      const south = { ...ctx, filters: { deployment_ids: [p.deployments.south] } };
-      const filtered = await drainStream(tracksCsv, south, { limit: 100 });
-      const { rows: southRows } = await readWith("csv", filtered.bytes) as { rows: string[][] };
-      assertEquals(southRows.slice(1).map((r) => Number(r[1])), [d.c1, d.g1, d.g2, d.g3]);
-      assertEquals(Number(await tracksCsv.count(south)), 4);
-      // exactly `limit` rows: one more (empty) batch, still the same file
-      assertEquals((await drainStream(tracksCsv, south, { limit: 4 })).bytes, filtered.bytes);
-      assert(filtered.records === 4);
-    } finally {
-      await sql.end();
-    }
+    const south = { ...ctx, filters: { deployment_ids: [p.deployments.south] } };
+    const filtered = await drainStream(tracksCsv, south, { limit: 100 });
+    const southRows = await csvRows(filtered.bytes);
+    assertEquals(southRows.slice(1).map((r) => Number(r[1])), [d.c1, d.g1, d.g2, d.g3]);
+    assertEquals(Number(await tracksCsv.count(south)), 4);
+    // exactly `limit` rows: one more (empty) batch, still the same file
+    assertEquals((await drainStream(tracksCsv, south, { limit: 4 })).bytes, filtered.bytes);
+    assert(filtered.records === 4);
   },
-});
+);

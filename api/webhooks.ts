@@ -1,0 +1,298 @@
+/**
+ * Webhooks (docs/webhooks.md): `/api/v2/projects/<id>/webhooks/` (create, list, delete) and
+ * `/api/v2/exports/<id>/deliveries/` (the events of an export and every delivery attempt).
+ */
+import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
+import { findExport } from "../db/exports.ts";
+import {
+  deleteWebhook,
+  insertWebhook,
+  listExportDeliveries,
+  listWebhooks,
+  WEBHOOK_EVENT_TYPES,
+  type WebhookRow,
+} from "../db/webhooks.ts";
+import { can, canRead } from "../domain/permissions.ts";
+import { loadProjectAccess } from "../domain/project_access.ts";
+import type { CurrentUser } from "../domain/users.ts";
+import { logEvent } from "../domain/log.ts";
+import { checkDestination, MAX_WEBHOOK_URL_LENGTH } from "../domain/webhook_url.ts";
+import { newWebhookSecret } from "../domain/webhook_signature.ts";
+import type { ApiEnv, ExportsApiDependencies } from "./env.ts";
+import { problem, validationHook } from "./errors.ts";
+import { errorResponses, IdParamSchema, jsonResponse as json } from "./schemas.ts";
+
+const security = [{ TokenAuth: [] }];
+
+/** A webhook or notify destination in a request: an http(s) URL (the rest is checked after). */
+export const WebhookUrlSchema = z.string().min(1).max(MAX_WEBHOOK_URL_LENGTH).regex(
+  /^[Hh][Tt][Tt][Pp][Ss]?:\/\/[^\s/?#]+[^\s]*$/,
+  "must be an http or https URL",
+).openapi({
+  format: "uri",
+  description: "http or https; refused (400) when any address of its host is loopback, " +
+    "link-local, private, unique-local, unspecified, multicast or CGNAT (docs/webhooks.md)",
+  example: "https://hooks.example.org/ami-exports",
+});
+
+const EventTypeSchema = z.enum(WEBHOOK_EVENT_TYPES);
+
+/** `POST /api/v2/projects/<id>/webhooks/`. */
+export const CreateWebhookSchema = z.object({
+  url: WebhookUrlSchema,
+  events: z.array(EventTypeSchema).min(1).max(WEBHOOK_EVENT_TYPES.length).optional().openapi({
+    description: "The events to send (default: all of them)",
+  }),
+}).strict().openapi("CreateWebhook");
+
+/** A webhook as the API shows it: never its secret, except once at creation. */
+export const WebhookSchema = z.object({
+  id: z.number().int(),
+  project: z.number().int(),
+  url: z.string(),
+  events: z.array(EventTypeSchema),
+  created_at: z.string(),
+}).openapi("Webhook");
+
+/** The creation answer: the webhook and its signing secret, shown this once. */
+export const CreatedWebhookSchema = WebhookSchema.extend({
+  secret: z.string().openapi({
+    description: "HMAC-SHA256 key of the `Webhook-Signature` header; shown only in this answer",
+  }),
+}).openapi("CreatedWebhook");
+
+const WebhookListSchema = z.object({
+  count: z.number().int(),
+  results: z.array(WebhookSchema),
+}).openapi("WebhookList");
+
+const WebhookParamSchema = z.object({
+  id: IdParamSchema.shape.id,
+  webhook_id: z.coerce.number().int().min(1).max(Number.MAX_SAFE_INTEGER).openapi({
+    param: { name: "webhook_id", in: "path" },
+    type: "integer",
+    minimum: 1,
+    maximum: Number.MAX_SAFE_INTEGER,
+    example: 3,
+  }),
+});
+
+/** One event of an export and its delivery attempts. */
+export const DeliveryEventSchema = z.object({
+  id: z.string().openapi({ description: "The event id (`Webhook-Id`, the body's `id`)" }),
+  type: EventTypeSchema,
+  webhook_id: z.number().int().nullable().openapi({
+    description: "The project webhook, or null for the export's `notify_url`",
+  }),
+  url: z.string().nullable(),
+  state: z.enum(["pending", "delivered", "failed"]),
+  created_at: z.string(),
+  ended_at: z.string().nullable(),
+  attempts: z.array(z.object({
+    attempt: z.number().int(),
+    status_code: z.number().int().nullable(),
+    error: z.string().nullable(),
+    at: z.string(),
+    next_try_at: z.string().nullable().openapi({
+      description: "When the next attempt is due; null when none follows",
+    }),
+  })),
+}).openapi("WebhookDeliveryEvent");
+
+const DeliveryListSchema = z.object({
+  count: z.number().int(),
+  results: z.array(DeliveryEventSchema),
+}).openapi("WebhookDeliveryList");
+
+const tags = ["webhooks"];
+
+const createWebhookRoute = createRoute({
+  method: "post",
+  path: "/{id}/webhooks",
+  tags,
+  security,
+  summary: "Add a webhook to the project (its secret is in this answer only)",
+  request: {
+    params: IdParamSchema,
+    body: { required: true, content: { "application/json": { schema: CreateWebhookSchema } } },
+  },
+  responses: {
+    201: json(CreatedWebhookSchema, "The webhook, with its secret"),
+    ...errorResponses(400, 401, 403, 404, 415),
+  },
+});
+
+const listWebhooksRoute = createRoute({
+  method: "get",
+  path: "/{id}/webhooks",
+  tags,
+  security,
+  summary: "The project's webhooks (without secrets)",
+  request: { params: IdParamSchema },
+  responses: {
+    200: json(WebhookListSchema, "Every webhook of the project"),
+    ...errorResponses(400, 401, 403, 404),
+  },
+});
+
+const deleteAllRoute = createRoute({
+  method: "delete",
+  path: "/{id}/webhooks",
+  tags,
+  security,
+  summary: "Remove every webhook of the project (their pending events are dropped)",
+  request: { params: IdParamSchema },
+  responses: { 204: { description: "Removed" }, ...errorResponses(400, 401, 403, 404) },
+});
+
+const deleteOneRoute = createRoute({
+  method: "delete",
+  path: "/{id}/webhooks/{webhook_id}",
+  tags,
+  security,
+  summary: "Remove one webhook (its pending events are dropped)",
+  request: { params: WebhookParamSchema },
+  responses: { 204: { description: "Removed" }, ...errorResponses(400, 401, 403, 404) },
+});
+
+const deliveriesRoute = createRoute({
+  method: "get",
+  path: "/{id}/deliveries",
+  tags,
+  security,
+  summary: "The webhook events of an export and every delivery attempt",
+  request: { params: IdParamSchema },
+  responses: {
+    200: json(DeliveryListSchema, "The events, oldest first"),
+    ...errorResponses(400, 401, 404),
+  },
+});
+
+function present(row: WebhookRow): z.infer<typeof WebhookSchema> {
+  return {
+    id: row.id,
+    project: row.project_id,
+    url: row.url,
+    events: row.events,
+    created_at: row.created_at.toISOString(),
+  };
+}
+
+/**
+ * The project webhooks router; mount it at `/api/v2/projects`. Every route needs the project's
+ * manage permission (the right to create exports, as for schedules, domain/permissions.ts): a
+ * project the caller may not read is a 404, one it may read but not manage a 403.
+ */
+export function webhooksRoutes(deps: ExportsApiDependencies): OpenAPIHono<ApiEnv> {
+  const { sql, config } = deps;
+  const app = new OpenAPIHono<ApiEnv>({ strict: false, defaultHook: validationHook });
+
+  async function manageable(
+    user: CurrentUser,
+    projectId: number,
+  ): Promise<{ status: 403 | 404; message: string } | undefined> {
+    const access = await loadProjectAccess(sql, user, projectId);
+    if (!access || !canRead(access)) {
+      return { status: 404, message: `project not found: ${projectId}` };
+    }
+    if (!can(access, "create")) {
+      return { status: 403, message: `you may not manage webhooks in project ${projectId}` };
+    }
+    return undefined;
+  }
+
+  app.openapi(createWebhookRoute, async (c) => {
+    const { id } = c.req.valid("param");
+    const body = c.req.valid("json");
+    const denied = await manageable(c.get("user"), id);
+    if (denied) {
+      return denied.status === 403
+        ? problem(c, 403, denied.message)
+        : problem(c, 404, denied.message);
+    }
+    const checked = await checkDestination(config.webhooks, "url", body.url);
+    if (!checked.ok) {
+      return problem(c, 400, checked.message, { fields: { url: [checked.message] } });
+    }
+    const secret = newWebhookSecret();
+    const row = await insertWebhook(sql, {
+      projectId: id,
+      userId: c.get("user").id,
+      url: checked.url,
+      events: [...new Set(body.events ?? WEBHOOK_EVENT_TYPES)],
+      secret,
+    });
+    logEvent("webhook created", { project_id: id, webhook_id: row.id, stage: "webhook" });
+    return c.json({ ...present(row), secret }, 201);
+  });
+
+  app.openapi(listWebhooksRoute, async (c) => {
+    const { id } = c.req.valid("param");
+    const denied = await manageable(c.get("user"), id);
+    if (denied) {
+      return denied.status === 403
+        ? problem(c, 403, denied.message)
+        : problem(c, 404, denied.message);
+    }
+    const rows = await listWebhooks(sql, id);
+    return c.json({ count: rows.length, results: rows.map(present) }, 200);
+  });
+
+  app.openapi(deleteAllRoute, async (c) => {
+    const { id } = c.req.valid("param");
+    const denied = await manageable(c.get("user"), id);
+    if (denied) {
+      return denied.status === 403
+        ? problem(c, 403, denied.message)
+        : problem(c, 404, denied.message);
+    }
+    await sql`delete from webhooks where project_id = ${id}`;
+    return c.body(null, 204);
+  });
+
+  app.openapi(deleteOneRoute, async (c) => {
+    const { id, webhook_id } = c.req.valid("param");
+    const denied = await manageable(c.get("user"), id);
+    if (denied) {
+      return denied.status === 403
+        ? problem(c, 403, denied.message)
+        : problem(c, 404, denied.message);
+    }
+    if (!(await deleteWebhook(sql, id, webhook_id))) {
+      return problem(c, 404, `webhook not found in project ${id}: ${webhook_id}`);
+    }
+    return c.body(null, 204);
+  });
+
+  return app;
+}
+
+/**
+ * `GET /api/v2/exports/<id>/deliveries/`; mount the router at `/api/v2/exports`. Whoever may
+ * read the export may read its deliveries (URLs included; never a secret).
+ */
+export function exportDeliveriesRoutes(deps: ExportsApiDependencies): OpenAPIHono<ApiEnv> {
+  const { sql } = deps;
+  const app = new OpenAPIHono<ApiEnv>({ strict: false, defaultHook: validationHook });
+  app.openapi(deliveriesRoute, async (c) => {
+    const { id } = c.req.valid("param");
+    const row = await findExport(sql, id);
+    const access = row && await loadProjectAccess(sql, c.get("user"), row.project_id);
+    if (!row || !access || !canRead(access)) return problem(c, 404, `export not found: ${id}`);
+    const events = await listExportDeliveries(sql, id);
+    return c.json({
+      count: events.length,
+      results: events.map((e) => ({
+        ...e,
+        created_at: e.created_at.toISOString(),
+        ended_at: e.ended_at?.toISOString() ?? null,
+        attempts: e.attempts.map((a) => ({
+          ...a,
+          at: a.at.toISOString(),
+          next_try_at: a.next_try_at?.toISOString() ?? null,
+        })),
+      })),
+    }, 200);
+  });
+  return app;
+}

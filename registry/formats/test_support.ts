@@ -1,0 +1,136 @@
+/**
+ * What the format tests share: a test against the real database with the small project
+ * (`tests/fixtures/small_project.ts`) already written, and the CSV readers that check a file's
+ * header and give its rows (read by Python's csv module, `tests/readers.ts`).
+ */
+import postgres from "postgres";
+import type { Sql } from "../../db/client.ts";
+import { assertEquals } from "../../tests/assert.ts";
+import { createSmallProject, type SmallProject } from "../../tests/fixtures/small_project.ts";
+import { readWith } from "../../tests/readers.ts";
+import { exportAllBatches } from "../../tests/record_export.ts";
+import { requireEnv, serviceTest, testDatabase } from "../../tests/support.ts";
+import type { ExportFilters, ExportQueryContext, RecordExporter } from "../types.ts";
+
+/** What a {@link smallProjectTest} body gets: the database, the project, its unfiltered context. */
+export interface SmallProjectCase {
+  sql: Sql;
+  p: SmallProject;
+  /** `{ sql, projectId: p.projectId, filters: {} }`. */
+  ctx: ExportQueryContext & { filters: Record<string, never> };
+  /** The project's context with `filters`. */
+  filtered(filters?: ExportFilters): ExportQueryContext;
+}
+
+/**
+ * A `Deno.test` against the real services (`serviceTest`): a connection, the small project
+ * written, `body` run, the connection closed whatever happens.
+ */
+export function smallProjectTest(
+  name: string,
+  body: (t: SmallProjectCase) => Promise<void>,
+): void {
+  Deno.test({
+    name,
+    ...serviceTest,
+    async fn(): Promise<void> {
+      const sql = testDatabase();
+      try {
+        const p = await createSmallProject(sql);
+        const filtered = (filters: ExportFilters = {}): ExportQueryContext => ({
+          sql,
+          projectId: p.projectId,
+          filters,
+        });
+        await body({ sql, p, ctx: { sql, projectId: p.projectId, filters: {} }, filtered });
+      } finally {
+        await sql.end();
+      }
+    },
+  });
+}
+
+/** The records of a CSV file as Python's csv module reads them (header included). */
+export async function csvRows(bytes: Uint8Array): Promise<string[][]> {
+  const { rows } = await readWith("csv", bytes) as { rows: string[][] };
+  return rows;
+}
+
+/** The rows of a CSV file whose header must be `columns`, one object per row. */
+export async function csvTable(
+  bytes: Uint8Array,
+  columns: readonly string[],
+): Promise<Record<string, string>[]> {
+  const rows = await csvRows(bytes);
+  assertEquals(rows[0], [...columns]);
+  return rows.slice(1).map((r) => Object.fromEntries(r.map((v, i) => [columns[i], v])));
+}
+
+/**
+ * A `Deno.test` of the rule "a constant number of statements per batch": the small project is
+ * written through one connection, then `body` gets a one-connection client (`ctx.sql`, with
+ * `filters`) whose statements `statements()` counts (postgres.js `debug`) since `reset()`.
+ */
+export function statementCountTest(
+  name: string,
+  filters: (p: SmallProject) => ExportFilters,
+  body: (t: {
+    p: SmallProject;
+    ctx: ExportQueryContext;
+    statements: () => number;
+    reset: () => void;
+  }) => Promise<void>,
+): void {
+  Deno.test({
+    name,
+    ...serviceTest,
+    async fn(): Promise<void> {
+      const setup = testDatabase(1);
+      let statements = 0;
+      const sql = postgres(requireEnv("TEST_DATABASE_URL"), {
+        max: 1,
+        onnotice: () => {},
+        debug: () => statements++,
+      });
+      try {
+        const p = await createSmallProject(setup);
+        await sql`select 1`; // connecting also runs postgres.js's type lookup: not ours to count
+        const ctx = { sql, projectId: p.projectId, filters: filters(p) };
+        await body({ p, ctx, statements: () => statements, reset: () => (statements = 0) });
+      } finally {
+        await Promise.all([setup.end(), sql.end()]);
+      }
+    },
+  });
+}
+
+/**
+ * The export batch by batch at limits 1000 and 2 (as the export activity does): one batch and
+ * two, `records` records, the same text. Returns the text.
+ */
+export async function assertBatchingAgrees(
+  exporter: RecordExporter,
+  ctx: ExportQueryContext,
+  records: number,
+): Promise<string> {
+  const whole = await exportAllBatches(exporter, ctx, 1000);
+  const paged = await exportAllBatches(exporter, ctx, 2);
+  assertEquals([whole.batches, paged.batches], [1, 2]);
+  assertEquals(paged.records, records);
+  assertEquals(paged.text, whole.text);
+  return paged.text;
+}
+
+/** `count` equals the records exported and the records a reader finds, for each filter set. */
+export async function assertCountsAgree(
+  exporter: RecordExporter,
+  contexts: readonly ExportQueryContext[],
+  readRecords: (text: string) => number,
+): Promise<void> {
+  for (const ctx of contexts) {
+    const { text, records } = await exportAllBatches(exporter, ctx, 3);
+    const count = await exporter.count(ctx);
+    assertEquals(count, records);
+    assertEquals(count, readRecords(text));
+  }
+}

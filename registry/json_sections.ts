@@ -1,0 +1,110 @@
+/**
+ * The JSON-sections driver: a JSON format whose file is one object, a few leading members
+ * written at once (`"info": {…}`), then arrays written in keyset batches (`"images": […]`),
+ * declares its sections ({@link JsonSection}); {@link jsonSections} owns the object's
+ * punctuation (the braces, each `"name":[`, the commas between elements and batches), the
+ * cursor and its state, and resume. Every element is a JSON text the database built, so ids
+ * past 2^53 stay exact.
+ *
+ * State (a checkpoint; JSON): `{section, …cursor, started, records}`: `section` −1 before the
+ * leading members, then the index of the array being written, `sections.length` once done;
+ * the cursor fields (ids, 0 at the start of each array); `started` once the array holds an
+ * element (the next one needs a comma).
+ */
+import {
+  type ExporterInfo,
+  type ExportQueryContext,
+  type RecordId,
+  type StreamExporter,
+  type StreamState,
+} from "./types.ts";
+
+/** A row of a section's batch: the element's JSON text, and the cursor's columns. */
+export interface JsonElement {
+  json: string;
+}
+
+/** One array member of the object, written in keyset batches. */
+export interface JsonSection<Row extends JsonElement = JsonElement & Record<string, unknown>> {
+  name: string;
+  /** One statement: at most `limit` elements after the cursor `after`, in cursor order. */
+  rows(
+    ctx: ExportQueryContext,
+    after: Readonly<Record<string, RecordId>>,
+    limit: number,
+  ): Promise<Row[]>;
+  /** The cursor fields after `row` (fields left out keep their value). */
+  cursor(row: Row): Record<string, RecordId>;
+  /** True when the elements are the export's records (what the count counts). */
+  records?: boolean;
+}
+
+/** What a JSON-sections format declares; the driver adds extension and content type. */
+export interface JsonSectionsFormat extends Omit<ExporterInfo, "extension" | "contentType"> {
+  /** The object's leading members as JSON text without the braces (`"info":{…}`). */
+  leading(ctx: ExportQueryContext): Promise<string>;
+  // deno-lint-ignore no-explicit-any
+  sections: readonly JsonSection<any>[];
+  /** The cursor's state fields, in order (each an id, 0 at the start of every array). */
+  cursor: readonly string[];
+}
+
+interface SectionsState {
+  [key: string]: StreamState;
+  section: number;
+  started: boolean;
+  records: number;
+}
+
+/**
+ * The exporter of a JSON-sections declaration: `{` + the leading members, then each section
+ * as `"name":[…]` (a batch of fewer than `limit` elements closes it), then `}` and a newline.
+ */
+export function jsonSections(format: JsonSectionsFormat): StreamExporter {
+  const { leading, sections, cursor, ...info } = format;
+  const start = Object.fromEntries(cursor.map((field) => [field, 0]));
+  const open = (i: number): string => `"${sections[i].name}":[`;
+  return {
+    ...info,
+    kind: "stream",
+    extension: "json",
+    contentType: "application/json",
+    initialState(): StreamState {
+      return { section: -1, ...start, started: false, records: 0 } satisfies SectionsState;
+    },
+    async next(ctx, raw, options) {
+      const state = raw as SectionsState;
+      if (state.section >= sections.length) return { data: "", records: 0, state, done: true };
+      if (state.section < 0) {
+        const members = await leading(ctx);
+        const data = "{" + members + (members === "" ? "" : ",") + open(0);
+        return { data, records: 0, state: { ...state, section: 0 }, done: false };
+      }
+      const section = sections[state.section];
+      const after = Object.fromEntries(cursor.map((field) => [field, state[field] as RecordId]));
+      const rows = await section.rows(ctx, after, options.limit);
+      const last = rows.at(-1);
+      const records = section.records ? rows.length : 0;
+      let next: SectionsState = {
+        ...state,
+        ...(last === undefined ? {} : section.cursor(last)),
+        records: state.records + records,
+      };
+      let data = (state.started && rows.length > 0 ? "," : "") + rows.map((r) => r.json).join(",");
+      next.started = state.started || rows.length > 0;
+      if (rows.length < options.limit) {
+        // the section is complete: close it, open the next one or end the object
+        const following = state.section + 1;
+        data += following < sections.length ? "]," + open(following) : "]}\n";
+        next = { ...next, section: following, ...start, started: false };
+      }
+      return {
+        data,
+        records,
+        rows: rows.length,
+        state: next,
+        done: next.section >= sections.length,
+      };
+    },
+  };
+}

@@ -1,0 +1,271 @@
+/**
+ * The keyset-CSV driver: a CSV format declares its columns, its count statement and its one
+ * batch statement ({@link KeysetCsvFormat}); {@link keysetCsv} turns that into an exporter
+ * that writes the header, then batches of rows by a keyset cursor of one or more keys, then
+ * stops after the first short batch. The driver owns what every CSV format shares: the dialect
+ * ({@link csvDialect}: RFC 4180 with CRLF, the OWASP formula guard), the `excel_compatible`
+ * option (the byte order mark itself is written by `withByteOrderMark`, `registry/stream.ts`),
+ * the cursor and its checkpoint state, and resume (STYLE.md, "Formats as declarations").
+ */
+import { stringify } from "csv-stringify/sync";
+import { csvFormulaGuard } from "./encoding.ts";
+import { occurrencePredicate } from "./filters.ts";
+import { type Fragment, realBox } from "./occurrence_sql.ts";
+import {
+  countImpossibleTimes,
+  type ImpossibleTimeScope,
+  possibleInterval,
+  withinSession,
+} from "./time_sql.ts";
+import {
+  type EncodedBatch,
+  type ExporterInfo,
+  type ExportQueryContext,
+  type ImpossibleTimeCount,
+  type RecordExporter,
+  type RecordId,
+  recordId,
+  type StreamChunk,
+  type StreamExporter,
+  type StreamState,
+} from "./types.ts";
+
+/**
+ * The CSV dialect of every CSV format: RFC 4180 records ended by CRLF, a field quoted when it
+ * holds a delimiter, a quote or a line break, booleans as `true` / `false`, and text cells
+ * guarded against formula injection (OWASP "CSV Injection", {@link csvFormulaGuard}).
+ */
+export const csvDialect = {
+  record_delimiter: "\r\n",
+  quoted_match: /[\r\n]/,
+  cast: {
+    boolean: (value: boolean): string => (value ? "true" : "false"),
+    string: csvFormulaGuard,
+  },
+};
+
+/** The header record of `columns` (CRLF-terminated). */
+export function csvHeader(columns: readonly string[]): string {
+  return stringify([[...columns]], csvDialect);
+}
+
+/** `rows` as CSV records, the cells in `columns` order (empty for no rows). */
+export function csvRecords(
+  rows: readonly Record<string, unknown>[],
+  columns: readonly string[],
+): string {
+  return rows.length === 0 ? "" : stringify([...rows], { ...csvDialect, columns: [...columns] });
+}
+
+/**
+ * One key of a keyset cursor: the batch statement's output `column` it is read from, the
+ * checkpoint field it is kept in (`state`), and its value before the first row: ids start at
+ * 0 and are read with {@link recordId}; a key with a text `start` (`-infinity`) is kept as the
+ * exact text the statement returns.
+ */
+export interface CursorKey {
+  column: string;
+  /** The checkpoint field; camelCase of `column` when absent (`occurrence_id` → `occurrenceId`). */
+  state?: string;
+  /** The value before the first row: text keys only (ids start at 0). */
+  start?: string;
+}
+
+/** The cursor values a batch starts after, by {@link CursorKey.column}. */
+export type CursorValues = Readonly<Record<string, RecordId | string>>;
+
+/** A rule counting impossible source times (issue 23): `registry/time_sql.ts`. */
+export interface ImpossibleTimeRule extends Omit<ImpossibleTimeScope, "rows"> {
+  /** One row per value of the export, with `bad` true for the impossible ones. */
+  rows(ctx: ExportQueryContext): Fragment;
+}
+
+/** What a keyset CSV format declares; the driver adds extension, content type and options. */
+export interface KeysetCsvFormat extends
+  Omit<
+    ExporterInfo,
+    "extension" | "contentType" | "acceptedOptions" | "count" | "impossibleTimes"
+  > {
+  /** The header, in file order; the batch statement selects these columns. */
+  columns: readonly string[];
+  /**
+   * The keyset, in `order by` order. One id key: a record format (`RecordExporter`, its
+   * checkpoint `{phase, afterId, records}`); more keys: a stream whose checkpoint is
+   * `{phase: "header" | "rows" | "done", …keys, records}`.
+   */
+  cursor: readonly CursorKey[];
+  /** One statement: one row whose `n` is the number of rows the file will hold. */
+  count(ctx: ExportQueryContext): Fragment;
+  /**
+   * One statement: at most `limit` rows after `after` in cursor order, selecting the columns
+   * and the cursor's columns.
+   */
+  batch(ctx: ExportQueryContext, after: CursorValues, limit: number): Fragment;
+  /** Cells the database cannot write as the file wants them (applied to each row). */
+  encode?(row: Record<string, unknown>): Record<string, unknown>;
+  /** The impossible times the file meets (the job log reports them). */
+  impossibleTimes?: readonly ImpossibleTimeRule[];
+}
+
+/** A rule counting the rows `from` selects whose value is impossible (`possible` false). */
+function impossibleRule(
+  kind: ImpossibleTimeRule["kind"],
+  effect: string,
+  possible: (sql: ExportQueryContext["sql"]) => Fragment,
+  from: (ctx: ExportQueryContext) => Fragment,
+): ImpossibleTimeRule {
+  return {
+    kind,
+    effect,
+    rows: (ctx: ExportQueryContext): Fragment =>
+      ctx.sql`select not ${possible(ctx.sql)} as bad ${from(ctx)}`,
+  };
+}
+
+/**
+ * The rule of the formats that write (or aggregate) the detections of the exported
+ * occurrences: detections more than a day outside their occurrence's session (issue 23),
+ * `boxed`: only those with a real box (antenna-compat §4.1).
+ */
+export function detectionTimes(
+  effect: string,
+  options: { boxed?: boolean } = {},
+): ImpossibleTimeRule {
+  return impossibleRule(
+    "detection_time",
+    effect,
+    (sql) => withinSession(sql, sql`d.timestamp`, sql`o.event_id`),
+    ({ sql, ...ctx }) =>
+      sql`from occurrences o join detections d on d.occurrence_id = o.id
+        where ${occurrencePredicate({ sql, ...ctx })}
+          ${options.boxed ? sql`and ${realBox(sql, sql`d.bbox`)}` : sql``}`,
+  );
+}
+
+/**
+ * The rule of the formats that write session intervals: sessions `e` (the events `from`
+ * selects, a `from events e …` clause) whose end precedes their start (issue 23).
+ */
+export function sessionIntervals(
+  effect: string,
+  from: (ctx: ExportQueryContext) => Fragment,
+): ImpossibleTimeRule {
+  return impossibleRule(
+    "session_interval",
+    effect,
+    (sql) => possibleInterval(sql, sql`e.start`, sql`e."end"`),
+    from,
+  );
+}
+
+/** `occurrence_id` → `occurrenceId`. */
+function camelCase(column: string): string {
+  return column.replace(/_([a-z])/g, (_, ch: string) => ch.toUpperCase());
+}
+
+/** The keys' values in `row` (or their starts when there is no row). */
+function cursorOf(
+  keys: readonly CursorKey[],
+  row: Record<string, unknown> | undefined,
+): Record<string, RecordId | string> {
+  return Object.fromEntries(keys.map((k) => {
+    if (row === undefined) return [k.column, k.start ?? 0];
+    const value = row[k.column];
+    return [k.column, k.start === undefined ? recordId(value) : String(value)];
+  }));
+}
+
+interface KeysetState {
+  [key: string]: StreamState;
+  phase: "header" | "rows" | "done";
+  records: number;
+}
+
+/**
+ * The exporter of a keyset CSV declaration. Rows are encoded in the {@link csvDialect}; every
+ * format accepts `excel_compatible`. A batch of fewer than `limit` rows ends the file.
+ */
+export function keysetCsv(format: KeysetCsvFormat): RecordExporter | StreamExporter {
+  const { columns, cursor: keys } = format;
+  const rows = async (
+    ctx: ExportQueryContext,
+    after: CursorValues,
+    limit: number,
+  ): Promise<Record<string, unknown>[]> => {
+    const found = await format.batch(ctx, after, limit) as Record<string, unknown>[];
+    return format.encode ? found.map(format.encode) : found;
+  };
+  const info = {
+    key: format.key,
+    label: format.label,
+    description: format.description,
+    extension: "csv",
+    contentType: "text/csv",
+    acceptedFilters: format.acceptedFilters,
+    acceptedOptions: ["excel_compatible"] as const,
+    ...(format.revision === undefined ? {} : { revision: format.revision }),
+    async count(ctx: ExportQueryContext): Promise<number> {
+      const [row] = await format.count(ctx);
+      return Number(row.n);
+    },
+    ...(format.impossibleTimes === undefined ? {} : {
+      async impossibleTimes(ctx: ExportQueryContext): Promise<ImpossibleTimeCount[]> {
+        return await countImpossibleTimes(
+          ctx.sql,
+          (format.impossibleTimes ?? []).map((r) => ({ ...r, rows: r.rows(ctx) })),
+        );
+      },
+    }),
+  };
+  if (keys.length === 1 && keys[0].start === undefined) {
+    const column = keys[0].column;
+    return {
+      ...info,
+      prologue: (): string => csvHeader(columns),
+      async fetchBatch(ctx, cursor): Promise<EncodedBatch> {
+        const found = await rows(ctx, { [column]: cursor.afterId ?? 0 }, cursor.limit);
+        const last = found.at(-1);
+        return {
+          records: found.length,
+          lastId: last === undefined ? null : recordId(last[column]),
+          text: csvRecords(found, columns),
+        };
+      },
+      epilogue: (): string => "",
+    };
+  }
+  const field = (k: CursorKey): string => k.state ?? camelCase(k.column);
+  const stateOf = (phase: KeysetState["phase"], at: CursorValues, records: number): KeysetState =>
+    ({
+      phase,
+      ...Object.fromEntries(keys.map((k) => [field(k), at[k.column]])),
+      records,
+    }) as KeysetState;
+  return {
+    ...info,
+    kind: "stream",
+    initialState: (): StreamState => stateOf("header", cursorOf(keys, undefined), 0),
+    async next(ctx, raw, options): Promise<StreamChunk> {
+      const state = raw as KeysetState;
+      if (state.phase === "header") {
+        return {
+          data: csvHeader(columns),
+          records: 0,
+          state: { ...state, phase: "rows" },
+          done: false,
+        };
+      }
+      if (state.phase === "done") return { data: "", records: 0, state, done: true };
+      const at = Object.fromEntries(keys.map((k) => [k.column, state[field(k)] as RecordId]));
+      const found = await rows(ctx, at, options.limit);
+      const done = found.length < options.limit;
+      const next = found.length === 0 ? at : cursorOf(keys, found.at(-1));
+      return {
+        data: csvRecords(found, columns),
+        records: found.length,
+        state: stateOf(done ? "done" : "rows", next, state.records + found.length),
+        done,
+      };
+    },
+  };
+}

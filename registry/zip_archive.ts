@@ -1,0 +1,201 @@
+/**
+ * The zip-archive driver: a zip format declares its members in order ({@link ZipMember}), each
+ * a head (a table's header, or the whole of a document such as `meta.xml`) and, for tables,
+ * keyset batches of rows; {@link zipArchive} streams them over `registry/zip.ts` and ends with
+ * the central directory. It owns what every zip format shares: the phases (one member after
+ * the other, then the central directory, then done), the open entry, the byte offset, the
+ * finished entries the central directory lists, the keyset cursor within a member, and resume
+ * from any checkpoint with identical bytes. A format keeps its own values in the state beside
+ * the driver's (`extra`: a coverage, counters), and a member may also write whole files of its
+ * own (`files`: an image dataset's `images/…` members, one per capture) between tables.
+ *
+ * State (a checkpoint; JSON): `{modified, step, entry, afterId, offset, entries, records,
+ * …extra}`, with `step` the index of the member being written, `members.length` for the central
+ * directory and `members.length + 1` once done.
+ */
+import {
+  type ExporterInfo,
+  type ExportQueryContext,
+  type RecordId,
+  type StreamChunk,
+  type StreamExporter,
+  type StreamState,
+} from "./types.ts";
+import {
+  beginEntry,
+  centralDirectory,
+  endEntry,
+  writeEntryData,
+  type ZipEntry,
+  type ZipEntryState,
+} from "./zip.ts";
+
+/** The driver's part of the state (the format's `extra` values sit beside it). */
+export interface ZipArchiveState {
+  [key: string]: StreamState;
+  /** Creation time: zip entry times (and what a format dates with it). */
+  modified: string;
+  /** Index of the member being written; `members.length`: the central directory; + 1: done. */
+  step: number;
+  /** The entry being written (null between entries). */
+  entry: ZipEntryState | null;
+  /** Keyset cursor within the current member (0 before its first batch). */
+  afterId: RecordId;
+  /** Bytes of the archive written so far. */
+  offset: number;
+  entries: ZipEntry[];
+  /** Exported records so far (what the format counts). */
+  records: number;
+}
+
+/** One batch of a table member. */
+export interface MemberBatch {
+  /** The encoded rows ("" for none). */
+  data: string | Uint8Array;
+  /** The cursor after the batch (null: no row, the cursor stays). */
+  lastId: RecordId | null;
+  /** The rows the batch's `limit` counted; fewer than `limit` ends the member. */
+  rows: number;
+  /** Exported records in the batch (default 0). */
+  records?: number;
+  /** New values of the format's `extra` state fields (a widened coverage, a counter). */
+  extra?: Record<string, StreamState>;
+  /**
+   * Whole files written before the rows of this batch, each as its own zip entry; only for a
+   * member whose `name` is null (a member that is a set of files, not one file).
+   */
+  files?: readonly { name: string; data: string | Uint8Array }[];
+}
+
+/** A member of the archive (or, with a null `name`, a phase writing whole files). */
+export interface ZipMember {
+  /** The file name in the archive; null for a phase whose batches write whole `files`. */
+  name: string | null;
+  /** The member's first bytes: a table's header; without `batch`, the whole member. */
+  head?(ctx: ExportQueryContext, state: ZipArchiveState): string | Promise<string>;
+  /** The next batch after `afterId` (one statement), at most about `limit` rows. */
+  batch?(
+    ctx: ExportQueryContext,
+    state: ZipArchiveState,
+    limit: number,
+  ): Promise<MemberBatch>;
+}
+
+/** What a zip format declares; the driver adds extension and content type. */
+export interface ZipArchiveFormat extends Omit<ExporterInfo, "extension" | "contentType"> {
+  members: readonly ZipMember[];
+  /** The format's own state fields and their values before the first member. */
+  extra?: Record<string, StreamState>;
+}
+
+const encoder = new TextEncoder();
+
+function bytesOf(data: string | Uint8Array): Uint8Array {
+  return typeof data === "string" ? encoder.encode(data) : data;
+}
+
+function concat(parts: Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let at = 0;
+  for (const part of parts) {
+    out.set(part, at);
+    at += part.length;
+  }
+  return out;
+}
+
+/**
+ * The exporter of a zip declaration. A chunk is at most one batch of one member: the first
+ * chunk of a member opens its entry and writes its head; a member without `batch` ends there;
+ * a batch of fewer than `limit` rows ends its member. Entries are deflated piece by piece
+ * (`registry/zip.ts`), so no compressor state outlives a chunk.
+ */
+export function zipArchive(format: ZipArchiveFormat): StreamExporter {
+  const { members, extra, ...info } = format;
+  return {
+    ...info,
+    kind: "stream",
+    extension: "zip",
+    contentType: "application/zip",
+    initialState(): StreamState {
+      return {
+        modified: new Date().toISOString(),
+        step: 0,
+        entry: null,
+        afterId: 0,
+        offset: 0,
+        entries: [],
+        records: 0,
+        ...extra,
+      } satisfies ZipArchiveState;
+    },
+    async next(ctx, raw, options): Promise<StreamChunk> {
+      const state = raw as ZipArchiveState;
+      if (state.step > members.length) return { data: "", records: 0, state, done: true };
+      const at = { offset: state.offset, modified: state.modified };
+      if (state.step === members.length) {
+        const bytes = centralDirectory(state.entries, at);
+        return {
+          data: bytes,
+          records: 0,
+          state: { ...state, step: state.step + 1, offset: state.offset + bytes.length },
+          done: true,
+        };
+      }
+      const member = members[state.step];
+      const parts: Uint8Array[] = [];
+      let offset = state.offset;
+      let entry = state.entry;
+      let entries = state.entries;
+      const push = (bytes: Uint8Array): void => {
+        parts.push(bytes);
+        offset += bytes.length;
+      };
+      const write = (data: string | Uint8Array): void => {
+        const written = writeEntryData(entry!, bytesOf(data));
+        push(written.bytes);
+        entry = written.entry;
+      };
+      const open = (name: string): void => {
+        const begun = beginEntry(name, { offset, modified: state.modified });
+        push(begun.bytes);
+        entry = begun.entry;
+      };
+      const close = (): void => {
+        const ended = endEntry(entry!);
+        push(ended.bytes);
+        entries = [...entries, ended.entry];
+        entry = null;
+      };
+      let batch: MemberBatch | null = null;
+      let finished: boolean;
+      if (member.name !== null && entry === null) {
+        open(member.name);
+        if (member.head) write(await member.head(ctx, state));
+        finished = member.batch === undefined;
+      } else {
+        batch = await member.batch!(ctx, state, options.limit);
+        for (const file of batch.files ?? []) {
+          open(file.name);
+          write(file.data);
+          close();
+        }
+        if (bytesOf(batch.data).length > 0) write(batch.data);
+        finished = batch.rows < options.limit;
+      }
+      if (finished && entry !== null) close();
+      const records = batch?.records ?? 0;
+      const after: ZipArchiveState = {
+        ...state,
+        step: finished ? state.step + 1 : state.step,
+        entry,
+        afterId: finished ? 0 : batch?.lastId ?? state.afterId,
+        offset,
+        entries,
+        records: state.records + records,
+        ...batch?.extra,
+      };
+      return { data: concat(parts), records, rows: batch?.rows ?? 0, state: after, done: false };
+    },
+  };
+}
