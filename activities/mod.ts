@@ -5,6 +5,7 @@
  * worker registers (and recorded histories name).
  */
 import { createAdmissionActivities } from "./admission.ts";
+import { createAwaitReplicaActivities } from "./await_replica.ts";
 import { createDeleteExportActivities } from "./delete_export.ts";
 import { type ActivityDependencies, createExportAccess } from "./export_access.ts";
 import { createExportOutcomeActivities } from "./export_outcome.ts";
@@ -25,6 +26,7 @@ export function createActivities(deps: ActivityDependencies) {
   return {
     ...createAdmissionActivities(access),
     ...createResolveAndCountActivities(access),
+    ...createAwaitReplicaActivities(access),
     ...createExportRecordsActivities(access),
     ...createShardActivities(access),
     ...createExportOutcomeActivities(access),

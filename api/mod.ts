@@ -12,6 +12,7 @@ import { exportQueueRoutes } from "./export_queue.ts";
 import { exportsRoutes } from "./exports.ts";
 import { filesRoutes } from "./files.ts";
 import { checkHealth } from "./health.ts";
+import { replicaHealth } from "./replica_health.ts";
 import { logEvent } from "../domain/log.ts";
 import { MAX_ECHO_CHARS, truncateText } from "../domain/echo.ts";
 import { HealthSchema } from "./schemas.ts";
@@ -79,11 +80,18 @@ export function createApp(deps: ExportsApiDependencies): OpenAPIHono<BlankEnv> {
   }
 
   app.openapi(healthRoute, async (c) => {
-    const checks = await checkHealth(deps);
+    // the replica is reported, never a reason for 503 (api/replica_health.ts)
+    const [checks, replica] = await Promise.all([
+      checkHealth(deps),
+      deps.readSql && deps.readSql !== deps.sql
+        ? replicaHealth(deps.sql, deps.readSql, deps.config)
+        : undefined,
+    ]);
     const ok = Object.values(checks).every((v) => v === "ok");
+    const body = replica ? { checks, replica } : { checks };
     return ok
-      ? c.json({ status: "ok" as const, checks }, 200)
-      : c.json({ status: "unavailable" as const, checks }, 503);
+      ? c.json({ status: "ok" as const, ...body }, 200)
+      : c.json({ status: "unavailable" as const, ...body }, 503);
   });
 
   if (deps.config.storageBackend === "fs") app.route("/files", filesRoutes(deps.config));

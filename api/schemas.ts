@@ -310,6 +310,17 @@ export const HealthSchema = z.object({
     storage: z.string(),
     workers: z.string(),
   }),
+  replica: z.object({
+    status: z.string(),
+    database: z.string(),
+    standby: z.boolean().nullable(),
+    lag_bytes: z.number().nullable(),
+    lag_seconds: z.number().nullable(),
+    replay_paused: z.boolean().nullable(),
+  }).optional().openapi({
+    description: "The export read database (EXPORT_DATABASE_URL), when it is not DATABASE_URL: " +
+      "reported, never a reason for 503 (docs/replica.md)",
+  }),
 }).openapi("Health");
 
 /**

@@ -13,6 +13,7 @@ import { serializeExport } from "../api/serialize.ts";
 import { Client } from "@temporalio/client";
 import { type Config, loadConfig, type WorkerRole } from "../config/mod.ts";
 import { connectDatabase } from "../db/client.ts";
+import { connectExportReads } from "../db/replica.ts";
 import { createStorage } from "../storage/mod.ts";
 import { ensureHousekeepingSchedule } from "./housekeeping.ts";
 import { installRuntime } from "./runtime.ts";
@@ -191,6 +192,8 @@ export async function createExportWorker(
 export async function runWorker(): Promise<void> {
   const config = loadConfig();
   const sql = connectDatabase(config.databaseUrl);
+  // EXPORT_DATABASE_URL: the exports' reads on a replica (docs/replica.md); else `sql` itself
+  const readSql = connectExportReads(config, sql);
   const storage = createStorage(config);
   const stop = new AbortController();
   const onSignal = () => stop.abort();
@@ -203,7 +206,10 @@ export async function runWorker(): Promise<void> {
     () => connectWorker(config.temporalAddress),
     stop.signal,
   );
-  if (!connection) return await sql.end({ timeout: 5 });
+  if (!connection) {
+    if (readSql !== sql) await readSql.end({ timeout: 5 });
+    return await sql.end({ timeout: 5 });
+  }
   const client = new Client({ connection, namespace: config.temporalNamespace });
   try {
     if (config.workerRole !== "streaming") {
@@ -212,7 +218,7 @@ export async function runWorker(): Promise<void> {
       await ensureHousekeeping(client, config);
     }
     for (let attempt = 1; !stop.signal.aborted; attempt++) {
-      const worker = await createExportWorker({ sql, storage, config, temporal: client }, {
+      const worker = await createExportWorker({ sql, readSql, storage, config, temporal: client }, {
         connection,
       });
       // the SDK drains on SIGINT/SIGTERM; a signal that came while it was being built counts too
@@ -247,6 +253,7 @@ export async function runWorker(): Promise<void> {
     }
   } finally {
     await closeNativeConnection(connection);
+    if (readSql !== sql) await readSql.end({ timeout: 5 });
     await sql.end({ timeout: 5 });
   }
 }

@@ -9,6 +9,17 @@ import { exportsDirProblem, storagePrefixProblem, utf8ByteLength } from "../stor
 /** Everything the API, the worker and the CLI read from the environment. */
 export interface Config {
   databaseUrl: string;
+  /**
+   * Where exports count and stream their records (`EXPORT_DATABASE_URL`, default
+   * `DATABASE_URL`): one server, a hot standby of the primary or the primary itself. Every write
+   * stays on `databaseUrl` (docs/replica.md).
+   */
+  exportDatabaseUrl: string;
+  /**
+   * How long an export waits for the replica to replay its request position before it fails
+   * (`EXPORT_REPLICA_MAX_LAG_SECONDS`, default 300).
+   */
+  exportReplicaMaxLagSeconds: number;
   temporalAddress: string;
   temporalNamespace: string;
   temporalTaskQueue: string;
@@ -169,6 +180,9 @@ const envSchema = z.object({
   DATABASE_URL: z.string().regex(/^postgres(ql)?:\/\//, "must be a postgres:// URL").default(
     "postgres://postgres@127.0.0.1:5432/ami_exports",
   ),
+  EXPORT_DATABASE_URL: z.string().regex(/^postgres(ql)?:\/\//, "must be a postgres:// URL")
+    .optional(),
+  EXPORT_REPLICA_MAX_LAG_SECONDS: z.coerce.number().int().min(1).max(86_400).default(300),
   TEMPORAL_ADDRESS: z.string().regex(/^[^\s:]+:\d+$/, "must be host:port").default(
     "localhost:7233",
   ),
@@ -271,6 +285,8 @@ export function loadConfig(env: Record<string, string | undefined> = Deno.env.to
   if (bounds.length > 0) throw new ConfigError(bounds);
   return {
     databaseUrl: e.DATABASE_URL,
+    exportDatabaseUrl: e.EXPORT_DATABASE_URL ?? e.DATABASE_URL,
+    exportReplicaMaxLagSeconds: e.EXPORT_REPLICA_MAX_LAG_SECONDS,
     temporalAddress: e.TEMPORAL_ADDRESS,
     temporalNamespace: e.TEMPORAL_NAMESPACE,
     temporalTaskQueue: e.TEMPORAL_TASK_QUEUE,

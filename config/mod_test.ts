@@ -159,6 +159,25 @@ Deno.test("loadConfig reads the retention: 30 days, seconds when given, 0 foreve
   assertThrows(() => loadConfig({ EXPORT_RETENTION_MAX_DAYS: "0" }), ConfigError);
 });
 
+Deno.test("EXPORT_DATABASE_URL defaults to DATABASE_URL; the replica's lag bound to 300 s", () => {
+  const plain = loadConfig({ DATABASE_URL: "postgres://postgres@db:5432/x" });
+  assertEquals(plain.exportDatabaseUrl, "postgres://postgres@db:5432/x");
+  assertEquals(plain.exportReplicaMaxLagSeconds, 300);
+  const replica = loadConfig({
+    DATABASE_URL: "postgres://postgres@db:5432/x",
+    EXPORT_DATABASE_URL: "postgresql://reader@replica:5433/x",
+    EXPORT_REPLICA_MAX_LAG_SECONDS: "20",
+  });
+  assertEquals(replica.databaseUrl, "postgres://postgres@db:5432/x");
+  assertEquals(replica.exportDatabaseUrl, "postgresql://reader@replica:5433/x");
+  assertEquals(replica.exportReplicaMaxLagSeconds, 20);
+  assertThrows(
+    () => loadConfig({ EXPORT_DATABASE_URL: "mysql://x", EXPORT_REPLICA_MAX_LAG_SECONDS: "0" }),
+    ConfigError,
+    "EXPORT_DATABASE_URL: must be a postgres:// URL",
+  );
+});
+
 Deno.test("loadConfig reads the running caps per user and per project (0: unlimited)", () => {
   assertEquals(loadConfig({}).exportMaxRunning, { perUser: 4, perProject: 8 });
   assertEquals(

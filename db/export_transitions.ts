@@ -177,7 +177,8 @@ export async function markExportPending(sql: Sql, exportId: number): Promise<boo
     const reset = await tx`
       update data_exports set status = 'PENDING', error = null, error_stage = null,
         record_count = 0, file_size = 0, checksum = null, finished_at = null, updated_at = now(),
-        source_version = null, global_source_version = null, settings_key = null
+        source_version = null, global_source_version = null, settings_key = null,
+        request_lsn = pg_current_wal_lsn() -- a retry reads what was written before it (docs/replica.md)
       where id = ${exportId} and status in ('FAILURE', 'REVOKED')`;
     if (reset.count === 0) return false;
     await tx`

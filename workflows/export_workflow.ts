@@ -2,7 +2,9 @@
  * exportWorkflow: awaitAdmission (a slot under the running caps: docs/fair-scheduling.md) →
  * resolveExporter → countRecords → exportRecords → finishUpload → saveStats;
  * above `EXPORT_SHARD_RECORDS` records: resolveExporter → countRecords → planShards →
- * exportShard × N in parallel → composeShards → saveStats.
+ * exportShard × N in parallel → composeShards → saveStats. Between resolveExporter and
+ * countRecords, awaitReplica waits until the export read database has replayed the request
+ * (docs/replica.md; returns at once with one database; the export holds its slot meanwhile).
  * Deterministic: imports only `@temporalio/workflow` and types; all I/O is in activities.
  */
 import {
@@ -118,6 +120,14 @@ export async function exportWorkflow(input: ExportWorkflowInput): Promise<Export
     heartbeatTimeout,
     retry: { ...retry, maximumAttempts: 20 },
   });
+  // The replica wait is bounded by EXPORT_REPLICA_MAX_LAG_SECONDS inside the activity (up to a
+  // day); heartbeats notice a dead worker, and a retry keeps the first attempt's start.
+  const replica = proxyActivities<ExportActivities>({
+    taskQueue: control,
+    startToCloseTimeout: "25 hours",
+    heartbeatTimeout,
+    retry,
+  });
   // Waiting for a slot: as long as it takes (retried without limit on transient errors, never
   // failed for waiting); each call returns after at most 2 minutes with the position.
   const admission = proxyActivities<ExportActivities>({
@@ -222,6 +232,11 @@ export async function exportWorkflow(input: ExportWorkflowInput): Promise<Export
     const resolved = await short.resolveExporter({ exportId: input.exportId });
     describe(resolved);
     fileKey = resolved.fileKey;
+    // Runs started before exports could read from a replica replay without awaitReplica.
+    if (patched("export-replica-wait")) {
+      state.stage = "await_replica";
+      await replica.awaitReplica({ exportId: input.exportId });
+    }
     state.stage = "count_records";
     state.totalRecords = await short.countRecords({ exportId: input.exportId });
     // Runs started before sharding existed replay without planShards.
