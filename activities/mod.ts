@@ -5,6 +5,7 @@
  * worker registers (and recorded histories name).
  */
 import { createDeleteExportActivities } from "./delete_export.ts";
+import { createEmailActivities } from "./email.ts";
 import { type ActivityDependencies, createExportAccess } from "./export_access.ts";
 import { createExportOutcomeActivities } from "./export_outcome.ts";
 import { createExportRecordsActivities } from "./export_records.ts";
@@ -28,6 +29,7 @@ export function createActivities(deps: ActivityDependencies) {
     ...createDeleteExportActivities(access),
     ...createHousekeepingActivities(access),
     ...createRetentionActivities(access),
+    ...createEmailActivities(access),
   };
 }
 

@@ -14,6 +14,7 @@ import {
   type Transaction,
 } from "./job_progress.ts";
 import { inTransaction } from "./transaction.ts";
+import { insertEndEmail } from "./emails.ts";
 import { insertEndEvents } from "./webhooks.ts";
 
 /**
@@ -84,6 +85,8 @@ export async function markExportSucceeded(
     fileUrl: string;
     /** Seconds the file is kept (`config.retention.seconds`); 0 or absent: forever. */
     retentionSeconds?: number;
+    /** Write the user's email of the end (SMTP_URL set, docs/email.md). */
+    email?: boolean;
   },
 ): Promise<SucceededOutcome> {
   return await inTransaction(sql, async (tx) => {
@@ -126,6 +129,7 @@ export async function markExportSucceeded(
       "info",
     );
     await insertEndEvents(tx, exportId, "SUCCESS"); // webhook outbox (docs/webhooks.md)
+    if (stats.email) await insertEndEmail(tx, exportId, "SUCCESS"); // email outbox (docs/email.md)
     return "marked";
   });
 }
@@ -140,7 +144,13 @@ export async function markExportSucceeded(
 export async function markExportEnded(
   sql: Sql,
   exportId: number,
-  ending: { status: "FAILURE" | "REVOKED"; message?: string; stage?: string },
+  ending: {
+    status: "FAILURE" | "REVOKED";
+    message?: string;
+    stage?: string;
+    /** Write the user's email of the end (SMTP_URL set, docs/email.md). */
+    email?: boolean;
+  },
 ): Promise<boolean> {
   const { status } = ending;
   return await inTransaction(sql, async (tx) => {
@@ -162,6 +172,7 @@ export async function markExportEnded(
       : `export failed in ${ending.stage}: ${ending.message}`;
     await insertJobLog(tx, exportId, text, status === "REVOKED" ? "warning" : "error");
     await insertEndEvents(tx, exportId, status); // webhook outbox (docs/webhooks.md)
+    if (ending.email) await insertEndEmail(tx, exportId, status); // email outbox (docs/email.md)
     return true;
   });
 }
