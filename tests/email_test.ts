@@ -1,8 +1,8 @@
 /**
  * The email a user gets when an export ends (docs/email.md), against the real services: the API
  * app and a worker, PostgreSQL, Temporal, and a local SMTP server (aiosmtpd, tests/smtp_sink.py)
- * that writes every message it accepts to a file. A SUCCESS and a FAILURE export each send
- * exactly one message to the user, with the subject and, for SUCCESS, a signed link that opens
+ * that writes every message it accepts to a file. A SUCCESS, a FAILURE and a REVOKED export each
+ * send exactly one message to the user, with the subject and, for SUCCESS, a signed link that opens
  * the file without a token (302, sha256 equal to the export's checksum); a tampered or expired
  * link is a 403, an EXPIRED export a 410. A worker killed after the SMTP server accepted the
  * message and before it recorded `sent` leads to one resend with the same Message-ID: the
@@ -126,7 +126,7 @@ const FAST = {
 
 Deno.test({
   name:
-    "email: one message per ended export (SUCCESS with a signed link that downloads without a token, FAILURE with its error); bad links 403, EXPIRED 410",
+    "email: one message per ended export (SUCCESS with a signed link that downloads without a token, FAILURE with its error, REVOKED); bad links 403, EXPIRED 410",
   ...serviceTest,
   async fn() {
     const sink = await startSink(0);
@@ -147,15 +147,22 @@ Deno.test({
       const failing = await createExport(h, seed, { filters: { collection_id: set.id } });
       await h.sql`delete from source_image_collections where id = ${set.id}`;
       const succeeding = await createExport(h, seed);
+      // REVOKED: cancelled before any worker runs
+      const cancelled = await createExport(h, seed);
+      const cancel = await h.api("POST", `/api/v2/exports/${cancelled}/cancel/`, {
+        token: seed.token,
+      });
+      assertEquals(cancel.status, 202);
       await h.startWorker();
       const ok = await h.waitForExport(succeeding, seed.token);
       assertEquals(ok.status, "SUCCESS");
       const failed = await h.waitForExport(failing, seed.token);
       assertEquals(failed.status, "FAILURE");
-      await waitFor("both emails", async () => (await sink.messages()).length >= 2, 30_000);
+      assertEquals((await h.waitForExport(cancelled, seed.token)).status, "REVOKED");
+      await waitFor("three emails", async () => (await sink.messages()).length >= 3, 30_000);
       await sleep(2000); // nothing more may arrive
       const messages = await sink.messages();
-      assertEquals(messages.length, 2, JSON.stringify(messages.map((m) => m.subject)));
+      assertEquals(messages.length, 3, JSON.stringify(messages.map((m) => m.subject)));
 
       const [ready] = about(messages, succeeding);
       assertEquals(ready.rcpt_tos, [to]);
@@ -178,9 +185,22 @@ Deno.test({
         failure.body,
       );
       assert(!failure.body.includes("/download/"), failure.body);
-      const states = await h.sql<{ state: string; attempts: number }[]>`
-        select state, attempts from email_events where export_id in (${succeeding}, ${failing})`;
-      assertEquals(states.map((s) => [s.state, s.attempts]), [["sent", 1], ["sent", 1]]);
+      const [revoked] = about(messages, cancelled);
+      assertEquals(revoked.rcpt_tos, [to]);
+      assertEquals(
+        revoked.subject,
+        `Your export "${project.name} – occurrences_simple_csv" was cancelled`,
+      );
+      // one row per end, each sent at the first attempt, each with its own Message-ID
+      const states = await h.sql<{ type: string; state: string; attempts: number }[]>`
+        select type, state, attempts from email_events
+        where export_id in (${succeeding}, ${failing}, ${cancelled}) order by export_id`;
+      assertEquals(states.map((s) => [s.type, s.state, s.attempts]), [
+        ["export.failed", "sent", 1],
+        ["export.succeeded", "sent", 1],
+        ["export.revoked", "sent", 1],
+      ]);
+      assertEquals(new Set(messages.map((m) => m.message_id)).size, 3);
 
       // the link, opened without a token: 302 to a short-lived URL of the file
       const link = /(http:\/\/api\.test\/api\/v2\/exports\/\d+\/download\/\?\S+)/.exec(ready.body)
