@@ -72,8 +72,10 @@ export type SucceededOutcome = "marked" | "already" | "missing";
  * STARTED → SUCCESS, in one transaction: the export's status and statistics, every stage of its
  * job SUCCESS at progress 1 with `records_exported` and `total_records` equal to the records in
  * the file, the job SUCCESS, `expires_at` (finish + `retentionSeconds`, null when 0: GBIF's
- * download `eraseAfter`, docs/retention.md), and the log line. Idempotent: a retry after it
- * committed finds the same checksum and changes nothing ("already"), also once it expired.
+ * download `eraseAfter`, docs/retention.md), the log line, the webhook events and, with
+ * `email`, the user's email (outboxes: docs/webhooks.md, docs/email.md). Idempotent: a retry
+ * after it committed finds the same checksum and changes nothing ("already"), also once it
+ * expired.
  */
 export async function markExportSucceeded(
   sql: Sql,
@@ -138,8 +140,8 @@ export async function markExportSucceeded(
  * PENDING or STARTED (or FAILURE, when a cancel follows) → FAILURE or REVOKED, in one
  * transaction: the export's status, error and stage, its file key cleared, every stage of its
  * job that had not succeeded set to `status` (no stage stays PENDING or STARTED), the error in
- * the job's errors, and the log line. A SUCCESS export and one already in `status` are left as
- * they are (returns false).
+ * the job's errors, the log line, the webhook events and, with `email`, the user's email. A
+ * SUCCESS export and one already in `status` are left as they are (returns false).
  */
 export async function markExportEnded(
   sql: Sql,
