@@ -4,6 +4,7 @@
  * activities live in their own module; this factory puts them together under the names the
  * worker registers (and recorded histories name).
  */
+import { createAdmissionActivities } from "./admission.ts";
 import { createDeleteExportActivities } from "./delete_export.ts";
 import { createEmailActivities } from "./email.ts";
 import { type ActivityDependencies, createExportAccess } from "./export_access.ts";
@@ -15,6 +16,7 @@ import { createRetentionActivities } from "./retention.ts";
 import { createShardActivities } from "./shards.ts";
 
 export type { ActivityDependencies } from "./export_access.ts";
+export type { AdmissionResult } from "./admission.ts";
 export { exportDownloadUrl, exportFileKey, exportsRoot, shardPrefix } from "./file_keys.ts";
 export { MAX_SHARDS } from "./shards.ts";
 
@@ -22,6 +24,7 @@ export { MAX_SHARDS } from "./shards.ts";
 export function createActivities(deps: ActivityDependencies) {
   const access = createExportAccess(deps);
   return {
+    ...createAdmissionActivities(access),
     ...createResolveAndCountActivities(access),
     ...createExportRecordsActivities(access),
     ...createShardActivities(access),

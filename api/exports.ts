@@ -14,6 +14,7 @@ import {
 } from "../db/exports.ts";
 import { startExportEmails } from "../activities/email_outbox.ts";
 import { startExportDeliveries } from "../activities/webhook_outbox.ts";
+import { queuePositions } from "../db/export_queue.ts";
 import { describeFormats, supportedFormats } from "../registry/mod.ts";
 import type { deleteExportWorkflow } from "../workflows/delete_export_workflow.ts";
 import type { CurrentUser } from "../domain/users.ts";
@@ -183,8 +184,24 @@ export function exportsRoutes(deps: ExportsApiDependencies): OpenAPIHono<ApiEnv>
   const { sql, storage, config, temporal } = deps;
   const app = new OpenAPIHono<ApiEnv>({ strict: false, defaultHook: validationHook });
 
-  async function present(row: ExportRow, access: ProjectAccess): Promise<ExportJson> {
-    return await serializeExport(row, { storage, config, permissions: permittedActions(access) });
+  /**
+   * The export as the caller sees it; a waiting export's `queue_position` comes from
+   * `positions` (read once per page) or, when not given, from its own read of the queue.
+   */
+  async function present(
+    row: ExportRow,
+    access: ProjectAccess,
+    positions?: Map<number, number>,
+  ): Promise<ExportJson> {
+    const queue = row.status !== "PENDING"
+      ? undefined
+      : positions ?? await queuePositions(sql, config.exportMaxRunning);
+    return await serializeExport(row, {
+      storage,
+      config,
+      permissions: permittedActions(access),
+      queuePosition: queue?.get(row.id) ?? null,
+    });
   }
 
   /** Loads an export the caller may read, or the error to send. */
@@ -245,6 +262,9 @@ export function exportsRoutes(deps: ExportsApiDependencies): OpenAPIHono<ApiEnv>
       return url.toString();
     };
     const accessByProject = new Map<number, ProjectAccess>();
+    const positions = rows.some((row) => row.status === "PENDING")
+      ? await queuePositions(sql, config.exportMaxRunning)
+      : undefined;
     const results: ExportJson[] = [];
     for (const row of rows) {
       let access = accessByProject.get(row.project_id);
@@ -252,7 +272,7 @@ export function exportsRoutes(deps: ExportsApiDependencies): OpenAPIHono<ApiEnv>
         access = (await loadProjectAccess(sql, user, row.project_id))!;
         accessByProject.set(row.project_id, access);
       }
-      results.push(await present(row, access));
+      results.push(await present(row, access, positions));
     }
     return c.json({
       count,

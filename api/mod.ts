@@ -8,6 +8,7 @@ import { responseContract } from "./contract.ts";
 import { docsRoutes } from "./docs.ts";
 import type { ApiEnv, ExportsApiDependencies } from "./env.ts";
 import { jsonError, unavailableDependency, validationHook } from "./errors.ts";
+import { exportQueueRoutes } from "./export_queue.ts";
 import { exportsRoutes } from "./exports.ts";
 import { filesRoutes } from "./files.ts";
 import { checkHealth } from "./health.ts";
@@ -100,6 +101,7 @@ export function createApp(deps: ExportsApiDependencies): OpenAPIHono<BlankEnv> {
   const v2 = new OpenAPIHono<ApiEnv>({ strict: false, defaultHook: validationHook });
   v2.use("*", tokenAuth(deps.sql));
   v2.route("/exports", retentionRoutes(deps));
+  v2.route("/exports/queue", exportQueueRoutes(deps)); // before /exports/{id}
   v2.route("/exports", exportsRoutes(deps));
   v2.route("/export-schedules", schedulesRoutes(deps));
   v2.route("/exports", exportDeliveriesRoutes(deps));

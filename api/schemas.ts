@@ -176,6 +176,11 @@ export const ExportSchema = z.object({
   file_size_display: z.string(),
   checksum: z.string().nullable(),
   resumed_count: z.number().int(),
+  queue_position: z.number().int().min(1).nullable().openapi({
+    description: "While the export waits for a slot (PENDING under the running caps per user " +
+      "and per project): its 1-based place in the admission order among every waiting export; " +
+      "null when it is not waiting (docs/fair-scheduling.md)",
+  }),
   user_permissions: z.array(ActionSchema).openapi({
     description: "What the caller may do with this export",
   }),

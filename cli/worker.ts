@@ -20,7 +20,7 @@ import { closeNativeConnection } from "./temporal.ts";
 import { backoffDelayMs, retryForever } from "./backoff.ts";
 import { watchDependencies } from "./dependencies.ts";
 import { ensureSearchAttributes } from "./temporal_setup.ts";
-import { controlTaskQueue } from "../workflows/task_queues.ts";
+import { admissionTaskQueue, controlTaskQueue } from "../workflows/task_queues.ts";
 
 const BUNDLER = fileURLToPath(new URL("./bundle_workflows.ts", import.meta.url));
 
@@ -49,6 +49,9 @@ export async function connectWorker(address: string): Promise<NativeConnection> 
   return await NativeConnection.connect({ address });
 }
 
+/** Slots of the admission queue per worker: a waiting export costs a timer and a poll a second. */
+const ADMISSION_SLOTS = 1000;
+
 /**
  * One export worker process: SDK workers on one connection, by role ({@link WorkerRole},
  * `WORKER_ROLE`):
@@ -56,9 +59,10 @@ export async function connectWorker(address: string): Promise<NativeConnection> 
  *   activities (`maxConcurrentActivities` slots, default 4); its control queue
  *   ({@link controlTaskQueue}) runs the short control activities (resolve, count, finish, save,
  *   mark, delete, housekeeping; `maxConcurrentControlActivities` slots, default 20), so that a
- *   cancel or a delete never waits for a slot behind long exports;
+ *   cancel or a delete never waits for a slot behind long exports; and the admission queue
+ *   ({@link admissionTaskQueue}) where exports wait for a slot (`awaitAdmission`);
  * - `workflows`: the workflow tasks of the export queue (no activity registered there, so no
- *   activity poller and no eager activity) and the control queue;
+ *   activity poller and no eager activity), the control queue and the admission queue;
  * - `streaming`: the activities of the export queue only, without the workflow bundle (no
  *   workflow thread: a second V8 isolate of ~65 MB), so the process holds little besides the
  *   export it streams.
@@ -136,6 +140,15 @@ export async function createExportWorker(
         activities,
         taskQueue: controlTaskQueue(taskQueue),
         maxConcurrentActivityTaskExecutions: options.maxConcurrentControlActivities ?? 20,
+      }),
+    );
+    // exports waiting for a slot (awaitAdmission): sleeping pollers, one slot each
+    workers.push(
+      await Worker.create({
+        ...common,
+        activities,
+        taskQueue: admissionTaskQueue(taskQueue),
+        maxConcurrentActivityTaskExecutions: ADMISSION_SLOTS,
       }),
     );
   }

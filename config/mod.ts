@@ -48,6 +48,12 @@ export interface Config {
    * 30 s between them): 10 gives a dependency that stays down about 3 minutes.
    */
   exportMaxAttempts: number;
+  /**
+   * Running exports allowed at once per user (`EXPORT_MAX_RUNNING_PER_USER`, default 4) and per
+   * project (`EXPORT_MAX_RUNNING_PER_PROJECT`, default 8); 0: unlimited. Further exports wait,
+   * PENDING, for a slot (domain/admission.ts, docs/fair-scheduling.md).
+   */
+  exportMaxRunning: { perUser: number; perProject: number };
   downloadUrlExpirySeconds: number;
   /**
    * When set, exports are served from public objects at `<base><file key>` instead of short-lived
@@ -215,6 +221,8 @@ const envSchema = z.object({
   UPLOAD_PART_SIZE_MB: z.coerce.number().min(5).max(512).optional(),
   HEARTBEAT_TIMEOUT_SECONDS: z.coerce.number().int().min(2).max(600).default(20),
   EXPORT_MAX_ATTEMPTS: z.coerce.number().int().min(1).max(100).default(10),
+  EXPORT_MAX_RUNNING_PER_USER: z.coerce.number().int().min(0).max(10_000).default(4),
+  EXPORT_MAX_RUNNING_PER_PROJECT: z.coerce.number().int().min(0).max(10_000).default(8),
   DOWNLOAD_URL_EXPIRY_SECONDS: z.coerce.number().int().min(10).max(7 * 24 * 3600).default(3600),
   PUBLIC_FILES_BASE_URL: z.url().optional(),
   SIGNING_SECRET: z.string().min(16).default("ami-exports-development-signing-secret"),
@@ -321,6 +329,10 @@ export function loadConfig(env: Record<string, string | undefined> = Deno.env.to
     uploadPartSize: Math.round(partMb * MIB),
     heartbeatTimeoutSeconds: e.HEARTBEAT_TIMEOUT_SECONDS,
     exportMaxAttempts: e.EXPORT_MAX_ATTEMPTS,
+    exportMaxRunning: {
+      perUser: e.EXPORT_MAX_RUNNING_PER_USER,
+      perProject: e.EXPORT_MAX_RUNNING_PER_PROJECT,
+    },
     downloadUrlExpirySeconds: e.DOWNLOAD_URL_EXPIRY_SECONDS,
     publicFilesBaseUrl: e.PUBLIC_FILES_BASE_URL,
     signingSecret: e.SIGNING_SECRET,

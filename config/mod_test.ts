@@ -180,3 +180,19 @@ Deno.test("loadConfig reads SMTP_URL (off when empty) and EMAIL_*, and refuses b
   }
   assertThrows(() => loadConfig({ EMAIL_LINK_MAX_DAYS: "0" }), ConfigError, "EMAIL_LINK_MAX_DAYS");
 });
+
+Deno.test("loadConfig reads the running caps per user and per project (0: unlimited)", () => {
+  assertEquals(loadConfig({}).exportMaxRunning, { perUser: 4, perProject: 8 });
+  assertEquals(
+    loadConfig({ EXPORT_MAX_RUNNING_PER_USER: "0", EXPORT_MAX_RUNNING_PER_PROJECT: "2" })
+      .exportMaxRunning,
+    { perUser: 0, perProject: 2 },
+  );
+  const error = assertThrows(
+    () => loadConfig({ EXPORT_MAX_RUNNING_PER_USER: "-1", EXPORT_MAX_RUNNING_PER_PROJECT: "x" }),
+    ConfigError,
+  );
+  for (const name of ["EXPORT_MAX_RUNNING_PER_USER", "EXPORT_MAX_RUNNING_PER_PROJECT"]) {
+    assertEquals(error.problems.join("\n").includes(name), true);
+  }
+});

@@ -1,5 +1,6 @@
 /**
- * exportWorkflow: resolveExporter → countRecords → exportRecords → finishUpload → saveStats;
+ * exportWorkflow: awaitAdmission (a slot under the running caps: docs/fair-scheduling.md) →
+ * resolveExporter → countRecords → exportRecords → finishUpload → saveStats;
  * above `EXPORT_SHARD_RECORDS` records: resolveExporter → countRecords → planShards →
  * exportShard × N in parallel → composeShards → saveStats.
  * Deterministic: imports only `@temporalio/workflow` and types; all I/O is in activities.
@@ -27,7 +28,7 @@ import {
   PROJECT_ID,
   REQUESTED_BY,
 } from "./search_attributes.ts";
-import { controlTaskQueue } from "./task_queues.ts";
+import { admissionTaskQueue, controlTaskQueue } from "./task_queues.ts";
 
 /** Input of {@link exportWorkflow}. */
 export interface ExportWorkflowInput {
@@ -57,6 +58,11 @@ export interface ExportProgress {
   records: number | null;
   /** A sharded export: shards planned and shards exported so far (absent when unsharded). */
   shards?: { total: number; done: number };
+  /**
+   * While it waits for a slot (stage `resolve_exporter`, before the export is STARTED): its
+   * 1-based place in the queue, from the last `awaitAdmission` call that returned still waiting.
+   */
+  queuePosition?: number;
 }
 
 /** Query: the stage the workflow is in and the totals it knows. */
@@ -111,6 +117,20 @@ export async function exportWorkflow(input: ExportWorkflowInput): Promise<Export
     scheduleToCloseTimeout: "30 minutes",
     heartbeatTimeout,
     retry: { ...retry, maximumAttempts: 20 },
+  });
+  // Waiting for a slot: as long as it takes (retried without limit on transient errors, never
+  // failed for waiting); each call returns after at most 2 minutes with the position.
+  const admission = proxyActivities<ExportActivities>({
+    taskQueue: admissionTaskQueue(workflowInfo().taskQueue),
+    startToCloseTimeout: "5 minutes",
+    heartbeatTimeout,
+    // no maximumAttempts: unlimited
+    retry: {
+      initialInterval: defaultRetry.initialInterval,
+      backoffCoefficient: defaultRetry.backoffCoefficient,
+      maximumInterval: defaultRetry.maximumInterval,
+      nonRetryableErrorTypes: NON_RETRYABLE_ERRORS,
+    },
   });
   // Shards: on cancel, wait until each shard activity has stopped, so the cleanup that follows
   // finds every shard upload it could leave.
@@ -173,10 +193,32 @@ export async function exportWorkflow(input: ExportWorkflowInput): Promise<Export
     }
   }
 
+  /**
+   * Waits until the export is admitted under the running caps, showing its place in the queue
+   * (progress query, Temporal UI current details; the live position is in the activity's
+   * heartbeat details).
+   */
+  async function awaitSlot(): Promise<void> {
+    // the stage stays resolve_exporter (what a failure or a cancel while waiting names)
+    setCurrentDetails("**PENDING** · waiting for a slot");
+    while (true) {
+      const turn = await admission.awaitAdmission({ exportId: input.exportId });
+      if (turn.admitted) break;
+      state.queuePosition = turn.position;
+      setCurrentDetails(
+        `**PENDING** · waiting for a slot: position ${turn.position} of ${turn.waiting}`,
+      );
+    }
+    delete state.queuePosition;
+    setCurrentDetails("**STARTED** · admitted");
+  }
+
   let upload: { key: string; uploadId: string } | undefined;
   let plan: ShardPlan | undefined;
   let fileKey: string | undefined;
   try {
+    // Runs started before fair admission replay without it.
+    if (patched("fair-admission")) await awaitSlot();
     const resolved = await short.resolveExporter({ exportId: input.exportId });
     describe(resolved);
     fileKey = resolved.fileKey;
