@@ -7,6 +7,7 @@
 import { createAdmissionActivities } from "./admission.ts";
 import { createAwaitReplicaActivities } from "./await_replica.ts";
 import { createDeleteExportActivities } from "./delete_export.ts";
+import { createEmailActivities } from "./email.ts";
 import { type ActivityDependencies, createExportAccess } from "./export_access.ts";
 import { createExportOutcomeActivities } from "./export_outcome.ts";
 import { createExportRecordsActivities } from "./export_records.ts";
@@ -33,6 +34,7 @@ export function createActivities(deps: ActivityDependencies) {
     ...createDeleteExportActivities(access),
     ...createHousekeepingActivities(access),
     ...createRetentionActivities(access),
+    ...createEmailActivities(access),
   };
 }
 

@@ -12,6 +12,7 @@ import {
   markExportEnded,
   markExportPending,
 } from "../db/exports.ts";
+import { startExportEmails } from "../activities/email_outbox.ts";
 import { startExportDeliveries } from "../activities/webhook_outbox.ts";
 import { queuePositions } from "../db/export_queue.ts";
 import { describeFormats, supportedFormats } from "../registry/mod.ts";
@@ -40,6 +41,7 @@ import {
   ReusedExportSchema,
 } from "./schemas.ts";
 import { exportFileUrl, serializeExport } from "./serialize.ts";
+import { SignedLinkQuerySchema } from "./signed_download.ts";
 import { logEvent } from "../domain/log.ts";
 import { expiredMessage } from "../domain/retention.ts";
 import { MAX_MESSAGE_CHARS, truncateText } from "../domain/echo.ts";
@@ -150,15 +152,18 @@ const downloadRoute = createRoute({
   method: "get",
   path: "/{id}/download",
   tags,
-  security,
+  // a token, or a signed link (`expires` and `signature`, api/signed_download.ts, docs/email.md)
+  security: [...security, {}],
   summary: "Redirect to the export's file (short-lived signed URL)",
-  request: { params: IdParamSchema },
+  description: "With an API token, or without one through the signed link of the export's " +
+    "email (`expires` and `signature`); a bad or expired signature is a 403.",
+  request: { params: IdParamSchema, query: SignedLinkQuerySchema },
   responses: {
     302: {
       description: "Redirect to the file",
       headers: z.object({ Location: z.string() }),
     },
-    ...errorResponses(400, 401, 404, 409, 410),
+    ...errorResponses(400, 401, 403, 404, 409, 410),
   },
 });
 
@@ -362,8 +367,12 @@ export function exportsRoutes(deps: ExportsApiDependencies): OpenAPIHono<ApiEnv>
       // No open workflow (it was terminated, or its start was lost): nothing else will end the
       // export. Mark it REVOKED so it can be retried (a retry, or housekeeping, aborts the
       // partial upload that upload_id still names).
-      await markExportEnded(sql, found.row.id, { status: "REVOKED" });
+      await markExportEnded(sql, found.row.id, {
+        status: "REVOKED",
+        email: config.email.smtpUrl !== undefined, // docs/email.md
+      });
       await startExportDeliveries({ sql, config, temporal }, found.row.id); // docs/webhooks.md
+      await startExportEmails({ sql, config, temporal }, found.row.id); // docs/email.md
     }
     return c.json(await present((await findExport(sql, found.row.id))!, found.access), 202);
   });

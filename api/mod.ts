@@ -18,6 +18,7 @@ import { MAX_ECHO_CHARS, truncateText } from "../domain/echo.ts";
 import { HealthSchema } from "./schemas.ts";
 import { retentionRoutes } from "./retention.ts";
 import { schedulesRoutes } from "./schedules.ts";
+import { signedDownloadRoutes } from "./signed_download.ts";
 import { exportDeliveriesRoutes, webhooksRoutes } from "./webhooks.ts";
 
 /** Where the OpenAPI document is served. */
@@ -101,6 +102,9 @@ export function createApp(deps: ExportsApiDependencies): OpenAPIHono<BlankEnv> {
   app.route(DOCS_PATH, docsRoutes(OPENAPI_PATH));
   // a browser pointed at the API's address lands on its reference page, not on a JSON 404
   app.get("/", (c) => c.redirect(DOCS_PATH, 302));
+
+  // a signed download link needs no token (docs/email.md); without one it goes on to v2
+  app.route("/api/v2/exports", signedDownloadRoutes(deps));
 
   const v2 = new OpenAPIHono<ApiEnv>({ strict: false, defaultHook: validationHook });
   v2.use("*", tokenAuth(deps.sql));

@@ -71,7 +71,10 @@ export interface Config {
    * signed URLs (for deployments whose bucket or CDN is public on purpose).
    */
   publicFilesBaseUrl?: string;
-  /** Secret used to sign filesystem download URLs. */
+  /**
+   * Secret used to sign filesystem download URLs and the download links of emails
+   * (`SIGNING_SECRET`, docs/email.md).
+   */
   signingSecret: string;
   /** What the occurrence formats print: local time zone, crop URL base, `details` link base. */
   formats: FormatSettings;
@@ -79,6 +82,26 @@ export interface Config {
   webhooks: WebhookSettings;
   /** How long exports' files are kept (docs/retention.md, GBIF's download `eraseAfter`). */
   retention: RetentionSettings;
+  /** The email a user gets when an export ends (docs/email.md); off when `smtpUrl` is unset. */
+  email: EmailSettings;
+}
+
+/** Email settings (`SMTP_URL`, `EMAIL_*`, docs/email.md and docs/configuration.md). */
+export interface EmailSettings {
+  /** `smtp://user:pass@host:port` or `smtps://…` (`SMTP_URL`); undefined: no email is sent. */
+  smtpUrl?: string;
+  /** The From header (`EMAIL_FROM`, default `ami-exports <noreply@localhost>`). */
+  from: string;
+  /** Lifetime of a link to an export kept forever (`EMAIL_LINK_MAX_DAYS`, default 30). */
+  linkMaxDays: number;
+  /** One SMTP conversation's timeout (`SMTP_TIMEOUT_SECONDS`, default 30). */
+  timeoutSeconds: number;
+  /** First retry delay, doubled per attempt (`EMAIL_RETRY_INITIAL_SECONDS`, default 10). */
+  retryInitialSeconds: number;
+  /** Longest delay between attempts (`EMAIL_RETRY_MAX_INTERVAL_SECONDS`, default 3600). */
+  retryMaxIntervalSeconds: number;
+  /** How long an email is tried in all (`EMAIL_RETRY_TOTAL_SECONDS`, default 86400). */
+  retryTotalSeconds: number;
 }
 
 /** Webhook settings (`WEBHOOK_*`, docs/webhooks.md and docs/configuration.md). */
@@ -232,6 +255,18 @@ const envSchema = z.object({
   EXPORT_RETENTION_DAYS: z.coerce.number().int().min(0).max(36_500).default(30),
   EXPORT_RETENTION_SECONDS: z.coerce.number().int().min(0).max(36_500 * 86_400).optional(),
   EXPORT_RETENTION_MAX_DAYS: z.coerce.number().int().min(1).max(36_500).default(365),
+  SMTP_URL: z.url({ protocol: /^smtps?$/, error: "must be an smtp:// or smtps:// URL" })
+    .refine((v) => new URL(v).hostname !== "", "must name a host: smtp://user:pass@host:port")
+    .optional(),
+  EMAIL_FROM: z.string().regex(
+    /^([^<>\r\n]*<[^\s<>@]+@[^\s<>@]+>|[^\s<>@]+@[^\s<>@]+)$/,
+    "must be an address, or a name and <address>: ami-exports <noreply@example.org>",
+  ).default("ami-exports <noreply@localhost>"),
+  EMAIL_LINK_MAX_DAYS: z.coerce.number().int().min(1).max(36_500).default(30),
+  SMTP_TIMEOUT_SECONDS: z.coerce.number().int().min(1).max(600).default(30),
+  EMAIL_RETRY_INITIAL_SECONDS: z.coerce.number().int().min(1).max(3600).default(10),
+  EMAIL_RETRY_MAX_INTERVAL_SECONDS: z.coerce.number().int().min(1).max(86400).default(3600),
+  EMAIL_RETRY_TOTAL_SECONDS: z.coerce.number().int().min(10).max(7 * 86400).default(86400),
 });
 
 /**
@@ -332,6 +367,15 @@ export function loadConfig(env: Record<string, string | undefined> = Deno.env.to
     retention: {
       seconds: e.EXPORT_RETENTION_SECONDS ?? e.EXPORT_RETENTION_DAYS * 86_400,
       maxDays: e.EXPORT_RETENTION_MAX_DAYS,
+    },
+    email: {
+      smtpUrl: e.SMTP_URL,
+      from: e.EMAIL_FROM,
+      linkMaxDays: e.EMAIL_LINK_MAX_DAYS,
+      timeoutSeconds: e.SMTP_TIMEOUT_SECONDS,
+      retryInitialSeconds: e.EMAIL_RETRY_INITIAL_SECONDS,
+      retryMaxIntervalSeconds: e.EMAIL_RETRY_MAX_INTERVAL_SECONDS,
+      retryTotalSeconds: e.EMAIL_RETRY_TOTAL_SECONDS,
     },
   };
 }

@@ -178,6 +178,28 @@ Deno.test("EXPORT_DATABASE_URL defaults to DATABASE_URL; the replica's lag bound
   );
 });
 
+Deno.test("loadConfig reads SMTP_URL (off when empty) and EMAIL_*, and refuses bad ones", () => {
+  const off = loadConfig({ SMTP_URL: "" });
+  assertEquals(off.email.smtpUrl, undefined);
+  assertEquals(off.email.from, "ami-exports <noreply@localhost>");
+  assertEquals(off.email.linkMaxDays, 30);
+  const on = loadConfig({
+    SMTP_URL: "smtps://user:pa%40ss@smtp.example.org:465",
+    EMAIL_FROM: "Moth exports <exports@example.org>",
+    EMAIL_LINK_MAX_DAYS: "7",
+  });
+  assertEquals(on.email.smtpUrl, "smtps://user:pa%40ss@smtp.example.org:465");
+  assertEquals(on.email.from, "Moth exports <exports@example.org>");
+  assertEquals(on.email.linkMaxDays, 7);
+  for (const SMTP_URL of ["http://smtp.example.org", "smtp://", "smtp.example.org:25"]) {
+    assertThrows(() => loadConfig({ SMTP_URL }), ConfigError, "SMTP_URL");
+  }
+  for (const EMAIL_FROM of ["noreply", "a <b>", "x@y.z\r\nBcc: evil@example.org"]) {
+    assertThrows(() => loadConfig({ EMAIL_FROM }), ConfigError, "EMAIL_FROM");
+  }
+  assertThrows(() => loadConfig({ EMAIL_LINK_MAX_DAYS: "0" }), ConfigError, "EMAIL_LINK_MAX_DAYS");
+});
+
 Deno.test("loadConfig reads the running caps per user and per project (0: unlimited)", () => {
   assertEquals(loadConfig({}).exportMaxRunning, { perUser: 4, perProject: 8 });
   assertEquals(
