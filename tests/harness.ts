@@ -69,6 +69,10 @@ export async function startHarness(
     EXPORT_BATCH_SIZE: String(options.batchSize ?? 5000),
     UPLOAD_PART_SIZE_MB: "5",
     HEARTBEAT_TIMEOUT_SECONDS: "10",
+    // no running caps unless a test sets them (tests/fair_queue_test.ts): other tests insert
+    // STARTED rows without workflows and start more exports per user than the caps admit
+    EXPORT_MAX_RUNNING_PER_USER: "0",
+    EXPORT_MAX_RUNNING_PER_PROJECT: "0",
     ...options.env,
   };
   const config = loadConfig(env);
