@@ -7,6 +7,7 @@ import type { Config } from "../config/mod.ts";
 import type { Sql } from "../db/client.ts";
 import { exportFilters, type ExportRow, findExport } from "../db/exports.ts";
 import { getExporter, supportedFormats } from "../registry/mod.ts";
+import { projectColumns } from "../registry/columns.ts";
 import { asStream, withByteOrderMark } from "../registry/stream.ts";
 import type { ExportOptions, ExportQueryContext, StreamExporter } from "../registry/types.ts";
 import type { ObjectStorage } from "../storage/types.ts";
@@ -26,7 +27,10 @@ export interface ActivityDependencies {
 export interface ExportAccess extends ActivityDependencies {
   /** The export's row; fails (non-retryable) when it is gone. */
   requireExport(exportId: number): Promise<ExportRow>;
-  /** The format's exporter as a stream (with a byte order mark when Excel-compatible). */
+  /**
+   * The format's exporter as a stream, over the chosen `columns` when set, with a byte order mark
+   * when Excel-compatible.
+   */
   requireExporter(format: string, options?: ExportOptions): StreamExporter;
   /** Fails (non-retryable) when the export's capture set was deleted meanwhile. */
   checkFilters(row: ExportRow): Promise<void>;
@@ -49,8 +53,9 @@ export function createExportAccess(deps: ActivityDependencies): ExportAccess {
   }
 
   function requireExporter(format: string, options: ExportOptions = {}): StreamExporter {
-    const exporter = getExporter(format);
-    if (!exporter) throw unknownFormat(format, supportedFormats());
+    const found = getExporter(format);
+    if (!found) throw unknownFormat(format, supportedFormats());
+    const exporter = projectColumns(found, options.columns);
     const excel = options.excel_compatible === true &&
       (exporter.acceptedOptions ?? []).includes("excel_compatible");
     return excel ? withByteOrderMark(asStream(exporter)) : asStream(exporter);

@@ -94,6 +94,7 @@ export async function serializeExport(
     format: row.format,
     filters: exportFilters(row) as Record<string, unknown>,
     excel_compatible: exportOptions(row).excel_compatible === true,
+    columns: exportOptions(row).columns ?? null,
     filters_display: truncateDisplay(row.filters_display ?? {}),
     status: row.status,
     error: row.error === null ? null : truncateText(row.error, MAX_MESSAGE_CHARS),

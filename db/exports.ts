@@ -103,13 +103,18 @@ export function exportOptions(row: Pick<ExportRow, "filters">): ExportOptions {
 
 /**
  * The `filters` document an export stores: the validated filters plus the options that are set
- * (under `_options`). Two requests with equal documents ask for the same file.
+ * (under `_options`: `true` flags and non-empty `columns` lists). Two requests with equal
+ * documents ask for the same file, so a request with other `columns` is another request.
  */
 export function storedFilters(
   filters: Record<string, unknown>,
   options: ExportOptions = {},
 ): Record<string, unknown> {
-  const set = Object.fromEntries(Object.entries(options).filter(([, value]) => value === true));
+  const set = Object.fromEntries(
+    Object.entries(options).filter(([, value]) =>
+      value === true || (Array.isArray(value) && value.length > 0)
+    ),
+  );
   return Object.keys(set).length === 0 ? filters : { ...filters, [OPTIONS_KEY]: set };
 }
 

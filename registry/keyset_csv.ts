@@ -183,7 +183,9 @@ interface KeysetState {
 
 /**
  * The exporter of a keyset CSV declaration. Rows are encoded in the {@link csvDialect}; every
- * format accepts `excel_compatible`. A batch of fewer than `limit` rows ends the file.
+ * format accepts `excel_compatible` and `columns` (the same declaration over the chosen columns:
+ * the header and each row's cells are the full file's, projected, since every cell is encoded on
+ * its own and the cursor reads the row, not the written cells). A batch of fewer than `limit` rows ends the file.
  */
 export function keysetCsv(format: KeysetCsvFormat): RecordExporter | StreamExporter {
   const { columns, cursor: keys } = format;
@@ -202,7 +204,10 @@ export function keysetCsv(format: KeysetCsvFormat): RecordExporter | StreamExpor
     extension: "csv",
     contentType: "text/csv",
     acceptedFilters: format.acceptedFilters,
-    acceptedOptions: ["excel_compatible"] as const,
+    acceptedOptions: ["excel_compatible", "columns"] as const,
+    columns,
+    withColumns: (chosen: readonly string[]): RecordExporter | StreamExporter =>
+      keysetCsv({ ...format, columns: chosen }),
     ...(format.revision === undefined ? {} : { revision: format.revision }),
     async count(ctx: ExportQueryContext): Promise<number> {
       const [row] = await format.count(ctx);

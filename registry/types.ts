@@ -43,6 +43,13 @@ export interface ExportOptions {
    * byte-identical to one exported without the option.
    */
   excel_compatible?: boolean;
+  /**
+   * Formats that declare their columns (`ExporterInfo.columns`): write only these columns, a
+   * non-empty subset of the format's columns in the format's order; the file is then exactly
+   * the full file's projection (same dialect, quoting, formula guard, byte order mark). Absent:
+   * every column. `registry/columns.ts` checks a request's list.
+   */
+  columns?: string[];
 }
 
 /** Names of the options (keys of {@link ExportOptions}). */
@@ -149,6 +156,16 @@ export interface ExporterInfo {
    * (`registry/settings_key.ts`).
    */
   revision?: number;
+  /**
+   * Formats that accept the `columns` option: the file's columns in file order (the header).
+   * Absent on formats that cannot project their rows.
+   */
+  columns?: readonly string[];
+  /**
+   * Present with {@link ExporterInfo.columns}: the same format writing only `chosen` (a checked
+   * subset in file order, `registry/columns.ts`), each row the full row's projection.
+   */
+  withColumns?(chosen: readonly string[]): Exporter;
   /** Number of records the export will contain (one statement). */
   count(ctx: ExportQueryContext): Promise<number>;
   /**
