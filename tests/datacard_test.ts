@@ -1,0 +1,160 @@
+/**
+ * Column choice, citation and data card, end to end through the API and a worker: every CSV
+ * format that declares its columns exports a chosen subset that is exactly the full file's
+ * projection (Python's csv module, `tests/columns_check.py`), refuses unknown, repeated,
+ * out-of-order and empty lists with nothing created, and counts other columns as another
+ * request (docs/formats.md, "Choosing columns").
+ */
+import { fileURLToPath } from "node:url";
+import { seedDemo } from "../db/seed_demo.ts";
+import { describeFormats } from "../registry/mod.ts";
+import { assert, assertEquals } from "./assert.ts";
+import { type Harness, startHarness } from "./harness.ts";
+import { serviceTest } from "./support.ts";
+
+const ROOT = fileURLToPath(new URL("..", import.meta.url));
+
+/** Creates an export through the API; its status and JSON. */
+async function create(
+  h: Harness,
+  token: string,
+  body: Record<string, unknown>,
+): Promise<{ status: number; json: Record<string, unknown> }> {
+  const res = await h.api("POST", "/api/v2/exports/", { token, body });
+  return { status: res.status, json: await res.json() };
+}
+
+/** Waits for SUCCESS and downloads the file. */
+async function fileOf(h: Harness, token: string, id: number): Promise<Uint8Array> {
+  const done = await h.waitForExport(id, token);
+  assertEquals(done.status, "SUCCESS", JSON.stringify(done));
+  return await h.download(done.file_url as string);
+}
+
+/** Runs `tests/columns_check.py` on a full file and its subset; the subset's row count. */
+async function checkProjection(
+  full: Uint8Array,
+  subset: Uint8Array,
+  columns: string[],
+): Promise<number> {
+  const dir = await Deno.makeTempDir({ prefix: "columns-" });
+  try {
+    await Deno.writeFile(`${dir}/full.csv`, full);
+    await Deno.writeFile(`${dir}/subset.csv`, subset);
+    const out = await new Deno.Command(`${ROOT}.tools/venv/bin/python`, {
+      args: [
+        `${ROOT}tests/columns_check.py`,
+        `${dir}/full.csv`,
+        `${dir}/subset.csv`,
+        columns.join(","),
+      ],
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    const decoder = new TextDecoder();
+    assert(out.success, `columns_check.py: ${decoder.decode(out.stderr)}`);
+    return JSON.parse(decoder.decode(out.stdout)).rows;
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+Deno.test({
+  name: "columns: every column-declaring CSV format exports its chosen columns as the projection",
+  ...serviceTest,
+  async fn() {
+    const h = await startHarness({ storage: "s3" });
+    try {
+      const seed = await seedDemo(h.sql, { occurrences: 40, seed: 31 });
+      const token = seed.token;
+      const formats = describeFormats().filter((f) => f.columns);
+      assert(formats.length >= 7, `column formats: ${formats.map((f) => f.key)}`);
+      assert(!describeFormats().find((f) => f.key === "occurrences_simple_csv")?.columns);
+      const exportsBefore = async (): Promise<number> =>
+        Number((await h.sql`select count(*)::int as n from data_exports`)[0].n);
+
+      // refusals: nothing is created, the message names the column
+      const f = formats[0];
+      const all = f.columns!;
+      const before = await exportsBefore();
+      for (
+        const [columns, says] of [
+          [[all[0], "no_such_column"], "no_such_column"],
+          [[all[0], all[0]], `column named twice: ${all[0]}`],
+          [[all[1], all[0]], `column out of the format's order: ${all[0]}`],
+          [[], "the list is empty"],
+        ] as const
+      ) {
+        const refused = await create(h, token, {
+          project: seed.project_id,
+          format: f.key,
+          columns,
+        });
+        assertEquals(refused.status, 400, JSON.stringify(refused.json));
+        assert(String(refused.json.error).includes(says), String(refused.json.error));
+      }
+      const notAccepted = await create(h, token, {
+        project: seed.project_id,
+        format: "occurrences_simple_csv",
+        columns: ["id"],
+      });
+      assertEquals(notAccepted.status, 400, JSON.stringify(notAccepted.json));
+      assertEquals(await exportsBefore(), before, "a refused request creates nothing");
+
+      // every format: full and subset (first, every other one, last), one of them with a BOM
+      const started = await Promise.all(formats.map(async (format, n) => {
+        const cols = format.columns!;
+        const columns = cols.filter((_, i) => i === 0 || i % 2 === 1 || i === cols.length - 1);
+        const excel = n === 0 ? { excel_compatible: true } : {};
+        const full = await create(h, token, {
+          project: seed.project_id,
+          format: format.key,
+          ...excel,
+        });
+        const subset = await create(h, token, {
+          project: seed.project_id,
+          format: format.key,
+          columns,
+          ...excel,
+        });
+        assertEquals(full.status, 201, JSON.stringify(full.json));
+        assertEquals(subset.status, 201, JSON.stringify(subset.json));
+        assertEquals(subset.json.columns, columns);
+        assertEquals(full.json.columns, null);
+        return { format, columns, full: full.json.id as number, subset: subset.json.id as number };
+      }));
+      for (const s of started) {
+        const full = await fileOf(h, token, s.full);
+        const subset = await fileOf(h, token, s.subset);
+        const rows = await checkProjection(full, subset, s.columns);
+        const [{ n }] = await h
+          .sql`select record_count as n from data_exports where id = ${s.full}`;
+        assertEquals(rows, Number(n), `${s.format.key}: every row`);
+      }
+
+      // reuse: the same columns reuse, other columns are another request, all columns = none
+      const s = started[1];
+      const same = await create(h, token, {
+        project: seed.project_id,
+        format: s.format.key,
+        columns: s.columns,
+      });
+      assertEquals([same.status, same.json.id], [200, s.subset]);
+      const everyColumn = await create(h, token, {
+        project: seed.project_id,
+        format: s.format.key,
+        columns: s.format.columns,
+      });
+      assertEquals([everyColumn.status, everyColumn.json.id], [200, s.full]);
+      const other = await create(h, token, {
+        project: seed.project_id,
+        format: s.format.key,
+        columns: s.columns.slice(0, 1),
+      });
+      assertEquals(other.status, 201, JSON.stringify(other.json));
+      await fileOf(h, token, other.json.id as number);
+    } finally {
+      await h.close();
+    }
+  },
+});
