@@ -189,6 +189,12 @@ export const ExportSchema = z.object({
   download_url: z.string().nullable().openapi({
     description: "Stable API URL that checks permissions and redirects to the file",
   }),
+  citation: z.string().nullable().openapi({
+    description: "One line to cite the export: project, owner, format, record count, export " +
+      "date and the download route; null until SUCCESS",
+    example: 'Project "Moths" (owner Ada). Darwin Core Archive export (dwca), 19,883 ' +
+      "records, exported 2026-12-05 via ami-exports: https://…/api/v2/exports/7/download/",
+  }),
   record_count: z.number().int(),
   file_size: z.number().int(),
   file_size_display: z.string(),

@@ -5,6 +5,8 @@ import { boundedFileName } from "../storage/key_bounds.ts";
 import type { ObjectStorage } from "../storage/types.ts";
 import type { ExportAction } from "../domain/permissions.ts";
 import type { ExportJson } from "./schemas.ts";
+import { exportCitation } from "../domain/citation.ts";
+import { getExporter } from "../registry/mod.ts";
 import {
   MAX_DISPLAY_CHARS,
   MAX_MESSAGE_CHARS,
@@ -80,6 +82,28 @@ export async function exportFileUrl(
   });
 }
 
+/** The export's stable download route, `<PUBLIC_BASE_URL>/api/v2/exports/<id>/download/`. */
+export function downloadRoute(row: Pick<ExportRow, "id">, config: Config): string {
+  return `${config.publicBaseUrl}/api/v2/exports/${row.id}/download/`;
+}
+
+/**
+ * The export's citation (`domain/citation.ts`) once it succeeded (kept when it EXPIRED: it
+ * still names what was exported); null before.
+ */
+export function citationOf(row: ExportRow, config: Config): string | null {
+  if (!["SUCCESS", "EXPIRED"].includes(row.status) || !row.finished_at) return null;
+  return exportCitation({
+    projectName: row.project_name,
+    ownerName: row.project_owner_name,
+    formatLabel: getExporter(row.format)?.label ?? row.format,
+    formatKey: row.format,
+    recordCount: row.record_count,
+    finishedAt: row.finished_at,
+    downloadUrl: downloadRoute(row, config),
+  });
+}
+
 /** Serializes one export for `user_permissions` of the caller. */
 export async function serializeExport(
   row: ExportRow,
@@ -109,9 +133,8 @@ export async function serializeExport(
       },
     },
     file_url: fileUrl,
-    download_url: ready
-      ? `${options.config.publicBaseUrl}/api/v2/exports/${row.id}/download/`
-      : null,
+    download_url: ready ? downloadRoute(row, options.config) : null,
+    citation: citationOf(row, options.config),
     record_count: row.record_count,
     file_size: row.file_size,
     file_size_display: formatFileSize(row.file_size),

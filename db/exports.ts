@@ -50,6 +50,9 @@ export interface ExportRow {
   user_email: string | null;
   project_id: number;
   project_slug: string;
+  project_name: string;
+  /** The project owner's name, else e-mail; null without an owner. */
+  project_owner_name: string | null;
   format: string;
   filters: Record<string, unknown>;
   filters_display: Record<string, unknown>;
@@ -323,6 +326,9 @@ export function deleteWorkflowId(export_: ExportIdentity): string {
 const exportColumns = (sql: Sql) =>
   sql`
   e.*, u.name as user_name, u.email as user_email, p.slug as project_slug,
+  p.name as project_name,
+  (select coalesce(nullif(ow.name, ''), ow.email) from users ow where ow.id = p.owner_id)
+    as project_owner_name,
   j.id as job_id, j.name as job_name, j.status as job_status, j.progress as job_progress`;
 
 /** One export with its job, or undefined. */

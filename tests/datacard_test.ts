@@ -24,10 +24,27 @@ async function create(
   return { status: res.status, json: await res.json() };
 }
 
-/** Waits for SUCCESS and downloads the file. */
+/**
+ * Waits for SUCCESS, checks the export's citation (project, owner, format, count, date, the
+ * download route) and downloads the file.
+ */
 async function fileOf(h: Harness, token: string, id: number): Promise<Uint8Array> {
   const done = await h.waitForExport(id, token);
   assertEquals(done.status, "SUCCESS", JSON.stringify(done));
+  const [p] = await h.sql`
+    select p.name, coalesce(nullif(u.name, ''), u.email) as owner from data_exports e
+    join projects p on p.id = e.project_id left join users u on u.id = p.owner_id
+    where e.id = ${id}`;
+  const count = (done.record_count as number).toLocaleString("en-US");
+  const date = String(done.finished_at).slice(0, 10);
+  assertEquals(
+    done.citation,
+    `Project "${p.name}"${p.owner ? ` (owner ${p.owner})` : ""}. ${
+      describeFormats().find((f) => f.key === done.format)!.label
+    } export (${done.format}), ${count} record${done.record_count === 1 ? "" : "s"}, exported ` +
+      `${date} via ami-exports: ${done.download_url}`,
+  );
+  assert(String(done.download_url).endsWith(`/api/v2/exports/${id}/download/`));
   return await h.download(done.file_url as string);
 }
 
@@ -121,6 +138,11 @@ Deno.test({
         assertEquals(subset.status, 201, JSON.stringify(subset.json));
         assertEquals(subset.json.columns, columns);
         assertEquals(full.json.columns, null);
+        assertEquals(
+          [full.json.citation, subset.json.citation],
+          [null, null],
+          "null until SUCCESS",
+        );
         return { format, columns, full: full.json.id as number, subset: subset.json.id as number };
       }));
       for (const s of started) {
