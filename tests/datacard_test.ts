@@ -149,6 +149,8 @@ Deno.test({
         const full = await fileOf(h, token, s.full);
         const subset = await fileOf(h, token, s.subset);
         const rows = await checkProjection(full, subset, s.columns);
+        const card = await h.api("GET", `/api/v2/exports/${s.subset}/datacard/`, { token });
+        assertEquals(cardContents(await card.text()).names, s.columns, "the card lists the subset");
         const [{ n }] = await h
           .sql`select record_count as n from data_exports where id = ${s.full}`;
         assertEquals(rows, Number(n), `${s.format.key}: every row`);
@@ -175,6 +177,101 @@ Deno.test({
       });
       assertEquals(other.status, 201, JSON.stringify(other.json));
       await fileOf(h, token, other.json.id as number);
+    } finally {
+      await h.close();
+    }
+  },
+});
+
+/** What `tests/datacard_check.py` read from a file. */
+interface FileContents {
+  names: string[];
+  headers: Record<string, string[]>;
+  readme: string | null;
+}
+
+/** Reads `bytes` (a file of `extension`) with `tests/datacard_check.py`. */
+async function fileContents(bytes: Uint8Array, extension: string): Promise<FileContents> {
+  const path = await Deno.makeTempFile({ prefix: "datacard-", suffix: `.${extension}` });
+  try {
+    await Deno.writeFile(path, bytes);
+    const out = await new Deno.Command(`${ROOT}.tools/venv/bin/python`, {
+      args: [`${ROOT}tests/datacard_check.py`, path, extension],
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    const decoder = new TextDecoder();
+    assert(out.success, `datacard_check.py: ${decoder.decode(out.stderr)}`);
+    return JSON.parse(decoder.decode(out.stdout));
+  } finally {
+    await Deno.remove(path);
+  }
+}
+
+/**
+ * The names a card lists under its last heading (`` - `name` …``) and, per name, the columns
+ * of its `Columns: `a`, `b`.` sentence.
+ */
+function cardContents(card: string): { names: string[]; headers: Record<string, string[]> } {
+  const section = card.slice(card.lastIndexOf("\n## "));
+  const names: string[] = [];
+  const headers: Record<string, string[]> = {};
+  for (const match of section.matchAll(/^- `([^`]+)`[^\n]*$/gm)) {
+    names.push(match[1]);
+    const columns = match[0].match(/ Columns: (.*)\.$/);
+    if (columns) headers[match[1]] = [...columns[1].matchAll(/`([^`]+)`/g)].map((m) => m[1]);
+  }
+  return { names, headers };
+}
+
+Deno.test({
+  name: "data card: every format's card lists exactly its file's columns or members, 409 before",
+  ...serviceTest,
+  async fn() {
+    const h = await startHarness({ storage: "s3" });
+    try {
+      const seed = await seedDemo(h.sql, { occurrences: 40, seed: 32 });
+      const token = seed.token;
+      const formats = describeFormats();
+      const ids = new Map<string, number>();
+      for (const format of formats) {
+        const created = await create(h, token, { project: seed.project_id, format: format.key });
+        assertEquals(created.status, 201, JSON.stringify(created.json));
+        ids.set(format.key, created.json.id as number);
+      }
+      // before SUCCESS (or a refused read): no card
+      const early = await h.api("GET", `/api/v2/exports/${ids.get("dwca")}/datacard/`, { token });
+      const earlyJson = await early.json();
+      if (early.status === 409) assert(String(earlyJson.error).includes("data card"));
+      else assertEquals(early.status, 200);
+      const missing = await h.api("GET", "/api/v2/exports/987654/datacard/", { token });
+      assertEquals(missing.status, 404);
+      await missing.body?.cancel();
+
+      for (const format of formats) {
+        const id = ids.get(format.key)!;
+        const bytes = await fileOf(h, token, id);
+        const res = await h.api("GET", `/api/v2/exports/${id}/datacard/`, { token });
+        assertEquals(res.status, 200, format.key);
+        assert(res.headers.get("content-type")!.startsWith("text/markdown"));
+        const card = await res.text();
+        const done = await h.waitForExport(id, token);
+        const size = `${(done.file_size as number).toLocaleString("en-US")} bytes`;
+        for (const fact of [done.citation, done.checksum, size]) {
+          assert(card.includes(String(fact)), `${format.key}: card lacks ${fact}`);
+        }
+        for (const setting of ["TIME_ZONE", "MEDIA_URL", "PLATFORM_URL", "Format revision"]) {
+          assert(card.includes(setting), `${format.key}: card lacks ${setting}`);
+        }
+        const listed = cardContents(card);
+        const found = await fileContents(bytes, format.extension);
+        assertEquals(
+          listed.names,
+          found.names,
+          `${format.key}: the card lists the file's contents`,
+        );
+        assertEquals(listed.headers, found.headers, `${format.key}: each member's header`);
+      }
     } finally {
       await h.close();
     }
