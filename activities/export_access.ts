@@ -7,6 +7,7 @@ import type { Config } from "../config/mod.ts";
 import type { Sql } from "../db/client.ts";
 import { exportFilters, type ExportRow, findExport } from "../db/exports.ts";
 import { getExporter, supportedFormats } from "../registry/mod.ts";
+import { exportDownloadUrl } from "../domain/citation.ts";
 import { projectColumns } from "../registry/columns.ts";
 import { asStream, withByteOrderMark } from "../registry/stream.ts";
 import type { ExportOptions, ExportQueryContext, StreamExporter } from "../registry/types.ts";
@@ -82,6 +83,13 @@ export function createExportAccess(deps: ActivityDependencies): ExportAccess {
       projectId: row.project_id,
       filters: exportFilters(row),
       settings: config.formats,
+      card: {
+        exportId: row.id,
+        filtersDisplay: row.filters_display ?? {},
+        requestedBy: row.user_name || row.user_email,
+        createdAt: row.created_at.toISOString(),
+        downloadUrl: exportDownloadUrl(config.publicBaseUrl, row.id),
+      },
     };
   }
 

@@ -5,7 +5,7 @@ import { boundedFileName } from "../storage/key_bounds.ts";
 import type { ObjectStorage } from "../storage/types.ts";
 import type { ExportAction } from "../domain/permissions.ts";
 import type { ExportJson } from "./schemas.ts";
-import { exportCitation } from "../domain/citation.ts";
+import { exportCitation, exportDownloadUrl } from "../domain/citation.ts";
 import { getExporter } from "../registry/mod.ts";
 import {
   MAX_DISPLAY_CHARS,
@@ -84,7 +84,7 @@ export async function exportFileUrl(
 
 /** The export's stable download route, `<PUBLIC_BASE_URL>/api/v2/exports/<id>/download/`. */
 export function downloadRoute(row: Pick<ExportRow, "id">, config: Config): string {
-  return `${config.publicBaseUrl}/api/v2/exports/${row.id}/download/`;
+  return exportDownloadUrl(config.publicBaseUrl, row.id);
 }
 
 /**

@@ -34,3 +34,8 @@ export function exportCitation(input: CitationInput): string {
     `(${input.formatKey}), ${records}, exported ${input.finishedAt.toISOString().slice(0, 10)} ` +
     `via ami-exports: ${input.downloadUrl}`;
 }
+
+/** The export's stable download route under the API's public base URL (`PUBLIC_BASE_URL`). */
+export function exportDownloadUrl(publicBaseUrl: string, exportId: number): string {
+  return `${publicBaseUrl}/api/v2/exports/${exportId}/download/`;
+}

@@ -12,7 +12,8 @@ import type { ContentEntry } from "../registry/types.ts";
 
 /** Everything a data card states; plain values, so that it is rendered the same anywhere. */
 export interface DataCardInput {
-  exportId: number;
+  /** Null outside an export (a format test's archive). */
+  exportId: number | null;
   projectId: number;
   projectName: string;
   ownerName: string | null;
@@ -23,7 +24,8 @@ export interface DataCardInput {
   columns: readonly string[] | null;
   excelCompatible: boolean;
   requestedBy: string | null;
-  createdAt: Date;
+  createdAt: Date | null;
+  /** Null in the archive's copy, written before the export ends. */
   finishedAt: Date | null;
   recordCount: number;
   /** Null for the copy inside an archive, which cannot state its own size and checksum. */
@@ -35,8 +37,9 @@ export interface DataCardInput {
    */
   settingsMatch: boolean | null;
   settingsKey: string | null;
-  sourceVersion: number | string | null;
-  globalSourceVersion: number | string | null;
+  /** Undefined in the archive's copy: recorded with the snapshot, stated by the served card. */
+  sourceVersion: number | string | null | undefined;
+  globalSourceVersion: number | string | null | undefined;
   citation: string | null;
   /** The format's declared contents, already narrowed to the chosen columns. */
   contents: readonly ContentEntry[];
@@ -85,7 +88,9 @@ export function renderDataCard(input: DataCardInput): string {
     sections: "Members, in file order",
   }[input.contentsKind];
   const out = [
-    `# Data card: ${line(input.format.label)} export ${input.exportId}`,
+    `# Data card: ${line(input.format.label)} export${
+      input.exportId === null ? "" : ` ${input.exportId}`
+    }`,
     "",
     `Project "${line(input.projectName)}"${owner}, id ${input.projectId}.`,
     "",
@@ -98,7 +103,9 @@ export function renderDataCard(input: DataCardInput): string {
     `- Format: ${code(input.format.key)}, ${line(input.format.label)}: ` +
     `${line(input.format.description)}.`,
     `- Requested by ${input.requestedBy ? line(input.requestedBy) : "an unknown user"} at ` +
-    `${input.createdAt.toISOString()}; finished at ${input.finishedAt?.toISOString() ?? "—"}.`,
+    `${input.createdAt?.toISOString() ?? "—"}; finished at ${
+      input.finishedAt?.toISOString() ?? "—"
+    }.`,
     `- Columns: ${input.columns ? input.columns.map(code).join(", ") : "every column"}.`,
     ...(input.format.extension === "csv"
       ? [`- Byte order mark (excel_compatible): ${input.excelCompatible ? "yes" : "no"}.`]
@@ -133,9 +140,12 @@ export function renderDataCard(input: DataCardInput): string {
     "",
     "## Source data version",
     "",
-    `- Project data version: ${input.sourceVersion ?? "not recorded"}; global data version ` +
-    `(taxa, algorithms, users): ${input.globalSourceVersion ?? "not recorded"}. A later export ` +
-    "of the same request reads the same data exactly when both are unchanged.",
+    input.sourceVersion === undefined
+      ? "- Stated by the served card (`GET /api/v2/exports/<id>/datacard/`): the versions are " +
+        "recorded with the snapshot the file is read in."
+      : `- Project data version: ${input.sourceVersion ?? "not recorded"}; global data ` +
+        `version (taxa, algorithms, users): ${input.globalSourceVersion ?? "not recorded"}. ` +
+        "A later export of the same request reads the same data exactly when both are unchanged.",
     "",
     `## ${heading}`,
     "",

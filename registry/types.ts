@@ -65,6 +65,21 @@ export interface ExportQueryContext {
   filters: ExportFilters;
   /** Time zone and URL bases of the occurrence formats; `defaultFormatSettings` when absent. */
   settings?: FormatSettings;
+  /**
+   * What the export's row says that its data card states (the archives write the card as
+   * `README.md`, `registry/zip_archive.ts`); absent outside an export (format tests).
+   */
+  card?: ExportCardFacts;
+}
+
+/** The facts of an export's request its archive's `README.md` states (fixed for its life). */
+export interface ExportCardFacts {
+  exportId: number;
+  filtersDisplay: Record<string, unknown>;
+  requestedBy: string | null;
+  createdAt: string;
+  /** The export's download route (`<PUBLIC_BASE_URL>/api/v2/exports/<id>/download/`). */
+  downloadUrl: string;
 }
 
 /**

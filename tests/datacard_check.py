@@ -2,7 +2,7 @@
 
 Usage: datacard_check.py PATH EXTENSION — prints JSON {"names": [...], "headers": {name:
 [columns]}, "readme": text or null}: CSV and Parquet: the header's columns; zip: the member
-files in archive order (README.md left out of "names", its text in "readme") and each table
+files in archive order (README.md's text also in "readme") and each table
 member's header (csv for .csv, tab-separated for .txt); JSON: the top-level keys of the object
 (an object file) or of its first element (an array, or the first NDJSON line).
 """
@@ -24,10 +24,9 @@ elif extension == "zip":
     with zipfile.ZipFile(path) as z:
         for name in z.namelist():
             data = z.read(name).decode("utf-8")
+            out["names"].append(name)
             if name == "README.md":
                 out["readme"] = data
-                continue
-            out["names"].append(name)
             if name.endswith(".csv"):
                 out["headers"][name] = next(csv.reader(io.StringIO(data, newline="")))
             elif name.endswith(".txt"):

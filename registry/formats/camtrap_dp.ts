@@ -590,6 +590,7 @@ export const camtrapDp: StreamExporter = zipArchive({
     "media observations with normalised boxes) and datapackage.json; stations without valid " +
     "coordinates are left out with their occurrences",
   acceptedFilters: occurrenceFilterKeys,
+  dataCard: true,
   contents: [
     {
       name: "deployments.csv",

@@ -583,6 +583,7 @@ export const dwca: StreamExporter = zipArchive({
     "session), occurrence.txt and multimedia.txt extensions, meta.xml and EML 2.2.0 eml.xml; " +
     "occurrences without an event are left out",
   acceptedFilters: occurrenceFilterKeys,
+  dataCard: true,
   contents: [
     {
       name: "event.txt",
