@@ -239,6 +239,15 @@ Deno.test({
         assertEquals(created.status, 201, JSON.stringify(created.json));
         ids.set(format.key, created.json.id as number);
       }
+      // a filtered archive: the card and its README state the filter in words
+      const [station] = await h.sql`select id, name from deployments
+        where project_id = ${seed.project_id} order by id limit 1`;
+      const filtered = await create(h, token, {
+        project: seed.project_id,
+        format: "dwca",
+        filters: { deployment_ids: [Number(station.id)] },
+      });
+      assertEquals(filtered.status, 201, JSON.stringify(filtered.json));
       // before SUCCESS (or a refused read): no card
       const early = await h.api("GET", `/api/v2/exports/${ids.get("dwca")}/datacard/`, { token });
       const earlyJson = await early.json();
@@ -248,6 +257,14 @@ Deno.test({
       assertEquals(missing.status, 404);
       await missing.body?.cancel();
 
+      const filteredId = filtered.json.id as number;
+      const filteredZip = await fileOf(h, token, filteredId);
+      const filteredCard = await (await h.api("GET", `/api/v2/exports/${filteredId}/datacard/`, {
+        token,
+      })).text();
+      const inWords = `- Deployments: ${station.name} (\`deployment_ids\`)`;
+      assert(filteredCard.includes(inWords), filteredCard);
+      assert((await fileContents(filteredZip, "zip")).readme!.includes(inWords));
       for (const format of formats) {
         const id = ids.get(format.key)!;
         const bytes = await fileOf(h, token, id);
