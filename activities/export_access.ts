@@ -20,12 +20,25 @@ export interface ActivityDependencies {
   sql: Sql;
   storage: ObjectStorage;
   config: Config;
+  /**
+   * Where exports count and stream (`EXPORT_DATABASE_URL`, db/replica.ts `connectExportReads`);
+   * absent: `sql`. Only reads in snapshots run there; every write goes to `sql`.
+   */
+  readSql?: Sql;
   /** Used by the delete workflow to stop a running export. */
   temporal?: Client;
 }
 
 /** The dependencies, and the lookups and clean-ups every stage's activities share. */
 export interface ExportAccess extends ActivityDependencies {
+  /** The export read database: `deps.readSql`, or `sql` when there is none. */
+  readSql: Sql;
+  /**
+   * The URL of {@link ExportAccess.readSql} (`EXPORT_DATABASE_URL` with `deps.readSql`, else
+   * `DATABASE_URL`): a snapshot's holder connects there, since a snapshot can only be imported
+   * on the server that exported it.
+   */
+  readDatabaseUrl: string;
   /** The export's row; fails (non-retryable) when it is gone. */
   requireExport(exportId: number): Promise<ExportRow>;
   /**
@@ -113,6 +126,8 @@ export function createExportAccess(deps: ActivityDependencies): ExportAccess {
 
   return {
     ...deps,
+    readSql: deps.readSql ?? sql,
+    readDatabaseUrl: deps.readSql ? config.exportDatabaseUrl : config.databaseUrl,
     requireExport,
     requireExporter,
     checkFilters,

@@ -5,12 +5,14 @@ import type { ExportAccess } from "./export_access.ts";
 import { exportNotFound } from "./failures.ts";
 import { exportDownloadUrl } from "./file_keys.ts";
 import { describeError, keepAlive } from "./keep_alive.ts";
+import { startExportEmails } from "./email_outbox.ts";
 import { startExportDeliveries } from "./webhook_outbox.ts";
 
 /** `saveStats`, `markFailed`, `markRevoked` and `discardUpload`. */
 // deno-lint-ignore explicit-function-return-type
 export function createExportOutcomeActivities(access: ExportAccess) {
   const { sql, storage, config, discardFiles } = access;
+  const emailOn = config.email.smtpUrl !== undefined; // docs/email.md
 
   async function markEnded(
     exportId: number,
@@ -32,8 +34,9 @@ export function createExportOutcomeActivities(access: ExportAccess) {
         "warning",
       );
     }
-    await markExportEnded(sql, exportId, { status, ...detail });
+    await markExportEnded(sql, exportId, { status, ...detail, email: emailOn });
     await startExportDeliveries(access, exportId); // webhooks of the end (docs/webhooks.md)
+    await startExportEmails(access, exportId); // the user's email (docs/email.md)
   }
 
   return {
@@ -50,9 +53,11 @@ export function createExportOutcomeActivities(access: ExportAccess) {
         checksum: `sha256:${input.checksum}`,
         fileUrl: exportDownloadUrl(config, input.exportId),
         retentionSeconds: config.retention.seconds,
+        email: emailOn,
       });
       if (outcome === "missing") throw exportNotFound(input.exportId);
       await startExportDeliveries(access, input.exportId); // webhooks (docs/webhooks.md)
+      await startExportEmails(access, input.exportId); // the user's email (docs/email.md)
     },
 
     /** Marks a failed export FAILURE with its error and stage; removes partial files. */

@@ -12,6 +12,7 @@ import type { ExportAccess } from "./export_access.ts";
 import { exportsRoot } from "./file_keys.ts";
 import { keepAlive } from "./keep_alive.ts";
 import type { HousekeepingReport } from "./types.ts";
+import { sweepEmailOutbox } from "./email_outbox.ts";
 import { sweepWebhookOutbox } from "./webhook_outbox.ts";
 
 /** `<root><uuid>/<file name>` or `<root><uuid>/shards/<shard>` → the uuid (and `shards/`). */
@@ -158,7 +159,8 @@ export function createHousekeepingActivities(access: ExportAccess) {
           root: exportsRoot(config.storagePrefix),
         });
         const webhookEvents = await sweepWebhookOutbox(access, { minAgeSeconds: 60 });
-        console.log(JSON.stringify({ msg: "housekeeping", ...report, webhookEvents }));
+        const emails = await sweepEmailOutbox(access, { minAgeSeconds: 60 }); // docs/email.md
+        console.log(JSON.stringify({ msg: "housekeeping", ...report, webhookEvents, emails }));
         return report;
       });
     },

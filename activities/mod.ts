@@ -4,7 +4,10 @@
  * activities live in their own module; this factory puts them together under the names the
  * worker registers (and recorded histories name).
  */
+import { createAdmissionActivities } from "./admission.ts";
+import { createAwaitReplicaActivities } from "./await_replica.ts";
 import { createDeleteExportActivities } from "./delete_export.ts";
+import { createEmailActivities } from "./email.ts";
 import { type ActivityDependencies, createExportAccess } from "./export_access.ts";
 import { createExportOutcomeActivities } from "./export_outcome.ts";
 import { createExportRecordsActivities } from "./export_records.ts";
@@ -14,6 +17,7 @@ import { createRetentionActivities } from "./retention.ts";
 import { createShardActivities } from "./shards.ts";
 
 export type { ActivityDependencies } from "./export_access.ts";
+export type { AdmissionResult } from "./admission.ts";
 export { exportDownloadUrl, exportFileKey, exportsRoot, shardPrefix } from "./file_keys.ts";
 export { MAX_SHARDS } from "./shards.ts";
 
@@ -21,13 +25,16 @@ export { MAX_SHARDS } from "./shards.ts";
 export function createActivities(deps: ActivityDependencies) {
   const access = createExportAccess(deps);
   return {
+    ...createAdmissionActivities(access),
     ...createResolveAndCountActivities(access),
+    ...createAwaitReplicaActivities(access),
     ...createExportRecordsActivities(access),
     ...createShardActivities(access),
     ...createExportOutcomeActivities(access),
     ...createDeleteExportActivities(access),
     ...createHousekeepingActivities(access),
     ...createRetentionActivities(access),
+    ...createEmailActivities(access),
   };
 }
 

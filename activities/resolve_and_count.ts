@@ -15,7 +15,7 @@ import type { ResolvedExport } from "./types.ts";
 /** `resolveExporter` and `countRecords`. */
 // deno-lint-ignore explicit-function-return-type
 export function createResolveAndCountActivities(access: ExportAccess) {
-  const { sql, config, requireExport, requireExporter, queryContext } = access;
+  const { sql, readSql, config, requireExport, requireExporter, queryContext } = access;
   return {
     /** Looks up the export and its format; marks the export STARTED. */
     async resolveExporter(input: { exportId: number }): Promise<ResolvedExport> {
@@ -68,7 +68,7 @@ export function createResolveAndCountActivities(access: ExportAccess) {
         const row = await requireExport(input.exportId);
         const exporter = requireExporter(row.format);
         const query = await queryContext(row);
-        const { total, versions, warnings } = await readConsistently(sql, async (tx) => ({
+        const { total, versions, warnings } = await readConsistently(readSql, async (tx) => ({
           versions: await readSnapshot(tx, row.project_id),
           total: await exporter.count({ ...query, sql: tx }),
           // impossible source times the file leaves empty (registry/time_sql.ts), counted once

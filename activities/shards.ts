@@ -31,7 +31,7 @@ export const MAX_SHARDS = 64;
 /** `planShards`, `exportShard`, `composeShards` and `discardShards`. */
 // deno-lint-ignore explicit-function-return-type
 export function createShardActivities(access: ExportAccess) {
-  const { sql, storage, config, requireExport, queryContext, discardShardFiles } = access;
+  const { sql, readSql, storage, config, requireExport, queryContext, discardShardFiles } = access;
 
   /** Records one shard's records; `records_exported` is the sum over the shards. */
   async function reportShardProgress(
@@ -85,7 +85,9 @@ export function createShardActivities(access: ExportAccess) {
         const wanted = Math.min(MAX_SHARDS, Math.ceil(input.totalRecords / limit));
         const every = Math.ceil(input.totalRecords / wanted);
         const query = await queryContext(row);
-        const bounds = (await exporter.shardBounds(query, every)).slice(0, wanted - 1);
+        // on the export read database, like the count (docs/replica.md)
+        const bounds = (await exporter.shardBounds({ ...query, sql: readSql }, every))
+          .slice(0, wanted - 1);
         if (bounds.length === 0) return none;
         const shards: ShardSpec[] = [];
         for (let index = 0; index <= bounds.length; index++) {

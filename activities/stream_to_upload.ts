@@ -76,7 +76,7 @@ export async function streamToUpload(
     progress(records: number, total: number): Promise<void>;
   },
 ): Promise<ExportedFile> {
-  const { sql, storage, config, checkFilters } = access;
+  const { sql, readSql, readDatabaseUrl, storage, config, checkFilters } = access;
   const { row, stream: exporter } = options;
   const ctx = Context.current();
   const previous = (ctx.info.heartbeatDetails as
@@ -89,9 +89,10 @@ export async function streamToUpload(
       | undefined;
 
   // One snapshot for the whole attempt: every statement of every batch reads the data as of
-  // its start (db/snapshot.ts). A resumed attempt continues the file only when its markers
+  // its start (db/snapshot.ts), on the export read database (EXPORT_DATABASE_URL: the snapshot
+  // is exported and imported on that one server, docs/replica.md). A resumed attempt continues the file only when its markers
   // equal the interrupted attempt's (the same data); otherwise it starts the file over.
-  return await withSnapshot(sql, async (snapshot) => {
+  return await withSnapshot(readSql, async (snapshot) => {
     const versions = await snapshot.run((tx) => readSnapshot(tx, row.project_id));
     const query = options.query;
     /** Runs `read` in one short transaction of the snapshot, with its query context. */
@@ -227,5 +228,5 @@ export async function streamToUpload(
       }
       throw error;
     }
-  }, { holderUrl: config.databaseUrl });
+  }, { holderUrl: readDatabaseUrl });
 }

@@ -8,6 +8,8 @@ import type { ObjectStorage } from "../storage/types.ts";
 /** What the exports routes need. */
 export interface ExportsApiDependencies {
   sql: Sql;
+  /** The export read database (`EXPORT_DATABASE_URL`), for `/healthz` only (docs/replica.md). */
+  readSql?: Sql;
   storage: ObjectStorage;
   config: Config;
   temporal: Client;

@@ -13,7 +13,9 @@ import {
   markExportEnded,
   markExportPending,
 } from "../db/exports.ts";
+import { startExportEmails } from "../activities/email_outbox.ts";
 import { startExportDeliveries } from "../activities/webhook_outbox.ts";
+import { queuePositions } from "../db/export_queue.ts";
 import { describeFormats, supportedFormats } from "../registry/mod.ts";
 import type { deleteExportWorkflow } from "../workflows/delete_export_workflow.ts";
 import type { CurrentUser } from "../domain/users.ts";
@@ -40,6 +42,7 @@ import {
   ReusedExportSchema,
 } from "./schemas.ts";
 import { exportFileUrl, serializeExport } from "./serialize.ts";
+import { SignedLinkQuerySchema } from "./signed_download.ts";
 import { logEvent } from "../domain/log.ts";
 import { expiredMessage } from "../domain/retention.ts";
 import { MAX_MESSAGE_CHARS, truncateText } from "../domain/echo.ts";
@@ -150,15 +153,18 @@ const downloadRoute = createRoute({
   method: "get",
   path: "/{id}/download",
   tags,
-  security,
+  // a token, or a signed link (`expires` and `signature`, api/signed_download.ts, docs/email.md)
+  security: [...security, {}],
   summary: "Redirect to the export's file (short-lived signed URL)",
-  request: { params: IdParamSchema },
+  description: "With an API token, or without one through the signed link of the export's " +
+    "email (`expires` and `signature`); a bad or expired signature is a 403.",
+  request: { params: IdParamSchema, query: SignedLinkQuerySchema },
   responses: {
     302: {
       description: "Redirect to the file",
       headers: z.object({ Location: z.string() }),
     },
-    ...errorResponses(400, 401, 404, 409, 410),
+    ...errorResponses(400, 401, 403, 404, 409, 410),
   },
 });
 
@@ -197,8 +203,24 @@ export function exportsRoutes(deps: ExportsApiDependencies): OpenAPIHono<ApiEnv>
   const { sql, storage, config, temporal } = deps;
   const app = new OpenAPIHono<ApiEnv>({ strict: false, defaultHook: validationHook });
 
-  async function present(row: ExportRow, access: ProjectAccess): Promise<ExportJson> {
-    return await serializeExport(row, { storage, config, permissions: permittedActions(access) });
+  /**
+   * The export as the caller sees it; a waiting export's `queue_position` comes from
+   * `positions` (read once per page) or, when not given, from its own read of the queue.
+   */
+  async function present(
+    row: ExportRow,
+    access: ProjectAccess,
+    positions?: Map<number, number>,
+  ): Promise<ExportJson> {
+    const queue = row.status !== "PENDING"
+      ? undefined
+      : positions ?? await queuePositions(sql, config.exportMaxRunning);
+    return await serializeExport(row, {
+      storage,
+      config,
+      permissions: permittedActions(access),
+      queuePosition: queue?.get(row.id) ?? null,
+    });
   }
 
   /** Loads an export the caller may read, or the error to send. */
@@ -259,6 +281,9 @@ export function exportsRoutes(deps: ExportsApiDependencies): OpenAPIHono<ApiEnv>
       return url.toString();
     };
     const accessByProject = new Map<number, ProjectAccess>();
+    const positions = rows.some((row) => row.status === "PENDING")
+      ? await queuePositions(sql, config.exportMaxRunning)
+      : undefined;
     const results: ExportJson[] = [];
     for (const row of rows) {
       let access = accessByProject.get(row.project_id);
@@ -266,7 +291,7 @@ export function exportsRoutes(deps: ExportsApiDependencies): OpenAPIHono<ApiEnv>
         access = (await loadProjectAccess(sql, user, row.project_id))!;
         accessByProject.set(row.project_id, access);
       }
-      results.push(await present(row, access));
+      results.push(await present(row, access, positions));
     }
     return c.json({
       count,
@@ -361,8 +386,12 @@ export function exportsRoutes(deps: ExportsApiDependencies): OpenAPIHono<ApiEnv>
       // No open workflow (it was terminated, or its start was lost): nothing else will end the
       // export. Mark it REVOKED so it can be retried (a retry, or housekeeping, aborts the
       // partial upload that upload_id still names).
-      await markExportEnded(sql, found.row.id, { status: "REVOKED" });
+      await markExportEnded(sql, found.row.id, {
+        status: "REVOKED",
+        email: config.email.smtpUrl !== undefined, // docs/email.md
+      });
       await startExportDeliveries({ sql, config, temporal }, found.row.id); // docs/webhooks.md
+      await startExportEmails({ sql, config, temporal }, found.row.id); // docs/email.md
     }
     return c.json(await present((await findExport(sql, found.row.id))!, found.access), 202);
   });

@@ -8,14 +8,17 @@ import { responseContract } from "./contract.ts";
 import { docsRoutes } from "./docs.ts";
 import type { ApiEnv, ExportsApiDependencies } from "./env.ts";
 import { jsonError, unavailableDependency, validationHook } from "./errors.ts";
+import { exportQueueRoutes } from "./export_queue.ts";
 import { exportsRoutes } from "./exports.ts";
 import { filesRoutes } from "./files.ts";
 import { checkHealth } from "./health.ts";
+import { replicaHealth } from "./replica_health.ts";
 import { logEvent } from "../domain/log.ts";
 import { MAX_ECHO_CHARS, truncateText } from "../domain/echo.ts";
 import { HealthSchema } from "./schemas.ts";
 import { retentionRoutes } from "./retention.ts";
 import { schedulesRoutes } from "./schedules.ts";
+import { signedDownloadRoutes } from "./signed_download.ts";
 import { exportDeliveriesRoutes, webhooksRoutes } from "./webhooks.ts";
 
 /** Where the OpenAPI document is served. */
@@ -78,11 +81,18 @@ export function createApp(deps: ExportsApiDependencies): OpenAPIHono<BlankEnv> {
   }
 
   app.openapi(healthRoute, async (c) => {
-    const checks = await checkHealth(deps);
+    // the replica is reported, never a reason for 503 (api/replica_health.ts)
+    const [checks, replica] = await Promise.all([
+      checkHealth(deps),
+      deps.readSql && deps.readSql !== deps.sql
+        ? replicaHealth(deps.sql, deps.readSql, deps.config)
+        : undefined,
+    ]);
     const ok = Object.values(checks).every((v) => v === "ok");
+    const body = replica ? { checks, replica } : { checks };
     return ok
-      ? c.json({ status: "ok" as const, checks }, 200)
-      : c.json({ status: "unavailable" as const, checks }, 503);
+      ? c.json({ status: "ok" as const, ...body }, 200)
+      : c.json({ status: "unavailable" as const, ...body }, 503);
   });
 
   if (deps.config.storageBackend === "fs") app.route("/files", filesRoutes(deps.config));
@@ -93,9 +103,13 @@ export function createApp(deps: ExportsApiDependencies): OpenAPIHono<BlankEnv> {
   // a browser pointed at the API's address lands on its reference page, not on a JSON 404
   app.get("/", (c) => c.redirect(DOCS_PATH, 302));
 
+  // a signed download link needs no token (docs/email.md); without one it goes on to v2
+  app.route("/api/v2/exports", signedDownloadRoutes(deps));
+
   const v2 = new OpenAPIHono<ApiEnv>({ strict: false, defaultHook: validationHook });
   v2.use("*", tokenAuth(deps.sql));
   v2.route("/exports", retentionRoutes(deps));
+  v2.route("/exports/queue", exportQueueRoutes(deps)); // before /exports/{id}
   v2.route("/exports", exportsRoutes(deps));
   v2.route("/export-schedules", schedulesRoutes(deps));
   v2.route("/exports", exportDeliveriesRoutes(deps));

@@ -200,6 +200,11 @@ export const ExportSchema = z.object({
   file_size_display: z.string(),
   checksum: z.string().nullable(),
   resumed_count: z.number().int(),
+  queue_position: z.number().int().min(1).nullable().openapi({
+    description: "While the export waits for a slot (PENDING under the running caps per user " +
+      "and per project): its 1-based place in the admission order among every waiting export; " +
+      "null when it is not waiting (docs/fair-scheduling.md)",
+  }),
   user_permissions: z.array(ActionSchema).openapi({
     description: "What the caller may do with this export",
   }),
@@ -338,6 +343,17 @@ export const HealthSchema = z.object({
     temporal: z.string(),
     storage: z.string(),
     workers: z.string(),
+  }),
+  replica: z.object({
+    status: z.string(),
+    database: z.string(),
+    standby: z.boolean().nullable(),
+    lag_bytes: z.number().nullable(),
+    lag_seconds: z.number().nullable(),
+    replay_paused: z.boolean().nullable(),
+  }).optional().openapi({
+    description: "The export read database (EXPORT_DATABASE_URL), when it is not DATABASE_URL: " +
+      "reported, never a reason for 503 (docs/replica.md)",
   }),
 }).openapi("Health");
 

@@ -1,6 +1,12 @@
 /** The export object the API returns (compatible with the platform's `/api/v2/exports/`). */
 import type { Config } from "../config/mod.ts";
-import { exportFilters, exportOptions, type ExportRow } from "../db/exports.ts";
+import {
+  exportFilters,
+  exportOptions,
+  type ExportRow,
+  type ProgressStage,
+  STAGES,
+} from "../db/exports.ts";
 import { boundedFileName } from "../storage/key_bounds.ts";
 import type { ObjectStorage } from "../storage/types.ts";
 import type { ExportAction } from "../domain/permissions.ts";
@@ -104,13 +110,23 @@ export function citationOf(row: ExportRow, config: Config): string | null {
   });
 }
 
-/** Serializes one export for `user_permissions` of the caller. */
+/**
+ * Serializes one export for `user_permissions` of the caller. `queuePosition`: its place in the
+ * admission queue while it waits (db/export_queue.ts `queuePositions`), shown as
+ * `queue_position` and as a "waiting for a slot: position N" parameter of its export stage.
+ */
 export async function serializeExport(
   row: ExportRow,
-  options: { storage: ObjectStorage; config: Config; permissions: ExportAction[] },
+  options: {
+    storage: ObjectStorage;
+    config: Config;
+    permissions: ExportAction[];
+    queuePosition?: number | null;
+  },
 ): Promise<ExportJson> {
   const ready = row.status === "SUCCESS" && row.file_key;
   const fileUrl = ready ? await exportFileUrl(row, options) : null;
+  const queuePosition = row.status === "PENDING" ? options.queuePosition ?? null : null;
   return {
     id: row.id,
     user: row.user_id === null ? null : { id: row.user_id, name: displayName(row.user_name) },
@@ -129,6 +145,9 @@ export async function serializeExport(
       status: row.job_status,
       progress: {
         ...row.job_progress,
+        stages: queuePosition === null
+          ? row.job_progress.stages
+          : withWaitingParam(row.job_progress.stages, queuePosition),
         errors: truncateMessages(row.job_progress.errors),
       },
     },
@@ -140,6 +159,7 @@ export async function serializeExport(
     file_size_display: formatFileSize(row.file_size),
     checksum: row.checksum,
     resumed_count: row.resumed_count,
+    queue_position: queuePosition,
     user_permissions: options.permissions,
     created_at: row.created_at.toISOString(),
     updated_at: row.updated_at.toISOString(),
@@ -149,4 +169,24 @@ export async function serializeExport(
       ? row.expires_at?.toISOString() ?? null
       : null,
   };
+}
+
+/**
+ * The stages with a `queue_position` parameter on the export stage ("Waiting for a slot":
+ * "waiting for a slot: position N"), for an export that waits (docs/fair-scheduling.md).
+ */
+function withWaitingParam(stages: ProgressStage[], position: number): ProgressStage[] {
+  return stages.map((stage) =>
+    stage.key !== STAGES.export.key ? stage : {
+      ...stage,
+      params: [
+        ...stage.params.filter((p) => p.key !== "queue_position"),
+        {
+          key: "queue_position",
+          name: "Waiting for a slot",
+          value: `waiting for a slot: position ${position}`,
+        },
+      ],
+    }
+  );
 }

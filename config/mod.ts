@@ -9,6 +9,17 @@ import { exportsDirProblem, storagePrefixProblem, utf8ByteLength } from "../stor
 /** Everything the API, the worker and the CLI read from the environment. */
 export interface Config {
   databaseUrl: string;
+  /**
+   * Where exports count and stream their records (`EXPORT_DATABASE_URL`, default
+   * `DATABASE_URL`): one server, a hot standby of the primary or the primary itself. Every write
+   * stays on `databaseUrl` (docs/replica.md).
+   */
+  exportDatabaseUrl: string;
+  /**
+   * How long an export waits for the replica to replay its request position before it fails
+   * (`EXPORT_REPLICA_MAX_LAG_SECONDS`, default 300).
+   */
+  exportReplicaMaxLagSeconds: number;
   temporalAddress: string;
   temporalNamespace: string;
   temporalTaskQueue: string;
@@ -48,13 +59,22 @@ export interface Config {
    * 30 s between them): 10 gives a dependency that stays down about 3 minutes.
    */
   exportMaxAttempts: number;
+  /**
+   * Running exports allowed at once per user (`EXPORT_MAX_RUNNING_PER_USER`, default 4) and per
+   * project (`EXPORT_MAX_RUNNING_PER_PROJECT`, default 8); 0: unlimited. Further exports wait,
+   * PENDING, for a slot (domain/admission.ts, docs/fair-scheduling.md).
+   */
+  exportMaxRunning: { perUser: number; perProject: number };
   downloadUrlExpirySeconds: number;
   /**
    * When set, exports are served from public objects at `<base><file key>` instead of short-lived
    * signed URLs (for deployments whose bucket or CDN is public on purpose).
    */
   publicFilesBaseUrl?: string;
-  /** Secret used to sign filesystem download URLs. */
+  /**
+   * Secret used to sign filesystem download URLs and the download links of emails
+   * (`SIGNING_SECRET`, docs/email.md).
+   */
   signingSecret: string;
   /** What the occurrence formats print: local time zone, crop URL base, `details` link base. */
   formats: FormatSettings;
@@ -62,6 +82,26 @@ export interface Config {
   webhooks: WebhookSettings;
   /** How long exports' files are kept (docs/retention.md, GBIF's download `eraseAfter`). */
   retention: RetentionSettings;
+  /** The email a user gets when an export ends (docs/email.md); off when `smtpUrl` is unset. */
+  email: EmailSettings;
+}
+
+/** Email settings (`SMTP_URL`, `EMAIL_*`, docs/email.md and docs/configuration.md). */
+export interface EmailSettings {
+  /** `smtp://user:pass@host:port` or `smtps://…` (`SMTP_URL`); undefined: no email is sent. */
+  smtpUrl?: string;
+  /** The From header (`EMAIL_FROM`, default `ami-exports <noreply@localhost>`). */
+  from: string;
+  /** Lifetime of a link to an export kept forever (`EMAIL_LINK_MAX_DAYS`, default 30). */
+  linkMaxDays: number;
+  /** One SMTP conversation's timeout (`SMTP_TIMEOUT_SECONDS`, default 30). */
+  timeoutSeconds: number;
+  /** First retry delay, doubled per attempt (`EMAIL_RETRY_INITIAL_SECONDS`, default 10). */
+  retryInitialSeconds: number;
+  /** Longest delay between attempts (`EMAIL_RETRY_MAX_INTERVAL_SECONDS`, default 3600). */
+  retryMaxIntervalSeconds: number;
+  /** How long an email is tried in all (`EMAIL_RETRY_TOTAL_SECONDS`, default 86400). */
+  retryTotalSeconds: number;
 }
 
 /** Webhook settings (`WEBHOOK_*`, docs/webhooks.md and docs/configuration.md). */
@@ -163,6 +203,9 @@ const envSchema = z.object({
   DATABASE_URL: z.string().regex(/^postgres(ql)?:\/\//, "must be a postgres:// URL").default(
     "postgres://postgres@127.0.0.1:5432/ami_exports",
   ),
+  EXPORT_DATABASE_URL: z.string().regex(/^postgres(ql)?:\/\//, "must be a postgres:// URL")
+    .optional(),
+  EXPORT_REPLICA_MAX_LAG_SECONDS: z.coerce.number().int().min(1).max(86_400).default(300),
   TEMPORAL_ADDRESS: z.string().regex(/^[^\s:]+:\d+$/, "must be host:port").default(
     "localhost:7233",
   ),
@@ -192,6 +235,8 @@ const envSchema = z.object({
   UPLOAD_PART_SIZE_MB: z.coerce.number().min(5).max(512).optional(),
   HEARTBEAT_TIMEOUT_SECONDS: z.coerce.number().int().min(2).max(600).default(20),
   EXPORT_MAX_ATTEMPTS: z.coerce.number().int().min(1).max(100).default(10),
+  EXPORT_MAX_RUNNING_PER_USER: z.coerce.number().int().min(0).max(10_000).default(4),
+  EXPORT_MAX_RUNNING_PER_PROJECT: z.coerce.number().int().min(0).max(10_000).default(8),
   DOWNLOAD_URL_EXPIRY_SECONDS: z.coerce.number().int().min(10).max(7 * 24 * 3600).default(3600),
   PUBLIC_FILES_BASE_URL: z.url().optional(),
   SIGNING_SECRET: z.string().min(16).default("ami-exports-development-signing-secret"),
@@ -210,6 +255,18 @@ const envSchema = z.object({
   EXPORT_RETENTION_DAYS: z.coerce.number().int().min(0).max(36_500).default(30),
   EXPORT_RETENTION_SECONDS: z.coerce.number().int().min(0).max(36_500 * 86_400).optional(),
   EXPORT_RETENTION_MAX_DAYS: z.coerce.number().int().min(1).max(36_500).default(365),
+  SMTP_URL: z.url({ protocol: /^smtps?$/, error: "must be an smtp:// or smtps:// URL" })
+    .refine((v) => new URL(v).hostname !== "", "must name a host: smtp://user:pass@host:port")
+    .optional(),
+  EMAIL_FROM: z.string().regex(
+    /^([^<>\r\n]*<[^\s<>@]+@[^\s<>@]+>|[^\s<>@]+@[^\s<>@]+)$/,
+    "must be an address, or a name and <address>: ami-exports <noreply@example.org>",
+  ).default("ami-exports <noreply@localhost>"),
+  EMAIL_LINK_MAX_DAYS: z.coerce.number().int().min(1).max(36_500).default(30),
+  SMTP_TIMEOUT_SECONDS: z.coerce.number().int().min(1).max(600).default(30),
+  EMAIL_RETRY_INITIAL_SECONDS: z.coerce.number().int().min(1).max(3600).default(10),
+  EMAIL_RETRY_MAX_INTERVAL_SECONDS: z.coerce.number().int().min(1).max(86400).default(3600),
+  EMAIL_RETRY_TOTAL_SECONDS: z.coerce.number().int().min(10).max(7 * 86400).default(86400),
 });
 
 /**
@@ -263,6 +320,8 @@ export function loadConfig(env: Record<string, string | undefined> = Deno.env.to
   if (bounds.length > 0) throw new ConfigError(bounds);
   return {
     databaseUrl: e.DATABASE_URL,
+    exportDatabaseUrl: e.EXPORT_DATABASE_URL ?? e.DATABASE_URL,
+    exportReplicaMaxLagSeconds: e.EXPORT_REPLICA_MAX_LAG_SECONDS,
     temporalAddress: e.TEMPORAL_ADDRESS,
     temporalNamespace: e.TEMPORAL_NAMESPACE,
     temporalTaskQueue: e.TEMPORAL_TASK_QUEUE,
@@ -286,6 +345,10 @@ export function loadConfig(env: Record<string, string | undefined> = Deno.env.to
     uploadPartSize: Math.round(partMb * MIB),
     heartbeatTimeoutSeconds: e.HEARTBEAT_TIMEOUT_SECONDS,
     exportMaxAttempts: e.EXPORT_MAX_ATTEMPTS,
+    exportMaxRunning: {
+      perUser: e.EXPORT_MAX_RUNNING_PER_USER,
+      perProject: e.EXPORT_MAX_RUNNING_PER_PROJECT,
+    },
     downloadUrlExpirySeconds: e.DOWNLOAD_URL_EXPIRY_SECONDS,
     publicFilesBaseUrl: e.PUBLIC_FILES_BASE_URL,
     signingSecret: e.SIGNING_SECRET,
@@ -304,6 +367,15 @@ export function loadConfig(env: Record<string, string | undefined> = Deno.env.to
     retention: {
       seconds: e.EXPORT_RETENTION_SECONDS ?? e.EXPORT_RETENTION_DAYS * 86_400,
       maxDays: e.EXPORT_RETENTION_MAX_DAYS,
+    },
+    email: {
+      smtpUrl: e.SMTP_URL,
+      from: e.EMAIL_FROM,
+      linkMaxDays: e.EMAIL_LINK_MAX_DAYS,
+      timeoutSeconds: e.SMTP_TIMEOUT_SECONDS,
+      retryInitialSeconds: e.EMAIL_RETRY_INITIAL_SECONDS,
+      retryMaxIntervalSeconds: e.EMAIL_RETRY_MAX_INTERVAL_SECONDS,
+      retryTotalSeconds: e.EMAIL_RETRY_TOTAL_SECONDS,
     },
   };
 }

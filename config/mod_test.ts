@@ -158,3 +158,60 @@ Deno.test("loadConfig reads the retention: 30 days, seconds when given, 0 foreve
   }
   assertThrows(() => loadConfig({ EXPORT_RETENTION_MAX_DAYS: "0" }), ConfigError);
 });
+
+Deno.test("EXPORT_DATABASE_URL defaults to DATABASE_URL; the replica's lag bound to 300 s", () => {
+  const plain = loadConfig({ DATABASE_URL: "postgres://postgres@db:5432/x" });
+  assertEquals(plain.exportDatabaseUrl, "postgres://postgres@db:5432/x");
+  assertEquals(plain.exportReplicaMaxLagSeconds, 300);
+  const replica = loadConfig({
+    DATABASE_URL: "postgres://postgres@db:5432/x",
+    EXPORT_DATABASE_URL: "postgresql://reader@replica:5433/x",
+    EXPORT_REPLICA_MAX_LAG_SECONDS: "20",
+  });
+  assertEquals(replica.databaseUrl, "postgres://postgres@db:5432/x");
+  assertEquals(replica.exportDatabaseUrl, "postgresql://reader@replica:5433/x");
+  assertEquals(replica.exportReplicaMaxLagSeconds, 20);
+  assertThrows(
+    () => loadConfig({ EXPORT_DATABASE_URL: "mysql://x", EXPORT_REPLICA_MAX_LAG_SECONDS: "0" }),
+    ConfigError,
+    "EXPORT_DATABASE_URL: must be a postgres:// URL",
+  );
+});
+
+Deno.test("loadConfig reads SMTP_URL (off when empty) and EMAIL_*, and refuses bad ones", () => {
+  const off = loadConfig({ SMTP_URL: "" });
+  assertEquals(off.email.smtpUrl, undefined);
+  assertEquals(off.email.from, "ami-exports <noreply@localhost>");
+  assertEquals(off.email.linkMaxDays, 30);
+  const on = loadConfig({
+    SMTP_URL: "smtps://user:pa%40ss@smtp.example.org:465",
+    EMAIL_FROM: "Moth exports <exports@example.org>",
+    EMAIL_LINK_MAX_DAYS: "7",
+  });
+  assertEquals(on.email.smtpUrl, "smtps://user:pa%40ss@smtp.example.org:465");
+  assertEquals(on.email.from, "Moth exports <exports@example.org>");
+  assertEquals(on.email.linkMaxDays, 7);
+  for (const SMTP_URL of ["http://smtp.example.org", "smtp://", "smtp.example.org:25"]) {
+    assertThrows(() => loadConfig({ SMTP_URL }), ConfigError, "SMTP_URL");
+  }
+  for (const EMAIL_FROM of ["noreply", "a <b>", "x@y.z\r\nBcc: evil@example.org"]) {
+    assertThrows(() => loadConfig({ EMAIL_FROM }), ConfigError, "EMAIL_FROM");
+  }
+  assertThrows(() => loadConfig({ EMAIL_LINK_MAX_DAYS: "0" }), ConfigError, "EMAIL_LINK_MAX_DAYS");
+});
+
+Deno.test("loadConfig reads the running caps per user and per project (0: unlimited)", () => {
+  assertEquals(loadConfig({}).exportMaxRunning, { perUser: 4, perProject: 8 });
+  assertEquals(
+    loadConfig({ EXPORT_MAX_RUNNING_PER_USER: "0", EXPORT_MAX_RUNNING_PER_PROJECT: "2" })
+      .exportMaxRunning,
+    { perUser: 0, perProject: 2 },
+  );
+  const error = assertThrows(
+    () => loadConfig({ EXPORT_MAX_RUNNING_PER_USER: "-1", EXPORT_MAX_RUNNING_PER_PROJECT: "x" }),
+    ConfigError,
+  );
+  for (const name of ["EXPORT_MAX_RUNNING_PER_USER", "EXPORT_MAX_RUNNING_PER_PROJECT"]) {
+    assertEquals(error.problems.join("\n").includes(name), true);
+  }
+});

@@ -14,6 +14,7 @@ import {
   type Transaction,
 } from "./job_progress.ts";
 import { inTransaction } from "./transaction.ts";
+import { insertEndEmail } from "./emails.ts";
 import { insertEndEvents } from "./webhooks.ts";
 
 /**
@@ -71,8 +72,10 @@ export type SucceededOutcome = "marked" | "already" | "missing";
  * STARTED → SUCCESS, in one transaction: the export's status and statistics, every stage of its
  * job SUCCESS at progress 1 with `records_exported` and `total_records` equal to the records in
  * the file, the job SUCCESS, `expires_at` (finish + `retentionSeconds`, null when 0: GBIF's
- * download `eraseAfter`, docs/retention.md), and the log line. Idempotent: a retry after it
- * committed finds the same checksum and changes nothing ("already"), also once it expired.
+ * download `eraseAfter`, docs/retention.md), the log line, the webhook events and, with
+ * `email`, the user's email (outboxes: docs/webhooks.md, docs/email.md). Idempotent: a retry
+ * after it committed finds the same checksum and changes nothing ("already"), also once it
+ * expired.
  */
 export async function markExportSucceeded(
   sql: Sql,
@@ -84,6 +87,8 @@ export async function markExportSucceeded(
     fileUrl: string;
     /** Seconds the file is kept (`config.retention.seconds`); 0 or absent: forever. */
     retentionSeconds?: number;
+    /** Write the user's email of the end (SMTP_URL set, docs/email.md). */
+    email?: boolean;
   },
 ): Promise<SucceededOutcome> {
   return await inTransaction(sql, async (tx) => {
@@ -126,6 +131,7 @@ export async function markExportSucceeded(
       "info",
     );
     await insertEndEvents(tx, exportId, "SUCCESS"); // webhook outbox (docs/webhooks.md)
+    if (stats.email) await insertEndEmail(tx, exportId, "SUCCESS"); // email outbox (docs/email.md)
     return "marked";
   });
 }
@@ -134,13 +140,19 @@ export async function markExportSucceeded(
  * PENDING or STARTED (or FAILURE, when a cancel follows) → FAILURE or REVOKED, in one
  * transaction: the export's status, error and stage, its file key cleared, every stage of its
  * job that had not succeeded set to `status` (no stage stays PENDING or STARTED), the error in
- * the job's errors, and the log line. A SUCCESS export and one already in `status` are left as
- * they are (returns false).
+ * the job's errors, the log line, the webhook events and, with `email`, the user's email. A
+ * SUCCESS export and one already in `status` are left as they are (returns false).
  */
 export async function markExportEnded(
   sql: Sql,
   exportId: number,
-  ending: { status: "FAILURE" | "REVOKED"; message?: string; stage?: string },
+  ending: {
+    status: "FAILURE" | "REVOKED";
+    message?: string;
+    stage?: string;
+    /** Write the user's email of the end (SMTP_URL set, docs/email.md). */
+    email?: boolean;
+  },
 ): Promise<boolean> {
   const { status } = ending;
   return await inTransaction(sql, async (tx) => {
@@ -162,6 +174,7 @@ export async function markExportEnded(
       : `export failed in ${ending.stage}: ${ending.message}`;
     await insertJobLog(tx, exportId, text, status === "REVOKED" ? "warning" : "error");
     await insertEndEvents(tx, exportId, status); // webhook outbox (docs/webhooks.md)
+    if (ending.email) await insertEndEmail(tx, exportId, status); // email outbox (docs/email.md)
     return true;
   });
 }
@@ -177,7 +190,8 @@ export async function markExportPending(sql: Sql, exportId: number): Promise<boo
     const reset = await tx`
       update data_exports set status = 'PENDING', error = null, error_stage = null,
         record_count = 0, file_size = 0, checksum = null, finished_at = null, updated_at = now(),
-        source_version = null, global_source_version = null, settings_key = null
+        source_version = null, global_source_version = null, settings_key = null,
+        request_lsn = pg_current_wal_lsn() -- a retry reads what was written before it (docs/replica.md)
       where id = ${exportId} and status in ('FAILURE', 'REVOKED')`;
     if (reset.count === 0) return false;
     await tx`

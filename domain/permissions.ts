@@ -62,3 +62,12 @@ export function canExtend(
   }
   return caller.exportUserId !== null && caller.exportUserId === caller.userId;
 }
+
+/**
+ * Whether the caller may see the admission queue of every project (`GET
+ * /api/v2/exports/queue/`): operators, i.e. superusers (the platform's staff); the queue names
+ * users and projects the caller may not otherwise read.
+ */
+export function canSeeQueue(user: { superuser: boolean }): boolean {
+  return user.superuser;
+}

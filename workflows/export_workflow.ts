@@ -1,7 +1,10 @@
 /**
- * exportWorkflow: resolveExporter → countRecords → exportRecords → finishUpload → saveStats;
+ * exportWorkflow: awaitAdmission (a slot under the running caps: docs/fair-scheduling.md) →
+ * resolveExporter → countRecords → exportRecords → finishUpload → saveStats;
  * above `EXPORT_SHARD_RECORDS` records: resolveExporter → countRecords → planShards →
- * exportShard × N in parallel → composeShards → saveStats.
+ * exportShard × N in parallel → composeShards → saveStats. Between resolveExporter and
+ * countRecords, awaitReplica waits until the export read database has replayed the request
+ * (docs/replica.md; returns at once with one database; the export holds its slot meanwhile).
  * Deterministic: imports only `@temporalio/workflow` and types; all I/O is in activities.
  */
 import {
@@ -27,7 +30,7 @@ import {
   PROJECT_ID,
   REQUESTED_BY,
 } from "./search_attributes.ts";
-import { controlTaskQueue } from "./task_queues.ts";
+import { admissionTaskQueue, controlTaskQueue } from "./task_queues.ts";
 
 /** Input of {@link exportWorkflow}. */
 export interface ExportWorkflowInput {
@@ -57,6 +60,11 @@ export interface ExportProgress {
   records: number | null;
   /** A sharded export: shards planned and shards exported so far (absent when unsharded). */
   shards?: { total: number; done: number };
+  /**
+   * While it waits for a slot (stage `resolve_exporter`, before the export is STARTED): its
+   * 1-based place in the queue, from the last `awaitAdmission` call that returned still waiting.
+   */
+  queuePosition?: number;
 }
 
 /** Query: the stage the workflow is in and the totals it knows. */
@@ -111,6 +119,28 @@ export async function exportWorkflow(input: ExportWorkflowInput): Promise<Export
     scheduleToCloseTimeout: "30 minutes",
     heartbeatTimeout,
     retry: { ...retry, maximumAttempts: 20 },
+  });
+  // The replica wait is bounded by EXPORT_REPLICA_MAX_LAG_SECONDS inside the activity (up to a
+  // day); heartbeats notice a dead worker, and a retry keeps the first attempt's start.
+  const replica = proxyActivities<ExportActivities>({
+    taskQueue: control,
+    startToCloseTimeout: "25 hours",
+    heartbeatTimeout,
+    retry,
+  });
+  // Waiting for a slot: as long as it takes (retried without limit on transient errors, never
+  // failed for waiting); each call returns after at most 2 minutes with the position.
+  const admission = proxyActivities<ExportActivities>({
+    taskQueue: admissionTaskQueue(workflowInfo().taskQueue),
+    startToCloseTimeout: "5 minutes",
+    heartbeatTimeout,
+    // no maximumAttempts: unlimited
+    retry: {
+      initialInterval: defaultRetry.initialInterval,
+      backoffCoefficient: defaultRetry.backoffCoefficient,
+      maximumInterval: defaultRetry.maximumInterval,
+      nonRetryableErrorTypes: NON_RETRYABLE_ERRORS,
+    },
   });
   // Shards: on cancel, wait until each shard activity has stopped, so the cleanup that follows
   // finds every shard upload it could leave.
@@ -173,13 +203,40 @@ export async function exportWorkflow(input: ExportWorkflowInput): Promise<Export
     }
   }
 
+  /**
+   * Waits until the export is admitted under the running caps, showing its place in the queue
+   * (progress query, Temporal UI current details; the live position is in the activity's
+   * heartbeat details).
+   */
+  async function awaitSlot(): Promise<void> {
+    // the stage stays resolve_exporter (what a failure or a cancel while waiting names)
+    setCurrentDetails("**PENDING** · waiting for a slot");
+    while (true) {
+      const turn = await admission.awaitAdmission({ exportId: input.exportId });
+      if (turn.admitted) break;
+      state.queuePosition = turn.position;
+      setCurrentDetails(
+        `**PENDING** · waiting for a slot: position ${turn.position} of ${turn.waiting}`,
+      );
+    }
+    delete state.queuePosition;
+    setCurrentDetails("**STARTED** · admitted");
+  }
+
   let upload: { key: string; uploadId: string } | undefined;
   let plan: ShardPlan | undefined;
   let fileKey: string | undefined;
   try {
+    // Runs started before fair admission replay without it.
+    if (patched("fair-admission")) await awaitSlot();
     const resolved = await short.resolveExporter({ exportId: input.exportId });
     describe(resolved);
     fileKey = resolved.fileKey;
+    // Runs started before exports could read from a replica replay without awaitReplica.
+    if (patched("export-replica-wait")) {
+      state.stage = "await_replica";
+      await replica.awaitReplica({ exportId: input.exportId });
+    }
     state.stage = "count_records";
     state.totalRecords = await short.countRecords({ exportId: input.exportId });
     // Runs started before sharding existed replay without planShards.

@@ -4,3 +4,4 @@ export * from "./delete_export_workflow.ts";
 export * from "./housekeeping_workflow.ts";
 export * from "./scheduled_export_workflow.ts";
 export * from "./webhook_delivery_workflow.ts";
+export * from "./email_delivery_workflow.ts";

@@ -11,3 +11,12 @@
 export function controlTaskQueue(taskQueue: string): string {
   return `${taskQueue}-control`;
 }
+
+/**
+ * The queue of `awaitAdmission` for export task queue `taskQueue`: `<taskQueue>-admission`. A
+ * waiting export holds one of its many cheap slots (it sleeps between database polls), never a
+ * control or streaming slot (docs/fair-scheduling.md).
+ */
+export function admissionTaskQueue(taskQueue: string): string {
+  return `${taskQueue}-admission`;
+}
