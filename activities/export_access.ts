@@ -7,6 +7,8 @@ import type { Config } from "../config/mod.ts";
 import type { Sql } from "../db/client.ts";
 import { exportFilters, type ExportRow, findExport } from "../db/exports.ts";
 import { getExporter, supportedFormats } from "../registry/mod.ts";
+import { exportDownloadUrl } from "../domain/citation.ts";
+import { projectColumns } from "../registry/columns.ts";
 import { asStream, withByteOrderMark } from "../registry/stream.ts";
 import type { ExportOptions, ExportQueryContext, StreamExporter } from "../registry/types.ts";
 import type { ObjectStorage } from "../storage/types.ts";
@@ -39,7 +41,10 @@ export interface ExportAccess extends ActivityDependencies {
   readDatabaseUrl: string;
   /** The export's row; fails (non-retryable) when it is gone. */
   requireExport(exportId: number): Promise<ExportRow>;
-  /** The format's exporter as a stream (with a byte order mark when Excel-compatible). */
+  /**
+   * The format's exporter as a stream, over the chosen `columns` when set, with a byte order mark
+   * when Excel-compatible.
+   */
   requireExporter(format: string, options?: ExportOptions): StreamExporter;
   /** Fails (non-retryable) when the export's capture set was deleted meanwhile. */
   checkFilters(row: ExportRow): Promise<void>;
@@ -62,8 +67,9 @@ export function createExportAccess(deps: ActivityDependencies): ExportAccess {
   }
 
   function requireExporter(format: string, options: ExportOptions = {}): StreamExporter {
-    const exporter = getExporter(format);
-    if (!exporter) throw unknownFormat(format, supportedFormats());
+    const found = getExporter(format);
+    if (!found) throw unknownFormat(format, supportedFormats());
+    const exporter = projectColumns(found, options.columns);
     const excel = options.excel_compatible === true &&
       (exporter.acceptedOptions ?? []).includes("excel_compatible");
     return excel ? withByteOrderMark(asStream(exporter)) : asStream(exporter);
@@ -90,6 +96,13 @@ export function createExportAccess(deps: ActivityDependencies): ExportAccess {
       projectId: row.project_id,
       filters: exportFilters(row),
       settings: config.formats,
+      card: {
+        exportId: row.id,
+        filtersDisplay: row.filters_display ?? {},
+        requestedBy: row.user_name || row.user_email,
+        createdAt: row.created_at.toISOString(),
+        downloadUrl: exportDownloadUrl(config.publicBaseUrl, row.id),
+      },
     };
   }
 

@@ -1,5 +1,6 @@
 /** `/api/v2/exports/`: create, list, retrieve, delete, cancel, retry, download, formats. */
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
+import { exportDataCard } from "./datacard.ts";
 import { WorkflowNotFoundError } from "@temporalio/client";
 import {
   deleteWorkflowId,
@@ -167,6 +168,23 @@ const downloadRoute = createRoute({
   },
 });
 
+const dataCardRoute = createRoute({
+  method: "get",
+  path: "/{id}/datacard",
+  tags,
+  security,
+  summary: "The export's data card (Markdown): request, filters, file, settings, source " +
+    "version, citation and what each column or member file means",
+  request: { params: IdParamSchema },
+  responses: {
+    200: {
+      description: "The data card of a SUCCESS (or EXPIRED) export",
+      content: { "text/markdown": { schema: z.string() } },
+    },
+    ...errorResponses(400, 401, 404, 409),
+  },
+});
+
 /** Every route of the exports router, for the OpenAPI completeness test. */
 export const exportsRouteConfigs = [
   listRoute,
@@ -177,6 +195,7 @@ export const exportsRouteConfigs = [
   cancelRoute,
   retryRoute,
   downloadRoute,
+  dataCardRoute,
 ];
 
 /** The exports router; mount it at `/api/v2/exports`. */
@@ -404,6 +423,19 @@ export function exportsRoutes(deps: ExportsApiDependencies): OpenAPIHono<ApiEnv>
       return problem(c, 409, `export has no file yet: ${found.row.status}`);
     }
     return c.redirect(await exportFileUrl(found.row, { storage, config }), 302);
+  });
+
+  app.openapi(dataCardRoute, async (c) => {
+    const found = await loadReadable(c.get("user"), c.req.valid("param").id);
+    if ("status" in found) return problem(c, found.status, found.message);
+    if (!["SUCCESS", "EXPIRED"].includes(found.row.status)) {
+      return problem(c, 409, `export has no data card before it succeeds: ${found.row.status}`);
+    }
+    const card = await exportDataCard(found.row, config);
+    if (card === undefined) {
+      return problem(c, 409, `export format is no longer registered: ${found.row.format}`);
+    }
+    return c.body(card, 200, { "Content-Type": "text/markdown; charset=utf-8" });
   });
 
   return app;

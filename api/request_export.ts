@@ -9,6 +9,7 @@ import {
   exportWorkflowId,
   storedFilters,
 } from "../db/exports.ts";
+import { checkColumns } from "../registry/columns.ts";
 import { getExporter, supportedFormats } from "../registry/mod.ts";
 import { exportSettingsKey } from "../registry/settings_key.ts";
 import { StorageUnavailableError } from "../storage/errors.ts";
@@ -103,6 +104,8 @@ export async function requestExport(
     format: string;
     filters?: Record<string, unknown> | null;
     excel_compatible?: boolean;
+    /** Only these columns (formats that declare theirs; `registry/columns.ts`). */
+    columns?: string[] | null;
     /** Export even when an identical SUCCESS export of unchanged data exists (default false). */
     force?: boolean;
     /** Receives the export's end events (docs/webhooks.md); implies `force`. */
@@ -140,6 +143,17 @@ export async function requestExport(
       details: { fields: { excel_compatible: ["accepted by the CSV formats only"] } },
     };
   }
+  const columns = checkColumns(exporter, request.columns);
+  if (!columns.ok) {
+    return {
+      ok: false,
+      status: 400,
+      message: truncateText(columns.message, MAX_MESSAGE_CHARS),
+      details: {
+        fields: { columns: [exporter.columns ? exporter.columns.join(", ") : "not accepted"] },
+      },
+    };
+  }
   const checked = await validateFilters(sql, exporter, request.project, request.filters ?? {});
   if (!checked.ok) {
     return { ok: false, status: 400, message: checked.message, details: checked.details };
@@ -148,7 +162,7 @@ export async function requestExport(
     ? undefined
     : await checkDestination(deps.config.webhooks, "notify_url", request.notify_url);
   if (notify && !notify.ok) return { ok: false, status: 400, message: notify.message };
-  const options = { excel_compatible: request.excel_compatible };
+  const options = { excel_compatible: request.excel_compatible, columns: columns.columns };
   let outcome: CreatedOrReused;
   try {
     outcome = await createOrReuseExport(sql, {

@@ -164,6 +164,7 @@ export function retentionRoutes(deps: ExportsApiDependencies): OpenAPIHono<ApiEn
       format: row.format,
       filters: exportFilters(row) as Record<string, unknown>,
       excel_compatible: exportOptions(row).excel_compatible === true ? true : undefined,
+      columns: exportOptions(row).columns,
       force: c.req.valid("json").force,
     });
     if (!result.ok) {

@@ -91,20 +91,27 @@ export function filtersObject(): z.ZodType<Record<string, unknown>> {
 /**
  * What each format accepts, as `anyOf` variants of a create request (export or schedule): the
  * formats with the same accepted filters and options share one variant, which states those
- * filters (`filters` keys beyond them are a 400 "unknown filter for format …") and, for formats
- * without the `excel_compatible` option, that it may only be false or absent.
+ * filters (`filters` keys beyond them are a 400 "unknown filter for format …"), for formats
+ * without the `excel_compatible` option that it may only be false or absent, and the column
+ * names `columns` may hold (absent for formats that do not project their rows).
  */
 export function perFormatVariants(withOptions: boolean): Record<string, unknown>[] {
   const groups = new Map<
     string,
-    { formats: string[]; filters: readonly string[]; excel: boolean }
+    {
+      formats: string[];
+      filters: readonly string[];
+      excel: boolean;
+      columns: readonly string[] | undefined;
+    }
   >();
   for (const key of supportedFormats()) {
     const exporter = getExporter(key)!;
     const excel = (exporter.acceptedOptions ?? []).includes("excel_compatible");
-    const id = `${[...exporter.acceptedFilters].sort().join(",")}|${excel}`;
+    const columns = exporter.withColumns ? exporter.columns : undefined;
+    const id = `${[...exporter.acceptedFilters].sort().join(",")}|${excel}|${columns?.join(",")}`;
     const group = groups.get(id) ??
-      { formats: [], filters: exporter.acceptedFilters, excel };
+      { formats: [], filters: exporter.acceptedFilters, excel, columns };
     group.formats.push(key);
     groups.set(id, group);
   }
@@ -113,6 +120,13 @@ export function perFormatVariants(withOptions: boolean): Record<string, unknown>
       format: { enum: group.formats },
       filters: filtersDocument(group.filters),
       ...(withOptions && !group.excel ? { excel_compatible: { const: false } } : {}),
+      ...(withOptions
+        ? {
+          columns: group.columns
+            ? { type: "array", items: { enum: [...group.columns] }, minItems: 1, uniqueItems: true }
+            : { not: {} },
+        }
+        : {}),
     },
   }));
 }
@@ -151,6 +165,10 @@ export const ExportSchema = z.object({
   excel_compatible: z.boolean().openapi({
     description: "The file starts with a UTF-8 byte order mark (CSV formats, on request)",
   }),
+  columns: z.array(z.string()).nullable().openapi({
+    description: "The file's columns when the request chose a subset (`columns`); null: every " +
+      "column of the format",
+  }),
   filters_display: z.record(z.string(), z.unknown()),
   status: ExportStatusSchema,
   error: z.string().nullable(),
@@ -170,6 +188,12 @@ export const ExportSchema = z.object({
   }),
   download_url: z.string().nullable().openapi({
     description: "Stable API URL that checks permissions and redirects to the file",
+  }),
+  citation: z.string().nullable().openapi({
+    description: "One line to cite the export: project, owner, format, record count, export " +
+      "date and the download route; null until SUCCESS",
+    example: 'Project "Moths" (owner Ada). Darwin Core Archive export (dwca), 19,883 ' +
+      "records, exported 2026-12-05 via ami-exports: https://…/api/v2/exports/7/download/",
   }),
   record_count: z.number().int(),
   file_size: z.number().int(),
@@ -227,7 +251,11 @@ export const FormatListSchema = z.object({
     content_type: z.string(),
     accepted_filters: z.array(z.string()),
     accepted_options: z.array(z.string()).openapi({
-      description: "Boolean export options the format accepts (excel_compatible: CSV formats)",
+      description: "Export options the format accepts (excel_compatible: CSV formats; " +
+        "columns: the formats that list `columns`)",
+    }),
+    columns: z.array(z.string()).optional().openapi({
+      description: "The formats accepting `columns`: their columns in file order",
     }),
   })),
 }).openapi("FormatList");
@@ -247,6 +275,12 @@ export const CreateExportSchema = z.object({
     description: "CSV formats only: start the file with a UTF-8 byte order mark so that Excel " +
       "reads accents right (default false: the file has no BOM)",
     example: false,
+  }),
+  columns: z.array(z.string().max(200)).max(200).nullish().openapi({
+    description: "Formats listing `columns` in the formats endpoint: write only these columns, " +
+      "a non-empty subset in the format's order (an unknown, repeated or out-of-order name is " +
+      "a 400 naming it); the file is exactly the full file's projection. Absent: every column",
+    example: ["occurrence_id", "detection_id"],
   }),
   force: z.boolean().optional().openapi({
     description: "Export even when an identical earlier export (same project, format, filters " +

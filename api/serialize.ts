@@ -11,6 +11,8 @@ import { boundedFileName } from "../storage/key_bounds.ts";
 import type { ObjectStorage } from "../storage/types.ts";
 import type { ExportAction } from "../domain/permissions.ts";
 import type { ExportJson } from "./schemas.ts";
+import { exportCitation, exportDownloadUrl } from "../domain/citation.ts";
+import { getExporter } from "../registry/mod.ts";
 import {
   MAX_DISPLAY_CHARS,
   MAX_MESSAGE_CHARS,
@@ -86,6 +88,28 @@ export async function exportFileUrl(
   });
 }
 
+/** The export's stable download route, `<PUBLIC_BASE_URL>/api/v2/exports/<id>/download/`. */
+export function downloadRoute(row: Pick<ExportRow, "id">, config: Config): string {
+  return exportDownloadUrl(config.publicBaseUrl, row.id);
+}
+
+/**
+ * The export's citation (`domain/citation.ts`) once it succeeded (kept when it EXPIRED: it
+ * still names what was exported); null before.
+ */
+export function citationOf(row: ExportRow, config: Config): string | null {
+  if (!["SUCCESS", "EXPIRED"].includes(row.status) || !row.finished_at) return null;
+  return exportCitation({
+    projectName: row.project_name,
+    ownerName: row.project_owner_name,
+    formatLabel: getExporter(row.format)?.label ?? row.format,
+    formatKey: row.format,
+    recordCount: row.record_count,
+    finishedAt: row.finished_at,
+    downloadUrl: downloadRoute(row, config),
+  });
+}
+
 /**
  * Serializes one export for `user_permissions` of the caller. `queuePosition`: its place in the
  * admission queue while it waits (db/export_queue.ts `queuePositions`), shown as
@@ -110,6 +134,7 @@ export async function serializeExport(
     format: row.format,
     filters: exportFilters(row) as Record<string, unknown>,
     excel_compatible: exportOptions(row).excel_compatible === true,
+    columns: exportOptions(row).columns ?? null,
     filters_display: truncateDisplay(row.filters_display ?? {}),
     status: row.status,
     error: row.error === null ? null : truncateText(row.error, MAX_MESSAGE_CHARS),
@@ -127,9 +152,8 @@ export async function serializeExport(
       },
     },
     file_url: fileUrl,
-    download_url: ready
-      ? `${options.config.publicBaseUrl}/api/v2/exports/${row.id}/download/`
-      : null,
+    download_url: ready ? downloadRoute(row, options.config) : null,
+    citation: citationOf(row, options.config),
     record_count: row.record_count,
     file_size: row.file_size,
     file_size_display: formatFileSize(row.file_size),

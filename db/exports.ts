@@ -50,6 +50,9 @@ export interface ExportRow {
   user_email: string | null;
   project_id: number;
   project_slug: string;
+  project_name: string;
+  /** The project owner's name, else e-mail; null without an owner. */
+  project_owner_name: string | null;
   format: string;
   filters: Record<string, unknown>;
   filters_display: Record<string, unknown>;
@@ -103,13 +106,18 @@ export function exportOptions(row: Pick<ExportRow, "filters">): ExportOptions {
 
 /**
  * The `filters` document an export stores: the validated filters plus the options that are set
- * (under `_options`). Two requests with equal documents ask for the same file.
+ * (under `_options`: `true` flags and non-empty `columns` lists). Two requests with equal
+ * documents ask for the same file, so a request with other `columns` is another request.
  */
 export function storedFilters(
   filters: Record<string, unknown>,
   options: ExportOptions = {},
 ): Record<string, unknown> {
-  const set = Object.fromEntries(Object.entries(options).filter(([, value]) => value === true));
+  const set = Object.fromEntries(
+    Object.entries(options).filter(([, value]) =>
+      value === true || (Array.isArray(value) && value.length > 0)
+    ),
+  );
   return Object.keys(set).length === 0 ? filters : { ...filters, [OPTIONS_KEY]: set };
 }
 
@@ -318,6 +326,9 @@ export function deleteWorkflowId(export_: ExportIdentity): string {
 const exportColumns = (sql: Sql) =>
   sql`
   e.*, u.name as user_name, u.email as user_email, p.slug as project_slug,
+  p.name as project_name,
+  (select coalesce(nullif(ow.name, ''), ow.email) from users ow where ow.id = p.owner_id)
+    as project_owner_name,
   j.id as job_id, j.name as job_name, j.status as job_status, j.progress as job_progress`;
 
 /** One export with its job, or undefined. */

@@ -18,6 +18,8 @@ import {
   withinSession,
 } from "./time_sql.ts";
 import {
+  type ColumnMeaning,
+  type ContentEntry,
   type EncodedBatch,
   type ExporterInfo,
   type ExportQueryContext,
@@ -84,10 +86,21 @@ export interface ImpossibleTimeRule extends Omit<ImpossibleTimeScope, "rows"> {
 export interface KeysetCsvFormat extends
   Omit<
     ExporterInfo,
-    "extension" | "contentType" | "acceptedOptions" | "count" | "impossibleTimes"
+    | "extension"
+    | "contentType"
+    | "acceptedOptions"
+    | "count"
+    | "impossibleTimes"
+    | "contents"
+    | "withColumns"
   > {
   /** The header, in file order; the batch statement selects these columns. */
   columns: readonly string[];
+  /**
+   * What each column means (every column of the format, no other name): the data card and the
+   * column list of docs/formats.md are made from it (`registry/datacard.ts`).
+   */
+  meanings: Readonly<Record<string, ColumnMeaning>>;
   /**
    * The keyset, in `order by` order. One id key: a record format (`RecordExporter`, its
    * checkpoint `{phase, afterId, records}`); more keys: a stream whose checkpoint is
@@ -158,6 +171,26 @@ export function sessionIntervals(
   );
 }
 
+/**
+ * The {@link ContentEntry} of each of `columns`, from `meanings`; a column without a meaning,
+ * or a meaning of no column, is a programming error of the format's declaration.
+ */
+export function columnContents(
+  key: string,
+  columns: readonly string[],
+  meanings: Readonly<Record<string, ColumnMeaning>>,
+): ContentEntry[] {
+  const missing = columns.filter((c) => !Object.hasOwn(meanings, c));
+  const extra = Object.keys(meanings).filter((c) => !columns.includes(c));
+  if (missing.length > 0 || extra.length > 0) {
+    throw new Error(
+      `format ${key}: columns without a meaning: ${missing.join(", ") || "none"}; ` +
+        `meanings of no column: ${extra.join(", ") || "none"}`,
+    );
+  }
+  return columns.map((name) => ({ name, ...meanings[name] }));
+}
+
 /** `occurrence_id` → `occurrenceId`. */
 function camelCase(column: string): string {
   return column.replace(/_([a-z])/g, (_, ch: string) => ch.toUpperCase());
@@ -183,10 +216,13 @@ interface KeysetState {
 
 /**
  * The exporter of a keyset CSV declaration. Rows are encoded in the {@link csvDialect}; every
- * format accepts `excel_compatible`. A batch of fewer than `limit` rows ends the file.
+ * format accepts `excel_compatible` and `columns` (the same declaration over the chosen columns:
+ * the header and each row's cells are the full file's, projected, since every cell is encoded on
+ * its own and the cursor reads the row, not the written cells). A batch of fewer than `limit` rows ends the file.
  */
 export function keysetCsv(format: KeysetCsvFormat): RecordExporter | StreamExporter {
   const { columns, cursor: keys } = format;
+  const contents = columnContents(format.key, columns, format.meanings);
   const rows = async (
     ctx: ExportQueryContext,
     after: CursorValues,
@@ -202,7 +238,15 @@ export function keysetCsv(format: KeysetCsvFormat): RecordExporter | StreamExpor
     extension: "csv",
     contentType: "text/csv",
     acceptedFilters: format.acceptedFilters,
-    acceptedOptions: ["excel_compatible"] as const,
+    acceptedOptions: ["excel_compatible", "columns"] as const,
+    columns,
+    contents,
+    withColumns: (chosen: readonly string[]): RecordExporter | StreamExporter =>
+      keysetCsv({
+        ...format,
+        columns: chosen,
+        meanings: Object.fromEntries(chosen.map((c) => [c, format.meanings[c]])),
+      }),
     ...(format.revision === undefined ? {} : { revision: format.revision }),
     async count(ctx: ExportQueryContext): Promise<number> {
       const [row] = await format.count(ctx);

@@ -58,8 +58,10 @@ export interface FormatDescription {
   extension: string;
   content_type: string;
   accepted_filters: FilterKey[];
-  /** Boolean export options the format accepts (`excel_compatible` for the CSV formats). */
+  /** Export options the format accepts (`excel_compatible`, `columns`). */
   accepted_options: OptionKey[];
+  /** Formats accepting `columns`: their columns in file order. */
+  columns?: string[];
 }
 
 /** The exporter registered under `key`; undefined for anything else (even `"constructor"`). */
@@ -84,6 +86,7 @@ export function describeFormats(): FormatDescription[] {
       content_type: exporter.contentType,
       accepted_filters: [...exporter.acceptedFilters],
       accepted_options: [...(exporter.acceptedOptions ?? [])],
+      ...(exporter.columns && exporter.withColumns ? { columns: [...exporter.columns] } : {}),
     };
   });
 }

@@ -53,7 +53,13 @@ Deno.test("registry: describeFormats gives the formats endpoint's fields", () =>
   for (const f of formats) assert(f.label !== "" && f.description !== "", f.key);
   // issue 12 kind 7: every CSV format, and only those, offers the byte order mark
   for (const f of formats) {
-    assertEquals(f.accepted_options, f.extension === "csv" ? ["excel_compatible"] : [], f.key);
+    assertEquals(f.accepted_options.includes("excel_compatible"), f.extension === "csv", f.key);
+  }
+  // the keyset-CSV formats, and only those, choose columns, and list theirs
+  for (const f of formats) {
+    const columns = f.accepted_options.includes("columns");
+    assertEquals(columns, f.extension === "csv" && f.key !== "occurrences_simple_csv", f.key);
+    assertEquals(f.columns !== undefined, columns, f.key);
   }
 });
 

@@ -13,7 +13,12 @@
  * …extra}`, with `step` the index of the member being written, `members.length` for the central
  * directory and `members.length + 1` once done.
  */
+import { exportCitation } from "../domain/citation.ts";
+import { renderDataCard } from "../domain/datacard.ts";
+import { settingsOf } from "./occurrence_sql.ts";
+import { exportSettingsKey } from "./settings_key.ts";
 import {
+  type ContentEntry,
   type ExporterInfo,
   type ExportQueryContext,
   type RecordId,
@@ -84,6 +89,11 @@ export interface ZipMember {
 /** What a zip format declares; the driver adds extension and content type. */
 export interface ZipArchiveFormat extends Omit<ExporterInfo, "extension" | "contentType"> {
   members: readonly ZipMember[];
+  /**
+   * True: the driver ends the archive with `README.md`, the export's data card (the formats
+   * users publish: `dwca`, `camtrap_dp`).
+   */
+  dataCard?: boolean;
   /** The format's own state fields and their values before the first member. */
   extra?: Record<string, StreamState>;
 }
@@ -104,6 +114,73 @@ function concat(parts: Uint8Array[]): Uint8Array {
   return out;
 }
 
+/** The member every archive ends with: its data card. */
+const README_ENTRY: ContentEntry = {
+  name: "README.md",
+  description: "the data card of the export, as the archive was written (Markdown)",
+};
+
+/**
+ * The archive's data card (`domain/datacard.ts`), as `README.md`: what the served card says,
+ * but for what an archive cannot know while it is written — its own size and checksum, the
+ * export's end and the source versions recorded with the snapshot; the citation dates the
+ * export by the archive's start (`modified`). Only what a resume computes again identically:
+ * the request's facts (`ctx.card`), the project read in the snapshot, the settings, and the
+ * records counted in the state (docs/formats.md, "The data card inside archives").
+ */
+async function archiveReadme(
+  info: Omit<ZipArchiveFormat, "members" | "extra" | "dataCard">,
+  ctx: ExportQueryContext,
+  state: ZipArchiveState,
+): Promise<string> {
+  const [project] = await ctx.sql<{ name: string; owner: string | null }[]>`
+    select p.name, (select coalesce(nullif(u.name, ''), u.email) from users u
+      where u.id = p.owner_id) as owner
+    from projects p where p.id = ${ctx.projectId}`;
+  const settings = settingsOf(ctx);
+  const facts = ctx.card;
+  const started = new Date(state.modified);
+  return renderDataCard({
+    exportId: facts?.exportId ?? null,
+    projectId: ctx.projectId,
+    projectName: project?.name ?? "",
+    ownerName: project?.owner ?? null,
+    format: {
+      key: info.key,
+      label: info.label,
+      description: info.description,
+      extension: "zip",
+      revision: info.revision ?? 1,
+    },
+    filtersDisplay: facts?.filtersDisplay ?? {},
+    columns: null,
+    excelCompatible: false,
+    requestedBy: facts?.requestedBy ?? null,
+    createdAt: facts ? new Date(facts.createdAt) : null,
+    finishedAt: null,
+    recordCount: state.records,
+    file: null,
+    settings,
+    settingsMatch: null,
+    settingsKey: await exportSettingsKey(info, settings),
+    sourceVersion: undefined,
+    globalSourceVersion: undefined,
+    citation: facts
+      ? exportCitation({
+        projectName: project?.name ?? "",
+        ownerName: project?.owner ?? null,
+        formatLabel: info.label,
+        formatKey: info.key,
+        recordCount: state.records,
+        finishedAt: started,
+        downloadUrl: facts.downloadUrl,
+      })
+      : null,
+    contents: info.contents ?? [],
+    contentsKind: "members",
+  });
+}
+
 /**
  * The exporter of a zip declaration. A chunk is at most one batch of one member: the first
  * chunk of a member opens its entry and writes its head; a member without `batch` ends there;
@@ -111,9 +188,18 @@ function concat(parts: Uint8Array[]): Uint8Array {
  * (`registry/zip.ts`), so no compressor state outlives a chunk.
  */
 export function zipArchive(format: ZipArchiveFormat): StreamExporter {
-  const { members, extra, ...info } = format;
+  const { members: declared, extra, dataCard, ...info } = format;
+  const contents = dataCard ? [...(info.contents ?? []), README_ENTRY] : info.contents;
+  const members: readonly ZipMember[] = dataCard
+    ? [...declared, {
+      name: README_ENTRY.name,
+      head: (ctx: ExportQueryContext, state: ZipArchiveState) =>
+        archiveReadme({ ...info, contents }, ctx, state),
+    }]
+    : declared;
   return {
     ...info,
+    contents,
     kind: "stream",
     extension: "zip",
     contentType: "application/zip",

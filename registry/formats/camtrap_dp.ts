@@ -590,6 +590,32 @@ export const camtrapDp: StreamExporter = zipArchive({
     "media observations with normalised boxes) and datapackage.json; stations without valid " +
     "coordinates are left out with their occurrences",
   acceptedFilters: occurrenceFilterKeys,
+  dataCard: true,
+  contents: [
+    {
+      name: "deployments.csv",
+      description: "one row per station holding an exported occurrence: place and first and " +
+        "last time (Camtrap DP deployments table)",
+      columns: deploymentFields,
+    },
+    {
+      name: "media.csv",
+      description: "one row per capture holding a boxed detection of an exported occurrence: " +
+        "time, public URL, media type (Camtrap DP media table)",
+      columns: mediaFields,
+    },
+    {
+      name: "observations.csv",
+      description: "per exported occurrence an event row (determination, classification), then " +
+        "a media row per boxed detection with its box as 0–1 of the image (observations table)",
+      columns: observationFields,
+    },
+    {
+      name: "datapackage.json",
+      description: "the package descriptor: resources, profile, project, contributors, " +
+        "licenses, spatial, temporal and taxonomic coverage",
+    },
+  ],
   count: countRecords,
   impossibleTimes,
   members: [

@@ -30,6 +30,7 @@ import {
 import { finiteOrNull } from "../numeric_sql.ts";
 import { occurrencesFrom } from "../batch_sql.ts";
 import { jsonSections } from "../json_sections.ts";
+import type { ContentEntry } from "../types.ts";
 
 /** Boxed detections of the valid filtered occurrences (the annotations): one statement. */
 async function countAnnotations(ctx: ExportQueryContext): Promise<number> {
@@ -169,10 +170,35 @@ async function annotations(
     order by d.occurrence_id, d.id`;
 }
 
+/** The sections of the COCO object, in file order (the data card and docs/formats.md list them). */
+export const cocoContents: readonly ContentEntry[] = [
+  {
+    name: "info",
+    description: "description (project name), url, version, contributor (the owner), license",
+  },
+  { name: "licenses", description: "always `[]`" },
+  {
+    name: "categories",
+    description:
+      "the taxa determining an exported occurrence: id (taxon id), name, supercategory (order), rank",
+  },
+  {
+    name: "images",
+    description:
+      "the captures holding a boxed detection: id, width, height (pixels), file_name, coco_url, date_captured (station-local), deployment_id, event_id",
+  },
+  {
+    name: "annotations",
+    description:
+      "one per boxed detection: id, image_id, category_id (the determination), bbox [x, y, width, height] and area in pixels, iscrowd 0, occurrence_id, determination_score",
+  },
+];
+
 /** A COCO object-detection dataset of the exported occurrences (`detections_coco`). */
 export const detectionsCoco = jsonSections({
   key: "detections_coco",
   label: "Detections (COCO)",
+  contents: cocoContents,
   description: "A COCO object-detection dataset (JSON): images (captures), annotations (boxed " +
     "detections of valid occurrences, bbox [x, y, width, height], category = determination) " +
     "and categories (the determined taxa, supercategory = order)",

@@ -583,6 +583,33 @@ export const dwca: StreamExporter = zipArchive({
     "session), occurrence.txt and multimedia.txt extensions, meta.xml and EML 2.2.0 eml.xml; " +
     "occurrences without an event are left out",
   acceptedFilters: occurrenceFilterKeys,
+  dataCard: true,
+  contents: [
+    {
+      name: "event.txt",
+      description: "core (Event): one row per session holding an exported occurrence: its " +
+        "interval (UTC), length, station and place; tab-separated",
+      columns: eventColumns.map((c) => c.name),
+    },
+    {
+      name: "occurrence.txt",
+      description: "extension linked by eventID: one row per exported occurrence: taxon and " +
+        "lineage, basis of record, identification; tab-separated",
+      columns: occurrenceColumns.map((c) => c.name),
+    },
+    {
+      name: "multimedia.txt",
+      description: "GBIF Simple Multimedia extension linked by eventID: the best detection's " +
+        "crop and capture image per occurrence (URLs); tab-separated",
+      columns: multimediaColumns.map((c) => c.name),
+    },
+    { name: "meta.xml", description: "the archive descriptor: every file with its term URIs" },
+    {
+      name: "eml.xml",
+      description: "EML 2.2.0 metadata: title, creator and contact (the owner), license, " +
+        "geographic and temporal coverage of the exported events",
+    },
+  ],
   count: countRecords,
   impossibleTimes,
   members: [

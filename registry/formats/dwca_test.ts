@@ -59,6 +59,7 @@ smallProjectTest(
       "multimedia.txt",
       "meta.xml",
       "eml.xml",
+      "README.md",
     ]);
     assertEquals(report.files["event.txt"].rows, 2);
     assertEquals(report.files["occurrence.txt"].rows, 3);

@@ -8,6 +8,7 @@
 import { occurrencePlaces } from "../batch_sql.ts";
 import { occurrenceRecords } from "../occurrence_records.ts";
 import type postgres from "postgres";
+import type { ContentEntry } from "../types.ts";
 import type { FormatSettings } from "../../config/mod.ts";
 import {
   batchDetectionSets,
@@ -388,10 +389,56 @@ export async function documentBatch(
   return { records: rows.length, lastId: recordId(rows[rows.length - 1].id), text };
 }
 
+/** The top-level members of each occurrence object (the data card and docs/formats.md list them). */
+export const occurrenceObjectContents: readonly ContentEntry[] = [
+  { name: "id", description: "the occurrence id" },
+  {
+    name: "details",
+    description: "the occurrence's page on the platform: PLATFORM_URL/api/v2/occurrences/<id>/",
+  },
+  {
+    name: "event",
+    description: "the session: id, name, start date and details link (null without one)",
+  },
+  { name: "deployment", description: "the station: id, name, details link" },
+  {
+    name: "first_appearance_timestamp",
+    description: "the earliest detection's station-local wall-clock time",
+  },
+  { name: "first_appearance_time", description: "its time of day" },
+  { name: "duration", description: "last − first appearance, ISO 8601 duration (`P0DT00H10M00S`)" },
+  { name: "duration_label", description: "the duration in words (`10 minutes`)" },
+  { name: "determination", description: "the determination's taxon: id, name, rank, details" },
+  { name: "detections_count", description: "the occurrence's detections" },
+  { name: "detection_images", description: "crop URLs of its detections (MEDIA_URL + path)" },
+  { name: "determination_score", description: "the determination's score", unit: "0–1" },
+  {
+    name: "determination_details",
+    description: "how the determination was made: identification or prediction",
+  },
+  {
+    name: "best_machine_prediction",
+    description: "the best machine prediction: taxon, algorithm, score",
+  },
+  { name: "identifications", description: "the human identifications" },
+  {
+    name: "created_at",
+    description: "when the occurrence was created, wall-clock time in TIME_ZONE",
+  },
+  { name: "updated_at", description: "when it was last updated, wall-clock time in TIME_ZONE" },
+  { name: "determination_id", description: "the determination (taxon id)" },
+  { name: "detections", description: "the detections: id, capture, timestamp, box, crop URL" },
+  {
+    name: "predictions",
+    description: "every classification whose score is one algorithm's highest",
+  },
+];
+
 /** The API-shaped JSON array of occurrences (`occurrences_api_json`). */
 export const occurrencesApiJson = occurrenceRecords({
   key: "occurrences_api_json",
   label: "Occurrences (API JSON)",
+  contents: occurrenceObjectContents,
   description: "A JSON array of valid occurrences as the platform's API returns them, with " +
     "their determination, identifications, detections and classifications",
   extension: "json",

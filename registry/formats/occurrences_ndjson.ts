@@ -5,12 +5,13 @@
  */
 import { jsonLineSafe } from "../encoding.ts";
 import { occurrenceRecords } from "../occurrence_records.ts";
-import { documentBatch } from "./occurrences_api_json.ts";
+import { documentBatch, occurrenceObjectContents } from "./occurrences_api_json.ts";
 
 /** Occurrences as newline-delimited JSON (`occurrences_ndjson`). */
 export const occurrencesNdjson = occurrenceRecords({
   key: "occurrences_ndjson",
   label: "Occurrences (NDJSON)",
+  contents: occurrenceObjectContents,
   description: "The occurrence objects of occurrences_api_json, one JSON object per line",
   extension: "ndjson",
   contentType: "application/x-ndjson",

@@ -21,6 +21,8 @@
  * boolean and timestamp columns (text columns only get null counts: see {@link storeRowGroups}).
  */
 import { ByteWriter, ParquetWriter } from "hyparquet-writer";
+import { columnContents } from "../keyset_csv.ts";
+import { occurrenceCsvColumns, occurrenceCsvMeanings } from "./occurrences_simple_csv.ts";
 import { countOccurrences, occurrenceFilterKeys, occurrencePredicate } from "../filters.ts";
 import {
   bestDetection,
@@ -427,6 +429,10 @@ export const occurrencesParquet: StreamExporter = {
     "(int64 ids, float64 scores, UTC timestamps, booleans, strings), one row group per batch",
   extension: "parquet",
   contentType: "application/vnd.apache.parquet",
+  contents: columnContents("occurrences_parquet", occurrenceCsvColumns, {
+    ...occurrenceCsvMeanings,
+    duration: { description: "last − first appearance", unit: "microseconds" },
+  }),
   acceptedFilters: occurrenceFilterKeys,
   count: countOccurrences,
   impossibleTimes,

@@ -1,0 +1,66 @@
+/**
+ * `GET /api/v2/exports/<id>/datacard/`: the export's data card (`domain/datacard.ts`), from its
+ * row, its format's declared contents and this deployment's format settings.
+ */
+import type { Config } from "../config/mod.ts";
+import { exportOptions, type ExportRow } from "../db/exports.ts";
+import { type DataCardInput, renderDataCard } from "../domain/datacard.ts";
+import { projectColumns } from "../registry/columns.ts";
+import { getExporter } from "../registry/mod.ts";
+import { exportSettingsKey } from "../registry/settings_key.ts";
+import { citationOf, downloadFilename, formatFileSize } from "./serialize.ts";
+
+/** How a format's contents are named on its card, by its file's extension. */
+export function contentsKind(extension: string): DataCardInput["contentsKind"] {
+  if (extension === "zip") return "members";
+  if (extension === "json" || extension === "ndjson") return "sections";
+  return "columns";
+}
+
+/**
+ * The Markdown data card of a SUCCESS (or EXPIRED) export; undefined when its format is no
+ * longer registered. The settings listed are this deployment's; the card says whether the
+ * settings key recorded by the worker that wrote the file is theirs.
+ */
+export async function exportDataCard(row: ExportRow, config: Config): Promise<string | undefined> {
+  const registered = getExporter(row.format);
+  if (!registered) return undefined;
+  const options = exportOptions(row);
+  const exporter = projectColumns(registered, options.columns);
+  const settingsKey = await exportSettingsKey(registered, config.formats);
+  const name = row.file_key ? downloadFilename(row) ?? null : null;
+  return renderDataCard({
+    exportId: row.id,
+    projectId: row.project_id,
+    projectName: row.project_name,
+    ownerName: row.project_owner_name,
+    format: {
+      key: registered.key,
+      label: registered.label,
+      description: registered.description,
+      extension: registered.extension,
+      revision: registered.revision ?? 1,
+    },
+    filtersDisplay: row.filters_display ?? {},
+    columns: options.columns ?? null,
+    excelCompatible: options.excel_compatible === true,
+    requestedBy: row.user_name || row.user_email,
+    createdAt: row.created_at,
+    finishedAt: row.finished_at,
+    recordCount: row.record_count,
+    file: {
+      name: name ?? `${row.project_slug}_export-${row.id}.${registered.extension}`,
+      size: row.file_size,
+      sizeDisplay: formatFileSize(row.file_size),
+      checksum: row.checksum,
+    },
+    settings: config.formats,
+    settingsMatch: row.settings_key === null ? null : row.settings_key === settingsKey,
+    settingsKey: row.settings_key,
+    sourceVersion: row.source_version,
+    globalSourceVersion: row.global_source_version,
+    citation: citationOf(row, config),
+    contents: exporter.contents ?? [],
+    contentsKind: contentsKind(registered.extension),
+  });
+}

@@ -1,0 +1,156 @@
+/**
+ * The data card of an export: a Markdown page that says what the file is and how it was made,
+ * so that a reader of the file years later needs nothing else — the request and its filters in
+ * words, the records, size and checksum, the settings and the source-data version that shaped
+ * the bytes, the citation, and what each column (CSV, Parquet), member file (archives) or
+ * section (JSON) means. The meanings are the format's declared `contents` (registry), the one
+ * definition docs/formats.md is generated from too. Served by `GET /api/v2/exports/<id>/datacard/`.
+ * Source of the shape: Gebru et al., "Datasheets for Datasets" (2021), and Frictionless Table
+ * Schema descriptions.
+ */
+import type { ContentEntry } from "../registry/types.ts";
+
+/** Everything a data card states; plain values, so that it is rendered the same anywhere. */
+export interface DataCardInput {
+  /** Null outside an export (a format test's archive). */
+  exportId: number | null;
+  projectId: number;
+  projectName: string;
+  ownerName: string | null;
+  format: { key: string; label: string; description: string; extension: string; revision: number };
+  /** `filters_display` of the export: one `{label}` entry per filter set. */
+  filtersDisplay: Record<string, unknown>;
+  /** The chosen columns (`columns` option); null: every column. */
+  columns: readonly string[] | null;
+  excelCompatible: boolean;
+  requestedBy: string | null;
+  createdAt: Date | null;
+  /** Null in the archive's copy, written before the export ends. */
+  finishedAt: Date | null;
+  recordCount: number;
+  /** Null for the copy inside an archive, which cannot state its own size and checksum. */
+  file: { name: string; size: number; sizeDisplay: string; checksum: string | null } | null;
+  settings: { timeZone: string; mediaUrl: string; platformUrl: string };
+  /**
+   * Whether the export's recorded settings key equals the key of `settings` (true), differs
+   * (false: the file was written under other settings), or was not recorded (null).
+   */
+  settingsMatch: boolean | null;
+  settingsKey: string | null;
+  /** Undefined in the archive's copy: recorded with the snapshot, stated by the served card. */
+  sourceVersion: number | string | null | undefined;
+  globalSourceVersion: number | string | null | undefined;
+  citation: string | null;
+  /** The format's declared contents, already narrowed to the chosen columns. */
+  contents: readonly ContentEntry[];
+  /** How the contents are named: CSV and Parquet columns, archive members, JSON members. */
+  contentsKind: "columns" | "members" | "sections";
+}
+
+/** One line of Markdown inline code; a backtick inside is doubled around with spaces. */
+function code(text: string): string {
+  return text.includes("`") ? `\`\` ${text} \`\`` : `\`${text}\``;
+}
+
+/** Names and text on one line: line breaks and tabs become spaces. */
+function line(text: string): string {
+  return text.replace(/[\r\n\t\u2028\u2029]+/g, " ").trim();
+}
+
+/** The labels of `filters_display`, in its order; "none" when no filter is set. */
+function filterLines(display: Record<string, unknown>): string[] {
+  const labels = Object.entries(display).map(([key, entry]) => {
+    const label = entry && typeof entry === "object" && "label" in entry
+      ? String((entry as { label: unknown }).label)
+      : JSON.stringify(entry);
+    return `- ${line(label)} (${code(key)})`;
+  });
+  return labels.length > 0 ? labels : ["- none: every record the format holds"];
+}
+
+/** One content line: `` - `name` (unit): description `` and, for a table member, its header. */
+function contentLine(entry: ContentEntry): string {
+  const unit = entry.unit ? ` (${entry.unit})` : "";
+  const header = entry.columns ? ` Columns: ${entry.columns.map(code).join(", ")}.` : "";
+  return `- ${code(entry.name)}${unit}: ${line(entry.description)}.${header}`;
+}
+
+/**
+ * The Markdown of the card, ending with a newline. Sections: title, citation, request, file,
+ * settings, source data, contents. Sizes and counts are written `19,883` (en-US).
+ */
+export function renderDataCard(input: DataCardInput): string {
+  const n = (value: number): string => value.toLocaleString("en-US");
+  const owner = input.ownerName ? ` (owner ${line(input.ownerName)})` : "";
+  const heading = {
+    columns: "Columns, in file order",
+    members: "Member files, in archive order",
+    sections: "Members, in file order",
+  }[input.contentsKind];
+  const out = [
+    `# Data card: ${line(input.format.label)} export${
+      input.exportId === null ? "" : ` ${input.exportId}`
+    }`,
+    "",
+    `Project "${line(input.projectName)}"${owner}, id ${input.projectId}.`,
+    "",
+    "## Citation",
+    "",
+    input.citation ?? "None yet: the export has not succeeded.",
+    "",
+    "## Request",
+    "",
+    `- Format: ${code(input.format.key)}, ${line(input.format.label)}: ` +
+    `${line(input.format.description)}.`,
+    `- Requested by ${input.requestedBy ? line(input.requestedBy) : "an unknown user"} at ` +
+    `${input.createdAt?.toISOString() ?? "—"}; finished at ${
+      input.finishedAt?.toISOString() ?? "—"
+    }.`,
+    `- Columns: ${input.columns ? input.columns.map(code).join(", ") : "every column"}.`,
+    ...(input.format.extension === "csv"
+      ? [`- Byte order mark (excel_compatible): ${input.excelCompatible ? "yes" : "no"}.`]
+      : []),
+    "- Filters:",
+    ...filterLines(input.filtersDisplay).map((l) => `  ${l}`),
+    "",
+    "## The file",
+    "",
+    `- Records: ${n(input.recordCount)}.`,
+    ...(input.file
+      ? [
+        `- File name: ${code(input.file.name)}.`,
+        `- Size: ${n(input.file.size)} bytes (${input.file.sizeDisplay}).`,
+        `- Checksum: ${input.file.checksum ? code(input.file.checksum) : "none"}.`,
+      ]
+      : ["- Size and checksum: in the export object (a file cannot state its own)."]),
+    "",
+    "## Settings that shaped the file",
+    "",
+    `- TIME_ZONE: ${code(input.settings.timeZone)} (local times of stations without a zone).`,
+    `- MEDIA_URL: ${code(input.settings.mediaUrl)} (crop URLs).`,
+    `- PLATFORM_URL: ${code(input.settings.platformUrl)} (links to the platform).`,
+    `- Format revision: ${input.format.revision}.`,
+    `- Settings key: ${input.settingsKey ? code(input.settingsKey) : "not recorded"}${
+      input.settingsMatch === null
+        ? ""
+        : input.settingsMatch
+        ? " (the settings above)"
+        : " (the file was written under other settings than the ones above)"
+    }.`,
+    "",
+    "## Source data version",
+    "",
+    input.sourceVersion === undefined
+      ? "- Stated by the served card (`GET /api/v2/exports/<id>/datacard/`): the versions are " +
+        "recorded with the snapshot the file is read in."
+      : `- Project data version: ${input.sourceVersion ?? "not recorded"}; global data ` +
+        `version (taxa, algorithms, users): ${input.globalSourceVersion ?? "not recorded"}. ` +
+        "A later export of the same request reads the same data exactly when both are unchanged.",
+    "",
+    `## ${heading}`,
+    "",
+    ...input.contents.map(contentLine),
+    "",
+  ];
+  return out.join("\n");
+}
