@@ -31,6 +31,7 @@ import {
   type StreamExporter,
   type StreamState,
 } from "./types.ts";
+import { columnMeanings } from "./column_meanings.ts";
 
 /**
  * The CSV dialect of every CSV format: RFC 4180 records ended by CRLF, a field quoted when it
@@ -98,9 +99,10 @@ export interface KeysetCsvFormat extends
   columns: readonly string[];
   /**
    * What each column means (every column of the format, no other name): the data card and the
-   * column list of docs/formats.md are made from it (`registry/datacard.ts`).
+   * column list of docs/formats.md are made from it (`domain/datacard.ts`). Default: the
+   * format's entry in `formats/column_meanings.json` ({@link columnMeanings}).
    */
-  meanings: Readonly<Record<string, ColumnMeaning>>;
+  meanings?: Readonly<Record<string, ColumnMeaning>>;
   /**
    * The keyset, in `order by` order. One id key: a record format (`RecordExporter`, its
    * checkpoint `{phase, afterId, records}`); more keys: a stream whose checkpoint is
@@ -222,7 +224,8 @@ interface KeysetState {
  */
 export function keysetCsv(format: KeysetCsvFormat): RecordExporter | StreamExporter {
   const { columns, cursor: keys } = format;
-  const contents = columnContents(format.key, columns, format.meanings);
+  const meanings = format.meanings ?? columnMeanings(format.key);
+  const contents = columnContents(format.key, columns, meanings);
   const rows = async (
     ctx: ExportQueryContext,
     after: CursorValues,
@@ -245,7 +248,7 @@ export function keysetCsv(format: KeysetCsvFormat): RecordExporter | StreamExpor
       keysetCsv({
         ...format,
         columns: chosen,
-        meanings: Object.fromEntries(chosen.map((c) => [c, format.meanings[c]])),
+        meanings: Object.fromEntries(chosen.map((c) => [c, meanings[c]])),
       }),
     ...(format.revision === undefined ? {} : { revision: format.revision }),
     async count(ctx: ExportQueryContext): Promise<number> {

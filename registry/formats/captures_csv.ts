@@ -6,7 +6,6 @@
  */
 import { occurrencePredicate } from "../filters.ts";
 import { keysetCsv } from "../keyset_csv.ts";
-import type { ColumnMeaning } from "../types.ts";
 import { captureUrl, isoTimestamp, realBox, settingsOf, stationZone } from "../occurrence_sql.ts";
 import { captureFilterKeys, capturePredicate } from "../sampling_sql.ts";
 import { sessionTime, withinSession } from "../time_sql.ts";
@@ -27,30 +26,6 @@ export const capturesCsvColumns: readonly string[] = [
   "occurrences_count",
 ];
 
-/** What each column means (the data card and docs/formats.md list it). */
-export const capturesCsvMeanings: Readonly<Record<string, ColumnMeaning>> = {
-  capture_id: { description: "the capture (source image) id" },
-  deployment_id: { description: "the capture's station" },
-  event_id: { description: "the capture's session (empty without one)" },
-  timestamp: {
-    description:
-      "the capture's time, ISO 8601 with the station's offset (its time zone, else TIME_ZONE)",
-  },
-  path: { description: "the image's storage path" },
-  url: {
-    description:
-      "the image's public URL: the capture's base URL + `/` + path (empty without a base)",
-  },
-  width: { description: "the image's width (empty when unknown)", unit: "pixels" },
-  height: { description: "the image's height (empty when unknown)", unit: "pixels" },
-  size: { description: "the image file's size (empty when unknown)", unit: "bytes" },
-  detections_count: {
-    description: "detections on the capture (bbox-less and undetermined ones too)",
-  },
-  boxed_detections_count: { description: "those detections with a real box (four finite numbers)" },
-  occurrences_count: { description: "distinct valid occurrences with a detection on the capture" },
-};
-
 /** The sampling effort by capture (`captures_csv`). */
 export const capturesCsv = keysetCsv({
   key: "captures_csv",
@@ -59,7 +34,6 @@ export const capturesCsv = keysetCsv({
     "session, local timestamp, path, URL, size, detection and valid occurrence counts",
   acceptedFilters: captureFilterKeys,
   columns: capturesCsvColumns,
-  meanings: capturesCsvMeanings,
   cursor: [{ column: "capture_id" }],
   count: (ctx) =>
     ctx.sql`select count(*)::bigint as n from source_images s

@@ -5,7 +5,6 @@
 import { coordinateCells } from "../encoding.ts";
 import { occurrencePredicate } from "../filters.ts";
 import { keysetCsv, sessionIntervals } from "../keyset_csv.ts";
-import type { ColumnMeaning } from "../types.ts";
 import { localTime, settingsOf, stationZone } from "../occurrence_sql.ts";
 import { deploymentFilterKeys, deploymentPredicate } from "../sampling_sql.ts";
 import { possibleInterval } from "../time_sql.ts";
@@ -27,35 +26,6 @@ export const deploymentsCsvColumns: readonly string[] = [
   "taxa_count",
 ];
 
-/** What each column means (the data card and docs/formats.md list it). */
-export const deploymentsCsvMeanings: Readonly<Record<string, ColumnMeaning>> = {
-  deployment_id: { description: "the station (deployment) id" },
-  deployment_name: { description: "the station's name" },
-  latitude: {
-    description: "the station's latitude, plain decimal (both empty unless the pair is valid)",
-    unit: "WGS84 degrees",
-  },
-  longitude: {
-    description: "the station's longitude, plain decimal (both empty unless the pair is valid)",
-    unit: "WGS84 degrees",
-  },
-  country_code: { description: "the station's country code" },
-  time_zone: { description: "the station's time zone, else TIME_ZONE" },
-  sessions_count: { description: "sessions of the station" },
-  first_session_date: {
-    description: "local date of the earliest session start (impossible sessions left out)",
-  },
-  last_session_date: {
-    description: "local date of the latest session end (impossible sessions left out)",
-  },
-  captures_count: { description: "captures of the station" },
-  detections_count: {
-    description: "detections on those captures (bbox-less and undetermined ones too)",
-  },
-  occurrences_count: { description: "valid occurrences of the station" },
-  taxa_count: { description: "distinct determinations of those occurrences" },
-};
-
 /** Stations and their counts (`deployments_csv`). */
 export const deploymentsCsv = keysetCsv({
   key: "deployments_csv",
@@ -64,7 +34,6 @@ export const deploymentsCsv = keysetCsv({
     "sessions and their first and last date, captures, detections, valid occurrences, taxa",
   acceptedFilters: deploymentFilterKeys,
   columns: deploymentsCsvColumns,
-  meanings: deploymentsCsvMeanings,
   cursor: [{ column: "deployment_id" }],
   count: (ctx) =>
     ctx.sql`select count(*)::bigint as n from deployments d

@@ -6,7 +6,6 @@
  */
 import { occurrenceFilterKeys, occurrencePredicate } from "../filters.ts";
 import { detectionTimes, keysetCsv } from "../keyset_csv.ts";
-import type { ColumnMeaning } from "../types.ts";
 import {
   captureUrl,
   cropUrl,
@@ -42,40 +41,6 @@ export const detectionCsvColumns: readonly string[] = [
   "event_id",
 ];
 
-/** What each column means (the data card and docs/formats.md list it). */
-export const detectionsCsvMeanings: Readonly<Record<string, ColumnMeaning>> = {
-  detection_id: { description: "the detection id" },
-  occurrence_id: { description: "the exported occurrence it belongs to" },
-  capture_id: { description: "the capture holding the detection" },
-  capture_url: { description: "the capture's public URL (base URL + `/` + path)" },
-  timestamp: {
-    description:
-      "the detection's time, ISO 8601 with the station's offset (empty when more than a day outside its session)",
-  },
-  bbox: {
-    description: "the box `[x1, y1, x2, y2]` as stored (empty unless four finite numbers)",
-    unit: "pixels",
-  },
-  bbox_width: { description: "x2 − x1 (empty without a box)", unit: "pixels" },
-  bbox_height: { description: "y2 − y1 (empty without a box)", unit: "pixels" },
-  crop_url: { description: "the crop image: MEDIA_URL + the percent-encoded crop path" },
-  top_classification_taxon_id: {
-    description:
-      "the detection's highest-scoring classification (terminal or not; tie: lowest id): its taxon",
-  },
-  top_classification_taxon_name: { description: "that classification's taxon name" },
-  top_classification_score: { description: "that classification's score", unit: "0–1" },
-  top_classification_algorithm: { description: "the algorithm that made it" },
-  top_classification_terminal: {
-    description: "whether it is a terminal classification (`true`/`false`)",
-  },
-  determination_id: { description: "the occurrence's determination (taxon id)" },
-  determination_name: { description: "the determination's taxon name" },
-  determination_score: { description: "the determination's score", unit: "0–1" },
-  deployment_id: { description: "the occurrence's station" },
-  event_id: { description: "the occurrence's session (empty without one)" },
-};
-
 /** One row per detection of the exported occurrences (`detections_csv`). */
 export const detectionsCsv = keysetCsv({
   key: "detections_csv",
@@ -84,7 +49,6 @@ export const detectionsCsv = keysetCsv({
     "crop, the detection's top classification and the occurrence's determination",
   acceptedFilters: occurrenceFilterKeys,
   columns: detectionCsvColumns,
-  meanings: detectionsCsvMeanings,
   cursor: [{ column: "occurrence_id" }, { column: "detection_id" }],
   count: (ctx) =>
     ctx.sql`select count(*)::bigint as n from occurrences o

@@ -33,6 +33,7 @@ import {
   recordId,
 } from "../types.ts";
 import { finiteOrNull } from "../numeric_sql.ts";
+import { columnMeanings } from "../column_meanings.ts";
 
 /** The header, in file order (the original platform's column names). */
 export const occurrenceCsvColumns: readonly string[] = [
@@ -67,59 +68,9 @@ export const occurrenceCsvColumns: readonly string[] = [
 ];
 
 /** What each column means (the data card, `occurrences_parquet` and docs/formats.md list it). */
-export const occurrenceCsvMeanings: Readonly<Record<string, ColumnMeaning>> = {
-  id: { description: "the occurrence id" },
-  event_id: { description: "the occurrence's session" },
-  event_name: {
-    description: "the session's name, e.g. `Monday, May 1-2 2023` (station-local dates)",
-  },
-  deployment_id: { description: "the occurrence's station" },
-  deployment_name: { description: "the station's name" },
-  project_id: { description: "the project" },
-  project_name: { description: "the project's name" },
-  determination_id: { description: "the determination (taxon id)" },
-  determination_name: { description: "the determination's taxon name" },
-  determination_score: {
-    description: "the determination's score, as Python writes floats",
-    unit: "0–1",
-  },
-  verification_status: {
-    description: "`True` when a person identified the occurrence, else `False`",
-  },
-  best_machine_prediction_name: {
-    description:
-      "the best machine prediction (terminal first, highest score, highest id): taxon name",
-  },
-  best_machine_prediction_algorithm: { description: "the algorithm of that prediction" },
-  best_machine_prediction_score: { description: "that prediction's score", unit: "0–1" },
-  verified_by: { description: "who made the latest standing identification" },
-  participant_count: { description: "people who identified the occurrence" },
-  agreed_with_algorithm: { description: "the algorithm the latest identification agreed with" },
-  agreed_with_user: { description: "the user (e-mail) the latest identification agreed with" },
-  determination_matches_machine_prediction: {
-    description: "`True` when the determination is the best prediction's taxon",
-  },
-  detections_count: { description: "the occurrence's detections" },
-  first_appearance_timestamp: {
-    description: "the earliest detection's station-local wall-clock time, without offset",
-  },
-  last_appearance_timestamp: {
-    description: "the latest detection's station-local wall-clock time, without offset",
-  },
-  duration: { description: "last − first appearance, as Python prints a timedelta (`0:10:00`)" },
-  best_detection_url: {
-    description: "the best detection's crop: MEDIA_URL + the percent-encoded crop path",
-  },
-  best_detection_bbox: {
-    description: "the best detection's box `[x1, y1, x2, y2]`",
-    unit: "pixels",
-  },
-  best_detection_width: { description: "|x2 − x1| of that box", unit: "pixels" },
-  best_detection_height: { description: "|y2 − y1| of that box", unit: "pixels" },
-  best_detection_capture_url: {
-    description: "the best detection's capture: base URL + `/` + path",
-  },
-};
+export const occurrenceCsvMeanings: Readonly<Record<string, ColumnMeaning>> = columnMeanings(
+  "occurrences_simple_csv",
+);
 
 /**
  * One CSV record of the row `r` (without its CRLF), serialized by Postgres in the dialect of

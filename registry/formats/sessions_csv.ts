@@ -8,7 +8,6 @@
 import { coordinateCells } from "../encoding.ts";
 import { occurrencePredicate } from "../filters.ts";
 import { keysetCsv, sessionIntervals } from "../keyset_csv.ts";
-import type { ColumnMeaning } from "../types.ts";
 import { type Fragment, localTime, settingsOf, stationZone, timeOfDay } from "../occurrence_sql.ts";
 import { ifPossibleInterval } from "../time_sql.ts";
 import { sessionFilterKeys, sessionPredicate } from "../sampling_sql.ts";
@@ -32,35 +31,6 @@ export const sessionsCsvColumns: readonly string[] = [
   "taxa_count",
 ];
 
-/** What each column means (the data card and docs/formats.md list it). */
-export const sessionsCsvMeanings: Readonly<Record<string, ColumnMeaning>> = {
-  event_id: { description: "the session (event) id" },
-  deployment_id: { description: "the session's station" },
-  deployment_name: { description: "the station's name" },
-  latitude: {
-    description: "the station's latitude, plain decimal (empty unless the pair is valid)",
-    unit: "WGS84 degrees",
-  },
-  longitude: {
-    description: "the station's longitude, plain decimal (empty unless the pair is valid)",
-    unit: "WGS84 degrees",
-  },
-  time_zone: {
-    description: "the zone of the local values: the station's time zone, else TIME_ZONE",
-  },
-  start_date: { description: "the session's local start date, `YYYY-MM-DD`" },
-  start_time: { description: "the session's local start time, `HH:MM:SS[.ffffff]`" },
-  end_date: { description: "the session's local end date, `YYYY-MM-DD`" },
-  end_time: { description: "the session's local end time, `HH:MM:SS[.ffffff]`" },
-  duration_seconds: { description: "end − start", unit: "seconds" },
-  captures_count: { description: "captures of the session" },
-  detections_count: {
-    description: "detections on those captures (bbox-less and undetermined ones too)",
-  },
-  occurrences_count: { description: "valid occurrences of the session" },
-  taxa_count: { description: "distinct determinations of those occurrences" },
-};
-
 /** The sampling effort by session (`sessions_csv`). */
 export const sessionsCsv = keysetCsv({
   key: "sessions_csv",
@@ -70,7 +40,6 @@ export const sessionsCsv = keysetCsv({
     "valid occurrences and distinct taxa",
   acceptedFilters: sessionFilterKeys,
   columns: sessionsCsvColumns,
-  meanings: sessionsCsvMeanings,
   cursor: [{ column: "event_id" }],
   count: (ctx) =>
     ctx.sql`select count(*)::bigint as n from events e

@@ -6,7 +6,6 @@
  */
 import { occurrenceFilterKeys, occurrencePredicate } from "../filters.ts";
 import { detectionTimes, keysetCsv } from "../keyset_csv.ts";
-import type { ColumnMeaning } from "../types.ts";
 import { isoTimestamp, lineageName, settingsOf } from "../occurrence_sql.ts";
 import { sessionTime } from "../time_sql.ts";
 import { finiteOrNull } from "../numeric_sql.ts";
@@ -32,32 +31,6 @@ export const taxaListCsvColumns: readonly string[] = [
   "events_count",
 ];
 
-/** What each column means (the data card and docs/formats.md list it). */
-export const taxaListCsvMeanings: Readonly<Record<string, ColumnMeaning>> = {
-  taxon_id: { description: "a taxon determining at least one exported occurrence" },
-  taxon_name: { description: "its name" },
-  taxon_rank: { description: "its rank" },
-  order_name: { description: "the order in its lineage (the taxon itself included)" },
-  family_name: { description: "the family in its lineage (the taxon itself included)" },
-  genus_name: { description: "the genus in its lineage (the taxon itself included)" },
-  gbif_taxon_key: { description: "the GBIF backbone key (empty when unknown)" },
-  common_name_en: { description: "the English common name" },
-  occurrence_count: { description: "exported occurrences determined as the taxon" },
-  verified_count: { description: "those with a standing human identification" },
-  determination_score_min: {
-    description: "lowest determination score of those occurrences",
-    unit: "0–1",
-  },
-  determination_score_avg: { description: "mean determination score, 6 decimals", unit: "0–1" },
-  determination_score_max: { description: "highest determination score", unit: "0–1" },
-  first_seen: {
-    description: "earliest detection time of those occurrences, ISO 8601 with TIME_ZONE's offset",
-  },
-  last_seen: { description: "latest detection time, ISO 8601 with TIME_ZONE's offset" },
-  deployments_count: { description: "distinct stations of those occurrences" },
-  events_count: { description: "distinct sessions of those occurrences" },
-};
-
 /** The species list of the exported occurrences (`taxa_list_csv`). */
 export const taxaListCsv = keysetCsv({
   key: "taxa_list_csv",
@@ -66,7 +39,6 @@ export const taxaListCsv = keysetCsv({
     "verified counts, score min/avg/max, first and last seen, deployments and events",
   acceptedFilters: occurrenceFilterKeys,
   columns: taxaListCsvColumns,
-  meanings: taxaListCsvMeanings,
   cursor: [{ column: "taxon_id" }],
   count: (ctx) =>
     ctx.sql`select count(distinct o.determination_id)::bigint as n from occurrences o

@@ -8,7 +8,6 @@
  */
 import { occurrenceFilterKeys, occurrencePredicate } from "../filters.ts";
 import { keysetCsv, sessionIntervals } from "../keyset_csv.ts";
-import type { ColumnMeaning } from "../types.ts";
 import { lineageName, localTime, settingsOf, stationZone } from "../occurrence_sql.ts";
 import { ifPossibleInterval } from "../time_sql.ts";
 
@@ -27,25 +26,6 @@ export const taxonCountsCsvColumns: readonly string[] = [
   "occurrence_count",
 ];
 
-/** What each column means (the data card and docs/formats.md list it). */
-export const taxonCountsCsvMeanings: Readonly<Record<string, ColumnMeaning>> = {
-  event_id: { description: "the session" },
-  deployment_id: { description: "the session's station" },
-  start_date: { description: "the session's local start date, `YYYY-MM-DD`" },
-  taxon_id: { description: "the determination (taxon id)" },
-  taxon_name: { description: "the determination's name" },
-  taxon_rank: { description: "the determination's rank" },
-  order_name: {
-    description: "the order in the lineage (the taxon itself included; empty when none)",
-  },
-  family_name: { description: "the family in the lineage (empty when none)" },
-  genus_name: { description: "the genus in the lineage (empty when none)" },
-  species_name: { description: "the species in the lineage (empty when none)" },
-  occurrence_count: {
-    description: "exported occurrences of that session determined as that taxon",
-  },
-};
-
 /** Occurrences counted by session × taxon (`taxon_counts_csv`). */
 export const taxonCountsCsv = keysetCsv({
   key: "taxon_counts_csv",
@@ -54,7 +34,6 @@ export const taxonCountsCsv = keysetCsv({
     "session's station and local start date and the taxon's order, family, genus and species",
   acceptedFilters: occurrenceFilterKeys,
   columns: taxonCountsCsvColumns,
-  meanings: taxonCountsCsvMeanings,
   cursor: [{ column: "event_id" }, { column: "taxon_id" }],
   count: (ctx) =>
     ctx.sql`select count(*)::bigint as n from (

@@ -11,7 +11,6 @@
  */
 import { occurrenceFilterKeys, occurrencePredicate } from "../filters.ts";
 import { detectionTimes, keysetCsv } from "../keyset_csv.ts";
-import type { ColumnMeaning } from "../types.ts";
 import { isoTimestamp, realBox, settingsOf, stationZone } from "../occurrence_sql.ts";
 import { sessionTime } from "../time_sql.ts";
 import { finiteOrNull } from "../numeric_sql.ts";
@@ -41,39 +40,6 @@ export const tracksCsvColumns: readonly string[] = [
   "next_detection_id",
 ];
 
-/** What each column means (the data card and docs/formats.md list it). */
-export const tracksCsvMeanings: Readonly<Record<string, ColumnMeaning>> = {
-  occurrence_id: { description: "the track (one individual)" },
-  detection_id: { description: "this frame's detection" },
-  event_id: { description: "the occurrence's session (empty without one)" },
-  deployment_id: { description: "the occurrence's station" },
-  capture_id: { description: "the capture holding the detection" },
-  timestamp: {
-    description:
-      "the detection's time, ISO 8601 with the station's offset (its time zone, else TIME_ZONE), microseconds when not 0",
-  },
-  frame_index: {
-    description:
-      "0-based position of the detection among the occurrence's boxed detections by (timestamp, id)",
-  },
-  frame_count: { description: "the occurrence's boxed detections" },
-  bbox_x1: { description: "the box's left edge, as stored", unit: "pixels" },
-  bbox_y1: { description: "the box's top edge, as stored", unit: "pixels" },
-  bbox_x2: { description: "the box's right edge, as stored", unit: "pixels" },
-  bbox_y2: { description: "the box's bottom edge, as stored", unit: "pixels" },
-  capture_width: { description: "the capture's width (empty when unknown)", unit: "pixels" },
-  capture_height: { description: "the capture's height (empty when unknown)", unit: "pixels" },
-  classification_label: {
-    description:
-      "the detection's best classification (highest score, terminal or not; tie: lowest id): taxon name",
-  },
-  classification_score: { description: "that classification's score", unit: "0–1" },
-  determination_id: { description: "the occurrence's determination (taxon id)" },
-  determination_name: { description: "the determination's name" },
-  determination_score: { description: "the determination's score", unit: "0–1" },
-  next_detection_id: { description: "the next frame of the track (empty on the last)" },
-};
-
 /** One row per boxed detection of the exported occurrences, in frame order (`tracks_csv`). */
 export const tracksCsv = keysetCsv({
   key: "tracks_csv",
@@ -83,7 +49,6 @@ export const tracksCsv = keysetCsv({
     "classification, the occurrence's determination and the next detection of the track",
   acceptedFilters: occurrenceFilterKeys,
   columns: tracksCsvColumns,
-  meanings: tracksCsvMeanings,
   /** The timestamp is exact UTC text with microseconds (`-infinity` before the first row). */
   cursor: [
     { column: "occurrence_id" },
