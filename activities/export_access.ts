@@ -5,7 +5,7 @@
 import type { Client } from "@temporalio/client";
 import type { Config } from "../config/mod.ts";
 import type { Sql } from "../db/client.ts";
-import { exportFilters, type ExportRow, findExport } from "../db/exports.ts";
+import { exportFilters, exportOptions, type ExportRow, findExport } from "../db/exports.ts";
 import { getExporter, supportedFormats } from "../registry/mod.ts";
 import { asStream, withByteOrderMark } from "../registry/stream.ts";
 import type { ExportOptions, ExportQueryContext, StreamExporter } from "../registry/types.ts";
@@ -90,6 +90,7 @@ export function createExportAccess(deps: ActivityDependencies): ExportAccess {
       projectId: row.project_id,
       filters: exportFilters(row),
       settings: config.formats,
+      options: exportOptions(row),
     };
   }
 

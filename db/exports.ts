@@ -109,7 +109,9 @@ export function storedFilters(
   filters: Record<string, unknown>,
   options: ExportOptions = {},
 ): Record<string, unknown> {
-  const set = Object.fromEntries(Object.entries(options).filter(([, value]) => value === true));
+  const set = Object.fromEntries(
+    Object.entries(options).filter(([, value]) => value !== undefined && value !== false),
+  );
   return Object.keys(set).length === 0 ? filters : { ...filters, [OPTIONS_KEY]: set };
 }
 

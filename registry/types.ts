@@ -43,6 +43,18 @@ export interface ExportOptions {
    * byte-identical to one exported without the option.
    */
   excel_compatible?: boolean;
+  /** Image formats: the fractions of the train, val and test splits (default 0.8, 0.1, 0.1). */
+  split?: { train: number; val: number; test: number };
+  /** Image formats: what one split unit is (default `event`; a crop's unit goes whole). */
+  split_by?: "event" | "deployment" | "capture";
+  /** Image formats: text mixed into the split hash (default ""). */
+  split_seed?: string;
+  /** Image formats: margin around each box, as a fraction of its width and height (default 0). */
+  crop_padding?: number;
+  /** Image formats: JPEG quality of the crops, 1–100 (default 90). */
+  jpeg_quality?: number;
+  /** Image formats: most crops that may be left out before the export fails (default 0.05). */
+  max_skipped_fraction?: number;
 }
 
 /** Names of the options (keys of {@link ExportOptions}). */
@@ -58,6 +70,8 @@ export interface ExportQueryContext {
   filters: ExportFilters;
   /** Time zone and URL bases of the occurrence formats; `defaultFormatSettings` when absent. */
   settings?: FormatSettings;
+  /** The export's options (image formats read theirs here); `{}` when absent. */
+  options?: ExportOptions;
 }
 
 /**
@@ -221,3 +235,11 @@ export interface StreamExporter extends ExporterInfo {
 
 /** A registered export format. */
 export type Exporter = RecordExporter | StreamExporter;
+
+/**
+ * Thrown by a format when the data cannot make its file (more source images left out than the
+ * export allows): the export fails with this message and is not retried.
+ */
+export class ExportRefusedError extends Error {
+  override name = "ExportRefusedError";
+}
