@@ -151,6 +151,9 @@ export const ExportSchema = z.object({
   excel_compatible: z.boolean().openapi({
     description: "The file starts with a UTF-8 byte order mark (CSV formats, on request)",
   }),
+  options: z.record(z.string(), z.unknown()).openapi({
+    description: "The format options of the request besides excel_compatible ({} for none)",
+  }),
   filters_display: z.record(z.string(), z.unknown()),
   status: ExportStatusSchema,
   error: z.string().nullable(),
@@ -227,7 +230,8 @@ export const FormatListSchema = z.object({
     content_type: z.string(),
     accepted_filters: z.array(z.string()),
     accepted_options: z.array(z.string()).openapi({
-      description: "Boolean export options the format accepts (excel_compatible: CSV formats)",
+      description: "Options the format accepts (excel_compatible: CSV formats; split, " +
+        "split_by, split_seed, crop_padding, jpeg_quality, max_skipped_fraction: crops_by_taxon)",
     }),
   })),
 }).openapi("FormatList");
@@ -247,6 +251,11 @@ export const CreateExportSchema = z.object({
     description: "CSV formats only: start the file with a UTF-8 byte order mark so that Excel " +
       "reads accents right (default false: the file has no BOM)",
     example: false,
+  }),
+  options: z.record(z.string(), z.unknown()).optional().openapi({
+    description: "Format options beyond excel_compatible, as the format lists them in " +
+      "accepted_options (crops_by_taxon: split, split_by, split_seed, crop_padding, " +
+      'jpeg_quality, max_skipped_fraction; docs/formats.md), e.g. {"split_by": "deployment"}',
   }),
   force: z.boolean().optional().openapi({
     description: "Export even when an identical earlier export (same project, format, filters " +

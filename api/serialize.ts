@@ -4,6 +4,7 @@ import {
   exportFilters,
   exportOptions,
   type ExportRow,
+  formatOptions,
   type ProgressStage,
   STAGES,
 } from "../db/exports.ts";
@@ -110,6 +111,7 @@ export async function serializeExport(
     format: row.format,
     filters: exportFilters(row) as Record<string, unknown>,
     excel_compatible: exportOptions(row).excel_compatible === true,
+    options: formatOptions(row),
     filters_display: truncateDisplay(row.filters_display ?? {}),
     status: row.status,
     error: row.error === null ? null : truncateText(row.error, MAX_MESSAGE_CHARS),

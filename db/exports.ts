@@ -101,6 +101,12 @@ export function exportOptions(row: Pick<ExportRow, "filters">): ExportOptions {
   return options && typeof options === "object" ? options as ExportOptions : {};
 }
 
+/** The export's options other than `excel_compatible` (an image format's `split`, …). */
+export function formatOptions(row: Pick<ExportRow, "filters">): Record<string, unknown> {
+  const { excel_compatible: _excel, ...options } = exportOptions(row);
+  return options;
+}
+
 /**
  * The `filters` document an export stores: the validated filters plus the options that are set
  * (under `_options`). Two requests with equal documents ask for the same file.

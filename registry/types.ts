@@ -157,6 +157,8 @@ export interface ExporterInfo {
   acceptedFilters: readonly FilterKey[];
   /** The {@link ExportOptions} the format accepts (none when absent). */
   acceptedOptions?: readonly OptionKey[];
+  /** Why options the format accepts have unusable values (option → message; empty: none). */
+  optionProblems?(options: ExportOptions): Record<string, string>;
   /**
    * The revision of the format's bytes (1 when absent): raise it in the same commit as any change
    * to what the format writes for the same data, so that no earlier file is reused for it

@@ -442,6 +442,7 @@ export const cropsByTaxon = zipArchive({
     "and skipped.csv (images that could not be fetched or cut, and why)",
   acceptedFilters: occurrenceFilterKeys,
   acceptedOptions: cropOptionKeys,
+  optionProblems: cropOptionProblems,
   count: countCrops,
   impossibleTimes,
   extra: { total: null, skipped: [] },
