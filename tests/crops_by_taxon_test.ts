@@ -1,0 +1,94 @@
+/**
+ * `crops_by_taxon` through the API and a real worker: format options validated and stored,
+ * source images fetched from moto over HTTP (allowed by `SOURCE_IMAGE_HOSTS`), the skipped ones
+ * listed with their reasons and the export SUCCESS; above `max_skipped_fraction` the export is
+ * FAILURE with the counts in its error, without retries.
+ */
+import { assert, assertEquals } from "./assert.ts";
+import { createUser } from "./fixtures/access.ts";
+import { countingListener, readCrops, seedCrops } from "./fixtures/crops_project.ts";
+import { startHarness } from "./harness.ts";
+import { requireEnv, serviceTest } from "./support.ts";
+
+Deno.test({
+  name: "crops_by_taxon through the API: options checked, SUCCESS with skips, FAILURE above",
+  ...serviceTest,
+  async fn() {
+    const listener = countingListener();
+    const host = new URL(requireEnv("TEST_S3_ENDPOINT")).host;
+    const h = await startHarness({
+      storage: "s3",
+      batchSize: 6,
+      env: { SOURCE_IMAGE_HOSTS: host, IMAGE_FETCH_ATTEMPTS: "2" },
+    });
+    try {
+      const seed = await seedCrops(h.sql, listener.port);
+      const [, token] = await createUser(h.sql, "crops", true);
+      const create = (body: Record<string, unknown>) =>
+        h.api("POST", "/api/v2/exports/", {
+          token,
+          body: { project: seed.projectId, format: "crops_by_taxon", force: true, ...body },
+        });
+
+      const formats = await (await h.api("GET", "/api/v2/exports/formats/", { token })).json();
+      const listed = formats.results.find((f: { key: string }) => f.key === "crops_by_taxon");
+      assertEquals(listed.extension, "zip");
+      assertEquals(listed.accepted_options, [
+        "split",
+        "split_by",
+        "split_seed",
+        "crop_padding",
+        "jpeg_quality",
+        "max_skipped_fraction",
+      ]);
+
+      const invalid = await create({ options: { jpeg_quality: 0, split_by: "night" } });
+      assertEquals(invalid.status, 400);
+      const problem = await invalid.json();
+      assert(/jpeg_quality/.test(problem.error) && /split_by/.test(problem.error), problem.error);
+      const unknown = await create({ options: { image_max_side: 512 } });
+      assertEquals(unknown.status, 400);
+      assertEquals((await create({ excel_compatible: true })).status, 400);
+
+      const good = await create({
+        options: { max_skipped_fraction: 0.1, split_by: "deployment", jpeg_quality: 85 },
+      });
+      assertEquals(good.status, 201, await good.clone().text());
+      const created = await good.json();
+      assertEquals(created.options, {
+        max_skipped_fraction: 0.1,
+        split_by: "deployment",
+        jpeg_quality: 85,
+      });
+      const done = await h.waitForExport(created.id, token, 120_000);
+      assertEquals(done.status, "SUCCESS", String(done.error));
+      assertEquals(done.record_count, 40);
+      const report = await readCrops(await h.download(done.file_url as string));
+      assertEquals(report.problems, []);
+      assertEquals(report.checked, 40);
+      assert(report.worst <= 4, `mean absolute difference ${report.worst}`);
+      assertEquals(
+        report.skipped.map((r) => r.reason).sort(),
+        ["HTTP 404", "box outside the image", "host not allowed", "not an image"],
+      );
+      const byStation = new Map<string, Set<string>>();
+      for (const r of report.manifest) {
+        byStation.set(r.deployment_id, (byStation.get(r.deployment_id) ?? new Set()).add(r.split));
+      }
+      for (const [station, splits] of byStation) assertEquals(splits.size, 1, station);
+      assertEquals(listener.connections(), 0);
+
+      const refused = await create({});
+      assertEquals(refused.status, 201);
+      const failed = await h.waitForExport((await refused.json()).id, token, 120_000);
+      assertEquals(failed.status, "FAILURE");
+      assert(
+        String(failed.error).includes("too many crops left out: 4 of 44 detections"),
+        String(failed.error),
+      );
+    } finally {
+      await h.close();
+      listener.close();
+    }
+  },
+});
