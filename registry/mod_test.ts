@@ -51,9 +51,19 @@ Deno.test("registry: describeFormats gives the formats endpoint's fields", () =>
     accepted_options: [],
   });
   for (const f of formats) assert(f.label !== "" && f.description !== "", f.key);
-  // issue 12 kind 7: every CSV format, and only those, offers the byte order mark
+  // issue 12 kind 7: every CSV format, and only those, offers the byte order mark; the image
+  // format has options of its own
+  const imageOptions = [
+    "split",
+    "split_by",
+    "split_seed",
+    "crop_padding",
+    "jpeg_quality",
+    "max_skipped_fraction",
+  ];
   for (const f of formats) {
-    assertEquals(f.accepted_options, f.extension === "csv" ? ["excel_compatible"] : [], f.key);
+    const own = f.key === "crops_by_taxon" ? imageOptions : [];
+    assertEquals(f.accepted_options, f.extension === "csv" ? ["excel_compatible"] : own, f.key);
   }
 });
 
