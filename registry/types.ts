@@ -157,6 +157,11 @@ export interface ExporterInfo {
   acceptedFilters: readonly FilterKey[];
   /** The {@link ExportOptions} the format accepts (none when absent). */
   acceptedOptions?: readonly OptionKey[];
+  /**
+   * True for a format that fetches source images (`SOURCE_IMAGE_HOSTS`): the allowed hosts are
+   * then part of its reuse key (`registry/settings_key.ts`).
+   */
+  fetchesImages?: boolean;
   /** Why options the format accepts have unusable values (option → message; empty: none). */
   optionProblems?(options: ExportOptions): Record<string, string>;
   /**

@@ -443,6 +443,7 @@ export const cropsByTaxon = zipArchive({
   acceptedFilters: occurrenceFilterKeys,
   acceptedOptions: cropOptionKeys,
   optionProblems: cropOptionProblems,
+  fetchesImages: true,
   count: countCrops,
   impossibleTimes,
   extra: { total: null, skipped: [] },

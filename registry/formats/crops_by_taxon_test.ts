@@ -4,7 +4,9 @@ import { countingListener, readCrops, seedCrops } from "../../tests/fixtures/cro
 import { assertResumable, drainStream } from "../../tests/stream_drain.ts";
 import { serviceTest, testDatabase } from "../../tests/support.ts";
 import { defaultImageSourceSettings } from "../image_sources.ts";
+import { exportSettingsKey } from "../settings_key.ts";
 import type { ExportOptions, ExportQueryContext } from "../types.ts";
+import { detectionsCoco } from "./detections_coco.ts";
 import {
   cropOptionProblems,
   cropsByTaxon,
@@ -39,6 +41,24 @@ Deno.test("crops_by_taxon: names, splits and options", () => {
       split_by: "station" as ExportOptions["split_by"],
     })).sort(),
     ["crop_padding", "jpeg_quality", "max_skipped_fraction", "split", "split_by"],
+  );
+});
+
+Deno.test("crops_by_taxon: the allowed hosts are part of its reuse key, of no other", async () => {
+  const images = (hosts: string[]) => ({
+    ...defaultFormatSettings,
+    images: { ...defaultImageSourceSettings, hosts },
+  });
+  const key = (exporter: typeof cropsByTaxon, hosts: string[]) =>
+    exportSettingsKey(exporter, images(hosts));
+  assert((await key(cropsByTaxon, ["a.org"])) !== (await key(cropsByTaxon, ["b.org"])));
+  assertEquals(
+    await key(cropsByTaxon, ["a.org", "b.org"]),
+    await key(cropsByTaxon, ["b.org", "a.org"]),
+  );
+  assertEquals(
+    await key(detectionsCoco as typeof cropsByTaxon, ["a.org"]),
+    await exportSettingsKey(detectionsCoco, defaultFormatSettings),
   );
 });
 
