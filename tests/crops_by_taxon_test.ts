@@ -2,11 +2,15 @@
  * `crops_by_taxon` through the API and a real worker: format options validated and stored,
  * source images fetched from moto over HTTP (allowed by `SOURCE_IMAGE_HOSTS`), the skipped ones
  * listed with their reasons and the export SUCCESS; above `max_skipped_fraction` the export is
- * FAILURE with the counts in its error, without retries.
+ * FAILURE with the counts in its error, without retries. And a worker killed (SIGKILL) mid-way
+ * through the crops: the next one resumes from the checkpoint, fetching only the images after it,
+ * and every entry of the archive is the same as in an uninterrupted export.
  */
 import { assert, assertEquals } from "./assert.ts";
 import { createUser } from "./fixtures/access.ts";
-import { countingListener, readCrops, seedCrops } from "./fixtures/crops_project.ts";
+import { jobLogs } from "../db/exports.ts";
+import { withProcesses } from "./faults_support.ts";
+import { countingListener, readCrops, seedCrops, slowProxy } from "./fixtures/crops_project.ts";
 import { startHarness } from "./harness.ts";
 import { requireEnv, serviceTest } from "./support.ts";
 
@@ -89,6 +93,76 @@ Deno.test({
     } finally {
       await h.close();
       listener.close();
+    }
+  },
+});
+
+Deno.test({
+  name: "crops_by_taxon: kill -9 the worker mid-crops; it resumes to the same entries",
+  ...serviceTest,
+  async fn() {
+    const listener = countingListener();
+    // 120 ms per image, one at a time, 2 crops a batch: the crops take about 3 s
+    const proxy = slowProxy(120);
+    const host = new URL(proxy.url).host;
+    try {
+      await withProcesses({
+        batchSize: 2,
+        storage: "fs",
+        env: { SOURCE_IMAGE_HOSTS: host, IMAGE_FETCH_CONCURRENCY: "1", IMAGE_FETCH_ATTEMPTS: "2" },
+      }, async (h, spawn) => {
+        const seed = await seedCrops(h.sql, listener.port, { via: proxy.url });
+        const [, token] = await createUser(h.sql, "crops", true);
+        const create = async (): Promise<number> => {
+          const res = await h.api("POST", "/api/v2/exports/", {
+            token,
+            body: {
+              project: seed.projectId,
+              format: "crops_by_taxon",
+              force: true,
+              options: { max_skipped_fraction: 0.1 },
+            },
+          });
+          assertEquals(res.status, 201, await res.clone().text());
+          return (await res.json()).id;
+        };
+        let worker = await spawn("reference");
+        const before = proxy.requests();
+        const reference = await h.waitForExport(await create(), token, 120_000);
+        assertEquals(reference.status, "SUCCESS", String(reference.error));
+        const clean = proxy.requests() - before;
+
+        const id = await create();
+        const started = proxy.requests();
+        const deadline = Date.now() + 60_000;
+        while (proxy.requests() - started < clean / 2) {
+          assert(Date.now() < deadline, "the export did not reach half its images");
+          await new Promise((resolve) => setTimeout(resolve, 20));
+        }
+        await worker.kill();
+        worker = await spawn("after-kill");
+        const done = await h.waitForExport(id, token, 120_000);
+        assertEquals(done.status, "SUCCESS", String(done.error));
+        const fetched = proxy.requests() - started;
+        const logs = (await jobLogs(h.sql, id)).map((l) => l.message);
+        assert(logs.some((m) => m.startsWith("resumed at")), logs.join("\n"));
+        // the images of the batches before the checkpoint are not fetched again: at most the
+        // few batches after the last delivered checkpoint are
+        assert(fetched < clean + clean / 2, `fetched ${fetched} images, ${clean} uninterrupted`);
+        assertEquals(done.record_count, reference.record_count);
+
+        const [a, b] = [
+          await readCrops(await h.download(reference.file_url as string)),
+          await readCrops(await h.download(done.file_url as string)),
+        ];
+        assertEquals(b.digests, a.digests);
+        assertEquals(b.checked, 40);
+        assertEquals(b.problems, []);
+        assertEquals(listener.connections(), 0);
+      });
+    } finally {
+      listener.close();
+      await proxy.close();
     }
   },
 });

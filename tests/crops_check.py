@@ -1,11 +1,12 @@
 """Reads a crops_by_taxon archive with zipfile and Pillow and compares each crop with its source.
 
 Usage: crops_check.py FILE -> JSON {"names": [...], "manifest": [{...}], "taxa": [...],
-"skipped": [...], "checked": n, "worst": max mean absolute difference, "problems": [...]}.
+"skipped": [...], "checked": n, "digests": {name: sha256}, "worst": max mean absolute difference, "problems": [...]}.
 Each manifest row's crop is opened from the archive; its source image is fetched from
 `source_url` and the box [floor(x1), floor(y1), ceil(x2), ceil(y2)] cut from it (no padding).
 """
 import csv
+import hashlib
 import io
 import json
 import math
@@ -55,6 +56,7 @@ def main(path):
         "taxa": table(archive, "taxa.csv"),
         "skipped": table(archive, "skipped.csv"),
         "checked": len(manifest),
+        "digests": {n: hashlib.sha256(archive.read(n)).hexdigest() for n in archive.namelist()},
         "worst": worst,
         "problems": problems,
     }))
