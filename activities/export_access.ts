@@ -5,7 +5,7 @@
 import type { Client } from "@temporalio/client";
 import type { Config } from "../config/mod.ts";
 import type { Sql } from "../db/client.ts";
-import { exportFilters, type ExportRow, findExport } from "../db/exports.ts";
+import { exportFilters, exportOptions, type ExportRow, findExport } from "../db/exports.ts";
 import { getExporter, supportedFormats } from "../registry/mod.ts";
 import { exportDownloadUrl } from "../domain/citation.ts";
 import { projectColumns } from "../registry/columns.ts";
@@ -103,6 +103,7 @@ export function createExportAccess(deps: ActivityDependencies): ExportAccess {
         createdAt: row.created_at.toISOString(),
         downloadUrl: exportDownloadUrl(config.publicBaseUrl, row.id),
       },
+      options: exportOptions(row),
     };
   }
 

@@ -11,7 +11,12 @@ import {
   type SourceVersions,
   withSnapshot,
 } from "../db/snapshot.ts";
-import type { ExportQueryContext, StreamExporter, StreamState } from "../registry/types.ts";
+import {
+  type ExportQueryContext,
+  ExportRefusedError,
+  type StreamExporter,
+  type StreamState,
+} from "../registry/types.ts";
 import { UploadNotFoundError } from "../storage/errors.ts";
 import type { UploadState } from "../storage/types.ts";
 import { uploadRef } from "../storage/upload_ref.ts";
@@ -193,7 +198,13 @@ export async function streamToUpload(
         while (!done) {
           if (ctx.cancellationSignal.aborted) throw new CancelledFailure("export cancelled");
           const state = writer.state;
-          const chunk = await inSnapshot((q) => exporter.next(q, state, { limit }));
+          const chunk = await inSnapshot((q) => exporter.next(q, state, { limit })).catch(
+            (error) => {
+              // the data cannot make the file (too many images left out): retrying cannot help
+              if (!(error instanceof ExportRefusedError)) throw error;
+              throw ApplicationFailure.nonRetryable(error.message, "ExportRefused");
+            },
+          );
           // The capture set may be deleted mid-export: its rows then silently vanish from the
           // query, so check after every batch instead of exporting a truncated file.
           await checkFilters(row);

@@ -11,6 +11,7 @@ import {
 } from "../db/exports.ts";
 import { checkColumns } from "../registry/columns.ts";
 import { getExporter, supportedFormats } from "../registry/mod.ts";
+import type { ExportOptions, OptionKey } from "../registry/types.ts";
 import { exportSettingsKey } from "../registry/settings_key.ts";
 import { StorageUnavailableError } from "../storage/errors.ts";
 import type { exportWorkflow } from "../workflows/export_workflow.ts";
@@ -106,6 +107,8 @@ export async function requestExport(
     excel_compatible?: boolean;
     /** Only these columns (formats that declare theirs; `registry/columns.ts`). */
     columns?: string[] | null;
+    /** Format options beyond `excel_compatible` (the format's `acceptedOptions`). */
+    options?: Record<string, unknown>;
     /** Export even when an identical SUCCESS export of unchanged data exists (default false). */
     force?: boolean;
     /** Receives the export's end events (docs/webhooks.md); implies `force`. */
@@ -154,6 +157,37 @@ export async function requestExport(
       },
     };
   }
+  const formatOptions = request.options ?? {};
+  const unknownOptions = Object.keys(formatOptions).filter((key) =>
+    // excel_compatible and columns are fields of the request itself, not options
+    key === "excel_compatible" || key === "columns" ||
+    !(exporter.acceptedOptions ?? []).includes(key as OptionKey)
+  );
+  if (unknownOptions.length > 0) {
+    return {
+      ok: false,
+      status: 400,
+      message: `option not accepted by format ${exporter.key}: ${
+        truncateText(unknownOptions.join(", "), MAX_ECHO_CHARS)
+      }`,
+      details: {
+        fields: Object.fromEntries(unknownOptions.map((k) => [k, ["not accepted by the format"]])),
+      },
+    };
+  }
+  const optionProblems = exporter.optionProblems?.(formatOptions as ExportOptions) ?? {};
+  if (Object.keys(optionProblems).length > 0) {
+    return {
+      ok: false,
+      status: 400,
+      message: `invalid options: ${
+        Object.entries(optionProblems).map(([k, v]) => `${k} ${v}`).join("; ")
+      }`,
+      details: {
+        fields: Object.fromEntries(Object.entries(optionProblems).map(([k, v]) => [k, [v]])),
+      },
+    };
+  }
   const checked = await validateFilters(sql, exporter, request.project, request.filters ?? {});
   if (!checked.ok) {
     return { ok: false, status: 400, message: checked.message, details: checked.details };
@@ -162,7 +196,11 @@ export async function requestExport(
     ? undefined
     : await checkDestination(deps.config.webhooks, "notify_url", request.notify_url);
   if (notify && !notify.ok) return { ok: false, status: 400, message: notify.message };
-  const options = { excel_compatible: request.excel_compatible, columns: columns.columns };
+  const options = {
+    ...formatOptions,
+    excel_compatible: request.excel_compatible,
+    columns: columns.columns,
+  };
   let outcome: CreatedOrReused;
   try {
     outcome = await createOrReuseExport(sql, {

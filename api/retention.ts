@@ -4,7 +4,13 @@
  * again). docs/retention.md.
  */
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
-import { exportFilters, exportOptions, type ExportRow, findExport } from "../db/exports.ts";
+import {
+  exportFilters,
+  exportOptions,
+  type ExportRow,
+  findExport,
+  formatOptions,
+} from "../db/exports.ts";
 import { extendExport } from "../db/retention.ts";
 import { logEvent } from "../domain/log.ts";
 import { canExtend, canRead, permittedActions, type ProjectAccess } from "../domain/permissions.ts";
@@ -165,6 +171,7 @@ export function retentionRoutes(deps: ExportsApiDependencies): OpenAPIHono<ApiEn
       filters: exportFilters(row) as Record<string, unknown>,
       excel_compatible: exportOptions(row).excel_compatible === true ? true : undefined,
       columns: exportOptions(row).columns,
+      options: formatOptions(row),
       force: c.req.valid("json").force,
     });
     if (!result.ok) {

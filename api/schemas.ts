@@ -169,6 +169,9 @@ export const ExportSchema = z.object({
     description: "The file's columns when the request chose a subset (`columns`); null: every " +
       "column of the format",
   }),
+  options: z.record(z.string(), z.unknown()).openapi({
+    description: "The format options of the request besides excel_compatible ({} for none)",
+  }),
   filters_display: z.record(z.string(), z.unknown()),
   status: ExportStatusSchema,
   error: z.string().nullable(),
@@ -252,7 +255,8 @@ export const FormatListSchema = z.object({
     accepted_filters: z.array(z.string()),
     accepted_options: z.array(z.string()).openapi({
       description: "Export options the format accepts (excel_compatible: CSV formats; " +
-        "columns: the formats that list `columns`)",
+        "columns: the formats that list `columns`; split, split_by, split_seed, crop_padding, " +
+        "jpeg_quality, max_skipped_fraction: crops_by_taxon)",
     }),
     columns: z.array(z.string()).optional().openapi({
       description: "The formats accepting `columns`: their columns in file order",
@@ -281,6 +285,11 @@ export const CreateExportSchema = z.object({
       "a non-empty subset in the format's order (an unknown, repeated or out-of-order name is " +
       "a 400 naming it); the file is exactly the full file's projection. Absent: every column",
     example: ["occurrence_id", "detection_id"],
+  }),
+  options: z.record(z.string(), z.unknown()).optional().openapi({
+    description: "Format options beyond excel_compatible, as the format lists them in " +
+      "accepted_options (crops_by_taxon: split, split_by, split_seed, crop_padding, " +
+      'jpeg_quality, max_skipped_fraction; docs/formats.md), e.g. {"split_by": "deployment"}',
   }),
   force: z.boolean().optional().openapi({
     description: "Export even when an identical earlier export (same project, format, filters " +

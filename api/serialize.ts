@@ -4,6 +4,7 @@ import {
   exportFilters,
   exportOptions,
   type ExportRow,
+  formatOptions,
   type ProgressStage,
   STAGES,
 } from "../db/exports.ts";
@@ -135,6 +136,7 @@ export async function serializeExport(
     filters: exportFilters(row) as Record<string, unknown>,
     excel_compatible: exportOptions(row).excel_compatible === true,
     columns: exportOptions(row).columns ?? null,
+    options: formatOptions(row),
     filters_display: truncateDisplay(row.filters_display ?? {}),
     status: row.status,
     error: row.error === null ? null : truncateText(row.error, MAX_MESSAGE_CHARS),

@@ -162,6 +162,24 @@ export interface FormatSettings {
   mediaUrl: string;
   /** Base of `details` links, without trailing slash (`PLATFORM_URL`). */
   platformUrl: string;
+  /** Where the image formats may fetch source images from; absent: no host allowed. */
+  images?: ImageSourceSettings;
+}
+
+/** How source images are fetched (docs/configuration.md, "Image sources"). */
+export interface ImageSourceSettings {
+  /** `host` or `host:port` entries, lower case (`SOURCE_IMAGE_HOSTS`); empty: none allowed. */
+  hosts: readonly string[];
+  /** Requests at once per batch (`IMAGE_FETCH_CONCURRENCY`, default 8). */
+  concurrency: number;
+  /** One request's timeout, in milliseconds (`IMAGE_FETCH_TIMEOUT_SECONDS`, default 20 s). */
+  timeoutMs: number;
+  /** Largest image accepted, in bytes (`IMAGE_FETCH_MAX_MB`, default 50 MB). */
+  maxBytes: number;
+  /** Attempts for a 5xx, a 429 or a timeout (`IMAGE_FETCH_ATTEMPTS`, default 3). */
+  attempts: number;
+  /** First retry delay in milliseconds, doubled per attempt (default 250). */
+  backoffMs: number;
 }
 
 /** The format settings when nothing is configured (antenna-compat README §2). */
@@ -248,6 +266,16 @@ const envSchema = z.object({
   ).default(defaultFormatSettings.mediaUrl),
   PLATFORM_URL: z.url({ protocol: /^https?$/ }).default(defaultFormatSettings.platformUrl),
   WEBHOOK_ALLOW_PRIVATE: booleanString.default(false),
+  SOURCE_IMAGE_HOSTS: z.string().default("").transform((v) =>
+    v.split(",").map((h) => h.trim().toLowerCase()).filter((h) => h.length > 0)
+  ).refine(
+    (hosts) => hosts.every((h) => /^([a-z0-9.-]+|\[[0-9a-f:.]+\])(:[0-9]{1,5})?$/.test(h)),
+    "must be comma-separated host or host:port entries",
+  ),
+  IMAGE_FETCH_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(8),
+  IMAGE_FETCH_TIMEOUT_SECONDS: z.coerce.number().min(1).max(600).default(20),
+  IMAGE_FETCH_MAX_MB: z.coerce.number().min(0.1).max(1024).default(50),
+  IMAGE_FETCH_ATTEMPTS: z.coerce.number().int().min(1).max(10).default(3),
   WEBHOOK_TIMEOUT_SECONDS: z.coerce.number().int().min(1).max(60).default(10),
   WEBHOOK_RETRY_INITIAL_SECONDS: z.coerce.number().int().min(1).max(3600).default(5),
   WEBHOOK_RETRY_MAX_INTERVAL_SECONDS: z.coerce.number().int().min(1).max(86400).default(3600),
@@ -356,6 +384,14 @@ export function loadConfig(env: Record<string, string | undefined> = Deno.env.to
       timeZone: e.TIME_ZONE,
       mediaUrl: e.MEDIA_URL,
       platformUrl: e.PLATFORM_URL.replace(/\/+$/, ""),
+      images: {
+        hosts: e.SOURCE_IMAGE_HOSTS,
+        concurrency: e.IMAGE_FETCH_CONCURRENCY,
+        timeoutMs: e.IMAGE_FETCH_TIMEOUT_SECONDS * 1000,
+        maxBytes: Math.round(e.IMAGE_FETCH_MAX_MB * MIB),
+        attempts: e.IMAGE_FETCH_ATTEMPTS,
+        backoffMs: 250,
+      },
     },
     webhooks: {
       allowPrivate: e.WEBHOOK_ALLOW_PRIVATE,

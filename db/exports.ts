@@ -105,6 +105,15 @@ export function exportOptions(row: Pick<ExportRow, "filters">): ExportOptions {
 }
 
 /**
+ * The export's format options: all but `excel_compatible` and `columns`, which are fields of
+ * the request and of the export object themselves (an image format's `split`, …).
+ */
+export function formatOptions(row: Pick<ExportRow, "filters">): Record<string, unknown> {
+  const { excel_compatible: _excel, columns: _columns, ...options } = exportOptions(row);
+  return options;
+}
+
+/**
  * The `filters` document an export stores: the validated filters plus the options that are set
  * (under `_options`: `true` flags and non-empty `columns` lists). Two requests with equal
  * documents ask for the same file, so a request with other `columns` is another request.
@@ -115,7 +124,8 @@ export function storedFilters(
 ): Record<string, unknown> {
   const set = Object.fromEntries(
     Object.entries(options).filter(([, value]) =>
-      value === true || (Array.isArray(value) && value.length > 0)
+      value !== undefined && value !== null && value !== false &&
+      !(Array.isArray(value) && value.length === 0)
     ),
   );
   return Object.keys(set).length === 0 ? filters : { ...filters, [OPTIONS_KEY]: set };

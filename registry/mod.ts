@@ -4,6 +4,7 @@
  */
 import { camtrapDp } from "./formats/camtrap_dp.ts";
 import { capturesCsv } from "./formats/captures_csv.ts";
+import { cropsByTaxon } from "./formats/crops_by_taxon.ts";
 import { detectionsCoco } from "./formats/detections_coco.ts";
 import { deploymentsCsv } from "./formats/deployments_csv.ts";
 import { detectionsCsv } from "./formats/detections_csv.ts";
@@ -36,6 +37,7 @@ export const exporters: Readonly<Record<string, Exporter>> = indexExporters([
   occurrencesParquet,
   camtrapDp,
   deploymentsCsv,
+  cropsByTaxon,
 ]);
 
 /** Indexes exporters by key; two formats under one key is a programming error. */
@@ -58,7 +60,7 @@ export interface FormatDescription {
   extension: string;
   content_type: string;
   accepted_filters: FilterKey[];
-  /** Export options the format accepts (`excel_compatible`, `columns`). */
+  /** Export options the format accepts (`excel_compatible`, `columns`: CSV; `split`, …: image formats). */
   accepted_options: OptionKey[];
   /** Formats accepting `columns`: their columns in file order. */
   columns?: string[];

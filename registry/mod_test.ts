@@ -51,14 +51,26 @@ Deno.test("registry: describeFormats gives the formats endpoint's fields", () =>
     accepted_options: [],
   });
   for (const f of formats) assert(f.label !== "" && f.description !== "", f.key);
-  // issue 12 kind 7: every CSV format, and only those, offers the byte order mark
+  // issue 12 kind 7: every CSV format, and only those, offers the byte order mark; the image
+  // format has options of its own
+  const imageOptions = [
+    "split",
+    "split_by",
+    "split_seed",
+    "crop_padding",
+    "jpeg_quality",
+    "max_skipped_fraction",
+  ];
   for (const f of formats) {
-    assertEquals(f.accepted_options.includes("excel_compatible"), f.extension === "csv", f.key);
-  }
-  // the keyset-CSV formats, and only those, choose columns, and list theirs
-  for (const f of formats) {
-    const columns = f.accepted_options.includes("columns");
-    assertEquals(columns, f.extension === "csv" && f.key !== "occurrences_simple_csv", f.key);
+    const own = f.key === "crops_by_taxon" ? imageOptions : [];
+    const csv = f.extension === "csv";
+    const columns = csv && f.key !== "occurrences_simple_csv";
+    assertEquals(
+      f.accepted_options,
+      csv ? ["excel_compatible", ...(columns ? ["columns"] : [])] : own,
+      f.key,
+    );
+    // the keyset-CSV formats, and only those, choose columns, and list theirs
     assertEquals(f.columns !== undefined, columns, f.key);
   }
 });

@@ -50,6 +50,18 @@ export interface ExportOptions {
    * every column. `registry/columns.ts` checks a request's list.
    */
   columns?: string[];
+  /** Image formats: the fractions of the train, val and test splits (default 0.8, 0.1, 0.1). */
+  split?: { train: number; val: number; test: number };
+  /** Image formats: what one split unit is (default `event`; a crop's unit goes whole). */
+  split_by?: "event" | "deployment" | "capture";
+  /** Image formats: text mixed into the split hash (default ""). */
+  split_seed?: string;
+  /** Image formats: margin around each box, as a fraction of its width and height (default 0). */
+  crop_padding?: number;
+  /** Image formats: JPEG quality of the crops, 1–100 (default 90). */
+  jpeg_quality?: number;
+  /** Image formats: most crops that may be left out before the export fails (default 0.05). */
+  max_skipped_fraction?: number;
 }
 
 /** Names of the options (keys of {@link ExportOptions}). */
@@ -70,6 +82,8 @@ export interface ExportQueryContext {
    * `README.md`, `registry/zip_archive.ts`); absent outside an export (format tests).
    */
   card?: ExportCardFacts;
+  /** The export's options (image formats read theirs here); `{}` when absent. */
+  options?: ExportOptions;
 }
 
 /** The facts of an export's request its archive's `README.md` states (fixed for its life). */
@@ -186,6 +200,13 @@ export interface ExporterInfo {
   /** The {@link ExportOptions} the format accepts (none when absent). */
   acceptedOptions?: readonly OptionKey[];
   /**
+   * True for a format that fetches source images (`SOURCE_IMAGE_HOSTS`): the allowed hosts are
+   * then part of its reuse key (`registry/settings_key.ts`).
+   */
+  fetchesImages?: boolean;
+  /** Why options the format accepts have unusable values (option → message; empty: none). */
+  optionProblems?(options: ExportOptions): Record<string, string>;
+  /**
    * The revision of the format's bytes (1 when absent): raise it in the same commit as any change
    * to what the format writes for the same data, so that no earlier file is reused for it
    * (`registry/settings_key.ts`).
@@ -278,3 +299,11 @@ export interface StreamExporter extends ExporterInfo {
 
 /** A registered export format. */
 export type Exporter = RecordExporter | StreamExporter;
+
+/**
+ * Thrown by a format when the data cannot make its file (more source images left out than the
+ * export allows): the export fails with this message and is not retried.
+ */
+export class ExportRefusedError extends Error {
+  override name = "ExportRefusedError";
+}

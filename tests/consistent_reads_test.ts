@@ -467,7 +467,10 @@ Deno.test({
     const h = await startHarness({ storage: "s3", batchSize: 25 });
     try {
       const seed = await seedDemo(h.sql, { occurrences: 600, seed: 2303 });
-      const formats = supportedFormats();
+      // crops_by_taxon reads the same snapshot through the same driver, but fetches its images
+      // over HTTP from allowed hosts, which the demo captures are not on (every crop would be
+      // skipped and the export refused): registry/formats/crops_by_taxon_test.ts covers it
+      const formats = supportedFormats().filter((f) => f !== "crops_by_taxon");
       const ids = new Map<string, number>();
       for (const format of formats) ids.set(format, await createExport(h, seed, format));
       let ended = false;

@@ -1,0 +1,451 @@
+/**
+ * `crops_by_taxon`: an image-classification dataset, one JPEG per boxed detection of an exported
+ * (valid, filtered) occurrence, in a folder per split and taxon (a zip archive):
+ *
+ * - `crops/<split>/<family>/<name>-<taxon id>/<occurrence id>_<detection id>.jpg`, the crop of
+ *   the detection's box from its capture (`registry/image_crops.ts`), the taxon the occurrence's
+ *   determination, `<family>` the family of its lineage (`no_family` above family rank), names
+ *   made filesystem-safe ({@link safeName});
+ * - `manifest.csv`: one row per crop written;
+ * - `taxa.csv`: one row per determined taxon with its folder and crop count;
+ * - `skipped.csv`: the detections left out and why (`HTTP 404`, `host not allowed`, …).
+ *
+ * The crops phase is keyset on detection id; each batch fetches each of its captures once
+ * (`registry/image_sources.ts`) and cuts all its crops from one decode. The split of a crop is
+ * that of its unit (event, deployment or capture: `split_by`), by a hash of the unit and
+ * `split_seed`, so a unit never spans two splits. The state holds the total and the skipped
+ * detections (id and reason); more skipped than `max_skipped_fraction` of the total fails the
+ * export ({@link ExportRefusedError}).
+ */
+import { defaultImageSourceSettings } from "../image_sources.ts";
+import { fetchSourceImage, mapBounded } from "../image_sources.ts";
+import { cropRegion, cutCrop, decodeImage } from "../image_crops.ts";
+import { occurrenceFilterKeys, occurrencePredicate } from "../filters.ts";
+import { csvHeader, csvRecords } from "../keyset_csv.ts";
+import { finiteOrNull } from "../numeric_sql.ts";
+import { captureUrl, lineageName, realBox, settingsOf, stationZone } from "../occurrence_sql.ts";
+import { countImpossibleTimes, sessionTime, withinSession } from "../time_sql.ts";
+import {
+  type ExportOptions,
+  type ExportQueryContext,
+  ExportRefusedError,
+  type ImpossibleTimeCount,
+  type OptionKey,
+  type RecordId,
+  recordId,
+} from "../types.ts";
+import { zipArchive, type ZipArchiveState, type ZipMember } from "../zip_archive.ts";
+
+/** `manifest.csv`, in file order: one row per crop in the archive. */
+export const cropsManifestColumns: readonly string[] = [
+  "file",
+  "split",
+  "occurrence_id",
+  "detection_id",
+  "capture_id",
+  "taxon_id",
+  "taxon_name",
+  "taxon_rank",
+  "determination_score",
+  "verified",
+  "bbox_x1",
+  "bbox_y1",
+  "bbox_x2",
+  "bbox_y2",
+  "source_url",
+  "deployment_id",
+  "deployment_name",
+  "event_id",
+  "local_timestamp",
+];
+
+/** `taxa.csv`: one row per taxon determining an exported occurrence with a boxed detection. */
+export const cropsTaxaColumns: readonly string[] = [
+  "taxon_id",
+  "taxon_name",
+  "taxon_rank",
+  "family_name",
+  "folder",
+  "crop_count",
+];
+
+/** `skipped.csv`: one row per detection left out. */
+export const cropsSkippedColumns: readonly string[] = [
+  "detection_id",
+  "occurrence_id",
+  "capture_id",
+  "source_url",
+  "reason",
+];
+
+/** The options of the format, every one defaulted. */
+export interface CropOptions {
+  split: { train: number; val: number; test: number };
+  split_by: "event" | "deployment" | "capture";
+  split_seed: string;
+  crop_padding: number;
+  jpeg_quality: number;
+  max_skipped_fraction: number;
+}
+
+const cropOptionKeys: readonly OptionKey[] = [
+  "split",
+  "split_by",
+  "split_seed",
+  "crop_padding",
+  "jpeg_quality",
+  "max_skipped_fraction",
+];
+
+/** Why `options` cannot be used (empty: they can), one message per option. */
+export function cropOptionProblems(options: ExportOptions): Record<string, string> {
+  const problems: Record<string, string> = {};
+  const { split, split_by, split_seed, crop_padding, jpeg_quality, max_skipped_fraction } = options;
+  if (split !== undefined) {
+    const parts = [split?.train, split?.val, split?.test];
+    const valid = typeof split === "object" && split !== null &&
+      Object.keys(split).every((k) => ["train", "val", "test"].includes(k)) &&
+      parts.every((f) => typeof f === "number" && f >= 0 && f <= 1) &&
+      Math.abs(parts.reduce((a, b) => a + b, 0) - 1) < 1e-9;
+    if (!valid) problems.split = "must be {train, val, test}, fractions summing to 1";
+  }
+  if (split_by !== undefined && !["event", "deployment", "capture"].includes(split_by)) {
+    problems.split_by = "must be event, deployment or capture";
+  }
+  if (split_seed !== undefined && (typeof split_seed !== "string" || split_seed.length > 200)) {
+    problems.split_seed = "must be text of at most 200 characters";
+  }
+  const fraction = (value: unknown, max: number): boolean =>
+    typeof value === "number" && Number.isFinite(value) && value >= 0 && value <= max;
+  if (crop_padding !== undefined && !fraction(crop_padding, 10)) {
+    problems.crop_padding = "must be a number from 0 to 10";
+  }
+  if (
+    jpeg_quality !== undefined &&
+    !(Number.isInteger(jpeg_quality) && jpeg_quality >= 1 && jpeg_quality <= 100)
+  ) {
+    problems.jpeg_quality = "must be an integer from 1 to 100";
+  }
+  if (max_skipped_fraction !== undefined && !fraction(max_skipped_fraction, 1)) {
+    problems.max_skipped_fraction = "must be a number from 0 to 1";
+  }
+  return problems;
+}
+
+/** The export's options with their defaults; throws on options the API would have refused. */
+export function cropOptions(options: ExportOptions = {}): CropOptions {
+  const problems = Object.entries(cropOptionProblems(options));
+  if (problems.length > 0) {
+    throw new ExportRefusedError(
+      `invalid options: ${problems.map(([k, v]) => `${k} ${v}`).join("; ")}`,
+    );
+  }
+  return {
+    split: options.split ?? { train: 0.8, val: 0.1, test: 0.1 },
+    split_by: options.split_by ?? "event",
+    split_seed: options.split_seed ?? "",
+    crop_padding: options.crop_padding ?? 0,
+    jpeg_quality: options.jpeg_quality ?? 90,
+    max_skipped_fraction: options.max_skipped_fraction ?? 0.05,
+  };
+}
+
+/** 32-bit FNV-1a of the UTF-8 bytes of `text`, as a fraction in [0, 1). */
+function hashFraction(text: string): number {
+  let h = 0x811c9dc5;
+  for (const byte of new TextEncoder().encode(text)) {
+    h ^= byte;
+    h = Math.imul(h, 0x01000193) >>> 0;
+  }
+  return h / 2 ** 32;
+}
+
+/**
+ * The split of a unit: FNV-1a of `<seed>/<kind>:<id>` as a fraction, `train` below the train
+ * fraction, `val` below train + val, else `test`. A capture without an event is its own unit.
+ */
+export function splitOf(
+  unit: { kind: string; id: RecordId },
+  options: Pick<CropOptions, "split" | "split_seed">,
+): "train" | "val" | "test" {
+  const x = hashFraction(`${options.split_seed}/${unit.kind}:${unit.id}`);
+  if (x < options.split.train) return "train";
+  if (x < options.split.train + options.split.val) return "val";
+  return "test";
+}
+
+/**
+ * A name as one folder name: accents dropped, every run of characters other than
+ * `A–Z a–z 0–9 . _ -` one `_`, no leading dot or `_`, at most 80 characters; `taxon` when
+ * nothing is left.
+ */
+export function safeName(name: string): string {
+  const ascii = name.normalize("NFKD").replace(/[\u0300-\u036f]/g, "");
+  const safe = ascii.replace(/[^A-Za-z0-9._-]+/g, "_").replace(/^[._]+|_+$/g, "").slice(0, 80);
+  return safe.length > 0 ? safe : "taxon";
+}
+
+/** `<family>/<name>-<taxon id>`: unique per taxon (its id), readable (its family and name). */
+export function taxonFolder(taxon: { id: RecordId; name: string; family: string | null }): string {
+  return `${taxon.family ? safeName(taxon.family) : "no_family"}/${
+    safeName(taxon.name)
+  }-${taxon.id}`;
+}
+
+/** A boxed detection of an exported occurrence, as the crops phase and the manifest read it. */
+interface CropRow {
+  detection_id: RecordId;
+  occurrence_id: RecordId;
+  capture_id: RecordId;
+  taxon_id: RecordId;
+  taxon_name: string;
+  taxon_rank: string | null;
+  family_name: string | null;
+  determination_score: number | null;
+  verified: boolean;
+  bbox: number[];
+  source_url: string | null;
+  deployment_id: RecordId | null;
+  deployment_name: string | null;
+  event_id: RecordId | null;
+  local_timestamp: string | null;
+}
+
+/** `from … where …` of the crops: boxed detections of the valid filtered occurrences. */
+function cropsFrom(ctx: ExportQueryContext) {
+  const { sql } = ctx;
+  return sql`from detections d
+    join occurrences o on o.id = d.occurrence_id
+    join taxa t on t.id = o.determination_id
+    where ${occurrencePredicate(ctx)} and ${realBox(sql, sql`d.bbox`)}`;
+}
+
+/** Crops of the export (one statement): the file's record count. */
+async function countCrops(ctx: ExportQueryContext): Promise<number> {
+  const [row] = await ctx.sql<{ n: number }[]>`select count(*)::bigint as n ${cropsFrom(ctx)}`;
+  return Number(row.n);
+}
+
+/** The next `limit` crops after detection `after` (one statement). */
+function cropRows(ctx: ExportQueryContext, after: RecordId, limit: number): Promise<CropRow[]> {
+  const { sql } = ctx;
+  const zone = stationZone(sql, settingsOf(ctx), "sd");
+  return sql<CropRow[]>`
+    with page as (select d.id ${cropsFrom(ctx)} and d.id > ${after} order by d.id limit ${limit})
+    select d.id as detection_id, d.occurrence_id, d.source_image_id as capture_id,
+      t.id as taxon_id, t.name as taxon_name, t.rank as taxon_rank,
+      ${lineageName(sql, "FAMILY")} as family_name,
+      ${finiteOrNull(sql, sql`o.determination_score`)} as determination_score,
+      exists (select 1 from identifications vi
+        where vi.occurrence_id = o.id and not vi.withdrawn) as verified,
+      d.bbox::float8[] as bbox,
+      ${captureUrl(sql, sql`s.public_base_url`, sql`s.path`)} as source_url,
+      s.deployment_id, sd.name as deployment_name, s.event_id,
+      to_char(${sessionTime(sql, sql`s.timestamp`, sql`s.event_id`)} at time zone ${zone},
+        'YYYY-MM-DD"T"HH24:MI:SS') as local_timestamp
+    from page
+    join detections d on d.id = page.id
+    join occurrences o on o.id = d.occurrence_id
+    join taxa t on t.id = o.determination_id
+    join source_images s on s.id = d.source_image_id
+    left join deployments sd on sd.id = s.deployment_id
+    order by d.id`;
+}
+
+/** The archive path of a crop. */
+function cropFile(row: CropRow, options: CropOptions): string {
+  const unit = options.split_by === "deployment" && row.deployment_id !== null
+    ? { kind: "deployment", id: row.deployment_id }
+    : options.split_by === "event" && row.event_id !== null
+    ? { kind: "event", id: row.event_id }
+    : { kind: "capture", id: row.capture_id };
+  const folder = taxonFolder({ id: row.taxon_id, name: row.taxon_name, family: row.family_name });
+  return `crops/${splitOf(unit, options)}/${folder}/${row.occurrence_id}_${row.detection_id}.jpg`;
+}
+
+/** The format's own state: the crop total and the skipped detections `[id, reason]`. */
+interface CropsState extends ZipArchiveState {
+  total: number | null;
+  skipped: [RecordId, string][];
+}
+
+/** The crops of a batch's rows: each capture fetched and decoded once, its crops cut from it. */
+async function cutCrops(
+  ctx: ExportQueryContext,
+  rows: readonly CropRow[],
+  options: CropOptions,
+): Promise<Map<RecordId, { ok: true; jpeg: Uint8Array } | { ok: false; reason: string }>> {
+  const settings = ctx.settings?.images ?? defaultImageSourceSettings;
+  const byCapture = new Map<RecordId, CropRow[]>();
+  for (const row of rows) {
+    byCapture.set(row.capture_id, [...(byCapture.get(row.capture_id) ?? []), row]);
+  }
+  const out = new Map<RecordId, { ok: true; jpeg: Uint8Array } | { ok: false; reason: string }>();
+  await mapBounded([...byCapture.values()], settings.concurrency, async (crops) => {
+    const url = crops[0].source_url;
+    const fetched = url === null
+      ? { ok: false as const, reason: "no source URL" }
+      : await fetchSourceImage(url, settings);
+    const decoded = fetched.ok ? await decodeImage(fetched.bytes) : fetched;
+    for (const row of crops) {
+      if (!decoded.ok) {
+        out.set(row.detection_id, decoded);
+        continue;
+      }
+      const region = cropRegion(row.bbox, options.crop_padding, decoded.image);
+      out.set(
+        row.detection_id,
+        region.ok
+          ? { ok: true, jpeg: await cutCrop(decoded.image, region.region, options.jpeg_quality) }
+          : region,
+      );
+    }
+  });
+  return out;
+}
+
+const cropsPhase: ZipMember = {
+  name: null,
+  async batch(ctx, raw, limit) {
+    const state = raw as CropsState;
+    const options = cropOptions(ctx.options);
+    const total = state.total ?? await countCrops(ctx);
+    const rows = await cropRows(ctx, state.afterId, limit);
+    const crops = await cutCrops(ctx, rows, options);
+    const files: { name: string; data: Uint8Array }[] = [];
+    const skipped = [...state.skipped];
+    for (const row of rows) {
+      const crop = crops.get(row.detection_id)!;
+      if (crop.ok) files.push({ name: cropFile(row, options), data: crop.jpeg });
+      else skipped.push([recordId(row.detection_id), crop.reason]);
+    }
+    if (skipped.length > options.max_skipped_fraction * total) {
+      const reasons = new Map<string, number>();
+      for (const [, reason] of skipped) reasons.set(reason, (reasons.get(reason) ?? 0) + 1);
+      throw new ExportRefusedError(
+        `too many crops left out: ${skipped.length} of ${total} detections (more than ` +
+          `max_skipped_fraction ${options.max_skipped_fraction}): ` +
+          [...reasons].map(([reason, n]) => `${n} ${reason}`).join(", "),
+      );
+    }
+    return {
+      data: "",
+      files,
+      rows: rows.length,
+      records: files.length,
+      lastId: rows.length > 0 ? recordId(rows[rows.length - 1].detection_id) : null,
+      extra: { total, skipped },
+    };
+  },
+};
+
+const manifest: ZipMember = {
+  name: "manifest.csv",
+  head: () => csvHeader(cropsManifestColumns),
+  async batch(ctx, raw, limit) {
+    const state = raw as CropsState;
+    const options = cropOptions(ctx.options);
+    const skipped = new Set(state.skipped.map(([id]) => String(id)));
+    const rows = await cropRows(ctx, state.afterId, limit);
+    const kept = rows.filter((row) => !skipped.has(String(row.detection_id)));
+    const cells = kept.map((row) => ({
+      ...row,
+      file: cropFile(row, options),
+      split: cropFile(row, options).split("/")[1],
+      bbox_x1: row.bbox[0],
+      bbox_y1: row.bbox[1],
+      bbox_x2: row.bbox[2],
+      bbox_y2: row.bbox[3],
+    }));
+    return {
+      data: csvRecords(cells, cropsManifestColumns),
+      rows: rows.length,
+      lastId: rows.length > 0 ? recordId(rows[rows.length - 1].detection_id) : null,
+    };
+  },
+};
+
+const taxa: ZipMember = {
+  name: "taxa.csv",
+  head: () => csvHeader(cropsTaxaColumns),
+  async batch(ctx, raw, limit) {
+    const state = raw as CropsState;
+    const { sql } = ctx;
+    const skipped = state.skipped.map(([id]) => String(id));
+    const rows = await sql<
+      { taxon_id: RecordId; taxon_name: string; taxon_rank: string; family_name: string | null }[]
+    >`
+      with page as (
+        select t.id, count(*) filter (where d.id::text <> all(${skipped}::text[])) as crop_count
+        ${cropsFrom(ctx)} and t.id > ${state.afterId}
+        group by t.id order by t.id limit ${limit}
+      )
+      select t.id as taxon_id, t.name as taxon_name, t.rank as taxon_rank,
+        ${lineageName(sql, "FAMILY")} as family_name, page.crop_count
+      from page join taxa t on t.id = page.id
+      order by t.id`;
+    const cells = rows.map((row) => ({
+      ...row,
+      folder: taxonFolder({ id: row.taxon_id, name: row.taxon_name, family: row.family_name }),
+    }));
+    return {
+      data: csvRecords(cells, cropsTaxaColumns),
+      rows: rows.length,
+      lastId: rows.length > 0 ? recordId(rows[rows.length - 1].taxon_id) : null,
+    };
+  },
+};
+
+const skippedList: ZipMember = {
+  name: "skipped.csv",
+  async head(ctx, raw) {
+    const state = raw as CropsState;
+    const { sql } = ctx;
+    const ids = state.skipped.map(([id]) => String(id));
+    const reasons = new Map(state.skipped.map(([id, reason]) => [String(id), reason]));
+    const rows = await sql<
+      {
+        detection_id: RecordId;
+        occurrence_id: RecordId;
+        capture_id: RecordId;
+        source_url: string | null;
+      }[]
+    >`
+      select d.id as detection_id, d.occurrence_id, d.source_image_id as capture_id,
+        ${captureUrl(sql, sql`s.public_base_url`, sql`s.path`)} as source_url
+      from detections d join source_images s on s.id = d.source_image_id
+      where d.id = any(${ids}::bigint[])
+      order by d.id`;
+    const cells = rows.map((row) => ({ ...row, reason: reasons.get(String(row.detection_id)) }));
+    return csvHeader(cropsSkippedColumns) + csvRecords(cells, cropsSkippedColumns);
+  },
+};
+
+/** Captures of the export more than a day outside their session. */
+async function impossibleTimes(ctx: ExportQueryContext): Promise<ImpossibleTimeCount[]> {
+  const { sql } = ctx;
+  return await countImpossibleTimes(sql, [{
+    kind: "capture_time",
+    effect: "local_timestamp of its crops empty",
+    rows: sql`select not ${withinSession(sql, sql`s.timestamp`, sql`s.event_id`)} as bad
+      from source_images s where s.project_id = ${ctx.projectId}
+        and exists (select 1 ${cropsFrom(ctx)} and d.source_image_id = s.id)`,
+  }]);
+}
+
+/** Crops of the boxed detections by split and taxon (`crops_by_taxon`). */
+export const cropsByTaxon = zipArchive({
+  key: "crops_by_taxon",
+  label: "Crops by taxon (zip of JPEG)",
+  description: "An image-classification dataset (zip): one JPEG crop per boxed detection of a " +
+    "valid occurrence under crops/<split>/<family>/<name>-<taxon id>/, manifest.csv, taxa.csv " +
+    "and skipped.csv (images that could not be fetched or cut, and why)",
+  acceptedFilters: occurrenceFilterKeys,
+  acceptedOptions: cropOptionKeys,
+  optionProblems: cropOptionProblems,
+  fetchesImages: true,
+  count: countCrops,
+  impossibleTimes,
+  extra: { total: null, skipped: [] },
+  members: [cropsPhase, manifest, taxa, skippedList],
+});

@@ -1,0 +1,144 @@
+import { defaultFormatSettings } from "../../config/mod.ts";
+import { assert, assertEquals } from "../../tests/assert.ts";
+import { countingListener, readCrops, seedCrops } from "../../tests/fixtures/crops_project.ts";
+import { assertResumable, drainStream } from "../../tests/stream_drain.ts";
+import { serviceTest, testDatabase } from "../../tests/support.ts";
+import { defaultImageSourceSettings } from "../image_sources.ts";
+import { exportSettingsKey } from "../settings_key.ts";
+import type { ExportOptions, ExportQueryContext } from "../types.ts";
+import { detectionsCoco } from "./detections_coco.ts";
+import {
+  cropOptionProblems,
+  cropsByTaxon,
+  safeName,
+  splitOf,
+  taxonFolder,
+} from "./crops_by_taxon.ts";
+
+Deno.test("crops_by_taxon: names, splits and options", () => {
+  assertEquals(safeName("Émeraude / verte"), "Emeraude_verte");
+  assertEquals(safeName("../.."), "taxon");
+  assertEquals(
+    taxonFolder({ id: 7, name: "Agrotis ipsilon", family: null }),
+    "no_family/Agrotis_ipsilon-7",
+  );
+  const options = { split: { train: 0.8, val: 0.1, test: 0.1 }, split_seed: "" };
+  assertEquals(
+    splitOf({ kind: "event", id: 3 }, options),
+    splitOf({ kind: "event", id: 3 }, options),
+  );
+  const counts = { train: 0, val: 0, test: 0 };
+  for (let id = 0; id < 2000; id++) counts[splitOf({ kind: "event", id }, options)]++;
+  assert(counts.train > 1500 && counts.train < 1700, JSON.stringify(counts));
+  assert(counts.val > 120 && counts.test > 120, JSON.stringify(counts));
+  assertEquals(cropOptionProblems({}), {});
+  assertEquals(
+    Object.keys(cropOptionProblems({
+      split: { train: 0.5, val: 0.1, test: 0.1 },
+      jpeg_quality: 0,
+      crop_padding: -1,
+      max_skipped_fraction: 2,
+      split_by: "station" as ExportOptions["split_by"],
+    })).sort(),
+    ["crop_padding", "jpeg_quality", "max_skipped_fraction", "split", "split_by"],
+  );
+});
+
+Deno.test("crops_by_taxon: the allowed hosts are part of its reuse key, of no other", async () => {
+  const images = (hosts: string[]) => ({
+    ...defaultFormatSettings,
+    images: { ...defaultImageSourceSettings, hosts },
+  });
+  const key = (exporter: typeof cropsByTaxon, hosts: string[]) =>
+    exportSettingsKey(exporter, images(hosts));
+  assert((await key(cropsByTaxon, ["a.org"])) !== (await key(cropsByTaxon, ["b.org"])));
+  assertEquals(
+    await key(cropsByTaxon, ["a.org", "b.org"]),
+    await key(cropsByTaxon, ["b.org", "a.org"]),
+  );
+  assertEquals(
+    await key(detectionsCoco as typeof cropsByTaxon, ["a.org"]),
+    await exportSettingsKey(detectionsCoco, defaultFormatSettings),
+  );
+});
+
+Deno.test({
+  name: "crops_by_taxon: crops equal their source boxes; skips listed with reasons; resume",
+  ...serviceTest,
+  async fn() {
+    const sql = testDatabase();
+    const listener = countingListener();
+    try {
+      const seed = await seedCrops(sql, listener.port);
+      assertEquals(seed.detections, 44);
+      const ctx = (options: ExportOptions): ExportQueryContext => ({
+        sql,
+        projectId: seed.projectId,
+        filters: {},
+        settings: {
+          ...defaultFormatSettings,
+          images: {
+            ...defaultImageSourceSettings,
+            hosts: [seed.host],
+            attempts: 2,
+            backoffMs: 10,
+            timeoutMs: 5000,
+          },
+        },
+        options,
+      });
+      const allowed = ctx({ max_skipped_fraction: 0.1 });
+      assertEquals(await cropsByTaxon.count(allowed), 44);
+      const { bytes, records } = await assertResumable(cropsByTaxon, allowed, 7);
+      assertEquals(records, 40);
+      const report = await readCrops(bytes);
+      assertEquals(report.bad, null);
+      assertEquals(report.problems, []);
+      assertEquals(report.checked, 40);
+      assert(report.worst <= 4, `mean absolute difference ${report.worst}`);
+      const crops = report.names.filter((n) => n.startsWith("crops/"));
+      assertEquals(crops.sort(), report.manifest.map((r) => r.file).sort());
+      for (const row of report.manifest) {
+        assert(
+          row.file.startsWith(`crops/${row.split}/`) &&
+            row.file.endsWith(`/${row.occurrence_id}_${row.detection_id}.jpg`),
+          row.file,
+        );
+      }
+      assert(report.manifest.some((r) => r.file.includes("/Geometridae/Emeraude_verte-")));
+      assert(report.manifest.some((r) => r.file.includes("/no_family/Lepidoptera-")));
+      // a split unit (event) is in one split only
+      const splits = new Map<string, Set<string>>();
+      for (const r of report.manifest) {
+        splits.set(r.event_id, (splits.get(r.event_id) ?? new Set()).add(r.split));
+      }
+      for (const [event, set] of splits) assertEquals(set.size, 1, `event ${event}: ${[...set]}`);
+      assertEquals(
+        report.skipped.map((r) => r.reason).sort(),
+        ["HTTP 404", "box outside the image", "host not allowed", "not an image"],
+      );
+      assert(report.skipped.every((r) => r.source_url.startsWith("http")));
+      assertEquals(listener.connections(), 0);
+      assertEquals(
+        report.taxa.map((t) => Number(t.crop_count)).reduce((a, b) => a + b, 0),
+        40,
+      );
+      // by capture: another unit, the same crops
+      const byCapture = await drainStream(
+        cropsByTaxon,
+        ctx({ max_skipped_fraction: 0.1, split_by: "capture", split_seed: "x" }),
+        { limit: 50 },
+      );
+      assertEquals(byCapture.records, 40);
+
+      // above the threshold (default 0.05: 4 of 44 is 9 %): the export fails, naming the counts
+      let refused = "";
+      await drainStream(cropsByTaxon, ctx({}), { limit: 50 }).catch((e) => (refused = String(e)));
+      assert(refused.includes("too many crops left out: 4 of 44"), refused);
+      assert(refused.includes("1 host not allowed"), refused);
+    } finally {
+      listener.close();
+      await sql.end();
+    }
+  },
+});

@@ -1,0 +1,45 @@
+import sharp from "sharp";
+import { assert, assertEquals } from "../tests/assert.ts";
+import { cropRegion, cutCrop, decodeImage } from "./image_crops.ts";
+
+Deno.test("image crops: regions rounded out, padded, clamped; boxes outside refused", () => {
+  const size = { width: 100, height: 50 };
+  assertEquals(cropRegion([10.5, 5.2, 20.1, 15], 0, size), {
+    ok: true,
+    region: { left: 10, top: 5, width: 11, height: 10 },
+  });
+  assertEquals(cropRegion([10, 10, 20, 20], 0.5, size), {
+    ok: true,
+    region: { left: 5, top: 5, width: 20, height: 20 },
+  });
+  assertEquals(cropRegion([0, 0, 100, 50], 1, size), {
+    ok: true,
+    region: { left: 0, top: 0, width: 100, height: 50 },
+  });
+  assertEquals(cropRegion([90, 40, 110, 60], 0, size), {
+    ok: false,
+    reason: "box outside the image",
+  });
+  assertEquals(cropRegion([10, 10, 10, 20], 0, size), { ok: false, reason: "empty box" });
+});
+
+Deno.test("image crops: not an image, truncated, and a crop of the decoded pixels", async () => {
+  assertEquals(await decodeImage(new TextEncoder().encode("<html>")), {
+    ok: false,
+    reason: "not an image",
+  });
+  const jpeg = new Uint8Array(
+    await sharp({
+      create: { width: 64, height: 48, channels: 3, background: { r: 200, g: 30, b: 60 } },
+    }).jpeg({ quality: 95 }).toBuffer(),
+  );
+  const truncated = await decodeImage(jpeg.slice(0, Math.floor(jpeg.length / 2)));
+  assertEquals(truncated, { ok: false, reason: "truncated or corrupt image" });
+  const decoded = await decodeImage(jpeg);
+  assert(decoded.ok);
+  assertEquals([decoded.image.width, decoded.image.height], [64, 48]);
+  const crop = await cutCrop(decoded.image, { left: 4, top: 6, width: 20, height: 10 }, 90);
+  const { data, info } = await sharp(crop).raw().toBuffer({ resolveWithObject: true });
+  assertEquals([info.width, info.height], [20, 10]);
+  assert(Math.abs(data[0] - 200) <= 4 && Math.abs(data[1] - 30) <= 4, `${data[0]} ${data[1]}`);
+});

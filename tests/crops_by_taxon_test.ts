@@ -1,0 +1,168 @@
+/**
+ * `crops_by_taxon` through the API and a real worker: format options validated and stored,
+ * source images fetched from moto over HTTP (allowed by `SOURCE_IMAGE_HOSTS`), the skipped ones
+ * listed with their reasons and the export SUCCESS; above `max_skipped_fraction` the export is
+ * FAILURE with the counts in its error, without retries. And a worker killed (SIGKILL) mid-way
+ * through the crops: the next one resumes from the checkpoint, fetching only the images after it,
+ * and every entry of the archive is the same as in an uninterrupted export.
+ */
+import { assert, assertEquals } from "./assert.ts";
+import { createUser } from "./fixtures/access.ts";
+import { jobLogs } from "../db/exports.ts";
+import { withProcesses } from "./faults_support.ts";
+import { countingListener, readCrops, seedCrops, slowProxy } from "./fixtures/crops_project.ts";
+import { startHarness } from "./harness.ts";
+import { requireEnv, serviceTest } from "./support.ts";
+
+Deno.test({
+  name: "crops_by_taxon through the API: options checked, SUCCESS with skips, FAILURE above",
+  ...serviceTest,
+  async fn() {
+    const listener = countingListener();
+    const host = new URL(requireEnv("TEST_S3_ENDPOINT")).host;
+    const h = await startHarness({
+      storage: "s3",
+      batchSize: 6,
+      env: { SOURCE_IMAGE_HOSTS: host, IMAGE_FETCH_ATTEMPTS: "2" },
+    });
+    try {
+      const seed = await seedCrops(h.sql, listener.port);
+      const [, token] = await createUser(h.sql, "crops", true);
+      const create = (body: Record<string, unknown>) =>
+        h.api("POST", "/api/v2/exports/", {
+          token,
+          body: { project: seed.projectId, format: "crops_by_taxon", force: true, ...body },
+        });
+
+      const formats = await (await h.api("GET", "/api/v2/exports/formats/", { token })).json();
+      const listed = formats.results.find((f: { key: string }) => f.key === "crops_by_taxon");
+      assertEquals(listed.extension, "zip");
+      assertEquals(listed.accepted_options, [
+        "split",
+        "split_by",
+        "split_seed",
+        "crop_padding",
+        "jpeg_quality",
+        "max_skipped_fraction",
+      ]);
+
+      const invalid = await create({ options: { jpeg_quality: 0, split_by: "night" } });
+      assertEquals(invalid.status, 400);
+      const problem = await invalid.json();
+      assert(/jpeg_quality/.test(problem.error) && /split_by/.test(problem.error), problem.error);
+      const unknown = await create({ options: { image_max_side: 512 } });
+      assertEquals(unknown.status, 400);
+      assertEquals((await create({ excel_compatible: true })).status, 400);
+
+      const good = await create({
+        options: { max_skipped_fraction: 0.1, split_by: "deployment", jpeg_quality: 85 },
+      });
+      assertEquals(good.status, 201, await good.clone().text());
+      const created = await good.json();
+      assertEquals(created.options, {
+        max_skipped_fraction: 0.1,
+        split_by: "deployment",
+        jpeg_quality: 85,
+      });
+      const done = await h.waitForExport(created.id, token, 120_000);
+      assertEquals(done.status, "SUCCESS", String(done.error));
+      assertEquals(done.record_count, 40);
+      const report = await readCrops(await h.download(done.file_url as string));
+      assertEquals(report.problems, []);
+      assertEquals(report.checked, 40);
+      assert(report.worst <= 4, `mean absolute difference ${report.worst}`);
+      assertEquals(
+        report.skipped.map((r) => r.reason).sort(),
+        ["HTTP 404", "box outside the image", "host not allowed", "not an image"],
+      );
+      const byStation = new Map<string, Set<string>>();
+      for (const r of report.manifest) {
+        byStation.set(r.deployment_id, (byStation.get(r.deployment_id) ?? new Set()).add(r.split));
+      }
+      for (const [station, splits] of byStation) assertEquals(splits.size, 1, station);
+      assertEquals(listener.connections(), 0);
+
+      const refused = await create({});
+      assertEquals(refused.status, 201);
+      const failed = await h.waitForExport((await refused.json()).id, token, 120_000);
+      assertEquals(failed.status, "FAILURE");
+      assert(
+        String(failed.error).includes("too many crops left out: 4 of 44 detections"),
+        String(failed.error),
+      );
+    } finally {
+      await h.close();
+      listener.close();
+    }
+  },
+});
+
+Deno.test({
+  name: "crops_by_taxon: kill -9 the worker mid-crops; it resumes to the same entries",
+  ...serviceTest,
+  async fn() {
+    const listener = countingListener();
+    // 120 ms per image, one at a time, 2 crops a batch: the crops take about 3 s
+    const proxy = slowProxy(120);
+    const host = new URL(proxy.url).host;
+    try {
+      await withProcesses({
+        batchSize: 2,
+        storage: "fs",
+        env: { SOURCE_IMAGE_HOSTS: host, IMAGE_FETCH_CONCURRENCY: "1", IMAGE_FETCH_ATTEMPTS: "2" },
+      }, async (h, spawn) => {
+        const seed = await seedCrops(h.sql, listener.port, { via: proxy.url });
+        const [, token] = await createUser(h.sql, "crops", true);
+        const create = async (): Promise<number> => {
+          const res = await h.api("POST", "/api/v2/exports/", {
+            token,
+            body: {
+              project: seed.projectId,
+              format: "crops_by_taxon",
+              force: true,
+              options: { max_skipped_fraction: 0.1 },
+            },
+          });
+          assertEquals(res.status, 201, await res.clone().text());
+          return (await res.json()).id;
+        };
+        let worker = await spawn("reference");
+        const before = proxy.requests();
+        const reference = await h.waitForExport(await create(), token, 120_000);
+        assertEquals(reference.status, "SUCCESS", String(reference.error));
+        const clean = proxy.requests() - before;
+
+        const id = await create();
+        const started = proxy.requests();
+        const deadline = Date.now() + 60_000;
+        while (proxy.requests() - started < clean / 2) {
+          assert(Date.now() < deadline, "the export did not reach half its images");
+          await new Promise((resolve) => setTimeout(resolve, 20));
+        }
+        await worker.kill();
+        worker = await spawn("after-kill");
+        const done = await h.waitForExport(id, token, 120_000);
+        assertEquals(done.status, "SUCCESS", String(done.error));
+        const fetched = proxy.requests() - started;
+        const logs = (await jobLogs(h.sql, id)).map((l) => l.message);
+        assert(logs.some((m) => m.startsWith("resumed at")), logs.join("\n"));
+        // the images of the batches before the checkpoint are not fetched again: at most the
+        // few batches after the last delivered checkpoint are
+        assert(fetched < clean + clean / 2, `fetched ${fetched} images, ${clean} uninterrupted`);
+        assertEquals(done.record_count, reference.record_count);
+
+        const [a, b] = [
+          await readCrops(await h.download(reference.file_url as string)),
+          await readCrops(await h.download(done.file_url as string)),
+        ];
+        assertEquals(b.digests, a.digests);
+        assertEquals(b.checked, 40);
+        assertEquals(b.problems, []);
+        assertEquals(listener.connections(), 0);
+      });
+    } finally {
+      listener.close();
+      await proxy.close();
+    }
+  },
+});
