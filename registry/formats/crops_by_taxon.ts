@@ -448,4 +448,28 @@ export const cropsByTaxon = zipArchive({
   impossibleTimes,
   extra: { total: null, skipped: [] },
   members: [cropsPhase, manifest, taxa, skippedList],
+  contents: [
+    {
+      name: "crops/<split>/<family>/<name>-<taxon id>/<occurrence id>_<detection id>.jpg",
+      description: "one JPEG crop per boxed detection of an exported occurrence: the box (with " +
+        "`crop_padding`) cut from its capture, in the split of its unit (`split_by`)",
+    },
+    {
+      name: "manifest.csv",
+      description: "one row per crop: its file, split, occurrence, detection, capture, taxon, " +
+        "score, box in source pixels, source URL, station and local time",
+      columns: cropsManifestColumns,
+    },
+    {
+      name: "taxa.csv",
+      description: "one row per taxon with crops: its folder and crop count",
+      columns: cropsTaxaColumns,
+    },
+    {
+      name: "skipped.csv",
+      description: "one row per detection left out (image missing, not an image, truncated, " +
+        "host not allowed, box outside the image) and the reason",
+      columns: cropsSkippedColumns,
+    },
+  ],
 });
