@@ -180,6 +180,8 @@ export interface ImageSourceSettings {
   attempts: number;
   /** First retry delay in milliseconds, doubled per attempt (default 250). */
   backoffMs: number;
+  /** Most crops one export writes (default `MAX_CROPS` of `crops_by_taxon`: 5,000); tests lower it. */
+  maxCrops?: number;
 }
 
 /** The format settings when nothing is configured (antenna-compat README §2). */

@@ -304,12 +304,27 @@ async function cutCrops(
   return out;
 }
 
+/**
+ * The most crops one export writes. The zip-archive driver's checkpoint keeps every finished
+ * entry for the central directory (about 150 bytes each), and a checkpoint travels in a Temporal
+ * heartbeat, whose payloads Temporal refuses above 2 MB: 5,000 entries stay near 0.75 MB.
+ */
+export const MAX_CROPS = 5_000;
+
 const cropsPhase: ZipMember = {
   name: null,
   async batch(ctx, raw, limit) {
     const state = raw as CropsState;
     const options = cropOptions(ctx.options);
     const total = state.total ?? await countCrops(ctx);
+    const maxCrops = ctx.settings?.images?.maxCrops ?? MAX_CROPS;
+    if (total > maxCrops) {
+      throw new ExportRefusedError(
+        `crops_by_taxon holds at most ${maxCrops} crops per export for now: this request has ` +
+          `${total} (the archive's checkpoint lists every entry it wrote); narrow the filters ` +
+          "(taxa, dates, stations, min_score)",
+      );
+    }
     const rows = await cropRows(ctx, state.afterId, limit);
     const crops = await cutCrops(ctx, rows, options);
     const files: { name: string; data: Uint8Array }[] = [];

@@ -136,6 +136,16 @@ Deno.test({
       await drainStream(cropsByTaxon, ctx({}), { limit: 50 }).catch((e) => (refused = String(e)));
       assert(refused.includes("too many crops left out: 4 of 44"), refused);
       assert(refused.includes("1 host not allowed"), refused);
+
+      // more crops than one export holds: refused at the first batch, naming the count
+      const limited = ctx({ max_skipped_fraction: 0.1 });
+      limited.settings = {
+        ...limited.settings!,
+        images: { ...limited.settings!.images!, maxCrops: 10 },
+      };
+      let tooMany = "";
+      await drainStream(cropsByTaxon, limited, { limit: 50 }).catch((e) => (tooMany = String(e)));
+      assert(tooMany.includes("at most 10 crops per export for now: this request has 44"), tooMany);
     } finally {
       listener.close();
       await sql.end();
