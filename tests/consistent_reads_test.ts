@@ -225,21 +225,27 @@ async function killBetweenStatements(
   exportId: number,
   transition: string,
   kill: () => Promise<void>,
+  onLocked?: () => Promise<void>,
 ): Promise<void> {
   const locker = await h.sql.reserve();
   const deadline = Date.now() + 120_000;
+  let first = true;
   try {
     while (Date.now() < deadline) {
       await locker`begin`;
       await locker`select 1 from jobs where data_export_id = ${exportId} for update`;
+      if (first) await onLocked?.(); // e.g. start the worker only once the row is held
+      first = false;
+      // hold the row while nobody waits for it; let other writers of the job pass (progress)
       let target = false;
-      for (let i = 0; i < 40; i++) {
+      let other = false;
+      while (!target && !other && Date.now() < deadline) {
         const waiting = await h.sql<{ application_name: string }[]>`
           select application_name from pg_stat_activity
           where datname = current_database() and wait_event_type = 'Lock'`;
         target = waiting.some((w) => w.application_name === `ami-exports transition ${transition}`);
-        if (target || waiting.length > 0) break;
-        await sleep(25);
+        other = waiting.length > 0;
+        if (!target && !other) await sleep(25);
       }
       if (target) {
         await kill();
@@ -273,12 +279,21 @@ Deno.test({
         before: string;
         after: string;
         start(): Promise<number>;
+        onLocked?(): Promise<void>;
       }[] = [
         {
           transition: "STARTED",
           before: "PENDING",
           after: "SUCCESS",
-          start: () => createExport(h, seed, "occurrences_simple_csv"),
+          // admission is quick: no worker runs until the job's row is held (else the export
+          // can be admitted before the test holds it)
+          async start() {
+            await worker.stop(5_000);
+            return await createExport(h, seed, "occurrences_simple_csv");
+          },
+          async onLocked() {
+            worker = await startWorkerProcess(h.env, { name: `transitions-${++n}` });
+          },
         },
         {
           transition: "SUCCESS",
@@ -317,7 +332,7 @@ Deno.test({
       ];
       for (const c of cases) {
         const id = await c.start();
-        await killBetweenStatements(h, id, c.transition, () => worker.kill());
+        await killBetweenStatements(h, id, c.transition, () => worker.kill(), c.onLocked);
         // the killed transaction never committed: the export and its job agree
         const between = await readExport(h, id, seed.token);
         assertEquals(contradictions(between), [], `after kill in ${c.transition}`);

@@ -140,11 +140,20 @@ for (const backend of ["fs", "s3"] as const) {
         const a = keys.get("differs only after the cut, a")!;
         const b = keys.get("differs only after the cut, b")!;
         assert(a !== b, "two exports share a key");
-        assertEquals(
-          a.slice(a.lastIndexOf("/")).replace(/_export-\d+/, ""),
-          b.slice(b.lastIndexOf("/")).replace(/_export-\d+/, ""),
-          "equal names before the cut",
+        // equal names before the cut; the cut moves by the ids' digits (99 and 100 differ by one)
+        const cut = (key: string): { name: string; digits: number } => {
+          const name = key.slice(key.lastIndexOf("/"));
+          return {
+            name: name.replace(/_export-\d+/, ""),
+            digits: name.match(/_export-(\d+)/)![1].length,
+          };
+        };
+        const [short, long] = [cut(a), cut(b)].sort((x, y) => x.name.length - y.name.length);
+        assert(
+          long.name.replace(/\.csv$/, "").startsWith(short.name.replace(/\.csv$/, "")),
+          `equal names before the cut: ${short.name} / ${long.name}`,
         );
+        assertEquals(long.name.length - short.name.length, Math.abs(long.digits - short.digits));
         // both files are still there, each its own
         for (const key of [a, b]) assert((await h.storage.headObject(key)) !== null, key);
         assertEquals((await h.storage.listIncompleteUploads(prefix)).length, 0);
