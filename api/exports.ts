@@ -1,3 +1,4 @@
+// Long because it declares every route of the export resource with its OpenAPI contract; the rules live in request_export.ts, db/ and domain/.
 /** `/api/v2/exports/`: create, list, retrieve, delete, cancel, retry, download, formats. */
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
 import { exportDataCard } from "./datacard.ts";

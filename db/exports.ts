@@ -1,3 +1,4 @@
+// Long because it holds the export row, its reads and the reuse rule; transitions and job progress are in their own files.
 /**
  * Queries on the export tables (`data_exports`, `jobs`, `job_logs`). Both the API and the
  * activities use these, so that a status or a progress stage is written in one place only: the
