@@ -13,17 +13,30 @@ import { getExporter, supportedFormats } from "../registry/mod.ts";
  */
 export const MAX_ID = Number.MAX_SAFE_INTEGER;
 
-/** An integer in [min, max], from a JSON number or a query/path string, bounds documented. */
-export function boundedInteger(min: number, max: number): z.ZodCoercedNumber<unknown> {
-  return z.coerce.number().int().min(min).max(max).openapi({
+/** What {@link boundedInteger} and {@link idSchema} return: a number schema fed by JSON or text. */
+export type IntegerSchema = z.ZodType<number, unknown>;
+
+/** Canonical decimal text of a non-negative integer: no sign, space, exponent, hex or padding. */
+const DECIMAL = /^(0|[1-9][0-9]*)$/;
+
+/**
+ * An integer in [min, max], bounds documented: a JSON number, or a path/query string written
+ * as canonical decimal digits. Nothing else is converted (`" 1"`, `"1e0"`, `"0x17"`, `"7.0"`,
+ * `true`, `[1]` are refused, never read as ids): bad input answers 400 and changes nothing.
+ */
+export function boundedInteger(min: number, max: number): IntegerSchema {
+  return z.preprocess(
+    (value) => typeof value === "string" && DECIMAL.test(value) ? Number(value) : value,
+    z.number().int().min(min).max(max),
+  ).openapi({
     type: "integer",
     minimum: min,
     maximum: max,
-  }) as z.ZodCoercedNumber<unknown>;
+  }) as unknown as IntegerSchema;
 }
 
 /** A database id: an integer from 1 to 2^53 − 1. */
-export function idSchema(): z.ZodCoercedNumber<unknown> {
+export function idSchema(): IntegerSchema {
   return boundedInteger(1, MAX_ID);
 }
 

@@ -39,7 +39,7 @@ export function signedDownloadRoutes(deps: ExportsApiDependencies): Hono {
     const expires = c.req.query("expires");
     const signature = c.req.query("signature");
     const id = c.req.param("id");
-    if ((expires === undefined && signature === undefined) || !/^\d{1,15}$/.test(id)) {
+    if ((expires === undefined && signature === undefined) || !/^[1-9][0-9]{0,14}$/.test(id)) {
       return await next();
     }
     const exportId = Number(id);

@@ -20,7 +20,7 @@ import { checkDestination, MAX_WEBHOOK_URL_LENGTH } from "../domain/webhook_url.
 import { newWebhookSecret } from "../domain/webhook_signature.ts";
 import type { ApiEnv, ExportsApiDependencies } from "./env.ts";
 import { problem, validationHook } from "./errors.ts";
-import { errorResponses, IdParamSchema, jsonResponse as json } from "./schemas.ts";
+import { errorResponses, IdParamSchema, idSchema, jsonResponse as json } from "./schemas.ts";
 
 const security = [{ TokenAuth: [] }];
 
@@ -68,11 +68,8 @@ const WebhookListSchema = z.object({
 
 const WebhookParamSchema = z.object({
   id: IdParamSchema.shape.id,
-  webhook_id: z.coerce.number().int().min(1).max(Number.MAX_SAFE_INTEGER).openapi({
+  webhook_id: idSchema().openapi({
     param: { name: "webhook_id", in: "path" },
-    type: "integer",
-    minimum: 1,
-    maximum: Number.MAX_SAFE_INTEGER,
     example: 3,
   }),
 });

@@ -162,6 +162,52 @@ Deno.test({
         ],
         ["project as object", post(exports, token, '{"project": {"id": 1}, "format": "x"}'), 400],
         [
+          "project with a space",
+          post(
+            exports,
+            token,
+            `{"project": " ${p.projectId}", "format": "occurrences_simple_csv"}`,
+          ),
+          400,
+        ],
+        [
+          "project as exponent text",
+          post(
+            exports,
+            token,
+            `{"project": "${p.projectId}e0", "format": "occurrences_simple_csv"}`,
+          ),
+          400,
+        ],
+        [
+          "project as hex text",
+          post(
+            exports,
+            token,
+            `{"project": "0x${p.projectId.toString(16)}", "format": "occurrences_simple_csv"}`,
+          ),
+          400,
+        ],
+        [
+          "project as decimal text with .0",
+          post(
+            exports,
+            token,
+            `{"project": "${p.projectId}.0", "format": "occurrences_simple_csv"}`,
+          ),
+          400,
+        ],
+        [
+          "project as true",
+          post(exports, token, `{"project": true, "format": "occurrences_simple_csv"}`),
+          400,
+        ],
+        [
+          "project in a list",
+          post(exports, token, `{"project": [${p.projectId}], "format": "occurrences_simple_csv"}`),
+          400,
+        ],
+        [
           "format with NUL",
           post(exports, token, `{"project": ${p.projectId}, "format": "csv\\u0000"}`),
           400,
@@ -272,6 +318,46 @@ Deno.test({
         select (select count(*) from data_exports where project_id = ${p.projectId})::int +
           (select count(*) from export_schedules where project_id = ${p.projectId})::int as count`;
       assertEquals(count, 0);
+    } finally {
+      await h.close();
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "request paths: ids in paths are canonical digits only (0x17, 7.0, 1e0, ' 7' change nothing)",
+  ...serviceTest,
+  async fn() {
+    const h = await startHarness({ storage: "fs", worker: false });
+    try {
+      const p = await createProject(h.sql, { draft: false });
+      const token = p.tokens.owner;
+      const { id } = await exportWithFile(h, p, new TextEncoder().encode("id\n1\n"));
+      const forms = [
+        `0x${id.toString(16)}`,
+        `${id}.0`,
+        `${id}e0`,
+        `%20${id}`,
+        `0${id}`.replace(/^0/, "+"),
+        `${id}%00`,
+      ];
+      for (const form of forms) {
+        for (const method of ["GET", "DELETE"] as const) {
+          const res = await h.api(method, `/api/v2/exports/${form}/`, { token });
+          const body = await res.text();
+          assert(
+            res.status === 400 || res.status === 404,
+            `${method} ${form}: ${res.status} ${body}`,
+          );
+        }
+      }
+      // the export is untouched, and its canonical id still reads it
+      const res = await h.api("GET", `/api/v2/exports/${id}/`, { token });
+      assertEquals(res.status, 200, await res.text());
+      const [{ count }] = await h.sql<{ count: number }[]>`
+        select count(*)::int as count from data_exports where id = ${id}`;
+      assertEquals(count, 1);
     } finally {
       await h.close();
     }
