@@ -25,7 +25,14 @@ export interface CitationInput {
  * Line breaks and tabs in names become spaces, so the citation stays one line.
  */
 export function exportCitation(input: CitationInput): string {
-  const oneLine = (text: string): string => text.replace(/[\r\n\t\u2028\u2029]+/g, " ").trim();
+  // one line, without controls or bidirectional formatting characters (a name cannot reorder
+  // what follows it when pasted)
+  const oneLine = (text: string): string =>
+    text.replace(/[\r\n\t\u2028\u2029]+/g, " ")
+      .replace(
+        new RegExp("[\\u0000-\\u001f\\u007f\\u200e\\u200f\\u202a-\\u202e\\u2066-\\u2069]", "g"),
+        "",
+      ).trim();
   const owner = input.ownerName ? ` (owner ${oneLine(input.ownerName)})` : "";
   const records = `${input.recordCount.toLocaleString("en-US")} record${
     input.recordCount === 1 ? "" : "s"

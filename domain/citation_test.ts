@@ -23,3 +23,16 @@ Deno.test("exportCitation: one line with project, owner, format, count, date and
       "2026-12-05 via ami-exports: https://exports.example.org/api/v2/exports/7/download/",
   );
 });
+
+Deno.test("exportCitation: control and bidirectional formatting characters never reach it", () => {
+  const citation = exportCitation({
+    projectName: "Evil\u202eabc\u0007",
+    ownerName: "A\u2066da",
+    formatLabel: "Simple CSV",
+    formatKey: "occurrences_simple_csv",
+    recordCount: 2,
+    finishedAt: new Date("2026-12-05T00:00:00Z"),
+    downloadUrl: "https://x/api/v2/exports/1/download/",
+  });
+  assertEquals(citation.startsWith('Project "Evilabc" (owner Ada).'), true, citation);
+});

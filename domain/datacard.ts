@@ -47,14 +47,29 @@ export interface DataCardInput {
   contentsKind: "columns" | "members" | "sections";
 }
 
+/**
+ * Controls and bidirectional formatting characters (U+202A–U+202E, U+2066–U+2069, U+200E/F):
+ * never written into a card, as object keys and file names already leave them out.
+ */
+const INVISIBLE = new RegExp(
+  "[\\u0000-\\u0008\\u000b\\u000c\\u000e-\\u001f\\u007f\\u200e\\u200f\\u202a-\\u202e\\u2066-\\u2069]",
+  "g",
+);
+
 /** One line of Markdown inline code; a backtick inside is doubled around with spaces. */
 function code(text: string): string {
-  return text.includes("`") ? `\`\` ${text} \`\`` : `\`${text}\``;
+  const shown = text.replace(INVISIBLE, "");
+  return shown.includes("`") ? `\`\` ${shown} \`\`` : `\`${shown}\``;
 }
 
-/** Names and text on one line: line breaks and tabs become spaces. */
+/**
+ * User text (project, owner, station names …) on one line and inert: line breaks and tabs become
+ * spaces, invisible characters go, and Markdown's and HTML's metacharacters are backslash-escaped
+ * (CommonMark §2.4), so a name can make no link, image, heading, emphasis or tag.
+ */
 function line(text: string): string {
-  return text.replace(/[\r\n\t\u2028\u2029]+/g, " ").trim();
+  return text.replace(/[\r\n\t\u2028\u2029]+/g, " ").replace(INVISIBLE, "").trim()
+    .replace(/[\\`*_[\]<>()#|!~&]/g, "\\$&");
 }
 
 /** The labels of `filters_display`, in its order; "none" when no filter is set. */

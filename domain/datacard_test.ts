@@ -1,0 +1,44 @@
+import { assert, assertEquals } from "../tests/assert.ts";
+import { type DataCardInput, renderDataCard } from "./datacard.ts";
+
+const input: DataCardInput = {
+  exportId: 7,
+  projectId: 1,
+  projectName: "Evil\n# Injected heading [click](javascript:alert(1)) <script>x</script> \u202eabc",
+  ownerName: "*Ada*",
+  format: {
+    key: "dwca",
+    label: "Darwin Core Archive",
+    description: "a zip",
+    extension: "zip",
+    revision: 1,
+  },
+  filtersDisplay: {},
+  columns: null,
+  excelCompatible: false,
+  requestedBy: "_someone_",
+  createdAt: new Date("2026-12-05T00:00:00Z"),
+  finishedAt: null,
+  recordCount: 3,
+  file: null,
+  settings: { timeZone: "UTC", mediaUrl: "/media/", platformUrl: "" },
+  settingsMatch: null,
+  settingsKey: null,
+  sourceVersion: undefined,
+  globalSourceVersion: undefined,
+  citation: null,
+  contents: [{ name: "event.txt", description: "the core" }],
+  contentsKind: "members",
+};
+
+Deno.test("renderDataCard: user text is one inert line (no heading, link, tag or bidi control)", () => {
+  const card = renderDataCard(input);
+  const line = card.split("\n").find((l) => l.startsWith('Project "'))!;
+  assert(line !== undefined, card);
+  assertEquals(card.split("\n").filter((l) => l.startsWith("# Injected")), []);
+  assertEquals(/\u202e/.test(card), false);
+  assert(line.includes("\\[click\\]\\(javascript:alert\\(1\\)\\)"), line);
+  assert(line.includes("\\<script\\>x\\</script\\>"), line);
+  assert(line.includes("\\*Ada\\*"), line);
+  assert(!/<script>/.test(card), card);
+});
