@@ -5,6 +5,8 @@
  * <DOI>"), with the export's download route standing in for a DOI.
  */
 
+import { withoutInvisible } from "./datacard.ts";
+
 /** What a citation names; `finishedAt` is the export's end (its date, UTC, is the export date). */
 export interface CitationInput {
   projectName: string;
@@ -28,11 +30,7 @@ export function exportCitation(input: CitationInput): string {
   // one line, without controls or bidirectional formatting characters (a name cannot reorder
   // what follows it when pasted)
   const oneLine = (text: string): string =>
-    text.replace(/[\r\n\t\u2028\u2029]+/g, " ")
-      .replace(
-        new RegExp("[\\u0000-\\u001f\\u007f\\u200e\\u200f\\u202a-\\u202e\\u2066-\\u2069]", "g"),
-        "",
-      ).trim();
+    withoutInvisible(text.replace(/[\r\n\t\u2028\u2029]+/g, " ")).trim();
   const owner = input.ownerName ? ` (owner ${oneLine(input.ownerName)})` : "";
   const records = `${input.recordCount.toLocaleString("en-US")} record${
     input.recordCount === 1 ? "" : "s"

@@ -48,17 +48,24 @@ export interface DataCardInput {
 }
 
 /**
- * Controls and bidirectional formatting characters (U+202A–U+202E, U+2066–U+2069, U+200E/F):
- * never written into a card, as object keys and file names already leave them out.
+ * `text` without controls (C0 and DEL) and bidirectional formatting characters (U+200E/F,
+ * U+202A–U+202E, U+2066–U+2069): a card and a citation never carry them, as object keys and
+ * file names already leave them out (a name cannot reorder what follows it).
  */
-const INVISIBLE = new RegExp(
-  "[\\u0000-\\u0008\\u000b\\u000c\\u000e-\\u001f\\u007f\\u200e\\u200f\\u202a-\\u202e\\u2066-\\u2069]",
-  "g",
-);
+export function withoutInvisible(text: string): string {
+  let shown = "";
+  for (const ch of text) {
+    const c = ch.codePointAt(0)!;
+    const invisible = c < 0x20 || c === 0x7f || c === 0x200e || c === 0x200f ||
+      (c >= 0x202a && c <= 0x202e) || (c >= 0x2066 && c <= 0x2069);
+    if (!invisible) shown += ch;
+  }
+  return shown;
+}
 
 /** One line of Markdown inline code; a backtick inside is doubled around with spaces. */
 function code(text: string): string {
-  const shown = text.replace(INVISIBLE, "");
+  const shown = withoutInvisible(text);
   return shown.includes("`") ? `\`\` ${shown} \`\`` : `\`${shown}\``;
 }
 
@@ -68,7 +75,7 @@ function code(text: string): string {
  * (CommonMark §2.4), so a name can make no link, image, heading, emphasis or tag.
  */
 function line(text: string): string {
-  return text.replace(/[\r\n\t\u2028\u2029]+/g, " ").replace(INVISIBLE, "").trim()
+  return withoutInvisible(text.replace(/[\r\n\t\u2028\u2029]+/g, " ")).trim()
     .replace(/[\\`*_[\]<>()#|!~&]/g, "\\$&");
 }
 
