@@ -1,5 +1,6 @@
 /** The HTTP API: small routers composed into one Hono app, described by one OpenAPI document. */
 import { createRoute, OpenAPIHono } from "@hono/zod-openapi";
+import { bodyLimit } from "hono/body-limit";
 import { HTTPException } from "hono/http-exception";
 import type { BlankEnv } from "hono/types";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
@@ -20,6 +21,9 @@ import { retentionRoutes } from "./retention.ts";
 import { schedulesRoutes } from "./schedules.ts";
 import { signedDownloadRoutes } from "./signed_download.ts";
 import { exportDeliveriesRoutes, webhooksRoutes } from "./webhooks.ts";
+
+/** The largest request body the API reads, in bytes (1 MiB); a larger one is a 413. */
+export const MAX_REQUEST_BODY_BYTES = 1024 * 1024;
 
 /** Where the OpenAPI document is served. */
 export const OPENAPI_PATH = "/api/v2/openapi.json";
@@ -76,6 +80,15 @@ export function createApp(deps: ExportsApiDependencies): OpenAPIHono<BlankEnv> {
         `(allowed: ${allowed.join(", ")})`,
     );
   });
+  // requests are small JSON documents (the largest: filters of 1,000 ids per list): a larger
+  // body is refused while it is read, before anything parses it (RFC 9110 §15.5.14)
+  app.use(
+    "*",
+    bodyLimit({
+      maxSize: MAX_REQUEST_BODY_BYTES,
+      onError: (c) => jsonError(c, 413, `request body larger than ${MAX_REQUEST_BODY_BYTES} bytes`),
+    }),
+  );
   if (Deno.env.get("API_VALIDATE_RESPONSES") === "1") {
     app.use("*", responseContract(app));
   }

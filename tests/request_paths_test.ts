@@ -162,6 +162,16 @@ Deno.test({
         ],
         ["project as object", post(exports, token, '{"project": {"id": 1}, "format": "x"}'), 400],
         [
+          "body past 1 MiB",
+          post(exports, token, exportBody("{}", `, "pad": "${"x".repeat(1024 * 1024)}"`)),
+          413,
+        ],
+        [
+          "schedule body past 1 MiB",
+          post(schedules, token, scheduleBody(`"interval": 60, "x": "${"y".repeat(2 ** 21)}"`)),
+          413,
+        ],
+        [
           "project with a space",
           post(
             exports,
