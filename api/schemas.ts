@@ -299,7 +299,21 @@ export const CreateExportSchema = z.object({
       "a 400 naming it); the file is exactly the full file's projection. Absent: every column",
     example: ["occurrence_id", "detection_id"],
   }),
-  options: z.record(z.string(), z.unknown()).optional().openapi({
+  options: z.object({
+    split: z.object({
+      train: z.number().min(0).max(1),
+      val: z.number().min(0).max(1),
+      test: z.number().min(0).max(1),
+    }).strict().optional().openapi({
+      description: "Fractions of the train, val and test splits, summing to 1 (default 0.8, 0.1, " +
+        "0.1)",
+    }),
+    split_by: z.enum(["event", "deployment", "capture"]).optional(),
+    split_seed: z.string().max(200).optional(),
+    crop_padding: z.number().min(0).max(10).optional(),
+    jpeg_quality: z.number().int().min(1).max(100).optional(),
+    max_skipped_fraction: z.number().min(0).max(1).optional(),
+  }).strict().optional().openapi({
     description: "Format options beyond excel_compatible, as the format lists them in " +
       "accepted_options (crops_by_taxon: split, split_by, split_seed, crop_padding, " +
       'jpeg_quality, max_skipped_fraction; docs/formats.md), e.g. {"split_by": "deployment"}',

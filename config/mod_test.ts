@@ -1,4 +1,5 @@
 import { assertEquals, assertThrows } from "../tests/assert.ts";
+import { defaultImageSourceSettings } from "../registry/image_sources.ts";
 import { ConfigError, loadConfig } from "./mod.ts";
 
 Deno.test("loadConfig applies defaults and picks fs storage without S3", () => {
@@ -35,6 +36,7 @@ Deno.test("loadConfig reads the format settings (antenna-compat §2) with their 
     timeZone: "UTC",
     mediaUrl: "/media/",
     platformUrl: "http://localhost:8000",
+    images: defaultImageSourceSettings,
   });
   const config = loadConfig({
     TIME_ZONE: "America/New_York",
@@ -45,6 +47,7 @@ Deno.test("loadConfig reads the format settings (antenna-compat §2) with their 
     timeZone: "America/New_York",
     mediaUrl: "https://cdn.example.net/uploads",
     platformUrl: "https://antenna.example.org",
+    images: defaultImageSourceSettings,
   });
 });
 

@@ -15,6 +15,10 @@ ALLOWED = re.compile(
     r"|^webhook URL refused: "
     # a `columns` list out of the format's order (the document states names, no repeats, not empty)
     r"|^invalid option columns: column out of the format's order: "
+    # which format takes which option is the formats endpoint's `accepted_options`, not the
+    # document's; split fractions must sum to 1 (a cross-field rule)
+    r"|^option not accepted by format "
+    r"|^invalid options: split must be "
 )
 
 
