@@ -67,3 +67,25 @@ export function standingIdentification(ctx: ExportQueryContext): Fragment {
       limit 1
     ) li on true`;
 }
+
+/**
+ * The rows of a page of captures: `from batch` (a CTE of capture ids, `id`) joined to its
+ * captures `s` and their stations `sd`, in capture id order (the keyset of the image sections
+ * of detections_coco and the media table of camtrap_dp).
+ */
+export function capturesOfBatch(sql: ExportQueryContext["sql"]): Fragment {
+  return sql`from batch
+    join source_images s on s.id = batch.id
+    left join deployments sd on sd.id = s.deployment_id
+    order by s.id`;
+}
+
+/** The taxon and its lineage, as the CSV formats name them (`lineageName` fills the ranks). */
+export const taxonLineageColumns: readonly string[] = [
+  "taxon_id",
+  "taxon_name",
+  "taxon_rank",
+  "order_name",
+  "family_name",
+  "genus_name",
+];

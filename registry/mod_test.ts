@@ -1,3 +1,4 @@
+import { cropOptionKeys } from "./formats/crops_by_taxon.ts";
 import { assert, assertEquals, assertThrows } from "../tests/assert.ts";
 import { occurrenceFilterKeys } from "./filters.ts";
 import { occurrencesApiJson } from "./formats/occurrences_api_json.ts";
@@ -53,14 +54,7 @@ Deno.test("registry: describeFormats gives the formats endpoint's fields", () =>
   for (const f of formats) assert(f.label !== "" && f.description !== "", f.key);
   // issue 12 kind 7: every CSV format, and only those, offers the byte order mark; the image
   // format has options of its own
-  const imageOptions = [
-    "split",
-    "split_by",
-    "split_seed",
-    "crop_padding",
-    "jpeg_quality",
-    "max_skipped_fraction",
-  ];
+  const imageOptions = [...cropOptionKeys];
   for (const f of formats) {
     const own = f.key === "crops_by_taxon" ? imageOptions : [];
     const csv = f.extension === "csv";

@@ -20,7 +20,7 @@
  */
 import type postgres from "postgres";
 import type { Fragment } from "./occurrence_sql.ts";
-import type { ImpossibleTimeCount, ImpossibleTimeKind } from "./types.ts";
+import type { ExportQueryContext, ImpossibleTimeCount, ImpossibleTimeKind } from "./types.ts";
 
 /** How far outside its session a capture, detection or occurrence time may lie. */
 export const SESSION_SLACK = "1 day";
@@ -87,4 +87,23 @@ export async function countImpossibleTimes(
     count: Number(row[`c${i}`]),
     effect: scope.effect,
   }));
+}
+
+/**
+ * A format's `impossibleTimes` for the capture rule: counts the captures `s` of the export's
+ * project that `exported` keeps (a condition on `s`, e.g. `exists (select 1 from detections d
+ * where d.source_image_id = s.id …)`) whose time is more than a day outside their session
+ * ({@link withinSession}); `effect` says what the file writes for them.
+ */
+export function captureTimes(
+  effect: string,
+  exported: (ctx: ExportQueryContext) => Fragment,
+): (ctx: ExportQueryContext) => Promise<ImpossibleTimeCount[]> {
+  return async (ctx) =>
+    await countImpossibleTimes(ctx.sql, [{
+      kind: "capture_time",
+      effect,
+      rows: ctx.sql`select not ${withinSession(ctx.sql, ctx.sql`s.timestamp`, ctx.sql`s.event_id`)}
+        as bad from source_images s where s.project_id = ${ctx.projectId} and ${exported(ctx)}`,
+    }]);
 }

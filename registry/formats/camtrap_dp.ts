@@ -38,7 +38,7 @@
  */
 import { stringify } from "csv-stringify/sync";
 import { decimalText, wgs84 } from "../encoding.ts";
-import { standingIdentification } from "../batch_sql.ts";
+import { capturesOfBatch, standingIdentification } from "../batch_sql.ts";
 import { occurrenceFilterKeys, occurrencePredicate } from "../filters.ts";
 import {
   captureUrl,
@@ -353,10 +353,7 @@ async function mediaRows(
       case when ${url} is null then 'false' else 'true' end as "filePublic",
       nullif(regexp_replace(s.path, '^.*[/\\\\]', ''), '') as "fileName",
       case when s.path ~* '[.]png$' then 'image/png' else 'image/jpeg' end as "fileMediatype"
-    from batch
-    join source_images s on s.id = batch.id
-    left join deployments sd on sd.id = s.deployment_id
-    order by s.id`;
+    ${capturesOfBatch(sql)}`;
 }
 
 async function observationRows(

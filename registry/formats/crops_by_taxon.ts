@@ -24,12 +24,11 @@ import { occurrenceFilterKeys, occurrencePredicate } from "../filters.ts";
 import { csvHeader, csvRecords } from "../keyset_csv.ts";
 import { finiteOrNull } from "../numeric_sql.ts";
 import { captureUrl, lineageName, realBox, settingsOf, stationZone } from "../occurrence_sql.ts";
-import { countImpossibleTimes, sessionTime, withinSession } from "../time_sql.ts";
+import { captureTimes, sessionTime } from "../time_sql.ts";
 import {
   type ExportOptions,
   type ExportQueryContext,
   ExportRefusedError,
-  type ImpossibleTimeCount,
   type OptionKey,
   type RecordId,
   recordId,
@@ -88,7 +87,8 @@ export interface CropOptions {
   max_skipped_fraction: number;
 }
 
-const cropOptionKeys: readonly OptionKey[] = [
+/** The options of `crops_by_taxon` (its `acceptedOptions`). */
+export const cropOptionKeys: readonly OptionKey[] = [
   "split",
   "split_by",
   "split_seed",
@@ -372,13 +372,23 @@ const manifest: ZipMember = {
       bbox_x2: row.bbox[2],
       bbox_y2: row.bbox[3],
     }));
-    return {
-      data: csvRecords(cells, cropsManifestColumns),
-      rows: rows.length,
-      lastId: rows.length > 0 ? recordId(rows[rows.length - 1].detection_id) : null,
-    };
+    return csvPage(cells, rows.length, cropsManifestColumns, rows.at(-1)?.detection_id);
   },
 };
+
+/** One batch of a CSV member: its rows' text, the rows read and the last key (null: none). */
+function csvPage(
+  cells: Record<string, unknown>[],
+  rows: number,
+  columns: readonly string[],
+  last: RecordId | undefined,
+): { data: string; rows: number; lastId: RecordId | null } {
+  return {
+    data: csvRecords(cells, columns),
+    rows,
+    lastId: last === undefined ? null : recordId(last),
+  };
+}
 
 const taxa: ZipMember = {
   name: "taxa.csv",
@@ -403,11 +413,7 @@ const taxa: ZipMember = {
       ...row,
       folder: taxonFolder({ id: row.taxon_id, name: row.taxon_name, family: row.family_name }),
     }));
-    return {
-      data: csvRecords(cells, cropsTaxaColumns),
-      rows: rows.length,
-      lastId: rows.length > 0 ? recordId(rows[rows.length - 1].taxon_id) : null,
-    };
+    return csvPage(cells, rows.length, cropsTaxaColumns, rows.at(-1)?.taxon_id);
   },
 };
 
@@ -436,18 +442,6 @@ const skippedList: ZipMember = {
   },
 };
 
-/** Captures of the export more than a day outside their session. */
-async function impossibleTimes(ctx: ExportQueryContext): Promise<ImpossibleTimeCount[]> {
-  const { sql } = ctx;
-  return await countImpossibleTimes(sql, [{
-    kind: "capture_time",
-    effect: "local_timestamp of its crops empty",
-    rows: sql`select not ${withinSession(sql, sql`s.timestamp`, sql`s.event_id`)} as bad
-      from source_images s where s.project_id = ${ctx.projectId}
-        and exists (select 1 ${cropsFrom(ctx)} and d.source_image_id = s.id)`,
-  }]);
-}
-
 /** Crops of the boxed detections by split and taxon (`crops_by_taxon`). */
 export const cropsByTaxon = zipArchive({
   key: "crops_by_taxon",
@@ -460,7 +454,11 @@ export const cropsByTaxon = zipArchive({
   optionProblems: cropOptionProblems,
   fetchesImages: true,
   count: countCrops,
-  impossibleTimes,
+  // captures of the export more than a day outside their session
+  impossibleTimes: captureTimes(
+    "local_timestamp of its crops empty",
+    (ctx) => ctx.sql`exists (select 1 ${cropsFrom(ctx)} and d.source_image_id = s.id)`,
+  ),
   extra: { total: null, skipped: [] },
   members: [cropsPhase, manifest, taxa, skippedList],
   contents: [

@@ -20,15 +20,10 @@
  */
 import { occurrenceFilterKeys, occurrencePredicate } from "../filters.ts";
 import { captureUrl, lineageName, realBox, settingsOf, stationZone } from "../occurrence_sql.ts";
-import { countImpossibleTimes, sessionTime, withinSession } from "../time_sql.ts";
-import {
-  type ExportQueryContext,
-  type ImpossibleTimeCount,
-  type RecordId,
-  recordId,
-} from "../types.ts";
+import { captureTimes, sessionTime } from "../time_sql.ts";
+import { type ExportQueryContext, type RecordId, recordId } from "../types.ts";
 import { finiteOrNull } from "../numeric_sql.ts";
-import { occurrencesFrom } from "../batch_sql.ts";
+import { capturesOfBatch, occurrencesFrom } from "../batch_sql.ts";
 import { jsonSections } from "../json_sections.ts";
 import type { ContentEntry } from "../types.ts";
 
@@ -116,27 +111,7 @@ async function images(
       'deployment_id', s.deployment_id,
       'event_id', s.event_id
     )::text as json
-    from batch
-    join source_images s on s.id = batch.id
-    left join deployments sd on sd.id = s.deployment_id
-    order by s.id`;
-}
-
-/** Images of the export more than a day outside their session (issue 23). */
-async function impossibleTimes(ctx: ExportQueryContext): Promise<ImpossibleTimeCount[]> {
-  const { sql } = ctx;
-  return await countImpossibleTimes(sql, [{
-    kind: "capture_time",
-    effect: "date_captured of the image null",
-    rows: sql`select not ${withinSession(sql, sql`s.timestamp`, sql`s.event_id`)} as bad
-      from source_images s where s.project_id = ${ctx.projectId}
-        and exists (
-          select 1 from detections bd
-          where bd.source_image_id = s.id and ${realBox(sql, sql`bd.bbox`)}
-            and (select true from occurrences o
-              where o.id = bd.occurrence_id and ${occurrencePredicate(ctx)})
-        )`,
-  }]);
+    ${capturesOfBatch(sql)}`;
 }
 
 async function annotations(
@@ -204,7 +179,14 @@ export const detectionsCoco = jsonSections({
     "and categories (the determined taxa, supercategory = order)",
   acceptedFilters: occurrenceFilterKeys,
   count: countAnnotations,
-  impossibleTimes,
+  // images of the export more than a day outside their session
+  impossibleTimes: captureTimes("date_captured of the image null", (ctx) =>
+    ctx.sql`exists (
+      select 1 from detections bd
+      where bd.source_image_id = s.id and ${realBox(ctx.sql, ctx.sql`bd.bbox`)}
+        and (select true from occurrences o
+          where o.id = bd.occurrence_id and ${occurrencePredicate(ctx)})
+    )`),
   leading,
   /** Keyset of the section (taxon, capture or occurrence id); annotations: + detection id. */
   cursor: ["afterId", "afterDetection"],

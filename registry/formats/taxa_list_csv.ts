@@ -9,15 +9,11 @@ import { detectionTimes, keysetCsv } from "../keyset_csv.ts";
 import { isoTimestamp, lineageName, settingsOf } from "../occurrence_sql.ts";
 import { sessionTime } from "../time_sql.ts";
 import { finiteOrNull } from "../numeric_sql.ts";
+import { taxonLineageColumns } from "../batch_sql.ts";
 
 /** The header, in file order. */
 export const taxaListCsvColumns: readonly string[] = [
-  "taxon_id",
-  "taxon_name",
-  "taxon_rank",
-  "order_name",
-  "family_name",
-  "genus_name",
+  ...taxonLineageColumns,
   "gbif_taxon_key",
   "common_name_en",
   "occurrence_count",

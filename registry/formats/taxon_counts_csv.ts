@@ -10,18 +10,14 @@ import { occurrenceFilterKeys, occurrencePredicate } from "../filters.ts";
 import { keysetCsv, sessionIntervals } from "../keyset_csv.ts";
 import { lineageName, localTime, settingsOf, stationZone } from "../occurrence_sql.ts";
 import { ifPossibleInterval } from "../time_sql.ts";
+import { taxonLineageColumns } from "../batch_sql.ts";
 
 /** The header, in file order. */
 export const taxonCountsCsvColumns: readonly string[] = [
   "event_id",
   "deployment_id",
   "start_date",
-  "taxon_id",
-  "taxon_name",
-  "taxon_rank",
-  "order_name",
-  "family_name",
-  "genus_name",
+  ...taxonLineageColumns,
   "species_name",
   "occurrence_count",
 ];
