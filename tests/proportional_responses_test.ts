@@ -1,6 +1,7 @@
 /**
  * Issue 23, "responses stay proportional": a 5 MB station, event, taxon, capture set or user
- * name, a list of 10,000 ids, 10,000 unknown keys or a 5 MB format key never come back whole.
+ * name, a list of 10,000 ids, 10,000 unknown keys or a 900 KB format key (the most a body under
+ * the 1 MiB limit carries; a bigger body answers a short 413) never come back whole.
  * Display strings are at most MAX_DISPLAY_CHARS, echoed lists at most MAX_ECHO_ITEMS then
  * `… and N more`, messages at most MAX_MESSAGE_CHARS (domain/echo.ts), on create, retrieve,
  * list, schedules, job logs and errors, and on display documents stored before the limits.
@@ -15,6 +16,12 @@ import { serviceTest } from "./support.ts";
 
 /** 5 MiB of one letter: the issue's station name. */
 const HUGE = "N".repeat(5 * 1024 * 1024);
+
+/**
+ * 900 KiB of one letter: the biggest string a request body can carry under the API's 1 MiB
+ * body limit (bigger bodies answer 413 before they are read whole; docs/http-api.md).
+ */
+const NEAR_LIMIT = "N".repeat(900 * 1024);
 
 /** A response no bigger than a few messages: what every answer below must stay under. */
 const SMALL_BYTES = 30_000;
@@ -282,14 +289,14 @@ Deno.test({
       assert(tooMany.error.includes(`[1,2,3,`), tooMany.error);
       assert(tooMany.error.endsWith(`${ELLIPSIS} and 9980 more]`), tooMany.error);
 
-      const manyKeys = Object.fromEntries(ids.map((i) => [`key_${i}_${"k".repeat(500)}`, i]));
+      const manyKeys = Object.fromEntries(ids.map((i) => [`key_${i}_${"k".repeat(80)}`, i]));
       const unknown = await smallJson(await exportWith(manyKeys), 400, "10k unknown filters");
       assert(unknown.error.includes(" more (accepted: "), unknown.error);
 
       const hugeValue = await smallJson(
-        await exportWith({ collection_id: HUGE }),
+        await exportWith({ collection_id: NEAR_LIMIT }),
         400,
-        "5 MB filter value",
+        "900 KB filter value",
       );
       assert(hugeValue.error.includes(`got "NNN`), hugeValue.error);
 
@@ -303,10 +310,10 @@ Deno.test({
       const format = await smallJson(
         await h.api("POST", "/api/v2/exports/", {
           token,
-          body: { project: p.projectId, format: HUGE },
+          body: { project: p.projectId, format: NEAR_LIMIT },
         }),
         400,
-        "5 MB format",
+        "900 KB format",
       );
       assert(format.error.startsWith(`unknown export format: NNN`), format.error);
 
@@ -332,6 +339,13 @@ Deno.test({
         "schedule with a 100 KB format",
       );
       assert(schedule.error.startsWith("unknown export format: NNN"), schedule.error);
+
+      const tooBig = await smallJson(
+        await exportWith({ collection_id: HUGE }),
+        413,
+        "5 MB filter value",
+      );
+      assert(tooBig.error.startsWith("request body larger than"), tooBig.error);
 
       const longPath = "/api/v2/" + "p".repeat(100_000);
       const notFound = await smallJson(await h.api("GET", longPath, { token }), 404, "long path");
