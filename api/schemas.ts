@@ -1,3 +1,4 @@
+// Long because every request and response body of the API is one zod schema here (OpenAPI source).
 /**
  * The zod schemas of the HTTP API: they validate requests, type handlers and generate the
  * OpenAPI document (`/api/v2/openapi.json`), so the three never drift apart.
