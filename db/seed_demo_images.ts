@@ -20,7 +20,10 @@
  * `skipped.csv` and still ends SUCCESS under the default `max_skipped_fraction` of 0.05.
  *
  * Idempotent: a later call (a restarted demo) keeps the rescaled night, points the captures at
- * the new base URL when it changed, and writes only the images missing from storage.
+ * the new base URL when it changed, and writes only the images missing from storage. A manifest,
+ * `sources/demo-images-<project id>.json`, holds a digest of what the images were drawn from:
+ * when it differs (another database's project of the same id wrote them), every image is
+ * rewritten.
  */
 import type { Sql } from "./client.ts";
 import { syntheticJpeg, taxonColor } from "./synthetic_jpeg.ts";
@@ -152,18 +155,27 @@ export async function seedDemoImages(
     truncated: 0,
   };
   for (const kind of plan.values()) kinds[kind]++;
+  // storage may hold images of another database's project of the same id (same paths): they
+  // are kept only when the manifest says they were drawn from the very same captures and plan
+  const manifestKey = sourceKey(options.storagePrefix, `demo-images-${options.projectId}.json`);
+  const digest = await planDigest(captures, plan);
+  const same = (await readManifest(storage, manifestKey))?.digest === digest;
   let written = 0;
   const sizes: { id: number; size: number }[] = [];
   await mapBounded(captures, options.concurrency ?? 4, async (capture) => {
     const kind = plan.get(capture.id)!;
     const key = sourceKey(options.storagePrefix, capture.path);
     if (kind === "missing") return await storage.deleteObject(key);
-    if (await storage.headObject(key)) return;
+    if (same && await storage.headObject(key)) return;
     const bytes = await captureBytes(capture, kind);
     const size = await putObject(storage, key, { bytes, contentType: "image/jpeg" });
     written++;
     if (kind === "image") sizes.push({ id: capture.id, size });
   });
+  if (!same) {
+    const bytes = new TextEncoder().encode(JSON.stringify({ digest, captures: captures.length }));
+    await putObject(storage, manifestKey, { bytes, contentType: "application/json" });
+  }
   if (sizes.length > 0) {
     await sql`
       update source_images s set size = x.size
@@ -184,6 +196,31 @@ export async function seedDemoImages(
     brokenCrops,
     seconds: (performance.now() - started) / 1000,
   };
+}
+
+/** SHA-256 (hex) of what the images are drawn from: each capture's path, size, boxes and kind. */
+async function planDigest(
+  captures: readonly DemoCapture[],
+  plan: ReadonlyMap<number, DemoImageKind>,
+): Promise<string> {
+  const text = JSON.stringify(
+    captures.map((c) => [c.path, c.width, c.height, c.boxes, plan.get(c.id)]),
+  );
+  const hash = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text));
+  return Array.from(new Uint8Array(hash), (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+/** The manifest of a project's images (`{digest}`), or null when there is none or it is bad. */
+async function readManifest(
+  storage: ObjectStorage,
+  key: string,
+): Promise<{ digest?: string } | null> {
+  if (!(await storage.headObject(key))) return null;
+  try {
+    return JSON.parse(await new Response(await storage.readObject(key)).text());
+  } catch {
+    return null;
+  }
 }
 
 /** The bytes stored for a capture of `kind` (never called for `missing`). */

@@ -10,6 +10,7 @@ import sharp from "sharp";
 import { SOURCES_PATH, sourcesRoutes } from "../api/sources.ts";
 import { decodeImage } from "../registry/image_crops.ts";
 import { createFsStorage } from "../storage/mod.ts";
+import { putObject } from "../storage/put_object.ts";
 import { assert, assertEquals } from "./assert.ts";
 import { serviceTest, testDatabase } from "./support.ts";
 import type { Sql } from "../db/client.ts";
@@ -78,6 +79,20 @@ Deno.test({
         from source_image_collection_images ci join source_images s on s.id = ci.source_image_id
         where ci.collection_id = ${result.collectionId}`;
       assertEquals(urls.bases, ["http://127.0.0.1:1/sources/"]);
+
+      // images left by another database's project of the same id (another manifest): redrawn
+      const manifest = `${PREFIX}sources/demo-images-${projectId}.json`;
+      await putObject(storage, manifest, {
+        bytes: new TextEncoder().encode('{"digest": "another project"}'),
+        contentType: "application/json",
+      });
+      const redrawn = await seedDemoImages(sql, storage, {
+        projectId,
+        baseUrl,
+        storagePrefix: PREFIX,
+      });
+      assertEquals(redrawn.written, result.written, "images redrawn for another manifest");
+      assertEquals(await checkImages(sql, result.collectionId), result.kinds, "kinds redrawn");
     } finally {
       await server.shutdown();
       await sql.end();
