@@ -7,12 +7,12 @@
  * followed: restarts do not stack exports), prints where the files are, and keeps serving until
  * Ctrl-C.
  *
- * The formats that fetch capture images (`fetchesImages`) get synthetic ones: one night of the
- * demo project has a JPEG per capture holding a box (db/seed_demo_images.ts, a few missing or
- * broken on purpose), kept in the configured storage under `<STORAGE_PREFIX>sources/` and served
+ * The formats that fetch capture images (`fetchesImages`) get synthetic ones: a capture set of
+ * 12 nights' slices of the demo project, and a JPEG for every capture holding a box of an
+ * occurrence seen on it (db/seed_demo_images.ts, a few missing or broken on purpose), kept in the configured storage under `<STORAGE_PREFIX>sources/` and served
  * read-only by this process at `http://127.0.0.1:<PORT>/sources/` (api/sources.ts); that
  * loopback host:port, and no other, is added to the image hosts allowed (`SOURCE_IMAGE_HOSTS`),
- * and those formats are exported with the capture set of that night as their `collection_id`.
+ * and those formats are exported with that capture set as their `collection_id`.
  *
  * On a terminal the JSON logs go to `.data/demo.log` so that they never break into the bars;
  * otherwise to stderr.
@@ -115,7 +115,7 @@ const config: Config = {
     },
   },
 };
-/** True when `format` fetches capture images (it is exported with the image night's filter). */
+/** True when `format` fetches capture images (it is exported filtered by the image set). */
 const fetchesImages = (format: string): boolean => getExporter(format)?.fetchesImages === true;
 /**
  * The formats the demo exports: every registered one, except an image format that cannot be
@@ -177,7 +177,8 @@ const images = await seedDemoImages(sql, storage, {
 });
 const broken = images.captures - images.kinds.image;
 say(
-  `source images: ${images.captures} captures of one night (capture set ${images.collectionId}) ` +
+  `source images: ${images.captures} captures of ${images.eventIds.length} nights ` +
+    `(capture set ${images.collectionId}) ` +
     `served at ${sourcesBaseUrl}; ${broken} broken on purpose (${images.kinds.missing} missing, ` +
     `${images.kinds.not_an_image} not an image, ${images.kinds.truncated} truncated) holding ` +
     `${images.brokenCrops} of ${images.crops} boxes; ${images.written} written in ` +

@@ -2,24 +2,26 @@
  * Synthetic source images for a demo project, so that the formats that fetch capture images
  * (`fetchesImages`: `crops_by_taxon`, …) run end to end in `deno task demo`.
  *
- * Bounded: only the captures of one night (the project's first event, at most 300 captures
- * whatever the project's size) that hold a boxed detection get an image. Those captures make the
- * capture set {@link DEMO_IMAGES_COLLECTION}, which the demo passes as the `collection_id` filter
- * of the image formats: every detection of an occurrence seen on them lies on that night, so
- * every crop of such an export has a source image.
+ * Bounded, whatever the project's size: a slice of {@link DEMO_IMAGE_NIGHTS} nights spread over
+ * the project's events (so that a split by event has units to split), {@link WINDOW_CAPTURES}
+ * consecutive captures in the middle of each night in all, make the capture set
+ * {@link DEMO_IMAGES_COLLECTION}, which the demo passes as the `collection_id` filter of the image
+ * formats. The filter selects the occurrences with a detection on the set, whose tracks may run
+ * a few captures past it: every capture holding a box of such an occurrence gets an image (the
+ * image captures, about 300), so every crop of such an export has a source image.
  *
- * The first call rescales the night to {@link DEMO_IMAGE_WIDTH} pixels wide (the station's
- * aspect ratio kept; `width`, `height` and every box on it scaled and rounded to whole pixels) so
- * that an image takes about 10 ms to draw, not 60. Each image is a dark frame with a rectangle at
+ * The first call rescales the image captures to {@link DEMO_IMAGE_WIDTH} pixels wide (the
+ * station's aspect ratio kept; `width`, `height` and every box on them scaled and rounded to
+ * whole pixels) so that an image takes about 10 ms to draw, not 60. Each image is a dark frame with a rectangle at
  * each box in a colour per taxon (`db/synthetic_jpeg.ts`), the object
  * `<STORAGE_PREFIX>sources/<capture path>` (storage/sources.ts); the captures' `public_base_url`
  * is set to `options.baseUrl`, the demo's loopback `/sources/` route (api/sources.ts).
  *
  * A few captures are broken on purpose ({@link planDemoImages}): missing (HTTP 404), not an image,
- * a truncated JPEG, holding at most 2% of the night's crops, so that an export lists them in
+ * a truncated JPEG, holding at most 2% of the export's crops, so that an export lists them in
  * `skipped.csv` and still ends SUCCESS under the default `max_skipped_fraction` of 0.05.
  *
- * Idempotent: a later call (a restarted demo) keeps the rescaled night, points the captures at
+ * Idempotent: a later call (a restarted demo) keeps the rescaled captures, points the captures at
  * the new base URL when it changed, and writes only the images missing from storage. A manifest,
  * `sources/demo-images-<project id>.json`, holds a digest of what the images were drawn from:
  * when it differs (another database's project of the same id wrote them), every image is
@@ -36,10 +38,16 @@ import type { ObjectStorage } from "../storage/types.ts";
 /** Name of the capture set of the captures that have a synthetic image. */
 export const DEMO_IMAGES_COLLECTION = "Captures with synthetic images";
 
-/** Width in pixels of the rescaled night's captures. */
+/** Width in pixels of the rescaled image captures. */
 export const DEMO_IMAGE_WIDTH = 1600;
 
-/** The most crops the broken captures may hold, as a fraction of the night's crops. */
+/** Nights (events) of the capture set, spread over the project's events. */
+export const DEMO_IMAGE_NIGHTS = 12;
+
+/** Consecutive captures of the capture set in all, shared out among its nights. */
+export const WINDOW_CAPTURES = 240;
+
+/** The most crops the broken captures may hold, as a fraction of all the crops. */
 export const BROKEN_CROPS_FRACTION = 0.02;
 
 /** The background of the synthetic images: dark, unlike every taxon colour. */
@@ -78,14 +86,14 @@ export interface DemoImagesOptions {
 export interface DemoImagesResult {
   /** The capture set of the captures with an image ({@link DEMO_IMAGES_COLLECTION}). */
   collectionId: number;
-  /** The night whose captures have images. */
-  eventId: number;
-  /** Captures in the set, and how many of them are of each kind. */
+  /** The nights of the capture set. */
+  eventIds: number[];
+  /** Image captures (those holding a box of an occurrence the set selects), by kind. */
   captures: number;
   kinds: Record<DemoImageKind, number>;
   /** Objects written by this call (0 when storage already held them all). */
   written: number;
-  /** Boxed detections of valid occurrences on the set's captures (the crops of an export). */
+  /** Boxed detections of the valid occurrences the set selects (the crops of an export). */
   crops: number;
   /** Those on broken captures (left out of an export, listed in `skipped.csv`). */
   brokenCrops: number;
@@ -101,7 +109,7 @@ export interface DemoCapture {
   height: number;
   /** Its boxes in detection-id order, with the determination of their occurrence. */
   boxes: { bbox: number[]; taxon: number | null }[];
-  /** Boxed detections of valid occurrences: the crops an export cuts from it. */
+  /** Boxed detections of valid occurrences the set selects: the crops an export cuts from it. */
   crops: number;
 }
 
@@ -140,13 +148,12 @@ export async function seedDemoImages(
   options: DemoImagesOptions,
 ): Promise<DemoImagesResult> {
   const started = performance.now();
-  const { collectionId, eventId } = await ensureImageNight(sql, options.projectId);
-  await sql`
-    update source_images s set public_base_url = ${options.baseUrl}
-    from source_image_collection_images ci
-    where ci.collection_id = ${collectionId} and s.id = ci.source_image_id
-      and s.public_base_url is distinct from ${options.baseUrl}`;
+  const { collectionId, eventIds } = await ensureImageSet(sql, options.projectId);
   const captures = await imageCaptures(sql, collectionId);
+  await sql`
+    update source_images set public_base_url = ${options.baseUrl}
+    where id = any(${captures.map((c) => c.id)}::int8[])
+      and public_base_url is distinct from ${options.baseUrl}`;
   const plan = planDemoImages(captures);
   const kinds: Record<DemoImageKind, number> = {
     image: 0,
@@ -188,7 +195,7 @@ export async function seedDemoImages(
     .reduce((sum, c) => sum + c.crops, 0);
   return {
     collectionId,
-    eventId,
+    eventIds,
     captures: captures.length,
     kinds,
     written,
@@ -236,33 +243,67 @@ async function captureBytes(capture: DemoCapture, kind: DemoImageKind): Promise<
 }
 
 /**
- * The capture set of the project's image night, created on the first call: the project's first
- * event rescaled to {@link DEMO_IMAGE_WIDTH}, its captures holding a box put in the set. One
- * transaction; a second demo seeding the same project at once waits on the project row.
+ * `array(…)` of the image captures of capture set `collectionId`: those holding a real box of an
+ * occurrence with a detection on the set (what its `collection_id` filter selects).
  */
-function ensureImageNight(
+function imageCaptureIds(sql: Sql, collectionId: number) {
+  return sql`array(
+    select distinct d.source_image_id from detections d
+    where ${realBox(sql, sql`d.bbox`)} and d.occurrence_id in (
+      select fd.occurrence_id from detections fd
+      join source_image_collection_images fci on fci.source_image_id = fd.source_image_id
+      where fci.collection_id = ${collectionId}))`;
+}
+
+/**
+ * The project's image capture set, created on the first call: {@link DEMO_IMAGE_NIGHTS} events
+ * spread over the project's (in id order), of each the middle {@link WINDOW_CAPTURES} / nights
+ * captures; then the image captures and their boxes rescaled to {@link DEMO_IMAGE_WIDTH}. One
+ * transaction; a second demo seeding the same project at once waits on the project row. Throws
+ * when the project has no event.
+ */
+function ensureImageSet(
   sql: Sql,
   projectId: number,
-): Promise<{ collectionId: number; eventId: number }> {
+): Promise<{ collectionId: number; eventIds: number[] }> {
   return sql.begin(async (tx) => {
     await tx`select id from projects where id = ${projectId} for update`;
-    const [found] = await tx<{ collection_id: number; event_id: number }[]>`
+    const [found] = await tx<{ collection_id: number; event_ids: number[] }[]>`
       select c.id as collection_id,
-        (select s.event_id from source_image_collection_images ci
+        array(select distinct s.event_id from source_image_collection_images ci
           join source_images s on s.id = ci.source_image_id
-          where ci.collection_id = c.id limit 1) as event_id
+          where ci.collection_id = c.id order by 1) as event_ids
       from source_image_collections c
       where c.project_id = ${projectId} and c.name = ${DEMO_IMAGES_COLLECTION}
       order by c.id limit 1`;
     if (found) {
-      return { collectionId: Number(found.collection_id), eventId: Number(found.event_id) };
+      return { collectionId: Number(found.collection_id), eventIds: found.event_ids.map(Number) };
     }
-    const [event] = await tx<{ id: number }[]>`
-      select min(id) as id from events where project_id = ${projectId}`;
-    if (event?.id === null || event === undefined) {
+    const events = (await tx<{ id: number }[]>`
+      select id from events where project_id = ${projectId} order by id`).map((e) => Number(e.id));
+    if (events.length === 0) {
       throw new Error(`demo project has no event to draw images for: ${projectId}`);
     }
-    const eventId = Number(event.id);
+    const nights = Math.min(DEMO_IMAGE_NIGHTS, events.length);
+    const eventIds = Array.from(
+      { length: nights },
+      (_, i) => events[Math.floor((i * events.length) / nights)],
+    );
+    const window = Math.max(1, Math.floor(WINDOW_CAPTURES / nights));
+    const [{ id: collectionId }] = await tx<{ id: number }[]>`
+      insert into source_image_collections (project_id, name, description)
+      values (${projectId}, ${DEMO_IMAGES_COLLECTION},
+        ${`${window} consecutive captures of each of ${nights} nights; the demo serves synthetic images of them`})
+      returning id`;
+    await tx`
+      insert into source_image_collection_images (collection_id, source_image_id)
+      select ${collectionId}, w.id from (
+        select s.id, row_number() over (partition by s.event_id order by s.id) as r,
+          count(*) over (partition by s.event_id) as n
+        from source_images s where s.event_id = any(${eventIds}::int8[])
+      ) w
+      where w.r > (w.n - ${window}) / 2 and w.r <= (w.n - ${window}) / 2 + ${window}`;
+    const images = imageCaptureIds(sql, Number(collectionId));
     // boxes first (they read the captures' old width), then the captures; whole pixels kept
     await tx`
       update detections d set bbox = n.bbox
@@ -278,29 +319,18 @@ function ensureImageNight(
             least(${DEMO_IMAGE_WIDTH}::float8, round(sd.bbox[3] * z.k)) as x2,
             least(z.h, round(sd.bbox[4] * z.k)) as y2
         ) b
-        where s.event_id = ${eventId} and s.width > 0 and ${realBox(sql, sql`sd.bbox`)}
+        where s.id = any(${images}) and s.width > 0 and ${realBox(sql, sql`sd.bbox`)}
       ) n
       where d.id = n.id`;
     await tx`
       update source_images
       set width = ${DEMO_IMAGE_WIDTH}, height = round(height * ${DEMO_IMAGE_WIDTH}::float8 / width)
-      where event_id = ${eventId} and width > 0`;
-    const [{ id: collectionId }] = await tx<{ id: number }[]>`
-      insert into source_image_collections (project_id, name, description)
-      values (${projectId}, ${DEMO_IMAGES_COLLECTION},
-        'The captures of one night that hold a box, with synthetic images served by the demo')
-      returning id`;
-    await tx`
-      insert into source_image_collection_images (collection_id, source_image_id)
-      select ${collectionId}, s.id from source_images s
-      where s.event_id = ${eventId}
-        and exists (select 1 from detections d where d.source_image_id = s.id
-          and ${realBox(sql, sql`d.bbox`)})`;
-    return { collectionId: Number(collectionId), eventId };
+      where id = any(${images}) and width > 0`;
+    return { collectionId: Number(collectionId), eventIds };
   });
 }
 
-/** The captures of capture set `collectionId` with their boxes, in id order. */
+/** The image captures of capture set `collectionId` with their boxes, in id order. */
 async function imageCaptures(sql: Sql, collectionId: number): Promise<DemoCapture[]> {
   const rows = await sql<
     {
@@ -312,15 +342,20 @@ async function imageCaptures(sql: Sql, collectionId: number): Promise<DemoCaptur
       crops: number;
     }[]
   >`
+    with selected as (
+      select distinct fd.occurrence_id as id from detections fd
+      join source_image_collection_images fci on fci.source_image_id = fd.source_image_id
+      where fci.collection_id = ${collectionId}
+    )
     select s.id, s.path, s.width, s.height,
       coalesce(jsonb_agg(jsonb_build_object('bbox', d.bbox, 'taxon', o.determination_id)
         order by d.id) filter (where d.id is not null), '[]'::jsonb) as boxes,
-      count(d.id) filter (where o.determination_id is not null)::int as crops
-    from source_image_collection_images ci
-    join source_images s on s.id = ci.source_image_id
+      count(d.id) filter (where o.determination_id is not null
+        and d.occurrence_id in (select id from selected))::int as crops
+    from source_images s
     left join detections d on d.source_image_id = s.id and ${realBox(sql, sql`d.bbox`)}
     left join occurrences o on o.id = d.occurrence_id
-    where ci.collection_id = ${collectionId}
+    where s.id = any(${imageCaptureIds(sql, collectionId)})
     group by s.id
     order by s.id`;
   return rows.map((r) => ({

@@ -1,6 +1,6 @@
 /**
  * The demo's synthetic source images against the real database and storage, fetched over HTTP
- * through the demo's `/sources/` route: every image of the image night exists, opens at the size
+ * through the demo's `/sources/` route: every image an export filtered by the set needs exists, opens at the size
  * the database says, with each box drawn where the database puts it in its taxon's colour
  * (checked at each box's centre, away from any edge); the broken captures are missing (404), not
  * an image or truncated as planned, and hold few enough crops for an export to succeed.
@@ -16,6 +16,7 @@ import { serviceTest, testDatabase } from "./support.ts";
 import type { Sql } from "../db/client.ts";
 import { seedDemo } from "../db/seed_demo.ts";
 import {
+  DEMO_IMAGE_NIGHTS,
   DEMO_IMAGE_WIDTH,
   DEMO_IMAGES_COLLECTION,
   type DemoImageKind,
@@ -64,20 +65,20 @@ Deno.test({
       const kinds = await checkImages(sql, result.collectionId);
       assertEquals(kinds, result.kinds, "kinds found over HTTP");
 
-      // a restarted demo on another port: same night, new base URL, nothing rewritten
+      // a restarted demo on another port: same set, new base URL, nothing rewritten
       const again = await seedDemoImages(sql, storage, {
         projectId,
         baseUrl: "http://127.0.0.1:1/sources/",
         storagePrefix: PREFIX,
       });
       assertEquals(
-        [again.collectionId, again.eventId, again.captures, again.written, again.crops],
-        [result.collectionId, result.eventId, result.captures, 0, result.crops],
+        [again.collectionId, again.eventIds, again.captures, again.written, again.crops],
+        [result.collectionId, result.eventIds, result.captures, 0, result.crops],
       );
       const [urls] = await sql<{ bases: string[] }[]>`
         select array_agg(distinct s.public_base_url) as bases
-        from source_image_collection_images ci join source_images s on s.id = ci.source_image_id
-        where ci.collection_id = ${result.collectionId}`;
+        from source_images s
+        where s.id in (select id from ${neededCaptures(sql, result.collectionId)} n)`;
       assertEquals(urls.bases, ["http://127.0.0.1:1/sources/"]);
 
       // images left by another database's project of the same id (another manifest): redrawn
@@ -101,25 +102,46 @@ Deno.test({
   },
 });
 
-/** The capture set: the image night's boxed captures, rescaled, boxes inside, nothing else. */
+/**
+ * The captures an export filtered by capture set `collectionId` needs images of: those holding
+ * a box of an occurrence with a detection on the set (an independent statement).
+ */
+function neededCaptures(sql: Sql, collectionId: number) {
+  return sql`(
+    select distinct d.source_image_id as id
+    from detections d
+    join source_image_collection_images ci on true
+    join detections fd on fd.source_image_id = ci.source_image_id
+      and fd.occurrence_id = d.occurrence_id
+    where ci.collection_id = ${collectionId} and d.bbox is not null)`;
+}
+
+/**
+ * The capture set: windows of 12 nights (or every night of a smaller project); the captures it needs images of rescaled with their
+ * boxes inside; the crops of an export filtered by it as the result says.
+ */
 async function checkSet(
   sql: Sql,
   projectId: number,
-  result: { collectionId: number; eventId: number; captures: number; crops: number },
+  result: { collectionId: number; eventIds: number[]; captures: number; crops: number },
 ): Promise<void> {
   const [r] = await sql<Record<string, number>[]>`
     select
       (select count(*) from source_image_collections
         where project_id = ${projectId} and name = ${DEMO_IMAGES_COLLECTION})::int as sets,
+      (select count(*) from events where project_id = ${projectId})::int as events,
+      (select count(distinct s.event_id) from source_image_collection_images ci
+        join source_images s on s.id = ci.source_image_id
+        where ci.collection_id = ${result.collectionId})::int as nights,
       (select count(*) from source_image_collection_images ci
         join source_images s on s.id = ci.source_image_id
-        where ci.collection_id = ${result.collectionId} and s.event_id = ${result.eventId}
-          and s.width = ${DEMO_IMAGE_WIDTH})::int as inside,
-      (select count(*) from source_images s where s.event_id = ${result.eventId}
-        and exists (select 1 from detections d where d.source_image_id = s.id
-          and d.bbox is not null))::int as boxed_captures,
+        where ci.collection_id = ${result.collectionId}
+          and not s.event_id = any(${result.eventIds}::int8[]))::int as elsewhere,
+      (select count(*) from ${neededCaptures(sql, result.collectionId)} n
+        join source_images s on s.id = n.id where s.width = ${DEMO_IMAGE_WIDTH})::int as rescaled,
       (select count(*) from detections d join source_images s on s.id = d.source_image_id
-        where s.event_id = ${result.eventId} and d.bbox is not null and not (
+        where s.id in (select id from ${neededCaptures(sql, result.collectionId)} n)
+          and d.bbox is not null and not (
           d.bbox[1] >= 0 and d.bbox[2] >= 0 and d.bbox[1] < d.bbox[3] and d.bbox[2] < d.bbox[4]
           and d.bbox[3] <= s.width and d.bbox[4] <= s.height
           and d.bbox[1] = round(d.bbox[1]) and d.bbox[4] = round(d.bbox[4])))::int as bad_boxes,
@@ -130,15 +152,17 @@ async function checkSet(
           where fd.occurrence_id = o.id and fci.collection_id = ${result.collectionId}))::int
         as filtered_crops`;
   assertEquals(r.sets, 1, "one capture set of images");
-  assertEquals(r.inside, result.captures, "the set's captures: the image night, rescaled");
-  assertEquals(r.boxed_captures, result.captures, "every boxed capture of the night is in it");
+  const nights = Math.min(DEMO_IMAGE_NIGHTS, r.events);
+  assertEquals([r.nights, result.eventIds.length], [nights, nights], "nights of the set");
+  assertEquals(r.elsewhere, 0, "captures of the set outside its nights");
+  assertEquals(r.rescaled, result.captures, "captures needing an image: all of them, rescaled");
   assertEquals(r.bad_boxes, 0, "boxes outside their rescaled capture or not whole pixels");
-  // what an export filtered by the set crops: exactly the set's boxes
+  // what an export filtered by the set crops: exactly the boxes on the image captures
   assertEquals(r.filtered_crops, result.crops, "crops of an export filtered by the set");
 }
 
 /**
- * Each capture of the set fetched over HTTP from its `public_base_url` + `path` and decoded as the
+ * Each capture the set needs an image of, fetched over HTTP from its `public_base_url` + `path` and decoded as the
  * exporter does: images at the database's size with each box's drawn region, at its centre, in
  * the colour of the last box drawn over that point; the kinds found, counted.
  */
@@ -157,11 +181,10 @@ async function checkImages(
     select rtrim(s.public_base_url, '/') || '/' || s.path as url, s.width, s.height,
       coalesce(jsonb_agg(jsonb_build_object('bbox', d.bbox, 'taxon', o.determination_id)
         order by d.id) filter (where d.id is not null), '[]'::jsonb) as boxes
-    from source_image_collection_images ci
-    join source_images s on s.id = ci.source_image_id
+    from source_images s
     left join detections d on d.source_image_id = s.id and d.bbox is not null
     left join occurrences o on o.id = d.occurrence_id
-    where ci.collection_id = ${collectionId}
+    where s.id in (select id from ${neededCaptures(sql, collectionId)} n)
     group by s.id order by s.id`;
   const kinds: Record<DemoImageKind, number> = {
     image: 0,
