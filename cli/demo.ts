@@ -5,17 +5,28 @@
  * commands, exports every registered format through the HTTP API with a live progress bar each
  * (an identical export of unchanged data is reused, one still running from an earlier demo is
  * followed: restarts do not stack exports), prints where the files are, and keeps serving until
- * Ctrl-C. On a terminal the JSON logs go to `.data/demo.log` so that they never break into the
- * bars; otherwise to stderr.
+ * Ctrl-C.
+ *
+ * The formats that fetch capture images (`fetchesImages`) get synthetic ones: a capture set of
+ * 12 nights' slices of the demo project, and a JPEG for every capture holding a box of an
+ * occurrence seen on it (db/seed_demo_images.ts, a few missing or broken on purpose), kept in the configured storage under `<STORAGE_PREFIX>sources/` and served
+ * read-only by this process at `http://127.0.0.1:<PORT>/sources/` (api/sources.ts); that
+ * loopback host:port, and no other, is added to the image hosts allowed (`SOURCE_IMAGE_HOSTS`),
+ * and those formats are exported with that capture set as their `collection_id`.
+ *
+ * On a terminal the JSON logs go to `.data/demo.log` so that they never break into the bars;
+ * otherwise to stderr.
  */
 // @ts-types="@types/cli-progress"
 import cliProgress from "cli-progress";
 import { parseArgs } from "node:util";
 import { createApp } from "../api/mod.ts";
-import { loadConfig } from "../config/mod.ts";
+import { SOURCES_PATH, sourcesRoutes } from "../api/sources.ts";
+import { type Config, loadConfig } from "../config/mod.ts";
 import { connectDatabase } from "../db/client.ts";
 import { migrate } from "../db/migrate.ts";
 import { seedDemo, type SeedResult } from "../db/seed_demo.ts";
+import { seedDemoImages } from "../db/seed_demo_images.ts";
 import { getExporter, supportedFormats } from "../registry/mod.ts";
 import { createStorage } from "../storage/mod.ts";
 import {
@@ -89,14 +100,30 @@ if (!env.PORT && !portFree(8000)) env.PORT = String(freePort());
 // One task queue per database: a second demo on another DATABASE_URL that reuses this Temporal
 // server must not have its workflows run by this demo's worker (against the wrong database).
 env.TEMPORAL_TASK_QUEUE ??= `data-exports-${new URL(env.DATABASE_URL).pathname.slice(1)}`;
-const config = loadConfig(env);
+const loaded = loadConfig(env);
+/** This process's own loopback listener, which serves the synthetic source images. */
+const sourcesHost = `127.0.0.1:${loaded.port}`;
+const sourcesBaseUrl = `http://${sourcesHost}${SOURCES_PATH}/`;
+/** The configuration, with the demo's loopback host:port (only) added to the image hosts. */
+const config: Config = {
+  ...loaded,
+  formats: {
+    ...loaded.formats,
+    images: loaded.formats.images && {
+      ...loaded.formats.images,
+      hosts: [...new Set([...loaded.formats.images.hosts, sourcesHost])],
+    },
+  },
+};
+/** True when `format` fetches capture images (it is exported filtered by the image set). */
+const fetchesImages = (format: string): boolean => getExporter(format)?.fetchesImages === true;
 /**
- * The formats the demo exports: every registered one, except those that fetch source images
- * while no image host is allowed (`SOURCE_IMAGE_HOSTS`): the demo's captures are not served, so
- * every crop would be left out and the export refused (docs/formats.md, `crops_by_taxon`).
+ * The formats the demo exports: every registered one, except an image format that cannot be
+ * narrowed to the captures with images (no `collection_id` filter): the other captures are not
+ * served, so nearly every image would be left out and the export refused.
  */
 const demoFormats = supportedFormats().filter((key) =>
-  !getExporter(key)?.fetchesImages || (config.formats.images?.hosts.length ?? 0) > 0
+  !fetchesImages(key) || getExporter(key)?.acceptedFilters.includes("collection_id")
 );
 const leftOut = supportedFormats().filter((key) => !demoFormats.includes(key));
 
@@ -143,6 +170,20 @@ if (existing) {
 
 const storage = createStorage(config);
 await storage.ensureReady();
+const images = await seedDemoImages(sql, storage, {
+  projectId: seed.project_id,
+  baseUrl: sourcesBaseUrl,
+  storagePrefix: config.storagePrefix,
+});
+const broken = images.captures - images.kinds.image;
+say(
+  `source images: ${images.captures} captures of ${images.eventIds.length} nights ` +
+    `(capture set ${images.collectionId}) ` +
+    `served at ${sourcesBaseUrl}; ${broken} broken on purpose (${images.kinds.missing} missing, ` +
+    `${images.kinds.not_an_image} not an image, ${images.kinds.truncated} truncated) holding ` +
+    `${images.brokenCrops} of ${images.crops} boxes; ${images.written} written in ` +
+    `${images.seconds.toFixed(1)} s`,
+);
 const temporal = await connectTemporal(config);
 const connection = await connectWorker(config.temporalAddress);
 const worker = await createExportWorker({ sql, storage, config, temporal: temporal.client }, {
@@ -150,6 +191,7 @@ const worker = await createExportWorker({ sql, storage, config, temporal: tempor
 });
 const workerRun = worker.run();
 const app = createApp({ sql, storage, config, temporal: temporal.client });
+app.route(SOURCES_PATH, sourcesRoutes(storage, { storagePrefix: config.storagePrefix }));
 const server = Deno.serve(
   { port: config.port, hostname: "127.0.0.1", onListen: () => {} },
   app.fetch,
@@ -176,6 +218,8 @@ const results: {
   url?: string;
   id: number;
   records: number;
+  /** Records counted but not written (an image format's `skipped.csv`), as seen running. */
+  leftOut: number;
   size: string;
 }[] = [];
 
@@ -201,8 +245,8 @@ if (!flags["no-exports"]) {
   }, cliProgress.Presets.shades_classic);
   if (leftOut.length > 0) {
     say(
-      `Not exported: ${leftOut.join(", ")} (they fetch capture images; set SOURCE_IMAGE_HOSTS ` +
-        "to hosts that serve them, see docs/formats.md)",
+      `Not exported: ${leftOut.join(", ")} (they fetch capture images but have no ` +
+        "collection_id filter to keep to the captures the demo serves)",
     );
   }
   await Promise.all(
@@ -213,7 +257,11 @@ if (!flags["no-exports"]) {
         const res = await fetch(`${base}/api/v2/exports/`, {
           method: "POST",
           headers,
-          body: JSON.stringify({ project: seed.project_id, format, filters: {} }),
+          body: JSON.stringify({
+            project: seed.project_id,
+            format,
+            filters: fetchesImages(format) ? { collection_id: images.collectionId } : {},
+          }),
         });
         const created = await res.json();
         if (res.status !== 201 && res.status !== 200) {
@@ -222,6 +270,7 @@ if (!flags["no-exports"]) {
             status: `HTTP ${res.status}: ${created.error}`,
             id: 0,
             records: 0,
+            leftOut: 0,
             size: "",
           });
           return;
@@ -237,6 +286,9 @@ if (!flags["no-exports"]) {
         status: "PENDING",
       });
       let first: { at: number; done: number } | undefined;
+      // an image format counts every image it will try; its total while it runs, less the
+      // records written, is what it left out (`skipped.csv`): the end total is the written count
+      let counted = 0;
       while (true) {
         const body = await (await fetch(`${base}/api/v2/exports/${id}/`, { headers })).json();
         const stage = body.job.progress.stages[0];
@@ -246,6 +298,7 @@ if (!flags["no-exports"]) {
         };
         const total = body.status === "SUCCESS" ? body.record_count : param("total_records");
         const done = body.status === "SUCCESS" ? body.record_count : param("records_exported") ?? 0;
+        if (body.status === "STARTED") counted = Math.max(counted, total ?? 0);
         const now = performance.now();
         // the rate over this demo's observation, from the first record seen (not from PENDING)
         if (!first && done > 0) first = { at: now, done };
@@ -265,6 +318,7 @@ if (!flags["no-exports"]) {
             url: body.download_url ?? undefined,
             id: body.id,
             records: body.record_count,
+            leftOut: fetchesImages(format) ? Math.max(0, counted - (body.record_count ?? 0)) : 0,
             size: body.file_size_display,
           });
           return;
@@ -280,6 +334,10 @@ if (!flags["no-exports"]) {
     say(
       `  #${r.id} ${r.format}: ${r.status}${
         r.status.startsWith("SUCCESS") ? `, ${r.records} records, ${r.size}` : ""
+      }${
+        r.status.startsWith("SUCCESS") && r.leftOut > 0
+          ? ` (${r.leftOut} skipped: listed in skipped.csv)`
+          : ""
       }`,
     );
     if (r.url) {
