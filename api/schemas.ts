@@ -270,7 +270,8 @@ export const FormatListSchema = z.object({
     accepted_options: z.array(z.string()).openapi({
       description: "Export options the format accepts (excel_compatible: CSV formats; " +
         "columns: the formats that list `columns`; split, split_by, split_seed, crop_padding, " +
-        "jpeg_quality, max_skipped_fraction: crops_by_taxon)",
+        "jpeg_quality, max_skipped_fraction: crops_by_taxon; split, split_by, split_seed, " +
+        "jpeg_quality, image_max_side, max_skipped_fraction: yolo_dataset)",
     }),
     columns: z.array(z.string()).optional().openapi({
       description: "The formats accepting `columns`: their columns in file order",
@@ -313,11 +314,17 @@ export const CreateExportSchema = z.object({
     split_seed: z.string().max(200).optional(),
     crop_padding: z.number().min(0).max(10).optional(),
     jpeg_quality: z.number().int().min(1).max(100).optional(),
+    image_max_side: z.number().int().min(16).max(10_000).optional().openapi({
+      description: "yolo_dataset: downscale each frame so that its longest side is at most " +
+        "this many pixels (default: the source size; labels are fractions, so they do not change)",
+    }),
     max_skipped_fraction: z.number().min(0).max(1).optional(),
   }).strict().optional().openapi({
     description: "Format options beyond excel_compatible, as the format lists them in " +
       "accepted_options (crops_by_taxon: split, split_by, split_seed, crop_padding, " +
-      'jpeg_quality, max_skipped_fraction; docs/formats.md), e.g. {"split_by": "deployment"}',
+      "jpeg_quality, max_skipped_fraction; yolo_dataset: split, split_by, split_seed, " +
+      'jpeg_quality, image_max_side, max_skipped_fraction; docs/formats.md), e.g. {"split_by": ' +
+      '"deployment"}',
   }),
   force: z.boolean().optional().openapi({
     description: "Export even when an identical earlier export (same project, format, filters " +

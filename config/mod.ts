@@ -180,7 +180,10 @@ export interface ImageSourceSettings {
   attempts: number;
   /** First retry delay in milliseconds, doubled per attempt (default 250). */
   backoffMs: number;
-  /** Most crops one export writes (default `MAX_CROPS` of `crops_by_taxon`: 5,000); tests lower it. */
+  /**
+   * Most image entries one export writes (default `MAX_IMAGE_ENTRIES`: 5,000): crops of
+   * `crops_by_taxon`; `yolo_dataset` frames count two (image and labels). Tests lower it.
+   */
   maxCrops?: number;
 }
 

@@ -41,13 +41,52 @@ export async function decodeImage(
       },
     };
   } catch (error) {
-    const message = error instanceof Error ? error.message : String(error);
+    return { ok: false, reason: decodeProblem(error) };
+  }
+}
+
+/** Why sharp could not read an image: `not an image`, else `truncated or corrupt image`. */
+function decodeProblem(error: unknown): string {
+  const message = error instanceof Error ? error.message : String(error);
+  return /unsupported image format|bad seek|Input buffer is empty/i.test(message)
+    ? "not an image"
+    : "truncated or corrupt image";
+}
+
+/** A whole frame re-encoded: its JPEG and the source's decoded size in pixels. */
+export interface EncodedFrame {
+  jpeg: Uint8Array;
+  /** The source image's width and height as decoded (what its boxes are measured in). */
+  width: number;
+  height: number;
+}
+
+/**
+ * `bytes` (any format sharp reads) as a JPEG at `quality` (1–100), alpha dropped, downscaled
+ * (never enlarged) so that its longest side is at most `maxSide` pixels when given, in one
+ * libvips pipeline (no full decoded copy in memory); or why it cannot be (`not an image`,
+ * `truncated or corrupt image`). The size returned is the source's, before any downscale.
+ */
+export async function encodeFrame(
+  bytes: Uint8Array,
+  options: { quality: number; maxSide: number | null },
+): Promise<{ ok: true; frame: EncodedFrame } | { ok: false; reason: string }> {
+  try {
+    const source = sharp(bytes, { failOn: "truncated" });
+    const { width, height } = await source.metadata();
+    const resized = options.maxSide === null ? source : source.resize({
+      width: options.maxSide,
+      height: options.maxSide,
+      fit: "inside",
+      withoutEnlargement: true,
+    });
+    const out = await resized.removeAlpha().jpeg({ quality: options.quality }).toBuffer();
     return {
-      ok: false,
-      reason: /unsupported image format|bad seek|Input buffer is empty/i.test(message)
-        ? "not an image"
-        : "truncated or corrupt image",
+      ok: true,
+      frame: { jpeg: new Uint8Array(out.buffer, out.byteOffset, out.byteLength), width, height },
     };
+  } catch (error) {
+    return { ok: false, reason: decodeProblem(error) };
   }
 }
 

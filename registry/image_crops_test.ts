@@ -1,6 +1,6 @@
 import sharp from "sharp";
 import { assert, assertEquals } from "../tests/assert.ts";
-import { cropRegion, cutCrop, decodeImage } from "./image_crops.ts";
+import { cropRegion, cutCrop, decodeImage, encodeFrame } from "./image_crops.ts";
 
 Deno.test("image crops: regions rounded out, padded, clamped; boxes outside refused", () => {
   const size = { width: 100, height: 50 };
@@ -42,4 +42,42 @@ Deno.test("image crops: not an image, truncated, and a crop of the decoded pixel
   const { data, info } = await sharp(crop).raw().toBuffer({ resolveWithObject: true });
   assertEquals([info.width, info.height], [20, 10]);
   assert(Math.abs(data[0] - 200) <= 4 && Math.abs(data[1] - 30) <= 4, `${data[0]} ${data[1]}`);
+});
+
+Deno.test("image frames: re-encoded whole, downscaled to the longest side, never enlarged", async () => {
+  const png = new Uint8Array(
+    await sharp({
+      create: {
+        width: 300,
+        height: 120,
+        channels: 4,
+        background: { r: 10, g: 200, b: 60, alpha: 1 },
+      },
+    }).png().toBuffer(),
+  );
+  assertEquals(
+    await encodeFrame(new TextEncoder().encode("<html>"), { quality: 90, maxSide: null }),
+    {
+      ok: false,
+      reason: "not an image",
+    },
+  );
+  const jpeg = new Uint8Array(await sharp(png).jpeg({ quality: 95 }).toBuffer());
+  assertEquals(await encodeFrame(jpeg.slice(0, jpeg.length / 2), { quality: 90, maxSide: 100 }), {
+    ok: false,
+    reason: "truncated or corrupt image",
+  });
+  for (
+    const [maxSide, size] of [[null, [300, 120]], [100, [100, 40]], [1000, [300, 120]]] as const
+  ) {
+    const frame = await encodeFrame(png, { quality: 80, maxSide });
+    assert(frame.ok);
+    // the source's size, whatever was written
+    assertEquals([frame.frame.width, frame.frame.height], [300, 120]);
+    const { info, data } = await sharp(frame.frame.jpeg).raw().toBuffer({
+      resolveWithObject: true,
+    });
+    assertEquals([info.format, info.width, info.height, info.channels], ["raw", ...size, 3]);
+    assert(Math.abs(data[1] - 200) <= 4, `green ${data[1]}`);
+  }
 });

@@ -11,6 +11,7 @@
  */
 import type { ImageSourceSettings } from "../config/mod.ts";
 import { addressProblem } from "../domain/webhook_url.ts";
+import type { ExportQueryContext } from "./types.ts";
 
 export type { ImageSourceSettings };
 
@@ -173,4 +174,25 @@ export async function mapBounded<T, R>(
   });
   await Promise.all(lanes);
   return out;
+}
+
+/**
+ * `work(item, image)` for each of `items`, its source image fetched once from `urlOf(item)`
+ * (null: `no source URL`) within the export's image settings (`ctx.settings.images`, else
+ * {@link defaultImageSourceSettings}), at most `concurrency` at once; results in the items' order.
+ */
+export function eachSourceImage<T, R>(
+  ctx: ExportQueryContext,
+  items: readonly T[],
+  urlOf: (item: T) => string | null,
+  work: (item: T, image: FetchedImage) => Promise<R>,
+): Promise<R[]> {
+  const settings = ctx.settings?.images ?? defaultImageSourceSettings;
+  return mapBounded(items, settings.concurrency, async (item) => {
+    const url = urlOf(item);
+    const image: FetchedImage = url === null
+      ? { ok: false, reason: "no source URL" }
+      : await fetchSourceImage(url, settings);
+    return await work(item, image);
+  });
 }

@@ -17,6 +17,7 @@ import { sessionsCsv } from "./formats/sessions_csv.ts";
 import { taxaListCsv } from "./formats/taxa_list_csv.ts";
 import { taxonCountsCsv } from "./formats/taxon_counts_csv.ts";
 import { tracksCsv } from "./formats/tracks_csv.ts";
+import { yoloDataset } from "./formats/yolo_dataset.ts";
 import type { Exporter, FilterKey, OptionKey } from "./types.ts";
 
 export type { Exporter } from "./types.ts";
@@ -38,6 +39,7 @@ export const exporters: Readonly<Record<string, Exporter>> = indexExporters([
   camtrapDp,
   deploymentsCsv,
   cropsByTaxon,
+  yoloDataset,
 ]);
 
 /** Indexes exporters by key; two formats under one key is a programming error. */

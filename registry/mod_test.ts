@@ -1,4 +1,5 @@
 import { cropOptionKeys } from "./formats/crops_by_taxon.ts";
+import { yoloOptionKeys } from "./formats/yolo_dataset.ts";
 import { assert, assertEquals, assertThrows } from "../tests/assert.ts";
 import { occurrenceFilterKeys } from "./filters.ts";
 import { occurrencesApiJson } from "./formats/occurrences_api_json.ts";
@@ -53,10 +54,13 @@ Deno.test("registry: describeFormats gives the formats endpoint's fields", () =>
   });
   for (const f of formats) assert(f.label !== "" && f.description !== "", f.key);
   // issue 12 kind 7: every CSV format, and only those, offers the byte order mark; the image
-  // format has options of its own
-  const imageOptions = [...cropOptionKeys];
+  // formats have options of their own
+  const imageOptions: Record<string, string[]> = {
+    crops_by_taxon: [...cropOptionKeys],
+    yolo_dataset: [...yoloOptionKeys],
+  };
   for (const f of formats) {
-    const own = f.key === "crops_by_taxon" ? imageOptions : [];
+    const own = imageOptions[f.key] ?? [];
     const csv = f.extension === "csv";
     const columns = csv && f.key !== "occurrences_simple_csv";
     assertEquals(

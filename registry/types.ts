@@ -58,8 +58,14 @@ export interface ExportOptions {
   split_seed?: string;
   /** Image formats: margin around each box, as a fraction of its width and height (default 0). */
   crop_padding?: number;
-  /** Image formats: JPEG quality of the crops, 1–100 (default 90). */
+  /** Image formats: JPEG quality of the crops or frames, 1–100 (default 90). */
   jpeg_quality?: number;
+  /**
+   * `yolo_dataset`: frames downscaled so that their longest side is at most this many pixels
+   * (an integer from 16 to 10000; default: the source size). Labels are fractions of the image,
+   * so they do not change.
+   */
+  image_max_side?: number;
   /** Image formats: most crops that may be left out before the export fails (default 0.05). */
   max_skipped_fraction?: number;
 }

@@ -59,8 +59,13 @@ export interface MemberBatch {
   data: string | Uint8Array;
   /** The cursor after the batch (null: no row, the cursor stays). */
   lastId: RecordId | null;
-  /** The rows the batch's `limit` counted; fewer than `limit` ends the member. */
+  /** The rows the batch's `limit` counted; fewer than `limit` ends the member (but `more`). */
   rows: number;
+  /**
+   * True: the member goes on although the batch read fewer rows than `limit` (a phase that
+   * caps its own batches: `yolo_dataset`'s frames, a few megabytes each).
+   */
+  more?: boolean;
   /** Exported records in the batch (default 0). */
   records?: number;
   /** New values of the format's `extra` state fields (a widened coverage, a counter). */
@@ -267,7 +272,7 @@ export function zipArchive(format: ZipArchiveFormat): StreamExporter {
           close();
         }
         if (bytesOf(batch.data).length > 0) write(batch.data);
-        finished = batch.rows < options.limit;
+        finished = batch.rows < options.limit && !batch.more;
       }
       if (finished && entry !== null) close();
       const records = batch?.records ?? 0;

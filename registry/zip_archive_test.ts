@@ -1,5 +1,5 @@
 import { assertEquals } from "../tests/assert.ts";
-import { assertResumable } from "../tests/stream_drain.ts";
+import { assertResumable, drainStream } from "../tests/stream_drain.ts";
 import type { ExportQueryContext } from "./types.ts";
 import { zipArchive } from "./zip_archive.ts";
 
@@ -74,4 +74,39 @@ Deno.test("zip_archive: whole files, a table and a document, resumable from ever
   assertEquals(members["images/3.jpg"], "\x03\x00\xff");
   assertEquals(members["labels.csv"], "id,label\n1,m1\n2,m2\n3,m3\n4,m4\n5,m5\n");
   assertEquals(members["README.txt"], "5 labels\n");
+});
+
+Deno.test("zip_archive: a phase capping its own batches goes on with `more`", async () => {
+  // at most 2 files a batch whatever the limit (as yolo_dataset caps its frames)
+  const capped = zipArchive({
+    key: "test_capped_zip",
+    label: "Test",
+    description: "Test",
+    acceptedFilters: [],
+    count: () => Promise.resolve(captures.length),
+    members: [{
+      name: null,
+      batch: (_ctx, state, limit) => {
+        const take = Math.min(limit, 2);
+        const page = captures.filter((c) => c.id > Number(state.afterId)).slice(0, take);
+        return Promise.resolve({
+          data: "",
+          files: page.map((c) => ({ name: c.path, data: c.label })),
+          lastId: page.at(-1)?.id ?? null,
+          rows: page.length,
+          records: page.length,
+          more: page.length === take,
+        });
+      },
+    }],
+  });
+  const ctx = {} as ExportQueryContext;
+  const drained = await drainStream(capped, ctx, { limit: 10 });
+  // batches of 2, 2 and 1 files, then the central directory
+  assertEquals(drained.chunks.length, 4);
+  assertEquals(drained.records, 5);
+  const members = await readZip(drained.bytes);
+  assertEquals(Object.keys(members), captures.map((c) => c.path));
+  assertEquals(members["images/5.jpg"], "m5");
+  await assertResumable(capped, ctx, 10);
 });

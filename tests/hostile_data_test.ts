@@ -7,7 +7,7 @@
  * strict json, str.splitlines, zipfile and python-dwca-reader, lxml against the EML 2.2.0 schema.
  */
 import type { Sql } from "../db/client.ts";
-import { supportedFormats } from "../registry/mod.ts";
+import { getExporter, supportedFormats } from "../registry/mod.ts";
 import { assert, assertEquals } from "./assert.ts";
 import { readCamtrap } from "./camtrap.ts";
 import { checkDwca, unzipText } from "./dwca.ts";
@@ -650,12 +650,13 @@ Deno.test({
       });
 
       await t.step("every registered format was checked; the option is CSV-only", async () => {
-        // crops_by_taxon fetches source images over HTTP from allowed hosts, which this fixture's
-        // captures are not on: registry/formats/crops_by_taxon_test.ts covers it (names made
-        // filesystem-safe, every skip listed) with images served by moto
+        // the image formats fetch source images over HTTP from allowed hosts, which this
+        // fixture's captures are not on: registry/formats/crops_by_taxon_test.ts (names made
+        // filesystem-safe, every skip listed) and registry/formats/yolo_dataset_test.ts (names
+        // in data.yaml read back by PyYAML) cover them with images served by moto
         assertEquals(
           [...exported].sort(),
-          supportedFormats().filter((f) => f !== "crops_by_taxon"),
+          supportedFormats().filter((f) => !getExporter(f)?.fetchesImages),
         );
         const res = await h.api("POST", "/api/v2/exports/", {
           token: f.token,
@@ -684,15 +685,11 @@ Deno.test({
             "taxon_counts_csv",
             "deployments_csv",
           ];
+          const split = ["split", "split_by", "split_seed"];
           const images = format.key === "crops_by_taxon"
-            ? [
-              "split",
-              "split_by",
-              "split_seed",
-              "crop_padding",
-              "jpeg_quality",
-              "max_skipped_fraction",
-            ]
+            ? [...split, "crop_padding", "jpeg_quality", "max_skipped_fraction"]
+            : format.key === "yolo_dataset"
+            ? [...split, "jpeg_quality", "image_max_side", "max_skipped_fraction"]
             : [];
           // the keyset-CSV formats also choose columns (all CSV formats but the original's)
           const columns = format.key === "occurrences_simple_csv" ? [] : ["columns"];

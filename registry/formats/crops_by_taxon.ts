@@ -17,18 +17,28 @@
  * detections (id and reason); more skipped than `max_skipped_fraction` of the total fails the
  * export ({@link ExportRefusedError}).
  */
-import { defaultImageSourceSettings } from "../image_sources.ts";
-import { fetchSourceImage, mapBounded } from "../image_sources.ts";
+import { eachSourceImage } from "../image_sources.ts";
 import { cropRegion, cutCrop, decodeImage } from "../image_crops.ts";
-import { occurrenceFilterKeys, occurrencePredicate } from "../filters.ts";
+import {
+  boxedDetectionsFrom,
+  imageOptionProblems,
+  MAX_IMAGE_ENTRIES,
+  refuseAboveLimit,
+  refuseImageOptionProblems,
+  refuseTooManySkipped,
+  splitOf,
+  type SplitOptions,
+  splitOptions,
+  splitUnit,
+} from "../image_dataset.ts";
+import { occurrenceFilterKeys } from "../filters.ts";
 import { csvHeader, csvRecords } from "../keyset_csv.ts";
 import { finiteOrNull } from "../numeric_sql.ts";
-import { captureUrl, lineageName, realBox, settingsOf, stationZone } from "../occurrence_sql.ts";
+import { captureUrl, lineageName, settingsOf, stationZone } from "../occurrence_sql.ts";
 import { captureTimes, sessionTime } from "../time_sql.ts";
 import {
   type ExportOptions,
   type ExportQueryContext,
-  ExportRefusedError,
   type OptionKey,
   type RecordId,
   recordId,
@@ -78,10 +88,7 @@ export const cropsSkippedColumns: readonly string[] = [
 ];
 
 /** The options of the format, every one defaulted. */
-export interface CropOptions {
-  split: { train: number; val: number; test: number };
-  split_by: "event" | "deployment" | "capture";
-  split_seed: string;
+export interface CropOptions extends SplitOptions {
   crop_padding: number;
   jpeg_quality: number;
   max_skipped_fraction: number;
@@ -99,79 +106,18 @@ export const cropOptionKeys: readonly OptionKey[] = [
 
 /** Why `options` cannot be used (empty: they can), one message per option. */
 export function cropOptionProblems(options: ExportOptions): Record<string, string> {
-  const problems: Record<string, string> = {};
-  const { split, split_by, split_seed, crop_padding, jpeg_quality, max_skipped_fraction } = options;
-  if (split !== undefined) {
-    const parts = [split?.train, split?.val, split?.test];
-    const valid = typeof split === "object" && split !== null &&
-      Object.keys(split).every((k) => ["train", "val", "test"].includes(k)) &&
-      parts.every((f) => typeof f === "number" && f >= 0 && f <= 1) &&
-      Math.abs(parts.reduce((a, b) => a + b, 0) - 1) < 1e-9;
-    if (!valid) problems.split = "must be {train, val, test}, fractions summing to 1";
-  }
-  if (split_by !== undefined && !["event", "deployment", "capture"].includes(split_by)) {
-    problems.split_by = "must be event, deployment or capture";
-  }
-  if (split_seed !== undefined && (typeof split_seed !== "string" || split_seed.length > 200)) {
-    problems.split_seed = "must be text of at most 200 characters";
-  }
-  const fraction = (value: unknown, max: number): boolean =>
-    typeof value === "number" && Number.isFinite(value) && value >= 0 && value <= max;
-  if (crop_padding !== undefined && !fraction(crop_padding, 10)) {
-    problems.crop_padding = "must be a number from 0 to 10";
-  }
-  if (
-    jpeg_quality !== undefined &&
-    !(Number.isInteger(jpeg_quality) && jpeg_quality >= 1 && jpeg_quality <= 100)
-  ) {
-    problems.jpeg_quality = "must be an integer from 1 to 100";
-  }
-  if (max_skipped_fraction !== undefined && !fraction(max_skipped_fraction, 1)) {
-    problems.max_skipped_fraction = "must be a number from 0 to 1";
-  }
-  return problems;
+  return imageOptionProblems(options);
 }
 
 /** The export's options with their defaults; throws on options the API would have refused. */
 export function cropOptions(options: ExportOptions = {}): CropOptions {
-  const problems = Object.entries(cropOptionProblems(options));
-  if (problems.length > 0) {
-    throw new ExportRefusedError(
-      `invalid options: ${problems.map(([k, v]) => `${k} ${v}`).join("; ")}`,
-    );
-  }
+  refuseImageOptionProblems(options);
   return {
-    split: options.split ?? { train: 0.8, val: 0.1, test: 0.1 },
-    split_by: options.split_by ?? "event",
-    split_seed: options.split_seed ?? "",
+    ...splitOptions(options),
     crop_padding: options.crop_padding ?? 0,
     jpeg_quality: options.jpeg_quality ?? 90,
     max_skipped_fraction: options.max_skipped_fraction ?? 0.05,
   };
-}
-
-/** 32-bit FNV-1a of the UTF-8 bytes of `text`, as a fraction in [0, 1). */
-function hashFraction(text: string): number {
-  let h = 0x811c9dc5;
-  for (const byte of new TextEncoder().encode(text)) {
-    h ^= byte;
-    h = Math.imul(h, 0x01000193) >>> 0;
-  }
-  return h / 2 ** 32;
-}
-
-/**
- * The split of a unit: FNV-1a of `<seed>/<kind>:<id>` as a fraction, `train` below the train
- * fraction, `val` below train + val, else `test`. A capture without an event is its own unit.
- */
-export function splitOf(
-  unit: { kind: string; id: RecordId },
-  options: Pick<CropOptions, "split" | "split_seed">,
-): "train" | "val" | "test" {
-  const x = hashFraction(`${options.split_seed}/${unit.kind}:${unit.id}`);
-  if (x < options.split.train) return "train";
-  if (x < options.split.train + options.split.val) return "val";
-  return "test";
 }
 
 /**
@@ -213,11 +159,7 @@ interface CropRow {
 
 /** `from … where …` of the crops: boxed detections of the valid filtered occurrences. */
 function cropsFrom(ctx: ExportQueryContext) {
-  const { sql } = ctx;
-  return sql`from detections d
-    join occurrences o on o.id = d.occurrence_id
-    join taxa t on t.id = o.determination_id
-    where ${occurrencePredicate(ctx)} and ${realBox(sql, sql`d.bbox`)}`;
+  return boxedDetectionsFrom(ctx);
 }
 
 /** Crops of the export (one statement): the file's record count. */
@@ -254,11 +196,7 @@ function cropRows(ctx: ExportQueryContext, after: RecordId, limit: number): Prom
 
 /** The archive path of a crop. */
 function cropFile(row: CropRow, options: CropOptions): string {
-  const unit = options.split_by === "deployment" && row.deployment_id !== null
-    ? { kind: "deployment", id: row.deployment_id }
-    : options.split_by === "event" && row.event_id !== null
-    ? { kind: "event", id: row.event_id }
-    : { kind: "capture", id: row.capture_id };
+  const unit = splitUnit(row, options.split_by);
   const folder = taxonFolder({ id: row.taxon_id, name: row.taxon_name, family: row.family_name });
   return `crops/${splitOf(unit, options)}/${folder}/${row.occurrence_id}_${row.detection_id}.jpg`;
 }
@@ -275,17 +213,13 @@ async function cutCrops(
   rows: readonly CropRow[],
   options: CropOptions,
 ): Promise<Map<RecordId, { ok: true; jpeg: Uint8Array } | { ok: false; reason: string }>> {
-  const settings = ctx.settings?.images ?? defaultImageSourceSettings;
   const byCapture = new Map<RecordId, CropRow[]>();
   for (const row of rows) {
     byCapture.set(row.capture_id, [...(byCapture.get(row.capture_id) ?? []), row]);
   }
   const out = new Map<RecordId, { ok: true; jpeg: Uint8Array } | { ok: false; reason: string }>();
-  await mapBounded([...byCapture.values()], settings.concurrency, async (crops) => {
-    const url = crops[0].source_url;
-    const fetched = url === null
-      ? { ok: false as const, reason: "no source URL" }
-      : await fetchSourceImage(url, settings);
+  const urlOf = (crops: CropRow[]): string | null => crops[0].source_url;
+  await eachSourceImage(ctx, [...byCapture.values()], urlOf, async (crops, fetched) => {
     const decoded = fetched.ok ? await decodeImage(fetched.bytes) : fetched;
     for (const row of crops) {
       if (!decoded.ok) {
@@ -304,12 +238,8 @@ async function cutCrops(
   return out;
 }
 
-/**
- * The most crops one export writes. The zip-archive driver's checkpoint keeps every finished
- * entry for the central directory (about 150 bytes each), and a checkpoint travels in a Temporal
- * heartbeat, whose payloads Temporal refuses above 2 MB: 5,000 entries stay near 0.75 MB.
- */
-export const MAX_CROPS = 5_000;
+/** The most crops one export writes: one entry each ({@link MAX_IMAGE_ENTRIES}). */
+export const MAX_CROPS = MAX_IMAGE_ENTRIES;
 
 const cropsPhase: ZipMember = {
   name: null,
@@ -317,14 +247,8 @@ const cropsPhase: ZipMember = {
     const state = raw as CropsState;
     const options = cropOptions(ctx.options);
     const total = state.total ?? await countCrops(ctx);
-    const maxCrops = ctx.settings?.images?.maxCrops ?? MAX_CROPS;
-    if (total > maxCrops) {
-      throw new ExportRefusedError(
-        `crops_by_taxon holds at most ${maxCrops} crops per export for now: this request has ` +
-          `${total} (the archive's checkpoint lists every entry it wrote); narrow the filters ` +
-          "(taxa, dates, stations, min_score)",
-      );
-    }
+    const max = ctx.settings?.images?.maxCrops ?? MAX_CROPS;
+    refuseAboveLimit("crops_by_taxon", { total, max, noun: "crops" });
     const rows = await cropRows(ctx, state.afterId, limit);
     const crops = await cutCrops(ctx, rows, options);
     const files: { name: string; data: Uint8Array }[] = [];
@@ -334,15 +258,11 @@ const cropsPhase: ZipMember = {
       if (crop.ok) files.push({ name: cropFile(row, options), data: crop.jpeg });
       else skipped.push([recordId(row.detection_id), crop.reason]);
     }
-    if (skipped.length > options.max_skipped_fraction * total) {
-      const reasons = new Map<string, number>();
-      for (const [, reason] of skipped) reasons.set(reason, (reasons.get(reason) ?? 0) + 1);
-      throw new ExportRefusedError(
-        `too many crops left out: ${skipped.length} of ${total} detections (more than ` +
-          `max_skipped_fraction ${options.max_skipped_fraction}): ` +
-          [...reasons].map(([reason, n]) => `${n} ${reason}`).join(", "),
-      );
-    }
+    refuseTooManySkipped(skipped, {
+      total,
+      fraction: options.max_skipped_fraction,
+      nouns: { left: "crops", of: "detections" },
+    });
     return {
       data: "",
       files,

@@ -7,13 +7,8 @@ import { defaultImageSourceSettings } from "../image_sources.ts";
 import { exportSettingsKey } from "../settings_key.ts";
 import type { ExportOptions, ExportQueryContext } from "../types.ts";
 import { detectionsCoco } from "./detections_coco.ts";
-import {
-  cropOptionProblems,
-  cropsByTaxon,
-  safeName,
-  splitOf,
-  taxonFolder,
-} from "./crops_by_taxon.ts";
+import { splitOf } from "../image_dataset.ts";
+import { cropOptionProblems, cropsByTaxon, safeName, taxonFolder } from "./crops_by_taxon.ts";
 
 Deno.test("crops_by_taxon: names, splits and options", () => {
   assertEquals(safeName("Émeraude / verte"), "Emeraude_verte");

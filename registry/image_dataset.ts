@@ -1,0 +1,190 @@
+/**
+ * What the image-dataset formats (`crops_by_taxon`, `yolo_dataset`) share: their options and
+ * how they are checked, the split of a split unit, the unit of a capture, the threshold of
+ * images left out, and the bound on the entries of one archive.
+ *
+ * Splits: FNV-1a (32 bits) of `<split_seed>/<unit kind>:<unit id>` as a fraction of 2^32,
+ * `train` below the train fraction, `val` below train + val, else `test` ({@link splitOf}); a
+ * unit is an event, a station (deployment) or a capture ({@link splitUnit}).
+ */
+import { occurrencePredicate } from "./filters.ts";
+import { realBox } from "./numeric_sql.ts";
+import type { Fragment } from "./occurrence_sql.ts";
+import {
+  type ExportOptions,
+  type ExportQueryContext,
+  ExportRefusedError,
+  type RecordId,
+} from "./types.ts";
+
+/** The split options, defaulted. */
+export interface SplitOptions {
+  split: { train: number; val: number; test: number };
+  split_by: "event" | "deployment" | "capture";
+  split_seed: string;
+}
+
+/**
+ * `from … where …` of the boxed detections `d` of the valid filtered occurrences `o` with their
+ * determination `t`: what the image formats cut or label (a real box: four finite numbers).
+ */
+export function boxedDetectionsFrom(ctx: ExportQueryContext): Fragment {
+  const { sql } = ctx;
+  return sql`from detections d
+    join occurrences o on o.id = d.occurrence_id
+    join taxa t on t.id = o.determination_id
+    where ${occurrencePredicate(ctx)} and ${realBox(sql, sql`d.bbox`)}`;
+}
+
+/** `split`, `split_by` and `split_seed` of `options`, defaulted (0.8/0.1/0.1, event, ""). */
+export function splitOptions(options: ExportOptions): SplitOptions {
+  return {
+    split: options.split ?? { train: 0.8, val: 0.1, test: 0.1 },
+    split_by: options.split_by ?? "event",
+    split_seed: options.split_seed ?? "",
+  };
+}
+
+/**
+ * The most image entries one archive writes (crops, or frames and their labels). The zip-archive
+ * driver's checkpoint keeps every finished entry for the central directory (about 150 bytes
+ * each), and a checkpoint travels in a Temporal heartbeat, whose payloads Temporal refuses above
+ * 2 MB: 5,000 entries stay near 0.75 MB.
+ */
+export const MAX_IMAGE_ENTRIES = 5_000;
+
+function isFraction(value: unknown, max: number): boolean {
+  return typeof value === "number" && Number.isFinite(value) && value >= 0 && value <= max;
+}
+
+function isIntegerIn(value: unknown, min: number, max: number): boolean {
+  return Number.isInteger(value) && (value as number) >= min && (value as number) <= max;
+}
+
+/**
+ * Why the image options of `options` cannot be used (empty: they can), one message per option:
+ * `split` (`{train, val, test}`, fractions summing to 1), `split_by`, `split_seed` (≤ 200
+ * characters), `crop_padding` (0–10), `jpeg_quality` (integer 1–100), `image_max_side`
+ * (integer 16–10000, pixels) and `max_skipped_fraction` (0–1). Which of them a format accepts
+ * is its `acceptedOptions`; the API refuses the others before this check.
+ */
+export function imageOptionProblems(options: ExportOptions): Record<string, string> {
+  const problems: Record<string, string> = {};
+  const { split, split_by, split_seed, crop_padding, jpeg_quality, max_skipped_fraction } = options;
+  if (split !== undefined) {
+    const parts = [split?.train, split?.val, split?.test];
+    const valid = typeof split === "object" && split !== null &&
+      Object.keys(split).every((k) => ["train", "val", "test"].includes(k)) &&
+      parts.every((f) => typeof f === "number" && f >= 0 && f <= 1) &&
+      Math.abs(parts.reduce((a, b) => a + b, 0) - 1) < 1e-9;
+    if (!valid) problems.split = "must be {train, val, test}, fractions summing to 1";
+  }
+  if (split_by !== undefined && !["event", "deployment", "capture"].includes(split_by)) {
+    problems.split_by = "must be event, deployment or capture";
+  }
+  if (split_seed !== undefined && (typeof split_seed !== "string" || split_seed.length > 200)) {
+    problems.split_seed = "must be text of at most 200 characters";
+  }
+  if (crop_padding !== undefined && !isFraction(crop_padding, 10)) {
+    problems.crop_padding = "must be a number from 0 to 10";
+  }
+  if (jpeg_quality !== undefined && !isIntegerIn(jpeg_quality, 1, 100)) {
+    problems.jpeg_quality = "must be an integer from 1 to 100";
+  }
+  if (options.image_max_side !== undefined && !isIntegerIn(options.image_max_side, 16, 10_000)) {
+    problems.image_max_side = "must be an integer from 16 to 10000";
+  }
+  if (max_skipped_fraction !== undefined && !isFraction(max_skipped_fraction, 1)) {
+    problems.max_skipped_fraction = "must be a number from 0 to 1";
+  }
+  return problems;
+}
+
+/** Throws {@link ExportRefusedError} naming every problem of `options` (none: returns). */
+export function refuseImageOptionProblems(options: ExportOptions): void {
+  const problems = Object.entries(imageOptionProblems(options));
+  if (problems.length > 0) {
+    throw new ExportRefusedError(
+      `invalid options: ${problems.map(([k, v]) => `${k} ${v}`).join("; ")}`,
+    );
+  }
+}
+
+/** 32-bit FNV-1a of the UTF-8 bytes of `text`, as a fraction in [0, 1). */
+function hashFraction(text: string): number {
+  let h = 0x811c9dc5;
+  for (const byte of new TextEncoder().encode(text)) {
+    h ^= byte;
+    h = Math.imul(h, 0x01000193) >>> 0;
+  }
+  return h / 2 ** 32;
+}
+
+/**
+ * The split of a unit: FNV-1a of `<seed>/<kind>:<id>` as a fraction, `train` below the train
+ * fraction, `val` below train + val, else `test`.
+ */
+export function splitOf(
+  unit: { kind: string; id: RecordId },
+  options: Pick<SplitOptions, "split" | "split_seed">,
+): "train" | "val" | "test" {
+  const x = hashFraction(`${options.split_seed}/${unit.kind}:${unit.id}`);
+  if (x < options.split.train) return "train";
+  if (x < options.split.train + options.split.val) return "val";
+  return "test";
+}
+
+/**
+ * The split unit of a capture: its station (`deployment`), its session (`event`) or itself
+ * (`capture`); a capture without a station or a session is its own unit.
+ */
+export function splitUnit(
+  capture: { capture_id: RecordId; deployment_id: RecordId | null; event_id: RecordId | null },
+  splitBy: SplitOptions["split_by"],
+): { kind: string; id: RecordId } {
+  if (splitBy === "deployment" && capture.deployment_id !== null) {
+    return { kind: "deployment", id: capture.deployment_id };
+  }
+  if (splitBy === "event" && capture.event_id !== null) {
+    return { kind: "event", id: capture.event_id };
+  }
+  return { kind: "capture", id: capture.capture_id };
+}
+
+/**
+ * Throws {@link ExportRefusedError} when more of `total` than `fraction` are in `skipped`
+ * (`[id, reason]` pairs), its message naming the counts by reason: `too many crops left out:
+ * 4 of 44 detections (more than max_skipped_fraction 0.05): 1 HTTP 404, …` for
+ * `nouns = { left: "crops", of: "detections" }`.
+ */
+export function refuseTooManySkipped(
+  skipped: readonly (readonly [RecordId, string])[],
+  options: { total: number; fraction: number; nouns: { left: string; of: string } },
+): void {
+  const { total, fraction, nouns } = options;
+  if (skipped.length <= fraction * total) return;
+  const reasons = new Map<string, number>();
+  for (const [, reason] of skipped) reasons.set(reason, (reasons.get(reason) ?? 0) + 1);
+  throw new ExportRefusedError(
+    `too many ${nouns.left} left out: ${skipped.length} of ${total} ${nouns.of} (more than ` +
+      `max_skipped_fraction ${fraction}): ` +
+      [...reasons].map(([reason, n]) => `${n} ${reason}`).join(", "),
+  );
+}
+
+/**
+ * Throws {@link ExportRefusedError} when a request of `total` items is more than `max`: the
+ * archive's checkpoint lists every entry it wrote ({@link MAX_IMAGE_ENTRIES}).
+ */
+export function refuseAboveLimit(
+  format: string,
+  options: { total: number; max: number; noun: string },
+): void {
+  const { total, max, noun } = options;
+  if (total <= max) return;
+  throw new ExportRefusedError(
+    `${format} holds at most ${max} ${noun} per export for now: this request has ` +
+      `${total} (the archive's checkpoint lists every entry it wrote); narrow the filters ` +
+      "(taxa, dates, stations, min_score)",
+  );
+}

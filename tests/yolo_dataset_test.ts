@@ -1,0 +1,197 @@
+/**
+ * `yolo_dataset` through the API and a real worker: its options listed and checked, source images
+ * fetched from moto over HTTP (allowed by `SOURCE_IMAGE_HOSTS`), every frame opened by Pillow and
+ * every label mapped back to its stored box, `data.yaml` read by PyYAML, the skipped frames
+ * listed with their reasons and the export SUCCESS. And a worker killed (SIGKILL) mid-way through
+ * the frames: the next one resumes from the checkpoint, fetching only the images after it, and
+ * the archive's entries are those of an uninterrupted export.
+ */
+import { assert, assertEquals } from "./assert.ts";
+import { createUser } from "./fixtures/access.ts";
+import { jobLogs } from "../db/exports.ts";
+import { withProcesses } from "./faults_support.ts";
+import {
+  countingListener,
+  readYolo,
+  seedCrops,
+  slowProxy,
+  storedBoxes,
+} from "./fixtures/crops_project.ts";
+import { startHarness } from "./harness.ts";
+import { requireEnv, serviceTest } from "./support.ts";
+
+Deno.test({
+  name: "yolo_dataset through the API: options checked, frames and labels read back, skips",
+  ...serviceTest,
+  async fn() {
+    const listener = countingListener();
+    const host = new URL(requireEnv("TEST_S3_ENDPOINT")).host;
+    const h = await startHarness({
+      storage: "s3",
+      batchSize: 4,
+      env: { SOURCE_IMAGE_HOSTS: host, IMAGE_FETCH_ATTEMPTS: "2" },
+    });
+    try {
+      const seed = await seedCrops(h.sql, listener.port);
+      const [, token] = await createUser(h.sql, "yolo", true);
+      const create = (body: Record<string, unknown>) =>
+        h.api("POST", "/api/v2/exports/", {
+          token,
+          body: { project: seed.projectId, format: "yolo_dataset", force: true, ...body },
+        });
+
+      const formats = await (await h.api("GET", "/api/v2/exports/formats/", { token })).json();
+      const listed = formats.results.find((f: { key: string }) => f.key === "yolo_dataset");
+      assertEquals(listed.extension, "zip");
+      assertEquals(listed.accepted_options, [
+        "split",
+        "split_by",
+        "split_seed",
+        "jpeg_quality",
+        "image_max_side",
+        "max_skipped_fraction",
+      ]);
+
+      const invalid = await create({ options: { image_max_side: 8, split_by: "night" } });
+      assertEquals(invalid.status, 400);
+      const problem = await invalid.json();
+      assert(/image_max_side/.test(problem.error) && /split_by/.test(problem.error), problem.error);
+      assertEquals((await create({ options: { crop_padding: 0.1 } })).status, 400);
+
+      const good = await create({
+        options: { max_skipped_fraction: 0.3, split_by: "deployment", image_max_side: 200 },
+      });
+      assertEquals(good.status, 201, await good.clone().text());
+      const created = await good.json();
+      assertEquals(created.options, {
+        max_skipped_fraction: 0.3,
+        split_by: "deployment",
+        image_max_side: 200,
+      });
+      const done = await h.waitForExport(created.id, token, 120_000);
+      assertEquals(done.status, "SUCCESS", String(done.error));
+      assertEquals(done.record_count, 10);
+      const report = await readYolo(
+        await h.download(done.file_url as string),
+        await storedBoxes(h.sql, seed.projectId),
+      );
+      assertEquals(report.bad, null);
+      assertEquals(report.problems, []);
+      assertEquals(report.frames.length, 10);
+      assertEquals(report.checked, 40);
+      assert(report.worst <= 1, `worst edge ${report.worst} px`);
+      assert(report.frames.every((f) => f.size[0] === 200 && f.size[1] < 160), "not downscaled");
+      const taxa = await h.sql<{ name: string }[]>`
+        select distinct t.id, t.name from occurrences o join taxa t on t.id = o.determination_id
+        where o.project_id = ${seed.projectId} order by t.id`;
+      assertEquals(report.class_names, Object.fromEntries(taxa.map((t, i) => [String(i), t.name])));
+      assertEquals(
+        report.skipped.map((r) => r.reason).sort(),
+        ["HTTP 404", "box outside the image", "host not allowed", "not an image"],
+      );
+      const stations = new Map(
+        (await h.sql<{ id: string; deployment_id: string }[]>`
+          select id::text, deployment_id::text from source_images
+          where project_id = ${seed.projectId}`).map((r) => [r.id, r.deployment_id]),
+      );
+      const splits = new Map<string, Set<string>>();
+      for (const f of report.frames) {
+        const station = stations.get(f.capture_id)!;
+        splits.set(station, (splits.get(station) ?? new Set()).add(f.split));
+      }
+      for (const [station, set] of splits) assertEquals(set.size, 1, station);
+      assertEquals(listener.connections(), 0);
+
+      const refused = await create({});
+      assertEquals(refused.status, 201);
+      const failed = await h.waitForExport((await refused.json()).id, token, 120_000);
+      assertEquals(failed.status, "FAILURE");
+      // refused at the first batch past the threshold (4 frames a batch: the third one, with
+      // the missing capture and the text file), naming the counts by reason
+      assert(
+        String(failed.error).includes(
+          "too many frames left out: 2 of 14 captures (more than max_skipped_fraction 0.05): " +
+            "1 HTTP 404, 1 not an image",
+        ),
+        String(failed.error),
+      );
+    } finally {
+      await h.close();
+      listener.close();
+    }
+  },
+});
+
+Deno.test({
+  name: "yolo_dataset: kill -9 the worker mid-frames; it resumes to the same entries",
+  ...serviceTest,
+  async fn() {
+    const listener = countingListener();
+    // 150 ms per image, one at a time, 2 frames a batch: the frames take about 2 s
+    const proxy = slowProxy(150);
+    const host = new URL(proxy.url).host;
+    try {
+      await withProcesses({
+        batchSize: 2,
+        storage: "fs",
+        env: { SOURCE_IMAGE_HOSTS: host, IMAGE_FETCH_CONCURRENCY: "1", IMAGE_FETCH_ATTEMPTS: "2" },
+      }, async (h, spawn) => {
+        const seed = await seedCrops(h.sql, listener.port, { via: proxy.url });
+        const [, token] = await createUser(h.sql, "yolo", true);
+        const create = async (): Promise<number> => {
+          const res = await h.api("POST", "/api/v2/exports/", {
+            token,
+            body: {
+              project: seed.projectId,
+              format: "yolo_dataset",
+              force: true,
+              options: { max_skipped_fraction: 0.3 },
+            },
+          });
+          assertEquals(res.status, 201, await res.clone().text());
+          return (await res.json()).id;
+        };
+        let worker = await spawn("reference");
+        const before = proxy.requests();
+        const reference = await h.waitForExport(await create(), token, 120_000);
+        assertEquals(reference.status, "SUCCESS", String(reference.error));
+        const clean = proxy.requests() - before;
+
+        const id = await create();
+        const started = proxy.requests();
+        const deadline = Date.now() + 60_000;
+        while (proxy.requests() - started < clean / 2) {
+          assert(Date.now() < deadline, "the export did not reach half its images");
+          await new Promise((resolve) => setTimeout(resolve, 20));
+        }
+        await worker.kill();
+        worker = await spawn("after-kill");
+        const done = await h.waitForExport(id, token, 120_000);
+        assertEquals(done.status, "SUCCESS", String(done.error));
+        const fetched = proxy.requests() - started;
+        const logs = (await jobLogs(h.sql, id)).map((l) => l.message);
+        assert(logs.some((m) => m.startsWith("resumed at")), logs.join("\n"));
+        // the images of the batches before the checkpoint are not fetched again: at most the
+        // few batches after the last delivered checkpoint are
+        assert(fetched < clean + clean / 2, `fetched ${fetched} images, ${clean} uninterrupted`);
+        assertEquals(done.record_count, reference.record_count);
+
+        const boxes = await storedBoxes(h.sql, seed.projectId);
+        const [a, b] = [
+          await readYolo(await h.download(reference.file_url as string), boxes),
+          await readYolo(await h.download(done.file_url as string), boxes),
+        ];
+        // README.md dates the export by its own start: every other entry is the same
+        const entries = (digests: Record<string, string>) =>
+          Object.entries(digests).filter(([name]) => name !== "README.md");
+        assertEquals(entries(b.digests), entries(a.digests));
+        assertEquals(b.checked, 40);
+        assertEquals(b.problems, []);
+        assertEquals(listener.connections(), 0);
+      });
+    } finally {
+      listener.close();
+      await proxy.close();
+    }
+  },
+});
