@@ -269,7 +269,7 @@ export const FormatListSchema = z.object({
     accepted_options: z.array(z.string()).openapi({
       description: "Export options the format accepts (excel_compatible: CSV formats; " +
         "columns: the formats that list `columns`; split, split_by, split_seed, crop_padding, " +
-        "jpeg_quality, max_skipped_fraction: crops_by_taxon)",
+        "jpeg_quality, max_skipped_fraction, per_taxon_limit: crops_by_taxon)",
     }),
     columns: z.array(z.string()).optional().openapi({
       description: "The formats accepting `columns`: their columns in file order",
@@ -313,10 +313,15 @@ export const CreateExportSchema = z.object({
     crop_padding: z.number().min(0).max(10).optional(),
     jpeg_quality: z.number().int().min(1).max(100).optional(),
     max_skipped_fraction: z.number().min(0).max(1).optional(),
+    per_taxon_limit: z.number().int().min(1).optional().openapi({
+      description: "crops_by_taxon: only the N crops of each taxon with the highest " +
+        "determination score (ties by detection id), after every filter (default: all)",
+    }),
   }).strict().optional().openapi({
     description: "Format options beyond excel_compatible, as the format lists them in " +
       "accepted_options (crops_by_taxon: split, split_by, split_seed, crop_padding, " +
-      'jpeg_quality, max_skipped_fraction; docs/formats.md), e.g. {"split_by": "deployment"}',
+      "jpeg_quality, max_skipped_fraction, per_taxon_limit; docs/formats.md), e.g. " +
+      '{"split_by": "deployment"}',
   }),
   force: z.boolean().optional().openapi({
     description: "Export even when an identical earlier export (same project, format, filters " +

@@ -34,7 +34,8 @@ export interface ExportFilters {
 
 /**
  * Options an export may carry besides its filters; each exporter declares which ones it accepts
- * (`acceptedOptions`). They change how the file is encoded, never which records it holds.
+ * (`acceptedOptions`). They change how the file is encoded; only `per_taxon_limit` also narrows
+ * which records it holds.
  */
 export interface ExportOptions {
   /**
@@ -62,6 +63,12 @@ export interface ExportOptions {
   jpeg_quality?: number;
   /** Image formats: most crops that may be left out before the export fails (default 0.05). */
   max_skipped_fraction?: number;
+  /**
+   * `crops_by_taxon`: keep only the N boxed detections of each taxon whose occurrences have the
+   * highest determination score (ties by lower detection id), after every filter (an integer
+   * from 1; default: all of them).
+   */
+  per_taxon_limit?: number;
 }
 
 /** Names of the options (keys of {@link ExportOptions}). */

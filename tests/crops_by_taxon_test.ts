@@ -13,6 +13,30 @@ import { withProcesses } from "./faults_support.ts";
 import { countingListener, readCrops, seedCrops, slowProxy } from "./fixtures/crops_project.ts";
 import { startHarness } from "./harness.ts";
 import { requireEnv, serviceTest } from "./support.ts";
+import type { Sql } from "../db/client.ts";
+
+/**
+ * The detection ids a `per_taxon_limit` of `n` keeps among the boxed detections of the project's
+ * occurrences scored at least `minScore`, counted independently of the format's window: a
+ * detection is kept when fewer than `n` of its taxon rank before it (a higher score, or the same
+ * score and a lower detection id).
+ */
+async function topPerTaxon(
+  sql: Sql,
+  projectId: number,
+  { minScore, n }: { minScore: number; n: number },
+): Promise<number[]> {
+  const rows = await sql<{ id: number }[]>`
+    select d.id from detections d join occurrences o on o.id = d.occurrence_id
+    where o.project_id = ${projectId} and o.determination_score >= ${minScore}
+      and (select count(*) from detections d2 join occurrences o2 on o2.id = d2.occurrence_id
+        where o2.project_id = ${projectId} and o2.determination_score >= ${minScore}
+          and o2.determination_id = o.determination_id
+          and (o2.determination_score > o.determination_score
+            or (o2.determination_score = o.determination_score and d2.id < d.id))) < ${n}
+    order by d.id`;
+  return rows.map((r) => Number(r.id));
+}
 
 Deno.test({
   name: "crops_by_taxon through the API: options checked, SUCCESS with skips, FAILURE above",
@@ -44,14 +68,18 @@ Deno.test({
         "crop_padding",
         "jpeg_quality",
         "max_skipped_fraction",
+        "per_taxon_limit",
       ]);
 
       const invalid = await create({ options: { jpeg_quality: 0, split_by: "night" } });
       assertEquals(invalid.status, 400);
       const problem = await invalid.json();
       assert(/jpeg_quality/.test(problem.error) && /split_by/.test(problem.error), problem.error);
-      const unknown = await create({ options: { image_max_side: 512 } });
+      const unknown = await create({ options: { include_images: true } });
       assertEquals(unknown.status, 400);
+      const zero = await create({ options: { per_taxon_limit: 0 } });
+      assertEquals(zero.status, 400);
+      assert(/per_taxon_limit/.test((await zero.json()).error));
       assertEquals((await create({ excel_compatible: true })).status, 400);
 
       const good = await create({
@@ -81,6 +109,26 @@ Deno.test({
       }
       for (const [station, splits] of byStation) assertEquals(splits.size, 1, station);
       assertEquals(listener.connections(), 0);
+
+      // per_taxon_limit after the filters: the crops are an independent top N per taxon
+      const limited = await create({
+        filters: { min_score: 0.6 },
+        options: { per_taxon_limit: 4 },
+      });
+      assertEquals(limited.status, 201, await limited.clone().text());
+      const top = await h.waitForExport((await limited.json()).id, token, 120_000);
+      assertEquals(top.status, "SUCCESS", String(top.error));
+      const expected = await topPerTaxon(h.sql, seed.projectId, { minScore: 0.6, n: 4 });
+      assertEquals(expected.length, 12);
+      assertEquals(top.record_count, expected.length);
+      const topReport = await readCrops(await h.download(top.file_url as string));
+      assertEquals(topReport.problems, []);
+      assertEquals(topReport.skipped, []);
+      assertEquals(
+        topReport.manifest.map((r) => r.detection_id).sort(),
+        expected.map(String).sort(),
+      );
+      assertEquals(topReport.taxa.map((t) => t.crop_count), ["4", "4", "4"]);
 
       const refused = await create({});
       assertEquals(refused.status, 201);

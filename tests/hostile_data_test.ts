@@ -692,6 +692,7 @@ Deno.test({
               "crop_padding",
               "jpeg_quality",
               "max_skipped_fraction",
+              "per_taxon_limit",
             ]
             : [];
           // the keyset-CSV formats also choose columns (all CSV formats but the original's)

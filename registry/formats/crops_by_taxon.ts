@@ -85,6 +85,8 @@ export interface CropOptions {
   crop_padding: number;
   jpeg_quality: number;
   max_skipped_fraction: number;
+  /** At most this many crops per taxon, the best scored (null: no limit). */
+  per_taxon_limit: number | null;
 }
 
 /** The options of `crops_by_taxon` (its `acceptedOptions`). */
@@ -95,12 +97,14 @@ export const cropOptionKeys: readonly OptionKey[] = [
   "crop_padding",
   "jpeg_quality",
   "max_skipped_fraction",
+  "per_taxon_limit",
 ];
 
 /** Why `options` cannot be used (empty: they can), one message per option. */
 export function cropOptionProblems(options: ExportOptions): Record<string, string> {
   const problems: Record<string, string> = {};
   const { split, split_by, split_seed, crop_padding, jpeg_quality, max_skipped_fraction } = options;
+  const { per_taxon_limit } = options;
   if (split !== undefined) {
     const parts = [split?.train, split?.val, split?.test];
     const valid = typeof split === "object" && split !== null &&
@@ -129,6 +133,12 @@ export function cropOptionProblems(options: ExportOptions): Record<string, strin
   if (max_skipped_fraction !== undefined && !fraction(max_skipped_fraction, 1)) {
     problems.max_skipped_fraction = "must be a number from 0 to 1";
   }
+  if (
+    per_taxon_limit !== undefined &&
+    !(Number.isSafeInteger(per_taxon_limit) && per_taxon_limit >= 1)
+  ) {
+    problems.per_taxon_limit = "must be an integer from 1";
+  }
   return problems;
 }
 
@@ -147,6 +157,7 @@ export function cropOptions(options: ExportOptions = {}): CropOptions {
     crop_padding: options.crop_padding ?? 0,
     jpeg_quality: options.jpeg_quality ?? 90,
     max_skipped_fraction: options.max_skipped_fraction ?? 0.05,
+    per_taxon_limit: options.per_taxon_limit ?? null,
   };
 }
 
@@ -211,13 +222,33 @@ interface CropRow {
   local_timestamp: string | null;
 }
 
-/** `from … where …` of the crops: boxed detections of the valid filtered occurrences. */
-function cropsFrom(ctx: ExportQueryContext) {
+/** `from … where …` of the boxed detections of the valid filtered occurrences. */
+function boxedFrom(ctx: ExportQueryContext) {
   const { sql } = ctx;
   return sql`from detections d
     join occurrences o on o.id = d.occurrence_id
     join taxa t on t.id = o.determination_id
     where ${occurrencePredicate(ctx)} and ${realBox(sql, sql`d.bbox`)}`;
+}
+
+/**
+ * `from … where …` of the crops (`d`, `o`, `t`): the boxed detections of the valid filtered
+ * occurrences; with `per_taxon_limit` N only the first N of each taxon by the occurrence's
+ * determination score, highest first (a non-finite or missing score last), then by detection
+ * id, ranked by a window over the same filtered set. Every statement of the format (count,
+ * batches, taxa) reads this one set, so keyset batches, resume and the totals agree.
+ */
+function cropsFrom(ctx: ExportQueryContext) {
+  const { sql } = ctx;
+  const limit = cropOptions(ctx.options).per_taxon_limit;
+  if (limit === null) return boxedFrom(ctx);
+  const score = finiteOrNull(sql, sql`o.determination_score`);
+  return sql`${boxedFrom(ctx)} and d.id in (
+    select ranked.id from (
+      select d.id, row_number() over (
+        partition by t.id order by ${score} desc nulls last, d.id
+      ) as n ${boxedFrom(ctx)}
+    ) ranked where ranked.n <= ${limit})`;
 }
 
 /** Crops of the export (one statement): the file's record count. */

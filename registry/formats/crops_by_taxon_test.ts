@@ -38,9 +38,17 @@ Deno.test("crops_by_taxon: names, splits and options", () => {
       jpeg_quality: 0,
       crop_padding: -1,
       max_skipped_fraction: 2,
+      per_taxon_limit: 1.5,
       split_by: "station" as ExportOptions["split_by"],
     })).sort(),
-    ["crop_padding", "jpeg_quality", "max_skipped_fraction", "split", "split_by"],
+    [
+      "crop_padding",
+      "jpeg_quality",
+      "max_skipped_fraction",
+      "per_taxon_limit",
+      "split",
+      "split_by",
+    ],
   );
 });
 
