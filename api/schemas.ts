@@ -269,7 +269,7 @@ export const FormatListSchema = z.object({
     accepted_options: z.array(z.string()).openapi({
       description: "Export options the format accepts (excel_compatible: CSV formats; " +
         "columns: the formats that list `columns`; split, split_by, split_seed, crop_padding, " +
-        "jpeg_quality, max_skipped_fraction, per_taxon_limit: crops_by_taxon)",
+        "jpeg_quality, max_skipped_fraction, per_taxon_limit, image_max_side: crops_by_taxon)",
     }),
     columns: z.array(z.string()).optional().openapi({
       description: "The formats accepting `columns`: their columns in file order",
@@ -317,10 +317,15 @@ export const CreateExportSchema = z.object({
       description: "crops_by_taxon: only the N crops of each taxon with the highest " +
         "determination score (ties by detection id), after every filter (default: all)",
     }),
+    image_max_side: z.number().int().min(16).max(10_000).optional().openapi({
+      description: "crops_by_taxon: downscale each crop so its longest side is at most this " +
+        "many pixels (never upscaled; the manifest's boxes stay in source pixels)",
+    }),
   }).strict().optional().openapi({
     description: "Format options beyond excel_compatible, as the format lists them in " +
       "accepted_options (crops_by_taxon: split, split_by, split_seed, crop_padding, " +
-      "jpeg_quality, max_skipped_fraction, per_taxon_limit; docs/formats.md), e.g. " +
+      "jpeg_quality, max_skipped_fraction, per_taxon_limit, image_max_side; docs/formats.md), " +
+      "e.g. " +
       '{"split_by": "deployment"}',
   }),
   force: z.boolean().optional().openapi({

@@ -69,6 +69,11 @@ export interface ExportOptions {
    * from 1; default: all of them).
    */
   per_taxon_limit?: number;
+  /**
+   * `crops_by_taxon`: downscale each crop (after padding) so that its longest side is at most
+   * this many pixels, 16–10000 (never upscaled; default: the crop's own size).
+   */
+  image_max_side?: number;
 }
 
 /** Names of the options (keys of {@link ExportOptions}). */

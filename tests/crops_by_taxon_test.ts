@@ -69,6 +69,7 @@ Deno.test({
         "jpeg_quality",
         "max_skipped_fraction",
         "per_taxon_limit",
+        "image_max_side",
       ]);
 
       const invalid = await create({ options: { jpeg_quality: 0, split_by: "night" } });
@@ -77,9 +78,10 @@ Deno.test({
       assert(/jpeg_quality/.test(problem.error) && /split_by/.test(problem.error), problem.error);
       const unknown = await create({ options: { include_images: true } });
       assertEquals(unknown.status, 400);
-      const zero = await create({ options: { per_taxon_limit: 0 } });
+      const zero = await create({ options: { per_taxon_limit: 0, image_max_side: 15 } });
       assertEquals(zero.status, 400);
-      assert(/per_taxon_limit/.test((await zero.json()).error));
+      const zeroError = (await zero.json()).error;
+      assert(/per_taxon_limit/.test(zeroError) && /image_max_side/.test(zeroError), zeroError);
       assertEquals((await create({ excel_compatible: true })).status, 400);
 
       const good = await create({
@@ -110,10 +112,11 @@ Deno.test({
       for (const [station, splits] of byStation) assertEquals(splits.size, 1, station);
       assertEquals(listener.connections(), 0);
 
-      // per_taxon_limit after the filters: the crops are an independent top N per taxon
+      // per_taxon_limit after the filters: the crops are an independent top N per taxon; each
+      // crop (padded) downscaled to image_max_side equals its source region resized alike
       const limited = await create({
         filters: { min_score: 0.6 },
-        options: { per_taxon_limit: 4 },
+        options: { per_taxon_limit: 4, image_max_side: 32, crop_padding: 0.1 },
       });
       assertEquals(limited.status, 201, await limited.clone().text());
       const top = await h.waitForExport((await limited.json()).id, token, 120_000);
@@ -121,8 +124,15 @@ Deno.test({
       const expected = await topPerTaxon(h.sql, seed.projectId, { minScore: 0.6, n: 4 });
       assertEquals(expected.length, 12);
       assertEquals(top.record_count, expected.length);
-      const topReport = await readCrops(await h.download(top.file_url as string));
+      const topReport = await readCrops(await h.download(top.file_url as string), {
+        maxSide: 32,
+        padding: 0.1,
+      });
       assertEquals(topReport.problems, []);
+      assertEquals(topReport.checked, 12);
+      assert(topReport.worst <= 4, `mean absolute difference ${topReport.worst}`);
+      const sides = Object.values(topReport.sizes).map(([w, height]) => Math.max(w, height));
+      assertEquals(sides, Array(12).fill(32));
       assertEquals(topReport.skipped, []);
       assertEquals(
         topReport.manifest.map((r) => r.detection_id).sort(),

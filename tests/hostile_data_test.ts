@@ -693,6 +693,7 @@ Deno.test({
               "jpeg_quality",
               "max_skipped_fraction",
               "per_taxon_limit",
+              "image_max_side",
             ]
             : [];
           // the keyset-CSV formats also choose columns (all CSV formats but the original's)

@@ -87,6 +87,8 @@ export interface CropOptions {
   max_skipped_fraction: number;
   /** At most this many crops per taxon, the best scored (null: no limit). */
   per_taxon_limit: number | null;
+  /** Longest side of a crop in pixels, downscaled to it (null: the crop's own size). */
+  image_max_side: number | null;
 }
 
 /** The options of `crops_by_taxon` (its `acceptedOptions`). */
@@ -98,13 +100,14 @@ export const cropOptionKeys: readonly OptionKey[] = [
   "jpeg_quality",
   "max_skipped_fraction",
   "per_taxon_limit",
+  "image_max_side",
 ];
 
 /** Why `options` cannot be used (empty: they can), one message per option. */
 export function cropOptionProblems(options: ExportOptions): Record<string, string> {
   const problems: Record<string, string> = {};
   const { split, split_by, split_seed, crop_padding, jpeg_quality, max_skipped_fraction } = options;
-  const { per_taxon_limit } = options;
+  const { per_taxon_limit, image_max_side } = options;
   if (split !== undefined) {
     const parts = [split?.train, split?.val, split?.test];
     const valid = typeof split === "object" && split !== null &&
@@ -124,19 +127,18 @@ export function cropOptionProblems(options: ExportOptions): Record<string, strin
   if (crop_padding !== undefined && !fraction(crop_padding, 10)) {
     problems.crop_padding = "must be a number from 0 to 10";
   }
-  if (
-    jpeg_quality !== undefined &&
-    !(Number.isInteger(jpeg_quality) && jpeg_quality >= 1 && jpeg_quality <= 100)
-  ) {
+  const integer = (value: unknown, min: number, max: number): boolean =>
+    Number.isSafeInteger(value) && (value as number) >= min && (value as number) <= max;
+  if (jpeg_quality !== undefined && !integer(jpeg_quality, 1, 100)) {
     problems.jpeg_quality = "must be an integer from 1 to 100";
+  }
+  if (image_max_side !== undefined && !integer(image_max_side, 16, 10_000)) {
+    problems.image_max_side = "must be an integer from 16 to 10000";
   }
   if (max_skipped_fraction !== undefined && !fraction(max_skipped_fraction, 1)) {
     problems.max_skipped_fraction = "must be a number from 0 to 1";
   }
-  if (
-    per_taxon_limit !== undefined &&
-    !(Number.isSafeInteger(per_taxon_limit) && per_taxon_limit >= 1)
-  ) {
+  if (per_taxon_limit !== undefined && !integer(per_taxon_limit, 1, Number.MAX_SAFE_INTEGER)) {
     problems.per_taxon_limit = "must be an integer from 1";
   }
   return problems;
@@ -158,6 +160,7 @@ export function cropOptions(options: ExportOptions = {}): CropOptions {
     jpeg_quality: options.jpeg_quality ?? 90,
     max_skipped_fraction: options.max_skipped_fraction ?? 0.05,
     per_taxon_limit: options.per_taxon_limit ?? null,
+    image_max_side: options.image_max_side ?? null,
   };
 }
 
@@ -327,7 +330,12 @@ async function cutCrops(
       out.set(
         row.detection_id,
         region.ok
-          ? { ok: true, jpeg: await cutCrop(decoded.image, region.region, options.jpeg_quality) }
+          ? {
+            ok: true,
+            jpeg: await cutCrop(decoded.image, region.region, options.jpeg_quality, {
+              maxSide: options.image_max_side ?? undefined,
+            }),
+          }
           : region,
       );
     }
@@ -496,7 +504,8 @@ export const cropsByTaxon = zipArchive({
     {
       name: "crops/<split>/<family>/<name>-<taxon id>/<occurrence id>_<detection id>.jpg",
       description: "one JPEG crop per boxed detection of an exported occurrence: the box (with " +
-        "`crop_padding`) cut from its capture, in the split of its unit (`split_by`)",
+        "`crop_padding`) cut from its capture, downscaled to `image_max_side`, in the split of " +
+        "its unit (`split_by`)",
     },
     {
       name: "manifest.csv",

@@ -39,10 +39,12 @@ Deno.test("crops_by_taxon: names, splits and options", () => {
       crop_padding: -1,
       max_skipped_fraction: 2,
       per_taxon_limit: 1.5,
+      image_max_side: 10_001,
       split_by: "station" as ExportOptions["split_by"],
     })).sort(),
     [
       "crop_padding",
+      "image_max_side",
       "jpeg_quality",
       "max_skipped_fraction",
       "per_taxon_limit",
