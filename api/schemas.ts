@@ -269,7 +269,8 @@ export const FormatListSchema = z.object({
     accepted_options: z.array(z.string()).openapi({
       description: "Export options the format accepts (excel_compatible: CSV formats; " +
         "columns: the formats that list `columns`; split, split_by, split_seed, crop_padding, " +
-        "jpeg_quality, max_skipped_fraction, per_taxon_limit, image_max_side: crops_by_taxon)",
+        "jpeg_quality, max_skipped_fraction, per_taxon_limit, image_max_side: crops_by_taxon; " +
+        "include_images, max_skipped_fraction: detections_coco)",
     }),
     columns: z.array(z.string()).optional().openapi({
       description: "The formats accepting `columns`: their columns in file order",
@@ -321,11 +322,16 @@ export const CreateExportSchema = z.object({
       description: "crops_by_taxon: downscale each crop so its longest side is at most this " +
         "many pixels (never upscaled; the manifest's boxes stay in source pixels)",
     }),
+    include_images: z.boolean().optional().openapi({
+      description: "detections_coco: true makes the file a zip (extension zip, application/zip) " +
+        "of annotations.json (file_name = images/<capture id>.jpg), the images and skipped.csv " +
+        "(default false: the JSON document)",
+    }),
   }).strict().optional().openapi({
     description: "Format options beyond excel_compatible, as the format lists them in " +
       "accepted_options (crops_by_taxon: split, split_by, split_seed, crop_padding, " +
-      "jpeg_quality, max_skipped_fraction, per_taxon_limit, image_max_side; docs/formats.md), " +
-      "e.g. " +
+      "jpeg_quality, max_skipped_fraction, per_taxon_limit, image_max_side; detections_coco: " +
+      "include_images, max_skipped_fraction; docs/formats.md), e.g. " +
       '{"split_by": "deployment"}',
   }),
   force: z.boolean().optional().openapi({

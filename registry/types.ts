@@ -74,6 +74,11 @@ export interface ExportOptions {
    * this many pixels, 16–10000 (never upscaled; default: the crop's own size).
    */
   image_max_side?: number;
+  /**
+   * `detections_coco`: a zip of `annotations.json` (the COCO document, `file_name` inside the
+   * zip) and `images/<capture id>.jpg`, the source images (default false: the JSON document).
+   */
+  include_images?: boolean;
 }
 
 /** Names of the options (keys of {@link ExportOptions}). */
@@ -239,6 +244,12 @@ export interface ExporterInfo {
    * subset in file order, `registry/columns.ts`), each row the full row's projection.
    */
   withColumns?(chosen: readonly string[]): Exporter;
+  /**
+   * The format as an export's `options` make it, when they change its container (its
+   * extension, content type, contents): `detections_coco` with `include_images` is a zip.
+   * Absent, or `this` returned: the options do not. `registry/mod.ts` `exporterFor` applies it.
+   */
+  withOptions?(options: ExportOptions): Exporter;
   /** Number of records the export will contain (one statement). */
   count(ctx: ExportQueryContext): Promise<number>;
   /**

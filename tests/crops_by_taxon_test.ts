@@ -14,6 +14,84 @@ import { countingListener, readCrops, seedCrops, slowProxy } from "./fixtures/cr
 import { startHarness } from "./harness.ts";
 import { requireEnv, serviceTest } from "./support.ts";
 import type { Sql } from "../db/client.ts";
+import type { Harness } from "./harness.ts";
+import { runPythonReader } from "./readers.ts";
+
+/** What `tests/coco_zip_check.py` reports. */
+interface CocoZipReport {
+  bad: string | null;
+  names: string[];
+  images: number;
+  annotations: number;
+  file_names: string[];
+  missing: string[];
+  unreadable: string[];
+  skipped: Record<string, string>[];
+  same_as_json: boolean;
+}
+
+/**
+ * `detections_coco` with `include_images` through the API and a worker: a zip (file name,
+ * content type) that pycocotools and Pillow read, every file_name in it, the broken sources in
+ * skipped.csv; its annotations.json is the plain JSON export but for those. Without the option
+ * the file is still the JSON document.
+ */
+async function cocoWithImages(
+  h: Harness,
+  { token, projectId }: { token: string; projectId: number },
+): Promise<void> {
+  const create = async (options: Record<string, unknown>) => {
+    const res = await h.api("POST", "/api/v2/exports/", {
+      token,
+      body: { project: projectId, format: "detections_coco", force: true, options },
+    });
+    assertEquals(res.status, 201, await res.clone().text());
+    return await h.waitForExport((await res.json()).id, token, 120_000);
+  };
+  const invalid = await h.api("POST", "/api/v2/exports/", {
+    token,
+    body: { project: projectId, format: "detections_coco", options: { include_images: "yes" } },
+  });
+  assertEquals(invalid.status, 400);
+  assert(/include_images/.test((await invalid.json()).error));
+  const plain = await create({});
+  assertEquals(plain.status, "SUCCESS", String(plain.error));
+  assert(new URL(plain.file_url as string).pathname.endsWith(".json"), String(plain.file_url));
+  const zipped = await create({ include_images: true, max_skipped_fraction: 0.25 });
+  assertEquals(zipped.status, "SUCCESS", String(zipped.error));
+  const url = zipped.file_url as string;
+  assert(new URL(url).pathname.endsWith(".zip"), url);
+  const head = await fetch(url);
+  await head.body?.cancel();
+  assertEquals(head.headers.get("content-type"), "application/zip");
+  const report = await runPythonReader(
+    "coco_zip_check.py",
+    [await h.download(url), await h.download(plain.file_url as string)],
+    { modules: ["pycocotools", "PIL"], packages: ["pycocotools", "Pillow"] },
+  ) as CocoZipReport;
+  assertEquals(report.bad, null);
+  assertEquals(report.missing, []);
+  assertEquals(report.unreadable, []);
+  assertEquals(report.images, 11);
+  assertEquals(report.file_names.length, 11);
+  assert(report.file_names.every((n) => /^images\/\d+\.jpg$/.test(n)), report.file_names.join());
+  assertEquals(report.skipped.map((r) => r.reason).sort(), [
+    "HTTP 404",
+    "host not allowed",
+    "not an image",
+  ]);
+  assert(report.same_as_json, "annotations.json differs from the JSON export");
+  // 41 boxes on the 11 images written (the 3 skipped captures held one each)
+  assertEquals(report.annotations, 41);
+  assertEquals(zipped.record_count, 41);
+  const refused = await create({ include_images: true });
+  assertEquals(refused.status, "FAILURE");
+  // refused as soon as the images left out pass the fraction (here at the first batch)
+  assert(
+    /too many images left out: \d+ of 14 images/.test(String(refused.error)),
+    String(refused.error),
+  );
+}
 
 /**
  * The detection ids a `per_taxon_limit` of `n` keeps among the boxed detections of the project's
@@ -139,6 +217,8 @@ Deno.test({
         expected.map(String).sort(),
       );
       assertEquals(topReport.taxa.map((t) => t.crop_count), ["4", "4", "4"]);
+
+      await cocoWithImages(h, { token, projectId: seed.projectId });
 
       const refused = await create({});
       assertEquals(refused.status, 201);

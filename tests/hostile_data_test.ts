@@ -695,6 +695,8 @@ Deno.test({
               "per_taxon_limit",
               "image_max_side",
             ]
+            : format.key === "detections_coco"
+            ? ["include_images", "max_skipped_fraction"]
             : [];
           // the keyset-CSV formats also choose columns (all CSV formats but the original's)
           const columns = format.key === "occurrences_simple_csv" ? [] : ["columns"];

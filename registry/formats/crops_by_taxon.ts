@@ -33,6 +33,11 @@ import {
   type RecordId,
   recordId,
 } from "../types.ts";
+import {
+  MAX_ARCHIVE_ENTRIES,
+  refuseAboveMaxEntries,
+  refuseTooManySkipped,
+} from "../skipped_images.ts";
 import { zipArchive, type ZipArchiveState, type ZipMember } from "../zip_archive.ts";
 
 /** `manifest.csv`, in file order: one row per crop in the archive. */
@@ -343,12 +348,8 @@ async function cutCrops(
   return out;
 }
 
-/**
- * The most crops one export writes. The zip-archive driver's checkpoint keeps every finished
- * entry for the central directory (about 150 bytes each), and a checkpoint travels in a Temporal
- * heartbeat, whose payloads Temporal refuses above 2 MB: 5,000 entries stay near 0.75 MB.
- */
-export const MAX_CROPS = 5_000;
+/** The most crops one export writes (`registry/skipped_images.ts`: the checkpoint's size). */
+export const MAX_CROPS: number = MAX_ARCHIVE_ENTRIES;
 
 const cropsPhase: ZipMember = {
   name: null,
@@ -356,14 +357,7 @@ const cropsPhase: ZipMember = {
     const state = raw as CropsState;
     const options = cropOptions(ctx.options);
     const total = state.total ?? await countCrops(ctx);
-    const maxCrops = ctx.settings?.images?.maxCrops ?? MAX_CROPS;
-    if (total > maxCrops) {
-      throw new ExportRefusedError(
-        `crops_by_taxon holds at most ${maxCrops} crops per export for now: this request has ` +
-          `${total} (the archive's checkpoint lists every entry it wrote); narrow the filters ` +
-          "(taxa, dates, stations, min_score)",
-      );
-    }
+    refuseAboveMaxEntries(ctx, total, { format: "crops_by_taxon", what: "crops" });
     const rows = await cropRows(ctx, state.afterId, limit);
     const crops = await cutCrops(ctx, rows, options);
     const files: { name: string; data: Uint8Array }[] = [];
@@ -373,15 +367,11 @@ const cropsPhase: ZipMember = {
       if (crop.ok) files.push({ name: cropFile(row, options), data: crop.jpeg });
       else skipped.push([recordId(row.detection_id), crop.reason]);
     }
-    if (skipped.length > options.max_skipped_fraction * total) {
-      const reasons = new Map<string, number>();
-      for (const [, reason] of skipped) reasons.set(reason, (reasons.get(reason) ?? 0) + 1);
-      throw new ExportRefusedError(
-        `too many crops left out: ${skipped.length} of ${total} detections (more than ` +
-          `max_skipped_fraction ${options.max_skipped_fraction}): ` +
-          [...reasons].map(([reason, n]) => `${n} ${reason}`).join(", "),
-      );
-    }
+    refuseTooManySkipped(skipped, total, {
+      fraction: options.max_skipped_fraction,
+      what: "crops",
+      of: "detections",
+    });
     return {
       data: "",
       files,
