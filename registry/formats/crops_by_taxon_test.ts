@@ -4,6 +4,7 @@ import { countingListener, readCrops, seedCrops } from "../../tests/fixtures/cro
 import { assertResumable, drainStream } from "../../tests/stream_drain.ts";
 import { serviceTest, testDatabase } from "../../tests/support.ts";
 import { defaultImageSourceSettings } from "../image_sources.ts";
+import { exporterFor } from "../mod.ts";
 import { exportSettingsKey } from "../settings_key.ts";
 import type { ExportOptions, ExportQueryContext } from "../types.ts";
 import { detectionsCoco } from "./detections_coco.ts";
@@ -73,7 +74,8 @@ Deno.test("crops_by_taxon: the allowed hosts are part of its reuse key, of no ot
 });
 
 Deno.test({
-  name: "crops_by_taxon: crops equal their source boxes; skips listed with reasons; resume",
+  name:
+    "crops_by_taxon (and detections_coco with images): crops equal their source boxes; skips listed with reasons; resume",
   ...serviceTest,
   async fn() {
     const sql = testDatabase();
@@ -146,6 +148,15 @@ Deno.test({
       await drainStream(cropsByTaxon, ctx({}), { limit: 50 }).catch((e) => (refused = String(e)));
       assert(refused.includes("too many crops left out: 4 of 44"), refused);
       assert(refused.includes("1 host not allowed"), refused);
+
+      // detections_coco with include_images resumes from any checkpoint to the same bytes
+      const coco = exporterFor(detectionsCoco, { include_images: true });
+      const zipped = await assertResumable(
+        coco,
+        ctx({ include_images: true, max_skipped_fraction: 0.25 }),
+        3,
+      );
+      assertEquals(zipped.records, 41);
 
       // more crops than one export holds: refused at the first batch, naming the count
       const limited = ctx({ max_skipped_fraction: 0.1 });
