@@ -17,6 +17,12 @@
  * Every element is built by Postgres (`json_build_object`), so ids past 2^53 stay exact. One
  * statement per batch; the state holds the section, its cursor and whether an element was
  * already written in it (for the commas), so a resumed export writes the same bytes.
+ *
+ * Option `include_images` makes it a zip (`withOptions`, the zip-archive driver): first
+ * `images/<capture id>.jpg` for each image (`registry/source_jpeg.ts`, keyset on capture id, the
+ * ones that cannot be fetched kept in the state with their reason), then `annotations.json`, the
+ * same document (its JSON-sections state nested in the zip's) but for each `file_name` and the
+ * images left out and their annotations, then `skipped.csv`.
  */
 import { occurrenceFilterKeys, occurrencePredicate } from "../filters.ts";
 import { defaultImageSourceSettings, mapBounded } from "../image_sources.ts";
