@@ -6,9 +6,8 @@ import type { Client } from "@temporalio/client";
 import type { Config } from "../config/mod.ts";
 import type { Sql } from "../db/client.ts";
 import { exportFilters, exportOptions, type ExportRow, findExport } from "../db/exports.ts";
-import { getExporter, supportedFormats } from "../registry/mod.ts";
+import { exporterFor, getExporter, supportedFormats } from "../registry/mod.ts";
 import { exportDownloadUrl } from "../domain/citation.ts";
-import { projectColumns } from "../registry/columns.ts";
 import { asStream, withByteOrderMark } from "../registry/stream.ts";
 import type { ExportOptions, ExportQueryContext, StreamExporter } from "../registry/types.ts";
 import type { ObjectStorage } from "../storage/types.ts";
@@ -42,8 +41,8 @@ export interface ExportAccess extends ActivityDependencies {
   /** The export's row; fails (non-retryable) when it is gone. */
   requireExport(exportId: number): Promise<ExportRow>;
   /**
-   * The format's exporter as a stream, over the chosen `columns` when set, with a byte order mark
-   * when Excel-compatible.
+   * The format's exporter as a stream, as the options make it (`exporterFor`: the variant of
+   * its options, over the chosen `columns`), with a byte order mark when Excel-compatible.
    */
   requireExporter(format: string, options?: ExportOptions): StreamExporter;
   /** Fails (non-retryable) when the export's capture set was deleted meanwhile. */
@@ -69,7 +68,7 @@ export function createExportAccess(deps: ActivityDependencies): ExportAccess {
   function requireExporter(format: string, options: ExportOptions = {}): StreamExporter {
     const found = getExporter(format);
     if (!found) throw unknownFormat(format, supportedFormats());
-    const exporter = projectColumns(found, options.columns);
+    const exporter = exporterFor(found, options);
     const excel = options.excel_compatible === true &&
       (exporter.acceptedOptions ?? []).includes("excel_compatible");
     return excel ? withByteOrderMark(asStream(exporter)) : asStream(exporter);

@@ -1,7 +1,7 @@
 /** The first stages: resolve the export's format and file key (marking it STARTED), count its records. */
 import { Context } from "@temporalio/activity";
 import { ApplicationFailure } from "@temporalio/common";
-import { findExport, markExportStarted, recordCount } from "../db/exports.ts";
+import { exportOptions, findExport, markExportStarted, recordCount } from "../db/exports.ts";
 import { readConsistently, readSnapshot } from "../db/snapshot.ts";
 import { impossibleTimeLogLines } from "../registry/impossible_times.ts";
 import { exportSettingsKey } from "../registry/settings_key.ts";
@@ -21,7 +21,8 @@ export function createResolveAndCountActivities(access: ExportAccess) {
     async resolveExporter(input: { exportId: number }): Promise<ResolvedExport> {
       return await keepAlive(async () => {
         const row = await requireExport(input.exportId);
-        const exporter = requireExporter(row.format);
+        // the options may choose another container (extension, content type): the file's key
+        const exporter = requireExporter(row.format, exportOptions(row));
         await queryContext(row);
         const fileKey = exportFileKey({
           storagePrefix: config.storagePrefix,

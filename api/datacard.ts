@@ -5,8 +5,7 @@
 import type { Config } from "../config/mod.ts";
 import { exportOptions, type ExportRow } from "../db/exports.ts";
 import { type DataCardInput, renderDataCard } from "../domain/datacard.ts";
-import { projectColumns } from "../registry/columns.ts";
-import { getExporter } from "../registry/mod.ts";
+import { exporterFor, getExporter } from "../registry/mod.ts";
 import { exportSettingsKey } from "../registry/settings_key.ts";
 import { citationOf, downloadFilename, formatFileSize } from "./serialize.ts";
 
@@ -23,10 +22,11 @@ export function contentsKind(extension: string): DataCardInput["contentsKind"] {
  * settings key recorded by the worker that wrote the file is theirs.
  */
 export async function exportDataCard(row: ExportRow, config: Config): Promise<string | undefined> {
-  const registered = getExporter(row.format);
-  if (!registered) return undefined;
+  const found = getExporter(row.format);
+  if (!found) return undefined;
   const options = exportOptions(row);
-  const exporter = projectColumns(registered, options.columns);
+  const exporter = exporterFor(found, options);
+  const registered = found.withOptions?.(options) ?? found;
   const settingsKey = await exportSettingsKey(registered, config.formats);
   const name = row.file_key ? downloadFilename(row) ?? null : null;
   return renderDataCard({

@@ -10,7 +10,7 @@ import {
   storedFilters,
 } from "../db/exports.ts";
 import { checkColumns } from "../registry/columns.ts";
-import { getExporter, supportedFormats } from "../registry/mod.ts";
+import { exporterFor, getExporter, supportedFormats } from "../registry/mod.ts";
 import type { ExportOptions, OptionKey } from "../registry/types.ts";
 import { exportSettingsKey } from "../registry/settings_key.ts";
 import { StorageUnavailableError } from "../storage/errors.ts";
@@ -210,7 +210,8 @@ export async function requestExport(
       format: exporter.key,
       filters: checked.filters as Record<string, unknown>,
       filtersDisplay: checked.display,
-      settingsKey: await exportSettingsKey(exporter, deps.config.formats),
+      // the options' variant: `include_images` adds the image hosts to the key
+      settingsKey: await exportSettingsKey(exporterFor(exporter, options), deps.config.formats),
       reuse: !request.force && !notify,
       fileExists: async (key) => (await deps.storage.headObject(key)) !== null,
     });

@@ -270,8 +270,9 @@ export const FormatListSchema = z.object({
     accepted_options: z.array(z.string()).openapi({
       description: "Export options the format accepts (excel_compatible: CSV formats; " +
         "columns: the formats that list `columns`; split, split_by, split_seed, crop_padding, " +
-        "jpeg_quality, max_skipped_fraction: crops_by_taxon; split, split_by, split_seed, " +
-        "jpeg_quality, image_max_side, max_skipped_fraction: yolo_dataset)",
+        "jpeg_quality, max_skipped_fraction, per_taxon_limit, image_max_side: crops_by_taxon; " +
+        "split, split_by, split_seed, jpeg_quality, image_max_side, max_skipped_fraction: " +
+        "yolo_dataset; include_images, max_skipped_fraction: detections_coco)",
     }),
     columns: z.array(z.string()).optional().openapi({
       description: "The formats accepting `columns`: their columns in file order",
@@ -314,17 +315,28 @@ export const CreateExportSchema = z.object({
     split_seed: z.string().max(200).optional(),
     crop_padding: z.number().min(0).max(10).optional(),
     jpeg_quality: z.number().int().min(1).max(100).optional(),
-    image_max_side: z.number().int().min(16).max(10_000).optional().openapi({
-      description: "yolo_dataset: downscale each frame so that its longest side is at most " +
-        "this many pixels (default: the source size; labels are fractions, so they do not change)",
-    }),
     max_skipped_fraction: z.number().min(0).max(1).optional(),
+    per_taxon_limit: z.number().int().min(1).optional().openapi({
+      description: "crops_by_taxon: only the N crops of each taxon with the highest " +
+        "determination score (ties by detection id), after every filter (default: all)",
+    }),
+    image_max_side: z.number().int().min(16).max(10_000).optional().openapi({
+      description: "crops_by_taxon, yolo_dataset: downscale each crop or frame so its longest " +
+        "side is at most this many pixels (never upscaled; the manifest's boxes stay in source " +
+        "pixels, YOLO labels are fractions and do not change)",
+    }),
+    include_images: z.boolean().optional().openapi({
+      description: "detections_coco: true makes the file a zip (extension zip, application/zip) " +
+        "of annotations.json (file_name = images/<capture id>.jpg), the images and skipped.csv " +
+        "(default false: the JSON document)",
+    }),
   }).strict().optional().openapi({
     description: "Format options beyond excel_compatible, as the format lists them in " +
       "accepted_options (crops_by_taxon: split, split_by, split_seed, crop_padding, " +
-      "jpeg_quality, max_skipped_fraction; yolo_dataset: split, split_by, split_seed, " +
-      'jpeg_quality, image_max_side, max_skipped_fraction; docs/formats.md), e.g. {"split_by": ' +
-      '"deployment"}',
+      "jpeg_quality, max_skipped_fraction, per_taxon_limit, image_max_side; yolo_dataset: " +
+      "split, split_by, split_seed, jpeg_quality, image_max_side, max_skipped_fraction; " +
+      "detections_coco: include_images, max_skipped_fraction; docs/formats.md), e.g. " +
+      '{"split_by": "deployment"}',
   }),
   force: z.boolean().optional().openapi({
     description: "Export even when an identical earlier export (same project, format, filters " +

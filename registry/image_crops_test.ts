@@ -1,6 +1,6 @@
 import sharp from "sharp";
 import { assert, assertEquals } from "../tests/assert.ts";
-import { cropRegion, cutCrop, decodeImage, encodeFrame } from "./image_crops.ts";
+import { cropRegion, cutCrop, decodeImage, encodeFrame, scaledSize } from "./image_crops.ts";
 
 Deno.test("image crops: regions rounded out, padded, clamped; boxes outside refused", () => {
   const size = { width: 100, height: 50 };
@@ -79,5 +79,27 @@ Deno.test("image frames: re-encoded whole, downscaled to the longest side, never
     });
     assertEquals([info.format, info.width, info.height, info.channels], ["raw", ...size, 3]);
     assert(Math.abs(data[1] - 200) <= 4, `green ${data[1]}`);
+  }
+});
+
+Deno.test("image crops: downscaled to the longest side, never upscaled", async () => {
+  assertEquals(scaledSize({ width: 45, height: 80 }, 32), { width: 18, height: 32 });
+  assertEquals(scaledSize({ width: 300, height: 2 }, 16), { width: 16, height: 1 });
+  assertEquals(scaledSize({ width: 20, height: 10 }, 32), { width: 20, height: 10 });
+  assertEquals(scaledSize({ width: 20, height: 10 }), { width: 20, height: 10 });
+  const decoded = await decodeImage(
+    new Uint8Array(
+      await sharp({
+        create: { width: 64, height: 48, channels: 3, background: { r: 20, g: 130, b: 60 } },
+      }).jpeg({ quality: 95 }).toBuffer(),
+    ),
+  );
+  assert(decoded.ok);
+  const region = { left: 0, top: 0, width: 60, height: 40 };
+  const cases: [number, number[]][] = [[16, [16, 11]], [100, [60, 40]]];
+  for (const [maxSide, size] of cases) {
+    const crop = await cutCrop(decoded.image, region, 90, { maxSide });
+    const { info } = await sharp(crop).raw().toBuffer({ resolveWithObject: true });
+    assertEquals([info.width, info.height], size);
   }
 });

@@ -3,9 +3,10 @@
  * how they are checked, the split of a split unit, the unit of a capture, the threshold of
  * images left out, and the bound on the entries of one archive.
  *
- * Splits: FNV-1a (32 bits) of `<split_seed>/<unit kind>:<unit id>` as a fraction of 2^32,
- * `train` below the train fraction, `val` below train + val, else `test` ({@link splitOf}); a
- * unit is an event, a station (deployment) or a capture ({@link splitUnit}).
+ * Splits: the export's units (an event, a station (deployment) or a capture: {@link splitUnit})
+ * ordered by a hash of `<split_seed>/<unit kind>:<unit id>`, the first round(n × train) `train`,
+ * up to round(n × (train + val)) `val`, the rest `test` ({@link unitSplits}): deterministic, a
+ * unit never in two splits, each split within one unit of its fraction.
  */
 import { occurrencePredicate } from "./filters.ts";
 import { realBox } from "./numeric_sql.ts";
@@ -65,7 +66,7 @@ function isIntegerIn(value: unknown, min: number, max: number): boolean {
  * Why the image options of `options` cannot be used (empty: they can), one message per option:
  * `split` (`{train, val, test}`, fractions summing to 1), `split_by`, `split_seed` (≤ 200
  * characters), `crop_padding` (0–10), `jpeg_quality` (integer 1–100), `image_max_side`
- * (integer 16–10000, pixels) and `max_skipped_fraction` (0–1). Which of them a format accepts
+ * (integer 16–10000, pixels), `max_skipped_fraction` (0–1) and `per_taxon_limit` (integer ≥ 1). Which of them a format accepts
  * is its `acceptedOptions`; the API refuses the others before this check.
  */
 export function imageOptionProblems(options: ExportOptions): Record<string, string> {
@@ -97,6 +98,10 @@ export function imageOptionProblems(options: ExportOptions): Record<string, stri
   if (max_skipped_fraction !== undefined && !isFraction(max_skipped_fraction, 1)) {
     problems.max_skipped_fraction = "must be a number from 0 to 1";
   }
+  const perTaxon = options.per_taxon_limit;
+  if (perTaxon !== undefined && !isIntegerIn(perTaxon, 1, Number.MAX_SAFE_INTEGER)) {
+    problems.per_taxon_limit = "must be an integer from 1";
+  }
   return problems;
 }
 
@@ -110,21 +115,27 @@ export function refuseImageOptionProblems(options: ExportOptions): void {
   }
 }
 
-/** 32-bit FNV-1a of the UTF-8 bytes of `text`, as a fraction in [0, 1). */
+/**
+ * 32-bit FNV-1a of the UTF-8 bytes of `text`, finished with MurmurHash3's `fmix32` (FNV-1a
+ * alone barely moves its high bits for texts that differ only in their last characters, such
+ * as `event:11` and `event:12`), as a fraction in [0, 1).
+ */
 function hashFraction(text: string): number {
   let h = 0x811c9dc5;
   for (const byte of new TextEncoder().encode(text)) {
     h ^= byte;
     h = Math.imul(h, 0x01000193) >>> 0;
   }
-  return h / 2 ** 32;
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b) >>> 0;
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35) >>> 0;
+  h ^= h >>> 16;
+  return (h >>> 0) / 2 ** 32;
 }
 
-/**
- * The split of a unit: FNV-1a of `<seed>/<kind>:<id>` as a fraction, `train` below the train
- * fraction, `val` below train + val, else `test`.
- */
-export function splitOf(
+/** The split of a unit by its hash alone (a unit outside {@link unitSplits}' list). */
+function hashedSplit(
   unit: { kind: string; id: RecordId },
   options: Pick<SplitOptions, "split" | "split_seed">,
 ): "train" | "val" | "test" {
@@ -132,6 +143,55 @@ export function splitOf(
   if (x < options.split.train) return "train";
   if (x < options.split.train + options.split.val) return "val";
   return "test";
+}
+
+/**
+ * The split of each of `keys` (distinct `<kind>:<id>` unit keys): ordered by the hash of
+ * `<seed>/<key>` (then by key), the first round(n × train) `train`, up to
+ * round(n × (train + val)) `val`, the rest `test`.
+ */
+export function assignSplits(
+  keys: readonly string[],
+  options: Pick<SplitOptions, "split" | "split_seed">,
+): Map<string, "train" | "val" | "test"> {
+  const ordered = keys.map((key) => [key, hashFraction(`${options.split_seed}/${key}`)] as const)
+    .sort(([a, x], [b, y]) => x - y || (a < b ? -1 : a > b ? 1 : 0));
+  const n = ordered.length;
+  const trainEnd = Math.round(n * options.split.train);
+  const valEnd = Math.round(n * (options.split.train + options.split.val));
+  const splits = new Map<string, "train" | "val" | "test">();
+  ordered.forEach(([key], i) =>
+    splits.set(key, i < trainEnd ? "train" : i < valEnd ? "val" : "test")
+  );
+  return splits;
+}
+
+/** The split of each unit of an export (see {@link unitSplits}). */
+export type SplitOfUnit = (unit: { kind: string; id: RecordId }) => "train" | "val" | "test";
+
+/**
+ * The splits of every unit of an export, exact to one unit: the distinct `split_by` units of the
+ * captures `s` of `capturesFrom` (a `from source_images s where …` fragment: the captures the
+ * format writes), ordered by the hash of `<seed>/<kind>:<id>` (then by that text), the first
+ * round(n × train) are `train`, up to round(n × (train + val)) `val`, the rest `test`. One
+ * statement; every batch of one attempt reads the same snapshot, so every batch assigns the
+ * same splits. A unit not in the list (none, within a snapshot) falls back to its hash alone.
+ */
+export async function unitSplits(
+  ctx: ExportQueryContext,
+  capturesFrom: Fragment,
+  options: SplitOptions,
+): Promise<SplitOfUnit> {
+  const captures = await ctx.sql<
+    { capture_id: RecordId; deployment_id: RecordId | null; event_id: RecordId | null }[]
+  >`select s.id as capture_id, s.deployment_id, s.event_id ${capturesFrom}`;
+  const keys = new Set<string>();
+  for (const capture of captures) {
+    const unit = splitUnit(capture, options.split_by);
+    keys.add(`${unit.kind}:${unit.id}`);
+  }
+  const splits = assignSplits([...keys.keys()], options);
+  return (unit) => splits.get(`${unit.kind}:${unit.id}`) ?? hashedSplit(unit, options);
 }
 
 /**

@@ -37,6 +37,11 @@ export interface JsonSection<Row extends JsonElement = JsonElement & Record<stri
   cursor(row: Row): Record<string, RecordId>;
   /** True when the elements are the export's records (what the count counts). */
   records?: boolean;
+  /**
+   * False for a row read but not written (absent: every row is written); the cursor and the end
+   * of the section still follow every row read.
+   */
+  keep?(row: Row): boolean;
 }
 
 /** What a JSON-sections format declares; the driver adds extension and content type. */
@@ -84,14 +89,15 @@ export function jsonSections(format: JsonSectionsFormat): StreamExporter {
       const after = Object.fromEntries(cursor.map((field) => [field, state[field] as RecordId]));
       const rows = await section.rows(ctx, after, options.limit);
       const last = rows.at(-1);
-      const records = section.records ? rows.length : 0;
+      const kept = section.keep ? rows.filter((row) => section.keep!(row)) : rows;
+      const records = section.records ? kept.length : 0;
       let next: SectionsState = {
         ...state,
         ...(last === undefined ? {} : section.cursor(last)),
         records: state.records + records,
       };
-      let data = (state.started && rows.length > 0 ? "," : "") + rows.map((r) => r.json).join(",");
-      next.started = state.started || rows.length > 0;
+      let data = (state.started && kept.length > 0 ? "," : "") + kept.map((r) => r.json).join(",");
+      next.started = state.started || kept.length > 0;
       if (rows.length < options.limit) {
         // the section is complete: close it, open the next one or end the object
         const following = state.section + 1;

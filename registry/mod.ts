@@ -18,7 +18,8 @@ import { taxaListCsv } from "./formats/taxa_list_csv.ts";
 import { taxonCountsCsv } from "./formats/taxon_counts_csv.ts";
 import { tracksCsv } from "./formats/tracks_csv.ts";
 import { yoloDataset } from "./formats/yolo_dataset.ts";
-import type { Exporter, FilterKey, OptionKey } from "./types.ts";
+import { projectColumns } from "./columns.ts";
+import type { Exporter, ExportOptions, FilterKey, OptionKey } from "./types.ts";
 
 export type { Exporter } from "./types.ts";
 
@@ -71,6 +72,14 @@ export interface FormatDescription {
 /** The exporter registered under `key`; undefined for anything else (even `"constructor"`). */
 export function getExporter(key: string): Exporter | undefined {
   return Object.hasOwn(exporters, key) ? exporters[key] : undefined;
+}
+
+/**
+ * `exporter` as an export's `options` make it: the variant its options choose (`withOptions`:
+ * another container, hence extension and content type), over the chosen `columns` when set.
+ */
+export function exporterFor(exporter: Exporter, options: ExportOptions = {}): Exporter {
+  return projectColumns(exporter.withOptions?.(options) ?? exporter, options.columns);
 }
 
 /** The registered format keys, sorted. */

@@ -1,11 +1,13 @@
 import { cropOptionKeys } from "./formats/crops_by_taxon.ts";
 import { yoloOptionKeys } from "./formats/yolo_dataset.ts";
+import { cocoOptionKeys } from "./formats/detections_coco.ts";
 import { assert, assertEquals, assertThrows } from "../tests/assert.ts";
 import { occurrenceFilterKeys } from "./filters.ts";
 import { occurrencesApiJson } from "./formats/occurrences_api_json.ts";
 import { occurrencesSimpleCsv } from "./formats/occurrences_simple_csv.ts";
 import {
   describeFormats,
+  exporterFor,
   exporters,
   getExporter,
   indexExporters,
@@ -55,12 +57,13 @@ Deno.test("registry: describeFormats gives the formats endpoint's fields", () =>
   for (const f of formats) assert(f.label !== "" && f.description !== "", f.key);
   // issue 12 kind 7: every CSV format, and only those, offers the byte order mark; the image
   // formats have options of their own
-  const imageOptions: Record<string, string[]> = {
-    crops_by_taxon: [...cropOptionKeys],
-    yolo_dataset: [...yoloOptionKeys],
+  const imageOptions: Record<string, readonly string[]> = {
+    crops_by_taxon: cropOptionKeys,
+    yolo_dataset: yoloOptionKeys,
+    detections_coco: cocoOptionKeys,
   };
   for (const f of formats) {
-    const own = imageOptions[f.key] ?? [];
+    const own = [...(imageOptions[f.key] ?? [])];
     const csv = f.extension === "csv";
     const columns = csv && f.key !== "occurrences_simple_csv";
     assertEquals(
@@ -84,4 +87,26 @@ Deno.test("registry: two formats under one key are refused", () => {
     "registered twice: occurrences_simple_csv",
   );
   assertEquals(Object.keys(indexExporters([occurrencesSimpleCsv])), ["occurrences_simple_csv"]);
+});
+
+Deno.test("registry: an option choosing another container flows to the exporter", () => {
+  const coco = getExporter("detections_coco")!;
+  for (const options of [{}, { include_images: false }]) {
+    const plain = exporterFor(coco, options);
+    assertEquals([plain.extension, plain.contentType, plain.fetchesImages], [
+      "json",
+      "application/json",
+      undefined,
+    ]);
+  }
+  const zipped = exporterFor(coco, { include_images: true });
+  assertEquals(
+    [zipped.key, zipped.extension, zipped.contentType, zipped.fetchesImages],
+    ["detections_coco", "zip", "application/zip", true],
+  );
+  assertEquals(zipped.acceptedOptions, cocoOptionKeys);
+  // the variant's own options lead back to the variants
+  assertEquals(exporterFor(zipped, {}).extension, "json");
+  const crops = getExporter("crops_by_taxon")!;
+  assertEquals(exporterFor(crops, { image_max_side: 64 }), crops);
 });

@@ -34,7 +34,8 @@ export interface ExportFilters {
 
 /**
  * Options an export may carry besides its filters; each exporter declares which ones it accepts
- * (`acceptedOptions`). They change how the file is encoded, never which records it holds.
+ * (`acceptedOptions`). They change how the file is encoded; only `per_taxon_limit` also narrows
+ * which records it holds.
  */
 export interface ExportOptions {
   /**
@@ -60,14 +61,25 @@ export interface ExportOptions {
   crop_padding?: number;
   /** Image formats: JPEG quality of the crops or frames, 1–100 (default 90). */
   jpeg_quality?: number;
-  /**
-   * `yolo_dataset`: frames downscaled so that their longest side is at most this many pixels
-   * (an integer from 16 to 10000; default: the source size). Labels are fractions of the image,
-   * so they do not change.
-   */
-  image_max_side?: number;
   /** Image formats: most crops that may be left out before the export fails (default 0.05). */
   max_skipped_fraction?: number;
+  /**
+   * `crops_by_taxon`: keep only the N boxed detections of each taxon whose occurrences have the
+   * highest determination score (ties by lower detection id), after every filter (an integer
+   * from 1; default: all of them).
+   */
+  per_taxon_limit?: number;
+  /**
+   * `crops_by_taxon`, `yolo_dataset`: downscale each crop (after padding) or frame so that its
+   * longest side is at most this many pixels, 16–10000 (never upscaled; default: the source
+   * size). YOLO labels are fractions of the image, so they do not change.
+   */
+  image_max_side?: number;
+  /**
+   * `detections_coco`: a zip of `annotations.json` (the COCO document, `file_name` inside the
+   * zip) and `images/<capture id>.jpg`, the source images (default false: the JSON document).
+   */
+  include_images?: boolean;
 }
 
 /** Names of the options (keys of {@link ExportOptions}). */
@@ -233,6 +245,12 @@ export interface ExporterInfo {
    * subset in file order, `registry/columns.ts`), each row the full row's projection.
    */
   withColumns?(chosen: readonly string[]): Exporter;
+  /**
+   * The format as an export's `options` make it, when they change its container (its
+   * extension, content type, contents): `detections_coco` with `include_images` is a zip.
+   * Absent, or `this` returned: the options do not. `registry/mod.ts` `exporterFor` applies it.
+   */
+  withOptions?(options: ExportOptions): Exporter;
   /** Number of records the export will contain (one statement). */
   count(ctx: ExportQueryContext): Promise<number>;
   /**

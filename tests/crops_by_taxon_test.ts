@@ -13,6 +13,108 @@ import { withProcesses } from "./faults_support.ts";
 import { countingListener, readCrops, seedCrops, slowProxy } from "./fixtures/crops_project.ts";
 import { startHarness } from "./harness.ts";
 import { requireEnv, serviceTest } from "./support.ts";
+import type { Sql } from "../db/client.ts";
+import type { Harness } from "./harness.ts";
+import { runPythonReader } from "./readers.ts";
+
+/** What `tests/coco_zip_check.py` reports. */
+interface CocoZipReport {
+  bad: string | null;
+  names: string[];
+  images: number;
+  annotations: number;
+  file_names: string[];
+  missing: string[];
+  unreadable: string[];
+  skipped: Record<string, string>[];
+  same_as_json: boolean;
+}
+
+/**
+ * `detections_coco` with `include_images` through the API and a worker: a zip (file name,
+ * content type) that pycocotools and Pillow read, every file_name in it, the broken sources in
+ * skipped.csv; its annotations.json is the plain JSON export but for those. Without the option
+ * the file is still the JSON document.
+ */
+async function cocoWithImages(
+  h: Harness,
+  { token, projectId }: { token: string; projectId: number },
+): Promise<void> {
+  const create = async (options: Record<string, unknown>) => {
+    const res = await h.api("POST", "/api/v2/exports/", {
+      token,
+      body: { project: projectId, format: "detections_coco", force: true, options },
+    });
+    assertEquals(res.status, 201, await res.clone().text());
+    return await h.waitForExport((await res.json()).id, token, 120_000);
+  };
+  const invalid = await h.api("POST", "/api/v2/exports/", {
+    token,
+    body: { project: projectId, format: "detections_coco", options: { include_images: "yes" } },
+  });
+  assertEquals(invalid.status, 400);
+  assert(/include_images/.test((await invalid.json()).error));
+  const plain = await create({});
+  assertEquals(plain.status, "SUCCESS", String(plain.error));
+  assert(new URL(plain.file_url as string).pathname.endsWith(".json"), String(plain.file_url));
+  const zipped = await create({ include_images: true, max_skipped_fraction: 0.25 });
+  assertEquals(zipped.status, "SUCCESS", String(zipped.error));
+  const url = zipped.file_url as string;
+  assert(new URL(url).pathname.endsWith(".zip"), url);
+  const head = await fetch(url);
+  await head.body?.cancel();
+  assertEquals(head.headers.get("content-type"), "application/zip");
+  const report = await runPythonReader(
+    "coco_zip_check.py",
+    [await h.download(url), await h.download(plain.file_url as string)],
+    { modules: ["pycocotools", "PIL"], packages: ["pycocotools", "Pillow"] },
+  ) as CocoZipReport;
+  assertEquals(report.bad, null);
+  assertEquals(report.missing, []);
+  assertEquals(report.unreadable, []);
+  assertEquals(report.images, 11);
+  assertEquals(report.file_names.length, 11);
+  assert(report.file_names.every((n) => /^images\/\d+\.jpg$/.test(n)), report.file_names.join());
+  assertEquals(report.skipped.map((r) => r.reason).sort(), [
+    "HTTP 404",
+    "host not allowed",
+    "not an image",
+  ]);
+  assert(report.same_as_json, "annotations.json differs from the JSON export");
+  // 41 boxes on the 11 images written (the 3 skipped captures held one each)
+  assertEquals(report.annotations, 41);
+  assertEquals(zipped.record_count, 41);
+  const refused = await create({ include_images: true });
+  assertEquals(refused.status, "FAILURE");
+  // refused as soon as the images left out pass the fraction (here at the first batch)
+  assert(
+    /too many images left out: \d+ of 14 images/.test(String(refused.error)),
+    String(refused.error),
+  );
+}
+
+/**
+ * The detection ids a `per_taxon_limit` of `n` keeps among the boxed detections of the project's
+ * occurrences scored at least `minScore`, counted independently of the format's window: a
+ * detection is kept when fewer than `n` of its taxon rank before it (a higher score, or the same
+ * score and a lower detection id).
+ */
+async function topPerTaxon(
+  sql: Sql,
+  projectId: number,
+  { minScore, n }: { minScore: number; n: number },
+): Promise<number[]> {
+  const rows = await sql<{ id: number }[]>`
+    select d.id from detections d join occurrences o on o.id = d.occurrence_id
+    where o.project_id = ${projectId} and o.determination_score >= ${minScore}
+      and (select count(*) from detections d2 join occurrences o2 on o2.id = d2.occurrence_id
+        where o2.project_id = ${projectId} and o2.determination_score >= ${minScore}
+          and o2.determination_id = o.determination_id
+          and (o2.determination_score > o.determination_score
+            or (o2.determination_score = o.determination_score and d2.id < d.id))) < ${n}
+    order by d.id`;
+  return rows.map((r) => Number(r.id));
+}
 
 Deno.test({
   name: "crops_by_taxon through the API: options checked, SUCCESS with skips, FAILURE above",
@@ -44,14 +146,20 @@ Deno.test({
         "crop_padding",
         "jpeg_quality",
         "max_skipped_fraction",
+        "per_taxon_limit",
+        "image_max_side",
       ]);
 
       const invalid = await create({ options: { jpeg_quality: 0, split_by: "night" } });
       assertEquals(invalid.status, 400);
       const problem = await invalid.json();
       assert(/jpeg_quality/.test(problem.error) && /split_by/.test(problem.error), problem.error);
-      const unknown = await create({ options: { image_max_side: 512 } });
+      const unknown = await create({ options: { include_images: true } });
       assertEquals(unknown.status, 400);
+      const zero = await create({ options: { per_taxon_limit: 0, image_max_side: 15 } });
+      assertEquals(zero.status, 400);
+      const zeroError = (await zero.json()).error;
+      assert(/per_taxon_limit/.test(zeroError) && /image_max_side/.test(zeroError), zeroError);
       assertEquals((await create({ excel_compatible: true })).status, 400);
 
       const good = await create({
@@ -81,6 +189,36 @@ Deno.test({
       }
       for (const [station, splits] of byStation) assertEquals(splits.size, 1, station);
       assertEquals(listener.connections(), 0);
+
+      // per_taxon_limit after the filters: the crops are an independent top N per taxon; each
+      // crop (padded) downscaled to image_max_side equals its source region resized alike
+      const limited = await create({
+        filters: { min_score: 0.6 },
+        options: { per_taxon_limit: 4, image_max_side: 32, crop_padding: 0.1 },
+      });
+      assertEquals(limited.status, 201, await limited.clone().text());
+      const top = await h.waitForExport((await limited.json()).id, token, 120_000);
+      assertEquals(top.status, "SUCCESS", String(top.error));
+      const expected = await topPerTaxon(h.sql, seed.projectId, { minScore: 0.6, n: 4 });
+      assertEquals(expected.length, 12);
+      assertEquals(top.record_count, expected.length);
+      const topReport = await readCrops(await h.download(top.file_url as string), {
+        maxSide: 32,
+        padding: 0.1,
+      });
+      assertEquals(topReport.problems, []);
+      assertEquals(topReport.checked, 12);
+      assert(topReport.worst <= 4, `mean absolute difference ${topReport.worst}`);
+      const sides = Object.values(topReport.sizes).map(([w, height]) => Math.max(w, height));
+      assertEquals(sides, Array(12).fill(32));
+      assertEquals(topReport.skipped, []);
+      assertEquals(
+        topReport.manifest.map((r) => r.detection_id).sort(),
+        expected.map(String).sort(),
+      );
+      assertEquals(topReport.taxa.map((t) => t.crop_count), ["4", "4", "4"]);
+
+      await cocoWithImages(h, { token, projectId: seed.projectId });
 
       const refused = await create({});
       assertEquals(refused.status, 201);

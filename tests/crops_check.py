@@ -1,9 +1,12 @@
 """Reads a crops_by_taxon archive with zipfile and Pillow and compares each crop with its source.
 
-Usage: crops_check.py FILE -> JSON {"names": [...], "manifest": [{...}], "taxa": [...],
-"skipped": [...], "checked": n, "digests": {name: sha256}, "worst": max mean absolute difference, "problems": [...]}.
+Usage: crops_check.py FILE [MAX_SIDE [PADDING]] -> JSON {"names": [...], "manifest": [{...}], "taxa": [...],
+"skipped": [...], "checked": n, "digests": {name: sha256}, "sizes": {file: [width, height]}, "worst": max mean absolute difference, "problems": [...]}.
 Each manifest row's crop is opened from the archive; its source image is fetched from
-`source_url` and the box [floor(x1), floor(y1), ceil(x2), ceil(y2)] cut from it (no padding).
+`source_url` and the box widened by PADDING (default 0) x its width and height on each side,
+[floor(x1 - pad), floor(y1 - pad), ceil(x2 + pad), ceil(y2 + pad)] clamped to the image, cut from
+it; with MAX_SIDE (0: none) a region whose longest side is above it is resized (Lanczos) to both
+sides x MAX_SIDE / longest side, rounded, and the crop must have exactly that size.
 """
 import csv
 import hashlib
@@ -22,12 +25,21 @@ def table(archive, name):
     return list(csv.DictReader(io.StringIO(text, newline="")))
 
 
-def main(path):
+def expected_size(size, max_side):
+    longest = max(size)
+    if not max_side or longest <= max_side:
+        return size
+    scale = max_side / longest
+    return tuple(max(1, int(math.floor(side * scale + 0.5))) for side in size)
+
+
+def main(path, max_side=0, padding=0.0):
     archive = zipfile.ZipFile(path)
     bad = archive.testzip()
     manifest = table(archive, "manifest.csv")
     sources = {}
     problems = []
+    sizes = {}
     worst = 0.0
     for row in manifest:
         crop = Image.open(io.BytesIO(archive.read(row["file"])))
@@ -36,16 +48,23 @@ def main(path):
         if url not in sources:
             with urllib.request.urlopen(url) as response:
                 sources[url] = Image.open(io.BytesIO(response.read())).convert("RGB")
+        source = sources[url]
+        x1, y1, x2, y2 = (float(row[f"bbox_{k}"]) for k in ("x1", "y1", "x2", "y2"))
+        pad_x, pad_y = (x2 - x1) * padding, (y2 - y1) * padding
         box = (
-            math.floor(float(row["bbox_x1"])),
-            math.floor(float(row["bbox_y1"])),
-            math.ceil(float(row["bbox_x2"])),
-            math.ceil(float(row["bbox_y2"])),
+            max(0, math.floor(x1 - pad_x)),
+            max(0, math.floor(y1 - pad_y)),
+            min(source.width, math.ceil(x2 + pad_x)),
+            min(source.height, math.ceil(y2 + pad_y)),
         )
-        region = sources[url].crop(box)
-        if crop.size != region.size:
-            problems.append(f"{row['file']}: size {crop.size} vs {region.size}")
+        region = source.crop(box)
+        size = expected_size(region.size, max_side)
+        sizes[row["file"]] = list(crop.size)
+        if crop.size != size:
+            problems.append(f"{row['file']}: size {crop.size} vs {size}")
             continue
+        if size != region.size:
+            region = region.resize(size, Image.LANCZOS)
         diff = ImageStat.Stat(ImageChops.difference(crop.convert("RGB"), region)).mean
         mad = sum(diff) / len(diff)
         worst = max(worst, mad)
@@ -58,9 +77,14 @@ def main(path):
         "checked": len(manifest),
         "digests": {n: hashlib.sha256(archive.read(n)).hexdigest() for n in archive.namelist()},
         "worst": worst,
+        "sizes": sizes,
         "problems": problems,
     }))
 
 
 if __name__ == "__main__":
-    main(sys.argv[1])
+    main(
+        sys.argv[1],
+        int(sys.argv[2]) if len(sys.argv) > 2 else 0,
+        float(sys.argv[3]) if len(sys.argv) > 3 else 0.0,
+    )

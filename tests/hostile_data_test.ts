@@ -687,9 +687,18 @@ Deno.test({
           ];
           const split = ["split", "split_by", "split_seed"];
           const images = format.key === "crops_by_taxon"
-            ? [...split, "crop_padding", "jpeg_quality", "max_skipped_fraction"]
+            ? [
+              ...split,
+              "crop_padding",
+              "jpeg_quality",
+              "max_skipped_fraction",
+              "per_taxon_limit",
+              "image_max_side",
+            ]
             : format.key === "yolo_dataset"
             ? [...split, "jpeg_quality", "image_max_side", "max_skipped_fraction"]
+            : format.key === "detections_coco"
+            ? ["include_images", "max_skipped_fraction"]
             : [];
           // the keyset-CSV formats also choose columns (all CSV formats but the original's)
           const columns = format.key === "occurrences_simple_csv" ? [] : ["columns"];

@@ -26,10 +26,11 @@ import {
   refuseAboveLimit,
   refuseImageOptionProblems,
   refuseTooManySkipped,
-  splitOf,
+  type SplitOfUnit,
   type SplitOptions,
   splitOptions,
   splitUnit,
+  unitSplits,
 } from "../image_dataset.ts";
 import { occurrenceFilterKeys } from "../filters.ts";
 import { csvHeader, csvRecords } from "../keyset_csv.ts";
@@ -92,6 +93,10 @@ export interface CropOptions extends SplitOptions {
   crop_padding: number;
   jpeg_quality: number;
   max_skipped_fraction: number;
+  /** At most this many crops per taxon, the best scored (null: no limit). */
+  per_taxon_limit: number | null;
+  /** Longest side of a crop in pixels, downscaled to it (null: the crop's own size). */
+  image_max_side: number | null;
 }
 
 /** The options of `crops_by_taxon` (its `acceptedOptions`). */
@@ -102,6 +107,8 @@ export const cropOptionKeys: readonly OptionKey[] = [
   "crop_padding",
   "jpeg_quality",
   "max_skipped_fraction",
+  "per_taxon_limit",
+  "image_max_side",
 ];
 
 /** Why `options` cannot be used (empty: they can), one message per option. */
@@ -117,6 +124,8 @@ export function cropOptions(options: ExportOptions = {}): CropOptions {
     crop_padding: options.crop_padding ?? 0,
     jpeg_quality: options.jpeg_quality ?? 90,
     max_skipped_fraction: options.max_skipped_fraction ?? 0.05,
+    per_taxon_limit: options.per_taxon_limit ?? null,
+    image_max_side: options.image_max_side ?? null,
   };
 }
 
@@ -157,9 +166,29 @@ interface CropRow {
   local_timestamp: string | null;
 }
 
-/** `from … where …` of the crops: boxed detections of the valid filtered occurrences. */
-function cropsFrom(ctx: ExportQueryContext) {
+/** `from … where …` of the boxed detections of the valid filtered occurrences. */
+function boxedFrom(ctx: ExportQueryContext) {
   return boxedDetectionsFrom(ctx);
+}
+
+/**
+ * `from … where …` of the crops (`d`, `o`, `t`): the boxed detections of the valid filtered
+ * occurrences; with `per_taxon_limit` N only the first N of each taxon by the occurrence's
+ * determination score, highest first (a non-finite or missing score last), then by detection
+ * id, ranked by a window over the same filtered set. Every statement of the format (count,
+ * batches, taxa) reads this one set, so keyset batches, resume and the totals agree.
+ */
+function cropsFrom(ctx: ExportQueryContext) {
+  const { sql } = ctx;
+  const limit = cropOptions(ctx.options).per_taxon_limit;
+  if (limit === null) return boxedFrom(ctx);
+  const score = finiteOrNull(sql, sql`o.determination_score`);
+  return sql`${boxedFrom(ctx)} and d.id in (
+    select ranked.id from (
+      select d.id, row_number() over (
+        partition by t.id order by ${score} desc nulls last, d.id
+      ) as n ${boxedFrom(ctx)}
+    ) ranked where ranked.n <= ${limit})`;
 }
 
 /** Crops of the export (one statement): the file's record count. */
@@ -194,11 +223,17 @@ function cropRows(ctx: ExportQueryContext, after: RecordId, limit: number): Prom
     order by d.id`;
 }
 
+/** `from source_images s where …`: the captures holding a crop of the export. */
+function cropCapturesFrom(ctx: ExportQueryContext) {
+  return ctx.sql`from source_images s
+    where exists (select 1 ${cropsFrom(ctx)} and d.source_image_id = s.id)`;
+}
+
 /** The archive path of a crop. */
-function cropFile(row: CropRow, options: CropOptions): string {
+function cropFile(row: CropRow, options: CropOptions, splitOf: SplitOfUnit): string {
   const unit = splitUnit(row, options.split_by);
   const folder = taxonFolder({ id: row.taxon_id, name: row.taxon_name, family: row.family_name });
-  return `crops/${splitOf(unit, options)}/${folder}/${row.occurrence_id}_${row.detection_id}.jpg`;
+  return `crops/${splitOf(unit)}/${folder}/${row.occurrence_id}_${row.detection_id}.jpg`;
 }
 
 /** The format's own state: the crop total and the skipped detections `[id, reason]`. */
@@ -230,7 +265,12 @@ async function cutCrops(
       out.set(
         row.detection_id,
         region.ok
-          ? { ok: true, jpeg: await cutCrop(decoded.image, region.region, options.jpeg_quality) }
+          ? {
+            ok: true,
+            jpeg: await cutCrop(decoded.image, region.region, options.jpeg_quality, {
+              maxSide: options.image_max_side ?? undefined,
+            }),
+          }
           : region,
       );
     }
@@ -251,11 +291,12 @@ const cropsPhase: ZipMember = {
     refuseAboveLimit("crops_by_taxon", { total, max, noun: "crops" });
     const rows = await cropRows(ctx, state.afterId, limit);
     const crops = await cutCrops(ctx, rows, options);
+    const splitOf = await unitSplits(ctx, cropCapturesFrom(ctx), options);
     const files: { name: string; data: Uint8Array }[] = [];
     const skipped = [...state.skipped];
     for (const row of rows) {
       const crop = crops.get(row.detection_id)!;
-      if (crop.ok) files.push({ name: cropFile(row, options), data: crop.jpeg });
+      if (crop.ok) files.push({ name: cropFile(row, options, splitOf), data: crop.jpeg });
       else skipped.push([recordId(row.detection_id), crop.reason]);
     }
     refuseTooManySkipped(skipped, {
@@ -283,10 +324,11 @@ const manifest: ZipMember = {
     const skipped = new Set(state.skipped.map(([id]) => String(id)));
     const rows = await cropRows(ctx, state.afterId, limit);
     const kept = rows.filter((row) => !skipped.has(String(row.detection_id)));
+    const splitOf = await unitSplits(ctx, cropCapturesFrom(ctx), options);
     const cells = kept.map((row) => ({
       ...row,
-      file: cropFile(row, options),
-      split: cropFile(row, options).split("/")[1],
+      file: cropFile(row, options, splitOf),
+      split: cropFile(row, options, splitOf).split("/")[1],
       bbox_x1: row.bbox[0],
       bbox_y1: row.bbox[1],
       bbox_x2: row.bbox[2],
@@ -385,7 +427,8 @@ export const cropsByTaxon = zipArchive({
     {
       name: "crops/<split>/<family>/<name>-<taxon id>/<occurrence id>_<detection id>.jpg",
       description: "one JPEG crop per boxed detection of an exported occurrence: the box (with " +
-        "`crop_padding`) cut from its capture, in the split of its unit (`split_by`)",
+        "`crop_padding`) cut from its capture, downscaled to `image_max_side`, in the split of " +
+        "its unit (`split_by`)",
     },
     {
       name: "manifest.csv",

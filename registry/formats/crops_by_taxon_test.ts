@@ -4,10 +4,11 @@ import { countingListener, readCrops, seedCrops } from "../../tests/fixtures/cro
 import { assertResumable, drainStream } from "../../tests/stream_drain.ts";
 import { serviceTest, testDatabase } from "../../tests/support.ts";
 import { defaultImageSourceSettings } from "../image_sources.ts";
+import { exporterFor } from "../mod.ts";
 import { exportSettingsKey } from "../settings_key.ts";
 import type { ExportOptions, ExportQueryContext } from "../types.ts";
 import { detectionsCoco } from "./detections_coco.ts";
-import { splitOf } from "../image_dataset.ts";
+import { assignSplits } from "../image_dataset.ts";
 import { cropOptionProblems, cropsByTaxon, safeName, taxonFolder } from "./crops_by_taxon.ts";
 
 Deno.test("crops_by_taxon: names, splits and options", () => {
@@ -18,14 +19,23 @@ Deno.test("crops_by_taxon: names, splits and options", () => {
     "no_family/Agrotis_ipsilon-7",
   );
   const options = { split: { train: 0.8, val: 0.1, test: 0.1 }, split_seed: "" };
-  assertEquals(
-    splitOf({ kind: "event", id: 3 }, options),
-    splitOf({ kind: "event", id: 3 }, options),
-  );
-  const counts = { train: 0, val: 0, test: 0 };
-  for (let id = 0; id < 2000; id++) counts[splitOf({ kind: "event", id }, options)]++;
-  assert(counts.train > 1500 && counts.train < 1700, JSON.stringify(counts));
-  assert(counts.val > 120 && counts.test > 120, JSON.stringify(counts));
+  // consecutive ids (the demo's 12 events, 52 units) split exactly, whatever the seed, and
+  // deterministically; another seed is another assignment
+  for (const [n, expected] of [[12, [10, 1, 1]], [52, [42, 5, 5]], [2000, [1600, 200, 200]]]) {
+    const keys = Array.from({ length: n as number }, (_, i) => `event:${i + 1}`);
+    const splits = assignSplits(keys, options);
+    const counts = { train: 0, val: 0, test: 0 };
+    for (const split of splits.values()) counts[split]++;
+    assertEquals([counts.train, counts.val, counts.test], expected, `${n} units`);
+    assertEquals(assignSplits([...keys].reverse(), options), splits);
+    const other = assignSplits(keys, { ...options, split_seed: "other" });
+    assert(keys.some((k) => other.get(k) !== splits.get(k)), `${n} units: seed ignored`);
+  }
+  // the units of each split are spread over the ids, not consecutive runs
+  const keys = Array.from({ length: 52 }, (_, i) => `event:${i + 1}`);
+  const held = [...assignSplits(keys, options)].filter(([, s]) => s !== "train").map(([k]) => k);
+  const ids = held.map((k) => Number(k.split(":")[1])).sort((a, b) => a - b);
+  assert(ids.at(-1)! - ids[0] > 26, `held-out units ${ids}`);
   assertEquals(cropOptionProblems({}), {});
   assertEquals(
     Object.keys(cropOptionProblems({
@@ -33,9 +43,19 @@ Deno.test("crops_by_taxon: names, splits and options", () => {
       jpeg_quality: 0,
       crop_padding: -1,
       max_skipped_fraction: 2,
+      per_taxon_limit: 1.5,
+      image_max_side: 10_001,
       split_by: "station" as ExportOptions["split_by"],
     })).sort(),
-    ["crop_padding", "jpeg_quality", "max_skipped_fraction", "split", "split_by"],
+    [
+      "crop_padding",
+      "image_max_side",
+      "jpeg_quality",
+      "max_skipped_fraction",
+      "per_taxon_limit",
+      "split",
+      "split_by",
+    ],
   );
 });
 
@@ -58,7 +78,8 @@ Deno.test("crops_by_taxon: the allowed hosts are part of its reuse key, of no ot
 });
 
 Deno.test({
-  name: "crops_by_taxon: crops equal their source boxes; skips listed with reasons; resume",
+  name:
+    "crops_by_taxon (and detections_coco with images): crops equal their source boxes; skips listed with reasons; resume",
   ...serviceTest,
   async fn() {
     const sql = testDatabase();
@@ -131,6 +152,15 @@ Deno.test({
       await drainStream(cropsByTaxon, ctx({}), { limit: 50 }).catch((e) => (refused = String(e)));
       assert(refused.includes("too many crops left out: 4 of 44"), refused);
       assert(refused.includes("1 host not allowed"), refused);
+
+      // detections_coco with include_images resumes from any checkpoint to the same bytes
+      const coco = exporterFor(detectionsCoco, { include_images: true });
+      const zipped = await assertResumable(
+        coco,
+        ctx({ include_images: true, max_skipped_fraction: 0.25 }),
+        3,
+      );
+      assertEquals(zipped.records, 41);
 
       // more crops than one export holds: refused at the first batch, naming the count
       const limited = ctx({ max_skipped_fraction: 0.1 });

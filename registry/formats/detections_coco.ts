@@ -17,15 +17,70 @@
  * Every element is built by Postgres (`json_build_object`), so ids past 2^53 stay exact. One
  * statement per batch; the state holds the section, its cursor and whether an element was
  * already written in it (for the commas), so a resumed export writes the same bytes.
+ *
+ * Option `include_images` makes it a zip (`withOptions`, the zip-archive driver): first
+ * `images/<capture id>.jpg` for each image (`registry/source_jpeg.ts`, keyset on capture id, the
+ * ones that cannot be fetched kept in the state with their reason), then `annotations.json`, the
+ * same document (its JSON-sections state nested in the zip's) but for each `file_name` and the
+ * images left out and their annotations, then `skipped.csv`.
  */
 import { occurrenceFilterKeys, occurrencePredicate } from "../filters.ts";
-import { captureUrl, lineageName, realBox, settingsOf, stationZone } from "../occurrence_sql.ts";
-import { captureTimes, sessionTime } from "../time_sql.ts";
-import { type ExportQueryContext, type RecordId, recordId } from "../types.ts";
+import { defaultImageSourceSettings, mapBounded } from "../image_sources.ts";
+import { csvHeader, csvRecords } from "../keyset_csv.ts";
+import {
+  captureUrl,
+  type Fragment,
+  lineageName,
+  realBox,
+  settingsOf,
+  stationZone,
+} from "../occurrence_sql.ts";
+import { MAX_IMAGE_ENTRIES, refuseAboveLimit, refuseTooManySkipped } from "../image_dataset.ts";
+import { sourceJpeg } from "../source_jpeg.ts";
+import {
+  type ContentEntry,
+  type ExportOptions,
+  type ExportQueryContext,
+  type OptionKey,
+  type RecordId,
+  recordId,
+  type StreamExporter,
+  type StreamState,
+} from "../types.ts";
 import { finiteOrNull } from "../numeric_sql.ts";
+import { captureTimes, sessionTime } from "../time_sql.ts";
 import { capturesOfBatch, occurrencesFrom } from "../batch_sql.ts";
 import { jsonSections } from "../json_sections.ts";
-import type { ContentEntry } from "../types.ts";
+import { zipArchive, type ZipArchiveState, type ZipMember } from "../zip_archive.ts";
+
+/** The options of `detections_coco` (its `acceptedOptions`). */
+export const cocoOptionKeys: readonly OptionKey[] = ["include_images", "max_skipped_fraction"];
+
+/** Why `options` cannot be used (empty: they can), one message per option. */
+export function cocoOptionProblems(options: ExportOptions): Record<string, string> {
+  const problems: Record<string, string> = {};
+  const { include_images, max_skipped_fraction: fraction } = options;
+  if (include_images !== undefined && typeof include_images !== "boolean") {
+    problems.include_images = "must be true or false";
+  }
+  if (
+    fraction !== undefined &&
+    !(typeof fraction === "number" && Number.isFinite(fraction) && fraction >= 0 && fraction <= 1)
+  ) {
+    problems.max_skipped_fraction = "must be a number from 0 to 1";
+  }
+  return problems;
+}
+
+/** The options with their defaults (`include_images` false, `max_skipped_fraction` 0.05). */
+function cocoOptions(
+  options: ExportOptions = {},
+): { include_images: boolean; max_skipped_fraction: number } {
+  return {
+    include_images: options.include_images ?? false,
+    max_skipped_fraction: options.max_skipped_fraction ?? 0.05,
+  };
+}
 
 /** Boxed detections of the valid filtered occurrences (the annotations): one statement. */
 async function countAnnotations(ctx: ExportQueryContext): Promise<number> {
@@ -77,31 +132,50 @@ async function categories(
     order by t.id`;
 }
 
+/** True for a capture (`capture`: its id) holding a boxed detection of an exported occurrence. */
+function holdsExportedBox(ctx: ExportQueryContext, capture: Fragment): Fragment {
+  const { sql } = ctx;
+  return sql`exists (
+    select 1 from detections bd
+    where bd.source_image_id = ${capture} and ${realBox(sql, sql`bd.bbox`)}
+      and (select true from occurrences o
+        where o.id = bd.occurrence_id and ${occurrencePredicate(ctx)})
+  )`;
+}
+
+/** The next `limit` captures of the export after `afterId` (a CTE `batch` of their ids). */
+function capturesBatch(ctx: ExportQueryContext, afterId: RecordId, limit: number): Fragment {
+  const { sql } = ctx;
+  return sql`batch as (
+    select bs.id from source_images bs
+    where bs.project_id = ${ctx.projectId} and bs.id > ${afterId}
+      and ${holdsExportedBox(ctx, sql`bs.id`)}
+    order by bs.id
+    limit ${limit}
+  )`;
+}
+
+/** `file_name` of an image: its storage path; in the zip, `images/<capture id>.jpg`. */
+function fileName(ctx: ExportQueryContext, inZip: boolean): Fragment {
+  const { sql } = ctx;
+  return inZip ? sql`'images/' || s.id || '.jpg'` : sql`s.path`;
+}
+
 async function images(
   ctx: ExportQueryContext,
   { afterId }: Readonly<Record<string, RecordId>>,
   limit: number,
+  inZip = false,
 ): Promise<{ id: RecordId; json: string }[]> {
   const { sql } = ctx;
   const zone = stationZone(sql, settingsOf(ctx), "sd");
   return await sql<{ id: RecordId; json: string }[]>`
-    with batch as (
-      select bs.id from source_images bs
-      where bs.project_id = ${ctx.projectId} and bs.id > ${afterId}
-        and exists (
-          select 1 from detections bd
-          where bd.source_image_id = bs.id and ${realBox(sql, sql`bd.bbox`)}
-            and (select true from occurrences o
-              where o.id = bd.occurrence_id and ${occurrencePredicate(ctx)})
-        )
-      order by bs.id
-      limit ${limit}
-    )
+    with ${capturesBatch(ctx, afterId, limit)}
     select s.id, json_build_object(
       'id', s.id,
       'width', s.width,
       'height', s.height,
-      'file_name', s.path,
+      'file_name', ${fileName(ctx, inZip)},
       'coco_url', ${captureUrl(sql, sql`s.public_base_url`, sql`s.path`)},
       -- COCO's form (2013-11-14 17:02:52), station-local; null when more than a day outside
       -- the capture's session (issue 23, time_sql.ts)
@@ -118,10 +192,10 @@ async function annotations(
   ctx: ExportQueryContext,
   cursor: Readonly<Record<string, RecordId>>,
   limit: number,
-): Promise<{ occurrence_id: RecordId; id: RecordId; json: string }[]> {
+): Promise<{ occurrence_id: RecordId; id: RecordId; image_id: RecordId; json: string }[]> {
   const { sql } = ctx;
   // limit + 1 occurrences: the cursor's own one may have no detection left, every other has one
-  return await sql<{ occurrence_id: RecordId; id: RecordId; json: string }[]>`
+  return await sql<{ occurrence_id: RecordId; id: RecordId; image_id: RecordId; json: string }[]>`
     with ${occurrencesFrom(ctx, cursor.afterId, limit)}, page as (
       select pd.id from occ join detections pd on pd.occurrence_id = occ.id
       where ${realBox(sql, sql`pd.bbox`)}
@@ -129,7 +203,7 @@ async function annotations(
       order by pd.occurrence_id, pd.id
       limit ${limit}
     )
-    select d.occurrence_id, d.id, json_build_object(
+    select d.occurrence_id, d.id, d.source_image_id as image_id, json_build_object(
       'id', d.id,
       'image_id', d.source_image_id,
       'category_id', o.determination_id,
@@ -169,38 +243,187 @@ export const cocoContents: readonly ContentEntry[] = [
   },
 ];
 
+/**
+ * The COCO document: with `skipped` (capture ids as text) the one inside the zip of
+ * `include_images`, whose `file_name`s are `images/<capture id>.jpg` and which leaves out the
+ * skipped captures and their annotations; without, the JSON file itself.
+ */
+function cocoDocument(skipped?: ReadonlySet<string>): StreamExporter {
+  const inZip = skipped !== undefined;
+  const kept = (id: RecordId): boolean => !skipped?.has(String(id));
+  return jsonSections({
+    key: "detections_coco",
+    label: "Detections (COCO)",
+    contents: cocoContents,
+    description: "A COCO object-detection dataset (JSON): images (captures), annotations (boxed " +
+      "detections of valid occurrences, bbox [x, y, width, height], category = determination) " +
+      "and categories (the determined taxa, supercategory = order)",
+    acceptedFilters: occurrenceFilterKeys,
+    acceptedOptions: cocoOptionKeys,
+    optionProblems: cocoOptionProblems,
+    withOptions: (options) => (options.include_images === true ? cocoWithImages : detectionsCoco),
+    count: countAnnotations,
+    // images of the export more than a day outside their session
+    impossibleTimes: captureTimes(
+      "date_captured of the image null",
+      (ctx) => holdsExportedBox(ctx, ctx.sql`s.id`),
+    ),
+    leading,
+    /** Keyset of the section (taxon, capture or occurrence id); annotations: + detection id. */
+    cursor: ["afterId", "afterDetection"],
+    sections: [
+      { name: "categories", rows: categories, cursor: (row) => ({ afterId: recordId(row.id) }) },
+      {
+        name: "images",
+        rows: (ctx, after, limit) => images(ctx, after, limit, inZip),
+        cursor: (row) => ({ afterId: recordId(row.id) }),
+        keep: inZip ? (row) => kept(row.id) : undefined,
+      },
+      {
+        name: "annotations",
+        rows: annotations,
+        cursor: (row) => ({
+          afterId: recordId(row.occurrence_id),
+          afterDetection: recordId(row.id),
+        }),
+        records: true,
+        keep: inZip ? (row) => kept(row.image_id) : undefined,
+      },
+    ],
+  });
+}
+
 /** A COCO object-detection dataset of the exported occurrences (`detections_coco`). */
-export const detectionsCoco = jsonSections({
-  key: "detections_coco",
-  label: "Detections (COCO)",
-  contents: cocoContents,
-  description: "A COCO object-detection dataset (JSON): images (captures), annotations (boxed " +
-    "detections of valid occurrences, bbox [x, y, width, height], category = determination) " +
-    "and categories (the determined taxa, supercategory = order)",
-  acceptedFilters: occurrenceFilterKeys,
-  count: countAnnotations,
-  // images of the export more than a day outside their session
-  impossibleTimes: captureTimes("date_captured of the image null", (ctx) =>
-    ctx.sql`exists (
-      select 1 from detections bd
-      where bd.source_image_id = s.id and ${realBox(ctx.sql, ctx.sql`bd.bbox`)}
-        and (select true from occurrences o
-          where o.id = bd.occurrence_id and ${occurrencePredicate(ctx)})
-    )`),
-  leading,
-  /** Keyset of the section (taxon, capture or occurrence id); annotations: + detection id. */
-  cursor: ["afterId", "afterDetection"],
-  sections: [
-    { name: "categories", rows: categories, cursor: (row) => ({ afterId: recordId(row.id) }) },
-    { name: "images", rows: images, cursor: (row) => ({ afterId: recordId(row.id) }) },
+export const detectionsCoco: StreamExporter = cocoDocument();
+
+/** `skipped.csv` of `include_images`: one row per capture left out. */
+export const cocoSkippedColumns: readonly string[] = ["capture_id", "source_url", "reason"];
+
+/** The format's own state in the zip: the image total, the skipped ones, the document's state. */
+interface CocoImagesState extends ZipArchiveState {
+  total: number | null;
+  skipped: [RecordId, string][];
+  document: StreamState | null;
+}
+
+/** Captures of the export (one statement): the images the zip holds, skipped ones included. */
+async function countImages(ctx: ExportQueryContext): Promise<number> {
+  const { sql } = ctx;
+  const [row] = await sql<{ n: number }[]>`
+    select count(*)::bigint as n from source_images s
+    where s.project_id = ${ctx.projectId} and ${holdsExportedBox(ctx, sql`s.id`)}`;
+  return Number(row.n);
+}
+
+/** `images/<capture id>.jpg`, one per capture of the export, keyset on capture id. */
+const imagesPhase: ZipMember = {
+  name: null,
+  async batch(ctx, raw, limit) {
+    const state = raw as CocoImagesState;
+    const options = cocoOptions(ctx.options);
+    const total = state.total ?? await countImages(ctx);
+    refuseAboveLimit("detections_coco with include_images", {
+      total,
+      max: ctx.settings?.images?.maxCrops ?? MAX_IMAGE_ENTRIES,
+      noun: "images",
+    });
+    const { sql } = ctx;
+    const rows = await sql<{ id: RecordId; source_url: string | null }[]>`
+      with ${capturesBatch(ctx, state.afterId, limit)}
+      select s.id, ${captureUrl(sql, sql`s.public_base_url`, sql`s.path`)} as source_url
+      ${capturesOfBatch(sql)}`;
+    const settings = ctx.settings?.images ?? defaultImageSourceSettings;
+    const fetched = await mapBounded(
+      rows,
+      settings.concurrency,
+      (row) =>
+        row.source_url === null
+          ? Promise.resolve({ ok: false as const, reason: "no source URL" })
+          : sourceJpeg(row.source_url, settings),
+    );
+    const files: { name: string; data: Uint8Array }[] = [];
+    const skipped = [...state.skipped];
+    for (const [i, row] of rows.entries()) {
+      const image = fetched[i];
+      if (image.ok) files.push({ name: `images/${row.id}.jpg`, data: image.jpeg });
+      else skipped.push([recordId(row.id), image.reason]);
+    }
+    refuseTooManySkipped(skipped, {
+      total,
+      fraction: options.max_skipped_fraction,
+      nouns: { left: "images", of: "images" },
+    });
+    return {
+      data: "",
+      files,
+      rows: rows.length,
+      lastId: rows.length > 0 ? recordId(rows[rows.length - 1].id) : null,
+      extra: { total, skipped },
+    };
+  },
+};
+
+/** `annotations.json`: the COCO document, chunk by chunk, its driver's state in the zip's. */
+const annotationsMember: ZipMember = {
+  name: "annotations.json",
+  async batch(ctx, raw, limit) {
+    const state = raw as CocoImagesState;
+    const document = cocoDocument(new Set(state.skipped.map(([id]) => String(id))));
+    const chunk = await document.next(ctx, state.document ?? document.initialState(ctx), {
+      limit,
+    });
+    return {
+      data: chunk.data,
+      lastId: null,
+      // the member ends with the document
+      rows: chunk.done ? 0 : limit,
+      records: chunk.records,
+      extra: { document: chunk.state },
+    };
+  },
+};
+
+const cocoSkippedList: ZipMember = {
+  name: "skipped.csv",
+  async head(ctx, raw) {
+    const state = raw as CocoImagesState;
+    const { sql } = ctx;
+    const reasons = new Map(state.skipped.map(([id, reason]) => [String(id), reason]));
+    const rows = await sql<{ capture_id: RecordId; source_url: string | null }[]>`
+      select s.id as capture_id,
+        ${captureUrl(sql, sql`s.public_base_url`, sql`s.path`)} as source_url
+      from source_images s where s.id = any(${[...reasons.keys()]}::bigint[])
+      order by s.id`;
+    const cells = rows.map((row) => ({ ...row, reason: reasons.get(String(row.capture_id)) }));
+    return csvHeader(cocoSkippedColumns) + csvRecords(cells, cocoSkippedColumns);
+  },
+};
+
+/** `detections_coco` with `include_images`: the dataset and its images in one zip. */
+const cocoWithImages: StreamExporter = zipArchive({
+  ...detectionsCoco,
+  label: "Detections (COCO) with images (zip)",
+  description: "A COCO object-detection dataset with its images (zip): annotations.json " +
+    "(file_name = images/<capture id>.jpg), the images, and skipped.csv",
+  fetchesImages: true,
+  contents: [
     {
-      name: "annotations",
-      rows: annotations,
-      cursor: (row) => ({
-        afterId: recordId(row.occurrence_id),
-        afterDetection: recordId(row.id),
-      }),
-      records: true,
+      name: "images/<capture id>.jpg",
+      description: "the source image of each capture of annotations.json (as fetched when a " +
+        "JPEG, else re-encoded as JPEG at quality 90)",
+    },
+    {
+      name: "annotations.json",
+      description: "the COCO document of the JSON file, but each image's file_name its path " +
+        "in the zip and the skipped images and their annotations left out",
+    },
+    {
+      name: "skipped.csv",
+      description: "one row per capture left out (image missing, not an image, truncated, " +
+        "host not allowed) and the reason",
+      columns: cocoSkippedColumns,
     },
   ],
+  extra: { total: null, skipped: [], document: null },
+  members: [imagesPhase, annotationsMember, cocoSkippedList],
 });

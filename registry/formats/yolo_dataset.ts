@@ -36,10 +36,10 @@ import {
   refuseAboveLimit,
   refuseImageOptionProblems,
   refuseTooManySkipped,
-  splitOf,
   type SplitOptions,
   splitOptions,
   splitUnit,
+  unitSplits,
 } from "../image_dataset.ts";
 import { eachSourceImage, type FetchedImage } from "../image_sources.ts";
 import { csvHeader, csvRecords } from "../keyset_csv.ts";
@@ -239,6 +239,7 @@ const framesPhase: ZipMember = {
       (row) => row.source_url,
       (row, image) => frameOf(row, image, classes, options),
     );
+    const splitOf = await unitSplits(ctx, framesFrom(ctx), options);
     const files: { name: string; data: Uint8Array | string }[] = [];
     const skipped = [...state.skipped];
     for (const [i, row] of rows.entries()) {
@@ -247,7 +248,7 @@ const framesPhase: ZipMember = {
         skipped.push([recordId(row.capture_id), frame.reason]);
         continue;
       }
-      const split = splitOf(splitUnit(row, options.split_by), options);
+      const split = splitOf(splitUnit(row, options.split_by));
       files.push({ name: `images/${split}/${row.capture_id}.jpg`, data: frame.jpeg });
       files.push({ name: `labels/${split}/${row.capture_id}.txt`, data: frame.labels });
     }
