@@ -1,3 +1,4 @@
+// Long because COCO is four sections, and with include_images a zip of the images besides them.
 /**
  * `detections_coco`: a COCO object-detection dataset (cocodataset.org/#format-data, "1. Object
  * Detection") for training detectors and classifiers on the project's verified and machine
