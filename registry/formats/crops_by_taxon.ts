@@ -1,4 +1,4 @@
-// Long because a crops dataset is four members (crops, manifest, taxa, skipped) over one ranked set.
+// Long because a crops dataset is four members (crops, manifest, taxa, skipped) over one set.
 /**
  * `crops_by_taxon`: an image-classification dataset, one JPEG per boxed detection of an exported
  * (valid, filtered) occurrence, in a folder per split and taxon (a zip archive):
