@@ -1,20 +1,18 @@
 import { assert, assertEquals } from "../../tests/assert.ts";
 import { createSmallProject } from "../../tests/fixtures/small_project.ts";
-import { exportAllBatches } from "../../tests/record_export.ts";
 import {
   assertBatchingAgrees,
   assertCountsAgree,
+  batchesOf,
   smallProjectTest,
   statementCountTest,
 } from "./test_support.ts";
-import type { ExportQueryContext, RecordExporter } from "../types.ts";
+import type { RecordExporter } from "../types.ts";
 import { occurrencesApiJson } from "./occurrences_api_json.ts";
 
 const exporter: RecordExporter = occurrencesApiJson;
 
-/** Runs the whole export batch by batch, as the export activity does. */
-const exportAll = (ctx: ExportQueryContext, limit: number): ReturnType<typeof exportAllBatches> =>
-  exportAllBatches(exporter, ctx, limit);
+const exportAll = batchesOf(exporter);
 
 // deno-lint-ignore no-explicit-any
 type Json = any;

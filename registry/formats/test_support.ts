@@ -134,3 +134,10 @@ export async function assertCountsAgree(
     assertEquals(count, readRecords(text));
   }
 }
+
+/** The whole export of `exporter` batch by batch (batches of `limit`), as the export activity runs it. */
+export function batchesOf(
+  exporter: RecordExporter,
+): (ctx: ExportQueryContext, limit: number) => ReturnType<typeof exportAllBatches> {
+  return (ctx, limit) => exportAllBatches(exporter, ctx, limit);
+}
