@@ -8,14 +8,14 @@
  * `shared` (bytes of the name shared with the previous name), `suffixLength`, the suffix (UTF-8),
  * `crc` (CRC-32, 4 bytes little-endian), `size` (bytes), the zigzag-encoded `compressedSize -
  * size` (a few bytes for a deflated JPEG), then the zigzag-encoded difference between
- * the entry's offset and the end of the previous entry ({@link entryLength}; 0 in every archive
+ * the entry's offset and the end of the previous entry (`entryLength` of `registry/zip.ts`; 0 in every archive
  * the driver writes, its entries lying back to back). These are the central directory's
  * per-entry values (APPNOTE.TXT 4.3.12: CRC-32, sizes, relative offset of local header, file
  * name); flags, method and time are the same for every entry (`registry/zip.ts`).
  */
 import { deflateRawSync, inflateRawSync } from "node:zlib";
 import { Buffer } from "node:buffer";
-import { entryLength, type ZipEntry } from "./zip.ts";
+import { entryLengthOf, type ZipEntry } from "./zip.ts";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -62,7 +62,7 @@ export function packEntries(entries: readonly ZipEntry[]): string {
     pushVarint(out, zigzag(entry.compressedSize - entry.size));
     pushVarint(out, zigzag(entry.offset - end));
     previous = name;
-    end = entry.offset + entryLength(entry);
+    end = entry.offset + entryLengthOf(name.length, entry);
   }
   return deflateRawSync(Uint8Array.from(out)).toString("base64");
 }
@@ -106,7 +106,7 @@ export function unpackEntries(packed: string): ZipEntry[] {
     const entry: ZipEntry = { name: decoder.decode(name), offset, crc, compressedSize, size };
     entries.push(entry);
     previous = name;
-    end = offset + entryLength(entry);
+    end = offset + entryLengthOf(name.length, entry);
   }
   return entries;
 }
