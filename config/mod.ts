@@ -181,7 +181,7 @@ export interface ImageSourceSettings {
   /** First retry delay in milliseconds, doubled per attempt (default 250). */
   backoffMs: number;
   /**
-   * Most image entries one export writes (default `MAX_IMAGE_ENTRIES`: 5,000): crops of
+   * Most image entries one export writes (default `MAX_IMAGE_ENTRIES`: 50,000): crops of
    * `crops_by_taxon`; `yolo_dataset` frames count two (image and labels). Tests lower it.
    */
   maxCrops?: number;

@@ -126,8 +126,19 @@ export function endEntry(entry: ZipEntryState): { bytes: Uint8Array; entry: ZipE
 
 /** Bytes a local header, its data and its descriptor take, from an entry's final state. */
 export function entryLength(entry: ZipEntry): number {
-  const zip64 = entry.compressedSize > MAX32 || entry.size > MAX32;
-  return 30 + encoder.encode(entry.name).length + entry.compressedSize + (zip64 ? 24 : 16);
+  return entryLengthOf(encoder.encode(entry.name).length, entry);
+}
+
+/**
+ * {@link entryLength} from the name's length in UTF-8 bytes: the 30-byte local header (APPNOTE.TXT
+ * 4.3.7), the name, the data, and the data descriptor (4.3.9: 16 bytes, 24 with ZIP64 sizes).
+ */
+export function entryLengthOf(
+  nameBytes: number,
+  sizes: { compressedSize: number; size: number },
+): number {
+  const zip64 = sizes.compressedSize > MAX32 || sizes.size > MAX32;
+  return 30 + nameBytes + sizes.compressedSize + (zip64 ? 24 : 16);
 }
 
 /** The central directory and end records for `entries`, starting at byte `at.offset`. */

@@ -1,7 +1,8 @@
 import { assertEquals } from "../tests/assert.ts";
 import { assertResumable, drainStream } from "../tests/stream_drain.ts";
-import type { ExportQueryContext } from "./types.ts";
+import type { ExportQueryContext, StreamState } from "./types.ts";
 import { zipArchive } from "./zip_archive.ts";
+import { unpackEntries } from "./zip_entries_packed.ts";
 
 /** An image-dataset-like archive over in-memory rows: whole files, a table, a document. */
 const captures = [1, 2, 3, 4, 5].map((id) => ({ id, path: `images/${id}.jpg`, label: `m${id}` }));
@@ -109,4 +110,16 @@ Deno.test("zip_archive: a phase capping its own batches goes on with `more`", as
   assertEquals(Object.keys(members), captures.map((c) => c.path));
   assertEquals(members["images/5.jpg"], "m5");
   await assertResumable(capped, ctx, 10);
+});
+
+Deno.test("zip_archive: a checkpoint listing its entries (before the packed form) resumes", async () => {
+  const ctx = {} as ExportQueryContext;
+  const full = await drainStream(archive, ctx, { limit: 2 });
+  for (let i = 1; i < full.states.length - 1; i++) {
+    const { packedEntries, ...rest } = full.states[i] as Record<string, StreamState>;
+    const listed = { ...rest, entries: unpackEntries(String(packedEntries)) } as StreamState;
+    const resumed = await drainStream(archive, ctx, { limit: 2, from: listed });
+    const prefix = full.chunks.slice(0, i).reduce((n, c) => n + c.length, 0);
+    assertEquals(resumed.bytes, full.bytes.slice(prefix), `resuming a listed checkpoint ${i}`);
+  }
 });
