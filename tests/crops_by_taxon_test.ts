@@ -8,7 +8,7 @@
  */
 import { assert, assertEquals } from "./assert.ts";
 import { createUser } from "./fixtures/access.ts";
-import { jobLogs } from "../db/exports.ts";
+import { jobLogs, STAGES } from "../db/exports.ts";
 import { withProcesses } from "./faults_support.ts";
 import { countingListener, readCrops, seedCrops, slowProxy } from "./fixtures/crops_project.ts";
 import { startHarness } from "./harness.ts";
@@ -28,6 +28,19 @@ interface CocoZipReport {
   unreadable: string[];
   skipped: Record<string, string>[];
   same_as_json: boolean;
+}
+
+/**
+ * Asserts the export's `skipped_count` (export object and the job's export stage) is `expected`
+ * (the rows of its skipped.csv; null for a format without images, whose stage has no such param).
+ */
+function assertSkippedCount(done: Record<string, unknown>, expected: number | null): void {
+  assertEquals(done.skipped_count, expected);
+  const job = done.job as {
+    progress: { stages: { key: string; params: { key: string; value: unknown }[] }[] };
+  };
+  const stage = job.progress.stages.find((s) => s.key === STAGES.export.key);
+  assertEquals(stage?.params.find((p) => p.key === "skipped_count")?.value ?? null, expected);
 }
 
 /**
@@ -57,6 +70,7 @@ async function cocoWithImages(
   const plain = await create({});
   assertEquals(plain.status, "SUCCESS", String(plain.error));
   assert(new URL(plain.file_url as string).pathname.endsWith(".json"), String(plain.file_url));
+  assertSkippedCount(plain, null);
   const zipped = await create({ include_images: true, max_skipped_fraction: 0.25 });
   assertEquals(zipped.status, "SUCCESS", String(zipped.error));
   const url = zipped.file_url as string;
@@ -81,6 +95,7 @@ async function cocoWithImages(
     "not an image",
   ]);
   assert(report.same_as_json, "annotations.json differs from the JSON export");
+  assertSkippedCount(zipped, report.skipped.length);
   // 41 boxes on the 11 images written (the 3 skipped captures held one each)
   assertEquals(report.annotations, 41);
   assertEquals(zipped.record_count, 41);
@@ -183,6 +198,7 @@ Deno.test({
         report.skipped.map((r) => r.reason).sort(),
         ["HTTP 404", "box outside the image", "host not allowed", "not an image"],
       );
+      assertSkippedCount(done, report.skipped.length);
       const byStation = new Map<string, Set<string>>();
       for (const r of report.manifest) {
         byStation.set(r.deployment_id, (byStation.get(r.deployment_id) ?? new Set()).add(r.split));
@@ -212,6 +228,7 @@ Deno.test({
       const sides = Object.values(topReport.sizes).map(([w, height]) => Math.max(w, height));
       assertEquals(sides, Array(12).fill(32));
       assertEquals(topReport.skipped, []);
+      assertSkippedCount(top, 0);
       assertEquals(
         topReport.manifest.map((r) => r.detection_id).sort(),
         expected.map(String).sort(),
@@ -294,6 +311,9 @@ Deno.test({
           await readCrops(await h.download(done.file_url as string)),
         ];
         assertEquals(b.digests, a.digests);
+        // counted from the checkpoint's state: exact across the resume, not counted twice
+        assertSkippedCount(done, b.skipped.length);
+        assertSkippedCount(reference, a.skipped.length);
         assertEquals(b.checked, 40);
         assertEquals(b.problems, []);
         assertEquals(listener.connections(), 0);
