@@ -9,9 +9,15 @@
  */
 import { assert, assertEquals } from "./assert.ts";
 import { createUser } from "./fixtures/access.ts";
-import { jobLogs, STAGES } from "../db/exports.ts";
+import { jobLogs } from "../db/exports.ts";
 import { withProcesses } from "./faults_support.ts";
-import { countingListener, readCrops, seedCrops, slowProxy } from "./fixtures/crops_project.ts";
+import {
+  assertSkippedCount,
+  countingListener,
+  readCrops,
+  seedCrops,
+  slowProxy,
+} from "./fixtures/crops_project.ts";
 import { startHarness } from "./harness.ts";
 import { requireEnv, serviceTest } from "./support.ts";
 import type { Sql } from "../db/client.ts";
@@ -30,19 +36,6 @@ interface CocoZipReport {
   skipped: Record<string, string>[];
   same_as_json: boolean | null;
   digests: Record<string, string>;
-}
-
-/**
- * Asserts the export's `skipped_count` (export object and the job's export stage) is `expected`
- * (the rows of its skipped.csv; null for a format without images, whose stage has no such param).
- */
-function assertSkippedCount(done: Record<string, unknown>, expected: number | null): void {
-  assertEquals(done.skipped_count, expected);
-  const job = done.job as {
-    progress: { stages: { key: string; params: { key: string; value: unknown }[] }[] };
-  };
-  const stage = job.progress.stages.find((s) => s.key === STAGES.export.key);
-  assertEquals(stage?.params.find((p) => p.key === "skipped_count")?.value ?? null, expected);
 }
 
 /**
