@@ -2,6 +2,7 @@
 import {
   appendJobLog,
   exportOptions,
+  putStageParam,
   recordCount,
   recordedSourceVersions,
   setStage,
@@ -20,8 +21,14 @@ import type { ExportedFile } from "./types.ts";
 export function createExportRecordsActivities(access: ExportAccess) {
   const { sql, storage, requireExport, requireExporter, queryContext } = access;
 
-  async function reportProgress(exportId: number, records: number, total: number): Promise<void> {
-    const [found] = await sql`select 1 from data_exports where id = ${exportId}`;
+  async function reportProgress(
+    exportId: number,
+    records: number,
+    total: number,
+    skipped: number | null,
+  ): Promise<void> {
+    const [found] = await sql`
+      update data_exports set skipped_count = ${skipped} where id = ${exportId} returning 1`;
     if (!found) throw exportNotFound(exportId);
     await updateJobProgress(sql, exportId, (progress) => {
       setStage(progress, STAGES.export.key, {
@@ -29,6 +36,13 @@ export function createExportRecordsActivities(access: ExportAccess) {
         progress: total > 0 ? records / total : 1,
         params: { records_exported: records },
       });
+      if (skipped !== null) {
+        putStageParam(progress, STAGES.export.key, {
+          key: "skipped_count",
+          name: "Number of images left out (skipped.csv)",
+          value: skipped,
+        });
+      }
     });
   }
 
@@ -77,7 +91,7 @@ export function createExportRecordsActivities(access: ExportAccess) {
           );
           return total;
         },
-        progress: (records, total) => reportProgress(row.id, records, total),
+        progress: (records, total, skipped) => reportProgress(row.id, records, total, skipped),
       });
     },
 

@@ -20,6 +20,7 @@ import {
 import { UploadNotFoundError } from "../storage/errors.ts";
 import type { UploadState } from "../storage/types.ts";
 import { uploadRef } from "../storage/upload_ref.ts";
+import { skippedCount } from "../registry/image_dataset.ts";
 import { firstBatchLimit, nextBatchLimit } from "./batch_size.ts";
 import { CheckpointWriter } from "./checkpoint_writer.ts";
 import type { ExportAccess } from "./export_access.ts";
@@ -78,7 +79,11 @@ export async function streamToUpload(
       versions: SourceVersions,
       inSnapshot: <T>(read: (query: ExportQueryContext) => Promise<T>) => Promise<T>,
     ): Promise<number>;
-    progress(records: number, total: number): Promise<void>;
+    /**
+     * After each batch with records and at the end: the records written and the total, and the
+     * images left out so far (`skippedCount` of the state; null for formats without images).
+     */
+    progress(records: number, total: number, skipped: number | null): Promise<void>;
   },
 ): Promise<ExportedFile> {
   const { sql, readSql, readDatabaseUrl, storage, config, checkFilters } = access;
@@ -169,6 +174,7 @@ export async function streamToUpload(
     const details = (): ExportHeartbeat => {
       const seconds = (performance.now() - startedAt) / 1000;
       const durable = writer.checkpoint;
+      const skipped = skippedCount(writer.state);
       return {
         progress: {
           records: writer.records,
@@ -176,6 +182,7 @@ export async function streamToUpload(
           percent: total > 0 ? Math.round((writer.records / total) * 1000) / 10 : 100,
           rowsPerSecond: seconds > 0 ? Math.round((writer.records - startRecords) / seconds) : 0,
           bytes: writer.bytes,
+          ...(skipped === null ? {} : { skipped }),
         },
         checkpoint: {
           state: durable.state,
@@ -223,7 +230,9 @@ export async function streamToUpload(
           done = chunk.done;
           await writer.flush(done);
           beat();
-          if (chunk.records > 0 || done) await options.progress(writer.records, total);
+          if (chunk.records > 0 || done) {
+            await options.progress(writer.records, total, skippedCount(writer.state));
+          }
         }
         return {
           records: writer.records,

@@ -53,6 +53,8 @@ export interface HeartbeatProgress {
   rowsPerSecond: number;
   /** Bytes produced so far (durable or still buffered). */
   bytes: number;
+  /** Images (crops, frames) left out so far, as in skipped.csv; absent for formats without images. */
+  skipped?: number;
 }
 
 /**

@@ -217,6 +217,11 @@ export const ExportSchema = z.object({
   file_size_display: z.string(),
   checksum: z.string().nullable(),
   resumed_count: z.number().int(),
+  skipped_count: z.number().int().min(0).nullable().openapi({
+    description: "Images (crops, frames) the export left out so far, one per row of its " +
+      "skipped.csv (missing, not an image, truncated, host not allowed, box outside the image); " +
+      "null for formats that fetch no images",
+  }),
   queue_position: z.number().int().min(1).nullable().openapi({
     description: "While the export waits for a slot (PENDING under the running caps per user " +
       "and per project): its 1-based place in the admission order among every waiting export; " +

@@ -161,6 +161,7 @@ export async function serializeExport(
     file_size_display: formatFileSize(row.file_size),
     checksum: row.checksum,
     resumed_count: row.resumed_count,
+    skipped_count: row.skipped_count,
     queue_position: queuePosition,
     user_permissions: options.permissions,
     created_at: row.created_at.toISOString(),

@@ -30,6 +30,7 @@ export {
   jobLogs,
   type JobProgress,
   type ProgressStage,
+  putStageParam,
   setStage,
   type StageParam,
   STAGES,
@@ -70,6 +71,8 @@ export interface ExportRow {
   workflow_id: string | null;
   run_id: string | null;
   resumed_count: number;
+  /** Images (crops, frames) left out, as in skipped.csv; null for formats without images. */
+  skipped_count: number | null;
   /** The change markers of the snapshot the file is made from (db/snapshot.ts); null before. */
   source_version: number | string | null;
   global_source_version: number | string | null;

@@ -158,6 +158,18 @@ export function setStage(
   }
 }
 
+/**
+ * Sets one parameter of a stage, adding it after the others when the stage has none of its key
+ * (a parameter only some formats have, such as `skipped_count`). A missing stage is ignored.
+ */
+export function putStageParam(progress: JobProgress, key: string, param: StageParam): void {
+  const stage = progress.stages.find((s) => s.key === key);
+  if (!stage) return;
+  const found = stage.params.find((p) => p.key === param.key);
+  if (found) found.value = param.value;
+  else stage.params.push({ ...param });
+}
+
 /** Appends a line to the job log. */
 export async function appendJobLog(
   sql: Sql,

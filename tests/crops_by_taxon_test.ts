@@ -4,13 +4,20 @@
  * listed with their reasons and the export SUCCESS; above `max_skipped_fraction` the export is
  * FAILURE with the counts in its error, without retries. And a worker killed (SIGKILL) mid-way
  * through the crops: the next one resumes from the checkpoint, fetching only the images after it,
- * and every entry of the archive is the same as in an uninterrupted export.
+ * and every entry of the archive is the same as in an uninterrupted export; the same for
+ * `detections_coco` with `include_images`. `skipped_count` is the rows of skipped.csv throughout.
  */
 import { assert, assertEquals } from "./assert.ts";
 import { createUser } from "./fixtures/access.ts";
 import { jobLogs } from "../db/exports.ts";
 import { withProcesses } from "./faults_support.ts";
-import { countingListener, readCrops, seedCrops, slowProxy } from "./fixtures/crops_project.ts";
+import {
+  assertSkippedCount,
+  countingListener,
+  readCrops,
+  seedCrops,
+  slowProxy,
+} from "./fixtures/crops_project.ts";
 import { startHarness } from "./harness.ts";
 import { requireEnv, serviceTest } from "./support.ts";
 import type { Sql } from "../db/client.ts";
@@ -27,7 +34,8 @@ interface CocoZipReport {
   missing: string[];
   unreadable: string[];
   skipped: Record<string, string>[];
-  same_as_json: boolean;
+  same_as_json: boolean | null;
+  digests: Record<string, string>;
 }
 
 /**
@@ -57,6 +65,7 @@ async function cocoWithImages(
   const plain = await create({});
   assertEquals(plain.status, "SUCCESS", String(plain.error));
   assert(new URL(plain.file_url as string).pathname.endsWith(".json"), String(plain.file_url));
+  assertSkippedCount(plain, null);
   const zipped = await create({ include_images: true, max_skipped_fraction: 0.25 });
   assertEquals(zipped.status, "SUCCESS", String(zipped.error));
   const url = zipped.file_url as string;
@@ -81,6 +90,7 @@ async function cocoWithImages(
     "not an image",
   ]);
   assert(report.same_as_json, "annotations.json differs from the JSON export");
+  assertSkippedCount(zipped, report.skipped.length);
   // 41 boxes on the 11 images written (the 3 skipped captures held one each)
   assertEquals(report.annotations, 41);
   assertEquals(zipped.record_count, 41);
@@ -183,6 +193,7 @@ Deno.test({
         report.skipped.map((r) => r.reason).sort(),
         ["HTTP 404", "box outside the image", "host not allowed", "not an image"],
       );
+      assertSkippedCount(done, report.skipped.length);
       const byStation = new Map<string, Set<string>>();
       for (const r of report.manifest) {
         byStation.set(r.deployment_id, (byStation.get(r.deployment_id) ?? new Set()).add(r.split));
@@ -212,6 +223,7 @@ Deno.test({
       const sides = Object.values(topReport.sizes).map(([w, height]) => Math.max(w, height));
       assertEquals(sides, Array(12).fill(32));
       assertEquals(topReport.skipped, []);
+      assertSkippedCount(top, 0);
       assertEquals(
         topReport.manifest.map((r) => r.detection_id).sort(),
         expected.map(String).sort(),
@@ -235,72 +247,121 @@ Deno.test({
   },
 });
 
+/** What a kill test compares: the entry digests, the images checked and the skipped rows. */
+interface KilledArchive {
+  digests: Record<string, string>;
+  checked: number;
+  skipped: unknown[];
+}
+
+/**
+ * Exports `format` with `options` once through a worker, then again killing the worker (SIGKILL)
+ * once half the uninterrupted export's images were fetched (a proxy to moto, 120 ms an image,
+ * one at a time, 2 rows a batch); the next worker resumes from the checkpoint. Both archives are
+ * read by `read`; every entry must be equal, `checked` images in each, and at most the batches
+ * after the last delivered checkpoint fetched again.
+ */
+async function killMidImages(
+  format: string,
+  options: {
+    exportOptions: Record<string, unknown>;
+    checked: number;
+    read: (zip: Uint8Array) => Promise<KilledArchive>;
+  },
+): Promise<void> {
+  const listener = countingListener();
+  const proxy = slowProxy(120);
+  const host = new URL(proxy.url).host;
+  try {
+    await withProcesses({
+      batchSize: 2,
+      storage: "fs",
+      env: { SOURCE_IMAGE_HOSTS: host, IMAGE_FETCH_CONCURRENCY: "1", IMAGE_FETCH_ATTEMPTS: "2" },
+    }, async (h, spawn) => {
+      const seed = await seedCrops(h.sql, listener.port, { via: proxy.url });
+      const [, token] = await createUser(h.sql, "crops", true);
+      const create = async (): Promise<number> => {
+        const res = await h.api("POST", "/api/v2/exports/", {
+          token,
+          body: { project: seed.projectId, format, force: true, options: options.exportOptions },
+        });
+        assertEquals(res.status, 201, await res.clone().text());
+        return (await res.json()).id;
+      };
+      let worker = await spawn("reference");
+      const before = proxy.requests();
+      const reference = await h.waitForExport(await create(), token, 120_000);
+      assertEquals(reference.status, "SUCCESS", String(reference.error));
+      const clean = proxy.requests() - before;
+
+      const id = await create();
+      const started = proxy.requests();
+      const deadline = Date.now() + 60_000;
+      while (proxy.requests() - started < clean / 2) {
+        assert(Date.now() < deadline, "the export did not reach half its images");
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+      await worker.kill();
+      worker = await spawn("after-kill");
+      const done = await h.waitForExport(id, token, 120_000);
+      assertEquals(done.status, "SUCCESS", String(done.error));
+      const fetched = proxy.requests() - started;
+      const logs = (await jobLogs(h.sql, id)).map((l) => l.message);
+      assert(logs.some((m) => m.startsWith("resumed at")), logs.join("\n"));
+      // the images of the batches before the checkpoint are not fetched again: at most the
+      // few batches after the last delivered checkpoint are
+      assert(fetched < clean + clean / 2, `fetched ${fetched} images, ${clean} uninterrupted`);
+      assertEquals(done.record_count, reference.record_count);
+
+      const [a, b] = [
+        await options.read(await h.download(reference.file_url as string)),
+        await options.read(await h.download(done.file_url as string)),
+      ];
+      assertEquals(b.digests, a.digests);
+      assertEquals(b.checked, options.checked);
+      // counted from the checkpoint's state: exact across the resume, not counted twice
+      assertSkippedCount(done, b.skipped.length);
+      assertSkippedCount(reference, a.skipped.length);
+      assertEquals(listener.connections(), 0);
+    });
+  } finally {
+    listener.close();
+    await proxy.close();
+  }
+}
+
 Deno.test({
   name: "crops_by_taxon: kill -9 the worker mid-crops; it resumes to the same entries",
   ...serviceTest,
   async fn() {
-    const listener = countingListener();
-    // 120 ms per image, one at a time, 2 crops a batch: the crops take about 3 s
-    const proxy = slowProxy(120);
-    const host = new URL(proxy.url).host;
-    try {
-      await withProcesses({
-        batchSize: 2,
-        storage: "fs",
-        env: { SOURCE_IMAGE_HOSTS: host, IMAGE_FETCH_CONCURRENCY: "1", IMAGE_FETCH_ATTEMPTS: "2" },
-      }, async (h, spawn) => {
-        const seed = await seedCrops(h.sql, listener.port, { via: proxy.url });
-        const [, token] = await createUser(h.sql, "crops", true);
-        const create = async (): Promise<number> => {
-          const res = await h.api("POST", "/api/v2/exports/", {
-            token,
-            body: {
-              project: seed.projectId,
-              format: "crops_by_taxon",
-              force: true,
-              options: { max_skipped_fraction: 0.1 },
-            },
-          });
-          assertEquals(res.status, 201, await res.clone().text());
-          return (await res.json()).id;
-        };
-        let worker = await spawn("reference");
-        const before = proxy.requests();
-        const reference = await h.waitForExport(await create(), token, 120_000);
-        assertEquals(reference.status, "SUCCESS", String(reference.error));
-        const clean = proxy.requests() - before;
+    await killMidImages("crops_by_taxon", {
+      exportOptions: { max_skipped_fraction: 0.1 },
+      checked: 40,
+      read: async (zip) => {
+        const report = await readCrops(zip);
+        assertEquals(report.problems, []);
+        return report;
+      },
+    });
+  },
+});
 
-        const id = await create();
-        const started = proxy.requests();
-        const deadline = Date.now() + 60_000;
-        while (proxy.requests() - started < clean / 2) {
-          assert(Date.now() < deadline, "the export did not reach half its images");
-          await new Promise((resolve) => setTimeout(resolve, 20));
-        }
-        await worker.kill();
-        worker = await spawn("after-kill");
-        const done = await h.waitForExport(id, token, 120_000);
-        assertEquals(done.status, "SUCCESS", String(done.error));
-        const fetched = proxy.requests() - started;
-        const logs = (await jobLogs(h.sql, id)).map((l) => l.message);
-        assert(logs.some((m) => m.startsWith("resumed at")), logs.join("\n"));
-        // the images of the batches before the checkpoint are not fetched again: at most the
-        // few batches after the last delivered checkpoint are
-        assert(fetched < clean + clean / 2, `fetched ${fetched} images, ${clean} uninterrupted`);
-        assertEquals(done.record_count, reference.record_count);
-
-        const [a, b] = [
-          await readCrops(await h.download(reference.file_url as string)),
-          await readCrops(await h.download(done.file_url as string)),
-        ];
-        assertEquals(b.digests, a.digests);
-        assertEquals(b.checked, 40);
-        assertEquals(b.problems, []);
-        assertEquals(listener.connections(), 0);
-      });
-    } finally {
-      listener.close();
-      await proxy.close();
-    }
+Deno.test({
+  name:
+    "detections_coco include_images: kill -9 the worker mid-images; it resumes to the same entries",
+  ...serviceTest,
+  async fn() {
+    await killMidImages("detections_coco", {
+      exportOptions: { include_images: true, max_skipped_fraction: 0.25 },
+      checked: 11,
+      read: async (zip) => {
+        const report = await runPythonReader("coco_zip_check.py", [zip], {
+          modules: ["pycocotools", "PIL"],
+          packages: ["pycocotools", "Pillow"],
+        }) as CocoZipReport;
+        assertEquals([report.bad, report.missing, report.unreadable], [null, [], []]);
+        return { digests: report.digests, checked: report.images, skipped: report.skipped };
+      },
+    });
   },
 });

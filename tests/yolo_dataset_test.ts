@@ -11,6 +11,7 @@ import { createUser } from "./fixtures/access.ts";
 import { jobLogs } from "../db/exports.ts";
 import { withProcesses } from "./faults_support.ts";
 import {
+  assertSkippedCount,
   countingListener,
   readYolo,
   seedCrops,
@@ -78,6 +79,7 @@ Deno.test({
       assertEquals(report.bad, null);
       assertEquals(report.problems, []);
       assertEquals(report.frames.length, 10);
+      assertSkippedCount(done, report.skipped.length);
       assertEquals(report.checked, 40);
       assert(report.worst <= 1, `worst edge ${report.worst} px`);
       assert(report.frames.every((f) => f.size[0] === 200 && f.size[1] < 160), "not downscaled");
@@ -185,6 +187,7 @@ Deno.test({
         const entries = (digests: Record<string, string>) =>
           Object.entries(digests).filter(([name]) => name !== "README.md");
         assertEquals(entries(b.digests), entries(a.digests));
+        assertSkippedCount(done, b.skipped.length);
         assertEquals(b.checked, 40);
         assertEquals(b.problems, []);
         assertEquals(listener.connections(), 0);
