@@ -64,13 +64,11 @@ Deno.test("zip_entries_packed: odd names, gaps in offsets, ZIP64 sizes, none", (
   assertEquals(unpackEntries(""), []);
 });
 
-Deno.test("zip_entries_packed: appending one batch at 100,000 entries stays quick", () => {
+// The time of one append at 100,000 entries (~0.4 s idle, measured) is a figure for the bench,
+// not an assertion here: timing goals live in `deno task bench`.
+Deno.test("zip_entries_packed: appending one batch at 100,000 entries keeps every entry", () => {
   const entries = cropEntries(100_100);
   let packed = packEntries(entries.slice(0, 100_000));
-  const started = performance.now();
   packed = packEntries([...unpackEntries(packed), ...entries.slice(100_000)]);
-  const ms = performance.now() - started;
-  console.log(`append of 100 entries at 100,000: ${ms.toFixed(0)} ms`);
-  assertEquals(unpackEntries(packed).length, 100_100);
-  assert(ms < 2_000, `${ms} ms`);
+  assertEquals(unpackEntries(packed), entries);
 });
