@@ -10,7 +10,9 @@
  */
 import { occurrencePredicate } from "./filters.ts";
 import { realBox } from "./numeric_sql.ts";
-import type { Fragment } from "./occurrence_sql.ts";
+import { csvHeader, csvRecords } from "./keyset_csv.ts";
+import { captureUrl, type Fragment } from "./occurrence_sql.ts";
+import type { MemberBatch, ZipArchiveState, ZipMember } from "./zip_archive.ts";
 import {
   type ExportOptions,
   type ExportQueryContext,
@@ -261,4 +263,89 @@ export function refuseAboveLimit(
       `${total} (the archive's checkpoint lists every entry it wrote); narrow the filters ` +
       "(taxa, dates, stations, min_score)",
   );
+}
+
+/** What became of one item of an image phase: a file for the archive, or the reason it is left out. */
+export type ImageOutcome =
+  | { id: RecordId; name: string; data: Uint8Array }
+  | { id: RecordId; reason: string };
+
+/**
+ * One batch of an image phase (a {@link MemberBatch} writing whole files) over `rows` (read in
+ * keyset order): each row's outcome (`outcomeOf`: a file, or the reason it is left out), the
+ * files in order, the skipped list of `state` grown by the failures (`[id, reason]`, kept with
+ * `total` in the format's state), the cursor after the last row; the files count as records
+ * when `filesAreRecords` (crops: yes; COCO images: no, its records are annotations). Throws like
+ * {@link refuseTooManySkipped} when the list passes `fraction` of `total`.
+ */
+export function imageBatch<Row>(
+  rows: readonly Row[],
+  outcomeOf: (row: Row, index: number) => ImageOutcome,
+  state: { total: number; skipped: readonly (readonly [RecordId, string])[] },
+  rule: { fraction: number; nouns: { left: string; of: string }; filesAreRecords: boolean },
+): MemberBatch {
+  const files: { name: string; data: Uint8Array }[] = [];
+  const skipped = state.skipped.map(([id, reason]): [RecordId, string] => [id, reason]);
+  let lastId: RecordId | null = null;
+  rows.forEach((row, index) => {
+    const outcome = outcomeOf(row, index);
+    lastId = outcome.id;
+    if ("reason" in outcome) skipped.push([outcome.id, outcome.reason]);
+    else files.push({ name: outcome.name, data: outcome.data });
+  });
+  const { total } = state;
+  refuseTooManySkipped(skipped, { total, fraction: rule.fraction, nouns: rule.nouns });
+  return {
+    data: "",
+    files,
+    rows: rows.length,
+    ...(rule.filesAreRecords ? { records: files.length } : {}),
+    lastId,
+    extra: { total, skipped },
+  };
+}
+
+/** The state of an image archive that lists what it left out (`[id, reason]` pairs). */
+export interface SkippedState extends ZipArchiveState {
+  skipped: [RecordId, string][];
+}
+
+/** `skipped.csv` of the formats that leave out whole captures: one row per capture. */
+export const skippedCaptureColumns: readonly string[] = ["capture_id", "source_url", "reason"];
+
+/**
+ * The `skipped.csv` member of a format whose state lists skipped captures (`[capture id,
+ * reason]`): {@link skippedCaptureColumns}, by capture id, with each capture's source URL.
+ */
+export const skippedCapturesMember: ZipMember = {
+  name: "skipped.csv",
+  async head(ctx, raw) {
+    const { sql } = ctx;
+    const { skipped } = raw as SkippedState;
+    const reasons = new Map(skipped.map(([id, reason]) => [String(id), reason]));
+    const rows = await sql<{ capture_id: RecordId; source_url: string | null }[]>`
+      select s.id as capture_id,
+        ${captureUrl(sql, sql`s.public_base_url`, sql`s.path`)} as source_url
+      from source_images s where s.id = any(${[...reasons.keys()]}::bigint[])
+      order by s.id`;
+    const cells = rows.map((row) => ({ ...row, reason: reasons.get(String(row.capture_id)) }));
+    return csvHeader(skippedCaptureColumns) + csvRecords(cells, skippedCaptureColumns);
+  },
+};
+
+/**
+ * The items of an image archive's export: `known` (the total in its state) or `count(ctx)`,
+ * refused by {@link refuseAboveLimit} above the entries one archive holds (`images.maxCrops`
+ * of the settings, default {@link MAX_IMAGE_ENTRIES}), naming `format` and its `noun`.
+ */
+export async function imageTotal(
+  ctx: ExportQueryContext,
+  known: number | null | undefined,
+  count: (ctx: ExportQueryContext) => Promise<number>,
+  names: { format: string; noun: string },
+): Promise<number> {
+  const total = known ?? await count(ctx);
+  const max = ctx.settings?.images?.maxCrops ?? MAX_IMAGE_ENTRIES;
+  refuseAboveLimit(names.format, { total, max, noun: names.noun });
+  return total;
 }

@@ -71,3 +71,13 @@ export async function assertResumable(
   }
   return { bytes: full.bytes, records: full.records };
 }
+
+/**
+ * The error message of draining `exporter` over `ctx` in batches of 50 (`""` when it ends
+ * without one): what a refused export says.
+ */
+export async function refusalOf(exporter: Exporter, ctx: ExportQueryContext): Promise<string> {
+  let refused = "";
+  await drainStream(exporter, ctx, { limit: 50 }).catch((e) => (refused = String(e)));
+  return refused;
+}

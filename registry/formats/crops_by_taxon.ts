@@ -22,11 +22,12 @@ import { eachSourceImage } from "../image_sources.ts";
 import { cropRegion, cutCrop, decodeImage } from "../image_crops.ts";
 import {
   boxedDetectionsFrom,
+  imageBatch,
   imageOptionProblems,
+  type ImageOutcome,
+  imageTotal,
   MAX_IMAGE_ENTRIES,
-  refuseAboveLimit,
   refuseImageOptionProblems,
-  refuseTooManySkipped,
   type SplitOfUnit,
   type SplitOptions,
   splitOptions,
@@ -287,32 +288,22 @@ const cropsPhase: ZipMember = {
   async batch(ctx, raw, limit) {
     const state = raw as CropsState;
     const options = cropOptions(ctx.options);
-    const total = state.total ?? await countCrops(ctx);
-    const max = ctx.settings?.images?.maxCrops ?? MAX_CROPS;
-    refuseAboveLimit("crops_by_taxon", { total, max, noun: "crops" });
+    const names = { format: "crops_by_taxon", noun: "crops" };
+    const total = await imageTotal(ctx, state.total, countCrops, names);
     const rows = await cropRows(ctx, state.afterId, limit);
     const crops = await cutCrops(ctx, rows, options);
     const splitOf = await unitSplits(ctx, cropCapturesFrom(ctx), options);
-    const files: { name: string; data: Uint8Array }[] = [];
-    const skipped = [...state.skipped];
-    for (const row of rows) {
+    const cropOf = (row: CropRow): ImageOutcome => {
       const crop = crops.get(row.detection_id)!;
-      if (crop.ok) files.push({ name: cropFile(row, options, splitOf), data: crop.jpeg });
-      else skipped.push([recordId(row.detection_id), crop.reason]);
-    }
-    refuseTooManySkipped(skipped, {
-      total,
+      const id = recordId(row.detection_id);
+      if (!crop.ok) return { id, reason: crop.reason };
+      return { id, name: cropFile(row, options, splitOf), data: crop.jpeg };
+    };
+    return imageBatch(rows, cropOf, { total, skipped: state.skipped }, {
       fraction: options.max_skipped_fraction,
       nouns: { left: "crops", of: "detections" },
+      filesAreRecords: true,
     });
-    return {
-      data: "",
-      files,
-      rows: rows.length,
-      records: files.length,
-      lastId: rows.length > 0 ? recordId(rows[rows.length - 1].detection_id) : null,
-      extra: { total, skipped },
-    };
   },
 };
 

@@ -1,8 +1,12 @@
 import { defaultFormatSettings } from "../../config/mod.ts";
 import { assert, assertEquals } from "../../tests/assert.ts";
-import { countingListener, readCrops, seedCrops } from "../../tests/fixtures/crops_project.ts";
-import { assertResumable, drainStream } from "../../tests/stream_drain.ts";
-import { serviceTest, testDatabase } from "../../tests/support.ts";
+import {
+  imageQueryContext,
+  readCrops,
+  withCropsProject,
+} from "../../tests/fixtures/crops_project.ts";
+import { assertResumable, drainStream, refusalOf } from "../../tests/stream_drain.ts";
+import { serviceTest } from "../../tests/support.ts";
 import { defaultImageSourceSettings } from "../image_sources.ts";
 import { exporterFor } from "../mod.ts";
 import { exportSettingsKey } from "../settings_key.ts";
@@ -82,27 +86,10 @@ Deno.test({
     "crops_by_taxon (and detections_coco with images): crops equal their source boxes; skips listed with reasons; resume",
   ...serviceTest,
   async fn() {
-    const sql = testDatabase();
-    const listener = countingListener();
-    try {
-      const seed = await seedCrops(sql, listener.port);
+    await withCropsProject(async (sql, seed, listener) => {
       assertEquals(seed.detections, 44);
-      const ctx = (options: ExportOptions): ExportQueryContext => ({
-        sql,
-        projectId: seed.projectId,
-        filters: {},
-        settings: {
-          ...defaultFormatSettings,
-          images: {
-            ...defaultImageSourceSettings,
-            hosts: [seed.host],
-            attempts: 2,
-            backoffMs: 10,
-            timeoutMs: 5000,
-          },
-        },
-        options,
-      });
+      const ctx = (options: ExportOptions): ExportQueryContext =>
+        imageQueryContext(sql, seed, options);
       const allowed = ctx({ max_skipped_fraction: 0.1 });
       assertEquals(await cropsByTaxon.count(allowed), 44);
       const { bytes, records } = await assertResumable(cropsByTaxon, allowed, 7);
@@ -148,8 +135,7 @@ Deno.test({
       assertEquals(byCapture.records, 40);
 
       // above the threshold (default 0.05: 4 of 44 is 9 %): the export fails, naming the counts
-      let refused = "";
-      await drainStream(cropsByTaxon, ctx({}), { limit: 50 }).catch((e) => (refused = String(e)));
+      const refused = await refusalOf(cropsByTaxon, ctx({}));
       assert(refused.includes("too many crops left out: 4 of 44"), refused);
       assert(refused.includes("1 host not allowed"), refused);
 
@@ -163,17 +149,9 @@ Deno.test({
       assertEquals(zipped.records, 41);
 
       // more crops than one export holds: refused at the first batch, naming the count
-      const limited = ctx({ max_skipped_fraction: 0.1 });
-      limited.settings = {
-        ...limited.settings!,
-        images: { ...limited.settings!.images!, maxCrops: 10 },
-      };
-      let tooMany = "";
-      await drainStream(cropsByTaxon, limited, { limit: 50 }).catch((e) => (tooMany = String(e)));
+      const limited = imageQueryContext(sql, seed, { max_skipped_fraction: 0.1 }, {}, 10);
+      const tooMany = await refusalOf(cropsByTaxon, limited);
       assert(tooMany.includes("at most 10 crops per export for now: this request has 44"), tooMany);
-    } finally {
-      listener.close();
-      await sql.end();
-    }
+    });
   },
 });

@@ -27,7 +27,6 @@
  */
 import { occurrenceFilterKeys, occurrencePredicate } from "../filters.ts";
 import { defaultImageSourceSettings, mapBounded } from "../image_sources.ts";
-import { csvHeader, csvRecords } from "../keyset_csv.ts";
 import {
   captureUrl,
   type Fragment,
@@ -36,7 +35,13 @@ import {
   settingsOf,
   stationZone,
 } from "../occurrence_sql.ts";
-import { MAX_IMAGE_ENTRIES, refuseAboveLimit, refuseTooManySkipped } from "../image_dataset.ts";
+import {
+  imageBatch,
+  type ImageOutcome,
+  imageTotal,
+  skippedCaptureColumns,
+  skippedCapturesMember,
+} from "../image_dataset.ts";
 import { sourceJpeg } from "../source_jpeg.ts";
 import {
   type ContentEntry,
@@ -298,7 +303,7 @@ function cocoDocument(skipped?: ReadonlySet<string>): StreamExporter {
 export const detectionsCoco: StreamExporter = cocoDocument();
 
 /** `skipped.csv` of `include_images`: one row per capture left out. */
-export const cocoSkippedColumns: readonly string[] = ["capture_id", "source_url", "reason"];
+export const cocoSkippedColumns: readonly string[] = skippedCaptureColumns;
 
 /** The format's own state in the zip: the image total, the skipped ones, the document's state. */
 interface CocoImagesState extends ZipArchiveState {
@@ -322,10 +327,8 @@ const imagesPhase: ZipMember = {
   async batch(ctx, raw, limit) {
     const state = raw as CocoImagesState;
     const options = cocoOptions(ctx.options);
-    const total = state.total ?? await countImages(ctx);
-    refuseAboveLimit("detections_coco with include_images", {
-      total,
-      max: ctx.settings?.images?.maxCrops ?? MAX_IMAGE_ENTRIES,
+    const total = await imageTotal(ctx, state.total, countImages, {
+      format: "detections_coco with include_images",
       noun: "images",
     });
     const { sql } = ctx;
@@ -342,27 +345,23 @@ const imagesPhase: ZipMember = {
           ? Promise.resolve({ ok: false as const, reason: "no source URL" })
           : sourceJpeg(row.source_url, settings),
     );
-    const files: { name: string; data: Uint8Array }[] = [];
-    const skipped = [...state.skipped];
-    for (const [i, row] of rows.entries()) {
-      const image = fetched[i];
-      if (image.ok) files.push({ name: `images/${row.id}.jpg`, data: image.jpeg });
-      else skipped.push([recordId(row.id), image.reason]);
-    }
-    refuseTooManySkipped(skipped, {
-      total,
-      fraction: options.max_skipped_fraction,
-      nouns: { left: "images", of: "images" },
-    });
-    return {
-      data: "",
-      files,
-      rows: rows.length,
-      lastId: rows.length > 0 ? recordId(rows[rows.length - 1].id) : null,
-      extra: { total, skipped },
-    };
+    // a capture's image, as fetched (a JPEG) or re-encoded, or why it is left out
+    return imageBatch(
+      rows,
+      (row, i): ImageOutcome => {
+        const image = fetched[i];
+        return image.ok
+          ? { id: recordId(row.id), name: `images/${row.id}.jpg`, data: image.jpeg }
+          : { id: recordId(row.id), reason: image.reason };
+      },
+      { total, skipped: state.skipped },
+      { fraction: options.max_skipped_fraction, nouns: IMAGE_NOUNS, filesAreRecords: false },
+    );
   },
 };
+
+/** What `max_skipped_fraction` counts for `include_images`: images of images. */
+const IMAGE_NOUNS = { left: "images", of: "images" };
 
 /** `annotations.json`: the COCO document, chunk by chunk, its driver's state in the zip's. */
 const annotationsMember: ZipMember = {
@@ -381,22 +380,6 @@ const annotationsMember: ZipMember = {
       records: chunk.records,
       extra: { document: chunk.state },
     };
-  },
-};
-
-const cocoSkippedList: ZipMember = {
-  name: "skipped.csv",
-  async head(ctx, raw) {
-    const state = raw as CocoImagesState;
-    const { sql } = ctx;
-    const reasons = new Map(state.skipped.map(([id, reason]) => [String(id), reason]));
-    const rows = await sql<{ capture_id: RecordId; source_url: string | null }[]>`
-      select s.id as capture_id,
-        ${captureUrl(sql, sql`s.public_base_url`, sql`s.path`)} as source_url
-      from source_images s where s.id = any(${[...reasons.keys()]}::bigint[])
-      order by s.id`;
-    const cells = rows.map((row) => ({ ...row, reason: reasons.get(String(row.capture_id)) }));
-    return csvHeader(cocoSkippedColumns) + csvRecords(cells, cocoSkippedColumns);
   },
 };
 
@@ -426,5 +409,5 @@ const cocoWithImages: StreamExporter = zipArchive({
     },
   ],
   extra: { total: null, skipped: [], document: null },
-  members: [imagesPhase, annotationsMember, cocoSkippedList],
+  members: [imagesPhase, annotationsMember, skippedCapturesMember],
 });

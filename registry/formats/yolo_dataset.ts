@@ -36,13 +36,14 @@ import {
   refuseAboveLimit,
   refuseImageOptionProblems,
   refuseTooManySkipped,
+  skippedCaptureColumns,
+  skippedCapturesMember,
   type SplitOptions,
   splitOptions,
   splitUnit,
   unitSplits,
 } from "../image_dataset.ts";
 import { eachSourceImage, type FetchedImage } from "../image_sources.ts";
-import { csvHeader, csvRecords } from "../keyset_csv.ts";
 import { captureUrl } from "../occurrence_sql.ts";
 import {
   type ExportOptions,
@@ -54,7 +55,7 @@ import {
 import { zipArchive, type ZipArchiveState, type ZipMember } from "../zip_archive.ts";
 
 /** `skipped.csv`: one row per capture left out. */
-export const yoloSkippedColumns: readonly string[] = ["capture_id", "source_url", "reason"];
+export const yoloSkippedColumns: readonly string[] = skippedCaptureColumns;
 
 /** The options of the format, every one defaulted. */
 export interface YoloOptions extends SplitOptions {
@@ -293,23 +294,6 @@ const dataYaml: ZipMember = {
   },
 };
 
-const skippedList: ZipMember = {
-  name: "skipped.csv",
-  async head(ctx, raw) {
-    const state = raw as YoloState;
-    const { sql } = ctx;
-    const reasons = new Map(state.skipped.map(([id, reason]) => [String(id), reason]));
-    const rows = await sql<{ capture_id: RecordId; source_url: string | null }[]>`
-      select s.id as capture_id, ${
-      captureUrl(sql, sql`s.public_base_url`, sql`s.path`)
-    } as source_url
-      from source_images s where s.id = any(${[...reasons.keys()]}::bigint[])
-      order by s.id`;
-    const cells = rows.map((row) => ({ ...row, reason: reasons.get(String(row.capture_id)) }));
-    return csvHeader(yoloSkippedColumns) + csvRecords(cells, yoloSkippedColumns);
-  },
-};
-
 /** Frames and YOLO labels of the boxed detections by split (`yolo_dataset`). */
 export const yoloDataset = zipArchive({
   key: "yolo_dataset",
@@ -324,7 +308,7 @@ export const yoloDataset = zipArchive({
   fetchesImages: true,
   count: countFrames,
   extra: { classes: null, total: null, skipped: [] },
-  members: [classesPhase, framesPhase, dataYaml, skippedList],
+  members: [classesPhase, framesPhase, dataYaml, skippedCapturesMember],
   dataCard: true,
   contents: [
     {

@@ -1,16 +1,14 @@
-import { defaultFormatSettings } from "../../config/mod.ts";
 import { assert, assertEquals } from "../../tests/assert.ts";
 import {
-  countingListener,
+  imageQueryContext,
   readYolo,
-  seedCrops,
   storedBoxes,
+  withCropsProject,
   type YoloReport,
 } from "../../tests/fixtures/crops_project.ts";
 import { runPythonReader } from "../../tests/readers.ts";
-import { assertResumable, drainStream } from "../../tests/stream_drain.ts";
-import { serviceTest, testDatabase } from "../../tests/support.ts";
-import { defaultImageSourceSettings } from "../image_sources.ts";
+import { assertResumable, drainStream, refusalOf } from "../../tests/stream_drain.ts";
+import { serviceTest } from "../../tests/support.ts";
 import type { ExportOptions, ExportQueryContext } from "../types.ts";
 import { dataYamlText, labelLine, yoloDataset, yoloOptions } from "./yolo_dataset.ts";
 
@@ -36,14 +34,6 @@ Deno.test("yolo_dataset: label lines, options", () => {
     assertEquals(Object.keys(problems), ["image_max_side"], String(bad));
   }
   assertEquals(yoloDataset.optionProblems!({ image_max_side: 16, jpeg_quality: 100 }), {});
-  assertEquals(yoloDataset.acceptedOptions, [
-    "split",
-    "split_by",
-    "split_seed",
-    "jpeg_quality",
-    "image_max_side",
-    "max_skipped_fraction",
-  ]);
 });
 
 Deno.test("yolo_dataset: data.yaml names read back by PyYAML whatever they hold", async () => {
@@ -92,26 +82,9 @@ Deno.test({
   name: "yolo_dataset: labels map back to the stored boxes; skips listed with reasons; resume",
   ...serviceTest,
   async fn() {
-    const sql = testDatabase();
-    const listener = countingListener();
-    try {
-      const seed = await seedCrops(sql, listener.port);
-      const ctx = (options: ExportOptions, filters = {}): ExportQueryContext => ({
-        sql,
-        projectId: seed.projectId,
-        filters,
-        settings: {
-          ...defaultFormatSettings,
-          images: {
-            ...defaultImageSourceSettings,
-            hosts: [seed.host],
-            attempts: 2,
-            backoffMs: 10,
-            timeoutMs: 5000,
-          },
-        },
-        options,
-      });
+    await withCropsProject(async (sql, seed, listener) => {
+      const ctx = (options: ExportOptions, filters = {}): ExportQueryContext =>
+        imageQueryContext(sql, seed, options, filters);
       // 10 good captures of 4 boxes; one each missing, not an image, off the list, box outside
       const allowed = ctx({ max_skipped_fraction: 0.3 });
       assertEquals(await yoloDataset.count(allowed), 14);
@@ -185,23 +158,14 @@ Deno.test({
       assertEquals(filteredReport.skipped.map((r) => r.reason), ["host not allowed"]);
 
       // above the threshold (default 0.05: 4 of 14): the export fails, naming the counts
-      let refused = "";
-      await drainStream(yoloDataset, ctx({}), { limit: 50 }).catch((e) => (refused = String(e)));
+      const refused = await refusalOf(yoloDataset, ctx({}));
       assert(refused.includes("too many frames left out: 4 of 14 captures"), refused);
       assert(refused.includes("1 box outside the image"), refused);
 
       // more frames than one archive holds (two entries each): refused before any image
-      const limited = ctx({ max_skipped_fraction: 0.3 });
-      limited.settings = {
-        ...limited.settings!,
-        images: { ...limited.settings!.images!, maxCrops: 10 },
-      };
-      let tooMany = "";
-      await drainStream(yoloDataset, limited, { limit: 50 }).catch((e) => (tooMany = String(e)));
+      const limited = imageQueryContext(sql, seed, { max_skipped_fraction: 0.3 }, {}, 10);
+      const tooMany = await refusalOf(yoloDataset, limited);
       assert(tooMany.includes("at most 5 frames per export for now: this request has 14"), tooMany);
-    } finally {
-      listener.close();
-      await sql.end();
-    }
+    });
   },
 });
