@@ -1,7 +1,9 @@
 /**
  * `deno task cli <command>`: operator commands.
  *   migrate                                   apply database migrations
- *   seed-demo --occurrences N [--seed S]      add a demo project; last line is JSON
+ *   seed-demo --occurrences N [--seed S] [--images-base-url URL]
+ *                                             add a demo project; last line is JSON; with
+ *                                             --images-base-url also its synthetic source images
  *   create-token --user ID [--name NAME]      print a new API token for a user
  *   revoke-token --token TOKEN                revoke a token
  *   export --project P --format F [--wait]    start an export (see cli/export.ts)
@@ -14,6 +16,8 @@ import { connectDatabase } from "../db/client.ts";
 import { listQueue } from "../db/export_queue.ts";
 import { migrate } from "../db/migrate.ts";
 import { seedDemo } from "../db/seed_demo.ts";
+import { seedDemoImages } from "../db/seed_demo_images.ts";
+import { createStorage } from "../storage/mod.ts";
 import { hashToken } from "../domain/users.ts";
 import { EXPORT_USAGE, exportCommand } from "./export.ts";
 import { ensureHousekeepingSchedule, runHousekeeping } from "./housekeeping.ts";
@@ -23,6 +27,9 @@ import { ensureSearchAttributes } from "./temporal_setup.ts";
 const USAGE = `usage: deno task cli <command> [options]
   migrate                                  apply database migrations
   seed-demo --occurrences N [--seed S]     add a demo project (last stdout line: JSON)
+            [--images-base-url URL]        also write its synthetic source images into the
+                                           configured storage under <STORAGE_PREFIX>sources/ and
+                                           point its captures at URL, where you serve them
   create-token --user ID [--name NAME]     print a new API token for user ID
   revoke-token --token TOKEN               revoke an API token
 ${EXPORT_USAGE}
@@ -31,6 +38,26 @@ ${EXPORT_USAGE}
                                            past their retention (EXPIRED) once, print report
   temporal-setup                           register the export search attributes (idempotent)
   queue [--json]                           exports waiting for a slot, in admission order`;
+
+/**
+ * The base URL the demo's source images are served from: an absolute `http:` or `https:` URL
+ * without credentials, query or fragment, ending in `/` (added when missing); an `Error` saying
+ * why otherwise.
+ */
+export function sourcesBaseUrl(text: string): string | Error {
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    return new Error(`not an absolute URL: ${JSON.stringify(text)}`);
+  }
+  if (url.protocol !== "http:" && url.protocol !== "https:") {
+    return new Error(`scheme must be http or https, got ${url.protocol.slice(0, -1)}`);
+  }
+  if (url.username || url.password) return new Error("must not hold credentials");
+  if (url.search || url.hash) return new Error("must not hold a query or fragment");
+  return url.pathname.endsWith("/") ? url.href : `${url.href}/`;
+}
 
 /** Runs one CLI command; returns the exit code. */
 export async function main(args: string[]): Promise<number> {
@@ -50,6 +77,7 @@ export async function main(args: string[]): Promise<number> {
           options: {
             occurrences: { type: "string", default: "20000" },
             seed: { type: "string", default: "1" },
+            "images-base-url": { type: "string" },
           },
         });
         const occurrences = Number(values.occurrences);
@@ -62,6 +90,13 @@ export async function main(args: string[]): Promise<number> {
           console.error(`--seed must be an integer, got ${values.seed}`);
           return 2;
         }
+        const imagesBaseUrl = values["images-base-url"] === undefined
+          ? undefined
+          : sourcesBaseUrl(values["images-base-url"]);
+        if (imagesBaseUrl instanceof Error) {
+          console.error(`--images-base-url: ${imagesBaseUrl.message}`);
+          return 2;
+        }
         await migrate(sql);
         const started = performance.now();
         const result = await seedDemo(sql, { occurrences, seed });
@@ -70,7 +105,34 @@ export async function main(args: string[]): Promise<number> {
             ((performance.now() - started) / 1000).toFixed(1)
           } s`,
         );
-        console.log(JSON.stringify(result));
+        if (imagesBaseUrl === undefined) {
+          console.log(JSON.stringify(result));
+          return 0;
+        }
+        const storage = createStorage(config);
+        await storage.ensureReady();
+        const images = await seedDemoImages(sql, storage, {
+          projectId: result.project_id,
+          baseUrl: imagesBaseUrl,
+          storagePrefix: config.storagePrefix,
+        });
+        console.error(
+          `source images: ${images.captures} captures (${
+            images.captures - images.kinds.image
+          } broken on purpose), ${images.written} written in ${images.seconds.toFixed(1)} s; ` +
+            `serve ${config.storagePrefix}sources/ of the configured storage at ${imagesBaseUrl} ` +
+            `and list its host in SOURCE_IMAGE_HOSTS`,
+        );
+        console.log(JSON.stringify({
+          ...result,
+          images: {
+            collection_id: images.collectionId,
+            base_url: imagesBaseUrl,
+            captures: images.captures,
+            crops: images.crops,
+            broken_crops: images.brokenCrops,
+          },
+        }));
         return 0;
       }
       case "create-token": {
