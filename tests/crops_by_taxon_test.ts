@@ -18,7 +18,7 @@ import {
   seedCrops,
   slowProxy,
 } from "./fixtures/crops_project.ts";
-import { startHarness } from "./harness.ts";
+import { startHarness, workflowIdsOf } from "./harness.ts";
 import { requireEnv, serviceTest } from "./support.ts";
 import type { Sql } from "../db/client.ts";
 import type { Harness } from "./harness.ts";
@@ -255,6 +255,57 @@ interface KilledArchive {
 }
 
 /**
+ * Mid-export, the images left out so far are visible in the Temporal UI: the `exportRecords`
+ * heartbeat's readable progress has a `skipped` field, a whole number no larger than
+ * `finalSkipped`. (The API's job progress is written every few seconds, so it is checked on the
+ * ended export: {@link assertSkippedInJob}.)
+ */
+async function assertSkippedInHeartbeat(
+  h: Harness,
+  id: number,
+  finalSkipped: number,
+): Promise<void> {
+  const handle = h.temporal.client.workflow.getHandle((await workflowIdsOf(h.sql, id)).export);
+  const deadline = Date.now() + 15_000;
+  for (;;) {
+    const pending = (await handle.describe()).raw.pendingActivities ?? [];
+    const payload = pending.find((a) => a.activityType?.name === "exportRecords")
+      ?.heartbeatDetails?.payloads?.[0]?.data;
+    if (payload) {
+      const progress = JSON.parse(new TextDecoder().decode(payload)).progress;
+      assertEquals(Object.keys(progress), [
+        "records",
+        "total",
+        "percent",
+        "rowsPerSecond",
+        "bytes",
+        "skipped",
+      ]);
+      assert(
+        Number.isInteger(progress.skipped) && progress.skipped >= 0 &&
+          progress.skipped <= finalSkipped,
+        `heartbeat skipped: ${progress.skipped} (${finalSkipped} in the end)`,
+      );
+      return;
+    }
+    assert(Date.now() < deadline, "no exportRecords heartbeat details in 15 s");
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+/** The ended export's "Exporting data" stage in the API has `skipped_count`, as the export. */
+function assertSkippedInJob(done: Record<string, unknown>): void {
+  const stages = (done.job as { progress: { stages: { params: Param[] }[] } }).progress.stages;
+  const param = stages.flatMap((stage) => stage.params).find((p) => p.key === "skipped_count");
+  assertEquals(param?.value, done.skipped_count, "job progress skipped_count");
+}
+
+interface Param {
+  key: string;
+  value: unknown;
+}
+
+/**
  * Exports `format` with `options` once through a worker, then again killing the worker (SIGKILL)
  * once half the uninterrupted export's images were fetched (a proxy to moto, 120 ms an image,
  * one at a time, 2 rows a batch); the next worker resumes from the checkpoint. Both archives are
@@ -301,6 +352,7 @@ async function killMidImages(
         assert(Date.now() < deadline, "the export did not reach half its images");
         await new Promise((resolve) => setTimeout(resolve, 20));
       }
+      await assertSkippedInHeartbeat(h, id, Number(reference.skipped_count));
       await worker.kill();
       worker = await spawn("after-kill");
       const done = await h.waitForExport(id, token, 120_000);
@@ -322,6 +374,8 @@ async function killMidImages(
       // counted from the checkpoint's state: exact across the resume, not counted twice
       assertSkippedCount(done, b.skipped.length);
       assertSkippedCount(reference, a.skipped.length);
+      assertSkippedInJob(done);
+      assertSkippedInJob(reference);
       assertEquals(listener.connections(), 0);
     });
   } finally {
