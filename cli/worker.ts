@@ -1,8 +1,6 @@
 /**
- * One Temporal worker process on the export task queue, of role `WORKER_ROLE` (default `all`).
- * `deno task worker` starts two of these (cli/worker_pair.ts), `deno task worker:workflows` and
- * `worker:streaming` one each. Scale out by starting more, on any machine that reaches
- * Temporal, Postgres and storage.
+ * `deno task worker`: a Temporal worker on the export task queue. Scale out by starting more of
+ * these, on any machine that reaches Temporal, Postgres and storage.
  */
 import { NativeConnection, Worker } from "@temporalio/worker";
 import { fileURLToPath } from "node:url";
@@ -201,7 +199,6 @@ export async function runWorker(): Promise<void> {
   const onSignal = () => stop.abort();
   Deno.addSignalListener("SIGINT", onSignal);
   Deno.addSignalListener("SIGTERM", onSignal);
-  if (Deno.env.get("WORKER_PARENT_PIPE") === "1") watchParentPipe(onSignal);
   watchDependencies({ sql, storage, config }, stop.signal);
   const connection = await retryForever(
     "Temporal",
@@ -262,29 +259,6 @@ export async function runWorker(): Promise<void> {
 }
 
 /**
- * Under `deno task worker` (cli/worker_pair.ts, which sets `WORKER_PARENT_PIPE=1`) stdin is a
- * pipe from the parent process that is never written: when it closes, the parent is gone
- * (even killed with SIGKILL), and `stop` is called, as on SIGTERM, so that no worker outlives it.
- */
-function watchParentPipe(stop: () => void): void {
-  (async () => {
-    try {
-      for await (const _ of Deno.stdin.readable) {
-        // nothing is ever written; EOF is the message
-      }
-    } catch {
-      // a closed or broken pipe means the same
-    }
-    console.error(JSON.stringify({
-      level: "warn",
-      msg: "parent process gone (stdin closed); stopping",
-      pid: Deno.pid,
-    }));
-    stop();
-  })();
-}
-
-/**
  * Asks `worker` to drain and stop. The SDK itself shuts a worker down on SIGINT/SIGTERM, so a
  * worker that is already stopping (or stopped) is left alone instead of throwing
  * ({@link ExportWorker.shutdown} only stops SDK workers that are RUNNING).
@@ -339,6 +313,4 @@ if (import.meta.main) {
     console.error(error instanceof Error ? error.message : error);
     Deno.exit(1);
   });
-  // the pending read of the parent's pipe would keep the process alive
-  if (Deno.env.get("WORKER_PARENT_PIPE") === "1") Deno.exit(0);
 }
