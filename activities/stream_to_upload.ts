@@ -218,7 +218,8 @@ export async function streamToUpload(
           limit = nextBatchLimit(
             {
               records: chunk.rows ?? chunk.records,
-              bytes: typeof chunk.data === "string" ? chunk.data.length : chunk.data.byteLength,
+              bytes: chunk.bytes ??
+                (typeof chunk.data === "string" ? chunk.data.length : chunk.data.byteLength),
             },
             {
               maxRecords: config.exportBatchSize,

@@ -300,6 +300,11 @@ export interface StreamChunk {
    * that exports no records would keep the first batch's limit of 50 rows to its end.
    */
   rows?: number;
+  /**
+   * The bytes the chunk weighed before compression (a zip member's rows, which the worker held
+   * uncompressed); defaults to the length of `data`. The export sizes its next batch by them.
+   */
+  bytes?: number;
   state: StreamState;
   /** True when this chunk ends the file. */
   done: boolean;
