@@ -305,6 +305,12 @@ export interface StreamChunk {
    * uncompressed); defaults to the length of `data`. The export sizes its next batch by them.
    */
   bytes?: number;
+  /**
+   * True when the next batch reads another table (a zip member's first chunk) whose rows may
+   * weigh ten times the last table's: the export sizes that batch as a first batch
+   * (activities/batch_size.ts), then by its own weight.
+   */
+  newTable?: boolean;
   state: StreamState;
   /** True when this chunk ends the file. */
   done: boolean;

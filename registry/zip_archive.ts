@@ -279,8 +279,10 @@ export function zipArchive(format: ZipArchiveFormat): StreamExporter {
       // worker holds are the uncompressed ones, up to ~10× the deflated bytes for CSV tables)
       let weight: number | undefined;
       let finished: boolean;
-      if (member.name !== null && entry === null) {
-        open(member.name);
+      // a member's first chunk: its rows weigh nothing like the previous member's
+      const opening = member.name !== null && entry === null;
+      if (opening) {
+        open(member.name!);
         if (member.head) write(await member.head(ctx, state));
         finished = member.batch === undefined;
       } else {
@@ -318,6 +320,7 @@ export function zipArchive(format: ZipArchiveFormat): StreamExporter {
         records,
         rows: batch?.rows ?? 0,
         ...(weight === undefined ? {} : { bytes: weight }),
+        ...(opening && !finished ? { newTable: true } : {}),
         state: after,
         done: false,
       };
