@@ -215,17 +215,20 @@ export async function streamToUpload(
           // The capture set may be deleted mid-export: its rows then silently vanish from the
           // query, so check after every batch instead of exporting a truncated file.
           await checkFilters(row);
-          limit = nextBatchLimit(
-            {
-              records: chunk.rows ?? chunk.records,
-              bytes: typeof chunk.data === "string" ? chunk.data.length : chunk.data.byteLength,
-            },
-            {
-              maxRecords: config.exportBatchSize,
-              targetBytes: config.exportBatchBytes,
-              current: limit,
-            },
-          );
+          limit = chunk.newTable
+            ? firstBatchLimit({ maxRecords: config.exportBatchSize })
+            : nextBatchLimit(
+              {
+                records: chunk.rows ?? chunk.records,
+                bytes: chunk.bytes ??
+                  (typeof chunk.data === "string" ? chunk.data.length : chunk.data.byteLength),
+              },
+              {
+                maxRecords: config.exportBatchSize,
+                targetBytes: config.exportBatchBytes,
+                current: limit,
+              },
+            );
           writer.append(chunk.data, chunk.records, chunk.state, limit);
           done = chunk.done;
           await writer.flush(done);

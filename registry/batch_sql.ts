@@ -10,8 +10,8 @@ import type { ExportQueryContext, RecordId } from "./types.ts";
  * `occ as (…)`: the next `limit + 1` exported occurrences from `occurrenceId` on, the cursor's
  * own included (it may have detections left after the cursor's detection; every other one has
  * one), checked row by row against the shared predicate as `occurrenceBatch` does. The first
- * CTE of the formats keyed on (occurrence id, detection …): `detections_csv`, `tracks_csv`,
- * `detections_coco`'s annotations.
+ * CTE of `detections_csv` (keyed on occurrence id, detection id); `tracks_csv` and
+ * `detections_coco`'s annotations walk the occurrences with their detections in one step.
  */
 export function occurrencesFrom(
   ctx: ExportQueryContext,

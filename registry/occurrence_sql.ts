@@ -289,7 +289,8 @@ export function batchDetectionSets(sql: postgres.Sql): Fragment {
       select distinct on (bd.occurrence_id) bd.occurrence_id,
         bd.id as detection_id, bd.bbox, bd.timestamp, bd.path as crop_path,
         xs.id as capture_id, xs.path as capture_path, xs.timestamp as capture_timestamp,
-        xs.public_base_url, xs.deployment_id as capture_deployment_id
+        xs.public_base_url, xs.deployment_id as capture_deployment_id,
+        xs.event_id as capture_event_id
       from bd
       cross join lateral (
         select * from source_images xs where xs.id = bd.source_image_id offset 0) xs

@@ -300,6 +300,17 @@ export interface StreamChunk {
    * that exports no records would keep the first batch's limit of 50 rows to its end.
    */
   rows?: number;
+  /**
+   * The bytes the chunk weighed before compression (a zip member's rows, which the worker held
+   * uncompressed); defaults to the length of `data`. The export sizes its next batch by them.
+   */
+  bytes?: number;
+  /**
+   * True when the next batch reads another table (a zip member's first chunk) whose rows may
+   * weigh ten times the last table's: the export sizes that batch as a first batch
+   * (activities/batch_size.ts), then by its own weight.
+   */
+  newTable?: boolean;
   state: StreamState;
   /** True when this chunk ends the file. */
   done: boolean;

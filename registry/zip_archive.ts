@@ -275,19 +275,29 @@ export function zipArchive(format: ZipArchiveFormat): StreamExporter {
         entry = null;
       };
       let batch: MemberBatch | null = null;
+      // what the batch weighed before deflating: the batch sizing's measure (the rows the
+      // worker holds are the uncompressed ones, up to ~10× the deflated bytes for CSV tables)
+      let weight: number | undefined;
       let finished: boolean;
-      if (member.name !== null && entry === null) {
-        open(member.name);
+      // a member's first chunk: its rows weigh nothing like the previous member's
+      const opening = member.name !== null && entry === null;
+      if (opening) {
+        open(member.name!);
         if (member.head) write(await member.head(ctx, state));
         finished = member.batch === undefined;
       } else {
         batch = await member.batch!(ctx, state, options.limit);
+        weight = 0;
         for (const file of batch.files ?? []) {
           open(file.name);
-          write(file.data);
+          const data = bytesOf(file.data);
+          weight += data.length;
+          write(data);
           close();
         }
-        if (bytesOf(batch.data).length > 0) write(batch.data);
+        const data = bytesOf(batch.data);
+        weight += data.length;
+        if (data.length > 0) write(data);
         finished = batch.rows < options.limit && !batch.more;
       }
       if (finished && entry !== null) close();
@@ -305,7 +315,15 @@ export function zipArchive(format: ZipArchiveFormat): StreamExporter {
         records: state.records + records,
         ...batch?.extra,
       };
-      return { data: concat(parts), records, rows: batch?.rows ?? 0, state: after, done: false };
+      return {
+        data: concat(parts),
+        records,
+        rows: batch?.rows ?? 0,
+        ...(weight === undefined ? {} : { bytes: weight }),
+        ...(opening && !finished ? { newTable: true } : {}),
+        state: after,
+        done: false,
+      };
     },
   };
 }

@@ -41,6 +41,7 @@ import { decimalText, wgs84 } from "../encoding.ts";
 import { capturesOfBatch, standingIdentification } from "../batch_sql.ts";
 import { occurrenceFilterKeys, occurrencePredicate } from "../filters.ts";
 import {
+  batchOccurrences,
   captureUrl,
   type Fragment,
   isoTimestamp,
@@ -389,14 +390,16 @@ async function observationRows(
       case when o.determination_score between 0 and 1
         then ${plain(sql, sql`o.determination_score`)} end as "classificationProbability",
       case when o.event_id is not null then 'session:' || o.event_id end as "observationTags"
-    from batch
-    join occurrences o on o.id = batch.id
+    from ${batchOccurrences(ctx, { afterId })}
     join deployments od on od.id = o.deployment_id
     left join taxa t on t.id = o.determination_id
-    -- first and last detection within a day of the session (issue 23; one exists)
+    -- first and last detection within a day of the session (issue 23; one exists), each
+    -- detection's time checked once (offset 0: not once per aggregate)
     cross join lateral (
-      select min(${otime}) as first, max(${otime}) as last
-      from detections od_t where od_t.occurrence_id = o.id
+      select min(od_tt.t) as first, max(od_tt.t) as last
+      from (
+        select ${otime} as t from detections od_t where od_t.occurrence_id = o.id offset 0
+      ) od_tt
     ) ot
     -- the best machine prediction (antenna-compat §4.3) for who classified it and when
     left join lateral (

@@ -55,7 +55,7 @@ import {
 } from "../types.ts";
 import { finiteOrNull } from "../numeric_sql.ts";
 import { captureTimes, sessionTime } from "../time_sql.ts";
-import { capturesOfBatch, occurrencesFrom } from "../batch_sql.ts";
+import { capturesOfBatch } from "../batch_sql.ts";
 import { jsonSections } from "../json_sections.ts";
 import { zipArchive, type ZipArchiveState, type ZipMember } from "../zip_archive.ts";
 
@@ -200,28 +200,39 @@ async function annotations(
   limit: number,
 ): Promise<{ occurrence_id: RecordId; id: RecordId; image_id: RecordId; json: string }[]> {
   const { sql } = ctx;
-  // limit + 1 occurrences: the cursor's own one may have no detection left, every other has one
+  // One walk in keyset order: each exported occurrence from the cursor's on (checked row by row
+  // against the shared predicate, as `occurrenceBatch` does), its boxed detections after the
+  // cursor read by one index probe (`offset 0` keeps the probe per occurrence), stopped at
+  // `limit`. The page carries the columns the element needs: no second read of detections or
+  // occurrences by id (the planner hashed the whole detections table for that, every batch).
   return await sql<{ occurrence_id: RecordId; id: RecordId; image_id: RecordId; json: string }[]>`
-    with ${occurrencesFrom(ctx, cursor.afterId, limit)}, page as (
-      select pd.id from occ join detections pd on pd.occurrence_id = occ.id
-      where ${realBox(sql, sql`pd.bbox`)}
-        and (pd.occurrence_id, pd.id) > (${cursor.afterId}::bigint, ${cursor.afterDetection}::bigint)
-      order by pd.occurrence_id, pd.id
+    with page as (
+      select c.id as occurrence_id, c.determination_id, c.determination_score,
+        pd.id, pd.source_image_id, pd.bbox
+      from occurrences c
+      cross join lateral (
+        select pd.id, pd.source_image_id, pd.bbox from detections pd
+        where pd.occurrence_id = c.id and ${realBox(sql, sql`pd.bbox`)}
+          and (pd.occurrence_id, pd.id)
+            > (${cursor.afterId}::bigint, ${cursor.afterDetection}::bigint)
+        offset 0
+      ) pd
+      where c.project_id = ${ctx.projectId} and c.id >= ${cursor.afterId}
+        and (select true from occurrences o where o.id = c.id and ${occurrencePredicate(ctx)})
+      order by c.id, pd.id
       limit ${limit}
     )
     select d.occurrence_id, d.id, d.source_image_id as image_id, json_build_object(
       'id', d.id,
       'image_id', d.source_image_id,
-      'category_id', o.determination_id,
+      'category_id', d.determination_id,
       'bbox', json_build_array(d.bbox[1], d.bbox[2], d.bbox[3] - d.bbox[1], d.bbox[4] - d.bbox[2]),
       'area', (d.bbox[3] - d.bbox[1]) * (d.bbox[4] - d.bbox[2]),
       'iscrowd', 0,
       'occurrence_id', d.occurrence_id,
-      'determination_score', ${finiteOrNull(sql, sql`o.determination_score`)}
+      'determination_score', ${finiteOrNull(sql, sql`d.determination_score`)}
     )::text as json
-    from page
-    join detections d on d.id = page.id
-    join occurrences o on o.id = d.occurrence_id
+    from page d
     order by d.occurrence_id, d.id`;
 }
 

@@ -25,8 +25,9 @@ import { decimalText, wgs84, xmlText } from "../encoding.ts";
 import { standingIdentification } from "../batch_sql.ts";
 import { occurrenceFilterKeys, occurrencePredicate } from "../filters.ts";
 import {
+  batchDetectionSets,
+  batchOccurrences,
   bestDetection,
-  bestPrediction,
   type Fragment,
   isoTimestamp,
   lineageName,
@@ -401,7 +402,7 @@ async function occurrenceRows(
   const { sql } = ctx;
   const serviceZone = sql`${settingsOf(ctx).timeZone}::text`;
   return await sql`
-    ${occurrenceBatch(ctx, { afterId, limit }, { also: hasEvent(ctx) })}
+    ${occurrenceBatch(ctx, { afterId, limit }, { also: hasEvent(ctx) })}${batchDetectionSets(sql)}
     select
       o.id,
       o.event_id as "eventID",
@@ -431,12 +432,11 @@ async function occurrenceRows(
         case when bx.crop_path is not null
           then ${mediaUrl(sql, sql`bx.public_base_url`, sql`bx.crop_path`)} end,
         ${mediaUrl(sql, sql`bx.public_base_url`, sql`bx.capture_path`)}) as "associatedMedia"
-    from batch
-    join occurrences o on o.id = batch.id
+    from ${batchOccurrences(ctx, { afterId })}
     left join taxa t on t.id = o.determination_id
-    ${bestPrediction(sql)}
+    left join bp on bp.occurrence_id = o.id
     left join classifications bpc on bpc.id = bp.classification_id
-    ${bestDetection(sql)}
+    left join bx on bx.occurrence_id = o.id
     ${standingIdentification(ctx)}
     order by batch.id`;
 }
@@ -447,16 +447,24 @@ async function multimediaRows(
   limit: number,
 ): Promise<{ occurrences: number; lastId: RecordId | null; rows: Record<string, unknown>[] }> {
   const { sql } = ctx;
-  // the capture's station zone (antenna-compat §2), else TIME_ZONE
-  const zone = sql`coalesce(
-    (select xz.time_zone from deployments xz where xz.id = bx.capture_deployment_id),
-    ${settingsOf(ctx).timeZone}::text)`;
+  // the best detection of each occurrence as a set over the batch (`batchDetectionSets`); the
+  // capture's station zone (antenna-compat §2, else TIME_ZONE) and the two session-checked
+  // times computed once per occurrence (`offset 0`: not repeated in every use the ISO text
+  // makes of them)
   const rows = await sql`
-    ${occurrenceBatch(ctx, { afterId, limit }, { also: hasEvent(ctx) })}
+    ${occurrenceBatch(ctx, { afterId, limit }, { also: hasEvent(ctx) })}${batchDetectionSets(sql)}
     select o.id, o.event_id as "eventID", mm.*
-    from batch
-    join occurrences o on o.id = batch.id
-    ${bestDetection(sql)}
+    from ${batchOccurrences(ctx, { afterId })}
+    left join bx on bx.occurrence_id = o.id
+    cross join lateral (
+      select coalesce(
+          (select xz.time_zone from deployments xz where xz.id = bx.capture_deployment_id),
+          ${settingsOf(ctx).timeZone}::text) as zone,
+        -- a time more than a day outside its session is left empty (issue 23, time_sql.ts)
+        ${sessionTime(sql, sql`bx.timestamp`, sql`o.event_id`)} as crop_time,
+        ${sessionTime(sql, sql`bx.capture_timestamp`, sql`bx.capture_event_id`)} as capture_time
+      offset 0
+    ) tm
     cross join lateral (values
       (1,
         case when bx.crop_path is not null
@@ -464,16 +472,13 @@ async function multimediaRows(
         bx.crop_path,
         'Occurrence ' || o.id || ': best detection (crop)',
         'Crop of detection ' || bx.detection_id || ', the best of occurrence ' || o.id,
-        -- a time more than a day outside its session is left empty (issue 23, time_sql.ts)
-        ${isoTimestamp(sql, sessionTime(sql, sql`bx.timestamp`, sql`o.event_id`), zone)}),
+        ${isoTimestamp(sql, sql`tm.crop_time`, sql`tm.zone`)}),
       (2,
         ${mediaUrl(sql, sql`bx.public_base_url`, sql`bx.capture_path`)},
         bx.capture_path,
         'Occurrence ' || o.id || ': capture ' || bx.capture_id,
         'Capture image holding the best detection of occurrence ' || o.id,
-        ${
-    isoTimestamp(sql, sessionTime(sql, sql`bx.capture_timestamp`, sql`bx.capture_event_id`), zone)
-  })
+        ${isoTimestamp(sql, sql`tm.capture_time`, sql`tm.zone`)})
     ) as mm(n, identifier, path, title, description, created)
     where mm.identifier is not null
     order by o.id, mm.n`;

@@ -1,9 +1,10 @@
 /**
  * `tracks_csv`: one row per boxed detection (a real box: four finite numbers, antenna-compat
  * §4.1) of each valid, filtered occurrence, in frame order: keyset on (occurrence id, timestamp,
- * detection id). A batch reads the next occurrences that pass the shared predicate (per-row
- * check, as `occurrenceBatch` does), then at most `limit` of their boxed detections after the
- * cursor. One statement per batch.
+ * detection id). A batch walks the occurrences from the cursor's on that pass the shared
+ * predicate (per-row check, as `occurrenceBatch` does), numbering each one's boxed detections
+ * with window functions, and stops at `limit` detections after the cursor. One statement per
+ * batch.
  *
  * A track is the sequence of frames in which one individual (an occurrence) was detected; the
  * frame index, frame count and next detection id let a tracker or a reviewer walk it without a
@@ -14,7 +15,6 @@ import { detectionTimes, keysetCsv } from "../keyset_csv.ts";
 import { isoTimestamp, realBox, settingsOf, stationZone } from "../occurrence_sql.ts";
 import { sessionTime } from "../time_sql.ts";
 import { finiteOrNull } from "../numeric_sql.ts";
-import { occurrencesFrom, pageDetections } from "../batch_sql.ts";
 
 /** The header, in file order. */
 export const tracksCsvColumns: readonly string[] = [
@@ -65,31 +65,47 @@ export const tracksCsv = keysetCsv({
     const { sql } = ctx;
     const zone = stationZone(sql, settingsOf(ctx), "sd");
     const boxed = (alias: string) => realBox(sql, sql`${sql(alias)}.bbox`);
-    // limit + 1 occurrences: the cursor's own one may have no frame left, every other has one
+    // One walk in keyset order: each exported occurrence from the cursor's on (checked row by
+    // row against the shared predicate), its boxed frames numbered in frame order by window
+    // functions over its own detections (one read of them, not one per frame), the walk stopped
+    // at `limit` frames after the cursor. The windows see every frame of the occurrence: the
+    // cursor condition is outside them. The page carries the detection's and occurrence's
+    // columns (no second read of either) and its session-checked time, looked up once.
     return sql`
-    with ${occurrencesFrom(ctx, after.occurrence_id, limit)}, page as (
-      select pd.id from occ join detections pd on pd.occurrence_id = occ.id
-      where ${boxed("pd")}
-        and (pd.occurrence_id, pd.timestamp, pd.id)
+    with page as (
+      select c.id as occurrence_id, c.event_id, c.deployment_id, c.determination_id,
+        c.determination_score, f.id, f.timestamp, f.session_time, f.bbox, f.source_image_id,
+        f.frame_index, f.frame_count, f.next_detection_id
+      from occurrences c
+      cross join lateral (
+        select pd.id, pd.occurrence_id, pd.timestamp, pd.bbox, pd.source_image_id,
+          -- empty when more than a day outside the occurrence's session (issue 23, time_sql.ts)
+          ${sessionTime(sql, sql`pd.timestamp`, sql`c.event_id`)} as session_time,
+          (row_number() over frames - 1)::int as frame_index,
+          count(*) over ()::int as frame_count,
+          lead(pd.id) over frames as next_detection_id
+        from detections pd
+        where pd.occurrence_id = c.id and ${boxed("pd")}
+        window frames as (order by pd.timestamp, pd.id)
+      ) f
+      where c.project_id = ${ctx.projectId} and c.id >= ${after.occurrence_id}
+        and (select true from occurrences o where o.id = c.id and ${occurrencePredicate(ctx)})
+        and (f.occurrence_id, f.timestamp, f.id)
           > (${after.occurrence_id}::bigint, ${after.cursor_ts}::text::timestamptz,
             ${after.detection_id}::bigint)
-      order by pd.occurrence_id, pd.timestamp, pd.id
+      order by c.id, f.timestamp, f.id
       limit ${limit}
     )
     select
       d.occurrence_id,
       d.id as detection_id,
       to_char(d.timestamp at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') as cursor_ts,
-      o.event_id,
-      o.deployment_id,
+      d.event_id,
+      d.deployment_id,
       s.id as capture_id,
-      -- empty when more than a day outside the occurrence's session (issue 23, time_sql.ts)
-      ${isoTimestamp(sql, sessionTime(sql, sql`d.timestamp`, sql`o.event_id`), zone)} as timestamp,
-      (select count(*)::int from detections fi
-        where fi.occurrence_id = d.occurrence_id and ${boxed("fi")}
-          and (fi.timestamp, fi.id) < (d.timestamp, d.id)) as frame_index,
-      (select count(*)::int from detections fc
-        where fc.occurrence_id = d.occurrence_id and ${boxed("fc")}) as frame_count,
+      ${isoTimestamp(sql, sql`d.session_time`, zone)} as timestamp,
+      d.frame_index,
+      d.frame_count,
       d.bbox[1] as bbox_x1,
       d.bbox[2] as bbox_y1,
       d.bbox[3] as bbox_x2,
@@ -98,15 +114,14 @@ export const tracksCsv = keysetCsv({
       s.height as capture_height,
       tc.taxon_name as classification_label,
       ${finiteOrNull(sql, sql`tc.score`)} as classification_score,
-      o.determination_id,
+      d.determination_id,
       t.name as determination_name,
-      ${finiteOrNull(sql, sql`o.determination_score`)} as determination_score,
-      (select nx.id from detections nx
-        where nx.occurrence_id = d.occurrence_id and ${boxed("nx")}
-          and (nx.timestamp, nx.id) > (d.timestamp, d.id)
-        order by nx.timestamp, nx.id
-        limit 1) as next_detection_id
-    ${pageDetections(ctx)}
+      ${finiteOrNull(sql, sql`d.determination_score`)} as determination_score,
+      d.next_detection_id
+    from page d
+    join source_images s on s.id = d.source_image_id
+    left join deployments sd on sd.id = s.deployment_id
+    left join taxa t on t.id = d.determination_id
     -- the detection's best classification: highest score, terminal or not (tie: lowest id),
     -- the rule of detections_csv's top classification
     left join lateral (
