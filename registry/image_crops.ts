@@ -140,7 +140,15 @@ export interface EncodedFrame {
  * libvips pipeline (no full decoded copy in memory); or why it cannot be (`not an image`,
  * `truncated or corrupt image`). The size returned is the source's, before any downscale.
  */
-export async function encodeFrame(
+export function encodeFrame(
+  bytes: Uint8Array,
+  options: { quality: number; maxSide: number | null },
+): Promise<{ ok: true; frame: EncodedFrame } | { ok: false; reason: string }> {
+  // a whole capture decoded in one of the DECODE_SLOTS, like a capture cut into crops
+  return decodeSlot(() => encodeFrameNow(bytes, options));
+}
+
+async function encodeFrameNow(
   bytes: Uint8Array,
   options: { quality: number; maxSide: number | null },
 ): Promise<{ ok: true; frame: EncodedFrame } | { ok: false; reason: string }> {
