@@ -55,7 +55,7 @@ export function withDecodedImage<R>(
     try {
       return await work(decoded);
     } finally {
-      if (decoded.ok) release(decoded.image.data);
+      if (decoded.ok) releaseBytes(decoded.image.data);
     }
   });
 }
@@ -65,9 +65,10 @@ export function withDecodedImage<R>(
  * the size of its heap, not by the native memory a buffer holds: decoded captures would pile up
  * (eight 36 MB ones measured with two decoded at a time). Detaching the buffer (transferring it
  * to an empty one) drops its native memory at once; only for a buffer `data` spans whole, once
- * nothing reads it any more (every pipeline on it has ended).
+ * nothing reads it any more (every pipeline on it has ended). Also for a fetched source once it
+ * is decoded: held across the fetch and the wait for a slot, it outlives V8's young generation.
  */
-function release(data: Uint8Array): void {
+export function releaseBytes(data: Uint8Array): void {
   const buffer = data.buffer;
   if (!(buffer instanceof ArrayBuffer)) return;
   if (data.byteOffset !== 0 || buffer.byteLength !== data.byteLength) return;

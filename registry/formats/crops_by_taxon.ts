@@ -19,7 +19,13 @@
  * export ({@link ExportRefusedError}).
  */
 import { eachSourceImage } from "../image_sources.ts";
-import { cropRegion, cutCrop, type DecodeResult, withDecodedImage } from "../image_crops.ts";
+import {
+  cropRegion,
+  cutCrop,
+  type DecodeResult,
+  releaseBytes,
+  withDecodedImage,
+} from "../image_crops.ts";
 import {
   boxedDetectionsFrom,
   imageBatch,
@@ -280,7 +286,10 @@ async function cutCrops(
   // fetches overlap; the decoded pixels of at most DECODE_SLOTS captures are held at once
   await eachSourceImage(ctx, [...byCapture.values()], urlOf, async (crops, fetched) => {
     if (!fetched.ok) return await cut(crops, fetched);
-    await withDecodedImage(fetched.bytes, (decoded) => cut(crops, decoded));
+    await withDecodedImage(fetched.bytes, (decoded) => {
+      releaseBytes(fetched.bytes); // decoded: the source's bytes are no longer read
+      return cut(crops, decoded);
+    });
   });
   return out;
 }
