@@ -12,6 +12,12 @@ import { seedDemo } from "../db/seed_demo.ts";
 /** Name of the benchmark database. */
 export const BENCH_DATABASE = "ami_exports_bench";
 
+/**
+ * Name of the benchmark database of the image formats (`bench/image_sources.ts`): apart, so that
+ * an image bench never touches the projects (or the load) of the record formats' database.
+ */
+export const BENCH_IMAGES_DATABASE = "ami_exports_bench_images";
+
 /** A seeded benchmark project and a fresh API token of its owner. */
 export interface BenchProject {
   occurrences: number;
@@ -22,16 +28,16 @@ export interface BenchProject {
   seededSeconds: number;
 }
 
-/** The benchmark database URL on the server of `baseUrl`. */
-export function benchDatabaseUrl(baseUrl: string): string {
-  return withDatabase(baseUrl, BENCH_DATABASE);
+/** The benchmark database URL (`name`, default {@link BENCH_DATABASE}) on the server of `baseUrl`. */
+export function benchDatabaseUrl(baseUrl: string, name = BENCH_DATABASE): string {
+  return withDatabase(baseUrl, name);
 }
 
-/** Creates (if missing) and migrates the benchmark database; returns a pool on it. */
-export async function openBenchDatabase(baseUrl: string): Promise<Sql> {
+/** Creates (if missing) and migrates the benchmark database `name`; returns a pool on it. */
+export async function openBenchDatabase(baseUrl: string, name = BENCH_DATABASE): Promise<Sql> {
   await ensurePostgres(baseUrl);
-  await createDatabase(baseUrl, BENCH_DATABASE);
-  const sql = connectDatabase(benchDatabaseUrl(baseUrl), { max: 4 });
+  await createDatabase(baseUrl, name);
+  const sql = connectDatabase(benchDatabaseUrl(baseUrl, name), { max: 4 });
   await migrate(sql);
   await sql`
     create table if not exists bench_projects (
@@ -68,6 +74,12 @@ export async function benchProject(sql: Sql, occurrences: number): Promise<Bench
         set project_id = excluded.project_id, user_id = excluded.user_id`;
     console.error(`seeded in ${seededSeconds.toFixed(1)} s`);
   }
+  const token = await benchToken(sql, userId);
+  return { occurrences, projectId, userId, token, seededSeconds };
+}
+
+/** A fresh API token of user `userId` (named `bench`). */
+export async function benchToken(sql: Sql, userId: number): Promise<string> {
   const token = Array.from(
     crypto.getRandomValues(new Uint8Array(20)),
     (b) => b.toString(16).padStart(2, "0"),
@@ -75,7 +87,7 @@ export async function benchProject(sql: Sql, occurrences: number): Promise<Bench
   await sql`
     insert into api_tokens (user_id, token_hash, name)
     values (${userId}, ${await hashToken(token)}, 'bench')`;
-  return { occurrences, projectId, userId, token, seededSeconds };
+  return token;
 }
 
 if (import.meta.main) {

@@ -1,8 +1,8 @@
 /**
  * `deno task bench [--occurrences N] [--formats a,b|all] [--backends s3,fs] [--latency-runs 10]
  * [--workers single,split,split:2] [--skip-copy] [--single-v8-flags F] [--workflows-v8-flags F]
- * [--streaming-v8-flags F]`: how close exports come to the database's pace, and how much memory
- * they take.
+ * [--streaming-v8-flags F] [--detections N] [--image-size WxH] [--fetch-concurrency N]`: how
+ * close exports come to the database's pace, and how much memory they take.
  *
  * 1. Seeds (or reuses) a project of N occurrences in the benchmark database
  *    (`ami_exports_bench`, see `bench/database.ts`).
@@ -16,6 +16,14 @@
  *    `WORKER_ROLE=streaming` process (with `STREAMING_V8_FLAGS`, cli/worker_flags.ts) and a
  *    `WORKER_ROLE=workflows` one, each measured; `single`: one `WORKER_ROLE=all` process.
  * 5. The median POST → SUCCESS latency of a 100-occurrence export.
+ *
+ * The image formats (`--formats crops_by_taxon,yolo_dataset`, apart from the others) run on a
+ * project of `--detections` boxed detections whose captures are synthetic JPEGs of
+ * `--image-size` served by moto on loopback (`bench/image_sources.ts`, its own database
+ * `ami_exports_bench_images`, the host allowed through `SOURCE_IMAGE_HOSTS`, the workers fetching
+ * `--fetch-concurrency` at once); step 3 is then the single-pass image reference
+ * (`bench/image_reference.ts`: fetch each capture once, decode once, cut every crop), and the
+ * run is kept under `images["WxH"]` of `bench/results.json`, beside the record formats' run.
  *
  * Prints a table and writes `bench/results.json`. Nothing here is a test: no assertion on time.
  */
@@ -31,7 +39,16 @@ import type { ExportQueryContext } from "../registry/types.ts";
 import { createStorage } from "../storage/mod.ts";
 import { type CopyLimit, measureCopyLimit, streamStatementsPerChunk } from "./copy_limit.ts";
 import { measureReference, type ReferenceRun } from "./reference.ts";
-import { benchDatabaseUrl, benchProject, openBenchDatabase } from "./database.ts";
+import {
+  BENCH_DATABASE,
+  BENCH_IMAGES_DATABASE,
+  benchDatabaseUrl,
+  benchProject,
+  openBenchDatabase,
+} from "./database.ts";
+import { imageBenchProject, parseImageSize } from "./image_sources.ts";
+import { type ImageReferenceRun, measureImageReference } from "./image_reference.ts";
+import type { ExportOptions } from "../registry/types.ts";
 import { startWorkerProcess, type WorkerProcess } from "./worker_process.ts";
 import {
   SPLIT_WORKER_MALLOC_ENV,
@@ -57,6 +74,16 @@ const OCCURRENCE_BATCH_FORMATS = new Set([
   "occurrences_api_json",
   "occurrences_ndjson",
 ]);
+
+/**
+ * The image formats the bench runs on its image project, with the options of their exports (and
+ * of their reference): crops padded by 10 % of the box, quality 90, no downscale; frames at
+ * quality 90, full size.
+ */
+export const IMAGE_BENCH_OPTIONS: Record<string, ExportOptions> = {
+  crops_by_taxon: { crop_padding: 0.1, jpeg_quality: 90 },
+  yolo_dataset: { jpeg_quality: 90 },
+};
 
 /** One end-to-end export measured. */
 export interface ExportRun {
@@ -89,6 +116,9 @@ export interface ExportRun {
   bytes: number;
   statementsPerBatch: number;
   countShare: number;
+  /** Image formats: the sources' size (`1600x1200`) and the concurrent fetches per worker. */
+  imageSize?: string;
+  fetchConcurrency?: number;
 }
 
 /** Everything one bench run found (the content of `bench/results.json`). */
@@ -105,9 +135,19 @@ export interface BenchResults {
    */
   counts: Record<string, { records: number; seconds: number; statementsPerBatch: number }>;
   /** Per format: the independent single-pass COPY of the same rows (issue 15, point 1). */
-  references: Record<string, ReferenceRun>;
+  references: Record<string, ReferenceRun | ImageReferenceRun>;
   exports: ExportRun[];
   latency100: { runs: number; medianSeconds: number; seconds: number[] };
+  /** Image runs: the project (`bench/image_sources.ts`). */
+  imageProject?: {
+    detections: number;
+    captures: number;
+    width: number;
+    height: number;
+    sourceBytes: number;
+  };
+  /** In `bench/results.json`: the image runs by source size, beside the record formats' run. */
+  images?: Record<string, BenchResults>;
 }
 
 const { values: flags } = parseArgs({
@@ -124,6 +164,10 @@ const { values: flags } = parseArgs({
     "workflows-v8-flags": { type: "string", default: WORKFLOWS_V8_FLAGS },
     "streaming-v8-flags": { type: "string", default: STREAMING_V8_FLAGS },
     output: { type: "string", default: `${ROOT}bench/results.json` },
+    /** Image formats: boxed detections of the image project, source size, fetches at once. */
+    detections: { type: "string", default: "10000" },
+    "image-size": { type: "string", default: "1600x1200" },
+    "fetch-concurrency": { type: "string", default: "8" },
   },
 });
 
@@ -150,7 +194,18 @@ async function main(): Promise<void> {
     ? supportedFormats()
     : flags.formats.split(",").filter(Boolean);
   const backends = flags.backends.split(",").filter(Boolean) as ("s3" | "fs")[];
-  const latencyRuns = Number(flags["latency-runs"]);
+  const imageRun = formats.some((f) => f in IMAGE_BENCH_OPTIONS);
+  if (imageRun && !formats.every((f) => f in IMAGE_BENCH_OPTIONS)) {
+    throw new Error(
+      `--formats: the image formats (${Object.keys(IMAGE_BENCH_OPTIONS)}) run apart from others`,
+    );
+  }
+  const imageSize = parseImageSize(flags["image-size"]);
+  const fetchConcurrency = Number(flags["fetch-concurrency"]);
+  // image runs: no 100-row latency (a figure of the record formats' run)
+  const latencyRuns = imageRun ? 0 : Number(flags["latency-runs"]);
+  // the warm-up (and latency) export: of the small project, which has no source images
+  const warmFormat = imageRun ? "occurrences_simple_csv" : formats[0];
   const modes = flags.workers.split(",").filter(Boolean) as WorkerMode[];
   for (const mode of modes) {
     if (!/^(single|split)(:[1-9])?$/.test(mode)) {
@@ -158,12 +213,13 @@ async function main(): Promise<void> {
     }
   }
   const baseUrl = Deno.env.get("DATABASE_URL") ?? "postgres://postgres@127.0.0.1:5432/ami_exports";
-  const dbUrl = benchDatabaseUrl(baseUrl);
+  const database = imageRun ? BENCH_IMAGES_DATABASE : BENCH_DATABASE;
+  const dbUrl = benchDatabaseUrl(baseUrl, database);
   const logDir = `${ROOT}.data/bench`;
   await Deno.mkdir(logDir, { recursive: true });
 
-  const sql = await openBenchDatabase(baseUrl);
-  const project = await benchProject(sql, occurrences);
+  const sql = await openBenchDatabase(baseUrl, database);
+  const records = imageRun ? undefined : await benchProject(sql, occurrences);
   const small = await benchProject(sql, 100); // the warm-up export (and the latency runs)
   const settings = Object.fromEntries(
     (await sql<{ name: string; setting: string; unit: string | null }[]>`
@@ -174,9 +230,17 @@ async function main(): Promise<void> {
 
   console.error("starting Temporal dev server and moto …");
   const temporalServer = await startTemporalDevServer({ logFile: `${logDir}/temporal.log` });
-  const moto = backends.includes("s3")
+  const moto = backends.includes("s3") || imageRun
     ? await startMotoServer({ logFile: `${logDir}/moto.log` })
     : undefined;
+  const images = imageRun
+    ? await imageBenchProject(sql, {
+      detections: Number(flags.detections),
+      size: imageSize,
+      s3Endpoint: moto!.endpoint,
+    })
+    : undefined;
+  const project = images ?? records!;
   const baseEnv: Record<string, string> = {
     ...Deno.env.toObject(),
     DATABASE_URL: dbUrl,
@@ -184,6 +248,9 @@ async function main(): Promise<void> {
     HOUSEKEEPING_INTERVAL_MINUTES: "0",
     AWS_ACCESS_KEY_ID: "bench",
     AWS_SECRET_ACCESS_KEY: "bench",
+    ...(images
+      ? { SOURCE_IMAGE_HOSTS: images.host, IMAGE_FETCH_CONCURRENCY: String(fetchConcurrency) }
+      : {}),
   };
   const batchSize = loadConfig(baseEnv).exportBatchSize;
   const partSizeMb = loadConfig(baseEnv).uploadPartSize / MB;
@@ -195,7 +262,7 @@ async function main(): Promise<void> {
       memoryGb: Math.round(Deno.systemMemoryInfo().total / 1024 ** 3),
       postgres: settings,
     },
-    occurrences,
+    occurrences: images ? images.detections : occurrences,
     batchSize,
     partSizeMb,
     copyLimits: {},
@@ -203,6 +270,17 @@ async function main(): Promise<void> {
     references: {},
     exports: [],
     latency100: { runs: 0, medianSeconds: 0, seconds: [] },
+    ...(images
+      ? {
+        imageProject: {
+          detections: images.detections,
+          captures: images.captures,
+          width: imageSize.width,
+          height: imageSize.height,
+          sourceBytes: images.sourceBytes,
+        },
+      }
+      : {}),
   };
 
   try {
@@ -213,6 +291,24 @@ async function main(): Promise<void> {
       const countStarted = performance.now();
       const counted = await exporter.count(ctx);
       const countSeconds = (performance.now() - countStarted) / 1000;
+      if (format in IMAGE_BENCH_OPTIONS) {
+        results.counts[format] = { records: counted, seconds: countSeconds, statementsPerBatch: 0 };
+        console.error(`${format}: ${counted} records; single-pass image reference …`);
+        const reference = await measureImageReference(sql, format, {
+          projectId: project.projectId,
+          exportOptions: IMAGE_BENCH_OPTIONS[format],
+          concurrency: fetchConcurrency,
+        });
+        if (reference) {
+          results.references[format] = reference;
+          console.error(
+            `  ${reference.rows} in ${reference.seconds.toFixed(1)} s (${
+              reference.rowsPerSecond.toFixed(1)
+            }/s, ${reference.captures} captures, ${reference.failed} failed), load ${loadAverage()}`,
+          );
+        }
+        continue;
+      }
       if (!OCCURRENCE_BATCH_FORMATS.has(format)) {
         // a stream format (zip, Parquet, COCO, per-detection rows) has no single batch
         // statement whose COPY would be its limit, and the record formats of events, captures
@@ -298,17 +394,26 @@ async function main(): Promise<void> {
           try {
             // warm-up: the first workflow task loads the bundle, the first export the activities
             for (let i = 0; small && i < workers.streaming.length; i++) {
-              await exportOnce(base, small.projectId, small.token, formats[0], 50);
+              await exportOnce(base, small.projectId, small.token, warmFormat, 50);
             }
             for (const format of formats) {
               console.error(
-                `${format} → ${backend} (${mode} worker): exporting ${occurrences} occurrences …`,
+                `${format} → ${backend} (${mode} worker): exporting ${
+                  images ? `${images.detections} detections` : `${occurrences} occurrences`
+                } …`,
               );
               const before = Math.max(...await Promise.all(workers.streaming.map((w) => w.rss())));
               const workflowsBefore = await workers.workflows?.rss();
               await Promise.all(workers.all.map((w) => w.resetPeak()));
               const { seconds, body } = await Promise.race([
-                exportOnce(base, project.projectId, project.token, format, 200),
+                exportOnce(
+                  base,
+                  project.projectId,
+                  project.token,
+                  format,
+                  200,
+                  IMAGE_BENCH_OPTIONS[format],
+                ),
                 ...workers.all.map((w) => w.exited),
               ]);
               const peaks = await Promise.all(workers.streaming.map((w) => w.peakRss()));
@@ -339,6 +444,9 @@ async function main(): Promise<void> {
                 statementsPerBatch: counted?.statementsPerBatch ?? 0,
                 countShare: counted ? counted.seconds / seconds : 0,
                 loadAverage: loadAverage(),
+                ...(images
+                  ? { imageSize: `${imageSize.width}x${imageSize.height}`, fetchConcurrency }
+                  : {}),
               };
               results.exports.push(run);
               console.error(
@@ -360,7 +468,7 @@ async function main(): Promise<void> {
                   base,
                   small.projectId,
                   small.token,
-                  formats[0],
+                  warmFormat,
                   20,
                 );
                 results.latency100.seconds.push(seconds);
@@ -383,8 +491,25 @@ async function main(): Promise<void> {
     await sql.end({ timeout: 5 });
   }
 
-  await Deno.writeTextFile(flags.output, JSON.stringify(results, null, 2) + "\n");
+  await Deno.writeTextFile(flags.output, JSON.stringify(mergedResults(results), null, 2) + "\n");
   printTable(results);
+}
+
+/**
+ * What `bench/results.json` becomes: a record formats' run replaces the file but keeps its image
+ * runs; an image run is kept under `images["WxH"]`, beside the rest of the file.
+ */
+function mergedResults(results: BenchResults): BenchResults {
+  let previous: BenchResults | undefined;
+  try {
+    previous = JSON.parse(Deno.readTextFileSync(flags.output));
+  } catch {
+    previous = undefined;
+  }
+  if (!results.imageProject) return { ...results, images: previous?.images };
+  const key = `${results.imageProject.width}x${results.imageProject.height}`;
+  const base = previous ?? results;
+  return { ...base, images: { ...base.images, [key]: results } };
 }
 
 /** How the bench runs the worker: see {@link ExportRun.workers}. */
@@ -452,13 +577,19 @@ async function exportOnce(
   token: string,
   format: string,
   pollMs: number,
+  options?: ExportOptions,
 ): Promise<{ seconds: number; body: Record<string, unknown> }> {
   const headers = { Authorization: `Token ${token}`, "Content-Type": "application/json" };
   const started = performance.now();
   const res = await fetch(`${base}/api/v2/exports/`, {
     method: "POST",
     headers,
-    body: JSON.stringify({ project: projectId, format, filters: {} }),
+    body: JSON.stringify({
+      project: projectId,
+      format,
+      filters: {},
+      ...(options ? { options, force: true } : {}),
+    }),
   });
   const created = await res.json();
   if (res.status !== 201) throw new Error(`POST failed: ${res.status} ${created.error}`);

@@ -12,10 +12,84 @@ import type sharpModule from "sharp";
  * (measured with `deno run`: 38 → 70 MB), which a worker that exports no image never pays.
  */
 function loadSharp(): Promise<typeof sharpModule> {
-  sharpLoading ??= import("sharp").then((module) => module.default);
+  sharpLoading ??= import("sharp").then((module) => {
+    module.default.cache(false);
+    return module.default;
+  });
   return sharpLoading;
 }
 let sharpLoading: Promise<typeof sharpModule> | undefined;
+
+// loadSharp turns libvips' operation cache off (by default up to 100 operations and 50 MB): it
+// would keep the input of recent pipelines alive: a crop's input is its whole decoded capture (36 MB at 4000 × 3000), so
+// the cache alone could hold several. Every pipeline here runs once: nothing to reuse.
+
+/**
+ * Decoded captures held at once by this process ({@link withDecodedImage}): two, one per core
+ * of the smallest worker. Fetches go on meanwhile (`IMAGE_FETCH_CONCURRENCY`, 8 by default) but
+ * only this many captures are decoded pixels at a time, so a worker's memory stays flat whatever
+ * the source size (eight 4000 × 3000 captures decoded at once were 288 MB of pixels).
+ */
+export const DECODE_SLOTS = 2;
+
+/**
+ * A limiter: `run(work)` starts `work` when fewer than `slots` of its works are running, else
+ * when one ends (first come, first served); its promise settles as `work`'s does.
+ */
+export function limiter(slots: number): <R>(work: () => Promise<R>) => Promise<R> {
+  let running = 0;
+  const waiting: (() => void)[] = [];
+  return async (work) => {
+    if (running >= slots) await new Promise<void>((resolve) => waiting.push(resolve));
+    else running++;
+    try {
+      return await work();
+    } finally {
+      const next = waiting.shift();
+      if (next) next();
+      else running--;
+    }
+  };
+}
+
+const decodeSlot = limiter(DECODE_SLOTS);
+
+/**
+ * `work` over `bytes` decoded ({@link decodeImage}), at most {@link DECODE_SLOTS} decoded images
+ * in this process at once: the decoded pixels live only until `work` settles.
+ */
+export function withDecodedImage<R>(
+  bytes: Uint8Array,
+  work: (decoded: DecodeResult) => Promise<R>,
+): Promise<R> {
+  return decodeSlot(async () => {
+    const decoded = await decodeImage(bytes);
+    try {
+      return await work(decoded);
+    } finally {
+      if (decoded.ok) releaseBytes(decoded.image.data);
+    }
+  });
+}
+
+/**
+ * Frees the pixels of `data` now instead of at the next garbage collection, which V8 runs by
+ * the size of its heap, not by the native memory a buffer holds: decoded captures would pile up
+ * (eight 36 MB ones measured with two decoded at a time). Detaching the buffer (transferring it
+ * to an empty one) drops its native memory at once; only for a buffer `data` spans whole, once
+ * nothing reads it any more (every pipeline on it has ended). Also for a fetched source once it
+ * is decoded: held across the fetch and the wait for a slot, it outlives V8's young generation.
+ */
+export function releaseBytes(data: Uint8Array): void {
+  const buffer = data.buffer;
+  if (!(buffer instanceof ArrayBuffer)) return;
+  if (data.byteOffset !== 0 || buffer.byteLength !== data.byteLength) return;
+  try {
+    buffer.transfer(0);
+  } catch {
+    // not detachable: left to the garbage collector
+  }
+}
 
 /** A decoded image: its pixels, interleaved, `channels` bytes each. */
 export interface DecodedImage {
@@ -33,10 +107,11 @@ export interface CropRegion {
   height: number;
 }
 
+/** A decoded image, or why there is none. */
+export type DecodeResult = { ok: true; image: DecodedImage } | { ok: false; reason: string };
+
 /** `bytes` decoded (alpha dropped), or why they are not an image (`not an image`, `truncated`). */
-export async function decodeImage(
-  bytes: Uint8Array,
-): Promise<{ ok: true; image: DecodedImage } | { ok: false; reason: string }> {
+export async function decodeImage(bytes: Uint8Array): Promise<DecodeResult> {
   const sharp = await loadSharp();
   try {
     const { data, info } = await sharp(bytes, { failOn: "truncated" })
@@ -79,7 +154,15 @@ export interface EncodedFrame {
  * libvips pipeline (no full decoded copy in memory); or why it cannot be (`not an image`,
  * `truncated or corrupt image`). The size returned is the source's, before any downscale.
  */
-export async function encodeFrame(
+export function encodeFrame(
+  bytes: Uint8Array,
+  options: { quality: number; maxSide: number | null },
+): Promise<{ ok: true; frame: EncodedFrame } | { ok: false; reason: string }> {
+  // a whole capture decoded in one of the DECODE_SLOTS, like a capture cut into crops
+  return decodeSlot(() => encodeFrameNow(bytes, options));
+}
+
+async function encodeFrameNow(
   bytes: Uint8Array,
   options: { quality: number; maxSide: number | null },
 ): Promise<{ ok: true; frame: EncodedFrame } | { ok: false; reason: string }> {

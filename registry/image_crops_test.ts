@@ -1,6 +1,14 @@
 import sharp from "sharp";
-import { assert, assertEquals } from "../tests/assert.ts";
-import { cropRegion, cutCrop, decodeImage, encodeFrame, scaledSize } from "./image_crops.ts";
+import { assert, assertEquals, assertRejects } from "../tests/assert.ts";
+import {
+  cropRegion,
+  cutCrop,
+  decodeImage,
+  encodeFrame,
+  limiter,
+  scaledSize,
+  withDecodedImage,
+} from "./image_crops.ts";
 
 Deno.test("image crops: regions rounded out, padded, clamped; boxes outside refused", () => {
   const size = { width: 100, height: 50 };
@@ -102,4 +110,54 @@ Deno.test("image crops: downscaled to the longest side, never upscaled", async (
     const { info } = await sharp(crop).raw().toBuffer({ resolveWithObject: true });
     assertEquals([info.width, info.height], size);
   }
+});
+
+Deno.test("limiter: at most `slots` works at once, the waiting ones first come first served", async () => {
+  const run = limiter(2);
+  let running = 0;
+  let most = 0;
+  const started: number[] = [];
+  const gates = Array.from({ length: 5 }, () => Promise.withResolvers<void>());
+  const done = gates.map((gate, i) =>
+    run(async () => {
+      started.push(i);
+      running++;
+      most = Math.max(most, running);
+      await gate.promise;
+      running--;
+      return i;
+    })
+  );
+  await new Promise((resolve) => setTimeout(resolve, 0));
+  assertEquals(started, [0, 1]);
+  gates[1].resolve();
+  await done[1];
+  await new Promise((resolve) => setTimeout(resolve, 0));
+  assertEquals(started, [0, 1, 2]);
+  for (const gate of gates) gate.resolve();
+  assertEquals(await Promise.all(done), [0, 1, 2, 3, 4]);
+  assertEquals(started, [0, 1, 2, 3, 4]);
+  assertEquals(most, 2);
+});
+
+Deno.test("limiter: a work that throws frees its slot", async () => {
+  const run = limiter(1);
+  await assertRejects(() => run(() => Promise.reject(new Error("boom"))), Error, "boom");
+  assertEquals(await run(() => Promise.resolve(7)), 7);
+});
+
+Deno.test("withDecodedImage: the pixels are released once the work ends", async () => {
+  const jpeg = await sharp({
+    create: { width: 40, height: 30, channels: 3, background: { r: 10, g: 200, b: 30 } },
+  }).jpeg().toBuffer();
+  let kept: Uint8Array | undefined;
+  const size = await withDecodedImage(new Uint8Array(jpeg), (decoded) => {
+    if (!decoded.ok) throw new Error(decoded.reason);
+    kept = decoded.image.data;
+    return Promise.resolve(decoded.image.data.byteLength);
+  });
+  assertEquals(size, 40 * 30 * 3);
+  assertEquals(kept!.byteLength, 0);
+  const bad = await withDecodedImage(new Uint8Array([1, 2, 3]), (d) => Promise.resolve(d));
+  assertEquals(bad, { ok: false, reason: "not an image" });
 });

@@ -4,7 +4,7 @@
  * or is truncated is left out with its reason; a JPEG is then kept as fetched, byte for byte,
  * and another image type (PNG, WebP, …) re-encoded as JPEG at quality {@link REENCODE_QUALITY}.
  */
-import { cutCrop, decodeImage } from "./image_crops.ts";
+import { cutCrop, withDecodedImage } from "./image_crops.ts";
 import { fetchSourceImage, type ImageSourceSettings } from "./image_sources.ts";
 
 /** JPEG quality of a source image that was not a JPEG. */
@@ -22,10 +22,12 @@ export async function sourceJpeg(
 ): Promise<{ ok: true; jpeg: Uint8Array } | { ok: false; reason: string }> {
   const fetched = await fetchSourceImage(url, settings);
   if (!fetched.ok) return fetched;
-  const decoded = await decodeImage(fetched.bytes);
-  if (!decoded.ok) return decoded;
-  if (isJpeg(fetched.bytes)) return { ok: true, jpeg: fetched.bytes };
-  const { width, height } = decoded.image;
-  const whole = { left: 0, top: 0, width, height };
-  return { ok: true, jpeg: await cutCrop(decoded.image, whole, REENCODE_QUALITY) };
+  // decoded whole (at most DECODE_SLOTS images at once in the process), then dropped
+  return await withDecodedImage(fetched.bytes, async (decoded) => {
+    if (!decoded.ok) return decoded;
+    if (isJpeg(fetched.bytes)) return { ok: true, jpeg: fetched.bytes };
+    const { width, height } = decoded.image;
+    const whole = { left: 0, top: 0, width, height };
+    return { ok: true, jpeg: await cutCrop(decoded.image, whole, REENCODE_QUALITY) };
+  });
 }

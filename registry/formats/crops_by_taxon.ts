@@ -19,7 +19,13 @@
  * export ({@link ExportRefusedError}).
  */
 import { eachSourceImage } from "../image_sources.ts";
-import { cropRegion, cutCrop, decodeImage } from "../image_crops.ts";
+import {
+  cropRegion,
+  cutCrop,
+  type DecodeResult,
+  releaseBytes,
+  withDecodedImage,
+} from "../image_crops.ts";
 import {
   boxedDetectionsFrom,
   imageBatch,
@@ -256,26 +262,34 @@ async function cutCrops(
   }
   const out = new Map<RecordId, { ok: true; jpeg: Uint8Array } | { ok: false; reason: string }>();
   const urlOf = (crops: CropRow[]): string | null => crops[0].source_url;
-  await eachSourceImage(ctx, [...byCapture.values()], urlOf, async (crops, fetched) => {
-    const decoded = fetched.ok ? await decodeImage(fetched.bytes) : fetched;
+  const cut = async (crops: CropRow[], decoded: DecodeResult): Promise<void> => {
     for (const row of crops) {
       if (!decoded.ok) {
         out.set(row.detection_id, decoded);
         continue;
       }
-      const region = cropRegion(row.bbox, options.crop_padding, decoded.image);
+      const { image } = decoded;
+      const region = cropRegion(row.bbox, options.crop_padding, image);
       out.set(
         row.detection_id,
         region.ok
           ? {
             ok: true,
-            jpeg: await cutCrop(decoded.image, region.region, options.jpeg_quality, {
+            jpeg: await cutCrop(image, region.region, options.jpeg_quality, {
               maxSide: options.image_max_side ?? undefined,
             }),
           }
           : region,
       );
     }
+  };
+  // fetches overlap; the decoded pixels of at most DECODE_SLOTS captures are held at once
+  await eachSourceImage(ctx, [...byCapture.values()], urlOf, async (crops, fetched) => {
+    if (!fetched.ok) return await cut(crops, fetched);
+    await withDecodedImage(fetched.bytes, (decoded) => {
+      releaseBytes(fetched.bytes); // decoded: the source's bytes are no longer read
+      return cut(crops, decoded);
+    });
   });
   return out;
 }

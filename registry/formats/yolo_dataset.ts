@@ -28,7 +28,7 @@
  */
 import { occurrenceFilterKeys } from "../filters.ts";
 import { capturesOfBatch } from "../batch_sql.ts";
-import { cropRegion, encodeFrame } from "../image_crops.ts";
+import { cropRegion, encodeFrame, releaseBytes } from "../image_crops.ts";
 import {
   boxedDetectionsFrom,
   imageOptionProblems,
@@ -190,6 +190,7 @@ async function frameOf(
     quality: options.jpeg_quality,
     maxSide: options.image_max_side,
   });
+  releaseBytes(image.bytes); // re-encoded: the source's bytes are no longer read
   if (!encoded.ok) return encoded;
   const lines: string[] = [];
   for (const [taxon, bbox] of row.boxes ?? []) {
