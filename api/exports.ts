@@ -77,7 +77,11 @@ const createExportRoute = createRoute({
     body: { required: true, content: { "application/json": { schema: CreateExportSchema } } },
   },
   responses: {
-    201: json(CreatedExportSchema, "A new export, PENDING (`reused: false`)"),
+    201: json(
+      CreatedExportSchema,
+      "A new export (`reused: false`) as it is when answered: PENDING, or STARTED when a worker " +
+        "already picked it up",
+    ),
     200: json(
       ReusedExportSchema,
       "An identical export of unchanged data under the same settings (`reused: true`): a " +
