@@ -15,6 +15,7 @@ import { type Config, loadConfig, type WorkerRole } from "../config/mod.ts";
 import { connectDatabase } from "../db/client.ts";
 import { connectExportReads } from "../db/replica.ts";
 import { createStorage } from "../storage/mod.ts";
+import { setDecodeBudget } from "../registry/image_crops.ts";
 import { ensureHousekeepingSchedule } from "./housekeeping.ts";
 import { installRuntime } from "./runtime.ts";
 import { closeNativeConnection } from "./temporal.ts";
@@ -191,6 +192,7 @@ export async function createExportWorker(
  */
 export async function runWorker(): Promise<void> {
   const config = loadConfig();
+  setDecodeBudget(config.imageDecodeBudgetBytes);
   const sql = connectDatabase(config.databaseUrl);
   // EXPORT_DATABASE_URL: the exports' reads on a replica (docs/replica.md); else `sql` itself
   const readSql = connectExportReads(config, sql);

@@ -53,6 +53,11 @@ export interface Config {
   exportBatchBytes: number;
   /** Minimum S3 part size in bytes (S3 requires ≥ 5 MiB for all parts but the last). */
   uploadPartSize: number;
+  /**
+   * Bytes of decoded source-image pixels a worker process holds at once
+   * (`IMAGE_DECODE_BUDGET_MB`, default 80 MiB; `registry/image_crops.ts` `setDecodeBudget`).
+   */
+  imageDecodeBudgetBytes: number;
   heartbeatTimeoutSeconds: number;
   /**
    * Attempts of each export activity before the export ends FAILURE (backoff 1 s doubling to
@@ -281,6 +286,7 @@ const envSchema = z.object({
   IMAGE_FETCH_TIMEOUT_SECONDS: z.coerce.number().min(1).max(600).default(20),
   IMAGE_FETCH_MAX_MB: z.coerce.number().min(0.1).max(1024).default(50),
   IMAGE_FETCH_ATTEMPTS: z.coerce.number().int().min(1).max(10).default(3),
+  IMAGE_DECODE_BUDGET_MB: z.coerce.number().min(1).max(4096).default(80),
   WEBHOOK_TIMEOUT_SECONDS: z.coerce.number().int().min(1).max(60).default(10),
   WEBHOOK_RETRY_INITIAL_SECONDS: z.coerce.number().int().min(1).max(3600).default(5),
   WEBHOOK_RETRY_MAX_INTERVAL_SECONDS: z.coerce.number().int().min(1).max(86400).default(3600),
@@ -376,6 +382,7 @@ export function loadConfig(env: Record<string, string | undefined> = Deno.env.to
     exportShardRecords: e.EXPORT_SHARD_RECORDS,
     exportBatchBytes: Math.round(batchMb * MIB),
     uploadPartSize: Math.round(partMb * MIB),
+    imageDecodeBudgetBytes: Math.round(e.IMAGE_DECODE_BUDGET_MB * MIB),
     heartbeatTimeoutSeconds: e.HEARTBEAT_TIMEOUT_SECONDS,
     exportMaxAttempts: e.EXPORT_MAX_ATTEMPTS,
     exportMaxRunning: {

@@ -25,44 +25,110 @@ let sharpLoading: Promise<typeof sharpModule> | undefined;
 // the cache alone could hold several. Every pipeline here runs once: nothing to reuse.
 
 /**
- * Decoded captures held at once by this process ({@link withDecodedImage}): two, one per core
- * of the smallest worker. Fetches go on meanwhile (`IMAGE_FETCH_CONCURRENCY`, 8 by default) but
- * only this many captures are decoded pixels at a time, so a worker's memory stays flat whatever
- * the source size (eight 4000 × 3000 captures decoded at once were 288 MB of pixels).
+ * Decoded captures held at once by this process ({@link withDecodedImage}): at most two, one per
+ * core of the smallest worker, and a second only while both fit in {@link DECODE_BUDGET_BYTES}.
+ * Fetches go on meanwhile (`IMAGE_FETCH_CONCURRENCY`, 8 by default) but only these captures are
+ * decoded pixels at a time, so a worker's memory stays flat whatever the source size (eight
+ * 4000 × 3000 captures decoded at once were 288 MB of pixels).
  */
 export const DECODE_SLOTS = 2;
+
+/**
+ * Bytes of decoded pixels (width × height × channels) this process holds at once by default:
+ * 80 MiB, two 4000 × 3000 captures (36 MB each; 41 MB of resident memory with libvips'
+ * buffers, measured). A capture larger than the budget is decoded alone. Set per process with
+ * {@link setDecodeBudget} (`IMAGE_DECODE_BUDGET_MB`): 40 decodes 4000 × 3000 captures one at a
+ * time, ~30 MB less at peak and about half the crop rate on two cores (docs/benchmarks.md
+ * "Image datasets").
+ */
+export const DECODE_BUDGET_BYTES = 80 * 1024 * 1024;
+
+/**
+ * A weighted limiter: `run(weight, work)` starts `work` when fewer than `slots` works are
+ * running and the running weights plus `weight` are at most `capacity`, or when none is running
+ * (a work heavier than `capacity` runs alone); first come, first served (a heavy work at the head
+ * waits, and holds back the lighter ones behind it, rather than starve). Its promise settles as
+ * `work`'s does.
+ */
+export function budgetLimiter(
+  options: { slots: number; capacity: number },
+): <R>(weight: number, work: () => Promise<R>) => Promise<R> {
+  let running = 0;
+  let used = 0;
+  const waiting: { weight: number; start: () => void }[] = [];
+  const fits = (weight: number) =>
+    running === 0 || (running < options.slots && used + weight <= options.capacity);
+  const admit = () => {
+    while (waiting.length > 0 && fits(waiting[0].weight)) {
+      const next = waiting.shift()!;
+      running++;
+      used += next.weight;
+      next.start();
+    }
+  };
+  return async (weight, work) => {
+    if (waiting.length === 0 && fits(weight)) {
+      running++;
+      used += weight;
+    } else {
+      await new Promise<void>((start) => {
+        waiting.push({ weight, start });
+      });
+    }
+    try {
+      return await work();
+    } finally {
+      running--;
+      used -= weight;
+      admit();
+    }
+  };
+}
 
 /**
  * A limiter: `run(work)` starts `work` when fewer than `slots` of its works are running, else
  * when one ends (first come, first served); its promise settles as `work`'s does.
  */
 export function limiter(slots: number): <R>(work: () => Promise<R>) => Promise<R> {
-  let running = 0;
-  const waiting: (() => void)[] = [];
-  return async (work) => {
-    if (running >= slots) await new Promise<void>((resolve) => waiting.push(resolve));
-    else running++;
-    try {
-      return await work();
-    } finally {
-      const next = waiting.shift();
-      if (next) next();
-      else running--;
-    }
-  };
+  const run = budgetLimiter({ slots, capacity: Infinity });
+  return (work) => run(0, work);
 }
 
-const decodeSlot = limiter(DECODE_SLOTS);
+let decodeSlot = budgetLimiter({ slots: DECODE_SLOTS, capacity: DECODE_BUDGET_BYTES });
 
 /**
- * `work` over `bytes` decoded ({@link decodeImage}), at most {@link DECODE_SLOTS} decoded images
- * in this process at once: the decoded pixels live only until `work` settles.
+ * Sets this process's decode budget in bytes ({@link DECODE_BUDGET_BYTES}); a worker calls it
+ * once at start, before any export runs. Throws `RangeError` unless `bytes` is positive.
  */
-export function withDecodedImage<R>(
+export function setDecodeBudget(bytes: number): void {
+  if (!(bytes > 0)) throw new RangeError(`decode budget must be positive, not ${bytes}`);
+  decodeSlot = budgetLimiter({ slots: DECODE_SLOTS, capacity: bytes });
+}
+
+/**
+ * The bytes `bytes` decode to (width × height × channels, alpha dropped), read from the image's
+ * header without decoding it; 0 when the header cannot be read (the decode then says why).
+ */
+async function decodedSize(bytes: Uint8Array): Promise<number> {
+  const sharp = await loadSharp();
+  try {
+    const { width, height, channels } = await sharp(bytes).metadata();
+    return width * height * Math.min(3, channels);
+  } catch {
+    return 0;
+  }
+}
+
+/**
+ * `work` over `bytes` decoded ({@link decodeImage}), within this process's decode slots and
+ * budget ({@link DECODE_SLOTS}, {@link DECODE_BUDGET_BYTES}): the decoded pixels live only until
+ * `work` settles.
+ */
+export async function withDecodedImage<R>(
   bytes: Uint8Array,
   work: (decoded: DecodeResult) => Promise<R>,
 ): Promise<R> {
-  return decodeSlot(async () => {
+  return await decodeSlot(await decodedSize(bytes), async () => {
     const decoded = await decodeImage(bytes);
     try {
       return await work(decoded);
@@ -153,13 +219,16 @@ export interface EncodedFrame {
  * (never enlarged) so that its longest side is at most `maxSide` pixels when given, in one
  * libvips pipeline (no full decoded copy in memory); or why it cannot be (`not an image`,
  * `truncated or corrupt image`). The size returned is the source's, before any downscale.
+ * Huffman tables are libjpeg's standard ones, not optimised per image: optimising them holds
+ * every DCT coefficient of the frame until the end (77 MB more resident memory for one
+ * 4000 × 3000 frame, measured) and took 2.3 × as long, for files ~3.5 % smaller on photographs.
  */
 export function encodeFrame(
   bytes: Uint8Array,
   options: { quality: number; maxSide: number | null },
 ): Promise<{ ok: true; frame: EncodedFrame } | { ok: false; reason: string }> {
-  // a whole capture decoded in one of the DECODE_SLOTS, like a capture cut into crops
-  return decodeSlot(() => encodeFrameNow(bytes, options));
+  // a frame streams through libvips (no whole decoded copy): a slot, no share of the budget
+  return decodeSlot(0, () => encodeFrameNow(bytes, options));
 }
 
 async function encodeFrameNow(
@@ -176,7 +245,9 @@ async function encodeFrameNow(
       fit: "inside",
       withoutEnlargement: true,
     });
-    const out = await resized.removeAlpha().jpeg({ quality: options.quality }).toBuffer();
+    const out = await resized.removeAlpha()
+      .jpeg({ quality: options.quality, optimiseCoding: false })
+      .toBuffer();
     return {
       ok: true,
       frame: { jpeg: new Uint8Array(out.buffer, out.byteOffset, out.byteLength), width, height },

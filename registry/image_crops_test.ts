@@ -1,12 +1,16 @@
 import sharp from "sharp";
-import { assert, assertEquals, assertRejects } from "../tests/assert.ts";
+import { assert, assertEquals, assertRejects, assertThrows } from "../tests/assert.ts";
 import {
+  budgetLimiter,
   cropRegion,
   cutCrop,
+  DECODE_BUDGET_BYTES,
+  DECODE_SLOTS,
   decodeImage,
   encodeFrame,
   limiter,
   scaledSize,
+  setDecodeBudget,
   withDecodedImage,
 } from "./image_crops.ts";
 
@@ -160,4 +164,89 @@ Deno.test("withDecodedImage: the pixels are released once the work ends", async 
   assertEquals(kept!.byteLength, 0);
   const bad = await withDecodedImage(new Uint8Array([1, 2, 3]), (d) => Promise.resolve(d));
   assertEquals(bad, { ok: false, reason: "not an image" });
+});
+
+Deno.test("budgetLimiter: a second work starts only while both fit the capacity, first come first served", async () => {
+  const run = budgetLimiter({ slots: 2, capacity: 10 });
+  const started: string[] = [];
+  const gates = new Map<string, PromiseWithResolvers<void>>();
+  const work = (name: string, weight: number) => {
+    const gate = Promise.withResolvers<void>();
+    gates.set(name, gate);
+    return run(weight, async () => {
+      started.push(name);
+      await gate.promise;
+      return name;
+    });
+  };
+  const tick = () => new Promise((resolve) => setTimeout(resolve, 0));
+  const big = work("big", 8); // alone it fits
+  const mid = work("mid", 5); // 8 + 5 > 10: waits
+  const small = work("small", 1); // would fit, but waits behind "mid" (no overtaking)
+  await tick();
+  assertEquals(started, ["big"]);
+  gates.get("big")!.resolve();
+  assertEquals(await big, "big");
+  await tick();
+  assertEquals(started, ["big", "mid", "small"]); // 5 + 1 ≤ 10, two slots
+  const huge = work("huge", 50); // heavier than the capacity: runs once it is alone
+  await tick();
+  assertEquals(started.length, 3);
+  gates.get("mid")!.resolve();
+  gates.get("small")!.resolve();
+  assertEquals(await Promise.all([mid, small]), ["mid", "small"]);
+  await tick();
+  assertEquals(started, ["big", "mid", "small", "huge"]);
+  gates.get("huge")!.resolve();
+  assertEquals(await huge, "huge");
+});
+
+Deno.test("budgetLimiter: a work that throws gives its weight back", async () => {
+  const run = budgetLimiter({ slots: 2, capacity: 10 });
+  await assertRejects(() => run(10, () => Promise.reject(new Error("boom"))), Error, "boom");
+  // were the 10 still counted, this 10 would run alone anyway: check with two that must overlap
+  const both = Promise.withResolvers<void>();
+  let running = 0;
+  const overlap = () =>
+    run(5, async () => {
+      running++;
+      if (running === 2) both.resolve();
+      await both.promise;
+      running--;
+    });
+  await Promise.all([overlap(), overlap()]);
+});
+
+Deno.test("withDecodedImage: two captures decode side by side within the budget, a larger one alone", async () => {
+  const jpegOf = async (width: number, height: number) =>
+    new Uint8Array(
+      await sharp({ create: { width, height, channels: 3, background: { r: 9, g: 9, b: 9 } } })
+        .jpeg().toBuffer(),
+    );
+  const concurrentOf = async (images: Uint8Array[]) => {
+    let running = 0;
+    let most = 0;
+    await Promise.all(images.map((bytes) =>
+      withDecodedImage(bytes, async (decoded) => {
+        assert(decoded.ok);
+        running++;
+        most = Math.max(most, running);
+        await new Promise((resolve) => setTimeout(resolve, 30));
+        running--;
+      })
+    ));
+    return most;
+  };
+  setDecodeBudget(1_000_000); // bytes: two 300 × 300 RGB captures (270,000 each) fit, not two 500 × 500
+  try {
+    const small = await jpegOf(300, 300);
+    assertEquals(await concurrentOf([small, small, small]), DECODE_SLOTS);
+    const large = await jpegOf(500, 500); // 750,000 bytes
+    assertEquals(await concurrentOf([large, large]), 1);
+    const huge = await jpegOf(700, 700); // above the whole budget: decoded alone, not refused
+    assertEquals(await concurrentOf([huge, small]), 1);
+  } finally {
+    setDecodeBudget(DECODE_BUDGET_BYTES);
+  }
+  assertThrows(() => setDecodeBudget(0), RangeError);
 });

@@ -22,7 +22,7 @@ export async function sourceJpeg(
 ): Promise<{ ok: true; jpeg: Uint8Array } | { ok: false; reason: string }> {
   const fetched = await fetchSourceImage(url, settings);
   if (!fetched.ok) return fetched;
-  // decoded whole (at most DECODE_SLOTS images at once in the process), then dropped
+  // decoded whole (within the process's DECODE_SLOTS and DECODE_BUDGET_BYTES), then dropped
   return await withDecodedImage(fetched.bytes, async (decoded) => {
     if (!decoded.ok) return decoded;
     if (isJpeg(fetched.bytes)) return { ok: true, jpeg: fetched.bytes };

@@ -262,28 +262,22 @@ async function cutCrops(
   }
   const out = new Map<RecordId, { ok: true; jpeg: Uint8Array } | { ok: false; reason: string }>();
   const urlOf = (crops: CropRow[]): string | null => crops[0].source_url;
+  // the crops of one capture are cut side by side (each an independent libvips pipeline on the
+  // same decoded pixels), so both cores stay busy while the capture is held
   const cut = async (crops: CropRow[], decoded: DecodeResult): Promise<void> => {
-    for (const row of crops) {
-      if (!decoded.ok) {
-        out.set(row.detection_id, decoded);
-        continue;
-      }
+    await Promise.all(crops.map(async (row) => {
+      if (!decoded.ok) return void out.set(row.detection_id, decoded);
       const { image } = decoded;
       const region = cropRegion(row.bbox, options.crop_padding, image);
-      out.set(
-        row.detection_id,
-        region.ok
-          ? {
-            ok: true,
-            jpeg: await cutCrop(image, region.region, options.jpeg_quality, {
-              maxSide: options.image_max_side ?? undefined,
-            }),
-          }
-          : region,
-      );
-    }
+      if (!region.ok) return void out.set(row.detection_id, region);
+      const jpeg = await cutCrop(image, region.region, options.jpeg_quality, {
+        maxSide: options.image_max_side ?? undefined,
+      });
+      out.set(row.detection_id, { ok: true, jpeg });
+    }));
   };
-  // fetches overlap; the decoded pixels of at most DECODE_SLOTS captures are held at once
+  // fetches overlap; the decoded pixels of at most DECODE_SLOTS captures (within
+  // DECODE_BUDGET_BYTES) are held at once
   await eachSourceImage(ctx, [...byCapture.values()], urlOf, async (crops, fetched) => {
     if (!fetched.ok) return await cut(crops, fetched);
     await withDecodedImage(fetched.bytes, (decoded) => {
