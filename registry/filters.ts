@@ -146,10 +146,28 @@ export async function countOccurrences(ctx: ExportQueryContext): Promise<number>
 /**
  * Shard boundaries of an occurrence-based export (`RecordExporter.shardBounds`): the ids of the
  * `every`-th, 2·`every`-th, … valid occurrence in id order, with the very predicate of the count
- * and the batches. One statement; `every` ≥ 1.
+ * and the batches ({@link keyShardBounds}). One statement; `every` ≥ 1.
  */
 export async function occurrenceShardBounds(
   ctx: ExportQueryContext,
+  every: number,
+): Promise<RecordId[]> {
+  return await keyShardBounds(
+    ctx,
+    ctx.sql`select o.id from occurrences o where ${occurrencePredicate(ctx)}`,
+    every,
+  );
+}
+
+/**
+ * Shard boundaries of a record export keyed by one id (`RecordExporter.shardBounds`): of the
+ * rows `keys` selects (one statement selecting the key as `id`, one row per exported record:
+ * the export's very predicate), the ids of the `every`-th, 2·`every`-th, … in id order,
+ * ascending. One statement. Throws a RangeError unless `every` is a positive safe integer.
+ */
+export async function keyShardBounds(
+  ctx: ExportQueryContext,
+  keys: Fragment,
   every: number,
 ): Promise<RecordId[]> {
   if (!(Number.isSafeInteger(every) && every >= 1)) {
@@ -157,8 +175,7 @@ export async function occurrenceShardBounds(
   }
   const rows = await ctx.sql<{ id: unknown }[]>`
     select r.id from (
-      select o.id, row_number() over (order by o.id) as n
-      from occurrences o where ${occurrencePredicate(ctx)}
+      select k.id, row_number() over (order by k.id) as n from (${keys}) k
     ) r
     where r.n % ${every} = 0
     order by r.id`;

@@ -3,14 +3,22 @@
  * (`tests/fixtures/small_project.ts`) already written, and the CSV readers that check a file's
  * header and give its rows (read by Python's csv module, `tests/readers.ts`).
  */
+import { parse } from "csv-parse/sync";
 import postgres from "postgres";
 import type { Sql } from "../../db/client.ts";
 import { assertEquals } from "../../tests/assert.ts";
 import { createSmallProject, type SmallProject } from "../../tests/fixtures/small_project.ts";
 import { readWith } from "../../tests/readers.ts";
 import { exportAllBatches } from "../../tests/record_export.ts";
+import { drainStream } from "../../tests/stream_drain.ts";
+import { shardStream } from "../stream.ts";
 import { requireEnv, serviceTest, testDatabase } from "../../tests/support.ts";
-import type { ExportFilters, ExportQueryContext, RecordExporter } from "../types.ts";
+import type {
+  ExportFilters,
+  ExportQueryContext,
+  RecordExporter,
+  StreamExporter,
+} from "../types.ts";
 
 /** What a {@link smallProjectTest} body gets: the database, the project, its unfiltered context. */
 export interface SmallProjectCase {
@@ -140,4 +148,38 @@ export function batchesOf(
   exporter: RecordExporter,
 ): (ctx: ExportQueryContext, limit: number) => ReturnType<typeof exportAllBatches> {
   return (ctx, limit) => exportAllBatches(exporter, ctx, limit);
+}
+
+/**
+ * The shards of the export, as `planShards` cuts them at every `every`-th record
+ * (`shardBounds`, then `shardStream` in batches of 2), concatenate to the unsharded bytes;
+ * the bounds are the keys (CSV column `key`) of exactly every `every`-th record the unsharded
+ * export writes. Returns the number of shards.
+ */
+export async function assertShardsAgree(
+  format: RecordExporter | StreamExporter,
+  ctx: ExportQueryContext,
+  every: number,
+  key: string,
+): Promise<number> {
+  const exporter = format.kind === "stream" ? undefined : format;
+  if (exporter?.shardBounds === undefined) throw new Error(`${format.key} does not shard`);
+  const whole = await exportAllBatches(exporter, ctx, 1000);
+  const bounds = await exporter.shardBounds(ctx, every);
+  const ids = (parse(whole.text, { columns: true }) as Record<string, string>[]).map((r) => r[key]);
+  assertEquals(ids.length, whole.records);
+  assertEquals(bounds.map(String), ids.filter((_, i) => (i + 1) % every === 0).map(String));
+  let text = "";
+  for (let k = 0; k <= bounds.length; k++) {
+    const stream = shardStream(exporter, {
+      afterId: k === 0 ? null : bounds[k - 1],
+      untilId: k === bounds.length ? null : bounds[k],
+      recordsBefore: k * every,
+      first: k === 0,
+      last: k === bounds.length,
+    });
+    text += new TextDecoder().decode((await drainStream(stream, ctx, { limit: 2 })).bytes);
+  }
+  assertEquals(text, whole.text);
+  return bounds.length + 1;
 }
