@@ -29,6 +29,8 @@ import {
   type RecordExporter,
   type RecordId,
   recordId,
+  type ShardBound,
+  type ShardRange,
   type StreamChunk,
   type StreamExporter,
   type StreamState,
@@ -117,17 +119,18 @@ export interface KeysetCsvFormat extends
    */
   count?(ctx: ExportQueryContext): Fragment;
   /**
-   * One id key only: one statement selecting the key of every row the file holds, as `id`
-   * (`select s.id from source_images s where …`): the export's one predicate. When present the
-   * format shards (docs/architecture.md, Sharded exports): its shard bounds are every n-th of
-   * these ids ({@link keyShardBounds}), and its batch pages through them with
-   * {@link keysetPage}, which honours the shard's `until`.
+   * Id keys only: one statement selecting, for every row the file holds, its first cursor key
+   * as `id` (`select s.id from source_images s where …`; `detections_csv`: the occurrence id of
+   * each detection): the export's one predicate. When present the format shards
+   * (docs/architecture.md, Sharded exports) by its first key: its shard bounds are the keys of
+   * every n-th row ({@link keyShardBounds}); a format keyed by one id pages through these ids
+   * with {@link keysetPage}, which honours the shard's `until`.
    */
   keys?(ctx: ExportQueryContext): Fragment;
   /**
    * One statement: at most `limit` rows after `after` in cursor order, selecting the columns
-   * and the cursor's columns; a format with {@link KeysetCsvFormat.keys}: none whose key is
-   * past `until` (null: no upper bound; the end of a shard).
+   * and the cursor's columns; a format with {@link KeysetCsvFormat.keys}: none whose first key
+   * is past `until` (null: no upper bound; the end of a shard).
    */
   batch(
     ctx: ExportQueryContext,
@@ -230,6 +233,9 @@ export function columnContents(
   return columns.map((name) => ({ name, ...meanings[name] }));
 }
 
+/** Greater than every id (the largest `bigint`): a cursor after every row of its first key. */
+const AFTER_EVERY_ID = "9223372036854775807";
+
 /** `occurrence_id` → `occurrenceId`. */
 function camelCase(column: string): string {
   return column.replace(/_([a-z])/g, (_, ch: string) => ch.toUpperCase());
@@ -264,8 +270,8 @@ export function keysetCsv(format: KeysetCsvFormat): RecordExporter | StreamExpor
   const meanings = format.meanings ?? columnMeanings(format.key);
   const contents = columnContents(format.key, columns, meanings);
   const { keys: keysOf } = format;
-  if (keysOf !== undefined && (keys.length !== 1 || keys[0].start !== undefined)) {
-    throw new Error(`format ${format.key}: only a format keyed by one id declares keys`);
+  if (keysOf !== undefined && keys.some((k) => k.start !== undefined)) {
+    throw new Error(`format ${format.key}: only a format keyed by ids declares keys`);
   }
   const countOf = format.count ??
     (keysOf && ((ctx) => ctx.sql`select count(*)::bigint as n from (${keysOf(ctx)}) k`));
@@ -315,8 +321,8 @@ export function keysetCsv(format: KeysetCsvFormat): RecordExporter | StreamExpor
       ...info,
       prologue: (): string => csvHeader(columns),
       ...(keysOf === undefined ? {} : {
-        shardBounds: (ctx: ExportQueryContext, every: number): Promise<RecordId[]> =>
-          keyShardBounds(ctx, keysOf(ctx), every),
+        shardBounds: async (ctx: ExportQueryContext, every: number): Promise<RecordId[]> =>
+          (await keyShardBounds(ctx, keysOf(ctx), every)).map((bound) => bound.id),
       }),
       async fetchBatch(ctx, cursor): Promise<EncodedBatch> {
         const after = { [column]: cursor.afterId ?? 0 };
@@ -338,10 +344,21 @@ export function keysetCsv(format: KeysetCsvFormat): RecordExporter | StreamExpor
       ...Object.fromEntries(keys.map((k) => [field(k), at[k.column]])),
       records,
     }) as KeysetState;
-  return {
+  // a shard starts after every row of its first key's `afterId`: the next keys at their maximum
+  const shardStart = (afterId: RecordId | null): CursorValues =>
+    afterId === null ? cursorOf(keys, undefined) : Object.fromEntries(
+      keys.map((k, i) => [k.column, i === 0 ? afterId : AFTER_EVERY_ID]),
+    );
+  const streamOf = (range: ShardRange): StreamExporter => ({
     ...info,
     kind: "stream",
-    initialState: (): StreamState => stateOf("header", cursorOf(keys, undefined), 0),
+    initialState: (): StreamState =>
+      stateOf(range.first ? "header" : "rows", shardStart(range.afterId), range.recordsBefore),
+    ...(keysOf === undefined ? {} : {
+      shardBounds: (ctx: ExportQueryContext, every: number): Promise<ShardBound[]> =>
+        keyShardBounds(ctx, keysOf(ctx), every),
+      shard: streamOf,
+    }),
     async next(ctx, raw, options): Promise<StreamChunk> {
       const state = raw as KeysetState;
       if (state.phase === "header") {
@@ -354,7 +371,7 @@ export function keysetCsv(format: KeysetCsvFormat): RecordExporter | StreamExpor
       }
       if (state.phase === "done") return { data: "", records: 0, state, done: true };
       const at = Object.fromEntries(keys.map((k) => [k.column, state[field(k)] as RecordId]));
-      const found = await rows(ctx, at, options.limit);
+      const found = await rows(ctx, at, options.limit, range.untilId);
       const done = found.length < options.limit;
       const next = found.length === 0 ? at : cursorOf(keys, found.at(-1));
       return {
@@ -364,5 +381,7 @@ export function keysetCsv(format: KeysetCsvFormat): RecordExporter | StreamExpor
         done,
       };
     },
-  };
+  });
+  // the whole export is its only shard: the states and bytes of an unsharded export
+  return streamOf({ afterId: null, untilId: null, recordsBefore: 0, first: true, last: true });
 }

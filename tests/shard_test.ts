@@ -10,10 +10,10 @@ import { jobLogs } from "../db/exports.ts";
 import { seedDemo, type SeedResult } from "../db/seed_demo.ts";
 import { UTF8_BOM } from "../registry/encoding.ts";
 import { getExporter } from "../registry/mod.ts";
-import type { RecordExporter } from "../registry/types.ts";
 import { assert, assertEquals } from "./assert.ts";
 import { type Harness, startHarness, workflowIdsOf } from "./harness.ts";
 import { exportAllBatches } from "./record_export.ts";
+import { drainStream } from "./stream_drain.ts";
 import { serviceTest, sha256Hex, testDatabase } from "./support.ts";
 import { startWorkerProcess, type WorkerProcess } from "./worker_process.ts";
 
@@ -23,13 +23,15 @@ const SHARDED_FORMATS = ["occurrences_simple_csv", "occurrences_api_json", "occu
 type FormatCase = [format: string, options: Record<string, unknown>];
 
 /**
- * The occurrence formats, one with the byte order mark, and `captures_csv` (216 captures in the
- * small project): each ≥ 3 shards at EXPORT_SHARD_RECORDS=40.
+ * The occurrence formats, one with the byte order mark, `captures_csv` (216 captures in the
+ * small project) and `detections_csv` (a stream, cut by occurrence id): each ≥ 3 shards at
+ * EXPORT_SHARD_RECORDS=40.
  */
 const OCCURRENCE_AND_CAPTURE_CASES: FormatCase[] = [
   ...SHARDED_FORMATS.map((f): FormatCase => [f, {}]),
   ["occurrences_simple_csv", { excel_compatible: true }],
   ["captures_csv", {}],
+  ["detections_csv", {}],
 ];
 
 /**
@@ -56,9 +58,11 @@ async function unshardedExport(
   projectId: number,
   format: string,
 ): Promise<{ text: string; records: number }> {
-  const exporter = getExporter(format) as RecordExporter;
+  const exporter = getExporter(format)!;
   const ctx = { sql: h.sql, projectId, filters: {}, settings: h.config.formats };
-  return await exportAllBatches(exporter, ctx, 5000);
+  if (exporter.kind !== "stream") return await exportAllBatches(exporter, ctx, 5000);
+  const { bytes, records } = await drainStream(exporter, ctx, { limit: 5000 });
+  return { text: new TextDecoder().decode(bytes), records };
 }
 
 async function createExport(
@@ -169,7 +173,7 @@ function smallProject(): Promise<SeedResult> {
 
 Deno.test({
   name:
-    "sharded exports (S3) are byte-identical to unsharded ones: CSV, CSV with BOM, JSON, NDJSON, captures CSV",
+    "sharded exports (S3) are byte-identical to unsharded ones: CSV, CSV with BOM, JSON, NDJSON, captures and detections CSV",
   ...serviceTest,
   async fn() {
     const seed = await smallProject();
@@ -187,7 +191,8 @@ Deno.test({
 });
 
 Deno.test({
-  name: "sharded exports (filesystem) are byte-identical to unsharded ones, captures CSV too",
+  name:
+    "sharded exports (filesystem) are byte-identical to unsharded ones, captures and detections CSV too",
   ...serviceTest,
   async fn() {
     const seed = await smallProject();
@@ -232,7 +237,8 @@ for (const storage of ["s3", "fs"] as const) {
 }
 
 Deno.test({
-  name: "EXPORT_SHARD_RECORDS=0 never shards; stream formats are exported unsharded",
+  name:
+    "EXPORT_SHARD_RECORDS=0 never shards; stream formats without shardBounds are exported unsharded",
   ...serviceTest,
   async fn() {
     const seed = await smallProject();

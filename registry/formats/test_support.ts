@@ -17,6 +17,7 @@ import type {
   ExportFilters,
   ExportQueryContext,
   RecordExporter,
+  ShardBound,
   StreamExporter,
 } from "../types.ts";
 
@@ -152,9 +153,10 @@ export function batchesOf(
 
 /**
  * The shards of the export, as `planShards` cuts them at every `every`-th record
- * (`shardBounds`, then `shardStream` in batches of 2), concatenate to the unsharded bytes;
- * the bounds are the keys (CSV column `key`) of exactly every `every`-th record the unsharded
- * export writes. Returns the number of shards.
+ * (`shardBounds`, then `shardStream` or the stream's `shard`, in batches of 2), concatenate to
+ * the unsharded bytes; the bounds are the keys (CSV column `key`: the first cursor key) of
+ * exactly every `every`-th record the unsharded export writes, each once, with the records up
+ * to them. Returns the number of shards.
  */
 export async function assertShardsAgree(
   format: RecordExporter | StreamExporter,
@@ -162,24 +164,32 @@ export async function assertShardsAgree(
   every: number,
   key: string,
 ): Promise<number> {
-  const exporter = format.kind === "stream" ? undefined : format;
-  if (exporter?.shardBounds === undefined) throw new Error(`${format.key} does not shard`);
-  const whole = await exportAllBatches(exporter, ctx, 1000);
-  const bounds = await exporter.shardBounds(ctx, every);
-  const ids = (parse(whole.text, { columns: true }) as Record<string, string>[]).map((r) => r[key]);
-  assertEquals(ids.length, whole.records);
-  assertEquals(bounds.map(String), ids.filter((_, i) => (i + 1) % every === 0).map(String));
+  if (format.shardBounds === undefined) throw new Error(`${format.key} does not shard`);
+  const decoder = new TextDecoder();
+  const whole = format.kind === "stream"
+    ? decoder.decode((await drainStream(format, ctx, { limit: 1000 })).bytes)
+    : (await exportAllBatches(format, ctx, 1000)).text;
+  const bounds: ShardBound[] = format.kind === "stream"
+    ? await format.shardBounds(ctx, every)
+    : (await format.shardBounds(ctx, every)).map((id, i) => ({ id, records: (i + 1) * every }));
+  const ids = (parse(whole, { columns: true }) as Record<string, string>[]).map((r) => r[key]);
+  const expected = [...new Set(ids.filter((_, i) => (i + 1) % every === 0))].map((id) => ({
+    id,
+    records: ids.filter((other) => BigInt(other) <= BigInt(id)).length,
+  }));
+  assertEquals(bounds.map((b) => ({ id: String(b.id), records: b.records })), expected);
   let text = "";
   for (let k = 0; k <= bounds.length; k++) {
-    const stream = shardStream(exporter, {
-      afterId: k === 0 ? null : bounds[k - 1],
-      untilId: k === bounds.length ? null : bounds[k],
-      recordsBefore: k * every,
+    const range = {
+      afterId: k === 0 ? null : bounds[k - 1].id,
+      untilId: k === bounds.length ? null : bounds[k].id,
+      recordsBefore: k === 0 ? 0 : bounds[k - 1].records,
       first: k === 0,
       last: k === bounds.length,
-    });
-    text += new TextDecoder().decode((await drainStream(stream, ctx, { limit: 2 })).bytes);
+    };
+    const stream = format.kind === "stream" ? format.shard!(range) : shardStream(format, range);
+    text += decoder.decode((await drainStream(stream, ctx, { limit: 2 })).bytes);
   }
-  assertEquals(text, whole.text);
+  assertEquals(text, whole);
   return bounds.length + 1;
 }
