@@ -14,6 +14,7 @@ import {
 import { sameSourceVersions } from "../db/snapshot.ts";
 import { getExporter, supportedFormats } from "../registry/mod.ts";
 import { shardStream, withByteOrderMark } from "../registry/stream.ts";
+import type { ShardBound } from "../registry/types.ts";
 import type { ExportAccess } from "./export_access.ts";
 import { exportNotFound, unknownFormat } from "./failures.ts";
 import { shardPrefix } from "./file_keys.ts";
@@ -62,8 +63,9 @@ export function createShardActivities(access: ExportAccess) {
   return {
     /**
      * Decides whether the export is sharded (docs/architecture.md, Sharded exports): only formats with
-     * `shardBounds`, only above `EXPORT_SHARD_RECORDS` records (0: never), at most
-     * {@link MAX_SHARDS} shards of about equal record counts. Removes leftover shard objects of
+     * `shardBounds` (stream formats: and `shard`), only above `EXPORT_SHARD_RECORDS` records
+     * (0: never), at most {@link MAX_SHARDS} shards of about equal record counts (a bound that
+     * would leave the last shard empty is dropped). Removes leftover shard objects of
      * an earlier run of this export and records the file key (so a failure removes a composed
      * file). An empty plan means: export unsharded.
      */
@@ -77,28 +79,39 @@ export function createShardActivities(access: ExportAccess) {
         const limit = config.exportShardRecords;
         const none: ShardPlan = { prefix, shards: [] };
         if (
-          !exporter || exporter.kind === "stream" || !exporter.shardBounds || limit === 0 ||
+          !exporter || !exporter.shardBounds ||
+          (exporter.kind === "stream" && !exporter.shard) || limit === 0 ||
           input.totalRecords <= limit
         ) {
           return none;
         }
         const wanted = Math.min(MAX_SHARDS, Math.ceil(input.totalRecords / limit));
         const every = Math.ceil(input.totalRecords / wanted);
-        const query = await queryContext(row);
-        // on the export read database, like the count (docs/replica.md)
-        const bounds = (await exporter.shardBounds({ ...query, sql: readSql }, every))
-          .slice(0, wanted - 1);
+        const query = { ...await queryContext(row), sql: readSql };
+        // on the export read database, like the count (docs/replica.md); a record format's
+        // bound i closes (i+1)·every records, a stream format's says how many it closes
+        const bounds: ShardBound[] = (exporter.kind === "stream"
+          ? await exporter.shardBounds(query, every)
+          : (await exporter.shardBounds(query, every))
+            .map((id, i) => ({ id, records: (i + 1) * every })))
+          .filter((bound) =>
+            bound.records < input.totalRecords
+          ).slice(0, wanted - 1);
         if (bounds.length === 0) return none;
         const shards: ShardSpec[] = [];
         for (let index = 0; index <= bounds.length; index++) {
           const last = index === bounds.length;
+          const recordsBefore = index === 0 ? 0 : bounds[index - 1].records;
           shards.push({
             index,
             key: `${prefix}${String(index).padStart(4, "0")}.${exporter.extension}`,
-            afterId: index === 0 ? null : bounds[index - 1],
-            untilId: last ? null : bounds[index],
-            recordsBefore: index * every,
-            records: last ? Math.max(0, input.totalRecords - index * every) : every,
+            afterId: index === 0 ? null : bounds[index - 1].id,
+            untilId: last ? null : bounds[index].id,
+            recordsBefore,
+            records: Math.max(
+              0,
+              (last ? input.totalRecords : bounds[index].records) - recordsBefore,
+            ),
             first: index === 0,
             last,
           });
@@ -124,13 +137,15 @@ export function createShardActivities(access: ExportAccess) {
     async exportShard(input: { exportId: number; shard: ShardSpec }): Promise<ExportedShard> {
       const row = await requireExport(input.exportId);
       const exporter = getExporter(row.format);
-      if (!exporter || exporter.kind === "stream") {
+      if (!exporter || (exporter.kind === "stream" && !exporter.shard)) {
         throw unknownFormat(row.format, supportedFormats());
       }
       const { shard } = input;
       const excel = exportOptions(row).excel_compatible === true &&
         (exporter.acceptedOptions ?? []).includes("excel_compatible");
-      const stream = shardStream(exporter, shard);
+      const stream = exporter.kind === "stream"
+        ? exporter.shard!(shard)
+        : shardStream(exporter, shard);
       const file = await streamToUpload(access, {
         row,
         stream: excel && shard.first ? withByteOrderMark(stream) : stream,

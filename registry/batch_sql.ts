@@ -7,7 +7,8 @@ import type { Fragment } from "./occurrence_sql.ts";
 import type { ExportQueryContext, RecordId } from "./types.ts";
 
 /**
- * `occ as (…)`: the next `limit + 1` exported occurrences from `occurrenceId` on, the cursor's
+ * `occ as (…)`: the next `limit + 1` exported occurrences from `occurrenceId` on (none past
+ * `until`, when given: the end of a shard), the cursor's
  * own included (it may have detections left after the cursor's detection; every other one has
  * one), checked row by row against the shared predicate as `occurrenceBatch` does. The first
  * CTE of `detections_csv` (keyed on occurrence id, detection id); `tracks_csv` and
@@ -17,10 +18,12 @@ export function occurrencesFrom(
   ctx: ExportQueryContext,
   occurrenceId: RecordId | string,
   limit: number,
+  until: RecordId | null = null,
 ): Fragment {
+  const upTo = until === null ? ctx.sql`` : ctx.sql`and c.id <= ${until}`;
   return ctx.sql`occ as (
       select c.id from occurrences c
-      where c.project_id = ${ctx.projectId} and c.id >= ${occurrenceId}
+      where c.project_id = ${ctx.projectId} and c.id >= ${occurrenceId} ${upTo}
         and (select true from occurrences o where o.id = c.id and ${occurrencePredicate(ctx)})
       order by c.id
       limit ${limit + 1}

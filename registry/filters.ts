@@ -12,7 +12,13 @@
  * Dates are UTC calendar dates of the occurrence's first appearance (its earliest detection).
  */
 import type postgres from "postgres";
-import { type ExportQueryContext, type FilterKey, type RecordId, recordId } from "./types.ts";
+import {
+  type ExportQueryContext,
+  type FilterKey,
+  type RecordId,
+  recordId,
+  type ShardBound,
+} from "./types.ts";
 import { finiteOrNull, realBox } from "./numeric_sql.ts";
 
 type Fragment = postgres.PendingQuery<postgres.Row[]>;
@@ -146,21 +152,41 @@ export async function countOccurrences(ctx: ExportQueryContext): Promise<number>
 /**
  * Shard boundaries of an occurrence-based export (`RecordExporter.shardBounds`): the ids of the
  * `every`-th, 2·`every`-th, … valid occurrence in id order, with the very predicate of the count
- * and the batches. One statement; `every` ≥ 1.
+ * and the batches ({@link keyShardBounds}). One statement; `every` ≥ 1.
  */
 export async function occurrenceShardBounds(
   ctx: ExportQueryContext,
   every: number,
 ): Promise<RecordId[]> {
+  const keys = ctx.sql`select o.id from occurrences o where ${occurrencePredicate(ctx)}`;
+  return (await keyShardBounds(ctx, keys, every)).map((bound) => bound.id);
+}
+
+/**
+ * Shard boundaries of an export cut by one key (`RecordExporter.shardBounds`,
+ * `StreamExporter.shardBounds`): of the rows `keys` selects (one statement selecting the key as
+ * `id`, one row per exported record: the export's very predicate; a key may repeat, as the
+ * occurrence id of each detection does), the key of the `every`-th, 2·`every`-th, … row in key
+ * order, each key once, ascending, with the number of rows whose key is ≤ it (a record format's
+ * keys are unique: bound i then has (i+1)·`every` records). One statement. Throws a RangeError
+ * unless `every` is a positive safe integer.
+ */
+export async function keyShardBounds(
+  ctx: ExportQueryContext,
+  keys: Fragment,
+  every: number,
+): Promise<ShardBound[]> {
   if (!(Number.isSafeInteger(every) && every >= 1)) {
     throw new RangeError(`shard size must be a positive integer: ${every}`);
   }
-  const rows = await ctx.sql<{ id: unknown }[]>`
-    select r.id from (
-      select o.id, row_number() over (order by o.id) as n
-      from occurrences o where ${occurrencePredicate(ctx)}
+  // count(*) over the default frame counts the rows with key ≤ this one, ties included
+  const rows = await ctx.sql<{ id: unknown; records: unknown }[]>`
+    select distinct on (r.id) r.id, r.records from (
+      select k.id, row_number() over w as n, count(*) over w as records
+      from (${keys}) k
+      window w as (order by k.id)
     ) r
     where r.n % ${every} = 0
     order by r.id`;
-  return rows.map((row) => recordId(row.id));
+  return rows.map((row) => ({ id: recordId(row.id), records: Number(row.records) }));
 }

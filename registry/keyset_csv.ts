@@ -5,11 +5,13 @@
  * stops after the first short batch. The driver owns what every CSV format shares: the dialect
  * ({@link csvDialect}: RFC 4180 with CRLF, the OWASP formula guard), the `excel_compatible`
  * option (the byte order mark itself is written by `withByteOrderMark`, `registry/stream.ts`),
- * the cursor and its checkpoint state, and resume (STYLE.md, "Formats as declarations").
+ * the cursor and its checkpoint state, and resume (STYLE.md, "Formats as declarations"); and,
+ * for a format keyed by one id that declares the ids of its rows ({@link KeysetCsvFormat.keys}),
+ * sharding: the count, the shard bounds and each batch's ids come from that one statement.
  */
 import { stringify } from "csv-stringify/sync";
 import { csvFormulaGuard } from "./encoding.ts";
-import { occurrencePredicate } from "./filters.ts";
+import { keyShardBounds, occurrencePredicate } from "./filters.ts";
 import { type Fragment, realBox } from "./occurrence_sql.ts";
 import {
   countImpossibleTimes,
@@ -27,6 +29,8 @@ import {
   type RecordExporter,
   type RecordId,
   recordId,
+  type ShardBound,
+  type ShardRange,
   type StreamChunk,
   type StreamExporter,
   type StreamState,
@@ -109,17 +113,53 @@ export interface KeysetCsvFormat extends
    * `{phase: "header" | "rows" | "done", …keys, records}`.
    */
   cursor: readonly CursorKey[];
-  /** One statement: one row whose `n` is the number of rows the file will hold. */
-  count(ctx: ExportQueryContext): Fragment;
+  /**
+   * One statement: one row whose `n` is the number of rows the file will hold. Default (with
+   * {@link KeysetCsvFormat.keys}): the number of rows `keys` selects.
+   */
+  count?(ctx: ExportQueryContext): Fragment;
+  /**
+   * Id keys only: one statement selecting, for every row the file holds, its first cursor key
+   * as `id` (`select s.id from source_images s where …`; `detections_csv`: the occurrence id of
+   * each detection): the export's one predicate. When present the format shards
+   * (docs/architecture.md, Sharded exports) by its first key: its shard bounds are the keys of
+   * every n-th row ({@link keyShardBounds}); a format keyed by one id pages through these ids
+   * with {@link keysetPage}, which honours the shard's `until`.
+   */
+  keys?(ctx: ExportQueryContext): Fragment;
   /**
    * One statement: at most `limit` rows after `after` in cursor order, selecting the columns
-   * and the cursor's columns.
+   * and the cursor's columns; a format with {@link KeysetCsvFormat.keys}: none whose first key
+   * is past `until` (null: no upper bound; the end of a shard).
    */
-  batch(ctx: ExportQueryContext, after: CursorValues, limit: number): Fragment;
+  batch(
+    ctx: ExportQueryContext,
+    after: CursorValues,
+    limit: number,
+    until: RecordId | null,
+  ): Fragment;
   /** Cells the database cannot write as the file wants them (applied to each row). */
   encode?(row: Record<string, unknown>): Record<string, unknown>;
   /** The impossible times the file meets (the job log reports them). */
   impossibleTimes?: readonly ImpossibleTimeRule[];
+}
+
+/**
+ * The ids of a batch of a format that declares {@link KeysetCsvFormat.keys}: of the ids `keys`
+ * selects, at most `limit` after `after` and none past `until` (null: no upper bound), in id
+ * order; `with batch as (${keysetPage(…)})`. A plain subquery: the planner flattens it into
+ * the same scan as the predicate written in place.
+ */
+export function keysetPage(
+  sql: ExportQueryContext["sql"],
+  keys: Fragment,
+  after: RecordId | string,
+  until: RecordId | null,
+  limit: number,
+): Fragment {
+  const upTo = until === null ? sql`` : sql`and k.id <= ${until}`;
+  return sql`select k.id from (${keys}) k where k.id > ${after} ${upTo} order by k.id
+    limit ${limit}`;
 }
 
 /** A rule counting the rows `from` selects whose value is impossible (`possible` false). */
@@ -193,6 +233,9 @@ export function columnContents(
   return columns.map((name) => ({ name, ...meanings[name] }));
 }
 
+/** Greater than every id (the largest `bigint`): a cursor after every row of its first key. */
+const AFTER_EVERY_ID = "9223372036854775807";
+
 /** `occurrence_id` → `occurrenceId`. */
 function camelCase(column: string): string {
   return column.replace(/_([a-z])/g, (_, ch: string) => ch.toUpperCase());
@@ -226,12 +269,20 @@ export function keysetCsv(format: KeysetCsvFormat): RecordExporter | StreamExpor
   const { columns, cursor: keys } = format;
   const meanings = format.meanings ?? columnMeanings(format.key);
   const contents = columnContents(format.key, columns, meanings);
+  const { keys: keysOf } = format;
+  if (keysOf !== undefined && keys.some((k) => k.start !== undefined)) {
+    throw new Error(`format ${format.key}: only a format keyed by ids declares keys`);
+  }
+  const countOf = format.count ??
+    (keysOf && ((ctx) => ctx.sql`select count(*)::bigint as n from (${keysOf(ctx)}) k`));
+  if (countOf === undefined) throw new Error(`format ${format.key}: no count and no keys`);
   const rows = async (
     ctx: ExportQueryContext,
     after: CursorValues,
     limit: number,
+    until: RecordId | null = null,
   ): Promise<Record<string, unknown>[]> => {
-    const found = await format.batch(ctx, after, limit) as Record<string, unknown>[];
+    const found = await format.batch(ctx, after, limit, until) as Record<string, unknown>[];
     return format.encode ? found.map(format.encode) : found;
   };
   const info = {
@@ -252,7 +303,7 @@ export function keysetCsv(format: KeysetCsvFormat): RecordExporter | StreamExpor
       }),
     ...(format.revision === undefined ? {} : { revision: format.revision }),
     async count(ctx: ExportQueryContext): Promise<number> {
-      const [row] = await format.count(ctx);
+      const [row] = await countOf(ctx);
       return Number(row.n);
     },
     ...(format.impossibleTimes === undefined ? {} : {
@@ -269,8 +320,13 @@ export function keysetCsv(format: KeysetCsvFormat): RecordExporter | StreamExpor
     return {
       ...info,
       prologue: (): string => csvHeader(columns),
+      ...(keysOf === undefined ? {} : {
+        shardBounds: async (ctx: ExportQueryContext, every: number): Promise<RecordId[]> =>
+          (await keyShardBounds(ctx, keysOf(ctx), every)).map((bound) => bound.id),
+      }),
       async fetchBatch(ctx, cursor): Promise<EncodedBatch> {
-        const found = await rows(ctx, { [column]: cursor.afterId ?? 0 }, cursor.limit);
+        const after = { [column]: cursor.afterId ?? 0 };
+        const found = await rows(ctx, after, cursor.limit, cursor.untilId ?? null);
         const last = found.at(-1);
         return {
           records: found.length,
@@ -288,10 +344,21 @@ export function keysetCsv(format: KeysetCsvFormat): RecordExporter | StreamExpor
       ...Object.fromEntries(keys.map((k) => [field(k), at[k.column]])),
       records,
     }) as KeysetState;
-  return {
+  // a shard starts after every row of its first key's `afterId`: the next keys at their maximum
+  const shardStart = (afterId: RecordId | null): CursorValues =>
+    afterId === null ? cursorOf(keys, undefined) : Object.fromEntries(
+      keys.map((k, i) => [k.column, i === 0 ? afterId : AFTER_EVERY_ID]),
+    );
+  const streamOf = (range: ShardRange): StreamExporter => ({
     ...info,
     kind: "stream",
-    initialState: (): StreamState => stateOf("header", cursorOf(keys, undefined), 0),
+    initialState: (): StreamState =>
+      stateOf(range.first ? "header" : "rows", shardStart(range.afterId), range.recordsBefore),
+    ...(keysOf === undefined ? {} : {
+      shardBounds: (ctx: ExportQueryContext, every: number): Promise<ShardBound[]> =>
+        keyShardBounds(ctx, keysOf(ctx), every),
+      shard: streamOf,
+    }),
     async next(ctx, raw, options): Promise<StreamChunk> {
       const state = raw as KeysetState;
       if (state.phase === "header") {
@@ -304,7 +371,7 @@ export function keysetCsv(format: KeysetCsvFormat): RecordExporter | StreamExpor
       }
       if (state.phase === "done") return { data: "", records: 0, state, done: true };
       const at = Object.fromEntries(keys.map((k) => [k.column, state[field(k)] as RecordId]));
-      const found = await rows(ctx, at, options.limit);
+      const found = await rows(ctx, at, options.limit, range.untilId);
       const done = found.length < options.limit;
       const next = found.length === 0 ? at : cursorOf(keys, found.at(-1));
       return {
@@ -314,5 +381,7 @@ export function keysetCsv(format: KeysetCsvFormat): RecordExporter | StreamExpor
         done,
       };
     },
-  };
+  });
+  // the whole export is its only shard: the states and bytes of an unsharded export
+  return streamOf({ afterId: null, untilId: null, recordsBefore: 0, first: true, last: true });
 }

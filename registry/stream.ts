@@ -5,6 +5,7 @@ import type {
   ExportQueryContext,
   RecordExporter,
   RecordId,
+  ShardRange,
   StreamChunk,
   StreamExporter,
   StreamState,
@@ -24,19 +25,7 @@ export function asStream(exporter: Exporter): StreamExporter {
   return shardStream(exporter, WHOLE_EXPORT);
 }
 
-/** The part of a record export one shard writes (see {@link shardStream}). */
-export interface ShardRange {
-  /** Records with id > afterId (null: from the first record). */
-  afterId: RecordId | null;
-  /** … and id ≤ untilId (null: to the last record). */
-  untilId: RecordId | null;
-  /** Records of the export before this shard (JSON places its `,` separators by it). */
-  recordsBefore: number;
-  /** The first shard writes the prologue (CSV header, `[`). */
-  first: boolean;
-  /** The last shard writes the epilogue (`]`). */
-  last: boolean;
-}
+export type { ShardRange } from "./types.ts";
 
 /** The shard that is the whole export (what {@link asStream} streams). */
 const WHOLE_EXPORT: ShardRange = {
@@ -61,8 +50,10 @@ export function shardStream(exporter: RecordExporter, shard: ShardRange): Stream
     state: { ...state, phase: "done" },
     done: true,
   });
+  // a shard's stream is not cut again (a stream's shard bounds have another shape)
+  const { shardBounds: _bounds, ...info } = exporter;
   return {
-    ...exporter,
+    ...info,
     kind: "stream",
     initialState(): StreamState {
       return {

@@ -330,6 +330,42 @@ export interface StreamExporter extends ExporterInfo {
     state: StreamState,
     options: { limit: number },
   ): Promise<StreamChunk>;
+  /**
+   * Present, with {@link StreamExporter.shard}, on stream formats that can be exported in shards
+   * (docs/architecture.md, Sharded exports), cut by their first cursor key (`detections_csv`: by
+   * occurrence id): the key of the `every`-th, 2·`every`-th, … record in file order, each once,
+   * ascending, with the records of the export whose key is ≤ it (one statement, the very
+   * predicate of the export). Shard k holds the records with `bounds[k-1].id < key ≤ bounds[k].id`.
+   */
+  shardBounds?(ctx: ExportQueryContext, every: number): Promise<ShardBound[]>;
+  /**
+   * The stream of one shard: the records whose first cursor key is in
+   * `(range.afterId, range.untilId]`, the file's start only when `range.first`, its end only
+   * when `range.last`; the shards' bytes concatenated are the unsharded file's.
+   */
+  shard?(range: ShardRange): StreamExporter;
+}
+
+/** A shard boundary of a stream format: see {@link StreamExporter.shardBounds}. */
+export interface ShardBound {
+  /** The last key of the shard. */
+  id: RecordId;
+  /** Records of the export up to and including the shard (key ≤ `id`). */
+  records: number;
+}
+
+/** The part of an export one shard writes (`registry/stream.ts`, `shardStream`). */
+export interface ShardRange {
+  /** Records with id (a stream's first cursor key) > afterId (null: from the first record). */
+  afterId: RecordId | null;
+  /** … and id ≤ untilId (null: to the last record). */
+  untilId: RecordId | null;
+  /** Records of the export before this shard (JSON places its `,` separators by it). */
+  recordsBefore: number;
+  /** The first shard writes the prologue (CSV header, `[`). */
+  first: boolean;
+  /** The last shard writes the epilogue (`]`). */
+  last: boolean;
 }
 
 /** A registered export format. */

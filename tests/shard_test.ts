@@ -1,6 +1,7 @@
 /**
- * Sharded exports (issue 15, point 4) against the real services: above EXPORT_SHARD_RECORDS the
- * workflow exports shards in parallel and composes them (S3 UploadPartCopy / fs concatenation);
+ * Sharded exports (issue 15, point 4; issue 22: every record format) against the real services:
+ * above EXPORT_SHARD_RECORDS the workflow exports shards in parallel and composes them (S3
+ * UploadPartCopy / fs concatenation);
  * the file must be byte-identical to the unsharded export, with sha256(file) == checksum, and
  * nothing may be left under the export's `<file_uuid>/shards/` after success, cancel, delete or
  * a kill -9 of the worker. Durations are printed, never asserted.
@@ -9,14 +10,39 @@ import { jobLogs } from "../db/exports.ts";
 import { seedDemo, type SeedResult } from "../db/seed_demo.ts";
 import { UTF8_BOM } from "../registry/encoding.ts";
 import { getExporter } from "../registry/mod.ts";
-import type { RecordExporter } from "../registry/types.ts";
 import { assert, assertEquals } from "./assert.ts";
 import { type Harness, startHarness, workflowIdsOf } from "./harness.ts";
 import { exportAllBatches } from "./record_export.ts";
+import { drainStream } from "./stream_drain.ts";
 import { serviceTest, sha256Hex, testDatabase } from "./support.ts";
 import { startWorkerProcess, type WorkerProcess } from "./worker_process.ts";
 
 const SHARDED_FORMATS = ["occurrences_simple_csv", "occurrences_api_json", "occurrences_ndjson"];
+
+/** A format to export, with its options. */
+type FormatCase = [format: string, options: Record<string, unknown>];
+
+/**
+ * The occurrence formats, one with the byte order mark, `captures_csv` (216 captures in the
+ * small project) and `detections_csv` (a stream, cut by occurrence id): each ≥ 3 shards at
+ * EXPORT_SHARD_RECORDS=40.
+ */
+const OCCURRENCE_AND_CAPTURE_CASES: FormatCase[] = [
+  ...SHARDED_FORMATS.map((f): FormatCase => [f, {}]),
+  ["occurrences_simple_csv", { excel_compatible: true }],
+  ["captures_csv", {}],
+  ["detections_csv", {}],
+];
+
+/**
+ * The formats keyed by session and taxon: the small project has 9 sessions and a few dozen
+ * taxa, so these shard (≥ 3 shards) at EXPORT_SHARD_RECORDS=3.
+ */
+const SESSION_AND_TAXON_CASES: FormatCase[] = [
+  ["sessions_csv", {}],
+  ["sessions_csv", { excel_compatible: true }],
+  ["taxa_list_csv", {}],
+];
 
 function note(message: string): void {
   console.log(`[shards] ${message}`);
@@ -26,11 +52,17 @@ async function sleep(ms: number): Promise<void> {
   await new Promise((r) => setTimeout(r, ms));
 }
 
-/** The bytes of the unsharded export of `format` (prologue, keyset batches, epilogue). */
-async function unshardedBytes(h: Harness, projectId: number, format: string): Promise<string> {
-  const exporter = getExporter(format) as RecordExporter;
+/** The unsharded export of `format` (prologue, keyset batches, epilogue) and its records. */
+async function unshardedExport(
+  h: Harness,
+  projectId: number,
+  format: string,
+): Promise<{ text: string; records: number }> {
+  const exporter = getExporter(format)!;
   const ctx = { sql: h.sql, projectId, filters: {}, settings: h.config.formats };
-  return (await exportAllBatches(exporter, ctx, 5000)).text;
+  if (exporter.kind !== "stream") return await exportAllBatches(exporter, ctx, 5000);
+  const { bytes, records } = await drainStream(exporter, ctx, { limit: 5000 });
+  return { text: new TextDecoder().decode(bytes), records };
 }
 
 async function createExport(
@@ -80,25 +112,31 @@ function assertSameText(actual: string, expected: string, what: string): void {
   );
 }
 
-/** Exports every sharded format and compares the file with the unsharded bytes. */
-async function exportsMatchUnsharded(h: Harness, seed: SeedResult): Promise<void> {
-  const formats: [string, Record<string, unknown>][] = [
-    ...SHARDED_FORMATS.map((f): [string, Record<string, unknown>] => [f, {}]),
-    ["occurrences_simple_csv", { excel_compatible: true }],
-  ];
+/**
+ * Exports each of `formats` (≥ 3 shards each) and compares the file with the unsharded bytes:
+ * the same bytes, SHA-256, size and record count.
+ */
+async function exportsMatchUnsharded(
+  h: Harness,
+  seed: SeedResult,
+  formats: readonly FormatCase[],
+): Promise<void> {
   for (const [format, extra] of formats) {
     const id = await createExport(h, seed, format, extra);
     const done = await h.waitForExport(id, seed.token, 120_000);
     assertEquals(done.status, "SUCCESS", JSON.stringify(done).slice(0, 2000));
     const shards = await shardCount(h, id);
-    assert(shards > 1, `${format} was not sharded (${shards} shards)`);
+    assert(shards >= 3, `${format} was not sharded in 3 or more (${shards} shards)`);
     const bytes = await h.download(done.file_url as string);
-    let expected = await unshardedBytes(h, seed.project_id, format);
+    const unsharded = await unshardedExport(h, seed.project_id, format);
+    assertEquals(done.record_count, unsharded.records);
+    let expected = unsharded.text;
     if (extra.excel_compatible) expected = UTF8_BOM + expected;
     const text = new TextDecoder("utf-8", { ignoreBOM: true }).decode(bytes);
     assertSameText(text, expected, `${format}: the sharded file differs from the unsharded one`);
     assertEquals(done.checksum, `sha256:${await sha256Hex(bytes)}`);
     assertEquals(done.file_size, bytes.length);
+    assertEquals(done.file_size, new TextEncoder().encode(expected).length);
     const job = done.job as {
       progress: { stages: { key: string; params: { key: string; value: unknown }[] }[] };
     };
@@ -115,7 +153,7 @@ async function exportsMatchUnsharded(h: Harness, seed: SeedResult): Promise<void
     note(
       `${format}${
         extra.excel_compatible ? " (excel)" : ""
-      }: ${shards} shards, ${bytes.length} bytes identical`,
+      }: ${shards} shards, ${unsharded.records} records, ${bytes.length} bytes identical`,
     );
   }
 }
@@ -135,7 +173,7 @@ function smallProject(): Promise<SeedResult> {
 
 Deno.test({
   name:
-    "sharded exports (S3) are byte-identical to unsharded ones: CSV, CSV with BOM, JSON, NDJSON",
+    "sharded exports (S3) are byte-identical to unsharded ones: CSV, CSV with BOM, JSON, NDJSON, captures and detections CSV",
   ...serviceTest,
   async fn() {
     const seed = await smallProject();
@@ -145,7 +183,7 @@ Deno.test({
       env: { EXPORT_SHARD_RECORDS: "40" },
     });
     try {
-      await exportsMatchUnsharded(h, seed);
+      await exportsMatchUnsharded(h, seed, OCCURRENCE_AND_CAPTURE_CASES);
     } finally {
       await h.close();
     }
@@ -153,7 +191,8 @@ Deno.test({
 });
 
 Deno.test({
-  name: "sharded exports (filesystem) are byte-identical to unsharded ones",
+  name:
+    "sharded exports (filesystem) are byte-identical to unsharded ones, captures and detections CSV too",
   ...serviceTest,
   async fn() {
     const seed = await smallProject();
@@ -163,7 +202,7 @@ Deno.test({
       env: { EXPORT_SHARD_RECORDS: "40" },
     });
     try {
-      await exportsMatchUnsharded(h, seed);
+      await exportsMatchUnsharded(h, seed, OCCURRENCE_AND_CAPTURE_CASES);
       const temp = [...Deno.readDirSync(`${h.config.exportsDir}/.uploads`)].map((e) => e.name);
       assertEquals(temp, [], "temp files left behind");
     } finally {
@@ -172,8 +211,34 @@ Deno.test({
   },
 });
 
+for (const storage of ["s3", "fs"] as const) {
+  Deno.test({
+    name: `sessions_csv (with BOM too) and taxa_list_csv shard (${storage}): ` +
+      "byte-identical to their unsharded files",
+    ...serviceTest,
+    async fn() {
+      const seed = await smallProject();
+      const h = await startHarness({
+        storage,
+        batchSize: 2,
+        env: { EXPORT_SHARD_RECORDS: "3" },
+      });
+      try {
+        await exportsMatchUnsharded(h, seed, SESSION_AND_TAXON_CASES);
+        if (storage === "fs") {
+          const temp = [...Deno.readDirSync(`${h.config.exportsDir}/.uploads`)].map((e) => e.name);
+          assertEquals(temp, [], "temp files left behind");
+        }
+      } finally {
+        await h.close();
+      }
+    },
+  });
+}
+
 Deno.test({
-  name: "EXPORT_SHARD_RECORDS=0 never shards; stream formats are exported unsharded",
+  name:
+    "EXPORT_SHARD_RECORDS=0 never shards; stream formats without shardBounds are exported unsharded",
   ...serviceTest,
   async fn() {
     const seed = await smallProject();
@@ -245,11 +310,12 @@ async function waitForRecords(h: Harness, id: number, records: number): Promise<
 async function withWorkers(
   storage: "s3" | "fs",
   body: (h: Harness, spawn: (name: string) => Promise<WorkerProcess>) => Promise<void>,
+  batchSize = 500,
 ): Promise<void> {
   const h = await startHarness({
     worker: false,
     storage,
-    batchSize: 500,
+    batchSize,
     env: { EXPORT_SHARD_RECORDS: "3500", HEARTBEAT_TIMEOUT_SECONDS: "5" },
   });
   const workers: WorkerProcess[] = [];
@@ -265,6 +331,50 @@ async function withWorkers(
   }
 }
 
+/**
+ * Kills (-9) the only worker once the sharded export of `format` has passed `killAfter`
+ * records, starts a second one (this test's own restart of the worker it killed), and checks
+ * that at least one shard resumed from its checkpoint and the file is the unsharded bytes.
+ */
+async function killMidShardedExport(
+  storage: "s3" | "fs",
+  format: string,
+  options: { killAfter: number; batchSize: number },
+): Promise<void> {
+  const seed = await bigProject();
+  await withWorkers(storage, async (h, spawn) => {
+    const first = await spawn("first");
+    const id = await createExport(h, seed, format);
+    await waitForRecords(h, id, options.killAfter);
+    // kill mid-batch, not in the instant of a progress write (250 ms heartbeat throttle)
+    await sleep(300);
+    await first.kill();
+    const killedAt = Date.now();
+    await spawn("second");
+    const done = await h.waitForExport(id, seed.token, 300_000);
+    assertEquals(done.status, "SUCCESS", JSON.stringify(done).slice(0, 2000));
+    const shards = await shardCount(h, id);
+    assert(shards > 1, `not sharded: ${shards}`);
+    const bytes = await h.download(done.file_url as string);
+    const expected = await unshardedExport(h, seed.project_id, format);
+    const text = new TextDecoder("utf-8", { ignoreBOM: true }).decode(bytes);
+    assertSameText(text, expected.text, "the resumed sharded file differs from the unsharded one");
+    assertEquals(done.checksum, `sha256:${await sha256Hex(bytes)}`);
+    assertEquals(done.file_size, bytes.length);
+    assertEquals(done.record_count, expected.records);
+    const logs = (await jobLogs(h.sql, id)).map((l) => l.message);
+    const resumed = logs.filter((m) => /^shard \d+ resumed at id \d+ after \d+ records/.test(m));
+    assert(resumed.length >= 1, `no shard resumed from a checkpoint:\n${logs.join("\n")}`);
+    await assertNoShardsLeft(h, await fileUuid(h, id));
+    note(
+      `${format} (${storage}): ${shards} shards, killed at ~${options.killAfter} records, ` +
+        `${resumed.length} shards resumed from checkpoints, done ${
+          ((Date.now() - killedAt) / 1000).toFixed(1)
+        } s after the kill`,
+    );
+  }, options.batchSize);
+}
+
 // S3 only: the filesystem backend's resume is the same checkpoint code (and kill -9 tested for
 // every format in tests/faults_test.ts); this keeps the suite inside its time budget
 for (const storage of ["s3"] as const) {
@@ -273,41 +383,25 @@ for (const storage of ["s3"] as const) {
       `kill -9 the worker mid sharded JSON export (${storage}): a new worker resumes every shard to the same bytes`,
     ...serviceTest,
     async fn() {
-      const seed = await bigProject();
-      await withWorkers(storage, async (h, spawn) => {
-        const first = await spawn("first");
-        const id = await createExport(h, seed, "occurrences_api_json");
-        await waitForRecords(h, id, 3000);
-        await sleep(300);
-        await first.kill();
-        const killedAt = Date.now();
-        await spawn("second");
-        const done = await h.waitForExport(id, seed.token, 300_000);
-        assertEquals(done.status, "SUCCESS", JSON.stringify(done).slice(0, 2000));
-        const shards = await shardCount(h, id);
-        assert(shards > 1, `not sharded: ${shards}`);
-        const bytes = await h.download(done.file_url as string);
-        const expected = await unshardedBytes(h, seed.project_id, "occurrences_api_json");
-        const text = new TextDecoder("utf-8", { ignoreBOM: true }).decode(bytes);
-        assertSameText(text, expected, "the resumed sharded file differs from the unsharded one");
-        assertEquals(done.checksum, `sha256:${await sha256Hex(bytes)}`);
-        assertEquals(done.record_count, (JSON.parse(text) as unknown[]).length);
-        const logs = (await jobLogs(h.sql, id)).map((l) => l.message);
-        const resumed = logs.filter((m) =>
-          /^shard \d+ resumed at id \d+ after \d+ records/.test(m)
-        );
-        assert(resumed.length >= 1, `no shard resumed from a checkpoint:\n${logs.join("\n")}`);
-        await assertNoShardsLeft(h, await fileUuid(h, id));
-        note(
-          `${storage}: ${shards} shards, killed at ~3000 records, ${resumed.length} shards resumed ` +
-            `from checkpoints, done ${
-              ((Date.now() - killedAt) / 1000).toFixed(1)
-            } s after the kill`,
-        );
+      await killMidShardedExport(storage, "occurrences_api_json", {
+        killAfter: 3000,
+        batchSize: 500,
       });
     },
   });
 }
+
+// The 9,024 captures of the big project make a CSV of ~2 MB: under one 5 MiB S3 part per shard,
+// so on S3 no shard would have a durable checkpoint before it ends. The filesystem backend makes
+// every batch durable; small batches keep each shard running well past the kill.
+Deno.test({
+  name:
+    "kill -9 the worker mid sharded captures_csv export (filesystem): a new worker resumes the shards to the same bytes",
+  ...serviceTest,
+  async fn() {
+    await killMidShardedExport("fs", "captures_csv", { killAfter: 1500, batchSize: 25 });
+  },
+});
 
 Deno.test({
   name: "cancel and delete mid sharded export (S3): no shard object, no upload, no file left",

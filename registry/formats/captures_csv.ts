@@ -1,14 +1,22 @@
 /**
  * `captures_csv`: the sampling effort by capture, one row per capture (image) of the project,
  * with or without detections: station-local timestamp, size, URL, and its detection and valid
- * occurrence counts. Keyset on capture id, one statement per batch; filters: capture set,
- * stations, sessions, dates (`registry/sampling_sql.ts`).
+ * occurrence counts. Keyset on capture id, one statement per batch; shards by capture id;
+ * filters: capture set, stations, sessions, dates (`registry/sampling_sql.ts`).
  */
 import { occurrencePredicate } from "../filters.ts";
-import { keysetCsv } from "../keyset_csv.ts";
-import { captureUrl, isoTimestamp, realBox, settingsOf, stationZone } from "../occurrence_sql.ts";
+import { keysetCsv, keysetPage } from "../keyset_csv.ts";
+import {
+  captureUrl,
+  type Fragment,
+  isoTimestamp,
+  realBox,
+  settingsOf,
+  stationZone,
+} from "../occurrence_sql.ts";
 import { captureFilterKeys, capturePredicate } from "../sampling_sql.ts";
 import { sessionTime, withinSession } from "../time_sql.ts";
+import type { ExportQueryContext } from "../types.ts";
 
 /** The header, in file order. */
 export const capturesCsvColumns: readonly string[] = [
@@ -26,6 +34,12 @@ export const capturesCsvColumns: readonly string[] = [
   "occurrences_count",
 ];
 
+/** The ids of the exported captures (one statement): the filtered captures of the project. */
+function capturesKeys(ctx: ExportQueryContext): Fragment {
+  return ctx.sql`select s.id from source_images s
+    where s.project_id = ${ctx.projectId} ${capturePredicate(ctx, "s")}`;
+}
+
 /** The sampling effort by capture (`captures_csv`). */
 export const capturesCsv = keysetCsv({
   key: "captures_csv",
@@ -35,22 +49,14 @@ export const capturesCsv = keysetCsv({
   acceptedFilters: captureFilterKeys,
   columns: capturesCsvColumns,
   cursor: [{ column: "capture_id" }],
-  count: (ctx) =>
-    ctx.sql`select count(*)::bigint as n from source_images s
-      where s.project_id = ${ctx.projectId} ${capturePredicate(ctx, "s")}`,
-  batch(ctx, after, limit) {
+  keys: capturesKeys,
+  batch(ctx, after, limit, until) {
     const { sql } = ctx;
     const zone = stationZone(sql, settingsOf(ctx), "d");
     // over every valid occurrence (the occurrence filters do not apply to captures)
     const valid = occurrencePredicate({ ...ctx, filters: {} });
     return sql`
-    with batch as (
-      select bs.id from source_images bs
-      where bs.project_id = ${ctx.projectId} and bs.id > ${after.capture_id}
-        ${capturePredicate(ctx, "bs")}
-      order by bs.id
-      limit ${limit}
-    )
+    with batch as (${keysetPage(sql, capturesKeys(ctx), after.capture_id, until, limit)})
     select
       s.id as capture_id,
       s.deployment_id,

@@ -1,7 +1,7 @@
-import { assertEquals } from "../../tests/assert.ts";
+import { assert, assertEquals } from "../../tests/assert.ts";
 import { assertResumable, drainStream } from "../../tests/stream_drain.ts";
 import { capturesCsv, capturesCsvColumns } from "./captures_csv.ts";
-import { csvTable, smallProjectTest } from "./test_support.ts";
+import { assertShardsAgree, csvTable, smallProjectTest } from "./test_support.ts";
 
 /** The file as Python's csv module reads it, one object per row. */
 function table(bytes: Uint8Array): Promise<Record<string, string>[]> {
@@ -60,5 +60,22 @@ smallProjectTest(
     const south = await table((await drainStream(capturesCsv, late, { limit: 10 })).bytes);
     assertEquals(south.map((r) => Number(r.capture_id)), [i.s3, i.s5]);
     assertEquals(Number(await capturesCsv.count(late)), 2);
+  },
+);
+
+smallProjectTest(
+  "captures_csv shards by capture id: every n-th key, shards concatenate to the file, filters too",
+  async ({ p, ctx, filtered }) => {
+    for (const every of [1, 2]) {
+      assert((await assertShardsAgree(capturesCsv, ctx, every, "capture_id")) >= 3);
+    }
+    const late = filtered({ date_start: "2024-06-03", deployment_ids: [p.deployments.south] });
+    await assertShardsAgree(capturesCsv, late, 1, "capture_id");
+    await assertShardsAgree(
+      capturesCsv,
+      filtered({ collection_id: p.collectionId }),
+      1,
+      "capture_id",
+    );
   },
 );

@@ -2,7 +2,8 @@
  * `detections_csv`: one row per detection of a valid, filtered occurrence, in (occurrence id,
  * detection id) order. A stream exporter because its keyset is that pair: a batch reads the
  * next occurrences that pass the shared predicate (per-row check, as `occurrenceBatch` does),
- * then at most `limit` of their detections after the cursor. One statement per batch.
+ * then at most `limit` of their detections after the cursor. One statement per batch. Shards by
+ * occurrence id: a shard holds every detection of its occurrences.
  */
 import { occurrenceFilterKeys, occurrencePredicate } from "../filters.ts";
 import { detectionTimes, keysetCsv } from "../keyset_csv.ts";
@@ -50,18 +51,19 @@ export const detectionsCsv = keysetCsv({
   acceptedFilters: occurrenceFilterKeys,
   columns: detectionCsvColumns,
   cursor: [{ column: "occurrence_id" }, { column: "detection_id" }],
-  count: (ctx) =>
-    ctx.sql`select count(*)::bigint as n from occurrences o
+  // the occurrence of each exported detection: the count, and the shard bounds by occurrence
+  keys: (ctx) =>
+    ctx.sql`select o.id from occurrences o
       join detections d on d.occurrence_id = o.id
       where ${occurrencePredicate(ctx)}`,
-  batch(ctx, after, limit) {
+  batch(ctx, after, limit, until) {
     const { sql } = ctx;
     const settings = settingsOf(ctx);
     // the capture's station zone (antenna-compat §2), else TIME_ZONE
     const zone = stationZone(sql, settings, "sd");
     // limit + 1 occurrences: the cursor's own one may have no detection left, every other has one
     return sql`
-    with ${occurrencesFrom(ctx, after.occurrence_id, limit)}, page as (
+    with ${occurrencesFrom(ctx, after.occurrence_id, limit, until)}, page as (
       select pd.id from occ join detections pd on pd.occurrence_id = occ.id
       where (pd.occurrence_id, pd.id) > (${after.occurrence_id}::bigint, ${after.detection_id}::bigint)
       order by pd.occurrence_id, pd.id

@@ -3,7 +3,7 @@ import { assert, assertEquals } from "../../tests/assert.ts";
 import { createSmallProject } from "../../tests/fixtures/small_project.ts";
 import { assertResumable, drainStream } from "../../tests/stream_drain.ts";
 import { detectionCsvColumns, detectionsCsv } from "./detections_csv.ts";
-import { smallProjectTest } from "./test_support.ts";
+import { assertShardsAgree, smallProjectTest } from "./test_support.ts";
 
 const decoder = new TextDecoder();
 
@@ -60,5 +60,17 @@ smallProjectTest(
     // exactly `limit` rows: one more (empty) batch, still the same file
     const exact = await drainStream(detectionsCsv, south, { limit: 5 });
     assertEquals(exact.bytes, filtered.bytes);
+  },
+);
+
+smallProjectTest(
+  "detections_csv shards by occurrence id: a shard holds all of an occurrence's detections, " +
+    "shards concatenate to the file, filters too",
+  async ({ p, ctx, filtered }) => {
+    for (const every of [1, 2, 3]) {
+      assert((await assertShardsAgree(detectionsCsv, ctx, every, "occurrence_id")) >= 3);
+    }
+    const south = filtered({ deployment_ids: [p.deployments.south] });
+    await assertShardsAgree(detectionsCsv, south, 2, "occurrence_id");
   },
 );

@@ -3,14 +3,16 @@
  * project, with or without occurrences: its station-local start and end, duration, station
  * with coordinates, and what it recorded (captures, detections, valid occurrences, distinct
  * taxa). Abundance per unit of effort needs the sessions that saw nothing too. Keyset on event
- * id, one statement per batch; filters: stations, sessions, dates (`registry/sampling_sql.ts`).
+ * id, one statement per batch; shards by event id; filters: stations, sessions, dates
+ * (`registry/sampling_sql.ts`).
  */
 import { coordinateCells } from "../encoding.ts";
 import { occurrencePredicate } from "../filters.ts";
-import { keysetCsv, sessionIntervals } from "../keyset_csv.ts";
+import { keysetCsv, keysetPage, sessionIntervals } from "../keyset_csv.ts";
 import { type Fragment, localTime, settingsOf, stationZone, timeOfDay } from "../occurrence_sql.ts";
 import { ifPossibleInterval } from "../time_sql.ts";
 import { sessionFilterKeys, sessionPredicate } from "../sampling_sql.ts";
+import type { ExportQueryContext } from "../types.ts";
 
 /** The header, in file order. */
 export const sessionsCsvColumns: readonly string[] = [
@@ -31,6 +33,12 @@ export const sessionsCsvColumns: readonly string[] = [
   "taxa_count",
 ];
 
+/** The ids of the exported sessions (one statement): the filtered events of the project. */
+function sessionsKeys(ctx: ExportQueryContext): Fragment {
+  return ctx.sql`select e.id from events e
+    where e.project_id = ${ctx.projectId} ${sessionPredicate(ctx, "e")}`;
+}
+
 /** The sampling effort by session (`sessions_csv`). */
 export const sessionsCsv = keysetCsv({
   key: "sessions_csv",
@@ -41,10 +49,8 @@ export const sessionsCsv = keysetCsv({
   acceptedFilters: sessionFilterKeys,
   columns: sessionsCsvColumns,
   cursor: [{ column: "event_id" }],
-  count: (ctx) =>
-    ctx.sql`select count(*)::bigint as n from events e
-      where e.project_id = ${ctx.projectId} ${sessionPredicate(ctx, "e")}`,
-  batch(ctx, after, limit) {
+  keys: sessionsKeys,
+  batch(ctx, after, limit, until) {
     const { sql } = ctx;
     const zone = stationZone(sql, settingsOf(ctx), "d");
     const start = localTime(sql, sql`e.start`, zone);
@@ -54,13 +60,7 @@ export const sessionsCsv = keysetCsv({
     // counts are over every valid occurrence of the session (the occurrence filters do not apply)
     const valid = occurrencePredicate({ ...ctx, filters: {} });
     return sql`
-    with batch as (
-      select be.id from events be
-      where be.project_id = ${ctx.projectId} and be.id > ${after.event_id}
-        ${sessionPredicate(ctx, "be")}
-      order by be.id
-      limit ${limit}
-    )
+    with batch as (${keysetPage(sql, sessionsKeys(ctx), after.event_id, until, limit)})
     select
       e.id as event_id,
       d.id as deployment_id,

@@ -1,7 +1,7 @@
-import { assertEquals } from "../../tests/assert.ts";
+import { assert, assertEquals } from "../../tests/assert.ts";
 import { assertResumable, drainStream } from "../../tests/stream_drain.ts";
 import { sessionsCsv, sessionsCsvColumns } from "./sessions_csv.ts";
-import { csvTable, smallProjectTest } from "./test_support.ts";
+import { assertShardsAgree, csvTable, smallProjectTest } from "./test_support.ts";
 
 /** The file as Python's csv module reads it, one object per row. */
 function table(bytes: Uint8Array): Promise<Record<string, string>[]> {
@@ -60,5 +60,16 @@ smallProjectTest(
     const june = await table((await drainStream(sessionsCsv, dated, { limit: 10 })).bytes);
     assertEquals(june.map((r) => Number(r.event_id)), [p.events.night2]);
     assertEquals(Number(await sessionsCsv.count(dated)), 1);
+  },
+);
+
+smallProjectTest(
+  "sessions_csv shards by event id: every n-th key, shards concatenate to the file, filters too",
+  async ({ p, ctx, filtered }) => {
+    for (const every of [1, 2]) {
+      assert((await assertShardsAgree(sessionsCsv, ctx, every, "event_id")) >= 2);
+    }
+    const north = filtered({ deployment_ids: [p.deployments.north] });
+    await assertShardsAgree(sessionsCsv, north, 1, "event_id");
   },
 );

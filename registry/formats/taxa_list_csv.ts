@@ -2,14 +2,15 @@
  * `taxa_list_csv`: one row per taxon that determines at least one valid, filtered occurrence,
  * with counts, scores, dates and places aggregated over those occurrences. Keyset on taxon id:
  * a batch picks the next taxa that have such an occurrence (an index lookup per taxon), then
- * aggregates only the occurrences of those taxa. One statement per batch.
+ * aggregates only the occurrences of those taxa. One statement per batch; shards by taxon id.
  */
 import { occurrenceFilterKeys, occurrencePredicate } from "../filters.ts";
-import { detectionTimes, keysetCsv } from "../keyset_csv.ts";
-import { isoTimestamp, lineageName, settingsOf } from "../occurrence_sql.ts";
+import { detectionTimes, keysetCsv, keysetPage } from "../keyset_csv.ts";
+import { type Fragment, isoTimestamp, lineageName, settingsOf } from "../occurrence_sql.ts";
 import { sessionTime } from "../time_sql.ts";
 import { finiteOrNull } from "../numeric_sql.ts";
 import { taxonLineageColumns } from "../batch_sql.ts";
+import type { ExportQueryContext } from "../types.ts";
 
 /** The header, in file order. */
 export const taxaListCsvColumns: readonly string[] = [
@@ -27,6 +28,16 @@ export const taxaListCsvColumns: readonly string[] = [
   "events_count",
 ];
 
+/**
+ * The ids of the exported taxa (one statement): each taxon that determines a valid, filtered
+ * occurrence, found by an index lookup per taxon.
+ */
+function taxaKeys(ctx: ExportQueryContext): Fragment {
+  return ctx.sql`select bt.id from taxa bt
+    where (select true from occurrences o
+      where o.determination_id = bt.id and ${occurrencePredicate(ctx)} limit 1)`;
+}
+
 /** The species list of the exported occurrences (`taxa_list_csv`). */
 export const taxaListCsv = keysetCsv({
   key: "taxa_list_csv",
@@ -36,21 +47,16 @@ export const taxaListCsv = keysetCsv({
   acceptedFilters: occurrenceFilterKeys,
   columns: taxaListCsvColumns,
   cursor: [{ column: "taxon_id" }],
+  // the taxa `keys` selects, counted from the occurrences' side in one scan
   count: (ctx) =>
     ctx.sql`select count(distinct o.determination_id)::bigint as n from occurrences o
       where ${occurrencePredicate(ctx)}`,
-  batch(ctx, after, limit) {
+  keys: taxaKeys,
+  batch(ctx, after, limit, until) {
     const { sql } = ctx;
     const serviceZone = sql`${settingsOf(ctx).timeZone}::text`;
     return sql`
-    with batch as (
-      select bt.id from taxa bt
-      where bt.id > ${after.taxon_id}
-        and (select true from occurrences o
-          where o.determination_id = bt.id and ${occurrencePredicate(ctx)} limit 1)
-      order by bt.id
-      limit ${limit}
-    )
+    with batch as (${keysetPage(sql, taxaKeys(ctx), after.taxon_id, until, limit)})
     select
       t.id as taxon_id,
       t.name as taxon_name,

@@ -1,9 +1,9 @@
 import { parse } from "csv-parse/sync";
-import { assertEquals } from "../../tests/assert.ts";
+import { assert, assertEquals } from "../../tests/assert.ts";
 import { createSmallProject } from "../../tests/fixtures/small_project.ts";
 import { assertResumable, drainStream } from "../../tests/stream_drain.ts";
 import { taxaListCsv, taxaListCsvColumns } from "./taxa_list_csv.ts";
-import { smallProjectTest } from "./test_support.ts";
+import { assertShardsAgree, smallProjectTest } from "./test_support.ts";
 
 const decoder = new TextDecoder();
 
@@ -55,5 +55,15 @@ smallProjectTest(
       string
     >[];
     assertEquals(vRows.map((r) => Number(r.taxon_id)), [agrotis]);
+  },
+);
+
+smallProjectTest(
+  "taxa_list_csv shards by taxon id: every n-th key, shards concatenate to the file, filters too",
+  async ({ ctx, filtered }) => {
+    for (const every of [1, 2]) {
+      assert((await assertShardsAgree(taxaListCsv, ctx, every, "taxon_id")) >= 2);
+    }
+    await assertShardsAgree(taxaListCsv, filtered({ verified: true }), 1, "taxon_id");
   },
 );

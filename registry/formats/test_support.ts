@@ -3,14 +3,23 @@
  * (`tests/fixtures/small_project.ts`) already written, and the CSV readers that check a file's
  * header and give its rows (read by Python's csv module, `tests/readers.ts`).
  */
+import { parse } from "csv-parse/sync";
 import postgres from "postgres";
 import type { Sql } from "../../db/client.ts";
 import { assertEquals } from "../../tests/assert.ts";
 import { createSmallProject, type SmallProject } from "../../tests/fixtures/small_project.ts";
 import { readWith } from "../../tests/readers.ts";
 import { exportAllBatches } from "../../tests/record_export.ts";
+import { drainStream } from "../../tests/stream_drain.ts";
+import { shardStream } from "../stream.ts";
 import { requireEnv, serviceTest, testDatabase } from "../../tests/support.ts";
-import type { ExportFilters, ExportQueryContext, RecordExporter } from "../types.ts";
+import type {
+  ExportFilters,
+  ExportQueryContext,
+  RecordExporter,
+  ShardBound,
+  StreamExporter,
+} from "../types.ts";
 
 /** What a {@link smallProjectTest} body gets: the database, the project, its unfiltered context. */
 export interface SmallProjectCase {
@@ -140,4 +149,47 @@ export function batchesOf(
   exporter: RecordExporter,
 ): (ctx: ExportQueryContext, limit: number) => ReturnType<typeof exportAllBatches> {
   return (ctx, limit) => exportAllBatches(exporter, ctx, limit);
+}
+
+/**
+ * The shards of the export, as `planShards` cuts them at every `every`-th record
+ * (`shardBounds`, then `shardStream` or the stream's `shard`, in batches of 2), concatenate to
+ * the unsharded bytes; the bounds are the keys (CSV column `key`: the first cursor key) of
+ * exactly every `every`-th record the unsharded export writes, each once, with the records up
+ * to them. Returns the number of shards.
+ */
+export async function assertShardsAgree(
+  format: RecordExporter | StreamExporter,
+  ctx: ExportQueryContext,
+  every: number,
+  key: string,
+): Promise<number> {
+  if (format.shardBounds === undefined) throw new Error(`${format.key} does not shard`);
+  const decoder = new TextDecoder();
+  const whole = format.kind === "stream"
+    ? decoder.decode((await drainStream(format, ctx, { limit: 1000 })).bytes)
+    : (await exportAllBatches(format, ctx, 1000)).text;
+  const bounds: ShardBound[] = format.kind === "stream"
+    ? await format.shardBounds(ctx, every)
+    : (await format.shardBounds(ctx, every)).map((id, i) => ({ id, records: (i + 1) * every }));
+  const ids = (parse(whole, { columns: true }) as Record<string, string>[]).map((r) => r[key]);
+  const expected = [...new Set(ids.filter((_, i) => (i + 1) % every === 0))].map((id) => ({
+    id,
+    records: ids.filter((other) => BigInt(other) <= BigInt(id)).length,
+  }));
+  assertEquals(bounds.map((b) => ({ id: String(b.id), records: b.records })), expected);
+  let text = "";
+  for (let k = 0; k <= bounds.length; k++) {
+    const range = {
+      afterId: k === 0 ? null : bounds[k - 1].id,
+      untilId: k === bounds.length ? null : bounds[k].id,
+      recordsBefore: k === 0 ? 0 : bounds[k - 1].records,
+      first: k === 0,
+      last: k === bounds.length,
+    };
+    const stream = format.kind === "stream" ? format.shard!(range) : shardStream(format, range);
+    text += decoder.decode((await drainStream(stream, ctx, { limit: 2 })).bytes);
+  }
+  assertEquals(text, whole);
+  return bounds.length + 1;
 }
