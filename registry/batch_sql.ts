@@ -7,6 +7,19 @@ import type { Fragment } from "./occurrence_sql.ts";
 import type { ExportQueryContext, RecordId } from "./types.ts";
 
 /**
+ * `and key <= until`: a sharded batch's condition on its first key (`key`, an id column), none
+ * past the end of its shard (`until`, the shard's last key; null: the last shard or an unsharded
+ * export, an empty fragment). The one rule of every batch that honours `until`.
+ */
+export function upToShardEnd(
+  sql: ExportQueryContext["sql"],
+  key: Fragment,
+  until: RecordId | null,
+): Fragment {
+  return until === null ? sql`` : sql`and ${key} <= ${until}`;
+}
+
+/**
  * `occ as (…)`: the next `limit + 1` exported occurrences from `occurrenceId` on (none past
  * `until`, when given: the end of a shard), the cursor's
  * own included (it may have detections left after the cursor's detection; every other one has
@@ -20,10 +33,10 @@ export function occurrencesFrom(
   limit: number,
   until: RecordId | null = null,
 ): Fragment {
-  const upTo = until === null ? ctx.sql`` : ctx.sql`and c.id <= ${until}`;
   return ctx.sql`occ as (
       select c.id from occurrences c
-      where c.project_id = ${ctx.projectId} and c.id >= ${occurrenceId} ${upTo}
+      where c.project_id = ${ctx.projectId} and c.id >= ${occurrenceId}
+        ${upToShardEnd(ctx.sql, ctx.sql`c.id`, until)}
         and (select true from occurrences o where o.id = c.id and ${occurrencePredicate(ctx)})
       order by c.id
       limit ${limit + 1}

@@ -6,13 +6,15 @@
  * ({@link csvDialect}: RFC 4180 with CRLF, the OWASP formula guard), the `excel_compatible`
  * option (the byte order mark itself is written by `withByteOrderMark`, `registry/stream.ts`),
  * the cursor and its checkpoint state, and resume (STYLE.md, "Formats as declarations"); and,
- * for a format keyed by one id that declares the ids of its rows ({@link KeysetCsvFormat.keys}),
- * sharding: the count, the shard bounds and each batch's ids come from that one statement.
+ * for a format whose first key is an id and that declares it for each of its rows
+ * ({@link KeysetCsvFormat.keys}), sharding: the count and the shard bounds come from that one
+ * statement (a format keyed by one id: each batch's ids too).
  */
 import { stringify } from "csv-stringify/sync";
 import { csvFormulaGuard } from "./encoding.ts";
 import { keyShardBounds, occurrencePredicate } from "./filters.ts";
 import { type Fragment, realBox } from "./occurrence_sql.ts";
+import { upToShardEnd } from "./batch_sql.ts";
 import {
   countImpossibleTimes,
   type ImpossibleTimeScope,
@@ -76,6 +78,13 @@ export interface CursorKey {
   state?: string;
   /** The value before the first row: text keys only (ids start at 0). */
   start?: string;
+  /**
+   * The value after every row (a shard starts after every row of its first key's `afterId`:
+   * the next keys at their end): text keys only, required of a text key of a format that
+   * declares {@link KeysetCsvFormat.keys} (`"infinity"` for a timestamp; ids end at the largest
+   * `bigint`).
+   */
+  end?: string;
 }
 
 /** The cursor values a batch starts after, by {@link CursorKey.column}. */
@@ -119,9 +128,11 @@ export interface KeysetCsvFormat extends
    */
   count?(ctx: ExportQueryContext): Fragment;
   /**
-   * Id keys only: one statement selecting, for every row the file holds, its first cursor key
-   * as `id` (`select s.id from source_images s where …`; `detections_csv`: the occurrence id of
-   * each detection): the export's one predicate. When present the format shards
+   * A first key that is an id (other text keys declare their {@link CursorKey.end}) only: one
+   * statement selecting, for every row the file holds, its first cursor key as `id`
+   * (`select s.id from source_images s where …`; `detections_csv`, `tracks_csv`: the occurrence
+   * id of each detection; `taxon_counts_csv`: the session of each (session, taxon) group): the
+   * export's one predicate. When present the format shards
    * (docs/architecture.md, Sharded exports) by its first key: its shard bounds are the keys of
    * every n-th row ({@link keyShardBounds}); a format keyed by one id pages through these ids
    * with {@link keysetPage}, which honours the shard's `until`.
@@ -157,9 +168,8 @@ export function keysetPage(
   until: RecordId | null,
   limit: number,
 ): Fragment {
-  const upTo = until === null ? sql`` : sql`and k.id <= ${until}`;
-  return sql`select k.id from (${keys}) k where k.id > ${after} ${upTo} order by k.id
-    limit ${limit}`;
+  return sql`select k.id from (${keys}) k where k.id > ${after}
+    ${upToShardEnd(sql, sql`k.id`, until)} order by k.id limit ${limit}`;
 }
 
 /** A rule counting the rows `from` selects whose value is impossible (`possible` false). */
@@ -270,8 +280,14 @@ export function keysetCsv(format: KeysetCsvFormat): RecordExporter | StreamExpor
   const meanings = format.meanings ?? columnMeanings(format.key);
   const contents = columnContents(format.key, columns, meanings);
   const { keys: keysOf } = format;
-  if (keysOf !== undefined && keys.some((k) => k.start !== undefined)) {
-    throw new Error(`format ${format.key}: only a format keyed by ids declares keys`);
+  if (
+    keysOf !== undefined &&
+    (keys[0].start !== undefined || keys.some((k) => k.start !== undefined && k.end === undefined))
+  ) {
+    throw new Error(
+      `format ${format.key}: only a format whose first key is an id and whose text keys ` +
+        "declare their end declares keys",
+    );
   }
   const countOf = format.count ??
     (keysOf && ((ctx) => ctx.sql`select count(*)::bigint as n from (${keysOf(ctx)}) k`));
@@ -344,10 +360,10 @@ export function keysetCsv(format: KeysetCsvFormat): RecordExporter | StreamExpor
       ...Object.fromEntries(keys.map((k) => [field(k), at[k.column]])),
       records,
     }) as KeysetState;
-  // a shard starts after every row of its first key's `afterId`: the next keys at their maximum
+  // a shard starts after every row of its first key's `afterId`: the next keys at their end
   const shardStart = (afterId: RecordId | null): CursorValues =>
     afterId === null ? cursorOf(keys, undefined) : Object.fromEntries(
-      keys.map((k, i) => [k.column, i === 0 ? afterId : AFTER_EVERY_ID]),
+      keys.map((k, i) => [k.column, i === 0 ? afterId : k.end ?? AFTER_EVERY_ID]),
     );
   const streamOf = (range: ShardRange): StreamExporter => ({
     ...info,

@@ -24,24 +24,27 @@ type FormatCase = [format: string, options: Record<string, unknown>];
 
 /**
  * The occurrence formats, one with the byte order mark, `captures_csv` (216 captures in the
- * small project) and `detections_csv` (a stream, cut by occurrence id): each ≥ 3 shards at
- * EXPORT_SHARD_RECORDS=40.
+ * small project), `detections_csv` and `tracks_csv` (streams, cut by occurrence id): each ≥ 3
+ * shards at EXPORT_SHARD_RECORDS=40.
  */
 const OCCURRENCE_AND_CAPTURE_CASES: FormatCase[] = [
   ...SHARDED_FORMATS.map((f): FormatCase => [f, {}]),
   ["occurrences_simple_csv", { excel_compatible: true }],
   ["captures_csv", {}],
   ["detections_csv", {}],
+  ["tracks_csv", {}],
 ];
 
 /**
  * The formats keyed by session and taxon: the small project has 9 sessions and a few dozen
- * taxa, so these shard (≥ 3 shards) at EXPORT_SHARD_RECORDS=3.
+ * taxa, so these shard (≥ 3 shards) at EXPORT_SHARD_RECORDS=3; `taxon_counts_csv` (a stream,
+ * cut by session) too.
  */
 const SESSION_AND_TAXON_CASES: FormatCase[] = [
   ["sessions_csv", {}],
   ["sessions_csv", { excel_compatible: true }],
   ["taxa_list_csv", {}],
+  ["taxon_counts_csv", {}],
 ];
 
 function note(message: string): void {
@@ -173,7 +176,7 @@ function smallProject(): Promise<SeedResult> {
 
 Deno.test({
   name:
-    "sharded exports (S3) are byte-identical to unsharded ones: CSV, CSV with BOM, JSON, NDJSON, captures and detections CSV",
+    "sharded exports (S3) are byte-identical to unsharded ones: CSV, CSV with BOM, JSON, NDJSON, captures, detections and tracks CSV",
   ...serviceTest,
   async fn() {
     const seed = await smallProject();
@@ -192,7 +195,7 @@ Deno.test({
 
 Deno.test({
   name:
-    "sharded exports (filesystem) are byte-identical to unsharded ones, captures and detections CSV too",
+    "sharded exports (filesystem) are byte-identical to unsharded ones, captures, detections and tracks CSV too",
   ...serviceTest,
   async fn() {
     const seed = await smallProject();
@@ -213,7 +216,7 @@ Deno.test({
 
 for (const storage of ["s3", "fs"] as const) {
   Deno.test({
-    name: `sessions_csv (with BOM too) and taxa_list_csv shard (${storage}): ` +
+    name: `sessions_csv (with BOM too), taxa_list_csv and taxon_counts_csv shard (${storage}): ` +
       "byte-identical to their unsharded files",
     ...serviceTest,
     async fn() {

@@ -4,13 +4,14 @@
  * ecologists combine with `sessions_csv` (the effort). Occurrences without a session have no
  * row (the count says so). Keyset on (event id, taxon id): a batch reads the next sessions that
  * hold an exported occurrence, then at most `limit` (event, taxon) groups of them after the
- * cursor. One statement per batch; every occurrence filter applies.
+ * cursor. One statement per batch; every occurrence filter applies. Shards by event id: a shard
+ * holds every (session, taxon) group of its sessions.
  */
 import { occurrenceFilterKeys, occurrencePredicate } from "../filters.ts";
 import { keysetCsv, sessionIntervals } from "../keyset_csv.ts";
 import { lineageName, localTime, settingsOf, stationZone } from "../occurrence_sql.ts";
 import { ifPossibleInterval } from "../time_sql.ts";
-import { taxonLineageColumns } from "../batch_sql.ts";
+import { taxonLineageColumns, upToShardEnd } from "../batch_sql.ts";
 
 /** The header, in file order. */
 export const taxonCountsCsvColumns: readonly string[] = [
@@ -31,12 +32,13 @@ export const taxonCountsCsv = keysetCsv({
   acceptedFilters: occurrenceFilterKeys,
   columns: taxonCountsCsvColumns,
   cursor: [{ column: "event_id" }, { column: "taxon_id" }],
-  count: (ctx) =>
-    ctx.sql`select count(*)::bigint as n from (
+  // the session of each (session, taxon) group: the count, and the shard bounds by session
+  keys: (ctx) =>
+    ctx.sql`select g.event_id as id from (
       select distinct o.event_id, o.determination_id from occurrences o
       where ${occurrencePredicate(ctx)} and o.event_id is not null
     ) g`,
-  batch(ctx, after, limit) {
+  batch(ctx, after, limit, until) {
     const { sql } = ctx;
     const zone = stationZone(sql, settingsOf(ctx), "d");
     // limit + 1 sessions: the cursor's own one may have no group left, every other has one
@@ -44,6 +46,7 @@ export const taxonCountsCsv = keysetCsv({
     with ev as (
       select be.id from events be
       where be.project_id = ${ctx.projectId} and be.id >= ${after.event_id}
+        ${upToShardEnd(sql, sql`be.id`, until)}
         and (select true from occurrences o
           where o.event_id = be.id and ${occurrencePredicate(ctx)} limit 1)
       order by be.id

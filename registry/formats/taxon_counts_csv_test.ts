@@ -1,7 +1,7 @@
-import { assertEquals } from "../../tests/assert.ts";
+import { assert, assertEquals } from "../../tests/assert.ts";
 import { assertResumable, drainStream } from "../../tests/stream_drain.ts";
 import { taxonCountsCsv, taxonCountsCsvColumns } from "./taxon_counts_csv.ts";
-import { csvRows, smallProjectTest } from "./test_support.ts";
+import { assertShardsAgree, csvRows, smallProjectTest } from "./test_support.ts";
 
 smallProjectTest(
   "taxon_counts_csv: valid occurrences by session × taxon, ranks, filters, resume",
@@ -29,5 +29,16 @@ smallProjectTest(
       [night1, String(p.taxa.agrotis), "2"],
     ]);
     assertEquals(Number(await taxonCountsCsv.count(verified)), 1);
+  },
+);
+
+smallProjectTest(
+  "taxon_counts_csv shards by session: a shard holds every taxon group of its sessions, " +
+    "shards concatenate to the file",
+  async ({ ctx }) => {
+    // two sessions of one group each: a bound after each (the last shard empty), then after both
+    assertEquals(await assertShardsAgree(taxonCountsCsv, ctx, 1, "event_id"), 3);
+    assertEquals(await assertShardsAgree(taxonCountsCsv, ctx, 2, "event_id"), 2);
+    assert(taxonCountsCsv.kind === "stream" && taxonCountsCsv.shard !== undefined);
   },
 );

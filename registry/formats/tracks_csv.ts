@@ -4,7 +4,8 @@
  * detection id). A batch walks the occurrences from the cursor's on that pass the shared
  * predicate (per-row check, as `occurrenceBatch` does), numbering each one's boxed detections
  * with window functions, and stops at `limit` detections after the cursor. One statement per
- * batch.
+ * batch. Shards by occurrence id (a track is one occurrence): a shard holds every frame of its
+ * occurrences, so each frame's index, count and next detection are the unsharded file's.
  *
  * A track is the sequence of frames in which one individual (an occurrence) was detected; the
  * frame index, frame count and next detection id let a tracker or a reviewer walk it without a
@@ -15,6 +16,7 @@ import { detectionTimes, keysetCsv } from "../keyset_csv.ts";
 import { isoTimestamp, realBox, settingsOf, stationZone } from "../occurrence_sql.ts";
 import { sessionTime } from "../time_sql.ts";
 import { finiteOrNull } from "../numeric_sql.ts";
+import { upToShardEnd } from "../batch_sql.ts";
 
 /** The header, in file order. */
 export const tracksCsvColumns: readonly string[] = [
@@ -49,19 +51,23 @@ export const tracksCsv = keysetCsv({
     "classification, the occurrence's determination and the next detection of the track",
   acceptedFilters: occurrenceFilterKeys,
   columns: tracksCsvColumns,
-  /** The timestamp is exact UTC text with microseconds (`-infinity` before the first row). */
+  /**
+   * The timestamp is exact UTC text with microseconds (`-infinity` before the first row,
+   * `infinity` after the last: a shard starts after every frame of its `afterId` occurrence).
+   */
   cursor: [
     { column: "occurrence_id" },
-    { column: "cursor_ts", state: "timestamp", start: "-infinity" },
+    { column: "cursor_ts", state: "timestamp", start: "-infinity", end: "infinity" },
     { column: "detection_id" },
   ],
-  count(ctx) {
+  // the occurrence of each boxed detection (each frame): the count, and the shard bounds
+  keys(ctx) {
     const { sql } = ctx;
-    return sql`select count(*)::bigint as n from occurrences o
+    return sql`select o.id from occurrences o
       join detections d on d.occurrence_id = o.id
       where ${occurrencePredicate(ctx)} and ${realBox(sql, sql`d.bbox`)}`;
   },
-  batch(ctx, after, limit) {
+  batch(ctx, after, limit, until) {
     const { sql } = ctx;
     const zone = stationZone(sql, settingsOf(ctx), "sd");
     const boxed = (alias: string) => realBox(sql, sql`${sql(alias)}.bbox`);
@@ -89,6 +95,7 @@ export const tracksCsv = keysetCsv({
         window frames as (order by pd.timestamp, pd.id)
       ) f
       where c.project_id = ${ctx.projectId} and c.id >= ${after.occurrence_id}
+        ${upToShardEnd(sql, sql`c.id`, until)}
         and (select true from occurrences o where o.id = c.id and ${occurrencePredicate(ctx)})
         and (f.occurrence_id, f.timestamp, f.id)
           > (${after.occurrence_id}::bigint, ${after.cursor_ts}::text::timestamptz,

@@ -1,7 +1,7 @@
 import { assert, assertEquals } from "../../tests/assert.ts";
 import { assertResumable, drainStream } from "../../tests/stream_drain.ts";
 import { tracksCsv, tracksCsvColumns } from "./tracks_csv.ts";
-import { csvRows, smallProjectTest } from "./test_support.ts";
+import { assertShardsAgree, csvRows, smallProjectTest } from "./test_support.ts";
 
 smallProjectTest(
   "tracks_csv: boxed detections in frame order, frames, links, filters, resume",
@@ -72,5 +72,17 @@ smallProjectTest(
     // exactly `limit` rows: one more (empty) batch, still the same file
     assertEquals((await drainStream(tracksCsv, south, { limit: 4 })).bytes, filtered.bytes);
     assert(filtered.records === 4);
+  },
+);
+
+smallProjectTest(
+  "tracks_csv shards by occurrence id: a shard holds every frame of its tracks (frame index, " +
+    "count and next detection intact), shards concatenate to the file, filters too",
+  async ({ p, ctx, filtered }) => {
+    for (const every of [1, 2, 3]) {
+      assert((await assertShardsAgree(tracksCsv, ctx, every, "occurrence_id")) >= 3);
+    }
+    const south = filtered({ deployment_ids: [p.deployments.south] });
+    assert((await assertShardsAgree(tracksCsv, south, 1, "occurrence_id")) >= 2);
   },
 );
