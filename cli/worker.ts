@@ -51,6 +51,36 @@ export async function connectWorker(address: string): Promise<NativeConnection> 
   return await NativeConnection.connect({ address });
 }
 
+/**
+ * Live V8 heap of an idle streaming worker after a full collection (SDK, AWS SDK, postgres.js,
+ * the registry): 32 MB measured (`--trace-gc`), rounded up.
+ */
+export const IDLE_HEAP_MB = 35;
+
+/**
+ * Heap one running export takes in the worker, garbage of its batch included: the heaviest
+ * measured is `occurrences_parquet` (its batches are weighed by their compressed bytes, so they
+ * always hold `EXPORT_BATCH_SIZE` rows: 5,000 rows are 13–15 MB live while a row group is built);
+ * four at once left 85 of 99 MB live after full collections (docs/architecture.md, Worker roles
+ * and memory).
+ */
+export const EXPORT_HEAP_MB = 20;
+
+/**
+ * Streaming slots (`exportRecords` activities at once) that a heap of `heapLimitMb` holds:
+ * what is left above {@link IDLE_HEAP_MB}, {@link EXPORT_HEAP_MB} an export, at least 1 and at
+ * most `max` (the configured slots). `deno task worker:streaming` (96 MB old space, 99 MB limit):
+ * 3; an uncapped heap (~4 GB): `max`.
+ */
+export function activitySlotsFor(heapLimitMb: number, max = 4): number {
+  return Math.max(1, Math.min(max, Math.floor((heapLimitMb - IDLE_HEAP_MB) / EXPORT_HEAP_MB)));
+}
+
+/** The V8 heap limit of this process in MB (`--max-old-space-size` and the young generation). */
+export function heapLimitMb(): number {
+  return Math.round(getHeapStatistics().heap_size_limit / 2 ** 20);
+}
+
 /** Slots of the admission queue per worker: a waiting export costs a timer and a poll a second. */
 const ADMISSION_SLOTS = 1000;
 
@@ -58,7 +88,8 @@ const ADMISSION_SLOTS = 1000;
  * One export worker process: SDK workers on one connection, by role ({@link WorkerRole},
  * `WORKER_ROLE`):
  * - `all`: the export task queue runs the workflows and the streaming `exportRecords`
- *   activities (`maxConcurrentActivities` slots, default 4); its control queue
+ *   activities (`maxConcurrentActivities` slots, default what the heap cap holds, at most 4:
+ *   {@link activitySlotsFor}); its control queue
  *   ({@link controlTaskQueue}) runs the short control activities (resolve, count, finish, save,
  *   mark, delete, housekeeping; `maxConcurrentControlActivities` slots, default 20), so that a
  *   cancel or a delete never waits for a slot behind long exports; and the admission queue
@@ -77,6 +108,8 @@ export interface ExportWorker {
   run(): Promise<void>;
   /** Drains every SDK worker: running activities finish first. */
   shutdown(): void;
+  /** Streaming slots of the export queue (`exportRecords` at once); 0 for `workflows`. */
+  readonly activitySlots: number;
 }
 
 /** Builds the {@link ExportWorker} that runs the export workflows and activities with `deps`. */
@@ -110,6 +143,10 @@ export async function createExportWorker(
     // (what a retry after kill -9 resumes from) at most one batch behind.
     maxHeartbeatThrottleInterval: 250,
   };
+  // the slots its heap holds: four parquet exports at once left 85 of 99 MB live
+  const activitySlots = role === "workflows"
+    ? 0
+    : options.maxConcurrentActivities ?? activitySlotsFor(heapLimitMb());
   const workers: Worker[] = [];
   if (role === "all" || role === "workflows") {
     workers.push(
@@ -120,7 +157,7 @@ export async function createExportWorker(
         ...(role === "all"
           ? {
             activities,
-            maxConcurrentActivityTaskExecutions: options.maxConcurrentActivities ?? 4,
+            maxConcurrentActivityTaskExecutions: activitySlots,
           }
           : {}),
       }),
@@ -131,7 +168,7 @@ export async function createExportWorker(
         ...common,
         taskQueue,
         activities,
-        maxConcurrentActivityTaskExecutions: options.maxConcurrentActivities ?? 4,
+        maxConcurrentActivityTaskExecutions: activitySlots,
       }),
     );
   }
@@ -181,6 +218,7 @@ export async function createExportWorker(
       if (failed) throw (failed as PromiseRejectedResult).reason;
     },
     shutdown,
+    activitySlots,
   };
 }
 
@@ -232,7 +270,9 @@ export async function runWorker(): Promise<void> {
           taskQueue: config.temporalTaskQueue,
           role: config.workerRole,
           // the V8 heap cap (`DENO_V8_FLAGS=--max-old-space-size=N`), ~4 GB when not set
-          heapLimitMb: Math.round(getHeapStatistics().heap_size_limit / 2 ** 20),
+          heapLimitMb: heapLimitMb(),
+          // exports streamed at once: what that heap holds (activitySlotsFor), at most 4
+          activitySlots: worker.activitySlots,
           pid: Deno.pid,
         }),
       );
