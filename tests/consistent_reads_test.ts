@@ -126,36 +126,53 @@ async function createCaptureSet(sql: Sql, projectId: number): Promise<number> {
 }
 
 /**
- * Cancels export `id` while it is STARTED, however fast it streams and however slow the machine:
- * as soon as its row reads STARTED, the test holds its job row (`for update`), so the export's
- * next job write (a batch's progress, or its SUCCESS transition) waits; the cancel is sent, and
- * the row is let go once Temporal shows an activity of the workflow with its cancel requested
- * (the workflow has taken the cancel: what follows ends REVOKED). Throws if the export ends, or
- * the cancel is not taken, within 120 s.
+ * Cancels export `id` while it streams, however fast it streams and however slow the machine:
+ * once a first batch's progress is written (its `data_export` stage between 0 and 1), the test
+ * holds the export's job row (`for update`), so its next job write (the next batch's progress)
+ * waits; the cancel is sent, and the row is let go once the workflow has taken the cancel (its
+ * history shows a workflow task completed after the cancel request; the export cannot have
+ * reached `saveStats`, which only a later task schedules). The activity in flight is then
+ * cancelled and the export ends REVOKED. Throws if the export ends unseen, is past its last
+ * batch once held, or the cancel is not taken, within 120 s.
  */
-async function cancelWhileStarted(h: Harness, id: number, token: string): Promise<void> {
+async function cancelWhileStreaming(h: Harness, id: number, token: string): Promise<void> {
   const deadline = Date.now() + 120_000;
+  const streamed = async (q: Sql) => {
+    const [row] = await q<{ status: string; streamed: number | null }[]>`
+      select e.status, (
+        select (s ->> 'progress')::float8 from jsonb_array_elements(j.progress -> 'stages') s
+        where s ->> 'key' = 'data_export') as streamed
+      from data_exports e join jobs j on j.data_export_id = e.id where e.id = ${id}`;
+    return row;
+  };
   for (;;) {
-    const [row] = await h.sql<{ status: string }[]>`
-      select status from data_exports where id = ${id}`;
-    if (row.status === "STARTED") break;
+    const row = await streamed(h.sql);
+    if (row.status === "STARTED" && (row.streamed ?? 0) > 0) break;
     if (ENDED.includes(row.status)) throw new Error(`export ${id} ended ${row.status} unseen`);
-    if (Date.now() > deadline) throw new Error(`export ${id} not STARTED within 120 s`);
+    if (Date.now() > deadline) throw new Error(`export ${id} did not stream within 120 s`);
     await sleep(5);
   }
   const holder = await h.sql.reserve();
   try {
     await holder`begin`;
     await holder`select 1 from jobs where data_export_id = ${id} for update`;
+    const held = await streamed(holder as unknown as Sql);
+    assert(held.status === "STARTED" && held.streamed! < 1, `export ${id} streamed too fast`);
     const res = await h.api("POST", `/api/v2/exports/${id}/cancel/`, { token });
     assertEquals(res.status, 202);
     const handle = h.temporal.client.workflow.getHandle((await workflowIdsOf(h.sql, id)).export);
+    // temporal.api.enums.v1.EventType: WORKFLOW_EXECUTION_CANCEL_REQUESTED 20, WORKFLOW_TASK_COMPLETED 7
+    const isType = (type: unknown, name: string, code: number) =>
+      type === code || type === `EVENT_TYPE_${name}`;
     for (;;) {
-      const pending = (await handle.describe()).raw.pendingActivities ?? [];
-      // PENDING_ACTIVITY_STATE_CANCEL_REQUESTED (temporal.api.enums.v1)
-      if (pending.some((a) => a.state === 3 || String(a.state).endsWith("CANCEL_REQUESTED"))) {
-        break;
-      }
+      const events = (await handle.fetchHistory()).events ?? [];
+      const requested = events.findIndex((e) =>
+        isType(e.eventType, "WORKFLOW_EXECUTION_CANCEL_REQUESTED", 20)
+      );
+      if (
+        requested >= 0 &&
+        events.slice(requested).some((e) => isType(e.eventType, "WORKFLOW_TASK_COMPLETED", 7))
+      ) break;
       if (Date.now() > deadline) throw new Error(`the cancel of export ${id} was not taken`);
       await sleep(50);
     }
@@ -200,7 +217,7 @@ Deno.test({
       expected.set(early, "REVOKED");
       const cancel = await h.api("POST", `/api/v2/exports/${early}/cancel/`, { token: seed.token });
       assertEquals(cancel.status, 202);
-      // REVOKED while it streams (cancelled once it is STARTED: cancelWhileStarted)
+      // REVOKED while it streams (cancelled between two batches: cancelWhileStreaming)
       const late = await createExport(h, seed, "occurrences_api_json");
       expected.set(late, "REVOKED");
 
@@ -209,7 +226,7 @@ Deno.test({
       const finals = new Map<number, ExportJson>();
       await h.startWorker();
       // a failure is thrown after the poll (an unawaited rejection would end the file)
-      const lateCancel = cancelWhileStarted(h, late, seed.token).then(() => null, (e) => e);
+      const lateCancel = cancelWhileStreaming(h, late, seed.token).then(() => null, (e) => e);
       const deadline = Date.now() + 180_000;
       // until every export has ended, then on (an ended export must stay consistent)
       while ((finals.size < expected.size || reads < 300) && Date.now() < deadline) {
