@@ -52,8 +52,10 @@ export const tracksCsv = keysetCsv({
   acceptedFilters: occurrenceFilterKeys,
   columns: tracksCsvColumns,
   /**
-   * The timestamp is exact UTC text with microseconds (`-infinity` before the first row,
-   * `infinity` after the last: a shard starts after every frame of its `afterId` occurrence).
+   * The timestamp is exact UTC text with microseconds and its era (`AD`/`BC`), or a frame's own
+   * `infinity`/`-infinity` (PostgreSQL `timestamptz` holds them; each reads back as the same
+   * instant); `-infinity` before the first row, `infinity` after the last: a shard starts after
+   * every frame of its `afterId` occurrence.
    */
   cursor: [
     { column: "occurrence_id" },
@@ -106,7 +108,10 @@ export const tracksCsv = keysetCsv({
     select
       d.occurrence_id,
       d.id as detection_id,
-      to_char(d.timestamp at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') as cursor_ts,
+      -- lossless: to_char gives null for ±infinity and a year without its era (44 BC as 0044)
+      case when isfinite(d.timestamp)
+        then to_char(d.timestamp at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z" BC')
+        else d.timestamp::text end as cursor_ts,
       d.event_id,
       d.deployment_id,
       s.id as capture_id,

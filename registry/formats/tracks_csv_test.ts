@@ -86,3 +86,26 @@ smallProjectTest(
     assert((await assertShardsAgree(tracksCsv, south, 1, "occurrence_id")) >= 2);
   },
 );
+
+smallProjectTest(
+  "tracks_csv: frames at -infinity, BC and infinity keep their place across batch boundaries " +
+    "and resumes (the cursor keeps the timestamp losslessly)",
+  async ({ sql, p, ctx }) => {
+    const d = p.detections;
+    // PostgreSQL's timestamptz holds these; to_char alone gives null for ±infinity and drops BC
+    await sql`update detections set timestamp = '-infinity' where id = ${d.g1}`;
+    await sql`update detections set timestamp = '0044-03-15 12:00:00+00 BC' where id = ${d.g2}`;
+    await sql`update detections set timestamp = 'infinity' where id = ${d.g3}`;
+    const whole = await drainStream(tracksCsv, ctx, { limit: 100 });
+    const rows = (await csvRows(whole.bytes)).slice(1);
+    const g = rows.filter((r) => [d.g1, d.g2, d.g3].includes(Number(r[1])));
+    assertEquals(g.map((r) => Number(r[1])), [d.g1, d.g2, d.g3]);
+    assertEquals(g.map((r) => r[6]), ["0", "1", "2"]); // frame_index
+    // a batch ends after each of them; resumed after every chunk: the same bytes
+    for (const limit of [1, 2]) {
+      const { bytes, records } = await assertResumable(tracksCsv, ctx, limit);
+      assertEquals(records, 7);
+      assertEquals(bytes, whole.bytes);
+    }
+  },
+);
