@@ -32,11 +32,14 @@ export const taxonCountsCsv = keysetCsv({
   acceptedFilters: occurrenceFilterKeys,
   columns: taxonCountsCsvColumns,
   cursor: [{ column: "event_id" }, { column: "taxon_id" }],
-  // the session of each (session, taxon) group: the count, and the shard bounds by session
+  // the session of each (session, taxon) group: the count, and the shard bounds by session;
+  // a session of another project has no row (the batch reads the project's sessions), so no
+  // group of it is counted either
   keys: (ctx) =>
     ctx.sql`select g.event_id as id from (
       select distinct o.event_id, o.determination_id from occurrences o
-      where ${occurrencePredicate(ctx)} and o.event_id is not null
+      where ${occurrencePredicate(ctx)} and exists (
+        select 1 from events ke where ke.id = o.event_id and ke.project_id = ${ctx.projectId})
     ) g`,
   batch(ctx, after, limit, until) {
     const { sql } = ctx;

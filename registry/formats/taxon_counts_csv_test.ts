@@ -42,3 +42,28 @@ smallProjectTest(
     assert(taxonCountsCsv.kind === "stream" && taxonCountsCsv.shard !== undefined);
   },
 );
+
+smallProjectTest(
+  "taxon_counts_csv: an occurrence whose session is another project's is neither a row nor " +
+    "counted (count equals the rows, shard bounds too)",
+  async ({ sql, p, ctx }) => {
+    const [{ id: other }] = await sql<{ id: number }[]>`
+      insert into projects (name, slug) values ('other', ${crypto.randomUUID()}) returning id`;
+    const [{ id: station }] = await sql<{ id: number }[]>`
+      insert into deployments (project_id, name) values (${other}, 'elsewhere') returning id`;
+    const [{ id: foreign }] = await sql<{ id: number }[]>`
+      insert into events (project_id, deployment_id, start, "end")
+      values (${other}, ${station}, '2024-06-01T21:00Z', '2024-06-02T05:00Z') returning id`;
+    await sql`update occurrences set event_id = ${foreign}
+      where id = ${p.occurrences.agreesWithPrediction}`;
+    const { bytes, records } = await assertResumable(taxonCountsCsv, ctx, 1);
+    const rows = (await csvRows(bytes)).slice(1);
+    assertEquals(rows.map((r) => [r[0], r[10]]), [
+      [String(p.events.night1), "1"], // rich alone now
+      [String(p.events.night2), "1"],
+    ]);
+    assertEquals(records, 2);
+    assertEquals(Number(await taxonCountsCsv.count(ctx)), 2);
+    assertEquals(await assertShardsAgree(taxonCountsCsv, ctx, 1, "event_id"), 3);
+  },
+);
