@@ -156,22 +156,17 @@ async function cancelWhileStreaming(h: Harness, id: number, token: string): Prom
   try {
     await holder`begin`;
     await holder`select 1 from jobs where data_export_id = ${id} for update`;
-    const held = await streamed(holder as unknown as Sql);
+    const held = await streamed(holder);
     assert(held.status === "STARTED" && held.streamed! < 1, `export ${id} streamed too fast`);
     const res = await h.api("POST", `/api/v2/exports/${id}/cancel/`, { token });
     assertEquals(res.status, 202);
     const handle = h.temporal.client.workflow.getHandle((await workflowIdsOf(h.sql, id)).export);
-    // temporal.api.enums.v1.EventType: WORKFLOW_EXECUTION_CANCEL_REQUESTED 20, WORKFLOW_TASK_COMPLETED 7
-    const isType = (type: unknown, name: string, code: number) =>
-      type === code || type === `EVENT_TYPE_${name}`;
     for (;;) {
       const events = (await handle.fetchHistory()).events ?? [];
-      const requested = events.findIndex((e) =>
-        isType(e.eventType, "WORKFLOW_EXECUTION_CANCEL_REQUESTED", 20)
-      );
+      const requested = events.findIndex((e) => e.workflowExecutionCancelRequestedEventAttributes);
       if (
         requested >= 0 &&
-        events.slice(requested).some((e) => isType(e.eventType, "WORKFLOW_TASK_COMPLETED", 7))
+        events.slice(requested).some((e) => e.workflowTaskCompletedEventAttributes)
       ) break;
       if (Date.now() > deadline) throw new Error(`the cancel of export ${id} was not taken`);
       await sleep(50);
