@@ -10,16 +10,23 @@ import {
   updateJobProgress,
 } from "../db/exports.ts";
 import { sameSourceVersions } from "../db/snapshot.ts";
+import { getExporter } from "../registry/mod.ts";
 import type { ExportAccess } from "./export_access.ts";
 import { exportNotFound } from "./failures.ts";
+import { shardPrefix } from "./file_keys.ts";
 import { keepAlive } from "./keep_alive.ts";
+import { objectSideStore, sidePrefix } from "./side_store.ts";
 import { streamToUpload } from "./stream_to_upload.ts";
 import type { ExportedFile } from "./types.ts";
 
 /** `exportRecords` and `finishUpload`. */
 // deno-lint-ignore explicit-function-return-type
 export function createExportRecordsActivities(access: ExportAccess) {
-  const { sql, storage, requireExport, requireExporter, queryContext } = access;
+  const { sql, storage, config, requireExport, requireExporter, queryContext, discardShardFiles } =
+    access;
+  /** Where the unsharded file's stream keeps its side objects (registry/types.ts, SideStore). */
+  const fileSidePrefix = (fileUuid: string): string =>
+    sidePrefix(shardPrefix(config.storagePrefix, fileUuid), "file");
 
   async function reportProgress(
     exportId: number,
@@ -60,6 +67,9 @@ export function createExportRecordsActivities(access: ExportAccess) {
       return await streamToUpload(access, {
         row,
         stream: exporter,
+        side: exporter.sideObjects
+          ? objectSideStore(storage, fileSidePrefix(row.file_uuid))
+          : undefined,
         query: await queryContext(row),
         key: input.fileKey,
         contentType: exporter.contentType,
@@ -95,12 +105,15 @@ export function createExportRecordsActivities(access: ExportAccess) {
       });
     },
 
-    /** Publishes the uploaded object. Idempotent. */
+    /**
+     * Publishes the uploaded object, then removes the stream's side objects (formats that
+     * declare `sideObjects`). Idempotent.
+     */
     async finishUpload(
       input: { exportId: number; upload: ExportedFile["upload"] },
     ): Promise<number> {
       return await keepAlive(async () => {
-        await requireExport(input.exportId);
+        const row = await requireExport(input.exportId);
         await updateJobProgress(sql, input.exportId, (progress) => {
           setStage(progress, STAGES.upload.key, { status: "STARTED" });
         });
@@ -109,6 +122,10 @@ export function createExportRecordsActivities(access: ExportAccess) {
           update data_exports set upload_id = null, file_key = ${input.upload.key},
             updated_at = now()
           where id = ${input.exportId}`;
+        const exporter = getExporter(row.format);
+        if (exporter?.kind === "stream" && exporter.sideObjects) {
+          await discardShardFiles(fileSidePrefix(row.file_uuid));
+        }
         return size;
       });
     },

@@ -19,6 +19,7 @@ import type { ExportAccess } from "./export_access.ts";
 import { exportNotFound, unknownFormat } from "./failures.ts";
 import { shardPrefix } from "./file_keys.ts";
 import { keepAlive } from "./keep_alive.ts";
+import { objectSideStore, sidePrefix } from "./side_store.ts";
 import { streamToUpload } from "./stream_to_upload.ts";
 import type { ExportedShard, ShardPlan, ShardSpec } from "./types.ts";
 
@@ -90,8 +91,10 @@ export function createShardActivities(access: ExportAccess) {
         const query = { ...await queryContext(row), sql: readSql };
         // on the export read database, like the count (docs/replica.md); a record format's
         // bound i closes (i+1)·every records, a stream format's says how many it closes
+        // a stream whose batch boundaries are in the file (Parquet) places its bounds on them
+        const batch = { maxRecords: config.exportBatchSize };
         const bounds: ShardBound[] = (exporter.kind === "stream"
-          ? await exporter.shardBounds(query, every)
+          ? await exporter.shardBounds(query, every, batch)
           : (await exporter.shardBounds(query, every))
             .map((id, i) => ({ id, records: (i + 1) * every })))
           .filter((bound) =>
@@ -114,6 +117,7 @@ export function createShardActivities(access: ExportAccess) {
             ),
             first: index === 0,
             last,
+            batchRecords: config.exportBatchSize,
           });
         }
         await discardShardFiles(prefix);
@@ -146,9 +150,16 @@ export function createShardActivities(access: ExportAccess) {
       const stream = exporter.kind === "stream"
         ? exporter.shard!(shard)
         : shardStream(exporter, shard);
+      const side = stream.sideObjects
+        ? objectSideStore(
+          storage,
+          sidePrefix(shardPrefix(config.storagePrefix, row.file_uuid), shard.index),
+        )
+        : undefined;
       const file = await streamToUpload(access, {
         row,
         stream: excel && shard.first ? withByteOrderMark(stream) : stream,
+        side,
         query: await queryContext(row),
         key: shard.key,
         contentType: exporter.contentType,
@@ -179,8 +190,12 @@ export function createShardActivities(access: ExportAccess) {
     /**
      * Publishes the export's file as the concatenation of its shard objects
      * (`storage.composeObject`: server-side on S3), computes its SHA-256 by streaming the
-     * composed object once (flat memory), then removes the shard objects. Idempotent: a retry
-     * after the shards were removed finds the composed file of the expected size.
+     * composed object once (flat memory), then removes the shard objects. A format with a
+     * `shardTail` (Parquet: the footer, made from the shards' side objects) gets it written as
+     * the object `<prefix>tail.<extension>` and appended as the last piece. Idempotent: a retry
+     * after the shards were removed finds the composed file of the expected size (with a tail:
+     * larger than the shards by at least a footer; the attempt that removed them checked the
+     * exact size first).
      */
     async composeShards(input: {
       exportId: number;
@@ -190,17 +205,21 @@ export function createShardActivities(access: ExportAccess) {
       shards: ExportedShard[];
     }): Promise<{ size: number; checksum: string }> {
       return await keepAlive(async () => {
-        await requireExport(input.exportId);
+        const row = await requireExport(input.exportId);
+        const exporter = getExporter(row.format);
         await updateJobProgress(sql, input.exportId, (progress) => {
           setStage(progress, STAGES.upload.key, { status: "STARTED" });
         });
-        const total = input.shards.reduce((n, s) => n + s.bytes, 0);
-        const sources = [...input.shards].sort((a, b) => a.index - b.index)
-          .map((s) => ({ key: s.key, size: s.bytes }));
+        const ordered = [...input.shards].sort((a, b) => a.index - b.index);
+        let total = ordered.reduce((n, s) => n + s.bytes, 0);
+        const sources = ordered.map((s) => ({ key: s.key, size: s.bytes }));
         const present = await Promise.all(sources.map((s) => storage.headObject(s.key)));
+        const tailed = exporter?.kind === "stream" && exporter.shardTail !== undefined;
         if (present.some((head) => head === null)) {
           // an earlier attempt composed the file and removed (some) shards
           const head = await storage.headObject(input.fileKey);
+          // with a tail, that attempt checked the exact size before it removed anything
+          if (tailed && head && head.size > total) total = head.size;
           if (head?.size !== total) {
             throw new Error(
               `shard objects are gone and the file has ${
@@ -212,6 +231,17 @@ export function createShardActivities(access: ExportAccess) {
           // a compose attempt killed mid-way left an upload under the file's own key
           for (const orphan of await storage.listIncompleteUploads(input.fileKey)) {
             if (orphan.key === input.fileKey) await storage.abortUpload(orphan);
+          }
+          if (exporter?.kind === "stream" && exporter.shardTail) {
+            const tail = await exporter.shardTail(ordered.map((s) => ({
+              bytes: s.bytes,
+              side: objectSideStore(storage, sidePrefix(input.prefix, s.index)),
+            })));
+            const key = `${input.prefix}tail.${exporter.extension}`;
+            const upload = await storage.beginUpload(key, input.contentType);
+            await storage.completeUpload(await storage.appendPart(upload, tail));
+            sources.push({ key, size: tail.length });
+            total += tail.length;
           }
           await storage.composeObject(input.fileKey, input.contentType, sources);
         }

@@ -14,6 +14,7 @@ import {
 import {
   type ExportQueryContext,
   ExportRefusedError,
+  type SideStore,
   type StreamExporter,
   type StreamState,
 } from "../registry/types.ts";
@@ -68,6 +69,8 @@ export async function streamToUpload(
     totalRecords: number;
     /** Job-log prefix: "" or "shard 3 ". */
     label: string;
+    /** The stream's side store (streams that declare `sideObjects`; registry/types.ts). */
+    side?: SideStore;
     owns(uploadId: string): boolean;
     beforeBegin(): Promise<void>;
     afterBegin(upload: UploadState): Promise<void>;
@@ -205,7 +208,13 @@ export async function streamToUpload(
         while (!done) {
           if (ctx.cancellationSignal.aborted) throw new CancelledFailure("export cancelled");
           const state = writer.state;
-          const chunk = await inSnapshot((q) => exporter.next(q, state, { limit })).catch(
+          const chunk = await inSnapshot((q) =>
+            exporter.next(q, state, {
+              limit,
+              maxRecords: config.exportBatchSize,
+              side: options.side,
+            })
+          ).catch(
             (error) => {
               // the data cannot make the file (too many images left out): retrying cannot help
               if (!(error instanceof ExportRefusedError)) throw error;

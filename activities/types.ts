@@ -122,6 +122,11 @@ export interface ShardSpec {
   /** The first shard writes the prologue, the last the epilogue. */
   first: boolean;
   last: boolean;
+  /**
+   * The planner's `EXPORT_BATCH_SIZE`, for formats whose batch boundaries are in the file
+   * (Parquet's row groups; absent in plans made before it: the worker's).
+   */
+  batchRecords?: number;
 }
 
 /** Result of `planShards`; no shards: export unsharded. */

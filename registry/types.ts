@@ -328,8 +328,15 @@ export interface StreamExporter extends ExporterInfo {
   next(
     ctx: ExportQueryContext,
     state: StreamState,
-    options: { limit: number },
+    options: StreamOptions,
   ): Promise<StreamChunk>;
+  /**
+   * True for a stream that keeps part of its state in a {@link SideStore} when given one
+   * (`occurrences_parquet`: its row group metadata, which would outgrow a heartbeat). The export
+   * activities then give it one under the export's `<file_uuid>/shards/meta/` and remove it
+   * once the file is published.
+   */
+  sideObjects?: boolean;
   /**
    * Present, with {@link StreamExporter.shard}, on stream formats that can be exported in shards
    * (docs/architecture.md, Sharded exports), cut by their first cursor key (`detections_csv`: by
@@ -337,13 +344,55 @@ export interface StreamExporter extends ExporterInfo {
    * ascending, with the records of the export whose key is ≤ it (one statement, the very
    * predicate of the export). Shard k holds the records with `bounds[k-1].id < key ≤ bounds[k].id`.
    */
-  shardBounds?(ctx: ExportQueryContext, every: number): Promise<ShardBound[]>;
+  shardBounds?(
+    ctx: ExportQueryContext,
+    every: number,
+    options?: { maxRecords: number },
+  ): Promise<ShardBound[]>;
   /**
    * The stream of one shard: the records whose first cursor key is in
    * `(range.afterId, range.untilId]`, the file's start only when `range.first`, its end only
    * when `range.last`; the shards' bytes concatenated are the unsharded file's.
    */
   shard?(range: ShardRange): StreamExporter;
+  /**
+   * Present on shardable streams whose file ends with an index of the whole file (Parquet's
+   * footer): the bytes after the last shard, made from what each shard left in its side store
+   * (`shards[k].bytes`: the size of shard k's object, so the offsets of shard k's content in
+   * the file are shifted by the sizes of the shards before it). Deterministic: the same shards
+   * give the same bytes, so a retried compose writes them again unchanged. Throws when a
+   * shard's side objects are missing.
+   */
+  shardTail?(shards: { bytes: number; side: SideStore }[]): Promise<Uint8Array>;
+}
+
+/** What a stream's `next` is given besides its state. */
+export interface StreamOptions {
+  /** At most about this many records (the export sizes it by bytes: activities/batch_size.ts). */
+  limit: number;
+  /**
+   * The export's `EXPORT_BATCH_SIZE` (absent: `limit`): a format whose batch boundaries are
+   * visible in the file (Parquet's row groups) cuts its batches by it instead of by the
+   * byte-sized `limit`, so that the boundaries do not depend on the bytes of earlier batches
+   * and a shard can reproduce them.
+   */
+  maxRecords?: number;
+  /** Where a {@link StreamExporter.sideObjects} stream keeps its side objects. */
+  side?: SideStore;
+}
+
+/**
+ * Small named objects a stream keeps beside its file (one storage prefix per stream, which is
+ * the export's own). A stream writes an object before it returns the chunk that needs it, so a
+ * durable checkpoint never names an object that is not stored; a retried attempt rewrites the
+ * same name with the same bytes, and objects a crashed attempt wrote past its last checkpoint
+ * are overwritten or never read.
+ */
+export interface SideStore {
+  /** Stores `data` under `name` (replacing it). */
+  put(name: string, data: Uint8Array): Promise<void>;
+  /** The bytes stored under `name`, or null. */
+  get(name: string): Promise<Uint8Array | null>;
 }
 
 /** A shard boundary of a stream format: see {@link StreamExporter.shardBounds}. */
@@ -366,6 +415,12 @@ export interface ShardRange {
   first: boolean;
   /** The last shard writes the epilogue (`]`). */
   last: boolean;
+  /**
+   * The planner's `EXPORT_BATCH_SIZE` (absent: the worker's): the batch size of a format whose
+   * batch boundaries are visible in the file (Parquet's row groups), so every shard cuts them
+   * alike whatever worker runs it.
+   */
+  batchRecords?: number;
 }
 
 /** A registered export format. */

@@ -4,7 +4,7 @@
  * state yields exactly the bytes of an uninterrupted run.
  */
 import { asStream } from "../registry/stream.ts";
-import type { Exporter, ExportQueryContext, StreamState } from "../registry/types.ts";
+import type { Exporter, ExportQueryContext, SideStore, StreamState } from "../registry/types.ts";
 import { assert, assertEquals } from "./assert.ts";
 
 const encoder = new TextEncoder();
@@ -23,7 +23,7 @@ function concat(parts: Uint8Array[]): Uint8Array {
 export async function drainStream(
   exporter: Exporter,
   ctx: ExportQueryContext,
-  options: { limit: number; from?: StreamState },
+  options: { limit: number; from?: StreamState; side?: SideStore; maxRecords?: number },
 ): Promise<
   { bytes: Uint8Array; records: number; rows: number; states: StreamState[]; chunks: Uint8Array[] }
 > {
@@ -34,7 +34,11 @@ export async function drainStream(
   let records = 0;
   let rows = 0; // what batch sizing sees: the rows each chunk's limit counted
   for (let done = false; !done;) {
-    const chunk = await stream.next(ctx, state, { limit: options.limit });
+    const chunk = await stream.next(ctx, state, {
+      limit: options.limit,
+      maxRecords: options.maxRecords,
+      side: options.side,
+    });
     assert(chunk.records <= options.limit, `chunk of ${chunk.records} over ${options.limit}`);
     const counted = chunk.rows ?? chunk.records;
     assert(counted <= options.limit, `chunk of ${counted} rows over ${options.limit}`);
@@ -80,4 +84,22 @@ export async function refusalOf(exporter: Exporter, ctx: ExportQueryContext): Pr
   let refused = "";
   await drainStream(exporter, ctx, { limit: 50 }).catch((e) => (refused = String(e)));
   return refused;
+}
+
+/**
+ * A side store in memory (`SideStore`, registry/types.ts), with its objects by name: what the
+ * export activities keep in storage (activities/side_store.ts).
+ */
+export function memorySideStore(): SideStore & { objects: Map<string, Uint8Array> } {
+  const objects = new Map<string, Uint8Array>();
+  return {
+    objects,
+    put(name: string, data: Uint8Array): Promise<void> {
+      objects.set(name, data.slice());
+      return Promise.resolve();
+    },
+    get(name: string): Promise<Uint8Array | null> {
+      return Promise.resolve(objects.get(name)?.slice() ?? null);
+    },
+  };
 }

@@ -8,22 +8,44 @@
  * File layout (Apache Parquet format spec, "File Format"): `PAR1`, one row group per batch
  * (keyset on occurrence id, one statement per batch), then the footer (`FileMetaData`, Thrift
  * compact protocol: schema, `num_rows`, every `RowGroup` with its `ColumnChunk` offsets, sizes
- * and statistics), its 4-byte little-endian length and `PAR1`.
+ * and statistics), its 4-byte little-endian length and `PAR1`. A column chunk's own bytes (page
+ * headers and pages) hold no file offset; only the footer's `ColumnChunk.file_offset` and
+ * `ColumnMetaData.data_page_offset` / `dictionary_page_offset` (and the index and bloom filter
+ * offsets, unused here) are absolute.
+ *
+ * Row groups: every one holds `EXPORT_BATCH_SIZE` rows (the stream's `maxRecords`, fixed in the
+ * state at the first batch) but the last, whatever the byte-sized batch limit says: the
+ * boundaries are then a function of the rows alone (row g·B+1 … (g+1)·B), so shards planned on
+ * multiples of B cut the same groups ({@link occurrencesParquet} `shardBounds`). Revision 2:
+ * revision 1 sized its first group 50 rows and the others by bytes.
  *
  * Written with `hyparquet-writer` (`ParquetWriter`): each batch is encoded by a fresh writer
- * whose byte offset is set to where the file stands (the column chunk offsets in the footer are
- * absolute), and its `RowGroup` metadata goes into the stream state. The footer is written by a
- * last writer handed every row group of the state. So a checkpoint carries exactly what the
- * footer needs (offsets, sizes, value counts, min/max statistics per column chunk), no byte of
- * the file is read back, and an export resumed after kill -9 writes identical bytes. Offset and
- * column indexes are off (they would live between the last row group and the footer and point
- * at pages); min/max statistics are kept in the column chunk metadata of the numeric,
- * boolean and timestamp columns (text columns only get null counts: see {@link storeRowGroups}).
+ * whose byte offset is set to where the stream stands, and its `RowGroup` metadata is kept for
+ * the footer: in a side object per group (`g<nnnnnn>.json`, `SideStore`, when the export gives
+ * the stream one: the activities do) or, without one (and in checkpoints written before side
+ * objects, which carry `rowGroups`), in the stream state. The heartbeat checkpoint then holds
+ * the count of groups, not ~5.6 KB of metadata per group (Temporal refuses details over 2 MB).
+ * The footer is written by a last writer handed every row group. No byte of the file is read
+ * back, and an export resumed after kill -9 writes identical bytes. Offset and column indexes
+ * are off (they would live between the last row group and the footer and point at pages);
+ * min/max statistics are kept in the column chunk metadata of the numeric, boolean and
+ * timestamp columns (text columns only get null counts: see {@link storeRowGroups}).
+ *
+ * Shards (docs/architecture.md, Sharded exports): shard k writes its row groups only (shard 0
+ * also the leading `PAR1`), with offsets from its own start, each group's metadata in its side
+ * store and, at its end, `end.json` (its group count and bytes). `shardTail` then makes the
+ * footer: every shard's groups shifted by the sizes of the shards before it, the row counts
+ * summed; the shards and the footer concatenated are the unsharded file, byte for byte.
  */
 import { ByteWriter, ParquetWriter } from "hyparquet-writer";
 import { columnContents } from "../keyset_csv.ts";
 import { occurrenceCsvColumns, occurrenceCsvMeanings } from "./occurrences_simple_csv.ts";
-import { countOccurrences, occurrenceFilterKeys, occurrencePredicate } from "../filters.ts";
+import {
+  countOccurrences,
+  occurrenceFilterKeys,
+  occurrencePredicate,
+  occurrenceShardBounds,
+} from "../filters.ts";
 import {
   bestDetection,
   bestPrediction,
@@ -41,8 +63,12 @@ import {
   type ImpossibleTimeCount,
   type RecordId,
   recordId,
+  type ShardBound,
+  type ShardRange,
+  type SideStore,
   type StreamChunk,
   type StreamExporter,
+  type StreamOptions,
   type StreamState,
 } from "../types.ts";
 import { finiteOrNull } from "../numeric_sql.ts";
@@ -216,10 +242,85 @@ interface ParquetState {
   /** `magic`: nothing written yet; `rows`: row groups; `done`. */
   phase: "magic" | "rows" | "done";
   afterId: RecordId | null;
-  /** Bytes of the file written so far (the next column chunk's absolute offset). */
+  /**
+   * Bytes of the stream written so far: of the file (the next column chunk's absolute offset),
+   * or of the shard (the offset from the shard's start).
+   */
   offset: number;
-  /** Every row group written so far ({@link storeRowGroups}). */
+  /**
+   * Every row group written so far ({@link storeRowGroups}), when they live in the state: a
+   * stream without side store, or a checkpoint written before side objects (resumed as it was);
+   * null when they are in the side store.
+   */
   rowGroups: StreamState;
+  /** Row groups written so far (in a side store: `g000000.json` …; absent in old checkpoints). */
+  groups: number;
+  /** Rows of every row group but the last (fixed at the first batch; null: not yet). */
+  groupRows: number | null;
+}
+
+/** The side object of row group `index` of a stream. */
+function groupName(index: number): string {
+  return `g${String(index).padStart(6, "0")}.json`;
+}
+
+/** The side object a shard writes when it ends: `{groups, bytes}`. */
+const SHARD_END = "end.json";
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+/** Row groups `0 … count−1` of a side store, in order (16 reads at a time). */
+async function loadSideGroups(side: SideStore, count: number): Promise<RowGroup[]> {
+  const groups: RowGroup[] = [];
+  for (let start = 0; start < count; start += 16) {
+    const names = Array.from({ length: Math.min(16, count - start) }, (_, i) => start + i);
+    const read = await Promise.all(names.map(async (index) => {
+      const bytes = await side.get(groupName(index));
+      if (!bytes) throw new Error(`parquet row group ${index} is missing from the side store`);
+      return loadRowGroups([JSON.parse(decoder.decode(bytes))])[0];
+    }));
+    groups.push(...read);
+  }
+  return groups;
+}
+
+/**
+ * The row group moved `delta` bytes further into the file: every absolute offset of the
+ * Parquet Thrift definition's `RowGroup` (`file_offset`) and `ColumnChunk` (`file_offset`,
+ * `offset_index_offset`, `column_index_offset`, and `ColumnMetaData.data_page_offset`,
+ * `index_page_offset`, `dictionary_page_offset`, `bloom_filter_offset`) that is present.
+ */
+function shifted(group: RowGroup, delta: number): RowGroup {
+  const d = BigInt(delta);
+  const move = <T extends Record<string, unknown>>(record: T, keys: string[]): T => {
+    const out: Record<string, unknown> = { ...record };
+    for (const key of keys) {
+      if (typeof out[key] === "bigint") out[key] = (out[key] as bigint) + d;
+      else if (typeof out[key] === "number") out[key] = (out[key] as number) + delta;
+    }
+    return out as T;
+  };
+  const moved = move(group as unknown as Record<string, unknown>, [
+    "file_offset",
+  ]) as unknown as RowGroup;
+  moved.columns = group.columns.map((chunk) => {
+    const out = move(chunk as unknown as Record<string, unknown>, [
+      "file_offset",
+      "offset_index_offset",
+      "column_index_offset",
+    ]) as unknown as typeof chunk;
+    if (chunk.meta_data) {
+      out.meta_data = move(chunk.meta_data as unknown as Record<string, unknown>, [
+        "data_page_offset",
+        "index_page_offset",
+        "dictionary_page_offset",
+        "bloom_filter_offset",
+      ]) as unknown as typeof chunk.meta_data;
+    }
+    return out;
+  });
+  return moved;
 }
 
 const MAGIC = new Uint8Array([0x50, 0x41, 0x52, 0x31]); // "PAR1"
@@ -272,7 +373,7 @@ async function impossibleTimes(ctx: ExportQueryContext): Promise<ImpossibleTimeC
 /** The batch's rows with typed values: ids and counts as text (exact), instants in µs. */
 async function batchRows(
   ctx: ExportQueryContext,
-  cursor: { afterId: RecordId | null; limit: number },
+  cursor: { afterId: RecordId | null; limit: number; untilId: RecordId | null },
 ): Promise<Record<string, unknown>[]> {
   const { sql } = ctx;
   const settings = settingsOf(ctx);
@@ -361,63 +462,149 @@ function cell(kind: ColumnKind, value: unknown): unknown {
   return String(value);
 }
 
-async function next(
-  ctx: ExportQueryContext,
-  raw: StreamState,
-  options: { limit: number },
-): Promise<StreamChunk> {
-  const state = raw as ParquetState;
-  if (state.phase === "done") return { data: "", records: 0, state, done: true };
-  if (state.phase === "magic") {
-    return {
-      data: MAGIC,
-      records: 0,
-      state: { ...state, phase: "rows", offset: MAGIC.length },
-      done: false,
-    };
-  }
-  const rows = await batchRows(ctx, { afterId: state.afterId, limit: options.limit });
-  const groups = loadRowGroups(state.rowGroups);
-  const parts: Uint8Array[] = [];
-  let offset = state.offset;
-  if (rows.length > 0) {
-    const { parquet, bytes } = writerAt(offset);
-    parquet.write({
-      columnData: parquetColumns.map(({ name, kind }) => ({
-        name,
-        data: rows.map((row) => cell(kind, row[name])),
-        offsetIndex: false,
-      })),
-      rowGroupSize: rows.length,
+/**
+ * The stream of the whole file (`range` null) or of one shard: `PAR1` unless it is a shard
+ * after the first, row groups of `groupRows` rows, then the footer (whole file) or the shard's
+ * `end.json` side object (a shard: the footer is `shardTail`'s).
+ */
+function parquetStream(range: ShardRange | null): Pick<StreamExporter, "initialState" | "next"> {
+  async function next(
+    ctx: ExportQueryContext,
+    raw: StreamState,
+    options: StreamOptions,
+  ): Promise<StreamChunk> {
+    const state = raw as ParquetState;
+    if (state.phase === "done") return { data: "", records: 0, state, done: true };
+    if (state.phase === "magic") {
+      return {
+        data: MAGIC,
+        records: 0,
+        state: { ...state, phase: "rows", offset: MAGIC.length },
+        done: false,
+      };
+    }
+    const { side } = options;
+    // metadata in the state: a checkpoint of before side objects, or no side store (tests)
+    const inState = Array.isArray(state.rowGroups) || (!side && range === null);
+    if (!inState && !side) throw new Error("occurrences_parquet: a shard needs a side store");
+    if (inState && !Array.isArray(state.rowGroups) && (state.groups ?? 0) > 0) {
+      throw new Error("occurrences_parquet: the row groups are in a side store it was not given");
+    }
+    const groupRows = state.groupRows ?? options.maxRecords ?? options.limit;
+    const rows = await batchRows(ctx, {
+      afterId: state.afterId,
+      limit: groupRows,
+      untilId: range?.untilId ?? null,
     });
-    const written = taken(bytes);
-    parts.push(written);
-    offset += written.length;
-    // through the checkpoint form, so every row group's metadata is the same whether or not
-    // the export was resumed
-    groups.push(...loadRowGroups(storeRowGroups(parquet.row_groups)));
-  }
-  const done = rows.length < options.limit;
-  if (done) {
-    const { parquet, bytes } = writerAt(offset, groups);
-    parquet.finish();
-    const footer = taken(bytes);
-    parts.push(footer);
-    offset += footer.length;
-  }
-  const data = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  parts.reduce((at, p) => (data.set(p, at), at + p.length), 0);
-  return {
-    data,
-    records: rows.length,
-    state: {
+    const kept = inState ? loadRowGroups(state.rowGroups ?? []) : [];
+    let groups = state.groups ?? 0;
+    const parts: Uint8Array[] = [];
+    let offset = state.offset;
+    if (rows.length > 0) {
+      const { parquet, bytes } = writerAt(offset);
+      parquet.write({
+        columnData: parquetColumns.map(({ name, kind }) => ({
+          name,
+          data: rows.map((row) => cell(kind, row[name])),
+          offsetIndex: false,
+        })),
+        rowGroupSize: rows.length,
+      });
+      const written = taken(bytes);
+      parts.push(written);
+      offset += written.length;
+      // through the checkpoint form, so every row group's metadata is the same whether or not
+      // the export was resumed, and wherever it was kept
+      const stored = storeRowGroups(parquet.row_groups);
+      if (inState) kept.push(...loadRowGroups(stored));
+      else {
+        // stored before the chunk that holds the group is returned, so before any checkpoint
+        // counts it; a retry rewrites the same name with the same bytes
+        await side!.put(
+          groupName(groups),
+          encoder.encode(JSON.stringify((stored as StreamState[])[0])),
+        );
+      }
+      groups++;
+    }
+    const done = rows.length < groupRows;
+    if (done && range === null) {
+      const all = inState ? kept : await loadSideGroups(side!, groups);
+      const { parquet, bytes } = writerAt(offset, all);
+      parquet.finish();
+      const footer = taken(bytes);
+      parts.push(footer);
+      offset += footer.length;
+    } else if (done) {
+      await side!.put(SHARD_END, encoder.encode(JSON.stringify({ groups, bytes: offset })));
+    }
+    const data = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+    parts.reduce((at, p) => (data.set(p, at), at + p.length), 0);
+    const after: ParquetState = {
       phase: done ? "done" : "rows",
       afterId: rows.length > 0 ? recordId(rows[rows.length - 1].id) : state.afterId,
       offset,
-      rowGroups: storeRowGroups(groups),
-    } satisfies ParquetState,
-    done,
+      rowGroups: inState ? storeRowGroups(kept) : null,
+      groups,
+      groupRows,
+    };
+    return { data, records: rows.length, state: after, done };
+  }
+
+  return {
+    initialState(): StreamState {
+      return {
+        phase: range === null || range.first ? "magic" : "rows",
+        afterId: range?.afterId ?? null,
+        offset: 0,
+        rowGroups: null,
+        groups: 0,
+        groupRows: range?.batchRecords ?? null,
+      } satisfies ParquetState;
+    },
+    next,
   };
+}
+
+/**
+ * The footer after the shards (`StreamExporter.shardTail`): each shard's row groups from its
+ * side store (as many as its `end.json` says: groups a crashed attempt wrote past that are not
+ * read), shifted by the bytes of the shards before it, then `FileMetaData` (`num_rows` the sum),
+ * its length and `PAR1`: the bytes the whole-file stream ends with. Throws when a shard's
+ * `end.json` or a group is missing, or the shard's object is not the size its stream wrote.
+ */
+async function shardTail(shards: { bytes: number; side: SideStore }[]): Promise<Uint8Array> {
+  const all: RowGroup[] = [];
+  let base = 0;
+  for (const [k, shard] of shards.entries()) {
+    const end = await shard.side.get(SHARD_END);
+    if (!end) throw new Error(`parquet shard ${k} has no ${SHARD_END}: it did not end`);
+    const { groups, bytes } = JSON.parse(decoder.decode(end)) as { groups: number; bytes: number };
+    if (bytes !== shard.bytes) {
+      throw new Error(`parquet shard ${k} wrote ${bytes} bytes, its object has ${shard.bytes}`);
+    }
+    all.push(...(await loadSideGroups(shard.side, groups)).map((g) => shifted(g, base)));
+    base += shard.bytes;
+  }
+  const { parquet, bytes } = writerAt(base, all);
+  parquet.finish();
+  return taken(bytes);
+}
+
+/**
+ * Shard bounds on row-group boundaries: every `every` records rounded up to a multiple of the
+ * batch size B (`maxRecords`), so that a shard starts where an unsharded file starts a row
+ * group; shard k then cuts the same groups.
+ */
+async function shardBounds(
+  ctx: ExportQueryContext,
+  every: number,
+  options?: { maxRecords: number },
+): Promise<ShardBound[]> {
+  const batch = Math.max(1, options?.maxRecords ?? every);
+  const aligned = Math.ceil(every / batch) * batch;
+  const ids = await occurrenceShardBounds(ctx, aligned);
+  return ids.map((id, i) => ({ id, records: (i + 1) * aligned }));
 }
 
 /** The simple CSV's columns as a typed Parquet file (`occurrences_parquet`). */
@@ -436,8 +623,14 @@ export const occurrencesParquet: StreamExporter = {
   acceptedFilters: occurrenceFilterKeys,
   count: countOccurrences,
   impossibleTimes,
-  initialState(): StreamState {
-    return { phase: "magic", afterId: null, offset: 0, rowGroups: [] } satisfies ParquetState;
+  revision: 2,
+  sideObjects: true,
+  ...parquetStream(null),
+  shardBounds,
+  shard(range: ShardRange): StreamExporter {
+    // a shard's stream is not cut again
+    const { shardBounds: _bounds, shard: _shard, shardTail: _tail, ...info } = occurrencesParquet;
+    return { ...info, ...parquetStream(range) };
   },
-  next,
+  shardTail,
 };
