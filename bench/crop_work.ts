@@ -3,7 +3,7 @@
  * without Temporal, the database, HTTP or the zip: 60 synthetic captures of `width × height`
  * pixels (`db/synthetic_jpeg.ts`, eight boxes each) go through {@link withDecodedImage} and
  * eight {@link cutCrop} side by side, five times over after one warm-up pass. Prints
- * milliseconds a capture and the resident set at the end (MB). docs/benchmarks.md, "What the
+ * milliseconds a capture, the resident set at the end and its peak (VmHWM) in MB. docs/benchmarks.md, "What the
  * split workers' malloc settings cost the crops":
  *
  *     MALLOC_ARENA_MAX=2 MALLOC_MMAP_THRESHOLD_=131072 MALLOC_TRIM_THRESHOLD_=131072 \
@@ -48,5 +48,9 @@ if (import.meta.main) {
   for (let pass = 0; pass < PASSES; pass++) await cutAll(sources);
   const ms = (performance.now() - start) / (PASSES * CAPTURES);
   const rss = Deno.memoryUsage().rss / 2 ** 20;
-  console.log(`${ms.toFixed(2)} ms a capture, resident ${rss.toFixed(0)} MB`);
+  const peak = Number(/VmHWM:\s+(\d+) kB/.exec(Deno.readTextFileSync("/proc/self/status"))?.[1]) /
+    1024;
+  console.log(
+    `${ms.toFixed(2)} ms a capture, resident ${rss.toFixed(0)} MB, peak ${peak.toFixed(0)} MB`,
+  );
 }
