@@ -214,12 +214,13 @@ export function createShardActivities(access: ExportAccess) {
         let total = ordered.reduce((n, s) => n + s.bytes, 0);
         const sources = ordered.map((s) => ({ key: s.key, size: s.bytes }));
         const present = await Promise.all(sources.map((s) => storage.headObject(s.key)));
-        const tailed = exporter?.kind === "stream" && exporter.shardTail !== undefined;
+        // the bytes after the last shard (Parquet's footer), when the format has any
+        const shardTail = exporter?.kind === "stream" ? exporter.shardTail : undefined;
         if (present.some((head) => head === null)) {
           // an earlier attempt composed the file and removed (some) shards
           const head = await storage.headObject(input.fileKey);
           // with a tail, that attempt checked the exact size before it removed anything
-          if (tailed && head && head.size > total) total = head.size;
+          if (shardTail && head && head.size > total) total = head.size;
           if (head?.size !== total) {
             throw new Error(
               `shard objects are gone and the file has ${
@@ -232,12 +233,12 @@ export function createShardActivities(access: ExportAccess) {
           for (const orphan of await storage.listIncompleteUploads(input.fileKey)) {
             if (orphan.key === input.fileKey) await storage.abortUpload(orphan);
           }
-          if (exporter?.kind === "stream" && exporter.shardTail) {
-            const tail = await exporter.shardTail(ordered.map((s) => ({
+          if (shardTail) {
+            const tail = await shardTail(ordered.map((s) => ({
               bytes: s.bytes,
               side: objectSideStore(storage, sidePrefix(input.prefix, s.index)),
             })));
-            const key = `${input.prefix}tail.${exporter.extension}`;
+            const key = `${input.prefix}tail.${exporter!.extension}`;
             const upload = await storage.beginUpload(key, input.contentType);
             await storage.completeUpload(await storage.appendPart(upload, tail));
             sources.push({ key, size: tail.length });

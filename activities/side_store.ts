@@ -23,11 +23,7 @@ export function objectSideStore(storage: ObjectStorage, prefix: string): SideSto
     async get(name: string): Promise<Uint8Array | null> {
       const key = prefix + name;
       if ((await storage.headObject(key)) === null) return null;
-      const parts: Uint8Array[] = [];
-      for await (const chunk of await storage.readObject(key)) parts.push(chunk);
-      const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-      parts.reduce((at, p) => (out.set(p, at), at + p.length), 0);
-      return out;
+      return new Uint8Array(await new Response(await storage.readObject(key)).arrayBuffer());
     },
   };
 }
