@@ -6,15 +6,16 @@ import { createSHA256 } from "hash-wasm";
 import {
   appendJobLog,
   exportOptions,
+  type ExportRow,
   recordedSourceVersions,
   setStage,
   STAGES,
   updateJobProgress,
 } from "../db/exports.ts";
 import { sameSourceVersions } from "../db/snapshot.ts";
-import { getExporter, supportedFormats } from "../registry/mod.ts";
+import { exporterFor, getExporter, supportedFormats } from "../registry/mod.ts";
 import { shardStream, withByteOrderMark } from "../registry/stream.ts";
-import type { ShardBound } from "../registry/types.ts";
+import type { Exporter, ShardBound } from "../registry/types.ts";
 import type { ExportAccess } from "./export_access.ts";
 import { exportNotFound, unknownFormat } from "./failures.ts";
 import { shardPrefix } from "./file_keys.ts";
@@ -34,6 +35,16 @@ export const MAX_SHARDS = 64;
 // deno-lint-ignore explicit-function-return-type
 export function createShardActivities(access: ExportAccess) {
   const { sql, readSql, storage, config, requireExport, queryContext, discardShardFiles } = access;
+
+  /**
+   * The exporter the export's options make (`exporterFor`: the variant of its options, over its
+   * chosen `columns`), the one its unsharded run would stream; undefined for an unknown format.
+   * A variant without `shardBounds` (COCO with `include_images`: a zip) is not sharded.
+   */
+  function exporterOf(row: ExportRow): Exporter | undefined {
+    const found = getExporter(row.format);
+    return found && exporterFor(found, exportOptions(row));
+  }
 
   /** Records one shard's records; `records_exported` is the sum over the shards. */
   async function reportShardProgress(
@@ -76,7 +87,7 @@ export function createShardActivities(access: ExportAccess) {
       return await keepAlive(async () => {
         const row = await requireExport(input.exportId);
         const prefix = shardPrefix(config.storagePrefix, row.file_uuid);
-        const exporter = getExporter(row.format);
+        const exporter = exporterOf(row);
         const limit = config.exportShardRecords;
         const none: ShardPlan = { prefix, shards: [] };
         if (
@@ -140,7 +151,7 @@ export function createShardActivities(access: ExportAccess) {
      */
     async exportShard(input: { exportId: number; shard: ShardSpec }): Promise<ExportedShard> {
       const row = await requireExport(input.exportId);
-      const exporter = getExporter(row.format);
+      const exporter = exporterOf(row);
       if (!exporter || (exporter.kind === "stream" && !exporter.shard)) {
         throw unknownFormat(row.format, supportedFormats());
       }
@@ -206,7 +217,7 @@ export function createShardActivities(access: ExportAccess) {
     }): Promise<{ size: number; checksum: string }> {
       return await keepAlive(async () => {
         const row = await requireExport(input.exportId);
-        const exporter = getExporter(row.format);
+        const exporter = exporterOf(row);
         await updateJobProgress(sql, input.exportId, (progress) => {
           setStage(progress, STAGES.upload.key, { status: "STARTED" });
         });
