@@ -244,7 +244,8 @@ export function columnContents(
 }
 
 /** Greater than every id (the largest `bigint`): a cursor after every row of its first key. */
-const AFTER_EVERY_ID = "9223372036854775807";
+/** Past every id (bigint's maximum): a cursor key that starts after every row of a first key. */
+export const AFTER_EVERY_ID = "9223372036854775807";
 
 /** `occurrence_id` → `occurrenceId`. */
 function camelCase(column: string): string {

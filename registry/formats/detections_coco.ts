@@ -198,6 +198,7 @@ async function annotations(
   ctx: ExportQueryContext,
   cursor: Readonly<Record<string, RecordId>>,
   limit: number,
+  until: RecordId | null = null,
 ): Promise<{ occurrence_id: RecordId; id: RecordId; image_id: RecordId; json: string }[]> {
   const { sql } = ctx;
   // One walk in keyset order: each exported occurrence from the cursor's on (checked row by row
@@ -218,6 +219,7 @@ async function annotations(
         offset 0
       ) pd
       where c.project_id = ${ctx.projectId} and c.id >= ${cursor.afterId}
+        ${until === null ? sql`` : sql`and c.id <= ${until}`}
         and (select true from occurrences o where o.id = c.id and ${occurrencePredicate(ctx)})
       order by c.id, pd.id
       limit ${limit}
@@ -234,6 +236,18 @@ async function annotations(
     )::text as json
     from page d
     order by d.occurrence_id, d.id`;
+}
+
+/**
+ * The occurrence id of each annotation (boxed detection of an exported occurrence), the shard
+ * bounds' keys: the plain file shards by occurrence id in its annotations, shard 0 also writing
+ * `info`, `categories` and `images` (`jsonSections`).
+ */
+function annotationKeys(ctx: ExportQueryContext): Fragment {
+  const { sql } = ctx;
+  return sql`select d.occurrence_id as id from occurrences o
+    join detections d on d.occurrence_id = o.id
+    where ${occurrencePredicate(ctx)} and ${realBox(sql, sql`d.bbox`)}`;
 }
 
 /** The sections of the COCO object, in file order (the data card and docs/formats.md list them). */
@@ -286,6 +300,8 @@ function cocoDocument(skipped?: ReadonlySet<string>): StreamExporter {
       (ctx) => holdsExportedBox(ctx, ctx.sql`s.id`),
     ),
     leading,
+    // the zip's document leaves out the skipped images' annotations: only the file shards
+    ...(inZip ? {} : { shardKeys: annotationKeys }),
     /** Keyset of the section (taxon, capture or occurrence id); annotations: + detection id. */
     cursor: ["afterId", "afterDetection"],
     sections: [
@@ -394,9 +410,12 @@ const annotationsMember: ZipMember = {
   },
 };
 
+// the zip does not shard: its document leaves out what its images phase skipped
+const { shardBounds: _bounds, shard: _shard, ...cocoInfo } = detectionsCoco;
+
 /** `detections_coco` with `include_images`: the dataset and its images in one zip. */
 const cocoWithImages: StreamExporter = zipArchive({
-  ...detectionsCoco,
+  ...cocoInfo,
   label: "Detections (COCO) with images (zip)",
   description: "A COCO object-detection dataset with its images (zip): annotations.json " +
     "(file_name = images/<capture id>.jpg), the images, and skipped.csv",

@@ -1,4 +1,4 @@
-import { assertEquals } from "../../tests/assert.ts";
+import { assert, assertEquals } from "../../tests/assert.ts";
 import { runPythonReader } from "../../tests/readers.ts";
 import { assertResumable, drainStream } from "../../tests/stream_drain.ts";
 import { detectionsCoco } from "./detections_coco.ts";
@@ -85,3 +85,43 @@ smallProjectTest(
     assertEquals([empty.images, empty.annotations, empty.categories], ["0", "0", "0"]);
   },
 );
+
+smallProjectTest(
+  "detections_coco: shards cut at every bound concatenate to the unsharded file",
+  async ({ ctx }) => {
+    const whole = await drainStream(detectionsCoco, ctx, { limit: 2 });
+    for (const every of [1, 2, 3]) {
+      const bounds = await detectionsCoco.shardBounds!(ctx, every);
+      // 7 annotations of fewer occurrences: bounds on occurrence ids, each once
+      assert(bounds.length >= 7 / every - 3, `${bounds.length} bounds at ${every}`);
+      const parts: Uint8Array[] = [];
+      let records = 0;
+      for (let k = 0; k <= bounds.length; k++) {
+        const shard = detectionsCoco.shard!({
+          afterId: k === 0 ? null : bounds[k - 1].id,
+          untilId: k === bounds.length ? null : bounds[k].id,
+          recordsBefore: k === 0 ? 0 : bounds[k - 1].records,
+          first: k === 0,
+          last: k === bounds.length,
+        });
+        const part = await drainStream(shard, ctx, { limit: 2 });
+        parts.push(part.bytes);
+        records += part.records;
+      }
+      const joined = new TextDecoder().decode(concat(parts));
+      assertEquals(joined, new TextDecoder().decode(whole.bytes), `every ${every}`);
+      assertEquals(records, whole.records);
+      assertEquals(bounds.at(-1)!.records <= whole.records, true);
+    }
+  },
+);
+
+function concat(parts: Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let at = 0;
+  for (const part of parts) {
+    out.set(part, at);
+    at += part.length;
+  }
+  return out;
+}
