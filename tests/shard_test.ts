@@ -501,3 +501,14 @@ Deno.test({
     });
   },
 });
+
+// COCO of the big project: shard 0 writes the categories and images before its annotations, the
+// others only annotations; the filesystem backend makes every batch durable (batches of 50).
+Deno.test({
+  name:
+    "kill -9 the worker mid sharded detections_coco export (filesystem): a new worker resumes the shards to the same bytes",
+  ...serviceTest,
+  async fn() {
+    await killMidShardedExport("fs", "detections_coco", { killAfter: 3000, batchSize: 50 });
+  },
+});
