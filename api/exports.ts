@@ -141,6 +141,12 @@ const cancelRoute = createRoute({
   },
 });
 
+/**
+ * How long a retry waits (ms) for the run that failed or was cancelled to close: it marks the
+ * export before its workflow ends (a few activities of clean-up at most).
+ */
+const RETRY_CLOSE_WAIT_MS = 10_000;
+
 const retryRoute = createRoute({
   method: "post",
   path: "/{id}/retry",
@@ -401,6 +407,27 @@ export function exportsRoutes(deps: ExportsApiDependencies): OpenAPIHono<ApiEnv>
     return c.json(await present((await findExport(sql, found.row.id))!, found.access), 202);
   });
 
+  /**
+   * True once no run of `workflowId` is open (closed, or gone from Temporal's retention),
+   * waiting up to {@link RETRY_CLOSE_WAIT_MS} for a run that is ending; false if it still runs.
+   */
+  async function previousRunClosed(workflowId: string): Promise<boolean> {
+    const handle = temporal.workflow.getHandle(workflowId);
+    const deadline = Date.now() + RETRY_CLOSE_WAIT_MS;
+    for (;;) {
+      const running = await handle.describe().then(
+        (d) => d.status.name === "RUNNING",
+        (error) => {
+          if (error instanceof WorkflowNotFoundError) return false;
+          throw error;
+        },
+      );
+      if (!running) return true;
+      if (Date.now() >= deadline) return false;
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+  }
+
   app.openapi(retryRoute, async (c) => {
     const found = await loadForAction(c.get("user"), c.req.valid("param").id, "retry");
     if ("status" in found) {
@@ -411,6 +438,16 @@ export function exportsRoutes(deps: ExportsApiDependencies): OpenAPIHono<ApiEnv>
         c,
         409,
         `only a failed or cancelled export can be retried, this one is ${found.row.status}`,
+      );
+    }
+    // The run that failed (or was cancelled) marks the row before its workflow closes: a new
+    // start under the same workflow id while it still runs would attach to that run
+    // (USE_EXISTING) and leave the export PENDING for ever. Wait, bounded, for it to close.
+    if (!(await previousRunClosed(exportWorkflowId(found.row)))) {
+      return problem(
+        c,
+        409,
+        `the export's previous run is still ending, try again in a few seconds`,
       );
     }
     if (!(await markExportPending(sql, found.row.id))) {

@@ -129,6 +129,38 @@ Deno.test({
         assertEquals((await h.waitForExport(other, seed.token)).status, "SUCCESS");
       });
 
+      await t.step("a retry while the failed run is still open: 409, nothing changed", async () => {
+        // The failed run marks the row before its workflow closes; a retry in between used to
+        // attach to that run (USE_EXISTING) and leave the export PENDING for ever. No worker:
+        // the run stays open, as a failed run does for its last workflow task.
+        await h.stopWorker();
+        let other: number;
+        try {
+          const created = await post();
+          assertEquals(created.status, 201);
+          other = (await created.json()).id as number;
+          await h.sql`update data_exports set status = 'FAILURE' where id = ${other}`;
+          const early = await h.api("POST", `/api/v2/exports/${other}/retry/`, {
+            token: seed.token,
+          });
+          const problem = await early.json();
+          assertEquals(early.status, 409, JSON.stringify(problem));
+          assert(/previous run is still ending/.test(JSON.stringify(problem)));
+          const [row] = await h.sql`select status from data_exports where id = ${other}`;
+          assertEquals(row.status, "FAILURE");
+          const workflowId = (await workflowIdsOf(h.sql, other)).export;
+          await h.temporal.client.workflow.getHandle(workflowId).terminate("test");
+          const retry = await h.api("POST", `/api/v2/exports/${other}/retry/`, {
+            token: seed.token,
+          });
+          assertEquals(retry.status, 202, await retry.text());
+          assertEquals((await runsOf(h, workflowId)).length, 2);
+        } finally {
+          await h.startWorker();
+        }
+        assertEquals((await h.waitForExport(other, seed.token)).status, "SUCCESS");
+      });
+
       await t.step("the delete workflow run twice at once: both succeed, all gone", async () => {
         const [row] = await h.sql<{ file_key: string }[]>`
           select file_key from data_exports where id = ${id}`;
