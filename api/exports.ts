@@ -375,6 +375,17 @@ export function exportsRoutes(deps: ExportsApiDependencies): OpenAPIHono<ApiEnv>
       : c.json({ status: "deleting" as const, workflow_id: handle.workflowId }, 202);
   });
 
+  /** True while a run of `workflowId` is open; a workflow gone from retention counts as closed. */
+  function runIsOpen(workflowId: string): Promise<boolean> {
+    return temporal.workflow.getHandle(workflowId).describe().then(
+      (d) => d.status.name === "RUNNING",
+      (error) => {
+        if (error instanceof WorkflowNotFoundError) return false;
+        throw error;
+      },
+    );
+  }
+
   app.openapi(cancelRoute, async (c) => {
     const found = await loadForAction(c.get("user"), c.req.valid("param").id, "cancel");
     if ("status" in found) {
@@ -383,16 +394,9 @@ export function exportsRoutes(deps: ExportsApiDependencies): OpenAPIHono<ApiEnv>
     if (!["PENDING", "STARTED"].includes(found.row.status)) {
       return problem(c, 409, `export is not running: ${found.row.status}`);
     }
-    const handle = temporal.workflow.getHandle(exportWorkflowId(found.row));
-    const open = await handle.describe().then(
-      (d) => d.status.name === "RUNNING",
-      (error) => {
-        if (error instanceof WorkflowNotFoundError) return false;
-        throw error;
-      },
-    );
-    if (open) {
-      await handle.cancel();
+    const workflowId = exportWorkflowId(found.row);
+    if (await runIsOpen(workflowId)) {
+      await temporal.workflow.getHandle(workflowId).cancel();
     } else {
       // No open workflow (it was terminated, or its start was lost): nothing else will end the
       // export. Mark it REVOKED so it can be retried (a retry, or housekeeping, aborts the
@@ -412,17 +416,9 @@ export function exportsRoutes(deps: ExportsApiDependencies): OpenAPIHono<ApiEnv>
    * waiting up to {@link RETRY_CLOSE_WAIT_MS} for a run that is ending; false if it still runs.
    */
   async function previousRunClosed(workflowId: string): Promise<boolean> {
-    const handle = temporal.workflow.getHandle(workflowId);
     const deadline = Date.now() + RETRY_CLOSE_WAIT_MS;
     for (;;) {
-      const running = await handle.describe().then(
-        (d) => d.status.name === "RUNNING",
-        (error) => {
-          if (error instanceof WorkflowNotFoundError) return false;
-          throw error;
-        },
-      );
-      if (!running) return true;
+      if (!(await runIsOpen(workflowId))) return true;
       if (Date.now() >= deadline) return false;
       await new Promise((resolve) => setTimeout(resolve, 100));
     }

@@ -154,7 +154,8 @@ Deno.test({
             token: seed.token,
           });
           assertEquals(retry.status, 202, await retry.text());
-          assertEquals((await runsOf(h, workflowId)).length, 2);
+          // Visibility is eventually consistent: a list right after the start may not hold it yet.
+          assertEquals((await waitForRuns(h, workflowId, 2)).length, 2);
         } finally {
           await h.startWorker();
         }

@@ -1,6 +1,7 @@
 import { assert, assertEquals } from "../../tests/assert.ts";
 import { runPythonReader } from "../../tests/readers.ts";
 import { assertResumable, drainStream } from "../../tests/stream_drain.ts";
+import { concat } from "../../storage/test_support.ts";
 import { detectionsCoco } from "./detections_coco.ts";
 import { smallProjectTest } from "./test_support.ts";
 
@@ -108,20 +109,10 @@ smallProjectTest(
         parts.push(part.bytes);
         records += part.records;
       }
-      const joined = new TextDecoder().decode(concat(parts));
+      const joined = new TextDecoder().decode(concat(...parts));
       assertEquals(joined, new TextDecoder().decode(whole.bytes), `every ${every}`);
       assertEquals(records, whole.records);
       assertEquals(bounds.at(-1)!.records <= whole.records, true);
     }
   },
 );
-
-function concat(parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const part of parts) {
-    out.set(part, at);
-    at += part.length;
-  }
-  return out;
-}
