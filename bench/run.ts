@@ -51,8 +51,9 @@ import { type ImageReferenceRun, measureImageReference } from "./image_reference
 import type { ExportOptions } from "../registry/types.ts";
 import { startWorkerProcess, type WorkerProcess } from "./worker_process.ts";
 import {
-  SPLIT_WORKER_MALLOC_ENV,
+  ALL_V8_FLAGS,
   STREAMING_V8_FLAGS,
+  WORKER_MALLOC_ENV,
   WORKFLOWS_V8_FLAGS,
 } from "../cli/worker_flags.ts";
 
@@ -160,7 +161,7 @@ const { values: flags } = parseArgs({
     workers: { type: "string", default: "split" },
     /** Memory runs: no COPY limit, no reference (the ratios are then 0). */
     "skip-copy": { type: "boolean", default: false },
-    "single-v8-flags": { type: "string", default: "" },
+    "single-v8-flags": { type: "string", default: ALL_V8_FLAGS },
     "workflows-v8-flags": { type: "string", default: WORKFLOWS_V8_FLAGS },
     "streaming-v8-flags": { type: "string", default: STREAMING_V8_FLAGS },
     output: { type: "string", default: `${ROOT}bench/results.json` },
@@ -537,23 +538,26 @@ async function startWorkers(
   const n = Number(count ?? 1);
   if (layout === "single") {
     const streaming = await Promise.all(
-      Array.from({ length: n }, (_, i) =>
-        startWorkerProcess({ ...env, WORKER_ROLE: "all" }, {
-          logFile: `${logPrefix}-all-${i + 1}.log`,
-          v8Flags: flags["single-v8-flags"],
-        })),
+      Array.from(
+        { length: n },
+        (_, i) =>
+          startWorkerProcess({ ...env, ...WORKER_MALLOC_ENV, WORKER_ROLE: "all" }, {
+            logFile: `${logPrefix}-all-${i + 1}.log`,
+            v8Flags: flags["single-v8-flags"],
+          }),
+      ),
     );
     return { all: streaming, streaming };
   }
   const [workflows, ...streaming] = await Promise.all([
-    startWorkerProcess({ ...env, ...SPLIT_WORKER_MALLOC_ENV, WORKER_ROLE: "workflows" }, {
+    startWorkerProcess({ ...env, ...WORKER_MALLOC_ENV, WORKER_ROLE: "workflows" }, {
       logFile: `${logPrefix}-workflows.log`,
       v8Flags: flags["workflows-v8-flags"],
     }),
     ...Array.from(
       { length: n },
       (_, i) =>
-        startWorkerProcess({ ...env, ...SPLIT_WORKER_MALLOC_ENV, WORKER_ROLE: "streaming" }, {
+        startWorkerProcess({ ...env, ...WORKER_MALLOC_ENV, WORKER_ROLE: "streaming" }, {
           logFile: `${logPrefix}-streaming-${i + 1}.log`,
           v8Flags: flags["streaming-v8-flags"],
         }),

@@ -1,6 +1,6 @@
 /**
- * The V8 flags of the split worker roles (`deno task worker:streaming`, `worker:workflows`;
- * the bench starts its split workers with the same). `cli/worker_flags_test.ts` checks that
+ * The V8 flags of the worker tasks (`deno task worker`, `worker:streaming`, `worker:workflows`;
+ * the bench starts its workers with the same). `cli/worker_flags_test.ts` checks that
  * `deno.json` passes exactly these.
  *
  * A streaming worker's live heap stays at ~40 MB during an export; without a cap V8 lets the
@@ -14,12 +14,19 @@ export const STREAMING_V8_FLAGS = "--max-old-space-size=96,--max-semi-space-size
 export const WORKFLOWS_V8_FLAGS = "--max-semi-space-size=1";
 
 /**
- * glibc malloc settings of the split workers (`deno task worker:streaming` and
+ * The default worker (`WORKER_ROLE=all`, `deno task worker`, what `deno task start` runs) streams
+ * exports like a streaming worker, so its main isolate takes the same cap; its workflow thread
+ * (a second isolate, which V8 caps alike) holds the cached workflows, well under it.
+ */
+export const ALL_V8_FLAGS = STREAMING_V8_FLAGS;
+
+/**
+ * glibc malloc settings of the workers (`deno task worker`, `worker:streaming` and
  * `worker:workflows` set them): two arenas instead of one per thread, and buffers above 128 KiB
  * always mapped and unmapped, never kept in the heap (glibc otherwise raises its mmap threshold
  * after the first freed part buffer and keeps later ones resident). Measured: −20…−30 MB peak.
  */
-export const SPLIT_WORKER_MALLOC_ENV: Record<string, string> = {
+export const WORKER_MALLOC_ENV: Record<string, string> = {
   MALLOC_ARENA_MAX: "2",
   MALLOC_MMAP_THRESHOLD_: "131072",
   MALLOC_TRIM_THRESHOLD_: "131072",

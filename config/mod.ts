@@ -345,9 +345,10 @@ export function loadConfig(env: Record<string, string | undefined> = Deno.env.to
     );
   }
   const e = parsed.data;
-  // a streaming worker trades some speed for memory: smaller batch strings and part buffers
-  // keep its peak under 200 MB (docs/architecture.md, "Worker roles and memory")
-  const streaming = e.WORKER_ROLE === "streaming";
+  // a worker that streams (streaming, and the default all) trades some speed for memory:
+  // smaller batch strings and part buffers bound its peak (docs/architecture.md, "Worker roles
+  // and memory"); a workflows worker streams nothing, its defaults only matter to tools
+  const streaming = e.WORKER_ROLE !== "workflows";
   const batchMb = e.EXPORT_BATCH_MB ?? (streaming ? 1 : 4);
   const partMb = e.UPLOAD_PART_SIZE_MB ?? (streaming ? 5 : 8);
   const storageBackend = e.STORAGE_BACKEND ?? (e.S3_BUCKET ? "s3" : "fs");

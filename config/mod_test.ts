@@ -87,11 +87,12 @@ Deno.test("loadConfig reads WORKER_ROLE: all by default, activities as streaming
   }
 });
 
-Deno.test("a streaming worker defaults to 1 MB batches and 5 MiB parts; set values win", () => {
+Deno.test("a worker that streams defaults to 1 MB batches and 5 MiB parts; set values win", () => {
   const MIB = 1024 * 1024;
-  assertEquals(loadConfig({}).exportBatchBytes, 4 * MIB);
-  assertEquals(loadConfig({}).uploadPartSize, 8 * MIB);
+  assertEquals(loadConfig({}).exportBatchBytes, MIB); // WORKER_ROLE=all streams too
+  assertEquals(loadConfig({}).uploadPartSize, 5 * MIB);
   assertEquals(loadConfig({ WORKER_ROLE: "workflows" }).exportBatchBytes, 4 * MIB);
+  assertEquals(loadConfig({ WORKER_ROLE: "workflows" }).uploadPartSize, 8 * MIB);
   const streaming = loadConfig({ WORKER_ROLE: "streaming" });
   assertEquals([streaming.exportBatchBytes, streaming.uploadPartSize], [MIB, 5 * MIB]);
   const set = loadConfig({
