@@ -59,8 +59,8 @@ export const IDLE_HEAP_MB = 35;
 
 /**
  * Heap one running export takes in the worker, garbage of its batch included: the heaviest
- * measured is `occurrences_parquet` (its batches are weighed by their compressed bytes, so they
- * always hold `EXPORT_BATCH_SIZE` rows: 5,000 rows are 13–15 MB live while a row group is built);
+ * measured is `occurrences_parquet` (its row groups are cut by rows only, so each holds
+ * `EXPORT_BATCH_SIZE` rows: 5,000 rows are 13–15 MB live while a row group is built);
  * four at once left 85 of 99 MB live after full collections (docs/architecture.md, Worker roles
  * and memory).
  */
