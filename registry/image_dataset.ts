@@ -265,6 +265,15 @@ export function refuseAboveLimit(
   );
 }
 
+/**
+ * The most whole images one batch of an image phase reads, whatever its limit (`yolo_dataset`'s
+ * frames, `detections_coco`'s `images/…` with `include_images`): a batch holds its images in
+ * memory until they are written, and the first batch of an export is sized before any was
+ * weighed (50 records), 50 frames of a 4000 × 3000 source being some 150 MB, 50 sources of up to
+ * `IMAGE_FETCH_MAX_MB` each far more.
+ */
+export const MAX_IMAGES_PER_BATCH = 16;
+
 /** What became of one item of an image phase: a file for the archive, or the reason it is left out. */
 export type ImageOutcome =
   | { id: RecordId; name: string; data: Uint8Array }

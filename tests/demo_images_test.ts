@@ -23,6 +23,13 @@ import {
   seedDemoImages,
 } from "../db/seed_demo_images.ts";
 import { drawnRegion, taxonColor } from "../db/synthetic_jpeg.ts";
+import { defaultFormatSettings } from "../config/mod.ts";
+import { detectionsCoco } from "../registry/formats/detections_coco.ts";
+import { MAX_IMAGES_PER_BATCH } from "../registry/image_dataset.ts";
+import { defaultImageSourceSettings } from "../registry/image_sources.ts";
+import { exporterFor } from "../registry/mod.ts";
+import { unpackEntries } from "../registry/zip_entries_packed.ts";
+import { drainStream } from "./stream_drain.ts";
 
 const PREFIX = "demo/";
 
@@ -64,6 +71,7 @@ Deno.test({
       await checkSet(sql, projectId, result);
       const kinds = await checkImages(sql, result.collectionId);
       assertEquals(kinds, result.kinds, "kinds found over HTTP");
+      await checkImagesPerBatch(sql, projectId, result.collectionId, server.addr.port);
 
       // a restarted demo on another port: same set, new base URL, nothing rewritten
       const again = await seedDemoImages(sql, storage, {
@@ -250,4 +258,35 @@ async function checkImages(
   }
   assert(checkedBoxes > 50, `boxes checked: ${checkedBoxes}`);
   return kinds;
+}
+
+/**
+ * `detections_coco` with `include_images` over the set, drained in batches of 50 (its first batch
+ * is sized before any was weighed): no batch of its images phase holds more than
+ * {@link MAX_IMAGES_PER_BATCH} images (a batch keeps its source images until they are written).
+ */
+async function checkImagesPerBatch(
+  sql: Sql,
+  projectId: number,
+  collectionId: number,
+  port: number,
+): Promise<void> {
+  const options = { include_images: true, max_skipped_fraction: 0.5 };
+  const drained = await drainStream(exporterFor(detectionsCoco, options), {
+    sql,
+    projectId,
+    filters: { collection_id: collectionId },
+    settings: {
+      ...defaultFormatSettings,
+      images: { ...defaultImageSourceSettings, hosts: [`127.0.0.1:${port}`] },
+    },
+    options,
+  }, { limit: 50 });
+  const images = drained.states.map((state) =>
+    unpackEntries(String((state as { packedEntries?: string }).packedEntries ?? ""))
+      .filter((entry) => entry.name.startsWith("images/")).length
+  );
+  const perBatch = images.slice(1).map((n, i) => n - images[i]);
+  assert(images.at(-1)! > MAX_IMAGES_PER_BATCH, `only ${images.at(-1)} images in the archive`);
+  assertEquals(Math.max(...perBatch), MAX_IMAGES_PER_BATCH, `images per batch: ${perBatch}`);
 }

@@ -39,6 +39,7 @@ import {
   imageBatch,
   type ImageOutcome,
   imageTotal,
+  MAX_IMAGES_PER_BATCH,
   skippedCaptureColumns,
   skippedCapturesMember,
 } from "../image_dataset.ts";
@@ -359,8 +360,9 @@ const imagesPhase: ZipMember = {
       noun: "images",
     });
     const { sql } = ctx;
+    const take = Math.min(limit, MAX_IMAGES_PER_BATCH);
     const rows = await sql<{ id: RecordId; source_url: string | null }[]>`
-      with ${capturesBatch(ctx, state.afterId, limit)}
+      with ${capturesBatch(ctx, state.afterId, take)}
       select s.id, ${captureUrl(sql, sql`s.public_base_url`, sql`s.path`)} as source_url
       ${capturesOfBatch(sql)}`;
     const settings = ctx.settings?.images ?? defaultImageSourceSettings;
@@ -373,7 +375,7 @@ const imagesPhase: ZipMember = {
           : sourceJpeg(row.source_url, settings),
     );
     // a capture's image, as fetched (a JPEG) or re-encoded, or why it is left out
-    return imageBatch(
+    const batch = imageBatch(
       rows,
       (row, i): ImageOutcome => {
         const image = fetched[i];
@@ -384,6 +386,7 @@ const imagesPhase: ZipMember = {
       { total, skipped: state.skipped },
       { fraction: options.max_skipped_fraction, nouns: IMAGE_NOUNS, filesAreRecords: false },
     );
+    return { ...batch, more: rows.length === take };
   },
 };
 

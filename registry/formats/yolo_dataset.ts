@@ -20,7 +20,7 @@
  *
  * Phases: the classes and the frame total first (one statement each; the state keeps the
  * class list, so that every later batch and a resumed attempt number them alike), then the
- * frames, keyset on capture id, at most {@link MAX_FRAMES_PER_BATCH} a batch, each batch fetching
+ * frames, keyset on capture id, at most {@link MAX_IMAGES_PER_BATCH} a batch, each batch fetching
  * each of its captures once
  * (`registry/image_sources.ts`). The split of a frame is that of its unit (`split_by`:
  * `registry/image_dataset.ts`). More frames left out than `max_skipped_fraction` of the total
@@ -33,6 +33,7 @@ import {
   boxedDetectionsFrom,
   imageOptionProblems,
   MAX_IMAGE_ENTRIES,
+  MAX_IMAGES_PER_BATCH,
   refuseAboveLimit,
   refuseImageOptionProblems,
   refuseTooManySkipped,
@@ -220,20 +221,13 @@ const classesPhase: ZipMember = {
   },
 };
 
-/**
- * The most frames one batch reads, whatever its limit: a batch holds its frames in memory until
- * they are written, and the first batch of an export is sized before any was weighed (50
- * records), 50 frames of a 4000 × 3000 source being some 150 MB.
- */
-export const MAX_FRAMES_PER_BATCH = 16;
-
 const framesPhase: ZipMember = {
   name: null,
   async batch(ctx, raw, limit) {
     const state = raw as YoloState;
     const options = yoloOptions(ctx.options);
     const classes = new Map((state.classes ?? []).map((id, i) => [String(id), i]));
-    const take = Math.min(limit, MAX_FRAMES_PER_BATCH);
+    const take = Math.min(limit, MAX_IMAGES_PER_BATCH);
     const rows = await frameRows(ctx, state.afterId, take);
     const frames = await eachSourceImage(
       ctx,
