@@ -5,19 +5,10 @@
  */
 import { asStream } from "../registry/stream.ts";
 import type { Exporter, ExportQueryContext, SideStore, StreamState } from "../registry/types.ts";
+import { concat } from "../storage/test_support.ts";
 import { assert, assertEquals } from "./assert.ts";
 
 const encoder = new TextEncoder();
-
-function concat(parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let offset = 0;
-  for (const part of parts) {
-    out.set(part, offset);
-    offset += part.length;
-  }
-  return out;
-}
 
 /** The stream from `from` (default: the start) to its end. */
 export async function drainStream(
@@ -50,7 +41,7 @@ export async function drainStream(
     done = chunk.done;
     assert(chunks.length < 100_000, "the stream does not end");
   }
-  return { bytes: concat(chunks), records, rows, states, chunks };
+  return { bytes: concat(...chunks), records, rows, states, chunks };
 }
 
 /**
@@ -66,9 +57,9 @@ export async function assertResumable(
   assert(full.chunks.length >= 3, `only ${full.chunks.length} chunks: nothing to resume`);
   for (let i = 1; i < full.states.length - 1; i++) {
     const rest = await drainStream(exporter, ctx, { limit, from: full.states[i] });
-    const prefix = concat(full.chunks.slice(0, i));
+    const prefix = concat(...full.chunks.slice(0, i));
     assertEquals(
-      concat([prefix, rest.bytes]),
+      concat(prefix, rest.bytes),
       full.bytes,
       `resuming after chunk ${i} changed the bytes`,
     );
