@@ -78,7 +78,7 @@ async function fourExportsUnderHeapCap(role: "streaming" | "all", v8Flags: strin
       return body.id as number;
     }));
     const done = await Promise.all(
-      created.map((id) => h.waitForExport(id, seed.token, 50_000)),
+      created.map((id) => h.waitForExport(id, seed.token, 120_000)),
     );
     for (const d of done) assertEquals(d.status, "SUCCESS", JSON.stringify(d));
     assertEquals(new Set(done.map((d) => d.checksum)).size, 1);
