@@ -15,8 +15,10 @@ export const WORKFLOWS_V8_FLAGS = "--max-semi-space-size=1";
 
 /**
  * The default worker (`WORKER_ROLE=all`, `deno task worker`, what `deno task start` runs) streams
- * exports like a streaming worker, so its main isolate takes the same cap; its workflow thread
- * (a second isolate, which V8 caps alike) holds the cached workflows, well under it.
+ * exports like a streaming worker, so its main isolate takes the same cap. Its workflow thread
+ * (a second isolate) is capped alike, and the SDK sizes its workflow cache by the heap: 10
+ * cached workflows (its minimum) instead of ~2,300 uncapped; a workflow evicted from the cache is
+ * replayed from its history at its next task (docs/architecture.md, Worker roles and memory).
  */
 export const ALL_V8_FLAGS = STREAMING_V8_FLAGS;
 
