@@ -45,6 +45,22 @@ Deno.test({
           token: seed.token,
           body: { project: seed.project_id, format: "occurrences_simple_csv", force: true },
         });
+      /**
+       * Creates an export while no worker runs (its workflow stays open), runs `during` on its
+       * id, then starts the worker again whatever `during` throws; returns the id.
+       */
+      const createWithoutWorker = async (during: (id: number) => Promise<void>) => {
+        await h.stopWorker();
+        try {
+          const created = await post();
+          assertEquals(created.status, 201);
+          const createdId = (await created.json()).id as number;
+          await during(createdId);
+          return createdId;
+        } finally {
+          await h.startWorker();
+        }
+      };
       const res = await post();
       assertEquals(res.status, 201);
       const id = (await res.json()).id as number;
@@ -105,12 +121,7 @@ Deno.test({
       });
 
       await t.step("a terminated export can be cancelled, then retried", async () => {
-        await h.stopWorker();
-        let other: number;
-        try {
-          const created = await post();
-          assertEquals(created.status, 201);
-          other = (await created.json()).id as number;
+        const other = await createWithoutWorker(async (other) => {
           await h.temporal.client.workflow.getHandle((await workflowIdsOf(h.sql, other)).export)
             .terminate("test");
           const cancel = await h.api("POST", `/api/v2/exports/${other}/cancel/`, {
@@ -119,9 +130,7 @@ Deno.test({
           const body = await cancel.json();
           assertEquals(cancel.status, 202, JSON.stringify(body));
           assertEquals(body.status, "REVOKED");
-        } finally {
-          await h.startWorker();
-        }
+        });
         const retry = await h.api("POST", `/api/v2/exports/${other}/retry/`, {
           token: seed.token,
         });
@@ -133,12 +142,7 @@ Deno.test({
         // The failed run marks the row before its workflow closes; a retry in between used to
         // attach to that run (USE_EXISTING) and leave the export PENDING for ever. No worker:
         // the run stays open, as a failed run does for its last workflow task.
-        await h.stopWorker();
-        let other: number;
-        try {
-          const created = await post();
-          assertEquals(created.status, 201);
-          other = (await created.json()).id as number;
+        const other = await createWithoutWorker(async (other) => {
           await h.sql`update data_exports set status = 'FAILURE' where id = ${other}`;
           const early = await h.api("POST", `/api/v2/exports/${other}/retry/`, {
             token: seed.token,
@@ -156,9 +160,7 @@ Deno.test({
           assertEquals(retry.status, 202, await retry.text());
           // Visibility is eventually consistent: a list right after the start may not hold it yet.
           assertEquals((await waitForRuns(h, workflowId, 2)).length, 2);
-        } finally {
-          await h.startWorker();
-        }
+        });
         assertEquals((await h.waitForExport(other, seed.token)).status, "SUCCESS");
       });
 
