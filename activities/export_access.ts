@@ -9,7 +9,12 @@ import { exportFilters, exportOptions, type ExportRow, findExport } from "../db/
 import { exporterFor, getExporter, supportedFormats } from "../registry/mod.ts";
 import { exportDownloadUrl } from "../domain/citation.ts";
 import { asStream, withByteOrderMark } from "../registry/stream.ts";
-import type { ExportOptions, ExportQueryContext, StreamExporter } from "../registry/types.ts";
+import type {
+  ExportCardFacts,
+  ExportOptions,
+  ExportQueryContext,
+  StreamExporter,
+} from "../registry/types.ts";
 import type { ObjectStorage } from "../storage/types.ts";
 import { exportNotFound, invalidFilters, unknownFormat } from "./failures.ts";
 import { shardPrefix } from "./file_keys.ts";
@@ -55,6 +60,21 @@ export interface ExportAccess extends ActivityDependencies {
   discardShardFiles(prefix: string): Promise<void>;
 }
 
+/**
+ * What the export's row says that its archive's data card states (`ExportCardFacts`), and
+ * what dates its archive entries (`createdAt`): fixed for the export's life, so every shard
+ * and every retry writes them alike.
+ */
+export function exportCardFacts(row: ExportRow, publicBaseUrl: string): ExportCardFacts {
+  return {
+    exportId: row.id,
+    filtersDisplay: row.filters_display ?? {},
+    requestedBy: row.user_name || row.user_email,
+    createdAt: row.created_at.toISOString(),
+    downloadUrl: exportDownloadUrl(publicBaseUrl, row.id),
+  };
+}
+
 /** The {@link ExportAccess} over `deps`. */
 export function createExportAccess(deps: ActivityDependencies): ExportAccess {
   const { sql, storage, config } = deps;
@@ -95,13 +115,7 @@ export function createExportAccess(deps: ActivityDependencies): ExportAccess {
       projectId: row.project_id,
       filters: exportFilters(row),
       settings: config.formats,
-      card: {
-        exportId: row.id,
-        filtersDisplay: row.filters_display ?? {},
-        requestedBy: row.user_name || row.user_email,
-        createdAt: row.created_at.toISOString(),
-        downloadUrl: exportDownloadUrl(config.publicBaseUrl, row.id),
-      },
+      card: exportCardFacts(row, config.publicBaseUrl),
       options: exportOptions(row),
     };
   }

@@ -72,10 +72,36 @@ export function createShardActivities(access: ExportAccess) {
     });
   }
 
+  /**
+   * Removes leftover shard objects of an earlier run of the export, records the file key (so a
+   * failure removes a composed file) and logs the split; returns the plan.
+   */
+  async function recordPlan(
+    row: ExportRow,
+    prefix: string,
+    fileKey: string,
+    shards: ShardSpec[],
+    every: number,
+  ): Promise<ShardPlan> {
+    await discardShardFiles(prefix);
+    await sql`
+      update data_exports set file_key = ${fileKey}, upload_id = null, updated_at = now()
+      where id = ${row.id}`;
+    const members = new Set(shards.map((s) => s.member)).size;
+    await appendJobLog(
+      sql,
+      row.id,
+      `export split into ${shards.length} shards of about ${every} records` +
+        (shards[0].member === undefined ? "" : ` (${members} archive members)`),
+    );
+    return { prefix, shards };
+  }
+
   return {
     /**
      * Decides whether the export is sharded (docs/architecture.md, Sharded exports): only formats with
-     * `shardBounds` (stream formats: and `shard`), only above `EXPORT_SHARD_RECORDS` records
+     * `shardBounds` (stream formats: and `shard`; archives: `shardUnits` and `shard`, one shard
+     * a unit), only above `EXPORT_SHARD_RECORDS` records
      * (0: never), at most {@link MAX_SHARDS} shards of about equal record counts (a bound that
      * would leave the last shard empty is dropped). Removes leftover shard objects of
      * an earlier run of this export and records the file key (so a failure removes a composed
@@ -91,8 +117,11 @@ export function createShardActivities(access: ExportAccess) {
         const limit = config.exportShardRecords;
         const none: ShardPlan = { prefix, shards: [] };
         if (
-          !exporter || !exporter.shardBounds ||
-          (exporter.kind === "stream" && !exporter.shard) || limit === 0 ||
+          !exporter ||
+          !(exporter.kind === "stream"
+            ? exporter.shard && (exporter.shardBounds || exporter.shardUnits)
+            : exporter.shardBounds) ||
+          limit === 0 ||
           input.totalRecords <= limit
         ) {
           return none;
@@ -100,6 +129,34 @@ export function createShardActivities(access: ExportAccess) {
         const wanted = Math.min(MAX_SHARDS, Math.ceil(input.totalRecords / limit));
         const every = Math.ceil(input.totalRecords / wanted);
         const query = { ...await queryContext(row), sql: readSql };
+        if (exporter.kind === "stream" && exporter.shardUnits) {
+          const units = await exporter.shardUnits(query, {
+            every,
+            wanted,
+            totalRecords: input.totalRecords,
+            maxRecords: config.exportBatchSize,
+          });
+          if (units.length < 2) return none;
+          let before = 0;
+          const shards = units.map((unit, index): ShardSpec => {
+            const spec: ShardSpec = {
+              index,
+              key: `${prefix}${String(index).padStart(4, "0")}.${exporter.extension}`,
+              afterId: unit.afterId,
+              untilId: unit.untilId,
+              recordsBefore: before,
+              records: unit.records,
+              first: index === 0,
+              last: index === units.length - 1,
+              batchRecords: config.exportBatchSize,
+              member: unit.member,
+            };
+            before += unit.records;
+            return spec;
+          });
+          return await recordPlan(row, prefix, input.fileKey, shards, every);
+        }
+        if (!exporter.shardBounds) return none;
         // on the export read database, like the count (docs/replica.md); a record format's
         // bound i closes (i+1)·every records, a stream format's says how many it closes
         // a stream whose batch boundaries are in the file (Parquet) places its bounds on them
@@ -131,16 +188,7 @@ export function createShardActivities(access: ExportAccess) {
             batchRecords: config.exportBatchSize,
           });
         }
-        await discardShardFiles(prefix);
-        await sql`
-          update data_exports set file_key = ${input.fileKey}, upload_id = null, updated_at = now()
-          where id = ${row.id}`;
-        await appendJobLog(
-          sql,
-          row.id,
-          `export split into ${shards.length} shards of about ${every} records`,
-        );
-        return { prefix, shards };
+        return await recordPlan(row, prefix, input.fileKey, shards, every);
       });
     },
 
@@ -225,13 +273,16 @@ export function createShardActivities(access: ExportAccess) {
         let total = ordered.reduce((n, s) => n + s.bytes, 0);
         const sources = ordered.map((s) => ({ key: s.key, size: s.bytes }));
         const present = await Promise.all(sources.map((s) => storage.headObject(s.key)));
-        // the bytes after the last shard (Parquet's footer), when the format has any
+        // the bytes after the last shard (Parquet's footer), or between and around the units
+        // of an archive (`shardLayout`), when the format has any
         const shardTail = exporter?.kind === "stream" ? exporter.shardTail : undefined;
+        const shardLayout = exporter?.kind === "stream" ? exporter.shardLayout : undefined;
+        const made = shardTail ?? shardLayout;
         if (present.some((head) => head === null)) {
           // an earlier attempt composed the file and removed (some) shards
           const head = await storage.headObject(input.fileKey);
           // with a tail, that attempt checked the exact size before it removed anything
-          if (shardTail && head && head.size > total) total = head.size;
+          if (made && head && head.size > total) total = head.size;
           if (head?.size !== total) {
             throw new Error(
               `shard objects are gone and the file has ${
@@ -244,18 +295,33 @@ export function createShardActivities(access: ExportAccess) {
           for (const orphan of await storage.listIncompleteUploads(input.fileKey)) {
             if (orphan.key === input.fileKey) await storage.abortUpload(orphan);
           }
-          if (shardTail) {
-            const tail = await shardTail(ordered.map((s) => ({
-              bytes: s.bytes,
-              side: objectSideStore(storage, sidePrefix(input.prefix, s.index)),
-            })));
-            const key = `${input.prefix}tail.${exporter!.extension}`;
+          const units = ordered.map((s) => ({
+            bytes: s.bytes,
+            side: objectSideStore(storage, sidePrefix(input.prefix, s.index)),
+          }));
+          const layout: (number | Uint8Array)[] = shardLayout
+            ? await shardLayout(await queryContext(row), units)
+            : shardTail
+            ? [...ordered.keys(), await shardTail(units)]
+            : [...ordered.keys()];
+          const pieces: { key: string; size: number }[] = [];
+          total = 0;
+          for (const [n, piece] of layout.entries()) {
+            if (typeof piece === "number") {
+              pieces.push(sources[piece]);
+              total += sources[piece].size;
+              continue;
+            }
+            // bytes made here: stored as an object of their own, composed in their place
+            const key = `${input.prefix}${shardLayout ? `glue-${n}` : "tail"}.${
+              exporter!.extension
+            }`;
             const upload = await storage.beginUpload(key, input.contentType);
-            await storage.completeUpload(await storage.appendPart(upload, tail));
-            sources.push({ key, size: tail.length });
-            total += tail.length;
+            await storage.completeUpload(await storage.appendPart(upload, piece));
+            pieces.push({ key, size: piece.length });
+            total += piece.length;
           }
-          await storage.composeObject(input.fileKey, input.contentType, sources);
+          await storage.composeObject(input.fileKey, input.contentType, pieces);
         }
         await sql`
           update data_exports set file_key = ${input.fileKey}, upload_id = null, updated_at = now()

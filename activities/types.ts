@@ -127,6 +127,8 @@ export interface ShardSpec {
    * (Parquet's row groups; absent in plans made before it: the worker's).
    */
   batchRecords?: number;
+  /** A unit of an archive sharded member by member (`shardUnits`): the member it writes. */
+  member?: number;
 }
 
 /** Result of `planShards`; no shards: export unsharded. */

@@ -364,6 +364,40 @@ export interface StreamExporter extends ExporterInfo {
    * shard's side objects are missing.
    */
   shardTail?(shards: { bytes: number; side: SideStore }[]): Promise<Uint8Array>;
+  /**
+   * Present, instead of {@link StreamExporter.shardBounds}, on archives written member by member
+   * (`registry/zip_archive.ts`: `dwca`): the export's shards as units, each one table member's
+   * keys in a range (a member without bounds is one unit), in file order; each unit is exported
+   * by {@link StreamExporter.shard} with its `member`. `every` is the planner's records a shard,
+   * `wanted` the most ranges it wants of a member, `maxRecords` its `EXPORT_BATCH_SIZE`. No
+   * unit, or no member cut in two or more: export unsharded.
+   */
+  shardUnits?(
+    ctx: ExportQueryContext,
+    plan: { every: number; wanted: number; totalRecords: number; maxRecords: number },
+  ): Promise<ShardUnit[]>;
+  /**
+   * Present with {@link StreamExporter.shardUnits}: the file as a sequence of pieces, each the
+   * object of unit `k` (a number: its index) or bytes made here (headers, the parts no unit
+   * writes, the index at the end), from what each unit left in its side store. Deterministic:
+   * the same units give the same pieces. Throws when a unit's side objects are missing.
+   */
+  shardLayout?(
+    ctx: ExportQueryContext,
+    units: { bytes: number; side: SideStore }[],
+  ): Promise<(number | Uint8Array)[]>;
+}
+
+/** A unit of a sharded archive: see {@link StreamExporter.shardUnits}. */
+export interface ShardUnit {
+  /** The member (index in the archive's declaration, data card included) the unit writes. */
+  member: number;
+  /** Keys of the member > afterId (null: from its first). */
+  afterId: RecordId | null;
+  /** … and ≤ untilId (null: to its last). */
+  untilId: RecordId | null;
+  /** Records of the export the unit holds (0 for a member whose rows are not the records). */
+  records: number;
 }
 
 /** What a stream's `next` is given besides its state. */
@@ -421,6 +455,8 @@ export interface ShardRange {
    * alike whatever worker runs it.
    */
   batchRecords?: number;
+  /** An archive's unit ({@link StreamExporter.shardUnits}): the member it writes. */
+  member?: number;
 }
 
 /** A registered export format. */

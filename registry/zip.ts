@@ -109,6 +109,70 @@ export function writeEntryData(
   };
 }
 
+/** The CRC-32 polynomial, reflected (ISO 3309; zlib's `POLY`). */
+const CRC32_POLY = 0xedb88320;
+
+/** `a(x) · b(x)` modulo the CRC-32 polynomial, both reflected (zlib's `multmodp`). */
+function multModP(a: number, b: number): number {
+  let m = 0x80000000;
+  let p = 0;
+  for (;;) {
+    if (a & m) {
+      p ^= b;
+      if ((a & (m - 1)) === 0) break;
+    }
+    m >>>= 1;
+    b = b & 1 ? (b >>> 1) ^ CRC32_POLY : b >>> 1;
+  }
+  return p >>> 0;
+}
+
+/** `x^(2^k)` modulo the polynomial for k = 0…31 (zlib's `x2n_table`). */
+const X2N_TABLE: number[] = (() => {
+  const table = [0x40000000]; // x^1
+  for (let k = 1; k < 32; k++) table.push(multModP(table[k - 1], table[k - 1]));
+  return table;
+})();
+
+/** `x^(n·2^k)` modulo the polynomial (zlib's `x2nmodp`); `n` any non-negative safe integer. */
+function x2nModP(n: number, k: number): number {
+  let p = 0x80000000; // x^0
+  while (n > 0) {
+    if (n % 2 === 1) p = multModP(X2N_TABLE[k & 31], p);
+    n = Math.floor(n / 2);
+    k++;
+  }
+  return p;
+}
+
+/**
+ * The CRC-32 of `A ‖ B` from `crc32(A)`, `crc32(B)` and B's length in bytes, without the data
+ * (zlib's `crc32_combine`, as pigz joins the CRCs of blocks compressed apart): a sharded
+ * archive's entry is its shards' pieces, each checksummed on its own.
+ */
+export function crc32Combine(crcA: number, crcB: number, lengthB: number): number {
+  if (!(Number.isSafeInteger(lengthB) && lengthB >= 0)) {
+    throw new RangeError(`length must be a non-negative integer: ${lengthB}`);
+  }
+  return (multModP(x2nModP(lengthB, 3), crcA >>> 0) ^ (crcB >>> 0)) >>> 0;
+}
+
+/**
+ * The open entry continued by data written apart (a shard's pieces of it): `piece` gives that
+ * data's CRC-32 and sizes as if it had started an entry of its own.
+ */
+export function appendEntryPiece(
+  entry: ZipEntryState,
+  piece: { crc: number; size: number; compressedSize: number },
+): ZipEntryState {
+  return {
+    ...entry,
+    crc: crc32Combine(entry.crc, piece.crc, piece.size),
+    compressedSize: entry.compressedSize + piece.compressedSize,
+    size: entry.size + piece.size,
+  };
+}
+
 /** The final empty deflate block and the data descriptor: the entry is complete. */
 export function endEntry(entry: ZipEntryState): { bytes: Uint8Array; entry: ZipEntry } {
   const last = new Uint8Array(deflateRawSync(new Uint8Array(0)));

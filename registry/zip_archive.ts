@@ -25,11 +25,15 @@ import {
   type ExporterInfo,
   type ExportQueryContext,
   type RecordId,
+  type ShardBound,
+  type ShardRange,
+  type ShardUnit,
   type StreamChunk,
   type StreamExporter,
   type StreamState,
 } from "./types.ts";
 import {
+  appendEntryPiece,
   beginEntry,
   centralDirectory,
   endEntry,
@@ -59,6 +63,9 @@ export interface ZipArchiveState {
   packedEntries: string;
   /** Exported records so far (what the format counts). */
   records: number;
+  // `pieceKeys` (a number, when present): keys a piece of a table member holds
+  // (ZipArchiveFormat.pieceKeys), fixed by the first chunk; absent: one piece a batch (an
+  // archive that does not shard, or a checkpoint written before pieces)
 }
 
 /** One batch of a table member. */
@@ -91,12 +98,26 @@ export interface ZipMember {
   name: string | null;
   /** The member's first bytes: a table's header; without `batch`, the whole member. */
   head?(ctx: ExportQueryContext, state: ZipArchiveState): string | Promise<string>;
-  /** The next batch after `afterId` (one statement), at most about `limit` rows. */
+  /**
+   * The next batch after `afterId` (one statement), at most about `limit` rows (keys: `rows`
+   * counts the keys read, whether or not each made a row of the member), none past `untilId`
+   * when given (a shard's end). A batch reads from the state only the cursor and values its own
+   * member writes (`extra`), so that a member can be written apart from the others.
+   */
   batch?(
     ctx: ExportQueryContext,
     state: ZipArchiveState,
     limit: number,
+    untilId?: RecordId | null,
   ): Promise<MemberBatch>;
+  /**
+   * Present on a table member that can be cut in shards: the key of its `every`-th,
+   * 2·`every`-th, … key in file order with the keys up to and including it
+   * (`StreamExporter.shardBounds`; one statement, the member's own predicate).
+   */
+  shardBounds?(ctx: ExportQueryContext, every: number): Promise<ShardBound[]>;
+  /** True for the member whose rows are the export's records (`dwca`'s `occurrence.txt`). */
+  holdsRecords?: boolean;
 }
 
 /** What a zip format declares; the driver adds extension and content type. */
@@ -109,6 +130,14 @@ export interface ZipArchiveFormat extends Omit<ExporterInfo, "extension" | "cont
   dataCard?: boolean;
   /** The format's own state fields and their values before the first member. */
   extra?: Record<string, StreamState>;
+  /**
+   * Set on the archives that shard: each table member is deflated in pieces of this many keys
+   * (at most the export's `EXPORT_BATCH_SIZE`), counted from the member's first key, a batch
+   * holding whole pieces; the bytes then depend on neither the byte-sized batches nor the
+   * shards, and a shard starting on a piece boundary writes the very pieces an unsharded
+   * export writes (docs/architecture.md, Sharded exports).
+   */
+  pieceKeys?: number;
 }
 
 const encoder = new TextEncoder();
@@ -202,14 +231,105 @@ async function archiveReadme(
   });
 }
 
+/** Keys a piece holds: the format's, at most the export's batch size (fixed at the start). */
+function piecesOf(format: ZipArchiveFormat, maxRecords: number | undefined): number | null {
+  if (format.pieceKeys === undefined) return null;
+  return Math.max(1, Math.min(format.pieceKeys, maxRecords ?? format.pieceKeys));
+}
+
+/** What one chunk of a table member read: its pieces, deflated, and what they carried. */
+interface TableRead {
+  /** The state after the batch (cursor, records and the member's `extra` moved on). */
+  state: ZipArchiveState;
+  /** Entry data written, each element one deflated piece. */
+  pieces: Uint8Array[];
+  entry: ZipEntryState;
+  /** Rows the batches' limits counted, and their bytes before deflating. */
+  rows: number;
+  weight: number;
+  records: number;
+  /** The member has no more rows (in the range). */
+  finished: boolean;
+}
+
+/**
+ * One chunk of a table member: batches of `pieceKeys` keys, each deflated as a piece of its
+ * own, while the rows read stay within `limit` (at least one piece); without `pieceKeys` (an
+ * archive that does not shard, or a checkpoint written before pieces) one batch of `limit`
+ * rows, one piece. Whole files a batch carries (`files`) are written as entries of their own
+ * through `files`.
+ */
+async function readTable(
+  member: ZipMember,
+  ctx: ExportQueryContext,
+  state: ZipArchiveState,
+  entry: ZipEntryState,
+  options: { limit: number; pieceKeys: number | null; untilId: RecordId | null },
+  files: (file: { name: string; data: Uint8Array }) => void,
+): Promise<TableRead> {
+  const { limit, pieceKeys, untilId } = options;
+  const size = pieceKeys ?? limit;
+  const pieces: Uint8Array[] = [];
+  let current = state;
+  let rows = 0;
+  let weight = 0;
+  let records = 0;
+  let finished = false;
+  do {
+    const batch = await member.batch!(ctx, current, size, untilId);
+    for (const file of batch.files ?? []) {
+      const data = bytesOf(file.data);
+      weight += data.length;
+      files({ name: file.name, data });
+    }
+    const data = bytesOf(batch.data);
+    weight += data.length;
+    if (data.length > 0) {
+      const written = writeEntryData(entry, data);
+      pieces.push(written.bytes);
+      entry = written.entry;
+    }
+    rows += batch.rows;
+    records += batch.records ?? 0;
+    finished = batch.rows < size && !batch.more;
+    current = {
+      ...current,
+      afterId: batch.lastId ?? current.afterId,
+      records: current.records + (batch.records ?? 0),
+      ...batch.extra,
+    };
+  } while (pieceKeys !== null && !finished && rows + size <= limit);
+  return { state: current, pieces, entry, rows, weight, records, finished };
+}
+
+/** What a unit of a sharded archive leaves in its side store: `unit.json`. */
+interface UnitRecord {
+  member: number;
+  crc: number;
+  size: number;
+  compressedSize: number;
+  records: number;
+  extra: Record<string, StreamState>;
+}
+
+const UNIT_OBJECT = "unit.json";
+
 /**
  * The exporter of a zip declaration. A chunk is at most one batch of one member: the first
  * chunk of a member opens its entry and writes its head; a member without `batch` ends there;
  * a batch of fewer than `limit` rows ends its member. Entries are deflated piece by piece
- * (`registry/zip.ts`), so no compressor state outlives a chunk.
+ * (`registry/zip.ts`), so no compressor state outlives a chunk. Entry times, and what a format
+ * dates with `modified`, are the export's request time (`ctx.card.createdAt`; outside an
+ * export, the stream's start), so that every shard of an export dates it alike.
+ *
+ * With `pieceKeys`, the archive shards member by member (`shardUnits`): a unit writes one table
+ * member's pieces for a range of its keys (a member without `shardBounds` whole), and
+ * `shardLayout` places the units between the bytes no unit writes — local headers, heads, the
+ * members without rows, the end of each entry with its CRC-32 combined from the units'
+ * ({@link crc32Combine}), the central directory — giving the unsharded archive byte for byte.
  */
 export function zipArchive(format: ZipArchiveFormat): StreamExporter {
-  const { members: declared, extra, dataCard, ...info } = format;
+  const { members: declared, extra, dataCard, pieceKeys: _pieceKeys, ...info } = format;
   const contents = dataCard ? [...(info.contents ?? []), README_ENTRY] : info.contents;
   const members: readonly ZipMember[] = dataCard
     ? [...declared, {
@@ -218,24 +338,23 @@ export function zipArchive(format: ZipArchiveFormat): StreamExporter {
         archiveReadme({ ...info, contents }, ctx, state),
     }]
     : declared;
-  return {
+  const initialState = (ctx?: ExportQueryContext): ZipArchiveState => ({
+    modified: ctx?.card?.createdAt ?? new Date().toISOString(),
+    step: 0,
+    entry: null,
+    afterId: 0,
+    offset: 0,
+    packedEntries: "",
+    records: 0,
+    ...extra,
+  });
+  const whole: StreamExporter = {
     ...info,
     contents,
     kind: "stream",
     extension: "zip",
     contentType: "application/zip",
-    initialState(): StreamState {
-      return {
-        modified: new Date().toISOString(),
-        step: 0,
-        entry: null,
-        afterId: 0,
-        offset: 0,
-        packedEntries: "",
-        records: 0,
-        ...extra,
-      } satisfies ZipArchiveState;
-    },
+    initialState,
     async next(ctx, raw, options): Promise<StreamChunk> {
       const state = raw as ZipArchiveState;
       if (state.step > members.length) return { data: "", records: 0, state, done: true };
@@ -249,6 +368,12 @@ export function zipArchive(format: ZipArchiveFormat): StreamExporter {
           done: true,
         };
       }
+      // pieces of a fixed number of keys, chosen once (a checkpoint without: one per batch)
+      const pieceKeys = state.step === 0 && state.entry === null && state.offset === 0
+        ? piecesOf(format, options.maxRecords ?? options.limit)
+        : typeof state.pieceKeys === "number"
+        ? state.pieceKeys
+        : null;
       const member = members[state.step];
       const parts: Uint8Array[] = [];
       let offset = state.offset;
@@ -274,10 +399,7 @@ export function zipArchive(format: ZipArchiveFormat): StreamExporter {
         closed.push(ended.entry);
         entry = null;
       };
-      let batch: MemberBatch | null = null;
-      // what the batch weighed before deflating: the batch sizing's measure (the rows the
-      // worker holds are the uncompressed ones, up to ~10× the deflated bytes for CSV tables)
-      let weight: number | undefined;
+      let read: TableRead | null = null;
       let finished: boolean;
       // a member's first chunk: its rows weigh nothing like the previous member's
       const opening = member.name !== null && entry === null;
@@ -286,44 +408,203 @@ export function zipArchive(format: ZipArchiveFormat): StreamExporter {
         if (member.head) write(await member.head(ctx, state));
         finished = member.batch === undefined;
       } else {
-        batch = await member.batch!(ctx, state, options.limit);
-        weight = 0;
-        for (const file of batch.files ?? []) {
-          open(file.name);
-          const data = bytesOf(file.data);
-          weight += data.length;
-          write(data);
-          close();
-        }
-        const data = bytesOf(batch.data);
-        weight += data.length;
-        if (data.length > 0) write(data);
-        finished = batch.rows < options.limit && !batch.more;
+        // a phase of whole files (name null) opens an entry of its own for each
+        const table = member.name !== null;
+        read = await readTable(
+          member,
+          ctx,
+          state,
+          entry ?? beginEntry("", { offset: 0, modified: state.modified }).entry,
+          { limit: options.limit, pieceKeys: table ? pieceKeys : null, untilId: null },
+          (file) => {
+            const inTable = entry;
+            open(file.name);
+            write(file.data);
+            close();
+            entry = inTable;
+          },
+        );
+        for (const piece of read.pieces) push(piece);
+        if (table) entry = read.entry;
+        finished = read.finished;
       }
       if (finished && entry !== null) close();
-      const records = batch?.records ?? 0;
-      const { entries: _listed, ...kept } = state as ListedState;
+      const moved = read?.state ?? state;
+      // a checkpoint's listed entries are packed with the next finished one
+      const { entries: _listed, ...kept } = moved as ListedState;
       const after: ZipArchiveState = {
-        ...(closed.length === 0 ? state : kept),
+        ...(closed.length === 0 ? moved : kept),
         ...(closed.length === 0 ? {} : {
           packedEntries: packEntries([...finishedEntries(state), ...closed]),
         }),
         step: finished ? state.step + 1 : state.step,
         entry,
-        afterId: finished ? 0 : batch?.lastId ?? state.afterId,
+        afterId: finished ? 0 : moved.afterId,
         offset,
-        records: state.records + records,
-        ...batch?.extra,
+        ...(pieceKeys === null ? {} : { pieceKeys }),
       };
       return {
         data: concat(parts),
-        records,
-        rows: batch?.rows ?? 0,
-        ...(weight === undefined ? {} : { bytes: weight }),
+        records: read?.records ?? 0,
+        rows: read?.rows ?? 0,
+        ...(read === null ? {} : { bytes: read.weight }),
         ...(opening && !finished ? { newTable: true } : {}),
         state: after,
         done: false,
       };
     },
   };
+  if (format.pieceKeys === undefined) return whole;
+
+  /** The stream of one unit: `range.member`'s pieces for its keys in the range. */
+  function unitStream(range: ShardRange): StreamExporter {
+    const index = range.member!;
+    const member = members[index];
+    if (!member?.batch || member.name === null) {
+      throw new RangeError(`member ${index} of ${info.key} has no rows to shard`);
+    }
+    const { shardUnits: _u, shardLayout: _l, shard: _s, ...rest } = sharded;
+    return {
+      ...rest,
+      sideObjects: true,
+      initialState: (ctx?: ExportQueryContext): StreamState => ({
+        ...initialState(ctx),
+        step: index,
+        entry: beginEntry(member.name!, { offset: 0, modified: "1980-01-01T00:00:00Z" }).entry,
+        afterId: range.afterId ?? 0,
+        pieceKeys: piecesOf(format, range.batchRecords),
+      }),
+      async next(ctx, raw, options): Promise<StreamChunk> {
+        const state = raw as ZipArchiveState;
+        if (state.step !== index) return { data: "", records: 0, state, done: true };
+        const read = await readTable(member, ctx, state, state.entry!, {
+          limit: options.limit,
+          pieceKeys: state.pieceKeys as number,
+          untilId: range.untilId,
+        }, () => {
+          throw new Error(`${info.key}: a sharded member cannot write whole files`);
+        });
+        const after: ZipArchiveState = { ...read.state, entry: read.entry };
+        if (read.finished) {
+          // the format's values this member wrote (the others' stay as they were)
+          const own: Record<string, StreamState> = {};
+          for (const [key, initial] of Object.entries(extra ?? {})) {
+            if (JSON.stringify(after[key]) !== JSON.stringify(initial)) own[key] = after[key];
+          }
+          const record: UnitRecord = {
+            member: index,
+            crc: read.entry.crc,
+            size: read.entry.size,
+            compressedSize: read.entry.compressedSize,
+            records: after.records,
+            extra: own,
+          };
+          if (!options.side) throw new Error(`${info.key}: a unit needs its side store`);
+          // stored before the chunk that ends the unit is returned (SideStore's rule)
+          await options.side.put(UNIT_OBJECT, encoder.encode(JSON.stringify(record)));
+          after.step = index + 1;
+        }
+        return {
+          data: concat(read.pieces),
+          records: read.records,
+          rows: read.rows,
+          bytes: read.weight,
+          state: after,
+          done: read.finished,
+        };
+      },
+    };
+  }
+
+  const sharded: StreamExporter = {
+    ...whole,
+    async shardUnits(ctx, plan): Promise<ShardUnit[]> {
+      const size = piecesOf(format, plan.maxRecords)!;
+      const every = Math.ceil(plan.every / size) * size;
+      const cutMembers = members.filter((m) => m.batch && m.shardBounds).length;
+      const wholeMembers = members.filter((m) => m.batch && !m.shardBounds).length;
+      const ranges = Math.max(
+        1,
+        Math.min(plan.wanted, Math.floor((MAX_UNITS - wholeMembers) / Math.max(1, cutMembers))),
+      );
+      const units: ShardUnit[] = [];
+      let cut = false;
+      for (const [index, member] of members.entries()) {
+        if (!member.batch) continue;
+        const bounds = member.shardBounds
+          ? (await member.shardBounds(ctx, every)).filter((b) => b.records < plan.totalRecords)
+            .slice(0, ranges - 1)
+          : [];
+        if (bounds.length > 0) cut = true;
+        let before = 0;
+        for (let k = 0; k <= bounds.length; k++) {
+          const last = k === bounds.length;
+          const upTo = last ? plan.totalRecords : bounds[k].records;
+          units.push({
+            member: index,
+            afterId: k === 0 ? null : bounds[k - 1].id,
+            untilId: last ? null : bounds[k].id,
+            records: member.holdsRecords ? Math.max(0, upTo - before) : 0,
+          });
+          before = upTo;
+        }
+      }
+      return cut ? units : [];
+    },
+    shard: unitStream,
+    async shardLayout(ctx, units): Promise<(number | Uint8Array)[]> {
+      const records: UnitRecord[] = [];
+      for (const [k, unit] of units.entries()) {
+        const stored = await unit.side.get(UNIT_OBJECT);
+        if (!stored) throw new Error(`${info.key}: unit ${k} left no ${UNIT_OBJECT}`);
+        records.push(JSON.parse(new TextDecoder().decode(stored)));
+      }
+      let state = initialState(ctx);
+      if (!ctx.card) throw new Error(`${info.key}: a sharded archive needs the export's facts`);
+      const layout: (number | Uint8Array)[] = [];
+      let glue: Uint8Array[] = [];
+      let offset = 0;
+      const push = (bytes: Uint8Array): void => {
+        glue.push(bytes);
+        offset += bytes.length;
+      };
+      const flush = (): void => {
+        if (glue.length > 0) layout.push(concat(glue));
+        glue = [];
+      };
+      const entries: ZipEntry[] = [];
+      for (const [index, member] of members.entries()) {
+        if (member.name === null) throw new Error(`${info.key}: a phase of files cannot shard`);
+        const begun = beginEntry(member.name, { offset, modified: state.modified });
+        push(begun.bytes);
+        let entry = begun.entry;
+        if (member.head) {
+          const written = writeEntryData(entry, bytesOf(await member.head(ctx, state)));
+          push(written.bytes);
+          entry = written.entry;
+        }
+        for (const [k, unit] of records.entries()) {
+          if (unit.member !== index) continue;
+          flush();
+          layout.push(k);
+          offset += units[k].bytes;
+          entry = appendEntryPiece(entry, unit);
+          state = { ...state, ...unit.extra, records: state.records + unit.records };
+        }
+        const ended = endEntry(entry);
+        push(ended.bytes);
+        entries.push(ended.entry);
+      }
+      push(centralDirectory(entries, { offset, modified: state.modified }));
+      flush();
+      return layout;
+    },
+  };
+  return sharded;
 }
+
+/**
+ * At most this many units a sharded archive (`activities/shards.ts` `MAX_SHARDS`): each member
+ * without bounds is one, the members with bounds share the rest.
+ */
+const MAX_UNITS = 64;

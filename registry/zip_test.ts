@@ -1,6 +1,14 @@
-import { inflateRawSync } from "node:zlib";
+import { crc32, inflateRawSync } from "node:zlib";
 import { assertEquals } from "../tests/assert.ts";
-import { beginEntry, centralDirectory, endEntry, entryLength, writeEntryData } from "./zip.ts";
+import {
+  appendEntryPiece,
+  beginEntry,
+  centralDirectory,
+  crc32Combine,
+  endEntry,
+  entryLength,
+  writeEntryData,
+} from "./zip.ts";
 
 const encoder = new TextEncoder();
 
@@ -67,4 +75,25 @@ Deno.test("zip: sizes and offsets over 4 GiB get ZIP64 records", () => {
     modified: "2024-06-01T12:00:00Z",
   });
   assertEquals(indexOfSignature(small, 0x06064b50), -1);
+});
+
+Deno.test("crc32Combine gives the CRC-32 of the concatenation from the parts' CRCs", () => {
+  const a = new TextEncoder().encode("occurrenceID\tscientificName\n1\tAgrotis ipsilon\n");
+  const b = new Uint8Array(70_001).map((_, i) => (i * 31 + 7) & 0xff);
+  const whole = new Uint8Array(a.length + b.length);
+  whole.set(a);
+  whole.set(b, a.length);
+  assertEquals(crc32Combine(crc32(a), crc32(b), b.length), crc32(whole) >>> 0);
+  assertEquals(crc32Combine(crc32(a), 0, 0), crc32(a) >>> 0);
+  assertEquals(crc32Combine(0, crc32(b), b.length), crc32(b) >>> 0);
+  // the entry state continued by a piece written apart: as if written in one entry
+  let entry = beginEntry("x.txt", { offset: 0, modified: "2026-01-01T00:00:00Z" }).entry;
+  entry = writeEntryData(entry, a).entry;
+  const apart = writeEntryData(
+    beginEntry("x.txt", { offset: 0, modified: "2026-01-01T00:00:00Z" }).entry,
+    b,
+  );
+  const joined = appendEntryPiece(entry, apart.entry);
+  const straight = writeEntryData(entry, b).entry;
+  assertEquals(joined, straight);
 });

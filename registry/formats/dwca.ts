@@ -23,7 +23,7 @@
  */
 import { decimalText, wgs84, xmlText } from "../encoding.ts";
 import { standingIdentification } from "../batch_sql.ts";
-import { occurrenceFilterKeys, occurrencePredicate } from "../filters.ts";
+import { keyShardBounds, occurrenceFilterKeys, occurrencePredicate } from "../filters.ts";
 import {
   batchDetectionSets,
   batchOccurrences,
@@ -48,6 +48,7 @@ import {
   type ImpossibleTimeCount,
   type RecordId,
   recordId,
+  type ShardBound,
   type StreamExporter,
   type StreamState,
 } from "../types.ts";
@@ -291,6 +292,20 @@ function hasEvent(ctx: ExportQueryContext): Fragment {
   return ctx.sql`o.event_id is not null`;
 }
 
+/**
+ * Keys (occurrences, events) in a deflated piece of a table of the archive
+ * (`ZipArchiveFormat.pieceKeys`): ~350 KB of `occurrence.txt`, well past deflate's 32 KiB window,
+ * so the pieces cost nothing in size; at most `EXPORT_BATCH_SIZE`.
+ */
+export const DWCA_PIECE_KEYS = 500;
+
+/** Shard bounds of `occurrence.txt` and `multimedia.txt`: occurrences with an event, by id. */
+function occurrenceBounds(ctx: ExportQueryContext, every: number): Promise<ShardBound[]> {
+  const keys = ctx.sql`select o.id from occurrences o
+    where ${occurrencePredicate(ctx)} and ${hasEvent(ctx)}`;
+  return keyShardBounds(ctx, keys, every);
+}
+
 /** Occurrences written to `occurrence.txt`: the shared predicate plus an event. */
 async function countRecords(ctx: ExportQueryContext): Promise<number> {
   const [row] = await ctx.sql<{ n: number }[]>`
@@ -398,11 +413,14 @@ async function occurrenceRows(
   ctx: ExportQueryContext,
   afterId: RecordId,
   limit: number,
+  untilId: RecordId | null = null,
 ): Promise<Record<string, unknown>[]> {
   const { sql } = ctx;
   const serviceZone = sql`${settingsOf(ctx).timeZone}::text`;
   return await sql`
-    ${occurrenceBatch(ctx, { afterId, limit }, { also: hasEvent(ctx) })}${batchDetectionSets(sql)}
+    ${occurrenceBatch(ctx, { afterId, limit, untilId }, { also: hasEvent(ctx) })}${
+    batchDetectionSets(sql)
+  }
     select
       o.id,
       o.event_id as "eventID",
@@ -441,10 +459,17 @@ async function occurrenceRows(
     order by batch.id`;
 }
 
+/**
+ * The multimedia rows of the next `limit` occurrences after `afterId` (up to `untilId`): 0–2
+ * rows each. `occurrences` counts every occurrence the batch read, one without any image
+ * included (its only row has no `n` and is not written), so that a batch of fewer than `limit`
+ * occurrences means the end and `lastId` moves past image-less ones.
+ */
 async function multimediaRows(
   ctx: ExportQueryContext,
   afterId: RecordId,
   limit: number,
+  untilId: RecordId | null = null,
 ): Promise<{ occurrences: number; lastId: RecordId | null; rows: Record<string, unknown>[] }> {
   const { sql } = ctx;
   // the best detection of each occurrence as a set over the batch (`batchDetectionSets`); the
@@ -452,7 +477,9 @@ async function multimediaRows(
   // times computed once per occurrence (`offset 0`: not repeated in every use the ISO text
   // makes of them)
   const rows = await sql`
-    ${occurrenceBatch(ctx, { afterId, limit }, { also: hasEvent(ctx) })}${batchDetectionSets(sql)}
+    ${occurrenceBatch(ctx, { afterId, limit, untilId }, { also: hasEvent(ctx) })}${
+    batchDetectionSets(sql)
+  }
     select o.id, o.event_id as "eventID", mm.*
     from ${batchOccurrences(ctx, { afterId })}
     left join bx on bx.occurrence_id = o.id
@@ -465,7 +492,7 @@ async function multimediaRows(
         ${sessionTime(sql, sql`bx.capture_timestamp`, sql`bx.capture_event_id`)} as capture_time
       offset 0
     ) tm
-    cross join lateral (values
+    left join lateral (select * from (values
       (1,
         case when bx.crop_path is not null
           then ${mediaUrl(sql, sql`bx.public_base_url`, sql`bx.crop_path`)} end,
@@ -479,14 +506,14 @@ async function multimediaRows(
         'Occurrence ' || o.id || ': capture ' || bx.capture_id,
         'Capture image holding the best detection of occurrence ' || o.id,
         ${isoTimestamp(sql, sql`tm.capture_time`, sql`tm.zone`)})
-    ) as mm(n, identifier, path, title, description, created)
-    where mm.identifier is not null
+    ) as v(n, identifier, path, title, description, created)
+      where v.identifier is not null) mm on true
     order by o.id, mm.n`;
   const ids = new Set(rows.map((row) => String(row.id)));
   return {
     occurrences: ids.size,
     lastId: rows.length === 0 ? null : recordId(rows[rows.length - 1].id),
-    rows: rows.map((row) => ({
+    rows: rows.filter((row) => row.n !== null).map(({ n: _n, ...row }) => ({
       ...row,
       type: "StillImage",
       format: /\.png$/i.test(String(row.path)) ? "image/png" : "image/jpeg",
@@ -631,23 +658,29 @@ export const dwca: StreamExporter = zipArchive({
     {
       name: "occurrence.txt",
       head: () => header(occurrenceColumns),
-      async batch(ctx, state, limit): Promise<MemberBatch> {
-        const rows = await occurrenceRows(ctx, state.afterId, limit);
+      async batch(ctx, state, limit, untilId): Promise<MemberBatch> {
+        const rows = await occurrenceRows(ctx, state.afterId, limit, untilId);
         return { ...tsvBatch(rows, occurrenceColumns), records: rows.length };
       },
+      shardBounds: occurrenceBounds,
+      holdsRecords: true,
     },
     {
       name: "multimedia.txt",
       head: () => header(multimediaColumns),
-      async batch(ctx, state, limit): Promise<MemberBatch> {
-        const batch = await multimediaRows(ctx, state.afterId, limit);
+      async batch(ctx, state, limit, untilId): Promise<MemberBatch> {
+        const batch = await multimediaRows(ctx, state.afterId, limit, untilId);
         const data = tsv(batch.rows, multimediaColumns);
         return { data, lastId: batch.lastId, rows: batch.occurrences };
       },
+      // keyed by the same occurrences, piece for piece
+      shardBounds: occurrenceBounds,
     },
     { name: "meta.xml", head: metaXml },
     { name: "eml.xml", head: emlDocument },
   ],
   // the coverage of the events written so far (`storeCoverage`), and how many (EML abstract)
   extra: { coverage: null, events: 0 },
+  // shards cut occurrence.txt and multimedia.txt by occurrence id; event.txt is one unit
+  pieceKeys: DWCA_PIECE_KEYS,
 });

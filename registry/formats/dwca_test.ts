@@ -7,7 +7,8 @@ import type { Sql } from "../../db/client.ts";
 import { seedDemo } from "../../db/seed_demo.ts";
 import { assert, assertEquals } from "../../tests/assert.ts";
 import { checkDwca, unzipText } from "../../tests/dwca.ts";
-import { assertResumable, drainStream } from "../../tests/stream_drain.ts";
+import { assertResumable, drainStream, memorySideStore } from "../../tests/stream_drain.ts";
+import { concat } from "../../storage/test_support.ts";
 import { serviceTest, testDatabase } from "../../tests/support.ts";
 import type { ExportFilters } from "../types.ts";
 import { dwca } from "./dwca.ts";
@@ -148,6 +149,68 @@ Deno.test({
           report.eml_bounds.westBoundingCoordinate <= report.eml_bounds.eastBoundingCoordinate,
         );
       }
+    } finally {
+      await sql.end();
+    }
+  },
+});
+
+Deno.test({
+  name: "dwca sharded member by member: the units and shardLayout make the unsharded bytes",
+  ...serviceTest,
+  async fn() {
+    const sql = testDatabase();
+    try {
+      const seed = await seedDemo(sql, { occurrences: 900, seed: 47 });
+      const card = {
+        exportId: 1,
+        filtersDisplay: {},
+        requestedBy: "tester",
+        createdAt: "2026-12-07T00:00:00.000Z",
+        downloadUrl: "http://127.0.0.1/api/v2/exports/1/download/",
+      };
+      const ctx = { sql, projectId: seed.project_id, filters: {}, card };
+      const B = 40; // EXPORT_BATCH_SIZE: pieces of 40 keys
+      const total = Number(await dwca.count(ctx));
+      const unsharded = await drainStream(dwca, ctx, { limit: 130, maxRecords: B });
+      const units = await dwca.shardUnits!(ctx, {
+        every: 200,
+        wanted: 5,
+        totalRecords: total,
+        maxRecords: B,
+      });
+      // event.txt whole, occurrence.txt and multimedia.txt in ranges on piece boundaries
+      assertEquals(units.filter((u) => u.member === 0).length, 1);
+      const ranges = units.filter((u) => u.member === 1).length;
+      assert(ranges >= 3, `${ranges} ranges`);
+      assertEquals(units.filter((u) => u.member === 2).length, ranges);
+      assertEquals(units.reduce((n, u) => n + u.records, 0), total);
+      const written: { bytes: Uint8Array; side: ReturnType<typeof memorySideStore> }[] = [];
+      for (const unit of units) {
+        const side = memorySideStore();
+        const range = {
+          ...unit,
+          recordsBefore: 0,
+          first: false,
+          last: false,
+          batchRecords: B,
+        };
+        // another batch size than the unsharded run: the pieces do not depend on it
+        const { bytes } = await drainStream(dwca.shard!(range), ctx, { limit: 75, side });
+        written.push({ bytes, side });
+      }
+      const layout = await dwca.shardLayout!(
+        ctx,
+        written.map((w) => ({ bytes: w.bytes.length, side: w.side })),
+      );
+      const file = concat(
+        ...layout.map((piece) => typeof piece === "number" ? written[piece].bytes : piece),
+      );
+      assertEquals(file.length, unsharded.bytes.length);
+      assertEquals(file, unsharded.bytes);
+      const report = await checkDwca(file);
+      assertEquals(report.testzip, null);
+      assertEquals(report.files["occurrence.txt"].rows, total);
     } finally {
       await sql.end();
     }
