@@ -531,8 +531,11 @@ export function zipArchive(format: ZipArchiveFormat): StreamExporter {
       let cut = false;
       for (const [index, member] of members.entries()) {
         if (!member.batch) continue;
+        // the records' member drops a bound that would leave its last range empty; another
+        // member's keys are not the records (an empty last range of it writes nothing)
         const bounds = member.shardBounds
-          ? (await member.shardBounds(ctx, every)).filter((b) => b.records < plan.totalRecords)
+          ? (await member.shardBounds(ctx, every))
+            .filter((b) => !member.holdsRecords || b.records < plan.totalRecords)
             .slice(0, ranges - 1)
           : [];
         if (bounds.length > 0) cut = true;

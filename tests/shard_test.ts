@@ -13,6 +13,7 @@ import { UTF8_BOM } from "../registry/encoding.ts";
 import { exporterFor, getExporter } from "../registry/mod.ts";
 import { assert, assertEquals } from "./assert.ts";
 import { type Harness, startHarness, workflowIdsOf } from "./harness.ts";
+import { readCamtrap } from "./camtrap.ts";
 import { checkDwca } from "./dwca.ts";
 import { readParquet } from "./parquet.ts";
 import { exportAllBatches } from "./record_export.ts";
@@ -46,10 +47,13 @@ const OCCURRENCE_AND_CAPTURE_CASES: FormatCase[] = [
   // occurrence id in pieces of the batch size; the headers, meta.xml, eml.xml, README.md and
   // the central directory composed around them
   ["dwca", {}],
+  // the same for a Camtrap DP package: deployments.csv whole, media.csv by capture id,
+  // observations.csv by occurrence id
+  ["camtrap_dp", {}],
 ];
 
 /** Formats compared byte for byte only (their bytes are not text). */
-const BINARY_FORMATS = new Set(["occurrences_parquet", "dwca"]);
+const BINARY_FORMATS = new Set(["occurrences_parquet", "dwca", "camtrap_dp"]);
 
 /**
  * The formats keyed by session and taxon: the small project has 9 sessions and a few dozen
@@ -115,6 +119,13 @@ async function assertSameBinary(
   if (!BINARY_FORMATS.has(format)) return;
   assertEquals(await sha256Hex(actual), await sha256Hex(expected), `${format}: bytes differ`);
   assertEquals(actual, expected);
+  if (format === "camtrap_dp") {
+    // frictionless against the Camtrap DP 1.0.2 profile and table schemas
+    const report = await readCamtrap(actual);
+    assertEquals([report.errors, report.profile_errors], [[], []]);
+    assert(report.rows.observations > 0 && report.rows.media > 0, JSON.stringify(report.rows));
+    return;
+  }
   if (format === "dwca") {
     // unzip -t and python-dwca-reader: every CRC (combined from the units') holds, and every
     // extension row links to its event
@@ -253,7 +264,7 @@ function smallProject(): Promise<SeedResult> {
 
 Deno.test({
   name:
-    "sharded exports (S3) are byte-identical to unsharded ones: CSV, CSV with BOM, JSON, NDJSON, captures, detections and tracks CSV, COCO, Darwin Core Archive",
+    "sharded exports (S3) are byte-identical to unsharded ones: CSV, CSV with BOM, JSON, NDJSON, captures, detections and tracks CSV, COCO, Darwin Core Archive, Camtrap DP",
   ...serviceTest,
   async fn() {
     const seed = await smallProject();
@@ -272,7 +283,7 @@ Deno.test({
 
 Deno.test({
   name:
-    "sharded exports (filesystem) are byte-identical to unsharded ones, captures, detections and tracks CSV, COCO and Darwin Core Archive too",
+    "sharded exports (filesystem) are byte-identical to unsharded ones, captures, detections and tracks CSV, COCO, Darwin Core Archive and Camtrap DP too",
   ...serviceTest,
   async fn() {
     const seed = await smallProject();
@@ -317,8 +328,7 @@ for (const storage of ["s3", "fs"] as const) {
 }
 
 Deno.test({
-  name:
-    "EXPORT_SHARD_RECORDS=0 never shards; stream formats without shardBounds are exported unsharded",
+  name: "EXPORT_SHARD_RECORDS=0 never shards; formats without shard bounds are exported unsharded",
   ...serviceTest,
   async fn() {
     const seed = await smallProject();
@@ -344,13 +354,14 @@ Deno.test({
     } finally {
       await h.close();
     }
-    const s = await startHarness({ storage: "fs", env: { EXPORT_SHARD_RECORDS: "40" } });
+    const s = await startHarness({ storage: "fs", env: { EXPORT_SHARD_RECORDS: "2" } });
     try {
-      // a Camtrap DP package (a zip) does not shard
-      const id = await createExport(s, seed, "camtrap_dp");
+      // one row per station (more than 2): deployments_csv declares no shard bounds
+      const id = await createExport(s, seed, "deployments_csv");
       const done = await s.waitForExport(id, seed.token);
       assertEquals(done.status, "SUCCESS");
-      assertEquals(await shardCount(s, id), 0, "a stream format was sharded");
+      assert((done.record_count as number) > 2, `${done.record_count} stations`);
+      assertEquals(await shardCount(s, id), 0, "a format without shard bounds was sharded");
       const bytes = await s.download(done.file_url as string);
       assertEquals(done.checksum, `sha256:${await sha256Hex(bytes)}`);
     } finally {

@@ -39,7 +39,7 @@
 import { stringify } from "csv-stringify/sync";
 import { decimalText, wgs84 } from "../encoding.ts";
 import { capturesOfBatch, standingIdentification } from "../batch_sql.ts";
-import { occurrenceFilterKeys, occurrencePredicate } from "../filters.ts";
+import { keyShardBounds, occurrenceFilterKeys, occurrencePredicate } from "../filters.ts";
 import {
   batchOccurrences,
   captureUrl,
@@ -57,6 +57,7 @@ import {
   type ImpossibleTimeCount,
   type RecordId,
   recordId,
+  type ShardBound,
   type StreamExporter,
 } from "../types.ts";
 import { type MemberBatch, zipArchive, type ZipArchiveState } from "../zip_archive.ts";
@@ -210,6 +211,12 @@ function plain(sql: postgres.Sql, value: Fragment): Fragment {
   return sql`(${value})::numeric::text`;
 }
 
+/**
+ * Keys (stations, captures, occurrences) in a deflated piece of a table of the package
+ * (`ZipArchiveFormat.pieceKeys`; at most `EXPORT_BATCH_SIZE`).
+ */
+export const CAMTRAP_PIECE_KEYS = 500;
+
 /** Exported occurrences: one statement. */
 async function countRecords(ctx: ExportQueryContext): Promise<number> {
   const [row] = await ctx.sql<{ n: number }[]>`
@@ -317,28 +324,51 @@ async function deploymentRows(
   });
 }
 
+/**
+ * The captures of `media.csv` (`source_images bs`): those holding a real box of an exported
+ * occurrence of their own station, within a day of their session.
+ */
+function exportedCapture(ctx: ExportQueryContext): Fragment {
+  const { sql } = ctx;
+  return sql`bs.project_id = ${ctx.projectId}
+    -- timestamp is required: a capture more than a day outside its session is left out
+    -- with its media observations (issue 23)
+    and ${withinSession(sql, sql`bs.timestamp`, sql`bs.event_id`)}
+    and exists (
+      select 1 from detections bd
+      where bd.source_image_id = bs.id and ${realBox(sql, sql`bd.bbox`)}
+        and (select true from occurrences o
+          where o.id = bd.occurrence_id and o.deployment_id = bs.deployment_id
+            and ${exported(ctx)})
+    )`;
+}
+
+/** Shard bounds of `media.csv`: its captures, by id. */
+function mediaBounds(ctx: ExportQueryContext, every: number): Promise<ShardBound[]> {
+  const keys = ctx.sql`select bs.id from source_images bs where ${exportedCapture(ctx)}`;
+  return keyShardBounds(ctx, keys, every);
+}
+
+/** Shard bounds of `observations.csv`: its occurrences, by id. */
+function observationBounds(ctx: ExportQueryContext, every: number): Promise<ShardBound[]> {
+  const keys = ctx.sql`select o.id from occurrences o where ${exported(ctx)}`;
+  return keyShardBounds(ctx, keys, every);
+}
+
 async function mediaRows(
   ctx: ExportQueryContext,
   afterId: RecordId,
   limit: number,
+  untilId: RecordId | null = null,
 ): Promise<Record<string, unknown>[]> {
   const { sql } = ctx;
   const zone = stationZone(sql, settingsOf(ctx), "sd");
   const url = captureUrl(sql, sql`s.public_base_url`, sql`s.path`);
+  const until = untilId === null ? sql`` : sql`and bs.id <= ${untilId}`;
   return await sql`
     with batch as (
       select bs.id from source_images bs
-      where bs.project_id = ${ctx.projectId} and bs.id > ${afterId}
-        -- timestamp is required: a capture more than a day outside its session is left out
-        -- with its media observations (issue 23)
-        and ${withinSession(sql, sql`bs.timestamp`, sql`bs.event_id`)}
-        and exists (
-          select 1 from detections bd
-          where bd.source_image_id = bs.id and ${realBox(sql, sql`bd.bbox`)}
-            and (select true from occurrences o
-              where o.id = bd.occurrence_id and o.deployment_id = bs.deployment_id
-                and ${exported(ctx)})
-        )
+      where bs.id > ${afterId} ${until} and ${exportedCapture(ctx)}
       order by bs.id
       limit ${limit}
     )
@@ -361,6 +391,7 @@ async function observationRows(
   ctx: ExportQueryContext,
   afterId: RecordId,
   limit: number,
+  untilId: RecordId | null = null,
 ): Promise<{ occurrences: number; lastId: RecordId | null; rows: Record<string, unknown>[] }> {
   const { sql } = ctx;
   const zone = stationZone(sql, settingsOf(ctx), "od");
@@ -375,7 +406,7 @@ async function observationRows(
     and (${x2} - ${x1}) / ms.width >= 1e-15 and (${y2} - ${y1}) / ms.height >= 1e-15)`;
   const norm = (value: Fragment): Fragment => sql`case when ${boxed} then ${plain(sql, value)} end`;
   const rows = await sql`
-    ${occurrenceBatch(ctx, { afterId, limit }, { also: publishable(ctx) })}
+    ${occurrenceBatch(ctx, { afterId, limit, untilId }, { also: publishable(ctx) })}
     select
       o.id,
       obs.*,
@@ -631,15 +662,16 @@ export const camtrapDp: StreamExporter = zipArchive({
     {
       name: "media.csv",
       head: () => header(mediaFields),
-      async batch(ctx, state, limit): Promise<MemberBatch> {
-        return csvBatch(await mediaRows(ctx, state.afterId, limit), mediaFields);
+      async batch(ctx, state, limit, untilId): Promise<MemberBatch> {
+        return csvBatch(await mediaRows(ctx, state.afterId, limit, untilId), mediaFields);
       },
+      shardBounds: mediaBounds,
     },
     {
       name: "observations.csv",
       head: () => header(observationFields),
-      async batch(ctx, state, limit): Promise<MemberBatch> {
-        const batch = await observationRows(ctx, state.afterId, limit);
+      async batch(ctx, state, limit, untilId): Promise<MemberBatch> {
+        const batch = await observationRows(ctx, state.afterId, limit, untilId);
         return {
           data: batch.rows.length > 0 ? csv(batch.rows, observationFields) : "",
           lastId: batch.lastId,
@@ -647,8 +679,13 @@ export const camtrapDp: StreamExporter = zipArchive({
           records: batch.occurrences,
         };
       },
+      shardBounds: observationBounds,
+      holdsRecords: true,
     },
     { name: "datapackage.json", head: (ctx, state) => descriptor(ctx, state as CamtrapState) },
   ],
   extra: { coverage: null },
+  // shards cut media.csv by capture and observations.csv by occurrence; deployments.csv is one
+  // unit (a row per station)
+  pieceKeys: CAMTRAP_PIECE_KEYS,
 });

@@ -2,7 +2,9 @@ import { assert, assertEquals } from "../../tests/assert.ts";
 import { readCamtrap } from "../../tests/camtrap.ts";
 import { assertResumable, drainStream } from "../../tests/stream_drain.ts";
 import { camtrapDp } from "./camtrap_dp.ts";
-import { smallProjectTest } from "./test_support.ts";
+import { seedDemo } from "../../db/seed_demo.ts";
+import { serviceTest, testDatabase } from "../../tests/support.ts";
+import { assertArchiveShardsCompose, smallProjectTest } from "./test_support.ts";
 
 smallProjectTest(
   "camtrap_dp: frictionless validates it (0 errors); links and counts match SQL; resume",
@@ -82,3 +84,36 @@ smallProjectTest(
     assertEquals(empty.rows, { deployments: 0, media: 0, observations: 0 });
   },
 );
+
+Deno.test({
+  name: "camtrap_dp sharded member by member: the units and shardLayout make the unsharded bytes",
+  ...serviceTest,
+  async fn() {
+    const sql = testDatabase();
+    try {
+      const seed = await seedDemo(sql, { occurrences: 900, seed: 53 });
+      const card = {
+        exportId: 2,
+        filtersDisplay: {},
+        requestedBy: "tester",
+        createdAt: "2026-12-07T01:00:00.000Z",
+        downloadUrl: "http://127.0.0.1/api/v2/exports/2/download/",
+      };
+      const ctx = { sql, projectId: seed.project_id, filters: {}, card };
+      const { file, units } = await assertArchiveShardsCompose(camtrapDp, ctx, {
+        batchRecords: 40,
+        every: 200,
+        wanted: 5,
+      });
+      // deployments.csv whole; media.csv by capture and observations.csv by occurrence, cut
+      assertEquals(units.filter((u) => u.member === 0).length, 1);
+      assert(units.filter((u) => u.member === 1).length >= 2, "media.csv not cut");
+      assert(units.filter((u) => u.member === 2).length >= 3, "observations.csv not cut");
+      const report = await readCamtrap(file);
+      assertEquals([report.errors, report.profile_errors], [[], []]);
+      assertEquals(report.rows.observations > 0 && report.rows.media > 0, true);
+    } finally {
+      await sql.end();
+    }
+  },
+});

@@ -7,12 +7,11 @@ import type { Sql } from "../../db/client.ts";
 import { seedDemo } from "../../db/seed_demo.ts";
 import { assert, assertEquals } from "../../tests/assert.ts";
 import { checkDwca, unzipText } from "../../tests/dwca.ts";
-import { assertResumable, drainStream, memorySideStore } from "../../tests/stream_drain.ts";
-import { concat } from "../../storage/test_support.ts";
+import { assertResumable, drainStream } from "../../tests/stream_drain.ts";
 import { serviceTest, testDatabase } from "../../tests/support.ts";
 import type { ExportFilters } from "../types.ts";
 import { dwca } from "./dwca.ts";
-import { smallProjectTest } from "./test_support.ts";
+import { assertArchiveShardsCompose, smallProjectTest } from "./test_support.ts";
 
 /** Counts by independent SQL: occurrences with an event, their events, their media. */
 async function expectedCounts(
@@ -170,44 +169,17 @@ Deno.test({
         downloadUrl: "http://127.0.0.1/api/v2/exports/1/download/",
       };
       const ctx = { sql, projectId: seed.project_id, filters: {}, card };
-      const B = 40; // EXPORT_BATCH_SIZE: pieces of 40 keys
       const total = Number(await dwca.count(ctx));
-      const unsharded = await drainStream(dwca, ctx, { limit: 130, maxRecords: B });
-      const units = await dwca.shardUnits!(ctx, {
+      const { file, units } = await assertArchiveShardsCompose(dwca, ctx, {
+        batchRecords: 40,
         every: 200,
         wanted: 5,
-        totalRecords: total,
-        maxRecords: B,
       });
       // event.txt whole, occurrence.txt and multimedia.txt in ranges on piece boundaries
       assertEquals(units.filter((u) => u.member === 0).length, 1);
       const ranges = units.filter((u) => u.member === 1).length;
       assert(ranges >= 3, `${ranges} ranges`);
       assertEquals(units.filter((u) => u.member === 2).length, ranges);
-      assertEquals(units.reduce((n, u) => n + u.records, 0), total);
-      const written: { bytes: Uint8Array; side: ReturnType<typeof memorySideStore> }[] = [];
-      for (const unit of units) {
-        const side = memorySideStore();
-        const range = {
-          ...unit,
-          recordsBefore: 0,
-          first: false,
-          last: false,
-          batchRecords: B,
-        };
-        // another batch size than the unsharded run: the pieces do not depend on it
-        const { bytes } = await drainStream(dwca.shard!(range), ctx, { limit: 75, side });
-        written.push({ bytes, side });
-      }
-      const layout = await dwca.shardLayout!(
-        ctx,
-        written.map((w) => ({ bytes: w.bytes.length, side: w.side })),
-      );
-      const file = concat(
-        ...layout.map((piece) => typeof piece === "number" ? written[piece].bytes : piece),
-      );
-      assertEquals(file.length, unsharded.bytes.length);
-      assertEquals(file, unsharded.bytes);
       const report = await checkDwca(file);
       assertEquals(report.testzip, null);
       assertEquals(report.files["occurrence.txt"].rows, total);

@@ -10,7 +10,8 @@ import { assertEquals } from "../../tests/assert.ts";
 import { createSmallProject, type SmallProject } from "../../tests/fixtures/small_project.ts";
 import { readWith } from "../../tests/readers.ts";
 import { exportAllBatches } from "../../tests/record_export.ts";
-import { drainStream } from "../../tests/stream_drain.ts";
+import { drainStream, memorySideStore } from "../../tests/stream_drain.ts";
+import { concat } from "../../storage/test_support.ts";
 import { shardStream } from "../stream.ts";
 import { requireEnv, serviceTest, testDatabase } from "../../tests/support.ts";
 import type {
@@ -18,6 +19,8 @@ import type {
   ExportQueryContext,
   RecordExporter,
   ShardBound,
+  ShardUnit,
+  SideStore,
   StreamExporter,
 } from "../types.ts";
 
@@ -192,4 +195,55 @@ export async function assertShardsAgree(
   }
   assertEquals(text, whole);
   return bounds.length + 1;
+}
+
+/**
+ * An archive sharded member by member (`StreamExporter.shardUnits`) against its unsharded
+ * bytes: drains the unsharded stream (pieces of `batchRecords` keys, batches of 130 rows), plans
+ * the units, drains each in batches of another size (75) with a side store of its own, and
+ * composes them with `shardLayout`; the file must be the unsharded bytes, and the units'
+ * records the export's count. `ctx` needs the export's facts (`card`: they date the archive).
+ * Returns the composed file and the units.
+ */
+export async function assertArchiveShardsCompose(
+  exporter: StreamExporter,
+  ctx: ExportQueryContext,
+  plan: { batchRecords: number; every: number; wanted: number },
+): Promise<{ file: Uint8Array; units: ShardUnit[] }> {
+  const total = Number(await exporter.count(ctx));
+  const unsharded = await drainStream(exporter, ctx, {
+    limit: 130,
+    maxRecords: plan.batchRecords,
+  });
+  const units = await exporter.shardUnits!(ctx, {
+    every: plan.every,
+    wanted: plan.wanted,
+    totalRecords: total,
+    maxRecords: plan.batchRecords,
+  });
+  assertEquals(units.reduce((n, u) => n + u.records, 0), total);
+  const written: { bytes: Uint8Array; side: SideStore }[] = [];
+  for (const unit of units) {
+    const side = memorySideStore();
+    const range = {
+      ...unit,
+      recordsBefore: 0,
+      first: false,
+      last: false,
+      batchRecords: plan.batchRecords,
+    };
+    // another batch size than the unsharded run: the pieces do not depend on it
+    const { bytes } = await drainStream(exporter.shard!(range), ctx, { limit: 75, side });
+    written.push({ bytes, side });
+  }
+  const layout = await exporter.shardLayout!(
+    ctx,
+    written.map((w) => ({ bytes: w.bytes.length, side: w.side })),
+  );
+  const file = concat(
+    ...layout.map((piece) => typeof piece === "number" ? written[piece].bytes : piece),
+  );
+  assertEquals(file.length, unsharded.bytes.length);
+  assertEquals(file, unsharded.bytes);
+  return { file, units };
 }
