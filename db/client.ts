@@ -15,8 +15,9 @@ export function parseBigint(text: string): number | string {
 }
 
 /**
- * Opens a connection pool; bigint columns come back exactly ({@link parseBigint}), JIT is off and
- * every execution of a prepared statement is planned with its parameters.
+ * Opens a connection pool; bigint columns come back exactly ({@link parseBigint}), JIT is off,
+ * every execution of a prepared statement is planned with its parameters, and random page reads
+ * are costed as on solid-state storage (`random_page_cost` 1.1).
  */
 export function connectDatabase(url: string, options: { max?: number } = {}): Sql {
   return postgres(url, {
@@ -31,6 +32,14 @@ export function connectDatabase(url: string, options: { max?: number } = {}): Sq
       // on a 100k project: 0.8 s → 25 s from the 7th batch on). Plan each execution with its
       // values (PostgreSQL docs, `plan_cache_mode`).
       plan_cache_mode: "force_custom_plan",
+      // the cost of a random page read relative to a sequential one: PostgreSQL's default, 4,
+      // models spinning disks; its docs suggest ~1.1 for solid-state storage or data that is
+      // cached (runtime-config-query, `random_page_cost`). At 4 the planner scans a small
+      // table (`events`, a few hundred rows) rather than probe its primary key, once per
+      // detection in every session-time check (`registry/time_sql.ts`): on the 100k bench,
+      // `camtrap_dp`'s statements took 65 s in one pass, 37 s at 1.1, `dwca`'s 30 → 18 s,
+      // `tracks_csv`'s 16 → 11 s, the simple CSV's unchanged (docs/benchmarks.md)
+      random_page_cost: "1.1",
     },
     types: {
       bigint: {

@@ -334,13 +334,16 @@ function exportedCapture(ctx: ExportQueryContext): Fragment {
     -- timestamp is required: a capture more than a day outside its session is left out
     -- with its media observations (issue 23)
     and ${withinSession(sql, sql`bs.timestamp`, sql`bs.event_id`)}
-    and exists (
-      select 1 from detections bd
+    -- a subplan per capture, not a semi-join: near the end of the captures the planner
+    -- expected few left and hashed every detection of the table for each batch (~300 ms)
+    and coalesce((
+      select true from detections bd
       where bd.source_image_id = bs.id and ${realBox(sql, sql`bd.bbox`)}
         and (select true from occurrences o
           where o.id = bd.occurrence_id and o.deployment_id = bs.deployment_id
             and ${exported(ctx)})
-    )`;
+      limit 1
+    ), false)`;
 }
 
 /** Shard bounds of `media.csv`: its captures, by id. */
