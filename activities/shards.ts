@@ -2,20 +2,24 @@
  * The sharded export (docs/architecture.md, Sharded exports): plan the shards, export each into its own object,
  * compose them into the file, discard them.
  */
+import { ApplicationFailure } from "@temporalio/common";
 import { createSHA256 } from "hash-wasm";
 import {
   appendJobLog,
+  applyJobProgress,
   exportOptions,
   type ExportRow,
+  putStageParam,
   recordedSourceVersions,
   setStage,
   STAGES,
   updateJobProgress,
 } from "../db/exports.ts";
+import { inTransaction } from "../db/transaction.ts";
 import { sameSourceVersions } from "../db/snapshot.ts";
 import { exporterFor, getExporter, supportedFormats } from "../registry/mod.ts";
 import { shardStream, withByteOrderMark } from "../registry/stream.ts";
-import type { Exporter, ShardBound } from "../registry/types.ts";
+import { type Exporter, ExportRefusedError, type ShardBound } from "../registry/types.ts";
 import type { ExportAccess } from "./export_access.ts";
 import { exportNotFound, unknownFormat } from "./failures.ts";
 import { shardPrefix } from "./file_keys.ts";
@@ -47,28 +51,49 @@ export function createShardActivities(access: ExportAccess) {
   }
 
   /** Records one shard's records; `records_exported` is the sum over the shards. */
+  /**
+   * Records one shard's records and images left out (null: a format without images), in one
+   * transaction that holds the job row: `records_exported` and the export's `skipped_count` are
+   * the sums over the shards.
+   */
   async function reportShardProgress(
     exportId: number,
     shard: number,
     records: number,
+    skipped: number | null,
   ): Promise<void> {
     const [found] = await sql`select 1 from data_exports where id = ${exportId}`;
     if (!found) throw exportNotFound(exportId);
-    await updateJobProgress(sql, exportId, (progress) => {
-      const stage = progress.stages.find((s) => s.key === STAGES.export.key) as
-        | { shard_records?: Record<string, number> }
-        | undefined;
-      if (!stage) return;
-      const counts = stage.shard_records ??= {};
-      counts[String(shard)] = records;
-      const sum = Object.values(counts).reduce((a, b) => a + b, 0);
-      const total = progress.stages.find((s) => s.key === STAGES.export.key)?.params
-        .find((p) => p.key === "total_records")?.value;
-      setStage(progress, STAGES.export.key, {
-        status: "STARTED",
-        progress: typeof total === "number" && total > 0 ? sum / total : 0,
-        params: { records_exported: sum },
+    await inTransaction(sql, async (tx) => {
+      let skippedSum: number | null = null;
+      await applyJobProgress(tx, exportId, (progress) => {
+        const stage = progress.stages.find((s) => s.key === STAGES.export.key) as
+          | { shard_records?: Record<string, number>; shard_skipped?: Record<string, number> }
+          | undefined;
+        if (!stage) return;
+        const counts = stage.shard_records ??= {};
+        counts[String(shard)] = records;
+        const sum = Object.values(counts).reduce((a, b) => a + b, 0);
+        const total = progress.stages.find((s) => s.key === STAGES.export.key)?.params
+          .find((p) => p.key === "total_records")?.value;
+        setStage(progress, STAGES.export.key, {
+          status: "STARTED",
+          progress: typeof total === "number" && total > 0 ? sum / total : 0,
+          params: { records_exported: sum },
+        });
+        if (skipped === null && stage.shard_skipped === undefined) return;
+        const lefts = stage.shard_skipped ??= {};
+        if (skipped !== null) lefts[String(shard)] = skipped;
+        skippedSum = Object.values(lefts).reduce((a, b) => a + b, 0);
+        putStageParam(progress, STAGES.export.key, {
+          key: "skipped_count",
+          name: "Number of images left out (skipped.csv)",
+          value: skippedSum,
+        });
       });
+      if (skippedSum !== null) {
+        await tx`update data_exports set skipped_count = ${skippedSum} where id = ${exportId}`;
+      }
     });
   }
 
@@ -240,7 +265,8 @@ export function createShardActivities(access: ExportAccess) {
           }
           return shard.records;
         },
-        progress: (records) => reportShardProgress(row.id, shard.index, records),
+        progress: (records, _total, skipped) =>
+          reportShardProgress(row.id, shard.index, records, skipped),
       });
       const { size } = await keepAlive(() => storage.completeUpload(file.upload));
       return { index: shard.index, key: shard.key, bytes: size, records: file.records };
@@ -300,7 +326,11 @@ export function createShardActivities(access: ExportAccess) {
             side: objectSideStore(storage, sidePrefix(input.prefix, s.index)),
           }));
           const layout: (number | Uint8Array)[] = shardLayout
-            ? await shardLayout(await queryContext(row), units)
+            ? await shardLayout(await queryContext(row), units).catch((error) => {
+              // the shards together cannot make the file (too many images left out)
+              if (!(error instanceof ExportRefusedError)) throw error;
+              throw ApplicationFailure.nonRetryable(error.message, "ExportRefused");
+            })
             : shardTail
             ? [...ordered.keys(), await shardTail(units)]
             : [...ordered.keys()];

@@ -24,6 +24,7 @@ import {
 
 export {
   appendJobLog,
+  applyJobProgress,
   ENDED_STATUSES,
   type ExportStatus,
   initialProgress,

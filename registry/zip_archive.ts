@@ -305,11 +305,23 @@ async function readTable(
 /** What a unit of a sharded archive leaves in its side store: `unit.json`. */
 interface UnitRecord {
   member: number;
+  /** A table's unit: CRC-32 and sizes of its pieces (0 for a phase of whole files). */
   crc: number;
   size: number;
   compressedSize: number;
   records: number;
+  /** The format's values the unit wrote (a list: its own items, appended to the others'). */
   extra: Record<string, StreamState>;
+  /** A phase's unit: its entries, packed, at offsets from the unit's start ("" for none). */
+  entries: string;
+}
+
+/**
+ * The state's value `key` after a unit's: a list the unit grew is appended to what the units
+ * before it listed (`skipped`); any other value replaces it (one unit writes it).
+ */
+function mergedValue(before: StreamState, unit: StreamState): StreamState {
+  return Array.isArray(before) && Array.isArray(unit) ? [...before, ...unit] : unit;
 }
 
 const UNIT_OBJECT = "unit.json";
@@ -454,15 +466,21 @@ export function zipArchive(format: ZipArchiveFormat): StreamExporter {
       };
     },
   };
-  if (format.pieceKeys === undefined) return whole;
+  // an archive shards when a member declares bounds; its tables then need pieces, else their
+  // bytes would follow the batches
+  if (!members.some((m) => m.shardBounds)) return whole;
+  if (format.pieceKeys === undefined && members.some((m) => m.name !== null && m.batch)) {
+    throw new Error(`${info.key}: an archive with tables shards only with pieceKeys`);
+  }
 
   /** The stream of one unit: `range.member`'s pieces for its keys in the range. */
   function unitStream(range: ShardRange): StreamExporter {
     const index = range.member!;
     const member = members[index];
-    if (!member?.batch || member.name === null) {
-      throw new RangeError(`member ${index} of ${info.key} has no rows to shard`);
-    }
+    if (!member?.batch) throw new RangeError(`member ${index} of ${info.key} has no batches`);
+    // a table's unit writes pieces of its one entry; a phase's unit whole entries of its own,
+    // at offsets from the unit's start, listed in its state like an archive's
+    const table = member.name !== null;
     const { shardUnits: _u, shardLayout: _l, shard: _s, ...rest } = sharded;
     return {
       ...rest,
@@ -470,21 +488,51 @@ export function zipArchive(format: ZipArchiveFormat): StreamExporter {
       initialState: (ctx?: ExportQueryContext): StreamState => ({
         ...initialState(ctx),
         step: index,
-        entry: beginEntry(member.name!, { offset: 0, modified: "1980-01-01T00:00:00Z" }).entry,
+        entry: table
+          ? beginEntry(member.name!, { offset: 0, modified: "1980-01-01T00:00:00Z" }).entry
+          : null,
         afterId: range.afterId ?? 0,
-        pieceKeys: piecesOf(format, range.batchRecords),
+        ...(table ? { pieceKeys: piecesOf(format, range.batchRecords) } : {}),
       }),
       async next(ctx, raw, options): Promise<StreamChunk> {
         const state = raw as ZipArchiveState;
         if (state.step !== index) return { data: "", records: 0, state, done: true };
-        const read = await readTable(member, ctx, state, state.entry!, {
-          limit: options.limit,
-          pieceKeys: state.pieceKeys as number,
-          untilId: range.untilId,
-        }, () => {
-          throw new Error(`${info.key}: a sharded member cannot write whole files`);
-        });
-        const after: ZipArchiveState = { ...read.state, entry: read.entry };
+        const parts: Uint8Array[] = [];
+        let offset = state.offset;
+        const closed: ZipEntry[] = [];
+        const read = await readTable(
+          member,
+          ctx,
+          state,
+          state.entry ?? beginEntry("", { offset: 0, modified: state.modified }).entry,
+          {
+            limit: options.limit,
+            pieceKeys: table ? state.pieceKeys as number : null,
+            untilId: range.untilId,
+          },
+          (file) => {
+            const begun = beginEntry(file.name, { offset, modified: state.modified });
+            const written = writeEntryData(begun.entry, file.data);
+            const ended = endEntry(written.entry);
+            for (const bytes of [begun.bytes, written.bytes, ended.bytes]) {
+              parts.push(bytes);
+              offset += bytes.length;
+            }
+            closed.push(ended.entry);
+          },
+        );
+        for (const piece of read.pieces) {
+          parts.push(piece);
+          offset += piece.length;
+        }
+        const after: ZipArchiveState = {
+          ...read.state,
+          entry: table ? read.entry : null,
+          offset,
+          ...(closed.length === 0 ? {} : {
+            packedEntries: packEntries([...finishedEntries(state), ...closed]),
+          }),
+        };
         if (read.finished) {
           // the format's values this member wrote (the others' stay as they were)
           const own: Record<string, StreamState> = {};
@@ -493,11 +541,12 @@ export function zipArchive(format: ZipArchiveFormat): StreamExporter {
           }
           const record: UnitRecord = {
             member: index,
-            crc: read.entry.crc,
-            size: read.entry.size,
-            compressedSize: read.entry.compressedSize,
+            crc: table ? read.entry.crc : 0,
+            size: table ? read.entry.size : 0,
+            compressedSize: table ? read.entry.compressedSize : 0,
             records: after.records,
             extra: own,
+            entries: after.packedEntries,
           };
           if (!options.side) throw new Error(`${info.key}: a unit needs its side store`);
           // stored before the chunk that ends the unit is returned (SideStore's rule)
@@ -505,7 +554,7 @@ export function zipArchive(format: ZipArchiveFormat): StreamExporter {
           after.step = index + 1;
         }
         return {
-          data: concat(read.pieces),
+          data: concat(parts),
           records: read.records,
           rows: read.rows,
           bytes: read.weight,
@@ -519,7 +568,7 @@ export function zipArchive(format: ZipArchiveFormat): StreamExporter {
   const sharded: StreamExporter = {
     ...whole,
     async shardUnits(ctx, plan): Promise<ShardUnit[]> {
-      const size = piecesOf(format, plan.maxRecords)!;
+      const size = piecesOf(format, plan.maxRecords) ?? 1;
       const every = Math.ceil(plan.every / size) * size;
       const cutMembers = members.filter((m) => m.batch && m.shardBounds).length;
       const wholeMembers = members.filter((m) => m.batch && !m.shardBounds).length;
@@ -576,8 +625,28 @@ export function zipArchive(format: ZipArchiveFormat): StreamExporter {
         glue = [];
       };
       const entries: ZipEntry[] = [];
+      const merge = (unit: UnitRecord): void => {
+        const values: Record<string, StreamState> = {};
+        for (const [key, value] of Object.entries(unit.extra)) {
+          values[key] = mergedValue(state[key], value);
+        }
+        state = { ...state, ...values, records: state.records + unit.records };
+      };
       for (const [index, member] of members.entries()) {
-        if (member.name === null) throw new Error(`${info.key}: a phase of files cannot shard`);
+        if (member.name === null) {
+          // a phase of whole files: each unit's entries, moved to where the unit lands
+          for (const [k, unit] of records.entries()) {
+            if (unit.member !== index) continue;
+            flush();
+            layout.push(k);
+            for (const entry of unpackEntries(unit.entries ?? "")) {
+              entries.push({ ...entry, offset: entry.offset + offset });
+            }
+            offset += units[k].bytes;
+            merge(unit);
+          }
+          continue;
+        }
         const begun = beginEntry(member.name, { offset, modified: state.modified });
         push(begun.bytes);
         let entry = begun.entry;
@@ -592,7 +661,7 @@ export function zipArchive(format: ZipArchiveFormat): StreamExporter {
           layout.push(k);
           offset += units[k].bytes;
           entry = appendEntryPiece(entry, unit);
-          state = { ...state, ...unit.extra, records: state.records + unit.records };
+          merge(unit);
         }
         const ended = endEntry(entry);
         push(ended.bytes);

@@ -8,11 +8,15 @@
  */
 import { assert, assertEquals } from "./assert.ts";
 import { createUser } from "./fixtures/access.ts";
-import { jobLogs } from "../db/exports.ts";
+import { findExport, jobLogs } from "../db/exports.ts";
+import { exportCardFacts } from "../activities/export_access.ts";
+import { yoloDataset } from "../registry/formats/yolo_dataset.ts";
+import { drainStream } from "./stream_drain.ts";
 import { withProcesses } from "./faults_support.ts";
 import {
   assertSkippedCount,
   countingListener,
+  imageQueryContext,
   readYolo,
   seedCrops,
   slowProxy,
@@ -125,76 +129,166 @@ Deno.test({
 });
 
 Deno.test({
-  name: "yolo_dataset: kill -9 the worker mid-frames; it resumes to the same entries",
+  name:
+    "yolo_dataset in shards (S3): byte for byte the unsharded archive; too many skips fail it when composed",
   ...serviceTest,
   async fn() {
     const listener = countingListener();
-    // 150 ms per image, one at a time, 2 frames a batch: the frames take about 2 s
-    const proxy = slowProxy(150);
-    const host = new URL(proxy.url).host;
+    const host = new URL(requireEnv("TEST_S3_ENDPOINT")).host;
+    // 14 captures: shards of 4 frames (and the classes phase apart)
+    const h = await startHarness({
+      storage: "s3",
+      batchSize: 4,
+      env: { SOURCE_IMAGE_HOSTS: host, IMAGE_FETCH_ATTEMPTS: "2", EXPORT_SHARD_RECORDS: "4" },
+    });
     try {
-      await withProcesses({
-        batchSize: 2,
-        storage: "fs",
-        env: { SOURCE_IMAGE_HOSTS: host, IMAGE_FETCH_CONCURRENCY: "1", IMAGE_FETCH_ATTEMPTS: "2" },
-      }, async (h, spawn) => {
-        const seed = await seedCrops(h.sql, listener.port, { via: proxy.url });
-        const [, token] = await createUser(h.sql, "yolo", true);
-        const create = async (): Promise<number> => {
-          const res = await h.api("POST", "/api/v2/exports/", {
-            token,
-            body: {
-              project: seed.projectId,
-              format: "yolo_dataset",
-              force: true,
-              options: { max_skipped_fraction: 0.3 },
-            },
-          });
-          assertEquals(res.status, 201, await res.clone().text());
-          return (await res.json()).id;
-        };
-        let worker = await spawn("reference");
-        const before = proxy.requests();
-        const reference = await h.waitForExport(await create(), token, 120_000);
-        assertEquals(reference.status, "SUCCESS", String(reference.error));
-        const clean = proxy.requests() - before;
-
-        const id = await create();
-        const started = proxy.requests();
-        const deadline = Date.now() + 60_000;
-        while (proxy.requests() - started < clean / 2) {
-          assert(Date.now() < deadline, "the export did not reach half its images");
-          await new Promise((resolve) => setTimeout(resolve, 20));
-        }
-        await worker.kill();
-        worker = await spawn("after-kill");
-        const done = await h.waitForExport(id, token, 120_000);
-        assertEquals(done.status, "SUCCESS", String(done.error));
-        const fetched = proxy.requests() - started;
-        const logs = (await jobLogs(h.sql, id)).map((l) => l.message);
-        assert(logs.some((m) => m.startsWith("resumed at")), logs.join("\n"));
-        // the images of the batches before the checkpoint are not fetched again: at most the
-        // few batches after the last delivered checkpoint are
-        assert(fetched < clean + clean / 2, `fetched ${fetched} images, ${clean} uninterrupted`);
-        assertEquals(done.record_count, reference.record_count);
-
-        const boxes = await storedBoxes(h.sql, seed.projectId);
-        const [a, b] = [
-          await readYolo(await h.download(reference.file_url as string), boxes),
-          await readYolo(await h.download(done.file_url as string), boxes),
-        ];
-        // README.md dates the export by its own start: every other entry is the same
-        const entries = (digests: Record<string, string>) =>
-          Object.entries(digests).filter(([name]) => name !== "README.md");
-        assertEquals(entries(b.digests), entries(a.digests));
-        assertSkippedCount(done, b.skipped.length);
-        assertEquals(b.checked, 40);
-        assertEquals(b.problems, []);
-        assertEquals(listener.connections(), 0);
+      const seed = await seedCrops(h.sql, listener.port);
+      const [, token] = await createUser(h.sql, "yolo-shards", true);
+      const create = async (options: Record<string, unknown>): Promise<number> => {
+        const res = await h.api("POST", "/api/v2/exports/", {
+          token,
+          body: { project: seed.projectId, format: "yolo_dataset", force: true, options },
+        });
+        assertEquals(res.status, 201, await res.clone().text());
+        return (await res.json()).id;
+      };
+      const options = { max_skipped_fraction: 0.3 };
+      const id = await create(options);
+      const done = await h.waitForExport(id, token, 120_000);
+      assertEquals(done.status, "SUCCESS", String(done.error));
+      const split = (await jobLogs(h.sql, id)).map((l) => l.message)
+        .find((m) => m.startsWith("export split into"));
+      assert(split && Number(/into (\d+) shards/.exec(split)![1]) >= 4, String(split));
+      const bytes = await h.download(done.file_url as string);
+      const row = (await findExport(h.sql, id))!;
+      const ctx = {
+        ...imageQueryContext(h.sql, seed, options),
+        card: exportCardFacts(row, h.config.publicBaseUrl),
+      };
+      const unsharded = await drainStream(yoloDataset, ctx, {
+        limit: 50,
+        maxRecords: h.config.exportBatchSize,
       });
+      assertEquals(bytes.length, unsharded.bytes.length);
+      assertEquals(bytes, unsharded.bytes);
+      assertEquals(done.record_count, 10);
+      const report = await readYolo(bytes, await storedBoxes(h.sql, seed.projectId));
+      assertEquals(report.problems, []);
+      assertEquals(report.frames.length, 10);
+      assertSkippedCount(done, report.skipped.length);
+      assertEquals(
+        (await h.storage.listObjects("exports/")).filter((k) => k.includes("/shards/")),
+        [],
+        "shard objects left behind",
+      );
+
+      // 4 of 14 left out, more than 0.2: a readable FAILURE (by a shard or by the composition)
+      const refused = await h.waitForExport(
+        await create({ max_skipped_fraction: 0.2 }),
+        token,
+        120_000,
+      );
+      assertEquals(refused.status, "FAILURE");
+      assert(
+        /too many frames left out: \d+ of 14 captures \(more than max_skipped_fraction 0\.2\)/
+          .test(String(refused.error)),
+        String(refused.error),
+      );
+      assertEquals(listener.connections(), 0);
     } finally {
+      await h.close();
       listener.close();
-      await proxy.close();
     }
   },
 });
+
+for (const sharded of [false, true]) {
+  Deno.test({
+    name: `yolo_dataset${
+      sharded ? " in shards of 6 frames" : ""
+    }: kill -9 the worker mid-frames; it resumes to the same entries`,
+    ...serviceTest,
+    async fn() {
+      const listener = countingListener();
+      // 150 ms per image, one at a time, 2 frames a batch: the frames take about 2 s
+      const proxy = slowProxy(150);
+      const host = new URL(proxy.url).host;
+      try {
+        await withProcesses({
+          batchSize: 2,
+          storage: "fs",
+          env: {
+            SOURCE_IMAGE_HOSTS: host,
+            IMAGE_FETCH_CONCURRENCY: "1",
+            IMAGE_FETCH_ATTEMPTS: "2",
+            ...(sharded ? { EXPORT_SHARD_RECORDS: "6" } : {}),
+          },
+        }, async (h, spawn) => {
+          const seed = await seedCrops(h.sql, listener.port, { via: proxy.url });
+          const [, token] = await createUser(h.sql, "yolo", true);
+          const create = async (): Promise<number> => {
+            const res = await h.api("POST", "/api/v2/exports/", {
+              token,
+              body: {
+                project: seed.projectId,
+                format: "yolo_dataset",
+                force: true,
+                options: { max_skipped_fraction: 0.3 },
+              },
+            });
+            assertEquals(res.status, 201, await res.clone().text());
+            return (await res.json()).id;
+          };
+          let worker = await spawn("reference");
+          const before = proxy.requests();
+          const reference = await h.waitForExport(await create(), token, 120_000);
+          assertEquals(reference.status, "SUCCESS", String(reference.error));
+          const clean = proxy.requests() - before;
+
+          const id = await create();
+          const started = proxy.requests();
+          const deadline = Date.now() + 60_000;
+          while (proxy.requests() - started < clean / 2) {
+            assert(Date.now() < deadline, "the export did not reach half its images");
+            await new Promise((resolve) => setTimeout(resolve, 20));
+          }
+          await worker.kill();
+          worker = await spawn("after-kill");
+          const done = await h.waitForExport(id, token, 120_000);
+          assertEquals(done.status, "SUCCESS", String(done.error));
+          const fetched = proxy.requests() - started;
+          const logs = (await jobLogs(h.sql, id)).map((l) => l.message);
+          // unsharded: "resumed at …"; sharded: "shard k resumed at …", and split at all
+          assert(logs.some((m) => /^(shard \d+ )?resumed at/.test(m)), logs.join("\n"));
+          const split = logs.find((m) => m.startsWith("export split into"));
+          assertEquals(split !== undefined, sharded);
+          // the images of the batches before the checkpoint are not fetched again: at most the
+          // few batches after the last delivered checkpoint are; sharded, those of each shard
+          // of the frames (all but the classes phase), each in flight at the kill: its batch
+          // and the one whose checkpoint was not delivered yet (2 batches of 2 frames)
+          const frameShards = split ? Number(/into (\d+) shards/.exec(split)![1]) - 1 : 0;
+          const bound = sharded ? clean + frameShards * 4 : clean + clean / 2;
+          assert(fetched < bound, `fetched ${fetched} images, ${clean} uninterrupted`);
+          assertEquals(done.record_count, reference.record_count);
+
+          const boxes = await storedBoxes(h.sql, seed.projectId);
+          const [a, b] = [
+            await readYolo(await h.download(reference.file_url as string), boxes),
+            await readYolo(await h.download(done.file_url as string), boxes),
+          ];
+          // README.md dates the export by its own start: every other entry is the same
+          const entries = (digests: Record<string, string>) =>
+            Object.entries(digests).filter(([name]) => name !== "README.md");
+          assertEquals(entries(b.digests), entries(a.digests));
+          assertSkippedCount(done, b.skipped.length);
+          assertEquals(b.checked, 40);
+          assertEquals(b.problems, []);
+          assertEquals(listener.connections(), 0);
+        });
+      } finally {
+        listener.close();
+        await proxy.close();
+      }
+    },
+  });
+}

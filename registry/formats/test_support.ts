@@ -198,23 +198,17 @@ export async function assertShardsAgree(
 }
 
 /**
- * An archive sharded member by member (`StreamExporter.shardUnits`) against its unsharded
- * bytes: drains the unsharded stream (pieces of `batchRecords` keys, batches of 130 rows), plans
- * the units, drains each in batches of another size (75) with a side store of its own, and
- * composes them with `shardLayout`; the file must be the unsharded bytes, and the units'
- * records the export's count. `ctx` needs the export's facts (`card`: they date the archive).
- * Returns the composed file and the units.
+ * An archive sharded member by member (`StreamExporter.shardUnits`), composed in process: plans
+ * the units (pieces of `batchRecords` keys), drains each in batches of 75 rows with a side store
+ * of its own, and composes them with `shardLayout`. `ctx` needs the export's facts (`card`: they
+ * date the archive). Returns the file and the units; rejects as the layout does.
  */
-export async function assertArchiveShardsCompose(
+export async function composeArchiveShards(
   exporter: StreamExporter,
   ctx: ExportQueryContext,
   plan: { batchRecords: number; every: number; wanted: number },
 ): Promise<{ file: Uint8Array; units: ShardUnit[] }> {
   const total = Number(await exporter.count(ctx));
-  const unsharded = await drainStream(exporter, ctx, {
-    limit: 130,
-    maxRecords: plan.batchRecords,
-  });
   const units = await exporter.shardUnits!(ctx, {
     every: plan.every,
     wanted: plan.wanted,
@@ -232,7 +226,7 @@ export async function assertArchiveShardsCompose(
       last: false,
       batchRecords: plan.batchRecords,
     };
-    // another batch size than the unsharded run: the pieces do not depend on it
+    // another batch size than an unsharded run's: the pieces do not depend on it
     const { bytes } = await drainStream(exporter.shard!(range), ctx, { limit: 75, side });
     written.push({ bytes, side });
   }
@@ -243,7 +237,25 @@ export async function assertArchiveShardsCompose(
   const file = concat(
     ...layout.map((piece) => typeof piece === "number" ? written[piece].bytes : piece),
   );
-  assertEquals(file.length, unsharded.bytes.length);
-  assertEquals(file, unsharded.bytes);
   return { file, units };
+}
+
+/**
+ * {@link composeArchiveShards} against the unsharded bytes (the stream drained in batches of 130
+ * rows, pieces of `batchRecords` keys): the same file, byte for byte, and the units' records
+ * the export's count.
+ */
+export async function assertArchiveShardsCompose(
+  exporter: StreamExporter,
+  ctx: ExportQueryContext,
+  plan: { batchRecords: number; every: number; wanted: number },
+): Promise<{ file: Uint8Array; units: ShardUnit[] }> {
+  const unsharded = await drainStream(exporter, ctx, {
+    limit: 130,
+    maxRecords: plan.batchRecords,
+  });
+  const composed = await composeArchiveShards(exporter, ctx, plan);
+  assertEquals(composed.file.length, unsharded.bytes.length);
+  assertEquals(composed.file, unsharded.bytes);
+  return composed;
 }

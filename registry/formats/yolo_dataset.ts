@@ -26,7 +26,7 @@
  * `registry/image_dataset.ts`). More frames left out than `max_skipped_fraction` of the total
  * fails the export.
  */
-import { occurrenceFilterKeys } from "../filters.ts";
+import { keyShardBounds, occurrenceFilterKeys } from "../filters.ts";
 import { capturesOfBatch } from "../batch_sql.ts";
 import { cropRegion, encodeFrame, releaseBytes } from "../image_crops.ts";
 import {
@@ -157,11 +157,22 @@ async function classIds(ctx: ExportQueryContext): Promise<RecordId[]> {
   return rows.map((row) => recordId(row.id));
 }
 
-/** The next `limit` frames after capture `after` with their boxes (one statement). */
-function frameRows(ctx: ExportQueryContext, after: RecordId, limit: number): Promise<FrameRow[]> {
+/**
+ * The next `limit` frames after capture `after` (up to capture `until` when given: a shard's
+ * end) with their boxes (one statement).
+ */
+function frameRows(
+  ctx: ExportQueryContext,
+  after: RecordId,
+  limit: number,
+  until: RecordId | null = null,
+): Promise<FrameRow[]> {
   const { sql } = ctx;
+  const upTo = until === null ? sql`` : sql`and s.id <= ${until}`;
   return sql<FrameRow[]>`
-    with batch as (select s.id ${framesFrom(ctx)} and s.id > ${after} order by s.id limit ${limit})
+    with batch as (
+      select s.id ${framesFrom(ctx)} and s.id > ${after} ${upTo} order by s.id limit ${limit}
+    )
     select s.id as capture_id, s.deployment_id, s.event_id,
       ${captureUrl(sql, sql`s.public_base_url`, sql`s.path`)} as source_url,
       (select json_agg(json_build_array(t.id::text, d.bbox::float8[]) order by d.id)
@@ -174,6 +185,9 @@ interface YoloState extends ZipArchiveState {
   classes: RecordId[] | null;
   total: number | null;
   skipped: [RecordId, string][];
+  /** A shard of the frames: the classes and total it read itself (null before). */
+  shardClasses: RecordId[] | null;
+  shardTotal: number | null;
 }
 
 /** The JPEG and label text of a frame, or why it is left out. */
@@ -223,12 +237,18 @@ const classesPhase: ZipMember = {
 
 const framesPhase: ZipMember = {
   name: null,
-  async batch(ctx, raw, limit) {
+  async batch(ctx, raw, limit, untilId) {
     const state = raw as YoloState;
     const options = yoloOptions(ctx.options);
-    const classes = new Map((state.classes ?? []).map((id, i) => [String(id), i]));
+    // a shard of the frames reads the classes and the total itself, once (the classes phase
+    // runs apart from it): the same statements, in the export's snapshot; kept in its state
+    // under names of its own, which the archive's composition does not merge
+    const own = state.classes === null;
+    const classList = state.classes ?? state.shardClasses ?? await classIds(ctx);
+    const total = state.total ?? state.shardTotal ?? await countFrames(ctx);
+    const classes = new Map(classList.map((id, i) => [String(id), i]));
     const take = Math.min(limit, MAX_IMAGES_PER_BATCH);
-    const rows = await frameRows(ctx, state.afterId, take);
+    const rows = await frameRows(ctx, state.afterId, take, untilId ?? null);
     const frames = await eachSourceImage(
       ctx,
       rows,
@@ -248,11 +268,7 @@ const framesPhase: ZipMember = {
       files.push({ name: `images/${split}/${row.capture_id}.jpg`, data: frame.jpeg });
       files.push({ name: `labels/${split}/${row.capture_id}.txt`, data: frame.labels });
     }
-    refuseTooManySkipped(skipped, {
-      total: state.total ?? 0,
-      fraction: options.max_skipped_fraction,
-      nouns: { left: "frames", of: "captures" },
-    });
+    refuseTooManyFrames(skipped, total, options);
     return {
       data: "",
       files,
@@ -260,8 +276,37 @@ const framesPhase: ZipMember = {
       records: files.length / 2,
       lastId: rows.length > 0 ? recordId(rows[rows.length - 1].capture_id) : null,
       more: rows.length === take,
-      extra: { skipped },
+      extra: { skipped, ...(own ? { shardClasses: classList, shardTotal: total } : {}) },
     };
+  },
+  // shards cut the frames by capture id: each frame is two entries of its own
+  shardBounds: (ctx, every) => keyShardBounds(ctx, ctx.sql`select s.id ${framesFrom(ctx)}`, every),
+  holdsRecords: true,
+};
+
+/** {@link refuseTooManySkipped} for frames: `skipped` of `total` captures. */
+function refuseTooManyFrames(
+  skipped: readonly (readonly [RecordId, string])[],
+  total: number,
+  options: YoloOptions,
+): void {
+  refuseTooManySkipped(skipped, {
+    total,
+    fraction: options.max_skipped_fraction,
+    nouns: { left: "frames", of: "captures" },
+  });
+}
+
+/**
+ * `skipped.csv`, after every frame: the skipped list checked against the total once more (a
+ * sharded export's shards each checked only their own part of it).
+ */
+const skippedFramesMember: ZipMember = {
+  ...skippedCapturesMember,
+  async head(ctx, raw) {
+    const state = raw as YoloState;
+    refuseTooManyFrames(state.skipped, state.total ?? 0, yoloOptions(ctx.options));
+    return await skippedCapturesMember.head!(ctx, raw);
   },
 };
 
@@ -303,7 +348,7 @@ export const yoloDataset = zipArchive({
   fetchesImages: true,
   count: countFrames,
   extra: { classes: null, total: null, skipped: [] },
-  members: [classesPhase, framesPhase, dataYaml, skippedCapturesMember],
+  members: [classesPhase, framesPhase, dataYaml, skippedFramesMember],
   dataCard: true,
   contents: [
     {

@@ -9,6 +9,7 @@ import {
 import { runPythonReader } from "../../tests/readers.ts";
 import { assertResumable, drainStream, refusalOf } from "../../tests/stream_drain.ts";
 import { serviceTest } from "../../tests/support.ts";
+import { assertArchiveShardsCompose, composeArchiveShards } from "./test_support.ts";
 import type { ExportOptions, ExportQueryContext } from "../types.ts";
 import { dataYamlText, labelLine, yoloDataset, yoloOptions } from "./yolo_dataset.ts";
 
@@ -156,6 +157,32 @@ Deno.test({
         .reduce((n, [, c]) => n + c.boxes.length, 0);
       assertEquals(filteredReport.checked, goodBoxes);
       assertEquals(filteredReport.skipped.map((r) => r.reason), ["host not allowed"]);
+
+      // in shards of 4 captures (and the classes phase apart): the unsharded bytes
+      const card = {
+        exportId: 3,
+        filtersDisplay: {},
+        requestedBy: "tester",
+        createdAt: "2026-12-07T02:00:00.000Z",
+        downloadUrl: "http://127.0.0.1/api/v2/exports/3/download/",
+      };
+      const { units } = await assertArchiveShardsCompose(
+        yoloDataset,
+        { ...allowed, card },
+        { batchRecords: 40, every: 4, wanted: 4 },
+      );
+      assertEquals(units.map((u) => u.member), [0, 1, 1, 1, 1]);
+      // the skipped list is checked whole when the shards are composed: every shard of 4
+      // captures stays within 0.2 of the 14, the export does not (4 of 14), as unsharded
+      const strict = { ...ctx({ max_skipped_fraction: 0.2 }), card };
+      const composed = await composeArchiveShards(yoloDataset, strict, {
+        batchRecords: 40,
+        every: 4,
+        wanted: 4,
+      }).then(() => "composed", (error: Error) => error.message);
+      assert(composed.includes("too many frames left out: 4 of 14 captures"), composed);
+      const unsharded = await refusalOf(yoloDataset, strict);
+      assert(unsharded.includes(composed), `${unsharded} / ${composed}`);
 
       // above the threshold (default 0.05: 4 of 14): the export fails, naming the counts
       const refused = await refusalOf(yoloDataset, ctx({}));
