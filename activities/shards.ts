@@ -254,6 +254,21 @@ export function createShardActivities(access: ExportAccess) {
         afterBegin: () => Promise.resolve(),
         async snapshotTaken(versions) {
           if (!sameSourceVersions(recordedSourceVersions(row), versions)) {
+            if (exporter.kind === "stream" && exporter.shardsReferAcross) {
+              // its shards' rows refer to each other's: they must all read the count's data
+              await appendJobLog(
+                sql,
+                row.id,
+                `shard ${shard.index} reads the data as changed since the count: the file's ` +
+                  "parts would not refer to each other, so it is exported unsharded, from one " +
+                  "snapshot",
+                "warning",
+              );
+              throw ApplicationFailure.nonRetryable(
+                `shard ${shard.index}: the data changed since the count`,
+                "ShardSnapshotChanged",
+              );
+            }
             // each shard reads its own snapshot: records stay whole (no record refers to
             // another), the file as a whole spans the moments of its shards (docs/operations.md)
             await appendJobLog(

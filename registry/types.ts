@@ -365,6 +365,13 @@ export interface StreamExporter extends ExporterInfo {
    */
   shardTail?(shards: { bytes: number; side: SideStore }[]): Promise<Uint8Array>;
   /**
+   * True when a shard's rows refer to rows another shard writes (an archive's occurrences to
+   * its events, COCO's annotations to its images): the file holds together only when every
+   * shard read the data the count read. A shard that finds the data changed then fails
+   * (`ShardSnapshotChanged`) and the workflow exports the file unsharded, from one snapshot.
+   */
+  shardsReferAcross?: boolean;
+  /**
    * Present, instead of {@link StreamExporter.shardBounds}, on archives written member by member
    * (`registry/zip_archive.ts`: `dwca`): the export's shards as units, each one table member's
    * keys in a range (a member without bounds is one unit), in file order; each unit is exported

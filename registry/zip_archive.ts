@@ -567,6 +567,8 @@ export function zipArchive(format: ZipArchiveFormat): StreamExporter {
 
   const sharded: StreamExporter = {
     ...whole,
+    // members refer to each other's rows (occurrence.txt to event.txt, observations to media)
+    shardsReferAcross: true,
     async shardUnits(ctx, plan): Promise<ShardUnit[]> {
       const size = piecesOf(format, plan.maxRecords) ?? 1;
       const every = Math.ceil(plan.every / size) * size;

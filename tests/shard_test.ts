@@ -576,3 +576,54 @@ Deno.test({
     await killMidShardedExport("fs", "dwca", { killAfter: 3000, batchSize: 50 });
   },
 });
+
+Deno.test({
+  name:
+    "a sharded archive whose data changed after the count is exported unsharded, from one snapshot",
+  ...serviceTest,
+  async fn() {
+    const seed = await smallProject();
+    // the workflows worker plans the shards; the shards wait for a streaming worker
+    const h = await startHarness({
+      storage: "fs",
+      batchSize: 17,
+      worker: false,
+      env: { EXPORT_SHARD_RECORDS: "40" },
+    });
+    const workers: WorkerProcess[] = [];
+    try {
+      workers.push(
+        await startWorkerProcess({ ...h.env, WORKER_ROLE: "workflows" }, { name: "moment-wf" }),
+      );
+      const id = await createExport(h, seed, "dwca");
+      const deadline = Date.now() + 60_000;
+      while (!(await jobLogs(h.sql, id)).some((l) => l.message.startsWith("export split into"))) {
+        assert(Date.now() < deadline, "the shards were not planned");
+        await sleep(100);
+      }
+      // a write to an exported table after the count: its change marker moves
+      await h.sql`
+        update occurrences set determination_score = determination_score
+        where id = (select min(id) from occurrences where project_id = ${seed.project_id})`;
+      workers.push(
+        await startWorkerProcess({ ...h.env, WORKER_ROLE: "streaming" }, { name: "moment-st" }),
+      );
+      const done = await h.waitForExport(id, seed.token, 120_000);
+      assertEquals(done.status, "SUCCESS", JSON.stringify(done).slice(0, 2000));
+      const logs = (await jobLogs(h.sql, id)).map((l) => l.message);
+      assert(
+        logs.some((m) => m.includes("so it is exported unsharded, from one snapshot")),
+        logs.join("\n"),
+      );
+      const bytes = await h.download(done.file_url as string);
+      const unsharded = await unshardedExport(h, seed.project_id, "dwca", {}, id);
+      assertEquals(bytes, unsharded.bytes);
+      await assertSameBinary("dwca", bytes, unsharded.bytes);
+      assertEquals(done.record_count, unsharded.records);
+      await assertNoShardsLeft(h, await fileUuid(h, id));
+    } finally {
+      await Promise.all(workers.map((w) => w.kill()));
+      await h.close();
+    }
+  },
+});

@@ -327,8 +327,11 @@ function cocoDocument(skipped?: ReadonlySet<string>): StreamExporter {
   });
 }
 
-/** A COCO object-detection dataset of the exported occurrences (`detections_coco`). */
-export const detectionsCoco: StreamExporter = cocoDocument();
+/**
+ * A COCO object-detection dataset of the exported occurrences (`detections_coco`). Its shards'
+ * annotations refer to the images and categories shard 0 writes (`shardsReferAcross`).
+ */
+export const detectionsCoco: StreamExporter = { ...cocoDocument(), shardsReferAcross: true };
 
 /** `skipped.csv` of `include_images`: one row per capture left out. */
 export const cocoSkippedColumns: readonly string[] = skippedCaptureColumns;
