@@ -4,7 +4,7 @@ import { assertResumable, drainStream } from "../../tests/stream_drain.ts";
 import { camtrapDp } from "./camtrap_dp.ts";
 import { seedDemo } from "../../db/seed_demo.ts";
 import { serviceTest, testDatabase } from "../../tests/support.ts";
-import { assertArchiveShardsCompose, smallProjectTest } from "./test_support.ts";
+import { assertArchiveShardsCompose, exportCard, smallProjectTest } from "./test_support.ts";
 
 smallProjectTest(
   "camtrap_dp: frictionless validates it (0 errors); links and counts match SQL; resume",
@@ -92,13 +92,7 @@ Deno.test({
     const sql = testDatabase();
     try {
       const seed = await seedDemo(sql, { occurrences: 900, seed: 53 });
-      const card = {
-        exportId: 2,
-        filtersDisplay: {},
-        requestedBy: "tester",
-        createdAt: "2026-12-07T01:00:00.000Z",
-        downloadUrl: "http://127.0.0.1/api/v2/exports/2/download/",
-      };
+      const card = exportCard(2, "2026-12-07T01:00:00.000Z");
       const ctx = { sql, projectId: seed.project_id, filters: {}, card };
       const { file, units } = await assertArchiveShardsCompose(camtrapDp, ctx, {
         batchRecords: 40,

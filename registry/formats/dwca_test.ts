@@ -11,7 +11,7 @@ import { assertResumable, drainStream } from "../../tests/stream_drain.ts";
 import { serviceTest, testDatabase } from "../../tests/support.ts";
 import type { ExportFilters } from "../types.ts";
 import { dwca } from "./dwca.ts";
-import { assertArchiveShardsCompose, smallProjectTest } from "./test_support.ts";
+import { assertArchiveShardsCompose, exportCard, smallProjectTest } from "./test_support.ts";
 
 /** Counts by independent SQL: occurrences with an event, their events, their media. */
 async function expectedCounts(
@@ -161,13 +161,7 @@ Deno.test({
     const sql = testDatabase();
     try {
       const seed = await seedDemo(sql, { occurrences: 900, seed: 47 });
-      const card = {
-        exportId: 1,
-        filtersDisplay: {},
-        requestedBy: "tester",
-        createdAt: "2026-12-07T00:00:00.000Z",
-        downloadUrl: "http://127.0.0.1/api/v2/exports/1/download/",
-      };
+      const card = exportCard(1, "2026-12-07T00:00:00.000Z");
       const ctx = { sql, projectId: seed.project_id, filters: {}, card };
       const total = Number(await dwca.count(ctx));
       const { file, units } = await assertArchiveShardsCompose(dwca, ctx, {

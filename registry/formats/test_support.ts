@@ -15,6 +15,7 @@ import { concat } from "../../storage/test_support.ts";
 import { shardStream } from "../stream.ts";
 import { requireEnv, serviceTest, testDatabase } from "../../tests/support.ts";
 import type {
+  ExportCardFacts,
   ExportFilters,
   ExportQueryContext,
   RecordExporter,
@@ -195,6 +196,21 @@ export async function assertShardsAgree(
   }
   assertEquals(text, whole);
   return bounds.length + 1;
+}
+
+/**
+ * The facts an export's row gives its archive (`ExportQueryContext.card`), for format tests
+ * outside an export: export `exportId`, requested at `createdAt` (ISO 8601), which dates the
+ * archive's entries.
+ */
+export function exportCard(exportId: number, createdAt: string): ExportCardFacts {
+  return {
+    exportId,
+    filtersDisplay: {},
+    requestedBy: "tester",
+    createdAt,
+    downloadUrl: `http://127.0.0.1/api/v2/exports/${exportId}/download/`,
+  };
 }
 
 /**

@@ -9,7 +9,7 @@ import {
 import { runPythonReader } from "../../tests/readers.ts";
 import { assertResumable, drainStream, refusalOf } from "../../tests/stream_drain.ts";
 import { serviceTest } from "../../tests/support.ts";
-import { assertArchiveShardsCompose, composeArchiveShards } from "./test_support.ts";
+import { assertArchiveShardsCompose, composeArchiveShards, exportCard } from "./test_support.ts";
 import type { ExportOptions, ExportQueryContext } from "../types.ts";
 import { dataYamlText, labelLine, yoloDataset, yoloOptions } from "./yolo_dataset.ts";
 
@@ -159,13 +159,7 @@ Deno.test({
       assertEquals(filteredReport.skipped.map((r) => r.reason), ["host not allowed"]);
 
       // in shards of 4 captures (and the classes phase apart): the unsharded bytes
-      const card = {
-        exportId: 3,
-        filtersDisplay: {},
-        requestedBy: "tester",
-        createdAt: "2026-12-07T02:00:00.000Z",
-        downloadUrl: "http://127.0.0.1/api/v2/exports/3/download/",
-      };
+      const card = exportCard(3, "2026-12-07T02:00:00.000Z");
       const { units } = await assertArchiveShardsCompose(
         yoloDataset,
         { ...allowed, card },
