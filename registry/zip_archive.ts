@@ -118,6 +118,13 @@ export interface ZipMember {
   shardBounds?(ctx: ExportQueryContext, every: number): Promise<ShardBound[]>;
   /** True for the member whose rows are the export's records (`dwca`'s `occurrence.txt`). */
   holdsRecords?: boolean;
+  /**
+   * True for a table that reads what the members before it left in the state as a whole
+   * (`crops_by_taxon`'s `manifest.csv` leaves out every crop the images phase skipped): a
+   * sharded archive has no unit of it; the composition writes it, piece by piece as the
+   * unsharded archive does, from the state every unit before it left.
+   */
+  composed?: boolean;
 }
 
 /** What a zip format declares; the driver adds extension and content type. */
@@ -314,6 +321,8 @@ interface UnitRecord {
   extra: Record<string, StreamState>;
   /** A phase's unit: its entries, packed, at offsets from the unit's start ("" for none). */
   entries: string;
+  /** The archive's piece size ({@link ZipArchiveFormat.pieceKeys}) as planned; null: none. */
+  pieceKeys: number | null;
 }
 
 /**
@@ -547,6 +556,7 @@ export function zipArchive(format: ZipArchiveFormat): StreamExporter {
             records: after.records,
             extra: own,
             entries: after.packedEntries,
+            pieceKeys: piecesOf(format, range.batchRecords),
           };
           if (!options.side) throw new Error(`${info.key}: a unit needs its side store`);
           // stored before the chunk that ends the unit is returned (SideStore's rule)
@@ -573,7 +583,7 @@ export function zipArchive(format: ZipArchiveFormat): StreamExporter {
       const size = piecesOf(format, plan.maxRecords) ?? 1;
       const every = Math.ceil(plan.every / size) * size;
       const cutMembers = members.filter((m) => m.batch && m.shardBounds).length;
-      const wholeMembers = members.filter((m) => m.batch && !m.shardBounds).length;
+      const wholeMembers = members.filter((m) => m.batch && !m.shardBounds && !m.composed).length;
       const ranges = Math.max(
         1,
         Math.min(plan.wanted, Math.floor((MAX_UNITS - wholeMembers) / Math.max(1, cutMembers))),
@@ -581,11 +591,12 @@ export function zipArchive(format: ZipArchiveFormat): StreamExporter {
       const units: ShardUnit[] = [];
       let cut = false;
       for (const [index, member] of members.entries()) {
-        if (!member.batch) continue;
+        if (!member.batch || member.composed) continue;
         // the records' member drops a bound that would leave its last range empty; another
         // member's keys are not the records (an empty last range of it writes nothing)
+        // a table's ranges start on its pieces; a phase's files land anywhere
         const bounds = member.shardBounds
-          ? (await member.shardBounds(ctx, every))
+          ? (await member.shardBounds(ctx, member.name === null ? plan.every : every))
             .filter((b) => !member.holdsRecords || b.records < plan.totalRecords)
             .slice(0, ranges - 1)
           : [];
@@ -664,6 +675,27 @@ export function zipArchive(format: ZipArchiveFormat): StreamExporter {
           offset += units[k].bytes;
           entry = appendEntryPiece(entry, unit);
           merge(unit);
+        }
+        if (member.composed && member.batch) {
+          // written here, from the state the units before it left
+          const size = records.find((unit) => unit.pieceKeys)?.pieceKeys ??
+            piecesOf(format, undefined);
+          if (!size) throw new Error(`${info.key}: a composed member needs pieceKeys`);
+          let current: ZipArchiveState = { ...state, afterId: 0 };
+          for (let finished = false; !finished;) {
+            const read = await readTable(member, ctx, current, entry, {
+              limit: size,
+              pieceKeys: size,
+              untilId: null,
+            }, () => {
+              throw new Error(`${info.key}: a composed member cannot write whole files`);
+            });
+            for (const piece of read.pieces) push(piece);
+            entry = read.entry;
+            current = read.state;
+            finished = read.finished;
+          }
+          state = { ...current, afterId: 0 };
         }
         const ended = endEntry(entry);
         push(ended.bytes);

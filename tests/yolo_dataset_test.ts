@@ -11,6 +11,7 @@ import { createUser } from "./fixtures/access.ts";
 import { findExport, jobLogs } from "../db/exports.ts";
 import { exportCardFacts } from "../activities/export_access.ts";
 import { yoloDataset } from "../registry/formats/yolo_dataset.ts";
+import { cropsByTaxon } from "../registry/formats/crops_by_taxon.ts";
 import { drainStream } from "./stream_drain.ts";
 import { withProcesses } from "./faults_support.ts";
 import {
@@ -130,7 +131,7 @@ Deno.test({
 
 Deno.test({
   name:
-    "yolo_dataset in shards (S3): byte for byte the unsharded archive; too many skips fail it when composed",
+    "yolo_dataset and crops_by_taxon in shards (S3): byte for byte the unsharded archives; too many skips fail it",
   ...serviceTest,
   async fn() {
     const listener = countingListener();
@@ -194,6 +195,37 @@ Deno.test({
           .test(String(refused.error)),
         String(refused.error),
       );
+
+      // crops_by_taxon (44 crops, 11 shards): the crops in shards, manifest.csv and taxa.csv
+      // written by the composition; the unsharded bytes
+      const cropsOptions = { max_skipped_fraction: 0.1 };
+      const cropsRes = await h.api("POST", "/api/v2/exports/", {
+        token,
+        body: {
+          project: seed.projectId,
+          format: "crops_by_taxon",
+          force: true,
+          options: cropsOptions,
+        },
+      });
+      assertEquals(cropsRes.status, 201, await cropsRes.clone().text());
+      const cropsId = (await cropsRes.json()).id;
+      const crops = await h.waitForExport(cropsId, token, 120_000);
+      assertEquals(crops.status, "SUCCESS", String(crops.error));
+      assert(
+        (await jobLogs(h.sql, cropsId)).some((l) =>
+          /^export split into \d+ shards/.test(l.message)
+        ),
+        "crops_by_taxon not sharded",
+      );
+      const cropsRow = (await findExport(h.sql, cropsId))!;
+      const cropsUnsharded = await drainStream(cropsByTaxon, {
+        ...imageQueryContext(h.sql, seed, cropsOptions),
+        card: exportCardFacts(cropsRow, h.config.publicBaseUrl),
+      }, { limit: 50, maxRecords: h.config.exportBatchSize });
+      assertEquals(await h.download(crops.file_url as string), cropsUnsharded.bytes);
+      assertEquals(crops.record_count, 40);
+      assertEquals(crops.skipped_count, 4);
       assertEquals(listener.connections(), 0);
     } finally {
       await h.close();

@@ -34,13 +34,14 @@ import {
   imageTotal,
   MAX_IMAGE_ENTRIES,
   refuseImageOptionProblems,
+  refuseTooManySkipped,
   type SplitOfUnit,
   type SplitOptions,
   splitOptions,
   splitUnit,
   unitSplits,
 } from "../image_dataset.ts";
-import { occurrenceFilterKeys } from "../filters.ts";
+import { keyShardBounds, occurrenceFilterKeys } from "../filters.ts";
 import { csvHeader, csvRecords } from "../keyset_csv.ts";
 import { finiteOrNull } from "../numeric_sql.ts";
 import { captureUrl, lineageName, settingsOf, stationZone } from "../occurrence_sql.ts";
@@ -205,12 +206,20 @@ async function countCrops(ctx: ExportQueryContext): Promise<number> {
   return Number(row.n);
 }
 
-/** The next `limit` crops after detection `after` (one statement). */
-function cropRows(ctx: ExportQueryContext, after: RecordId, limit: number): Promise<CropRow[]> {
+/** The next `limit` crops after detection `after`, up to `until` when given (one statement). */
+function cropRows(
+  ctx: ExportQueryContext,
+  after: RecordId,
+  limit: number,
+  until: RecordId | null = null,
+): Promise<CropRow[]> {
   const { sql } = ctx;
   const zone = stationZone(sql, settingsOf(ctx), "sd");
+  const upTo = until === null ? sql`` : sql`and d.id <= ${until}`;
   return sql<CropRow[]>`
-    with page as (select d.id ${cropsFrom(ctx)} and d.id > ${after} order by d.id limit ${limit})
+    with page as (
+      select d.id ${cropsFrom(ctx)} and d.id > ${after} ${upTo} order by d.id limit ${limit}
+    )
     select d.id as detection_id, d.occurrence_id, d.source_image_id as capture_id,
       t.id as taxon_id, t.name as taxon_name, t.rank as taxon_rank,
       ${lineageName(sql, "FAMILY")} as family_name,
@@ -293,12 +302,12 @@ export const MAX_CROPS = MAX_IMAGE_ENTRIES;
 
 const cropsPhase: ZipMember = {
   name: null,
-  async batch(ctx, raw, limit) {
+  async batch(ctx, raw, limit, untilId) {
     const state = raw as CropsState;
     const options = cropOptions(ctx.options);
     const names = { format: "crops_by_taxon", noun: "crops" };
     const total = await imageTotal(ctx, state.total, countCrops, names);
-    const rows = await cropRows(ctx, state.afterId, limit);
+    const rows = await cropRows(ctx, state.afterId, limit, untilId ?? null);
     const crops = await cutCrops(ctx, rows, options);
     const splitOf = await unitSplits(ctx, cropCapturesFrom(ctx), options);
     const cropOf = (row: CropRow): ImageOutcome => {
@@ -313,6 +322,10 @@ const cropsPhase: ZipMember = {
       filesAreRecords: true,
     });
   },
+  // shards cut the crops by detection id (each crop is an entry of its own); the tables after
+  // them list what every shard skipped, so the composition writes them
+  shardBounds: (ctx, every) => keyShardBounds(ctx, ctx.sql`select d.id ${cropsFrom(ctx)}`, every),
+  holdsRecords: true,
 };
 
 const manifest: ZipMember = {
@@ -336,6 +349,7 @@ const manifest: ZipMember = {
     }));
     return csvPage(cells, rows.length, cropsManifestColumns, rows.at(-1)?.detection_id);
   },
+  composed: true,
 };
 
 /** One batch of a CSV member: its rows' text, the rows read and the last key (null: none). */
@@ -377,6 +391,7 @@ const taxa: ZipMember = {
     }));
     return csvPage(cells, rows.length, cropsTaxaColumns, rows.at(-1)?.taxon_id);
   },
+  composed: true,
 };
 
 const skippedList: ZipMember = {
@@ -384,6 +399,12 @@ const skippedList: ZipMember = {
   async head(ctx, raw) {
     const state = raw as CropsState;
     const { sql } = ctx;
+    // the whole list once more: each shard of a sharded archive checked only its own part
+    refuseTooManySkipped(state.skipped, {
+      total: state.total ?? 0,
+      fraction: cropOptions(ctx.options).max_skipped_fraction,
+      nouns: { left: "crops", of: "detections" },
+    });
     const ids = state.skipped.map(([id]) => String(id));
     const reasons = new Map(state.skipped.map(([id, reason]) => [String(id), reason]));
     const rows = await sql<
@@ -423,6 +444,8 @@ export const cropsByTaxon = zipArchive({
   ),
   extra: { total: null, skipped: [] },
   members: [cropsPhase, manifest, taxa, skippedList],
+  // manifest.csv and taxa.csv in pieces of this many keys, so the composition writes them alike
+  pieceKeys: 500,
   contents: [
     {
       name: "crops/<split>/<family>/<name>-<taxon id>/<occurrence id>_<detection id>.jpg",

@@ -6,6 +6,7 @@ import {
   withCropsProject,
 } from "../../tests/fixtures/crops_project.ts";
 import { assertResumable, drainStream, refusalOf } from "../../tests/stream_drain.ts";
+import { assertArchiveShardsCompose, composeArchiveShards, exportCard } from "./test_support.ts";
 import { serviceTest } from "../../tests/support.ts";
 import { defaultImageSourceSettings } from "../image_sources.ts";
 import { exporterFor } from "../mod.ts";
@@ -133,6 +134,23 @@ Deno.test({
         { limit: 50 },
       );
       assertEquals(byCapture.records, 40);
+
+      // in shards of 12 crops, manifest.csv and taxa.csv written by the composition from every
+      // shard's skipped list: the unsharded bytes; too many left out in all refuses there
+      const card = exportCard(4, "2026-12-07T03:00:00.000Z");
+      const { units } = await assertArchiveShardsCompose(
+        cropsByTaxon,
+        { ...allowed, card },
+        { batchRecords: 40, every: 12, wanted: 4 },
+      );
+      assertEquals(units.map((u) => u.member), [0, 0, 0, 0]);
+      const strict = { ...ctx({ max_skipped_fraction: 0.08 }), card };
+      const composed = await composeArchiveShards(cropsByTaxon, strict, {
+        batchRecords: 40,
+        every: 12,
+        wanted: 4,
+      }).then(() => "composed", (error: Error) => error.message);
+      assert(composed.includes("too many crops left out: 4 of 44"), composed);
 
       // above the threshold (default 0.05: 4 of 44 is 9 %): the export fails, naming the counts
       const refused = await refusalOf(cropsByTaxon, ctx({}));
