@@ -226,6 +226,26 @@ Deno.test({
       assertEquals(await h.download(crops.file_url as string), cropsUnsharded.bytes);
       assertEquals(crops.record_count, 40);
       assertEquals(crops.skipped_count, 4);
+
+      // detections_coco with include_images does not shard: exported whole
+      const cocoRes = await h.api("POST", "/api/v2/exports/", {
+        token,
+        body: {
+          project: seed.projectId,
+          format: "detections_coco",
+          force: true,
+          options: { include_images: true, max_skipped_fraction: 0.3 },
+        },
+      });
+      assertEquals(cocoRes.status, 201, await cocoRes.clone().text());
+      const cocoId = (await cocoRes.json()).id;
+      const coco = await h.waitForExport(cocoId, token, 120_000);
+      assertEquals(coco.status, "SUCCESS", String(coco.error));
+      assert((coco.record_count as number) > 4, `${coco.record_count} annotations`);
+      assert(
+        !(await jobLogs(h.sql, cocoId)).some((l) => l.message.startsWith("export split into")),
+        "detections_coco with include_images was sharded",
+      );
       assertEquals(listener.connections(), 0);
     } finally {
       await h.close();

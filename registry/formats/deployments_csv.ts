@@ -4,10 +4,11 @@
  */
 import { coordinateCells } from "../encoding.ts";
 import { occurrencePredicate } from "../filters.ts";
-import { keysetCsv, sessionIntervals } from "../keyset_csv.ts";
-import { localTime, settingsOf, stationZone } from "../occurrence_sql.ts";
+import { keysetCsv, keysetPage, sessionIntervals } from "../keyset_csv.ts";
+import { type Fragment, localTime, settingsOf, stationZone } from "../occurrence_sql.ts";
 import { deploymentFilterKeys, deploymentPredicate } from "../sampling_sql.ts";
 import { possibleInterval } from "../time_sql.ts";
+import type { ExportQueryContext } from "../types.ts";
 
 /** The header, in file order. */
 export const deploymentsCsvColumns: readonly string[] = [
@@ -26,6 +27,12 @@ export const deploymentsCsvColumns: readonly string[] = [
   "taxa_count",
 ];
 
+/** The stations the export holds, by id: its count, keyset and shard bounds. */
+function deploymentsKeys(ctx: ExportQueryContext): Fragment {
+  return ctx.sql`select d.id from deployments d
+    where d.project_id = ${ctx.projectId} ${deploymentPredicate(ctx, "d")}`;
+}
+
 /** Stations and their counts (`deployments_csv`). */
 export const deploymentsCsv = keysetCsv({
   key: "deployments_csv",
@@ -35,10 +42,9 @@ export const deploymentsCsv = keysetCsv({
   acceptedFilters: deploymentFilterKeys,
   columns: deploymentsCsvColumns,
   cursor: [{ column: "deployment_id" }],
-  count: (ctx) =>
-    ctx.sql`select count(*)::bigint as n from deployments d
-      where d.project_id = ${ctx.projectId} ${deploymentPredicate(ctx, "d")}`,
-  batch(ctx, after, limit) {
+  // the count and the shard bounds come from the same rows (keyset_csv.ts)
+  keys: deploymentsKeys,
+  batch(ctx, after, limit, until) {
     const { sql } = ctx;
     const zone = stationZone(sql, settingsOf(ctx), "d");
     const date = (at: string) =>
@@ -57,16 +63,14 @@ export const deploymentsCsv = keysetCsv({
           as occurrences_count,
         (select count(distinct o.determination_id)::int from occurrences o
           where o.deployment_id = d.id and ${valid}) as taxa_count
-      from deployments d
+      from (${keysetPage(sql, deploymentsKeys(ctx), after.deployment_id, until, limit)}) batch
+      join deployments d on d.id = batch.id
       cross join lateral (
         select count(*)::int as sessions_count, min(e.start) filter (where ${possible})
           as first_start, max(e."end") filter (where ${possible}) as last_end
         from events e where e.deployment_id = d.id
       ) es
-      where d.project_id = ${ctx.projectId} and d.id > ${after.deployment_id}
-        ${deploymentPredicate(ctx, "d")}
-      order by d.id
-      limit ${limit}`;
+      order by d.id`;
   },
   encode: coordinateCells,
   impossibleTimes: [
