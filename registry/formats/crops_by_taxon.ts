@@ -428,6 +428,8 @@ const skippedList: ZipMember = {
 /** Crops of the boxed detections by split and taxon (`crops_by_taxon`). */
 export const cropsByTaxon = zipArchive({
   key: "crops_by_taxon",
+  // 2: tables deflated in pieces of 500 keys (pieceKeys), dated by the request
+  revision: 2,
   label: "Crops by taxon (zip of JPEG)",
   description: "An image-classification dataset (zip): one JPEG crop per boxed detection of a " +
     "valid occurrence under crops/<split>/<family>/<name>-<taxon id>/, manifest.csv, taxa.csv " +

@@ -610,6 +610,8 @@ async function emlDocument(ctx: ExportQueryContext, state: ZipArchiveState): Pro
 /** The Darwin Core Archive (`dwca`): data files first, the descriptors last. */
 export const dwca: StreamExporter = zipArchive({
   key: "dwca",
+  // 2: tables deflated in pieces of 500 keys (pieceKeys), dated by the request
+  revision: 2,
   label: "Darwin Core Archive",
   description: "A Darwin Core Archive (zip) for GBIF: Event core (event.txt, one row per " +
     "session), occurrence.txt and multimedia.txt extensions, meta.xml and EML 2.2.0 eml.xml; " +
