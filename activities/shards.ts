@@ -16,10 +16,15 @@ import {
   updateJobProgress,
 } from "../db/exports.ts";
 import { inTransaction } from "../db/transaction.ts";
-import { sameSourceVersions } from "../db/snapshot.ts";
+import { readConsistently, readSnapshot, sameSourceVersions } from "../db/snapshot.ts";
 import { exporterFor, getExporter, supportedFormats } from "../registry/mod.ts";
 import { shardStream, withByteOrderMark } from "../registry/stream.ts";
-import { type Exporter, ExportRefusedError, type ShardBound } from "../registry/types.ts";
+import {
+  type Exporter,
+  type ExportQueryContext,
+  ExportRefusedError,
+  type ShardBound,
+} from "../registry/types.ts";
 import type { ExportAccess } from "./export_access.ts";
 import { exportNotFound, unknownFormat } from "./failures.ts";
 import { shardPrefix } from "./file_keys.ts";
@@ -94,6 +99,37 @@ export function createShardActivities(access: ExportAccess) {
       if (skippedSum !== null) {
         await tx`update data_exports set skipped_count = ${skippedSum} where id = ${exportId}`;
       }
+    });
+  }
+
+  /**
+   * `layout` (an archive's `shardLayout`: the heads and tables it reads, e.g. `crops_by_taxon`'s
+   * manifest) in one read-only snapshot of the export read database, which must hold the data
+   * the count read, as every shard's did: else it fails (`ShardSnapshotChanged`, not retried)
+   * and the workflow exports the file unsharded, from one snapshot.
+   */
+  async function layoutInOneMoment<T>(
+    row: ExportRow,
+    layout: (ctx: ExportQueryContext) => Promise<T>,
+  ): Promise<T> {
+    const ctx = await queryContext(row);
+    return await readConsistently(readSql, async (tx) => {
+      if (
+        !sameSourceVersions(recordedSourceVersions(row), await readSnapshot(tx, row.project_id))
+      ) {
+        await appendJobLog(
+          sql,
+          row.id,
+          "the data changed since the count before the shards were composed: the file's parts " +
+            "would not refer to each other, so it is exported unsharded, from one snapshot",
+          "warning",
+        );
+        throw ApplicationFailure.nonRetryable(
+          "the data changed since the count before the shards were composed",
+          "ShardSnapshotChanged",
+        );
+      }
+      return await layout({ ...ctx, sql: tx });
     });
   }
 
@@ -341,7 +377,7 @@ export function createShardActivities(access: ExportAccess) {
             side: objectSideStore(storage, sidePrefix(input.prefix, s.index)),
           }));
           const layout: (number | Uint8Array)[] = shardLayout
-            ? await shardLayout(await queryContext(row), units).catch((error) => {
+            ? await layoutInOneMoment(row, (ctx) => shardLayout(ctx, units)).catch((error) => {
               // the shards together cannot make the file (too many images left out)
               if (!(error instanceof ExportRefusedError)) throw error;
               throw ApplicationFailure.nonRetryable(error.message, "ExportRefused");

@@ -248,37 +248,46 @@ export async function exportWorkflow(input: ExportWorkflowInput): Promise<Export
       });
     }
     state.stage = "data_export";
-    let shards: ExportedShard[] | undefined;
+    let composed: { shards: ExportedShard[]; file: { size: number; checksum: string } } | null =
+      null;
     if (plan && plan.shards.length > 1) {
+      const sharded = plan;
+      const runAndCompose = async () => {
+        const shards = await runShards(sharded.shards);
+        state.records = shards.reduce((n, s) => n + s.records, 0);
+        state.stage = "uploading_snapshot";
+        const file = await streaming.composeShards({
+          exportId: input.exportId,
+          fileKey: resolved.fileKey,
+          contentType: resolved.contentType,
+          prefix: sharded.prefix,
+          shards,
+        });
+        return { shards, file };
+      };
       // Runs started before a file whose shards refer to each other fell back to one snapshot
       // replay without the fallback.
       if (patched("shards-one-moment")) {
         try {
-          shards = await runShards(plan.shards);
+          composed = await runAndCompose();
         } catch (error) {
           if (failureType(error) !== "ShardSnapshotChanged") throw error;
-          // the data changed since the count: the shards' parts would not refer to each
-          // other; the file is exported unsharded below, from one snapshot
-          const { prefix } = plan;
-          await cleanup.discardShards({ prefix });
+          // the data changed since the count (seen by a shard or by the composition): the
+          // parts would not refer to each other; the file is exported unsharded below, from one
+          // snapshot
+          await cleanup.discardShards({ prefix: sharded.prefix });
           state.shards = undefined;
+          state.records = null;
+          state.stage = "data_export";
           plan = undefined;
         }
       } else {
-        shards = await runShards(plan.shards);
+        composed = await runAndCompose();
       }
     }
-    if (plan && shards) {
+    if (composed) {
+      const { shards, file } = composed;
       const records = shards.reduce((n, s) => n + s.records, 0);
-      state.records = records;
-      state.stage = "uploading_snapshot";
-      const file = await streaming.composeShards({
-        exportId: input.exportId,
-        fileKey: resolved.fileKey,
-        contentType: resolved.contentType,
-        prefix: plan.prefix,
-        shards,
-      });
       state.stage = "save_stats";
       await short.saveStats({
         exportId: input.exportId,
