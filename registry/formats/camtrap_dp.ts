@@ -38,7 +38,7 @@
  */
 import { stringify } from "csv-stringify/sync";
 import { decimalText, wgs84 } from "../encoding.ts";
-import { capturesOfBatch, standingIdentification } from "../batch_sql.ts";
+import { capturesOfBatch, standingIdentification, upToShardEnd } from "../batch_sql.ts";
 import { keyShardBounds, occurrenceFilterKeys, occurrencePredicate } from "../filters.ts";
 import {
   batchOccurrences,
@@ -367,7 +367,7 @@ async function mediaRows(
   const { sql } = ctx;
   const zone = stationZone(sql, settingsOf(ctx), "sd");
   const url = captureUrl(sql, sql`s.public_base_url`, sql`s.path`);
-  const until = untilId === null ? sql`` : sql`and bs.id <= ${untilId}`;
+  const until = upToShardEnd(sql, sql`bs.id`, untilId);
   return await sql`
     with batch as (
       select bs.id from source_images bs

@@ -18,6 +18,7 @@
  * detections (id and reason); more skipped than `max_skipped_fraction` of the total fails the
  * export ({@link ExportRefusedError}).
  */
+import { upToShardEnd } from "../batch_sql.ts";
 import { eachSourceImage } from "../image_sources.ts";
 import {
   cropRegion,
@@ -215,7 +216,7 @@ function cropRows(
 ): Promise<CropRow[]> {
   const { sql } = ctx;
   const zone = stationZone(sql, settingsOf(ctx), "sd");
-  const upTo = until === null ? sql`` : sql`and d.id <= ${until}`;
+  const upTo = upToShardEnd(sql, sql`d.id`, until);
   return sql<CropRow[]>`
     with page as (
       select d.id ${cropsFrom(ctx)} and d.id > ${after} ${upTo} order by d.id limit ${limit}

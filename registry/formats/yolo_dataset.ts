@@ -27,7 +27,7 @@
  * fails the export.
  */
 import { keyShardBounds, occurrenceFilterKeys } from "../filters.ts";
-import { capturesOfBatch } from "../batch_sql.ts";
+import { capturesOfBatch, upToShardEnd } from "../batch_sql.ts";
 import { cropRegion, encodeFrame, releaseBytes } from "../image_crops.ts";
 import {
   boxedDetectionsFrom,
@@ -168,7 +168,7 @@ function frameRows(
   until: RecordId | null = null,
 ): Promise<FrameRow[]> {
   const { sql } = ctx;
-  const upTo = until === null ? sql`` : sql`and s.id <= ${until}`;
+  const upTo = upToShardEnd(sql, sql`s.id`, until);
   return sql<FrameRow[]>`
     with batch as (
       select s.id ${framesFrom(ctx)} and s.id > ${after} ${upTo} order by s.id limit ${limit}
