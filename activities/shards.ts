@@ -48,7 +48,7 @@ export function createShardActivities(access: ExportAccess) {
   /**
    * The exporter the export's options make (`exporterFor`: the variant of its options, over its
    * chosen `columns`), the one its unsharded run would stream; undefined for an unknown format.
-   * A variant without `shardBounds` (COCO with `include_images`: a zip) is not sharded.
+   * COCO with `include_images` shards as a zip archive (`shardUnits`), not as the JSON file.
    */
   function exporterOf(row: ExportRow): Exporter | undefined {
     const found = getExporter(row.format);
@@ -211,6 +211,7 @@ export function createShardActivities(access: ExportAccess) {
               last: index === units.length - 1,
               batchRecords: config.exportBatchSize,
               member: unit.member,
+              ...(unit.reads ? { reads: unit.reads } : {}),
             };
             before += unit.records;
             return spec;
@@ -267,14 +268,16 @@ export function createShardActivities(access: ExportAccess) {
       const { shard } = input;
       const excel = exportOptions(row).excel_compatible === true &&
         (exporter.acceptedOptions ?? []).includes("excel_compatible");
+      const shards = shardPrefix(config.storagePrefix, row.file_uuid);
+      // a unit that starts from what earlier units left reads their side stores
+      const earlier = (shard.reads ?? []).map((k) =>
+        objectSideStore(storage, sidePrefix(shards, k))
+      );
       const stream = exporter.kind === "stream"
-        ? exporter.shard!(shard)
+        ? exporter.shard!(shard, earlier)
         : shardStream(exporter, shard);
       const side = stream.sideObjects
-        ? objectSideStore(
-          storage,
-          sidePrefix(shardPrefix(config.storagePrefix, row.file_uuid), shard.index),
-        )
+        ? objectSideStore(storage, sidePrefix(shards, shard.index))
         : undefined;
       const file = await streamToUpload(access, {
         row,

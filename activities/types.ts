@@ -129,6 +129,11 @@ export interface ShardSpec {
   batchRecords?: number;
   /** A unit of an archive sharded member by member (`shardUnits`): the member it writes. */
   member?: number;
+  /**
+   * A unit that starts from what other units left (`ShardUnit.reads`): their indices, all
+   * lower; the workflow starts it once they ended.
+   */
+  reads?: number[];
 }
 
 /** Result of `planShards`; no shards: export unsharded. */

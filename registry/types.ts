@@ -352,9 +352,11 @@ export interface StreamExporter extends ExporterInfo {
   /**
    * The stream of one shard: the records whose first cursor key is in
    * `(range.afterId, range.untilId]`, the file's start only when `range.first`, its end only
-   * when `range.last`; the shards' bytes concatenated are the unsharded file's.
+   * when `range.last`; the shards' bytes concatenated are the unsharded file's. `earlier`: the
+   * side stores of the units `range.reads` names, in that order (an archive's unit that starts
+   * from what they left, {@link ShardUnit.reads}).
    */
-  shard?(range: ShardRange): StreamExporter;
+  shard?(range: ShardRange, earlier?: readonly SideStore[]): StreamExporter;
   /**
    * Present on shardable streams whose file ends with an index of the whole file (Parquet's
    * footer): the bytes after the last shard, made from what each shard left in its side store
@@ -405,6 +407,12 @@ export interface ShardUnit {
   untilId: RecordId | null;
   /** Records of the export the unit holds (0 for a member whose rows are not the records). */
   records: number;
+  /**
+   * Indices (in the list of units) of the units whose values this unit starts from, all before
+   * it: it runs once they ended (`detections_coco` with `include_images`: `annotations.json`
+   * leaves out the images its image units skipped). Absent: it runs at once.
+   */
+  reads?: number[];
 }
 
 /** What a stream's `next` is given besides its state. */
@@ -464,6 +472,8 @@ export interface ShardRange {
   batchRecords?: number;
   /** An archive's unit ({@link StreamExporter.shardUnits}): the member it writes. */
   member?: number;
+  /** An archive's unit: the units it starts from ({@link ShardUnit.reads}). */
+  reads?: number[];
 }
 
 /** A registered export format. */

@@ -28,6 +28,7 @@ import {
   type ShardBound,
   type ShardRange,
   type ShardUnit,
+  type SideStore,
   type StreamChunk,
   type StreamExporter,
   type StreamState,
@@ -125,6 +126,13 @@ export interface ZipMember {
    * unsharded archive does, from the state every unit before it left.
    */
   composed?: boolean;
+  /**
+   * True for a member written after the phases before it, from what they left in the state as a
+   * whole (COCO's `annotations.json` leaves out every image its images phase skipped), but too
+   * large to be written at compose time: a sharded archive writes it as one unit that reads the
+   * values of the units before it (`ShardUnit.reads`) and runs once they ended.
+   */
+  readsEarlierUnits?: boolean;
 }
 
 /** What a zip format declares; the driver adds extension and content type. */
@@ -482,8 +490,30 @@ export function zipArchive(format: ZipArchiveFormat): StreamExporter {
     throw new Error(`${info.key}: an archive with tables shards only with pieceKeys`);
   }
 
-  /** The stream of one unit: `range.member`'s pieces for its keys in the range. */
-  function unitStream(range: ShardRange): StreamExporter {
+  /**
+   * The values the units `earlier` left (their `unit.json`), merged in order as the layout
+   * merges them.
+   */
+  async function earlierValues(
+    earlier: readonly SideStore[],
+  ): Promise<Record<string, StreamState>> {
+    let values: Record<string, StreamState> = {};
+    for (const [k, side] of earlier.entries()) {
+      const stored = await side.get(UNIT_OBJECT);
+      if (!stored) throw new Error(`${info.key}: earlier unit ${k} left no ${UNIT_OBJECT}`);
+      const unit: UnitRecord = JSON.parse(new TextDecoder().decode(stored));
+      for (const [key, value] of Object.entries(unit.extra)) {
+        values = { ...values, [key]: key in values ? mergedValue(values[key], value) : value };
+      }
+    }
+    return values;
+  }
+
+  /**
+   * The stream of one unit: `range.member`'s pieces for its keys in the range; a unit that
+   * reads earlier units (`range.reads`) starts from their values (`earlier`: their side stores).
+   */
+  function unitStream(range: ShardRange, earlier: readonly SideStore[] = []): StreamExporter {
     const index = range.member!;
     const member = members[index];
     if (!member?.batch) throw new RangeError(`member ${index} of ${info.key} has no batches`);
@@ -504,8 +534,16 @@ export function zipArchive(format: ZipArchiveFormat): StreamExporter {
         ...(table ? { pieceKeys: piecesOf(format, range.batchRecords) } : {}),
       }),
       async next(ctx, raw, options): Promise<StreamChunk> {
-        const state = raw as ZipArchiveState;
+        let state = raw as ZipArchiveState;
         if (state.step !== index) return { data: "", records: 0, state, done: true };
+        if ((range.reads?.length ?? 0) > 0 && state.readKeys === undefined) {
+          // once, before the first batch: what the earlier units left (kept in the checkpoint)
+          if (earlier.length !== range.reads!.length) {
+            throw new Error(`${info.key}: unit of member ${index} needs the earlier units' stores`);
+          }
+          const values = await earlierValues(earlier);
+          state = { ...state, ...values, readKeys: Object.keys(values) };
+        }
         const parts: Uint8Array[] = [];
         let offset = state.offset;
         const closed: ZipEntry[] = [];
@@ -544,8 +582,11 @@ export function zipArchive(format: ZipArchiveFormat): StreamExporter {
         };
         if (read.finished) {
           // the format's values this member wrote (the others' stay as they were)
+          // (not those it read from earlier units: the layout merges them from theirs)
+          const fromEarlier = new Set((after.readKeys as string[] | undefined) ?? []);
           const own: Record<string, StreamState> = {};
           for (const [key, initial] of Object.entries(extra ?? {})) {
+            if (fromEarlier.has(key)) continue;
             if (JSON.stringify(after[key]) !== JSON.stringify(initial)) own[key] = after[key];
           }
           const record: UnitRecord = {
@@ -592,6 +633,17 @@ export function zipArchive(format: ZipArchiveFormat): StreamExporter {
       let cut = false;
       for (const [index, member] of members.entries()) {
         if (!member.batch || member.composed) continue;
+        if (member.readsEarlierUnits) {
+          // one unit, after every unit before it
+          units.push({
+            member: index,
+            afterId: null,
+            untilId: null,
+            records: member.holdsRecords ? plan.totalRecords : 0,
+            reads: units.map((_, k) => k),
+          });
+          continue;
+        }
         // the records' member drops a bound that would leave its last range empty; another
         // member's keys are not the records (an empty last range of it writes nothing)
         // a table's ranges start on its pieces; a phase's files land anywhere

@@ -5,7 +5,8 @@
  * FAILURE with the counts in its error, without retries. And a worker killed (SIGKILL) mid-way
  * through the crops: the next one resumes from the checkpoint, fetching only the images after it,
  * and every entry of the archive is the same as in an uninterrupted export; the same for
- * `detections_coco` with `include_images`. `skipped_count` is the rows of skipped.csv throughout.
+ * `detections_coco` with `include_images`, unsharded and in shards. `skipped_count` is the rows
+ * of skipped.csv throughout.
  */
 import { assert, assertEquals } from "./assert.ts";
 import { createUser } from "./fixtures/access.ts";
@@ -256,7 +257,7 @@ interface KilledArchive {
 
 /**
  * Mid-export, the images left out so far are visible in the Temporal UI: the `exportRecords`
- * heartbeat's readable progress has a `skipped` field, a whole number no larger than
+ * (sharded: an `exportShard`'s) heartbeat's readable progress has a `skipped` field, a whole number no larger than
  * `finalSkipped`. (The API's job progress is written every few seconds, so it is checked on the
  * ended export: {@link assertSkippedInJob}.)
  */
@@ -269,8 +270,10 @@ async function assertSkippedInHeartbeat(
   const deadline = Date.now() + 15_000;
   for (;;) {
     const pending = (await handle.describe()).raw.pendingActivities ?? [];
-    const payload = pending.find((a) => a.activityType?.name === "exportRecords")
-      ?.heartbeatDetails?.payloads?.[0]?.data;
+    const payload = pending.find((a) =>
+      ["exportRecords", "exportShard"].includes(a.activityType?.name ?? "") &&
+      a.heartbeatDetails?.payloads?.[0]?.data
+    )?.heartbeatDetails?.payloads?.[0]?.data;
     if (payload) {
       const progress = JSON.parse(new TextDecoder().decode(payload)).progress;
       assertEquals(Object.keys(progress), [
@@ -288,7 +291,7 @@ async function assertSkippedInHeartbeat(
       );
       return;
     }
-    assert(Date.now() < deadline, "no exportRecords heartbeat details in 15 s");
+    assert(Date.now() < deadline, "no exportRecords or exportShard heartbeat details in 15 s");
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
 }
@@ -310,7 +313,8 @@ interface Param {
  * once half the uninterrupted export's images were fetched (a proxy to moto, 120 ms an image,
  * one at a time, 2 rows a batch); the next worker resumes from the checkpoint. Both archives are
  * read by `read`; every entry must be equal, `checked` images in each, and at most the batches
- * after the last delivered checkpoint fetched again.
+ * after the last delivered checkpoint fetched again. With `shardRecords`
+ * (`EXPORT_SHARD_RECORDS`), both exports are sharded and every shard in flight resumes.
  */
 async function killMidImages(
   format: string,
@@ -318,6 +322,7 @@ async function killMidImages(
     exportOptions: Record<string, unknown>;
     checked: number;
     read: (zip: Uint8Array) => Promise<KilledArchive>;
+    shardRecords?: number;
   },
 ): Promise<void> {
   const listener = countingListener();
@@ -327,7 +332,12 @@ async function killMidImages(
     await withProcesses({
       batchSize: 2,
       storage: "fs",
-      env: { SOURCE_IMAGE_HOSTS: host, IMAGE_FETCH_CONCURRENCY: "1", IMAGE_FETCH_ATTEMPTS: "2" },
+      env: {
+        SOURCE_IMAGE_HOSTS: host,
+        IMAGE_FETCH_CONCURRENCY: "1",
+        IMAGE_FETCH_ATTEMPTS: "2",
+        ...(options.shardRecords ? { EXPORT_SHARD_RECORDS: String(options.shardRecords) } : {}),
+      },
     }, async (h, spawn) => {
       const seed = await seedCrops(h.sql, listener.port, { via: proxy.url });
       const [, token] = await createUser(h.sql, "crops", true);
@@ -359,10 +369,16 @@ async function killMidImages(
       assertEquals(done.status, "SUCCESS", String(done.error));
       const fetched = proxy.requests() - started;
       const logs = (await jobLogs(h.sql, id)).map((l) => l.message);
-      assert(logs.some((m) => m.startsWith("resumed at")), logs.join("\n"));
+      // unsharded: "resumed at …"; sharded: "shard k resumed at …", and split at all
+      assert(logs.some((m) => /^(shard \d+ )?resumed at/.test(m)), logs.join("\n"));
+      const split = logs.find((m) => m.startsWith("export split into"));
+      assertEquals(split !== undefined, options.shardRecords !== undefined, String(split));
       // the images of the batches before the checkpoint are not fetched again: at most the
-      // few batches after the last delivered checkpoint are
-      assert(fetched < clean + clean / 2, `fetched ${fetched} images, ${clean} uninterrupted`);
+      // few batches after the last delivered checkpoint are; sharded, those of each shard in
+      // flight at the kill (its batch and the one whose checkpoint was not delivered: 4 images)
+      const shards = split ? Number(/into (\d+) shards/.exec(split)![1]) : 0;
+      const bound = split ? clean + shards * 4 : clean + clean / 2;
+      assert(fetched < bound, `fetched ${fetched} images, ${clean} uninterrupted`);
       assertEquals(done.record_count, reference.record_count);
 
       const [a, b] = [
@@ -400,22 +416,26 @@ Deno.test({
   },
 });
 
-Deno.test({
-  name:
-    "detections_coco include_images: kill -9 the worker mid-images; it resumes to the same entries",
-  ...serviceTest,
-  async fn() {
-    await killMidImages("detections_coco", {
-      exportOptions: { include_images: true, max_skipped_fraction: 0.25 },
-      checked: 11,
-      read: async (zip) => {
-        const report = await runPythonReader("coco_zip_check.py", [zip], {
-          modules: ["pycocotools", "PIL"],
-          packages: ["pycocotools", "Pillow"],
-        }) as CocoZipReport;
-        assertEquals([report.bad, report.missing, report.unreadable], [null, [], []]);
-        return { digests: report.digests, checked: report.images, skipped: report.skipped };
-      },
-    });
-  },
-});
+for (const shardRecords of [undefined, 4]) {
+  Deno.test({
+    name: `detections_coco include_images${
+      shardRecords ? " in shards" : ""
+    }: kill -9 the worker mid-images; it resumes to the same entries`,
+    ...serviceTest,
+    async fn() {
+      await killMidImages("detections_coco", {
+        exportOptions: { include_images: true, max_skipped_fraction: 0.25 },
+        checked: 11,
+        shardRecords,
+        read: async (zip) => {
+          const report = await runPythonReader("coco_zip_check.py", [zip], {
+            modules: ["pycocotools", "PIL"],
+            packages: ["pycocotools", "Pillow"],
+          }) as CocoZipReport;
+          assertEquals([report.bad, report.missing, report.unreadable], [null, [], []]);
+          return { digests: report.digests, checked: report.images, skipped: report.skipped };
+        },
+      });
+    },
+  });
+}

@@ -2,9 +2,11 @@
  * `yolo_dataset` through the API and a real worker: its options listed and checked, source images
  * fetched from moto over HTTP (allowed by `SOURCE_IMAGE_HOSTS`), every frame opened by Pillow and
  * every label mapped back to its stored box, `data.yaml` read by PyYAML, the skipped frames
- * listed with their reasons and the export SUCCESS. And a worker killed (SIGKILL) mid-way through
- * the frames: the next one resumes from the checkpoint, fetching only the images after it, and
- * the archive's entries are those of an uninterrupted export.
+ * listed with their reasons and the export SUCCESS. In shards, on S3 and the filesystem,
+ * `yolo_dataset`, `crops_by_taxon` and `detections_coco` with `include_images` are byte for byte
+ * their unsharded archives. And a worker killed (SIGKILL) mid-way through the frames: the next
+ * one resumes from the checkpoint, fetching only the images after it, and the archive's entries
+ * are those of an uninterrupted export.
  */
 import { assert, assertEquals } from "./assert.ts";
 import { createUser } from "./fixtures/access.ts";
@@ -12,6 +14,9 @@ import { findExport, jobLogs } from "../db/exports.ts";
 import { exportCardFacts } from "../activities/export_access.ts";
 import { yoloDataset } from "../registry/formats/yolo_dataset.ts";
 import { cropsByTaxon } from "../registry/formats/crops_by_taxon.ts";
+import { detectionsCoco } from "../registry/formats/detections_coco.ts";
+import { exporterFor } from "../registry/mod.ts";
+import type { StreamExporter } from "../registry/types.ts";
 import { drainStream } from "./stream_drain.ts";
 import { withProcesses } from "./faults_support.ts";
 import {
@@ -129,130 +134,149 @@ Deno.test({
   },
 });
 
-Deno.test({
-  name:
-    "yolo_dataset and crops_by_taxon in shards (S3): byte for byte the unsharded archives; too many skips fail it",
-  ...serviceTest,
-  async fn() {
-    const listener = countingListener();
-    const host = new URL(requireEnv("TEST_S3_ENDPOINT")).host;
-    // 14 captures: shards of 4 frames (and the classes phase apart)
-    const h = await startHarness({
-      storage: "s3",
-      batchSize: 4,
-      env: { SOURCE_IMAGE_HOSTS: host, IMAGE_FETCH_ATTEMPTS: "2", EXPORT_SHARD_RECORDS: "4" },
-    });
-    try {
-      const seed = await seedCrops(h.sql, listener.port);
-      const [, token] = await createUser(h.sql, "yolo-shards", true);
-      const create = async (options: Record<string, unknown>): Promise<number> => {
-        const res = await h.api("POST", "/api/v2/exports/", {
-          token,
-          body: { project: seed.projectId, format: "yolo_dataset", force: true, options },
+for (const storage of ["s3", "fs"] as const) {
+  Deno.test({
+    name:
+      `yolo_dataset, crops_by_taxon and COCO with images in shards (${storage}): byte for byte the unsharded archives; too many skips fail it`,
+    ...serviceTest,
+    async fn() {
+      const listener = countingListener();
+      const host = new URL(requireEnv("TEST_S3_ENDPOINT")).host;
+      // 14 captures: shards of 4 frames (and the classes phase apart)
+      const h = await startHarness({
+        storage,
+        batchSize: 4,
+        env: { SOURCE_IMAGE_HOSTS: host, IMAGE_FETCH_ATTEMPTS: "2", EXPORT_SHARD_RECORDS: "4" },
+      });
+      try {
+        const seed = await seedCrops(h.sql, listener.port);
+        const [, token] = await createUser(h.sql, "yolo-shards", true);
+        const create = async (options: Record<string, unknown>): Promise<number> => {
+          const res = await h.api("POST", "/api/v2/exports/", {
+            token,
+            body: { project: seed.projectId, format: "yolo_dataset", force: true, options },
+          });
+          assertEquals(res.status, 201, await res.clone().text());
+          return (await res.json()).id;
+        };
+        const options = { max_skipped_fraction: 0.3 };
+        const id = await create(options);
+        const done = await h.waitForExport(id, token, 120_000);
+        assertEquals(done.status, "SUCCESS", String(done.error));
+        const split = (await jobLogs(h.sql, id)).map((l) => l.message)
+          .find((m) => m.startsWith("export split into"));
+        assert(split && Number(/into (\d+) shards/.exec(split)![1]) >= 4, String(split));
+        const bytes = await h.download(done.file_url as string);
+        const row = (await findExport(h.sql, id))!;
+        const ctx = {
+          ...imageQueryContext(h.sql, seed, options),
+          card: exportCardFacts(row, h.config.publicBaseUrl),
+        };
+        const unsharded = await drainStream(yoloDataset, ctx, {
+          limit: 50,
+          maxRecords: h.config.exportBatchSize,
         });
-        assertEquals(res.status, 201, await res.clone().text());
-        return (await res.json()).id;
-      };
-      const options = { max_skipped_fraction: 0.3 };
-      const id = await create(options);
-      const done = await h.waitForExport(id, token, 120_000);
-      assertEquals(done.status, "SUCCESS", String(done.error));
-      const split = (await jobLogs(h.sql, id)).map((l) => l.message)
-        .find((m) => m.startsWith("export split into"));
-      assert(split && Number(/into (\d+) shards/.exec(split)![1]) >= 4, String(split));
-      const bytes = await h.download(done.file_url as string);
-      const row = (await findExport(h.sql, id))!;
-      const ctx = {
-        ...imageQueryContext(h.sql, seed, options),
-        card: exportCardFacts(row, h.config.publicBaseUrl),
-      };
-      const unsharded = await drainStream(yoloDataset, ctx, {
-        limit: 50,
-        maxRecords: h.config.exportBatchSize,
-      });
-      assertEquals(bytes.length, unsharded.bytes.length);
-      assertEquals(bytes, unsharded.bytes);
-      assertEquals(done.record_count, 10);
-      const report = await readYolo(bytes, await storedBoxes(h.sql, seed.projectId));
-      assertEquals(report.problems, []);
-      assertEquals(report.frames.length, 10);
-      assertSkippedCount(done, report.skipped.length);
-      assertEquals(
-        (await h.storage.listObjects("exports/")).filter((k) => k.includes("/shards/")),
-        [],
-        "shard objects left behind",
-      );
+        assertEquals(bytes.length, unsharded.bytes.length);
+        assertEquals(bytes, unsharded.bytes);
+        assertEquals(done.record_count, 10);
+        const report = await readYolo(bytes, await storedBoxes(h.sql, seed.projectId));
+        assertEquals(report.problems, []);
+        assertEquals(report.frames.length, 10);
+        assertSkippedCount(done, report.skipped.length);
+        assertEquals(
+          (await h.storage.listObjects("exports/")).filter((k) => k.includes("/shards/")),
+          [],
+          "shard objects left behind",
+        );
 
-      // 4 of 14 left out, more than 0.2: a readable FAILURE (by a shard or by the composition)
-      const refused = await h.waitForExport(
-        await create({ max_skipped_fraction: 0.2 }),
-        token,
-        120_000,
-      );
-      assertEquals(refused.status, "FAILURE");
-      assert(
-        /too many frames left out: \d+ of 14 captures \(more than max_skipped_fraction 0\.2\)/
-          .test(String(refused.error)),
-        String(refused.error),
-      );
+        // 4 of 14 left out, more than 0.2: a readable FAILURE (by a shard or by the composition)
+        const refused = await h.waitForExport(
+          await create({ max_skipped_fraction: 0.2 }),
+          token,
+          120_000,
+        );
+        assertEquals(refused.status, "FAILURE");
+        assert(
+          /too many frames left out: \d+ of 14 captures \(more than max_skipped_fraction 0\.2\)/
+            .test(String(refused.error)),
+          String(refused.error),
+        );
 
-      // crops_by_taxon (44 crops, 11 shards): the crops in shards, manifest.csv and taxa.csv
-      // written by the composition; the unsharded bytes
-      const cropsOptions = { max_skipped_fraction: 0.1 };
-      const cropsRes = await h.api("POST", "/api/v2/exports/", {
-        token,
-        body: {
-          project: seed.projectId,
-          format: "crops_by_taxon",
-          force: true,
-          options: cropsOptions,
-        },
-      });
-      assertEquals(cropsRes.status, 201, await cropsRes.clone().text());
-      const cropsId = (await cropsRes.json()).id;
-      const crops = await h.waitForExport(cropsId, token, 120_000);
-      assertEquals(crops.status, "SUCCESS", String(crops.error));
-      assert(
-        (await jobLogs(h.sql, cropsId)).some((l) =>
-          /^export split into \d+ shards/.test(l.message)
-        ),
-        "crops_by_taxon not sharded",
-      );
-      const cropsRow = (await findExport(h.sql, cropsId))!;
-      const cropsUnsharded = await drainStream(cropsByTaxon, {
-        ...imageQueryContext(h.sql, seed, cropsOptions),
-        card: exportCardFacts(cropsRow, h.config.publicBaseUrl),
-      }, { limit: 50, maxRecords: h.config.exportBatchSize });
-      assertEquals(await h.download(crops.file_url as string), cropsUnsharded.bytes);
-      assertEquals(crops.record_count, 40);
-      assertEquals(crops.skipped_count, 4);
+        // crops_by_taxon (44 crops, 11 shards): the crops in shards, manifest.csv and taxa.csv
+        // written by the composition; the unsharded bytes
+        const cropsOptions = { max_skipped_fraction: 0.1 };
+        const cropsRes = await h.api("POST", "/api/v2/exports/", {
+          token,
+          body: {
+            project: seed.projectId,
+            format: "crops_by_taxon",
+            force: true,
+            options: cropsOptions,
+          },
+        });
+        assertEquals(cropsRes.status, 201, await cropsRes.clone().text());
+        const cropsId = (await cropsRes.json()).id;
+        const crops = await h.waitForExport(cropsId, token, 120_000);
+        assertEquals(crops.status, "SUCCESS", String(crops.error));
+        assert(
+          (await jobLogs(h.sql, cropsId)).some((l) =>
+            /^export split into \d+ shards/.test(l.message)
+          ),
+          "crops_by_taxon not sharded",
+        );
+        const cropsRow = (await findExport(h.sql, cropsId))!;
+        const cropsUnsharded = await drainStream(cropsByTaxon, {
+          ...imageQueryContext(h.sql, seed, cropsOptions),
+          card: exportCardFacts(cropsRow, h.config.publicBaseUrl),
+        }, { limit: 50, maxRecords: h.config.exportBatchSize });
+        assertEquals(await h.download(crops.file_url as string), cropsUnsharded.bytes);
+        assertEquals(crops.record_count, 40);
+        assertEquals(crops.skipped_count, 4);
 
-      // detections_coco with include_images does not shard: exported whole
-      const cocoRes = await h.api("POST", "/api/v2/exports/", {
-        token,
-        body: {
-          project: seed.projectId,
-          format: "detections_coco",
-          force: true,
-          options: { include_images: true, max_skipped_fraction: 0.3 },
-        },
-      });
-      assertEquals(cocoRes.status, 201, await cocoRes.clone().text());
-      const cocoId = (await cocoRes.json()).id;
-      const coco = await h.waitForExport(cocoId, token, 120_000);
-      assertEquals(coco.status, "SUCCESS", String(coco.error));
-      assert((coco.record_count as number) > 4, `${coco.record_count} annotations`);
-      assert(
-        !(await jobLogs(h.sql, cocoId)).some((l) => l.message.startsWith("export split into")),
-        "detections_coco with include_images was sharded",
-      );
-      assertEquals(listener.connections(), 0);
-    } finally {
-      await h.close();
-      listener.close();
-    }
-  },
-});
+        // detections_coco with include_images: its images in shards by capture, annotations.json
+        // one shard after them (leaving out what they skipped), skipped.csv by the composition;
+        // the unsharded bytes
+        const cocoOptions = { include_images: true, max_skipped_fraction: 0.3 };
+        const cocoRes = await h.api("POST", "/api/v2/exports/", {
+          token,
+          body: {
+            project: seed.projectId,
+            format: "detections_coco",
+            force: true,
+            options: cocoOptions,
+          },
+        });
+        assertEquals(cocoRes.status, 201, await cocoRes.clone().text());
+        const cocoId = (await cocoRes.json()).id;
+        const coco = await h.waitForExport(cocoId, token, 120_000);
+        assertEquals(coco.status, "SUCCESS", String(coco.error));
+        const cocoSplit = (await jobLogs(h.sql, cocoId)).map((l) => l.message)
+          .find((m) => m.startsWith("export split into"));
+        assert(
+          cocoSplit && Number(/into (\d+) shards/.exec(cocoSplit)![1]) >= 3,
+          String(cocoSplit),
+        );
+        const cocoRow = (await findExport(h.sql, cocoId))!;
+        const cocoUnsharded = await drainStream(
+          exporterFor(detectionsCoco, cocoOptions) as StreamExporter,
+          {
+            ...imageQueryContext(h.sql, seed, cocoOptions),
+            card: exportCardFacts(cocoRow, h.config.publicBaseUrl),
+          },
+          { limit: 50, maxRecords: h.config.exportBatchSize },
+        );
+        assertEquals(await h.download(coco.file_url as string), cocoUnsharded.bytes);
+        assertEquals(coco.record_count, cocoUnsharded.records);
+        assert((coco.record_count as number) > 4, `${coco.record_count} annotations`);
+        assertEquals(coco.skipped_count, 3);
+        assertEquals(listener.connections(), 0);
+      } finally {
+        await h.close();
+        listener.close();
+      }
+    },
+  });
+}
 
 for (const sharded of [false, true]) {
   Deno.test({

@@ -177,8 +177,9 @@ export async function exportWorkflow(input: ExportWorkflowInput): Promise<Export
   };
 
   /**
-   * Runs every shard as its own activity, all at once (any worker takes them). When one fails
-   * for good, the others are cancelled and awaited before the error propagates.
+   * Runs every shard as its own activity, all at once (any worker takes them), but a shard that
+   * reads what others left (`reads`: lower indices) once they ended. When one fails for good,
+   * the others are cancelled and awaited before the error propagates.
    */
   async function runShards(shards: ShardSpec[]): Promise<ExportedShard[]> {
     state.shards = { total: shards.length, done: 0 };
@@ -187,12 +188,16 @@ export async function exportWorkflow(input: ExportWorkflowInput): Promise<Export
     try {
       return await scope.run(() => {
         for (const shard of shards) {
-          running.push(
-            sharding.exportShard({ exportId: input.exportId, shard }).then((done) => {
-              state.shards!.done++;
-              return done;
-            }),
-          );
+          const before = (shard.reads ?? []).map((k) => running[k]);
+          const started = before.length === 0
+            ? sharding.exportShard({ exportId: input.exportId, shard })
+            : Promise.all(before).then(() =>
+              sharding.exportShard({ exportId: input.exportId, shard })
+            );
+          running.push(started.then((done) => {
+            state.shards!.done++;
+            return done;
+          }));
         }
         return Promise.all(running);
       });

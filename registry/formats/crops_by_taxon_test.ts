@@ -5,13 +5,18 @@ import {
   readCrops,
   withCropsProject,
 } from "../../tests/fixtures/crops_project.ts";
-import { assertResumable, drainStream, refusalOf } from "../../tests/stream_drain.ts";
+import {
+  assertResumable,
+  drainStream,
+  memorySideStore,
+  refusalOf,
+} from "../../tests/stream_drain.ts";
 import { assertArchiveShardsCompose, composeArchiveShards, exportCard } from "./test_support.ts";
 import { serviceTest } from "../../tests/support.ts";
 import { defaultImageSourceSettings } from "../image_sources.ts";
 import { exporterFor } from "../mod.ts";
 import { exportSettingsKey } from "../settings_key.ts";
-import type { ExportOptions, ExportQueryContext } from "../types.ts";
+import type { ExportOptions, ExportQueryContext, StreamExporter } from "../types.ts";
 import { detectionsCoco } from "./detections_coco.ts";
 import { assignSplits } from "../image_dataset.ts";
 import { cropOptionProblems, cropsByTaxon, safeName, taxonFolder } from "./crops_by_taxon.ts";
@@ -158,13 +163,57 @@ Deno.test({
       assert(refused.includes("1 host not allowed"), refused);
 
       // detections_coco with include_images resumes from any checkpoint to the same bytes
-      const coco = exporterFor(detectionsCoco, { include_images: true });
+      const coco = exporterFor(detectionsCoco, { include_images: true }) as StreamExporter;
       const zipped = await assertResumable(
         coco,
         ctx({ include_images: true, max_skipped_fraction: 0.25 }),
         3,
       );
       assertEquals(zipped.records, 41);
+      // … and in shards: its images by capture id (4 units), annotations.json one unit after
+      // them, from their skipped lists, skipped.csv by the composition: the unsharded bytes
+      const cocoSharded = await assertArchiveShardsCompose(
+        coco,
+        { ...ctx({ include_images: true, max_skipped_fraction: 0.25 }), card },
+        { batchRecords: 40, every: 3, wanted: 4 },
+      );
+      assertEquals(cocoSharded.units.map((u) => u.member), [0, 0, 0, 0, 1]);
+      assertEquals(cocoSharded.units.map((u) => u.reads), [
+        undefined,
+        undefined,
+        undefined,
+        undefined,
+        [0, 1, 2, 3],
+      ]);
+      // the annotations unit resumes from any checkpoint to the same bytes, from the skipped
+      // list its checkpoint holds (no earlier unit's store is read again)
+      const cocoCtx = { ...ctx({ include_images: true, max_skipped_fraction: 0.25 }), card };
+      const last = cocoSharded.units.at(-1)!;
+      const range = { ...last, recordsBefore: 0, first: false, last: false, batchRecords: 40 };
+      const annotations = await drainStream(
+        coco.shard!(range, last.reads!.map((k) => cocoSharded.sides[k])),
+        cocoCtx,
+        { limit: 40, side: memorySideStore() },
+      );
+      assert(annotations.states.length >= 4, `${annotations.states.length} states`);
+      for (let i = 1; i < annotations.states.length - 1; i++) {
+        const rest = await drainStream(coco.shard!(range, []), cocoCtx, {
+          limit: 40,
+          from: annotations.states[i],
+          side: memorySideStore(),
+        });
+        assertEquals(
+          [...annotations.chunks.slice(0, i).flatMap((c) => [...c]), ...rest.bytes],
+          [...annotations.bytes],
+          `resuming the annotations unit after chunk ${i}`,
+        );
+      }
+      const cocoStrict = await composeArchiveShards(
+        coco,
+        { ...ctx({ include_images: true, max_skipped_fraction: 0.2 }), card },
+        { batchRecords: 40, every: 3, wanted: 4 },
+      ).then(() => "composed", (error: Error) => error.message);
+      assert(cocoStrict.includes("too many images left out: 3 of 14 images"), cocoStrict);
 
       // more crops than one export holds: refused at the first batch, naming the count
       const limited = imageQueryContext(sql, seed, { max_skipped_fraction: 0.1 }, {}, 10);

@@ -23,9 +23,11 @@
  * `images/<capture id>.jpg` for each image (`registry/source_jpeg.ts`, keyset on capture id, the
  * ones that cannot be fetched kept in the state with their reason), then `annotations.json`, the
  * same document (its JSON-sections state nested in the zip's) but for each `file_name` and the
- * images left out and their annotations, then `skipped.csv`.
+ * images left out and their annotations, deflated in pieces of 500 elements, then
+ * `skipped.csv`. Sharded, the images are cut by capture id and `annotations.json` is one unit
+ * after them, from their skipped lists (`ZipMember.readsEarlierUnits`, docs/architecture.md).
  */
-import { occurrenceFilterKeys, occurrencePredicate } from "../filters.ts";
+import { keyShardBounds, occurrenceFilterKeys, occurrencePredicate } from "../filters.ts";
 import { defaultImageSourceSettings, mapBounded } from "../image_sources.ts";
 import {
   captureUrl,
@@ -40,6 +42,7 @@ import {
   type ImageOutcome,
   imageTotal,
   MAX_IMAGES_PER_BATCH,
+  refuseTooManySkipped,
   skippedCaptureColumns,
   skippedCapturesMember,
 } from "../image_dataset.ts";
@@ -56,7 +59,7 @@ import {
 } from "../types.ts";
 import { finiteOrNull } from "../numeric_sql.ts";
 import { captureTimes, sessionTime } from "../time_sql.ts";
-import { capturesOfBatch } from "../batch_sql.ts";
+import { capturesOfBatch, upToShardEnd } from "../batch_sql.ts";
 import { jsonSections } from "../json_sections.ts";
 import { zipArchive, type ZipArchiveState, type ZipMember } from "../zip_archive.ts";
 
@@ -150,12 +153,21 @@ function holdsExportedBox(ctx: ExportQueryContext, capture: Fragment): Fragment 
   )`;
 }
 
-/** The next `limit` captures of the export after `afterId` (a CTE `batch` of their ids). */
-function capturesBatch(ctx: ExportQueryContext, afterId: RecordId, limit: number): Fragment {
+/**
+ * The next `limit` captures of the export after `afterId` (a CTE `batch` of their ids), none
+ * past `untilId` when given (a shard's end).
+ */
+function capturesBatch(
+  ctx: ExportQueryContext,
+  afterId: RecordId,
+  limit: number,
+  untilId: RecordId | null = null,
+): Fragment {
   const { sql } = ctx;
   return sql`batch as (
     select bs.id from source_images bs
     where bs.project_id = ${ctx.projectId} and bs.id > ${afterId}
+      ${upToShardEnd(sql, sql`bs.id`, untilId)}
       and ${holdsExportedBox(ctx, sql`bs.id`)}
     order by bs.id
     limit ${limit}
@@ -355,7 +367,7 @@ async function countImages(ctx: ExportQueryContext): Promise<number> {
 /** `images/<capture id>.jpg`, one per capture of the export, keyset on capture id. */
 const imagesPhase: ZipMember = {
   name: null,
-  async batch(ctx, raw, limit) {
+  async batch(ctx, raw, limit, untilId) {
     const state = raw as CocoImagesState;
     const options = cocoOptions(ctx.options);
     const total = await imageTotal(ctx, state.total, countImages, {
@@ -365,7 +377,7 @@ const imagesPhase: ZipMember = {
     const { sql } = ctx;
     const take = Math.min(limit, MAX_IMAGES_PER_BATCH);
     const rows = await sql<{ id: RecordId; source_url: string | null }[]>`
-      with ${capturesBatch(ctx, state.afterId, take)}
+      with ${capturesBatch(ctx, state.afterId, take, untilId ?? null)}
       select s.id, ${captureUrl(sql, sql`s.public_base_url`, sql`s.path`)} as source_url
       ${capturesOfBatch(sql)}`;
     const settings = ctx.settings?.images ?? defaultImageSourceSettings;
@@ -391,6 +403,14 @@ const imagesPhase: ZipMember = {
     );
     return { ...batch, more: rows.length === take };
   },
+  // shards cut the images by capture id: each image is an entry of its own
+  shardBounds: (ctx, every) =>
+    keyShardBounds(
+      ctx,
+      ctx.sql`select s.id from source_images s
+        where s.project_id = ${ctx.projectId} and ${holdsExportedBox(ctx, ctx.sql`s.id`)}`,
+      every,
+    ),
 };
 
 /** What `max_skipped_fraction` counts for `include_images`: images of images. */
@@ -414,9 +434,30 @@ const annotationsMember: ZipMember = {
       extra: { document: chunk.state },
     };
   },
+  // the document leaves out what every image unit skipped: one unit, after them
+  readsEarlierUnits: true,
+  holdsRecords: true,
 };
 
-// the zip does not shard: its document leaves out what its images phase skipped
+/**
+ * `skipped.csv`, after the document: the skipped list checked against the total once more (a
+ * sharded export's image units each checked only their own part of it).
+ */
+const skippedImagesMember: ZipMember = {
+  ...skippedCapturesMember,
+  async head(ctx, raw) {
+    const state = raw as CocoImagesState;
+    refuseTooManySkipped(state.skipped, {
+      total: state.total ?? 0,
+      fraction: cocoOptions(ctx.options).max_skipped_fraction,
+      nouns: IMAGE_NOUNS,
+    });
+    return await skippedCapturesMember.head!(ctx, raw);
+  },
+};
+
+// the zip shards as an archive (its images by capture, its document whole after them), not
+// as the JSON file
 const { shardBounds: _bounds, shard: _shard, ...cocoInfo } = detectionsCoco;
 
 /** `detections_coco` with `include_images`: the dataset and its images in one zip. */
@@ -444,6 +485,9 @@ const cocoWithImages: StreamExporter = zipArchive({
       columns: cocoSkippedColumns,
     },
   ],
+  // 2: annotations.json deflated in pieces of 500 elements (pieceKeys), so it shards
+  revision: 2,
   extra: { total: null, skipped: [], document: null },
-  members: [imagesPhase, annotationsMember, skippedCapturesMember],
+  members: [imagesPhase, annotationsMember, skippedImagesMember],
+  pieceKeys: 500,
 });

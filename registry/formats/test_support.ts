@@ -217,13 +217,14 @@ export function exportCard(exportId: number, createdAt: string): ExportCardFacts
  * An archive sharded member by member (`StreamExporter.shardUnits`), composed in process: plans
  * the units (pieces of `batchRecords` keys), drains each in batches of 75 rows with a side store
  * of its own, and composes them with `shardLayout`. `ctx` needs the export's facts (`card`: they
- * date the archive). Returns the file and the units; rejects as the layout does.
+ * date the archive). Returns the file, the units and their side stores; rejects as the layout
+ * does.
  */
 export async function composeArchiveShards(
   exporter: StreamExporter,
   ctx: ExportQueryContext,
   plan: { batchRecords: number; every: number; wanted: number },
-): Promise<{ file: Uint8Array; units: ShardUnit[] }> {
+): Promise<{ file: Uint8Array; units: ShardUnit[]; sides: SideStore[] }> {
   const total = Number(await exporter.count(ctx));
   const units = await exporter.shardUnits!(ctx, {
     every: plan.every,
@@ -242,8 +243,10 @@ export async function composeArchiveShards(
       last: false,
       batchRecords: plan.batchRecords,
     };
-    // another batch size than an unsharded run's: the pieces do not depend on it
-    const { bytes } = await drainStream(exporter.shard!(range), ctx, { limit: 75, side });
+    // another batch size than an unsharded run's: the pieces do not depend on it; a unit that
+    // reads earlier units is given their side stores (they ran before it)
+    const earlier = (unit.reads ?? []).map((k) => written[k].side);
+    const { bytes } = await drainStream(exporter.shard!(range, earlier), ctx, { limit: 75, side });
     written.push({ bytes, side });
   }
   const layout = await exporter.shardLayout!(
@@ -253,7 +256,7 @@ export async function composeArchiveShards(
   const file = concat(
     ...layout.map((piece) => typeof piece === "number" ? written[piece].bytes : piece),
   );
-  return { file, units };
+  return { file, units, sides: written.map((w) => w.side) };
 }
 
 /**
@@ -265,7 +268,7 @@ export async function assertArchiveShardsCompose(
   exporter: StreamExporter,
   ctx: ExportQueryContext,
   plan: { batchRecords: number; every: number; wanted: number },
-): Promise<{ file: Uint8Array; units: ShardUnit[] }> {
+): Promise<{ file: Uint8Array; units: ShardUnit[]; sides: SideStore[] }> {
   const unsharded = await drainStream(exporter, ctx, {
     limit: 130,
     maxRecords: plan.batchRecords,
