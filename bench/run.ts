@@ -574,7 +574,11 @@ function loadAverage(): string {
   }
 }
 
-/** One export through the HTTP API: POST, poll until it ends, then DELETE its file. */
+/**
+ * One export through the HTTP API: POST (`force`: an identical earlier export, of this run or
+ * of an earlier one on the same database, is never reused), poll until it ends, then DELETE its
+ * file.
+ */
 async function exportOnce(
   base: string,
   projectId: number,
@@ -592,7 +596,8 @@ async function exportOnce(
       project: projectId,
       format,
       filters: {},
-      ...(options ? { options, force: true } : {}),
+      force: true,
+      ...(options ? { options } : {}),
     }),
   });
   const created = await res.json();
