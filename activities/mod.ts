@@ -12,6 +12,7 @@ import { type ActivityDependencies, createExportAccess } from "./export_access.t
 import { createExportOutcomeActivities } from "./export_outcome.ts";
 import { createExportRecordsActivities } from "./export_records.ts";
 import { createHousekeepingActivities } from "./housekeeping.ts";
+import { createLostExportActivities } from "./lost_exports.ts";
 import { createResolveAndCountActivities } from "./resolve_and_count.ts";
 import { createRetentionActivities } from "./retention.ts";
 import { createShardActivities } from "./shards.ts";
@@ -33,6 +34,7 @@ export function createActivities(deps: ActivityDependencies) {
     ...createExportOutcomeActivities(access),
     ...createDeleteExportActivities(access),
     ...createHousekeepingActivities(access),
+    ...createLostExportActivities(access),
     ...createRetentionActivities(access),
     ...createEmailActivities(access),
   };

@@ -160,4 +160,6 @@ export interface HousekeepingReport {
   removedFiles: string[];
   /** SUCCESS exports whose retention ended: file deleted, now EXPIRED (docs/retention.md). */
   expiredExports?: { id: number; key: string | null }[];
+  /** PENDING or STARTED exports whose workflow was gone, now FAILURE (activities/lost_exports.ts). */
+  lostExports?: number[];
 }

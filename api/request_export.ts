@@ -28,6 +28,7 @@ import { validateFilters } from "../domain/filter_validation.ts";
 import { checkDestination } from "../domain/webhook_url.ts";
 import { newWebhookSecret } from "../domain/webhook_signature.ts";
 import { setExportNotify } from "../db/webhooks.ts";
+import { failIfWorkflowLost, LOST_EXPORT_GRACE_SECONDS } from "../activities/lost_exports.ts";
 import { can, canRead, type ProjectAccess } from "../domain/permissions.ts";
 import { loadProjectAccess } from "../domain/project_access.ts";
 import { logEvent } from "../domain/log.ts";
@@ -214,6 +215,9 @@ export async function requestExport(
       settingsKey: await exportSettingsKey(exporterFor(exporter, options), deps.config.formats),
       reuse: !request.force && !notify,
       fileExists: async (key) => (await deps.storage.headObject(key)) !== null,
+      // a running export whose workflow is gone is ended FAILURE, not handed out
+      workflowLost: (found, unchanged) => failIfWorkflowLost(deps, found, unchanged),
+      settledSeconds: LOST_EXPORT_GRACE_SECONDS,
     });
   } catch (error) {
     if (!(error instanceof StorageUnavailableError)) throw error;

@@ -51,11 +51,11 @@ export async function ensureHousekeepingSchedule(
 /** Runs one sweep now (as a workflow on `taskQueue`) and returns its report. */
 export async function runHousekeeping(
   client: Client,
-  options: { taskQueue: string; minAgeSeconds?: number },
+  options: { taskQueue: string; minAgeSeconds?: number; lostAfterSeconds?: number },
 ): Promise<HousekeepingReport> {
   return await client.workflow.execute<typeof housekeepingWorkflow>("housekeepingWorkflow", {
     taskQueue: options.taskQueue,
     workflowId: `export-housekeeping-manual-${Date.now()}`,
-    args: [{ minAgeSeconds: options.minAgeSeconds }],
+    args: [{ minAgeSeconds: options.minAgeSeconds, lostAfterSeconds: options.lostAfterSeconds }],
   });
 }

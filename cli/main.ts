@@ -21,6 +21,7 @@ import { createStorage } from "../storage/mod.ts";
 import { hashToken } from "../domain/users.ts";
 import { EXPORT_USAGE, exportCommand } from "./export.ts";
 import { ensureHousekeepingSchedule, runHousekeeping } from "./housekeeping.ts";
+import { LOST_EXPORT_GRACE_SECONDS } from "../activities/lost_exports.ts";
 import { connectTemporal } from "./temporal.ts";
 import { ensureSearchAttributes } from "./temporal_setup.ts";
 
@@ -34,8 +35,10 @@ const USAGE = `usage: deno task cli <command> [options]
   revoke-token --token TOKEN               revoke an API token
 ${EXPORT_USAGE}
   housekeeping --install [--every MIN]     create the export-housekeeping Schedule (default 60)
-  housekeeping --run [--min-age SECONDS]   sweep orphaned uploads and files and expire exports
-                                           past their retention (EXPIRED) once, print report
+  housekeeping --run [--min-age SECONDS]   sweep orphaned uploads and files, expire exports
+            [--lost-after SECONDS]         past their retention (EXPIRED) and fail running
+                                           exports whose workflow is gone (unchanged for
+                                           --lost-after, default 120) once, print report
   temporal-setup                           register the export search attributes (idempotent)
   queue [--json]                           exports waiting for a slot, in admission order`;
 
@@ -177,16 +180,18 @@ export async function main(args: string[]): Promise<number> {
             run: { type: "boolean", default: false },
             every: { type: "string", default: "60" },
             "min-age": { type: "string", default: "3600" },
+            "lost-after": { type: "string", default: String(LOST_EXPORT_GRACE_SECONDS) },
           },
         });
         const every = Number(values.every);
         const minAge = Number(values["min-age"]);
+        const lostAfter = Number(values["lost-after"]);
         if (!values.install && !values.run) {
           console.error("housekeeping needs --install or --run");
           return 2;
         }
-        if (!(every > 0) || !(minAge >= 0)) {
-          console.error("--every must be > 0 and --min-age >= 0");
+        if (!(every > 0) || !(minAge >= 0) || !(lostAfter >= 0)) {
+          console.error("--every must be > 0, --min-age and --lost-after >= 0");
           return 2;
         }
         const temporal = await connectTemporal(config);
@@ -202,6 +207,7 @@ export async function main(args: string[]): Promise<number> {
             const report = await runHousekeeping(temporal.client, {
               taskQueue: config.temporalTaskQueue,
               minAgeSeconds: minAge,
+              lostAfterSeconds: lostAfter,
             });
             console.log(JSON.stringify(report));
           }

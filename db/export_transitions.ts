@@ -141,7 +141,8 @@ export async function markExportSucceeded(
  * transaction: the export's status, error and stage, its file key cleared, every stage of its
  * job that had not succeeded set to `status` (no stage stays PENDING or STARTED), the error in
  * the job's errors, the log line, the webhook events and, with `email`, the user's email. A
- * SUCCESS export and one already in `status` are left as they are (returns false).
+ * SUCCESS export and one already in `status` are left as they are (returns false); with
+ * `onlyRunning`, any export not PENDING or STARTED.
  */
 export async function markExportEnded(
   sql: Sql,
@@ -152,6 +153,8 @@ export async function markExportEnded(
     stage?: string;
     /** Write the user's email of the end (SMTP_URL set, docs/email.md). */
     email?: boolean;
+    /** Only from PENDING or STARTED (an export whose workflow is gone: activities/lost_exports.ts). */
+    onlyRunning?: boolean;
   },
 ): Promise<boolean> {
   const { status } = ending;
@@ -161,7 +164,8 @@ export async function markExportEnded(
       update data_exports set status = ${status}, error = ${ending.message ?? null},
         error_stage = ${ending.stage ?? null}, file_key = null, finished_at = now(),
         updated_at = now()
-      where id = ${exportId} and status not in ('SUCCESS', 'EXPIRED', ${status})`;
+      where id = ${exportId} and status not in ('SUCCESS', 'EXPIRED', ${status})
+        ${ending.onlyRunning ? tx`and status in ('PENDING', 'STARTED')` : tx``}`;
     if (updated.count === 0) return false;
     await applyJobProgress(tx, exportId, (progress) => {
       for (const stage of progress.stages) {

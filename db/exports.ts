@@ -154,8 +154,9 @@ export interface CreatedOrReused {
  * over unchanged data: a SUCCESS export whose recorded change markers (db/snapshot.ts) are still
  * current and whose file `fileExists` confirms, else a PENDING or STARTED one that has not
  * counted yet or counted this same data. A SUCCESS export whose file is gone is marked FAILURE
- * (`lost`) and never returned. One transaction under an advisory lock on the request, so
- * identical requests arriving together share the one export instead of starting one each.
+ * (`lost`) and never returned, and so is a running one whose workflow is gone (`workflowLost`).
+ * One transaction under an advisory lock on the request, so identical requests arriving
+ * together share the one export instead of starting one each.
  * Source of the rule: GBIF's reuse of identical downloads; issue "every read tells the truth".
  */
 export async function createOrReuseExport(
@@ -174,6 +175,15 @@ export async function createOrReuseExport(
     reuse: boolean;
     /** Whether storage still holds the object at `key`. */
     fileExists(key: string): Promise<boolean>;
+    /**
+     * Asked of a PENDING or STARTED export unchanged for `settledSeconds` (`unchangedSeconds`)
+     * before it is reused: true when its workflow is not running, which ended it
+     * (activities/lost_exports.ts); it is then not reused. Absent: running exports are reused
+     * as they are.
+     */
+    workflowLost?(export_: ExportIdentity, unchangedSeconds: number): Promise<boolean>;
+    /** Default 120 (`LOST_EXPORT_GRACE_SECONDS`): younger rows may await their workflow's start. */
+    settledSeconds?: number;
   },
 ): Promise<CreatedOrReused> {
   const filters = storedFilters(input.filters, input.options);
@@ -183,8 +193,12 @@ export async function createOrReuseExport(
       const request = JSON.stringify([input.projectId, input.format, filters]);
       await tx`select pg_advisory_xact_lock(${IDENTICAL_REQUESTS_LOCK}, hashtext(${request}))`;
       while (true) {
-        const [same] = await tx<(ExportIdentity & { status: ExportStatus; file_key: string })[]>`
-          select e.id, e.file_uuid::text, e.status, e.file_key from data_exports e
+        const [same] = await tx<
+          (ExportIdentity & { status: ExportStatus; file_key: string; unchanged: number })[]
+        >`
+          select e.id, e.file_uuid::text, e.status, e.file_key,
+            extract(epoch from now() - e.updated_at)::float8 as unchanged
+          from data_exports e
           where e.project_id = ${input.projectId} and e.format = ${input.format}
             and e.filters = ${tx.json(filters as never)}::jsonb
             and coalesce(e.settings_key, ${input.settingsKey}) = ${input.settingsKey}
@@ -202,9 +216,14 @@ export async function createOrReuseExport(
                                                where project_id = 0)))))
           order by (e.status = 'SUCCESS') desc, e.id desc limit 1`;
         if (!same) break;
-        if (same.status !== "SUCCESS" || await input.fileExists(same.file_key)) {
-          return { export: { id: same.id, file_uuid: same.file_uuid }, reused: true, lost };
+        const identity = { id: same.id, file_uuid: same.file_uuid };
+        if (same.status !== "SUCCESS") {
+          // a running export whose workflow is gone was just ended FAILURE: look again
+          const settled = same.unchanged >= (input.settledSeconds ?? 120);
+          if (settled && await input.workflowLost?.(identity, same.unchanged)) continue;
+          return { export: identity, reused: true, lost };
         }
+        if (await input.fileExists(same.file_key)) return { export: identity, reused: true, lost };
         await markFileLost(tx, same.id, same.file_key);
         lost.push(same.id);
       }

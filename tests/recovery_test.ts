@@ -185,6 +185,9 @@ Deno.test({
   },
 });
 
+/** `lostAfterSeconds` that no row reaches: housekeeping looks no running export up. */
+const NEVER_LOST = 10 * 365 * 24 * 3600;
+
 Deno.test({
   name: "housekeeping: aborts orphaned uploads, removes files of deleted exports, reports them",
   ...serviceTest,
@@ -261,14 +264,18 @@ Deno.test({
         async () => {
           // The stale file again (the previous step removed it), for the workflow to find.
           await publish(stale.key);
+          // (running exports are not looked up here: tests/lost_exports_test.ts does that; the
+          // lane's database holds other files' running rows without workflows)
           const report = await runHousekeeping(h.temporal.client, {
             taskQueue: h.config.temporalTaskQueue,
             minAgeSeconds: 0,
+            lostAfterSeconds: NEVER_LOST,
           });
           assertEquals(report, {
             abortedUploads: [{ key: orphan.key, uploadId: orphan.uploadId }],
             removedFiles: [stale.key],
             expiredExports: [],
+            lostExports: [],
           });
           const left = await h.storage.listIncompleteUploads(root);
           assertEquals(
@@ -280,8 +287,14 @@ Deno.test({
           const second = await runHousekeeping(h.temporal.client, {
             taskQueue: h.config.temporalTaskQueue,
             minAgeSeconds: 0,
+            lostAfterSeconds: NEVER_LOST,
           });
-          assertEquals(second, { abortedUploads: [], removedFiles: [], expiredExports: [] });
+          assertEquals(second, {
+            abortedUploads: [],
+            removedFiles: [],
+            expiredExports: [],
+            lostExports: [],
+          });
           const tombstones = await h.sql`
             select 1 from deleted_export_files where export_id in ${h.sql([deleted.id, stale.id])}`;
           assertEquals(tombstones.length, 0, "deleted exports are forgotten once swept");
@@ -299,6 +312,8 @@ Deno.test({
             "--run",
             "--min-age",
             "0",
+            "--lost-after",
+            String(NEVER_LOST),
           ],
           env: h.env,
           stdout: "piped",
@@ -311,6 +326,7 @@ Deno.test({
           abortedUploads: [],
           removedFiles: [],
           expiredExports: [],
+          lostExports: [],
         });
         if (stdout[0].endsWith("created")) {
           // (Another test's worker may have created it first in this server: then leave it.)

@@ -14,13 +14,19 @@ import { controlTaskQueue } from "./task_queues.ts";
 export interface HousekeepingInput {
   /** Incomplete uploads younger than this are left alone (default one hour). */
   minAgeSeconds?: number;
+  /**
+   * Running exports unchanged for less than this are not looked up (default
+   * `LOST_EXPORT_GRACE_SECONDS`, activities/lost_exports.ts).
+   */
+  lostAfterSeconds?: number;
 }
 
 /**
  * Aborts orphaned uploads and removes files of deleted exports, then expires the SUCCESS
  * exports whose retention ended (file deleted, status EXPIRED: GBIF download `eraseAfter`,
- * docs/retention.md); returns what it removed, `expiredExports` `[{id, key}]` included. A run
- * that expired exports carries `ExportStatus` EXPIRED.
+ * docs/retention.md), then ends FAILURE the exports that look running but whose workflow is
+ * gone (activities/lost_exports.ts); returns what it removed, `expiredExports` `[{id, key}]`
+ * and `lostExports` (ids) included. A run that expired exports carries `ExportStatus` EXPIRED.
  */
 export async function housekeepingWorkflow(
   input: HousekeepingInput = {},
@@ -40,5 +46,8 @@ export async function housekeepingWorkflow(
   if (expiry.expired.length > 0) {
     upsertSearchAttributes([{ key: EXPORT_STATUS, value: EXPIRED_STATUS }]);
   }
-  return { ...report, expiredExports: expiry.expired };
+  // runs started before it completed here: only new runs end the exports whose workflow is gone
+  if (!patched("lost-exports")) return { ...report, expiredExports: expiry.expired };
+  const lost = await acts.failLostExports({ afterSeconds: input.lostAfterSeconds });
+  return { ...report, expiredExports: expiry.expired, lostExports: lost.failed };
 }
