@@ -304,8 +304,8 @@ Deno.test({
 
 for (const storage of ["s3", "fs"] as const) {
   Deno.test({
-    name: `sessions_csv (with BOM too), taxa_list_csv and taxon_counts_csv shard (${storage}): ` +
-      "byte-identical to their unsharded files",
+    name: `sessions_csv (with BOM too), taxa_list_csv, taxon_counts_csv and deployments_csv ` +
+      `shard (${storage}): byte-identical to their unsharded files`,
     ...serviceTest,
     async fn() {
       const seed = await smallProject();
@@ -323,12 +323,19 @@ for (const storage of ["s3", "fs"] as const) {
       } finally {
         await h.close();
       }
+      // one row per station: deployments_csv shards too, a station a shard
+      const s = await startHarness({ storage, env: { EXPORT_SHARD_RECORDS: "1" } });
+      try {
+        await exportsMatchUnsharded(s, seed, [["deployments_csv", {}]]);
+      } finally {
+        await s.close();
+      }
     },
   });
 }
 
 Deno.test({
-  name: "EXPORT_SHARD_RECORDS=0 never shards; formats without shard bounds are exported unsharded",
+  name: "EXPORT_SHARD_RECORDS=0 never shards",
   ...serviceTest,
   async fn() {
     const seed = await smallProject();
@@ -353,13 +360,6 @@ Deno.test({
       );
     } finally {
       await h.close();
-    }
-    // one row per station: deployments_csv shards too, a station a shard
-    const s = await startHarness({ storage: "fs", env: { EXPORT_SHARD_RECORDS: "1" } });
-    try {
-      await exportsMatchUnsharded(s, seed, [["deployments_csv", {}]]);
-    } finally {
-      await s.close();
     }
   },
 });
