@@ -6,9 +6,9 @@
  * identical request (`createOrReuseExport`), and hold one of its user's and its project's
  * running slots for ever (db/export_queue.ts), so that user's further exports would wait for
  * ever. {@link failIfWorkflowLost} ends such a row FAILURE, naming the workflow and its state;
- * the API calls it before reusing a running export, and housekeeping (`failLostExports`) for
- * every export that has looked running for a while (docs/operations.md, "Rules every read
- * keeps").
+ * the API calls it before reusing a running export and when one is read, and housekeeping
+ * (`failLostExports`) for every export that has looked running for a while
+ * (docs/operations.md, "Rules every read keeps").
  */
 import { type Client, WorkflowNotFoundError } from "@temporalio/client";
 import { Context } from "@temporalio/activity";
@@ -16,6 +16,7 @@ import type { Config } from "../config/mod.ts";
 import type { Sql } from "../db/client.ts";
 import { markExportEnded } from "../db/export_transitions.ts";
 import { type ExportIdentity, exportWorkflowId } from "../db/exports.ts";
+import { logEvent } from "../domain/log.ts";
 import { startExportEmails } from "./email_outbox.ts";
 import { startExportDeliveries } from "./webhook_outbox.ts";
 import type { ExportAccess } from "./export_access.ts";
@@ -69,15 +70,27 @@ export async function workflowGone(
  * not running (see {@link workflowGone}; one not found at all only after
  * {@link UNSTARTED_EXPORT_GRACE_SECONDS}); the error names the workflow and its state, the job
  * log says so, and the end's webhooks and email go out as for any failure. Returns true when it
- * ended the export; false when the workflow runs (or may yet start), or the row was no longer
- * PENDING or STARTED.
+ * ended the export; false when the workflow runs (or may yet start), when Temporal cannot be
+ * asked now (logged: `export workflow not looked up`), or when the row was no longer PENDING or
+ * STARTED.
  */
 export async function failIfWorkflowLost(
   deps: LostExportDependencies,
   export_: ExportIdentity,
   unchangedSeconds: number,
 ): Promise<boolean> {
-  const gone = await workflowGone(deps.temporal, export_);
+  let gone: string | null;
+  try {
+    gone = await workflowGone(deps.temporal, export_);
+  } catch (error) {
+    // Temporal cannot tell now (unreachable): the export is left as it is, the read goes on
+    logEvent("export workflow not looked up", {
+      export_id: export_.id,
+      stage: "workflow",
+      error: error instanceof Error ? error.message : String(error),
+    });
+    return false;
+  }
   if (gone === null) return false;
   if (gone === "not found" && unchangedSeconds < UNSTARTED_EXPORT_GRACE_SECONDS) return false;
   const ended = await markExportEnded(deps.sql, export_.id, {

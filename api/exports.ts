@@ -15,6 +15,7 @@ import {
   markExportPending,
 } from "../db/exports.ts";
 import { startExportEmails } from "../activities/email_outbox.ts";
+import { failIfWorkflowLost, LOST_EXPORT_GRACE_SECONDS } from "../activities/lost_exports.ts";
 import { startExportDeliveries } from "../activities/webhook_outbox.ts";
 import { queuePositions } from "../db/export_queue.ts";
 import { describeFormats, supportedFormats } from "../registry/mod.ts";
@@ -332,10 +333,23 @@ export function exportsRoutes(deps: ExportsApiDependencies): OpenAPIHono<ApiEnv>
     return c.json({ ...found, reused: false as const, ...secret }, 201);
   });
 
+  /**
+   * `row` as it is, or, when it reads as running, unchanged past the grace, but its workflow is
+   * gone, as {@link failIfWorkflowLost} just ended it (FAILURE): a read never says STARTED of
+   * an export nothing runs.
+   */
+  async function truthfulRow(row: ExportRow): Promise<ExportRow> {
+    if (row.status !== "PENDING" && row.status !== "STARTED") return row;
+    const unchanged = (Date.now() - row.updated_at.getTime()) / 1000;
+    if (unchanged < LOST_EXPORT_GRACE_SECONDS) return row;
+    if (!(await failIfWorkflowLost(deps, row, unchanged))) return row;
+    return (await findExport(sql, row.id)) ?? row;
+  }
+
   app.openapi(retrieveRoute, async (c) => {
     const found = await loadReadable(c.get("user"), c.req.valid("param").id);
     if ("status" in found) return problem(c, found.status, found.message);
-    const body = await present(found.row, found.access);
+    const body = await present(await truthfulRow(found.row), found.access);
     if (c.req.valid("query").logs === "true") {
       body.logs = (await jobLogs(sql, found.row.id)).map((l) => ({
         level: l.level,

@@ -1,7 +1,8 @@
 /**
  * Exports whose workflow is gone (activities/lost_exports.ts), against the real services: an
  * export terminated from the Temporal UI is not handed out to an identical request once its
- * grace has passed (the request fails it, naming the workflow, and starts a new export), and
+ * grace has passed (the request fails it, naming the workflow, and starts a new export), nor
+ * read as running (the read fails it), and
  * housekeeping fails a running row whose workflow never started, which frees the running slot
  * it held: the user's waiting export then runs.
  */
@@ -77,6 +78,26 @@ Deno.test({
           assert(logs.some((m) => m.includes("is TERMINATED")), logs.join("\n"));
         },
       );
+
+      await t.step("terminated: a read of it ends it, and says FAILURE", async () => {
+        // another user's export (the first user's one slot is not theirs)
+        const [, otherToken] = await createUser(h.sql, "lost-exports-reader", true);
+        const res = await h.api("POST", "/api/v2/exports/", {
+          token: otherToken,
+          body: { project: seed.project_id, format: "sessions_csv", force: true },
+        });
+        assertEquals(res.status, 201);
+        const id = (await res.json()).id;
+        const workflowId = (await workflowIdsOf(h.sql, id)).export;
+        await h.temporal.client.workflow.getHandle(workflowId).terminate("stuck");
+        const get = async () =>
+          await (await h.api("GET", `/api/v2/exports/${id}/`, { token: otherToken })).json();
+        assertEquals((await get()).status, "PENDING"); // within the grace
+        await unchangedFor(id, LOST_EXPORT_GRACE_SECONDS + 5);
+        const read = await get();
+        assertEquals(read.status, "FAILURE");
+        assert(String(read.error).includes("is TERMINATED"), String(read.error));
+      });
 
       await t.step(
         "never started: housekeeping fails it, and the user's slot is free",
