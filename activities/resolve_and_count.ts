@@ -9,7 +9,7 @@ import { requestedBy } from "../workflows/search_attributes.ts";
 import type { ExportAccess } from "./export_access.ts";
 import { exportNotFound } from "./failures.ts";
 import { exportFileKey } from "./file_keys.ts";
-import { keepAlive } from "./keep_alive.ts";
+import { endStatementsWithAttempt, keepAlive } from "./keep_alive.ts";
 import type { ResolvedExport } from "./types.ts";
 
 /** `resolveExporter` and `countRecords`. */
@@ -62,19 +62,24 @@ export function createResolveAndCountActivities(access: ExportAccess) {
     /**
      * One COUNT with the export's filters, in a repeatable-read snapshot that also reads the
      * source change markers; stores both (the stage's total, `source_version`) in one
-     * transaction. The streaming activity compares its own snapshot's markers with these.
+     * transaction. The streaming activity compares its own snapshot's markers with these. Its
+     * statements end with the attempt (`endStatementsWithAttempt`).
      */
     async countRecords(input: { exportId: number }): Promise<number> {
       return await keepAlive(async () => {
         const row = await requireExport(input.exportId);
         const exporter = requireExporter(row.format);
         const query = await queryContext(row);
-        const { total, versions, warnings } = await readConsistently(readSql, async (tx) => ({
-          versions: await readSnapshot(tx, row.project_id),
-          total: await exporter.count({ ...query, sql: tx }),
-          // impossible source times the file leaves empty (registry/time_sql.ts), counted once
-          warnings: await impossibleTimeLogLines(row.format, { ...query, sql: tx }),
-        }));
+        const { total, versions, warnings } = await readConsistently(readSql, async (tx) => {
+          // a count the attempt gives up on is cancelled, not left running beside its retry
+          await endStatementsWithAttempt(tx);
+          return {
+            versions: await readSnapshot(tx, row.project_id),
+            total: await exporter.count({ ...query, sql: tx }),
+            // impossible source times the file leaves empty (registry/time_sql.ts), counted once
+            warnings: await impossibleTimeLogLines(row.format, { ...query, sql: tx }),
+          };
+        });
         await recordCount(sql, row.id, { total, versions, warnings });
         return total;
       });

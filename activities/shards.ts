@@ -28,7 +28,7 @@ import {
 import type { ExportAccess } from "./export_access.ts";
 import { exportNotFound, unknownFormat } from "./failures.ts";
 import { shardPrefix } from "./file_keys.ts";
-import { keepAlive } from "./keep_alive.ts";
+import { endStatementsWithAttempt, keepAlive } from "./keep_alive.ts";
 import { objectSideStore, sidePrefix } from "./side_store.ts";
 import { streamToUpload } from "./stream_to_upload.ts";
 import type { ExportedShard, ShardPlan, ShardSpec } from "./types.ts";
@@ -189,14 +189,24 @@ export function createShardActivities(access: ExportAccess) {
         }
         const wanted = Math.min(MAX_SHARDS, Math.ceil(input.totalRecords / limit));
         const every = Math.ceil(input.totalRecords / wanted);
-        const query = { ...await queryContext(row), sql: readSql };
+        const context = await queryContext(row);
+        // on the export read database, like the count (docs/replica.md), in one read-only
+        // transaction whose statements end with the attempt (a retry never runs beside them)
+        const reading = <T>(read: (query: ExportQueryContext) => Promise<T>): Promise<T> =>
+          inTransaction(readSql, async (tx) => {
+            await endStatementsWithAttempt(tx);
+            return await read({ ...context, sql: tx });
+          }, { mode: "isolation level repeatable read read only" });
         if (exporter.kind === "stream" && exporter.shardUnits) {
-          const units = await exporter.shardUnits(query, {
-            every,
-            wanted,
-            totalRecords: input.totalRecords,
-            maxRecords: config.exportBatchSize,
-          });
+          const shardUnits = exporter.shardUnits;
+          const units = await reading((query) =>
+            shardUnits(query, {
+              every,
+              wanted,
+              totalRecords: input.totalRecords,
+              maxRecords: config.exportBatchSize,
+            })
+          );
           if (units.length < 2) return none;
           let before = 0;
           const shards = units.map((unit, index): ShardSpec => {
@@ -219,17 +229,17 @@ export function createShardActivities(access: ExportAccess) {
           return await recordPlan(row, prefix, input.fileKey, shards, every);
         }
         if (!exporter.shardBounds) return none;
-        // on the export read database, like the count (docs/replica.md); a record format's
-        // bound i closes (i+1)·every records, a stream format's says how many it closes
-        // a stream whose batch boundaries are in the file (Parquet) places its bounds on them
+        // a record format's bound i closes (i+1)·every records, a stream format's says how
+        // many it closes; a stream whose batch boundaries are in the file (Parquet) places its
+        // bounds on them
         const batch = { maxRecords: config.exportBatchSize };
         const bounds: ShardBound[] = (exporter.kind === "stream"
-          ? await exporter.shardBounds(query, every, batch)
-          : (await exporter.shardBounds(query, every))
+          ? await reading((query) =>
+            exporter.shardBounds!(query, every, batch)
+          )
+          : (await reading((query) => exporter.shardBounds!(query, every)))
             .map((id, i) => ({ id, records: (i + 1) * every })))
-          .filter((bound) =>
-            bound.records < input.totalRecords
-          ).slice(0, wanted - 1);
+          .filter((bound) => bound.records < input.totalRecords).slice(0, wanted - 1);
         if (bounds.length === 0) return none;
         const shards: ShardSpec[] = [];
         for (let index = 0; index <= bounds.length; index++) {

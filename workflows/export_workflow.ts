@@ -111,6 +111,17 @@ export async function exportWorkflow(input: ExportWorkflowInput): Promise<Export
     heartbeatTimeout,
     retry,
   });
+  // The count and the shard plan read the whole export once (a COUNT, the shard bounds): at
+  // millions of rows on a busy database, longer than a short activity's 2 minutes, and a retry
+  // would only start the same statement again. Heartbeats notice a dead worker; the statements
+  // end with their attempt (activities/keep_alive.ts, endStatementsWithAttempt).
+  const counting = proxyActivities<ExportActivities>({
+    taskQueue: control,
+    startToCloseTimeout: "1 hour",
+    scheduleToCloseTimeout: "4 hours",
+    heartbeatTimeout,
+    retry,
+  });
   // Cleanup heartbeats too: a worker killed mid-cleanup is noticed within the heartbeat
   // timeout, not after the 2-minute start-to-close timeout.
   const cleanup = proxyActivities<ExportActivities>({
@@ -243,10 +254,12 @@ export async function exportWorkflow(input: ExportWorkflowInput): Promise<Export
       await replica.awaitReplica({ exportId: input.exportId });
     }
     state.stage = "count_records";
-    state.totalRecords = await short.countRecords({ exportId: input.exportId });
+    // Runs started before counts could take an hour replay with the short timeouts.
+    const reads = patched("long-counts") ? counting : short;
+    state.totalRecords = await reads.countRecords({ exportId: input.exportId });
     // Runs started before sharding existed replay without planShards.
     if (patched("export-shards")) {
-      plan = await short.planShards({
+      plan = await reads.planShards({
         exportId: input.exportId,
         fileKey: resolved.fileKey,
         totalRecords: state.totalRecords,
