@@ -3,6 +3,7 @@ import { Context } from "@temporalio/activity";
 import { ApplicationFailure } from "@temporalio/common";
 import { exportOptions, findExport, markExportStarted, recordCount } from "../db/exports.ts";
 import { readConsistently, readSnapshot } from "../db/snapshot.ts";
+import { withoutParallelWorkers } from "../db/client.ts";
 import { impossibleTimeLogLines } from "../registry/impossible_times.ts";
 import { exportSettingsKey } from "../registry/settings_key.ts";
 import { requestedBy } from "../workflows/search_attributes.ts";
@@ -71,8 +72,10 @@ export function createResolveAndCountActivities(access: ExportAccess) {
         const exporter = requireExporter(row.format);
         const query = await queryContext(row);
         const { total, versions, warnings } = await readConsistently(readSql, async (tx) => {
-          // a count the attempt gives up on is cancelled, not left running beside its retry
+          // a count the attempt gives up on is cancelled, not left running beside its retry;
+          // one backend's work (parallel hash joins stall on a busy server)
           await endStatementsWithAttempt(tx);
+          await withoutParallelWorkers(tx);
           return {
             versions: await readSnapshot(tx, row.project_id),
             total: await exporter.count({ ...query, sql: tx }),

@@ -16,6 +16,7 @@ import {
   updateJobProgress,
 } from "../db/exports.ts";
 import { inTransaction } from "../db/transaction.ts";
+import { withoutParallelWorkers } from "../db/client.ts";
 import { readConsistently, readSnapshot, sameSourceVersions } from "../db/snapshot.ts";
 import { exporterFor, getExporter, supportedFormats } from "../registry/mod.ts";
 import { shardStream, withByteOrderMark } from "../registry/stream.ts";
@@ -195,6 +196,7 @@ export function createShardActivities(access: ExportAccess) {
         const reading = <T>(read: (query: ExportQueryContext) => Promise<T>): Promise<T> =>
           inTransaction(readSql, async (tx) => {
             await endStatementsWithAttempt(tx);
+            await withoutParallelWorkers(tx);
             return await read({ ...context, sql: tx });
           }, { mode: "isolation level repeatable read read only" });
         if (exporter.kind === "stream" && exporter.shardUnits) {

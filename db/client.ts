@@ -15,6 +15,18 @@ export function parseBigint(text: string): number | string {
 }
 
 /**
+ * No parallel workers for the rest of transaction `tx` (`set local
+ * max_parallel_workers_per_gather = 0`). For the statements that read a whole export at once
+ * (the count, the shard bounds): PostgreSQL 15's parallel hash joins that spill into batches
+ * make their workers wait for each other at every batch, and beside other exports on a busy
+ * server `taxon_counts_csv`'s count at 1M took over 5 minutes with 2 workers, against 4.2 s
+ * without them (2.5 s with them on a quiet server; docs/benchmarks.md, 2026-12-07).
+ */
+export async function withoutParallelWorkers(tx: Sql): Promise<void> {
+  await tx`select set_config('max_parallel_workers_per_gather', '0', true)`;
+}
+
+/**
  * Opens a connection pool; bigint columns come back exactly ({@link parseBigint}), JIT is off,
  * every execution of a prepared statement is planned with its parameters, and random page reads
  * are costed as on solid-state storage (`random_page_cost` 1.1).
