@@ -14,9 +14,11 @@
  *   project. Not independent of the document SQL (a second hand-written builder of the 60-odd
  *   keys of antenna-compat §6 would only duplicate it), but free of batching.
  * - every other format: its own statements in a single pass at database level — the stream
- *   drained in chunks of {@link REFERENCE_CHUNK_ROWS} rows (one chunk per phase below that:
- *   one statement per table or zip member), into a byte counter, no Temporal, no upload, no checkpoints. Not an
- *   independent query, but it isolates what batching, the worker and the upload cost.
+ *   drained in chunks of at most {@link REFERENCE_CHUNK_ROWS} rows and about
+ *   {@link REFERENCE_CHUNK_BYTES} (after a first chunk of {@link REFERENCE_FIRST_ROWS} rows that
+ *   weighs them; one chunk per phase below that: one statement per table or zip member), into
+ *   a byte counter, no Temporal, no upload, no checkpoints. Not an independent query, but it
+ *   isolates what batching, the worker and the upload cost.
  */
 import { defaultFormatSettings } from "../config/mod.ts";
 import { connectDatabase } from "../db/client.ts";
@@ -157,6 +159,17 @@ const encoder = new TextEncoder();
 export const REFERENCE_CHUNK_ROWS = 500_000;
 
 /**
+ * The most bytes a chunk of the single-pass reference aims at, after its first chunk of
+ * {@link REFERENCE_FIRST_ROWS} rows weighed them: the API JSON and NDJSON formats are ~17 KB an
+ * occurrence, so 500,000 rows would be ~8.5 GB in one chunk (the bench ran out of its 4 GB heap
+ * at 1M).
+ */
+export const REFERENCE_CHUNK_BYTES = 128 * 1024 * 1024;
+
+/** Rows of the reference's first chunk, which measures the bytes a row. */
+export const REFERENCE_FIRST_ROWS = 1_000;
+
+/**
  * Drains `exporter` at database level with one chunk per phase (see the module comment): the
  * reference of the formats without an independent COPY.
  */
@@ -176,19 +189,30 @@ async function singlePass(
     };
     let state = stream.initialState(ctx);
     let bytes = 0;
+    let limit = REFERENCE_FIRST_ROWS;
     const started = performance.now();
     for (let done = false; !done;) {
-      const chunk = await stream.next(ctx, state, { limit: REFERENCE_CHUNK_ROWS });
-      bytes += typeof chunk.data === "string"
+      const chunk = await stream.next(ctx, state, { limit });
+      const weight = typeof chunk.data === "string"
         ? encoder.encode(chunk.data).byteLength
         : chunk.data.byteLength;
+      bytes += weight;
+      // the next chunks: as many rows as fit REFERENCE_CHUNK_BYTES at this chunk's weight
+      const rows = chunk.rows ?? chunk.records;
+      if (rows > 0 && weight > 0) {
+        limit = Math.max(
+          REFERENCE_FIRST_ROWS,
+          Math.min(REFERENCE_CHUNK_ROWS, Math.floor(REFERENCE_CHUNK_BYTES / (weight / rows))),
+        );
+      }
       state = chunk.state;
       done = chunk.done;
     }
     const seconds = (performance.now() - started) / 1000;
     return {
-      kind: "its own statements at database level (one chunk per table, at most " +
-        `${REFERENCE_CHUNK_ROWS} rows a chunk; no batches, no worker, no upload)`,
+      kind: "its own statements at database level (chunks of at most " +
+        `${REFERENCE_CHUNK_ROWS} rows and about ${REFERENCE_CHUNK_BYTES / 1024 / 1024} MB, ` +
+        "after a first one of " + `${REFERENCE_FIRST_ROWS} rows; no batches, no worker, no upload)`,
       rows: options.rows,
       seconds,
       rowsPerSecond: options.rows / seconds,
