@@ -277,15 +277,25 @@ export function exportsRoutes(deps: ExportsApiDependencies): OpenAPIHono<ApiEnv>
       const access = await loadProjectAccess(sql, user, project_id);
       if (!access || !canRead(access)) return problem(c, 404, `project not found: ${project_id}`);
     }
-    const { count, rows } = await listExports(sql, {
-      projectId: project_id,
-      readableBy: { userId: user.id, superuser: user.superuser },
-      status,
-      format,
-      ordering: ordering as ExportOrdering,
-      limit,
-      offset,
-    });
+    const list = () =>
+      listExports(sql, {
+        projectId: project_id,
+        readableBy: { userId: user.id, superuser: user.superuser },
+        status,
+        format,
+        ordering: ordering as ExportOrdering,
+        limit,
+        offset,
+      });
+    let listed = await list();
+    // a page never says STARTED of an export nothing runs: the lost ones on it are ended
+    // (FAILURE), then it is listed again, so its status filter and count hold
+    for (let again = 0; again < 3; again++) {
+      const ended = await Promise.all(listed.rows.map(endedAsLost));
+      if (!ended.includes(true)) break;
+      listed = await list();
+    }
+    const { count, rows } = listed;
     const page = (o: number): string => {
       const url = new URL(c.req.url);
       url.searchParams.set("limit", String(limit));
@@ -339,11 +349,18 @@ export function exportsRoutes(deps: ExportsApiDependencies): OpenAPIHono<ApiEnv>
    * an export nothing runs.
    */
   async function truthfulRow(row: ExportRow): Promise<ExportRow> {
-    if (row.status !== "PENDING" && row.status !== "STARTED") return row;
-    const unchanged = (Date.now() - row.updated_at.getTime()) / 1000;
-    if (unchanged < LOST_EXPORT_GRACE_SECONDS) return row;
-    if (!(await failIfWorkflowLost(deps, row, unchanged))) return row;
+    if (!(await endedAsLost(row))) return row;
     return (await findExport(sql, row.id)) ?? row;
+  }
+
+  /**
+   * True when `row` read as running, unchanged past the grace by the database's clock, and
+   * {@link failIfWorkflowLost} has just ended it because its workflow is gone.
+   */
+  async function endedAsLost(row: ExportRow): Promise<boolean> {
+    if (row.status !== "PENDING" && row.status !== "STARTED") return false;
+    if (row.unchanged_seconds < LOST_EXPORT_GRACE_SECONDS) return false;
+    return await failIfWorkflowLost(deps, row, row.unchanged_seconds);
   }
 
   app.openapi(retrieveRoute, async (c) => {

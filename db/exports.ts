@@ -89,6 +89,8 @@ export interface ExportRow {
   job_name: string;
   job_status: ExportStatus;
   job_progress: JobProgress;
+  /** Seconds since `updated_at` by the database's clock, as of the read. */
+  unchanged_seconds: number;
 }
 
 /**
@@ -363,7 +365,8 @@ const exportColumns = (sql: Sql) =>
   p.name as project_name,
   (select coalesce(nullif(ow.name, ''), ow.email) from users ow where ow.id = p.owner_id)
     as project_owner_name,
-  j.id as job_id, j.name as job_name, j.status as job_status, j.progress as job_progress`;
+  j.id as job_id, j.name as job_name, j.status as job_status, j.progress as job_progress,
+  extract(epoch from now() - e.updated_at)::float8 as unchanged_seconds`;
 
 /** One export with its job, or undefined. */
 export async function findExport(sql: Sql, id: number): Promise<ExportRow | undefined> {

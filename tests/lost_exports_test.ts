@@ -2,7 +2,7 @@
  * Exports whose workflow is gone (activities/lost_exports.ts), against the real services: an
  * export terminated from the Temporal UI is not handed out to an identical request once its
  * grace has passed (the request fails it, naming the workflow, and starts a new export), nor
- * read as running (the read fails it), and
+ * read as running (a read or a list that holds it fails it), and
  * housekeeping fails a running row whose workflow never started, which frees the running slot
  * it held: the user's waiting export then runs.
  */
@@ -97,6 +97,38 @@ Deno.test({
         const read = await get();
         assertEquals(read.status, "FAILURE");
         assert(String(read.error).includes("is TERMINATED"), String(read.error));
+      });
+
+      await t.step("terminated: a list holding it ends it, and lists it again", async () => {
+        const [, listerToken] = await createUser(h.sql, "lost-exports-lister", true);
+        const res = await h.api("POST", "/api/v2/exports/", {
+          token: listerToken,
+          body: { project: seed.project_id, format: "deployments_csv", force: true },
+        });
+        assertEquals(res.status, 201);
+        const id = (await res.json()).id;
+        const workflowId = (await workflowIdsOf(h.sql, id)).export;
+        await h.temporal.client.workflow.getHandle(workflowId).terminate("stuck");
+        const list = async (status: string) => {
+          const page = await (await h.api(
+            "GET",
+            `/api/v2/exports/?project_id=${seed.project_id}&status=${status}&limit=100`,
+            { token: listerToken },
+          )).json();
+          return page as { count: number; results: { id: number; status: string }[] };
+        };
+        // within the grace: listed as it reads, PENDING
+        assert((await list("PENDING")).results.some((e) => e.id === id), "not listed PENDING");
+        await unchangedFor(id, LOST_EXPORT_GRACE_SECONDS + 5);
+        // past it: the page that held it is listed again without it, and its count with it
+        const pending = await list("PENDING");
+        assertEquals(pending.results.some((e) => e.id === id), false);
+        assertEquals(pending.count, pending.results.length);
+        const failed = await list("FAILURE");
+        const row = failed.results.find((e) => e.id === id);
+        assertEquals(row?.status, "FAILURE");
+        const one = await h.api("GET", `/api/v2/exports/${id}/`, { token: listerToken });
+        assertEquals((await one.json()).status, "FAILURE");
       });
 
       await t.step(
