@@ -4,6 +4,7 @@
  * activities/email_outbox.ts, sent by activities/email.ts.
  */
 import type { Sql } from "./client.ts";
+import { markOutboxStarted, type UnstartedOptions, unstartedOutboxRows } from "./outbox.ts";
 import type { ExportStatus } from "./job_progress.ts";
 import { endEventType, type WebhookEventType } from "./webhooks.ts";
 
@@ -31,32 +32,14 @@ export async function insertEndEmail(
   return rows.map((r) => r.id);
 }
 
-/**
- * Emails whose delivery workflow was never started (or not recorded as started): those of one
- * export, or, for the housekeeping sweep, every one created at least `minAgeSeconds` ago.
- */
-export async function unstartedEmails(
-  sql: Sql,
-  options: { exportId?: number; minAgeSeconds?: number; limit?: number },
-): Promise<string[]> {
-  const exportFilter = options.exportId === undefined
-    ? sql``
-    : sql`and export_id = ${options.exportId}`;
-  const ageFilter = options.minAgeSeconds === undefined
-    ? sql``
-    : sql`and created_at <= now() - make_interval(secs => ${options.minAgeSeconds})`;
-  const rows = await sql<{ id: string }[]>`
-    select id::text from email_events
-    where workflow_started_at is null ${exportFilter} ${ageFilter}
-    order by created_at limit ${options.limit ?? 1000}`;
-  return rows.map((r) => r.id);
+/** Emails whose delivery workflow was never started: {@link unstartedOutboxRows} of `email_events`. */
+export function unstartedEmails(sql: Sql, options: UnstartedOptions): Promise<string[]> {
+  return unstartedOutboxRows(sql, "email_events", options);
 }
 
-/** Notes that an email's delivery workflow runs (started now, or found already started). */
-export async function markEmailStarted(sql: Sql, emailId: string): Promise<void> {
-  await sql`
-    update email_events set workflow_started_at = coalesce(workflow_started_at, now())
-    where id = ${emailId}`;
+/** Notes that a row's delivery workflow runs: {@link markOutboxStarted} of `email_events`. */
+export function markEmailStarted(sql: Sql, emailId: string): Promise<void> {
+  return markOutboxStarted(sql, "email_events", emailId);
 }
 
 /** An email to send, with what its text needs from the export and its project. */

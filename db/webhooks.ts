@@ -4,6 +4,7 @@
  * transitions (db/exports.ts) and the delivery activities. The rules are in docs/webhooks.md.
  */
 import type { Sql } from "./client.ts";
+import { markOutboxStarted, type UnstartedOptions, unstartedOutboxRows } from "./outbox.ts";
 import type { ExportStatus } from "./job_progress.ts";
 
 /** The events a webhook can subscribe to: one per way an export ends. */
@@ -112,32 +113,14 @@ export async function insertEndEvents(
   return rows.map((r) => r.id);
 }
 
-/**
- * Events whose delivery workflow was never started (or not recorded as started): those of one
- * export, or, for the housekeeping sweep, every one created at least `minAgeSeconds` ago.
- */
-export async function unstartedEvents(
-  sql: Sql,
-  options: { exportId?: number; minAgeSeconds?: number; limit?: number },
-): Promise<string[]> {
-  const exportFilter = options.exportId === undefined
-    ? sql``
-    : sql`and export_id = ${options.exportId}`;
-  const ageFilter = options.minAgeSeconds === undefined
-    ? sql``
-    : sql`and created_at <= now() - make_interval(secs => ${options.minAgeSeconds})`;
-  const rows = await sql<{ id: string }[]>`
-    select id::text from webhook_events
-    where workflow_started_at is null ${exportFilter} ${ageFilter}
-    order by created_at limit ${options.limit ?? 1000}`;
-  return rows.map((r) => r.id);
+/** Events whose delivery workflow was never started: {@link unstartedOutboxRows} of `webhook_events`. */
+export function unstartedEvents(sql: Sql, options: UnstartedOptions): Promise<string[]> {
+  return unstartedOutboxRows(sql, "webhook_events", options);
 }
 
-/** Notes that an event's delivery workflow runs (started now, or found already started). */
-export async function markEventStarted(sql: Sql, eventId: string): Promise<void> {
-  await sql`
-    update webhook_events set workflow_started_at = coalesce(workflow_started_at, now())
-    where id = ${eventId}`;
+/** Notes that a row's delivery workflow runs: {@link markOutboxStarted} of `webhook_events`. */
+export function markEventStarted(sql: Sql, eventId: string): Promise<void> {
+  return markOutboxStarted(sql, "webhook_events", eventId);
 }
 
 /** What a delivery attempt needs: the event, where it goes and the secret that signs it. */
