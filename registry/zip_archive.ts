@@ -341,7 +341,24 @@ function mergedValue(before: StreamState, unit: StreamState): StreamState {
   return Array.isArray(before) && Array.isArray(unit) ? [...before, ...unit] : unit;
 }
 
+/** `values` with a unit's values (`UnitRecord.extra`) merged in, key by key ({@link mergedValue}). */
+function withUnitValues<T extends Record<string, StreamState>>(
+  values: T,
+  unit: Record<string, StreamState>,
+): T {
+  const merged: Record<string, StreamState> = { ...values };
+  for (const [key, value] of Object.entries(unit)) merged[key] = mergedValue(values[key], value);
+  return merged as T;
+}
+
 const UNIT_OBJECT = "unit.json";
+
+/** The record a unit left in its side store (`unit.json`); `what` names the unit in the error. */
+async function readUnitRecord(side: SideStore, what: string): Promise<UnitRecord> {
+  const stored = await side.get(UNIT_OBJECT);
+  if (!stored) throw new Error(`${what} left no ${UNIT_OBJECT}`);
+  return JSON.parse(new TextDecoder().decode(stored));
+}
 
 /**
  * The exporter of a zip declaration. A chunk is at most one batch of one member: the first
@@ -499,12 +516,8 @@ export function zipArchive(format: ZipArchiveFormat): StreamExporter {
   ): Promise<Record<string, StreamState>> {
     let values: Record<string, StreamState> = {};
     for (const [k, side] of earlier.entries()) {
-      const stored = await side.get(UNIT_OBJECT);
-      if (!stored) throw new Error(`${info.key}: earlier unit ${k} left no ${UNIT_OBJECT}`);
-      const unit: UnitRecord = JSON.parse(new TextDecoder().decode(stored));
-      for (const [key, value] of Object.entries(unit.extra)) {
-        values = { ...values, [key]: key in values ? mergedValue(values[key], value) : value };
-      }
+      const unit = await readUnitRecord(side, `${info.key}: earlier unit ${k}`);
+      values = withUnitValues(values, unit.extra);
     }
     return values;
   }
@@ -672,9 +685,7 @@ export function zipArchive(format: ZipArchiveFormat): StreamExporter {
     async shardLayout(ctx, units): Promise<(number | Uint8Array)[]> {
       const records: UnitRecord[] = [];
       for (const [k, unit] of units.entries()) {
-        const stored = await unit.side.get(UNIT_OBJECT);
-        if (!stored) throw new Error(`${info.key}: unit ${k} left no ${UNIT_OBJECT}`);
-        records.push(JSON.parse(new TextDecoder().decode(stored)));
+        records.push(await readUnitRecord(unit.side, `${info.key}: unit ${k}`));
       }
       let state = initialState(ctx);
       if (!ctx.card) throw new Error(`${info.key}: a sharded archive needs the export's facts`);
@@ -691,11 +702,7 @@ export function zipArchive(format: ZipArchiveFormat): StreamExporter {
       };
       const entries: ZipEntry[] = [];
       const merge = (unit: UnitRecord): void => {
-        const values: Record<string, StreamState> = {};
-        for (const [key, value] of Object.entries(unit.extra)) {
-          values[key] = mergedValue(state[key], value);
-        }
-        state = { ...state, ...values, records: state.records + unit.records };
+        state = { ...withUnitValues(state, unit.extra), records: state.records + unit.records };
       };
       for (const [index, member] of members.entries()) {
         if (member.name === null) {
