@@ -36,7 +36,7 @@ export const LOST_EXPORT_GRACE_SECONDS = 120;
  */
 export const UNSTARTED_EXPORT_GRACE_SECONDS = 600;
 
-/** Exports looked up per housekeeping run (the oldest first). */
+/** Exports read per page of a housekeeping run (every page is looked up, the oldest first). */
 const LOST_EXPORT_BATCH = 500;
 
 /** What {@link failIfWorkflowLost} needs. */
@@ -115,7 +115,7 @@ export function createLostExportActivities(access: ExportAccess) {
     /**
      * Housekeeping: every export PENDING or STARTED, unchanged for `afterSeconds` (default
      * {@link LOST_EXPORT_GRACE_SECONDS}), whose workflow is not running is ended FAILURE
-     * ({@link failIfWorkflowLost}), at most {@link LOST_EXPORT_BATCH} a run, the oldest first.
+     * ({@link failIfWorkflowLost}), the oldest first, in pages of {@link LOST_EXPORT_BATCH}.
      * Returns the ids it ended. Idempotent. Without a Temporal client (tests of other
      * activities), looks nothing up.
      */
@@ -125,20 +125,33 @@ export function createLostExportActivities(access: ExportAccess) {
       if (!temporal) return { failed: [] };
       const ctx = Context.current();
       const after = input.afterSeconds ?? LOST_EXPORT_GRACE_SECONDS;
-      const rows = await sql<(ExportIdentity & { unchanged: number })[]>`
-        select id, file_uuid::text,
-          extract(epoch from now() - updated_at)::float8 as unchanged
-        from data_exports
-        where status in ('PENDING', 'STARTED')
-          and updated_at < now() - make_interval(secs => ${after})
-        order by updated_at limit ${LOST_EXPORT_BATCH}`;
       const failed: number[] = [];
-      for (const row of rows) {
-        ctx.heartbeat({ looked: failed.length });
-        const identity = { id: row.id, file_uuid: row.file_uuid };
-        if (await failIfWorkflowLost({ sql, config, temporal }, identity, row.unchanged)) {
-          failed.push(row.id);
+      let looked = 0;
+      // every candidate, the oldest first, a page at a time: exports waiting their turn look
+      // running and unchanged too, so a fixed first page could hide every lost one behind them
+      // (updated_at as text, sent as text: a Date, which postgres.js makes of a timestamptz
+      // parameter, would drop its microseconds and read the last row again)
+      let cursor: { at: string; id: number } | null = null;
+      for (;;) {
+        const after_ = cursor === null
+          ? sql``
+          : sql`and (updated_at, id) > (${cursor.at}::text::timestamptz, ${cursor.id})`;
+        const rows: (ExportIdentity & { unchanged: number; at: string })[] = await sql`
+          select id, file_uuid::text, updated_at::text as at,
+            extract(epoch from now() - updated_at)::float8 as unchanged
+          from data_exports
+          where status in ('PENDING', 'STARTED')
+            and updated_at < now() - make_interval(secs => ${after}) ${after_}
+          order by updated_at, id limit ${LOST_EXPORT_BATCH}`;
+        for (const row of rows) {
+          ctx.heartbeat({ looked: looked++, failed: failed.length });
+          const identity = { id: row.id, file_uuid: row.file_uuid };
+          if (await failIfWorkflowLost({ sql, config, temporal }, identity, row.unchanged)) {
+            failed.push(row.id);
+          }
         }
+        if (rows.length < LOST_EXPORT_BATCH) break;
+        cursor = rows[rows.length - 1];
       }
       if (failed.length > 0) {
         console.log(JSON.stringify({ msg: "exports without a running workflow failed", failed }));

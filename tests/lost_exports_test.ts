@@ -11,7 +11,7 @@ import {
   UNSTARTED_EXPORT_GRACE_SECONDS,
 } from "../activities/lost_exports.ts";
 import { runHousekeeping } from "../cli/housekeeping.ts";
-import { jobLogs } from "../db/exports.ts";
+import { exportWorkflowId, jobLogs } from "../db/exports.ts";
 import { seedDemo } from "../db/seed_demo.ts";
 import { assert, assertEquals } from "./assert.ts";
 import { createUser } from "./fixtures/access.ts";
@@ -178,6 +178,48 @@ Deno.test({
           });
           assertEquals(again.lostExports?.includes(ghost.id), false);
           await h.sql`delete from data_exports where id = ${young.id}`;
+        },
+      );
+      await t.step(
+        "housekeeping reaches a lost export behind a full page of waiting ones",
+        async () => {
+          // 500 rows that look running, older than the lost one, whose workflows may yet start
+          // (not found, unchanged for less than UNSTARTED_EXPORT_GRACE_SECONDS): a full page
+          const [queueUser] = await createUser(h.sql, "lost-exports-queue");
+          const fillers = await h.sql<{ id: number }[]>`
+            insert into data_exports (user_id, project_id, format, status)
+            select ${queueUser}, ${seed.project_id}, 'captures_csv', 'STARTED'
+            from generate_series(1, 500)
+            returning id`;
+          const fillerIds = fillers.map((f) => f.id);
+          await h.sql`
+            update data_exports
+            set updated_at = now() - make_interval(secs => ${UNSTARTED_EXPORT_GRACE_SECONDS - 60})
+            where id in ${h.sql(fillerIds)}`;
+          // the lost one: its workflow terminated, unchanged past the grace, newer than them all
+          const [lost] = await h.sql<{ id: number; file_uuid: string }[]>`
+            insert into data_exports (user_id, project_id, format, status)
+            values (${queueUser}, ${seed.project_id}, 'sessions_csv', 'STARTED')
+            returning id, file_uuid::text`;
+          const handle = await h.temporal.client.workflow.start("noSuchWorkflow", {
+            taskQueue: `${h.config.temporalTaskQueue}-nobody`,
+            workflowId: exportWorkflowId(lost),
+          });
+          await handle.terminate("stuck");
+          await unchangedFor(lost.id, LOST_EXPORT_GRACE_SECONDS + 10);
+          try {
+            const report = await runHousekeeping(h.temporal.client, {
+              taskQueue: h.config.temporalTaskQueue,
+              minAgeSeconds: 3600,
+            });
+            assert(report.lostExports?.includes(lost.id), JSON.stringify(report.lostExports));
+            const still = await h.sql<{ status: string; error: string | null; n: number }[]>`
+              select status, error, count(*)::int as n from data_exports
+              where id in ${h.sql(fillerIds)} group by 1, 2`;
+            assertEquals(still.map((r) => [r.status, r.error, r.n]), [["STARTED", null, 500]]);
+          } finally {
+            await h.sql`delete from data_exports where id = any(${[...fillerIds, lost.id]})`;
+          }
         },
       );
     } finally {
