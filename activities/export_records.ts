@@ -2,7 +2,7 @@
 import {
   appendJobLog,
   exportOptions,
-  putStageParam,
+  putSkippedCount,
   recordCount,
   recordedSourceVersions,
   setStage,
@@ -43,13 +43,7 @@ export function createExportRecordsActivities(access: ExportAccess) {
         progress: total > 0 ? records / total : 1,
         params: { records_exported: records },
       });
-      if (skipped !== null) {
-        putStageParam(progress, STAGES.export.key, {
-          key: "skipped_count",
-          name: "Number of images left out (skipped.csv)",
-          value: skipped,
-        });
-      }
+      if (skipped !== null) putSkippedCount(progress, skipped);
     });
   }
 

@@ -9,7 +9,7 @@ import {
   applyJobProgress,
   exportOptions,
   type ExportRow,
-  putStageParam,
+  putSkippedCount,
   recordedSourceVersions,
   setStage,
   STAGES,
@@ -56,7 +56,6 @@ export function createShardActivities(access: ExportAccess) {
     return found && exporterFor(found, exportOptions(row));
   }
 
-  /** Records one shard's records; `records_exported` is the sum over the shards. */
   /**
    * Records one shard's records and images left out (null: a format without images), in one
    * transaction that holds the job row: `records_exported` and the export's `skipped_count` are
@@ -91,11 +90,7 @@ export function createShardActivities(access: ExportAccess) {
         const lefts = stage.shard_skipped ??= {};
         if (skipped !== null) lefts[String(shard)] = skipped;
         skippedSum = Object.values(lefts).reduce((a, b) => a + b, 0);
-        putStageParam(progress, STAGES.export.key, {
-          key: "skipped_count",
-          name: "Number of images left out (skipped.csv)",
-          value: skippedSum,
-        });
+        putSkippedCount(progress, skippedSum);
       });
       if (skippedSum !== null) {
         await tx`update data_exports set skipped_count = ${skippedSum} where id = ${exportId}`;

@@ -31,6 +31,7 @@ export {
   jobLogs,
   type JobProgress,
   type ProgressStage,
+  putSkippedCount,
   putStageParam,
   setStage,
   type StageParam,

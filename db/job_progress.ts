@@ -170,6 +170,18 @@ export function putStageParam(progress: JobProgress, key: string, param: StagePa
   else stage.params.push({ ...param });
 }
 
+/**
+ * Sets the export stage's `skipped_count` (images left out, as in the archive's skipped.csv),
+ * adding it when the stage has none yet: formats that fetch no images never have it.
+ */
+export function putSkippedCount(progress: JobProgress, skipped: number): void {
+  putStageParam(progress, STAGES.export.key, {
+    key: "skipped_count",
+    name: "Number of images left out (skipped.csv)",
+    value: skipped,
+  });
+}
+
 /** Appends a line to the job log. */
 export async function appendJobLog(
   sql: Sql,
