@@ -13,7 +13,9 @@ import {
   listExports,
   markExportEnded,
   markExportPending,
+  markFileLost,
 } from "../db/exports.ts";
+import { inTransaction } from "../db/transaction.ts";
 import { startExportEmails } from "../activities/email_outbox.ts";
 import { failIfWorkflowLost, LOST_EXPORT_GRACE_SECONDS } from "../activities/lost_exports.ts";
 import { startExportDeliveries } from "../activities/webhook_outbox.ts";
@@ -348,6 +350,20 @@ export function exportsRoutes(deps: ExportsApiDependencies): OpenAPIHono<ApiEnv>
    * gone, as {@link failIfWorkflowLost} just ended it (FAILURE): a read never says STARTED of
    * an export nothing runs.
    */
+  /**
+   * Null when storage holds the SUCCESS export's file as it was written (its recorded size);
+   * else the export is ended FAILURE ({@link markFileLost}) and the returned text says why:
+   * a download never redirects to a file that is gone or is another one.
+   */
+  async function fileLost(row: ExportRow): Promise<string | null> {
+    const head = await storage.headObject(row.file_key!);
+    if (head?.size === Number(row.file_size)) return null;
+    await inTransaction(sql, (tx) => markFileLost(tx, { ...row, file_key: row.file_key! }, head));
+    const ended = await findExport(sql, row.id);
+    logEvent("export file lost", { export_id: row.id, stage: "storage", error: ended?.error });
+    return ended?.error ?? "the file is no longer in storage";
+  }
+
   async function truthfulRow(row: ExportRow): Promise<ExportRow> {
     if (!(await endedAsLost(row))) return row;
     return (await findExport(sql, row.id)) ?? row;
@@ -491,6 +507,8 @@ export function exportsRoutes(deps: ExportsApiDependencies): OpenAPIHono<ApiEnv>
     if (found.row.status !== "SUCCESS" || !found.row.file_key) {
       return problem(c, 409, `export has no file yet: ${found.row.status}`);
     }
+    const lost = await fileLost(found.row);
+    if (lost) return problem(c, 409, `export has no file: ${lost}`);
     return c.redirect(await exportFileUrl(found.row, { storage, config }), 302);
   });
 

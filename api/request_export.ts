@@ -214,7 +214,7 @@ export async function requestExport(
       // the options' variant: `include_images` adds the image hosts to the key
       settingsKey: await exportSettingsKey(exporterFor(exporter, options), deps.config.formats),
       reuse: !request.force && !notify,
-      fileExists: async (key) => (await deps.storage.headObject(key)) !== null,
+      headFile: (key) => deps.storage.headObject(key),
       // a running export whose workflow is gone is ended FAILURE, not handed out
       workflowLost: (found, unchanged) => failIfWorkflowLost(deps, found, unchanged),
       settledSeconds: LOST_EXPORT_GRACE_SECONDS,

@@ -155,7 +155,7 @@ export interface CreatedOrReused {
  * Creates the export and its job, or returns an identical one instead. Identical means same
  * project, format, stored filters (options included) and settings key (registry/settings_key.ts)
  * over unchanged data: a SUCCESS export whose recorded change markers (db/snapshot.ts) are still
- * current and whose file `fileExists` confirms, else a PENDING or STARTED one that has not
+ * current and whose file `headFile` finds at its recorded size, else a PENDING or STARTED one that has not
  * counted yet or counted this same data. A SUCCESS export whose file is gone is marked FAILURE
  * (`lost`) and never returned, and so is a running one whose workflow is gone (`workflowLost`).
  * One transaction under an advisory lock on the request, so identical requests arriving
@@ -176,8 +176,8 @@ export async function createOrReuseExport(
     settingsKey: string;
     /** False: always create (`force`). */
     reuse: boolean;
-    /** Whether storage still holds the object at `key`. */
-    fileExists(key: string): Promise<boolean>;
+    /** What storage holds at `key`: its size in bytes, or null when it holds nothing. */
+    headFile(key: string): Promise<{ size: number } | null>;
     /**
      * Asked of a PENDING or STARTED export unchanged for `settledSeconds` (`unchangedSeconds`)
      * before it is reused: true when its workflow is not running, which ended it
@@ -197,9 +197,14 @@ export async function createOrReuseExport(
       await tx`select pg_advisory_xact_lock(${IDENTICAL_REQUESTS_LOCK}, hashtext(${request}))`;
       while (true) {
         const [same] = await tx<
-          (ExportIdentity & { status: ExportStatus; file_key: string; unchanged: number })[]
+          (ExportIdentity & {
+            status: ExportStatus;
+            file_key: string;
+            file_size: number;
+            unchanged: number;
+          })[]
         >`
-          select e.id, e.file_uuid::text, e.status, e.file_key,
+          select e.id, e.file_uuid::text, e.status, e.file_key, e.file_size,
             extract(epoch from now() - e.updated_at)::float8 as unchanged
           from data_exports e
           where e.project_id = ${input.projectId} and e.format = ${input.format}
@@ -226,8 +231,11 @@ export async function createOrReuseExport(
           if (settled && await input.workflowLost?.(identity, same.unchanged)) continue;
           return { export: identity, reused: true, lost };
         }
-        if (await input.fileExists(same.file_key)) return { export: identity, reused: true, lost };
-        await markFileLost(tx, same.id, same.file_key);
+        const head = await input.headFile(same.file_key);
+        if (head?.size === Number(same.file_size)) {
+          return { export: identity, reused: true, lost };
+        }
+        await markFileLost(tx, same, head);
         lost.push(same.id);
       }
     }
@@ -237,20 +245,34 @@ export async function createOrReuseExport(
 }
 
 /**
- * SUCCESS → FAILURE for an export whose file storage no longer holds (removed by hand, a lost
- * bucket): inside `tx`, the export, its job and the log line, so that no read offers a
- * download that fails.
+ * SUCCESS → FAILURE for an export whose file storage no longer holds as it was written (`head`:
+ * what storage holds at its key, null for nothing: removed by hand, a lost bucket; another size:
+ * overwritten or truncated): inside `tx`, the export (no file key, size or checksum: there is no
+ * such file), its job (the upload stage FAILURE without its `file_url`) and the log line, so
+ * that no read offers a download that fails or describes a file that is not there. A row no
+ * longer SUCCESS is left as it is. Returns true when it ended the export.
  */
-async function markFileLost(tx: Transaction, exportId: number, fileKey: string): Promise<void> {
-  const message = `the file is no longer in storage: ${fileKey}`;
-  await tx`
+export async function markFileLost(
+  tx: Transaction,
+  export_: { id: number; file_key: string; file_size: number | string },
+  head: { size: number } | null,
+): Promise<boolean> {
+  const message = head === null
+    ? `the file is no longer in storage: ${export_.file_key}`
+    : `the file in storage is not the one exported: ${export_.file_key} holds ${head.size} ` +
+      `bytes, the export wrote ${export_.file_size}`;
+  const ended = await tx`
     update data_exports set status = 'FAILURE', error = ${message}, error_stage = 'storage',
-      file_key = null, updated_at = now()
-    where id = ${exportId} and status = 'SUCCESS'`;
-  await applyJobProgress(tx, exportId, (progress) => {
+      file_key = null, file_size = 0, checksum = null, updated_at = now()
+    where id = ${export_.id} and status = 'SUCCESS'
+    returning 1`;
+  if (ended.length === 0) return false;
+  await applyJobProgress(tx, export_.id, (progress) => {
     progress.errors.push(message);
+    setStage(progress, STAGES.upload.key, { status: "FAILURE", params: { file_url: null } });
   }, "FAILURE");
-  await insertJobLog(tx, exportId, message, "error");
+  await insertJobLog(tx, export_.id, message, "error");
+  return true;
 }
 
 /**

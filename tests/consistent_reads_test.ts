@@ -88,7 +88,15 @@ function contradictions(e: ExportJson): string[] {
     }
     if (!e.file_url) say("no file_url");
   }
-  if (e.status === "FAILURE" && !e.error) say("no error");
+  if (e.status === "FAILURE") {
+    if (!e.error) say("no error");
+    // a failed export has no file: nothing may describe one
+    if (e.checksum !== null) say(`checksum ${e.checksum} without a file`);
+    const urls = job.progress.stages.flatMap((s) => s.params)
+      .filter((p) => p.key === "file_url" && p.value !== null);
+    if (urls.length > 0) say("a job file_url without a file");
+    if (job.progress.stages.every((s) => s.status === "SUCCESS")) say("every stage SUCCESS");
+  }
   if (e.status !== "SUCCESS" && e.file_url) say("a file_url without a file");
   return found;
 }
@@ -665,6 +673,52 @@ Deno.test({
           assertEquals(download.status, 409);
           assert((await jobLogs(h.sql, first.id)).some((l) => l.message.includes("no longer")));
           assertEquals((await h.waitForExport(next.id, seed.token)).status, "SUCCESS");
+        },
+      );
+
+      await t.step(
+        "a file another one replaced in storage is neither reused nor downloaded",
+        async () => {
+          const keyAndSize = async (id: number) =>
+            (await h.sql<{ file_key: string; file_size: string }[]>`
+              select file_key, file_size::text from data_exports where id = ${id}`)[0];
+          /** Another file at the export's key: 10 bytes. */
+          const replace = async (key: string) => {
+            const upload = await h.storage.beginUpload(key, "text/csv");
+            const written = await h.storage.appendPart(
+              upload,
+              new TextEncoder().encode("truncated\n"),
+            );
+            await h.storage.completeUpload(written);
+          };
+          // an identical request: the reused export's file is not the one it wrote
+          const reused = await post(h.app);
+          assertEquals(reused.status, 200);
+          const first = await keyAndSize(reused.id);
+          await replace(first.file_key);
+          const next = await post(h.app);
+          assertEquals(next.status, 201, JSON.stringify(next.json));
+          const stale = await readExport(h, reused.id, seed.token);
+          assertEquals(stale.status, "FAILURE");
+          assert(
+            String(stale.error).includes(`holds 10 bytes, the export wrote ${first.file_size}`),
+            String(stale.error),
+          );
+          assertEquals(contradictions(stale), []);
+          assertEquals(stale.file_size, 0);
+          assertEquals((await h.waitForExport(next.id, seed.token)).status, "SUCCESS");
+          // a download: the new export's file removed, then replaced
+          const download = () =>
+            h.api("GET", `/api/v2/exports/${next.id}/download/`, { token: seed.token });
+          assertEquals((await download()).status, 302);
+          await replace((await keyAndSize(next.id)).file_key);
+          const refused = await download();
+          assertEquals(refused.status, 409);
+          assert(String((await refused.json()).error).includes("holds 10 bytes"));
+          const ended = await readExport(h, next.id, seed.token);
+          assertEquals(ended.status, "FAILURE");
+          assertEquals(contradictions(ended), []);
+          assertEquals((await download()).status, 409);
         },
       );
     } finally {

@@ -53,7 +53,10 @@ async function exportRow(
     filters: {},
     filtersDisplay: {},
   });
-  await h.sql`update data_exports set status = ${status}, file_key = ${fileKey ?? null}
+  // the size of the file at fileKey: a download checks storage holds the file as written
+  const size = fileKey ? (await h.storage.headObject(fileKey))?.size ?? 0 : 0;
+  await h.sql`update data_exports set status = ${status}, file_key = ${fileKey ?? null},
+    file_size = ${size}
     where id = ${created.id}`;
   return created.id;
 }
