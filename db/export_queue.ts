@@ -26,11 +26,11 @@ interface ActiveRow {
   user_id: number | null;
   project_id: number;
   status: "PENDING" | "STARTED";
-  created_at: Date;
 }
 
 /**
- * The exports that wait (PENDING, oldest request first: `created_at, id`) and run (STARTED),
+ * The exports that wait (PENDING, oldest request first: `created_at, id`; a retried export
+ * keeps its place) and run (STARTED),
  * and their admission plan under `caps`.
  */
 async function planQueue(
@@ -38,7 +38,7 @@ async function planQueue(
   caps: AdmissionCaps,
 ): Promise<{ plan: AdmissionPlan; waiting: Map<number, ActiveRow> }> {
   const rows = await sql<ActiveRow[]>`
-    select id, user_id, project_id, status, created_at from data_exports
+    select id, user_id, project_id, status from data_exports
     where status in ('PENDING', 'STARTED')
     order by created_at, id`;
   const waiting: WaitingExport[] = [];
@@ -100,7 +100,7 @@ export async function listQueue(sql: Sql, caps: AdmissionCaps): Promise<QueuedEx
   }[]>`
     select e.id, e.user_id, u.name as user_name, u.email as user_email, e.project_id,
       p.name as project_name, e.format, e.created_at,
-      extract(epoch from now() - e.created_at)::float8 as waited
+      extract(epoch from now() - e.queued_at)::float8 as waited
     from data_exports e join projects p on p.id = e.project_id
     left join users u on u.id = e.user_id
     where e.id = any(${plan.order}::bigint[])`;
@@ -164,7 +164,7 @@ export async function admitExport(
       update data_exports set status = 'STARTED', started_at = coalesce(started_at, now()),
         updated_at = now()
       where id = any(${plan.admit}::bigint[]) and status = 'PENDING'
-      returning id, extract(epoch from now() - created_at)::float8 as waited`;
+      returning id, extract(epoch from now() - queued_at)::float8 as waited`;
     let outcome: AdmissionOutcome | undefined;
     for (const row of admitted) {
       const id = Number(row.id);

@@ -195,12 +195,13 @@ export async function markExportPending(sql: Sql, exportId: number): Promise<boo
       update data_exports set status = 'PENDING', error = null, error_stage = null,
         record_count = 0, file_size = 0, checksum = null, finished_at = null, updated_at = now(),
         source_version = null, global_source_version = null, settings_key = null,
-        request_lsn = pg_current_wal_lsn() -- a retry reads what was written before it (docs/replica.md)
+        request_lsn = pg_current_wal_lsn(), -- a retry reads what was written before it (docs/replica.md)
+        started_at = null, queued_at = now() -- it waits and starts anew (db/export_queue.ts)
       where id = ${exportId} and status in ('FAILURE', 'REVOKED')`;
     if (reset.count === 0) return false;
     await tx`
       update jobs set status = 'PENDING', progress = ${tx.json(initialProgress() as never)},
-        finished_at = null, updated_at = now()
+        started_at = null, finished_at = null, updated_at = now()
       where data_export_id = ${exportId}`;
     await insertJobLog(tx, exportId, "export retried", "info");
     return true;

@@ -87,8 +87,13 @@ Deno.test({
       });
 
       await t.step("two concurrent retries of a failed export start one new run", async () => {
-        await h.sql`update data_exports set status = 'FAILURE' where id = ${id}`;
+        // requested an hour ago: the retry's run starts, and waits, from the retry on
+        await h.sql`update data_exports set status = 'FAILURE',
+          created_at = now() - interval '1 hour', queued_at = now() - interval '1 hour',
+          started_at = now() - interval '1 hour'
+          where id = ${id}`;
         const before = (await runsOf(h, workflowId)).length;
+        const retriedAt = Date.now();
         const responses = await Promise.all([
           h.api("POST", `/api/v2/exports/${id}/retry/`, { token: seed.token }),
           h.api("POST", `/api/v2/exports/${id}/retry/`, { token: seed.token }),
@@ -97,6 +102,12 @@ Deno.test({
         const done = await h.waitForExport(id, seed.token);
         assertEquals(done.status, "SUCCESS");
         assertEquals((await waitForRuns(h, workflowId, before + 1)).length, before + 1);
+        // (a second of slack: the API's clock and the database's)
+        assert(Date.parse(String(done.started_at)) >= retriedAt - 1000, String(done.started_at));
+        const admitted = (await jobLogs(h.sql, id)).map((l) => l.message)
+          .filter((m) => m.startsWith("admitted after waiting"));
+        const waited = Number(/waiting (\d+) s/.exec(admitted.at(-1) ?? "")?.[1]);
+        assert(waited < 600, `the retry says it waited ${waited} s: ${admitted.join("; ")}`);
       });
 
       await t.step("saveStats twice: one row state, one log line", async () => {
