@@ -215,9 +215,13 @@ export async function streamToUpload(
               side: options.side,
             })
           ).catch(
-            (error) => {
+            async (error) => {
               // the data cannot make the file (too many images left out): retrying cannot help
               if (!(error instanceof ExportRefusedError)) throw error;
+              // the images left out so far, which the refusing batch reports no other way
+              if (error.skippedCount !== undefined) {
+                await options.progress(writer.records, total, error.skippedCount);
+              }
               throw ApplicationFailure.nonRetryable(error.message, "ExportRefused");
             },
           );

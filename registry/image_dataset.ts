@@ -249,6 +249,7 @@ export function refuseTooManySkipped(
     `too many ${nouns.left} left out: ${skipped.length} of ${total} ${nouns.of} (more than ` +
       `max_skipped_fraction ${fraction}): ` +
       [...reasons].map(([reason, n]) => `${n} ${reason}`).join(", "),
+    skipped.length,
   );
 }
 

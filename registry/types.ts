@@ -485,4 +485,12 @@ export type Exporter = RecordExporter | StreamExporter;
  */
 export class ExportRefusedError extends Error {
   override name = "ExportRefusedError";
+  /**
+   * @param skippedCount the images (crops, frames) left out when the refusal is about them
+   *   (`refuseTooManySkipped`): the export's `skipped_count`, which the batch that refuses
+   *   reports no other way
+   */
+  constructor(message: string, readonly skippedCount?: number) {
+    super(message);
+  }
 }

@@ -102,6 +102,8 @@ async function cocoWithImages(
     /too many images left out: \d+ of 14 images/.test(String(refused.error)),
     String(refused.error),
   );
+  const named = Number(/left out: (\d+) of/.exec(String(refused.error))?.[1]);
+  assertEquals(refused.skipped_count, named);
 }
 
 /**
@@ -241,6 +243,8 @@ Deno.test({
         String(failed.error).includes("too many crops left out: 4 of 44 detections"),
         String(failed.error),
       );
+      // the count the error names is the export's (the refusing batch reported none)
+      assertEquals(failed.skipped_count, 4);
     } finally {
       await h.close();
       listener.close();
