@@ -146,7 +146,17 @@ export function renderDataCard(input: DataCardInput): string {
       ]
       : ["- Size and checksum: in the export object (a file cannot state its own)."]),
     "",
-    "## Settings that shaped the file",
+    // the values are this deployment's now: only their key was recorded with the file, so
+    // when the keys differ the card says these are not the file's and cannot say which were
+    ...(input.settingsMatch === false
+      ? [
+        "## Settings: this deployment's, not the file's",
+        "",
+        "The file was written under other settings than these (its settings key differs); the " +
+        "values it was written under are not recorded, only their key. An identical request " +
+        "exports again under these.",
+      ]
+      : ["## Settings that shaped the file"]),
     "",
     `- TIME_ZONE: ${code(input.settings.timeZone)} (local times of stations without a zone).`,
     `- MEDIA_URL: ${code(input.settings.mediaUrl)} (crop URLs).`,
@@ -157,7 +167,7 @@ export function renderDataCard(input: DataCardInput): string {
         ? ""
         : input.settingsMatch
         ? " (the settings above)"
-        : " (the file was written under other settings than the ones above)"
+        : " (not the key of the settings above)"
     }.`,
     "",
     "## Source data version",

@@ -42,3 +42,14 @@ Deno.test("renderDataCard: user text is one inert line (no heading, link, tag or
   assert(line.includes("\\*Ada\\*"), line);
   assert(!/<script>/.test(card), card);
 });
+
+Deno.test("renderDataCard: settings are said to have shaped the file only when its key matches", () => {
+  const heading = (card: string) => card.split("\n").find((l) => l.startsWith("## Settings"));
+  const matching = renderDataCard({ ...input, settingsMatch: true, settingsKey: "k" });
+  assertEquals(heading(matching), "## Settings that shaped the file");
+  assert(matching.includes("- Settings key: `k` (the settings above)."), matching);
+  const other = renderDataCard({ ...input, settingsMatch: false, settingsKey: "k" });
+  assertEquals(heading(other), "## Settings: this deployment's, not the file's");
+  assert(other.includes("written under other settings than these"), other);
+  assertEquals(other.includes("shaped the file"), false);
+});
