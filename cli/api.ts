@@ -34,10 +34,27 @@ export async function runApi(): Promise<void> {
   Deno.addSignalListener("SIGINT", shutdown);
   Deno.addSignalListener("SIGTERM", shutdown);
   await server.finished;
-  await temporal.close();
-  if (readSql !== sql) await readSql.end({ timeout: 5 });
-  await sql.end({ timeout: 5 });
+  // the connections close within a deadline: a Temporal or database gone at the same moment
+  // must not keep a stopped API alive
+  let deadline: ReturnType<typeof setTimeout> | undefined;
+  const closed = await Promise.race([
+    (async () => {
+      await temporal.close();
+      if (readSql !== sql) await readSql.end({ timeout: 5 });
+      await sql.end({ timeout: 5 });
+      return true;
+    })(),
+    new Promise<false>((resolve) => deadline = setTimeout(() => resolve(false), CLOSE_DEADLINE_MS)),
+  ]);
+  clearTimeout(deadline);
+  if (!closed) {
+    console.log(JSON.stringify({ msg: "api stopped before its connections closed" }));
+    Deno.exit(0);
+  }
 }
+
+/** How long a stopping API waits for its Temporal and database connections to close. */
+const CLOSE_DEADLINE_MS = 10_000;
 
 if (import.meta.main) {
   await runApi().catch((error) => {

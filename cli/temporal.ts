@@ -73,7 +73,10 @@ export function connectTemporalInBackground(
     () => openNativeConnection(config.temporalAddress),
     stop.signal,
   ).then((native) => {
-    if (native) connection.current = native;
+    if (!native) return;
+    // a connection that arrives after close() would keep the process alive: close it too
+    if (stop.signal.aborted) return void closeNativeConnection(native).catch(() => {});
+    connection.current = native;
   });
   const client = new Client({ connection, namespace: config.temporalNamespace });
   return {

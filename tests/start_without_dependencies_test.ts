@@ -80,8 +80,11 @@ Deno.test({
       assertEquals(create.status, 503, JSON.stringify(error));
       assert(/database is not reachable/.test(error.error), error.error);
     } finally {
-      await api.stop();
+      await api.stop(30_000);
     }
+    // SIGTERM stopped it, with Temporal and the database still unreachable: no SIGKILL needed
+    const ended = await api.exited;
+    assertEquals([ended.signal, ended.code], [null, 0], "the API did not stop on SIGTERM");
     const { aliveAfter, output } = await worker;
     assert(aliveAfter, `the worker exited:\n${output}`);
     for (const dependency of ["Temporal", "PostgreSQL", "storage"]) {
