@@ -22,7 +22,10 @@ const IntervalSchema = z.union([
     /^([1-9]\d{0,8}s|[1-9]\d{0,6}m|[1-9]\d{0,4}h|[1-9]\d{0,3}d)$/,
     "must be seconds or a positive number with s, m, h or d (e.g. 15m), at most 999999999 s",
   ),
-]).openapi({ description: "Run every N seconds, or e.g. `15m`, `6h`, `1d`" });
+]).openapi({
+  description:
+    "Run every N seconds, or e.g. `15m`, `6h`, `1d`; at least the deployment's `SCHEDULE_MIN_INTERVAL_SECONDS` (default 60), else 400",
+});
 
 /** Seconds of an interval given as {@link IntervalSchema}. */
 export function intervalSeconds(value: number | string): number {

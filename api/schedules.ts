@@ -221,6 +221,11 @@ export function schedulesRoutes(deps: ExportsApiDependencies): OpenAPIHono<ApiEn
     const checked = await validateFilters(sql, exporter, body.project, body.filters ?? {});
     if (!checked.ok) return problem(c, 400, checked.message, checked.details);
     const seconds = body.interval === undefined ? null : intervalSeconds(body.interval);
+    if (seconds !== null && seconds < config.scheduleMinIntervalSeconds) {
+      const message = `interval must be at least ${config.scheduleMinIntervalSeconds} s ` +
+        `(SCHEDULE_MIN_INTERVAL_SECONDS): every run is a new export`;
+      return problem(c, 400, message, { fields: { interval: [message] } });
+    }
     const id = await insertSchedule(sql, {
       userId: user.id,
       projectId: body.project,

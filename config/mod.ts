@@ -70,6 +70,12 @@ export interface Config {
    * PENDING, for a slot (domain/admission.ts, docs/fair-scheduling.md).
    */
   exportMaxRunning: { perUser: number; perProject: number };
+  /**
+   * The shortest `interval` a schedule may have, in seconds (`SCHEDULE_MIN_INTERVAL_SECONDS`,
+   * default 60: a cron schedule's granularity); a shorter one is a 400. Each run of a schedule
+   * is a new export, never a reused one.
+   */
+  scheduleMinIntervalSeconds: number;
   downloadUrlExpirySeconds: number;
   /**
    * When set, exports are served from public objects at `<base><file key>` instead of short-lived
@@ -265,6 +271,7 @@ const envSchema = z.object({
   EXPORT_MAX_ATTEMPTS: z.coerce.number().int().min(1).max(100).default(10),
   EXPORT_MAX_RUNNING_PER_USER: z.coerce.number().int().min(0).max(10_000).default(4),
   EXPORT_MAX_RUNNING_PER_PROJECT: z.coerce.number().int().min(0).max(10_000).default(8),
+  SCHEDULE_MIN_INTERVAL_SECONDS: z.coerce.number().int().min(1).max(86_400).default(60),
   DOWNLOAD_URL_EXPIRY_SECONDS: z.coerce.number().int().min(10).max(7 * 24 * 3600).default(3600),
   PUBLIC_FILES_BASE_URL: z.url().optional(),
   SIGNING_SECRET: z.string().min(16).default("ami-exports-development-signing-secret"),
@@ -390,6 +397,7 @@ export function loadConfig(env: Record<string, string | undefined> = Deno.env.to
       perUser: e.EXPORT_MAX_RUNNING_PER_USER,
       perProject: e.EXPORT_MAX_RUNNING_PER_PROJECT,
     },
+    scheduleMinIntervalSeconds: e.SCHEDULE_MIN_INTERVAL_SECONDS,
     downloadUrlExpirySeconds: e.DOWNLOAD_URL_EXPIRY_SECONDS,
     publicFilesBaseUrl: e.PUBLIC_FILES_BASE_URL,
     signingSecret: e.SIGNING_SECRET,

@@ -41,7 +41,15 @@ Deno.test({
   ...serviceTest,
   async fn(t) {
     const h = await startHarness({ storage: "s3" });
+    // intervals of seconds, so that runs happen within the test
     const app = createApp({
+      sql: h.sql,
+      storage: h.storage,
+      config: { ...h.config, scheduleMinIntervalSeconds: 1 },
+      temporal: h.temporal.client,
+    });
+    // the default SCHEDULE_MIN_INTERVAL_SECONDS (60)
+    const strictApp = createApp({
       sql: h.sql,
       storage: h.storage,
       config: h.config,
@@ -271,6 +279,7 @@ Deno.test({
           ["neither cron nor interval", base, 400, "cron"],
           ["both", { ...base, cron: "0 3 * * *", interval: 60 }, 400, "cron"],
           ["bad interval", { ...base, interval: "soon" }, 400, "interval"],
+          ["interval under the minimum", { ...base, interval: "59s" }, 400, "at least 60 s"],
           ["bad time zone", { ...base, cron: "0 3 * * *", timezone: "Mars/Olympus" }, 400, "zone"],
           ["bad cron", { ...base, cron: "every full moon" }, 400, "invalid"],
           ["keep_last 0", { ...base, interval: 60, keep_last: 0 }, 400, "keep_last"],
@@ -278,7 +287,7 @@ Deno.test({
           ["unknown filter", { ...base, interval: 60, filters: { colour: "red" } }, 400, "filter"],
         ];
         for (const [name, body, status, text] of cases) {
-          const res = await callDocumented(app, "POST", "/api/v2/export-schedules/", {
+          const res = await callDocumented(strictApp, "POST", "/api/v2/export-schedules/", {
             token: researcher,
             body,
           });
