@@ -518,6 +518,9 @@ export function exportsRoutes(deps: ExportsApiDependencies): OpenAPIHono<ApiEnv>
     if (!["SUCCESS", "EXPIRED"].includes(found.row.status)) {
       return problem(c, 409, `export has no data card before it succeeds: ${found.row.status}`);
     }
+    // a card describes the file: never one that is gone or was replaced
+    const lost = found.row.status === "SUCCESS" ? await fileLost(found.row) : null;
+    if (lost) return problem(c, 409, `export has no file: ${lost}`);
     const card = await exportDataCard(found.row, config);
     if (card === undefined) {
       return problem(c, 409, `export format is no longer registered: ${found.row.format}`);

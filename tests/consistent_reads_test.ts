@@ -719,6 +719,21 @@ Deno.test({
           assertEquals(ended.status, "FAILURE");
           assertEquals(contradictions(ended), []);
           assertEquals((await download()).status, 409);
+          // the data card: the same check
+          const card = () =>
+            h.api("GET", `/api/v2/exports/${next.id}/datacard/`, { token: seed.token });
+          assertEquals((await card()).status, 409);
+          const last = await post(h.app);
+          assertEquals(last.status, 201);
+          assertEquals((await h.waitForExport(last.id, seed.token)).status, "SUCCESS");
+          const lastCard = () =>
+            h.api("GET", `/api/v2/exports/${last.id}/datacard/`, { token: seed.token });
+          assertEquals((await lastCard()).status, 200);
+          await h.storage.deleteObject((await keyAndSize(last.id)).file_key);
+          const gone = await lastCard();
+          assertEquals(gone.status, 409);
+          assert(String((await gone.json()).error).includes("no longer in storage"));
+          assertEquals((await readExport(h, last.id, seed.token)).status, "FAILURE");
         },
       );
     } finally {
