@@ -352,16 +352,29 @@ export function exportsRoutes(deps: ExportsApiDependencies): OpenAPIHono<ApiEnv>
    */
   /**
    * Null when storage holds the SUCCESS export's file as it was written (its recorded size);
-   * else the export is ended FAILURE ({@link markFileLost}) and the returned text says why:
-   * a download never redirects to a file that is gone or is another one.
+   * else the export is ended FAILURE ({@link markFileLost}) and the answer says why (409; 410
+   * when it expired meanwhile): a download never redirects to a file that is gone or is
+   * another one.
    */
-  async function fileLost(row: ExportRow): Promise<string | null> {
+  async function fileLost(
+    row: ExportRow,
+  ): Promise<{ status: 409 | 410; message: string } | null> {
     const head = await storage.headObject(row.file_key!);
     if (head?.size === Number(row.file_size)) return null;
-    await inTransaction(sql, (tx) => markFileLost(tx, { ...row, file_key: row.file_key! }, head));
-    const ended = await findExport(sql, row.id);
-    logEvent("export file lost", { export_id: row.id, stage: "storage", error: ended?.error });
-    return ended?.error ?? "the file is no longer in storage";
+    const ended = await inTransaction(
+      sql,
+      (tx) => markFileLost(tx, { ...row, file_key: row.file_key! }, head),
+    );
+    const now = await findExport(sql, row.id);
+    if (ended) {
+      logEvent("export file lost", { export_id: row.id, stage: "storage", error: now?.error });
+    }
+    // expired meanwhile (retention deleted the file under the row's lock): 410, as for any
+    if (now?.status === "EXPIRED") return { status: 410, message: expiredMessage(now) };
+    return {
+      status: 409,
+      message: `export has no file: ${now?.error ?? "the file is no longer in storage"}`,
+    };
   }
 
   async function truthfulRow(row: ExportRow): Promise<ExportRow> {
@@ -508,7 +521,7 @@ export function exportsRoutes(deps: ExportsApiDependencies): OpenAPIHono<ApiEnv>
       return problem(c, 409, `export has no file yet: ${found.row.status}`);
     }
     const lost = await fileLost(found.row);
-    if (lost) return problem(c, 409, `export has no file: ${lost}`);
+    if (lost) return problem(c, lost.status, lost.message);
     return c.redirect(await exportFileUrl(found.row, { storage, config }), 302);
   });
 
@@ -520,7 +533,7 @@ export function exportsRoutes(deps: ExportsApiDependencies): OpenAPIHono<ApiEnv>
     }
     // a card describes the file: never one that is gone or was replaced
     const lost = found.row.status === "SUCCESS" ? await fileLost(found.row) : null;
-    if (lost) return problem(c, 409, `export has no file: ${lost}`);
+    if (lost?.status === 409) return problem(c, 409, lost.message);
     const card = await exportDataCard(found.row, config);
     if (card === undefined) {
       return problem(c, 409, `export format is no longer registered: ${found.row.format}`);

@@ -235,8 +235,7 @@ export async function createOrReuseExport(
         if (head?.size === Number(same.file_size)) {
           return { export: identity, reused: true, lost };
         }
-        await markFileLost(tx, same, head);
-        lost.push(same.id);
+        if (await markFileLost(tx, same, head)) lost.push(same.id);
       }
     }
     const created = await insertExportIn(tx, { ...input, filters });
