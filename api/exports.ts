@@ -163,6 +163,12 @@ const retryRoute = createRoute({
   },
 });
 
+/** How long a read reuses the answer that an export's workflow runs (ms). */
+const LOOKUP_TTL_MS = 30_000;
+
+/** Answers kept at most (a bound on the map, not a limit on reads). */
+const LOOKED_UP_MAX = 10_000;
+
 const downloadRoute = createRoute({
   method: "get",
   path: "/{id}/download",
@@ -389,8 +395,21 @@ export function exportsRoutes(deps: ExportsApiDependencies): OpenAPIHono<ApiEnv>
   async function endedAsLost(row: ExportRow): Promise<boolean> {
     if (row.status !== "PENDING" && row.status !== "STARTED") return false;
     if (row.unchanged_seconds < LOST_EXPORT_GRACE_SECONDS) return false;
-    return await failIfWorkflowLost(deps, row, row.unchanged_seconds);
+    // a dashboard polling a page of exports waiting for a slot asks Temporal once a TTL each
+    if ((lookedUp.get(row.id) ?? 0) > Date.now()) return false;
+    const ended = await failIfWorkflowLost(deps, row, row.unchanged_seconds);
+    if (!ended) {
+      if (lookedUp.size >= LOOKED_UP_MAX) {
+        for (const [id, until] of lookedUp) if (until <= Date.now()) lookedUp.delete(id);
+        if (lookedUp.size >= LOOKED_UP_MAX) lookedUp.clear();
+      }
+      lookedUp.set(row.id, Date.now() + LOOKUP_TTL_MS);
+    }
+    return ended;
   }
+
+  /** Exports whose workflow was found running (or Temporal could not say): until when (ms). */
+  const lookedUp = new Map<number, number>();
 
   app.openapi(retrieveRoute, async (c) => {
     const found = await loadReadable(c.get("user"), c.req.valid("param").id);
