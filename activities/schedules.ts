@@ -4,6 +4,7 @@
  */
 import { Context } from "@temporalio/activity";
 import { ApplicationFailure } from "@temporalio/common";
+import { type Client, ScheduleNotFoundError } from "@temporalio/client";
 import { validateFilters } from "../domain/filter_validation.ts";
 import { can, canRead } from "../domain/permissions.ts";
 import { loadProjectAccess } from "../domain/project_access.ts";
@@ -16,7 +17,7 @@ import {
   exportWorkflowId,
   insertExport,
 } from "../db/exports.ts";
-import { findSchedule } from "../db/schedules.ts";
+import { findSchedule, scheduleTemporalId } from "../db/schedules.ts";
 import { getExporter } from "../registry/mod.ts";
 
 /** What a scheduled run starts: the export and its workflow settings. */
@@ -29,20 +30,50 @@ export interface ScheduledRun {
   keepLast: number | null;
 }
 
-/** Builds the schedule activities over the database and configuration. */
+/**
+ * Deletes the Temporal Schedule `export-schedule-<scheduleId>` whose row is gone (its user or
+ * project was deleted, and the row with it: `on delete cascade`), so that it stops starting runs
+ * that nothing can stop through the API any more (it answers 404 for the row). An already
+ * deleted Schedule is fine; without a client the run only says so.
+ */
+async function deleteOrphanedSchedule(
+  temporal: Client | undefined,
+  scheduleId: number,
+): Promise<void> {
+  const id = scheduleTemporalId(scheduleId);
+  if (!temporal) {
+    console.warn(JSON.stringify({ msg: "export schedule row gone; Temporal Schedule kept", id }));
+    return;
+  }
+  try {
+    await temporal.schedule.getHandle(id).delete();
+    console.log(JSON.stringify({ msg: "export schedule row gone; Temporal Schedule deleted", id }));
+  } catch (error) {
+    if (!(error instanceof ScheduleNotFoundError)) throw error;
+  }
+}
+
+/**
+ * Builds the schedule activities over the database, the configuration and (to delete a
+ * Schedule whose row is gone) the Temporal client.
+ */
 // deno-lint-ignore explicit-function-return-type
-export function createScheduleActivities(deps: { sql: Sql; config: Config }) {
-  const { sql, config } = deps;
+export function createScheduleActivities(deps: { sql: Sql; config: Config; temporal?: Client }) {
+  const { sql, config, temporal } = deps;
   return {
     /**
      * Creates the export of one scheduled run (idempotent per run: a retry finds the row it
-     * made). Returns null when the schedule no longer exists.
+     * made). Returns null when the schedule no longer exists, after deleting its Temporal
+     * Schedule ({@link deleteOrphanedSchedule}).
      */
     async createScheduledExport(input: { scheduleId: number }): Promise<ScheduledRun | null> {
       const info = Context.current().info;
       const runId = info.workflowExecution?.workflowId ?? `activity-${info.activityId}`;
       const schedule = await findSchedule(sql, input.scheduleId);
-      if (!schedule) return null;
+      if (!schedule) {
+        await deleteOrphanedSchedule(temporal, input.scheduleId);
+        return null;
+      }
       const run = (export_: ExportIdentity): ScheduledRun => ({
         exportId: export_.id,
         workflowId: exportWorkflowId(export_),

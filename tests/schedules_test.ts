@@ -271,6 +271,35 @@ Deno.test({
         },
       );
 
+      await t.step(
+        "a run whose schedule row is gone (owner or project deleted) deletes its Temporal Schedule",
+        async () => {
+          const other = await createProject(h.sql, { draft: false });
+          const created = await callDocumented(app, "POST", "/api/v2/export-schedules/", {
+            token: other.tokens.researcher,
+            body: { project: other.projectId, format: "sessions_csv", cron: "0 3 1 1 *" },
+          });
+          assertEquals(created.status, 201);
+          const id = created.body.id as number;
+          // what deleting the user or the project does to the row (on delete cascade)
+          await h.sql`delete from users where id = ${other.userIds.researcher}`;
+          const [{ n: rows }] = await h.sql<{ n: number }[]>`
+            select count(*)::int as n from export_schedules where id = ${id}`;
+          assertEquals(rows, 0);
+          const handle = schedules.getHandle(`export-schedule-${id}`);
+          await handle.trigger();
+          await eventually("the Temporal Schedule deleted by its run", async () => {
+            try {
+              await handle.describe();
+              return undefined;
+            } catch (error) {
+              return error instanceof ScheduleNotFoundError ? true : undefined;
+            }
+          });
+          assertEquals((await scheduleExports(h, id)).length, 0);
+        },
+      );
+
       await t.step("bad requests: 400/403 with a message, no schedule created", async () => {
         const [{ n: before }] = await h.sql<{ n: number }[]>`
           select count(*)::int as n from export_schedules`;
