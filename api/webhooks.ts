@@ -3,6 +3,7 @@
  * `/api/v2/exports/<id>/deliveries/` (the events of an export and every delivery attempt).
  */
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
+import type { Context } from "hono";
 import { findExport } from "../db/exports.ts";
 import {
   deleteWebhook,
@@ -165,6 +166,14 @@ const deliveriesRoute = createRoute({
   },
 });
 
+/**
+ * The answer to a caller {@link webhooksRoutes}' `manageable` refused: a problem response with
+ * its status (403: may read the project but not manage it; 404: may not read it) and message.
+ */
+function refusal(c: Context, denied: { status: 403 | 404; message: string }) {
+  return denied.status === 403 ? problem(c, 403, denied.message) : problem(c, 404, denied.message);
+}
+
 function present(row: WebhookRow): z.infer<typeof WebhookSchema> {
   return {
     id: row.id,
@@ -202,11 +211,7 @@ export function webhooksRoutes(deps: ExportsApiDependencies): OpenAPIHono<ApiEnv
     const { id } = c.req.valid("param");
     const body = c.req.valid("json");
     const denied = await manageable(c.get("user"), id);
-    if (denied) {
-      return denied.status === 403
-        ? problem(c, 403, denied.message)
-        : problem(c, 404, denied.message);
-    }
+    if (denied) return refusal(c, denied);
     const checked = await checkDestination(config.webhooks, "url", body.url);
     if (!checked.ok) {
       return problem(c, 400, checked.message, { fields: { url: [checked.message] } });
@@ -226,11 +231,7 @@ export function webhooksRoutes(deps: ExportsApiDependencies): OpenAPIHono<ApiEnv
   app.openapi(listWebhooksRoute, async (c) => {
     const { id } = c.req.valid("param");
     const denied = await manageable(c.get("user"), id);
-    if (denied) {
-      return denied.status === 403
-        ? problem(c, 403, denied.message)
-        : problem(c, 404, denied.message);
-    }
+    if (denied) return refusal(c, denied);
     const rows = await listWebhooks(sql, id);
     return c.json({ count: rows.length, results: rows.map(present) }, 200);
   });
@@ -238,11 +239,7 @@ export function webhooksRoutes(deps: ExportsApiDependencies): OpenAPIHono<ApiEnv
   app.openapi(deleteAllRoute, async (c) => {
     const { id } = c.req.valid("param");
     const denied = await manageable(c.get("user"), id);
-    if (denied) {
-      return denied.status === 403
-        ? problem(c, 403, denied.message)
-        : problem(c, 404, denied.message);
-    }
+    if (denied) return refusal(c, denied);
     await sql`delete from webhooks where project_id = ${id}`;
     return c.body(null, 204);
   });
@@ -250,11 +247,7 @@ export function webhooksRoutes(deps: ExportsApiDependencies): OpenAPIHono<ApiEnv
   app.openapi(deleteOneRoute, async (c) => {
     const { id, webhook_id } = c.req.valid("param");
     const denied = await manageable(c.get("user"), id);
-    if (denied) {
-      return denied.status === 403
-        ? problem(c, 403, denied.message)
-        : problem(c, 404, denied.message);
-    }
+    if (denied) return refusal(c, denied);
     if (!(await deleteWebhook(sql, id, webhook_id))) {
       return problem(c, 404, `webhook not found in project ${id}: ${webhook_id}`);
     }

@@ -39,7 +39,7 @@ import {
 import { closeNativeConnection, connectTemporal } from "./temporal.ts";
 import { connectWorker, createExportWorker, stopWorker } from "./worker.ts";
 import { hashToken } from "../domain/users.ts";
-import { captureLogs, formatEta, formatRecords, say } from "./terminal.ts";
+import { captureLogs, pendingPayload, recordsProgress, say } from "./terminal.ts";
 
 const { values: flags } = parseArgs({
   args: Deno.args,
@@ -278,39 +278,20 @@ if (!flags["no-exports"]) {
         id = created.id as number;
         if (created.reused) note = " (reused: same request, data unchanged)";
       }
-      const bar = bars.create(1, 0, {
-        format: format.padEnd(24),
-        records: formatRecords(0, null),
-        rate: 0,
-        left: "–",
-        status: "PENDING",
-      });
-      let first: { at: number; done: number } | undefined;
+      const bar = bars.create(1, 0, { format: format.padEnd(24), ...pendingPayload() });
+      const draw = recordsProgress(bar);
       // an image format counts every image it will try; its total while it runs, less the
       // records written, is what it left out (`skipped.csv`): the end total is the written count
       let counted = 0;
       while (true) {
         const body = await (await fetch(`${base}/api/v2/exports/${id}/`, { headers })).json();
         const stage = body.job.progress.stages[0];
-        const param = (key: string): number | null => {
-          const value = stage.params.find((p: { key: string }) => p.key === key)?.value;
-          return typeof value === "number" ? value : null;
-        };
-        const total = body.status === "SUCCESS" ? body.record_count : param("total_records");
-        const done = body.status === "SUCCESS" ? body.record_count : param("records_exported") ?? 0;
-        if (body.status === "STARTED") counted = Math.max(counted, total ?? 0);
-        const now = performance.now();
         // the rate over this demo's observation, from the first record seen (not from PENDING)
-        if (!first && done > 0) first = { at: now, done };
-        const seconds = first ? (now - first.at) / 1000 : 0;
-        const rate = first && seconds > 0.5 ? (done - first.done) / seconds : 0;
-        bar.setTotal(Math.max(1, total ?? 1));
-        bar.update(total === null ? 0 : done, {
-          records: formatRecords(done, total),
-          rate: Math.round(rate),
-          left: formatEta(done, total, rate),
-          status: `${body.status}${note}`,
-        });
+        const { total } = draw(
+          { status: body.status, recordCount: body.record_count, params: stage.params },
+          `${body.status}${note}`,
+        );
+        if (body.status === "STARTED") counted = Math.max(counted, total ?? 0);
         if (!["PENDING", "STARTED"].includes(body.status)) {
           results.push({
             format,

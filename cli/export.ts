@@ -17,7 +17,7 @@ import type { Sql } from "../db/client.ts";
 import { type ExportRow, findExport, STAGES } from "../db/exports.ts";
 import { createStorage } from "../storage/mod.ts";
 import { connectTemporal } from "./temporal.ts";
-import { captureLogs, formatEta, formatRecords, say, tell } from "./terminal.ts";
+import { captureLogs, pendingPayload, recordsProgress, say, tell } from "./terminal.ts";
 
 /** Usage lines of the command, for the CLI's help. */
 export const EXPORT_USAGE =
@@ -173,31 +173,17 @@ async function waitWithProgress(sql: Sql, exportId: number): Promise<ExportRow> 
     notTTYSchedule: 1000,
     hideCursor: true,
   }, cliProgress.Presets.shades_classic);
-  bar.start(1, 0, { records: formatRecords(0, null), rate: 0, left: "–", status: "PENDING" });
-  let first: { at: number; done: number } | undefined;
+  bar.start(1, 0, pendingPayload());
+  const draw = recordsProgress(bar);
   try {
     while (true) {
       const row = await findExport(sql, exportId);
       if (!row) throw new Error(`export ${exportId} was deleted while running`);
       const stage = row.job_progress.stages.find((s) => s.key === STAGES.export.key);
-      const param = (key: string): number | null => {
-        const value = stage?.params.find((p) => p.key === key)?.value;
-        return typeof value === "number" ? value : null;
-      };
-      const success = row.status === "SUCCESS";
-      const total = success ? row.record_count : param("total_records");
-      const done = success ? row.record_count : param("records_exported") ?? 0;
-      const now = performance.now();
-      if (!first && done > 0) first = { at: now, done };
-      const seconds = first ? (now - first.at) / 1000 : 0;
-      const rate = first && seconds > 0.5 ? (done - first.done) / seconds : 0;
-      bar.setTotal(Math.max(1, total ?? 1));
-      bar.update(total === null ? 0 : done, {
-        records: formatRecords(done, total),
-        rate: Math.round(rate),
-        left: formatEta(done, total, rate),
-        status: row.status,
-      });
+      draw(
+        { status: row.status, recordCount: row.record_count, params: stage?.params ?? [] },
+        row.status,
+      );
       if (!["PENDING", "STARTED"].includes(row.status)) return row;
       await new Promise((r) => setTimeout(r, 250));
     }

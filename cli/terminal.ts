@@ -85,3 +85,57 @@ export function formatRecords(done: number, total: number | null): string {
   if (total === null) return "counting records…";
   return `${done.toLocaleString("en-US")}/${total.toLocaleString("en-US")} records`;
 }
+
+/** The part of a `cli-progress` bar that {@link recordsProgress} draws on. */
+export interface RecordsBar {
+  setTotal(total: number): void;
+  update(value: number, payload: Record<string, unknown>): void;
+}
+
+/** One poll of an export, as the API or the database answers it. */
+export interface ExportPoll {
+  /** `PENDING`, `STARTED`, `SUCCESS`, … */
+  status: string;
+  /** The export's `record_count`: the total and the records done once it is `SUCCESS`. */
+  recordCount: number;
+  /** The params of its "Exporting data" stage (`total_records`, `records_exported`). */
+  params: readonly { key: string; value: unknown }[];
+}
+
+/** The payload a records bar starts with: nothing counted, no rate, no ETA, `PENDING`. */
+export function pendingPayload(): { records: string; rate: number; left: string; status: string } {
+  return { records: formatRecords(0, null), rate: 0, left: "–", status: "PENDING" };
+}
+
+/**
+ * Draws the polls of one export on `bar` (`deno task demo`, `cli export --wait`): the records
+ * done of the total (null while they are counted), the rate in records per second from the
+ * first record seen (0 for its first half second), the ETA and `status` (the text shown).
+ * Returns the function to call with each poll; it answers the poll's total and records done.
+ */
+export function recordsProgress(
+  bar: RecordsBar,
+): (poll: ExportPoll, status: string) => { total: number | null; done: number } {
+  let first: { at: number; done: number } | undefined;
+  return (poll, status) => {
+    const param = (key: string): number | null => {
+      const value = poll.params.find((p) => p.key === key)?.value;
+      return typeof value === "number" ? value : null;
+    };
+    const success = poll.status === "SUCCESS";
+    const total = success ? poll.recordCount : param("total_records");
+    const done = success ? poll.recordCount : param("records_exported") ?? 0;
+    const now = performance.now();
+    if (!first && done > 0) first = { at: now, done };
+    const seconds = first ? (now - first.at) / 1000 : 0;
+    const rate = first && seconds > 0.5 ? (done - first.done) / seconds : 0;
+    bar.setTotal(Math.max(1, total ?? 1));
+    bar.update(total === null ? 0 : done, {
+      records: formatRecords(done, total),
+      rate: Math.round(rate),
+      left: formatEta(done, total, rate),
+      status,
+    });
+    return { total, done };
+  };
+}

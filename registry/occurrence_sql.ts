@@ -33,6 +33,7 @@ export {
   cropUrl,
   detailsLink,
   encodePath,
+  gbifTaxonUrl,
   mediaUrl,
   userImageUrl,
 } from "./url_sql.ts";

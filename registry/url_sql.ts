@@ -96,3 +96,11 @@ export function detailsLink(
 ): Fragment {
   return sql`(${settings.platformUrl + "/api/v2/" + resource + "/"}::text || ${id} || '/')`;
 }
+
+/**
+ * The GBIF species page of a taxon (`dwca`'s `taxonID`, `camtrap_dp`'s `taxonomic.taxonID`):
+ * `https://www.gbif.org/species/<key>`, null when the taxon has no `gbif_taxon_key`.
+ */
+export function gbifTaxonUrl(sql: postgres.Sql, key: Fragment): Fragment {
+  return sql`(case when ${key} is not null then 'https://www.gbif.org/species/' || ${key} end)`;
+}

@@ -3,7 +3,8 @@
  * of multipart-upload parts, each either a server-side copy of a byte range of one source
  * (`UploadPartCopy` with `CopySourceRange`: no bytes through the worker) or a small part the
  * worker uploads after reading its ranges (only where sources are smaller than the minimum part
- * size, or a source's tail is: at most one minimum part per source boundary).
+ * size, or a source's tail is: at most one minimum part per source boundary). Both backends
+ * check each source's size first ({@link checkComposeSource}).
  */
 
 /** A byte range `[start, end)` of source `source` (an index into the sources). */
@@ -61,4 +62,25 @@ export function planComposition(
   });
   if (pendingBytes > 0) parts.push({ kind: "upload", ranges: pending, size: pendingBytes });
   return parts;
+}
+
+/**
+ * Refuses to compose `key` from `source` unless `head` (what storage holds under the source's
+ * key: its size in bytes, or null when nothing is there) has exactly the `size` the caller
+ * expects; both backends check every source before its bytes are used.
+ *
+ * @throws Error `cannot compose <key>: <source key> has <n | no> bytes, expected <size>`
+ */
+export function checkComposeSource(
+  key: string,
+  source: { key: string; size: number },
+  head: { size: number } | null,
+): void {
+  if (head?.size !== source.size) {
+    throw new Error(
+      `cannot compose ${key}: ${source.key} has ${
+        head?.size ?? "no"
+      } bytes, expected ${source.size}`,
+    );
+  }
 }

@@ -9,6 +9,8 @@
 import { Buffer } from "node:buffer";
 import { createHash, createHmac, timingSafeEqual } from "node:crypto";
 import { dirname, join, resolve, sep } from "node:path";
+import { checkComposeSource } from "./compose.ts";
+import { completedEarlier } from "./completed_upload.ts";
 import { InvalidKeyError, KeyOutOfBoundsError, UploadNotFoundError } from "./errors.ts";
 import {
   keyBoundsProblem,
@@ -237,14 +239,7 @@ export function createFsStorage(options: FsStorageOptions): ObjectStorage {
         const out = await openPart(state);
         try {
           for (const source of sources) {
-            const head = await headObject(source.key);
-            if (head?.size !== source.size) {
-              throw new Error(
-                `cannot compose ${key}: ${source.key} has ${
-                  head?.size ?? "no"
-                } bytes, expected ${source.size}`,
-              );
-            }
+            checkComposeSource(key, source, await headObject(source.key));
             if (source.size === 0) continue;
             for await (
               const chunk of await readObject(source.key, { start: 0, end: source.size })
@@ -341,16 +336,9 @@ export function createFsStorage(options: FsStorageOptions): ObjectStorage {
       } catch (error) {
         if (!(error instanceof UploadNotFoundError)) throw error;
         // Already completed by an earlier attempt that crashed before recording it?
-        const head = await headObject(state.key);
-        if (head && head.size === state.bytes) {
-          await removeIfExists(paths.sidecar);
-          return head;
-        }
-        throw new UploadNotFoundError(
-          state.key,
-          state.uploadId,
-          head ? `object has ${head.size} bytes, expected ${state.bytes}` : "no object either",
-        );
+        const head = completedEarlier(state, await headObject(state.key));
+        await removeIfExists(paths.sidecar);
+        return head;
       }
       try {
         await truncateToCheckpoint(file, state);

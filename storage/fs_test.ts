@@ -10,6 +10,7 @@ import {
   composeMixedSources,
   concat,
   digest,
+  dispositionName,
   MIB5,
   pattern,
   readAll,
@@ -444,12 +445,6 @@ Deno.test({
     });
   },
 });
-
-/** The file name a `Content-Disposition` value gives (its RFC 5987 `filename*`). */
-function dispositionName(header: string | null): string {
-  const match = /filename\*=UTF-8''([^;]+)/.exec(header ?? "");
-  return match ? decodeURIComponent(match[1]) : `(no filename* in ${header})`;
-}
 
 Deno.test({
   name: "fs: keys at the byte bounds (255-byte names of 4-byte characters, 1,024-byte keys) work",

@@ -25,7 +25,8 @@ import {
   UploadPartCopyCommand,
 } from "@aws-sdk/client-s3";
 import { getSignedUrl } from "@aws-sdk/s3-request-presigner";
-import { planComposition } from "./compose.ts";
+import { checkComposeSource, planComposition } from "./compose.ts";
+import { completedEarlier } from "./completed_upload.ts";
 import { attachmentDisposition } from "./disposition.ts";
 import { KeyOutOfBoundsError, StorageUnavailableError, UploadNotFoundError } from "./errors.ts";
 import { keyBoundsProblem } from "./key_bounds.ts";
@@ -186,14 +187,7 @@ export function createS3Storage(options: S3StorageOptions): ObjectStorage {
     ): Promise<{ size: number }> {
       checkKey(key);
       for (const source of sources) {
-        const head = await headObject(source.key);
-        if (head?.size !== source.size) {
-          throw new Error(
-            `cannot compose ${key}: ${source.key} has ${
-              head?.size ?? "no"
-            } bytes, expected ${source.size}`,
-          );
-        }
+        checkComposeSource(key, source, await headObject(source.key));
       }
       const total = sources.reduce((n, s) => n + s.size, 0);
       const plan = planComposition(sources.map((s) => s.size), {
@@ -459,13 +453,7 @@ export function createS3Storage(options: S3StorageOptions): ObjectStorage {
         // Already completed by an earlier attempt that crashed before recording it? S3 says
         // NoSuchUpload; other servers fail differently (moto: a 500), so ask ListParts.
         if (!isNotFound(error) && await uploadMayExist(state)) throw error;
-        const head = await headObject(state.key);
-        if (head && head.size === state.bytes) return head;
-        throw new UploadNotFoundError(
-          state.key,
-          state.uploadId,
-          head ? `object has ${head.size} bytes, expected ${state.bytes}` : "no object either",
-        );
+        return completedEarlier(state, await headObject(state.key));
       }
       const head = await headObject(state.key);
       if (!head || head.size !== state.bytes) {

@@ -9,6 +9,7 @@ import {
   composeMixedSources,
   concat,
   digest,
+  dispositionName,
   MIB5,
   pattern,
   readAll,
@@ -281,12 +282,6 @@ Deno.test({
 /** `bytes` bytes of two-byte `ü` (an `a` first when odd). */
 function fill(bytes: number): string {
   return `${"a".repeat(bytes % 2)}${"ü".repeat(bytes >> 1)}`;
-}
-
-/** The file name a `Content-Disposition` value gives (its RFC 5987 `filename*`). */
-function dispositionName(header: string | null): string {
-  const match = /filename\*=UTF-8''([^;]+)/.exec(header ?? "");
-  return match ? decodeURIComponent(match[1]) : `(no filename* in ${header})`;
 }
 
 Deno.test({

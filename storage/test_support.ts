@@ -70,3 +70,12 @@ export async function composeMixedSources(
   const composed = await readAll(await storage.readObject(target));
   return { expected: concat(...chunks), composed, size };
 }
+
+/**
+ * The file name a `Content-Disposition` value gives (its RFC 5987 `filename*`, decoded), or
+ * `(no filename* in <header>)` when it has none.
+ */
+export function dispositionName(header: string | null): string {
+  const match = /filename\*=UTF-8''([^;]+)/.exec(header ?? "");
+  return match ? decodeURIComponent(match[1]) : `(no filename* in ${header})`;
+}

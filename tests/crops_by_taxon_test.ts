@@ -10,17 +10,9 @@
  */
 import { assert, assertEquals } from "./assert.ts";
 import { createUser } from "./fixtures/access.ts";
-import { jobLogs } from "../db/exports.ts";
-import { withProcesses } from "./faults_support.ts";
-import {
-  assertSkippedCount,
-  countingListener,
-  readCrops,
-  seedCrops,
-  slowProxy,
-} from "./fixtures/crops_project.ts";
-import { startHarness, workflowIdsOf } from "./harness.ts";
-import { requireEnv, serviceTest } from "./support.ts";
+import { assertSkippedCount, readCrops } from "./fixtures/crops_project.ts";
+import { killMidImages, withImageHarness } from "./image_formats_support.ts";
+import { serviceTest } from "./support.ts";
 import type { Sql } from "../db/client.ts";
 import type { Harness } from "./harness.ts";
 import { runPythonReader } from "./readers.ts";
@@ -133,15 +125,7 @@ Deno.test({
   name: "crops_by_taxon through the API: options checked, SUCCESS with skips, FAILURE above",
   ...serviceTest,
   async fn() {
-    const listener = countingListener();
-    const host = new URL(requireEnv("TEST_S3_ENDPOINT")).host;
-    const h = await startHarness({
-      storage: "s3",
-      batchSize: 6,
-      env: { SOURCE_IMAGE_HOSTS: host, IMAGE_FETCH_ATTEMPTS: "2" },
-    });
-    try {
-      const seed = await seedCrops(h.sql, listener.port);
+    await withImageHarness({ storage: "s3", batchSize: 6 }, async (h, seed, listener) => {
       const [, token] = await createUser(h.sql, "crops", true);
       const create = (body: Record<string, unknown>) =>
         h.api("POST", "/api/v2/exports/", {
@@ -245,164 +229,9 @@ Deno.test({
       );
       // the count the error names is the export's (the refusing batch reported none)
       assertEquals(failed.skipped_count, 4);
-    } finally {
-      await h.close();
-      listener.close();
-    }
+    });
   },
 });
-
-/** What a kill test compares: the entry digests, the images checked and the skipped rows. */
-interface KilledArchive {
-  digests: Record<string, string>;
-  checked: number;
-  skipped: unknown[];
-}
-
-/**
- * Mid-export, the images left out so far are visible in the Temporal UI: the `exportRecords`
- * (sharded: an `exportShard`'s) heartbeat's readable progress has a `skipped` field, a whole number no larger than
- * `finalSkipped`. (The API's job progress is written every few seconds, so it is checked on the
- * ended export: {@link assertSkippedInJob}.)
- */
-async function assertSkippedInHeartbeat(
-  h: Harness,
-  id: number,
-  finalSkipped: number,
-): Promise<void> {
-  const handle = h.temporal.client.workflow.getHandle((await workflowIdsOf(h.sql, id)).export);
-  const deadline = Date.now() + 15_000;
-  for (;;) {
-    const pending = (await handle.describe()).raw.pendingActivities ?? [];
-    const payload = pending.find((a) =>
-      ["exportRecords", "exportShard"].includes(a.activityType?.name ?? "") &&
-      a.heartbeatDetails?.payloads?.[0]?.data
-    )?.heartbeatDetails?.payloads?.[0]?.data;
-    if (payload) {
-      const progress = JSON.parse(new TextDecoder().decode(payload)).progress;
-      assertEquals(Object.keys(progress), [
-        "records",
-        "total",
-        "percent",
-        "rowsPerSecond",
-        "bytes",
-        "skipped",
-      ]);
-      assert(
-        Number.isInteger(progress.skipped) && progress.skipped >= 0 &&
-          progress.skipped <= finalSkipped,
-        `heartbeat skipped: ${progress.skipped} (${finalSkipped} in the end)`,
-      );
-      return;
-    }
-    assert(Date.now() < deadline, "no exportRecords or exportShard heartbeat details in 15 s");
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
-
-/** The ended export's "Exporting data" stage in the API has `skipped_count`, as the export. */
-function assertSkippedInJob(done: Record<string, unknown>): void {
-  const stages = (done.job as { progress: { stages: { params: Param[] }[] } }).progress.stages;
-  const param = stages.flatMap((stage) => stage.params).find((p) => p.key === "skipped_count");
-  assertEquals(param?.value, done.skipped_count, "job progress skipped_count");
-}
-
-interface Param {
-  key: string;
-  value: unknown;
-}
-
-/**
- * Exports `format` with `options` once through a worker, then again killing the worker (SIGKILL)
- * once half the uninterrupted export's images were fetched (a proxy to moto, 120 ms an image,
- * one at a time, 2 rows a batch); the next worker resumes from the checkpoint. Both archives are
- * read by `read`; every entry must be equal, `checked` images in each, and at most the batches
- * after the last delivered checkpoint fetched again. With `shardRecords`
- * (`EXPORT_SHARD_RECORDS`), both exports are sharded and every shard in flight resumes.
- */
-async function killMidImages(
-  format: string,
-  options: {
-    exportOptions: Record<string, unknown>;
-    checked: number;
-    read: (zip: Uint8Array) => Promise<KilledArchive>;
-    shardRecords?: number;
-  },
-): Promise<void> {
-  const listener = countingListener();
-  const proxy = slowProxy(120);
-  const host = new URL(proxy.url).host;
-  try {
-    await withProcesses({
-      batchSize: 2,
-      storage: "fs",
-      env: {
-        SOURCE_IMAGE_HOSTS: host,
-        IMAGE_FETCH_CONCURRENCY: "1",
-        IMAGE_FETCH_ATTEMPTS: "2",
-        ...(options.shardRecords ? { EXPORT_SHARD_RECORDS: String(options.shardRecords) } : {}),
-      },
-    }, async (h, spawn) => {
-      const seed = await seedCrops(h.sql, listener.port, { via: proxy.url });
-      const [, token] = await createUser(h.sql, "crops", true);
-      const create = async (): Promise<number> => {
-        const res = await h.api("POST", "/api/v2/exports/", {
-          token,
-          body: { project: seed.projectId, format, force: true, options: options.exportOptions },
-        });
-        assertEquals(res.status, 201, await res.clone().text());
-        return (await res.json()).id;
-      };
-      let worker = await spawn("reference");
-      const before = proxy.requests();
-      const reference = await h.waitForExport(await create(), token, 120_000);
-      assertEquals(reference.status, "SUCCESS", String(reference.error));
-      const clean = proxy.requests() - before;
-
-      const id = await create();
-      const started = proxy.requests();
-      const deadline = Date.now() + 60_000;
-      while (proxy.requests() - started < clean / 2) {
-        assert(Date.now() < deadline, "the export did not reach half its images");
-        await new Promise((resolve) => setTimeout(resolve, 20));
-      }
-      await assertSkippedInHeartbeat(h, id, Number(reference.skipped_count));
-      await worker.kill();
-      worker = await spawn("after-kill");
-      const done = await h.waitForExport(id, token, 120_000);
-      assertEquals(done.status, "SUCCESS", String(done.error));
-      const fetched = proxy.requests() - started;
-      const logs = (await jobLogs(h.sql, id)).map((l) => l.message);
-      // unsharded: "resumed at …"; sharded: "shard k resumed at …", and split at all
-      assert(logs.some((m) => /^(shard \d+ )?resumed at/.test(m)), logs.join("\n"));
-      const split = logs.find((m) => m.startsWith("export split into"));
-      assertEquals(split !== undefined, options.shardRecords !== undefined, String(split));
-      // the images of the batches before the checkpoint are not fetched again: at most the
-      // few batches after the last delivered checkpoint are; sharded, those of each shard in
-      // flight at the kill (its batch and the one whose checkpoint was not delivered: 4 images)
-      const shards = split ? Number(/into (\d+) shards/.exec(split)![1]) : 0;
-      const bound = split ? clean + shards * 4 : clean + clean / 2;
-      assert(fetched < bound, `fetched ${fetched} images, ${clean} uninterrupted`);
-      assertEquals(done.record_count, reference.record_count);
-
-      const [a, b] = [
-        await options.read(await h.download(reference.file_url as string)),
-        await options.read(await h.download(done.file_url as string)),
-      ];
-      assertEquals(b.digests, a.digests);
-      assertEquals(b.checked, options.checked);
-      // counted from the checkpoint's state: exact across the resume, not counted twice
-      assertSkippedCount(done, b.skipped.length);
-      assertSkippedCount(reference, a.skipped.length);
-      assertSkippedInJob(done);
-      assertSkippedInJob(reference);
-      assertEquals(listener.connections(), 0);
-    });
-  } finally {
-    listener.close();
-    await proxy.close();
-  }
-}
 
 Deno.test({
   name: "crops_by_taxon: kill -9 the worker mid-crops; it resumes to the same entries",
@@ -411,6 +240,7 @@ Deno.test({
     await killMidImages("crops_by_taxon", {
       exportOptions: { max_skipped_fraction: 0.1 },
       checked: 40,
+      imageDelayMs: 120,
       read: async (zip) => {
         const report = await readCrops(zip);
         assertEquals(report.problems, []);
@@ -430,6 +260,7 @@ for (const shardRecords of [undefined, 4]) {
       await killMidImages("detections_coco", {
         exportOptions: { include_images: true, max_skipped_fraction: 0.25 },
         checked: 11,
+        imageDelayMs: 120,
         shardRecords,
         read: async (zip) => {
           const report = await runPythonReader("coco_zip_check.py", [zip], {

@@ -10,40 +10,23 @@
  */
 import { assert, assertEquals } from "./assert.ts";
 import { createUser } from "./fixtures/access.ts";
-import { findExport, jobLogs } from "../db/exports.ts";
-import { exportCardFacts } from "../activities/export_access.ts";
 import { yoloDataset } from "../registry/formats/yolo_dataset.ts";
 import { cropsByTaxon } from "../registry/formats/crops_by_taxon.ts";
 import { detectionsCoco } from "../registry/formats/detections_coco.ts";
 import { exporterFor } from "../registry/mod.ts";
-import type { StreamExporter } from "../registry/types.ts";
-import { drainStream } from "./stream_drain.ts";
-import { withProcesses } from "./faults_support.ts";
+import { assertSkippedCount, readYolo, storedBoxes } from "./fixtures/crops_project.ts";
 import {
-  assertSkippedCount,
-  countingListener,
-  imageQueryContext,
-  readYolo,
-  seedCrops,
-  slowProxy,
-  storedBoxes,
-} from "./fixtures/crops_project.ts";
-import { startHarness } from "./harness.ts";
-import { requireEnv, serviceTest } from "./support.ts";
+  assertShardedAsUnsharded,
+  killMidImages,
+  withImageHarness,
+} from "./image_formats_support.ts";
+import { serviceTest } from "./support.ts";
 
 Deno.test({
   name: "yolo_dataset through the API: options checked, frames and labels read back, skips",
   ...serviceTest,
   async fn() {
-    const listener = countingListener();
-    const host = new URL(requireEnv("TEST_S3_ENDPOINT")).host;
-    const h = await startHarness({
-      storage: "s3",
-      batchSize: 4,
-      env: { SOURCE_IMAGE_HOSTS: host, IMAGE_FETCH_ATTEMPTS: "2" },
-    });
-    try {
-      const seed = await seedCrops(h.sql, listener.port);
+    await withImageHarness({ storage: "s3", batchSize: 4 }, async (h, seed, listener) => {
       const [, token] = await createUser(h.sql, "yolo", true);
       const create = (body: Record<string, unknown>) =>
         h.api("POST", "/api/v2/exports/", {
@@ -127,10 +110,7 @@ Deno.test({
         ),
         String(failed.error),
       );
-    } finally {
-      await h.close();
-      listener.close();
-    }
+    });
   },
 });
 
@@ -140,16 +120,9 @@ for (const storage of ["s3", "fs"] as const) {
       `yolo_dataset, crops_by_taxon and COCO with images in shards (${storage}): byte for byte the unsharded archives; too many skips fail it`,
     ...serviceTest,
     async fn() {
-      const listener = countingListener();
-      const host = new URL(requireEnv("TEST_S3_ENDPOINT")).host;
       // 14 captures: shards of 4 frames (and the classes phase apart)
-      const h = await startHarness({
-        storage,
-        batchSize: 4,
-        env: { SOURCE_IMAGE_HOSTS: host, IMAGE_FETCH_ATTEMPTS: "2", EXPORT_SHARD_RECORDS: "4" },
-      });
-      try {
-        const seed = await seedCrops(h.sql, listener.port);
+      const env = { EXPORT_SHARD_RECORDS: "4" };
+      await withImageHarness({ storage, batchSize: 4, env }, async (h, seed, listener) => {
         const [, token] = await createUser(h.sql, "yolo-shards", true);
         const create = async (options: Record<string, unknown>): Promise<number> => {
           const res = await h.api("POST", "/api/v2/exports/", {
@@ -159,25 +132,13 @@ for (const storage of ["s3", "fs"] as const) {
           assertEquals(res.status, 201, await res.clone().text());
           return (await res.json()).id;
         };
-        const options = { max_skipped_fraction: 0.3 };
-        const id = await create(options);
-        const done = await h.waitForExport(id, token, 120_000);
-        assertEquals(done.status, "SUCCESS", String(done.error));
-        const split = (await jobLogs(h.sql, id)).map((l) => l.message)
-          .find((m) => m.startsWith("export split into"));
-        assert(split && Number(/into (\d+) shards/.exec(split)![1]) >= 4, String(split));
-        const bytes = await h.download(done.file_url as string);
-        const row = (await findExport(h.sql, id))!;
-        const ctx = {
-          ...imageQueryContext(h.sql, seed, options),
-          card: exportCardFacts(row, h.config.publicBaseUrl),
-        };
-        const unsharded = await drainStream(yoloDataset, ctx, {
-          limit: 50,
-          maxRecords: h.config.exportBatchSize,
+        const { done, bytes } = await assertShardedAsUnsharded(h, seed, {
+          token,
+          format: "yolo_dataset",
+          exportOptions: { max_skipped_fraction: 0.3 },
+          exporter: yoloDataset,
+          minShards: 4,
         });
-        assertEquals(bytes.length, unsharded.bytes.length);
-        assertEquals(bytes, unsharded.bytes);
         assertEquals(done.record_count, 10);
         const report = await readYolo(bytes, await storedBoxes(h.sql, seed.projectId));
         assertEquals(report.problems, []);
@@ -204,32 +165,13 @@ for (const storage of ["s3", "fs"] as const) {
 
         // crops_by_taxon (44 crops, 11 shards): the crops in shards, manifest.csv and taxa.csv
         // written by the composition; the unsharded bytes
-        const cropsOptions = { max_skipped_fraction: 0.1 };
-        const cropsRes = await h.api("POST", "/api/v2/exports/", {
+        const { done: crops } = await assertShardedAsUnsharded(h, seed, {
           token,
-          body: {
-            project: seed.projectId,
-            format: "crops_by_taxon",
-            force: true,
-            options: cropsOptions,
-          },
+          format: "crops_by_taxon",
+          exportOptions: { max_skipped_fraction: 0.1 },
+          exporter: cropsByTaxon,
+          minShards: 1,
         });
-        assertEquals(cropsRes.status, 201, await cropsRes.clone().text());
-        const cropsId = (await cropsRes.json()).id;
-        const crops = await h.waitForExport(cropsId, token, 120_000);
-        assertEquals(crops.status, "SUCCESS", String(crops.error));
-        assert(
-          (await jobLogs(h.sql, cropsId)).some((l) =>
-            /^export split into \d+ shards/.test(l.message)
-          ),
-          "crops_by_taxon not sharded",
-        );
-        const cropsRow = (await findExport(h.sql, cropsId))!;
-        const cropsUnsharded = await drainStream(cropsByTaxon, {
-          ...imageQueryContext(h.sql, seed, cropsOptions),
-          card: exportCardFacts(cropsRow, h.config.publicBaseUrl),
-        }, { limit: 50, maxRecords: h.config.exportBatchSize });
-        assertEquals(await h.download(crops.file_url as string), cropsUnsharded.bytes);
         assertEquals(crops.record_count, 40);
         assertEquals(crops.skipped_count, 4);
 
@@ -237,43 +179,18 @@ for (const storage of ["s3", "fs"] as const) {
         // one shard after them (leaving out what they skipped), skipped.csv by the composition;
         // the unsharded bytes
         const cocoOptions = { include_images: true, max_skipped_fraction: 0.3 };
-        const cocoRes = await h.api("POST", "/api/v2/exports/", {
+        const { done: coco, unsharded: cocoUnsharded } = await assertShardedAsUnsharded(h, seed, {
           token,
-          body: {
-            project: seed.projectId,
-            format: "detections_coco",
-            force: true,
-            options: cocoOptions,
-          },
+          format: "detections_coco",
+          exportOptions: cocoOptions,
+          exporter: exporterFor(detectionsCoco, cocoOptions),
+          minShards: 3,
         });
-        assertEquals(cocoRes.status, 201, await cocoRes.clone().text());
-        const cocoId = (await cocoRes.json()).id;
-        const coco = await h.waitForExport(cocoId, token, 120_000);
-        assertEquals(coco.status, "SUCCESS", String(coco.error));
-        const cocoSplit = (await jobLogs(h.sql, cocoId)).map((l) => l.message)
-          .find((m) => m.startsWith("export split into"));
-        assert(
-          cocoSplit && Number(/into (\d+) shards/.exec(cocoSplit)![1]) >= 3,
-          String(cocoSplit),
-        );
-        const cocoRow = (await findExport(h.sql, cocoId))!;
-        const cocoUnsharded = await drainStream(
-          exporterFor(detectionsCoco, cocoOptions) as StreamExporter,
-          {
-            ...imageQueryContext(h.sql, seed, cocoOptions),
-            card: exportCardFacts(cocoRow, h.config.publicBaseUrl),
-          },
-          { limit: 50, maxRecords: h.config.exportBatchSize },
-        );
-        assertEquals(await h.download(coco.file_url as string), cocoUnsharded.bytes);
         assertEquals(coco.record_count, cocoUnsharded.records);
         assert((coco.record_count as number) > 4, `${coco.record_count} annotations`);
         assertEquals(coco.skipped_count, 3);
         assertEquals(listener.connections(), 0);
-      } finally {
-        await h.close();
-        listener.close();
-      }
+      });
     },
   });
 }
@@ -285,86 +202,24 @@ for (const sharded of [false, true]) {
     }: kill -9 the worker mid-frames; it resumes to the same entries`,
     ...serviceTest,
     async fn() {
-      const listener = countingListener();
       // 150 ms per image, one at a time, 2 frames a batch: the frames take about 2 s
-      const proxy = slowProxy(150);
-      const host = new URL(proxy.url).host;
-      try {
-        await withProcesses({
-          batchSize: 2,
-          storage: "fs",
-          env: {
-            SOURCE_IMAGE_HOSTS: host,
-            IMAGE_FETCH_CONCURRENCY: "1",
-            IMAGE_FETCH_ATTEMPTS: "2",
-            ...(sharded ? { EXPORT_SHARD_RECORDS: "6" } : {}),
-          },
-        }, async (h, spawn) => {
-          const seed = await seedCrops(h.sql, listener.port, { via: proxy.url });
-          const [, token] = await createUser(h.sql, "yolo", true);
-          const create = async (): Promise<number> => {
-            const res = await h.api("POST", "/api/v2/exports/", {
-              token,
-              body: {
-                project: seed.projectId,
-                format: "yolo_dataset",
-                force: true,
-                options: { max_skipped_fraction: 0.3 },
-              },
-            });
-            assertEquals(res.status, 201, await res.clone().text());
-            return (await res.json()).id;
-          };
-          let worker = await spawn("reference");
-          const before = proxy.requests();
-          const reference = await h.waitForExport(await create(), token, 120_000);
-          assertEquals(reference.status, "SUCCESS", String(reference.error));
-          const clean = proxy.requests() - before;
-
-          const id = await create();
-          const started = proxy.requests();
-          const deadline = Date.now() + 60_000;
-          while (proxy.requests() - started < clean / 2) {
-            assert(Date.now() < deadline, "the export did not reach half its images");
-            await new Promise((resolve) => setTimeout(resolve, 20));
-          }
-          await worker.kill();
-          worker = await spawn("after-kill");
-          const done = await h.waitForExport(id, token, 120_000);
-          assertEquals(done.status, "SUCCESS", String(done.error));
-          const fetched = proxy.requests() - started;
-          const logs = (await jobLogs(h.sql, id)).map((l) => l.message);
-          // unsharded: "resumed at …"; sharded: "shard k resumed at …", and split at all
-          assert(logs.some((m) => /^(shard \d+ )?resumed at/.test(m)), logs.join("\n"));
-          const split = logs.find((m) => m.startsWith("export split into"));
-          assertEquals(split !== undefined, sharded);
-          // the images of the batches before the checkpoint are not fetched again: at most the
-          // few batches after the last delivered checkpoint are; sharded, those of each shard
-          // of the frames (all but the classes phase), each in flight at the kill: its batch
-          // and the one whose checkpoint was not delivered yet (2 batches of 2 frames)
-          const frameShards = split ? Number(/into (\d+) shards/.exec(split)![1]) - 1 : 0;
-          const bound = sharded ? clean + frameShards * 4 : clean + clean / 2;
-          assert(fetched < bound, `fetched ${fetched} images, ${clean} uninterrupted`);
-          assertEquals(done.record_count, reference.record_count);
-
-          const boxes = await storedBoxes(h.sql, seed.projectId);
-          const [a, b] = [
-            await readYolo(await h.download(reference.file_url as string), boxes),
-            await readYolo(await h.download(done.file_url as string), boxes),
-          ];
+      await killMidImages("yolo_dataset", {
+        exportOptions: { max_skipped_fraction: 0.3 },
+        checked: 40,
+        imageDelayMs: 150,
+        ...(sharded ? { shardRecords: 6 } : {}),
+        // the classes phase is a shard of its own that fetches no image
+        shardsWithoutImages: 1,
+        read: async (zip, { sql, projectId }) => {
+          const report = await readYolo(zip, await storedBoxes(sql, projectId));
+          assertEquals(report.problems, []);
           // README.md dates the export by its own start: every other entry is the same
-          const entries = (digests: Record<string, string>) =>
-            Object.entries(digests).filter(([name]) => name !== "README.md");
-          assertEquals(entries(b.digests), entries(a.digests));
-          assertSkippedCount(done, b.skipped.length);
-          assertEquals(b.checked, 40);
-          assertEquals(b.problems, []);
-          assertEquals(listener.connections(), 0);
-        });
-      } finally {
-        listener.close();
-        await proxy.close();
-      }
+          const digests = Object.fromEntries(
+            Object.entries(report.digests).filter(([name]) => name !== "README.md"),
+          );
+          return { digests, checked: report.checked, skipped: report.skipped };
+        },
+      });
     },
   });
 }

@@ -44,6 +44,7 @@ import {
   batchOccurrences,
   captureUrl,
   type Fragment,
+  gbifTaxonUrl,
   isoTimestamp,
   lineageName,
   occurrenceBatch,
@@ -56,11 +57,11 @@ import {
   type ExportQueryContext,
   type ImpossibleTimeCount,
   type RecordId,
-  recordId,
   type ShardBound,
   type StreamExporter,
 } from "../types.ts";
 import { type MemberBatch, zipArchive, type ZipArchiveState } from "../zip_archive.ts";
+import { keyedBatch, occurrencesOf } from "../keyed_batch.ts";
 import { defaultLicense } from "./dwca.ts";
 import type postgres from "postgres";
 
@@ -473,12 +474,7 @@ async function observationRows(
         and ${withinSession(sql, sql`ms.timestamp`, sql`ms.event_id`)}
     ) obs
     order by o.id, obs.n, obs.frame_time, obs.frame_id`;
-  const ids = new Set(rows.map((row) => String(row.id)));
-  return {
-    occurrences: ids.size,
-    lastId: rows.length === 0 ? null : recordId(rows[rows.length - 1].id),
-    rows,
-  };
+  return { ...occurrencesOf(rows), rows };
 }
 
 /** Taxon ranks Camtrap DP's `taxonomic.taxonRank` allows. */
@@ -503,8 +499,7 @@ async function descriptor(ctx: ExportQueryContext, state: CamtrapState): Promise
   const taxa = await sql<Record<string, string | null>[]>`
     select distinct on (t.name)
       t.name as "scientificName",
-      case when t.gbif_taxon_key is not null
-        then 'https://www.gbif.org/species/' || t.gbif_taxon_key end as "taxonID",
+      ${gbifTaxonUrl(sql, sql`t.gbif_taxon_key`)} as "taxonID",
       lower(t.rank) as "taxonRank",
       ${lineageName(sql, "KINGDOM")} as kingdom,
       ${lineageName(sql, "PHYLUM")} as phylum,
@@ -605,14 +600,9 @@ function header(columns: readonly string[]): string {
   return columns.join(",") + "\n";
 }
 
-/** Rows keyed by `id` as one batch of a table member. */
+/** Rows keyed by `id` as one batch of a table member, as CSV. */
 function csvBatch(rows: Record<string, unknown>[], columns: readonly string[]): MemberBatch {
-  const last = rows.at(-1);
-  return {
-    data: rows.length > 0 ? csv(rows, columns) : "",
-    lastId: last ? recordId(last.id) : null,
-    rows: rows.length,
-  };
+  return keyedBatch(rows, rows.length > 0 ? csv(rows, columns) : "");
 }
 
 /** The Camera Trap Data Package (`camtrap_dp`): the tables, then the descriptor (the coverage). */

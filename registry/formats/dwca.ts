@@ -29,6 +29,7 @@ import {
   batchOccurrences,
   bestDetection,
   type Fragment,
+  gbifTaxonUrl,
   isoTimestamp,
   lineageName,
   mediaUrl,
@@ -47,12 +48,12 @@ import {
   type ExportQueryContext,
   type ImpossibleTimeCount,
   type RecordId,
-  recordId,
   type ShardBound,
   type StreamExporter,
   type StreamState,
 } from "../types.ts";
 import { type MemberBatch, zipArchive, type ZipArchiveState } from "../zip_archive.ts";
+import { keyedBatch, occurrencesOf } from "../keyed_batch.ts";
 
 const DWC = "http://rs.tdwg.org/dwc/terms/";
 const DC = "http://purl.org/dc/terms/";
@@ -160,10 +161,9 @@ function header(columns: readonly Column[]): string {
   return columns.map((c) => c.name).join("\t") + "\n";
 }
 
-/** Rows keyed by `id` as one batch of a table member. */
+/** Rows keyed by `id` as one batch of a table member, tab-separated. */
 function tsvBatch(rows: Record<string, unknown>[], columns: readonly Column[]): MemberBatch {
-  const last = rows.at(-1);
-  return { data: tsv(rows, columns), lastId: last ? recordId(last.id) : null, rows: rows.length };
+  return keyedBatch(rows, tsv(rows, columns));
 }
 
 /**
@@ -438,8 +438,7 @@ async function occurrenceRows(
       ${lineageName(sql, "ORDER")} as "order",
       ${lineageName(sql, "FAMILY")} as "family",
       ${lineageName(sql, "GENUS")} as "genus",
-      case when t.gbif_taxon_key is not null
-        then 'https://www.gbif.org/species/' || t.gbif_taxon_key end as "taxonID",
+      ${gbifTaxonUrl(sql, sql`t.gbif_taxon_key`)} as "taxonID",
       coalesce(li.user_label, bp.algorithm_name) as "identifiedBy",
       ${
     isoTimestamp(sql, sql`coalesce(li.created_at, bpc.created_at)`, serviceZone)
@@ -509,10 +508,8 @@ async function multimediaRows(
     ) as v(n, identifier, path, title, description, created)
       where v.identifier is not null) mm on true
     order by o.id, mm.n`;
-  const ids = new Set(rows.map((row) => String(row.id)));
   return {
-    occurrences: ids.size,
-    lastId: rows.length === 0 ? null : recordId(rows[rows.length - 1].id),
+    ...occurrencesOf(rows),
     rows: rows.filter((row) => row.n !== null).map(({ n: _n, ...row }) => ({
       ...row,
       type: "StillImage",
