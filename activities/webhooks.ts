@@ -16,6 +16,7 @@ import type {
   WebhookDeliveryOutcome,
   WebhookRetrySettings,
 } from "../workflows/webhook_delivery_types.ts";
+import { errorText } from "../domain/error_text.ts";
 
 /** What the webhook activities need. */
 export interface WebhookDependencies {
@@ -111,7 +112,8 @@ export function createWebhookActivities(deps: WebhookDependencies) {
             error = `answered ${statusCode}`;
           }
         } catch (cause) {
-          error = cause instanceof Error ? `${cause.name}: ${cause.message}` : String(cause);
+          // fetch's "TypeError: fetch failed" names its reason (refused, reset, DNS) in its cause
+          error = errorText(cause);
         }
         retryable = isRetryableStatus(error === null ? 200 : statusCode);
       }

@@ -34,6 +34,7 @@ import { loadProjectAccess } from "../domain/project_access.ts";
 import { logEvent } from "../domain/log.ts";
 import { MAX_ECHO_CHARS, MAX_MESSAGE_CHARS, truncateText } from "../domain/echo.ts";
 import type { ExportsApiDependencies } from "./env.ts";
+import { errorText } from "../domain/error_text.ts";
 
 /** What {@link startExportWorkflow} shows operators about an export. */
 export interface ExportDescription extends ExportIdentity {
@@ -267,7 +268,7 @@ export async function requestExport(
       ok: false,
       status: 503,
       message: truncateText(
-        `could not start the export workflow, nothing was created: ${error}`,
+        `could not start the export workflow, nothing was created: ${errorText(error)}`,
         MAX_MESSAGE_CHARS,
       ),
     };

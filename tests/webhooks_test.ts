@@ -377,7 +377,11 @@ Deno.test({
       const [pending] = await deliveries(h, seed.token, failing.id);
       assertEquals(pending.state, "pending");
       assertEquals(pending.attempts[0].status_code, null);
-      assert(pending.attempts[0].error, "a connection error is recorded");
+      // the cause, not only fetch's "TypeError: fetch failed"
+      assert(
+        /Connection refused/i.test(pending.attempts[0].error ?? ""),
+        `the connection error and its cause are recorded: ${pending.attempts[0].error}`,
+      );
       assert(pending.attempts[0].next_try_at, "a next try is due");
 
       await sleep(Math.max(0, 30_000 - (Date.now() - endedAt)));
