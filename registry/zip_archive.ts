@@ -341,14 +341,18 @@ function mergedValue(before: StreamState, unit: StreamState): StreamState {
   return Array.isArray(before) && Array.isArray(unit) ? [...before, ...unit] : unit;
 }
 
-/** `values` with a unit's values (`UnitRecord.extra`) merged in, key by key ({@link mergedValue}). */
-function withUnitValues<T extends Record<string, StreamState>>(
-  values: T,
-  unit: Record<string, StreamState>,
-): T {
-  const merged: Record<string, StreamState> = { ...values };
-  for (const [key, value] of Object.entries(unit)) merged[key] = mergedValue(values[key], value);
-  return merged as T;
+/**
+ * `state` after a unit's (its `unit.json`): the unit's values (`UnitRecord.extra`) merged in key
+ * by key ({@link mergedValue}) and its records added. The one rule by which values pass from
+ * units on: the layout moves its state on with each unit in order, and a unit that reads
+ * earlier units starts from theirs the same way.
+ */
+function afterUnit(state: ZipArchiveState, unit: UnitRecord): ZipArchiveState {
+  const merged: ZipArchiveState = { ...state, records: state.records + unit.records };
+  for (const [key, value] of Object.entries(unit.extra)) {
+    merged[key] = mergedValue(state[key], value);
+  }
+  return merged;
 }
 
 const UNIT_OBJECT = "unit.json";
@@ -508,18 +512,21 @@ export function zipArchive(format: ZipArchiveFormat): StreamExporter {
   }
 
   /**
-   * The values the units `earlier` left (their `unit.json`), merged in order as the layout
-   * merges them.
+   * The format's values the units `earlier` wrote (their `unit.json`), as the layout holds them
+   * once past those units ({@link afterUnit}, from the initial state).
    */
   async function earlierValues(
+    ctx: ExportQueryContext,
     earlier: readonly SideStore[],
   ): Promise<Record<string, StreamState>> {
-    let values: Record<string, StreamState> = {};
+    let state = initialState(ctx);
+    const written = new Set<string>();
     for (const [k, side] of earlier.entries()) {
       const unit = await readUnitRecord(side, `${info.key}: earlier unit ${k}`);
-      values = withUnitValues(values, unit.extra);
+      state = afterUnit(state, unit);
+      for (const key of Object.keys(unit.extra)) written.add(key);
     }
-    return values;
+    return Object.fromEntries([...written].map((key) => [key, state[key]]));
   }
 
   /**
@@ -554,7 +561,7 @@ export function zipArchive(format: ZipArchiveFormat): StreamExporter {
           if (earlier.length !== range.reads!.length) {
             throw new Error(`${info.key}: unit of member ${index} needs the earlier units' stores`);
           }
-          const values = await earlierValues(earlier);
+          const values = await earlierValues(ctx, earlier);
           state = { ...state, ...values, readKeys: Object.keys(values) };
         }
         const parts: Uint8Array[] = [];
@@ -701,9 +708,6 @@ export function zipArchive(format: ZipArchiveFormat): StreamExporter {
         glue = [];
       };
       const entries: ZipEntry[] = [];
-      const merge = (unit: UnitRecord): void => {
-        state = { ...withUnitValues(state, unit.extra), records: state.records + unit.records };
-      };
       for (const [index, member] of members.entries()) {
         if (member.name === null) {
           // a phase of whole files: each unit's entries, moved to where the unit lands
@@ -715,7 +719,7 @@ export function zipArchive(format: ZipArchiveFormat): StreamExporter {
               entries.push({ ...entry, offset: entry.offset + offset });
             }
             offset += units[k].bytes;
-            merge(unit);
+            state = afterUnit(state, unit);
           }
           continue;
         }
@@ -733,7 +737,7 @@ export function zipArchive(format: ZipArchiveFormat): StreamExporter {
           layout.push(k);
           offset += units[k].bytes;
           entry = appendEntryPiece(entry, unit);
-          merge(unit);
+          state = afterUnit(state, unit);
         }
         if (member.composed && member.batch) {
           // written here, from the state the units before it left
