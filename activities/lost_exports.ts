@@ -15,7 +15,7 @@ import { Context } from "@temporalio/activity";
 import type { Config } from "../config/mod.ts";
 import type { Sql } from "../db/client.ts";
 import { markExportEnded } from "../db/export_transitions.ts";
-import { type ExportIdentity, exportWorkflowId } from "../db/exports.ts";
+import { type ExportIdentity, exportWorkflowId, unchangedSeconds } from "../db/exports.ts";
 import { logEvent } from "../domain/log.ts";
 import { startExportEmails } from "./email_outbox.ts";
 import { startExportDeliveries } from "./webhook_outbox.ts";
@@ -138,8 +138,8 @@ export function createLostExportActivities(access: ExportAccess) {
           : sql`and (updated_at, id) > (${cursor.at}::text::timestamptz, ${cursor.id})`;
         const rows: (ExportIdentity & { unchanged: number; at: string })[] = await sql`
           select id, file_uuid::text, updated_at::text as at,
-            extract(epoch from now() - updated_at)::float8 as unchanged
-          from data_exports
+            ${unchangedSeconds(sql)} as unchanged
+          from data_exports e
           where status in ('PENDING', 'STARTED')
             and updated_at < now() - make_interval(secs => ${after}) ${after_}
           order by updated_at, id limit ${LOST_EXPORT_BATCH}`;

@@ -7,6 +7,7 @@
  * module).
  */
 import type { ExportFilters, ExportOptions } from "../registry/types.ts";
+import type postgres from "postgres";
 import type { Sql } from "./client.ts";
 import type { SourceVersions } from "./snapshot.ts";
 import { inTransaction } from "./transaction.ts";
@@ -205,7 +206,7 @@ export async function createOrReuseExport(
           })[]
         >`
           select e.id, e.file_uuid::text, e.status, e.file_key, e.file_size,
-            extract(epoch from now() - e.updated_at)::float8 as unchanged
+            ${unchangedSeconds(tx)} as unchanged
           from data_exports e
           where e.project_id = ${input.projectId} and e.format = ${input.format}
             and e.filters = ${tx.json(filters as never)}::jsonb
@@ -381,6 +382,17 @@ export function deleteWorkflowId(export_: ExportIdentity): string {
   return `data-export-delete-${export_.id}-${export_.file_uuid}`;
 }
 
+/**
+ * The seconds (float8) an export row `e` (the table aliased `e`) has been unchanged: `now() -
+ * updated_at` by the database's clock, the one clock that decides when a running export whose
+ * workflow is gone counts as lost (`LOST_EXPORT_GRACE_SECONDS`, activities/lost_exports.ts):
+ * `createOrReuseExport`, the rows the API reads (`ExportRow.unchanged_seconds`) and
+ * housekeeping all measure it so.
+ */
+export function unchangedSeconds(sql: Sql): postgres.PendingQuery<postgres.Row[]> {
+  return sql`extract(epoch from now() - e.updated_at)::float8`;
+}
+
 const exportColumns = (sql: Sql) =>
   sql`
   e.*, u.name as user_name, u.email as user_email, p.slug as project_slug,
@@ -388,7 +400,7 @@ const exportColumns = (sql: Sql) =>
   (select coalesce(nullif(ow.name, ''), ow.email) from users ow where ow.id = p.owner_id)
     as project_owner_name,
   j.id as job_id, j.name as job_name, j.status as job_status, j.progress as job_progress,
-  extract(epoch from now() - e.updated_at)::float8 as unchanged_seconds`;
+  ${unchangedSeconds(sql)} as unchanged_seconds`;
 
 /** One export with its job, or undefined. */
 export async function findExport(sql: Sql, id: number): Promise<ExportRow | undefined> {

@@ -219,15 +219,11 @@ export function splitUnit(
 /**
  * The images (crops, frames) an image format has left out so far: the length of the `skipped`
  * list (`[id, reason]` pairs) its zip state carries, so a resumed export counts from its
- * checkpoint exactly; null for a state without that list (formats that fetch no images) or
- * one that read it from the shards before it.
+ * checkpoint exactly; null for a state without that list (formats that fetch no images).
  */
 export function skippedCount(state: StreamState): number | null {
   if (state === null || typeof state !== "object" || Array.isArray(state)) return null;
-  const { skipped, readKeys } = state as Record<string, unknown>;
-  // a shard that read the list from the shards before it (`readKeys`, registry/zip_archive.ts:
-  // COCO's annotations.json) left out nothing itself; they report their own
-  if (Array.isArray(readKeys) && readKeys.includes("skipped")) return null;
+  const skipped = (state as Record<string, unknown>).skipped;
   return Array.isArray(skipped) ? skipped.length : null;
 }
 

@@ -103,7 +103,8 @@ export interface ZipMember {
    * The next batch after `afterId` (one statement), at most about `limit` rows (keys: `rows`
    * counts the keys read, whether or not each made a row of the member), none past `untilId`
    * when given (a shard's end). A batch reads from the state only the cursor and values its own
-   * member writes (`extra`), so that a member can be written apart from the others.
+   * member writes (`extra`), so that a member can be written apart from the others (a member
+   * that `readsEarlierUnits` also theirs).
    */
   batch?(
     ctx: ExportQueryContext,
@@ -130,7 +131,9 @@ export interface ZipMember {
    * True for a member written after the phases before it, from what they left in the state as a
    * whole (COCO's `annotations.json` leaves out every image its images phase skipped), but too
    * large to be written at compose time: a sharded archive writes it as one unit that reads the
-   * values of the units before it (`ShardUnit.reads`) and runs once they ended.
+   * values of the units before it (`ShardUnit.reads`) and runs once they ended. Its batches see
+   * those values in the state as the unsharded archive's hold them; the unit keeps them apart
+   * from its own and does not report them as its own.
    */
   readsEarlierUnits?: boolean;
 }
@@ -341,14 +344,59 @@ function mergedValue(before: StreamState, unit: StreamState): StreamState {
   return Array.isArray(before) && Array.isArray(unit) ? [...before, ...unit] : unit;
 }
 
-/** `values` with a unit's values (`UnitRecord.extra`) merged in, key by key ({@link mergedValue}). */
-function withUnitValues<T extends Record<string, StreamState>>(
-  values: T,
-  unit: Record<string, StreamState>,
-): T {
-  const merged: Record<string, StreamState> = { ...values };
-  for (const [key, value] of Object.entries(unit)) merged[key] = mergedValue(values[key], value);
-  return merged as T;
+/**
+ * `state` after a unit's (its `unit.json`): the unit's values (`UnitRecord.extra`) merged in key
+ * by key ({@link mergedValue}) and its records added. The one rule by which values pass from
+ * units on: the layout moves its state on with each unit in order, and a unit that reads
+ * earlier units starts from theirs the same way.
+ */
+function afterUnit(state: ZipArchiveState, unit: UnitRecord): ZipArchiveState {
+  const merged: ZipArchiveState = { ...state, records: state.records + unit.records };
+  for (const [key, value] of Object.entries(unit.extra)) {
+    merged[key] = mergedValue(state[key], value);
+  }
+  return merged;
+}
+
+/**
+ * The key under which a unit that reads earlier units (`ShardUnit.reads`) keeps the values it
+ * read from them in its state, and so in its checkpoints (`{key: value}`, as the layout holds
+ * them once past those units): apart from its own values, so that what it reports as its own
+ * (its `unit.json` values, what an export's progress reads from its state, such as the images
+ * left out) is only what it wrote itself; its member's batches see them merged ({@link readView}).
+ */
+const READ_VALUES = "readValues";
+
+/** `state` with `values`, read from earlier units, kept apart ({@link READ_VALUES}). */
+function withReadValues(
+  state: ZipArchiveState,
+  values: Record<string, StreamState>,
+): ZipArchiveState {
+  const own: ZipArchiveState = { ...state, [READ_VALUES]: values };
+  for (const key of Object.keys(values)) delete own[key];
+  return own;
+}
+
+/**
+ * A checkpoint of a reading unit written before {@link READ_VALUES}, which merged the values read
+ * into its own and listed their keys in `readKeys`, with them kept apart; any other as it is.
+ */
+function readValuesApart(state: ZipArchiveState): ZipArchiveState {
+  const { readKeys, ...rest } = state;
+  if (!Array.isArray(readKeys)) return state;
+  const values = Object.fromEntries(readKeys.map((key) => [String(key), rest[String(key)]]));
+  return withReadValues(rest as ZipArchiveState, values);
+}
+
+/**
+ * What a member's batch is given of a unit's state: the values the unit read from earlier units
+ * ({@link READ_VALUES}) under its own, as the unsharded archive's state holds them there; a
+ * state without read values as it is.
+ */
+function readView(state: ZipArchiveState): ZipArchiveState {
+  const { [READ_VALUES]: read, ...own } = state;
+  if (read === undefined) return state;
+  return { ...(read as Record<string, StreamState>), ...own } as ZipArchiveState;
 }
 
 const UNIT_OBJECT = "unit.json";
@@ -508,18 +556,21 @@ export function zipArchive(format: ZipArchiveFormat): StreamExporter {
   }
 
   /**
-   * The values the units `earlier` left (their `unit.json`), merged in order as the layout
-   * merges them.
+   * The format's values the units `earlier` wrote (their `unit.json`), as the layout holds them
+   * once past those units ({@link afterUnit}, from the initial state).
    */
   async function earlierValues(
+    ctx: ExportQueryContext,
     earlier: readonly SideStore[],
   ): Promise<Record<string, StreamState>> {
-    let values: Record<string, StreamState> = {};
+    let state = initialState(ctx);
+    const written = new Set<string>();
     for (const [k, side] of earlier.entries()) {
       const unit = await readUnitRecord(side, `${info.key}: earlier unit ${k}`);
-      values = withUnitValues(values, unit.extra);
+      state = afterUnit(state, unit);
+      for (const key of Object.keys(unit.extra)) written.add(key);
     }
-    return values;
+    return Object.fromEntries([...written].map((key) => [key, state[key]]));
   }
 
   /**
@@ -533,6 +584,11 @@ export function zipArchive(format: ZipArchiveFormat): StreamExporter {
     // a table's unit writes pieces of its one entry; a phase's unit whole entries of its own,
     // at offsets from the unit's start, listed in its state like an archive's
     const table = member.name !== null;
+    // its batches see the values read from earlier units; the unit's state keeps them apart
+    const viewing: ZipMember = {
+      ...member,
+      batch: (ctx, state, limit, untilId) => member.batch!(ctx, readView(state), limit, untilId),
+    };
     const { shardUnits: _u, shardLayout: _l, shard: _s, ...rest } = sharded;
     return {
       ...rest,
@@ -547,21 +603,20 @@ export function zipArchive(format: ZipArchiveFormat): StreamExporter {
         ...(table ? { pieceKeys: piecesOf(format, range.batchRecords) } : {}),
       }),
       async next(ctx, raw, options): Promise<StreamChunk> {
-        let state = raw as ZipArchiveState;
+        let state = readValuesApart(raw as ZipArchiveState);
         if (state.step !== index) return { data: "", records: 0, state, done: true };
-        if ((range.reads?.length ?? 0) > 0 && state.readKeys === undefined) {
+        if ((range.reads?.length ?? 0) > 0 && state[READ_VALUES] === undefined) {
           // once, before the first batch: what the earlier units left (kept in the checkpoint)
           if (earlier.length !== range.reads!.length) {
             throw new Error(`${info.key}: unit of member ${index} needs the earlier units' stores`);
           }
-          const values = await earlierValues(earlier);
-          state = { ...state, ...values, readKeys: Object.keys(values) };
+          state = withReadValues(state, await earlierValues(ctx, earlier));
         }
         const parts: Uint8Array[] = [];
         let offset = state.offset;
         const closed: ZipEntry[] = [];
         const read = await readTable(
-          member,
+          viewing,
           ctx,
           state,
           state.entry ?? beginEntry("", { offset: 0, modified: state.modified }).entry,
@@ -594,12 +649,11 @@ export function zipArchive(format: ZipArchiveFormat): StreamExporter {
           }),
         };
         if (read.finished) {
-          // the format's values this member wrote (the others' stay as they were)
-          // (not those it read from earlier units: the layout merges them from theirs)
-          const fromEarlier = new Set((after.readKeys as string[] | undefined) ?? []);
+          // the format's values this member wrote (the others' stay as they were); those it
+          // read are kept apart, not among its own (the layout merges them from their units)
           const own: Record<string, StreamState> = {};
           for (const [key, initial] of Object.entries(extra ?? {})) {
-            if (fromEarlier.has(key)) continue;
+            if (!(key in after)) continue;
             if (JSON.stringify(after[key]) !== JSON.stringify(initial)) own[key] = after[key];
           }
           const record: UnitRecord = {
@@ -701,9 +755,6 @@ export function zipArchive(format: ZipArchiveFormat): StreamExporter {
         glue = [];
       };
       const entries: ZipEntry[] = [];
-      const merge = (unit: UnitRecord): void => {
-        state = { ...withUnitValues(state, unit.extra), records: state.records + unit.records };
-      };
       for (const [index, member] of members.entries()) {
         if (member.name === null) {
           // a phase of whole files: each unit's entries, moved to where the unit lands
@@ -715,7 +766,7 @@ export function zipArchive(format: ZipArchiveFormat): StreamExporter {
               entries.push({ ...entry, offset: entry.offset + offset });
             }
             offset += units[k].bytes;
-            merge(unit);
+            state = afterUnit(state, unit);
           }
           continue;
         }
@@ -733,7 +784,7 @@ export function zipArchive(format: ZipArchiveFormat): StreamExporter {
           layout.push(k);
           offset += units[k].bytes;
           entry = appendEntryPiece(entry, unit);
-          merge(unit);
+          state = afterUnit(state, unit);
         }
         if (member.composed && member.batch) {
           // written here, from the state the units before it left
