@@ -37,7 +37,7 @@ import {
   type TemporalDevServer,
 } from "./dev_services.ts";
 import { closeNativeConnection, connectTemporal } from "./temporal.ts";
-import { connectWorker, createExportWorker, stopWorker } from "./worker.ts";
+import { connectWorker, createExportWorker, prepareNamespace, stopWorker } from "./worker.ts";
 import { hashToken } from "../domain/users.ts";
 import { captureLogs, pendingPayload, recordsProgress, say } from "./terminal.ts";
 
@@ -185,6 +185,10 @@ say(
     `${images.seconds.toFixed(1)} s`,
 );
 const temporal = await connectTemporal(config);
+// as `deno task worker` does: a Temporal server the demo did not start (TEMPORAL_ADDRESS) may
+// lack the search attributes every export workflow is started with, and the housekeeping
+// Schedule that expires exports
+await prepareNamespace(temporal.client, config);
 const connection = await connectWorker(config.temporalAddress);
 const worker = await createExportWorker({ sql, storage, config, temporal: temporal.client }, {
   connection,

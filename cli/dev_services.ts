@@ -188,6 +188,11 @@ export async function startTemporalDevServer(
     dbFile?: string;
     logFile?: string;
     dynamicConfig?: Record<string, unknown>;
+    /**
+     * Registers the export search attributes at start (default true); false gives a server
+     * like one an operator runs, on which a worker must register them itself.
+     */
+    searchAttributes?: boolean;
   } = {},
 ): Promise<TemporalDevServer> {
   const bin = await findOrInstallTool("temporal");
@@ -198,7 +203,7 @@ export async function startTemporalDevServer(
   else args.push("--headless");
   if (options.dbFile) args.push("--db-filename", options.dbFile);
   // the export search attributes (ExportId, ProjectId, ExportFormat, ExportStatus, RequestedBy)
-  args.push(...devServerSearchAttributeArgs());
+  if (options.searchAttributes !== false) args.push(...devServerSearchAttributeArgs());
   for (const [key, value] of Object.entries(options.dynamicConfig ?? {})) {
     args.push("--dynamic-config-value", `${key}=${JSON.stringify(value)}`);
   }

@@ -254,8 +254,7 @@ export async function runWorker(): Promise<void> {
   try {
     if (config.workerRole !== "streaming") {
       // the workflows' side: a streaming worker neither starts workflows nor needs their attributes
-      await ensureSearchAttributesAtStart(client, config);
-      await ensureHousekeeping(client, config);
+      await prepareNamespace(client, config);
     }
     for (let attempt = 1; !stop.signal.aborted; attempt++) {
       const worker = await createExportWorker({ sql, readSql, storage, config, temporal: client }, {
@@ -307,6 +306,16 @@ export async function runWorker(): Promise<void> {
  */
 export function stopWorker(worker: ExportWorker): void {
   worker.shutdown();
+}
+
+/**
+ * What a worker that runs workflows sets up in its Temporal namespace at start (the demo too):
+ * the export search attributes ({@link ensureSearchAttributesAtStart}) and the housekeeping
+ * Schedule ({@link ensureHousekeeping}). Never throws: each one that fails is logged.
+ */
+export async function prepareNamespace(client: Client, config: Config): Promise<void> {
+  await ensureSearchAttributesAtStart(client, config);
+  await ensureHousekeeping(client, config);
 }
 
 /**
