@@ -157,6 +157,17 @@ Deno.test({
           body: "days=3",
         });
         assertEquals(text.status, 415);
+        // sent as JSON, a body that does not parse (an empty one too) is a 400 (docs/retention.md)
+        for (const body of ["", "notjson"]) {
+          const res = await h.app.request(`/api/v2/exports/${b.id}/extend/`, {
+            method: "POST",
+            headers: { Authorization: `Token ${seed.token}`, "Content-Type": "application/json" },
+            body,
+          });
+          const problem = await res.json();
+          assertEquals(res.status, 400, JSON.stringify(problem));
+          assert(problem.error.includes("Malformed JSON"), problem.error);
+        }
         assertEquals((await read(b.id)).expires_at, before);
       });
 
