@@ -8,7 +8,7 @@
  */
 import { Buffer } from "node:buffer";
 import { createHash, createHmac, timingSafeEqual } from "node:crypto";
-import { dirname, join, resolve, sep } from "node:path";
+import { basename, dirname, join, resolve, sep } from "node:path";
 import { checkComposeSource } from "./compose.ts";
 import { completedEarlier } from "./completed_upload.ts";
 import { InvalidKeyError, KeyOutOfBoundsError, UploadNotFoundError } from "./errors.ts";
@@ -345,8 +345,7 @@ export function createFsStorage(options: FsStorageOptions): ObjectStorage {
       } finally {
         file.close();
       }
-      await Deno.mkdir(dirname(target), { recursive: true });
-      await Deno.rename(paths.part, target);
+      await renameIntoPlace(paths.part, target);
       await syncDirectory(dirname(target));
       await removeIfExists(paths.sidecar);
       return { size: state.bytes };
@@ -369,6 +368,7 @@ export function createFsStorage(options: FsStorageOptions): ObjectStorage {
         throw error;
       }
       await removeIfExists(path);
+      await removeEmptyExportFolders(root, path);
     },
 
     downloadUrl(
@@ -469,6 +469,53 @@ async function readSidecar(path: string): Promise<UploadSidecar | null> {
     return typeof parsed?.key === "string" ? parsed as UploadSidecar : null;
   } catch {
     return null;
+  }
+}
+
+/** An export's own folder: its `file_uuid` (`<prefix>exports/<uuid>/…`). */
+const EXPORT_FOLDER = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+/**
+ * After `path` (a file under `root`) is deleted, removes the folders it leaves empty, from its
+ * own up to and including the export's folder (the nearest ancestor named like a UUID), so that
+ * deleted and expired exports leave no empty `<uuid>/` (or `<uuid>/shards/…`) behind. Never goes
+ * above that folder (the shared `exports/` and prefix folders stay), and does nothing for a path
+ * outside any export folder. A folder that is not empty, or already gone, is left as it is: a
+ * writer that raced the removal retries its rename ({@link renameIntoPlace}).
+ */
+async function removeEmptyExportFolders(root: string, path: string): Promise<void> {
+  const folders: string[] = [];
+  for (let dir = dirname(path); dir.startsWith(root + sep); dir = dirname(dir)) {
+    folders.push(dir);
+    if (!EXPORT_FOLDER.test(basename(dir))) continue;
+    for (const folder of folders) {
+      try {
+        await Deno.remove(folder); // not recursive: only an empty folder goes
+      } catch (error) {
+        if (error instanceof Deno.errors.NotFound) continue;
+        return; // not empty: the folders above it are not empty either
+      }
+    }
+    return;
+  }
+}
+
+/**
+ * Moves a completed part file to `target`, creating its folders. A folder removed between the
+ * two steps (the last file of an export folder deleted meanwhile, {@link removeEmptyExportFolders})
+ * makes the rename fail with NotFound while the part is still there: the folders are made again,
+ * a few times.
+ */
+async function renameIntoPlace(part: string, target: string): Promise<void> {
+  for (let attempt = 1;; attempt++) {
+    await Deno.mkdir(dirname(target), { recursive: true });
+    try {
+      await Deno.rename(part, target);
+      return;
+    } catch (error) {
+      const partThere = await Deno.stat(part).then(() => true, () => false);
+      if (!(error instanceof Deno.errors.NotFound) || !partThere || attempt >= 5) throw error;
+    }
   }
 }
 

@@ -6,6 +6,7 @@ import { attachmentDisposition } from "./disposition.ts";
 import { InvalidKeyError, KeyOutOfBoundsError, UploadNotFoundError } from "./errors.ts";
 import { MAX_KEY_BYTES, utf8ByteLength } from "./key_bounds.ts";
 import { createFsStorage, resolveFilePath, verifyFileSignature } from "./fs.ts";
+import { putObject } from "./put_object.ts";
 import {
   composeMixedSources,
   concat,
@@ -533,6 +534,39 @@ Deno.test({
       );
       await storage.deleteObject(key);
       assertEquals(await storage.headObject(key), null);
+    });
+  },
+});
+
+Deno.test({
+  name: "fs: deleting an export folder's last file removes the folders it leaves empty, no more",
+  ...serviceTest,
+  async fn() {
+    await withFsStorage(async ({ storage, dir }) => {
+      const uuid = crypto.randomUUID();
+      const bytes = new TextEncoder().encode("a,b\n");
+      const put = (key: string) => putObject(storage, key, { bytes, contentType: "text/csv" });
+      const exists = (path: string) => Deno.stat(join(dir, path)).then(() => true, () => false);
+      await put(`demo/exports/${uuid}/export.csv`);
+      await put(`demo/exports/${uuid}/shards/unit-1/unit.json`);
+      await put(`demo/exports/${crypto.randomUUID()}/other.csv`);
+      await put("demo/sources/night-1/capture.jpg");
+
+      await storage.deleteObject(`demo/exports/${uuid}/shards/unit-1/unit.json`);
+      assertEquals(await exists(`demo/exports/${uuid}/shards`), false, "empty shard folders go");
+      assertEquals(await exists(`demo/exports/${uuid}/export.csv`), true);
+
+      await storage.deleteObject(`demo/exports/${uuid}/export.csv`);
+      assertEquals(await exists(`demo/exports/${uuid}`), false, "the empty export folder goes");
+      assertEquals(await exists("demo/exports"), true, "the shared folder stays");
+
+      // outside an export folder nothing but the file goes
+      await storage.deleteObject("demo/sources/night-1/capture.jpg");
+      assertEquals(await exists("demo/sources/night-1"), true);
+
+      // an object written into a removed export folder makes its folders again
+      await put(`demo/exports/${uuid}/again.csv`);
+      assertEquals(await storage.headObject(`demo/exports/${uuid}/again.csv`), { size: 4 });
     });
   },
 });
