@@ -44,10 +44,14 @@ export async function exportDataCard(row: ExportRow, config: Config): Promise<st
     filtersDisplay: row.filters_display ?? {},
     columns: options.columns ?? null,
     excelCompatible: options.excel_compatible === true,
+    formatOptions: Object.fromEntries(
+      Object.entries(options).filter(([key]) => key !== "columns" && key !== "excel_compatible"),
+    ),
     requestedBy: row.user_name || row.user_email,
     createdAt: row.created_at,
     finishedAt: row.finished_at,
     recordCount: row.record_count,
+    skippedCount: row.skipped_count,
     file: {
       name: name ?? `${row.project_slug}_export-${row.id}.${registered.extension}`,
       size: row.file_size,

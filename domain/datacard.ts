@@ -23,11 +23,22 @@ export interface DataCardInput {
   /** The chosen columns (`columns` option); null: every column. */
   columns: readonly string[] | null;
   excelCompatible: boolean;
+  /**
+   * The request's other format options (`split`, `per_taxon_limit`, `jpeg_quality`, …: all but
+   * `columns` and `excel_compatible`, which have lines of their own), as requested; undefined in
+   * an archive's own copy, which states the request without them.
+   */
+  formatOptions?: Record<string, unknown>;
   requestedBy: string | null;
   createdAt: Date | null;
   /** Null in the archive's copy, written before the export ends. */
   finishedAt: Date | null;
   recordCount: number;
+  /**
+   * Records left out because their image could not be fetched or read (`skipped_count`; image
+   * formats, listed in the archive's `skipped.csv`); undefined or null where none can be.
+   */
+  skippedCount?: number | null;
   /** Null for the copy inside an archive, which cannot state its own size and checksum. */
   file: { name: string; size: number; sizeDisplay: string; checksum: string | null } | null;
   settings: { timeZone: string; mediaUrl: string; platformUrl: string };
@@ -90,6 +101,20 @@ function filterLines(display: Record<string, unknown>): string[] {
   return labels.length > 0 ? labels : ["- none: every record the format holds"];
 }
 
+/**
+ * The request's format options, one `` `key`: value `` each (values as JSON), in key order; no
+ * line when there are none or they are not stated (an archive's copy).
+ */
+function optionLines(options: Record<string, unknown> | undefined): string[] {
+  const entries = Object.entries(options ?? {}).sort(([a], [b]) => a < b ? -1 : a > b ? 1 : 0);
+  if (entries.length === 0) return [];
+  return [
+    `- Options: ${
+      entries.map(([key, value]) => `${code(key)}: ${line(JSON.stringify(value))}`).join(", ")
+    }.`,
+  ];
+}
+
 /** One content line: `` - `name` (unit): description `` and, for a table member, its header. */
 function contentLine(entry: ContentEntry): string {
   const unit = entry.unit ? ` (${entry.unit})` : "";
@@ -132,12 +157,19 @@ export function renderDataCard(input: DataCardInput): string {
     ...(input.format.extension === "csv"
       ? [`- Byte order mark (excel_compatible): ${input.excelCompatible ? "yes" : "no"}.`]
       : []),
+    ...optionLines(input.formatOptions),
     "- Filters:",
     ...filterLines(input.filtersDisplay).map((l) => `  ${l}`),
     "",
     "## The file",
     "",
     `- Records: ${n(input.recordCount)}.`,
+    ...(input.skippedCount
+      ? [
+        `- Left out: ${n(input.skippedCount)} (their image could not be fetched or read; each ` +
+        "with its reason in the archive's `skipped.csv`).",
+      ]
+      : []),
     ...(input.file
       ? [
         `- File name: ${code(input.file.name)}.`,

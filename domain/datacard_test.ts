@@ -53,3 +53,23 @@ Deno.test("renderDataCard: settings are said to have shaped the file only when i
   assert(other.includes("written under other settings than these"), other);
   assertEquals(other.includes("shaped the file"), false);
 });
+
+Deno.test("renderDataCard: the request's format options and the records left out are stated", () => {
+  const card = renderDataCard({
+    ...input,
+    formatOptions: { per_taxon_limit: 3, jpeg_quality: 50, split: { train: 1, val: 0, test: 0 } },
+    skippedCount: 6,
+  });
+  assert(
+    card.includes(
+      '- Options: `jpeg_quality`: 50, `per_taxon_limit`: 3, `split`: {"train":1,"val":0,"test":0}.',
+    ),
+    card,
+  );
+  assert(card.includes("- Left out: 6 (their image could not be fetched or read"), card);
+  // an archive's own copy states neither; nothing left out is not a line
+  const plain = renderDataCard({ ...input, skippedCount: 0 });
+  assertEquals(plain.includes("- Options:"), false, plain);
+  assertEquals(plain.includes("Left out"), false, plain);
+  assertEquals(renderDataCard(input), renderDataCard({ ...input, formatOptions: {} }));
+});

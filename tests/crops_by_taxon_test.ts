@@ -181,6 +181,17 @@ Deno.test({
         ["HTTP 404", "box outside the image", "host not allowed", "not an image"],
       );
       assertSkippedCount(done, report.skipped.length);
+      // the served data card states the options that shaped the dataset and what it left out
+      const card = await h.api("GET", `/api/v2/exports/${created.id}/datacard/`, { token });
+      const cardText = await card.text();
+      assertEquals(card.status, 200, cardText);
+      assert(
+        cardText.includes(
+          '- Options: `jpeg_quality`: 85, `max_skipped_fraction`: 0.1, `split_by`: "deployment".',
+        ),
+        cardText,
+      );
+      assert(cardText.includes(`- Left out: ${report.skipped.length} (`), cardText);
       const byStation = new Map<string, Set<string>>();
       for (const r of report.manifest) {
         byStation.set(r.deployment_id, (byStation.get(r.deployment_id) ?? new Set()).add(r.split));
