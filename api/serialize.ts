@@ -72,19 +72,34 @@ export function publicFileUrl(base: string, key: string): string {
 }
 
 /**
+ * Seconds a signed URL of an export's file stays valid: `DOWNLOAD_URL_EXPIRY_SECONDS`, but never
+ * past the export's `expires_at` (its file is deleted then: a URL must not promise more), and at
+ * least 1 (an export past its expiry that housekeeping has not reached yet still has its file).
+ */
+export function signedUrlSeconds(
+  configuredSeconds: number,
+  expiresAt: Date | null,
+  now: Date = new Date(),
+): number {
+  if (expiresAt === null) return configuredSeconds;
+  const left = Math.floor((expiresAt.getTime() - now.getTime()) / 1000);
+  return Math.max(1, Math.min(configuredSeconds, left));
+}
+
+/**
  * Where the export's file can be fetched: `PUBLIC_FILES_BASE_URL` + key in public mode (each
  * key segment percent-encoded: a slug's spaces, `?`, `#` or `%` stay part of the path), else a
- * short-lived signed URL (presigned for S3).
+ * short-lived signed URL (presigned for S3), valid until {@link signedUrlSeconds}.
  */
 export async function exportFileUrl(
-  row: Pick<ExportRow, "file_key" | "id" | "project_slug">,
+  row: Pick<ExportRow, "file_key" | "id" | "project_slug" | "expires_at">,
   options: { storage: ObjectStorage; config: Config },
 ): Promise<string> {
   const key = row.file_key!;
   const base = options.config.publicFilesBaseUrl;
   if (base) return publicFileUrl(base, key);
   return await options.storage.downloadUrl(key, {
-    expiresInSeconds: options.config.downloadUrlExpirySeconds,
+    expiresInSeconds: signedUrlSeconds(options.config.downloadUrlExpirySeconds, row.expires_at),
     filename: downloadFilename(row),
   });
 }

@@ -27,6 +27,13 @@ export interface ExportEmail {
   text: string;
 }
 
+/** `2.3 MB (2,345,678 bytes)`; a size under 1 kB once: `502 bytes`. */
+function sizeText(bytes: number): string {
+  const exact = `${bytes.toLocaleString("en-US")} bytes`;
+  const human = humanSize(bytes);
+  return human === exact || human === `${bytes} bytes` ? exact : `${human} (${exact})`;
+}
+
 /** `1,234,567 bytes` as `1.2 MB` (SI units, one decimal). */
 export function humanSize(bytes: number): string {
   const units = ["bytes", "kB", "MB", "GB", "TB"];
@@ -56,7 +63,7 @@ export function composeExportEmail(facts: ExportEmailFacts): ExportEmail {
       `Your export ${title} (export ${facts.exportId}) is ready.`,
       "",
       `Records: ${facts.recordCount.toLocaleString("en-US")}`,
-      `Size: ${humanSize(facts.fileSize)} (${facts.fileSize.toLocaleString("en-US")} bytes)`,
+      `Size: ${sizeText(facts.fileSize)}`,
     );
     if (facts.checksum) lines.push(`Checksum: ${facts.checksum}`);
     if (facts.link) {

@@ -22,6 +22,15 @@ Deno.test("export email: success names counts, size and the link; failure the er
   assertEquals(ready.subject, 'Your export "Moths of Vermont – occurrences_simple_csv" is ready');
   assert(ready.text.includes("Records: 12,345"), ready.text);
   assert(ready.text.includes("Size: 2.3 MB (2,345,678 bytes)"), ready.text);
+  // a small file's size is said once
+  const small = composeExportEmail({
+    ...base,
+    fileSize: 502,
+    status: "SUCCESS",
+    link: "http://api.test/x",
+    linkExpiresAt: new Date("2027-01-01T00:00:00Z"),
+  });
+  assert(small.text.includes("Size: 502 bytes\n"), small.text);
   assert(
     ready.text.includes("\nhttp://api.test/api/v2/exports/7/download/?expires=1&signature=ab\n"),
   );

@@ -197,6 +197,24 @@ Deno.test({
         assertEquals((await read(b.id)).expires_at, body.expires_at);
       });
 
+      await t.step("a signed file URL never outlives the export's expiry", async () => {
+        const amzExpires = async (id: number): Promise<number> => {
+          const res = await api("GET", `/api/v2/exports/${id}/download/`);
+          assertEquals(res.status, 302);
+          await res.body?.cancel();
+          const url = new URL(res.headers.get("location")!);
+          return Number(url.searchParams.get("X-Amz-Expires"));
+        };
+        // b is kept 3 days: the configured lifetime
+        assertEquals(await amzExpires(b.id), h.config.downloadUrlExpirySeconds);
+        const near = await exportNow({ format: "deployments_csv", force: true });
+        await h.sql`update data_exports set expires_at = now() + interval '30 seconds'
+          where id = ${near.id}`;
+        const seconds = await amzExpires(near.id);
+        assert(seconds >= 1 && seconds <= 30, `X-Amz-Expires=${seconds}`);
+        assert(h.config.downloadUrlExpirySeconds > 30, "the cap is what bounds it");
+      });
+
       await t.step(
         "a run cut between the delete and the mark is finished by the next",
         async () => {
