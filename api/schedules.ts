@@ -22,6 +22,7 @@ import type { ApiEnv, ExportsApiDependencies } from "./env.ts";
 import { problem, validationHook } from "./errors.ts";
 import { validateFilters } from "../domain/filter_validation.ts";
 import { logEvent } from "../domain/log.ts";
+import { errorText, innermostMessage } from "../domain/error_text.ts";
 import {
   MAX_ECHO_CHARS,
   MAX_MESSAGE_CHARS,
@@ -238,8 +239,9 @@ export function schedulesRoutes(deps: ExportsApiDependencies): OpenAPIHono<ApiEn
       keepLast: body.keep_last ?? null,
     });
     const scheduleId = scheduleTemporalId(id);
+    let nextRuns: number;
     try {
-      await temporal.schedule.create<typeof scheduledExportWorkflow>({
+      const handle = await temporal.schedule.create<typeof scheduledExportWorkflow>({
         scheduleId,
         spec: body.cron !== undefined
           ? { cronExpressions: [body.cron], timezone: body.timezone }
@@ -254,16 +256,32 @@ export function schedulesRoutes(deps: ExportsApiDependencies): OpenAPIHono<ApiEn
         policies: { overlap: ScheduleOverlapPolicy.SKIP, catchupWindow: "1 minute" },
         memo: { project_id: body.project, format: exporter.key },
       });
+      nextRuns = (await handle.describe()).info.nextActionTimes.length;
+      // a valid cron that matches no date (`0 3 31 2 *`, February 31st) would never run
+      if (nextRuns === 0) await handle.delete();
     } catch (error) {
       await deleteScheduleRow(sql, id);
       const invalid = error instanceof TypeError ||
-        /invalid|INVALID_ARGUMENT/i.test(String(error)) ||
+        /invalid|INVALID_ARGUMENT/i.test(errorText(error)) ||
         (error as { cause?: { code?: number } }).cause?.code === 3;
+      // the reason is the innermost cause ("Minute is not in range [0-59]"), not the wrapper's
+      // "Failed to create schedule"
+      const reason = truncateText(innermostMessage(error), MAX_MESSAGE_CHARS);
       return invalid
-        ? problem(c, 400, `invalid schedule cron or interval: ${(error as Error).message}`, {
-          fields: { cron: [truncateText(String((error as Error).message), MAX_MESSAGE_CHARS)] },
+        ? problem(c, 400, `invalid schedule cron or interval: ${reason}`, {
+          fields: { [body.cron !== undefined ? "cron" : "interval"]: [reason] },
         })
-        : problem(c, 503, `could not create the Temporal Schedule, nothing was created: ${error}`);
+        : problem(
+          c,
+          503,
+          `could not create the Temporal Schedule, nothing was created: ${errorText(error)}`,
+        );
+    }
+    if (nextRuns === 0) {
+      await deleteScheduleRow(sql, id);
+      const reason = `cron ${truncateText(body.cron ?? "", MAX_ECHO_CHARS)} matches no date: ` +
+        "the schedule would never run";
+      return problem(c, 400, reason, { fields: { cron: [reason] } });
     }
     logEvent("export schedule created", {
       schedule_id: scheduleId,

@@ -17,3 +17,18 @@ export function errorText(error: unknown, maxDepth = 5): string {
   }
   return parts.join(": ");
 }
+
+/**
+ * The message of the innermost cause of `error` (`Error.cause`, at most `maxDepth` deep), the
+ * one that says what was wrong ("Minute is not in range [0-59]") under wrappers such as
+ * "Failed to create schedule"; the error's own text when it wraps nothing.
+ */
+export function innermostMessage(error: unknown, maxDepth = 5): string {
+  let current: unknown = error;
+  for (let depth = 0; depth < maxDepth; depth++) {
+    const cause = current instanceof Error ? current.cause : undefined;
+    if (cause === undefined || cause === null) break;
+    current = cause;
+  }
+  return current instanceof Error ? current.message || current.name : String(current);
+}

@@ -1,6 +1,6 @@
 /** errorText of domain/error_text.ts: causes followed, not repeated, cycles bounded. */
 import { assertEquals } from "../tests/assert.ts";
-import { errorText } from "./error_text.ts";
+import { errorText, innermostMessage } from "./error_text.ts";
 
 Deno.test("errorText: an error's causes, outermost first, none repeated", () => {
   const refused = new Error("Connection refused (os error 111)");
@@ -23,4 +23,14 @@ Deno.test("errorText: an error's causes, outermost first, none repeated", () => 
   const b = new Error("b", { cause: a });
   (a as { cause?: unknown }).cause = b;
   assertEquals(errorText(a, 3), "Error: a: Error: b");
+});
+
+Deno.test("innermostMessage: the deepest cause's message, or the error's own", () => {
+  const inner = new TypeError("Minute is not in range [0-59]");
+  assertEquals(
+    innermostMessage(new Error("Failed to create schedule", { cause: inner })),
+    "Minute is not in range [0-59]",
+  );
+  assertEquals(innermostMessage(new Error("alone")), "alone");
+  assertEquals(innermostMessage("text"), "text");
 });

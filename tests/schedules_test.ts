@@ -311,6 +311,10 @@ Deno.test({
           ["interval under the minimum", { ...base, interval: "59s" }, 400, "at least 60 s"],
           ["bad time zone", { ...base, cron: "0 3 * * *", timezone: "Mars/Olympus" }, 400, "zone"],
           ["bad cron", { ...base, cron: "every full moon" }, 400, "invalid"],
+          // the reason, not the SDK's "Failed to create schedule"
+          ["minute out of range", { ...base, cron: "61 3 * * *" }, 400, "Minute"],
+          ["a step of 0", { ...base, cron: "*/0 * * * *" }, 400, "Step"],
+          ["February 31st", { ...base, cron: "0 3 31 2 *" }, 400, "matches no date"],
           ["keep_last 0", { ...base, interval: 60, keep_last: 0 }, 400, "keep_last"],
           ["unknown format", { ...base, format: "xlsx", interval: 60 }, 400, "format"],
           ["unknown filter", { ...base, interval: 60, filters: { colour: "red" } }, 400, "filter"],
