@@ -30,7 +30,13 @@ type ExportJson = {
   finished_at: string | null;
   expires_at: string | null;
   reused?: boolean;
-  job: { status: string; progress: { summary: { status: string } } };
+  job: {
+    status: string;
+    progress: {
+      summary: { status: string };
+      stages: { key: string; params: { key: string; value: unknown }[] }[];
+    };
+  };
 };
 
 const FORMAT = "occurrences_simple_csv";
@@ -264,6 +270,12 @@ Deno.test({
           assertEquals(after.file_url, null);
           assertEquals(after.download_url, null);
           assertEquals(after.expires_at, before.expires_at);
+          // no read of it names the deleted file: the upload stage's parameter neither
+          const fileUrlParams = after.job.progress.stages.flatMap((stage) =>
+            stage.params.filter((param) => param.key === "file_url").map((param) => param.value)
+          );
+          assertEquals(fileUrlParams, [null]);
+          assertEquals(after.finished_at, before.finished_at);
         }
         const b2 = await read(b.id);
         assertEquals(b2.status, "SUCCESS");
