@@ -9,6 +9,7 @@ import { validateFilters } from "../domain/filter_validation.ts";
 import { can, canRead } from "../domain/permissions.ts";
 import { loadProjectAccess } from "../domain/project_access.ts";
 import { findUserById } from "../domain/users.ts";
+import { logEvent } from "../domain/log.ts";
 import type { Config } from "../config/mod.ts";
 import type { Sql } from "../db/client.ts";
 import {
@@ -42,12 +43,12 @@ async function deleteOrphanedSchedule(
 ): Promise<void> {
   const id = scheduleTemporalId(scheduleId);
   if (!temporal) {
-    console.warn(JSON.stringify({ msg: "export schedule row gone; Temporal Schedule kept", id }));
+    logEvent("export schedule row gone; Temporal Schedule kept", { schedule_id: id }, "warning");
     return;
   }
   try {
     await temporal.schedule.getHandle(id).delete();
-    console.log(JSON.stringify({ msg: "export schedule row gone; Temporal Schedule deleted", id }));
+    logEvent("export schedule row gone; Temporal Schedule deleted", { schedule_id: id });
   } catch (error) {
     if (!(error instanceof ScheduleNotFoundError)) throw error;
   }

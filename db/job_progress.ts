@@ -81,6 +81,8 @@ export const ENDED_STATUSES: readonly ExportStatus[] = [
  * Applies `change` to the job's progress document inside `tx` under a row lock, recomputing the
  * summary. Without `jobStatus` (a progress report) it changes nothing once the job has ended:
  * a late report of an activity that was cancelled or retried never reopens an ended export.
+ * With `jobStatus`, the job's `finished_at` is set by SUCCESS, FAILURE and REVOKED, kept by
+ * EXPIRED (the job ended when its export did) and cleared by any other (a retry's PENDING).
  */
 export async function applyJobProgress(
   tx: Transaction,
@@ -105,7 +107,8 @@ export async function applyJobProgress(
     jobStatus ?? null
   }::text = 'STARTED' then coalesce(started_at, now()) else started_at end,
       finished_at = case when ${jobStatus ?? null}::text in ('SUCCESS', 'FAILURE', 'REVOKED')
-        then now() when ${jobStatus ?? null}::text is not null then null else finished_at end,
+        then now() when ${jobStatus ?? null}::text = 'EXPIRED' then finished_at
+        when ${jobStatus ?? null}::text is not null then null else finished_at end,
       updated_at = now()
     where id = ${job.id}`;
 }

@@ -7,7 +7,7 @@
  */
 import type { Sql } from "./client.ts";
 import type { ExportStatus } from "./exports.ts";
-import { type JobProgress, setStage, STAGES } from "./job_progress.ts";
+import { applyJobProgress, setStage, STAGES } from "./job_progress.ts";
 import { inTransaction } from "./transaction.ts";
 import { insertEndEvents } from "./webhooks.ts";
 
@@ -97,16 +97,9 @@ export async function expireExport(
       update data_exports set status = 'EXPIRED', updated_at = now() where id = ${exportId}`;
     // the job EXPIRED, and its upload stage no longer names the deleted file's URL (every
     // other read of an EXPIRED export says it has none)
-    const [job] = await tx<{ id: number; progress: JobProgress }[]>`
-      select id, progress from jobs where data_export_id = ${exportId} for update`;
-    if (job) {
-      job.progress.summary.status = "EXPIRED";
-      setStage(job.progress, STAGES.upload.key, { params: { file_url: null } });
-      await tx`
-        update jobs set status = 'EXPIRED', updated_at = now(),
-          progress = ${tx.json(job.progress as never)}
-        where id = ${job.id}`;
-    }
+    await applyJobProgress(tx, exportId, (progress) => {
+      setStage(progress, STAGES.upload.key, { params: { file_url: null } });
+    }, "EXPIRED");
     await tx`
       insert into job_logs (job_id, level, message)
       select id, 'info',

@@ -29,7 +29,8 @@ export interface FsStorageOptions {
 }
 
 const UPLOADS_DIR = ".uploads";
-const UPLOAD_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+/** A UUID as `crypto.randomUUID()` writes it: upload ids, and export folders (`file_uuid`). */
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 /** What beginUpload records beside the temp file, so an abandoned upload can be reported. */
 interface UploadSidecar {
@@ -124,7 +125,7 @@ export function createFsStorage(options: FsStorageOptions): ObjectStorage {
   const baseUrl = options.publicBaseUrl.replace(/\/+$/, "");
 
   function uploadPaths(uploadId: string): { part: string; sidecar: string } {
-    if (!UPLOAD_ID.test(uploadId)) throw new Error(`invalid upload id: ${uploadId}`);
+    if (!UUID.test(uploadId)) throw new Error(`invalid upload id: ${uploadId}`);
     return {
       part: join(uploadsDir, `${uploadId}.part`),
       sidecar: join(uploadsDir, `${uploadId}.json`),
@@ -415,7 +416,7 @@ export function createFsStorage(options: FsStorageOptions): ObjectStorage {
       try {
         for await (const entry of Deno.readDir(uploadsDir)) {
           const match = /^(.+)\.(part|json)$/.exec(entry.name);
-          if (entry.isFile && match && UPLOAD_ID.test(match[1])) ids.add(match[1]);
+          if (entry.isFile && match && UUID.test(match[1])) ids.add(match[1]);
         }
       } catch (error) {
         if (error instanceof Deno.errors.NotFound) return [];
@@ -472,9 +473,6 @@ async function readSidecar(path: string): Promise<UploadSidecar | null> {
   }
 }
 
-/** An export's own folder: its `file_uuid` (`<prefix>exports/<uuid>/…`). */
-const EXPORT_FOLDER = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
-
 /**
  * After `path` (a file under `root`) is deleted, removes the folders it leaves empty, from its
  * own up to and including the export's folder (the nearest ancestor named like a UUID), so that
@@ -487,7 +485,8 @@ async function removeEmptyExportFolders(root: string, path: string): Promise<voi
   const folders: string[] = [];
   for (let dir = dirname(path); dir.startsWith(root + sep); dir = dirname(dir)) {
     folders.push(dir);
-    if (!EXPORT_FOLDER.test(basename(dir))) continue;
+    // an export's own folder is its `file_uuid` (`<prefix>exports/<uuid>/…`)
+    if (!UUID.test(basename(dir))) continue;
     for (const folder of folders) {
       try {
         await Deno.remove(folder); // not recursive: only an empty folder goes

@@ -56,6 +56,16 @@ Deno.test({
       temporal: h.temporal.client,
     });
     const schedules = h.temporal.client.schedule;
+    /** A new project's researcher creates a yearly schedule of `format` there (201). */
+    const yearlyScheduleInNewProject = async (format: string) => {
+      const other = await createProject(h.sql, { draft: false });
+      const created = await callDocumented(app, "POST", "/api/v2/export-schedules/", {
+        token: other.tokens.researcher,
+        body: { project: other.projectId, format, cron: "0 3 1 1 *" },
+      });
+      assertEquals(created.status, 201);
+      return { other, created };
+    };
     try {
       const p = await createProject(h.sql, { draft: false });
       const researcher = p.tokens.researcher;
@@ -246,12 +256,7 @@ Deno.test({
       await t.step(
         "a run whose owner lost the right to export fails, creating nothing",
         async () => {
-          const other = await createProject(h.sql, { draft: false });
-          const created = await callDocumented(app, "POST", "/api/v2/export-schedules/", {
-            token: other.tokens.researcher,
-            body: { project: other.projectId, format: "occurrences_simple_csv", cron: "0 3 1 1 *" },
-          });
-          assertEquals(created.status, 201);
+          const { other, created } = await yearlyScheduleInNewProject("occurrences_simple_csv");
           await h.sql`update project_memberships set role = 'basic_member'
           where project_id = ${other.projectId} and user_id = ${other.userIds.researcher}`;
           const handle = schedules.getHandle(`export-schedule-${created.body.id}`);
@@ -274,12 +279,7 @@ Deno.test({
       await t.step(
         "a run whose schedule row is gone (owner or project deleted) deletes its Temporal Schedule",
         async () => {
-          const other = await createProject(h.sql, { draft: false });
-          const created = await callDocumented(app, "POST", "/api/v2/export-schedules/", {
-            token: other.tokens.researcher,
-            body: { project: other.projectId, format: "sessions_csv", cron: "0 3 1 1 *" },
-          });
-          assertEquals(created.status, 201);
+          const { other, created } = await yearlyScheduleInNewProject("sessions_csv");
           const id = created.body.id as number;
           // what deleting the user or the project does to the row (on delete cascade)
           await h.sql`delete from users where id = ${other.userIds.researcher}`;
