@@ -141,7 +141,7 @@ export function createLostExportActivities(access: ExportAccess) {
             ${unchangedSeconds(sql)} as unchanged
           from data_exports e
           where status in ('PENDING', 'STARTED')
-            and updated_at < now() - make_interval(secs => ${after}) ${after_}
+            and ${unchangedSeconds(sql)} >= ${after} ${after_}
           order by updated_at, id limit ${LOST_EXPORT_BATCH}`;
         for (const row of rows) {
           ctx.heartbeat({ looked: looked++, failed: failed.length });

@@ -153,6 +153,24 @@ export interface CreatedOrReused {
 }
 
 /**
+ * What an export request names, as its row stores it: who asks (`userId`), for which project
+ * and format, the filters (`filters`, as the registry reads them) and their display form
+ * (`filtersDisplay`, names as the user gave them); a schedule stores the same.
+ */
+export interface ExportScope {
+  userId: number;
+  projectId: number;
+  format: string;
+  filters: Record<string, unknown>;
+  filtersDisplay: Record<string, unknown>;
+}
+
+/** An export request's row: its {@link ExportScope} and format options (only those set are stored). */
+export interface ExportRequestRow extends ExportScope {
+  options?: ExportOptions;
+}
+
+/**
  * Creates the export and its job, or returns an identical one instead. Identical means same
  * project, format, stored filters (options included) and settings key (registry/settings_key.ts)
  * over unchanged data: a SUCCESS export whose recorded change markers (db/snapshot.ts) are still
@@ -165,14 +183,7 @@ export interface CreatedOrReused {
  */
 export async function createOrReuseExport(
   sql: Sql,
-  input: {
-    userId: number;
-    projectId: number;
-    format: string;
-    filters: Record<string, unknown>;
-    filtersDisplay: Record<string, unknown>;
-    /** Only the options that are set are stored. */
-    options?: ExportOptions;
+  input: ExportRequestRow & {
     /** What this deployment's settings make of the format (`exportSettingsKey`). */
     settingsKey: string;
     /** False: always create (`force`). */
@@ -186,8 +197,12 @@ export async function createOrReuseExport(
      * as they are.
      */
     workflowLost?(export_: ExportIdentity, unchangedSeconds: number): Promise<boolean>;
-    /** Default 120 (`LOST_EXPORT_GRACE_SECONDS`): younger rows may await their workflow's start. */
-    settledSeconds?: number;
+    /**
+     * Seconds a running export must be unchanged before `workflowLost` is asked
+     * (`LOST_EXPORT_GRACE_SECONDS`, activities/lost_exports.ts): younger rows may still await
+     * their workflow's start.
+     */
+    settledSeconds: number;
   },
 ): Promise<CreatedOrReused> {
   const filters = storedFilters(input.filters, input.options);
@@ -228,7 +243,7 @@ export async function createOrReuseExport(
         const identity = { id: same.id, file_uuid: same.file_uuid };
         if (same.status !== "SUCCESS") {
           // a running export whose workflow is gone was just ended FAILURE: look again
-          const settled = same.unchanged >= (input.settledSeconds ?? 120);
+          const settled = same.unchanged >= input.settledSeconds;
           if (settled && await input.workflowLost?.(identity, same.unchanged)) continue;
           return { export: identity, reused: true, lost };
         }
@@ -323,15 +338,7 @@ export function recordedSourceVersions(
 /** Creates the export row and its job in one transaction (no reuse: see {@link createOrReuseExport}). */
 export async function insertExport(
   sql: Sql,
-  input: {
-    userId: number;
-    projectId: number;
-    format: string;
-    filters: Record<string, unknown>;
-    filtersDisplay: Record<string, unknown>;
-    /** Only the options that are set are stored. */
-    options?: ExportOptions;
-  },
+  input: ExportRequestRow,
 ): Promise<ExportIdentity> {
   const filters = storedFilters(input.filters, input.options);
   return await inTransaction(sql, (tx) => insertExportIn(tx, { ...input, filters }));

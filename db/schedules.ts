@@ -1,5 +1,6 @@
 /** Queries on `export_schedules`, shared by the API and the schedule activities. */
 import type { Sql } from "./client.ts";
+import type { ExportScope } from "./exports.ts";
 
 /** An `export_schedules` row with its owner's name. */
 export interface ScheduleRow {
@@ -36,12 +37,7 @@ export async function findSchedule(sql: Sql, id: number): Promise<ScheduleRow | 
 /** Creates a schedule row; returns its id. */
 export async function insertSchedule(
   sql: Sql,
-  input: {
-    userId: number;
-    projectId: number;
-    format: string;
-    filters: Record<string, unknown>;
-    filtersDisplay: Record<string, unknown>;
+  input: ExportScope & {
     cron: string | null;
     intervalSeconds: number | null;
     timezone: string;
