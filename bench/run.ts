@@ -125,6 +125,10 @@ export interface ExportRun {
 /** Everything one bench run found (the content of `bench/results.json`). */
 export interface BenchResults {
   date: string;
+  /** The command that made this run (`deno task bench …`, its arguments as given). */
+  command?: string;
+  /** The commit of the code measured (`git rev-parse --short HEAD`), `-dirty` with local changes. */
+  commit?: string;
   machine: { nproc: number; memoryGb: number; postgres: Record<string, string> };
   occurrences: number;
   batchSize: number;
@@ -258,6 +262,8 @@ async function main(): Promise<void> {
 
   const results: BenchResults = {
     date: new Date().toISOString(),
+    command: ["deno task bench", ...Deno.args].join(" "),
+    commit: await codeCommit(),
     machine: {
       nproc: navigator.hardwareConcurrency,
       memoryGb: Math.round(Deno.systemMemoryInfo().total / 1024 ** 3),
@@ -709,3 +715,16 @@ export function printTable(results: BenchResults): void {
 }
 
 if (import.meta.main) await main();
+
+/** `git rev-parse --short HEAD`, `-dirty` when tracked files differ from it; "unknown" outside git. */
+async function codeCommit(): Promise<string> {
+  const git = async (...args: string[]) => {
+    const out = await new Deno.Command("git", { args, cwd: ROOT, stdout: "piped", stderr: "null" })
+      .output();
+    return out.success ? new TextDecoder().decode(out.stdout).trim() : null;
+  };
+  const head = await git("rev-parse", "--short", "HEAD");
+  if (head === null) return "unknown";
+  const changed = await git("status", "--porcelain", "--untracked-files=no");
+  return changed ? `${head}-dirty` : head;
+}
