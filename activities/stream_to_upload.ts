@@ -26,11 +26,13 @@ import { firstBatchLimit, nextBatchLimit } from "./batch_size.ts";
 import { CheckpointWriter } from "./checkpoint_writer.ts";
 import type { ExportAccess } from "./export_access.ts";
 import { keepAlive } from "./keep_alive.ts";
-import type {
-  ExportCheckpoint,
-  ExportedFile,
-  ExportHeartbeat,
-  LegacyExportHeartbeat,
+import {
+  CHECKPOINT_FORM,
+  checkpointFormProblem,
+  type ExportCheckpoint,
+  type ExportedFile,
+  type ExportHeartbeat,
+  type LegacyExportHeartbeat,
 } from "./types.ts";
 
 /** "id 1234" for record streams, else the state as JSON (for job log lines). */
@@ -100,6 +102,14 @@ export async function streamToUpload(
         snapshot?: ExportHeartbeat["checkpoint"]["snapshot"];
       }
       | undefined;
+
+  const formProblem = previous && checkpointFormProblem(previous);
+  if (formProblem) {
+    // keep the checkpoint for the attempt that can resume it: a failure without details could
+    // leave the next attempt none
+    ctx.heartbeat(ctx.info.heartbeatDetails);
+    throw ApplicationFailure.retryable(`${options.label}${formProblem}`, "NewerCheckpoint");
+  }
 
   // One snapshot for the whole attempt: every statement of every batch reads the data as of
   // its start (db/snapshot.ts), on the export read database (EXPORT_DATABASE_URL: the snapshot
@@ -188,6 +198,7 @@ export async function streamToUpload(
           ...(skipped === null ? {} : { skipped }),
         },
         checkpoint: {
+          form: CHECKPOINT_FORM,
           state: durable.state,
           records: durable.records,
           upload: uploadRef(durable.upload),

@@ -58,11 +58,38 @@ export interface HeartbeatProgress {
 }
 
 /**
+ * The form of the checkpoints this code writes ({@link CompactCheckpoint.form}). Raise it when a
+ * checkpoint's meaning changes so that the previous release would resume it to other bytes (a
+ * state field read differently, a unit's values kept apart): that release cannot know, so this
+ * number tells it. Every release still resumes checkpoints of every lower form (and of none,
+ * written before forms existed); a worker given a checkpoint of a higher form hands it back
+ * (a retryable failure, {@link checkpointFormProblem}) for a newer worker to resume, which is
+ * what happens mid-rolling deployment (docs/deployment.md, "Upgrading").
+ */
+export const CHECKPOINT_FORM = 1;
+
+/**
+ * Why this worker must not resume `checkpoint`: it was written in a form newer than
+ * {@link CHECKPOINT_FORM}; undefined when it may (its form is known, or absent: form 1).
+ */
+export function checkpointFormProblem(checkpoint: object): string | undefined {
+  const form = "form" in checkpoint ? checkpoint.form : 1;
+  if (typeof form === "number" && Number.isInteger(form) && form <= CHECKPOINT_FORM) {
+    return undefined;
+  }
+  return `the checkpoint is of form ${JSON.stringify(form)}, written by a newer worker; this ` +
+    `worker resumes forms up to ${CHECKPOINT_FORM}: left for a newer worker to resume ` +
+    `(a rolling deployment in progress?)`;
+}
+
+/**
  * The checkpoint as heartbeats carry it: small whatever the export's size. The upload is an
  * {@link UploadRef} (part count, bytes, parts digest); the part list is recovered from storage
  * (S3 ListParts) on resume.
  */
 export interface CompactCheckpoint {
+  /** {@link CHECKPOINT_FORM} of the worker that wrote it; absent before forms existed (form 1). */
+  form?: number;
   state: StreamState;
   records: number;
   upload: UploadRef;

@@ -223,7 +223,9 @@ export async function createExportWorker(
 }
 
 /**
- * Runs a worker until SIGINT/SIGTERM (which drain running activities first). It starts and
+ * Runs a worker until SIGINT/SIGTERM, which stop it within seconds: the SDK cancels running
+ * activities at shutdown (`shutdownGraceTime` 0), each attempt failing with its last checkpoint
+ * for another worker to resume (docs/operations.md, "A worker died"). It starts and
  * keeps running while a dependency is down: Temporal is retried with backoff until it answers
  * (nothing to poll before), PostgreSQL and storage are checked in the background and logged
  * (activities retry on their own), and a worker that stops on an error is rebuilt.
@@ -260,7 +262,7 @@ export async function runWorker(): Promise<void> {
       const worker = await createExportWorker({ sql, readSql, storage, config, temporal: client }, {
         connection,
       });
-      // the SDK drains on SIGINT/SIGTERM; a signal that came while it was being built counts too
+      // the SDK stops on SIGINT/SIGTERM; a signal that came while it was being built counts too
       const shutdown = () => stopWorker(worker);
       stop.signal.addEventListener("abort", shutdown);
       console.log(

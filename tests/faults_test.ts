@@ -23,6 +23,7 @@ import {
   exportStatus,
   killAndResume,
   note,
+  recordsExported,
   sleep,
   waitForProgress,
   withProcesses,
@@ -44,6 +45,55 @@ Deno.test({
           format: "occurrences_simple_csv",
           batch: CSV_BATCH,
         });
+      },
+    );
+  },
+});
+
+Deno.test({
+  name:
+    "SIGTERM the worker at ~50% of a 100,000-row CSV export: it stops at once, a new worker resumes",
+  ...serviceTest,
+  async fn() {
+    const { seed, ids } = await bigProjectOnce();
+    await withProcesses(
+      { batchSize: CSV_BATCH, env: { EXPORT_BATCH_MB: "64" } },
+      async (h, spawn) => {
+        const first = await spawn("first");
+        const id = await createExport(h, seed, "occurrences_simple_csv");
+        await waitForProgress(h, id, Math.floor(ids.length / 2));
+        const asked = Date.now();
+        // SIGKILL only if it has not stopped by itself within the minute
+        await first.stop(60_000);
+        const ended = await first.exited;
+        const stopSeconds = (Date.now() - asked) / 1000;
+        assertEquals([ended.signal, ended.code], [null, 0], "the worker did not stop on SIGTERM");
+        // the running export was handed back, not finished first: its attempt ended with the
+        // worker (the SDK cancels running activities at shutdown: no grace period)
+        assertEquals(await exportStatus(h.sql, id), "STARTED");
+        const atStop = await recordsExported(h.sql, id);
+        assert(atStop < ids.length, `the export finished before the worker stopped: ${atStop}`);
+        await spawn("second");
+        const done = await h.waitForExport(id, seed.token, 240_000);
+        await assertExactFile(h, done, ids);
+        const resumes = (await jobLogs(h.sql, id)).filter((l) =>
+          l.message.startsWith("resumed at")
+        );
+        assertEquals(resumes.length, 1, resumes.map((l) => l.message).join("\n"));
+        const match = /after (\d+) records \(attempt 2\)$/.exec(resumes[0].message);
+        assert(
+          match && Number(match[1]) > 0,
+          `not resumed from a checkpoint: ${resumes[0].message}`,
+        );
+        assert(
+          atStop - Number(match[1]) <= 2 * CSV_BATCH,
+          `re-read ${atStop - Number(match[1])} rows`,
+        );
+        await assertNothingLeftButTheFile(h, id);
+        note(
+          `SIGTERM at ${atStop}/${ids.length} records: the worker stopped in ` +
+            `${stopSeconds.toFixed(1)} s, the next resumed at record ${match[1]}`,
+        );
       },
     );
   },

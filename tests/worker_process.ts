@@ -12,7 +12,7 @@ export interface WorkerProcess {
   readonly pid: number;
   /** SIGKILL: the worker dies mid-activity, nothing is drained or reported. */
   kill(): Promise<void>;
-  /** SIGTERM (drains running activities), SIGKILL after `graceMs`. */
+  /** SIGTERM (running activities are cancelled with their checkpoint), SIGKILL after `graceMs`. */
   stop(graceMs?: number): Promise<void>;
   /** True until the process has exited. */
   readonly running: boolean;
