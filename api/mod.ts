@@ -1,6 +1,7 @@
 /** The HTTP API: small routers composed into one Hono app, described by one OpenAPI document. */
 import { createRoute, OpenAPIHono } from "@hono/zod-openapi";
 import { bodyLimit } from "hono/body-limit";
+import { refuseUnstorableText } from "./storable_text.ts";
 import { HTTPException } from "hono/http-exception";
 import type { BlankEnv } from "hono/types";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
@@ -89,6 +90,7 @@ export function createApp(deps: ExportsApiDependencies): OpenAPIHono<BlankEnv> {
       onError: (c) => jsonError(c, 413, `request body larger than ${MAX_REQUEST_BODY_BYTES} bytes`),
     }),
   );
+  app.use("*", refuseUnstorableText());
   if (Deno.env.get("API_VALIDATE_RESPONSES") === "1") {
     app.use("*", responseContract(app));
   }

@@ -300,6 +300,20 @@ Deno.test({
           400,
         ],
         ["interval 1e400", post(schedules, token, scheduleBody('"interval": 1e400')), 400],
+        // strings that reach jsonb columns unchecked by their schema (free text, keys)
+        ...[
+          ["split_seed with NUL", '{"split_seed": "a\\u0000"}'],
+          ["split_seed a lone surrogate", '{"split_seed": "\\ud800"}'],
+          ["split_seed a reversed surrogate pair", '{"split_seed": "\\udc00\\ud800"}'],
+        ].map(([label, options]): [string, Request, number] => [
+          label,
+          post(
+            exports,
+            token,
+            `{"project": ${p.projectId}, "format": "crops_by_taxon", "options": ${options}}`,
+          ),
+          400,
+        ]),
         [
           "interval in days beyond bounds",
           post(schedules, token, scheduleBody('"interval": "99999999999d"')),
