@@ -27,7 +27,8 @@ import { ensureSearchAttributes } from "./temporal_setup.ts";
 
 const USAGE = `usage: deno task cli <command> [options]
   migrate                                  apply database migrations
-  seed-demo --occurrences N [--seed S]     add a demo project (last stdout line: JSON)
+  seed-demo [--occurrences N] [--seed S]   add a demo project of N occurrences (default 20000;
+                                           last stdout line: JSON)
             [--images-base-url URL]        also write its synthetic source images into the
                                            configured storage under <STORAGE_PREFIX>sources/ and
                                            point its captures at URL, where you serve them
@@ -40,7 +41,22 @@ ${EXPORT_USAGE}
                                            exports whose workflow is gone (unchanged for
                                            --lost-after, default 120) once, print report
   temporal-setup                           register the export search attributes (idempotent)
-  queue [--json]                           exports waiting for a slot, in admission order`;
+  queue [--json]                           exports waiting for a slot, in admission order,
+                                           judged by the caps of this process's environment
+                                           (EXPORT_MAX_RUNNING_PER_USER, _PER_PROJECT)
+  <command> --help                         this text; changes nothing`;
+
+/** The commands {@link main} runs. */
+const COMMANDS = new Set([
+  "migrate",
+  "seed-demo",
+  "create-token",
+  "revoke-token",
+  "housekeeping",
+  "export",
+  "queue",
+  "temporal-setup",
+]);
 
 /**
  * The base URL the demo's source images are served from: an absolute `http:` or `https:` URL
@@ -65,11 +81,25 @@ export function sourcesBaseUrl(text: string): string | Error {
 /** Runs one CLI command; returns the exit code. */
 export async function main(args: string[]): Promise<number> {
   const [command, ...rest] = args;
+  // asking for help never runs a command (`migrate --help` used to migrate)
+  if (command === undefined || ["help", "--help", "-h"].includes(command)) {
+    console.log(USAGE);
+    return 0;
+  }
+  if (!COMMANDS.has(command)) {
+    console.error(`unknown command: ${command}\n${USAGE}`);
+    return 2;
+  }
+  if (rest.includes("--help") || rest.includes("-h")) {
+    console.log(command === "export" ? EXPORT_USAGE : USAGE);
+    return 0;
+  }
   const config = loadConfig();
   const sql = connectDatabase(config.databaseUrl, { max: 4 });
   try {
     switch (command) {
       case "migrate": {
+        parseArgs({ args: rest, options: {} }); // no options: an unknown one is refused
         const applied = await migrate(sql);
         console.log(applied.length ? `applied: ${applied.join(", ")}` : "database is up to date");
         return 0;
@@ -143,6 +173,10 @@ export async function main(args: string[]): Promise<number> {
           args: rest,
           options: { user: { type: "string" }, name: { type: "string" } },
         });
+        if (values.user === undefined) {
+          console.error("create-token needs --user ID");
+          return 2;
+        }
         const userId = Number(values.user);
         const [user] = await sql`select id from users where id = ${
           Number.isInteger(userId) ? userId : -1
@@ -163,8 +197,12 @@ export async function main(args: string[]): Promise<number> {
       }
       case "revoke-token": {
         const { values } = parseArgs({ args: rest, options: { token: { type: "string" } } });
+        if (values.token === undefined) {
+          console.error("revoke-token needs --token TOKEN");
+          return 2;
+        }
         const result = await sql`update api_tokens set revoked_at = now()
-          where token_hash = ${await hashToken(values.token ?? "")} and revoked_at is null`;
+          where token_hash = ${await hashToken(values.token)} and revoked_at is null`;
         if (result.count === 0) {
           console.error("no active token matches");
           return 2;
@@ -190,8 +228,13 @@ export async function main(args: string[]): Promise<number> {
           console.error("housekeeping needs --install or --run");
           return 2;
         }
-        if (!(every > 0) || !(minAge >= 0) || !(lostAfter >= 0)) {
-          console.error("--every must be > 0, --min-age and --lost-after >= 0");
+        const bad = [
+          ["--every", values.every, every > 0, "a number of minutes > 0"],
+          ["--min-age", values["min-age"], minAge >= 0, "a number of seconds >= 0"],
+          ["--lost-after", values["lost-after"], lostAfter >= 0, "a number of seconds >= 0"],
+        ].find(([, , ok]) => !ok);
+        if (bad) {
+          console.error(`${bad[0]} must be ${bad[3]}, got ${JSON.stringify(bad[1])}`);
           return 2;
         }
         const temporal = await connectTemporal(config);
@@ -227,8 +270,8 @@ export async function main(args: string[]): Promise<number> {
         }
         const { perUser, perProject } = config.exportMaxRunning;
         console.log(
-          `${queue.length} waiting; running caps: ${perUser || "unlimited"} per user, ` +
-            `${perProject || "unlimited"} per project`,
+          `${queue.length} waiting; running caps (this process's environment): ` +
+            `${perUser || "unlimited"} per user, ${perProject || "unlimited"} per project`,
         );
         for (const q of queue) {
           const user = q.user ? q.user.email ?? `user ${q.user.id}` : "nobody";
@@ -241,6 +284,7 @@ export async function main(args: string[]): Promise<number> {
         return 0;
       }
       case "temporal-setup": {
+        parseArgs({ args: rest, options: {} }); // no options: an unknown one is refused
         const temporal = await connectTemporal(config);
         try {
           const { added, present } = await ensureSearchAttributes(
@@ -258,7 +302,7 @@ export async function main(args: string[]): Promise<number> {
       }
       default:
         console.error(USAGE);
-        return command ? 2 : 0;
+        return 2;
     }
   } finally {
     await sql.end({ timeout: 5 });

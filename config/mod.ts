@@ -6,6 +6,11 @@ import { resolve } from "node:path";
 import { z } from "zod";
 import { exportsDirProblem, storagePrefixProblem, utf8ByteLength } from "../storage/key_bounds.ts";
 
+/** True for a TCP port a URL can name: 1–65535 (RFC 6335 §6). */
+function inPortRange(port: number): boolean {
+  return Number.isInteger(port) && port >= 1 && port <= 65535;
+}
+
 /** Everything the API, the worker and the CLI read from the environment. */
 export interface Config {
   databaseUrl: string;
@@ -286,8 +291,13 @@ const envSchema = z.object({
   SOURCE_IMAGE_HOSTS: z.string().default("").transform((v) =>
     v.split(",").map((h) => h.trim().toLowerCase()).filter((h) => h.length > 0)
   ).refine(
-    (hosts) => hosts.every((h) => /^([a-z0-9.-]+|\[[0-9a-f:.]+\])(:[0-9]{1,5})?$/.test(h)),
-    "must be comma-separated host or host:port entries",
+    (hosts) =>
+      hosts.every((h) => {
+        const entry = /^([a-z0-9.-]+|\[[0-9a-f:.]+\])(?::([0-9]{1,5}))?$/.exec(h);
+        // a port is 1–65535 (RFC 6335 §6); 0 and 99999 name nothing a URL can reach
+        return entry !== null && (entry[2] === undefined || inPortRange(Number(entry[2])));
+      }),
+    "must be comma-separated host or host:port entries (ports 1–65535)",
   ),
   IMAGE_FETCH_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(8),
   IMAGE_FETCH_TIMEOUT_SECONDS: z.coerce.number().min(1).max(600).default(20),

@@ -219,3 +219,14 @@ Deno.test("loadConfig reads the running caps per user and per project (0: unlimi
     assertEquals(error.problems.join("\n").includes(name), true);
   }
 });
+
+Deno.test("loadConfig reads SOURCE_IMAGE_HOSTS and refuses a port outside 1–65535", () => {
+  assertEquals(
+    loadConfig({ SOURCE_IMAGE_HOSTS: " Images.Example.org, 127.0.0.1:9000,[::1]:65535" })
+      .formats.images?.hosts,
+    ["images.example.org", "127.0.0.1:9000", "[::1]:65535"],
+  );
+  for (const hosts of ["example.org:99999", "example.org:0", "example.org:", "a b"]) {
+    assertThrows(() => loadConfig({ SOURCE_IMAGE_HOSTS: hosts }), Error, "SOURCE_IMAGE_HOSTS");
+  }
+});

@@ -14,8 +14,11 @@ import {
   truncateDisplay,
 } from "./echo.ts";
 
-/** A JSON number, or a string of digits (no booleans, no `1e3`, no coercion surprises). */
-const id = z.union([z.number(), z.string().regex(/^\d{1,16}$/).transform(Number)])
+/**
+ * A JSON number, or a string of canonical decimal digits (no leading zero, as the ids of paths
+ * and of `project`; no booleans, no `1e3`, no coercion surprises).
+ */
+const id = z.union([z.number(), z.string().regex(/^[1-9]\d{0,15}$/).transform(Number)])
   .pipe(z.number().int().positive().max(Number.MAX_SAFE_INTEGER));
 const idList = z.array(id).min(1).max(1000);
 const flag = z.union([

@@ -235,6 +235,16 @@ Deno.test({
           400,
         ],
         [
+          "collection_id with a leading zero",
+          post(exports, token, exportBody('{"collection_id": "02"}')),
+          400,
+        ],
+        [
+          "event_ids with a leading zero",
+          post(exports, token, exportBody('{"event_ids": ["007"]}')),
+          400,
+        ],
+        [
           "collection_id beyond 2^53",
           post(exports, token, exportBody('{"collection_id": 9007199254740993}')),
           400,
