@@ -15,19 +15,24 @@ function isJpeg(bytes: Uint8Array): boolean {
   return bytes[0] === 0xff && bytes[1] === 0xd8 && bytes[2] === 0xff;
 }
 
-/** The JPEG of the image at `url`, or why it is left out (the reasons of the fetch and decode). */
+/**
+ * The JPEG of the image at `url` with its decoded width and height in pixels, or why it is left
+ * out (the reasons of the fetch and decode).
+ */
 export async function sourceJpeg(
   url: string,
   settings: ImageSourceSettings,
-): Promise<{ ok: true; jpeg: Uint8Array } | { ok: false; reason: string }> {
+): Promise<
+  { ok: true; jpeg: Uint8Array; width: number; height: number } | { ok: false; reason: string }
+> {
   const fetched = await fetchSourceImage(url, settings);
   if (!fetched.ok) return fetched;
   // decoded whole (within the process's DECODE_SLOTS and DECODE_BUDGET_BYTES), then dropped
   return await withDecodedImage(fetched.bytes, async (decoded) => {
     if (!decoded.ok) return decoded;
-    if (isJpeg(fetched.bytes)) return { ok: true, jpeg: fetched.bytes };
     const { width, height } = decoded.image;
+    if (isJpeg(fetched.bytes)) return { ok: true, jpeg: fetched.bytes, width, height };
     const whole = { left: 0, top: 0, width, height };
-    return { ok: true, jpeg: await cutCrop(decoded.image, whole, REENCODE_QUALITY) };
+    return { ok: true, jpeg: await cutCrop(decoded.image, whole, REENCODE_QUALITY), width, height };
   });
 }

@@ -25,11 +25,14 @@ Deno.test("source JPEG: a JPEG kept byte for byte, a PNG re-encoded, text left o
     const jpeg = await sourceJpeg(`${base}/a.jpg`, settings);
     assert(jpeg.ok);
     assertEquals(jpeg.jpeg, files["/a.jpg"]);
+    const aMeta = await sharp(files["/a.jpg"]).metadata();
+    assertEquals([jpeg.width, jpeg.height], [aMeta.width, aMeta.height]);
     const png = await sourceJpeg(`${base}/b.png`, settings);
     assert(png.ok);
     assertEquals([...png.jpeg.slice(0, 3)], [0xff, 0xd8, 0xff]);
     const meta = await sharp(png.jpeg).metadata();
     assertEquals([meta.format, meta.width, meta.height], ["jpeg", 32, 24]);
+    assertEquals([png.width, png.height], [32, 24]);
     assertEquals(await sourceJpeg(`${base}/c.jpg`, settings), {
       ok: false,
       reason: "not an image",

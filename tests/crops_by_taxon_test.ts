@@ -96,6 +96,37 @@ async function cocoWithImages(
   );
   const named = Number(/left out: (\d+) of/.exec(String(refused.error))?.[1]);
   assertEquals(refused.skipped_count, named);
+
+  // an image is never described with a size that is not its own: a capture whose stored size
+  // is not its image's, and one with none, are left out with why
+  const [wrong, unsized] = report.file_names.map((n) => Number(/\d+/.exec(n)![0]));
+  const before = await h.sql<{ id: number; width: number; height: number }[]>`
+    select id, width, height from source_images where id in (${wrong}, ${unsized})`;
+  await h.sql`update source_images set width = width * 2, height = height * 2 where id = ${wrong}`;
+  await h.sql`update source_images set width = null, height = null where id = ${unsized}`;
+  try {
+    const sized = await create({ include_images: true, max_skipped_fraction: 0.5 });
+    assertEquals(sized.status, "SUCCESS", String(sized.error));
+    const sizedReport = await runPythonReader(
+      "coco_zip_check.py",
+      [await h.download(sized.file_url as string), await h.download(plain.file_url as string)],
+      { modules: ["pycocotools", "PIL"], packages: ["pycocotools", "Pillow"] },
+    ) as CocoZipReport;
+    assertEquals(sizedReport.images, 9);
+    const reasons = new Map(sizedReport.skipped.map((r) => [Number(r.capture_id), r.reason]));
+    const stored = before.find((r) => Number(r.id) === wrong)!;
+    assertEquals(
+      reasons.get(wrong),
+      `size ${stored.width} × ${stored.height} differs from the capture's stored ` +
+        `${stored.width * 2} × ${stored.height * 2}`,
+    );
+    assertEquals(reasons.get(unsized), "the capture has no stored size");
+  } finally {
+    for (const row of before) {
+      await h.sql`update source_images set width = ${row.width}, height = ${row.height}
+        where id = ${row.id}`;
+    }
+  }
 }
 
 /**

@@ -37,6 +37,13 @@ def main(path, expected_path):
     data = yaml.safe_load(archive.read("data.yaml").decode("utf-8"))
     names = data["names"]
     problems = []
+    # Ultralytics' check_det_dataset: Path(data.get("path") or <data.yaml's folder>); any
+    # non-empty path is taken against the working directory or its datasets folder
+    if data.get("path"):
+        problems.append(f"data.yaml path {data['path']!r}: not the folder of data.yaml")
+    for split in ("train", "val", "test"):
+        if data.get(split) != f"images/{split}":
+            problems.append(f"data.yaml {split}: {data.get(split)!r}")
     frames = []
     sizes = {}
     checked = 0

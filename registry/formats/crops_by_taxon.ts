@@ -429,8 +429,9 @@ const skippedList: ZipMember = {
 /** Crops of the boxed detections by split and taxon (`crops_by_taxon`). */
 export const cropsByTaxon = zipArchive({
   key: "crops_by_taxon",
-  // 2: tables deflated in pieces of 500 keys (pieceKeys), dated by the request
-  revision: 2,
+  // 2: tables deflated in pieces of 500 keys (pieceKeys), dated by the request; 3: the data
+  // card's taxa.csv line says a taxon may have 0 crops
+  revision: 3,
   label: "Crops by taxon (zip of JPEG)",
   description: "An image-classification dataset (zip): one JPEG crop per boxed detection of a " +
     "valid occurrence under crops/<split>/<family>/<name>-<taxon id>/, manifest.csv, taxa.csv " +
@@ -464,7 +465,8 @@ export const cropsByTaxon = zipArchive({
     },
     {
       name: "taxa.csv",
-      description: "one row per taxon with crops: its folder and crop count",
+      description: "one row per determined taxon of the export: its folder and crop count " +
+        "(0 when all its crops were left out or beyond per_taxon_limit)",
       columns: cropsTaxaColumns,
     },
     {

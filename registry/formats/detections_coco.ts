@@ -376,9 +376,12 @@ const imagesPhase: ZipMember = {
     });
     const { sql } = ctx;
     const take = Math.min(limit, MAX_IMAGES_PER_BATCH);
-    const rows = await sql<{ id: RecordId; source_url: string | null }[]>`
+    const rows = await sql<
+      { id: RecordId; source_url: string | null; width: number | null; height: number | null }[]
+    >`
       with ${capturesBatch(ctx, state.afterId, take, untilId ?? null)}
-      select s.id, ${captureUrl(sql, sql`s.public_base_url`, sql`s.path`)} as source_url
+      select s.id, ${captureUrl(sql, sql`s.public_base_url`, sql`s.path`)} as source_url,
+        s.width, s.height
       ${capturesOfBatch(sql)}`;
     const settings = ctx.settings?.images ?? defaultImageSourceSettings;
     const fetched = await mapBounded(
@@ -394,9 +397,11 @@ const imagesPhase: ZipMember = {
       rows,
       (row, i): ImageOutcome => {
         const image = fetched[i];
-        return image.ok
-          ? { id: recordId(row.id), name: `images/${row.id}.jpg`, data: image.jpeg }
-          : { id: recordId(row.id), reason: image.reason };
+        if (!image.ok) return { id: recordId(row.id), reason: image.reason };
+        const problem = storedSizeProblem(row, image);
+        return problem
+          ? { id: recordId(row.id), reason: problem }
+          : { id: recordId(row.id), name: `images/${row.id}.jpg`, data: image.jpeg };
       },
       { total, skipped: state.skipped },
       { fraction: options.max_skipped_fraction, nouns: IMAGE_NOUNS, filesAreRecords: false },
@@ -412,6 +417,24 @@ const imagesPhase: ZipMember = {
       every,
     ),
 };
+
+/**
+ * Why an image cannot go into the zip beside the document: `annotations.json` gives each image
+ * the capture's stored `width` and `height` (COCO's `image` fields, in which its boxes are
+ * measured), so an image decoding to another size, or a capture with none stored, would be
+ * described wrongly: it is left out with this reason (`size 1600 × 844 differs from the
+ * capture's stored 3200 × 1688`, `the capture has no stored size`), never written with a size
+ * that is not its own.
+ */
+export function storedSizeProblem(
+  stored: { width: number | null; height: number | null },
+  decoded: { width: number; height: number },
+): string | undefined {
+  if (stored.width === null || stored.height === null) return "the capture has no stored size";
+  if (stored.width === decoded.width && stored.height === decoded.height) return undefined;
+  return `size ${decoded.width} × ${decoded.height} differs from the capture's stored ` +
+    `${stored.width} × ${stored.height}`;
+}
 
 /** What `max_skipped_fraction` counts for `include_images`: images of images. */
 const IMAGE_NOUNS = { left: "images", of: "images" };
@@ -485,8 +508,9 @@ const cocoWithImages: StreamExporter = zipArchive({
       columns: cocoSkippedColumns,
     },
   ],
-  // 2: annotations.json deflated in pieces of 500 elements (pieceKeys), so it shards
-  revision: 2,
+  // 2: annotations.json deflated in pieces of 500 elements (pieceKeys), so it shards;
+  // 3: an image whose decoded size is not the capture's stored one is left out (skipped.csv)
+  revision: 3,
   extra: { total: null, skipped: [], document: null },
   members: [imagesPhase, annotationsMember, skippedImagesMember],
   pieceKeys: 500,

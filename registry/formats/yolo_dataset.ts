@@ -311,7 +311,9 @@ const skippedFramesMember: ZipMember = {
 };
 
 /**
- * `data.yaml`: `path: .`, the three split folders and `names`, class index → taxon name
+ * `data.yaml`: an empty `path` (Ultralytics then takes the folder of `data.yaml` itself as the
+ * dataset root, where `path: .` meant the working directory, or its datasets folder in older
+ * releases), the three split folders and `names`, class index → taxon name
  * ({@link yamlString}), each with its taxon id in a comment; `names: {}` without classes.
  */
 export function dataYamlText(classes: readonly { id: RecordId; name: string }[]): string {
@@ -319,7 +321,8 @@ export function dataYamlText(classes: readonly { id: RecordId; name: string }[])
     `  ${i}: ${yamlString(taxon.name)} # taxon ${taxon.id}\n`
   );
   return "# Ultralytics YOLO dataset: class index → taxon name (the taxon id after #)\n" +
-    "path: .\ntrain: images/train\nval: images/val\ntest: images/test\n" +
+    "path: '' # empty: the dataset root is this file's folder\n" +
+    "train: images/train\nval: images/val\ntest: images/test\n" +
     (names.length > 0 ? `names:\n${names.join("")}` : "names: {}\n");
 }
 
@@ -347,6 +350,8 @@ export const yoloDataset = zipArchive({
   optionProblems: imageOptionProblems,
   fetchesImages: true,
   count: countFrames,
+  // 2: data.yaml's `path` empty instead of `.` (resolved against the working directory)
+  revision: 2,
   extra: { classes: null, total: null, skipped: [] },
   members: [classesPhase, framesPhase, dataYaml, skippedFramesMember],
   dataCard: true,

@@ -59,7 +59,7 @@ Deno.test("yolo_dataset: data.yaml names read back by PyYAML whatever they hold"
     modules: ["PIL", "yaml"],
     packages: ["Pillow", "PyYAML"],
   }) as { names: Record<string, string>; path: string; train: string };
-  assertEquals(read.path, ".");
+  assertEquals(read.path, ""); // the folder of data.yaml for Ultralytics, not the working directory
   assertEquals(read.train, "images/train");
   assertEquals(read.names, Object.fromEntries(names.map((name, i) => [String(i), name])));
   const empty = await runPythonReader("yolo_check.py", [dataYamlText([])], {
@@ -99,7 +99,7 @@ Deno.test({
       assertEquals(report.checked, 40);
       assert(report.worst <= 1, `worst edge ${report.worst} px`);
       assertEquals(report.yaml, {
-        path: ".",
+        path: "",
         train: "images/train",
         val: "images/val",
         test: "images/test",
