@@ -29,8 +29,12 @@ async function nameTransition(tx: Transaction, name: string): Promise<void> {
 /**
  * PENDING (or a run reset from the Temporal UI) → STARTED, in one transaction: the export's
  * status and run, its job's status (a job that had ended starts from a fresh progress
- * document) and the log line. Returns false when the export is gone, or when it has ended
- * under this same run (a late attempt after a cancel).
+ * document) and the log line. Returns false when the export is gone, when it has ended under
+ * this same run (a late attempt after a cancel), or when it is REVOKED: a cancel is final until
+ * a retry sets the export PENDING (`markExportPending`), so a run that started before the cancel
+ * was written, or one the API started as the cancel found no open run (a retry's or a request's
+ * run starting), never reopens it. Source: the races of a cancel (docs/operations.md,
+ * "Cancel").
  */
 export async function markExportStarted(
   sql: Sql,
@@ -48,9 +52,11 @@ export async function markExportStarted(
     const [row] = await tx<{ previous: ExportStatus; run_id: string | null }[]>`
       select status as previous, run_id from data_exports where id = ${exportId} for update`;
     if (!row) return false;
-    // a late attempt of the run that already ended (cancelled meanwhile) never reopens it; a
-    // new run (a retry, a reset in the Temporal UI) does
+    // a late attempt of the run that already ended (cancelled meanwhile) never reopens it, nor
+    // does any run a cancelled (REVOKED) export; a new run (a reset in the Temporal UI) reopens
+    // a FAILURE or SUCCESS one
     if (ENDED_STATUSES.includes(row.previous) && row.run_id === run.runId) return false;
+    if (row.previous === "REVOKED") return false;
     await tx`
       update data_exports set status = 'STARTED', error = null, error_stage = null,
         run_id = ${run.runId}, workflow_id = ${run.workflowId}, settings_key = ${run.settingsKey},
