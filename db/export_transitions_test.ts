@@ -1,7 +1,7 @@
 /**
  * The state transitions against a real PostgreSQL database (db/export_transitions.ts,
  * db/export_queue.ts): a cancel is final for the run it cancelled, even one admitted by a peer's
- * poll.
+ * poll; an export that ended is never marked SUCCESS by a late `saveStats`.
  */
 import { assertEquals } from "../tests/assert.ts";
 import { createUser } from "../tests/fixtures/access.ts";
@@ -12,8 +12,9 @@ import {
   markExportEnded,
   markExportPending,
   markExportStarted,
+  markExportSucceeded,
 } from "./export_transitions.ts";
-import { insertExport } from "./exports.ts";
+import { insertExport, jobLogs } from "./exports.ts";
 
 /** A new user and project with `count` PENDING exports of that user, oldest first. */
 async function pendingExports(sql: Sql, count: number): Promise<number[]> {
@@ -106,6 +107,34 @@ Deno.test({
       assertEquals(await markExportPending(sql, id), true);
       assertEquals(await markExportStarted(sql, id, started("run-3")), true);
       assertEquals(await statusOf(sql, id), { status: "STARTED", run_id: "run-3" });
+    } finally {
+      await sql.end();
+    }
+  },
+});
+
+Deno.test({
+  name: "markExportSucceeded marks only a STARTED export: a REVOKED or FAILURE one stays ended",
+  ...serviceTest,
+  async fn() {
+    const sql = connectDatabase(requireEnv("TEST_DATABASE_URL"), { max: 2 });
+    try {
+      const stats = { records: 3, fileSize: 10, checksum: "sha256:ab", fileUrl: "http://x/" };
+      for (const status of ["REVOKED", "FAILURE"] as const) {
+        const [id] = await pendingExports(sql, 1);
+        assertEquals(await markExportStarted(sql, id, started(`run-${status}`)), true);
+        assertEquals(Boolean(await markExportEnded(sql, id, { status, message: "ended" })), true);
+        // (a string: before this rule the outcome had no "ended")
+        assertEquals(await markExportSucceeded(sql, id, stats) as string, "ended");
+        const [row] = await sql<{ status: string; checksum: string | null }[]>`
+          select status, checksum from data_exports where id = ${id}`;
+        assertEquals([row.status, row.checksum], [status, null]);
+        const [job] = await sql<{ status: string }[]>`
+          select status from jobs where data_export_id = ${id}`;
+        assertEquals(job.status, status);
+        const logs = (await jobLogs(sql, id)).map((l) => l.message);
+        assertEquals(logs.filter((m) => m.startsWith("export finished")), []);
+      }
     } finally {
       await sql.end();
     }

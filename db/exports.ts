@@ -40,6 +40,7 @@ export {
   updateJobProgress,
 } from "./job_progress.ts";
 export {
+  type EndedFiles,
   markExportEnded,
   markExportPending,
   markExportStarted,

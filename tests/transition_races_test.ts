@@ -1,8 +1,9 @@
 /**
- * A cancel that races the end of an export (docs/operations.md, "Cancelling"), against the real
- * services: the API's cancel of an export whose run is gone never overwrites the FAILURE that
- * run wrote meanwhile. Each race is forced by holding a row lock until the transition in
- * question waits on it (as tests/consistent_reads_test.ts does).
+ * A cancel that races the end of an export (docs/operations.md, "Cancel"), against the real
+ * services: a cancel while `saveStats` commits never leaves a SUCCESS export without its file,
+ * and the API's cancel of an export whose run is gone never overwrites the FAILURE that run
+ * wrote meanwhile. Each race is forced by holding a row lock until the transition in question
+ * waits on it (as tests/consistent_reads_test.ts does).
  */
 import { jobLogs } from "../db/exports.ts";
 import { seedDemo } from "../db/seed_demo.ts";
@@ -31,6 +32,77 @@ async function createExport(h: Harness, token: string, project: number): Promise
   assertEquals(res.status, 201, JSON.stringify(body));
   return body.id;
 }
+
+Deno.test({
+  name: "a cancel while saveStats commits: SUCCESS with its file, or REVOKED without one",
+  ...serviceTest,
+  async fn() {
+    const h = await startHarness({ storage: "fs", batchSize: 500 });
+    try {
+      const seed = await seedDemo(h.sql, { occurrences: 200, seed: 2401 });
+      const id = await createExport(h, seed.token, seed.project_id);
+      const handle = h.temporal.client.workflow.getHandle((await workflowIdsOf(h.sql, id)).export);
+      // Hold the export's job row until saveStats's transaction (it has locked and updated the
+      // export row, not committed) waits on it; let other writers of the job (progress) pass.
+      const locker = await h.sql.reserve();
+      const deadline = Date.now() + 120_000;
+      let fileKey: string | null = null;
+      try {
+        while (fileKey === null) {
+          assert(Date.now() < deadline, `no transition SUCCESS of export ${id} within 120 s`);
+          await locker`begin`;
+          await locker`select 1 from jobs where data_export_id = ${id} for update`;
+          let waiting: string[] = [];
+          while (waiting.length === 0 && Date.now() < deadline) {
+            waiting = await lockWaiters(h);
+            if (waiting.length === 0) await sleep(10);
+          }
+          if (waiting.includes("ami-exports transition SUCCESS")) {
+            const [row] = await h.sql<{ file_key: string }[]>`
+              select file_key from data_exports where id = ${id}`;
+            fileKey = row.file_key;
+            assert(fileKey, "saveStats runs for an export without a file_key");
+            assert(await h.storage.headObject(fileKey), "the file is there before the cancel");
+            const cancel = await h.api("POST", `/api/v2/exports/${id}/cancel/`, {
+              token: seed.token,
+            });
+            assertEquals(cancel.status, 202);
+            // the race: the cancel's cleanup removes the file while SUCCESS is not committed
+            // (fixed, the cleanup waits for saveStats: bounded)
+            const until = Date.now() + 10_000;
+            while (Date.now() < until && await h.storage.headObject(fileKey)) await sleep(50);
+          }
+          await locker`rollback`;
+          if (fileKey === null) await sleep(10);
+        }
+      } finally {
+        await locker`rollback`.catch(() => {});
+        locker.release();
+      }
+      await handle.result().catch(() => {}); // completed, or cancelled
+      const done = await h.waitForExport(id, seed.token);
+      const [row] = await h.sql<{ status: string; file_key: string | null }[]>`
+        select status, file_key from data_exports where id = ${id}`;
+      const present = await h.storage.headObject(fileKey!);
+      const logs = (await jobLogs(h.sql, id)).map((l) => l.message);
+      const finished = logs.some((m) => m.startsWith("export finished"));
+      const cancelled = logs.includes("export cancelled");
+      if (row.status === "SUCCESS") {
+        assertEquals(row.file_key, fileKey);
+        assert(present, `export ${id} is SUCCESS but its file ${fileKey} is gone`);
+        assert(done.file_url, "a SUCCESS export without a file_url");
+        assert(!cancelled, `a SUCCESS export logged its cancel: ${logs.join("; ")}`);
+      } else {
+        assertEquals(row.status, "REVOKED");
+        assertEquals([row.file_key, done.file_url, present], [null, null, null]);
+        assert(!finished, `a REVOKED export logged its success: ${logs.join("; ")}`);
+      }
+      assertEquals(done.status, row.status);
+    } finally {
+      await h.close();
+    }
+  },
+});
 
 Deno.test({
   name: "the API's cancel of an export whose run is gone keeps the FAILURE written meanwhile",
