@@ -164,7 +164,7 @@ export interface EndedFiles {
  * the job's errors, the log line, the webhook events and, with `email`, the user's email.
  * Returns the files it had ({@link EndedFiles}, read with the row locked, so a file recorded by
  * a transaction that committed first is among them): the caller removes them only now that
- * no SUCCESS can follow. A
+ * nothing records a file on the ended export (`recordExportFile`) and no SUCCESS can follow. A
  * SUCCESS (or EXPIRED) export and one already in `status` are left as they are (returns null,
  * the files untouched); with `onlyRunning`, any export not PENDING or STARTED. Source: the races
  * of a cancel (docs/operations.md, "Cancel").
@@ -211,6 +211,27 @@ export async function markExportEnded(
     if (ending.email) await insertEndEmail(tx, exportId, status); // email outbox (docs/email.md)
     return { fileKey: before.file_key, uploadId: before.upload_id };
   });
+}
+
+/**
+ * Records the key of the export's file and its upload in progress (`uploadId` null: published,
+ * or none yet), only while the export is STARTED. Returns false when it is not (ended:
+ * cancelled or failed meanwhile, whose cleanup has run or runs on what it recorded; or gone):
+ * the caller then removes what it made itself. So a write of a streaming or final activity still
+ * in flight after a cancel never names a file on an ended export, and every file is removed by
+ * whichever of the two commits second. Source: the races of a cancel (docs/operations.md,
+ * "Cancel").
+ */
+export async function recordExportFile(
+  sql: Sql,
+  exportId: number,
+  file: { fileKey: string; uploadId: string | null },
+): Promise<boolean> {
+  const recorded = await sql`
+    update data_exports set file_key = ${file.fileKey}, upload_id = ${file.uploadId},
+      updated_at = now()
+    where id = ${exportId} and status = 'STARTED'`;
+  return recorded.count > 0;
 }
 
 /**

@@ -13,6 +13,7 @@ import {
   markExportPending,
   markExportStarted,
   markExportSucceeded,
+  recordExportFile,
 } from "./export_transitions.ts";
 import { insertExport, jobLogs } from "./exports.ts";
 
@@ -135,6 +136,36 @@ Deno.test({
         const logs = (await jobLogs(sql, id)).map((l) => l.message);
         assertEquals(logs.filter((m) => m.startsWith("export finished")), []);
       }
+    } finally {
+      await sql.end();
+    }
+  },
+});
+
+Deno.test({
+  name: "a file or upload is recorded only on a STARTED export, never after its cancel",
+  ...serviceTest,
+  async fn() {
+    const sql = connectDatabase(requireEnv("TEST_DATABASE_URL"), { max: 2 });
+    try {
+      const [id] = await pendingExports(sql, 1);
+      const file = { fileKey: `exports/${id}.csv`, uploadId: "upload-1" };
+      const files = async () =>
+        (await sql<{ file_key: string | null; upload_id: string | null }[]>`
+          select file_key, upload_id from data_exports where id = ${id}`)[0];
+      // PENDING: not yet
+      assertEquals(await recordExportFile(sql, id, file), false);
+      assertEquals(await markExportStarted(sql, id, started("run-1")), true);
+      assertEquals(await recordExportFile(sql, id, file), true);
+      assertEquals(await files(), { file_key: file.fileKey, upload_id: "upload-1" });
+      // the cancel's transition returns what was recorded (its cleanup removes it) …
+      assertEquals(await markExportEnded(sql, id, { status: "REVOKED" }), {
+        fileKey: file.fileKey,
+        uploadId: "upload-1",
+      });
+      // … and a write still in flight (finishUpload) records nothing after it
+      assertEquals(await recordExportFile(sql, id, { ...file, uploadId: null }), false);
+      assertEquals((await files()).file_key, null);
     } finally {
       await sql.end();
     }

@@ -45,6 +45,7 @@ export {
   markExportPending,
   markExportStarted,
   markExportSucceeded,
+  recordExportFile,
   type SucceededOutcome,
 } from "./export_transitions.ts";
 
