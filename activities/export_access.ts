@@ -3,6 +3,7 @@
  * query context looked up the same way, and its files discarded the same way.
  */
 import type { Client } from "@temporalio/client";
+import type { ApplicationFailure } from "@temporalio/common";
 import type { Config } from "../config/mod.ts";
 import type { Sql } from "../db/client.ts";
 import { exportFilters, exportOptions, type ExportRow, findExport } from "../db/exports.ts";
@@ -16,7 +17,7 @@ import type {
   StreamExporter,
 } from "../registry/types.ts";
 import type { ObjectStorage } from "../storage/types.ts";
-import { exportNotFound, invalidFilters, unknownFormat } from "./failures.ts";
+import { exportEnded, exportNotFound, invalidFilters, unknownFormat } from "./failures.ts";
 import { shardPrefix } from "./file_keys.ts";
 
 /** What the activities need from the outside world. */
@@ -56,6 +57,11 @@ export interface ExportAccess extends ActivityDependencies {
   queryContext(row: ExportRow): Promise<ExportQueryContext>;
   /** Aborts the export's in-progress upload and removes a published file, if any. */
   discardFiles(row: ExportRow): Promise<void>;
+  /**
+   * Why export `exportId` no longer takes a file (`recordExportFile` refused): non-retryable
+   * `ExportNotFound` when it is gone, else `ExportEnded` with its status.
+   */
+  notRunning(exportId: number): Promise<ApplicationFailure>;
   /** Aborts the incomplete uploads and removes the objects under a shard prefix. */
   discardShardFiles(prefix: string): Promise<void>;
 }
@@ -130,6 +136,11 @@ export function createExportAccess(deps: ActivityDependencies): ExportAccess {
     await sql`update data_exports set upload_id = null where id = ${row.id}`;
   }
 
+  async function notRunning(exportId: number): Promise<ApplicationFailure> {
+    const row = await findExport(sql, exportId);
+    return row ? exportEnded(exportId, row.status) : exportNotFound(exportId);
+  }
+
   /** Aborts the incomplete uploads and removes the objects under a shard prefix. */
   async function discardShardFiles(prefix: string): Promise<void> {
     for (const upload of await storage.listIncompleteUploads(prefix)) {
@@ -147,6 +158,7 @@ export function createExportAccess(deps: ActivityDependencies): ExportAccess {
     checkFilters,
     queryContext,
     discardFiles,
+    notRunning,
     discardShardFiles,
   };
 }

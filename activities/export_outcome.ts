@@ -2,7 +2,7 @@
 import { appendJobLog, findExport, markExportEnded, markExportSucceeded } from "../db/exports.ts";
 import type { UploadState } from "../storage/types.ts";
 import type { ExportAccess } from "./export_access.ts";
-import { exportNotFound } from "./failures.ts";
+import { exportEnded, exportNotFound } from "./failures.ts";
 import { exportDownloadUrl } from "./file_keys.ts";
 import { describeError, keepAlive } from "./keep_alive.ts";
 import { startExportEmails } from "./email_outbox.ts";
@@ -14,18 +14,38 @@ export function createExportOutcomeActivities(access: ExportAccess) {
   const { sql, storage, config, discardFiles } = access;
   const emailOn = config.email.smtpUrl !== undefined; // docs/email.md
 
+  /**
+   * Ends the export first, its row locked (`markExportEnded`: a SUCCESS committing meanwhile is
+   * waited for and kept), then removes the files it had, only when this ended it (or an earlier
+   * attempt did: the same status): a file is never removed under an export that succeeds.
+   */
   async function markEnded(
     exportId: number,
     status: "FAILURE" | "REVOKED",
     detail: { message?: string; stage?: string },
   ): Promise<void> {
     const row = await findExport(sql, exportId);
-    if (!row || row.status === "SUCCESS") return;
+    if (!row) return;
+    // FAILURE only ends a running export: never a cancel's REVOKED (the run then failed on it)
+    const ended = await markExportEnded(sql, exportId, {
+      status,
+      ...detail,
+      email: emailOn,
+      onlyRunning: status === "FAILURE",
+    });
+    if (!ended) {
+      // a retry of this activity after it committed removes what is left; anything else (SUCCESS,
+      // or another end) keeps its files
+      const now = await findExport(sql, exportId);
+      if (now?.status !== status) return;
+    }
     try {
-      await discardFiles(row);
+      await discardFiles(
+        ended ? { ...row, file_key: ended.fileKey, upload_id: ended.uploadId } : row,
+      );
     } catch (error) {
       // Whatever failed the export may fail its cleanup too (storage down, a name the backend
-      // refuses): end the export now all the same. Its upload stays recorded (upload_id,
+      // refuses): the export has ended all the same. Its upload stays recorded (upload_id,
       // file_uuid) and the housekeeping sweep removes it later.
       await appendJobLog(
         sql,
@@ -34,7 +54,6 @@ export function createExportOutcomeActivities(access: ExportAccess) {
         "warning",
       );
     }
-    await markExportEnded(sql, exportId, { status, ...detail, email: emailOn });
     await startExportDeliveries(access, exportId); // webhooks of the end (docs/webhooks.md)
     await startExportEmails(access, exportId); // the user's email (docs/email.md)
   }
@@ -42,7 +61,9 @@ export function createExportOutcomeActivities(access: ExportAccess) {
   return {
     /**
      * Records the final statistics and marks the export SUCCESS, the export and its job in one
-     * transaction (db/export_transitions.ts `markExportSucceeded`). Idempotent.
+     * transaction (db/export_transitions.ts `markExportSucceeded`). Idempotent. Fails
+     * (non-retryable `ExportEnded`) when the export ended meanwhile (a cancel), which it leaves
+     * as it is with no SUCCESS event; `ExportNotFound` when it is gone.
      */
     async saveStats(
       input: { exportId: number; records: number; fileSize: number; checksum: string },
@@ -56,6 +77,11 @@ export function createExportOutcomeActivities(access: ExportAccess) {
         email: emailOn,
       });
       if (outcome === "missing") throw exportNotFound(input.exportId);
+      if (outcome === "ended") {
+        const now = await findExport(sql, input.exportId);
+        if (!now) throw exportNotFound(input.exportId);
+        throw exportEnded(input.exportId, now.status);
+      }
       await startExportDeliveries(access, input.exportId); // webhooks (docs/webhooks.md)
       await startExportEmails(access, input.exportId); // the user's email (docs/email.md)
     },

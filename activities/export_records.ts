@@ -5,6 +5,7 @@ import {
   putSkippedCount,
   recordCount,
   recordedSourceVersions,
+  recordExportFile,
   setStage,
   STAGES,
   updateJobProgress,
@@ -22,8 +23,16 @@ import type { ExportedFile } from "./types.ts";
 /** `exportRecords` and `finishUpload`. */
 // deno-lint-ignore explicit-function-return-type
 export function createExportRecordsActivities(access: ExportAccess) {
-  const { sql, storage, config, requireExport, requireExporter, queryContext, discardShardFiles } =
-    access;
+  const {
+    sql,
+    storage,
+    config,
+    requireExport,
+    requireExporter,
+    queryContext,
+    discardShardFiles,
+    notRunning,
+  } = access;
   /** Where the unsharded file's stream keeps its side objects (registry/types.ts, SideStore). */
   const fileSidePrefix = (fileUuid: string): string =>
     sidePrefix(shardPrefix(config.storagePrefix, fileUuid), "file");
@@ -76,10 +85,15 @@ export function createExportRecordsActivities(access: ExportAccess) {
           }
         },
         async afterBegin(upload) {
-          await sql`
-            update data_exports set upload_id = ${upload.uploadId}, file_key = ${input.fileKey},
-              updated_at = now()
-            where id = ${row.id}`;
+          // only on a running export: one cancelled meanwhile gets no upload its cleanup missed
+          const recorded = await recordExportFile(sql, row.id, {
+            fileKey: input.fileKey,
+            uploadId: upload.uploadId,
+          });
+          if (!recorded) {
+            await storage.abortUpload(upload);
+            throw await notRunning(row.id);
+          }
         },
         async snapshotTaken(versions, inSnapshot) {
           if (sameSourceVersions(recordedSourceVersions(row), versions)) return input.totalRecords;
@@ -101,7 +115,9 @@ export function createExportRecordsActivities(access: ExportAccess) {
 
     /**
      * Publishes the uploaded object, then removes the stream's side objects (formats that
-     * declare `sideObjects`). Idempotent.
+     * declare `sideObjects`). Idempotent. When the export ended meanwhile (a cancel: it is no
+     * longer STARTED), removes the object it published and fails, non-retryable (`ExportEnded`;
+     * `ExportNotFound` when it is gone).
      */
     async finishUpload(
       input: { exportId: number; upload: ExportedFile["upload"] },
@@ -112,10 +128,15 @@ export function createExportRecordsActivities(access: ExportAccess) {
           setStage(progress, STAGES.upload.key, { status: "STARTED" });
         });
         const { size } = await storage.completeUpload(input.upload);
-        await sql`
-          update data_exports set upload_id = null, file_key = ${input.upload.key},
-            updated_at = now()
-          where id = ${input.exportId}`;
+        const recorded = await recordExportFile(sql, input.exportId, {
+          fileKey: input.upload.key,
+          uploadId: null,
+        });
+        if (!recorded) {
+          // ended by a cancel while this ran (its cleanup may have missed this object): remove it
+          await storage.deleteObject(input.upload.key);
+          throw await notRunning(input.exportId);
+        }
         const exporter = getExporter(row.format);
         if (exporter?.kind === "stream" && exporter.sideObjects) {
           await discardShardFiles(fileSidePrefix(row.file_uuid));

@@ -5,6 +5,17 @@ export function exportNotFound(exportId: number): ApplicationFailure {
   return ApplicationFailure.nonRetryable(`export does not exist: ${exportId}`, "ExportNotFound");
 }
 
+/**
+ * The export ended (cancelled, failed) while this activity ran: it changed nothing, and retrying
+ * cannot help. `status` is the export's status now.
+ */
+export function exportEnded(exportId: number, status: string): ApplicationFailure {
+  return ApplicationFailure.nonRetryable(
+    `export ${exportId} has already ended: ${status}`,
+    "ExportEnded",
+  );
+}
+
 /** The format is not in the registry. */
 export function unknownFormat(format: string, supported: string[]): ApplicationFailure {
   return ApplicationFailure.nonRetryable(

@@ -1,6 +1,5 @@
 /** The first stages: resolve the export's format and file key (marking it STARTED), count its records. */
 import { Context } from "@temporalio/activity";
-import { ApplicationFailure } from "@temporalio/common";
 import { exportOptions, findExport, markExportStarted, recordCount } from "../db/exports.ts";
 import { readConsistently, readSnapshot } from "../db/snapshot.ts";
 import { withoutParallelWorkers } from "../db/client.ts";
@@ -8,7 +7,7 @@ import { impossibleTimeLogLines } from "../registry/impossible_times.ts";
 import { exportSettingsKey } from "../registry/settings_key.ts";
 import { requestedBy } from "../workflows/search_attributes.ts";
 import type { ExportAccess } from "./export_access.ts";
-import { exportNotFound } from "./failures.ts";
+import { exportEnded, exportNotFound } from "./failures.ts";
 import { exportFileKey } from "./file_keys.ts";
 import { endStatementsWithAttempt, keepAlive } from "./keep_alive.ts";
 import type { ResolvedExport } from "./types.ts";
@@ -40,13 +39,11 @@ export function createResolveAndCountActivities(access: ExportAccess) {
           message: `export started: format ${row.format}, run ${runId}`,
         });
         if (!started) {
-          // gone, or ended under this very run while this attempt was in flight (a cancel)
+          // gone, or ended under this very run while this attempt was in flight (a cancel), or
+          // cancelled (REVOKED: only a retry reopens it)
           const now = await findExport(sql, row.id);
           if (!now) throw exportNotFound(row.id);
-          throw ApplicationFailure.nonRetryable(
-            `export ${row.id} has already ended: ${now.status}`,
-            "ExportEnded",
-          );
+          throw exportEnded(row.id, now.status);
         }
         return {
           exportId: row.id,

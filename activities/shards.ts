@@ -11,6 +11,7 @@ import {
   type ExportRow,
   putSkippedCount,
   recordedSourceVersions,
+  recordExportFile,
   setStage,
   STAGES,
   updateJobProgress,
@@ -44,7 +45,16 @@ export const MAX_SHARDS = 64;
 /** `planShards`, `exportShard`, `composeShards` and `discardShards`. */
 // deno-lint-ignore explicit-function-return-type
 export function createShardActivities(access: ExportAccess) {
-  const { sql, readSql, storage, config, requireExport, queryContext, discardShardFiles } = access;
+  const {
+    sql,
+    readSql,
+    storage,
+    config,
+    requireExport,
+    queryContext,
+    discardShardFiles,
+    notRunning,
+  } = access;
 
   /**
    * The exporter the export's options make (`exporterFor`: the variant of its options, over its
@@ -141,9 +151,10 @@ export function createShardActivities(access: ExportAccess) {
     every: number,
   ): Promise<ShardPlan> {
     await discardShardFiles(prefix);
-    await sql`
-      update data_exports set file_key = ${fileKey}, upload_id = null, updated_at = now()
-      where id = ${row.id}`;
+    // only on a running export: one cancelled meanwhile has had its cleanup
+    if (!(await recordExportFile(sql, row.id, { fileKey, uploadId: null }))) {
+      throw await notRunning(row.id);
+    }
     const members = new Set(shards.map((s) => s.member)).size;
     await appendJobLog(
       sql,
@@ -341,7 +352,8 @@ export function createShardActivities(access: ExportAccess) {
      * the object `<prefix>tail.<extension>` and appended as the last piece. Idempotent: a retry
      * after the shards were removed finds the composed file of the expected size (with a tail:
      * larger than the shards by at least a footer; the attempt that removed them checked the
-     * exact size first).
+     * exact size first). When the export ended meanwhile (a cancel: no longer STARTED), removes
+     * the composed file and the shard objects and fails, non-retryable (`ExportEnded`).
      */
     async composeShards(input: {
       exportId: number;
@@ -414,9 +426,16 @@ export function createShardActivities(access: ExportAccess) {
           }
           await storage.composeObject(input.fileKey, input.contentType, pieces);
         }
-        await sql`
-          update data_exports set file_key = ${input.fileKey}, upload_id = null, updated_at = now()
-          where id = ${input.exportId}`;
+        const recorded = await recordExportFile(sql, input.exportId, {
+          fileKey: input.fileKey,
+          uploadId: null,
+        });
+        if (!recorded) {
+          // ended by a cancel while this ran (its cleanup may have missed these): remove them
+          await storage.deleteObject(input.fileKey);
+          await discardShardFiles(input.prefix);
+          throw await notRunning(input.exportId);
+        }
         const hasher = await createSHA256();
         hasher.init();
         let size = 0;

@@ -479,11 +479,17 @@ export function exportsRoutes(deps: ExportsApiDependencies): OpenAPIHono<ApiEnv>
     } else {
       // No open workflow (it was terminated, or its start was lost): nothing else will end the
       // export. Mark it REVOKED so it can be retried (a retry, or housekeeping, aborts the
-      // partial upload that upload_id still names).
-      await markExportEnded(sql, found.row.id, {
+      // partial upload that upload_id still names). Only while it still runs: a run that ended
+      // it (FAILURE) and closed since the read above keeps its end and its error.
+      const revoked = await markExportEnded(sql, found.row.id, {
         status: "REVOKED",
         email: config.email.smtpUrl !== undefined, // docs/email.md
+        onlyRunning: true,
       });
+      if (!revoked) {
+        const now = await findExport(sql, found.row.id);
+        return problem(c, 409, `export is not running: ${now?.status ?? "deleted"}`);
+      }
       await startExportDeliveries({ sql, config, temporal }, found.row.id); // docs/webhooks.md
       await startExportEmails({ sql, config, temporal }, found.row.id); // docs/email.md
     }

@@ -142,8 +142,10 @@ export type AdmissionOutcome =
  * STARTED and a log line ("admitted after waiting N s for a slot"); `exportId` records its own
  * run. Admitting the whole plan at once (not only the caller) keeps FIFO within a user when
  * several slots free together, whatever order the waiting exports poll in; their own polls then
- * find them admitted. Idempotent: an export that is not PENDING is reported admitted without a
- * change, so a retried attempt after a crash never admits twice.
+ * find them admitted and record their run (`run_id`, else null or a previous run's: a cancel of
+ * the run would not be final, db/export_transitions.ts `markExportStarted`). Idempotent: an
+ * export that is not PENDING is reported admitted without another change, so a retried attempt
+ * after a crash never admits twice.
  */
 export async function admitExport(
   sql: Sql,
@@ -151,9 +153,17 @@ export async function admitExport(
   options: { caps: AdmissionCaps; runId: string | null; workflowId: string | null },
 ): Promise<AdmissionOutcome> {
   // cheap check first: most polls of an admitted or gone export need no lock
-  const [now] = await sql<{ status: string }[]>`
-    select status from data_exports where id = ${exportId}`;
+  const [now] = await sql<{ status: string; run_id: string | null }[]>`
+    select status, run_id from data_exports where id = ${exportId}`;
   if (!now) return { state: "missing" };
+  if (now.status === "STARTED" && options.runId !== null && now.run_id !== options.runId) {
+    // admitted by a peer's poll, which records only its own run: record this one, so that a
+    // late attempt of this run after its cancel finds the run it ended (markExportStarted)
+    await sql`
+      update data_exports set run_id = ${options.runId},
+        workflow_id = coalesce(${options.workflowId}, workflow_id)
+      where id = ${exportId} and status = 'STARTED'`;
+  }
   if (now.status !== "PENDING") return { state: "admitted" };
   return await inTransaction(sql, async (tx) => {
     // admission is the PENDING → STARTED transition (db/export_transitions.ts names each one)

@@ -29,8 +29,12 @@ async function nameTransition(tx: Transaction, name: string): Promise<void> {
 /**
  * PENDING (or a run reset from the Temporal UI) → STARTED, in one transaction: the export's
  * status and run, its job's status (a job that had ended starts from a fresh progress
- * document) and the log line. Returns false when the export is gone, or when it has ended
- * under this same run (a late attempt after a cancel).
+ * document) and the log line. Returns false when the export is gone, when it has ended under
+ * this same run (a late attempt after a cancel), or when it is REVOKED: a cancel is final until
+ * a retry sets the export PENDING (`markExportPending`), so a run that started before the cancel
+ * was written, or one the API started as the cancel found no open run (a retry's or a request's
+ * run starting), never reopens it. Source: the races of a cancel (docs/operations.md,
+ * "Cancel").
  */
 export async function markExportStarted(
   sql: Sql,
@@ -48,9 +52,11 @@ export async function markExportStarted(
     const [row] = await tx<{ previous: ExportStatus; run_id: string | null }[]>`
       select status as previous, run_id from data_exports where id = ${exportId} for update`;
     if (!row) return false;
-    // a late attempt of the run that already ended (cancelled meanwhile) never reopens it; a
-    // new run (a retry, a reset in the Temporal UI) does
+    // a late attempt of the run that already ended (cancelled meanwhile) never reopens it, nor
+    // does any run a cancelled (REVOKED) export; a new run (a reset in the Temporal UI) reopens
+    // a FAILURE or SUCCESS one
     if (ENDED_STATUSES.includes(row.previous) && row.run_id === run.runId) return false;
+    if (row.previous === "REVOKED") return false;
     await tx`
       update data_exports set status = 'STARTED', error = null, error_stage = null,
         run_id = ${run.runId}, workflow_id = ${run.workflowId}, settings_key = ${run.settingsKey},
@@ -65,8 +71,12 @@ export async function markExportStarted(
   });
 }
 
-/** What {@link markExportSucceeded} found. */
-export type SucceededOutcome = "marked" | "already" | "missing";
+/**
+ * What {@link markExportSucceeded} found: marked SUCCESS now, SUCCESS (or EXPIRED) already with
+ * this checksum, `ended` (not STARTED: cancelled, failed, or reset to PENDING meanwhile, left as
+ * it is), or `missing` (deleted).
+ */
+export type SucceededOutcome = "marked" | "already" | "ended" | "missing";
 
 /**
  * STARTED → SUCCESS, in one transaction: the export's status and statistics, every stage of its
@@ -75,7 +85,9 @@ export type SucceededOutcome = "marked" | "already" | "missing";
  * download `eraseAfter`, docs/retention.md), the log line, the webhook events and, with
  * `email`, the user's email (outboxes: docs/webhooks.md, docs/email.md). Idempotent: a retry
  * after it committed finds the same checksum and changes nothing ("already"), also once it
- * expired.
+ * expired. Only from STARTED, the row locked: an export that ended meanwhile (a cancel's
+ * REVOKED, whose cleanup removed the file) stays ended and sends no SUCCESS events ("ended").
+ * Source: the races of a cancel (docs/operations.md, "Cancel").
  */
 export async function markExportSucceeded(
   sql: Sql,
@@ -100,6 +112,7 @@ export async function markExportSucceeded(
       (before.status === "SUCCESS" || before.status === "EXPIRED") &&
       before.checksum === stats.checksum
     ) return "already";
+    if (before.status !== "STARTED") return "ended";
     const retention = stats.retentionSeconds ?? 0;
     await tx`
       update data_exports set status = 'SUCCESS', record_count = ${stats.records},
@@ -136,13 +149,25 @@ export async function markExportSucceeded(
   });
 }
 
+/** The files an export had when {@link markExportEnded} ended it (its row locked). */
+export interface EndedFiles {
+  /** Its file's key (a published file, or the key of its upload in progress); null: none. */
+  fileKey: string | null;
+  /** Its multipart upload in progress; null: none. */
+  uploadId: string | null;
+}
+
 /**
  * PENDING or STARTED (or FAILURE, when a cancel follows) → FAILURE or REVOKED, in one
  * transaction: the export's status, error and stage, its file key cleared, every stage of its
  * job that had not succeeded set to `status` (no stage stays PENDING or STARTED), the error in
- * the job's errors, the log line, the webhook events and, with `email`, the user's email. A
- * SUCCESS export and one already in `status` are left as they are (returns false); with
- * `onlyRunning`, any export not PENDING or STARTED.
+ * the job's errors, the log line, the webhook events and, with `email`, the user's email.
+ * Returns the files it had ({@link EndedFiles}, read with the row locked, so a file recorded by
+ * a transaction that committed first is among them): the caller removes them only now that
+ * nothing records a file on the ended export (`recordExportFile`) and no SUCCESS can follow. A
+ * SUCCESS (or EXPIRED) export and one already in `status` are left as they are (returns null,
+ * the files untouched); with `onlyRunning`, any export not PENDING or STARTED. Source: the races
+ * of a cancel (docs/operations.md, "Cancel").
  */
 export async function markExportEnded(
   sql: Sql,
@@ -156,17 +181,22 @@ export async function markExportEnded(
     /** Only from PENDING or STARTED (an export whose workflow is gone: activities/lost_exports.ts). */
     onlyRunning?: boolean;
   },
-): Promise<boolean> {
+): Promise<EndedFiles | null> {
   const { status } = ending;
   return await inTransaction(sql, async (tx) => {
     await nameTransition(tx, `transition ${status}`);
-    const updated = await tx`
+    // the row locked before it is read: a SUCCESS committing meanwhile is waited for and seen
+    const [before] = await tx<
+      { status: ExportStatus; file_key: string | null; upload_id: string | null }[]
+    >`
+      select status, file_key, upload_id from data_exports where id = ${exportId} for update`;
+    if (!before || ["SUCCESS", "EXPIRED", status].includes(before.status)) return null;
+    if (ending.onlyRunning && !["PENDING", "STARTED"].includes(before.status)) return null;
+    await tx`
       update data_exports set status = ${status}, error = ${ending.message ?? null},
         error_stage = ${ending.stage ?? null}, file_key = null, finished_at = now(),
         updated_at = now()
-      where id = ${exportId} and status not in ('SUCCESS', 'EXPIRED', ${status})
-        ${ending.onlyRunning ? tx`and status in ('PENDING', 'STARTED')` : tx``}`;
-    if (updated.count === 0) return false;
+      where id = ${exportId}`;
     await applyJobProgress(tx, exportId, (progress) => {
       for (const stage of progress.stages) {
         if (stage.status !== "SUCCESS") stage.status = status;
@@ -179,8 +209,29 @@ export async function markExportEnded(
     await insertJobLog(tx, exportId, text, status === "REVOKED" ? "warning" : "error");
     await insertEndEvents(tx, exportId, status); // webhook outbox (docs/webhooks.md)
     if (ending.email) await insertEndEmail(tx, exportId, status); // email outbox (docs/email.md)
-    return true;
+    return { fileKey: before.file_key, uploadId: before.upload_id };
   });
+}
+
+/**
+ * Records the key of the export's file and its upload in progress (`uploadId` null: published,
+ * or none yet), only while the export is STARTED. Returns false when it is not (ended:
+ * cancelled or failed meanwhile, whose cleanup has run or runs on what it recorded; or gone):
+ * the caller then removes what it made itself. So a write of a streaming or final activity still
+ * in flight after a cancel never names a file on an ended export, and every file is removed by
+ * whichever of the two commits second. Source: the races of a cancel (docs/operations.md,
+ * "Cancel").
+ */
+export async function recordExportFile(
+  sql: Sql,
+  exportId: number,
+  file: { fileKey: string; uploadId: string | null },
+): Promise<boolean> {
+  const recorded = await sql`
+    update data_exports set file_key = ${file.fileKey}, upload_id = ${file.uploadId},
+      updated_at = now()
+    where id = ${exportId} and status = 'STARTED'`;
+  return recorded.count > 0;
 }
 
 /**

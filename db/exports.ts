@@ -40,10 +40,12 @@ export {
   updateJobProgress,
 } from "./job_progress.ts";
 export {
+  type EndedFiles,
   markExportEnded,
   markExportPending,
   markExportStarted,
   markExportSucceeded,
+  recordExportFile,
   type SucceededOutcome,
 } from "./export_transitions.ts";
 

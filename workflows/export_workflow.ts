@@ -239,6 +239,17 @@ export async function exportWorkflow(input: ExportWorkflowInput): Promise<Export
     setCurrentDetails("**STARTED** · admitted");
   }
 
+  /**
+   * `saveStats`: once called, awaited whatever a cancel says (it is short), so that a cancel
+   * arriving while it commits ends the run as the row ends: SUCCESS with its file, the cancel
+   * too late (before, the run took the cancel at once and its cleanup removed the file under a
+   * SUCCESS row). Runs started before replay with the cancellable call.
+   */
+  const saveStats = (stats: Parameters<ExportActivities["saveStats"]>[0]): Promise<void> =>
+    patched("save-stats-uncancelled")
+      ? CancellationScope.nonCancellable(() => short.saveStats(stats))
+      : short.saveStats(stats);
+
   let upload: { key: string; uploadId: string } | undefined;
   let plan: ShardPlan | undefined;
   let fileKey: string | undefined;
@@ -307,7 +318,7 @@ export async function exportWorkflow(input: ExportWorkflowInput): Promise<Export
       const { shards, file } = composed;
       const records = shards.reduce((n, s) => n + s.records, 0);
       state.stage = "save_stats";
-      await short.saveStats({
+      await saveStats({
         exportId: input.exportId,
         records,
         fileSize: file.size,
@@ -333,7 +344,7 @@ export async function exportWorkflow(input: ExportWorkflowInput): Promise<Export
     state.stage = "uploading_snapshot";
     const fileSize = await short.finishUpload({ exportId: input.exportId, upload: file.upload });
     state.stage = "save_stats";
-    await short.saveStats({
+    await saveStats({
       exportId: input.exportId,
       records: file.records,
       fileSize,

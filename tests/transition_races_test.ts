@@ -1,0 +1,153 @@
+/**
+ * A cancel that races the end of an export (docs/operations.md, "Cancel"), against the real
+ * services: a cancel while `saveStats` commits never leaves a SUCCESS export without its file,
+ * and the API's cancel of an export whose run is gone never overwrites the FAILURE that run
+ * wrote meanwhile. Each race is forced by holding a row lock until the transition in question
+ * waits on it (as tests/consistent_reads_test.ts does).
+ */
+import { jobLogs } from "../db/exports.ts";
+import { seedDemo } from "../db/seed_demo.ts";
+import { assert, assertEquals } from "./assert.ts";
+import { type Harness, startHarness, workflowIdsOf } from "./harness.ts";
+import { serviceTest } from "./support.ts";
+
+async function sleep(ms: number): Promise<void> {
+  await new Promise((r) => setTimeout(r, ms));
+}
+
+/** The `application_name` of every connection of this database waiting on a lock. */
+async function lockWaiters(h: Harness): Promise<string[]> {
+  const rows = await h.sql<{ application_name: string }[]>`
+    select application_name from pg_stat_activity
+    where datname = current_database() and wait_event_type = 'Lock'`;
+  return rows.map((r) => r.application_name);
+}
+
+async function createExport(h: Harness, token: string, project: number): Promise<number> {
+  const res = await h.api("POST", "/api/v2/exports/", {
+    token,
+    body: { project, format: "occurrences_simple_csv", force: true },
+  });
+  const body = await res.json();
+  assertEquals(res.status, 201, JSON.stringify(body));
+  return body.id;
+}
+
+Deno.test({
+  name: "a cancel while saveStats commits: SUCCESS with its file, or REVOKED without one",
+  ...serviceTest,
+  async fn() {
+    const h = await startHarness({ storage: "fs", batchSize: 500 });
+    try {
+      const seed = await seedDemo(h.sql, { occurrences: 200, seed: 2401 });
+      const id = await createExport(h, seed.token, seed.project_id);
+      const handle = h.temporal.client.workflow.getHandle((await workflowIdsOf(h.sql, id)).export);
+      // Hold the export's job row until saveStats's transaction (it has locked and updated the
+      // export row, not committed) waits on it; let other writers of the job (progress) pass.
+      const locker = await h.sql.reserve();
+      const deadline = Date.now() + 120_000;
+      let fileKey: string | null = null;
+      try {
+        while (fileKey === null) {
+          assert(Date.now() < deadline, `no transition SUCCESS of export ${id} within 120 s`);
+          await locker`begin`;
+          await locker`select 1 from jobs where data_export_id = ${id} for update`;
+          let waiting: string[] = [];
+          while (waiting.length === 0 && Date.now() < deadline) {
+            waiting = await lockWaiters(h);
+            if (waiting.length === 0) await sleep(10);
+          }
+          if (waiting.includes("ami-exports transition SUCCESS")) {
+            const [row] = await h.sql<{ file_key: string }[]>`
+              select file_key from data_exports where id = ${id}`;
+            fileKey = row.file_key;
+            assert(fileKey, "saveStats runs for an export without a file_key");
+            assert(await h.storage.headObject(fileKey), "the file is there before the cancel");
+            const cancel = await h.api("POST", `/api/v2/exports/${id}/cancel/`, {
+              token: seed.token,
+            });
+            assertEquals(cancel.status, 202);
+            // the race: the cancel's cleanup removes the file while SUCCESS is not committed
+            // (fixed, the cleanup waits for saveStats: bounded)
+            const until = Date.now() + 10_000;
+            while (Date.now() < until && await h.storage.headObject(fileKey)) await sleep(50);
+          }
+          await locker`rollback`;
+          if (fileKey === null) await sleep(10);
+        }
+      } finally {
+        await locker`rollback`.catch(() => {});
+        locker.release();
+      }
+      await handle.result().catch(() => {}); // completed, or cancelled
+      const done = await h.waitForExport(id, seed.token);
+      const [row] = await h.sql<{ status: string; file_key: string | null }[]>`
+        select status, file_key from data_exports where id = ${id}`;
+      const present = await h.storage.headObject(fileKey!);
+      const logs = (await jobLogs(h.sql, id)).map((l) => l.message);
+      const finished = logs.some((m) => m.startsWith("export finished"));
+      const cancelled = logs.includes("export cancelled");
+      if (row.status === "SUCCESS") {
+        assertEquals(row.file_key, fileKey);
+        assert(present, `export ${id} is SUCCESS but its file ${fileKey} is gone`);
+        assert(done.file_url, "a SUCCESS export without a file_url");
+        assert(!cancelled, `a SUCCESS export logged its cancel: ${logs.join("; ")}`);
+      } else {
+        assertEquals(row.status, "REVOKED");
+        assertEquals([row.file_key, done.file_url, present], [null, null, null]);
+        assert(!finished, `a REVOKED export logged its success: ${logs.join("; ")}`);
+      }
+      assertEquals(done.status, row.status);
+    } finally {
+      await h.close();
+    }
+  },
+});
+
+Deno.test({
+  name: "the API's cancel of an export whose run is gone keeps the FAILURE written meanwhile",
+  ...serviceTest,
+  async fn() {
+    // no worker: the run never starts; it is terminated, so the cancel finds no open run
+    const h = await startHarness({ storage: "fs", worker: false });
+    try {
+      const seed = await seedDemo(h.sql, { occurrences: 20, seed: 2402 });
+      const id = await createExport(h, seed.token, seed.project_id);
+      await h.temporal.client.workflow.getHandle((await workflowIdsOf(h.sql, id)).export)
+        .terminate("test");
+      // the run fails (FAILURE, not committed yet) while the cancel reads the export PENDING
+      const locker = await h.sql.reserve();
+      let response: Response;
+      try {
+        await locker`begin`;
+        await locker`
+          update data_exports set status = 'FAILURE', error = 'boom', error_stage = 'data_export',
+            finished_at = now()
+          where id = ${id}`;
+        await locker`update jobs set status = 'FAILURE' where data_export_id = ${id}`;
+        const cancel = h.api("POST", `/api/v2/exports/${id}/cancel/`, { token: seed.token });
+        const deadline = Date.now() + 30_000;
+        let settled = false;
+        cancel.then(() => settled = true, () => settled = true);
+        // until the cancel's REVOKED transition waits on the row (or the cancel answered)
+        while (!settled && Date.now() < deadline) {
+          if ((await lockWaiters(h)).includes("ami-exports transition REVOKED")) break;
+          await sleep(10);
+        }
+        await locker`commit`;
+        response = await cancel;
+      } finally {
+        await locker`rollback`.catch(() => {});
+        locker.release();
+      }
+      const [row] = await h.sql<{ status: string; error: string | null }[]>`
+        select status, error from data_exports where id = ${id}`;
+      assertEquals([row.status, row.error], ["FAILURE", "boom"]);
+      assertEquals(response.status, 409);
+      const logs = (await jobLogs(h.sql, id)).map((l) => l.message);
+      assert(!logs.includes("export cancelled"), logs.join("; "));
+    } finally {
+      await h.close();
+    }
+  },
+});
