@@ -335,10 +335,17 @@ export function recordedSourceVersions(
   return { project: String(row.source_version), global: String(row.global_source_version) };
 }
 
-/** Creates the export row and its job in one transaction (no reuse: see {@link createOrReuseExport}). */
+/**
+ * Creates the export row and its job in one transaction (no reuse: see {@link createOrReuseExport}).
+ * With `schedule`, the row names its schedule and scheduled run (`schedule_id`,
+ * `schedule_run_id`) in the same INSERT, so that no committed row of a scheduled run lacks the
+ * run id that a retried attempt looks it up by. Throws the database's unique violation (23505)
+ * when a row of that run exists already, and its foreign key violation (23503) when the schedule
+ * is gone.
+ */
 export async function insertExport(
   sql: Sql,
-  input: ExportRequestRow,
+  input: ExportRequestRow & { schedule?: ScheduledRunRef },
 ): Promise<ExportIdentity> {
   const filters = storedFilters(input.filters, input.options);
   return await inTransaction(sql, (tx) => insertExportIn(tx, { ...input, filters }));
@@ -353,12 +360,15 @@ async function insertExportIn(
     /** As stored (options included). */
     filters: Record<string, unknown>;
     filtersDisplay: Record<string, unknown>;
+    schedule?: ScheduledRunRef;
   },
 ): Promise<ExportIdentity> {
   const [row] = await tx<ExportIdentity[]>`
-    insert into data_exports (user_id, project_id, format, filters, filters_display)
+    insert into data_exports (user_id, project_id, format, filters, filters_display,
+                              schedule_id, schedule_run_id)
     values (${input.userId}, ${input.projectId}, ${input.format},
-            ${tx.json(input.filters as never)}, ${tx.json(input.filtersDisplay as never)})
+            ${tx.json(input.filters as never)}, ${tx.json(input.filtersDisplay as never)},
+            ${input.schedule?.scheduleId ?? null}, ${input.schedule?.runId ?? null})
     returning id, file_uuid::text`;
   await tx`update data_exports set workflow_id = ${exportWorkflowId(row)} where id = ${row.id}`;
   await tx`
@@ -366,6 +376,13 @@ async function insertExportIn(
     values (${row.id}, ${`Export of ${input.format} #${row.id}`},
             ${tx.json(initialProgress() as never)})`;
   return row;
+}
+
+/** The scheduled run an export is made for: its schedule's id and the run's workflow id. */
+export interface ScheduledRunRef {
+  scheduleId: number;
+  /** Unique per export (`data_exports.schedule_run_id`). */
+  runId: string;
 }
 
 /** What names an export everywhere: its id in this database and its UUID across databases. */
