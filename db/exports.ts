@@ -179,7 +179,15 @@ export interface ExportRequestRow extends ExportScope {
  * (`lost`) and never returned, and so is a running one whose workflow is gone (`workflowLost`).
  * One transaction under an advisory lock on the request, so identical requests arriving
  * together share the one export instead of starting one each.
- * Source of the rule: GBIF's reuse of identical downloads; issue "every read tells the truth".
+ *
+ * The export found is held `FOR SHARE` until the transaction ends (after asking `workflowLost`,
+ * whose ending of the export updates the row from another connection). A running export that
+ * has not counted is reused only while its reads are not fixed yet (`read_lsn` differs from
+ * `request_lsn`: `awaitReplica`, db/replica.ts `fixReadPosition`), and its `request_lsn` is
+ * raised to this transaction's `pg_current_wal_lsn()`, so that its count waits for (and sees)
+ * every write committed before this request (docs/replica.md, read-your-writes).
+ * Source of the rule: GBIF's reuse of identical downloads; issue "every read tells the truth";
+ * review of reuse races (replica read-your-writes).
  */
 export async function createOrReuseExport(
   sql: Sql,
@@ -211,6 +219,25 @@ export async function createOrReuseExport(
     if (input.reuse) {
       const request = JSON.stringify([input.projectId, input.format, filters]);
       await tx`select pg_advisory_xact_lock(${IDENTICAL_REQUESTS_LOCK}, hashtext(${request}))`;
+      // what makes an export `e` reusable, in the search and again under the row lock
+      const reusable = () =>
+        tx`
+          e.project_id = ${input.projectId} and e.format = ${input.format}
+          and e.filters = ${tx.json(filters as never)}::jsonb
+          and coalesce(e.settings_key, ${input.settingsKey}) = ${input.settingsKey}
+          and (
+            (e.status = 'SUCCESS' and e.settings_key is not null and e.file_key is not null
+              and (e.expires_at is null or e.expires_at > now())
+              and e.source_version = (select version from export_source_versions
+                                      where project_id = e.project_id)
+              and e.global_source_version = (select version from export_source_versions
+                                             where project_id = 0))
+            or (e.status in ('PENDING', 'STARTED') and (
+              (e.source_version is null and e.read_lsn is distinct from e.request_lsn) or (
+              e.source_version = (select version from export_source_versions
+                                  where project_id = e.project_id)
+              and e.global_source_version = (select version from export_source_versions
+                                             where project_id = 0)))))`;
       while (true) {
         const [same] = await tx<
           (ExportIdentity & {
@@ -223,28 +250,32 @@ export async function createOrReuseExport(
           select e.id, e.file_uuid::text, e.status, e.file_key, e.file_size,
             ${unchangedSeconds(tx)} as unchanged
           from data_exports e
-          where e.project_id = ${input.projectId} and e.format = ${input.format}
-            and e.filters = ${tx.json(filters as never)}::jsonb
-            and coalesce(e.settings_key, ${input.settingsKey}) = ${input.settingsKey}
-            and (
-              (e.status = 'SUCCESS' and e.settings_key is not null and e.file_key is not null
-                and (e.expires_at is null or e.expires_at > now())
-                and e.source_version = (select version from export_source_versions
-                                        where project_id = e.project_id)
-                and e.global_source_version = (select version from export_source_versions
-                                               where project_id = 0))
-              or (e.status in ('PENDING', 'STARTED') and (e.source_version is null or (
-                e.source_version = (select version from export_source_versions
-                                    where project_id = e.project_id)
-                and e.global_source_version = (select version from export_source_versions
-                                               where project_id = 0)))))
+          where ${reusable()}
           order by (e.status = 'SUCCESS') desc, e.id desc limit 1`;
         if (!same) break;
         const identity = { id: same.id, file_uuid: same.file_uuid };
         if (same.status !== "SUCCESS") {
-          // a running export whose workflow is gone was just ended FAILURE: look again
+          // a running export whose workflow is gone was just ended FAILURE: look again (asked
+          // before the row lock below: ending it updates the row from another connection)
           const settled = same.unchanged >= input.settledSeconds;
           if (settled && await input.workflowLost?.(identity, same.unchanged)) continue;
+        }
+        // Held FOR SHARE until this transaction ends: expiry, the delete workflow's mark and
+        // awaitReplica's fixing of the reads (all UPDATE the row) wait for this answer. Changed
+        // since the search: look again.
+        const [held] = await tx<{ uncounted: boolean }[]>`
+          select e.source_version is null as uncounted from data_exports e
+          where e.id = ${same.id} and e.status = ${same.status} and ${reusable()}
+          for share of e`;
+        if (!held) continue;
+        if (same.status !== "SUCCESS") {
+          if (held.uncounted) {
+            // not counted yet: its reads must cover what this request's writer committed
+            // (docs/replica.md); awaitReplica cannot fix them while the row is held
+            await tx`
+              update data_exports set request_lsn = greatest(request_lsn, pg_current_wal_lsn())
+              where id = ${same.id}`;
+          }
           return { export: identity, reused: true, lost };
         }
         const head = await input.headFile(same.file_key);

@@ -4,6 +4,7 @@
  * write to an exported table defeats reuse (per-project and global change markers moved by
  * triggers); `"force": true` exports anyway.
  */
+import { createActivities } from "../activities/mod.ts";
 import { seedDemo } from "../db/seed_demo.ts";
 import { assert, assertEquals } from "./assert.ts";
 import { startHarness } from "./harness.ts";
@@ -88,6 +89,49 @@ Deno.test({
       const afterDelete = await create();
       assertEquals(afterDelete.status, 201);
       assertEquals((await h.waitForExport(afterDelete.id, token)).status, "SUCCESS");
+    } finally {
+      await h.close();
+    }
+  },
+});
+
+Deno.test({
+  name: "reusing a running export that has not counted moves its request position to the reuse",
+  ...serviceTest,
+  async fn() {
+    // Read-your-writes on a replica (docs/replica.md): A requests at L1; B writes at L2 > L1 and
+    // sends the identical request, which is given A's running export. That export must not be
+    // counted on a replica that has not replayed L2.
+    const h = await startHarness({ storage: "fs", worker: false });
+    try {
+      const seed = await seedDemo(h.sql, { occurrences: 50, seed: 23 });
+      const post = async () => {
+        const res = await h.api("POST", "/api/v2/exports/", {
+          token: seed.token,
+          body: { project: seed.project_id, format: "occurrences_simple_csv" },
+        });
+        const json = await res.json();
+        return { status: res.status, id: json.id as number };
+      };
+      const first = await post();
+      assertEquals(first.status, 201);
+      await h.sql`update projects set name = name || '!' where id = ${seed.project_id}`;
+      const [{ written }] = await h.sql<{ written: string }[]>`
+        select pg_current_wal_lsn()::text as written`;
+      const reused = await post();
+      assertEquals([reused.status, reused.id], [200, first.id]);
+      const [row] = await h.sql<{ request_lsn: string; covers: boolean }[]>`
+        select request_lsn::text, request_lsn >= ${written}::pg_lsn as covers
+        from data_exports where id = ${first.id}`;
+      assert(row.covers, `request_lsn ${row.request_lsn} is before the reuser's write ${written}`);
+
+      // once its replica wait has passed (its reads may have begun) and before it has counted,
+      // it is no longer handed out: a new export starts
+      const acts = createActivities({ sql: h.sql, storage: h.storage, config: h.config });
+      await acts.awaitReplica({ exportId: first.id });
+      const after = await post();
+      assertEquals(after.status, 201, "an export past its replica wait was reused uncounted");
+      assert(after.id !== first.id);
     } finally {
       await h.close();
     }
