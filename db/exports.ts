@@ -143,6 +143,13 @@ export function storedFilters(
 /** Advisory lock namespace of identical export requests (see {@link createOrReuseExport}). */
 const IDENTICAL_REQUESTS_LOCK = 727_002;
 
+/**
+ * A SUCCESS export is reused only while at least this much of its retention is left (or half of
+ * its retention, `expires_at - finished_at`, when that is shorter): a reuse answers with a file
+ * the caller can still download, not one housekeeping deletes moments later (docs/retention.md).
+ */
+export const REUSE_MIN_RETENTION_SECONDS = 3600;
+
 /** What {@link createOrReuseExport} did. */
 export interface CreatedOrReused {
   export: ExportIdentity;
@@ -180,14 +187,19 @@ export interface ExportRequestRow extends ExportScope {
  * One transaction under an advisory lock on the request, so identical requests arriving
  * together share the one export instead of starting one each.
  *
- * The export found is held `FOR SHARE` until the transaction ends (after asking `workflowLost`,
- * whose ending of the export updates the row from another connection). A running export that
- * has not counted is reused only while its reads are not fixed yet (`read_lsn` differs from
- * `request_lsn`: `awaitReplica`, db/replica.ts `fixReadPosition`), and its `request_lsn` is
- * raised to this transaction's `pg_current_wal_lsn()`, so that its count waits for (and sees)
- * every write committed before this request (docs/replica.md, read-your-writes).
+ * Races it closes: the export found is held `FOR SHARE` until the transaction ends (after
+ * asking `workflowLost`, whose ending of the export updates the row from another connection),
+ * so expiry (`expireExport`, which locks the row to delete its file) and the delete workflow's
+ * first step ({@link markExportDeleting}) wait for the reuse, and then find it answered; expiry
+ * is judged by `clock_timestamp()`, not the transaction's start, and a SUCCESS export is not
+ * reused within {@link REUSE_MIN_RETENTION_SECONDS} (or half its retention) of its
+ * `expires_at`; an export being deleted (`delete_requested_at`) is never reused. A running
+ * export that has not counted is reused only while its reads are not fixed yet (`read_lsn`
+ * differs from `request_lsn`: `awaitReplica`, db/replica.ts `fixReadPosition`), and its
+ * `request_lsn` is raised to this transaction's `pg_current_wal_lsn()`, so that its count
+ * waits for (and sees) every write committed before this request (docs/replica.md).
  * Source of the rule: GBIF's reuse of identical downloads; issue "every read tells the truth";
- * review of reuse races (replica read-your-writes).
+ * review of reuse races (replica read-your-writes, expiry, delete).
  */
 export async function createOrReuseExport(
   sql: Sql,
@@ -225,9 +237,12 @@ export async function createOrReuseExport(
           e.project_id = ${input.projectId} and e.format = ${input.format}
           and e.filters = ${tx.json(filters as never)}::jsonb
           and coalesce(e.settings_key, ${input.settingsKey}) = ${input.settingsKey}
+          and e.delete_requested_at is null
           and (
             (e.status = 'SUCCESS' and e.settings_key is not null and e.file_key is not null
-              and (e.expires_at is null or e.expires_at > now())
+              and (e.expires_at is null or e.expires_at > clock_timestamp() + least(
+                make_interval(secs => ${REUSE_MIN_RETENTION_SECONDS}::int),
+                (e.expires_at - e.finished_at) / 2))
               and e.source_version = (select version from export_source_versions
                                       where project_id = e.project_id)
               and e.global_source_version = (select version from export_source_versions
@@ -430,6 +445,20 @@ export interface ExportIdentity {
  */
 export function exportWorkflowId(export_: ExportIdentity): string {
   return `data-export-${export_.id}-${export_.file_uuid}`;
+}
+
+/**
+ * Marks the export as being deleted (`delete_requested_at`, kept when set), the delete
+ * workflow's first step: from then on {@link createOrReuseExport} never hands it out. The UPDATE
+ * takes the row lock, so it waits for a reuse in flight (which holds the row `FOR SHARE`).
+ * Returns false when the row is gone.
+ */
+export async function markExportDeleting(sql: Sql, exportId: number): Promise<boolean> {
+  const marked = await sql`
+    update data_exports set delete_requested_at = coalesce(delete_requested_at, now())
+    where id = ${exportId}
+    returning 1`;
+  return marked.length > 0;
 }
 
 /** The workflow id of an export's deletion: `data-export-delete-<id>-<file_uuid>`. */
