@@ -8,6 +8,7 @@ import { ApplicationFailure } from "@temporalio/common";
 import { appendJobLog } from "../db/exports.ts";
 import {
   describeDatabaseUrl,
+  fixReadPosition,
   replicaLagMessage,
   type ReplicaPosition,
   replicaPosition,
@@ -47,16 +48,31 @@ export function createAwaitReplicaActivities(access: ExportAccess) {
      * request position (`data_exports.request_lsn`, the primary's `pg_current_wal_lsn()` when the
      * export row was written): `pg_last_wal_replay_lsn() >= request_lsn` (PostgreSQL docs,
      * "Recovery Information Functions"). Returns at once with one database, on a server that is
-     * not in recovery, or for a row without a position. Polls every 0.5 s with heartbeats and
+     * not in recovery, or for a row without a position. Once caught up it fixes the export's
+     * reads to that position (`fixReadPosition`, also with one database): if an identical
+     * request reused the export meanwhile and moved `request_lsn` up, it waits for the new
+     * position instead; afterwards reuse no longer hands the export out until it has counted.
+     * Polls every 0.5 s with heartbeats and
      * logs once "waiting for the replica …"; past `EXPORT_REPLICA_MAX_LAG_SECONDS` it fails
      * (non-retryable, `ReplicaLag`) naming the lag in bytes and seconds.
      */
     async awaitReplica(input: { exportId: number }): Promise<ReplicaWait> {
-      if (readSql === sql) return { waitedSeconds: 0 };
+      if (readSql === sql) {
+        // one database: nothing to wait for; the count reads after this, so it sees every
+        // reuse committed before it, and none is given the export after it
+        if (!(await fixReadPosition(sql, input.exportId, null))) {
+          throw exportNotFound(input.exportId);
+        }
+        return { waitedSeconds: 0 };
+      }
       const [found] = await sql`select 1 from data_exports where id = ${input.exportId}`;
       if (!found) throw exportNotFound(input.exportId);
-      const target = await requestLsn(sql, input.exportId);
-      if (!target) return { waitedSeconds: 0 };
+      const requested = await requestLsn(sql, input.exportId);
+      if (!requested) {
+        await fixReadPosition(sql, input.exportId, null);
+        return { waitedSeconds: 0 };
+      }
+      let target = requested;
       const ctx = Context.current();
       const previous = ctx.info.heartbeatDetails as ReplicaWaitHeartbeat | undefined;
       const since = previous?.waitingSince ?? Date.now();
@@ -72,6 +88,13 @@ export function createAwaitReplicaActivities(access: ExportAccess) {
         for (;;) {
           position = await replicaPosition(readSql, target);
           const waitedSeconds = (Date.now() - since) / 1000;
+          if (position.caughtUp && !(await fixReadPosition(sql, input.exportId, target))) {
+            // an identical request reused the export meanwhile: its position moved up
+            const moved = await requestLsn(sql, input.exportId);
+            if (!moved) throw exportNotFound(input.exportId);
+            target = moved;
+            continue;
+          }
           if (position.caughtUp) {
             if (logged) {
               await appendJobLog(

@@ -1,6 +1,6 @@
 /** The delete workflow's stages: stop the export's workflow, remove its file, delete its rows. */
 import { Context } from "@temporalio/activity";
-import { exportWorkflowId, findExport } from "../db/exports.ts";
+import { exportWorkflowId, findExport, markExportDeleting } from "../db/exports.ts";
 import type { ExportAccess } from "./export_access.ts";
 
 /** `stopExportWorkflow`, `removeExportFile` and `deleteExportRows`. */
@@ -9,9 +9,13 @@ export function createDeleteExportActivities(access: ExportAccess) {
   const { sql, discardFiles } = access;
 
   return {
-    /** Cancels the export's workflow (if running) and waits until it has closed. */
+    /**
+     * Marks the export as being deleted (`markExportDeleting`: identical requests no longer
+     * reuse it), then cancels its workflow (if running) and waits until it has closed.
+     */
     async stopExportWorkflow(input: { exportId: number }): Promise<void> {
       if (!access.temporal) throw new Error("stopExportWorkflow needs a Temporal client");
+      await markExportDeleting(sql, input.exportId);
       const row = await findExport(sql, input.exportId);
       if (!row) return; // nothing left that its workflow could write to
       const handle = access.temporal.workflow.getHandle(exportWorkflowId(row));

@@ -7,6 +7,7 @@
  * another database or deployment sharing the bucket or directory, and is never touched.
  */
 import type { Sql } from "../db/client.ts";
+import { inTransaction } from "../db/transaction.ts";
 import type { ObjectStorage } from "../storage/types.ts";
 import type { ExportAccess } from "./export_access.ts";
 import { exportsRoot } from "./file_keys.ts";
@@ -42,6 +43,10 @@ interface Owner {
  * - treats shard objects and uploads (`<uuid>/shards/…`) as live while their export is PENDING
  *   or STARTED, and as leftovers once it ended (any status) or was deleted;
  * - forgets deleted exports older than `minAgeSeconds` once nothing of theirs is left.
+ *
+ * Each abort and delete re-reads its export's row under a share lock and happens only if the
+ * row still says leftover ({@link whileStillLeftover}): a retry that made the export live
+ * after the sweep listed it keeps its file.
  */
 export async function sweepStorage(
   sql: Sql,
@@ -59,23 +64,22 @@ export async function sweepStorage(
   for (const upload of uploads) {
     const owner = owners.get(upload.key);
     if (!owner) continue; // not this database's
-    const live = !owner.deleted && ["PENDING", "STARTED"].includes(owner.status ?? "") &&
-      (owner.shard || owner.uploadId === upload.uploadId);
-    if (live) continue;
+    if (!uploadIsLeftover(owner, upload.uploadId)) continue;
     const age = upload.initiated ? (now - upload.initiated.getTime()) / 1000 : Infinity;
     if (age < options.minAgeSeconds) continue;
-    await storage.abortUpload(upload);
-    report.abortedUploads.push({ key: upload.key, uploadId: upload.uploadId });
+    const aborted = await whileStillLeftover(
+      sql,
+      owner,
+      (current) => uploadIsLeftover(current, upload.uploadId),
+      () => storage.abortUpload(upload),
+    );
+    if (aborted) report.abortedUploads.push({ key: upload.key, uploadId: upload.uploadId });
   }
 
   for (const key of objects) {
     const owner = owners.get(key);
-    if (!owner) continue;
-    const ended = owner.shard
-      ? !["PENDING", "STARTED"].includes(owner.status ?? "")
-      : ["FAILURE", "REVOKED", "EXPIRED"].includes(owner.status ?? "");
-    if (owner.deleted || ended) {
-      await storage.deleteObject(key);
+    if (!owner || !objectIsLeftover(owner)) continue;
+    if (await whileStillLeftover(sql, owner, objectIsLeftover, () => storage.deleteObject(key))) {
       report.removedFiles.push(key);
     }
   }
@@ -90,6 +94,62 @@ export async function sweepStorage(
     where deleted_at < ${new Date(now - options.minAgeSeconds * 1000)}
       and not (file_uuid = any(${[...stillHeld]}::uuid[]))`;
   return report;
+}
+
+/** An upload no running export owns: its export is gone, ended, or names another upload. */
+function uploadIsLeftover(owner: Owner, uploadId: string): boolean {
+  const live = !owner.deleted && ["PENDING", "STARTED"].includes(owner.status ?? "") &&
+    (owner.shard || owner.uploadId === uploadId);
+  return !live;
+}
+
+/**
+ * An object no live export owns: a deleted export's, a shard of an export no longer running, or
+ * the file of an export that ended FAILURE/REVOKED/EXPIRED. A file of a PENDING, STARTED or
+ * SUCCESS export is never one.
+ */
+function objectIsLeftover(owner: Owner): boolean {
+  if (owner.deleted) return true;
+  return owner.shard
+    ? !["PENDING", "STARTED"].includes(owner.status ?? "")
+    : ["FAILURE", "REVOKED", "EXPIRED"].includes(owner.status ?? "");
+}
+
+/**
+ * Runs `remove` only if `isLeftover` still holds for the owner as its row reads now, holding a
+ * share lock on that row (`FOR SHARE`) until `remove` has returned. The owners the sweep read
+ * at its start may be stale: an export it read as FAILURE may have been retried since, and its
+ * new run publishes the same key (`exportFileKey` is stable across retries). Every transition
+ * that makes an export live again updates its row (the retry's `markExportPending`, a run's
+ * `markExportStarted`), so it waits for this lock: it either committed before the re-check,
+ * which then sees the export live and removes nothing, or it runs after the removal, and the
+ * new run writes its file afterwards. A row gone meanwhile was deleted (`deleted_export_files`
+ * keeps its UUID): what is left of it is leftover. An owner that was already deleted stays so.
+ * Returns true when it removed. Source of the rule: review finding "the housekeeping storage
+ * sweep can delete a retried export's new file".
+ */
+async function whileStillLeftover(
+  sql: Sql,
+  owner: Owner,
+  isLeftover: (current: Owner) => boolean,
+  remove: () => Promise<void>,
+): Promise<boolean> {
+  if (owner.deleted) {
+    await remove();
+    return true;
+  }
+  return await inTransaction(sql, async (tx) => {
+    const [row] = await tx<{ status: string; upload_id: string | null; file_key: string | null }[]>`
+      select status, upload_id, file_key from data_exports
+      where file_uuid = ${owner.fileUuid}::uuid
+      for share`;
+    const current: Owner = row
+      ? { ...owner, status: row.status, uploadId: row.upload_id, fileKey: row.file_key }
+      : { ...owner, status: undefined, deleted: true };
+    if (!isLeftover(current)) return false;
+    await remove();
+    return true;
+  });
 }
 
 /** Maps each key this database owns to its owner; keys it does not know are absent. */

@@ -55,12 +55,86 @@ async function deleteOrphanedSchedule(
 }
 
 /**
+ * The core of `createScheduledExport`: creates the export of scheduled run `runId` (the run's
+ * workflow id) of schedule `scheduleId`, or returns the one an earlier attempt of the same run
+ * made: the row is inserted with its `schedule_id` and `schedule_run_id` in one statement
+ * (`insertExport`), and `schedule_run_id` is unique, so a retry after a crash at any point, or
+ * two attempts at once, yield one export. Returns null when the schedule no longer exists,
+ * after deleting its Temporal Schedule ({@link deleteOrphanedSchedule}). Throws non-retryable `NotPermitted`, `UnknownFormat` or
+ * `InvalidFilters` when the schedule's owner, format or filters no longer hold.
+ */
+export async function createScheduledRunExport(
+  deps: { sql: Sql; config: Config; temporal?: Client },
+  input: { scheduleId: number; runId: string },
+): Promise<ScheduledRun | null> {
+  const { sql, config, temporal } = deps;
+  const { runId } = input;
+  const schedule = await findSchedule(sql, input.scheduleId);
+  if (!schedule) {
+    await deleteOrphanedSchedule(temporal, input.scheduleId);
+    return null;
+  }
+  const run = (export_: ExportIdentity): ScheduledRun => ({
+    exportId: export_.id,
+    workflowId: exportWorkflowId(export_),
+    heartbeatTimeoutSeconds: config.heartbeatTimeoutSeconds,
+    maxAttempts: config.exportMaxAttempts,
+    keepLast: schedule.keep_last,
+  });
+  const [existing] = await sql<ExportIdentity[]>`
+    select id, file_uuid::text from data_exports where schedule_run_id = ${runId}`;
+  if (existing) return run(existing);
+
+  const user = await findUserById(sql, schedule.user_id);
+  const access = user && await loadProjectAccess(sql, user, schedule.project_id);
+  if (!access || !canRead(access) || !can(access, "create")) {
+    throw ApplicationFailure.nonRetryable(
+      `the schedule's owner may no longer create exports in project ${schedule.project_id}`,
+      "NotPermitted",
+    );
+  }
+  const exporter = getExporter(schedule.format);
+  if (!exporter) {
+    throw ApplicationFailure.nonRetryable(
+      `unknown export format: ${schedule.format}`,
+      "UnknownFormat",
+    );
+  }
+  const checked = await validateFilters(sql, exporter, schedule.project_id, schedule.filters);
+  if (!checked.ok) throw ApplicationFailure.nonRetryable(checked.message, "InvalidFilters");
+  try {
+    // the run id in the INSERT itself: a retry after any crash finds this row (above)
+    return run(
+      await insertExport(sql, {
+        userId: schedule.user_id,
+        projectId: schedule.project_id,
+        format: exporter.key,
+        filters: checked.filters as Record<string, unknown>,
+        filtersDisplay: checked.display,
+        schedule: { scheduleId: schedule.id, runId },
+      }),
+    );
+  } catch (error) {
+    const code = (error as { code?: unknown }).code;
+    if (code === "23505") {
+      // an earlier attempt of this run, still running when this one started, inserted it
+      const [inserted] = await sql<ExportIdentity[]>`
+        select id, file_uuid::text from data_exports where schedule_run_id = ${runId}`;
+      if (inserted) return run(inserted);
+    }
+    // the schedule was deleted meanwhile (foreign key): nothing was inserted
+    if (code === "23503" && !(await findSchedule(sql, input.scheduleId))) return null;
+    throw error;
+  }
+}
+
+/**
  * Builds the schedule activities over the database, the configuration and (to delete a
  * Schedule whose row is gone) the Temporal client.
  */
 // deno-lint-ignore explicit-function-return-type
 export function createScheduleActivities(deps: { sql: Sql; config: Config; temporal?: Client }) {
-  const { sql, config, temporal } = deps;
+  const { sql } = deps;
   return {
     /**
      * Creates the export of one scheduled run (idempotent per run: a retry finds the row it
@@ -70,57 +144,7 @@ export function createScheduleActivities(deps: { sql: Sql; config: Config; tempo
     async createScheduledExport(input: { scheduleId: number }): Promise<ScheduledRun | null> {
       const info = Context.current().info;
       const runId = info.workflowExecution?.workflowId ?? `activity-${info.activityId}`;
-      const schedule = await findSchedule(sql, input.scheduleId);
-      if (!schedule) {
-        await deleteOrphanedSchedule(temporal, input.scheduleId);
-        return null;
-      }
-      const run = (export_: ExportIdentity): ScheduledRun => ({
-        exportId: export_.id,
-        workflowId: exportWorkflowId(export_),
-        heartbeatTimeoutSeconds: config.heartbeatTimeoutSeconds,
-        maxAttempts: config.exportMaxAttempts,
-        keepLast: schedule.keep_last,
-      });
-      const [existing] = await sql<ExportIdentity[]>`
-        select id, file_uuid::text from data_exports where schedule_run_id = ${runId}`;
-      if (existing) return run(existing);
-
-      const user = await findUserById(sql, schedule.user_id);
-      const access = user && await loadProjectAccess(sql, user, schedule.project_id);
-      if (!access || !canRead(access) || !can(access, "create")) {
-        throw ApplicationFailure.nonRetryable(
-          `the schedule's owner may no longer create exports in project ${schedule.project_id}`,
-          "NotPermitted",
-        );
-      }
-      const exporter = getExporter(schedule.format);
-      if (!exporter) {
-        throw ApplicationFailure.nonRetryable(
-          `unknown export format: ${schedule.format}`,
-          "UnknownFormat",
-        );
-      }
-      const checked = await validateFilters(sql, exporter, schedule.project_id, schedule.filters);
-      if (!checked.ok) throw ApplicationFailure.nonRetryable(checked.message, "InvalidFilters");
-      const created = await insertExport(sql, {
-        userId: schedule.user_id,
-        projectId: schedule.project_id,
-        format: exporter.key,
-        filters: checked.filters as Record<string, unknown>,
-        filtersDisplay: checked.display,
-      });
-      const exportId = created.id;
-      try {
-        await sql`update data_exports set schedule_id = ${schedule.id}, schedule_run_id = ${runId}
-          where id = ${exportId}`;
-      } catch (error) {
-        // the schedule was deleted meanwhile (foreign key): leave no export that nothing runs
-        await sql`delete from data_exports where id = ${exportId}`;
-        if (!(await findSchedule(sql, input.scheduleId))) return null;
-        throw error;
-      }
-      return run(created);
+      return await createScheduledRunExport(deps, { scheduleId: input.scheduleId, runId });
     },
 
     /**

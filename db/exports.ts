@@ -145,6 +145,13 @@ export function storedFilters(
 /** Advisory lock namespace of identical export requests (see {@link createOrReuseExport}). */
 const IDENTICAL_REQUESTS_LOCK = 727_002;
 
+/**
+ * A SUCCESS export is reused only while at least this much of its retention is left (or half of
+ * its retention, `expires_at - finished_at`, when that is shorter): a reuse answers with a file
+ * the caller can still download, not one housekeeping deletes moments later (docs/retention.md).
+ */
+export const REUSE_MIN_RETENTION_SECONDS = 3600;
+
 /** What {@link createOrReuseExport} did. */
 export interface CreatedOrReused {
   export: ExportIdentity;
@@ -181,7 +188,20 @@ export interface ExportRequestRow extends ExportScope {
  * (`lost`) and never returned, and so is a running one whose workflow is gone (`workflowLost`).
  * One transaction under an advisory lock on the request, so identical requests arriving
  * together share the one export instead of starting one each.
- * Source of the rule: GBIF's reuse of identical downloads; issue "every read tells the truth".
+ *
+ * Races it closes: the export found is held `FOR SHARE` until the transaction ends (after
+ * asking `workflowLost`, whose ending of the export updates the row from another connection),
+ * so expiry (`expireExport`, which locks the row to delete its file) and the delete workflow's
+ * first step ({@link markExportDeleting}) wait for the reuse, and then find it answered; expiry
+ * is judged by `clock_timestamp()`, not the transaction's start, and a SUCCESS export is not
+ * reused within {@link REUSE_MIN_RETENTION_SECONDS} (or half its retention) of its
+ * `expires_at`; an export being deleted (`delete_requested_at`) is never reused. A running
+ * export that has not counted is reused only while its reads are not fixed yet (`read_lsn`
+ * differs from `request_lsn`: `awaitReplica`, db/replica.ts `fixReadPosition`), and its
+ * `request_lsn` is raised to this transaction's `pg_current_wal_lsn()`, so that its count
+ * waits for (and sees) every write committed before this request (docs/replica.md).
+ * Source of the rule: GBIF's reuse of identical downloads; issue "every read tells the truth";
+ * review of reuse races (replica read-your-writes, expiry, delete).
  */
 export async function createOrReuseExport(
   sql: Sql,
@@ -213,6 +233,28 @@ export async function createOrReuseExport(
     if (input.reuse) {
       const request = JSON.stringify([input.projectId, input.format, filters]);
       await tx`select pg_advisory_xact_lock(${IDENTICAL_REQUESTS_LOCK}, hashtext(${request}))`;
+      // what makes an export `e` reusable, in the search and again under the row lock
+      const reusable = () =>
+        tx`
+          e.project_id = ${input.projectId} and e.format = ${input.format}
+          and e.filters = ${tx.json(filters as never)}::jsonb
+          and coalesce(e.settings_key, ${input.settingsKey}) = ${input.settingsKey}
+          and e.delete_requested_at is null
+          and (
+            (e.status = 'SUCCESS' and e.settings_key is not null and e.file_key is not null
+              and (e.expires_at is null or e.expires_at > clock_timestamp() + least(
+                make_interval(secs => ${REUSE_MIN_RETENTION_SECONDS}::int),
+                (e.expires_at - e.finished_at) / 2))
+              and e.source_version = (select version from export_source_versions
+                                      where project_id = e.project_id)
+              and e.global_source_version = (select version from export_source_versions
+                                             where project_id = 0))
+            or (e.status in ('PENDING', 'STARTED') and (
+              (e.source_version is null and e.read_lsn is distinct from e.request_lsn) or (
+              e.source_version = (select version from export_source_versions
+                                  where project_id = e.project_id)
+              and e.global_source_version = (select version from export_source_versions
+                                             where project_id = 0)))))`;
       while (true) {
         const [same] = await tx<
           (ExportIdentity & {
@@ -225,28 +267,32 @@ export async function createOrReuseExport(
           select e.id, e.file_uuid::text, e.status, e.file_key, e.file_size,
             ${unchangedSeconds(tx)} as unchanged
           from data_exports e
-          where e.project_id = ${input.projectId} and e.format = ${input.format}
-            and e.filters = ${tx.json(filters as never)}::jsonb
-            and coalesce(e.settings_key, ${input.settingsKey}) = ${input.settingsKey}
-            and (
-              (e.status = 'SUCCESS' and e.settings_key is not null and e.file_key is not null
-                and (e.expires_at is null or e.expires_at > now())
-                and e.source_version = (select version from export_source_versions
-                                        where project_id = e.project_id)
-                and e.global_source_version = (select version from export_source_versions
-                                               where project_id = 0))
-              or (e.status in ('PENDING', 'STARTED') and (e.source_version is null or (
-                e.source_version = (select version from export_source_versions
-                                    where project_id = e.project_id)
-                and e.global_source_version = (select version from export_source_versions
-                                               where project_id = 0)))))
+          where ${reusable()}
           order by (e.status = 'SUCCESS') desc, e.id desc limit 1`;
         if (!same) break;
         const identity = { id: same.id, file_uuid: same.file_uuid };
         if (same.status !== "SUCCESS") {
-          // a running export whose workflow is gone was just ended FAILURE: look again
+          // a running export whose workflow is gone was just ended FAILURE: look again (asked
+          // before the row lock below: ending it updates the row from another connection)
           const settled = same.unchanged >= input.settledSeconds;
           if (settled && await input.workflowLost?.(identity, same.unchanged)) continue;
+        }
+        // Held FOR SHARE until this transaction ends: expiry, the delete workflow's mark and
+        // awaitReplica's fixing of the reads (all UPDATE the row) wait for this answer. Changed
+        // since the search: look again.
+        const [held] = await tx<{ uncounted: boolean }[]>`
+          select e.source_version is null as uncounted from data_exports e
+          where e.id = ${same.id} and e.status = ${same.status} and ${reusable()}
+          for share of e`;
+        if (!held) continue;
+        if (same.status !== "SUCCESS") {
+          if (held.uncounted) {
+            // not counted yet: its reads must cover what this request's writer committed
+            // (docs/replica.md); awaitReplica cannot fix them while the row is held
+            await tx`
+              update data_exports set request_lsn = greatest(request_lsn, pg_current_wal_lsn())
+              where id = ${same.id}`;
+          }
           return { export: identity, reused: true, lost };
         }
         const head = await input.headFile(same.file_key);
@@ -337,10 +383,17 @@ export function recordedSourceVersions(
   return { project: String(row.source_version), global: String(row.global_source_version) };
 }
 
-/** Creates the export row and its job in one transaction (no reuse: see {@link createOrReuseExport}). */
+/**
+ * Creates the export row and its job in one transaction (no reuse: see {@link createOrReuseExport}).
+ * With `schedule`, the row names its schedule and scheduled run (`schedule_id`,
+ * `schedule_run_id`) in the same INSERT, so that no committed row of a scheduled run lacks the
+ * run id that a retried attempt looks it up by. Throws the database's unique violation (23505)
+ * when a row of that run exists already, and its foreign key violation (23503) when the schedule
+ * is gone.
+ */
 export async function insertExport(
   sql: Sql,
-  input: ExportRequestRow,
+  input: ExportRequestRow & { schedule?: ScheduledRunRef },
 ): Promise<ExportIdentity> {
   const filters = storedFilters(input.filters, input.options);
   return await inTransaction(sql, (tx) => insertExportIn(tx, { ...input, filters }));
@@ -355,12 +408,15 @@ async function insertExportIn(
     /** As stored (options included). */
     filters: Record<string, unknown>;
     filtersDisplay: Record<string, unknown>;
+    schedule?: ScheduledRunRef;
   },
 ): Promise<ExportIdentity> {
   const [row] = await tx<ExportIdentity[]>`
-    insert into data_exports (user_id, project_id, format, filters, filters_display)
+    insert into data_exports (user_id, project_id, format, filters, filters_display,
+                              schedule_id, schedule_run_id)
     values (${input.userId}, ${input.projectId}, ${input.format},
-            ${tx.json(input.filters as never)}, ${tx.json(input.filtersDisplay as never)})
+            ${tx.json(input.filters as never)}, ${tx.json(input.filtersDisplay as never)},
+            ${input.schedule?.scheduleId ?? null}, ${input.schedule?.runId ?? null})
     returning id, file_uuid::text`;
   await tx`update data_exports set workflow_id = ${exportWorkflowId(row)} where id = ${row.id}`;
   await tx`
@@ -368,6 +424,13 @@ async function insertExportIn(
     values (${row.id}, ${`Export of ${input.format} #${row.id}`},
             ${tx.json(initialProgress() as never)})`;
   return row;
+}
+
+/** The scheduled run an export is made for: its schedule's id and the run's workflow id. */
+export interface ScheduledRunRef {
+  scheduleId: number;
+  /** Unique per export (`data_exports.schedule_run_id`). */
+  runId: string;
 }
 
 /** What names an export everywhere: its id in this database and its UUID across databases. */
@@ -384,6 +447,20 @@ export interface ExportIdentity {
  */
 export function exportWorkflowId(export_: ExportIdentity): string {
   return `data-export-${export_.id}-${export_.file_uuid}`;
+}
+
+/**
+ * Marks the export as being deleted (`delete_requested_at`, kept when set), the delete
+ * workflow's first step: from then on {@link createOrReuseExport} never hands it out. The UPDATE
+ * takes the row lock, so it waits for a reuse in flight (which holds the row `FOR SHARE`).
+ * Returns false when the row is gone.
+ */
+export async function markExportDeleting(sql: Sql, exportId: number): Promise<boolean> {
+  const marked = await sql`
+    update data_exports set delete_requested_at = coalesce(delete_requested_at, now())
+    where id = ${exportId}
+    returning 1`;
+  return marked.length > 0;
 }
 
 /** The workflow id of an export's deletion: `data-export-delete-<id>-<file_uuid>`. */

@@ -77,6 +77,29 @@ export async function requestLsn(sql: Sql, exportId: number): Promise<string | n
   return row?.lsn ?? null;
 }
 
+/**
+ * Fixes the export's reads to its request position: `read_lsn = request_lsn` (migration
+ * `export_read_lsn`), once the export read database has replayed `target`, just before the
+ * export counts. Only while `request_lsn` still is `target` (null: any position, with one
+ * database, whose reads see every commit before them): an identical request that reused the
+ * export meanwhile moved it up (`createOrReuseExport`), and the caller must wait for the new
+ * one, read again with {@link requestLsn}. The UPDATE waits for a reuse in flight (it holds the
+ * row `FOR SHARE`); after it, reuse no longer hands the export out until it has counted.
+ * Returns false when `request_lsn` had moved, or the row is gone.
+ */
+export async function fixReadPosition(
+  sql: Sql,
+  exportId: number,
+  target: string | null,
+): Promise<boolean> {
+  const fixed = await sql`
+    update data_exports set read_lsn = request_lsn
+    where id = ${exportId}
+      and (${target}::pg_lsn is null or request_lsn = ${target}::pg_lsn)
+    returning 1`;
+  return fixed.length > 0;
+}
+
 /** The primary's current WAL write position (`pg_current_wal_lsn()`), e.g. `0/3000060`. */
 export async function currentLsn(primary: Sql): Promise<string> {
   const [row] = await primary<{ lsn: string }[]>`select pg_current_wal_lsn()::text as lsn`;

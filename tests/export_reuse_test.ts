@@ -4,7 +4,11 @@
  * write to an exported table defeats reuse (per-project and global change markers moved by
  * triggers); `"force": true` exports anyway.
  */
+import { createActivities } from "../activities/mod.ts";
+import { createApp } from "../api/mod.ts";
+import { expireExport } from "../db/retention.ts";
 import { seedDemo } from "../db/seed_demo.ts";
+import type { ObjectStorage } from "../storage/types.ts";
 import { assert, assertEquals } from "./assert.ts";
 import { startHarness } from "./harness.ts";
 import { serviceTest } from "./support.ts";
@@ -89,6 +93,150 @@ Deno.test({
       assertEquals(afterDelete.status, 201);
       assertEquals((await h.waitForExport(afterDelete.id, token)).status, "SUCCESS");
     } finally {
+      await h.close();
+    }
+  },
+});
+
+Deno.test({
+  name: "reusing a running export that has not counted moves its request position to the reuse",
+  ...serviceTest,
+  async fn() {
+    // Read-your-writes on a replica (docs/replica.md): A requests at L1; B writes at L2 > L1 and
+    // sends the identical request, which is given A's running export. That export must not be
+    // counted on a replica that has not replayed L2.
+    const h = await startHarness({ storage: "fs", worker: false });
+    try {
+      const seed = await seedDemo(h.sql, { occurrences: 50, seed: 23 });
+      const post = async () => {
+        const res = await h.api("POST", "/api/v2/exports/", {
+          token: seed.token,
+          body: { project: seed.project_id, format: "occurrences_simple_csv" },
+        });
+        const json = await res.json();
+        return { status: res.status, id: json.id as number };
+      };
+      const first = await post();
+      assertEquals(first.status, 201);
+      await h.sql`update projects set name = name || '!' where id = ${seed.project_id}`;
+      const [{ written }] = await h.sql<{ written: string }[]>`
+        select pg_current_wal_lsn()::text as written`;
+      const reused = await post();
+      assertEquals([reused.status, reused.id], [200, first.id]);
+      const [row] = await h.sql<{ request_lsn: string; covers: boolean }[]>`
+        select request_lsn::text, request_lsn >= ${written}::pg_lsn as covers
+        from data_exports where id = ${first.id}`;
+      assert(row.covers, `request_lsn ${row.request_lsn} is before the reuser's write ${written}`);
+
+      // once its replica wait has passed (its reads may have begun) and before it has counted,
+      // it is no longer handed out: a new export starts
+      const acts = createActivities({ sql: h.sql, storage: h.storage, config: h.config });
+      await acts.awaitReplica({ exportId: first.id });
+      const after = await post();
+      assertEquals(after.status, 201, "an export past its replica wait was reused uncounted");
+      assert(after.id !== first.id);
+    } finally {
+      await h.close();
+    }
+  },
+});
+
+Deno.test({
+  name: "reuse vs expiry and delete: no export about to expire, expiring or being deleted",
+  ...serviceTest,
+  async fn(t) {
+    const h = await startHarness({ storage: "fs" });
+    const seed = await seedDemo(h.sql, { occurrences: 50, seed: 24 });
+    try {
+      const token = seed.token;
+      const body = { project: seed.project_id, format: "occurrences_simple_csv" };
+      const post = async (app = h.app) => {
+        const res = await app.request("/api/v2/exports/", {
+          method: "POST",
+          headers: { Authorization: `Token ${token}`, "Content-Type": "application/json" },
+          body: JSON.stringify(body),
+        });
+        const json = await res.json();
+        return { status: res.status, id: json.id as number, json };
+      };
+      const exported = async () => {
+        const created = await post();
+        assertEquals(created.status, 201, JSON.stringify(created.json));
+        assertEquals((await h.waitForExport(created.id, token)).status, "SUCCESS");
+        return created.id;
+      };
+      const first = await exported();
+
+      await t.step("an export whose retention is about to end is not reused", async () => {
+        await h.sql`update data_exports set finished_at = now() - interval '7 days',
+          expires_at = now() + interval '30 minutes' where id = ${first}`;
+        const next = await exported();
+        assert(next !== first);
+        const again = await post();
+        assertEquals([again.status, again.id], [200, next]);
+      });
+
+      await t.step("expiry waits for a reuse in flight: the reuse answers SUCCESS", async () => {
+        const [{ id, file_key: key }] = await h.sql<{ id: number; file_key: string }[]>`
+          select id, file_key from data_exports
+          where project_id = ${seed.project_id} and status = 'SUCCESS' order by id desc limit 1`;
+        let reached!: () => void;
+        const headed = new Promise<void>((resolve) => reached = resolve);
+        let release!: () => void;
+        const released = new Promise<void>((resolve) => release = resolve);
+        const storage: ObjectStorage = {
+          ...h.storage,
+          async headObject(k) {
+            const head = await h.storage.headObject(k);
+            if (k === key) {
+              reached();
+              await released;
+            }
+            return head;
+          },
+        };
+        const app = createApp({
+          sql: h.sql,
+          storage,
+          config: h.config,
+          temporal: h.temporal.client,
+        });
+        const reusing = post(app);
+        await headed;
+        // housekeeping reaches the export's expiry right after the reuse found its file
+        const expiring = (async () => {
+          await h.sql`update data_exports set expires_at = clock_timestamp() - interval '1 second'
+            where id = ${id}`;
+          return await expireExport(h.sql, id, (k) => h.storage.deleteObject(k));
+        })();
+        await new Promise((r) => setTimeout(r, 1000));
+        release();
+        const reused = await reusing;
+        assertEquals(
+          [reused.status, reused.id, reused.json.reused, reused.json.status],
+          [200, id, true, "SUCCESS"],
+        );
+        assertEquals(await expiring, true, "the expiry went ahead once the reuse had answered");
+      });
+
+      await t.step("an export being deleted is not reused", async () => {
+        const doomed = await exported();
+        const acts = createActivities({
+          sql: h.sql,
+          storage: h.storage,
+          config: h.config,
+          temporal: h.temporal.client,
+        });
+        await acts.stopExportWorkflow({ exportId: doomed }); // the delete workflow's first step
+        const after = await post();
+        assertEquals(after.status, 201, "an export being deleted was reused");
+        assert(after.id !== doomed);
+        assertEquals((await h.waitForExport(after.id, token)).status, "SUCCESS");
+      });
+    } finally {
+      // leave nothing that a later test's housekeeping run in this database would expire
+      await h.sql`update data_exports set expires_at = null
+        where project_id = ${seed.project_id} and status = 'SUCCESS'`;
       await h.close();
     }
   },

@@ -371,3 +371,75 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name: "housekeeping: the sweep never removes the file a retry of a failed export published",
+  ...serviceTest,
+  async fn() {
+    // The sweep reads its owners once; an export it read as FAILURE (its file left behind: "could
+    // not remove the partial upload now … housekeeping will") is retried meanwhile, and its new
+    // run publishes the same key (file keys are stable across retries) and ends SUCCESS. The
+    // sweep's delete must not remove that file.
+    const h = await startHarness({ storage: "fs", batchSize: 500 });
+    try {
+      const seed = await seedDemo(h.sql, { occurrences: 200, seed: 2003 });
+      const res = await h.api("POST", "/api/v2/exports/", {
+        token: seed.token,
+        body: { project: seed.project_id, format: "occurrences_simple_csv", force: true },
+      });
+      const id = (await res.json()).id as number;
+      assertEquals((await h.waitForExport(id, seed.token)).status, "SUCCESS");
+      const [{ file_key: key }] = await h.sql<{ file_key: string }[]>`
+        select file_key from data_exports where id = ${id}`;
+      // ended FAILURE with its file left behind, as markFailed leaves it when storage fails
+      await h.sql`update data_exports set status = 'FAILURE', file_key = null where id = ${id}`;
+      await h.sql`update jobs set status = 'FAILURE' where data_export_id = ${id}`;
+
+      let reached!: () => void;
+      const deleteReached = new Promise<void>((resolve) => reached = resolve);
+      let release!: () => void;
+      const released = new Promise<void>((resolve) => release = resolve);
+      const sweep = sweepStorage(h.sql, {
+        ...h.storage,
+        async deleteObject(k) {
+          if (k === key) {
+            reached();
+            await released;
+          }
+          await h.storage.deleteObject(k);
+        },
+      }, { minAgeSeconds: 0, root: exportsRoot(h.config.storagePrefix) });
+      await deleteReached;
+
+      const retry = h.api("POST", `/api/v2/exports/${id}/retry/`, { token: seed.token });
+      // Either the retry runs to SUCCESS while the sweep is held at its delete, or it waits for
+      // the sweep (its transition to PENDING blocked on the export's row): then let the sweep go.
+      const deadline = Date.now() + 60_000;
+      for (;;) {
+        const [row] = await h.sql<{ status: string }[]>`
+          select status from data_exports where id = ${id}`;
+        if (row.status === "SUCCESS") break;
+        const waiting = await h.sql`
+          select 1 from pg_stat_activity
+          where datname = current_database() and wait_event_type = 'Lock'
+            and application_name = 'ami-exports transition PENDING'`;
+        if (waiting.length > 0) break;
+        assert(Date.now() < deadline, `export ${id} neither succeeded nor waited: ${row.status}`);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      release();
+      const report = await sweep;
+      assertEquals((await retry).status, 202);
+      const done = await h.waitForExport(id, seed.token);
+      assertEquals(done.status, "SUCCESS");
+      assert(
+        await h.storage.headObject(key),
+        `the sweep removed the retried export's file (removed: ${report.removedFiles})`,
+      );
+      const bytes = await h.download(String(done.file_url));
+      assert(bytes.length > 0, "the retried export's file is empty");
+    } finally {
+      await h.close();
+    }
+  },
+});

@@ -5,6 +5,7 @@
  * validation and permissions. Every response is checked against the OpenAPI document.
  */
 import { ScheduleNotFoundError } from "@temporalio/client";
+import { createScheduledRunExport } from "../activities/schedules.ts";
 import { createApp } from "../api/mod.ts";
 import { assert, assertEquals, assertRejects } from "./assert.ts";
 import { createProject } from "./fixtures/access.ts";
@@ -297,6 +298,60 @@ Deno.test({
             }
           });
           assertEquals((await scheduleExports(h, id)).length, 0);
+        },
+      );
+
+      await t.step(
+        "a retried run's export creation finds the first attempt's row: the insert names the run",
+        async () => {
+          const { other, created } = await yearlyScheduleInNewProject("occurrences_simple_csv");
+          const id = created.body.id as number;
+          const runId = `export-schedule-${id}-retried-${crypto.randomUUID()}`;
+          // Every export row of the project as its INSERT wrote it (a BEFORE INSERT trigger):
+          // what a worker that dies right after the insert commits leaves behind. Written
+          // without its run id, a retry of the activity would not find it and insert another.
+          const sfx = crypto.randomUUID().replaceAll("-", "").slice(0, 12);
+          await h.sql.unsafe(`
+            create table inserted_${sfx} (id bigint, schedule_id bigint, schedule_run_id text);
+            create function record_insert_${sfx}() returns trigger language plpgsql as $$
+            begin
+              if new.project_id = ${other.projectId} then
+                insert into inserted_${sfx} values (new.id, new.schedule_id, new.schedule_run_id);
+              end if;
+              return new;
+            end $$;
+            create trigger record_insert_${sfx} before insert on data_exports
+              for each row execute function record_insert_${sfx}();`);
+          try {
+            const deps = { sql: h.sql, config: h.config, temporal: h.temporal.client };
+            const first = await createScheduledRunExport(deps, { scheduleId: id, runId });
+            const retried = await createScheduledRunExport(deps, { scheduleId: id, runId });
+            assert(first && retried, "the schedule exists: a run is created");
+            assertEquals(retried.exportId, first.exportId);
+            const rows = await h.sql`
+              select id::int, schedule_id::int, schedule_run_id from data_exports
+              where project_id = ${other.projectId}`;
+            assertEquals([...rows], [{
+              id: first.exportId,
+              schedule_id: id,
+              schedule_run_id: runId,
+            }]);
+            const inserted = await h.sql.unsafe(
+              `select id::int, schedule_id::int, schedule_run_id from inserted_${sfx}`,
+            );
+            assertEquals(
+              [...inserted],
+              [{ id: first.exportId, schedule_id: id, schedule_run_id: runId }],
+              "the export row was committed without its schedule and run",
+            );
+            await h.sql`delete from data_exports where id = ${first.exportId}`;
+          } finally {
+            await h.sql.unsafe(`
+              drop trigger record_insert_${sfx} on data_exports;
+              drop function record_insert_${sfx}();
+              drop table inserted_${sfx};`);
+            await schedules.getHandle(`export-schedule-${id}`).delete();
+          }
         },
       );
 
