@@ -4,6 +4,7 @@ import type { UploadState } from "../storage/types.ts";
 import type { ExportAccess } from "./export_access.ts";
 import { exportEnded, exportNotFound } from "./failures.ts";
 import { exportDownloadUrl } from "./file_keys.ts";
+import { discardEndedExportFolder } from "./export_folder.ts";
 import { describeError, keepAlive } from "./keep_alive.ts";
 import { startExportEmails } from "./email_outbox.ts";
 import { startExportDeliveries } from "./webhook_outbox.ts";
@@ -40,9 +41,14 @@ export function createExportOutcomeActivities(access: ExportAccess) {
       if (now?.status !== status) return;
     }
     try {
-      await discardFiles(
-        ended ? { ...row, file_key: ended.fileKey, upload_id: ended.uploadId } : row,
-      );
+      if (ended) {
+        await discardFiles({ ...row, file_key: ended.fileKey, upload_id: ended.uploadId });
+      } else {
+        // the attempt that ended it was stopped before its cleanup (a worker's SIGTERM, a
+        // timeout): the row no longer names the file (the end cleared file_key), so everything
+        // under the export's own folder goes, while the row still says it ended
+        await discardEndedExportFolder(access, exportId, status);
+      }
     } catch (error) {
       // Whatever failed the export may fail its cleanup too (storage down, a name the backend
       // refuses): the export has ended all the same. Its upload stays recorded (upload_id,

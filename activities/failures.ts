@@ -6,12 +6,14 @@ export function exportNotFound(exportId: number): ApplicationFailure {
 }
 
 /**
- * The export ended (cancelled, failed) while this activity ran: it changed nothing, and retrying
- * cannot help. `status` is the export's status now.
+ * The export is no longer this run's to write (cancelled or failed meanwhile, or made PENDING
+ * again by a retry) while this activity ran: it changed nothing, and retrying cannot help.
+ * `status` is the export's status now, which may be PENDING or STARTED (a newer run's).
  */
 export function exportEnded(exportId: number, status: string): ApplicationFailure {
   return ApplicationFailure.nonRetryable(
-    `export ${exportId} has already ended: ${status}`,
+    `export ${exportId} is no longer this run's to finish (its status is now ${status}): ` +
+      "this attempt changed nothing",
     "ExportEnded",
   );
 }

@@ -314,6 +314,8 @@ if (import.meta.main) {
     Deno.exit(await main(Deno.args));
   } catch (error) {
     console.error(error instanceof Error ? error.message : error);
-    Deno.exit(1);
+    // an option parseArgs refuses is bad usage (2), as every other argument error
+    const usage = (error as { code?: unknown })?.code?.toString().startsWith("ERR_PARSE_ARGS");
+    Deno.exit(usage ? 2 : 1);
   }
 }

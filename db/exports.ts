@@ -231,8 +231,12 @@ export async function createOrReuseExport(
   return await inTransaction(sql, async (tx) => {
     const lost: number[] = [];
     if (input.reuse) {
-      const request = JSON.stringify([input.projectId, input.format, filters]);
-      await tx`select pg_advisory_xact_lock(${IDENTICAL_REQUESTS_LOCK}, hashtext(${request}))`;
+      // keyed by the request as jsonb prints it (keys sorted): requests naming the same options
+      // in another key order take the same lock (keyed by their JSON text, they took two, both
+      // share-locked the one export they match, and deadlocked updating it)
+      await tx`select pg_advisory_xact_lock(${IDENTICAL_REQUESTS_LOCK}, hashtext(
+        jsonb_build_array(${input.projectId}::bigint, ${input.format}::text,
+          ${tx.json(filters as never)}::jsonb)::text))`;
       // what makes an export `e` reusable, in the search and again under the row lock
       const reusable = () =>
         tx`

@@ -37,7 +37,8 @@ Deno.test("cli: unknown commands and options, missing and malformed arguments ar
     [["revoke-token"], 2, /^revoke-token needs --token TOKEN\n$/],
     [["housekeeping", "--run", "--min-age", "abc"], 2, /^--min-age must be a number of seconds/],
     [["housekeeping", "--install", "--every", "0"], 2, /^--every must be a number of minutes/],
-    [["migrate", "--bogus"], 1, /Unknown option '--bogus'/],
+    [["migrate", "--bogus"], 2, /Unknown option '--bogus'/],
+    [["queue", "--jsn"], 2, /Unknown option '--jsn'/],
   ];
   for (const [args, code, error] of cases) {
     const result = await cli(...args);

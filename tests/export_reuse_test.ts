@@ -6,6 +6,7 @@
  */
 import { createActivities } from "../activities/mod.ts";
 import { createApp } from "../api/mod.ts";
+import { type CreatedOrReused, createOrReuseExport } from "../db/exports.ts";
 import { expireExport } from "../db/retention.ts";
 import { seedDemo } from "../db/seed_demo.ts";
 import type { ObjectStorage } from "../storage/types.ts";
@@ -237,6 +238,66 @@ Deno.test({
       // leave nothing that a later test's housekeeping run in this database would expire
       await h.sql`update data_exports set expires_at = null
         where project_id = ${seed.project_id} and status = 'SUCCESS'`;
+      await h.close();
+    }
+  },
+});
+
+Deno.test({
+  name: "identical requests naming their options in another key order share one lock: no deadlock",
+  ...serviceTest,
+  async fn() {
+    // Both match the one SUCCESS export and find its file gone. Keyed by their JSON text they took
+    // two advisory locks, both share-locked the export and deadlocked marking it lost (40P01).
+    const h = await startHarness({ storage: "fs", batchSize: 500 });
+    try {
+      const seed = await seedDemo(h.sql, { occurrences: 50, seed: 29 });
+      const res = await h.api("POST", "/api/v2/exports/", {
+        token: seed.token,
+        body: { project: seed.project_id, format: "occurrences_simple_csv", force: true },
+      });
+      const id = (await res.json()).id as number;
+      assertEquals((await h.waitForExport(id, seed.token)).status, "SUCCESS");
+      // as if it had been requested with two options (the db layer takes any)
+      await h.sql`update data_exports
+        set filters = filters || '{"_options": {"split_by": "capture", "split_seed": "s"}}'
+        where id = ${id}`;
+      const [row] = await h.sql<{ filters: Record<string, unknown>; settings_key: string }[]>`
+        select filters - '_options' as filters, settings_key from data_exports where id = ${id}`;
+      let arrived = 0;
+      const request = (options: Record<string, unknown>) =>
+        createOrReuseExport(h.sql, {
+          userId: seed.user_id,
+          projectId: seed.project_id,
+          format: "occurrences_simple_csv",
+          filters: row.filters,
+          filtersDisplay: {},
+          options: options as never,
+          settingsKey: row.settings_key,
+          reuse: true,
+          settledSeconds: 120,
+          // the file is gone; each waits (up to 2 s) for the other to look too
+          async headFile() {
+            arrived++;
+            const until = Date.now() + 2_000;
+            while (arrived < 2 && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
+            return null;
+          },
+        });
+      const outcomes = await Promise.allSettled([
+        request({ split_by: "capture", split_seed: "s" }),
+        request({ split_seed: "s", split_by: "capture" }),
+      ]);
+      const failed = outcomes.filter((o) => o.status === "rejected")
+        .map((o) => String((o as PromiseRejectedResult).reason));
+      assertEquals(failed, []);
+      const [a, b] = outcomes.map((o) => (o as PromiseFulfilledResult<CreatedOrReused>).value);
+      // one found the file lost and started a new export; the other, once it had the lock,
+      // reused that one
+      assertEquals(a.export.id, b.export.id);
+      assertEquals([a.reused, b.reused].sort(), [false, true]);
+      assertEquals([...a.lost, ...b.lost], [id]);
+    } finally {
       await h.close();
     }
   },

@@ -3,6 +3,7 @@
  * number of starts, a retry race, saveStats and the delete workflow run twice, and the storage
  * sweep that the `export-housekeeping` Schedule runs.
  */
+import { discardEndedExportFolder } from "../activities/export_folder.ts";
 import { sweepStorage } from "../activities/housekeeping.ts";
 import { createActivities, exportFileKey, exportsRoot } from "../activities/mod.ts";
 import { ensureHousekeepingSchedule, runHousekeeping } from "../cli/housekeeping.ts";
@@ -438,6 +439,53 @@ Deno.test({
       );
       const bytes = await h.download(String(done.file_url));
       assert(bytes.length > 0, "the retried export's file is empty");
+    } finally {
+      await h.close();
+    }
+  },
+});
+
+Deno.test({
+  name: "markFailed retried after its end committed: what is left under the export's folder goes",
+  ...serviceTest,
+  async fn() {
+    // the attempt that ended the export (clearing file_key) was stopped before its cleanup: the
+    // retry no longer reads the file's key in the row, and must still remove the file and the
+    // upload; an export a retry made PENDING meanwhile keeps what it has
+    const h = await startHarness({ storage: "s3", batchSize: 500 });
+    try {
+      const seed = await seedDemo(h.sql, { occurrences: 200, seed: 2004 });
+      const ended = async () => {
+        const res = await h.api("POST", "/api/v2/exports/", {
+          token: seed.token,
+          body: { project: seed.project_id, format: "occurrences_simple_csv", force: true },
+        });
+        const id = (await res.json()).id as number;
+        assertEquals((await h.waitForExport(id, seed.token)).status, "SUCCESS");
+        const [row] = await h.sql<{ file_key: string; file_uuid: string }[]>`
+          select file_key, file_uuid::text from data_exports where id = ${id}`;
+        const folder = `${exportsRoot(h.config.storagePrefix)}${row.file_uuid}/`;
+        const upload = await h.storage.beginUpload(`${folder}retry.part`, "text/csv");
+        // as markExportEnded leaves it: FAILURE, file_key cleared, the file still in storage
+        await h.sql`update data_exports set status = 'FAILURE', file_key = null where id = ${id}`;
+        return { id, key: row.file_key, folder, upload };
+      };
+
+      const left = await ended();
+      assertEquals(await discardEndedExportFolder(h, left.id, "FAILURE"), true);
+      assertEquals(await h.storage.headObject(left.key), null);
+      assertEquals(await h.storage.listIncompleteUploads(left.folder), []);
+      assertEquals(await h.storage.listObjects(left.folder), []);
+
+      const retried = await ended();
+      await h.sql`update data_exports set status = 'PENDING' where id = ${retried.id}`;
+      assertEquals(await discardEndedExportFolder(h, retried.id, "FAILURE"), false);
+      assert(await h.storage.headObject(retried.key), "a retried export's file was removed");
+      assertEquals(
+        (await h.storage.listIncompleteUploads(retried.folder)).map((u) => u.uploadId),
+        [retried.upload.uploadId],
+      );
+      await h.storage.abortUpload({ key: retried.upload.key, uploadId: retried.upload.uploadId });
     } finally {
       await h.close();
     }
