@@ -8,7 +8,7 @@ import type { Sql } from "../db/client.ts";
 import { jobLogs } from "../db/exports.ts";
 import { seedDemo, type SeedResult } from "../db/seed_demo.ts";
 import { assert, assertEquals } from "./assert.ts";
-import { expectedOccurrenceIds, type Harness, startHarness } from "./harness.ts";
+import { expectedOccurrenceIds, exportRunsClosed, type Harness, startHarness } from "./harness.ts";
 import { testDatabase } from "./support.ts";
 import { startWorkerProcess, type WorkerProcess } from "./worker_process.ts";
 
@@ -129,6 +129,7 @@ export async function assertExactFile(
 
 /** Nothing of the export is left in storage: no object, no incomplete upload. */
 export async function assertNothingLeft(h: Harness, id: number): Promise<void> {
+  await exportRunsClosed(h, id); // its run cleans up after the row reads ended
   const objects = (await h.storage.listObjects("exports/")).filter((k) =>
     k.endsWith(`_export-${id}.csv`) || k.endsWith(`_export-${id}.json`)
   );
@@ -239,6 +240,7 @@ export async function killAndResume(
 }
 
 export async function assertNothingLeftButTheFile(h: Harness, id: number): Promise<void> {
+  await exportRunsClosed(h, id);
   const uploads = (await h.storage.listIncompleteUploads("exports/")).filter((u) =>
     u.key.includes(`_export-${id}.`)
   );

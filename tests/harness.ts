@@ -178,3 +178,23 @@ export async function workflowIdsOf(
   if (!row) throw new Error(`no export ${id}`);
   return { export: exportWorkflowId(row), delete: deleteWorkflowId(row) };
 }
+
+/**
+ * Waits (at most `timeoutMs`) until every run of export `id`'s workflow has closed. An ended
+ * export's row reads REVOKED or FAILURE before its run has removed the partial files: the run
+ * ends the row first, under its lock, and cleans up after (activities/export_outcome.ts), so
+ * "nothing left" holds once the run has closed, not at the first read of the status.
+ */
+export async function exportRunsClosed(h: Harness, id: number, timeoutMs = 60_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  const query = `WorkflowId STARTS_WITH "data-export-${id}-"`;
+  for await (const run of h.temporal.client.workflow.list({ query })) {
+    const handle = h.temporal.client.workflow.getHandle(run.workflowId, run.runId);
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const expired = new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, Math.max(0, deadline - Date.now()));
+    });
+    await Promise.race([handle.result().catch(() => {}), expired]);
+    clearTimeout(timer);
+  }
+}

@@ -12,7 +12,7 @@ import { seedDemo, type SeedResult } from "../db/seed_demo.ts";
 import { UTF8_BOM } from "../registry/encoding.ts";
 import { exporterFor, getExporter } from "../registry/mod.ts";
 import { assert, assertEquals } from "./assert.ts";
-import { type Harness, startHarness, workflowIdsOf } from "./harness.ts";
+import { exportRunsClosed, type Harness, startHarness, workflowIdsOf } from "./harness.ts";
 import { readCamtrap } from "./camtrap.ts";
 import { checkDwca } from "./dwca.ts";
 import { readParquet } from "./parquet.ts";
@@ -169,9 +169,13 @@ async function fileUuid(h: Harness, id: number): Promise<string> {
   return row.u;
 }
 
-/** Nothing of the export's shards is left: no shard object, no incomplete upload at all. */
-async function assertNoShardsLeft(h: Harness, uuid: string): Promise<void> {
-  const prefix = `exports/${uuid}/`;
+/**
+ * Nothing of export `id`'s shards is left once its run has closed (it cleans up after its row
+ * reads ended): no shard object, no incomplete upload at all.
+ */
+async function assertNoShardsLeft(h: Harness, id: number): Promise<void> {
+  await exportRunsClosed(h, id);
+  const prefix = `exports/${await fileUuid(h, id)}/`;
   const shards = (await h.storage.listObjects(prefix)).filter((k) => k.includes("/shards/"));
   assertEquals(shards, [], "shard objects left behind");
   assertEquals(await h.storage.listIncompleteUploads(prefix), [], "incomplete uploads left");
@@ -240,7 +244,7 @@ async function exportsMatchUnsharded(
       .getHandle((await workflowIdsOf(h.sql, id)).export)
       .query<{ shards?: { total: number; done: number } }>("progress");
     assertEquals(progress.shards, { total: shards, done: shards });
-    await assertNoShardsLeft(h, await fileUuid(h, id));
+    await assertNoShardsLeft(h, id);
     note(
       `${format}${extra.excel_compatible ? " (excel)" : ""}${
         extra.columns ? ` (columns ${extra.columns})` : ""
@@ -471,7 +475,7 @@ async function killMidShardedExport(
     const logs = (await jobLogs(h.sql, id)).map((l) => l.message);
     const resumed = logs.filter((m) => /^shard \d+ resumed at id \d+ after \d+ records/.test(m));
     assert(resumed.length >= 1, `no shard resumed from a checkpoint:\n${logs.join("\n")}`);
-    await assertNoShardsLeft(h, await fileUuid(h, id));
+    await assertNoShardsLeft(h, id);
     note(
       `${format} (${storage}): ${shards} shards, killed at ~${options.killAfter} records, ` +
         `${resumed.length} shards resumed from checkpoints, done ${
@@ -534,7 +538,7 @@ Deno.test({
       assertEquals(res.status, 202, await res.text());
       const done = await h.waitForExport(id, seed.token, 120_000);
       assertEquals(done.status, "REVOKED");
-      await assertNoShardsLeft(h, uuid);
+      await assertNoShardsLeft(h, id);
       assertEquals(await h.storage.listObjects(`exports/${uuid}/`), [], "objects left");
 
       const second = await createExport(h, seed, "occurrences_simple_csv");
@@ -614,7 +618,7 @@ Deno.test({
       assertEquals(bytes, unsharded.bytes);
       await assertSameBinary("dwca", bytes, unsharded.bytes);
       assertEquals(done.record_count, unsharded.records);
-      await assertNoShardsLeft(h, await fileUuid(h, id));
+      await assertNoShardsLeft(h, id);
     } finally {
       await Promise.all(workers.map((w) => w.kill()));
       await h.close();
