@@ -6,6 +6,7 @@ import type { Client } from "@temporalio/client";
 import type { ApplicationFailure } from "@temporalio/common";
 import type { Config } from "../config/mod.ts";
 import type { Sql } from "../db/client.ts";
+import { removeUnder } from "./export_folder.ts";
 import { exportFilters, exportOptions, type ExportRow, findExport } from "../db/exports.ts";
 import { exporterFor, getExporter, supportedFormats } from "../registry/mod.ts";
 import { exportDownloadUrl } from "../domain/citation.ts";
@@ -143,10 +144,7 @@ export function createExportAccess(deps: ActivityDependencies): ExportAccess {
 
   /** Aborts the incomplete uploads and removes the objects under a shard prefix. */
   async function discardShardFiles(prefix: string): Promise<void> {
-    for (const upload of await storage.listIncompleteUploads(prefix)) {
-      await storage.abortUpload(upload);
-    }
-    for (const key of await storage.listObjects(prefix)) await storage.deleteObject(key);
+    await removeUnder(storage, prefix);
   }
 
   return {

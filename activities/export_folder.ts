@@ -28,11 +28,15 @@ export async function discardEndedExportFolder(
       select file_uuid::text from data_exports
       where id = ${exportId} and status = ${status} for share`;
     if (!row) return false;
-    const folder = `${exportsRoot(config.storagePrefix)}${row.file_uuid}/`;
-    for (const upload of await storage.listIncompleteUploads(folder)) {
-      await storage.abortUpload(upload);
-    }
-    for (const key of await storage.listObjects(folder)) await storage.deleteObject(key);
+    await removeUnder(storage, `${exportsRoot(config.storagePrefix)}${row.file_uuid}/`);
     return true;
   });
+}
+
+/** Aborts every incomplete upload and removes every object whose key starts with `prefix`. */
+export async function removeUnder(storage: ObjectStorage, prefix: string): Promise<void> {
+  for (const upload of await storage.listIncompleteUploads(prefix)) {
+    await storage.abortUpload(upload);
+  }
+  for (const key of await storage.listObjects(prefix)) await storage.deleteObject(key);
 }
