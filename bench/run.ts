@@ -236,7 +236,10 @@ async function main(): Promise<void> {
   console.error("starting Temporal dev server and moto …");
   const temporalServer = await startTemporalDevServer({ logFile: `${logDir}/temporal.log` });
   const moto = backends.includes("s3") || imageRun
-    ? await startMotoServer({ logFile: `${logDir}/moto.log` })
+    ? await startMotoServer({
+      logFile: `${logDir}/moto.log`,
+      script: `${ROOT}bench/moto_server.py`,
+    })
     : undefined;
   const images = imageRun
     ? await imageBenchProject(sql, {

@@ -217,23 +217,40 @@ export async function startTemporalDevServer(
   };
 }
 
+/** The interpreter of the script at `path`, from its `#!` line (the Python that has moto). */
+async function scriptInterpreter(path: string): Promise<string> {
+  const firstLine = (await Deno.readTextFile(path)).split("\n", 1)[0];
+  const [, interpreter, argument] = /^#!\s*(\S+)(?:\s+(\S+))?/.exec(firstLine) ?? [];
+  if (interpreter === undefined) throw new Error(`${path} names no interpreter on a #! line`);
+  // `#!/usr/bin/env python3`: the interpreter is env's argument
+  return interpreter.endsWith("/env") && argument !== undefined ? argument : interpreter;
+}
+
 /** A started moto S3 server. */
 export interface MotoServer extends RunningService {
   endpoint: string;
   port: number;
 }
 
-/** Starts `moto_server` on loopback (an S3-compatible API) and waits until it answers. */
+/**
+ * Starts `moto_server` on loopback (an S3-compatible API) and waits until it answers. With
+ * `script`, the Python file at that path runs instead, with the same arguments, on the Python
+ * that has moto (`bench/moto_server.py`: moto's server completing multipart uploads without
+ * holding them in memory, for the bench's 17 GB files).
+ */
 export async function startMotoServer(
-  options: { port?: number; logFile?: string } = {},
+  options: { port?: number; logFile?: string; script?: string } = {},
 ): Promise<MotoServer> {
   const bin = await findOrInstallTool("moto_server");
   const port = options.port ?? freePort();
-  const service = spawnLogged(
-    bin,
-    ["-H", "127.0.0.1", "-p", String(port)],
-    options.logFile ?? "/dev/null",
-  );
+  const args = ["-H", "127.0.0.1", "-p", String(port)];
+  const service = options.script === undefined
+    ? spawnLogged(bin, args, options.logFile ?? "/dev/null")
+    : spawnLogged(
+      await scriptInterpreter(bin),
+      [options.script, ...args],
+      options.logFile ?? "/dev/null",
+    );
   const endpoint = `http://127.0.0.1:${port}`;
   await waitUntil("moto S3 server", async () => {
     const res = await fetch(`${endpoint}/moto-api/`);
