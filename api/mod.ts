@@ -2,6 +2,7 @@
 import { createRoute, OpenAPIHono } from "@hono/zod-openapi";
 import { bodyLimit } from "hono/body-limit";
 import { refuseUnstorableText } from "./storable_text.ts";
+import { refuseDuplicateKeys } from "./duplicate_keys.ts";
 import { HTTPException } from "hono/http-exception";
 import type { BlankEnv } from "hono/types";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
@@ -91,6 +92,7 @@ export function createApp(deps: ExportsApiDependencies): OpenAPIHono<BlankEnv> {
     }),
   );
   app.use("*", refuseUnstorableText());
+  app.use("*", refuseDuplicateKeys());
   if (Deno.env.get("API_VALIDATE_RESPONSES") === "1") {
     app.use("*", responseContract(app));
   }

@@ -127,6 +127,56 @@ Deno.test({
 });
 
 Deno.test({
+  name: "request paths: a JSON body naming a member twice is a 400 naming it, nothing created",
+  ...serviceTest,
+  async fn() {
+    const h = await startHarness({ storage: "s3", worker: false });
+    try {
+      const p = await createProject(h.sql, { draft: false });
+      const token = p.tokens.owner;
+      const head = `"project": ${p.projectId}`;
+      const cases: [string, string, string][] = [
+        // JSON.parse keeps the last: this was a crops_by_taxon export, silently
+        [
+          "/api/v2/exports/",
+          `{${head}, "format": "occurrences_simple_csv", "format": "crops_by_taxon"}`,
+          "format",
+        ],
+        [
+          "/api/v2/exports/",
+          `{${head}, "format": "crops_by_taxon", "options": {"split_seed": "a", "split_seed": "b"}}`,
+          "options.split_seed",
+        ],
+        [
+          "/api/v2/exports/",
+          `{${head}, "format": "occurrences_simple_csv", "filters": {"taxon_id": 1, ` +
+          `"\\u0074axon_id": 2}}`,
+          "filters.taxon_id",
+        ],
+        [
+          "/api/v2/export-schedules/",
+          `{${head}, "format": "occurrences_simple_csv", "interval": 60, "interval": 3600}`,
+          "interval",
+        ],
+      ];
+      for (const [path, body, field] of cases) {
+        const outcome = await send(h, field, post(path, token, body));
+        assertClientError(outcome, 400);
+        const parsed = JSON.parse(outcome.body);
+        assertEquals(Object.keys(parsed.fields), [field], outcome.body);
+        assert(parsed.error.startsWith(`${field}: named twice`), outcome.body);
+      }
+      const [{ count }] = await h.sql<{ count: number }[]>`
+        select (select count(*) from data_exports where project_id = ${p.projectId})::int +
+          (select count(*) from export_schedules where project_id = ${p.projectId})::int as count`;
+      assertEquals(count, 0);
+    } finally {
+      await h.close();
+    }
+  },
+});
+
+Deno.test({
   name: "request paths: JSON bodies with odd types, huge numbers, NUL and bad UTF-8 answer 4xx",
   ...serviceTest,
   async fn() {
