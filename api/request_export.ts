@@ -35,6 +35,7 @@ import { logEvent } from "../domain/log.ts";
 import { MAX_ECHO_CHARS, MAX_MESSAGE_CHARS, truncateText } from "../domain/echo.ts";
 import type { ExportsApiDependencies } from "./env.ts";
 import { errorText } from "../domain/error_text.ts";
+import { imageHostsProblem } from "./image_hosts.ts";
 
 /** What {@link startExportWorkflow} shows operators about an export. */
 export interface ExportDescription extends ExportIdentity {
@@ -189,6 +190,22 @@ export async function requestExport(
         fields: Object.fromEntries(Object.entries(optionProblems).map(([k, v]) => [k, [v]])),
       },
     };
+  }
+  if (exporterFor(exporter, formatOptions as ExportOptions).fetchesImages) {
+    const images = await imageHostsProblem(sql, {
+      projectId: request.project,
+      hosts: deps.config.formats.images?.hosts ?? [],
+    });
+    if (images) {
+      // the request's part that makes it fetch images: the format, or detections_coco's option
+      const field = exporter.fetchesImages ? "format" : "options.include_images";
+      return {
+        ok: false,
+        status: 400,
+        message: images,
+        details: { fields: { [field]: [images] } },
+      };
+    }
   }
   const checked = await validateFilters(sql, exporter, request.project, request.filters ?? {});
   if (!checked.ok) {
