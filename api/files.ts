@@ -31,13 +31,10 @@ export function filesRoutes(config: Config): Hono {
     const raw = new URL(c.req.url).pathname.replace(/^\/files\//, "");
     const key = decodeKey(raw);
     if (key === undefined) {
-      return jsonError(
-        c,
-        400,
-        `invalid file key: malformed percent-encoding or UTF-8: ${
-          truncateText(raw, MAX_ECHO_CHARS)
-        }`,
-      );
+      const message = `invalid file key: malformed percent-encoding or UTF-8: ${
+        truncateText(raw, MAX_ECHO_CHARS)
+      }`;
+      return jsonError(c, 400, message, { fields: { path: [message] } });
     }
     const expires = c.req.query("expires") ?? "";
     const signature = c.req.query("signature") ?? "";
@@ -49,7 +46,8 @@ export function filesRoutes(config: Config): Hono {
     try {
       path = resolveFilePath(config.exportsDir, key);
     } catch {
-      return jsonError(c, 400, `invalid file key: ${truncateText(key, MAX_ECHO_CHARS)}`);
+      const message = `invalid file key: ${truncateText(key, MAX_ECHO_CHARS)}`;
+      return jsonError(c, 400, message, { fields: { path: [message] } });
     }
     let file: Deno.FsFile;
     try {

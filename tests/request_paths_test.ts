@@ -31,6 +31,18 @@ function assertClientError(outcome: Outcome, status?: number): void {
   if (status !== undefined) assertEquals(outcome.status, status, detail);
   const parsed = JSON.parse(outcome.body);
   assertEquals(typeof parsed.error, "string", detail);
+  // every 400 names the bad parameters: {"fields": {name: [message, …]}} (docs/http-api.md)
+  if (outcome.status === 400) {
+    const fields = Object.entries(parsed.fields ?? {});
+    assert(fields.length > 0, `${detail}: no fields`);
+    for (const [, messages] of fields) {
+      assert(
+        Array.isArray(messages) && messages.length > 0 &&
+          messages.every((m) => typeof m === "string" && m.length > 0),
+        `${detail}: fields`,
+      );
+    }
+  }
 }
 
 function get(path: string, token?: string, headers: Record<string, string> = {}): Request {
