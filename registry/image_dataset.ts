@@ -10,6 +10,7 @@
  */
 import { occurrencePredicate } from "./filters.ts";
 import { realBox } from "./numeric_sql.ts";
+import { OPTION_DEFAULTS } from "./option_defaults.ts";
 import { csvHeader, csvRecords } from "./keyset_csv.ts";
 import { captureUrl, type Fragment } from "./occurrence_sql.ts";
 import type { MemberBatch, ZipArchiveState, ZipMember } from "./zip_archive.ts";
@@ -43,9 +44,9 @@ export function boxedDetectionsFrom(ctx: ExportQueryContext): Fragment {
 /** `split`, `split_by` and `split_seed` of `options`, defaulted (0.8/0.1/0.1, event, ""). */
 export function splitOptions(options: ExportOptions): SplitOptions {
   return {
-    split: options.split ?? { train: 0.8, val: 0.1, test: 0.1 },
-    split_by: options.split_by ?? "event",
-    split_seed: options.split_seed ?? "",
+    split: options.split ?? { ...OPTION_DEFAULTS.split },
+    split_by: options.split_by ?? OPTION_DEFAULTS.split_by,
+    split_seed: options.split_seed ?? OPTION_DEFAULTS.split_seed,
   };
 }
 
