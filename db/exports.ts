@@ -84,6 +84,8 @@ export interface ExportRow {
   global_source_version: number | string | null;
   /** The settings that shaped the file (registry/settings_key.ts); null before it started. */
   settings_key: string | null;
+  /** The settings themselves, by name (registry/settings_key.ts `exportSettingsDocument`). */
+  settings: Record<string, unknown> | null;
   created_at: Date;
   updated_at: Date;
   started_at: Date | null;

@@ -19,7 +19,6 @@ import {
   type ExportQueryContext,
   ExportRefusedError,
   type RecordId,
-  type StreamState,
 } from "./types.ts";
 
 /** The split options, defaulted. */
@@ -217,16 +216,9 @@ export function splitUnit(
   return { kind: "capture", id: capture.capture_id };
 }
 
-/**
- * The images (crops, frames) an image format has left out so far: the length of the `skipped`
- * list (`[id, reason]` pairs) its zip state carries, so a resumed export counts from its
- * checkpoint exactly; null for a state without that list (formats that fetch no images).
- */
-export function skippedCount(state: StreamState): number | null {
-  if (state === null || typeof state !== "object" || Array.isArray(state)) return null;
-  const skipped = (state as Record<string, unknown>).skipped;
-  return Array.isArray(skipped) ? skipped.length : null;
-}
+// in a module of its own: the zip-archive driver reads it too, and this module imports the
+// driver's types
+export { skippedCount } from "./skipped_count.ts";
 
 /**
  * Throws {@link ExportRefusedError} when more of `total` than `fraction` are in `skipped`

@@ -351,8 +351,10 @@ export const yoloDataset = zipArchive({
   optionProblems: imageOptionProblems,
   fetchesImages: true,
   count: countFrames,
-  // 2: data.yaml's `path` empty instead of `.` (resolved against the working directory)
-  revision: 2,
+  // 2: data.yaml's `path` empty instead of `.` (resolved against the working directory); 3:
+  // README.md says how many frames were left out, member descriptions as Markdown (backticks
+  // were escaped), the members listed instead of "Columns: every column"
+  revision: 3,
   extra: { classes: null, total: null, skipped: [] },
   members: [classesPhase, framesPhase, dataYaml, skippedFramesMember],
   dataCard: true,
