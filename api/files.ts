@@ -79,14 +79,20 @@ export function filesRoutes(config: Config): Hono {
       c.header("Content-Range", `bytes */${size}`);
       return jsonError(c, 416, message);
     }
+    const length = range.kind === "range" ? range.end - range.start + 1 : size;
+    headers["content-length"] = String(length);
     if (range.kind === "range") {
-      const length = range.end - range.start + 1;
       headers["content-range"] = `bytes ${range.start}-${range.end}/${size}`;
-      headers["content-length"] = String(length);
-      return new Response(fileSlice(file, range.start, length), { status: 206, headers });
     }
-    headers["content-length"] = String(size);
-    return new Response(file.readable, { headers });
+    const status = range.kind === "range" ? 206 : 200;
+    // HEAD: hono answers it with this GET route and drops the body unread, which would leave the
+    // file open; the headers are the answer
+    if (c.req.method === "HEAD") {
+      file.close();
+      return new Response(null, { status, headers });
+    }
+    const body = range.kind === "range" ? fileSlice(file, range.start, length) : file.readable;
+    return new Response(body, { status, headers });
   });
   return app;
 }

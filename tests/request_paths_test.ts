@@ -624,6 +624,15 @@ for (const backend of ["fs", "s3"] as const) {
             assertEquals(several.status, 200);
             assertEquals(new Uint8Array(await several.arrayBuffer()), bytes);
             assertEquals(several.headers.get("accept-ranges"), "bytes");
+            // HEAD: the same headers, no body (the route closes the file itself)
+            const head = await h.app.request(url.slice(h.config.publicBaseUrl.length), {
+              method: "HEAD",
+              headers: { Range: "bytes=0-9" },
+            });
+            assertEquals(head.status, 206);
+            assertEquals(head.headers.get("content-range"), `bytes 0-9/${size}`);
+            assertEquals(head.headers.get("content-length"), "10");
+            assertEquals(head.body, null);
             const ifRange = await get(url, { Range: "bytes=0-1", "If-Range": '"x"' });
             assertEquals(ifRange.status, 200);
             assertEquals((await ifRange.arrayBuffer()).byteLength, size);
