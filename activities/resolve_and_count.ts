@@ -4,7 +4,7 @@ import { exportOptions, findExport, markExportStarted, recordCount } from "../db
 import { readConsistently, readSnapshot } from "../db/snapshot.ts";
 import { withoutParallelWorkers } from "../db/client.ts";
 import { impossibleTimeLogLines } from "../registry/impossible_times.ts";
-import { exportSettingsKey } from "../registry/settings_key.ts";
+import { exportSettingsDocument, exportSettingsKey } from "../registry/settings_key.ts";
 import { requestedBy } from "../workflows/search_attributes.ts";
 import type { ExportAccess } from "./export_access.ts";
 import { exportEnded, exportNotFound } from "./failures.ts";
@@ -36,6 +36,7 @@ export function createResolveAndCountActivities(access: ExportAccess) {
           runId,
           workflowId: workflowExecution?.workflowId ?? null,
           settingsKey: await exportSettingsKey(exporter, config.formats),
+          settings: exportSettingsDocument(exporter, config.formats),
           message: `export started: format ${row.format}, run ${runId}`,
         });
         if (!started) {

@@ -6,7 +6,11 @@ import type { Config } from "../config/mod.ts";
 import { exportOptions, type ExportRow } from "../db/exports.ts";
 import { type DataCardInput, renderDataCard } from "../domain/datacard.ts";
 import { exporterFor, getExporter } from "../registry/mod.ts";
-import { exportSettingsKey } from "../registry/settings_key.ts";
+import {
+  exportSettingsDocument,
+  exportSettingsKey,
+  settingsDifferences,
+} from "../registry/settings_key.ts";
 import { citationOf, downloadFilename, formatFileSize } from "./serialize.ts";
 
 /** How a format's contents are named on its card, by its file's extension. */
@@ -19,7 +23,8 @@ export function contentsKind(extension: string): DataCardInput["contentsKind"] {
 /**
  * The Markdown data card of a SUCCESS (or EXPIRED) export; undefined when its format is no
  * longer registered. The settings listed are this deployment's; the card says whether the
- * settings key recorded by the worker that wrote the file is theirs.
+ * settings key recorded by the worker that wrote the file is theirs and, when not, names the
+ * recorded settings that differ.
  */
 export async function exportDataCard(row: ExportRow, config: Config): Promise<string | undefined> {
   const found = getExporter(row.format);
@@ -61,6 +66,9 @@ export async function exportDataCard(row: ExportRow, config: Config): Promise<st
     settings: config.formats,
     settingsMatch: row.settings_key === null ? null : row.settings_key === settingsKey,
     settingsKey: row.settings_key,
+    settingsDifferences: row.settings
+      ? settingsDifferences(row.settings, exportSettingsDocument(registered, config.formats))
+      : null,
     sourceVersion: row.source_version,
     globalSourceVersion: row.global_source_version,
     citation: citationOf(row, config),

@@ -2,13 +2,16 @@
  * `/files/<key>`: serves filesystem-backend exports behind signed, expiring URLs. A key that
  * does not decode is a 400, a bad or expired signature a 403, a missing file a 404; a signed
  * `filename` is sent as `Content-Disposition: attachment` with an ASCII `filename` and the
- * exact UTF-8 `filename*` (RFC 6266 §4.3), whatever characters it holds.
+ * exact UTF-8 `filename*` (RFC 6266 §4.3), whatever characters it holds. One byte range
+ * (`Range: bytes=…`) answers 206 with it, an unsatisfiable one 416, several the whole file
+ * (api/byte_range.ts); S3 serves ranges of its presigned URLs itself.
  */
 import { Hono } from "hono";
 import type { Config } from "../config/mod.ts";
 import { attachmentDisposition } from "../storage/disposition.ts";
 import { resolveFilePath, verifyFileSignature } from "../storage/fs.ts";
 import { MAX_ECHO_CHARS, truncateText } from "../domain/echo.ts";
+import { fileSlice, parseRange } from "./byte_range.ts";
 import { jsonError } from "./errors.ts";
 
 /**
@@ -31,13 +34,10 @@ export function filesRoutes(config: Config): Hono {
     const raw = new URL(c.req.url).pathname.replace(/^\/files\//, "");
     const key = decodeKey(raw);
     if (key === undefined) {
-      return jsonError(
-        c,
-        400,
-        `invalid file key: malformed percent-encoding or UTF-8: ${
-          truncateText(raw, MAX_ECHO_CHARS)
-        }`,
-      );
+      const message = `invalid file key: malformed percent-encoding or UTF-8: ${
+        truncateText(raw, MAX_ECHO_CHARS)
+      }`;
+      return jsonError(c, 400, message, { fields: { path: [message] } });
     }
     const expires = c.req.query("expires") ?? "";
     const signature = c.req.query("signature") ?? "";
@@ -49,7 +49,8 @@ export function filesRoutes(config: Config): Hono {
     try {
       path = resolveFilePath(config.exportsDir, key);
     } catch {
-      return jsonError(c, 400, `invalid file key: ${truncateText(key, MAX_ECHO_CHARS)}`);
+      const message = `invalid file key: ${truncateText(key, MAX_ECHO_CHARS)}`;
+      return jsonError(c, 400, message, { fields: { path: [message] } });
     }
     let file: Deno.FsFile;
     try {
@@ -65,12 +66,33 @@ export function filesRoutes(config: Config): Hono {
       : key.endsWith(".zip")
       ? "application/zip"
       : "application/octet-stream";
-    const headers: Record<string, string> = {
-      "content-type": type,
-      "content-length": String(size),
-    };
+    const headers: Record<string, string> = { "content-type": type, "accept-ranges": "bytes" };
     if (filename) headers["content-disposition"] = attachmentDisposition(filename);
-    return new Response(file.readable, { headers });
+    // If-Range names a version this route cannot compare (no ETag or Last-Modified is sent):
+    // the range is ignored, the safe answer of RFC 9110 §13.1.5
+    const range = c.req.header("if-range") === undefined
+      ? parseRange(c.req.header("range"), size)
+      : { kind: "whole" as const };
+    if (range.kind === "unsatisfiable") {
+      file.close();
+      const message = `range not satisfiable: the file holds ${size} bytes`;
+      c.header("Content-Range", `bytes */${size}`);
+      return jsonError(c, 416, message);
+    }
+    const length = range.kind === "range" ? range.end - range.start + 1 : size;
+    headers["content-length"] = String(length);
+    if (range.kind === "range") {
+      headers["content-range"] = `bytes ${range.start}-${range.end}/${size}`;
+    }
+    const status = range.kind === "range" ? 206 : 200;
+    // HEAD: hono answers it with this GET route and drops the body unread, which would leave the
+    // file open; the headers are the answer
+    if (c.req.method === "HEAD") {
+      file.close();
+      return new Response(null, { status, headers });
+    }
+    const body = range.kind === "range" ? fileSlice(file, range.start, length) : file.readable;
+    return new Response(body, { status, headers });
   });
   return app;
 }

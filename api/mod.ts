@@ -2,6 +2,7 @@
 import { createRoute, OpenAPIHono } from "@hono/zod-openapi";
 import { bodyLimit } from "hono/body-limit";
 import { refuseUnstorableText } from "./storable_text.ts";
+import { refuseDuplicateKeys } from "./duplicate_keys.ts";
 import { HTTPException } from "hono/http-exception";
 import type { BlankEnv } from "hono/types";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
@@ -55,7 +56,12 @@ export function createApp(deps: ExportsApiDependencies): OpenAPIHono<BlankEnv> {
   const app = new OpenAPIHono<BlankEnv>({ strict: false, defaultHook: validationHook });
   app.onError((error, c) => {
     if (error instanceof HTTPException) {
-      return jsonError(c, error.status as ContentfulStatusCode, error.message || "bad request");
+      const message = error.message || "bad request";
+      // hono's body validators throw these: a body that does not parse ("Malformed JSON in
+      // request body") is a 400 about the body as a whole
+      return error.status === 400
+        ? jsonError(c, 400, message, { fields: { body: [message] } })
+        : jsonError(c, error.status as Exclude<ContentfulStatusCode, 400>, message);
     }
     const dependency = unavailableDependency(error);
     if (dependency) {
@@ -91,6 +97,7 @@ export function createApp(deps: ExportsApiDependencies): OpenAPIHono<BlankEnv> {
     }),
   );
   app.use("*", refuseUnstorableText());
+  app.use("*", refuseDuplicateKeys());
   if (Deno.env.get("API_VALIDATE_RESPONSES") === "1") {
     app.use("*", responseContract(app));
   }

@@ -35,6 +35,8 @@ import { logEvent } from "../domain/log.ts";
 import { MAX_ECHO_CHARS, MAX_MESSAGE_CHARS, truncateText } from "../domain/echo.ts";
 import type { ExportsApiDependencies } from "./env.ts";
 import { errorText } from "../domain/error_text.ts";
+import { imageHostsProblem } from "./image_hosts.ts";
+import type { ErrorFields } from "./errors.ts";
 
 /** What {@link startExportWorkflow} shows operators about an export. */
 export interface ExportDescription extends ExportIdentity {
@@ -92,7 +94,14 @@ export type RequestExportResult =
     /** With `notify_url`: the secret that signs its events (docs/webhooks.md). */
     notifySecret?: string;
   }
-  | { ok: false; status: 400 | 403 | 503; message: string; details?: Record<string, unknown> };
+  | {
+    ok: false;
+    status: 400;
+    message: string;
+    /** `fields` names each bad part of the request (docs/http-api.md, errors). */
+    details: { fields: ErrorFields } & Record<string, unknown>;
+  }
+  | { ok: false; status: 403 | 503; message: string; details?: Record<string, unknown> };
 
 /**
  * Checks and creates an export for `user` and starts its workflow: the one code path of
@@ -120,7 +129,8 @@ export async function requestExport(
   const { sql } = deps;
   const access = await loadProjectAccess(sql, request.user, request.project);
   if (!access || !canRead(access)) {
-    return { ok: false, status: 400, message: `project does not exist: ${request.project}` };
+    const message = `project does not exist: ${request.project}`;
+    return { ok: false, status: 400, message, details: { fields: { project: [message] } } };
   }
   if (!can(access, "create")) {
     return {
@@ -137,7 +147,10 @@ export async function requestExport(
       message: `unknown export format: ${
         truncateText(request.format, MAX_ECHO_CHARS)
       } (supported: ${supportedFormats().join(", ")})`,
-      details: { supported_formats: supportedFormats() },
+      details: {
+        fields: { format: [`must be one of: ${supportedFormats().join(", ")}`] },
+        supported_formats: supportedFormats(),
+      },
     };
   }
   if (request.excel_compatible && !(exporter.acceptedOptions ?? []).includes("excel_compatible")) {
@@ -145,7 +158,7 @@ export async function requestExport(
       ok: false,
       status: 400,
       message: `option excel_compatible is not accepted by format ${exporter.key}`,
-      details: { fields: { excel_compatible: ["accepted by the CSV formats only"] } },
+      details: { fields: { excel_compatible: ["is accepted by the CSV formats only"] } },
     };
   }
   const columns = checkColumns(exporter, request.columns);
@@ -155,7 +168,7 @@ export async function requestExport(
       status: 400,
       message: truncateText(columns.message, MAX_MESSAGE_CHARS),
       details: {
-        fields: { columns: [exporter.columns ? exporter.columns.join(", ") : "not accepted"] },
+        fields: { columns: [truncateText(columns.message, MAX_MESSAGE_CHARS)] },
       },
     };
   }
@@ -173,7 +186,18 @@ export async function requestExport(
         truncateText(unknownOptions.join(", "), MAX_ECHO_CHARS)
       }`,
       details: {
-        fields: Object.fromEntries(unknownOptions.map((k) => [k, ["not accepted by the format"]])),
+        fields: Object.fromEntries(
+          unknownOptions.slice(0, 20).map((k) => [
+            `options.${truncateText(k, MAX_ECHO_CHARS)}`,
+            [
+              `is not accepted by format ${exporter.key} (accepted: ${
+                (exporter.acceptedOptions ?? []).filter((o) =>
+                  o !== "excel_compatible" && o !== "columns"
+                ).join(", ") || "none"
+              })`,
+            ],
+          ]),
+        ),
       },
     };
   }
@@ -186,18 +210,48 @@ export async function requestExport(
         Object.entries(optionProblems).map(([k, v]) => `${k} ${v}`).join("; ")
       }`,
       details: {
-        fields: Object.fromEntries(Object.entries(optionProblems).map(([k, v]) => [k, [v]])),
+        fields: Object.fromEntries(
+          Object.entries(optionProblems).map(([k, v]) => [`options.${k}`, [v]]),
+        ),
       },
     };
   }
+  if (exporterFor(exporter, formatOptions as ExportOptions).fetchesImages) {
+    const images = await imageHostsProblem(sql, {
+      projectId: request.project,
+      hosts: deps.config.formats.images?.hosts ?? [],
+    });
+    if (images) {
+      // the request's part that makes it fetch images: the format, or detections_coco's option
+      const field = exporter.fetchesImages ? "format" : "options.include_images";
+      return {
+        ok: false,
+        status: 400,
+        message: images,
+        details: { fields: { [field]: [images] } },
+      };
+    }
+  }
   const checked = await validateFilters(sql, exporter, request.project, request.filters ?? {});
   if (!checked.ok) {
-    return { ok: false, status: 400, message: checked.message, details: checked.details };
+    return {
+      ok: false,
+      status: 400,
+      message: checked.message,
+      details: { ...checked.details, fields: checked.fields },
+    };
   }
   const notify = request.notify_url === undefined
     ? undefined
     : await checkDestination(deps.config.webhooks, "notify_url", request.notify_url);
-  if (notify && !notify.ok) return { ok: false, status: 400, message: notify.message };
+  if (notify && !notify.ok) {
+    return {
+      ok: false,
+      status: 400,
+      message: notify.message,
+      details: { fields: { notify_url: [notify.message] } },
+    };
+  }
   const options = {
     ...formatOptions,
     excel_compatible: request.excel_compatible,

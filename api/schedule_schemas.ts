@@ -67,7 +67,10 @@ export const CreateScheduleSchema = z.object({
     example: "0 3 * * *",
   }),
   interval: IntervalSchema.optional(),
-  timezone: z.string().default("UTC").refine(isTimeZone, "unknown time zone").openapi({
+  timezone: z.string().default("UTC").refine(
+    isTimeZone,
+    "must be a time zone of the IANA database, e.g. Europe/Amsterdam",
+  ).openapi({
     description: "IANA time zone of the cron expression",
     enum: [...new Set(["UTC", ...Intl.supportedValuesOf("timeZone")])],
     example: "Europe/Paris",

@@ -203,7 +203,8 @@ export function schedulesRoutes(deps: ExportsApiDependencies): OpenAPIHono<ApiEn
     const body = c.req.valid("json");
     const access = await loadProjectAccess(sql, user, body.project);
     if (!access || !canRead(access)) {
-      return problem(c, 400, `project does not exist: ${body.project}`);
+      const message = `project does not exist: ${body.project}`;
+      return problem(c, 400, message, { fields: { project: [message] } });
     }
     if (!can(access, "create")) {
       return problem(c, 403, `you may not create export schedules in project ${body.project}`);
@@ -216,11 +217,16 @@ export function schedulesRoutes(deps: ExportsApiDependencies): OpenAPIHono<ApiEn
         `unknown export format: ${truncateText(body.format, MAX_ECHO_CHARS)} (supported: ${
           supportedFormats().join(", ")
         })`,
-        { supported_formats: supportedFormats() },
+        {
+          fields: { format: [`must be one of: ${supportedFormats().join(", ")}`] },
+          supported_formats: supportedFormats(),
+        },
       );
     }
     const checked = await validateFilters(sql, exporter, body.project, body.filters ?? {});
-    if (!checked.ok) return problem(c, 400, checked.message, checked.details);
+    if (!checked.ok) {
+      return problem(c, 400, checked.message, { ...checked.details, fields: checked.fields });
+    }
     const seconds = body.interval === undefined ? null : intervalSeconds(body.interval);
     if (seconds !== null && seconds < config.scheduleMinIntervalSeconds) {
       const message = `interval must be at least ${config.scheduleMinIntervalSeconds} s ` +

@@ -26,9 +26,12 @@ const DECIMAL = /^(0|[1-9][0-9]*)$/;
  * `true`, `[1]` are refused, never read as ids): bad input answers 400 and changes nothing.
  */
 export function boundedInteger(min: number, max: number): IntegerSchema {
+  // one message for every way to miss (not a number, text that is not digits, a fraction, out
+  // of range): it says what to send (`limit must be an integer from 1 to 100`)
+  const error = `must be an integer from ${min} to ${max}`;
   return z.preprocess(
     (value) => typeof value === "string" && DECIMAL.test(value) ? Number(value) : value,
-    z.number().int().min(min).max(max),
+    z.number({ error }).int({ error }).min(min, { error }).max(max, { error }),
   ).openapi({
     type: "integer",
     minimum: min,
@@ -145,10 +148,34 @@ export function perFormatVariants(withOptions: boolean): Record<string, unknown>
   }));
 }
 
-/** Every error: a sentence-case message, plus details for some (`fields`, `supported_formats`). */
+/**
+ * `fields` of a 400: every bad parameter as the client wrote it (`limit`, `options.split_seed`,
+ * `filters.taxon_id`, `columns[2]`, `body`) with what it must be (api/errors.ts ErrorFields).
+ */
+const ErrorFieldsSchema = z.record(z.string(), z.array(z.string()).min(1)).openapi({
+  description: "Each bad parameter: a query or path parameter by its name, a body member by " +
+    "its path (`options.split_seed`, `filters.taxon_id`, `columns[2]`), `body` for the whole " +
+    "body; with what it must be",
+  example: { limit: ["must be an integer from 1 to 100"] },
+});
+
+/**
+ * Every 4xx: `{error, fields?, …details}`, a sentence-case message; a 400 also names each bad
+ * parameter under `fields` (ErrorFieldsSchema). Some add details (`supported_formats`,
+ * `accepted_filters`).
+ */
 export const ErrorSchema = z.looseObject({
   error: z.string().openapi({ example: "export not found: 17" }),
+  fields: ErrorFieldsSchema.optional(),
 }).openapi("Error");
+
+/** A 400: the error and, always, the bad parameters under `fields`. */
+export const BadRequestSchema = z.looseObject({
+  error: z.string().openapi({ example: "limit must be an integer from 1 to 100" }),
+  fields: ErrorFieldsSchema.refine((fields) => Object.keys(fields).length > 0, {
+    error: "must name at least one parameter",
+  }),
+}).openapi("BadRequest");
 
 const statusValues = ["PENDING", "STARTED", "SUCCESS", "FAILURE", "REVOKED", "EXPIRED"] as const;
 const ExportStatusSchema = z.enum(statusValues).openapi("ExportStatus", {
@@ -429,7 +456,7 @@ export function errorResponses<S extends number>(
   { description: string; content: { "application/json": { schema: typeof ErrorSchema } } }
 > {
   const descriptions: Record<number, string> = {
-    400: "Invalid request",
+    400: "Invalid request: `fields` names each bad parameter",
     401: "Missing, invalid or revoked token",
     403: "Not permitted",
     404: "Not found (or not readable by the caller)",
@@ -440,7 +467,7 @@ export function errorResponses<S extends number>(
   };
   return Object.fromEntries([...new Set<number>([...statuses, 503])].map((s) => [s, {
     description: descriptions[s] ?? "Error",
-    content: { "application/json": { schema: ErrorSchema } },
+    content: { "application/json": { schema: s === 400 ? BadRequestSchema : ErrorSchema } },
   }])) as never;
 }
 

@@ -39,11 +39,8 @@ export function sourcesRoutes(storage: ObjectStorage, options: { storagePrefix: 
     const path = decodeKey(raw);
     const problem = path === undefined ? "malformed percent-encoding" : sourcePathProblem(path);
     if (path === undefined || problem) {
-      return jsonError(
-        c,
-        400,
-        `invalid source path: ${problem}: ${truncateText(raw, MAX_ECHO_CHARS)}`,
-      );
+      const message = `invalid source path: ${problem}: ${truncateText(raw, MAX_ECHO_CHARS)}`;
+      return jsonError(c, 400, message, { fields: { path: [message] } });
     }
     const key = sourceKey(options.storagePrefix, path);
     const head = await storage.headObject(key);

@@ -46,7 +46,7 @@ function textProblem(text: string): string | undefined {
 
 /**
  * Middleware: a JSON request body holding a string PostgreSQL cannot store
- * ({@link unstorableText}) is a 400 naming where, with `fields: {<path>: problem}`, before any
+ * ({@link unstorableText}) is a 400 naming where, with `fields: {<path>: [problem]}`, before any
  * route reads it; a body that is not JSON goes on to the route, whose validation says so.
  */
 export function refuseUnstorableText(): MiddlewareHandler {
@@ -64,6 +64,6 @@ export function refuseUnstorableText(): MiddlewareHandler {
     const found = unstorableText(body);
     if (!found) return await next();
     const path = truncateText(found.path, MAX_ECHO_CHARS);
-    return jsonError(c, 400, `${path}: ${found.problem}`, { fields: { [path]: found.problem } });
+    return jsonError(c, 400, `${path}: ${found.problem}`, { fields: { [path]: [found.problem] } });
   };
 }

@@ -44,6 +44,8 @@ export async function markExportStarted(
     workflowId: string | null;
     /** The worker's `exportSettingsKey` for the export's format: what will shape its bytes. */
     settingsKey: string;
+    /** The settings themselves (`exportSettingsDocument`), whose digest `settingsKey` is. */
+    settings?: Record<string, unknown>;
     message: string;
   },
 ): Promise<boolean> {
@@ -60,6 +62,7 @@ export async function markExportStarted(
     await tx`
       update data_exports set status = 'STARTED', error = null, error_stage = null,
         run_id = ${run.runId}, workflow_id = ${run.workflowId}, settings_key = ${run.settingsKey},
+        settings = ${run.settings ? tx.json(run.settings as never) : null}::jsonb,
         started_at = coalesce(started_at, now()), finished_at = null, updated_at = now()
       where id = ${exportId}`;
     const restart = ENDED_STATUSES.includes(row.previous);
@@ -245,7 +248,7 @@ export async function markExportPending(sql: Sql, exportId: number): Promise<boo
     const reset = await tx`
       update data_exports set status = 'PENDING', error = null, error_stage = null,
         record_count = 0, file_size = 0, checksum = null, finished_at = null, updated_at = now(),
-        source_version = null, global_source_version = null, settings_key = null,
+        source_version = null, global_source_version = null, settings_key = null, settings = null,
         request_lsn = pg_current_wal_lsn(), -- a retry reads what was written before it (docs/replica.md)
         started_at = null, queued_at = now() -- it waits and starts anew (db/export_queue.ts)
       where id = ${exportId} and status in ('FAILURE', 'REVOKED')`;

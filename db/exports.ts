@@ -7,6 +7,7 @@
  * module).
  */
 import type { ExportFilters, ExportOptions } from "../registry/types.ts";
+import { normalizeOptions } from "../registry/option_defaults.ts";
 import type postgres from "postgres";
 import type { Sql } from "./client.ts";
 import type { SourceVersions } from "./snapshot.ts";
@@ -83,6 +84,8 @@ export interface ExportRow {
   global_source_version: number | string | null;
   /** The settings that shaped the file (registry/settings_key.ts); null before it started. */
   settings_key: string | null;
+  /** The settings themselves, by name (registry/settings_key.ts `exportSettingsDocument`). */
+  settings: Record<string, unknown> | null;
   created_at: Date;
   updated_at: Date;
   started_at: Date | null;
@@ -126,19 +129,16 @@ export function formatOptions(row: Pick<ExportRow, "filters">): Record<string, u
 
 /**
  * The `filters` document an export stores: the validated filters plus the options that are set
- * (under `_options`: `true` flags and non-empty `columns` lists). Two requests with equal
- * documents ask for the same file, so a request with other `columns` is another request.
+ * and differ from their declared default (under `_options`, normalised by `normalizeOptions`,
+ * registry/option_defaults.ts: `{"split_seed": ""}` stores as no option at all). Two requests
+ * with equal documents ask for the same file, so a request with other `columns` is another
+ * request, and one naming a default is the request that leaves it out.
  */
 export function storedFilters(
   filters: Record<string, unknown>,
   options: ExportOptions = {},
 ): Record<string, unknown> {
-  const set = Object.fromEntries(
-    Object.entries(options).filter(([, value]) =>
-      value !== undefined && value !== null && value !== false &&
-      !(Array.isArray(value) && value.length === 0)
-    ),
-  );
+  const set = normalizeOptions(options);
   return Object.keys(set).length === 0 ? filters : { ...filters, [OPTIONS_KEY]: set };
 }
 

@@ -48,6 +48,12 @@ export interface DataCardInput {
    */
   settingsMatch: boolean | null;
   settingsKey: string | null;
+  /**
+   * With `settingsMatch` false: each setting whose value the file was written under differs from
+   * `settings`' now (registry/settings_key.ts `settingsDifferences`); null or undefined when the
+   * values were not recorded (exports older than their recording), only the key.
+   */
+  settingsDifferences?: readonly { name: string; then: unknown; now: unknown }[] | null;
   /** Undefined in the archive's copy: recorded with the snapshot, stated by the served card. */
   sourceVersion: number | string | null | undefined;
   globalSourceVersion: number | string | null | undefined;
@@ -90,6 +96,21 @@ function line(text: string): string {
     .replace(/[\\`*_[\]<>()#|!~&]/g, "\\$&");
 }
 
+/**
+ * Text the formats declare (descriptions, labels, units): on one line, without invisible
+ * characters, and written as Markdown on purpose (`` `skipped.csv` `` is code): it is this
+ * code's own text, never user input, so it is not escaped as {@link line} escapes names.
+ */
+function declared(text: string): string {
+  return withoutInvisible(text.replace(/[\r\n\t\u2028\u2029]+/g, " ")).trim();
+}
+
+/** A recorded setting's value as the card shows it: inline code of its JSON (text unquoted). */
+function settingValue(value: unknown): string {
+  if (value === undefined) return "not set";
+  return code(typeof value === "string" ? value : JSON.stringify(value));
+}
+
 /** The labels of `filters_display`, in its order; "none" when no filter is set. */
 function filterLines(display: Record<string, unknown>): string[] {
   const labels = Object.entries(display).map(([key, entry]) => {
@@ -117,9 +138,24 @@ function optionLines(options: Record<string, unknown> | undefined): string[] {
 
 /** One content line: `` - `name` (unit): description `` and, for a table member, its header. */
 function contentLine(entry: ContentEntry): string {
-  const unit = entry.unit ? ` (${entry.unit})` : "";
+  const unit = entry.unit ? ` (${declared(entry.unit)})` : "";
   const header = entry.columns ? ` Columns: ${entry.columns.map(code).join(", ")}.` : "";
-  return `- ${code(entry.name)}${unit}: ${line(entry.description)}.${header}`;
+  return `- ${code(entry.name)}${unit}: ${declared(entry.description)}.${header}`;
+}
+
+/**
+ * The request's line about what the file holds: the chosen columns of a table format (every
+ * column when none were chosen); for an archive or a JSON document, which choose no columns,
+ * the member files or members it holds, by name (described at the end of the card).
+ */
+function holdsLine(input: DataCardInput): string {
+  if (input.contentsKind === "columns" || input.columns) {
+    return `- Columns: ${input.columns ? input.columns.map(code).join(", ") : "every column"}.`;
+  }
+  const names = input.contents.map((entry) => code(entry.name)).join(", ");
+  return input.contentsKind === "members"
+    ? `- Holds the member files ${names} (below).`
+    : `- Holds the members ${names} (below).`;
 }
 
 /**
@@ -147,13 +183,13 @@ export function renderDataCard(input: DataCardInput): string {
     "",
     "## Request",
     "",
-    `- Format: ${code(input.format.key)}, ${line(input.format.label)}: ` +
-    `${line(input.format.description)}.`,
+    `- Format: ${code(input.format.key)}, ${declared(input.format.label)}: ` +
+    `${declared(input.format.description)}.`,
     `- Requested by ${input.requestedBy ? line(input.requestedBy) : "an unknown user"} at ` +
     `${input.createdAt?.toISOString() ?? "—"}; finished at ${
       input.finishedAt?.toISOString() ?? "—"
     }.`,
-    `- Columns: ${input.columns ? input.columns.map(code).join(", ") : "every column"}.`,
+    holdsLine(input),
     ...(input.format.extension === "csv"
       ? [`- Byte order mark (excel_compatible): ${input.excelCompatible ? "yes" : "no"}.`]
       : []),
@@ -178,15 +214,28 @@ export function renderDataCard(input: DataCardInput): string {
       ]
       : ["- Size and checksum: in the export object (a file cannot state its own)."]),
     "",
-    // the values are this deployment's now: only their key was recorded with the file, so
-    // when the keys differ the card says these are not the file's and cannot say which were
+    // the values are this deployment's now; when the file's key differs, the settings it was
+    // written under are named where recorded (exports since `data_exports.settings`)
     ...(input.settingsMatch === false
       ? [
         "## Settings: this deployment's, not the file's",
         "",
-        "The file was written under other settings than these (its settings key differs); the " +
-        "values it was written under are not recorded, only their key. An identical request " +
-        "exports again under these.",
+        ...(input.settingsDifferences && input.settingsDifferences.length > 0
+          ? [
+            "The file was written under other settings than these (its settings key differs): " +
+            "the settings that differ, as written and now:",
+            "",
+            ...input.settingsDifferences.map(({ name, then, now }) =>
+              `- ${code(name)}: ${settingValue(then)} when written, ${settingValue(now)} now.`
+            ),
+            "",
+            "An identical request exports again under these.",
+          ]
+          : [
+            "The file was written under other settings than these (its settings key differs); " +
+            "the values it was written under are not recorded, only their key. An identical " +
+            "request exports again under these.",
+          ]),
       ]
       : ["## Settings that shaped the file"]),
     "",

@@ -73,3 +73,48 @@ Deno.test("renderDataCard: the request's format options and the records left out
   assertEquals(plain.includes("Left out"), false, plain);
   assertEquals(renderDataCard(input), renderDataCard({ ...input, formatOptions: {} }));
 });
+
+Deno.test("renderDataCard: declared descriptions are Markdown, not escaped; archives list members", () => {
+  const card = renderDataCard({
+    ...input,
+    contents: [
+      { name: "images/<capture id>.jpg", description: "each capture of `annotations.json`" },
+      { name: "skipped.csv", description: "what was left out, see `reason`", unit: "rows" },
+    ],
+  });
+  assert(card.includes("- `images/<capture id>.jpg`: each capture of `annotations.json`."), card);
+  assert(card.includes("- `skipped.csv` (rows): what was left out, see `reason`."), card);
+  assertEquals(card.includes("\\`"), false, card);
+  // an archive chooses no columns: it says what it holds
+  assertEquals(card.includes("Columns: every column"), false, card);
+  assert(
+    card.includes("- Holds the member files `images/<capture id>.jpg`, `skipped.csv` (below)."),
+    card,
+  );
+  const table = renderDataCard({
+    ...input,
+    contentsKind: "columns",
+    format: { ...input.format, extension: "csv" },
+  });
+  assert(table.includes("- Columns: every column."), table);
+});
+
+Deno.test("renderDataCard: settings written under other values are named, with both values", () => {
+  const card = renderDataCard({
+    ...input,
+    settingsMatch: false,
+    settingsKey: "k",
+    settingsDifferences: [
+      { name: "TIME_ZONE", then: "UTC", now: "Europe/Paris" },
+      { name: "revision", then: 1, now: 2 },
+      { name: "SOURCE_IMAGE_HOSTS", then: ["a.org"], now: undefined },
+    ],
+  });
+  assert(card.includes("- `TIME_ZONE`: `UTC` when written, `Europe/Paris` now."), card);
+  assert(card.includes("- `revision`: `1` when written, `2` now."), card);
+  assert(card.includes('- `SOURCE_IMAGE_HOSTS`: `["a.org"]` when written, not set now.'), card);
+  assertEquals(card.includes("are not recorded"), false, card);
+  // not recorded (an export older than the settings' recording): only the key is known
+  const unknown = renderDataCard({ ...input, settingsMatch: false, settingsKey: "k" });
+  assert(unknown.includes("the values it was written under are not recorded"), unknown);
+});

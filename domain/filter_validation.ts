@@ -12,6 +12,8 @@ import {
   MAX_DISPLAY_CHARS,
   MAX_ECHO_CHARS,
   truncateDisplay,
+  truncateList,
+  truncateText,
 } from "./echo.ts";
 
 /**
@@ -67,9 +69,20 @@ const filterSpecs: Record<FilterKey, { schema: z.ZodType; accepts: string }> = {
 /** The outcome of filter validation. */
 export type FilterValidation =
   | { ok: true; filters: ExportFilters; display: Record<string, unknown> }
-  | { ok: false; message: string; details?: Record<string, unknown> };
+  | {
+    ok: false;
+    message: string;
+    /** Each bad filter, as `filters.<key>`, with what is wrong with it (the API's `fields`). */
+    fields: Record<string, string[]>;
+    details?: Record<string, unknown>;
+  };
 
 type Failure = Extract<FilterValidation, { ok: false }>;
+
+/** A failure of filter `key`: `message`, also listed under `fields["filters.<key>"]`. */
+function failure(key: string, message: string, details?: Record<string, unknown>): Failure {
+  return { ok: false, message, fields: { [`filters.${key}`]: [message] }, details };
+}
 
 /** What `exporter` accepts, filter by filter, for error details. */
 function acceptedFilters(exporter: Exporter): Record<string, string> {
@@ -90,17 +103,16 @@ function ownedRows<T extends { id: number; project_id: number }>(
   for (const wanted of ids) {
     const row = byId.get(wanted);
     if (!row) {
-      return {
-        ok: false,
-        message: `invalid filter ${what.filter}: ${what.noun} does not exist: ${wanted}`,
-      };
+      return failure(
+        what.filter,
+        `invalid filter ${what.filter}: ${what.noun} does not exist: ${wanted}`,
+      );
     }
     if (Number(row.project_id) !== what.projectId) {
-      return {
-        ok: false,
-        message:
-          `invalid filter ${what.filter}: ${what.noun} does not belong to project ${what.projectId}: ${wanted}`,
-      };
+      return failure(
+        what.filter,
+        `invalid filter ${what.filter}: ${what.noun} does not belong to project ${what.projectId}: ${wanted}`,
+      );
     }
     if (!found.includes(row)) found.push(row);
   }
@@ -129,7 +141,7 @@ async function loadTaxa(
   for (const wanted of ids) {
     const row = byId.get(wanted);
     if (!row) {
-      return { ok: false, message: `invalid filter ${filter}: taxon does not exist: ${wanted}` };
+      return failure(filter, `invalid filter ${filter}: taxon does not exist: ${wanted}`);
     }
     if (!found.includes(row)) found.push(row);
   }
@@ -150,11 +162,16 @@ export async function validateFilters(
   const accepted = exporter.acceptedFilters as readonly string[];
   const unknown = Object.keys(raw).filter((k) => !accepted.includes(k));
   if (unknown.length > 0) {
+    const shown = truncateList(unknown);
     return {
       ok: false,
       message: `unknown filter for format ${exporter.key}: ${
         joinTruncated(unknown, { maxChars: MAX_ECHO_CHARS })
       } (accepted: ${accepted.join(", ") || "none"})`,
+      fields: Object.fromEntries(shown.items.map((key) => [
+        `filters.${truncateText(key, MAX_ECHO_CHARS)}`,
+        [`not a filter of format ${exporter.key} (accepted: ${accepted.join(", ") || "none"})`],
+      ])),
       details: { accepted_filters: acceptedFilters(exporter) },
     };
   }
@@ -164,11 +181,11 @@ export async function validateFilters(
     const spec = filterSpecs[key];
     const parsed = spec.schema.safeParse(raw[key]);
     if (!parsed.success) {
-      return {
-        ok: false,
-        message: `invalid filter ${key}: must be ${spec.accepts}, got ${echoValue(raw[key])}`,
-        details: { accepted_filters: acceptedFilters(exporter) },
-      };
+      return failure(
+        key,
+        `invalid filter ${key}: must be ${spec.accepts}, got ${echoValue(raw[key])}`,
+        { accepted_filters: acceptedFilters(exporter) },
+      );
     }
     (filters as Record<string, unknown>)[key] = parsed.data;
   }
@@ -176,14 +193,13 @@ export async function validateFilters(
     filters.date_start !== undefined && filters.date_end !== undefined &&
     filters.date_start > filters.date_end
   ) {
-    return {
-      ok: false,
-      message:
-        `invalid filter date_end: must not be before date_start (${filters.date_start}), got ${
-          echoValue(filters.date_end)
-        }`,
-      details: { accepted_filters: acceptedFilters(exporter) },
-    };
+    return failure(
+      "date_end",
+      `invalid filter date_end: must not be before date_start (${filters.date_start}), got ${
+        echoValue(filters.date_end)
+      }`,
+      { accepted_filters: acceptedFilters(exporter) },
+    );
   }
 
   const display: Record<string, unknown> = {};

@@ -10,6 +10,7 @@
  */
 import { occurrencePredicate } from "./filters.ts";
 import { realBox } from "./numeric_sql.ts";
+import { OPTION_DEFAULTS } from "./option_defaults.ts";
 import { csvHeader, csvRecords } from "./keyset_csv.ts";
 import { captureUrl, type Fragment } from "./occurrence_sql.ts";
 import type { MemberBatch, ZipArchiveState, ZipMember } from "./zip_archive.ts";
@@ -18,7 +19,6 @@ import {
   type ExportQueryContext,
   ExportRefusedError,
   type RecordId,
-  type StreamState,
 } from "./types.ts";
 
 /** The split options, defaulted. */
@@ -43,9 +43,9 @@ export function boxedDetectionsFrom(ctx: ExportQueryContext): Fragment {
 /** `split`, `split_by` and `split_seed` of `options`, defaulted (0.8/0.1/0.1, event, ""). */
 export function splitOptions(options: ExportOptions): SplitOptions {
   return {
-    split: options.split ?? { train: 0.8, val: 0.1, test: 0.1 },
-    split_by: options.split_by ?? "event",
-    split_seed: options.split_seed ?? "",
+    split: options.split ?? { ...OPTION_DEFAULTS.split },
+    split_by: options.split_by ?? OPTION_DEFAULTS.split_by,
+    split_seed: options.split_seed ?? OPTION_DEFAULTS.split_seed,
   };
 }
 
@@ -216,16 +216,9 @@ export function splitUnit(
   return { kind: "capture", id: capture.capture_id };
 }
 
-/**
- * The images (crops, frames) an image format has left out so far: the length of the `skipped`
- * list (`[id, reason]` pairs) its zip state carries, so a resumed export counts from its
- * checkpoint exactly; null for a state without that list (formats that fetch no images).
- */
-export function skippedCount(state: StreamState): number | null {
-  if (state === null || typeof state !== "object" || Array.isArray(state)) return null;
-  const skipped = (state as Record<string, unknown>).skipped;
-  return Array.isArray(skipped) ? skipped.length : null;
-}
+// in a module of its own: the zip-archive driver reads it too, and this module imports the
+// driver's types
+export { skippedCount } from "./skipped_count.ts";
 
 /**
  * Throws {@link ExportRefusedError} when more of `total` than `fraction` are in `skipped`

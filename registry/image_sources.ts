@@ -41,6 +41,16 @@ async function resolveHost(host: string): Promise<string[]> {
   return found.flatMap((r) => (r.status === "fulfilled" ? r.value : []));
 }
 
+/**
+ * Whether the host of `url` (an http(s) URL) is on the list: an entry `host` (any port) or
+ * `host:port`, the port filled in from the scheme (80, 443) when the URL has none.
+ */
+export function hostListed(url: URL, hosts: readonly string[]): boolean {
+  const host = url.hostname.toLowerCase();
+  const port = url.port || (url.protocol === "https:" ? "443" : "80");
+  return hosts.some((entry) => entry === host || entry === `${host}:${port}`);
+}
+
 function isIpLiteral(host: string): boolean {
   return /^[0-9.]+$/.test(host) || host.startsWith("[");
 }
@@ -62,9 +72,7 @@ export async function sourceProblem(
   }
   if (parsed.protocol !== "http:" && parsed.protocol !== "https:") return "scheme not allowed";
   const host = parsed.hostname.toLowerCase();
-  const port = parsed.port || (parsed.protocol === "https:" ? "443" : "80");
-  const listed = hosts.some((entry) => entry === host || entry === `${host}:${port}`);
-  if (!listed) return "host not allowed";
+  if (!hostListed(parsed, hosts)) return "host not allowed";
   if (isIpLiteral(host)) return undefined;
   const addresses = await resolve(host);
   if (addresses.length === 0) return "host does not resolve";

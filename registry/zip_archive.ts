@@ -18,6 +18,7 @@
  */
 import { exportCitation } from "../domain/citation.ts";
 import { renderDataCard } from "../domain/datacard.ts";
+import { skippedCount } from "./skipped_count.ts";
 import { settingsOf } from "./occurrence_sql.ts";
 import { exportSettingsKey } from "./settings_key.ts";
 import {
@@ -227,6 +228,8 @@ async function archiveReadme(
     createdAt: facts ? new Date(facts.createdAt) : null,
     finishedAt: null,
     recordCount: state.records,
+    // an image archive's skipped.csv is written before README.md, from the same list
+    skippedCount: skippedCount(state),
     file: null,
     settings,
     settingsMatch: null,

@@ -186,22 +186,68 @@ Deno.test({
       });
 
       await t.step("listing: bad values are 400 naming the parameter", async () => {
+        const range = (field: string, min: number, max: number): string =>
+          `${field} must be an integer from ${min} to ${max}`;
         for (
-          const [query, field] of [
-            ["ordering=name", "ordering"],
-            ["ordering=--id", "ordering"],
-            ["status=DONE", "status"],
-            ["format=xlsx", "format"],
-            ["limit=0", "limit"],
-            ["limit=101", "limit"],
-            ["offset=-1", "offset"],
-            ["project_id=abc", "project_id"],
+          const [query, field, error] of [
+            ["ordering=name", "ordering", "ordering must be one of: id, -id, "],
+            ["ordering=--id", "ordering", "ordering must be one of: "],
+            ["status=DONE", "status", "status must be one of: PENDING, STARTED, "],
+            ["format=xlsx", "format", "format must be one of: "],
+            // zod said "expected number, received string" for every one of these
+            ["limit=-1", "limit", range("limit", 1, 100)],
+            ["limit=0", "limit", range("limit", 1, 100)],
+            ["limit=101", "limit", range("limit", 1, 100)],
+            ["limit=2.5", "limit", range("limit", 1, 100)],
+            ["offset=-1", "offset", range("offset", 0, Number.MAX_SAFE_INTEGER)],
+            ["project_id=abc", "project_id", range("project_id", 1, Number.MAX_SAFE_INTEGER)],
           ]
         ) {
           const res = await call(app, "GET", `/api/v2/exports/?${query}`, { token: owner });
           assertEquals(res.status, 400, query);
-          assert(res.body.error.includes(field), `${query}: ${res.body.error}`);
-          assert(res.body.fields[field], `${query}: fields`);
+          assert(res.body.error.startsWith(error), `${query}: ${res.body.error}`);
+          assertEquals(Object.keys(res.body.fields), [field], `${query}: fields`);
+          // the error is the fields' messages after their names
+          assertEquals(`${field} ${res.body.fields[field].join(", and ")}`, res.body.error);
+        }
+        // two bad parameters: both named, in one message
+        const two = await call(app, "GET", "/api/v2/exports/?limit=-1&offset=x", { token: owner });
+        assertEquals(two.status, 400);
+        assertEquals(Object.keys(two.body.fields).sort(), ["limit", "offset"]);
+        assert(two.body.error.includes(range("limit", 1, 100)), two.body.error);
+      });
+
+      await t.step("create: every 400 names the bad part of the request under fields", async () => {
+        const create = (body: Record<string, unknown>) =>
+          call(app, "POST", "/api/v2/exports/", {
+            token: owner,
+            body: { project: p.projectId, format: "occurrences_simple_csv", ...body },
+          });
+        for (
+          const [body, field] of [
+            // these had no `fields` (filters, project, format) or named the option without its
+            // place in the body
+            [{ filters: { taxon_id: 999_999_999 } }, "filters.taxon_id"],
+            [{ filters: { nope: 1 } }, "filters.nope"],
+            [{ filters: { date_start: "2024-02-02", date_end: "2024-02-01" } }, "filters.date_end"],
+            [{ project: 999_999_999 }, "project"],
+            [{ format: "xlsx" }, "format"],
+            [{ format: "crops_by_taxon", options: { jpeg_quality: 0 } }, "options.jpeg_quality"],
+            [{ options: { split_seed: "a" } }, "options.split_seed"],
+            [{ excel_compatible: "yes" }, "excel_compatible"],
+            [{ columns: ["nope"] }, "columns"],
+            [{ bogus: 1 }, "bogus"],
+          ] as [Record<string, unknown>, string][]
+        ) {
+          const res = await create(body);
+          const text = JSON.stringify(res.body);
+          assertEquals(res.status, 400, text);
+          assertEquals(Object.keys(res.body.fields), [field], text);
+          assert(
+            res.body.fields[field].every((m: unknown) => typeof m === "string" && m.length > 0),
+            text,
+          );
+          assert(!/expected \w+, received/.test(text), text);
         }
       });
 

@@ -6,6 +6,7 @@
  * request (docs/formats.md, "Choosing columns").
  */
 import { fileURLToPath } from "node:url";
+import { createApp } from "../api/mod.ts";
 import { seedDemo } from "../db/seed_demo.ts";
 import { describeFormats, getExporter } from "../registry/mod.ts";
 import { assert, assertEquals } from "./assert.ts";
@@ -306,7 +307,46 @@ Deno.test({
             readme.includes(`- Records: ${(done.record_count as number).toLocaleString("en-US")}.`),
           );
         }
+        // declared descriptions are Markdown (they showed \` ), and a format that chooses no
+        // columns says what it holds
+        assertEquals(card.includes("\\`"), false, `${format.key}: escaped backtick`);
+        if (format.extension !== "csv" && format.extension !== "parquet") {
+          assertEquals(card.includes("Columns: every column"), false, format.key);
+          assert(card.includes("- Holds the "), `${format.key}: ${card}`);
+        }
       }
+
+      // served under other settings: the card names each one that differs, with both values
+      const otherZone = h.config.formats.timeZone === "Pacific/Auckland"
+        ? "Europe/Paris"
+        : "Pacific/Auckland";
+      const elsewhere = createApp({
+        sql: h.sql,
+        storage: h.storage,
+        temporal: h.temporal.client,
+        config: {
+          ...h.config,
+          formats: { ...h.config.formats, timeZone: otherZone, platformUrl: "https://other.test" },
+        },
+      });
+      const moved = await (await elsewhere.request(`/api/v2/exports/${ids.get("dwca")}/datacard/`, {
+        headers: { Authorization: `Token ${token}` },
+      })).text();
+      assert(moved.includes("## Settings: this deployment's, not the file's"), moved);
+      assert(
+        moved.includes(
+          `- \`TIME_ZONE\`: \`${h.config.formats.timeZone}\` when written, \`${otherZone}\` now.`,
+        ),
+        moved,
+      );
+      assert(
+        moved.includes(
+          `- \`PLATFORM_URL\`: \`${h.config.formats.platformUrl}\` when written, ` +
+            "`https://other.test` now.",
+        ),
+        moved,
+      );
+      assertEquals(moved.includes("MEDIA_URL`: "), false, moved);
     } finally {
       await h.close();
     }

@@ -302,3 +302,45 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name: "options equal to their defaults are the request without them: both reuse each other",
+  ...serviceTest,
+  async fn() {
+    const h = await startHarness({ storage: "s3" });
+    try {
+      const seed = await seedDemo(h.sql, { occurrences: 60, seed: 23 });
+      const token = seed.token;
+      const create = async (options?: Record<string, unknown>) => {
+        const res = await h.api("POST", "/api/v2/exports/", {
+          token,
+          body: { project: seed.project_id, format: "detections_coco", options },
+        });
+        const json = await res.json();
+        return { status: res.status, id: json.id as number, json };
+      };
+      // the defaults named (detections_coco: include_images false, max_skipped_fraction 0.05):
+      // stored as no option at all, so the export echoes {}
+      const named = await create({ max_skipped_fraction: 0.05, include_images: false });
+      assertEquals(named.status, 201, JSON.stringify(named.json));
+      assertEquals(named.json.options, {});
+      assertEquals((await h.waitForExport(named.id, token)).status, "SUCCESS");
+      // without them: the same request, reused (was 201, a second identical file)
+      const bare = await create();
+      assertEquals(bare.status, 200, JSON.stringify(bare.json));
+      assertEquals([bare.id, bare.json.reused], [named.id, true]);
+      // and the other way round, in another key order
+      const again = await create({ include_images: false, max_skipped_fraction: 0.05 });
+      assertEquals([again.status, again.id], [200, named.id]);
+      // a value other than the default is another request
+      const other = await create({ max_skipped_fraction: 0.5 });
+      assertEquals(other.status, 201, JSON.stringify(other.json));
+      assertEquals(other.json.options, { max_skipped_fraction: 0.5 });
+      const [{ stored }] = await h.sql<{ stored: unknown }[]>`
+        select filters as stored from data_exports where id = ${named.id}`;
+      assertEquals(stored, {});
+    } finally {
+      await h.close();
+    }
+  },
+});

@@ -7,6 +7,7 @@
  */
 import { exportFileKey } from "../activities/mod.ts";
 import { insertExport } from "../db/exports.ts";
+import { signedDownloadUrl } from "../domain/download_link.ts";
 import { assert, assertEquals } from "./assert.ts";
 import { createProject, type TestProject } from "./fixtures/access.ts";
 import { type Harness, startHarness } from "./harness.ts";
@@ -31,6 +32,18 @@ function assertClientError(outcome: Outcome, status?: number): void {
   if (status !== undefined) assertEquals(outcome.status, status, detail);
   const parsed = JSON.parse(outcome.body);
   assertEquals(typeof parsed.error, "string", detail);
+  // every 400 names the bad parameters: {"fields": {name: [message, …]}} (docs/http-api.md)
+  if (outcome.status === 400) {
+    const fields = Object.entries(parsed.fields ?? {});
+    assert(fields.length > 0, `${detail}: no fields`);
+    for (const [, messages] of fields) {
+      assert(
+        Array.isArray(messages) && messages.length > 0 &&
+          messages.every((m) => typeof m === "string" && m.length > 0),
+        `${detail}: fields`,
+      );
+    }
+  }
 }
 
 function get(path: string, token?: string, headers: Record<string, string> = {}): Request {
@@ -120,6 +133,56 @@ Deno.test({
       for (const [label, request, status] of cases) {
         assertClientError(await send(h, label, request), status);
       }
+    } finally {
+      await h.close();
+    }
+  },
+});
+
+Deno.test({
+  name: "request paths: a JSON body naming a member twice is a 400 naming it, nothing created",
+  ...serviceTest,
+  async fn() {
+    const h = await startHarness({ storage: "s3", worker: false });
+    try {
+      const p = await createProject(h.sql, { draft: false });
+      const token = p.tokens.owner;
+      const head = `"project": ${p.projectId}`;
+      const cases: [string, string, string][] = [
+        // JSON.parse keeps the last: this was a crops_by_taxon export, silently
+        [
+          "/api/v2/exports/",
+          `{${head}, "format": "occurrences_simple_csv", "format": "crops_by_taxon"}`,
+          "format",
+        ],
+        [
+          "/api/v2/exports/",
+          `{${head}, "format": "crops_by_taxon", "options": {"split_seed": "a", "split_seed": "b"}}`,
+          "options.split_seed",
+        ],
+        [
+          "/api/v2/exports/",
+          `{${head}, "format": "occurrences_simple_csv", "filters": {"taxon_id": 1, ` +
+          `"\\u0074axon_id": 2}}`,
+          "filters.taxon_id",
+        ],
+        [
+          "/api/v2/export-schedules/",
+          `{${head}, "format": "occurrences_simple_csv", "interval": 60, "interval": 3600}`,
+          "interval",
+        ],
+      ];
+      for (const [path, body, field] of cases) {
+        const outcome = await send(h, field, post(path, token, body));
+        assertClientError(outcome, 400);
+        const parsed = JSON.parse(outcome.body);
+        assertEquals(Object.keys(parsed.fields), [field], outcome.body);
+        assert(parsed.error.startsWith(`${field}: named twice`), outcome.body);
+      }
+      const [{ count }] = await h.sql<{ count: number }[]>`
+        select (select count(*) from data_exports where project_id = ${p.projectId})::int +
+          (select count(*) from export_schedules where project_id = ${p.projectId})::int as count`;
+      assertEquals(count, 0);
     } finally {
       await h.close();
     }
@@ -492,6 +555,91 @@ for (const backend of ["fs", "s3"] as const) {
             const disposition = new URL(location).searchParams.get("response-content-disposition")!;
             assertEquals(dispositionName(disposition), name);
           }
+        }
+      } finally {
+        await h.close();
+      }
+    },
+  });
+}
+
+for (const backend of ["fs", "s3"] as const) {
+  Deno.test({
+    name: `request paths: a file URL serves one byte range, 206; past the end 416 (${backend})`,
+    ...serviceTest,
+    async fn() {
+      const h = await startHarness({ storage: backend, worker: false });
+      try {
+        const p = await createProject(h.sql, { draft: false });
+        const token = p.tokens.basic_member;
+        // 200,000 bytes: ranges cross the 64 KiB reads of the filesystem slice
+        const bytes = new Uint8Array(200_000).map((_, i) => 32 + (i * 7) % 90);
+        const { id } = await exportWithFile(h, p, bytes);
+        const size = bytes.byteLength;
+        const { file_url } = await (await h.api("GET", `/api/v2/exports/${id}/`, { token })).json();
+        const redirect = await h.api("GET", `/api/v2/exports/${id}/download/`, { token });
+        assertEquals(redirect.status, 302);
+        // the signed link of an email (docs/email.md) redirects to a URL that serves ranges too
+        const link = signedDownloadUrl(h.config.publicBaseUrl, id, {
+          secret: h.config.signingSecret,
+          expiresAt: new Date(Date.now() + 3_600_000),
+        });
+        const signed = await h.app.request(link.slice(h.config.publicBaseUrl.length));
+        assertEquals(signed.status, 302, await signed.clone().text());
+        const urls = [
+          file_url as string,
+          redirect.headers.get("location")!,
+          signed.headers.get("location")!,
+        ];
+        /** GET `url` with `headers`: the app for `/files/`, moto for presigned URLs. */
+        const get = (url: string, headers: Record<string, string>): Promise<Response> =>
+          url.startsWith(h.config.publicBaseUrl)
+            ? Promise.resolve(h.app.request(url.slice(h.config.publicBaseUrl.length), { headers }))
+            : fetch(url, { headers });
+        for (const url of urls) {
+          for (
+            const [range, start, end] of [
+              ["bytes=0-9", 0, 9],
+              ["bytes=70000-170000", 70_000, 170_000],
+              [`bytes=${size - 5}-`, size - 5, size - 1],
+              ["bytes=-7", size - 7, size - 1],
+              [`bytes=199990-${size * 2}`, 199_990, size - 1],
+            ] as [string, number, number][]
+          ) {
+            const res = await get(url, { Range: range });
+            const body = new Uint8Array(await res.arrayBuffer());
+            assertEquals(res.status, 206, `${range} ${url}`);
+            assertEquals(res.headers.get("content-range"), `bytes ${start}-${end}/${size}`, range);
+            assertEquals(res.headers.get("content-length"), String(end - start + 1), range);
+            assertEquals(body, bytes.subarray(start, end + 1), range);
+          }
+          const past = await get(url, { Range: `bytes=${size}-` });
+          await past.body?.cancel();
+          assertEquals(past.status, 416, url);
+          if (backend === "fs") {
+            // (moto's 416 has no Content-Range; S3's has)
+            assertEquals(past.headers.get("content-range"), `bytes */${size}`);
+            // S3 answers several ranges with the whole object as well, moto with the first one
+            const several = await get(url, { Range: "bytes=0-1,5-6" });
+            assertEquals(several.status, 200);
+            assertEquals(new Uint8Array(await several.arrayBuffer()), bytes);
+            assertEquals(several.headers.get("accept-ranges"), "bytes");
+            // HEAD: the same headers, no body (the route closes the file itself)
+            const head = await h.app.request(url.slice(h.config.publicBaseUrl.length), {
+              method: "HEAD",
+              headers: { Range: "bytes=0-9" },
+            });
+            assertEquals(head.status, 206);
+            assertEquals(head.headers.get("content-range"), `bytes 0-9/${size}`);
+            assertEquals(head.headers.get("content-length"), "10");
+            assertEquals(head.body, null);
+            const ifRange = await get(url, { Range: "bytes=0-1", "If-Range": '"x"' });
+            assertEquals(ifRange.status, 200);
+            assertEquals((await ifRange.arrayBuffer()).byteLength, size);
+          }
+          const whole = await get(url, {});
+          assertEquals(whole.status, 200);
+          assertEquals(new Uint8Array(await whole.arrayBuffer()), bytes);
         }
       } finally {
         await h.close();

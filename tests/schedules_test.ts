@@ -365,7 +365,7 @@ Deno.test({
           ["bad interval", { ...base, interval: "soon" }, 400, "interval"],
           ["interval under the minimum", { ...base, interval: "59s" }, 400, "at least 60 s"],
           ["bad time zone", { ...base, cron: "0 3 * * *", timezone: "Mars/Olympus" }, 400, "zone"],
-          ["bad cron", { ...base, cron: "every full moon" }, 400, "invalid"],
+          ["bad cron", { ...base, cron: "every full moon" }, 400, "cron must be 5 fields"],
           // the reason, not the SDK's "Failed to create schedule"
           ["minute out of range", { ...base, cron: "61 3 * * *" }, 400, "Minute"],
           ["a step of 0", { ...base, cron: "*/0 * * * *" }, 400, "Step"],

@@ -23,6 +23,8 @@ ALLOWED = re.compile(
     # document's; split fractions must sum to 1 (a cross-field rule)
     r"|^option not accepted by format "
     r"|^invalid options: split must be "
+    # an image export while SOURCE_IMAGE_HOSTS (a deployment setting) lists no capture host
+    r"|^source image host not allowed: "
 )
 
 

@@ -9,6 +9,7 @@
  * are those of an uninterrupted export.
  */
 import { assert, assertEquals } from "./assert.ts";
+import { unzipText } from "./dwca.ts";
 import { createUser } from "./fixtures/access.ts";
 import { yoloDataset } from "../registry/formats/yolo_dataset.ts";
 import { cropsByTaxon } from "../registry/formats/crops_by_taxon.ts";
@@ -65,14 +66,25 @@ Deno.test({
       const done = await h.waitForExport(created.id, token, 120_000);
       assertEquals(done.status, "SUCCESS", String(done.error));
       assertEquals(done.record_count, 10);
-      const report = await readYolo(
-        await h.download(done.file_url as string),
-        await storedBoxes(h.sql, seed.projectId),
-      );
+      const zip = await h.download(done.file_url as string);
+      const report = await readYolo(zip, await storedBoxes(h.sql, seed.projectId));
       assertEquals(report.bad, null);
       assertEquals(report.problems, []);
       assertEquals(report.frames.length, 10);
       assertSkippedCount(done, report.skipped.length);
+      // the archive's card and the served one say how many frames were left out (the README
+      // had no such line), and what the archive holds instead of "Columns: every column"
+      const leftOut = `- Left out: ${report.skipped.length} (their image could not be fetched`;
+      const readme = await unzipText(zip, "README.md");
+      const card = await (await h.api("GET", `/api/v2/exports/${created.id}/datacard/`, {
+        token,
+      })).text();
+      for (const text of [readme, card]) {
+        assert(text.includes(leftOut), text);
+        assert(text.includes("- Holds the member files `images/<split>/<capture id>.jpg`, "), text);
+        assertEquals(text.includes("Columns: every column"), false, text);
+        assertEquals(text.includes("\\`"), false, text);
+      }
       assertEquals(report.checked, 40);
       assert(report.worst <= 1, `worst edge ${report.worst} px`);
       assert(report.frames.every((f) => f.size[0] === 200 && f.size[1] < 160), "not downscaled");

@@ -608,8 +608,9 @@ function csvBatch(rows: Record<string, unknown>[], columns: readonly string[]): 
 /** The Camera Trap Data Package (`camtrap_dp`): the tables, then the descriptor (the coverage). */
 export const camtrapDp: StreamExporter = zipArchive({
   key: "camtrap_dp",
-  // 2: tables deflated in pieces of 500 keys (pieceKeys), dated by the request
-  revision: 2,
+  // 2: tables deflated in pieces of 500 keys (pieceKeys), dated by the request; 3: README.md
+  // writes the member descriptions as Markdown (backticks were escaped) and lists the members
+  revision: 3,
   label: "Camera Trap Data Package (Camtrap DP 1.0.2)",
   description: "A Camtrap DP 1.0.2 package (zip): deployments.csv (stations), media.csv " +
     "(captures), observations.csv (occurrences as event observations, boxed detections as " +

@@ -55,6 +55,7 @@ import {
   recordId,
 } from "../types.ts";
 import { zipArchive, type ZipArchiveState, type ZipMember } from "../zip_archive.ts";
+import { OPTION_DEFAULTS } from "../option_defaults.ts";
 
 /** `manifest.csv`, in file order: one row per crop in the archive. */
 export const cropsManifestColumns: readonly string[] = [
@@ -131,9 +132,9 @@ export function cropOptions(options: ExportOptions = {}): CropOptions {
   refuseImageOptionProblems(options);
   return {
     ...splitOptions(options),
-    crop_padding: options.crop_padding ?? 0,
-    jpeg_quality: options.jpeg_quality ?? 90,
-    max_skipped_fraction: options.max_skipped_fraction ?? 0.05,
+    crop_padding: options.crop_padding ?? OPTION_DEFAULTS.crop_padding,
+    jpeg_quality: options.jpeg_quality ?? OPTION_DEFAULTS.jpeg_quality,
+    max_skipped_fraction: options.max_skipped_fraction ?? OPTION_DEFAULTS.max_skipped_fraction,
     per_taxon_limit: options.per_taxon_limit ?? null,
     image_max_side: options.image_max_side ?? null,
   };

@@ -62,6 +62,7 @@ import { captureTimes, sessionTime } from "../time_sql.ts";
 import { capturesOfBatch, upToShardEnd } from "../batch_sql.ts";
 import { jsonSections } from "../json_sections.ts";
 import { zipArchive, type ZipArchiveState, type ZipMember } from "../zip_archive.ts";
+import { OPTION_DEFAULTS } from "../option_defaults.ts";
 
 /** The options of `detections_coco` (its `acceptedOptions`). */
 export const cocoOptionKeys: readonly OptionKey[] = ["include_images", "max_skipped_fraction"];
@@ -87,8 +88,8 @@ function cocoOptions(
   options: ExportOptions = {},
 ): { include_images: boolean; max_skipped_fraction: number } {
   return {
-    include_images: options.include_images ?? false,
-    max_skipped_fraction: options.max_skipped_fraction ?? 0.05,
+    include_images: options.include_images ?? OPTION_DEFAULTS.include_images,
+    max_skipped_fraction: options.max_skipped_fraction ?? OPTION_DEFAULTS.max_skipped_fraction,
   };
 }
 

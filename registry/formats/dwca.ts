@@ -607,8 +607,9 @@ async function emlDocument(ctx: ExportQueryContext, state: ZipArchiveState): Pro
 /** The Darwin Core Archive (`dwca`): data files first, the descriptors last. */
 export const dwca: StreamExporter = zipArchive({
   key: "dwca",
-  // 2: tables deflated in pieces of 500 keys (pieceKeys), dated by the request
-  revision: 2,
+  // 2: tables deflated in pieces of 500 keys (pieceKeys), dated by the request; 3: README.md
+  // writes the member descriptions as Markdown (backticks were escaped) and lists the members
+  revision: 3,
   label: "Darwin Core Archive",
   description: "A Darwin Core Archive (zip) for GBIF: Event core (event.txt, one row per " +
     "session), occurrence.txt and multimedia.txt extensions, meta.xml and EML 2.2.0 eml.xml; " +

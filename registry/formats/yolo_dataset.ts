@@ -54,6 +54,7 @@ import {
   recordId,
 } from "../types.ts";
 import { zipArchive, type ZipArchiveState, type ZipMember } from "../zip_archive.ts";
+import { OPTION_DEFAULTS } from "../option_defaults.ts";
 
 /** `skipped.csv`: one row per capture left out. */
 export const yoloSkippedColumns: readonly string[] = skippedCaptureColumns;
@@ -81,9 +82,9 @@ export function yoloOptions(options: ExportOptions = {}): YoloOptions {
   refuseImageOptionProblems(options);
   return {
     ...splitOptions(options),
-    jpeg_quality: options.jpeg_quality ?? 90,
+    jpeg_quality: options.jpeg_quality ?? OPTION_DEFAULTS.jpeg_quality,
     image_max_side: options.image_max_side ?? null,
-    max_skipped_fraction: options.max_skipped_fraction ?? 0.05,
+    max_skipped_fraction: options.max_skipped_fraction ?? OPTION_DEFAULTS.max_skipped_fraction,
   };
 }
 
@@ -350,8 +351,10 @@ export const yoloDataset = zipArchive({
   optionProblems: imageOptionProblems,
   fetchesImages: true,
   count: countFrames,
-  // 2: data.yaml's `path` empty instead of `.` (resolved against the working directory)
-  revision: 2,
+  // 2: data.yaml's `path` empty instead of `.` (resolved against the working directory); 3:
+  // README.md says how many frames were left out, member descriptions as Markdown (backticks
+  // were escaped), the members listed instead of "Columns: every column"
+  revision: 3,
   extra: { classes: null, total: null, skipped: [] },
   members: [classesPhase, framesPhase, dataYaml, skippedFramesMember],
   dataCard: true,

@@ -1,0 +1,85 @@
+/**
+ * Single byte ranges of a file served by the API (`/files/…`), RFC 9110 §14: `Range:
+ * bytes=<first>-<last>`, `bytes=<first>-` and `bytes=-<suffix length>` answer 206 with the
+ * range; several ranges, another unit or a header that does not parse are ignored (the whole
+ * file, 200, which §14.2 allows); a range that starts at or past the end is unsatisfiable (416
+ * with a `Content-Range` giving only the size, §15.5.17). Ranges are read from the file as they are
+ * sent ({@link fileSlice}), never held whole in memory.
+ */
+
+/** What a `Range` header asks of a file of `size` bytes. */
+export type RangeRequest =
+  | { kind: "whole" }
+  | { kind: "unsatisfiable" }
+  | { kind: "range"; start: number; end: number };
+
+const SINGLE = /^bytes[ \t]*=[ \t]*(?:([0-9]+)[ \t]*-[ \t]*([0-9]*)|-[ \t]*([0-9]+))[ \t]*$/i;
+
+/**
+ * The range `header` (the `Range` request header, or null) asks of a file of `size` bytes:
+ * `{kind: "range", start, end}` (inclusive byte offsets, end clamped to the file's last byte),
+ * `unsatisfiable`, or `whole` (no header, several ranges, another unit, a malformed header, or
+ * a last position before the first, which §14.1.1 makes invalid).
+ */
+export function parseRange(header: string | null | undefined, size: number): RangeRequest {
+  if (!header) return { kind: "whole" };
+  const match = SINGLE.exec(header.trim());
+  if (!match) return { kind: "whole" };
+  const [, first, last, suffix] = match;
+  if (suffix !== undefined) {
+    const length = Number(suffix);
+    if (length === 0 || size === 0) return { kind: "unsatisfiable" };
+    return { kind: "range", start: Math.max(0, size - length), end: size - 1 };
+  }
+  const start = Number(first);
+  const end = last === "" ? Infinity : Number(last);
+  if (end < start) return { kind: "whole" };
+  if (start >= size) return { kind: "unsatisfiable" };
+  return { kind: "range", start, end: Math.min(end, size - 1) };
+}
+
+/** Bytes read from the file per pull (64 KiB). */
+const SLICE_CHUNK = 64 * 1024;
+
+/**
+ * `length` bytes of `file` from offset `start`, as a stream read 64 KiB at a time on demand;
+ * the file is closed when the slice ends, when the file ends first, or when the reader cancels.
+ */
+export function fileSlice(
+  file: Deno.FsFile,
+  start: number,
+  length: number,
+): ReadableStream<Uint8Array> {
+  let left = length;
+  let closed = false;
+  const close = (): void => {
+    if (closed) return;
+    closed = true;
+    file.close();
+  };
+  return new ReadableStream<Uint8Array>({
+    async start() {
+      await file.seek(start, Deno.SeekMode.Start);
+    },
+    async pull(controller) {
+      if (left <= 0) {
+        close();
+        controller.close();
+        return;
+      }
+      const chunk = new Uint8Array(Math.min(SLICE_CHUNK, left));
+      const read = await file.read(chunk);
+      if (read === null) {
+        // the file shrank under the reader: end short (Content-Length tells the client)
+        close();
+        controller.close();
+        return;
+      }
+      left -= read;
+      controller.enqueue(chunk.subarray(0, read));
+    },
+    cancel() {
+      close();
+    },
+  }, { highWaterMark: 0 });
+}

@@ -1,0 +1,56 @@
+import { assertEquals } from "../tests/assert.ts";
+import { fileSlice, parseRange } from "./byte_range.ts";
+
+Deno.test("parseRange reads one range of bytes, clamped to the file", () => {
+  assertEquals(parseRange("bytes=0-9", 100), { kind: "range", start: 0, end: 9 });
+  assertEquals(parseRange("bytes=90-", 100), { kind: "range", start: 90, end: 99 });
+  assertEquals(parseRange("bytes=90-1000", 100), { kind: "range", start: 90, end: 99 });
+  assertEquals(parseRange("bytes=-10", 100), { kind: "range", start: 90, end: 99 });
+  assertEquals(parseRange("bytes=-1000", 100), { kind: "range", start: 0, end: 99 });
+  assertEquals(parseRange("Bytes = 5 - 5", 100), { kind: "range", start: 5, end: 5 });
+  assertEquals(parseRange("bytes=99-99", 100), { kind: "range", start: 99, end: 99 });
+});
+
+Deno.test("parseRange: past the end is unsatisfiable; several, other units, junk: the whole file", () => {
+  assertEquals(parseRange("bytes=100-", 100), { kind: "unsatisfiable" });
+  assertEquals(parseRange("bytes=100-200", 100), { kind: "unsatisfiable" });
+  assertEquals(parseRange("bytes=-0", 100), { kind: "unsatisfiable" });
+  assertEquals(parseRange("bytes=0-", 0), { kind: "unsatisfiable" });
+  for (
+    const header of [
+      null,
+      "",
+      "bytes=0-1,5-6",
+      "bytes=0-1, 5-",
+      "items=0-1",
+      "bytes=5-1",
+      "bytes=a-b",
+      "bytes=-",
+      "bytes=0x1-2",
+      "bytes=1e3-",
+    ]
+  ) {
+    assertEquals(parseRange(header, 100), { kind: "whole" }, String(header));
+  }
+});
+
+Deno.test("fileSlice streams the slice and closes the file", async () => {
+  const path = await Deno.makeTempFile();
+  try {
+    const bytes = new Uint8Array(200_000).map((_, i) => i % 251);
+    await Deno.writeFile(path, bytes);
+    const file = await Deno.open(path);
+    const got = new Uint8Array(await new Response(fileSlice(file, 70_000, 100_001)).arrayBuffer());
+    assertEquals(got, bytes.subarray(70_000, 170_001));
+    // closed: a second close throws BadResource
+    let closedAlready = false;
+    try {
+      file.close();
+    } catch (error) {
+      closedAlready = error instanceof Deno.errors.BadResource;
+    }
+    assertEquals(closedAlready, true);
+  } finally {
+    await Deno.remove(path);
+  }
+});

@@ -1,0 +1,103 @@
+/**
+ * Image exports that could fetch no image are refused at request time: with
+ * `SOURCE_IMAGE_HOSTS` empty, or not listing the host of the project's captures, every image
+ * would be left out "host not allowed" and the export would fail late (newcomer trial). The
+ * answer is a 400 naming the host and how to allow it; nothing is created.
+ */
+import { PUBLIC_BASE_URL } from "../db/seed_demo_data.ts";
+import { seedDemo } from "../db/seed_demo.ts";
+import { assert, assertEquals } from "./assert.ts";
+import { type Harness, startHarness } from "./harness.ts";
+import { serviceTest } from "./support.ts";
+
+const CAPTURE_HOST = new URL(PUBLIC_BASE_URL).host;
+
+/** The image requests, with the field a refusal names. */
+const IMAGE_REQUESTS: [Record<string, unknown>, string][] = [
+  [{ format: "crops_by_taxon" }, "format"],
+  [{ format: "yolo_dataset", options: { split_by: "capture" } }, "format"],
+  [{ format: "detections_coco", options: { include_images: true } }, "options.include_images"],
+];
+
+async function create(
+  h: Harness,
+  seed: { project_id: number; token: string },
+  body: Record<string, unknown>,
+): Promise<{ status: number; json: Record<string, unknown> }> {
+  const res = await h.api("POST", "/api/v2/exports/", {
+    token: seed.token,
+    body: { project: seed.project_id, ...body },
+  });
+  return { status: res.status, json: await res.json() };
+}
+
+async function exportCount(h: Harness, projectId: number): Promise<number> {
+  const [{ count }] = await h.sql<{ count: number }[]>`
+    select count(*)::int as count from data_exports where project_id = ${projectId}`;
+  return count;
+}
+
+Deno.test({
+  name: "image hosts: an image export that could fetch no image is a 400 naming the host",
+  ...serviceTest,
+  async fn(t) {
+    await t.step(
+      "SOURCE_IMAGE_HOSTS empty: every image format refused, others accepted",
+      async () => {
+        const h = await startHarness({ storage: "s3", worker: false });
+        try {
+          const seed = await seedDemo(h.sql, { occurrences: 20, seed: 71 });
+          for (const [body, field] of IMAGE_REQUESTS) {
+            const res = await create(h, seed, body);
+            const text = JSON.stringify(res.json);
+            assertEquals(res.status, 400, text);
+            assertEquals(Object.keys(res.json.fields as object), [field], text);
+            const error = res.json.error as string;
+            assert(error.startsWith("source image host not allowed: "), text);
+            assert(error.includes("SOURCE_IMAGE_HOSTS is empty"), text);
+            assert(error.includes(`the project's captures are on ${CAPTURE_HOST}`), text);
+          }
+          assertEquals(await exportCount(h, seed.project_id), 0);
+          // the same format without images fetches nothing
+          const json = await create(h, seed, { format: "detections_coco" });
+          assertEquals(json.status, 201, JSON.stringify(json.json));
+          assertEquals(await exportCount(h, seed.project_id), 1);
+        } finally {
+          await h.close();
+        }
+      },
+    );
+
+    await t.step("a list without the captures' host: refused; with it: accepted", async () => {
+      const h = await startHarness({
+        storage: "s3",
+        worker: false,
+        env: { SOURCE_IMAGE_HOSTS: "images.example.org,127.0.0.1:9000" },
+      });
+      try {
+        const seed = await seedDemo(h.sql, { occurrences: 20, seed: 72 });
+        for (const [body, field] of IMAGE_REQUESTS) {
+          const res = await create(h, seed, body);
+          const text = JSON.stringify(res.json);
+          assertEquals(res.status, 400, text);
+          assertEquals(Object.keys(res.json.fields as object), [field], text);
+          assert(
+            (res.json.error as string).includes(
+              `captures are on ${CAPTURE_HOST}, which SOURCE_IMAGE_HOSTS ` +
+                "(images.example.org, 127.0.0.1:9000) does not list",
+            ),
+            text,
+          );
+        }
+        assertEquals(await exportCount(h, seed.project_id), 0);
+        // one capture moved to a listed host: images can be fetched, the export is accepted
+        await h.sql`update source_images set public_base_url = 'http://images.example.org/'
+          where id = (select min(id) from source_images where project_id = ${seed.project_id})`;
+        const res = await create(h, seed, { format: "crops_by_taxon" });
+        assertEquals(res.status, 201, JSON.stringify(res.json));
+      } finally {
+        await h.close();
+      }
+    });
+  },
+});
