@@ -54,7 +54,7 @@ export async function imageHostsProblem(
       `to export images, ${how}`;
   }
   if (refused.size === 0) return undefined;
+  // the list itself is the deployment's, not the caller's: it is not repeated here
   return `source image host not allowed: the project's captures are on ${named}, which ` +
-    `SOURCE_IMAGE_HOSTS (${options.hosts.join(", ")}) does not list, so every image would be ` +
-    `left out; ${how}`;
+    `SOURCE_IMAGE_HOSTS does not list, so every image would be left out; ${how}`;
 }

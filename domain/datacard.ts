@@ -226,7 +226,11 @@ export function renderDataCard(input: DataCardInput): string {
             "the settings that differ, as written and now:",
             "",
             ...input.settingsDifferences.map(({ name, then, now }) =>
-              `- ${code(name)}: ${settingValue(then)} when written, ${settingValue(now)} now.`
+              // the allowlist is the deployment's, not the reader's: named, never listed
+              name === "SOURCE_IMAGE_HOSTS"
+                ? `- ${code(name)}: changed since the file was written (the hosts images may ` +
+                  "be fetched from; not listed here)."
+                : `- ${code(name)}: ${settingValue(then)} when written, ${settingValue(now)} now.`
             ),
             "",
             "An identical request exports again under these.",
