@@ -5,7 +5,7 @@
  * validation and permissions. Every response is checked against the OpenAPI document.
  */
 import { ScheduleNotFoundError } from "@temporalio/client";
-import { createScheduledRunExport } from "../activities/schedules.ts";
+import { createScheduleActivities, createScheduledRunExport } from "../activities/schedules.ts";
 import { createApp } from "../api/mod.ts";
 import { assert, assertEquals, assertRejects } from "./assert.ts";
 import { createProject } from "./fixtures/access.ts";
@@ -399,6 +399,56 @@ Deno.test({
           await h.temporal.client.schedule.getHandle(s.scheduleId).delete().catch(() => {});
         }
       }
+      await h.close();
+    }
+  },
+});
+
+Deno.test({
+  name: "export schedules: keep_last never prunes the newest good files when later runs fail",
+  ...serviceTest,
+  async fn() {
+    const h = await startHarness({ storage: "fs", worker: false });
+    const app = createApp({
+      sql: h.sql,
+      storage: h.storage,
+      config: h.config,
+      temporal: h.temporal.client,
+    });
+    const p = await createProject(h.sql, { draft: false });
+    const created = await callDocumented(app, "POST", "/api/v2/export-schedules/", {
+      token: p.tokens.researcher,
+      body: { project: p.projectId, format: "taxa_list_csv", cron: "0 3 1 1 *", keep_last: 2 },
+    });
+    assertEquals(created.status, 201, JSON.stringify(created.body));
+    const scheduleId = created.body.id as number;
+    const deps = { sql: h.sql, config: h.config, temporal: h.temporal.client };
+    const acts = createScheduleActivities(deps);
+    /** One scheduled run's export, ended with `status` (as its export workflow would). */
+    const run = async (n: number, status: "SUCCESS" | "FAILURE" | "REVOKED"): Promise<number> => {
+      const made = await createScheduledRunExport(deps, { scheduleId, runId: `run-${n}` });
+      assert(made, "the schedule exists");
+      await h.sql`update data_exports set status = ${status} where id = ${made.exportId}`;
+      return made.exportId;
+    };
+    const pruned = async (): Promise<number[]> =>
+      (await acts.exportsBeyondKeepLast({ scheduleId, keepLast: 2 })).map((s) => s.exportId);
+    try {
+      const good1 = await run(1, "SUCCESS");
+      const good2 = await run(2, "SUCCESS");
+      const good3 = await run(3, "SUCCESS");
+      assertEquals(await pruned(), [good1]);
+      // storage went down: two runs fail; the newest two files (and the failures) are kept
+      await h.sql`delete from data_exports where id = ${good1}`;
+      const bad4 = await run(4, "FAILURE");
+      const bad5 = await run(5, "REVOKED");
+      assertEquals(await pruned(), [], "the last good files were pruned by failed runs");
+      // a good run again: the older good file and the older failure go
+      const good6 = await run(6, "SUCCESS");
+      assertEquals(await pruned(), [good2, bad4]);
+      assert(good3 < bad5 && bad5 < good6, "ids in run order");
+    } finally {
+      await h.temporal.client.schedule.getHandle(`export-schedule-${scheduleId}`).delete();
       await h.close();
     }
   },
