@@ -405,7 +405,8 @@ Deno.test({
 });
 
 Deno.test({
-  name: "export schedules: keep_last never prunes the newest good files when later runs fail",
+  name:
+    "export schedules: keep_last never prunes the newest good files when later runs fail; actions take no field",
   ...serviceTest,
   async fn() {
     const h = await startHarness({ storage: "fs", worker: false });
@@ -447,6 +448,48 @@ Deno.test({
       const good6 = await run(6, "SUCCESS");
       assertEquals(await pruned(), [good2, bad4]);
       assert(good3 < bad5 && bad5 < good6, "ids in run order");
+
+      // pause, unpause and trigger take no field: a key or a non-JSON body changes nothing
+      const handle = h.temporal.client.schedule.getHandle(`export-schedule-${scheduleId}`);
+      for (const action of ["pause", "trigger"]) {
+        const path = `/api/v2/export-schedules/${scheduleId}/${action}/`;
+        const keyed = await callDocumented(app, "POST", path, {
+          token: p.tokens.researcher,
+          body: { note: "nightly backup off" },
+        });
+        assertEquals(keyed.status, 400, JSON.stringify(keyed.body));
+        assert(keyed.body.error.includes('Unrecognized key: "note"'), keyed.body.error);
+        const text = await app.request(path, {
+          method: "POST",
+          headers: { Authorization: `Token ${p.tokens.researcher}`, "Content-Type": "text/plain" },
+          body: "pause",
+        });
+        assertEquals(text.status, 415, action);
+        await text.body?.cancel();
+      }
+      const described = await handle.describe();
+      assertEquals(described.state.paused, false);
+      assertEquals(described.info.numActionsTaken, 0, "a refused trigger ran the schedule");
+      const [row] = await h.sql<{ paused: boolean }[]>`
+        select paused from export_schedules where id = ${scheduleId}`;
+      assertEquals(row.paused, false);
+      // without a body, or with {}: done
+      const paused = await callDocumented(
+        app,
+        "POST",
+        `/api/v2/export-schedules/${scheduleId}/pause/`,
+        { token: p.tokens.researcher },
+      );
+      assertEquals(paused.status, 202, JSON.stringify(paused.body));
+      assertEquals(paused.body.paused, true);
+      const unpaused = await callDocumented(
+        app,
+        "POST",
+        `/api/v2/export-schedules/${scheduleId}/unpause/`,
+        { token: p.tokens.researcher, body: {} },
+      );
+      assertEquals(unpaused.status, 202, JSON.stringify(unpaused.body));
+      assertEquals(unpaused.body.paused, false);
     } finally {
       await h.temporal.client.schedule.getHandle(`export-schedule-${scheduleId}`).delete();
       await h.close();
