@@ -145,16 +145,18 @@ export function schedulesRoutes(deps: ExportsApiDependencies): OpenAPIHono<ApiEn
       created_at: row.created_at.toISOString(),
       updated_at: row.updated_at.toISOString(),
     };
-    if (detail) {
-      try {
-        const described = await temporal.schedule.getHandle(scheduleTemporalId(row.id))
-          .describe();
+    // paused is Temporal's, in the list as in one schedule: an operator may pause or unpause
+    // it in the Temporal UI or CLI (docs/operations.md), and two reads must not disagree
+    try {
+      const described = await temporal.schedule.getHandle(scheduleTemporalId(row.id))
+        .describe();
+      body.paused = described.state.paused;
+      if (detail) {
         body.next_run_times = described.info.nextActionTimes.map((d) => d.toISOString());
         body.runs = described.info.numActionsTaken;
-        body.paused = described.state.paused;
-      } catch {
-        // Temporal unreachable: the row is still worth returning
       }
+    } catch {
+      // Temporal unreachable (or the Schedule gone): the row, as last set through the API
     }
     return body;
   }
@@ -198,8 +200,7 @@ export function schedulesRoutes(deps: ExportsApiDependencies): OpenAPIHono<ApiEn
       url.searchParams.set("offset", String(o));
       return url.toString();
     };
-    const results: ScheduleJson[] = [];
-    for (const row of rows) results.push(await present(row));
+    const results: ScheduleJson[] = await Promise.all(rows.map((row) => present(row)));
     return c.json({
       count,
       next: offset + limit < count ? page(offset + limit) : null,

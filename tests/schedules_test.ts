@@ -406,7 +406,7 @@ Deno.test({
 
 Deno.test({
   name:
-    "export schedules: keep_last never prunes the newest good files when later runs fail; actions take no field",
+    "export schedules: keep_last never prunes the newest good files when later runs fail; actions take no field; list and read agree on paused",
   ...serviceTest,
   async fn() {
     const h = await startHarness({ storage: "fs", worker: false });
@@ -490,6 +490,24 @@ Deno.test({
       );
       assertEquals(unpaused.status, 202, JSON.stringify(unpaused.body));
       assertEquals(unpaused.body.paused, false);
+
+      // an operator pauses it in the Temporal UI or CLI: the list and one read both say so
+      await handle.pause("paused by an operator");
+      const one = await callDocumented(app, "GET", `/api/v2/export-schedules/${scheduleId}/`, {
+        token: p.tokens.basic_member,
+      });
+      const list = await callDocumented(
+        app,
+        "GET",
+        `/api/v2/export-schedules/?project_id=${p.projectId}`,
+        { token: p.tokens.basic_member },
+      );
+      assertEquals(one.body.paused, true);
+      assertEquals(
+        list.body.results.map((r: { id: number; paused: boolean }) => [r.id, r.paused]),
+        [[scheduleId, true]],
+        "the list contradicts the schedule's own read",
+      );
     } finally {
       await h.temporal.client.schedule.getHandle(`export-schedule-${scheduleId}`).delete();
       await h.close();
