@@ -148,8 +148,12 @@ export function createScheduleActivities(deps: { sql: Sql; config: Config; tempo
     },
 
     /**
-     * Finished exports of the schedule beyond the newest `keepLast`, oldest first, with the id
-     * their delete workflow must have (`deleteWorkflowId`).
+     * Finished exports of the schedule that `keepLast` no longer keeps, oldest first, with the
+     * id their delete workflow must have (`deleteWorkflowId`): those that are neither among the
+     * newest `keepLast` exports of the schedule nor among its newest `keepLast` SUCCESS ones. So
+     * failed runs never push out the last good files (keep_last 1 and one failed run deleted
+     * the only file), and at most `keepLast` files plus `keepLast` other runs are kept; the
+     * rule of backup rotations, which count successful backups (docs/http-api.md).
      */
     async exportsBeyondKeepLast(
       input: { scheduleId: number; keepLast: number },
@@ -159,6 +163,10 @@ export function createScheduleActivities(deps: { sql: Sql; config: Config; tempo
         where schedule_id = ${input.scheduleId} and status not in ('PENDING', 'STARTED')
           and id not in (
             select id from data_exports where schedule_id = ${input.scheduleId}
+            order by id desc limit ${input.keepLast})
+          and id not in (
+            select id from data_exports
+            where schedule_id = ${input.scheduleId} and status = 'SUCCESS'
             order by id desc limit ${input.keepLast})
         order by id`;
       return rows.map((r) => ({ exportId: r.id, deleteWorkflowId: deleteWorkflowId(r) }));

@@ -63,6 +63,10 @@ export async function exportDataCard(row: ExportRow, config: Config): Promise<st
       sizeDisplay: formatFileSize(row.file_size),
       checksum: row.checksum,
     },
+    retention: {
+      status: row.status === "EXPIRED" ? "EXPIRED" : "SUCCESS",
+      expiresAt: row.expires_at,
+    },
     settings: config.formats,
     settingsMatch: row.settings_key === null ? null : row.settings_key === settingsKey,
     settingsKey: row.settings_key,

@@ -3,7 +3,7 @@
  * visible and triggerable in the Temporal UI and CLI. Each run creates a normal export owned by
  * the schedule's user (scheduledExportWorkflow); overlapping runs are skipped.
  */
-import { createRoute, OpenAPIHono } from "@hono/zod-openapi";
+import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
 import { ScheduleNotFoundError, ScheduleOverlapPolicy } from "@temporalio/client";
 import type { CurrentUser } from "../domain/users.ts";
 import {
@@ -83,6 +83,13 @@ const retrieveRoute = createRoute({
   responses: { 200: json(ScheduleSchema, "The schedule"), ...errorResponses(400, 401, 404) },
 });
 
+/**
+ * The body of pause, unpause and trigger: none, or `{}`. They take no field, so any key is a
+ * 400 naming it and changes nothing (a `{"note": …}` would otherwise be dropped unseen), and a
+ * body that is not JSON a 415, as for extend and rerun (docs/http-api.md).
+ */
+const ActionBodySchema = z.object({}).strict().openapi("ScheduleActionBody");
+
 function actionRoute(action: "pause" | "unpause" | "trigger", summary: string) {
   return createRoute({
     method: "post",
@@ -90,10 +97,13 @@ function actionRoute(action: "pause" | "unpause" | "trigger", summary: string) {
     tags,
     security,
     summary,
-    request: { params: IdParamSchema },
+    request: {
+      params: IdParamSchema,
+      body: { required: false, content: { "application/json": { schema: ActionBodySchema } } },
+    },
     responses: {
       202: json(ScheduleSchema, "Done"),
-      ...errorResponses(400, 401, 403, 404, 503),
+      ...errorResponses(400, 401, 403, 404, 415, 503),
     },
   });
 }
@@ -135,16 +145,18 @@ export function schedulesRoutes(deps: ExportsApiDependencies): OpenAPIHono<ApiEn
       created_at: row.created_at.toISOString(),
       updated_at: row.updated_at.toISOString(),
     };
-    if (detail) {
-      try {
-        const described = await temporal.schedule.getHandle(scheduleTemporalId(row.id))
-          .describe();
+    // paused is Temporal's, in the list as in one schedule: an operator may pause or unpause
+    // it in the Temporal UI or CLI (docs/operations.md), and two reads must not disagree
+    try {
+      const described = await temporal.schedule.getHandle(scheduleTemporalId(row.id))
+        .describe();
+      body.paused = described.state.paused;
+      if (detail) {
         body.next_run_times = described.info.nextActionTimes.map((d) => d.toISOString());
         body.runs = described.info.numActionsTaken;
-        body.paused = described.state.paused;
-      } catch {
-        // Temporal unreachable: the row is still worth returning
       }
+    } catch {
+      // Temporal unreachable (or the Schedule gone): the row, as last set through the API
     }
     return body;
   }
@@ -188,8 +200,7 @@ export function schedulesRoutes(deps: ExportsApiDependencies): OpenAPIHono<ApiEn
       url.searchParams.set("offset", String(o));
       return url.toString();
     };
-    const results: ScheduleJson[] = [];
-    for (const row of rows) results.push(await present(row));
+    const results: ScheduleJson[] = await Promise.all(rows.map((row) => present(row)));
     return c.json({
       count,
       next: offset + limit < count ? page(offset + limit) : null,

@@ -22,6 +22,7 @@ import {
   truncateList,
   truncateText,
 } from "../domain/echo.ts";
+import { formatFileSize } from "../domain/file_size.ts";
 
 /** A person's name for display, cut to `MAX_DISPLAY_CHARS`; null stays null. */
 export function displayName(name: string | null): string | null {
@@ -38,17 +39,8 @@ export function truncateMessages(messages: readonly string[]): string[] {
   return shown.omitted > 0 ? [...items, moreMarker(shown.omitted)] : items;
 }
 
-/** "1.5 MB" style size for people. */
-export function formatFileSize(bytes: number): string {
-  const units = ["B", "KB", "MB", "GB", "TB"];
-  let value = bytes;
-  let unit = 0;
-  while (value >= 1024 && unit < units.length - 1) {
-    value /= 1024;
-    unit++;
-  }
-  return unit === 0 ? `${value} B` : `${value.toFixed(1)} ${units[unit]}`;
-}
+/** The size every read shows (`file_size_display`; domain/file_size.ts). */
+export { formatFileSize };
 
 /**
  * The file name a download is saved under: the key's last segment, which new keys already bound

@@ -13,7 +13,7 @@ import {
   WEBHOOK_EVENT_TYPES,
   type WebhookRow,
 } from "../db/webhooks.ts";
-import { can, canRead } from "../domain/permissions.ts";
+import { can, canRead, canSeeDeliveryDestination } from "../domain/permissions.ts";
 import { loadProjectAccess } from "../domain/project_access.ts";
 import type { CurrentUser } from "../domain/users.ts";
 import { logEvent } from "../domain/log.ts";
@@ -82,7 +82,12 @@ export const DeliveryEventSchema = z.object({
   webhook_id: z.number().int().nullable().openapi({
     description: "The project webhook, or null for the export's `notify_url`",
   }),
-  url: z.string().nullable(),
+  url: z.string().nullable().openapi({
+    description: "Where the event goes; null for a caller who may not see it: a project " +
+      "webhook's URL is shown to who may manage the project's webhooks, a `notify_url` to the " +
+      "export's requester (and superusers), and the attempts' errors of a hidden URL are " +
+      "reduced to what does not name it (docs/webhooks.md)",
+  }),
   state: z.enum(["pending", "delivered", "failed"]),
   created_at: z.string(),
   ended_at: z.string().nullable(),
@@ -258,8 +263,30 @@ export function webhooksRoutes(deps: ExportsApiDependencies): OpenAPIHono<ApiEnv
 }
 
 /**
+ * An attempt's error as a caller who may not see the event's URL reads it: the error texts
+ * name the destination (fetch's `error sending request for url (<url>)`, a refused address's
+ * host, a redirect's Location), so only their kind is kept: `answered <status>`, `redirect not
+ * followed: <status>`, `webhook URL refused`, or `no answer (network error or timeout)`.
+ * Null stays null (a 2xx).
+ */
+export function hiddenDestinationError(
+  statusCode: number | null,
+  error: string | null,
+): string | null {
+  if (error === null) return null;
+  if (statusCode !== null) {
+    return statusCode >= 300 && statusCode < 400
+      ? `redirect not followed: ${statusCode}`
+      : `answered ${statusCode}`;
+  }
+  if (error.startsWith("webhook URL refused")) return "webhook URL refused";
+  return "no answer (network error or timeout)";
+}
+
+/**
  * `GET /api/v2/exports/<id>/deliveries/`; mount the router at `/api/v2/exports`. Whoever may
- * read the export may read its deliveries (URLs included; never a secret).
+ * read the export may read its deliveries, never a secret; an event's URL (and the errors that
+ * name it) only if {@link canSeeDeliveryDestination} (domain/permissions.ts).
  */
 export function exportDeliveriesRoutes(deps: ExportsApiDependencies): OpenAPIHono<ApiEnv> {
   const { sql } = deps;
@@ -270,18 +297,28 @@ export function exportDeliveriesRoutes(deps: ExportsApiDependencies): OpenAPIHon
     const access = row && await loadProjectAccess(sql, c.get("user"), row.project_id);
     if (!row || !access || !canRead(access)) return problem(c, 404, `export not found: ${id}`);
     const events = await listExportDeliveries(sql, id);
+    const user = c.get("user");
     return c.json({
       count: events.length,
-      results: events.map((e) => ({
-        ...e,
-        created_at: e.created_at.toISOString(),
-        ended_at: e.ended_at?.toISOString() ?? null,
-        attempts: e.attempts.map((a) => ({
-          ...a,
-          at: a.at.toISOString(),
-          next_try_at: a.next_try_at?.toISOString() ?? null,
-        })),
-      })),
+      results: events.map((e) => {
+        const visible = canSeeDeliveryDestination(access, {
+          userId: user.id,
+          exportUserId: row.user_id,
+          projectWebhook: e.webhook_id !== null,
+        });
+        return {
+          ...e,
+          url: visible ? e.url : null,
+          created_at: e.created_at.toISOString(),
+          ended_at: e.ended_at?.toISOString() ?? null,
+          attempts: e.attempts.map((a) => ({
+            ...a,
+            error: visible ? a.error : hiddenDestinationError(a.status_code, a.error),
+            at: a.at.toISOString(),
+            next_try_at: a.next_try_at?.toISOString() ?? null,
+          })),
+        };
+      }),
     }, 200);
   });
   return app;

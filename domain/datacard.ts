@@ -41,6 +41,12 @@ export interface DataCardInput {
   skippedCount?: number | null;
   /** Null for the copy inside an archive, which cannot state its own size and checksum. */
   file: { name: string; size: number; sizeDisplay: string; checksum: string | null } | null;
+  /**
+   * The file's retention as the served card states it (docs/retention.md): until when a SUCCESS
+   * export's file is kept (`expiresAt` null: with no end), or since when an EXPIRED export's
+   * file is deleted; undefined in an archive's copy, written before the export ends.
+   */
+  retention?: { status: "SUCCESS" | "EXPIRED"; expiresAt: Date | null };
   settings: { timeZone: string; mediaUrl: string; platformUrl: string };
   /**
    * Whether the export's recorded settings key equals the key of `settings` (true), differs
@@ -136,6 +142,31 @@ function optionLines(options: Record<string, unknown> | undefined): string[] {
   ];
 }
 
+/**
+ * The `- Retention: …` line of a served card: the file kept until `expires_at` (and how to keep
+ * it longer), kept with no end, or deleted when the retention ended (and how to export the same
+ * request again); none in an archive's copy.
+ */
+function retentionLines(input: DataCardInput): string[] {
+  const retention = input.retention;
+  if (!retention) return [];
+  const at = retention.expiresAt?.toISOString();
+  const route = (action: string): string =>
+    input.exportId === null ? action : code(`POST /api/v2/exports/${input.exportId}/${action}/`);
+  if (retention.status === "EXPIRED") {
+    return [
+      `- Retention: ended${at ? ` ${at}` : ""}; the file was deleted then (the export is ` +
+      `EXPIRED: the figures above describe the file it was). ${route("rerun")} exports the ` +
+      "same request again.",
+    ];
+  }
+  if (!at) return ["- Retention: none; the file is kept with no end date."];
+  return [
+    `- Retention: the file is kept until ${at}, then deleted; ${route("extend")} keeps it ` +
+    "longer.",
+  ];
+}
+
 /** One content line: `` - `name` (unit): description `` and, for a table member, its header. */
 function contentLine(entry: ContentEntry): string {
   const unit = entry.unit ? ` (${declared(entry.unit)})` : "";
@@ -213,6 +244,7 @@ export function renderDataCard(input: DataCardInput): string {
         `- Checksum: ${input.file.checksum ? code(input.file.checksum) : "none"}.`,
       ]
       : ["- Size and checksum: in the export object (a file cannot state its own)."]),
+    ...retentionLines(input),
     "",
     // the values are this deployment's now; when the file's key differs, the settings it was
     // written under are named where recorded (exports since `data_exports.settings`)

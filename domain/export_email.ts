@@ -4,6 +4,8 @@
  * error. Pure, so that every attempt of one email builds the same message.
  */
 
+import { formatFileSize } from "./file_size.ts";
+
 /** What the message says, from the export at its end. */
 export interface ExportEmailFacts {
   exportId: number;
@@ -27,23 +29,13 @@ export interface ExportEmail {
   text: string;
 }
 
-/** `2.3 MB (2,345,678 bytes)`; a size under 1 kB once: `502 bytes`. */
+/**
+ * `2.2 MB (2,345,678 bytes)`: the size every other read shows (`file_size_display`, the data
+ * card: domain/file_size.ts) and the exact count; a size under 1 KB once: `502 bytes`.
+ */
 function sizeText(bytes: number): string {
   const exact = `${bytes.toLocaleString("en-US")} bytes`;
-  const human = humanSize(bytes);
-  return human === exact || human === `${bytes} bytes` ? exact : `${human} (${exact})`;
-}
-
-/** `1,234,567 bytes` as `1.2 MB` (SI units, one decimal). */
-export function humanSize(bytes: number): string {
-  const units = ["bytes", "kB", "MB", "GB", "TB"];
-  let value = bytes;
-  let unit = 0;
-  while (value >= 1000 && unit < units.length - 1) {
-    value /= 1000;
-    unit++;
-  }
-  return unit === 0 ? `${bytes} bytes` : `${value.toFixed(1)} ${units[unit]}`;
+  return bytes < 1024 ? exact : `${formatFileSize(bytes)} (${exact})`;
 }
 
 /**

@@ -64,6 +64,25 @@ export function canExtend(
 }
 
 /**
+ * Whether the caller may see where one of an export's webhook events goes (its URL, and the
+ * error texts of its attempts, which name it) on `GET /api/v2/exports/<id>/deliveries/`
+ * (docs/webhooks.md). A project webhook's URL: whoever may manage the project's webhooks (the
+ * right to create exports, as `GET /api/v2/projects/<id>/webhooks/` requires). A `notify_url`:
+ * the user who requested the export, and superusers. Such URLs are often capabilities in
+ * themselves (Slack's and Teams' incoming webhooks carry their secret in the path), so a reader
+ * of the export who may not list the webhooks sees neither.
+ */
+export function canSeeDeliveryDestination(
+  access: ProjectAccess,
+  caller: { userId: number; exportUserId: number | null; projectWebhook: boolean },
+): boolean {
+  if (!canRead(access)) return false;
+  if (caller.projectWebhook) return can(access, "create");
+  return access.superuser ||
+    (caller.exportUserId !== null && caller.exportUserId === caller.userId);
+}
+
+/**
  * Whether the caller may see the admission queue of every project (`GET
  * /api/v2/exports/queue/`): operators, i.e. superusers (the platform's staff); the queue names
  * users and projects the caller may not otherwise read.

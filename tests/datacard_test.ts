@@ -299,7 +299,7 @@ Deno.test({
           assertEquals(cardContents(readme), listed, `${format.key}: README lists the same`);
           const same = (text: string): string[] =>
             text.split("\n").filter((l) =>
-              !/^- (Requested by|Records|File name|Size|Checksum|Size and checksum|Settings key|Project data version|Stated by)/
+              !/^- (Requested by|Records|File name|Size|Checksum|Size and checksum|Retention|Settings key|Project data version|Stated by)/
                 .test(l) && !l.startsWith('Project "')
             );
           assertEquals(same(readme), same(card), `${format.key}: README equals the card`);

@@ -173,6 +173,12 @@ Deno.test({
         `Your export "${project.name} – occurrences_simple_csv" is ready`,
       );
       assert(ready.body.includes(`Records: ${ok.record_count}`), ready.body);
+      // the size as the export object (and the data card) shows it, and exact
+      const bytes = (ok.file_size as number).toLocaleString("en-US");
+      const size = (ok.file_size as number) < 1024
+        ? `Size: ${bytes} bytes`
+        : `Size: ${ok.file_size_display} (${bytes} bytes)`;
+      assert(ready.body.includes(size), `${size} in ${ready.body}`);
       assert(/^<export-email-[0-9a-f-]{36}@ami\.test>$/.test(ready.message_id), ready.message_id);
       const [failure] = about(messages, failing);
       assertEquals(failure.rcpt_tos, [to]);

@@ -280,6 +280,23 @@ Deno.test({
         const b2 = await read(b.id);
         assertEquals(b2.status, "SUCCESS");
         assert(b2.file_url, "the extended export lost its file_url");
+        // the data cards agree with the rows: deleted (and when), kept until expires_at
+        const card = async (id: number): Promise<string> => {
+          const res = await api("GET", `/api/v2/exports/${id}/datacard/`);
+          assertEquals(res.status, 200);
+          return await res.text();
+        };
+        const aCard = await card(a.id);
+        assert(
+          aCard.includes(`- Retention: ended ${a.expires_at}; the file was deleted then`) &&
+            aCard.includes(`\`POST /api/v2/exports/${a.id}/rerun/\``),
+          aCard,
+        );
+        const bCard = await card(b.id);
+        assert(
+          bCard.includes(`- Retention: the file is kept until ${b2.expires_at}, then deleted`),
+          bCard,
+        );
       });
 
       await t.step("a download of an EXPIRED export is 410 Gone, saying why", async () => {

@@ -5,7 +5,7 @@
  * validation and permissions. Every response is checked against the OpenAPI document.
  */
 import { ScheduleNotFoundError } from "@temporalio/client";
-import { createScheduledRunExport } from "../activities/schedules.ts";
+import { createScheduleActivities, createScheduledRunExport } from "../activities/schedules.ts";
 import { createApp } from "../api/mod.ts";
 import { assert, assertEquals, assertRejects } from "./assert.ts";
 import { createProject } from "./fixtures/access.ts";
@@ -399,6 +399,117 @@ Deno.test({
           await h.temporal.client.schedule.getHandle(s.scheduleId).delete().catch(() => {});
         }
       }
+      await h.close();
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "export schedules: keep_last never prunes the newest good files when later runs fail; actions take no field; list and read agree on paused",
+  ...serviceTest,
+  async fn() {
+    const h = await startHarness({ storage: "fs", worker: false });
+    const app = createApp({
+      sql: h.sql,
+      storage: h.storage,
+      config: h.config,
+      temporal: h.temporal.client,
+    });
+    const p = await createProject(h.sql, { draft: false });
+    const created = await callDocumented(app, "POST", "/api/v2/export-schedules/", {
+      token: p.tokens.researcher,
+      body: { project: p.projectId, format: "taxa_list_csv", cron: "0 3 1 1 *", keep_last: 2 },
+    });
+    assertEquals(created.status, 201, JSON.stringify(created.body));
+    const scheduleId = created.body.id as number;
+    const deps = { sql: h.sql, config: h.config, temporal: h.temporal.client };
+    const acts = createScheduleActivities(deps);
+    /** One scheduled run's export, ended with `status` (as its export workflow would). */
+    const run = async (n: number, status: "SUCCESS" | "FAILURE" | "REVOKED"): Promise<number> => {
+      const made = await createScheduledRunExport(deps, { scheduleId, runId: `run-${n}` });
+      assert(made, "the schedule exists");
+      await h.sql`update data_exports set status = ${status} where id = ${made.exportId}`;
+      return made.exportId;
+    };
+    const pruned = async (): Promise<number[]> =>
+      (await acts.exportsBeyondKeepLast({ scheduleId, keepLast: 2 })).map((s) => s.exportId);
+    try {
+      const good1 = await run(1, "SUCCESS");
+      const good2 = await run(2, "SUCCESS");
+      const good3 = await run(3, "SUCCESS");
+      assertEquals(await pruned(), [good1]);
+      // storage went down: two runs fail; the newest two files (and the failures) are kept
+      await h.sql`delete from data_exports where id = ${good1}`;
+      const bad4 = await run(4, "FAILURE");
+      const bad5 = await run(5, "REVOKED");
+      assertEquals(await pruned(), [], "the last good files were pruned by failed runs");
+      // a good run again: the older good file and the older failure go
+      const good6 = await run(6, "SUCCESS");
+      assertEquals(await pruned(), [good2, bad4]);
+      assert(good3 < bad5 && bad5 < good6, "ids in run order");
+
+      // pause, unpause and trigger take no field: a key or a non-JSON body changes nothing
+      const handle = h.temporal.client.schedule.getHandle(`export-schedule-${scheduleId}`);
+      for (const action of ["pause", "trigger"]) {
+        const path = `/api/v2/export-schedules/${scheduleId}/${action}/`;
+        const keyed = await callDocumented(app, "POST", path, {
+          token: p.tokens.researcher,
+          body: { note: "nightly backup off" },
+        });
+        assertEquals(keyed.status, 400, JSON.stringify(keyed.body));
+        assert(keyed.body.error.includes('Unrecognized key: "note"'), keyed.body.error);
+        const text = await app.request(path, {
+          method: "POST",
+          headers: { Authorization: `Token ${p.tokens.researcher}`, "Content-Type": "text/plain" },
+          body: "pause",
+        });
+        assertEquals(text.status, 415, action);
+        await text.body?.cancel();
+      }
+      const described = await handle.describe();
+      assertEquals(described.state.paused, false);
+      assertEquals(described.info.numActionsTaken, 0, "a refused trigger ran the schedule");
+      const [row] = await h.sql<{ paused: boolean }[]>`
+        select paused from export_schedules where id = ${scheduleId}`;
+      assertEquals(row.paused, false);
+      // without a body, or with {}: done
+      const paused = await callDocumented(
+        app,
+        "POST",
+        `/api/v2/export-schedules/${scheduleId}/pause/`,
+        { token: p.tokens.researcher },
+      );
+      assertEquals(paused.status, 202, JSON.stringify(paused.body));
+      assertEquals(paused.body.paused, true);
+      const unpaused = await callDocumented(
+        app,
+        "POST",
+        `/api/v2/export-schedules/${scheduleId}/unpause/`,
+        { token: p.tokens.researcher, body: {} },
+      );
+      assertEquals(unpaused.status, 202, JSON.stringify(unpaused.body));
+      assertEquals(unpaused.body.paused, false);
+
+      // an operator pauses it in the Temporal UI or CLI: the list and one read both say so
+      await handle.pause("paused by an operator");
+      const one = await callDocumented(app, "GET", `/api/v2/export-schedules/${scheduleId}/`, {
+        token: p.tokens.basic_member,
+      });
+      const list = await callDocumented(
+        app,
+        "GET",
+        `/api/v2/export-schedules/?project_id=${p.projectId}`,
+        { token: p.tokens.basic_member },
+      );
+      assertEquals(one.body.paused, true);
+      assertEquals(
+        list.body.results.map((r: { id: number; paused: boolean }) => [r.id, r.paused]),
+        [[scheduleId, true]],
+        "the list contradicts the schedule's own read",
+      );
+    } finally {
+      await h.temporal.client.schedule.getHandle(`export-schedule-${scheduleId}`).delete();
       await h.close();
     }
   },

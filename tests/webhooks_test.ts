@@ -8,7 +8,7 @@
  * addresses are refused when not allowed; a secret appears only in its creation answer.
  */
 import type { Sql } from "../db/client.ts";
-import { insertEndEvents } from "../db/webhooks.ts";
+import { insertEndEvents, recordAttempt } from "../db/webhooks.ts";
 import { inTransaction } from "../db/transaction.ts";
 import { seedDemo, type SeedResult } from "../db/seed_demo.ts";
 import { sweepWebhookOutbox } from "../activities/webhook_outbox.ts";
@@ -517,6 +517,102 @@ Deno.test({
       assertEquals((await h.api("GET", draftPath, { token: p.tokens.non_member })).status, 404);
       assertEquals((await h.api("GET", draftPath, { token: draft.tokens.owner })).status, 200);
       assertEquals((await h.api("GET", path)).status, 401);
+    } finally {
+      await h.close();
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "webhooks: deliveries show a webhook's URL to who may manage webhooks, a notify_url to its requester, neither (nor errors naming them) to other readers",
+  ...serviceTest,
+  async fn() {
+    const h = await startHarness({
+      storage: "fs",
+      env: { WEBHOOK_ALLOW_PRIVATE: "true" },
+      worker: false,
+    });
+    try {
+      const p = await createProject(h.sql, { draft: false });
+      // capability URLs, as Slack's and Teams' incoming webhooks are: the path is the secret
+      const hookUrl = "http://127.0.0.1:9/services/T000/SECRET-PROJECT-HOOK";
+      const notifyUrl = "http://127.0.0.1:9/notify/SECRET-NOTIFY-URL";
+      const hook = await apiJson(
+        h,
+        "POST",
+        `/api/v2/projects/${p.projectId}/webhooks/`,
+        p.tokens.owner,
+        {
+          url: hookUrl,
+        },
+      );
+      assertEquals(hook.status, 201, JSON.stringify(hook.json));
+      const created = await apiJson(h, "POST", "/api/v2/exports/", p.tokens.researcher, {
+        project: p.projectId,
+        format: "occurrences_simple_csv",
+        notify_url: notifyUrl,
+      });
+      assertEquals(created.status, 201, JSON.stringify(created.json));
+      const exportId = created.json.id as number;
+      // an end's events and two failed attempts each, recorded as the delivery activity does
+      const events = await inTransaction(h.sql, (tx) => insertEndEvents(tx, exportId, "FAILURE"));
+      assertEquals(events.length, 2);
+      for (const eventId of events) {
+        const [{ url }] = await h.sql<{ url: string }[]>`
+          select coalesce(w.url, e.notify_url) as url from webhook_events v
+          join data_exports e on e.id = v.export_id left join webhooks w on w.id = v.webhook_id
+          where v.id = ${eventId}`;
+        await recordAttempt(h.sql, {
+          eventId,
+          attempt: 1,
+          statusCode: null,
+          error: `TypeError: fetch failed: error sending request for url (${url}): connect error`,
+          nextTryAt: new Date(Date.now() + 5000),
+        });
+        await recordAttempt(h.sql, {
+          eventId,
+          attempt: 2,
+          statusCode: 302,
+          error: `redirect not followed: 302 to ${url}/moved`,
+          nextTryAt: null,
+        });
+      }
+      const sees: Record<string, [boolean, boolean]> = { // [project hook, notify_url]
+        superuser: [true, true],
+        owner: [true, false],
+        project_manager: [true, false],
+        researcher: [true, true], // may manage webhooks, and requested the export
+        ml_data_manager: [false, false],
+        basic_member: [false, false],
+        non_member: [false, false], // the project is public: it reads the export
+      };
+      for (const [role, [seesHook, seesNotify]] of Object.entries(sees)) {
+        const token = p.tokens[role as keyof typeof p.tokens];
+        const res = await h.api("GET", `/api/v2/exports/${exportId}/deliveries/`, { token });
+        assertEquals(res.status, 200, role);
+        const text = await res.text();
+        assertEquals(text.includes("SECRET-PROJECT-HOOK"), seesHook, `${role}: ${text}`);
+        assertEquals(text.includes("SECRET-NOTIFY-URL"), seesNotify, `${role}: ${text}`);
+        const results = (JSON.parse(text) as { results: DeliveryEvent[] }).results;
+        for (const event of results) {
+          const visible = event.webhook_id === null ? seesNotify : seesHook;
+          assertEquals(
+            event.url,
+            visible ? (event.webhook_id === null ? notifyUrl : hookUrl) : null,
+          );
+          if (!visible) {
+            assertEquals(event.attempts.map((a) => [a.status_code, a.error]), [
+              [null, "no answer (network error or timeout)"],
+              [302, "redirect not followed: 302"],
+            ], role);
+          }
+        }
+      }
+      // the list of webhooks says the same: 403 to who may not manage them
+      const list = `/api/v2/projects/${p.projectId}/webhooks/`;
+      assertEquals((await h.api("GET", list, { token: p.tokens.basic_member })).status, 403);
+      assertEquals((await h.api("GET", list, { token: p.tokens.non_member })).status, 403);
     } finally {
       await h.close();
     }
