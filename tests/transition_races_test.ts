@@ -3,9 +3,11 @@
  * services: a cancel while `saveStats` commits never leaves a SUCCESS export without its file,
  * and the API's cancel of an export whose run is gone never overwrites the FAILURE that run
  * wrote meanwhile. Each race is forced by holding a row lock until the transition in question
- * waits on it (as tests/consistent_reads_test.ts does).
+ * waits on it (as tests/consistent_reads_test.ts does). A run that finds its export already
+ * REVOKED (the API's cancel found no open run as the run was starting) completes as the row
+ * reads, `revoked: true`, instead of failing.
  */
-import { jobLogs } from "../db/exports.ts";
+import { jobLogs, markExportEnded } from "../db/exports.ts";
 import { seedDemo } from "../db/seed_demo.ts";
 import { assert, assertEquals } from "./assert.ts";
 import { type Harness, startHarness, workflowIdsOf } from "./harness.ts";
@@ -173,6 +175,44 @@ Deno.test({
       assertEquals(response.status, 409);
       const logs = (await jobLogs(h.sql, id)).map((l) => l.message);
       assert(!logs.includes("export cancelled"), logs.join("; "));
+    } finally {
+      await h.close();
+    }
+  },
+});
+
+Deno.test({
+  name: "a run that finds its export REVOKED completes, revoked: true, as the row reads",
+  ...serviceTest,
+  async fn() {
+    // no worker yet: the run is open but has not started an activity
+    const h = await startHarness({ storage: "fs", worker: false });
+    try {
+      const seed = await seedDemo(h.sql, { occurrences: 20, seed: 2403 });
+      const id = await createExport(h, seed.token, seed.project_id);
+      // what the API's cancel writes when it finds no open run (the run not started yet, as
+      // Temporal saw it a moment before): REVOKED, before the run's first activity
+      assert(await markExportEnded(h.sql, id, { status: "REVOKED", onlyRunning: true }));
+      await h.startWorker();
+      const handle = h.temporal.client.workflow.getHandle((await workflowIdsOf(h.sql, id)).export);
+      const result = await handle.result().catch((error) => ({ failed: String(error) }));
+      assertEquals(result, {
+        exportId: id,
+        revoked: true,
+        records: 0,
+        fileSize: 0,
+        checksum: "",
+        fileKey: "",
+      });
+      assertEquals((await handle.describe()).status.name, "COMPLETED");
+      const [row] = await h.sql<{ status: string; error: string | null }[]>`
+        select status, error from data_exports where id = ${id}`;
+      assertEquals([row.status, row.error], ["REVOKED", null]);
+      const read = await (await h.api("GET", `/api/v2/exports/${id}/`, { token: seed.token }))
+        .json();
+      assertEquals([read.status, read.job.status], ["REVOKED", "REVOKED"]);
+      const logs = (await jobLogs(h.sql, id)).map((l) => l.message);
+      assert(!logs.some((m) => m.startsWith("export failed")), logs.join("; "));
     } finally {
       await h.close();
     }
