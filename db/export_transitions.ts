@@ -60,7 +60,8 @@ export async function markExportStarted(
     await tx`
       update data_exports set status = 'STARTED', error = null, error_stage = null,
         run_id = ${run.runId}, workflow_id = ${run.workflowId}, settings_key = ${run.settingsKey},
-        started_at = coalesce(started_at, now()), finished_at = null, updated_at = now()
+        started_at = coalesce(started_at, now()), finished_at = null, updated_at = now(),
+        slot_untaken_since = null -- its run has taken its admission's slot (db/export_queue.ts)
       where id = ${exportId}`;
     const restart = ENDED_STATUSES.includes(row.previous);
     await applyJobProgress(tx, exportId, (progress) => {
@@ -247,7 +248,8 @@ export async function markExportPending(sql: Sql, exportId: number): Promise<boo
         record_count = 0, file_size = 0, checksum = null, finished_at = null, updated_at = now(),
         source_version = null, global_source_version = null, settings_key = null,
         request_lsn = pg_current_wal_lsn(), -- a retry reads what was written before it (docs/replica.md)
-        started_at = null, queued_at = now() -- it waits and starts anew (db/export_queue.ts)
+        started_at = null, queued_at = now(), -- it waits and starts anew (db/export_queue.ts)
+        slot_untaken_since = null
       where id = ${exportId} and status in ('FAILURE', 'REVOKED')`;
     if (reset.count === 0) return false;
     await tx`
