@@ -216,8 +216,11 @@ export async function markExportEnded(
 
 /**
  * Records the key of the export's file and its upload in progress (`uploadId` null: published,
- * or none yet), only while the export is STARTED. Returns false when it is not (ended:
- * cancelled or failed meanwhile, whose cleanup has run or runs on what it recorded; or gone):
+ * or none yet), only while the export is STARTED under run `file.runId` (the run that owns the
+ * row: a late activity of an earlier run, after a retry or a reset, names no file on the new
+ * run's export). Returns false when it is not (ended:
+ * cancelled or failed meanwhile, whose cleanup has run or runs on what it recorded; retried or
+ * reset: another run's; or gone):
  * the caller then removes what it made itself. So a write of a streaming or final activity still
  * in flight after a cancel never names a file on an ended export, and every file is removed by
  * whichever of the two commits second. Source: the races of a cancel (docs/operations.md,
@@ -226,12 +229,12 @@ export async function markExportEnded(
 export async function recordExportFile(
   sql: Sql,
   exportId: number,
-  file: { fileKey: string; uploadId: string | null },
+  file: { fileKey: string; uploadId: string | null; runId: string | null },
 ): Promise<boolean> {
   const recorded = await sql`
     update data_exports set file_key = ${file.fileKey}, upload_id = ${file.uploadId},
       updated_at = now()
-    where id = ${exportId} and status = 'STARTED'`;
+    where id = ${exportId} and status = 'STARTED' and run_id is not distinct from ${file.runId}`;
   return recorded.count > 0;
 }
 
