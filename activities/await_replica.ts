@@ -48,13 +48,16 @@ export function createAwaitReplicaActivities(access: ExportAccess) {
      * request position (`data_exports.request_lsn`, the primary's `pg_current_wal_lsn()` when the
      * export row was written): `pg_last_wal_replay_lsn() >= request_lsn` (PostgreSQL docs,
      * "Recovery Information Functions"). Returns at once with one database, on a server that is
-     * not in recovery, or for a row without a position. Once caught up it fixes the export's
-     * reads to that position (`fixReadPosition`, also with one database): if an identical
-     * request reused the export meanwhile and moved `request_lsn` up, it waits for the new
-     * position instead; afterwards reuse no longer hands the export out until it has counted.
-     * Polls every 0.5 s with heartbeats and
-     * logs once "waiting for the replica …"; past `EXPORT_REPLICA_MAX_LAG_SECONDS` it fails
-     * (non-retryable, `ReplicaLag`) naming the lag in bytes and seconds.
+     * not in recovery, or for a row without a position. Before it waits it fixes the export's
+     * reads to that position (`fixReadPosition`, also with one database; if an identical request
+     * reused the export a moment before and moved `request_lsn` up, to the new position): from
+     * then on reuse no longer hands the export out, nor moves its position, until it has
+     * counted, so the wait has one target from its start to its end (before, each reuse moved
+     * it, and an export reused again and again behind a replica a few seconds behind failed
+     * `ReplicaLag` after the whole bound, naming a lag the replica did not have). Polls every
+     * 0.5 s with heartbeats and logs once "waiting for the replica …"; past
+     * `EXPORT_REPLICA_MAX_LAG_SECONDS` from its first attempt's start it fails (non-retryable,
+     * `ReplicaLag`) naming the lag in bytes and seconds behind that one target.
      */
     async awaitReplica(input: { exportId: number }): Promise<ReplicaWait> {
       if (readSql === sql) {
@@ -72,7 +75,14 @@ export function createAwaitReplicaActivities(access: ExportAccess) {
         await fixReadPosition(sql, input.exportId, null);
         return { waitedSeconds: 0 };
       }
+      // the target, fixed before the wait begins (a reuse committing first moved it up: fix the
+      // new one); the UPDATE waits for a reuse in flight, which holds the row FOR SHARE
       let target = requested;
+      while (!(await fixReadPosition(sql, input.exportId, target))) {
+        const moved = await requestLsn(sql, input.exportId);
+        if (!moved) throw exportNotFound(input.exportId);
+        target = moved;
+      }
       const ctx = Context.current();
       const previous = ctx.info.heartbeatDetails as ReplicaWaitHeartbeat | undefined;
       const since = previous?.waitingSince ?? Date.now();
@@ -88,13 +98,6 @@ export function createAwaitReplicaActivities(access: ExportAccess) {
         for (;;) {
           position = await replicaPosition(readSql, target);
           const waitedSeconds = (Date.now() - since) / 1000;
-          if (position.caughtUp && !(await fixReadPosition(sql, input.exportId, target))) {
-            // an identical request reused the export meanwhile: its position moved up
-            const moved = await requestLsn(sql, input.exportId);
-            if (!moved) throw exportNotFound(input.exportId);
-            target = moved;
-            continue;
-          }
           if (position.caughtUp) {
             if (logged) {
               await appendJobLog(

@@ -2,6 +2,7 @@
  * What the activities of every stage share: their dependencies, and the export's row, format and
  * query context looked up the same way, and its files discarded the same way.
  */
+import { Context } from "@temporalio/activity";
 import type { Client } from "@temporalio/client";
 import type { ApplicationFailure } from "@temporalio/common";
 import type { Config } from "../config/mod.ts";
@@ -80,6 +81,18 @@ export function exportCardFacts(row: ExportRow, publicBaseUrl: string): ExportCa
     createdAt: row.created_at.toISOString(),
     downloadUrl: exportDownloadUrl(publicBaseUrl, row.id),
   };
+}
+
+/**
+ * The workflow run of the activity that calls it (null outside an activity): what fences its
+ * writes on the export (`data_exports.run_id`, db/job_progress.ts `ownsExport`).
+ */
+export function currentRunId(): string | null {
+  try {
+    return Context.current().info.workflowExecution?.runId ?? null;
+  } catch {
+    return null;
+  }
 }
 
 /** The {@link ExportAccess} over `deps`. */

@@ -8,11 +8,11 @@ import {
   recordExportFile,
   setStage,
   STAGES,
-  updateJobProgress,
+  updateRunProgress,
 } from "../db/exports.ts";
 import { sameSourceVersions } from "../db/snapshot.ts";
 import { getExporter } from "../registry/mod.ts";
-import type { ExportAccess } from "./export_access.ts";
+import { currentRunId, type ExportAccess } from "./export_access.ts";
 import { exportNotFound } from "./failures.ts";
 import { shardPrefix } from "./file_keys.ts";
 import { keepAlive } from "./keep_alive.ts";
@@ -37,16 +37,24 @@ export function createExportRecordsActivities(access: ExportAccess) {
   const fileSidePrefix = (fileUuid: string): string =>
     sidePrefix(shardPrefix(config.storagePrefix, fileUuid), "file");
 
+  /**
+   * The export stage's progress and the export's `skipped_count`, in one transaction, only
+   * while run `runId` owns the export (db/job_progress.ts `updateRunProgress`): a late report of
+   * an earlier run or attempt's run after a retry changes nothing. Fails `ExportNotFound` when
+   * the export is gone.
+   */
   async function reportProgress(
     exportId: number,
-    records: number,
-    total: number,
-    skipped: number | null,
+    runId: string | null,
+    report: { records: number; total: number; skipped: number | null },
   ): Promise<void> {
-    const [found] = await sql`
-      update data_exports set skipped_count = ${skipped} where id = ${exportId} returning 1`;
-    if (!found) throw exportNotFound(exportId);
-    await updateJobProgress(sql, exportId, (progress) => {
+    const { records, total, skipped } = report;
+    const written = await updateRunProgress(sql, exportId, {
+      runId,
+      also: async (tx) => {
+        await tx`update data_exports set skipped_count = ${skipped} where id = ${exportId}`;
+      },
+    }, (progress) => {
       setStage(progress, STAGES.export.key, {
         status: "STARTED",
         progress: total > 0 ? records / total : 1,
@@ -54,6 +62,9 @@ export function createExportRecordsActivities(access: ExportAccess) {
       });
       if (skipped !== null) putSkippedCount(progress, skipped);
     });
+    if (written) return;
+    const [found] = await sql`select 1 from data_exports where id = ${exportId}`;
+    if (!found) throw exportNotFound(exportId);
   }
 
   return {
@@ -67,6 +78,7 @@ export function createExportRecordsActivities(access: ExportAccess) {
     ): Promise<ExportedFile> {
       const row = await requireExport(input.exportId);
       const exporter = requireExporter(row.format, exportOptions(row));
+      const runId = currentRunId();
       return await streamToUpload(access, {
         row,
         stream: exporter,
@@ -89,6 +101,7 @@ export function createExportRecordsActivities(access: ExportAccess) {
           const recorded = await recordExportFile(sql, row.id, {
             fileKey: input.fileKey,
             uploadId: upload.uploadId,
+            runId,
           });
           if (!recorded) {
             await storage.abortUpload(upload);
@@ -100,7 +113,9 @@ export function createExportRecordsActivities(access: ExportAccess) {
           // the data changed between the count and this snapshot: count again in it, so that the
           // total the export announces is the number of records its file holds
           const total = await inSnapshot((q) => exporter.count(q));
-          await recordCount(sql, row.id, { total, versions });
+          if (!(await recordCount(sql, row.id, { total, versions, runId }))) {
+            throw await notRunning(row.id);
+          }
           await appendJobLog(
             sql,
             row.id,
@@ -109,7 +124,8 @@ export function createExportRecordsActivities(access: ExportAccess) {
           );
           return total;
         },
-        progress: (records, total, skipped) => reportProgress(row.id, records, total, skipped),
+        progress: (records, total, skipped) =>
+          reportProgress(row.id, runId, { records, total, skipped }),
       });
     },
 
@@ -124,13 +140,15 @@ export function createExportRecordsActivities(access: ExportAccess) {
     ): Promise<number> {
       return await keepAlive(async () => {
         const row = await requireExport(input.exportId);
-        await updateJobProgress(sql, input.exportId, (progress) => {
+        const runId = currentRunId();
+        await updateRunProgress(sql, input.exportId, { runId }, (progress) => {
           setStage(progress, STAGES.upload.key, { status: "STARTED" });
         });
         const { size } = await storage.completeUpload(input.upload);
         const recorded = await recordExportFile(sql, input.exportId, {
           fileKey: input.upload.key,
           uploadId: null,
+          runId,
         });
         if (!recorded) {
           // ended by a cancel while this ran (its cleanup may have missed this object): remove it

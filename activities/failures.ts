@@ -5,17 +5,27 @@ export function exportNotFound(exportId: number): ApplicationFailure {
   return ApplicationFailure.nonRetryable(`export does not exist: ${exportId}`, "ExportNotFound");
 }
 
+/** The details of an `ExportEnded` failure (its first detail): the export's status now. */
+export interface ExportEndedDetails {
+  status: string;
+}
+
 /**
  * The export is no longer this run's to write (cancelled or failed meanwhile, or made PENDING
  * again by a retry) while this activity ran: it changed nothing, and retrying cannot help.
- * `status` is the export's status now, which may be PENDING or STARTED (a newer run's).
+ * `status` is the export's status now, which may be PENDING or STARTED (a newer run's); it is
+ * also the failure's first detail ({@link ExportEndedDetails}), which the workflow reads to end
+ * a run whose export was cancelled as the row says (REVOKED: completed, `revoked: true`).
  */
 export function exportEnded(exportId: number, status: string): ApplicationFailure {
-  return ApplicationFailure.nonRetryable(
-    `export ${exportId} is no longer this run's to finish (its status is now ${status}): ` +
-      "this attempt changed nothing",
-    "ExportEnded",
-  );
+  const details: ExportEndedDetails = { status };
+  return ApplicationFailure.create({
+    message: `export ${exportId} is no longer this run's to finish (its status is now ` +
+      `${status}): this attempt changed nothing`,
+    type: "ExportEnded",
+    nonRetryable: true,
+    details: [details],
+  });
 }
 
 /** The format is not in the registry. */

@@ -81,7 +81,11 @@ export function createResolveAndCountActivities(access: ExportAccess) {
             warnings: await impossibleTimeLogLines(row.format, { ...query, sql: tx }),
           };
         });
-        await recordCount(sql, row.id, { total, versions, warnings });
+        // only while this run owns the export: a late count of an earlier run changes nothing
+        const runId = Context.current().info.workflowExecution?.runId ?? null;
+        if (!(await recordCount(sql, row.id, { total, versions, warnings, runId }))) {
+          throw await access.notRunning(row.id);
+        }
         return total;
       });
     },

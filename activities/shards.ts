@@ -9,12 +9,13 @@ import {
   applyJobProgress,
   exportOptions,
   type ExportRow,
+  ownsExport,
   putSkippedCount,
   recordedSourceVersions,
   recordExportFile,
   setStage,
   STAGES,
-  updateJobProgress,
+  updateRunProgress,
 } from "../db/exports.ts";
 import { inTransaction } from "../db/transaction.ts";
 import { withoutParallelWorkers } from "../db/client.ts";
@@ -27,7 +28,7 @@ import {
   ExportRefusedError,
   type ShardBound,
 } from "../registry/types.ts";
-import type { ExportAccess } from "./export_access.ts";
+import { currentRunId, type ExportAccess } from "./export_access.ts";
 import { exportNotFound, unknownFormat } from "./failures.ts";
 import { shardPrefix } from "./file_keys.ts";
 import { endStatementsWithAttempt, keepAlive } from "./keep_alive.ts";
@@ -69,17 +70,20 @@ export function createShardActivities(access: ExportAccess) {
   /**
    * Records one shard's records and images left out (null: a format without images), in one
    * transaction that holds the job row: `records_exported` and the export's `skipped_count` are
-   * the sums over the shards.
+   * the sums over the shards. Only while run `runId` owns the export (db/job_progress.ts
+   * `ownsExport`): a late report of an earlier run after a retry changes nothing.
    */
   async function reportShardProgress(
     exportId: number,
+    runId: string | null,
     shard: number,
-    records: number,
-    skipped: number | null,
+    report: { records: number; skipped: number | null },
   ): Promise<void> {
+    const { records, skipped } = report;
     const [found] = await sql`select 1 from data_exports where id = ${exportId}`;
     if (!found) throw exportNotFound(exportId);
     await inTransaction(sql, async (tx) => {
+      if (!(await ownsExport(tx, exportId, runId))) return;
       let skippedSum: number | null = null;
       await applyJobProgress(tx, exportId, (progress) => {
         const stage = progress.stages.find((s) => s.key === STAGES.export.key) as
@@ -152,7 +156,9 @@ export function createShardActivities(access: ExportAccess) {
   ): Promise<ShardPlan> {
     await discardShardFiles(prefix);
     // only on a running export: one cancelled meanwhile has had its cleanup
-    if (!(await recordExportFile(sql, row.id, { fileKey, uploadId: null }))) {
+    if (
+      !(await recordExportFile(sql, row.id, { fileKey, uploadId: null, runId: currentRunId() }))
+    ) {
       throw await notRunning(row.id);
     }
     const members = new Set(shards.map((s) => s.member)).size;
@@ -284,6 +290,7 @@ export function createShardActivities(access: ExportAccess) {
         throw unknownFormat(row.format, supportedFormats());
       }
       const { shard } = input;
+      const runId = currentRunId();
       const excel = exportOptions(row).excel_compatible === true &&
         (exporter.acceptedOptions ?? []).includes("excel_compatible");
       const shards = shardPrefix(config.storagePrefix, row.file_uuid);
@@ -338,7 +345,7 @@ export function createShardActivities(access: ExportAccess) {
           return shard.records;
         },
         progress: (records, _total, skipped) =>
-          reportShardProgress(row.id, shard.index, records, skipped),
+          reportShardProgress(row.id, runId, shard.index, { records, skipped }),
       });
       const { size } = await keepAlive(() => storage.completeUpload(file.upload));
       return { index: shard.index, key: shard.key, bytes: size, records: file.records };
@@ -365,7 +372,8 @@ export function createShardActivities(access: ExportAccess) {
       return await keepAlive(async () => {
         const row = await requireExport(input.exportId);
         const exporter = exporterOf(row);
-        await updateJobProgress(sql, input.exportId, (progress) => {
+        const runId = currentRunId();
+        await updateRunProgress(sql, input.exportId, { runId }, (progress) => {
           setStage(progress, STAGES.upload.key, { status: "STARTED" });
         });
         const ordered = [...input.shards].sort((a, b) => a.index - b.index);
@@ -429,6 +437,7 @@ export function createShardActivities(access: ExportAccess) {
         const recorded = await recordExportFile(sql, input.exportId, {
           fileKey: input.fileKey,
           uploadId: null,
+          runId,
         });
         if (!recorded) {
           // ended by a cancel while this ran (its cleanup may have missed these): remove them

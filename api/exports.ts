@@ -50,6 +50,7 @@ import { SignedLinkQuerySchema } from "./signed_download.ts";
 import { logEvent } from "../domain/log.ts";
 import { expiredMessage } from "../domain/retention.ts";
 import { MAX_MESSAGE_CHARS, truncateText } from "../domain/echo.ts";
+import { errorText } from "../domain/error_text.ts";
 import type { ApiEnv, ExportsApiDependencies } from "./env.ts";
 import { problem, validationHook } from "./errors.ts";
 import { requestExport, startExportWorkflow } from "./request_export.ts";
@@ -534,7 +535,28 @@ export function exportsRoutes(deps: ExportsApiDependencies): OpenAPIHono<ApiEnv>
     if (!(await markExportPending(sql, found.row.id))) {
       return problem(c, 409, "export changed meanwhile, try again");
     }
-    await startExportWorkflow(deps, found.row);
+    try {
+      await startExportWorkflow(deps, found.row);
+    } catch (error) {
+      // No run will take the PENDING export (it would wait for the lost-export check): end it
+      // FAILURE now, saying why, and answer so. Its error is the start's; retry again later.
+      const cause = errorText(error);
+      await markExportEnded(sql, found.row.id, {
+        status: "FAILURE",
+        message: truncateText(`could not start its workflow for a retry: ${cause}`, 2000),
+        stage: "workflow",
+        onlyRunning: true,
+      });
+      await startExportDeliveries({ sql, config, temporal }, found.row.id); // docs/webhooks.md
+      return problem(
+        c,
+        503,
+        truncateText(
+          `could not start the export's workflow, the export is FAILURE again: ${cause}`,
+          MAX_MESSAGE_CHARS,
+        ),
+      );
+    }
     return c.json(await present((await findExport(sql, found.row.id))!, found.access), 202);
   });
 

@@ -63,7 +63,8 @@ export async function markExportStarted(
       update data_exports set status = 'STARTED', error = null, error_stage = null,
         run_id = ${run.runId}, workflow_id = ${run.workflowId}, settings_key = ${run.settingsKey},
         settings = ${run.settings ? tx.json(run.settings as never) : null}::jsonb,
-        started_at = coalesce(started_at, now()), finished_at = null, updated_at = now()
+        started_at = coalesce(started_at, now()), finished_at = null, updated_at = now(),
+        slot_untaken_since = null -- its run has taken its admission's slot (db/export_queue.ts)
       where id = ${exportId}`;
     const restart = ENDED_STATUSES.includes(row.previous);
     await applyJobProgress(tx, exportId, (progress) => {
@@ -218,8 +219,11 @@ export async function markExportEnded(
 
 /**
  * Records the key of the export's file and its upload in progress (`uploadId` null: published,
- * or none yet), only while the export is STARTED. Returns false when it is not (ended:
- * cancelled or failed meanwhile, whose cleanup has run or runs on what it recorded; or gone):
+ * or none yet), only while the export is STARTED under run `file.runId` (the run that owns the
+ * row: a late activity of an earlier run, after a retry or a reset, names no file on the new
+ * run's export). Returns false when it is not (ended:
+ * cancelled or failed meanwhile, whose cleanup has run or runs on what it recorded; retried or
+ * reset: another run's; or gone):
  * the caller then removes what it made itself. So a write of a streaming or final activity still
  * in flight after a cancel never names a file on an ended export, and every file is removed by
  * whichever of the two commits second. Source: the races of a cancel (docs/operations.md,
@@ -228,12 +232,12 @@ export async function markExportEnded(
 export async function recordExportFile(
   sql: Sql,
   exportId: number,
-  file: { fileKey: string; uploadId: string | null },
+  file: { fileKey: string; uploadId: string | null; runId: string | null },
 ): Promise<boolean> {
   const recorded = await sql`
     update data_exports set file_key = ${file.fileKey}, upload_id = ${file.uploadId},
       updated_at = now()
-    where id = ${exportId} and status = 'STARTED'`;
+    where id = ${exportId} and status = 'STARTED' and run_id is not distinct from ${file.runId}`;
   return recorded.count > 0;
 }
 
@@ -250,7 +254,8 @@ export async function markExportPending(sql: Sql, exportId: number): Promise<boo
         record_count = 0, file_size = 0, checksum = null, finished_at = null, updated_at = now(),
         source_version = null, global_source_version = null, settings_key = null, settings = null,
         request_lsn = pg_current_wal_lsn(), -- a retry reads what was written before it (docs/replica.md)
-        started_at = null, queued_at = now() -- it waits and starts anew (db/export_queue.ts)
+        started_at = null, queued_at = now(), -- it waits and starts anew (db/export_queue.ts)
+        slot_untaken_since = null
       where id = ${exportId} and status in ('FAILURE', 'REVOKED')`;
     if (reset.count === 0) return false;
     await tx`

@@ -1,7 +1,8 @@
 /**
  * The state transitions against a real PostgreSQL database (db/export_transitions.ts,
  * db/export_queue.ts): a cancel is final for the run it cancelled, even one admitted by a peer's
- * poll; an export that ended is never marked SUCCESS by a late `saveStats`.
+ * poll; an export that ended is never marked SUCCESS by a late `saveStats`; a late write of an
+ * earlier run (progress, count, file) changes nothing on the retried export.
  */
 import { assertEquals } from "../tests/assert.ts";
 import { createUser } from "../tests/fixtures/access.ts";
@@ -15,7 +16,8 @@ import {
   markExportSucceeded,
   recordExportFile,
 } from "./export_transitions.ts";
-import { insertExport, jobLogs } from "./exports.ts";
+import { insertExport, jobLogs, type JobProgress, recordCount } from "./exports.ts";
+import { setStage, STAGES, updateRunProgress } from "./job_progress.ts";
 
 /** A new user and project with `count` PENDING exports of that user, oldest first. */
 async function pendingExports(sql: Sql, count: number): Promise<number[]> {
@@ -149,7 +151,7 @@ Deno.test({
     const sql = connectDatabase(requireEnv("TEST_DATABASE_URL"), { max: 2 });
     try {
       const [id] = await pendingExports(sql, 1);
-      const file = { fileKey: `exports/${id}.csv`, uploadId: "upload-1" };
+      const file = { fileKey: `exports/${id}.csv`, uploadId: "upload-1", runId: "run-1" };
       const files = async () =>
         (await sql<{ file_key: string | null; upload_id: string | null }[]>`
           select file_key, upload_id from data_exports where id = ${id}`)[0];
@@ -166,6 +168,67 @@ Deno.test({
       // … and a write still in flight (finishUpload) records nothing after it
       assertEquals(await recordExportFile(sql, id, { ...file, uploadId: null }), false);
       assertEquals((await files()).file_key, null);
+    } finally {
+      await sql.end();
+    }
+  },
+});
+
+Deno.test({
+  name: "a late write of an earlier run changes nothing on the retried export",
+  ...serviceTest,
+  async fn() {
+    const sql = connectDatabase(requireEnv("TEST_DATABASE_URL"), { max: 2 });
+    try {
+      const [id] = await pendingExports(sql, 1);
+      const exported = (records: number) => (progress: JobProgress) =>
+        setStage(progress, STAGES.export.key, { params: { records_exported: records } });
+      const state = async () => {
+        const [row] = await sql<
+          { progress: JobProgress; file_key: string | null; source_version: number | null }[]
+        >`
+          select j.progress, e.file_key, e.source_version from data_exports e
+          join jobs j on j.data_export_id = e.id where e.id = ${id}`;
+        const stage = row.progress.stages.find((s) => s.key === STAGES.export.key)!;
+        const param = (key: string) => stage.params.find((p) => p.key === key)?.value ?? null;
+        return {
+          records: param("records_exported"),
+          total: param("total_records"),
+          fileKey: row.file_key,
+          version: row.source_version === null ? null : Number(row.source_version),
+        };
+      };
+      // run 1 writes while it owns the export, then fails; a retry starts run 2
+      assertEquals(await markExportStarted(sql, id, started("run-1")), true);
+      assertEquals(await updateRunProgress(sql, id, { runId: "run-1" }, exported(10)), true);
+      assertEquals(Boolean(await markExportEnded(sql, id, { status: "FAILURE" })), true);
+      assertEquals(await markExportPending(sql, id), true);
+      // PENDING: nobody's to write, run 1 least of all
+      assertEquals(await updateRunProgress(sql, id, { runId: "run-1" }, exported(11)), false);
+      assertEquals(await markExportStarted(sql, id, started("run-2")), true);
+      const versions = { project: "7", global: "8" };
+      assertEquals(await recordCount(sql, id, { total: 50, versions, runId: "run-2" }), true);
+      assertEquals(await updateRunProgress(sql, id, { runId: "run-2" }, exported(5)), true);
+      const before = await state();
+      assertEquals(before, { records: 5, total: 50, fileKey: null, version: 7 });
+      // run 1's late writes (an activity still in flight after its run closed) change nothing
+      assertEquals(await updateRunProgress(sql, id, { runId: "run-1" }, exported(99)), false);
+      assertEquals(
+        await recordCount(sql, id, {
+          total: 3,
+          versions: { project: "1", global: "1" },
+          runId: "run-1",
+        }),
+        false,
+      );
+      assertEquals(
+        await recordExportFile(sql, id, { fileKey: "old.csv", uploadId: null, runId: "run-1" }),
+        false,
+      );
+      assertEquals(await state(), before);
+      // run 2's go on
+      assertEquals(await updateRunProgress(sql, id, { runId: "run-2" }, exported(20)), true);
+      assertEquals((await state()).records, 20);
     } finally {
       await sql.end();
     }

@@ -19,6 +19,7 @@ import {
   initialProgress,
   insertJobLog,
   type JobProgress,
+  ownsExport,
   setStage,
   STAGES,
   type Transaction,
@@ -32,6 +33,7 @@ export {
   initialProgress,
   jobLogs,
   type JobProgress,
+  ownsExport,
   type ProgressStage,
   putSkippedCount,
   putStageParam,
@@ -39,6 +41,7 @@ export {
   type StageParam,
   STAGES,
   updateJobProgress,
+  updateRunProgress,
 } from "./job_progress.ts";
 export {
   type EndedFiles,
@@ -345,7 +348,9 @@ export async function markFileLost(
 /**
  * Records, in one transaction, the total a snapshot counted (the export stage's
  * `total_records`), its warnings and that snapshot's change markers (for {@link findReusableExport} and the
- * streaming activity's consistency check).
+ * streaming activity's consistency check), only while the export is STARTED under run
+ * `counted.runId` ({@link ownsExport}): a count of an earlier run arriving after a retry or a
+ * reset changes nothing. Returns false then.
  */
 export async function recordCount(
   sql: Sql,
@@ -355,9 +360,12 @@ export async function recordCount(
     versions: SourceVersions;
     /** Warning lines for the job log (each written once, however often the count runs). */
     warnings?: readonly string[];
+    /** The workflow run of the activity that counted. */
+    runId: string | null;
   },
-): Promise<void> {
-  await inTransaction(sql, async (tx) => {
+): Promise<boolean> {
+  return await inTransaction(sql, async (tx) => {
+    if (!(await ownsExport(tx, exportId, counted.runId))) return false;
     for (const line of counted.warnings ?? []) {
       await tx`
         insert into job_logs (job_id, level, message)
@@ -376,6 +384,7 @@ export async function recordCount(
         params: { total_records: counted.total, records_exported: 0 },
       });
     });
+    return true;
   });
 }
 

@@ -129,6 +129,46 @@ export async function updateJobProgress(
   await inTransaction(sql, (tx) => applyJobProgress(tx, exportId, change, jobStatus));
 }
 
+/**
+ * True when export `exportId` is STARTED under run `runId` (`data_exports.run_id`: the workflow
+ * run that owns the row, recorded by its STARTED transition; null matches null), its row then
+ * locked FOR NO KEY UPDATE until `tx` ends: a retry (`markExportPending`), a reset's new run or
+ * an end waits for the write, and a write after them finds the row no longer its run's. The
+ * fence of every write an activity makes on a running export. Source: a late progress write of
+ * an earlier run overwrote a retried export's progress (docs/operations.md, "Retry").
+ */
+export async function ownsExport(
+  tx: Transaction,
+  exportId: number,
+  runId: string | null,
+): Promise<boolean> {
+  const [row] = await tx`
+    select 1 from data_exports
+    where id = ${exportId} and status = 'STARTED' and run_id is not distinct from ${runId}
+    for no key update`;
+  return row !== undefined;
+}
+
+/**
+ * {@link updateJobProgress} fenced to run `runId` ({@link ownsExport}): applies `change` (and
+ * `also`, other writes of the same report, in the same transaction) only while the export is
+ * STARTED under that run. Returns false, changing nothing, when it is not (ended, retried, a
+ * newer run's, or gone).
+ */
+export async function updateRunProgress(
+  sql: Sql,
+  exportId: number,
+  run: { runId: string | null; also?: (tx: Transaction) => Promise<void> },
+  change: (progress: JobProgress) => void,
+): Promise<boolean> {
+  return await inTransaction(sql, async (tx) => {
+    if (!(await ownsExport(tx, exportId, run.runId))) return false;
+    await applyJobProgress(tx, exportId, change);
+    if (run.also) await run.also(tx);
+    return true;
+  });
+}
+
 /** Appends a line to the job log inside `tx`. */
 export async function insertJobLog(
   tx: Transaction,

@@ -79,13 +79,14 @@ export async function requestLsn(sql: Sql, exportId: number): Promise<string | n
 
 /**
  * Fixes the export's reads to its request position: `read_lsn = request_lsn` (migration
- * `export_read_lsn`), once the export read database has replayed `target`, just before the
- * export counts. Only while `request_lsn` still is `target` (null: any position, with one
- * database, whose reads see every commit before them): an identical request that reused the
- * export meanwhile moved it up (`createOrReuseExport`), and the caller must wait for the new
- * one, read again with {@link requestLsn}. The UPDATE waits for a reuse in flight (it holds the
- * row `FOR SHARE`); after it, reuse no longer hands the export out until it has counted.
- * Returns false when `request_lsn` had moved, or the row is gone.
+ * `export_read_lsn`), before the export waits for the export read database to replay `target`
+ * (so the wait's target never moves) and counts. Only while `request_lsn` still is `target`
+ * (null: any position, with one database, whose reads see every commit before them): an
+ * identical request that reused the export meanwhile moved it up (`createOrReuseExport`), and
+ * the caller must fix the new one, read again with {@link requestLsn}. The UPDATE waits for a
+ * reuse in flight (it holds the row `FOR SHARE`); after it, reuse no longer hands the export
+ * out, nor moves its position, until it has counted. Returns false when `request_lsn` had
+ * moved, or the row is gone.
  */
 export async function fixReadPosition(
   sql: Sql,

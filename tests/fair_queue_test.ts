@@ -10,7 +10,7 @@ import { jobLogs } from "../db/exports.ts";
 import { seedDemo } from "../db/seed_demo.ts";
 import { hashToken } from "../domain/users.ts";
 import { assert, assertEquals } from "./assert.ts";
-import { type Harness, startHarness } from "./harness.ts";
+import { type Harness, startHarness, workflowIdsOf } from "./harness.ts";
 import { serviceTest } from "./support.ts";
 import { startWorkerProcess } from "./worker_process.ts";
 
@@ -300,6 +300,66 @@ Deno.test({
       }
     } finally {
       await worker.stop();
+      await h.close();
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "a waiting export whose run is gone holds no slot: an admission its run never takes is withdrawn",
+  ...serviceTest,
+  async fn() {
+    const h = await startHarness({
+      storage: "fs",
+      env: { EXPORT_MAX_RUNNING_PER_USER: "1", EXPORT_MAX_RUNNING_PER_PROJECT: "0" },
+    });
+    try {
+      const seed = await seedDemo(h.sql, { occurrences: 30, seed: 2203 });
+      // the user's one slot, held by a row without a workflow until the test frees it
+      const [holder] = await h.sql<{ id: number }[]>`
+        insert into data_exports (user_id, project_id, format, status)
+        values (${seed.user_id}, ${seed.project_id}, 'captures_csv', 'STARTED') returning id`;
+      const gone = await requestExport(h, seed.token, seed.project_id);
+      const next = await requestExport(h, seed.token, seed.project_id);
+      // both wait, their workflows polling (awaitAdmission has heartbeated its position)
+      const deadline = Date.now() + 60_000;
+      for (const id of [gone, next]) {
+        const handle = h.temporal.client.workflow.getHandle(
+          (await workflowIdsOf(h.sql, id)).export,
+        );
+        for (;;) {
+          const { raw } = await handle.describe();
+          const polling = (raw.pendingActivities ?? []).some((a) =>
+            a.activityType?.name === "awaitAdmission" && a.lastHeartbeatTime
+          );
+          if (polling) break;
+          assert(Date.now() < deadline, `export ${id} never polled for a slot`);
+          await sleep(200);
+        }
+      }
+      await sleep(1500); // a poll after the heartbeat: both seen
+      // an operator terminates the older one's workflow while it waits; then the slot frees:
+      // the older one is admitted first (by its own poll still in flight, or the younger one's:
+      // its poll was recent), and no run of it will take the slot
+      await h.temporal.client.workflow.getHandle((await workflowIdsOf(h.sql, gone)).export)
+        .terminate("stuck, says an operator");
+      await h.sql`update data_exports set status = 'FAILURE' where id = ${holder.id}`;
+      // the admission its run never takes is withdrawn after ADMISSION_LIVE_SECONDS (30 s): the
+      // younger one runs, the older one reads PENDING again and is not admitted again
+      const done = await h.waitForExport(next, seed.token, 90_000);
+      assertEquals(done.status, "SUCCESS", String(done.error));
+      await sleep(3000);
+      const [row] = await h.sql<{ status: string; started_at: Date | null }[]>`
+        select status, started_at from data_exports where id = ${gone}`;
+      assertEquals([row.status, row.started_at], ["PENDING", null]);
+      assertEquals((await readExport(h, gone, seed.token)).status, "PENDING");
+      const logs = (await jobLogs(h.sql, gone)).map((l) => l.message);
+      // admitted once at most, and then withdrawn
+      const admitted = logs.filter((m) => m.startsWith("admitted")).length;
+      const withdrawn = logs.filter((m) => m.startsWith("admission withdrawn")).length;
+      assert(admitted <= 1 && withdrawn === admitted, logs.join("; "));
+    } finally {
       await h.close();
     }
   },

@@ -373,6 +373,55 @@ Deno.test({
         await onReplica`select pg_wal_replay_resume()`;
       });
 
+      await t.step(
+        "an identical request during the wait neither moves its target nor shares it",
+        async () => {
+          await onReplica`select pg_wal_replay_pause()`;
+          await waitFor("replay to pause", async () => {
+            const [row] = await onReplica<{ state: string }[]>`
+              select pg_get_wal_replay_pause_state() as state`;
+            return row.state === "paused";
+          }, 10_000);
+          await insertOccurrence(harness.sql, seed.project_id);
+          const first = await requestExport(harness, seed);
+          await waitFor("the export to wait for the replica", async () => {
+            const logs = await jobLogs(harness.sql, first);
+            return logs.some((l) => l.message.startsWith("waiting for the replica at"));
+          }, 10_000);
+          const positions = async () =>
+            (await harness.sql<{ request: string; read: string | null }[]>`
+              select request_lsn::text as request, read_lsn::text as read from data_exports
+              where id = ${first}`)[0];
+          const waiting = await positions();
+          // its reads are fixed to its target before it waits
+          assertEquals(waiting.read, waiting.request);
+          // a write, then the identical request: sharing the waiting export would move its
+          // target (each reuse did: an export reused again and again failed ReplicaLag naming
+          // a lag the replica did not have); it gets its own export, which holds the write
+          const later = await insertOccurrence(harness.sql, seed.project_id);
+          const res = await harness.api("POST", "/api/v2/exports/", {
+            token: seed.token,
+            body: { project: seed.project_id, format: "occurrences_simple_csv" },
+          });
+          const body = await res.json();
+          await onReplica`select pg_wal_replay_resume()`;
+          assertEquals([res.status, body.id !== first], [201, true], JSON.stringify(body));
+          assertEquals(await positions(), waiting);
+          const done = await harness.waitForExport(first, seed.token) as ExportJson;
+          assertEquals(done.status, "SUCCESS", JSON.stringify(done));
+          const logs = (await jobLogs(harness.sql, first)).map((l) => l.message);
+          assert(
+            logs.some((m) =>
+              m.startsWith(`the replica replayed the export's request position ${waiting.request}`)
+            ),
+            logs.join("; "),
+          );
+          const second = await harness.waitForExport(body.id, seed.token) as ExportJson;
+          assertEquals(second.status, "SUCCESS", JSON.stringify(second));
+          assert((await fileIds(harness, second)).includes(later), `${later} is missing`);
+        },
+      );
+
       await t.step("counting and streaming run on the replica", async () => {
         // No worker: the export is requested, then its request position is moved back to what
         // the paused replica has replayed, as if requested before the write; it must not wait,

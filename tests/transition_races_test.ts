@@ -3,9 +3,14 @@
  * services: a cancel while `saveStats` commits never leaves a SUCCESS export without its file,
  * and the API's cancel of an export whose run is gone never overwrites the FAILURE that run
  * wrote meanwhile. Each race is forced by holding a row lock until the transition in question
- * waits on it (as tests/consistent_reads_test.ts does).
+ * waits on it (as tests/consistent_reads_test.ts does). A run that finds its export already
+ * REVOKED (the API's cancel found no open run as the run was starting) completes as the row
+ * reads, `revoked: true`, instead of failing. A retry whose workflow start fails ends the export
+ * FAILURE, saying so, and answers 503 (before, the export stayed PENDING with no run).
  */
-import { jobLogs } from "../db/exports.ts";
+import { Client } from "@temporalio/client";
+import { createApp } from "../api/mod.ts";
+import { jobLogs, markExportEnded } from "../db/exports.ts";
 import { seedDemo } from "../db/seed_demo.ts";
 import { assert, assertEquals } from "./assert.ts";
 import { type Harness, startHarness, workflowIdsOf } from "./harness.ts";
@@ -173,6 +178,105 @@ Deno.test({
       assertEquals(response.status, 409);
       const logs = (await jobLogs(h.sql, id)).map((l) => l.message);
       assert(!logs.includes("export cancelled"), logs.join("; "));
+    } finally {
+      await h.close();
+    }
+  },
+});
+
+Deno.test({
+  name: "a run that finds its export REVOKED completes, revoked: true, as the row reads",
+  ...serviceTest,
+  async fn() {
+    // no worker yet: the run is open but has not started an activity
+    const h = await startHarness({ storage: "fs", worker: false });
+    try {
+      const seed = await seedDemo(h.sql, { occurrences: 20, seed: 2403 });
+      const id = await createExport(h, seed.token, seed.project_id);
+      // what the API's cancel writes when it finds no open run (the run not started yet, as
+      // Temporal saw it a moment before): REVOKED, before the run's first activity
+      assert(await markExportEnded(h.sql, id, { status: "REVOKED", onlyRunning: true }));
+      await h.startWorker();
+      const handle = h.temporal.client.workflow.getHandle((await workflowIdsOf(h.sql, id)).export);
+      const result = await handle.result().catch((error) => ({ failed: String(error) }));
+      assertEquals(result, {
+        exportId: id,
+        revoked: true,
+        records: 0,
+        fileSize: 0,
+        checksum: "",
+        fileKey: "",
+      });
+      assertEquals((await handle.describe()).status.name, "COMPLETED");
+      const [row] = await h.sql<{ status: string; error: string | null }[]>`
+        select status, error from data_exports where id = ${id}`;
+      assertEquals([row.status, row.error], ["REVOKED", null]);
+      const read = await (await h.api("GET", `/api/v2/exports/${id}/`, { token: seed.token }))
+        .json();
+      assertEquals([read.status, read.job.status], ["REVOKED", "REVOKED"]);
+      const logs = (await jobLogs(h.sql, id)).map((l) => l.message);
+      assert(!logs.some((m) => m.startsWith("export failed")), logs.join("; "));
+    } finally {
+      await h.close();
+    }
+  },
+});
+
+Deno.test({
+  name: "a retry whose workflow start fails ends the export FAILURE, saying so, and answers 503",
+  ...serviceTest,
+  async fn() {
+    const h = await startHarness({ storage: "fs", worker: false });
+    try {
+      const seed = await seedDemo(h.sql, { occurrences: 20, seed: 2404 });
+      const id = await createExport(h, seed.token, seed.project_id);
+      // its run gone, the API's cancel marks it REVOKED: retriable
+      await h.temporal.client.workflow.getHandle((await workflowIdsOf(h.sql, id)).export)
+        .terminate("test");
+      const cancel = await h.api("POST", `/api/v2/exports/${id}/cancel/`, { token: seed.token });
+      assertEquals(cancel.status, 202);
+      // the same real Temporal, whose workflow starts fail (as while it restarts): the lookups
+      // pass, the retry's start does not
+      const refusing = new Client({
+        connection: h.temporal.client.connection,
+        namespace: h.config.temporalNamespace,
+        interceptors: {
+          workflow: [{
+            startWithDetails() {
+              return Promise.reject(new Error("Temporal refused the start: test"));
+            },
+          }],
+        },
+      });
+      const app = createApp({
+        sql: h.sql,
+        storage: h.storage,
+        config: h.config,
+        temporal: refusing,
+      });
+      const res = await app.request(`/api/v2/exports/${id}/retry/`, {
+        method: "POST",
+        headers: { Authorization: `Token ${seed.token}` },
+      });
+      const body = await res.json();
+      assertEquals(res.status, 503, JSON.stringify(body));
+      assert(String(body.error).includes("the export is FAILURE again"), JSON.stringify(body));
+      const [row] = await h.sql<{ status: string; error: string | null; error_stage: string }[]>`
+        select status, error, error_stage from data_exports where id = ${id}`;
+      assertEquals([row.status, row.error_stage], ["FAILURE", "workflow"]);
+      assert(
+        String(row.error).startsWith("could not start its workflow for a retry: "),
+        String(row.error),
+      );
+      assert(String(row.error).includes("Temporal refused the start: test"), String(row.error));
+      const read = await (await h.api("GET", `/api/v2/exports/${id}/`, { token: seed.token }))
+        .json();
+      assertEquals([read.status, read.job.status], ["FAILURE", "FAILURE"]);
+      // a retry once Temporal takes starts again runs it
+      const again = await h.api("POST", `/api/v2/exports/${id}/retry/`, { token: seed.token });
+      assertEquals(again.status, 202);
+      await h.startWorker();
+      assertEquals((await h.waitForExport(id, seed.token, 60_000)).status, "SUCCESS");
     } finally {
       await h.close();
     }

@@ -41,11 +41,20 @@ export interface ExportWorkflowInput {
   maxAttempts?: number;
 }
 
-/** Result of a successful export, or of one whose row was deleted while it ran. */
+/**
+ * Result of a successful export, or of one whose row was deleted while it ran, or cancelled
+ * without the cancel reaching this run.
+ */
 export interface ExportWorkflowResult {
   exportId: number;
   /** True when the export row was deleted mid-way: the workflow stopped and cleaned up. */
   deleted?: boolean;
+  /**
+   * True when the run found its export REVOKED (the API's cancel found no open run while this
+   * one was starting; a reset of a cancelled export): the run stopped, removed what was left
+   * under the export's folder and completed, as the row reads, instead of failing.
+   */
+  revoked?: boolean;
   records: number;
   fileSize: number;
   checksum: string;
@@ -368,6 +377,28 @@ export async function exportWorkflow(input: ExportWorkflowInput): Promise<Export
       );
       throw error;
     }
+    // Runs started before a REVOKED export ended its run completed (not failed) replay as they
+    // were: they failed ExportEnded.
+    if (endedStatus(error) === "REVOKED" && patched("revoked-export-completes")) {
+      // Cancelled without the cancel reaching this run (the API's cancel found no open run as
+      // this one started; a reset of a REVOKED export): the row says REVOKED and stays so (no
+      // FAILURE is written over it). markRevoked finds it REVOKED already and removes what is
+      // left under the export's folder (a file finishUpload published before saveStats found
+      // the export ended); the run completes, `revoked: true`, as the row reads.
+      markStatus("REVOKED");
+      await CancellationScope.nonCancellable(() =>
+        cleanup.markRevoked({ exportId: input.exportId, stage })
+      );
+      state.stage = "revoked";
+      return {
+        exportId: input.exportId,
+        revoked: true,
+        records: 0,
+        fileSize: 0,
+        checksum: "",
+        fileKey: "",
+      };
+    }
     if (failureType(error) === "ExportNotFound" && stage !== "resolve_exporter") {
       // The export was deleted while it ran (a workflow started for an export that never
       // existed still fails): nothing to report to, stop cleanly. exportRecords aborts its own
@@ -413,6 +444,23 @@ function failureType(error: unknown): string | undefined {
     current = (current as { cause?: unknown }).cause;
   }
   return type;
+}
+
+/**
+ * The export's status an `ExportEnded` failure names (its first detail, activities/failures.ts
+ * `ExportEndedDetails`), if `error` is one.
+ */
+function endedStatus(error: unknown): string | undefined {
+  let current: unknown = error;
+  while (current && typeof current === "object") {
+    const { type, details } = current as { type?: unknown; details?: unknown };
+    if (type === "ExportEnded" && Array.isArray(details)) {
+      const status = (details[0] as { status?: unknown } | undefined)?.status;
+      return typeof status === "string" ? status : undefined;
+    }
+    current = (current as { cause?: unknown }).cause;
+  }
+  return undefined;
 }
 
 /** The innermost message of an activity failure, readable by a person. */
