@@ -18,8 +18,9 @@ const SINGLE = /^bytes[ \t]*=[ \t]*(?:([0-9]+)[ \t]*-[ \t]*([0-9]*)|-[ \t]*([0-9
 /**
  * The range `header` (the `Range` request header, or null) asks of a file of `size` bytes:
  * `{kind: "range", start, end}` (inclusive byte offsets, end clamped to the file's last byte),
- * `unsatisfiable`, or `whole` (no header, several ranges, another unit, a malformed header, or
- * a last position before the first, which §14.1.1 makes invalid).
+ * `unsatisfiable`, or `whole` (no header, several ranges, another unit, a malformed header, a
+ * last position before the first, which §14.1.1 makes invalid, or a suffix range of an empty
+ * file, which §14.1.1 makes satisfiable though no `Content-Range` can state it).
  */
 export function parseRange(header: string | null | undefined, size: number): RangeRequest {
   if (!header) return { kind: "whole" };
@@ -28,7 +29,9 @@ export function parseRange(header: string | null | undefined, size: number): Ran
   const [, first, last, suffix] = match;
   if (suffix !== undefined) {
     const length = Number(suffix);
-    if (length === 0 || size === 0) return { kind: "unsatisfiable" };
+    if (length === 0) return { kind: "unsatisfiable" };
+    // satisfiable for an empty file (§14.1.1), but a 206 cannot state an empty range: whole
+    if (size === 0) return { kind: "whole" };
     return { kind: "range", start: Math.max(0, size - length), end: size - 1 };
   }
   const start = Number(first);

@@ -16,6 +16,11 @@ Deno.test("parseRange: past the end is unsatisfiable; several, other units, junk
   assertEquals(parseRange("bytes=100-200", 100), { kind: "unsatisfiable" });
   assertEquals(parseRange("bytes=-0", 100), { kind: "unsatisfiable" });
   assertEquals(parseRange("bytes=0-", 0), { kind: "unsatisfiable" });
+  assertEquals(parseRange("bytes=-0", 0), { kind: "unsatisfiable" });
+  // RFC 9110 §14.1.1: of an empty file, a suffix range is satisfiable, yet no 206 can state it
+  // (`bytes 0--1/0`): the whole (empty) file, 200; a client asking for the tail of a file that
+  // turned out empty gets it instead of an error
+  assertEquals(parseRange("bytes=-5", 0), { kind: "whole" });
   for (
     const header of [
       null,
