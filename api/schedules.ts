@@ -175,7 +175,10 @@ export function schedulesRoutes(deps: ExportsApiDependencies): OpenAPIHono<ApiEn
     const { project_id, limit, offset } = c.req.valid("query");
     if (project_id !== undefined) {
       const access = await loadProjectAccess(sql, user, project_id);
-      if (!access || !canRead(access)) return problem(c, 404, `project not found: ${project_id}`);
+      if (!access || !canRead(access)) {
+        const message = `project not found: ${project_id}`;
+        return problem(c, 404, message, { fields: { project_id: [message] } });
+      }
     }
     const { count, rows } = await listSchedules(sql, {
       projectId: project_id,
