@@ -1,5 +1,5 @@
 import { assertEquals } from "../tests/assert.ts";
-import { fileSlice, parseRange } from "./byte_range.ts";
+import { fileSlice, fileValidators, ifRangeHolds, parseRange } from "./byte_range.ts";
 
 Deno.test("parseRange reads one range of bytes, clamped to the file", () => {
   assertEquals(parseRange("bytes=0-9", 100), { kind: "range", start: 0, end: 9 });
@@ -58,4 +58,21 @@ Deno.test("fileSlice streams the slice and closes the file", async () => {
   } finally {
     await Deno.remove(path);
   }
+});
+
+Deno.test("ifRangeHolds: the range applies only for the file's own strong tag or date", () => {
+  const mtime = new Date(Date.UTC(2026, 11, 7, 16, 0, 0, 250));
+  const v = fileValidators(200_000, mtime)!;
+  assertEquals(v.etag, `"30d40-${mtime.getTime().toString(16)}"`);
+  assertEquals(v.lastModified, "Mon, 07 Dec 2026 16:00:00 GMT");
+  assertEquals(ifRangeHolds(undefined, v), true);
+  assertEquals(ifRangeHolds(v.etag, v), true);
+  assertEquals(ifRangeHolds(` ${v.etag} `, v), true);
+  assertEquals(ifRangeHolds(v.lastModified, v), true);
+  // another file, a weak tag (never for ranges, §13.1.5), another second, junk
+  assertEquals(ifRangeHolds('"30d40-0"', v), false);
+  assertEquals(ifRangeHolds(`W/${v.etag}`, v), false);
+  assertEquals(ifRangeHolds("Mon, 07 Dec 2026 16:00:01 GMT", v), false);
+  assertEquals(ifRangeHolds("yesterday", v), false);
+  assertEquals(ifRangeHolds(v.etag, fileValidators(200_000, null)), false);
 });
