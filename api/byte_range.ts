@@ -18,8 +18,9 @@ const SINGLE = /^bytes[ \t]*=[ \t]*(?:([0-9]+)[ \t]*-[ \t]*([0-9]*)|-[ \t]*([0-9
 /**
  * The range `header` (the `Range` request header, or null) asks of a file of `size` bytes:
  * `{kind: "range", start, end}` (inclusive byte offsets, end clamped to the file's last byte),
- * `unsatisfiable`, or `whole` (no header, several ranges, another unit, a malformed header, or
- * a last position before the first, which §14.1.1 makes invalid).
+ * `unsatisfiable`, or `whole` (no header, several ranges, another unit, a malformed header, a
+ * last position before the first, which §14.1.1 makes invalid, or a suffix range of an empty
+ * file, which §14.1.1 makes satisfiable though no `Content-Range` can state it).
  */
 export function parseRange(header: string | null | undefined, size: number): RangeRequest {
   if (!header) return { kind: "whole" };
@@ -28,7 +29,9 @@ export function parseRange(header: string | null | undefined, size: number): Ran
   const [, first, last, suffix] = match;
   if (suffix !== undefined) {
     const length = Number(suffix);
-    if (length === 0 || size === 0) return { kind: "unsatisfiable" };
+    if (length === 0) return { kind: "unsatisfiable" };
+    // satisfiable for an empty file (§14.1.1), but a 206 cannot state an empty range: whole
+    if (size === 0) return { kind: "whole" };
     return { kind: "range", start: Math.max(0, size - length), end: size - 1 };
   }
   const start = Number(first);
@@ -36,6 +39,41 @@ export function parseRange(header: string | null | undefined, size: number): Ran
   if (end < start) return { kind: "whole" };
   if (start >= size) return { kind: "unsatisfiable" };
   return { kind: "range", start, end: Math.min(end, size - 1) };
+}
+
+/** The validators of a file as sent with it: `ETag` and `Last-Modified` (RFC 9110 §8.8). */
+export interface FileValidators {
+  /** Strong entity tag, `"<size hex>-<mtime ms hex>"` (a rewritten file changes one of them). */
+  etag: string;
+  /** The modification time as an IMF-fixdate (`Mon, 07 Dec 2026 16:00:00 GMT`), whole seconds. */
+  lastModified: string;
+}
+
+/** The validators of a file of `size` bytes last modified at `mtime` (null: none known). */
+export function fileValidators(size: number, mtime: Date | null): FileValidators | undefined {
+  if (mtime === null) return undefined;
+  return {
+    etag: `"${size.toString(16)}-${mtime.getTime().toString(16)}"`,
+    lastModified: mtime.toUTCString(),
+  };
+}
+
+/**
+ * Whether a request's `Range` applies given its `If-Range` header (RFC 9110 §13.1.5): yes
+ * without one; with one, only when it names the file as sent, an entity tag equal to the
+ * strong `etag` (a weak `W/"…"` never matches) or an HTTP-date equal to `lastModified`
+ * (to the second). Otherwise, or with no validators, the whole file is the answer.
+ */
+export function ifRangeHolds(
+  header: string | null | undefined,
+  validators: FileValidators | undefined,
+): boolean {
+  if (header === null || header === undefined) return true;
+  if (!validators) return false;
+  const value = header.trim();
+  if (value.startsWith('"') || value.startsWith("W/")) return value === validators.etag;
+  const date = Date.parse(value);
+  return !Number.isNaN(date) && date === Date.parse(validators.lastModified);
 }
 
 /** Bytes read from the file per pull (64 KiB). */

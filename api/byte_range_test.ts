@@ -1,5 +1,5 @@
 import { assertEquals } from "../tests/assert.ts";
-import { fileSlice, parseRange } from "./byte_range.ts";
+import { fileSlice, fileValidators, ifRangeHolds, parseRange } from "./byte_range.ts";
 
 Deno.test("parseRange reads one range of bytes, clamped to the file", () => {
   assertEquals(parseRange("bytes=0-9", 100), { kind: "range", start: 0, end: 9 });
@@ -16,6 +16,11 @@ Deno.test("parseRange: past the end is unsatisfiable; several, other units, junk
   assertEquals(parseRange("bytes=100-200", 100), { kind: "unsatisfiable" });
   assertEquals(parseRange("bytes=-0", 100), { kind: "unsatisfiable" });
   assertEquals(parseRange("bytes=0-", 0), { kind: "unsatisfiable" });
+  assertEquals(parseRange("bytes=-0", 0), { kind: "unsatisfiable" });
+  // RFC 9110 §14.1.1: of an empty file, a suffix range is satisfiable, yet no 206 can state it
+  // (`bytes 0--1/0`): the whole (empty) file, 200; a client asking for the tail of a file that
+  // turned out empty gets it instead of an error
+  assertEquals(parseRange("bytes=-5", 0), { kind: "whole" });
   for (
     const header of [
       null,
@@ -53,4 +58,21 @@ Deno.test("fileSlice streams the slice and closes the file", async () => {
   } finally {
     await Deno.remove(path);
   }
+});
+
+Deno.test("ifRangeHolds: the range applies only for the file's own strong tag or date", () => {
+  const mtime = new Date(Date.UTC(2026, 11, 7, 16, 0, 0, 250));
+  const v = fileValidators(200_000, mtime)!;
+  assertEquals(v.etag, `"30d40-${mtime.getTime().toString(16)}"`);
+  assertEquals(v.lastModified, "Mon, 07 Dec 2026 16:00:00 GMT");
+  assertEquals(ifRangeHolds(undefined, v), true);
+  assertEquals(ifRangeHolds(v.etag, v), true);
+  assertEquals(ifRangeHolds(` ${v.etag} `, v), true);
+  assertEquals(ifRangeHolds(v.lastModified, v), true);
+  // another file, a weak tag (never for ranges, §13.1.5), another second, junk
+  assertEquals(ifRangeHolds('"30d40-0"', v), false);
+  assertEquals(ifRangeHolds(`W/${v.etag}`, v), false);
+  assertEquals(ifRangeHolds("Mon, 07 Dec 2026 16:00:01 GMT", v), false);
+  assertEquals(ifRangeHolds("yesterday", v), false);
+  assertEquals(ifRangeHolds(v.etag, fileValidators(200_000, null)), false);
 });

@@ -284,7 +284,10 @@ export function exportsRoutes(deps: ExportsApiDependencies): OpenAPIHono<ApiEnv>
     const { project_id, limit, offset, ordering, status, format } = c.req.valid("query");
     if (project_id !== undefined) {
       const access = await loadProjectAccess(sql, user, project_id);
-      if (!access || !canRead(access)) return problem(c, 404, `project not found: ${project_id}`);
+      if (!access || !canRead(access)) {
+        const message = `project not found: ${project_id}`;
+        return problem(c, 404, message, { fields: { project_id: [message] } });
+      }
     }
     const list = () =>
       listExports(sql, {

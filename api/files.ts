@@ -4,14 +4,15 @@
  * `filename` is sent as `Content-Disposition: attachment` with an ASCII `filename` and the
  * exact UTF-8 `filename*` (RFC 6266 §4.3), whatever characters it holds. One byte range
  * (`Range: bytes=…`) answers 206 with it, an unsatisfiable one 416, several the whole file
- * (api/byte_range.ts); S3 serves ranges of its presigned URLs itself.
+ * (api/byte_range.ts); `ETag` and `Last-Modified` are sent, and an `If-Range` naming another
+ * version gets the whole file; S3 serves ranges of its presigned URLs itself.
  */
 import { Hono } from "hono";
 import type { Config } from "../config/mod.ts";
 import { attachmentDisposition } from "../storage/disposition.ts";
 import { resolveFilePath, verifyFileSignature } from "../storage/fs.ts";
 import { MAX_ECHO_CHARS, truncateText } from "../domain/echo.ts";
-import { fileSlice, parseRange } from "./byte_range.ts";
+import { fileSlice, fileValidators, ifRangeHolds, parseRange } from "./byte_range.ts";
 import { jsonError } from "./errors.ts";
 
 /**
@@ -58,7 +59,8 @@ export function filesRoutes(config: Config): Hono {
     } catch {
       return jsonError(c, 404, `file not found: ${truncateText(key, MAX_ECHO_CHARS)}`);
     }
-    const { size } = await file.stat();
+    const { size, mtime } = await file.stat();
+    const validators = fileValidators(size, mtime);
     const type = key.endsWith(".csv")
       ? "text/csv; charset=utf-8"
       : key.endsWith(".json") || key.endsWith(".ndjson")
@@ -68,9 +70,14 @@ export function filesRoutes(config: Config): Hono {
       : "application/octet-stream";
     const headers: Record<string, string> = { "content-type": type, "accept-ranges": "bytes" };
     if (filename) headers["content-disposition"] = attachmentDisposition(filename);
-    // If-Range names a version this route cannot compare (no ETag or Last-Modified is sent):
-    // the range is ignored, the safe answer of RFC 9110 §13.1.5
-    const range = c.req.header("if-range") === undefined
+    if (validators) {
+      // a resumed download sends one back in If-Range (browsers resume only with one)
+      headers["etag"] = validators.etag;
+      headers["last-modified"] = validators.lastModified;
+    }
+    // If-Range naming another version of the file (or none this route can compare): the whole
+    // file, RFC 9110 §13.1.5
+    const range = ifRangeHolds(c.req.header("if-range"), validators)
       ? parseRange(c.req.header("range"), size)
       : { kind: "whole" as const };
     if (range.kind === "unsatisfiable") {

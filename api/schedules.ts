@@ -21,6 +21,7 @@ import type { scheduledExportWorkflow } from "../workflows/scheduled_export_work
 import type { ApiEnv, ExportsApiDependencies } from "./env.ts";
 import { problem, validationHook } from "./errors.ts";
 import { validateFilters } from "../domain/filter_validation.ts";
+import { imageHostsProblem } from "./image_hosts.ts";
 import { logEvent } from "../domain/log.ts";
 import { errorText, innermostMessage } from "../domain/error_text.ts";
 import {
@@ -186,7 +187,10 @@ export function schedulesRoutes(deps: ExportsApiDependencies): OpenAPIHono<ApiEn
     const { project_id, limit, offset } = c.req.valid("query");
     if (project_id !== undefined) {
       const access = await loadProjectAccess(sql, user, project_id);
-      if (!access || !canRead(access)) return problem(c, 404, `project not found: ${project_id}`);
+      if (!access || !canRead(access)) {
+        const message = `project not found: ${project_id}`;
+        return problem(c, 404, message, { fields: { project_id: [message] } });
+      }
     }
     const { count, rows } = await listSchedules(sql, {
       projectId: project_id,
@@ -233,6 +237,15 @@ export function schedulesRoutes(deps: ExportsApiDependencies): OpenAPIHono<ApiEn
           supported_formats: supportedFormats(),
         },
       );
+    }
+    if (exporter.fetchesImages) {
+      // every run would leave out every image and fail late: refused as a single export is
+      // (api/image_hosts.ts; a schedule has no options, so only the format fetches images)
+      const images = await imageHostsProblem(sql, {
+        projectId: body.project,
+        hosts: config.formats.images?.hosts ?? [],
+      });
+      if (images) return problem(c, 400, images, { fields: { format: [images] } });
     }
     const checked = await validateFilters(sql, exporter, body.project, body.filters ?? {});
     if (!checked.ok) {

@@ -447,7 +447,9 @@ export const HealthSchema = z.object({
 
 /**
  * The JSON error responses a route can give, for `createRoute({ responses })`. Every route
- * reaches the database (token check) and may answer 503 when a dependency does not answer.
+ * reaches the database (token check) and may answer 503 when a dependency does not answer; a
+ * route that reads a JSON body (it lists 415) may also answer 413, for a body past
+ * `MAX_REQUEST_BODY_BYTES` (api/mod.ts), refused before the route runs.
  */
 export function errorResponses<S extends number>(
   ...statuses: S[]
@@ -462,10 +464,12 @@ export function errorResponses<S extends number>(
     404: "Not found (or not readable by the caller)",
     409: "Conflicts with the current state",
     410: "The export's file was deleted when its retention ended (EXPIRED)",
+    413: "The body is larger than 1 MiB",
     415: "The body is not `application/json`",
     503: "A dependency is unavailable",
   };
-  return Object.fromEntries([...new Set<number>([...statuses, 503])].map((s) => [s, {
+  const body: number[] = (statuses as number[]).includes(415) ? [413] : [];
+  return Object.fromEntries([...new Set<number>([...statuses, ...body, 503])].map((s) => [s, {
     description: descriptions[s] ?? "Error",
     content: { "application/json": { schema: s === 400 ? BadRequestSchema : ErrorSchema } },
   }])) as never;

@@ -66,6 +66,28 @@ Deno.test({
         assert(create.requestBody.content["application/json"].schema, "create body schema");
       });
 
+      await t.step("a body past 1 MiB: 413, documented on every route that reads one", async () => {
+        const path = "/api/v2/exports/";
+        const res = await app.request(path, {
+          method: "POST",
+          headers: { Authorization: `Token ${owner}`, "Content-Type": "application/json" },
+          body: JSON.stringify({ project: p.projectId, format: "x".repeat(2 * 1024 * 1024) }),
+        });
+        assertEquals(res.status, 413);
+        assertEquals(await contractViolation(app, "POST", path, res.clone()), undefined);
+        assert(((await res.json()).error as string).startsWith("request body larger than"));
+        const doc = await (await app.request("/api/v2/openapi.json")).json();
+        const withBody = Object.entries(doc.paths as Record<string, Record<string, unknown>>)
+          .flatMap(([route, ops]) =>
+            Object.entries(ops).filter(([, op]) => (op as { requestBody?: unknown }).requestBody)
+              .map(([method, op]) => ({ route, method, op: op as { responses: object } }))
+          );
+        assert(withBody.length >= 5, JSON.stringify(withBody.map((o) => o.route)));
+        for (const { route, method, op } of withBody) {
+          assert("413" in op.responses, `413 not documented: ${method} ${route}`);
+        }
+      });
+
       await t.step("contract check: catches undocumented statuses and wrong bodies", async () => {
         const path = "/api/v2/exports/formats/";
         const good = await app.request(path, { headers: { Authorization: `Token ${owner}` } });
@@ -215,6 +237,13 @@ Deno.test({
         assertEquals(two.status, 400);
         assertEquals(Object.keys(two.body.fields).sort(), ["limit", "offset"]);
         assert(two.body.error.includes(range("limit", 1, 100)), two.body.error);
+        // a well-formed project_id of no readable project: 404, and the parameter is named
+        for (const path of ["/api/v2/exports/", "/api/v2/export-schedules/"]) {
+          const none = await call(app, "GET", `${path}?project_id=999999999`, { token: owner });
+          assertEquals(none.status, 404, path);
+          assertEquals(none.body.error, "project not found: 999999999", path);
+          assertEquals(none.body.fields, { project_id: ["project not found: 999999999"] }, path);
+        }
       });
 
       await t.step("create: every 400 names the bad part of the request under fields", async () => {

@@ -9,6 +9,7 @@ import { seedDemo } from "../db/seed_demo.ts";
 import { assert, assertEquals } from "./assert.ts";
 import { type Harness, startHarness } from "./harness.ts";
 import { serviceTest } from "./support.ts";
+import { CAPTURE_SAMPLE } from "../api/image_hosts.ts";
 
 const CAPTURE_HOST = new URL(PUBLIC_BASE_URL).host;
 
@@ -96,6 +97,74 @@ Deno.test({
           where id = (select min(id) from source_images where project_id = ${seed.project_id})`;
         const res = await create(h, seed, { format: "crops_by_taxon" });
         assertEquals(res.status, 201, JSON.stringify(res.json));
+      } finally {
+        await h.close();
+      }
+    });
+
+    await t.step(
+      "more captures than the sample: a listed host past it is not refused",
+      async () => {
+        const h = await startHarness({
+          storage: "s3",
+          worker: false,
+          env: { SOURCE_IMAGE_HOSTS: "images.example.org" },
+        });
+        try {
+          const seed = await seedDemo(h.sql, { occurrences: 20, seed: 73 });
+          const project = seed.project_id;
+          // an old station's captures fill the first CAPTURE_SAMPLE rows read; the newest capture
+          // is on the listed host, so images can be fetched and the export must be accepted
+          const [first] = await h.sql<{ deployment_id: number; event_id: number }[]>`
+            select deployment_id, event_id from source_images where project_id = ${project}
+            order by id limit 1`;
+          await h.sql`update source_images set public_base_url = 'http://old.example.org/'
+            where project_id = ${project}`;
+          await h.sql`insert into source_images (project_id, deployment_id, event_id, path,
+              public_base_url, timestamp)
+            select ${project}, ${first.deployment_id}, ${first.event_id}, 'old/' || g || '.jpg',
+              'http://old.example.org/', now()
+            from generate_series(1, ${CAPTURE_SAMPLE}) g`;
+          await h.sql`update source_images set public_base_url = 'http://images.example.org/'
+            where id = (select max(id) from source_images where project_id = ${project})`;
+          const res = await create(h, seed, { format: "crops_by_taxon" });
+          assertEquals(res.status, 201, JSON.stringify(res.json));
+          // an empty list fetches nothing whatever the captures: still refused
+          const empty = await startHarness({ storage: "s3", worker: false });
+          try {
+            const refused = await create(empty, seed, { format: "yolo_dataset" });
+            assertEquals(refused.status, 400, JSON.stringify(refused.json));
+          } finally {
+            await empty.close();
+          }
+        } finally {
+          await h.close();
+        }
+      },
+    );
+
+    await t.step("a schedule of an image format is refused like a single export", async () => {
+      const h = await startHarness({ storage: "s3", worker: false });
+      try {
+        const seed = await seedDemo(h.sql, { occurrences: 20, seed: 74 });
+        const res = await h.api("POST", "/api/v2/export-schedules/", {
+          token: seed.token,
+          body: { project: seed.project_id, format: "crops_by_taxon", interval: "1d" },
+        });
+        const json = await res.json();
+        const text = JSON.stringify(json);
+        assertEquals(res.status, 400, text);
+        assertEquals(Object.keys(json.fields), ["format"], text);
+        assert((json.error as string).includes("SOURCE_IMAGE_HOSTS is empty"), text);
+        const [{ count }] = await h.sql<{ count: number }[]>`
+          select count(*)::int as count from export_schedules where project_id = ${seed.project_id}`;
+        assertEquals(count, 0);
+        // a format that fetches no image is scheduled as before
+        const csv = await h.api("POST", "/api/v2/export-schedules/", {
+          token: seed.token,
+          body: { project: seed.project_id, format: "occurrences_simple_csv", interval: "1d" },
+        });
+        assertEquals(csv.status, 201, await csv.text());
       } finally {
         await h.close();
       }

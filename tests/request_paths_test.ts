@@ -636,6 +636,19 @@ for (const backend of ["fs", "s3"] as const) {
             const ifRange = await get(url, { Range: "bytes=0-1", "If-Range": '"x"' });
             assertEquals(ifRange.status, 200);
             assertEquals((await ifRange.arrayBuffer()).byteLength, size);
+            // a resumed download sends back the file's ETag or Last-Modified: the range holds
+            // while the file is the one those name (RFC 9110 §13.1.5)
+            const etag = head.headers.get("etag") ?? "";
+            const lastModified = head.headers.get("last-modified") ?? "";
+            assert(etag.startsWith('"') && lastModified, `validators: ${etag} ${lastModified}`);
+            for (const validator of [etag, lastModified]) {
+              const resumed = await get(url, { Range: "bytes=10-19", "If-Range": validator });
+              assertEquals(resumed.status, 206, validator);
+              assertEquals(new Uint8Array(await resumed.arrayBuffer()), bytes.subarray(10, 20));
+            }
+            const weak = await get(url, { Range: "bytes=10-19", "If-Range": `W/${etag}` });
+            assertEquals(weak.status, 200);
+            await weak.body?.cancel();
           }
           const whole = await get(url, {});
           assertEquals(whole.status, 200);
