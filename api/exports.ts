@@ -42,6 +42,7 @@ import {
   IdParamSchema,
   jsonResponse as json,
   ListExportsQuerySchema,
+  noFieldsBody,
   RetrieveQuerySchema,
   ReusedExportSchema,
 } from "./schemas.ts";
@@ -138,10 +139,10 @@ const cancelRoute = createRoute({
   tags,
   security,
   summary: "Cancel a running export (it ends REVOKED)",
-  request: { params: IdParamSchema },
+  request: { params: IdParamSchema, body: noFieldsBody },
   responses: {
     202: json(ExportSchema, "Cancellation requested"),
-    ...errorResponses(400, 401, 403, 404, 409),
+    ...errorResponses(400, 401, 403, 404, 409, 415),
   },
 });
 
@@ -157,10 +158,10 @@ const retryRoute = createRoute({
   tags,
   security,
   summary: "Run a failed or cancelled export again",
-  request: { params: IdParamSchema },
+  request: { params: IdParamSchema, body: noFieldsBody },
   responses: {
     202: json(ExportSchema, "Restarted, PENDING"),
-    ...errorResponses(400, 401, 403, 404, 409),
+    ...errorResponses(400, 401, 403, 404, 409, 415),
   },
 });
 

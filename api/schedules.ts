@@ -3,7 +3,7 @@
  * visible and triggerable in the Temporal UI and CLI. Each run creates a normal export owned by
  * the schedule's user (scheduledExportWorkflow); overlapping runs are skipped.
  */
-import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
+import { createRoute, OpenAPIHono } from "@hono/zod-openapi";
 import { ScheduleNotFoundError, ScheduleOverlapPolicy } from "@temporalio/client";
 import type { CurrentUser } from "../domain/users.ts";
 import {
@@ -41,7 +41,7 @@ import {
   SchedulePageSchema,
   ScheduleSchema,
 } from "./schedule_schemas.ts";
-import { errorResponses, IdParamSchema, jsonResponse as json } from "./schemas.ts";
+import { errorResponses, IdParamSchema, jsonResponse as json, noFieldsBody } from "./schemas.ts";
 
 const security = [{ TokenAuth: [] }];
 const tags = ["export schedules"];
@@ -84,13 +84,6 @@ const retrieveRoute = createRoute({
   responses: { 200: json(ScheduleSchema, "The schedule"), ...errorResponses(400, 401, 404) },
 });
 
-/**
- * The body of pause, unpause and trigger: none, or `{}`. They take no field, so any key is a
- * 400 naming it and changes nothing (a `{"note": …}` would otherwise be dropped unseen), and a
- * body that is not JSON a 415, as for extend and rerun (docs/http-api.md).
- */
-const ActionBodySchema = z.object({}).strict().openapi("ScheduleActionBody");
-
 function actionRoute(action: "pause" | "unpause" | "trigger", summary: string) {
   return createRoute({
     method: "post",
@@ -100,7 +93,7 @@ function actionRoute(action: "pause" | "unpause" | "trigger", summary: string) {
     summary,
     request: {
       params: IdParamSchema,
-      body: { required: false, content: { "application/json": { schema: ActionBodySchema } } },
+      body: noFieldsBody,
     },
     responses: {
       202: json(ScheduleSchema, "Done"),

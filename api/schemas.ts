@@ -416,6 +416,19 @@ export const ListExportsQuerySchema = z.object({
   format: z.enum(supportedFormats() as [string, ...string[]]).optional(),
 });
 
+/**
+ * The body of an action that takes no field (cancel, retry; a schedule's pause, unpause and
+ * trigger): none, or `{}`. Any key is a 400 naming it and changes nothing (a `{"note": …}`
+ * would otherwise be dropped unseen); a body that is not JSON is a 415 (docs/http-api.md).
+ */
+export const NoFieldsBodySchema = z.object({}).strict().openapi("NoFieldsBody");
+
+/** The optional request body of an action that takes no field ({@link NoFieldsBodySchema}). */
+export const noFieldsBody = {
+  required: false,
+  content: { "application/json": { schema: NoFieldsBodySchema } },
+} as const;
+
 export const IdParamSchema = z.object({
   id: idSchema().openapi({ param: { name: "id", in: "path" }, example: 17 }),
 });

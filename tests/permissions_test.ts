@@ -195,6 +195,41 @@ Deno.test({
           }
         });
 
+        await t.step(`${kind} project: cancel and retry take no field`, async () => {
+          // a key is a 400 naming it, a body that is not JSON a 415: nothing changes either way
+          const running = await runningExport(h, p, idleQueue);
+          idleWorkflows.push(exportWorkflowId(running));
+          const failed = await exportRow(h, p, "FAILURE");
+          for (
+            const [id, action, before] of [
+              [running.id, "cancel", "PENDING"],
+              [failed, "retry", "FAILURE"],
+            ] as const
+          ) {
+            const keyed = await h.api("POST", `/api/v2/exports/${id}/${action}/`, {
+              token: p.tokens.owner,
+              body: { reason: "no longer needed" },
+            });
+            const body = await keyed.json();
+            assertEquals(keyed.status, 400, JSON.stringify(body));
+            assertEquals(body.fields, { reason: ["is not accepted by this request"] });
+            const text = await h.app.request(`/api/v2/exports/${id}/${action}/`, {
+              method: "POST",
+              headers: { Authorization: `Token ${p.tokens.owner}`, "Content-Type": "text/plain" },
+              body: "now",
+            });
+            assertEquals(text.status, 415, action);
+            await text.body?.cancel();
+            assertEquals(await statusOf(h, id), before, action);
+          }
+          const history = await h.temporal.client.workflow.getHandle(exportWorkflowId(running))
+            .fetchHistory();
+          assert(
+            !history.events!.some((e) => e.workflowExecutionCancelRequestedEventAttributes),
+            "no cancel requested in Temporal",
+          );
+        });
+
         await t.step(`${kind} project: retry by role`, async () => {
           for (const role of ROLES) {
             const id = await exportRow(h, p, "FAILURE");
