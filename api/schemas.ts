@@ -376,13 +376,16 @@ export const CreateExportSchema = z.object({
       "false) that export is returned with 200 and `reused: true`",
     example: false,
   }),
-  notify_url: z.string().min(1).max(2048).regex(/^[Hh][Tt][Tt][Pp][Ss]?:\/\/[^\s/?#]+[^\s]*$/)
-    .optional().openapi({
-      format: "uri",
-      description: "Receives every end event of this export, signed with `notify_secret` of the " +
-        "201 answer; checked like a webhook URL (docs/webhooks.md). A request with it is never " +
-        "answered with a reused export",
-    }),
+  // the rule of a webhook's url (api/webhooks.ts WebhookUrlSchema), with its message
+  notify_url: z.string().min(1).max(2048).regex(
+    /^[Hh][Tt][Tt][Pp][Ss]?:\/\/[^\s/?#]+[^\s]*$/,
+    "must be an http or https URL",
+  ).optional().openapi({
+    format: "uri",
+    description: "Receives every end event of this export, signed with `notify_secret` of the " +
+      "201 answer; checked like a webhook URL (docs/webhooks.md). A request with it is never " +
+      "answered with a reused export",
+  }),
 }).strict().openapi("CreateExport", { anyOf: perFormatVariants(true) });
 
 /** `POST /api/v2/exports/` 201: a new export. */

@@ -503,6 +503,14 @@ Deno.test({
         notify.json.error,
         "webhook URL refused: notify_url: private address 192.168.0.10",
       );
+      // not a URL: the same words as a webhook's url, not the pattern
+      const notURL = await apiJson(h, "POST", "/api/v2/exports/", p.tokens.owner, {
+        project: p.projectId,
+        format: "occurrences_simple_csv",
+        notify_url: "ftp://example.org/hook",
+      });
+      assertEquals(notURL.status, 400);
+      assertEquals(notURL.json.fields, { notify_url: ["must be an http or https URL"] });
       const [{ n: after }] = await h.sql<{ n: number }[]>`
         select count(*)::int as n from data_exports`;
       assertEquals(after, before);
