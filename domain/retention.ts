@@ -6,16 +6,22 @@
 import type { RetentionSettings } from "../config/mod.ts";
 
 /**
- * The seconds an extension of `days` asks for (default: the configured retention; null when
- * that is 0, kept forever), or the message of a 400 when `days` exceeds `maxDays`. Shape:
- * `{ok: true, seconds}` or `{ok: false, message}`.
+ * The seconds an extension of `days` asks for (default: the configured retention, at most
+ * `maxDays`; null when that is 0, kept forever), or the message of a 400 when `days` exceeds
+ * `maxDays`. Shape: `{ok: true, seconds}` or `{ok: false, message}`.
  */
 export function extensionSeconds(
   days: number | undefined,
   retention: RetentionSettings,
 ): { ok: true; seconds: number | null } | { ok: false; message: string } {
   if (days === undefined) {
-    return { ok: true, seconds: retention.seconds > 0 ? retention.seconds : null };
+    // the configured retention, but never past the longest extension one may ask for
+    // (EXPORT_RETENTION_DAYS may be set above EXPORT_RETENTION_MAX_DAYS)
+    const longest = retention.maxDays * 86_400;
+    return {
+      ok: true,
+      seconds: retention.seconds > 0 ? Math.min(retention.seconds, longest) : null,
+    };
   }
   if (days > retention.maxDays) {
     return {
