@@ -7,6 +7,8 @@ import { type Client, WorkflowExecutionAlreadyStartedError } from "@temporalio/c
 import type { Config } from "../config/mod.ts";
 import type { Sql } from "../db/client.ts";
 import { markEmailStarted, unstartedEmails } from "../db/emails.ts";
+import type { OutboxRow } from "../db/outbox.ts";
+import { EXPORT_ID } from "../workflows/search_attributes.ts";
 import { logEvent } from "../domain/log.ts";
 import type { emailDeliveryWorkflow } from "../workflows/email_delivery_workflow.ts";
 import {
@@ -29,22 +31,25 @@ export function emailRetrySettings(config: Config): EmailRetrySettings {
 /**
  * Starts the delivery workflow of each email (`export-email-<uuid>`, reuse policy
  * REJECT_DUPLICATE: "already started" means it runs or ran, which is success) and records it
- * as started. Returns the ids started or found started; a failed start is logged and left for
- * the housekeeping sweep ({@link sweepEmailOutbox}).
+ * as started. The run carries its export's `ExportId` search attribute and names the email's
+ * type and export in its summary (`ExportId = 12` in the Temporal UI finds it). Returns the ids
+ * started or found started; a failed start is logged and left for the housekeeping sweep
+ * ({@link sweepEmailOutbox}).
  */
 export async function startEmailDeliveries(
   deps: { sql: Sql; config: Config; temporal: Client },
-  emailIds: readonly string[],
+  emails: readonly OutboxRow[],
 ): Promise<string[]> {
   const started: string[] = [];
-  for (const emailId of emailIds) {
+  for (const { id: emailId, exportId, type } of emails) {
     try {
       await deps.temporal.workflow.start<typeof emailDeliveryWorkflow>("emailDeliveryWorkflow", {
         taskQueue: deps.config.temporalTaskQueue,
         workflowId: emailDeliveryWorkflowId(emailId),
         args: [{ emailId, retry: emailRetrySettings(deps.config) }],
         workflowIdReusePolicy: "REJECT_DUPLICATE",
-        staticSummary: `export email ${emailId}`,
+        typedSearchAttributes: [{ key: EXPORT_ID, value: exportId }],
+        staticSummary: `email ${type} of export ${exportId} (email ${emailId})`,
       });
     } catch (error) {
       if (!(error instanceof WorkflowExecutionAlreadyStartedError)) {
@@ -72,8 +77,8 @@ export async function startExportEmails(
 ): Promise<void> {
   if (!deps.temporal) return;
   try {
-    const ids = await unstartedEmails(deps.sql, { exportId });
-    if (ids.length > 0) await startEmailDeliveries({ ...deps, temporal: deps.temporal }, ids);
+    const emails = await unstartedEmails(deps.sql, { exportId });
+    if (emails.length > 0) await startEmailDeliveries({ ...deps, temporal: deps.temporal }, emails);
   } catch (error) {
     logEvent("email deliveries not started", {
       export_id: exportId,
@@ -92,8 +97,8 @@ export async function sweepEmailOutbox(
   options: { minAgeSeconds: number },
 ): Promise<string[]> {
   if (!deps.temporal) return [];
-  const ids = await unstartedEmails(deps.sql, { minAgeSeconds: options.minAgeSeconds });
-  return ids.length === 0
+  const emails = await unstartedEmails(deps.sql, { minAgeSeconds: options.minAgeSeconds });
+  return emails.length === 0
     ? []
-    : await startEmailDeliveries({ ...deps, temporal: deps.temporal }, ids);
+    : await startEmailDeliveries({ ...deps, temporal: deps.temporal }, emails);
 }

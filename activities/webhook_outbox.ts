@@ -5,8 +5,10 @@
 import { type Client, WorkflowExecutionAlreadyStartedError } from "@temporalio/client";
 import type { Config } from "../config/mod.ts";
 import type { Sql } from "../db/client.ts";
+import type { OutboxRow } from "../db/outbox.ts";
 import { markEventStarted, unstartedEvents } from "../db/webhooks.ts";
 import { logEvent } from "../domain/log.ts";
+import { EXPORT_ID } from "../workflows/search_attributes.ts";
 import type { webhookDeliveryWorkflow } from "../workflows/webhook_delivery_workflow.ts";
 import {
   webhookDeliveryWorkflowId,
@@ -27,15 +29,17 @@ export function webhookRetrySettings(config: Config): WebhookRetrySettings {
 /**
  * Starts the delivery workflow of each event (`webhook-delivery-<event uuid>`, reuse policy
  * REJECT_DUPLICATE: an "already started" answer means it runs or ran, which is success) and
- * records it as started. Returns the ids it started or found started; a failed start is logged
- * and left for the housekeeping sweep ({@link sweepWebhookOutbox}).
+ * records it as started. The run carries its export's `ExportId` search attribute and says in
+ * its summary which event of which export it delivers, so that `ExportId = 12` in the Temporal
+ * UI finds an export's deliveries beside its run. Returns the ids it started or found started;
+ * a failed start is logged and left for the housekeeping sweep ({@link sweepWebhookOutbox}).
  */
 export async function startEventDeliveries(
   deps: { sql: Sql; config: Config; temporal: Client },
-  eventIds: readonly string[],
+  events: readonly OutboxRow[],
 ): Promise<string[]> {
   const started: string[] = [];
-  for (const eventId of eventIds) {
+  for (const { id: eventId, exportId, type } of events) {
     try {
       await deps.temporal.workflow.start<typeof webhookDeliveryWorkflow>(
         "webhookDeliveryWorkflow",
@@ -44,7 +48,8 @@ export async function startEventDeliveries(
           workflowId: webhookDeliveryWorkflowId(eventId),
           args: [{ eventId, retry: webhookRetrySettings(deps.config) }],
           workflowIdReusePolicy: "REJECT_DUPLICATE",
-          staticSummary: `webhook event ${eventId}`,
+          typedSearchAttributes: [{ key: EXPORT_ID, value: exportId }],
+          staticSummary: `webhook ${type} of export ${exportId} (event ${eventId})`,
         },
       );
     } catch (error) {
@@ -73,8 +78,8 @@ export async function startExportDeliveries(
 ): Promise<void> {
   if (!deps.temporal) return;
   try {
-    const ids = await unstartedEvents(deps.sql, { exportId });
-    if (ids.length > 0) await startEventDeliveries({ ...deps, temporal: deps.temporal }, ids);
+    const events = await unstartedEvents(deps.sql, { exportId });
+    if (events.length > 0) await startEventDeliveries({ ...deps, temporal: deps.temporal }, events);
   } catch (error) {
     logEvent("webhook deliveries not started", {
       export_id: exportId,
@@ -94,8 +99,8 @@ export async function sweepWebhookOutbox(
   options: { minAgeSeconds: number },
 ): Promise<string[]> {
   if (!deps.temporal) return [];
-  const ids = await unstartedEvents(deps.sql, { minAgeSeconds: options.minAgeSeconds });
-  return ids.length === 0
+  const events = await unstartedEvents(deps.sql, { minAgeSeconds: options.minAgeSeconds });
+  return events.length === 0
     ? []
-    : await startEventDeliveries({ ...deps, temporal: deps.temporal }, ids);
+    : await startEventDeliveries({ ...deps, temporal: deps.temporal }, events);
 }

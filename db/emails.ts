@@ -4,7 +4,12 @@
  * activities/email_outbox.ts, sent by activities/email.ts.
  */
 import type { Sql } from "./client.ts";
-import { markOutboxStarted, type UnstartedOptions, unstartedOutboxRows } from "./outbox.ts";
+import {
+  markOutboxStarted,
+  type OutboxRow,
+  type UnstartedOptions,
+  unstartedOutboxRows,
+} from "./outbox.ts";
 import type { ExportStatus } from "./job_progress.ts";
 import { endEventType, type WebhookEventType } from "./webhooks.ts";
 
@@ -33,7 +38,7 @@ export async function insertEndEmail(
 }
 
 /** Emails whose delivery workflow was never started: {@link unstartedOutboxRows} of `email_events`. */
-export function unstartedEmails(sql: Sql, options: UnstartedOptions): Promise<string[]> {
+export function unstartedEmails(sql: Sql, options: UnstartedOptions): Promise<OutboxRow[]> {
   return unstartedOutboxRows(sql, "email_events", options);
 }
 

@@ -20,26 +20,33 @@ export interface UnstartedOptions {
   limit?: number;
 }
 
+/** An outbox row to start the delivery of: its id (uuid text), its export and its event type. */
+export interface OutboxRow {
+  id: string;
+  exportId: number;
+  /** `export.succeeded`, `export.failed`, … (db/webhooks.ts `endEventType`). */
+  type: string;
+}
+
 /**
- * Ids (as text) of the rows of `table` whose delivery workflow was never started (or not
- * recorded as started), the oldest first.
+ * The rows of `table` whose delivery workflow was never started (or not recorded as started),
+ * the oldest first.
  */
 export async function unstartedOutboxRows(
   sql: Sql,
   table: OutboxTable,
   options: UnstartedOptions,
-): Promise<string[]> {
+): Promise<OutboxRow[]> {
   const exportFilter = options.exportId === undefined
     ? sql``
     : sql`and export_id = ${options.exportId}`;
   const ageFilter = options.minAgeSeconds === undefined
     ? sql``
     : sql`and created_at <= now() - make_interval(secs => ${options.minAgeSeconds})`;
-  const rows = await sql<{ id: string }[]>`
-    select id::text from ${sql(table)}
+  return await sql<OutboxRow[]>`
+    select id::text, export_id as "exportId", type from ${sql(table)}
     where workflow_started_at is null ${exportFilter} ${ageFilter}
     order by created_at limit ${options.limit ?? 1000}`;
-  return rows.map((r) => r.id);
 }
 
 /** Notes that a row's delivery workflow runs (started now, or found already started). */

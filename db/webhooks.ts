@@ -4,7 +4,12 @@
  * transitions (db/exports.ts) and the delivery activities. The rules are in docs/webhooks.md.
  */
 import type { Sql } from "./client.ts";
-import { markOutboxStarted, type UnstartedOptions, unstartedOutboxRows } from "./outbox.ts";
+import {
+  markOutboxStarted,
+  type OutboxRow,
+  type UnstartedOptions,
+  unstartedOutboxRows,
+} from "./outbox.ts";
 import type { ExportStatus } from "./job_progress.ts";
 
 /** The events a webhook can subscribe to: one per way an export ends. */
@@ -114,7 +119,7 @@ export async function insertEndEvents(
 }
 
 /** Events whose delivery workflow was never started: {@link unstartedOutboxRows} of `webhook_events`. */
-export function unstartedEvents(sql: Sql, options: UnstartedOptions): Promise<string[]> {
+export function unstartedEvents(sql: Sql, options: UnstartedOptions): Promise<OutboxRow[]> {
   return unstartedOutboxRows(sql, "webhook_events", options);
 }
 

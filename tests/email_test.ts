@@ -180,6 +180,17 @@ Deno.test({
         : `Size: ${ok.file_size_display} (${bytes} bytes)`;
       assert(ready.body.includes(size), `${size} in ${ready.body}`);
       assert(/^<export-email-[0-9a-f-]{36}@ami\.test>$/.test(ready.message_id), ready.message_id);
+      // an operator finds the email's delivery with the export: ExportId in the Temporal UI
+      const query = `ExportId = ${succeeding} AND WorkflowType = "emailDeliveryWorkflow"`;
+      let found: string[] = [];
+      await waitFor("the email's delivery in Temporal's visibility", async () => {
+        found = [];
+        for await (const run of h.temporal.client.workflow.list({ query })) {
+          found.push(run.workflowId);
+        }
+        return found.length > 0;
+      }, 30_000);
+      assertEquals(found, [ready.message_id.slice(1, -"@ami.test>".length)]);
       const [failure] = about(messages, failing);
       assertEquals(failure.rcpt_tos, [to]);
       assertEquals(

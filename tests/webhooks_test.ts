@@ -261,6 +261,18 @@ Deno.test({
       assertEquals(event.attempts[2].next_try_at, null);
       assertEquals(event.attempts[0].error, "answered 500");
 
+      // an operator finds the delivery with the export: ExportId in the Temporal UI
+      const query = `ExportId = ${exported.id} AND WorkflowType = "webhookDeliveryWorkflow"`;
+      let found: string[] = [];
+      await waitFor("the delivery in Temporal's visibility", async () => {
+        found = [];
+        for await (const run of h.temporal.client.workflow.list({ query })) {
+          found.push(run.workflowId);
+        }
+        return found.length > 0;
+      }, 30_000);
+      assertEquals(found, [`webhook-delivery-${event.id}`]);
+
       // the secret only in the creation answer
       const list = await h.api("GET", `/api/v2/projects/${seed.project_id}/webhooks/`, {
         token: seed.token,
