@@ -144,8 +144,11 @@ export function createShardActivities(access: ExportAccess) {
   }
 
   /**
-   * Removes leftover shard objects of an earlier run of the export, records the file key (so a
-   * failure removes a composed file) and logs the split; returns the plan.
+   * Records the file key (so a failure removes a composed file), then removes leftover shard
+   * objects of an earlier run of the export, and logs the split; returns the plan. In that
+   * order: the key is recorded only by the run that owns the export (`run_id`), so a late
+   * planShards of an earlier run stops there, before it could remove a newer run's shards
+   * under the same prefix.
    */
   async function recordPlan(
     row: ExportRow,
@@ -154,13 +157,14 @@ export function createShardActivities(access: ExportAccess) {
     shards: ShardSpec[],
     every: number,
   ): Promise<ShardPlan> {
-    await discardShardFiles(prefix);
-    // only on a running export: one cancelled meanwhile has had its cleanup
+    // only on a running export of this run: one cancelled meanwhile has had its cleanup, one
+    // retried meanwhile belongs to its new run
     if (
       !(await recordExportFile(sql, row.id, { fileKey, uploadId: null, runId: currentRunId() }))
     ) {
       throw await notRunning(row.id);
     }
+    await discardShardFiles(prefix);
     const members = new Set(shards.map((s) => s.member)).size;
     await appendJobLog(
       sql,
@@ -177,9 +181,9 @@ export function createShardActivities(access: ExportAccess) {
      * `shardBounds` (stream formats: and `shard`; archives: `shardUnits` and `shard`, one shard
      * a unit), only above `EXPORT_SHARD_RECORDS` records
      * (0: never), at most {@link MAX_SHARDS} shards of about equal record counts (a bound that
-     * would leave the last shard empty is dropped). Removes leftover shard objects of
-     * an earlier run of this export and records the file key (so a failure removes a composed
-     * file). An empty plan means: export unsharded.
+     * would leave the last shard empty is dropped). Records the file key (so a failure
+     * removes a composed file; only the run that owns the export can) and then removes leftover
+     * shard objects of an earlier run of this export. An empty plan means: export unsharded.
      */
     async planShards(
       input: { exportId: number; fileKey: string; totalRecords: number },
