@@ -3,23 +3,31 @@
 moto 5 completes a multipart upload by joining every part into one bytes object in memory
 (`FakeMultipart.complete`: a `bytearray` of the parts, then `bytes(...)` of it) and copies a
 part (`UploadPartCopy`) by reading its whole source object into memory before slicing the
-range. A 17 GB upload (`occurrences_api_json` at 1M occurrences) then needs ~34 GB of RAM, more
-than the bench machine's 24 GiB, and composing its 4 GB shards needs 4 GB a copied part.
+range, and builds a full-object checksum (CRC64NVME, its default) over the whole object joined in
+memory. A 17 GB upload (`occurrences_api_json` at 1M occurrences) then needs ~34 GB of RAM, more
+than the bench machine's 24 GiB (the first try of a bench moto that kept the part files but still
+built the checksum that way was killed by the kernel at 21 GB), and composing its 4 GB shards
+needs 4 GB a copied part.
 
 Here a completed object keeps its parts' files, read one after the other (`PartFiles`: the
 parts' spooled files moved into the object, no byte copied; moto keeps an object beyond its key
-buffer size in a temporary file), and a copied part reads only its range, 1 MiB at a time. The
+buffer size in a temporary file), a copied part reads only its range and the checksum reads the
+parts' files, 1 MiB at a time. The
 rest is moto's: the same validation (every part listed with its ETag, every part but the last
 at least 5 MiB), the same multipart ETag (MD5 of the parts' MD5s, `-<count>`) and checksums, the
 same bytes; `moto.server.main` serves it with the arguments of `moto_server`. The tests keep
 the unpatched `moto_server`; `bench/moto_server_test.ts` checks this one against it.
 """
 
+import base64
+import binascii
 import codecs
+import hashlib
 import io
 import sys
 import tempfile
 
+from moto.core.compat import HAS_CRT
 from moto.s3 import models
 from moto.s3.exceptions import EntityTooSmall, InvalidPart, MalformedXML
 from moto.server import main
@@ -94,13 +102,74 @@ class PartsValue:
         return self.file.size
 
 
+def _file_chunks(file, start=0, end=None):
+    """The bytes of `file` from `start` to `end` (None: its end), CHUNK at a time."""
+    file.seek(start)
+    while end is None or start < end:
+        chunk = file.read(CHUNK if end is None else min(CHUNK, end - start))
+        if not chunk:
+            return
+        start += len(chunk)
+        yield chunk
+
+
+def _checksum(chunks, algorithm):
+    """`moto.s3.utils.compute_checksum(b"".join(chunks), algorithm, encode_base64=False)`, streamed:
+    the same algorithms and the same fallbacks (CRC32 where `crc32c` or `awscrt` is missing)."""
+    if algorithm == "SHA1":
+        digest = hashlib.sha1(usedforsecurity=False)
+    elif algorithm not in ("CRC32", "CRC32C", "CRC64NVME"):
+        digest = hashlib.sha256(usedforsecurity=False)
+    else:
+        digest = None
+    if digest is not None:
+        for chunk in chunks:
+            digest.update(chunk)
+        return digest.digest()
+    if algorithm == "CRC32C":
+        try:
+            import crc32c
+
+            value = 0
+            for chunk in chunks:
+                value = crc32c.crc32c(chunk, value)
+            return value.to_bytes(4, "big")
+        except ImportError:
+            pass
+    if algorithm == "CRC64NVME" and HAS_CRT:
+        from awscrt import checksums
+
+        value = 0
+        for chunk in chunks:
+            value = checksums.crc64nvme(chunk, value)
+        return value.to_bytes(8, "big")
+    value = 0
+    for chunk in chunks:
+        value = binascii.crc32(chunk, value)
+    return value.to_bytes(4, "big")
+
+
+def _multipart_checksum(parts, checksum_algo, checksum_type):
+    """`MultipartChecksumBuilder` over `parts` (its `addPart` of each, then `build`), reading the
+    parts' files CHUNK at a time: moto's builder joins the whole object in memory for a
+    FULL_OBJECT checksum (CRC64NVME, its default), 17 GB for the bench's largest file."""
+    builder = models.MultipartChecksumBuilder(checksum_algo, checksum_type)
+    algorithm, kind = builder.checksum_algorithm, builder.checksum_type
+    if kind == "COMPOSITE":
+        joined = b"".join(
+            _checksum(_file_chunks(part._value_buffer), algorithm) for part in parts
+        )
+        return kind, base64.b64encode(_checksum([joined], algorithm)).decode(), len(parts)
+    chunks = (chunk for part in parts for chunk in _file_chunks(part._value_buffer))
+    return kind, base64.b64encode(_checksum(chunks, algorithm)).decode(), 1
+
+
 def complete(self, body):
     """`FakeMultipart.complete`, returning a `PartsValue` instead of the joined bytes."""
     checksum_algo = self.metadata.get("x-amz-checksum-algorithm")
     checksum_type = self.metadata.get("x-amz-checksum-type")
     decode_hex = codecs.getdecoder("hex_codec")
     md5s = bytearray()
-    checksum_builder = models.MultipartChecksumBuilder(checksum_algo, checksum_type)
     parts = []
     last = None
     for pn, etag in body:
@@ -114,8 +183,6 @@ def complete(self, body):
         if last is not None and last.contentsize < S3_UPLOAD_PART_MIN_SIZE:
             raise EntityTooSmall()
         md5s.extend(decode_hex(part_etag)[0])
-        if checksum_algo:
-            checksum_builder.addPart(part.value)
         parts.append(part)
         last = part
     if not parts:
@@ -123,7 +190,8 @@ def complete(self, body):
     self.completed_part_sizes = [part.size for part in parts]
     full_etag = md5_hash()
     full_etag.update(bytes(md5s))
-    return PartsValue(parts), f"{full_etag.hexdigest()}-{len(parts)}", checksum_builder.build()
+    checksum = _multipart_checksum(parts, checksum_algo, checksum_type)
+    return PartsValue(parts), f"{full_etag.hexdigest()}-{len(parts)}", checksum
 
 
 original_value = models.FakeKey.value

@@ -9,7 +9,7 @@ import {
   UploadPartCommand,
 } from "@aws-sdk/client-s3";
 import { fileURLToPath } from "node:url";
-import { startMotoServer } from "../cli/dev_services.ts";
+import { findOrInstallTool, scriptInterpreter, startMotoServer } from "../cli/dev_services.ts";
 import { createS3Client, createS3Storage } from "../storage/s3.ts";
 import { concat, MIB5, pattern, readAll } from "../storage/test_support.ts";
 import type { ObjectStorage } from "../storage/types.ts";
@@ -50,7 +50,14 @@ async function uploadParts(
   endpoint: string,
   parts: Uint8Array[],
 ): Promise<
-  { bytes: Uint8Array; etag: string; size: number; composed: Uint8Array; middle: Uint8Array }
+  {
+    bytes: Uint8Array;
+    etag: string;
+    checksums: string[][];
+    size: number;
+    composed: Uint8Array;
+    middle: Uint8Array;
+  }
 > {
   return await withStorage(endpoint, async (storage, _client, bucket) => {
     let state = await storage.beginUpload("big/file.json", "application/json");
@@ -60,8 +67,12 @@ async function uploadParts(
     const middle = await readAll(
       await storage.readObject("big/file.json", { start: MIB5 - 10, end: MIB5 + 20 }),
     );
-    const head = await fetch(`${endpoint}/${bucket}/big/file.json`, { method: "HEAD" });
+    const head = await fetch(`${endpoint}/${bucket}/big/file.json`, {
+      method: "HEAD",
+      headers: { "x-amz-checksum-mode": "ENABLED" },
+    });
     await head.body?.cancel();
+    const checksums = [...head.headers].filter(([name]) => name.startsWith("x-amz-checksum"));
     const small = await storage.beginUpload("big/small.txt", "text/plain");
     await storage.completeUpload(await storage.appendPart(small, pattern(300, 9)));
     const sources = [
@@ -71,7 +82,7 @@ async function uploadParts(
     ];
     await storage.composeObject("big/composed.json", "application/json", sources);
     const composed = await readAll(await storage.readObject("big/composed.json"));
-    return { bytes, etag: head.headers.get("etag") ?? "", size, composed, middle };
+    return { bytes, etag: head.headers.get("etag") ?? "", checksums, size, composed, middle };
   });
 }
 
@@ -89,6 +100,7 @@ Deno.test({
       assert(ours.bytes.byteLength === expected.byteLength, "completed object has every part");
       assert(ours.bytes.every((b, i) => b === expected[i]), "completed object's bytes");
       assertEquals(ours.etag, theirs.etag);
+      assertEquals(ours.checksums, theirs.checksums);
       assert(/-3"$/.test(ours.etag), `multipart ETag names 3 parts: ${ours.etag}`);
       assert(theirs.bytes.every((b, i) => b === ours.bytes[i]), "same bytes as moto's own");
       assertEquals(ours.middle, expected.slice(MIB5 - 10, MIB5 + 20));
@@ -99,6 +111,23 @@ Deno.test({
     } finally {
       await patched.stop();
     }
+  },
+});
+
+Deno.test({
+  name: "bench moto: its streamed multipart checksums equal moto's builder, every algorithm",
+  async fn() {
+    // moto's MultipartChecksumBuilder joins the whole object in memory for a FULL_OBJECT
+    // checksum (its default): the bench's moto reads the parts' files instead
+    const python = await scriptInterpreter(await findOrInstallTool("moto_server"));
+    const out = await new Deno.Command(python, {
+      args: [fileURLToPath(new URL("./moto_server_check.py", import.meta.url))],
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    const text = new TextDecoder().decode(out.stdout) + new TextDecoder().decode(out.stderr);
+    assert(out.success, text);
+    assertEquals(text.trim(), "ok 18");
   },
 });
 

@@ -218,7 +218,7 @@ export async function startTemporalDevServer(
 }
 
 /** The interpreter of the script at `path`, from its `#!` line (the Python that has moto). */
-async function scriptInterpreter(path: string): Promise<string> {
+export async function scriptInterpreter(path: string): Promise<string> {
   const firstLine = (await Deno.readTextFile(path)).split("\n", 1)[0];
   const [, interpreter, argument] = /^#!\s*(\S+)(?:\s+(\S+))?/.exec(firstLine) ?? [];
   if (interpreter === undefined) throw new Error(`${path} names no interpreter on a #! line`);
