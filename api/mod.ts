@@ -3,6 +3,7 @@ import { createRoute, OpenAPIHono } from "@hono/zod-openapi";
 import { bodyLimit } from "hono/body-limit";
 import { refuseUnstorableText } from "./storable_text.ts";
 import { refuseDuplicateKeys } from "./duplicate_keys.ts";
+import { emptyBodyIsNoBody } from "./empty_body.ts";
 import { HTTPException } from "hono/http-exception";
 import type { BlankEnv } from "hono/types";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
@@ -96,6 +97,7 @@ export function createApp(deps: ExportsApiDependencies): OpenAPIHono<BlankEnv> {
       onError: (c) => jsonError(c, 413, `request body larger than ${MAX_REQUEST_BODY_BYTES} bytes`),
     }),
   );
+  app.use("*", emptyBodyIsNoBody());
   app.use("*", refuseUnstorableText());
   app.use("*", refuseDuplicateKeys());
   if (Deno.env.get("API_VALIDATE_RESPONSES") === "1") {

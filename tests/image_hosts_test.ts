@@ -164,7 +164,14 @@ Deno.test({
           token: seed.token,
           body: { project: seed.project_id, format: "occurrences_simple_csv", interval: "1d" },
         });
-        assertEquals(csv.status, 201, await csv.text());
+        const schedule = await csv.json();
+        assertEquals(csv.status, 201, JSON.stringify(schedule));
+        // its Temporal Schedule is named by its id, which a later test file's own database
+        // also gives (export-schedule-1) in the namespace the run shares: remove it
+        const removed = await h.api("DELETE", `/api/v2/export-schedules/${schedule.id}/`, {
+          token: seed.token,
+        });
+        assertEquals(removed.status, 204, await removed.text());
       } finally {
         await h.close();
       }
