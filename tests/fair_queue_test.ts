@@ -5,13 +5,15 @@
  * with `EXPORT_MAX_RUNNING_PER_USER=2` and `EXPORT_MAX_RUNNING_PER_PROJECT=3`; user A requests
  * 20 exports, then B one and C two in the same project.
  */
-import type { Sql } from "../db/client.ts";
+import { createDatabase, dropDatabase, withDatabase } from "../cli/dev_services.ts";
+import { connectDatabase, type Sql } from "../db/client.ts";
+import { migrate } from "../db/migrate.ts";
 import { jobLogs } from "../db/exports.ts";
 import { seedDemo } from "../db/seed_demo.ts";
 import { hashToken } from "../domain/users.ts";
 import { assert, assertEquals } from "./assert.ts";
 import { type Harness, startHarness, workflowIdsOf } from "./harness.ts";
-import { serviceTest } from "./support.ts";
+import { requireEnv, serviceTest } from "./support.ts";
 import { startWorkerProcess } from "./worker_process.ts";
 
 const PER_USER = 2;
@@ -82,13 +84,34 @@ async function readQueue(h: Harness, token: string): Promise<QueueJson> {
   return body;
 }
 
+/**
+ * A database of the test's own, migrated: the operator's queue lists every waiting export of a
+ * database, and other files of the test run's lane leave some that never run (harnesses without
+ * a worker), which changed its positions and counts. `drop` removes it.
+ */
+async function ownDatabase(): Promise<{ url: string; drop(): Promise<void> }> {
+  const admin = requireEnv("TEST_ADMIN_DATABASE_URL");
+  const name = `ami_exports_fair_${Date.now()}_${crypto.randomUUID().slice(0, 6)}`;
+  await createDatabase(admin, name);
+  const url = withDatabase(admin, name);
+  const migrating = connectDatabase(url, { max: 2 });
+  try {
+    await migrate(migrating);
+  } finally {
+    await migrating.end();
+  }
+  return { url, drop: () => dropDatabase(admin, name) };
+}
+
 Deno.test({
   name: "capped per user and project, fair across users, never failed for waiting",
   ...serviceTest,
   async fn() {
+    const database = await ownDatabase();
     const h = await startHarness({
       storage: "s3",
       worker: false,
+      databaseUrl: database.url,
       env: {
         EXPORT_MAX_RUNNING_PER_USER: String(PER_USER),
         EXPORT_MAX_RUNNING_PER_PROJECT: String(PER_PROJECT),
@@ -213,6 +236,7 @@ Deno.test({
       assertEquals((await readQueue(h, operator.token)).count, 0);
     } finally {
       await h.close();
+      await database.drop();
     }
   },
 });
