@@ -321,12 +321,14 @@ export async function prepareNamespace(client: Client, config: Config): Promise<
 }
 
 /**
- * Creates the housekeeping Schedule unless `HOUSEKEEPING_INTERVAL_MINUTES` is 0 (default 60:
- * how often it sweeps storage). Exports do not depend on it: when it cannot be created the
- * worker runs without and says so (`deno task cli housekeeping --install` later).
+ * Creates the housekeeping Schedule unless `config.housekeepingIntervalMinutes` is 0
+ * (`HOUSEKEEPING_INTERVAL_MINUTES`, default 60: how often it sweeps storage; a value that is not
+ * a whole number of minutes is refused at start with the other settings). Exports do not depend
+ * on it: when it cannot be created the worker runs without and says so
+ * (`deno task cli housekeeping --install` later).
  */
 async function ensureHousekeeping(client: Client, config: Config): Promise<void> {
-  const everyMinutes = Number(Deno.env.get("HOUSEKEEPING_INTERVAL_MINUTES") ?? "60");
+  const everyMinutes = config.housekeepingIntervalMinutes;
   if (everyMinutes <= 0) return;
   try {
     const outcome = await ensureHousekeepingSchedule(client, {

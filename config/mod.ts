@@ -92,6 +92,12 @@ export interface Config {
    * (`SIGNING_SECRET`, docs/email.md).
    */
   signingSecret: string;
+  /**
+   * Minutes between runs of the `export-housekeeping` Schedule that `all` and `workflows`
+   * workers create at start (`HOUSEKEEPING_INTERVAL_MINUTES`, default 60, at most a week);
+   * 0: none is created.
+   */
+  housekeepingIntervalMinutes: number;
   /** What the occurrence formats print: local time zone, crop URL base, `details` link base. */
   formats: FormatSettings;
   /** Webhook URLs and deliveries (docs/webhooks.md). */
@@ -238,6 +244,8 @@ const booleanString = z.enum(["true", "false", "1", "0"]).transform((v) =>
   v === "true" || v === "1"
 );
 
+const HOUSEKEEPING_MINUTES = "must be a whole number of minutes from 0 (none) to 10080 (a week)";
+
 const envSchema = z.object({
   DATABASE_URL: z.string().regex(/^postgres(ql)?:\/\//, "must be a postgres:// URL").default(
     "postgres://postgres@127.0.0.1:5432/ami_exports",
@@ -279,6 +287,9 @@ const envSchema = z.object({
   SCHEDULE_MIN_INTERVAL_SECONDS: z.coerce.number().int().min(1).max(86_400).default(60),
   DOWNLOAD_URL_EXPIRY_SECONDS: z.coerce.number().int().min(10).max(7 * 24 * 3600).default(3600),
   PUBLIC_FILES_BASE_URL: z.url().optional(),
+  HOUSEKEEPING_INTERVAL_MINUTES: z.coerce.number({ error: HOUSEKEEPING_MINUTES })
+    .int({ error: HOUSEKEEPING_MINUTES }).min(0, { error: HOUSEKEEPING_MINUTES })
+    .max(7 * 24 * 60, { error: HOUSEKEEPING_MINUTES }).default(60),
   SIGNING_SECRET: z.string().min(16).default("ami-exports-development-signing-secret"),
   TIME_ZONE: z.string().refine(isIanaTimeZone, "must be an IANA time zone name, e.g. Europe/Paris")
     .default(defaultFormatSettings.timeZone),
@@ -411,6 +422,7 @@ export function loadConfig(env: Record<string, string | undefined> = Deno.env.to
     downloadUrlExpirySeconds: e.DOWNLOAD_URL_EXPIRY_SECONDS,
     publicFilesBaseUrl: e.PUBLIC_FILES_BASE_URL,
     signingSecret: e.SIGNING_SECRET,
+    housekeepingIntervalMinutes: e.HOUSEKEEPING_INTERVAL_MINUTES,
     formats: {
       timeZone: e.TIME_ZONE,
       mediaUrl: e.MEDIA_URL,

@@ -73,6 +73,21 @@ Deno.test("loadConfig reads EXPORT_SHARD_RECORDS (default 250,000; 0: never) and
   }
 });
 
+Deno.test("loadConfig reads HOUSEKEEPING_INTERVAL_MINUTES (default 60; 0: none) and refuses bad ones", () => {
+  assertEquals(loadConfig({}).housekeepingIntervalMinutes, 60);
+  assertEquals(loadConfig({ HOUSEKEEPING_INTERVAL_MINUTES: "0" }).housekeepingIntervalMinutes, 0);
+  assertEquals(loadConfig({ HOUSEKEEPING_INTERVAL_MINUTES: "15" }).housekeepingIntervalMinutes, 15);
+  // a typo used to give NaN, and a worker then ran without its housekeeping, saying only
+  // "could not create the housekeeping schedule"
+  for (const bad of ["abc", "-5", "1.5", "100000"]) {
+    assertThrows(
+      () => loadConfig({ HOUSEKEEPING_INTERVAL_MINUTES: bad }),
+      ConfigError,
+      "HOUSEKEEPING_INTERVAL_MINUTES: must be a whole number of minutes",
+    );
+  }
+});
+
 Deno.test("loadConfig reads WORKER_ROLE: all by default, activities as streaming, else refused", () => {
   assertEquals(loadConfig({}).workerRole, "all");
   assertEquals(loadConfig({ WORKER_ROLE: "workflows" }).workerRole, "workflows");
