@@ -13,7 +13,7 @@ import { realBox } from "./numeric_sql.ts";
 import { OPTION_DEFAULTS } from "./option_defaults.ts";
 import { csvHeader, csvRecords } from "./keyset_csv.ts";
 import { captureUrl, type Fragment } from "./occurrence_sql.ts";
-import type { MemberBatch, ZipArchiveState, ZipMember } from "./zip_archive.ts";
+import type { ArchiveFile, MemberBatch, ZipArchiveState, ZipMember } from "./zip_archive.ts";
 import {
   type ExportOptions,
   type ExportQueryContext,
@@ -268,7 +268,10 @@ export function refuseAboveLimit(
  */
 export const MAX_IMAGES_PER_BATCH = 16;
 
-/** What became of one item of an image phase: a file for the archive, or the reason it is left out. */
+/**
+ * What became of one item of an image phase: a file for the archive (a JPEG, stored rather than
+ * deflated again), or the reason it is left out.
+ */
 export type ImageOutcome =
   | { id: RecordId; name: string; data: Uint8Array }
   | { id: RecordId; reason: string };
@@ -287,14 +290,14 @@ export function imageBatch<Row>(
   state: { total: number; skipped: readonly (readonly [RecordId, string])[] },
   rule: { fraction: number; nouns: { left: string; of: string }; filesAreRecords: boolean },
 ): MemberBatch {
-  const files: { name: string; data: Uint8Array }[] = [];
+  const files: ArchiveFile[] = [];
   const skipped = state.skipped.map(([id, reason]): [RecordId, string] => [id, reason]);
   let lastId: RecordId | null = null;
   rows.forEach((row, index) => {
     const outcome = outcomeOf(row, index);
     lastId = outcome.id;
     if ("reason" in outcome) skipped.push([outcome.id, outcome.reason]);
-    else files.push({ name: outcome.name, data: outcome.data });
+    else files.push({ name: outcome.name, data: outcome.data, compressed: true });
   });
   const { total } = state;
   refuseTooManySkipped(skipped, { total, fraction: rule.fraction, nouns: rule.nouns });

@@ -89,9 +89,18 @@ export interface MemberBatch {
   extra?: Record<string, StreamState>;
   /**
    * Whole files written before the rows of this batch, each as its own zip entry; only for a
-   * member whose `name` is null (a member that is a set of files, not one file).
+   * member whose `name` is null (a member that is a set of files, not one file). `compressed`:
+   * the data is compressed already (a JPEG), stored rather than deflated again (zip.ts
+   * `writeEntryData`).
    */
-  files?: readonly { name: string; data: string | Uint8Array }[];
+  files?: readonly ArchiveFile[];
+}
+
+/** A whole file of an archive: its name, its bytes, and whether they are compressed already. */
+export interface ArchiveFile {
+  name: string;
+  data: string | Uint8Array;
+  compressed?: boolean;
 }
 
 /** A member of the archive (or, with a null `name`, a phase writing whole files). */
@@ -286,7 +295,7 @@ async function readTable(
   state: ZipArchiveState,
   entry: ZipEntryState,
   options: { limit: number; pieceKeys: number | null; untilId: RecordId | null },
-  files: (file: { name: string; data: Uint8Array }) => void,
+  files: (file: { name: string; data: Uint8Array; compressed?: boolean }) => void,
 ): Promise<TableRead> {
   const { limit, pieceKeys, untilId } = options;
   const size = pieceKeys ?? limit;
@@ -301,7 +310,7 @@ async function readTable(
     for (const file of batch.files ?? []) {
       const data = bytesOf(file.data);
       weight += data.length;
-      files({ name: file.name, data });
+      files({ name: file.name, data, compressed: file.compressed });
     }
     const data = bytesOf(batch.data);
     weight += data.length;
@@ -480,8 +489,8 @@ export function zipArchive(format: ZipArchiveFormat): StreamExporter {
         parts.push(bytes);
         offset += bytes.length;
       };
-      const write = (data: string | Uint8Array): void => {
-        const written = writeEntryData(entry!, bytesOf(data));
+      const write = (data: string | Uint8Array, compressed?: boolean): void => {
+        const written = writeEntryData(entry!, bytesOf(data), { compressed });
         push(written.bytes);
         entry = written.entry;
       };
@@ -516,7 +525,7 @@ export function zipArchive(format: ZipArchiveFormat): StreamExporter {
           (file) => {
             const inTable = entry;
             open(file.name);
-            write(file.data);
+            write(file.data, file.compressed);
             close();
             entry = inTable;
           },
@@ -630,7 +639,9 @@ export function zipArchive(format: ZipArchiveFormat): StreamExporter {
           },
           (file) => {
             const begun = beginEntry(file.name, { offset, modified: state.modified });
-            const written = writeEntryData(begun.entry, file.data);
+            const written = writeEntryData(begun.entry, file.data, {
+              compressed: file.compressed,
+            });
             const ended = endEntry(written.entry);
             for (const bytes of [begun.bytes, written.bytes, ended.bytes]) {
               parts.push(bytes);

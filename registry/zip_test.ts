@@ -1,4 +1,4 @@
-import { crc32, inflateRawSync } from "node:zlib";
+import { constants, crc32, inflateRawSync } from "node:zlib";
 import { assertEquals } from "../tests/assert.ts";
 import {
   appendEntryPiece,
@@ -49,6 +49,29 @@ Deno.test("zip: independently compressed chunks make one deflate stream with the
     entryLength(ended.entry),
     begun.bytes.length + ended.entry.compressedSize + 16,
   );
+});
+
+Deno.test("zip: data compressed already is stored in deflate's stored blocks, not deflated again", () => {
+  const begun = beginEntry("a.jpg", { offset: 0, modified: "2024-06-01T12:00:00Z" });
+  // compressible bytes, so that deflating them would show: 100 KB of one repeated byte
+  const data = new Uint8Array(100_000).fill(0x41);
+  const deflated = writeEntryData(begun.entry, data);
+  const stored = writeEntryData(begun.entry, data, { compressed: true });
+  // RFC 1951 §3.2.3: BTYPE (bits 1–2 of the first byte) 00 = stored, 01/10 = compressed
+  assertEquals((stored.bytes[0] >> 1) & 3, 0);
+  assertEquals(((deflated.bytes[0] >> 1) & 3) !== 0, true);
+  assertEquals(deflated.bytes.length < 1_000, true);
+  // the bytes as they are, with 5 bytes of block header per stored block (0.02 % here)
+  assertEquals(stored.bytes.length > data.length, true);
+  assertEquals(stored.bytes.length < data.length * 1.001, true);
+  // a piece ends in a sync flush, not a final block: inflate it as such
+  const inflate = (bytes: Uint8Array) =>
+    new Uint8Array(inflateRawSync(bytes, { finishFlush: constants.Z_SYNC_FLUSH }));
+  assertEquals(inflate(stored.bytes), data);
+  assertEquals(inflate(deflated.bytes), data);
+  assertEquals(stored.entry.crc, deflated.entry.crc);
+  assertEquals(stored.entry.size, data.length);
+  assertEquals(stored.entry.compressedSize, stored.bytes.length);
 });
 
 Deno.test("zip: sizes and offsets over 4 GiB get ZIP64 records", () => {

@@ -1,7 +1,8 @@
 """Reads a crops_by_taxon archive with zipfile and Pillow and compares each crop with its source.
 
 Usage: crops_check.py FILE [MAX_SIDE [PADDING]] -> JSON {"names": [...], "manifest": [{...}], "taxa": [...],
-"skipped": [...], "checked": n, "digests": {name: sha256}, "sizes": {file: [width, height]}, "worst": max mean absolute difference, "problems": [...]}.
+"skipped": [...], "checked": n, "digests": {name: sha256}, "sizes": {file: [width, height]}, "worst": max mean absolute difference, "problems": [...],
+"deflated": {name: compressed size < size}}.
 Each manifest row's crop is opened from the archive; its source image is fetched from
 `source_url` and the box widened by PADDING (default 0) x its width and height on each side,
 [floor(x1 - pad), floor(y1 - pad), ceil(x2 + pad), ceil(y2 + pad)] clamped to the image, cut from
@@ -79,6 +80,8 @@ def main(path, max_side=0, padding=0.0):
         "worst": worst,
         "sizes": sizes,
         "problems": problems,
+        # how each member is stored: JPEGs as they are (compressed size >= size), tables deflated
+        "deflated": {i.filename: i.compress_size < i.file_size for i in archive.infolist()},
     }))
 
 

@@ -129,6 +129,8 @@ def main(path, expected_path):
         "worst": worst,
         "digests": {n: hashlib.sha256(archive.read(n)).hexdigest() for n in listed},
         "problems": problems,
+        # whether each member is smaller in the archive than its bytes (deflated)
+        "deflated": {i.filename: i.compress_size < i.file_size for i in archive.infolist()},
     }))
 
 

@@ -71,6 +71,10 @@ Deno.test({
       assertEquals(report.bad, null);
       assertEquals(report.problems, []);
       assertEquals(report.frames.length, 10);
+      // JPEG frames are stored as they are, not deflated again
+      const frames = Object.entries(report.deflated).filter(([name]) => name.endsWith(".jpg"));
+      assertEquals(frames.length, 10);
+      assertEquals(frames.filter(([, deflated]) => deflated), []);
       assertSkippedCount(done, report.skipped.length);
       // the archive's card and the served one say how many frames were left out (the README
       // had no such line), and what the archive holds instead of "Columns: every column"

@@ -53,7 +53,12 @@ import {
   type RecordId,
   recordId,
 } from "../types.ts";
-import { zipArchive, type ZipArchiveState, type ZipMember } from "../zip_archive.ts";
+import {
+  type ArchiveFile,
+  zipArchive,
+  type ZipArchiveState,
+  type ZipMember,
+} from "../zip_archive.ts";
 import { OPTION_DEFAULTS } from "../option_defaults.ts";
 
 /** `skipped.csv`: one row per capture left out. */
@@ -257,7 +262,7 @@ const framesPhase: ZipMember = {
       (row, image) => frameOf(row, image, classes, options),
     );
     const splitOf = await unitSplits(ctx, framesFrom(ctx), options);
-    const files: { name: string; data: Uint8Array | string }[] = [];
+    const files: ArchiveFile[] = [];
     const skipped = [...state.skipped];
     for (const [i, row] of rows.entries()) {
       const frame = frames[i];
@@ -266,7 +271,11 @@ const framesPhase: ZipMember = {
         continue;
       }
       const split = splitOf(splitUnit(row, options.split_by));
-      files.push({ name: `images/${split}/${row.capture_id}.jpg`, data: frame.jpeg });
+      files.push({
+        name: `images/${split}/${row.capture_id}.jpg`,
+        data: frame.jpeg,
+        compressed: true,
+      });
       files.push({ name: `labels/${split}/${row.capture_id}.txt`, data: frame.labels });
     }
     refuseTooManyFrames(skipped, total, options);
