@@ -9,6 +9,7 @@
 import { Buffer } from "node:buffer";
 import { createHash, createHmac, timingSafeEqual } from "node:crypto";
 import { basename, dirname, join, resolve, sep } from "node:path";
+import { checkByteRange } from "./byte_range.ts";
 import { checkComposeSource } from "./compose.ts";
 import { completedEarlier } from "./completed_upload.ts";
 import { InvalidKeyError, KeyOutOfBoundsError, UploadNotFoundError } from "./errors.ts";
@@ -181,9 +182,7 @@ export function createFsStorage(options: FsStorageOptions): ObjectStorage {
     key: string,
     range?: { start: number; end: number },
   ): Promise<ReadableStream<Uint8Array>> {
-    if (range && !(range.end > range.start && range.start >= 0)) {
-      throw new RangeError(`empty or negative byte range ${range.start}-${range.end}: ${key}`);
-    }
+    checkByteRange(key, range);
     const file = await Deno.open(resolveFilePath(root, key), { read: true });
     if (!range) return file.readable;
     await file.seek(range.start, Deno.SeekMode.Start);

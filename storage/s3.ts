@@ -25,6 +25,7 @@ import {
   UploadPartCopyCommand,
 } from "@aws-sdk/client-s3";
 import { getSignedUrl } from "@aws-sdk/s3-request-presigner";
+import { checkByteRange } from "./byte_range.ts";
 import { checkComposeSource, planComposition } from "./compose.ts";
 import { completedEarlier } from "./completed_upload.ts";
 import { attachmentDisposition } from "./disposition.ts";
@@ -145,9 +146,7 @@ export function createS3Storage(options: S3StorageOptions): ObjectStorage {
     key: string,
     range?: { start: number; end: number },
   ): Promise<ReadableStream<Uint8Array>> {
-    if (range && !(range.end > range.start && range.start >= 0)) {
-      throw new RangeError(`empty or negative byte range ${range.start}-${range.end}: ${key}`);
-    }
+    checkByteRange(key, range);
     checkKey(key);
     const got = await send(
       new GetObjectCommand({
