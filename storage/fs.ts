@@ -165,6 +165,19 @@ export function createFsStorage(options: FsStorageOptions): ObjectStorage {
     }
   }
 
+  /**
+   * {@link truncateToCheckpoint} on the upload's temp file, opened and closed here; throws
+   * `UploadNotFoundError` when the file is gone, an `Error` when it is shorter than `state.bytes`.
+   */
+  async function truncatePartToCheckpoint(state: UploadState): Promise<void> {
+    const file = await openPart(state);
+    try {
+      await truncateToCheckpoint(file, state);
+    } finally {
+      file.close();
+    }
+  }
+
   /** Size of the file at `key`; null when there is none (or none can be: too long a key). */
   async function headObject(key: string): Promise<{ size: number } | null> {
     try {
@@ -297,12 +310,7 @@ export function createFsStorage(options: FsStorageOptions): ObjectStorage {
 
     async resumeUpload(state: UploadState): Promise<UploadState> {
       checkBackend(state);
-      const file = await openPart(state);
-      try {
-        await truncateToCheckpoint(file, state);
-      } finally {
-        file.close();
-      }
+      await truncatePartToCheckpoint(state);
       return { ...state, parts: [...state.parts] };
     },
 
@@ -317,12 +325,7 @@ export function createFsStorage(options: FsStorageOptions): ObjectStorage {
         bytes: ref.bytes,
       };
       checkBackend(state);
-      const file = await openPart(state);
-      try {
-        await truncateToCheckpoint(file, state);
-      } finally {
-        file.close();
-      }
+      await truncatePartToCheckpoint(state);
       return state;
     },
 
