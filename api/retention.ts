@@ -18,7 +18,7 @@ import { loadProjectAccess } from "../domain/project_access.ts";
 import { extensionSeconds } from "../domain/retention.ts";
 import type { CurrentUser } from "../domain/users.ts";
 import type { ApiEnv, ExportsApiDependencies } from "./env.ts";
-import { problem, validationHook } from "./errors.ts";
+import { problem, refusedExportProblem, validationHook } from "./errors.ts";
 import { requestExport } from "./request_export.ts";
 import {
   CreatedExportSchema,
@@ -174,16 +174,7 @@ export function retentionRoutes(deps: ExportsApiDependencies): OpenAPIHono<ApiEn
       options: formatOptions(row),
       force: c.req.valid("json").force,
     });
-    if (!result.ok) {
-      switch (result.status) {
-        case 400:
-          return problem(c, 400, result.message, result.details);
-        case 403:
-          return problem(c, 403, result.message, result.details);
-        case 503:
-          return problem(c, 503, result.message, result.details);
-      }
-    }
+    if (!result.ok) return refusedExportProblem(c, result);
     logEvent("export rerun", {
       export_id: result.exportId,
       workflow_id: result.workflowId,
