@@ -25,6 +25,7 @@ import {
   UploadPartCopyCommand,
 } from "@aws-sdk/client-s3";
 import { getSignedUrl } from "@aws-sdk/s3-request-presigner";
+import type { S3Settings } from "../config/mod.ts";
 import { checkByteRange } from "./byte_range.ts";
 import { checkComposeSource, planComposition } from "./compose.ts";
 import { completedEarlier } from "./completed_upload.ts";
@@ -40,16 +41,8 @@ import type {
 } from "./types.ts";
 import { partsDigest } from "./upload_ref.ts";
 
-/** Where the bucket lives and how to reach it (the `s3` section of the config). */
-export interface S3StorageOptions {
-  /** Custom endpoint (MinIO, moto); the AWS endpoint for `region` when absent. */
-  endpoint?: string;
-  bucket: string;
-  region: string;
-  forcePathStyle: boolean;
-  /** Static credentials; the SDK's default provider chain is used when absent. */
-  accessKeyId?: string;
-  secretAccessKey?: string;
+/** Where the bucket lives and how to reach it (the `s3` section of the config), and how to ask. */
+export interface S3StorageOptions extends S3Settings {
   /** Attempts per request: the SDK retries throttling, 5xx and network errors with backoff. */
   maxAttempts?: number;
   /** An existing client to use instead of building one (its owner destroys it). */
