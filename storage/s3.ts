@@ -104,23 +104,31 @@ export function createS3Storage(options: S3StorageOptions): ObjectStorage {
     }
   }
 
-  /** Every part S3 holds for the upload, in part-number order. */
-  async function listParts(state: UploadState): Promise<Part[]> {
+  /**
+   * Every part S3 holds for the upload (each page of ListParts), by part number; throws
+   * `UploadNotFoundError` when the upload is gone (completed, aborted or never begun).
+   */
+  async function partsByNumber(state: UploadState): Promise<Map<number | undefined, Part>> {
     const parts: Part[] = [];
     let marker: string | undefined;
-    do {
-      const page = await send(
-        new ListPartsCommand({
-          Bucket,
-          Key: state.key,
-          UploadId: state.uploadId,
-          PartNumberMarker: marker,
-        }),
-      );
-      parts.push(...(page.Parts ?? []));
-      marker = page.IsTruncated ? page.NextPartNumberMarker : undefined;
-    } while (marker);
-    return parts;
+    try {
+      do {
+        const page = await send(
+          new ListPartsCommand({
+            Bucket,
+            Key: state.key,
+            UploadId: state.uploadId,
+            PartNumberMarker: marker,
+          }),
+        );
+        parts.push(...(page.Parts ?? []));
+        marker = page.IsTruncated ? page.NextPartNumberMarker : undefined;
+      } while (marker);
+    } catch (error) {
+      if (isNotFound(error)) throw new UploadNotFoundError(state.key, state.uploadId);
+      throw error;
+    }
+    return new Map(parts.map((p) => [p.PartNumber, p]));
   }
 
   /** False only when S3 says the upload is gone; true when it exists or cannot be told. */
@@ -349,16 +357,9 @@ export function createS3Storage(options: S3StorageOptions): ObjectStorage {
 
     async resumeUpload(state: UploadState): Promise<UploadState> {
       checkBackend(state);
-      let listed: Part[];
-      try {
-        listed = await listParts(state);
-      } catch (error) {
-        if (isNotFound(error)) throw new UploadNotFoundError(state.key, state.uploadId);
-        throw error;
-      }
       // Parts beyond the checkpoint may exist (a crashed attempt uploaded them); they are
       // replaced or left out at completion. The checkpoint's own parts must be intact.
-      const byNumber = new Map(listed.map((p) => [p.PartNumber, p]));
+      const byNumber = await partsByNumber(state);
       for (const part of state.parts) {
         const found = byNumber.get(part.partNumber);
         if (!found || unquote(found.ETag) !== unquote(part.etag) || found.Size !== part.size) {
@@ -380,16 +381,9 @@ export function createS3Storage(options: S3StorageOptions): ObjectStorage {
         parts: [],
         bytes: 0,
       };
-      let listed: Part[];
-      try {
-        listed = await listParts(state);
-      } catch (error) {
-        if (isNotFound(error)) throw new UploadNotFoundError(ref.key, ref.uploadId);
-        throw error;
-      }
       // Parts beyond partCount may exist (a crashed attempt uploaded them); they are replaced
       // or left out at completion. Parts 1..partCount must be exactly the checkpoint's.
-      const byNumber = new Map(listed.map((p) => [p.PartNumber, p]));
+      const byNumber = await partsByNumber(state);
       for (let partNumber = 1; partNumber <= ref.partCount; partNumber++) {
         const found = byNumber.get(partNumber);
         if (!found?.ETag || found.Size === undefined) break;
