@@ -54,6 +54,7 @@ import { MAX_MESSAGE_CHARS, truncateText } from "../domain/echo.ts";
 import { errorText } from "../domain/error_text.ts";
 import type { ApiEnv, ExportsApiDependencies } from "./env.ts";
 import { problem, refusedExportProblem, validationHook } from "./errors.ts";
+import { findReadableExport } from "./readable_export.ts";
 import { requestExport, startExportWorkflow } from "./request_export.ts";
 
 const security = [{ TokenAuth: [] }];
@@ -250,12 +251,8 @@ export function exportsRoutes(deps: ExportsApiDependencies): OpenAPIHono<ApiEnv>
     user: CurrentUser,
     id: number,
   ): Promise<{ row: ExportRow; access: ProjectAccess } | { status: 404; message: string }> {
-    const row = await findExport(sql, id);
-    const access = row && await loadProjectAccess(sql, user, row.project_id);
-    if (!row || !access || !canRead(access)) {
-      return { status: 404, message: `export not found: ${id}` };
-    }
-    return { row, access };
+    return await findReadableExport(sql, { user, id }) ??
+      { status: 404, message: `export not found: ${id}` };
   }
 
   /** Shared guard of the mutating routes: readable, then permitted. */
