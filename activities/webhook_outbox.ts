@@ -1,19 +1,16 @@
 /**
  * Starting webhook deliveries from the outbox (docs/webhooks.md, "Delivery"): right after an
- * export's end committed, and from the housekeeping sweep for events whose start was lost.
+ * export's end committed, and from the housekeeping sweep for events whose start was lost; started by activities/outbox.ts.
  */
-import { type Client, WorkflowExecutionAlreadyStartedError } from "@temporalio/client";
 import type { Config } from "../config/mod.ts";
-import type { Sql } from "../db/client.ts";
 import type { OutboxRow } from "../db/outbox.ts";
 import { markEventStarted, unstartedEvents } from "../db/webhooks.ts";
-import { logEvent } from "../domain/log.ts";
-import { EXPORT_ID } from "../workflows/search_attributes.ts";
 import type { webhookDeliveryWorkflow } from "../workflows/webhook_delivery_workflow.ts";
 import {
   webhookDeliveryWorkflowId,
   type WebhookRetrySettings,
 } from "../workflows/webhook_delivery_types.ts";
+import { type OptionalTemporalDeps, type OutboxDeps, outboxStarter } from "./outbox.ts";
 
 /** The retry settings of `config` for a delivery workflow's input. */
 export function webhookRetrySettings(config: Config): WebhookRetrySettings {
@@ -26,6 +23,19 @@ export function webhookRetrySettings(config: Config): WebhookRetrySettings {
   };
 }
 
+/** The webhook outbox (`webhook_events`) and its delivery workflow, `webhook-delivery-<uuid>`. */
+const events = outboxStarter({
+  stage: "webhook",
+  rowName: "event",
+  workflowType: "webhookDeliveryWorkflow",
+  workflowId: webhookDeliveryWorkflowId,
+  args: (eventId, config): Parameters<typeof webhookDeliveryWorkflow> => [
+    { eventId, retry: webhookRetrySettings(config) },
+  ],
+  unstarted: unstartedEvents,
+  markStarted: markEventStarted,
+});
+
 /**
  * Starts the delivery workflow of each event (`webhook-delivery-<event uuid>`, reuse policy
  * REJECT_DUPLICATE: an "already started" answer means it runs or ran, which is success) and
@@ -34,59 +44,22 @@ export function webhookRetrySettings(config: Config): WebhookRetrySettings {
  * UI finds an export's deliveries beside its run. Returns the ids it started or found started;
  * a failed start is logged and left for the housekeeping sweep ({@link sweepWebhookOutbox}).
  */
-export async function startEventDeliveries(
-  deps: { sql: Sql; config: Config; temporal: Client },
-  events: readonly OutboxRow[],
+export function startEventDeliveries(
+  deps: OutboxDeps,
+  rows: readonly OutboxRow[],
 ): Promise<string[]> {
-  const started: string[] = [];
-  for (const { id: eventId, exportId, type } of events) {
-    try {
-      await deps.temporal.workflow.start<typeof webhookDeliveryWorkflow>(
-        "webhookDeliveryWorkflow",
-        {
-          taskQueue: deps.config.temporalTaskQueue,
-          workflowId: webhookDeliveryWorkflowId(eventId),
-          args: [{ eventId, retry: webhookRetrySettings(deps.config) }],
-          workflowIdReusePolicy: "REJECT_DUPLICATE",
-          typedSearchAttributes: [{ key: EXPORT_ID, value: exportId }],
-          staticSummary: `webhook ${type} of export ${exportId} (event ${eventId})`,
-        },
-      );
-    } catch (error) {
-      if (!(error instanceof WorkflowExecutionAlreadyStartedError)) {
-        logEvent("webhook delivery not started", {
-          event_id: eventId,
-          error: String(error),
-          stage: "webhook",
-        }, "warning");
-        continue;
-      }
-    }
-    await markEventStarted(deps.sql, eventId);
-    started.push(eventId);
-  }
-  return started;
+  return events.start(deps, rows);
 }
 
 /**
  * Right after an export's end committed: starts the deliveries of its events not started yet.
  * Never throws (the transition has committed; the sweep starts what is left).
  */
-export async function startExportDeliveries(
-  deps: { sql: Sql; config: Config; temporal?: Client },
+export function startExportDeliveries(
+  deps: OptionalTemporalDeps,
   exportId: number,
 ): Promise<void> {
-  if (!deps.temporal) return;
-  try {
-    const events = await unstartedEvents(deps.sql, { exportId });
-    if (events.length > 0) await startEventDeliveries({ ...deps, temporal: deps.temporal }, events);
-  } catch (error) {
-    logEvent("webhook deliveries not started", {
-      export_id: exportId,
-      error: String(error),
-      stage: "webhook",
-    }, "warning");
-  }
+  return events.startForExport(deps, exportId);
 }
 
 /**
@@ -94,13 +67,9 @@ export async function startExportDeliveries(
  * worker that died between the transition's commit and the start) and that is at least
  * `minAgeSeconds` old. Returns the ids it started.
  */
-export async function sweepWebhookOutbox(
-  deps: { sql: Sql; config: Config; temporal?: Client },
+export function sweepWebhookOutbox(
+  deps: OptionalTemporalDeps,
   options: { minAgeSeconds: number },
 ): Promise<string[]> {
-  if (!deps.temporal) return [];
-  const events = await unstartedEvents(deps.sql, { minAgeSeconds: options.minAgeSeconds });
-  return events.length === 0
-    ? []
-    : await startEventDeliveries({ ...deps, temporal: deps.temporal }, events);
+  return events.sweep(deps, options);
 }

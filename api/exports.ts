@@ -53,7 +53,8 @@ import { expiredMessage } from "../domain/retention.ts";
 import { MAX_MESSAGE_CHARS, truncateText } from "../domain/echo.ts";
 import { errorText } from "../domain/error_text.ts";
 import type { ApiEnv, ExportsApiDependencies } from "./env.ts";
-import { problem, validationHook } from "./errors.ts";
+import { problem, refusedExportProblem, validationHook } from "./errors.ts";
+import { findReadableExport } from "./readable_export.ts";
 import { requestExport, startExportWorkflow } from "./request_export.ts";
 
 const security = [{ TokenAuth: [] }];
@@ -250,12 +251,8 @@ export function exportsRoutes(deps: ExportsApiDependencies): OpenAPIHono<ApiEnv>
     user: CurrentUser,
     id: number,
   ): Promise<{ row: ExportRow; access: ProjectAccess } | { status: 404; message: string }> {
-    const row = await findExport(sql, id);
-    const access = row && await loadProjectAccess(sql, user, row.project_id);
-    if (!row || !access || !canRead(access)) {
-      return { status: 404, message: `export not found: ${id}` };
-    }
-    return { row, access };
+    return await findReadableExport(sql, { user, id }) ??
+      { status: 404, message: `export not found: ${id}` };
   }
 
   /** Shared guard of the mutating routes: readable, then permitted. */
@@ -340,16 +337,7 @@ export function exportsRoutes(deps: ExportsApiDependencies): OpenAPIHono<ApiEnv>
     const user = c.get("user");
     const body = c.req.valid("json");
     const result = await requestExport(deps, { user, ...body });
-    if (!result.ok) {
-      switch (result.status) {
-        case 400:
-          return problem(c, 400, result.message, result.details);
-        case 403:
-          return problem(c, 403, result.message, result.details);
-        case 503:
-          return problem(c, 503, result.message, result.details);
-      }
-    }
+    if (!result.ok) return refusedExportProblem(c, result);
     const found = await present((await findExport(sql, result.exportId))!, result.access);
     if (result.reused) return c.json({ ...found, reused: true as const }, 200);
     const secret = result.notifySecret ? { notify_secret: result.notifySecret } : {};

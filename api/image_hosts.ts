@@ -6,7 +6,7 @@
  * is created.
  */
 import type { Sql } from "../db/client.ts";
-import { hostListed } from "../registry/image_sources.ts";
+import { hostListed, httpUrl } from "../registry/image_sources.ts";
 
 /** The captures of the project whose base URLs are read (the first this many found). */
 export const CAPTURE_SAMPLE = 10_000;
@@ -39,13 +39,8 @@ export async function imageHostsProblem(
   const complete = bases.reduce((sum, row) => sum + row.captures, 0) <= CAPTURE_SAMPLE;
   const refused = new Set<string>();
   for (const { base } of bases) {
-    let url: URL | undefined;
-    try {
-      url = new URL(base);
-    } catch {
-      url = undefined;
-    }
-    if (!url || (url.protocol !== "http:" && url.protocol !== "https:")) continue;
+    const url = httpUrl(base);
+    if (typeof url === "string") continue;
     if (hostListed(url, options.hosts)) return undefined;
     refused.add(url.host.toLowerCase());
   }

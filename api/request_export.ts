@@ -287,8 +287,15 @@ export async function requestExport(
     });
   }
   const created = outcome.export;
-  if (outcome.reused) {
-    logEvent("export reused", {
+  /**
+   * Logs `export reused` or `export requested` for `created` and answers it; a new export's
+   * answer holds `notifySecret` (undefined without `notify_url`), a reused one's has no such key.
+   */
+  const accepted = (
+    reused: boolean,
+    secret: { notifySecret?: string } = {},
+  ): RequestExportResult => {
+    logEvent(reused ? "export reused" : "export requested", {
       export_id: created.id,
       workflow_id: exportWorkflowId(created),
       stage: "requested",
@@ -301,9 +308,11 @@ export async function requestExport(
       exportId: created.id,
       workflowId: exportWorkflowId(created),
       access,
-      reused: true,
+      reused,
+      ...secret,
     };
-  }
+  };
+  if (outcome.reused) return accepted(true);
   const exportId = created.id;
   const notifySecret = notify?.ok ? newWebhookSecret() : undefined;
   if (notify?.ok) await setExportNotify(sql, exportId, { url: notify.url, secret: notifySecret! });
@@ -327,20 +336,5 @@ export async function requestExport(
       ),
     };
   }
-  logEvent("export requested", {
-    export_id: exportId,
-    workflow_id: exportWorkflowId(created),
-    stage: "requested",
-    user_id: request.user.id,
-    project_id: request.project,
-    format: exporter.key,
-  });
-  return {
-    ok: true,
-    exportId,
-    workflowId: exportWorkflowId(created),
-    access,
-    reused: false,
-    notifySecret,
-  };
+  return accepted(false, { notifySecret });
 }

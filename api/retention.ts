@@ -13,12 +13,11 @@ import {
 } from "../db/exports.ts";
 import { extendExport } from "../db/retention.ts";
 import { logEvent } from "../domain/log.ts";
-import { canExtend, canRead, permittedActions, type ProjectAccess } from "../domain/permissions.ts";
-import { loadProjectAccess } from "../domain/project_access.ts";
+import { canExtend, permittedActions, type ProjectAccess } from "../domain/permissions.ts";
 import { extensionSeconds } from "../domain/retention.ts";
-import type { CurrentUser } from "../domain/users.ts";
 import type { ApiEnv, ExportsApiDependencies } from "./env.ts";
-import { problem, validationHook } from "./errors.ts";
+import { problem, refusedExportProblem, validationHook } from "./errors.ts";
+import { findReadableExport } from "./readable_export.ts";
 import { requestExport } from "./request_export.ts";
 import {
   CreatedExportSchema,
@@ -113,19 +112,10 @@ export function retentionRoutes(deps: ExportsApiDependencies): OpenAPIHono<ApiEn
     return await serializeExport(row, { storage, config, permissions: permittedActions(access) });
   }
 
-  async function loadReadable(
-    user: CurrentUser,
-    id: number,
-  ): Promise<{ row: ExportRow; access: ProjectAccess } | undefined> {
-    const row = await findExport(sql, id);
-    const access = row && await loadProjectAccess(sql, user, row.project_id);
-    return row && access && canRead(access) ? { row, access } : undefined;
-  }
-
   app.openapi(extendRoute(config.retention.maxDays), async (c) => {
     const user = c.get("user");
     const id = c.req.valid("param").id;
-    const found = await loadReadable(user, id);
+    const found = await findReadableExport(sql, { user, id });
     if (!found) return problem(c, 404, `export not found: ${id}`);
     const { row, access } = found;
     if (!canExtend(access, { userId: user.id, exportUserId: row.user_id })) {
@@ -161,7 +151,7 @@ export function retentionRoutes(deps: ExportsApiDependencies): OpenAPIHono<ApiEn
   app.openapi(rerunRoute, async (c) => {
     const user = c.get("user");
     const id = c.req.valid("param").id;
-    const found = await loadReadable(user, id);
+    const found = await findReadableExport(sql, { user, id });
     if (!found) return problem(c, 404, `export not found: ${id}`);
     const { row } = found;
     const result = await requestExport(deps, {
@@ -174,16 +164,7 @@ export function retentionRoutes(deps: ExportsApiDependencies): OpenAPIHono<ApiEn
       options: formatOptions(row),
       force: c.req.valid("json").force,
     });
-    if (!result.ok) {
-      switch (result.status) {
-        case 400:
-          return problem(c, 400, result.message, result.details);
-        case 403:
-          return problem(c, 403, result.message, result.details);
-        case 503:
-          return problem(c, 503, result.message, result.details);
-      }
-    }
+    if (!result.ok) return refusedExportProblem(c, result);
     logEvent("export rerun", {
       export_id: result.exportId,
       workflow_id: result.workflowId,

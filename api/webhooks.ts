@@ -4,7 +4,6 @@
  */
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
 import type { Context } from "hono";
-import { findExport } from "../db/exports.ts";
 import {
   deleteWebhook,
   insertWebhook,
@@ -21,6 +20,7 @@ import { checkDestination, MAX_WEBHOOK_URL_LENGTH } from "../domain/webhook_url.
 import { newWebhookSecret } from "../domain/webhook_signature.ts";
 import type { ApiEnv, ExportsApiDependencies } from "./env.ts";
 import { problem, validationHook } from "./errors.ts";
+import { findReadableExport } from "./readable_export.ts";
 import { errorResponses, IdParamSchema, idSchema, jsonResponse as json } from "./schemas.ts";
 
 const security = [{ TokenAuth: [] }];
@@ -293,9 +293,9 @@ export function exportDeliveriesRoutes(deps: ExportsApiDependencies): OpenAPIHon
   const app = new OpenAPIHono<ApiEnv>({ strict: false, defaultHook: validationHook });
   app.openapi(deliveriesRoute, async (c) => {
     const { id } = c.req.valid("param");
-    const row = await findExport(sql, id);
-    const access = row && await loadProjectAccess(sql, c.get("user"), row.project_id);
-    if (!row || !access || !canRead(access)) return problem(c, 404, `export not found: ${id}`);
+    const found = await findReadableExport(sql, { user: c.get("user"), id });
+    if (!found) return problem(c, 404, `export not found: ${id}`);
+    const { row, access } = found;
     const events = await listExportDeliveries(sql, id);
     const user = c.get("user");
     return c.json({

@@ -11,7 +11,7 @@
  * service's pool sets it).
  */
 import postgres from "postgres";
-import { parseBigint, type Sql } from "../db/client.ts";
+import { bigintType, type Sql } from "../db/client.ts";
 import { occurrencePredicate } from "../registry/filters.ts";
 import { asStream } from "../registry/stream.ts";
 import type { Exporter, ExportQueryContext, RecordId } from "../registry/types.ts";
@@ -44,14 +44,7 @@ function capturingConnection(url: string, log: Captured[]): Sql {
     max: 1,
     onnotice: () => {},
     connection: { jit: "off" },
-    types: {
-      bigint: {
-        to: 20,
-        from: [20],
-        serialize: (x: number | bigint | string) => x.toString(),
-        parse: parseBigint,
-      },
-    },
+    types: { bigint: bigintType },
     debug: (_connection: number, text: string, params: unknown[]) => {
       log.push({ text, params: [...params] });
     },

@@ -155,30 +155,20 @@ Deno.test({
               return { PartNumber: i + 1, ETag: out.ETag };
             }),
           );
-          await assertRejects(
-            () =>
-              client.send(
-                new CompleteMultipartUploadCommand({
-                  Bucket: bucket,
-                  Key: "small/parts.csv",
-                  UploadId: small.uploadId,
-                  MultipartUpload: { Parts: uploads },
-                }),
-              ),
-            Error,
-            "small",
-          );
+          /** Completes the upload of `small/parts.csv` with `parts`. */
+          const complete = (parts: { PartNumber: number; ETag?: string }[]) =>
+            client.send(
+              new CompleteMultipartUploadCommand({
+                Bucket: bucket,
+                Key: "small/parts.csv",
+                UploadId: small.uploadId,
+                MultipartUpload: { Parts: parts },
+              }),
+            );
+          await assertRejects(() => complete(uploads), Error, "small");
           // a part number that was never uploaded: InvalidPart
           await assertRejects(
-            () =>
-              client.send(
-                new CompleteMultipartUploadCommand({
-                  Bucket: bucket,
-                  Key: "small/parts.csv",
-                  UploadId: small.uploadId,
-                  MultipartUpload: { Parts: [{ PartNumber: 9, ETag: uploads[0].ETag }] },
-                }),
-              ),
+            () => complete([{ PartNumber: 9, ETag: uploads[0].ETag }]),
             Error,
             "part",
           );

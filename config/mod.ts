@@ -40,14 +40,7 @@ export interface Config {
    * UUID, so even equal prefixes never collide.
    */
   storagePrefix: string;
-  s3: {
-    endpoint?: string;
-    bucket: string;
-    region: string;
-    forcePathStyle: boolean;
-    accessKeyId?: string;
-    secretAccessKey?: string;
-  };
+  s3: S3Settings;
   exportBatchSize: number;
   /**
    * Exports of more records than this are split into shards of about equal record counts,
@@ -186,6 +179,18 @@ export interface FormatSettings {
   platformUrl: string;
   /** Where the image formats may fetch source images from; absent: no host allowed. */
   images?: ImageSourceSettings;
+}
+
+/** Where the S3 bucket lives and how to reach it (`S3_*`; docs/configuration.md). */
+export interface S3Settings {
+  /** Custom endpoint (MinIO, moto); the AWS endpoint for `region` when absent. */
+  endpoint?: string;
+  bucket: string;
+  region: string;
+  forcePathStyle: boolean;
+  /** Static credentials; the SDK's default provider chain is used when absent. */
+  accessKeyId?: string;
+  secretAccessKey?: string;
 }
 
 /** How source images are fetched (docs/configuration.md, "Image sources"). */

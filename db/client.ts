@@ -15,6 +15,23 @@ export function parseBigint(text: string): number | string {
 }
 
 /**
+ * The postgres.js custom type of `bigint` (OID 20) every connection of the service uses: sent as
+ * decimal text, read back by {@link parseBigint} (a number when safe, else the text). Pass it as
+ * `types: { bigint: bigintType }` in `postgres(url, options)`.
+ */
+export const bigintType: {
+  to: number;
+  from: number[];
+  serialize: (x: number | bigint | string) => string;
+  parse: (text: string) => number | string;
+} = {
+  to: 20,
+  from: [20],
+  serialize: (x: number | bigint | string) => x.toString(),
+  parse: parseBigint,
+};
+
+/**
  * No parallel workers for the rest of transaction `tx` (`set local
  * max_parallel_workers_per_gather = 0`). For the statements that read a whole export at once
  * (the count, the shard bounds): PostgreSQL 15's parallel hash joins that spill into batches
@@ -53,13 +70,6 @@ export function connectDatabase(url: string, options: { max?: number } = {}): Sq
       // `tracks_csv`'s 16 → 11 s, the simple CSV's unchanged (docs/benchmarks.md)
       random_page_cost: "1.1",
     },
-    types: {
-      bigint: {
-        to: 20,
-        from: [20],
-        serialize: (x: number | bigint | string) => x.toString(),
-        parse: parseBigint,
-      },
-    },
+    types: { bigint: bigintType },
   });
 }

@@ -332,16 +332,7 @@ function ensureImageSet(
 
 /** The image captures of capture set `collectionId` with their boxes, in id order. */
 async function imageCaptures(sql: Sql, collectionId: number): Promise<DemoCapture[]> {
-  const rows = await sql<
-    {
-      id: number;
-      path: string;
-      width: number;
-      height: number;
-      boxes: { bbox: number[]; taxon: number | null }[];
-      crops: number;
-    }[]
-  >`
+  const rows = await sql<DemoCapture[]>`
     with selected as (
       select distinct fd.occurrence_id as id from detections fd
       join source_image_collection_images fci on fci.source_image_id = fd.source_image_id

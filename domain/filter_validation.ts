@@ -119,6 +119,24 @@ function ownedRows<T extends { id: number; project_id: number }>(
   return found;
 }
 
+/** The display of a filter of several ids: the rows' ids, their names and a label naming them. */
+interface NamedIds {
+  ids: number[];
+  names: string[];
+  /** `prefix` and the names, cut as {@link joinTruncated} cuts them ("Events: a, b"). */
+  label: string;
+}
+
+/** The {@link NamedIds} of the checked `rows` (ids as numbers, in the rows' order). */
+function namedIds(rows: readonly { id: number; name: string }[], prefix: string): NamedIds {
+  const names = rows.map((row) => row.name);
+  return {
+    ids: rows.map((row) => Number(row.id)),
+    names,
+    label: joinTruncated(names, { prefix }),
+  };
+}
+
 function isFailure<T>(value: T[] | Failure): value is Failure {
   return !Array.isArray(value);
 }
@@ -229,12 +247,9 @@ export async function validateFilters(
       projectId,
     });
     if (isFailure(checked)) return checked;
-    filters.deployment_ids = checked.map((row) => Number(row.id));
-    display.deployment_ids = {
-      ids: filters.deployment_ids,
-      names: checked.map((row) => row.name),
-      label: joinTruncated(checked.map((row) => row.name), { prefix: "Deployments: " }),
-    };
+    const shown = namedIds(checked, "Deployments: ");
+    filters.deployment_ids = shown.ids;
+    display.deployment_ids = shown;
   }
   if (filters.event_ids !== undefined) {
     const rows = await sql<{ id: number; name: string; project_id: number }[]>`
@@ -248,12 +263,9 @@ export async function validateFilters(
       projectId,
     });
     if (isFailure(checked)) return checked;
-    filters.event_ids = checked.map((row) => Number(row.id));
-    display.event_ids = {
-      ids: filters.event_ids,
-      names: checked.map((row) => row.name),
-      label: joinTruncated(checked.map((row) => row.name), { prefix: "Events: " }),
-    };
+    const shown = namedIds(checked, "Events: ");
+    filters.event_ids = shown.ids;
+    display.event_ids = shown;
   }
   if (filters.taxon_id !== undefined) {
     const checked = await loadTaxa(sql, "taxon_id", [filters.taxon_id]);

@@ -42,6 +42,20 @@ async function resolveHost(host: string): Promise<string[]> {
 }
 
 /**
+ * `text` parsed as an http(s) URL, or why it is none: `not a URL` (the URL parser refuses it),
+ * `scheme not allowed` (any scheme but `http:` and `https:`).
+ */
+export function httpUrl(text: string): URL | "not a URL" | "scheme not allowed" {
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    return "not a URL";
+  }
+  return url.protocol === "http:" || url.protocol === "https:" ? url : "scheme not allowed";
+}
+
+/**
  * Whether the host of `url` (an http(s) URL) is on the list: an entry `host` (any port) or
  * `host:port`, the port filled in from the scheme (80, 443) when the URL has none.
  */
@@ -64,13 +78,8 @@ export async function sourceProblem(
   hosts: readonly string[],
   resolve: HostResolver = resolveHost,
 ): Promise<string | undefined> {
-  let parsed: URL;
-  try {
-    parsed = new URL(url);
-  } catch {
-    return "not a URL";
-  }
-  if (parsed.protocol !== "http:" && parsed.protocol !== "https:") return "scheme not allowed";
+  const parsed = httpUrl(url);
+  if (typeof parsed === "string") return parsed;
   const host = parsed.hostname.toLowerCase();
   if (!hostListed(parsed, hosts)) return "host not allowed";
   if (isIpLiteral(host)) return undefined;
@@ -107,6 +116,15 @@ async function readCapped(response: Response, maxBytes: number): Promise<Uint8Ar
   return out;
 }
 
+/**
+ * A request or body read that threw `error`, as a failure worth retrying: `timeout` when
+ * `AbortSignal.timeout` ended it, else `connection failed`.
+ */
+function connectionFailure(error: unknown): { ok: false; reason: string; retry: true } {
+  const timeout = error instanceof DOMException && error.name === "TimeoutError";
+  return { ok: false, reason: timeout ? "timeout" : "connection failed", retry: true };
+}
+
 /** One attempt: the image, a final failure, or a failure worth retrying. */
 async function attempt(
   url: string,
@@ -124,8 +142,7 @@ async function attempt(
         signal: AbortSignal.timeout(settings.timeoutMs),
       });
     } catch (error) {
-      const timeout = error instanceof DOMException && error.name === "TimeoutError";
-      return { ok: false, reason: timeout ? "timeout" : "connection failed", retry: true };
+      return connectionFailure(error);
     }
     if (response.status >= 300 && response.status < 400 && response.headers.has("location")) {
       await response.body?.cancel();
@@ -141,8 +158,7 @@ async function attempt(
       const bytes = await readCapped(response, settings.maxBytes);
       return bytes ? { ok: true, bytes } : { ok: false, reason: "too large" };
     } catch (error) {
-      const timeout = error instanceof DOMException && error.name === "TimeoutError";
-      return { ok: false, reason: timeout ? "timeout" : "connection failed", retry: true };
+      return connectionFailure(error);
     }
   }
   return { ok: false, reason: "too many redirects" };

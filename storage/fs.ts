@@ -9,6 +9,7 @@
 import { Buffer } from "node:buffer";
 import { createHash, createHmac, timingSafeEqual } from "node:crypto";
 import { basename, dirname, join, resolve, sep } from "node:path";
+import { checkByteRange } from "./byte_range.ts";
 import { checkComposeSource } from "./compose.ts";
 import { completedEarlier } from "./completed_upload.ts";
 import { InvalidKeyError, KeyOutOfBoundsError, UploadNotFoundError } from "./errors.ts";
@@ -164,6 +165,19 @@ export function createFsStorage(options: FsStorageOptions): ObjectStorage {
     }
   }
 
+  /**
+   * {@link truncateToCheckpoint} on the upload's temp file, opened and closed here; throws
+   * `UploadNotFoundError` when the file is gone, an `Error` when it is shorter than `state.bytes`.
+   */
+  async function truncatePartToCheckpoint(state: UploadState): Promise<void> {
+    const file = await openPart(state);
+    try {
+      await truncateToCheckpoint(file, state);
+    } finally {
+      file.close();
+    }
+  }
+
   /** Size of the file at `key`; null when there is none (or none can be: too long a key). */
   async function headObject(key: string): Promise<{ size: number } | null> {
     try {
@@ -181,9 +195,7 @@ export function createFsStorage(options: FsStorageOptions): ObjectStorage {
     key: string,
     range?: { start: number; end: number },
   ): Promise<ReadableStream<Uint8Array>> {
-    if (range && !(range.end > range.start && range.start >= 0)) {
-      throw new RangeError(`empty or negative byte range ${range.start}-${range.end}: ${key}`);
-    }
+    checkByteRange(key, range);
     const file = await Deno.open(resolveFilePath(root, key), { read: true });
     if (!range) return file.readable;
     await file.seek(range.start, Deno.SeekMode.Start);
@@ -298,12 +310,7 @@ export function createFsStorage(options: FsStorageOptions): ObjectStorage {
 
     async resumeUpload(state: UploadState): Promise<UploadState> {
       checkBackend(state);
-      const file = await openPart(state);
-      try {
-        await truncateToCheckpoint(file, state);
-      } finally {
-        file.close();
-      }
+      await truncatePartToCheckpoint(state);
       return { ...state, parts: [...state.parts] };
     },
 
@@ -318,12 +325,7 @@ export function createFsStorage(options: FsStorageOptions): ObjectStorage {
         bytes: ref.bytes,
       };
       checkBackend(state);
-      const file = await openPart(state);
-      try {
-        await truncateToCheckpoint(file, state);
-      } finally {
-        file.close();
-      }
+      await truncatePartToCheckpoint(state);
       return state;
     },
 

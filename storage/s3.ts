@@ -25,6 +25,8 @@ import {
   UploadPartCopyCommand,
 } from "@aws-sdk/client-s3";
 import { getSignedUrl } from "@aws-sdk/s3-request-presigner";
+import type { S3Settings } from "../config/mod.ts";
+import { checkByteRange } from "./byte_range.ts";
 import { checkComposeSource, planComposition } from "./compose.ts";
 import { completedEarlier } from "./completed_upload.ts";
 import { attachmentDisposition } from "./disposition.ts";
@@ -39,16 +41,8 @@ import type {
 } from "./types.ts";
 import { partsDigest } from "./upload_ref.ts";
 
-/** Where the bucket lives and how to reach it (the `s3` section of the config). */
-export interface S3StorageOptions {
-  /** Custom endpoint (MinIO, moto); the AWS endpoint for `region` when absent. */
-  endpoint?: string;
-  bucket: string;
-  region: string;
-  forcePathStyle: boolean;
-  /** Static credentials; the SDK's default provider chain is used when absent. */
-  accessKeyId?: string;
-  secretAccessKey?: string;
+/** Where the bucket lives and how to reach it (the `s3` section of the config), and how to ask. */
+export interface S3StorageOptions extends S3Settings {
   /** Attempts per request: the SDK retries throttling, 5xx and network errors with backoff. */
   maxAttempts?: number;
   /** An existing client to use instead of building one (its owner destroys it). */
@@ -110,23 +104,31 @@ export function createS3Storage(options: S3StorageOptions): ObjectStorage {
     }
   }
 
-  /** Every part S3 holds for the upload, in part-number order. */
-  async function listParts(state: UploadState): Promise<Part[]> {
+  /**
+   * Every part S3 holds for the upload (each page of ListParts), by part number; throws
+   * `UploadNotFoundError` when the upload is gone (completed, aborted or never begun).
+   */
+  async function partsByNumber(state: UploadState): Promise<Map<number | undefined, Part>> {
     const parts: Part[] = [];
     let marker: string | undefined;
-    do {
-      const page = await send(
-        new ListPartsCommand({
-          Bucket,
-          Key: state.key,
-          UploadId: state.uploadId,
-          PartNumberMarker: marker,
-        }),
-      );
-      parts.push(...(page.Parts ?? []));
-      marker = page.IsTruncated ? page.NextPartNumberMarker : undefined;
-    } while (marker);
-    return parts;
+    try {
+      do {
+        const page = await send(
+          new ListPartsCommand({
+            Bucket,
+            Key: state.key,
+            UploadId: state.uploadId,
+            PartNumberMarker: marker,
+          }),
+        );
+        parts.push(...(page.Parts ?? []));
+        marker = page.IsTruncated ? page.NextPartNumberMarker : undefined;
+      } while (marker);
+    } catch (error) {
+      if (isNotFound(error)) throw new UploadNotFoundError(state.key, state.uploadId);
+      throw error;
+    }
+    return new Map(parts.map((p) => [p.PartNumber, p]));
   }
 
   /** False only when S3 says the upload is gone; true when it exists or cannot be told. */
@@ -145,9 +147,7 @@ export function createS3Storage(options: S3StorageOptions): ObjectStorage {
     key: string,
     range?: { start: number; end: number },
   ): Promise<ReadableStream<Uint8Array>> {
-    if (range && !(range.end > range.start && range.start >= 0)) {
-      throw new RangeError(`empty or negative byte range ${range.start}-${range.end}: ${key}`);
-    }
+    checkByteRange(key, range);
     checkKey(key);
     const got = await send(
       new GetObjectCommand({
@@ -357,16 +357,9 @@ export function createS3Storage(options: S3StorageOptions): ObjectStorage {
 
     async resumeUpload(state: UploadState): Promise<UploadState> {
       checkBackend(state);
-      let listed: Part[];
-      try {
-        listed = await listParts(state);
-      } catch (error) {
-        if (isNotFound(error)) throw new UploadNotFoundError(state.key, state.uploadId);
-        throw error;
-      }
       // Parts beyond the checkpoint may exist (a crashed attempt uploaded them); they are
       // replaced or left out at completion. The checkpoint's own parts must be intact.
-      const byNumber = new Map(listed.map((p) => [p.PartNumber, p]));
+      const byNumber = await partsByNumber(state);
       for (const part of state.parts) {
         const found = byNumber.get(part.partNumber);
         if (!found || unquote(found.ETag) !== unquote(part.etag) || found.Size !== part.size) {
@@ -388,16 +381,9 @@ export function createS3Storage(options: S3StorageOptions): ObjectStorage {
         parts: [],
         bytes: 0,
       };
-      let listed: Part[];
-      try {
-        listed = await listParts(state);
-      } catch (error) {
-        if (isNotFound(error)) throw new UploadNotFoundError(ref.key, ref.uploadId);
-        throw error;
-      }
       // Parts beyond partCount may exist (a crashed attempt uploaded them); they are replaced
       // or left out at completion. Parts 1..partCount must be exactly the checkpoint's.
-      const byNumber = new Map(listed.map((p) => [p.PartNumber, p]));
+      const byNumber = await partsByNumber(state);
       for (let partNumber = 1; partNumber <= ref.partCount; partNumber++) {
         const found = byNumber.get(partNumber);
         if (!found?.ETag || found.Size === undefined) break;
