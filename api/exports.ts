@@ -23,13 +23,7 @@ import { queuePositions } from "../db/export_queue.ts";
 import { describeFormats, supportedFormats } from "../registry/mod.ts";
 import type { deleteExportWorkflow } from "../workflows/delete_export_workflow.ts";
 import type { CurrentUser } from "../domain/users.ts";
-import {
-  can,
-  canRead,
-  type ExportAction,
-  permittedActions,
-  type ProjectAccess,
-} from "../domain/permissions.ts";
+import { can, canRead, type ExportAction, type ProjectAccess } from "../domain/permissions.ts";
 import { loadProjectAccess } from "../domain/project_access.ts";
 import {
   CreatedExportSchema,
@@ -46,7 +40,8 @@ import {
   RetrieveQuerySchema,
   ReusedExportSchema,
 } from "./schemas.ts";
-import { exportFileUrl, serializeExport } from "./serialize.ts";
+import { presentExport } from "./present_export.ts";
+import { exportFileUrl } from "./serialize.ts";
 import { SignedLinkQuerySchema } from "./signed_download.ts";
 import { logEvent } from "../domain/log.ts";
 import { expiredMessage } from "../domain/retention.ts";
@@ -226,25 +221,9 @@ export function exportsRoutes(deps: ExportsApiDependencies): OpenAPIHono<ApiEnv>
   const { sql, storage, config, temporal } = deps;
   const app = new OpenAPIHono<ApiEnv>({ strict: false, defaultHook: validationHook });
 
-  /**
-   * The export as the caller sees it; a waiting export's `queue_position` comes from
-   * `positions` (read once per page) or, when not given, from its own read of the queue.
-   */
-  async function present(
-    row: ExportRow,
-    access: ProjectAccess,
-    positions?: Map<number, number>,
-  ): Promise<ExportJson> {
-    const queue = row.status !== "PENDING"
-      ? undefined
-      : positions ?? await queuePositions(sql, config.exportMaxRunning);
-    return await serializeExport(row, {
-      storage,
-      config,
-      permissions: permittedActions(access),
-      queuePosition: queue?.get(row.id) ?? null,
-    });
-  }
+  /** The export as the caller sees it ({@link presentExport}). */
+  const present = (row: ExportRow, access: ProjectAccess, positions?: Map<number, number>) =>
+    presentExport({ sql, storage, config }, row, access, positions);
 
   /** Loads an export the caller may read, or the error to send. */
   async function loadReadable(

@@ -13,7 +13,7 @@ import {
 } from "../db/exports.ts";
 import { extendExport } from "../db/retention.ts";
 import { logEvent } from "../domain/log.ts";
-import { canExtend, permittedActions, type ProjectAccess } from "../domain/permissions.ts";
+import { canExtend, type ProjectAccess } from "../domain/permissions.ts";
 import { extensionSeconds } from "../domain/retention.ts";
 import type { ApiEnv, ExportsApiDependencies } from "./env.ts";
 import { problem, refusedExportProblem, validationHook } from "./errors.ts";
@@ -22,13 +22,12 @@ import { requestExport } from "./request_export.ts";
 import {
   CreatedExportSchema,
   errorResponses,
-  type ExportJson,
   ExportSchema,
   IdParamSchema,
   jsonResponse as json,
   ReusedExportSchema,
 } from "./schemas.ts";
-import { serializeExport } from "./serialize.ts";
+import { presentExport } from "./present_export.ts";
 
 const security = [{ TokenAuth: [] }];
 const tags = ["exports"];
@@ -108,9 +107,9 @@ export function retentionRoutes(deps: ExportsApiDependencies): OpenAPIHono<ApiEn
   const { sql, storage, config } = deps;
   const app = new OpenAPIHono<ApiEnv>({ strict: false, defaultHook: validationHook });
 
-  async function present(row: ExportRow, access: ProjectAccess): Promise<ExportJson> {
-    return await serializeExport(row, { storage, config, permissions: permittedActions(access) });
-  }
+  /** The export as the caller sees it, its queue position included ({@link presentExport}). */
+  const present = (row: ExportRow, access: ProjectAccess) =>
+    presentExport({ sql, storage, config }, row, access);
 
   app.openapi(extendRoute(config.retention.maxDays), async (c) => {
     const user = c.get("user");

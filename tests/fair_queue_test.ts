@@ -132,10 +132,17 @@ Deno.test({
       const ofA: number[] = [];
       for (let i = 0; i < 20; i++) ofA.push(await requestExport(h, a.token, project));
       const ofB = await requestExport(h, b.token, project);
-      const ofC = [
-        await requestExport(h, c.token, project),
-        await requestExport(h, c.token, project),
-      ];
+      const ofC = [await requestExport(h, c.token, project)];
+      // C's second is a rerun of the first (a new export, `force`): its answer shows its place
+      // in the queue as a GET does (it said null): A1 B1 C1 A2 C2, the 5th
+      const rerun = await h.api("POST", `/api/v2/exports/${ofC[0]}/rerun/`, {
+        token: c.token,
+        body: { force: true },
+      });
+      const rerunBody = await rerun.json() as ExportJson;
+      assertEquals(rerun.status, 201, JSON.stringify(rerunBody));
+      assertEquals([rerunBody.status, rerunBody.queue_position], ["PENDING", 5]);
+      ofC.push(rerunBody.id);
       const all = [...ofA, ofB, ...ofC];
       const owner = new Map<number, number>(all.map((id) => [id, a.id]));
       owner.set(ofB, b.id);
