@@ -1,5 +1,4 @@
 import type { Context } from "hono";
-import type { RequestExportResult } from "./request_export.ts";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
 import {
   ELLIPSIS,
@@ -75,7 +74,7 @@ export function unavailableDependency(error: unknown): string | undefined {
 export type ErrorFields = Record<string, string[]>;
 
 /** The typed JSON error response of a route. */
-type Problem<S> = Response & { _data: { error: string }; _status: S; _format: "json" };
+export type Problem<S> = Response & { _data: { error: string }; _status: S; _format: "json" };
 
 /**
  * A JSON error response `{"error": message, ...extra}` typed for the route's responses; the
@@ -101,25 +100,6 @@ export function problem(
   extra: Record<string, unknown> = {},
 ): Problem<number> {
   return c.json({ error: truncateText(message, MAX_MESSAGE_CHARS), ...extra }, status) as never;
-}
-
-/**
- * The JSON error response of a request `requestExport` refused (`ok: false`), as
- * `POST /api/v2/exports/` and `POST /api/v2/exports/{id}/rerun` answer it: its status (400, with
- * `fields` in `details`; 403; 503), its message and its details.
- */
-export function refusedExportProblem(
-  c: Context,
-  refused: Extract<RequestExportResult, { ok: false }>,
-): Problem<400> | Problem<403> | Problem<503> {
-  switch (refused.status) {
-    case 400:
-      return problem(c, 400, refused.message, refused.details);
-    case 403:
-      return problem(c, 403, refused.message, refused.details);
-    case 503:
-      return problem(c, 503, refused.message, refused.details);
-  }
 }
 
 /**

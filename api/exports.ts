@@ -48,9 +48,9 @@ import { expiredMessage } from "../domain/retention.ts";
 import { MAX_MESSAGE_CHARS, truncateText } from "../domain/echo.ts";
 import { errorText } from "../domain/error_text.ts";
 import type { ApiEnv, ExportsApiDependencies } from "./env.ts";
-import { problem, refusedExportProblem, validationHook } from "./errors.ts";
+import { problem, validationHook } from "./errors.ts";
 import { findReadableExport } from "./readable_export.ts";
-import { requestExport, startExportWorkflow } from "./request_export.ts";
+import { refusedExportProblem, requestExport, startExportWorkflow } from "./request_export.ts";
 
 const security = [{ TokenAuth: [] }];
 const tags = ["exports"];

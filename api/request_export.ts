@@ -36,7 +36,8 @@ import { MAX_ECHO_CHARS, MAX_MESSAGE_CHARS, truncateText } from "../domain/echo.
 import type { ExportsApiDependencies } from "./env.ts";
 import { errorText } from "../domain/error_text.ts";
 import { imageHostsProblem } from "./image_hosts.ts";
-import type { ErrorFields } from "./errors.ts";
+import { type ErrorFields, type Problem, problem } from "./errors.ts";
+import type { Context } from "hono";
 
 /** What {@link startExportWorkflow} shows operators about an export. */
 export interface ExportDescription extends ExportIdentity {
@@ -337,4 +338,23 @@ export async function requestExport(
     };
   }
   return accepted(false, { notifySecret });
+}
+
+/**
+ * The JSON error response of a request `requestExport` refused (`ok: false`), as
+ * `POST /api/v2/exports/` and `POST /api/v2/exports/{id}/rerun` answer it: its status (400, with
+ * `fields` in `details`; 403; 503), its message and its details.
+ */
+export function refusedExportProblem(
+  c: Context,
+  refused: Extract<RequestExportResult, { ok: false }>,
+): Problem<400> | Problem<403> | Problem<503> {
+  switch (refused.status) {
+    case 400:
+      return problem(c, 400, refused.message, refused.details);
+    case 403:
+      return problem(c, 403, refused.message, refused.details);
+    case 503:
+      return problem(c, 503, refused.message, refused.details);
+  }
 }

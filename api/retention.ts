@@ -16,9 +16,9 @@ import { logEvent } from "../domain/log.ts";
 import { canExtend, type ProjectAccess } from "../domain/permissions.ts";
 import { extensionSeconds } from "../domain/retention.ts";
 import type { ApiEnv, ExportsApiDependencies } from "./env.ts";
-import { problem, refusedExportProblem, validationHook } from "./errors.ts";
+import { problem, validationHook } from "./errors.ts";
 import { findReadableExport } from "./readable_export.ts";
-import { requestExport } from "./request_export.ts";
+import { refusedExportProblem, requestExport } from "./request_export.ts";
 import {
   CreatedExportSchema,
   errorResponses,
