@@ -154,6 +154,8 @@ export async function createExportWorker(
         ...common,
         taskQueue,
         workflowBundle: await workflowBundle(),
+        // a workflow cached on a worker that died waits this long before another takes it
+        stickyQueueScheduleToStartTimeout: `${deps.config.stickyTimeoutSeconds}s`,
         ...(role === "all"
           ? {
             activities,

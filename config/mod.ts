@@ -58,6 +58,12 @@ export interface Config {
   imageDecodeBudgetBytes: number;
   heartbeatTimeoutSeconds: number;
   /**
+   * How long a workflow task waits on the sticky queue of the worker that cached the workflow
+   * before any worker may take it (`WORKER_STICKY_TIMEOUT_SECONDS`, default 10, the SDK's):
+   * after a worker dies (kill -9, a lost machine) each of its workflows waits this long once.
+   */
+  stickyTimeoutSeconds: number;
+  /**
    * Attempts of each export activity before the export ends FAILURE (backoff 1 s doubling to
    * 30 s between them): 10 gives a dependency that stays down about 3 minutes.
    */
@@ -286,6 +292,7 @@ const envSchema = z.object({
   EXPORT_BATCH_MB: z.coerce.number().min(0.01).max(256).optional(),
   UPLOAD_PART_SIZE_MB: z.coerce.number().min(5).max(512).optional(),
   HEARTBEAT_TIMEOUT_SECONDS: z.coerce.number().int().min(2).max(600).default(20),
+  WORKER_STICKY_TIMEOUT_SECONDS: z.coerce.number().int().min(1).max(600).default(10),
   EXPORT_MAX_ATTEMPTS: z.coerce.number().int().min(1).max(100).default(10),
   EXPORT_MAX_RUNNING_PER_USER: z.coerce.number().int().min(0).max(10_000).default(4),
   EXPORT_MAX_RUNNING_PER_PROJECT: z.coerce.number().int().min(0).max(10_000).default(8),
@@ -418,6 +425,7 @@ export function loadConfig(env: Record<string, string | undefined> = Deno.env.to
     uploadPartSize: Math.round(partMb * MIB),
     imageDecodeBudgetBytes: Math.round(e.IMAGE_DECODE_BUDGET_MB * MIB),
     heartbeatTimeoutSeconds: e.HEARTBEAT_TIMEOUT_SECONDS,
+    stickyTimeoutSeconds: e.WORKER_STICKY_TIMEOUT_SECONDS,
     exportMaxAttempts: e.EXPORT_MAX_ATTEMPTS,
     exportMaxRunning: {
       perUser: e.EXPORT_MAX_RUNNING_PER_USER,

@@ -73,6 +73,18 @@ Deno.test("loadConfig reads EXPORT_SHARD_RECORDS (default 250,000; 0: never) and
   }
 });
 
+Deno.test("loadConfig reads WORKER_STICKY_TIMEOUT_SECONDS (default 10, the SDK's) and refuses bad ones", () => {
+  assertEquals(loadConfig({}).stickyTimeoutSeconds, 10);
+  assertEquals(loadConfig({ WORKER_STICKY_TIMEOUT_SECONDS: "2" }).stickyTimeoutSeconds, 2);
+  for (const bad of ["0", "-1", "1.5", "soon", "601"]) {
+    assertThrows(
+      () => loadConfig({ WORKER_STICKY_TIMEOUT_SECONDS: bad }),
+      ConfigError,
+      "WORKER_STICKY_TIMEOUT_SECONDS",
+    );
+  }
+});
+
 Deno.test("loadConfig reads HOUSEKEEPING_INTERVAL_MINUTES (default 60; 0: none) and refuses bad ones", () => {
   assertEquals(loadConfig({}).housekeepingIntervalMinutes, 60);
   assertEquals(loadConfig({ HOUSEKEEPING_INTERVAL_MINUTES: "0" }).housekeepingIntervalMinutes, 0);

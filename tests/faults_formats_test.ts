@@ -4,10 +4,27 @@
  * bytes), and 50 concurrent exports through a worker kill. Helpers: `faults_support.ts`.
  */
 import { jobLogs } from "../db/exports.ts";
-import { seedDemo } from "../db/seed_demo.ts";
+import { seedDemo, type SeedResult } from "../db/seed_demo.ts";
 import { assert, assertEquals } from "./assert.ts";
 import { expectedOccurrenceIds } from "./harness.ts";
 import { serviceTest, testDatabase } from "./support.ts";
+
+let smallProject: Promise<SeedResult> | undefined;
+/**
+ * The 12,000-occurrence project (seed 1002) of the API JSON kill and the other formats' kills,
+ * seeded once for the file: the exports only read it.
+ */
+function smallProjectOnce(): Promise<SeedResult> {
+  smallProject ??= (async () => {
+    const sql = testDatabase(2);
+    try {
+      return await seedDemo(sql, { occurrences: 12_000, seed: 1002 });
+    } finally {
+      await sql.end();
+    }
+  })();
+  return smallProject;
+}
 import { readCamtrap } from "./camtrap.ts";
 import { checkDwca, unzipText } from "./dwca.ts";
 import {
@@ -28,8 +45,7 @@ Deno.test({
   async fn() {
     // 12,000 records ≈ 46 MB of JSON (the 100,000-row project would be ~380 MB: too heavy for
     // an in-memory moto on a shared 2-core machine); batches of 1,500 ≈ 5.7 MB each.
-    const sql = testDatabase(2);
-    const seed = await seedDemo(sql, { occurrences: 12_000, seed: 1002 }).finally(() => sql.end());
+    const seed = await smallProjectOnce();
     // batches of exactly JSON_BATCH records (not shrunk to the default 4 MB byte target), so
     // that every batch is one 5 MiB part and "re-read ≤ one batch" means one part
     await withProcesses(
@@ -97,9 +113,7 @@ Deno.test({
   name: "kill -9 mid-export of every other format (filesystem): resumes to the same bytes",
   ...serviceTest,
   async fn(t) {
-    const sql = testDatabase(2);
-    const seed = await seedDemo(sql, { occurrences: 12_000, seed: 1002 });
-    await sql.end();
+    const seed = await smallProjectOnce();
     // Small batches: the filesystem backend makes every batch durable, so each export
     // checkpoints many times and the kill lands between checkpoints. The taxa list and the
     // session × taxon counts have only a few hundred rows, the sessions a few dozen, hence their
@@ -125,10 +139,12 @@ Deno.test({
     for (const { batch, formats } of groups) {
       await withProcesses({ batchSize: batch, storage: "fs" }, async (h, spawn) => {
         let worker = await spawn("reference");
+        // the uninterrupted exports run side by side (the worker's activity slots): each is
+        // only compared with its own interrupted run below
+        const referenceIds = await Promise.all(formats.map((f) => createExport(h, seed, f)));
         const reference = new Map<string, Record<string, unknown>>();
-        for (const format of formats) {
-          const id = await createExport(h, seed, format);
-          reference.set(format, await h.waitForExport(id, seed.token, 120_000));
+        for (const [i, format] of formats.entries()) {
+          reference.set(format, await h.waitForExport(referenceIds[i], seed.token, 240_000));
         }
         for (const format of formats) {
           await t.step(format, async () => {

@@ -69,6 +69,9 @@ export async function startHarness(
     EXPORT_BATCH_SIZE: String(options.batchSize ?? 5000),
     UPLOAD_PART_SIZE_MB: "5",
     HEARTBEAT_TIMEOUT_SECONDS: "10",
+    // a workflow cached on a worker killed with -9 moves to another after 2 s, not the SDK's 10
+    // (a task that waits longer on a busy machine only moves too: the workflow replays)
+    WORKER_STICKY_TIMEOUT_SECONDS: "2",
     // no running caps unless a test sets them (tests/fair_queue_test.ts): other tests insert
     // STARTED rows without workflows and start more exports per user than the caps admit
     EXPORT_MAX_RUNNING_PER_USER: "0",

@@ -7,12 +7,16 @@
  * `deno test` process (a process that dies is reported by name and fails the run, it is never
  * rerun). The lanes share one moto S3 server (every harness has its own bucket). Files start
  * longest first (`tests/durations.json`, measured by this runner: `--record-durations`
- * rewrites it), and each file's output is printed whole when it ends.
+ * rewrites it), and each file's output is printed whole when it ends. One `deno check` of all
+ * the files runs beside them from the start (they run with `--no-check`); a type error is one
+ * failure.
  */
 import {
   createDatabase,
   dropDatabase,
   ensurePostgres,
+  findOrInstallTool,
+  freePorts,
   startMotoServer,
   startTemporalDevServer,
   type TemporalDevServer,
@@ -71,21 +75,40 @@ const crashes: string[] = [];
 const measured: Record<string, number> = {};
 const outcomes = new Map<string, FileOutcome>();
 try {
-  for (let index = 0; index < laneCount; index++) {
-    const dbName = `ami_exports_test_${stamp}_${index}`;
-    await createDatabase(baseUrl, dbName);
-    const databaseUrl = withDatabase(baseUrl, dbName);
-    const sql = connectDatabase(databaseUrl, { max: 2 });
-    await migrate(sql);
-    await sql.end();
-    const temporal = await startTemporalDevServer({ logFile: `${dataDir}/temporal-${index}.log` });
-    lanes.push({ index, dbName, databaseUrl, temporal });
+  // One type check for everything, in the background: it runs while the lanes are set up (each
+  // lane's database and Temporal dev server at once) and the first files run (they are run with
+  // --no-check); a type error fails the run when it ends
+  const check = new Deno.Command(Deno.execPath(), { args: ["check", ...files] }).spawn().status;
+  // installed once (not by each lane at once); ports chosen together, so that no two are equal
+  await findOrInstallTool("temporal");
+  const ports = freePorts(laneCount);
+  const setups = await Promise.allSettled(
+    Array.from({ length: laneCount }, async (_, index): Promise<Lane> => {
+      const dbName = `ami_exports_test_${stamp}_${index}`;
+      await createDatabase(baseUrl, dbName);
+      const databaseUrl = withDatabase(baseUrl, dbName);
+      const sql = connectDatabase(databaseUrl, { max: 2 });
+      try {
+        await migrate(sql);
+      } finally {
+        await sql.end();
+      }
+      const temporal = await startTemporalDevServer({
+        port: ports[index],
+        logFile: `${dataDir}/temporal-${index}.log`,
+      });
+      // pushed as soon as it exists, so that `finally` below stops it whatever else fails
+      const lane = { index, dbName, databaseUrl, temporal };
+      lanes.push(lane);
+      return lane;
+    }),
+  );
+  lanes.sort((a, b) => a.index - b.index);
+  const setupFailure = setups.find((s) => s.status === "rejected");
+  if (setupFailure) {
+    await check;
+    throw setupFailure.reason;
   }
-
-  // One type check for everything, then the files.
-  const check = await new Deno.Command(Deno.execPath(), { args: ["check", ...files] }).spawn()
-    .status;
-  if (!check.success) failed++;
 
   const queue = await longestFirst(files);
   const running = new Map<string, number>();
@@ -119,6 +142,10 @@ try {
     }
   }));
   clearInterval(ticker);
+  if (!(await check).success) {
+    console.error("\n!! deno check failed (its errors are above)");
+    failed++;
+  }
 } finally {
   await Promise.all([moto.stop(), ...lanes.map((lane) => lane.temporal.stop())]);
   for (const lane of lanes) {
