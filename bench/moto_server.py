@@ -12,7 +12,10 @@ needs 4 GB a copied part.
 Here a completed object keeps its parts' files, read one after the other (`PartFiles`: the
 parts' spooled files moved into the object, no byte copied; moto keeps an object beyond its key
 buffer size in a temporary file), a copied part reads only its range and the checksum reads the
-parts' files, 1 MiB at a time. The
+parts' files, 1 MiB at a time, and a `GetObject` of a key of at least 64 MiB
+(`BENCH_MOTO_STREAM_GET_MIN_BYTES`) is sent 1 MiB at a time as it is read (`StreamedBody`):
+moto's answered with the whole object as one bytes value, and the read-back that checksums a
+composed 17 GB file had the bench moto killed by the kernel at 23 GB. The
 rest is moto's: the same validation (every part listed with its ETag, every part but the last
 at least 5 MiB), the same multipart ETag (MD5 of the parts' MD5s, `-<count>`) and checksums, the
 same bytes; `moto.server.main` serves it with the arguments of `moto_server`. The tests keep
@@ -24,12 +27,15 @@ import binascii
 import codecs
 import hashlib
 import io
+import os
 import sys
 import tempfile
+import threading
 
 from moto.core.compat import HAS_CRT
 from moto.s3 import models
 from moto.s3.exceptions import EntityTooSmall, InvalidPart, MalformedXML
+from moto.s3.responses import S3Response
 from moto.server import main
 from moto.settings import S3_UPLOAD_PART_MIN_SIZE
 from moto.utilities.utils import md5_hash
@@ -238,9 +244,70 @@ def upload_part_copy(
     return part
 
 
+class StreamedBody:
+    """The bytes of `key` from `start` to `end`, read CHUNK at a time as they are sent.
+
+    What `get_object` answers with for a large key instead of `key.value` (moto's: the whole
+    object as one bytes value, 17 GB for the bench's largest file). moto's range handler takes
+    its `len` and slices it (`[begin : end + 1]`); Flask sends an iterable body as it comes.
+    """
+
+    def __init__(self, key, start=0, end=None):
+        self.key = key
+        self.start = start
+        self.end = key.contentsize if end is None else end
+
+    def __len__(self):
+        return max(0, self.end - self.start)
+
+    def __bool__(self):
+        return len(self) > 0
+
+    def __getitem__(self, span):
+        if not isinstance(span, slice) or span.step is not None:
+            raise TypeError("a StreamedBody is sliced by a plain range only")
+        begin = min(self.end, self.start + (span.start or 0))
+        stop = self.end if span.stop is None else min(self.end, self.start + span.stop)
+        return StreamedBody(self.key, begin, max(begin, stop))
+
+    def __iter__(self):
+        position = self.start
+        while position < self.end:
+            with self.key.lock:
+                self.key._value_buffer.seek(position)
+                chunk = self.key._value_buffer.read(min(CHUNK, self.end - position))
+            if not chunk:
+                return
+            position += len(chunk)
+            yield chunk
+
+
+# keys of at least this many bytes are streamed by `get_object` (the tests stream every one)
+STREAM_GET_MIN_BYTES = int(os.environ.get("BENCH_MOTO_STREAM_GET_MIN_BYTES", 64 * CHUNK))
+_in_get_object = threading.local()
+original_get_object = S3Response.get_object
+
+
+def get_object(self):
+    """`S3Response.get_object`, whose `key.value` is a `StreamedBody` for a large key."""
+    _in_get_object.on = True
+    try:
+        return original_get_object(self)
+    finally:
+        _in_get_object.on = False
+
+
+def get_value(self):
+    """The key's value getter: streamed inside `get_object` for a large key, else moto's."""
+    if getattr(_in_get_object, "on", False) and self.contentsize >= STREAM_GET_MIN_BYTES:
+        return StreamedBody(self)
+    return original_value.fget(self)
+
+
 models.FakeMultipart.complete = complete
-models.FakeKey.value = property(original_value.fget, set_value)
+models.FakeKey.value = property(get_value, set_value)
 models.S3Backend.upload_part_copy = upload_part_copy
+S3Response.get_object = get_object
 
 if __name__ == "__main__":
     sys.exit(main())
