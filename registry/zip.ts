@@ -93,8 +93,8 @@ export function beginEntry(
  * Compresses `data` as the next independent piece of the open entry, at zlib's default level
  * (6), or at level 0 when `options.compressed` says the data is compressed already (a JPEG):
  * stored deflate blocks (RFC 1951 §3.2.4), what zip tools do for such files (Info-ZIP's `-n`).
- * Deflating a photograph's JPEG gains 0.1–0.3 % at 25–39 MB/s of one core; level 0 adds
- * 0.02–0.12 % at 170–1000 MB/s (docs/benchmarks.md, "JPEG members stored").
+ * Deflating a photograph's JPEG gains 0.1–0.3 % at 17–32 MB/s of one core; level 0 adds
+ * 0.02–0.12 % at 232–281 MB/s (docs/benchmarks.md, "JPEG members stored").
  */
 export function writeEntryData(
   entry: ZipEntryState,
