@@ -185,6 +185,13 @@ export async function startTemporalDevServer(
   options: {
     port?: number;
     uiPort?: number;
+    /**
+     * The server's HTTP API and `/metrics` ports (default: ports it picks itself). Give them when
+     * several servers start at once on ports chosen together, so that one server's own pick
+     * cannot take a port chosen for another (tests/run.ts).
+     */
+    httpPort?: number;
+    metricsPort?: number;
     dbFile?: string;
     logFile?: string;
     dynamicConfig?: Record<string, unknown>;
@@ -201,6 +208,8 @@ export async function startTemporalDevServer(
   args.push("--log-level", "warn");
   if (options.uiPort) args.push("--ui-port", String(options.uiPort));
   else args.push("--headless");
+  if (options.httpPort) args.push("--http-port", String(options.httpPort));
+  if (options.metricsPort) args.push("--metrics-port", String(options.metricsPort));
   if (options.dbFile) args.push("--db-filename", options.dbFile);
   // the export search attributes (ExportId, ProjectId, ExportFormat, ExportStatus, RequestedBy)
   if (options.searchAttributes !== false) args.push(...devServerSearchAttributeArgs());

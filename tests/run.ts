@@ -79,9 +79,11 @@ try {
   // lane's database and Temporal dev server at once) and the first files run (they are run with
   // --no-check); a type error fails the run when it ends
   const check = new Deno.Command(Deno.execPath(), { args: ["check", ...files] }).spawn().status;
-  // installed once (not by each lane at once); ports chosen together, so that no two are equal
+  // installed once (not by each lane at once); every port of every lane's server (gRPC, HTTP,
+  // metrics) chosen together, so that no two are equal and no server's own pick of a port can
+  // take another lane's while the servers start at once
   await findOrInstallTool("temporal");
-  const ports = freePorts(laneCount);
+  const ports = freePorts(laneCount * 3);
   const setups = await Promise.allSettled(
     Array.from({ length: laneCount }, async (_, index): Promise<Lane> => {
       const dbName = `ami_exports_test_${stamp}_${index}`;
@@ -94,7 +96,9 @@ try {
         await sql.end();
       }
       const temporal = await startTemporalDevServer({
-        port: ports[index],
+        port: ports[3 * index],
+        httpPort: ports[3 * index + 1],
+        metricsPort: ports[3 * index + 2],
         logFile: `${dataDir}/temporal-${index}.log`,
       });
       // pushed as soon as it exists, so that `finally` below stops it whatever else fails
