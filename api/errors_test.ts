@@ -25,6 +25,10 @@ Deno.test("issueMessage says what to send, not which type zod expected", () => {
     "force must be true or false",
   ]);
   assertEquals(messages(CreateExportSchema, { project: 1 }), ["format is required"]);
+  assertEquals(messages(CreateExportSchema, { format: "x" }), ["project is required"]);
+  assertEquals(messages(CreateExportSchema, { project: "x", format: "x" }), [
+    `project must be an integer from 1 to ${Number.MAX_SAFE_INTEGER}`,
+  ]);
   assertEquals(
     messages(CreateExportSchema, { project: 1, format: "x", options: { jpeg_quality: 0 } }),
     ["options.jpeg_quality must be at least 1"],

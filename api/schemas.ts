@@ -27,8 +27,11 @@ const DECIMAL = /^(0|[1-9][0-9]*)$/;
  */
 export function boundedInteger(min: number, max: number): IntegerSchema {
   // one message for every way to miss (not a number, text that is not digits, a fraction, out
-  // of range): it says what to send (`limit must be an integer from 1 to 100`)
-  const error = `must be an integer from ${min} to ${max}`;
+  // of range): it says what to send (`limit must be an integer from 1 to 100`); a required one
+  // left out says so (`project is required`)
+  const message = `must be an integer from ${min} to ${max}`;
+  const error = (issue: { input?: unknown }): string =>
+    issue.input === undefined ? "is required" : message;
   return z.preprocess(
     (value) => typeof value === "string" && DECIMAL.test(value) ? Number(value) : value,
     z.number({ error }).int({ error }).min(min, { error }).max(max, { error }),
