@@ -259,16 +259,21 @@ async function killMidAdmission(
   kill: () => Promise<void>,
 ): Promise<void> {
   const locker = await h.sql.reserve();
+  const [{ pid: lockerPid }] = await locker<{ pid: number }[]>`select pg_backend_pid() as pid`;
   const deadline = Date.now() + 30_000;
   try {
     while (Date.now() < deadline) {
       await locker`begin`;
       await locker`select 1 from jobs where data_export_id = ${exportId} for update`;
       for (let i = 0; i < 80; i++) {
+        // an admission blocked by this lock, not any transition that waits on another
+        // transaction (the first export's end, say): killing then would kill an admission
+        // that has committed, or none
         const [waiting] = await h.sql`
           select 1 from pg_stat_activity
-          where datname = current_database() and wait_event = 'transactionid'
-            and application_name = 'ami-exports transition STARTED'`;
+          where datname = current_database()
+            and application_name = 'ami-exports transition STARTED'
+            and ${lockerPid}::int = any(pg_blocking_pids(pid))`;
         if (waiting) {
           await kill();
           await locker`rollback`;
@@ -295,13 +300,17 @@ Deno.test({
       env: { EXPORT_MAX_RUNNING_PER_USER: "1", EXPORT_MAX_RUNNING_PER_PROJECT: "0" },
     });
     let worker = await startWorkerProcess(h.env, { name: "fair-0" });
+    // stopped before the harness closes its pool, whatever failed: a query of a sampler still
+    // running after it would fail the file with CONNECTION_ENDED and hide the real failure
+    let sampling = false;
+    let sampler: Promise<void> = Promise.resolve();
     try {
       const seed = await seedDemo(h.sql, { occurrences: 30, seed: 2202 });
       const ids: number[] = [];
       for (let i = 0; i < 3; i++) ids.push(await requestExport(h, seed.token, seed.project_id));
       let maxRunning = 0;
-      let sampling = true;
-      const sampler = (async () => {
+      sampling = true;
+      sampler = (async () => {
         while (sampling) {
           const [{ n }] = await h.sql<{ n: number }[]>`
             select count(*)::int as n from data_exports
@@ -330,6 +339,8 @@ Deno.test({
         assertEquals(admitted.length, 1, `export ${id} admitted ${admitted.length} times`);
       }
     } finally {
+      sampling = false;
+      await sampler.catch(() => {});
       await worker.stop();
       await h.close();
     }
