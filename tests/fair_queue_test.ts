@@ -262,28 +262,27 @@ async function killMidAdmission(
   const [{ pid: lockerPid }] = await locker<{ pid: number }[]>`select pg_backend_pid() as pid`;
   const deadline = Date.now() + 30_000;
   try {
+    // held from before the admission until it waits here: released and taken again, an
+    // admission could pass between (nothing but an admission writes a waiting export's job)
+    await locker`begin`;
+    await locker`select 1 from jobs where data_export_id = ${exportId} for update`;
     while (Date.now() < deadline) {
-      await locker`begin`;
-      await locker`select 1 from jobs where data_export_id = ${exportId} for update`;
-      for (let i = 0; i < 80; i++) {
-        // an admission blocked by this lock, not any transition that waits on another
-        // transaction (the first export's end, say): killing then would kill an admission
-        // that has committed, or none
-        const [waiting] = await h.sql`
-          select 1 from pg_stat_activity
-          where datname = current_database()
-            and application_name = 'ami-exports transition STARTED'
-            and ${lockerPid}::int = any(pg_blocking_pids(pid))`;
-        if (waiting) {
-          await kill();
-          await locker`rollback`;
-          return;
-        }
-        await sleep(25);
+      // an admission blocked by this lock, not any transition that waits on another
+      // transaction (the third export's on the second's, say): killing then would kill an
+      // admission that has committed, or none
+      const [waiting] = await h.sql`
+        select 1 from pg_stat_activity
+        where datname = current_database()
+          and application_name = 'ami-exports transition STARTED'
+          and ${lockerPid}::int = any(pg_blocking_pids(pid))`;
+      if (waiting) {
+        await kill();
+        await locker`rollback`;
+        return;
       }
-      await locker`rollback`;
-      await sleep(10);
+      await sleep(25);
     }
+    await locker`rollback`;
     throw new Error(`no admission of export ${exportId} within 30 s`);
   } finally {
     locker.release();
