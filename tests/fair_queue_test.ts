@@ -275,16 +275,13 @@ async function killMidAdmission(
         where datname = current_database()
           and application_name = 'ami-exports transition STARTED'
           and ${lockerPid}::int = any(pg_blocking_pids(pid))`;
-      if (waiting) {
-        await kill();
-        await locker`rollback`;
-        return;
-      }
+      if (waiting) return await kill();
       await sleep(25);
     }
-    await locker`rollback`;
     throw new Error(`no admission of export ${exportId} within 30 s`);
   } finally {
+    // whatever happened: the connection goes back to the pool outside its transaction
+    await locker`rollback`.catch(() => {});
     locker.release();
   }
 }
