@@ -2,8 +2,9 @@
  * Job-log lines for the impossible source times an export leaves empty (issue 23, kind 6;
  * rules in `registry/time_sql.ts`). A format that writes session intervals, durations or
  * capture / detection / occurrence times declares `impossibleTimes` (one count statement over
- * the very records it writes); the export's activities call {@link impossibleTimeLogLines} once
- * and append each line to the job log.
+ * the very records it writes, after one project-wide check that proves most counts 0 without
+ * it: `countImpossibleTimes` in `registry/time_sql.ts`); the export's activities call
+ * {@link impossibleTimeLogLines} once and append each line to the job log.
  */
 import { getExporter } from "./mod.ts";
 import type { ExportQueryContext, ImpossibleTimeCount, ImpossibleTimeKind } from "./types.ts";
@@ -41,8 +42,8 @@ export function impossibleTimeLines(counts: readonly ImpossibleTimeCount[]): str
 
 /**
  * The job-log lines of an export of `format` with the query context `ctx` (the one its
- * `count` gets): one statement when the format declares `impossibleTimes`, none otherwise
- * (then `[]`, as for an unknown format). Lines as {@link impossibleTimeLines}.
+ * `count` gets): the format's `impossibleTimes` statements (at most two) when it declares
+ * them, none otherwise (then `[]`, as for an unknown format). Lines as {@link impossibleTimeLines}.
  */
 export async function impossibleTimeLogLines(
   format: string,

@@ -178,10 +178,12 @@ function impossibleRule(
   effect: string,
   possible: (sql: ExportQueryContext["sql"]) => Fragment,
   from: (ctx: ExportQueryContext) => Fragment,
+  universe?: ImpossibleTimeRule["universe"],
 ): ImpossibleTimeRule {
   return {
     kind,
     effect,
+    ...(universe === undefined ? {} : { universe }),
     rows: (ctx: ExportQueryContext): Fragment =>
       ctx.sql`select not ${possible(ctx.sql)} as bad ${from(ctx)}`,
   };
@@ -204,6 +206,7 @@ export function detectionTimes(
       sql`from occurrences o join detections d on d.occurrence_id = o.id
         where ${occurrencePredicate({ sql, ...ctx })}
           ${options.boxed ? sql`and ${realBox(sql, sql`d.bbox`)}` : sql``}`,
+    "detections",
   );
 }
 
@@ -328,6 +331,7 @@ export function keysetCsv(format: KeysetCsvFormat): RecordExporter | StreamExpor
         return await countImpossibleTimes(
           ctx.sql,
           (format.impossibleTimes ?? []).map((r) => ({ ...r, rows: r.rows(ctx) })),
+          ctx.projectId,
         );
       },
     }),

@@ -49,9 +49,23 @@ export function ifPossibleInterval(
  */
 export function withinSession(sql: postgres.Sql, t: Fragment, eventId: Fragment): Fragment {
   return sql`(coalesce(isfinite(${t}), false) and coalesce((
-    select ${t} between least(se.start, se."end") - ${SESSION_SLACK}::interval
-      and greatest(se.start, se."end") + ${SESSION_SLACK}::interval
-    from events se where se.id = ${eventId}), true))`;
+    select ${inSpan(sql, t, "se")} from events se where se.id = ${eventId}), true))`;
+}
+
+/**
+ * {@link withinSession} for a session already joined as `session` (`left join events <session>
+ * on <session>.id = <event id>`; its columns NULL when there is none): the same rule, for a
+ * statement that hash-joins `events` once instead of probing it per value. Never null.
+ */
+function withinJoinedSession(sql: postgres.Sql, t: Fragment, session: string): Fragment {
+  return sql`(coalesce(isfinite(${t}), false) and coalesce(${inSpan(sql, t, session)}, true))`;
+}
+
+/** `t` within a day of the two instants of the session `session` (either order); NULL bounds: NULL. */
+function inSpan(sql: postgres.Sql, t: Fragment, session: string): Fragment {
+  const e = sql(session);
+  return sql`${t} between least(${e}.start, ${e}."end") - ${SESSION_SLACK}::interval
+    and greatest(${e}.start, ${e}."end") + ${SESSION_SLACK}::interval`;
 }
 
 /** The instant `t` when it is {@link withinSession} of `eventId`, else NULL. */
@@ -59,32 +73,119 @@ export function sessionTime(sql: postgres.Sql, t: Fragment, eventId: Fragment): 
   return sql`(case when ${withinSession(sql, t, eventId)} then ${t} end)`;
 }
 
+/**
+ * A set of the project's values that holds every value a scope counts, under the same rule
+ * ({@link withinSession}), which {@link countImpossibleTimes} checks whole first:
+ * - `captures`: the project's captures, `s.timestamp` in the capture's session `s.event_id`;
+ * - `detections`: the detections of the project's occurrences, `d.timestamp` in the
+ *   occurrence's session `o.event_id`;
+ * - `detection_captures`: the captures of those detections, `s.timestamp` in `s.event_id`
+ *   (a detection's capture may belong to another project: nothing in the schema forbids it);
+ * - `occurrences`: the project's occurrences by their detections' times in the occurrence's
+ *   session: an occurrence has no possible time, or an impossible first or last one, only when
+ *   one of its detections is impossible (`detections`) or it has none.
+ */
+export type ImpossibleTimeUniverse =
+  | "captures"
+  | "detections"
+  | "detection_captures"
+  | "occurrences";
+
 /** One kind a format counts: its rows (`select <bool> as bad from …`) and what it does. */
 export interface ImpossibleTimeScope {
   kind: ImpossibleTimeKind;
   /** A query with one boolean column `bad` per session, capture, detection or occurrence. */
   rows: Fragment;
   effect: string;
+  /**
+   * The project-wide set every row of `rows` is drawn from, when there is one: a set with no
+   * impossible value proves the count 0 without running `rows` (which probes `events` for each
+   * row of the export, seconds at 100,000 occurrences).
+   */
+  universe?: ImpossibleTimeUniverse;
 }
 
 /**
- * The counts of `scopes` in one statement: per scope, the rows whose `bad` is true. Zero
- * counts are kept (the log leaves them out). Shapes: see {@link ImpossibleTimeCount}.
+ * Which of `universes` have an impossible value in project `projectId`: one statement of
+ * `exists` over whole relations of the project, `events` hash-joined once (0.3–1.7 s at 100,000
+ * occurrences against 3–6 s for a format's exact counts; docs/benchmarks.md, "A cheaper
+ * impossible-times statement").
+ */
+async function universesWithImpossibleTimes(
+  sql: postgres.Sql,
+  projectId: number,
+  universes: ReadonlySet<ImpossibleTimeUniverse>,
+): Promise<Set<ImpossibleTimeUniverse>> {
+  const captures = (join: Fragment, where: Fragment): Fragment =>
+    sql`exists (select 1 ${join} left join events se on se.id = s.event_id
+      where ${where} and not ${withinJoinedSession(sql, sql`s.timestamp`, "se")})`;
+  const probes: Record<string, Fragment> = {};
+  if (universes.has("captures")) {
+    probes.captures = captures(sql`from source_images s`, sql`s.project_id = ${projectId}`);
+  }
+  if (universes.has("detection_captures")) {
+    probes.detection_captures = captures(
+      sql`from occurrences o join detections d on d.occurrence_id = o.id
+        join source_images s on s.id = d.source_image_id`,
+      sql`o.project_id = ${projectId}`,
+    );
+  }
+  if (universes.has("detections") || universes.has("occurrences")) {
+    probes.detections = sql`exists (select 1 from occurrences o
+      join detections d on d.occurrence_id = o.id left join events se on se.id = o.event_id
+      where o.project_id = ${projectId}
+        and not ${withinJoinedSession(sql, sql`d.timestamp`, "se")})`;
+  }
+  if (universes.has("occurrences")) {
+    probes.bare = sql`exists (select 1 from occurrences o where o.project_id = ${projectId}
+      and not exists (select 1 from detections d where d.occurrence_id = o.id))`;
+  }
+  const names = Object.keys(probes);
+  const [row] = await sql<Record<string, boolean>[]>`select ${
+    names.flatMap((name, i) => [...(i === 0 ? [] : [sql`,`]), sql`${probes[name]} as ${sql(name)}`])
+  }`;
+  const found = new Set<ImpossibleTimeUniverse>();
+  for (const universe of universes) {
+    const present = universe === "occurrences" ? row.detections || row.bare : row[universe];
+    if (present) found.add(universe);
+  }
+  return found;
+}
+
+/**
+ * The counts of `scopes`: per scope, the rows whose `bad` is true. Zero counts are kept (the
+ * log leaves them out). A scope with a {@link ImpossibleTimeScope.universe} (which needs
+ * `projectId`) is counted only when that set of the project holds an impossible value, else it
+ * is 0 without its statement; the other scopes are counted in one statement. Shapes: see
+ * {@link ImpossibleTimeCount}. Throws `Error` for a universe without `projectId`.
  */
 export async function countImpossibleTimes(
   sql: postgres.Sql,
   scopes: readonly ImpossibleTimeScope[],
+  projectId?: number,
 ): Promise<ImpossibleTimeCount[]> {
   if (scopes.length === 0) return [];
-  const columns = scopes.map((scope, i) =>
-    sql`(select count(*) from (${scope.rows}) x where x.bad)::bigint as ${sql(`c${i}`)}`
-  );
-  const [row] = await sql<Record<string, string | number>[]>`select ${
-    columns.flatMap((c, i) => (i === 0 ? [c] : [sql`,`, c]))
-  }`;
+  const universes = new Set(scopes.flatMap((scope) => scope.universe ?? []));
+  let present = new Set<ImpossibleTimeUniverse>();
+  if (universes.size > 0) {
+    if (projectId === undefined) throw new Error("impossible-time universes need a project id");
+    present = await universesWithImpossibleTimes(sql, projectId, universes);
+  }
+  const counted = scopes.map((scope, i) => ({ scope, i }))
+    .filter(({ scope }) => scope.universe === undefined || present.has(scope.universe));
+  const counts = new Map<number, number>();
+  if (counted.length > 0) {
+    const columns = counted.map(({ scope, i }) =>
+      sql`(select count(*) from (${scope.rows}) x where x.bad)::bigint as ${sql(`c${i}`)}`
+    );
+    const [row] = await sql<Record<string, string | number>[]>`select ${
+      columns.flatMap((c, i) => (i === 0 ? [c] : [sql`,`, c]))
+    }`;
+    for (const { i } of counted) counts.set(i, Number(row[`c${i}`]));
+  }
   return scopes.map((scope, i) => ({
     kind: scope.kind,
-    count: Number(row[`c${i}`]),
+    count: counts.get(i) ?? 0,
     effect: scope.effect,
   }));
 }
@@ -103,7 +204,8 @@ export function captureTimes(
     await countImpossibleTimes(ctx.sql, [{
       kind: "capture_time",
       effect,
+      universe: "captures",
       rows: ctx.sql`select not ${withinSession(ctx.sql, ctx.sql`s.timestamp`, ctx.sql`s.event_id`)}
         as bad from source_images s where s.project_id = ${ctx.projectId} and ${exported(ctx)}`,
-    }]);
+    }], ctx.projectId);
 }

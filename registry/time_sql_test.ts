@@ -1,7 +1,13 @@
 import { assertEquals } from "../tests/assert.ts";
 import { serviceTest, testDatabase } from "../tests/support.ts";
 import { impossibleTimeLines } from "./impossible_times.ts";
-import { countImpossibleTimes, possibleInterval, sessionTime, withinSession } from "./time_sql.ts";
+import {
+  countImpossibleTimes,
+  type ImpossibleTimeUniverse,
+  possibleInterval,
+  sessionTime,
+  withinSession,
+} from "./time_sql.ts";
 
 Deno.test({
   name: "time_sql: a possible interval is finite with end ≥ start",
@@ -97,6 +103,107 @@ Deno.test({
         if (projectId !== undefined) await sql`delete from projects where id = ${projectId}`;
       }
     } finally {
+      await sql.end();
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "time_sql: a project-wide set without an impossible time skips its count, with one it counts",
+  ...serviceTest,
+  async fn() {
+    const sql = testDatabase(1);
+    let projectId: number | undefined;
+    try {
+      [{ id: projectId }] = await sql<{ id: number }[]>`
+        insert into projects (name, slug) values ('time_sql universes', ${crypto.randomUUID()})
+        returning id`;
+      const [{ id: station }] = await sql<{ id: number }[]>`
+        insert into deployments (project_id, name) values (${projectId}, 'A') returning id`;
+      const [{ id: good }] = await sql<{ id: string }[]>`
+        insert into events (project_id, deployment_id, start, "end")
+        values (${projectId}, ${station}, '2024-06-01T21:00Z', '2024-06-02T05:00Z')
+        returning id::text`;
+      const [{ id: reversed }] = await sql<{ id: string }[]>`
+        insert into events (project_id, deployment_id, start, "end")
+        values (${projectId}, ${station}, '2024-06-02T05:00Z', '2024-06-01T21:00Z')
+        returning id::text`;
+      // `rows` that always count 1: a 1 says the set was found holding an impossible time
+      const probe = (universe: ImpossibleTimeUniverse) =>
+        countImpossibleTimes(sql, [{
+          kind: "capture_time",
+          effect: "timestamp left empty",
+          universe,
+          rows: sql`select true as bad`,
+        }], projectId);
+      const found = async (universe: ImpossibleTimeUniverse) => (await probe(universe))[0].count;
+      // the rule of withinSession, case by case, for a capture and for a detection
+      const cases: [string, string | null, boolean][] = [
+        ["2024-06-01T22:00Z", good, true],
+        ["2024-05-31T21:00Z", good, true],
+        ["2024-05-31T20:59:59.999999Z", good, false],
+        ["2024-06-03T05:00:00.000001Z", good, false],
+        ["2024-06-03T05:00Z", reversed, true],
+        ["2024-05-31T20:00Z", reversed, false],
+        ["1999-01-01T00:00Z", null, true],
+        ["infinity", null, false],
+        ["-infinity", good, false],
+      ];
+      for (const [t, event, within] of cases) {
+        await sql`delete from source_images where project_id = ${projectId}`;
+        await sql`delete from occurrences where project_id = ${projectId}`;
+        const [{ id: capture }] = await sql<{ id: number }[]>`
+          insert into source_images (project_id, deployment_id, event_id, path, public_base_url,
+            timestamp)
+          values (${projectId}, ${station}, ${event}::bigint, 'c.jpg', 'https://x.example/',
+            ${t}::text::timestamptz)
+          returning id`;
+        assertEquals(await found("captures"), within ? 0 : 1, `capture at ${t} in ${event}`);
+        assertEquals(await found("detections"), 0, "no detection yet");
+        // a detection at t of an occurrence of the session, on a capture kept in its session
+        await sql`update source_images set timestamp = '2024-06-01T22:00Z', event_id = ${good}
+          where id = ${capture}`;
+        const [{ id: occurrence }] = await sql<{ id: number }[]>`
+          insert into occurrences (project_id, deployment_id, event_id)
+          values (${projectId}, ${station}, ${event}::bigint) returning id`;
+        await sql`insert into detections (occurrence_id, source_image_id, timestamp)
+          values (${occurrence}, ${capture}, ${t}::text::timestamptz)`;
+        assertEquals(await found("detections"), within ? 0 : 1, `detection at ${t} in ${event}`);
+        assertEquals(await found("occurrences"), within ? 0 : 1, `occurrence at ${t}`);
+        assertEquals(await found("detection_captures"), 0, "the capture is within its session");
+      }
+      // an occurrence without a detection: its times are all missing
+      await sql`insert into occurrences (project_id, deployment_id) values (${projectId}, ${station})`;
+      assertEquals(await found("occurrences"), 1, "an occurrence without a detection");
+      // a detection's capture in another project, outside its session: only detection_captures
+      const [{ id: other }] = await sql<{ id: number }[]>`
+        insert into projects (name, slug) values ('time_sql other', ${crypto.randomUUID()})
+        returning id`;
+      try {
+        const [{ id: elsewhere }] = await sql<{ id: number }[]>`
+          insert into source_images (project_id, deployment_id, event_id, path, public_base_url,
+            timestamp)
+          values (${other}, ${station}, ${good}, 'e.jpg', 'https://x.example/', '2030-01-01Z')
+          returning id`;
+        await sql`update detections set source_image_id = ${elsewhere}
+          where occurrence_id in (select id from occurrences where project_id = ${projectId})`;
+        assertEquals(await found("captures"), 0, "the project's own captures are fine");
+        assertEquals(await found("detection_captures"), 1, "its detection's capture is not");
+      } finally {
+        await sql`delete from projects where id = ${other}`;
+      }
+      // without a universe the statement runs whatever the project holds
+      assertEquals(
+        (await countImpossibleTimes(sql, [{
+          kind: "capture_time",
+          effect: "timestamp left empty",
+          rows: sql`select true as bad`,
+        }]))[0].count,
+        1,
+      );
+    } finally {
+      if (projectId !== undefined) await sql`delete from projects where id = ${projectId}`;
       await sql.end();
     }
   },

@@ -242,6 +242,7 @@ async function impossibleTimes(ctx: ExportQueryContext): Promise<ImpossibleTimeC
       from events e where e.project_id = ${ctx.projectId} and ${station("e")}`,
   }, {
     kind: "capture_time",
+    universe: "captures",
     effect: "media rows and their media observations left out, " +
       "out of deploymentStart and deploymentEnd, timestampIssues true",
     rows: sql`select not ${withinSession(sql, sql`s.timestamp`, sql`s.event_id`)} as bad
@@ -249,14 +250,16 @@ async function impossibleTimes(ctx: ExportQueryContext): Promise<ImpossibleTimeC
   }, {
     kind: "detection_time",
     effect: "left out of their occurrence's eventStart and eventEnd",
+    universe: "detections",
     rows: sql`select not ${withinSession(sql, sql`d.timestamp`, sql`o.event_id`)} as bad
       from occurrences o join detections d on d.occurrence_id = o.id where ${exported(ctx)}`,
   }, {
     kind: "occurrence_time",
     effect: "left out (no detection within a day of its session: eventStart is required)",
+    universe: "occurrences",
     rows: sql`select not ${hasPossibleTime(ctx)} as bad
       from occurrences o where ${occurrencePredicate(ctx)} and ${stationHasCoordinates(ctx)}`,
-  }]);
+  }], ctx.projectId);
 }
 
 async function deploymentRows(

@@ -86,6 +86,7 @@ export const capturesCsv = keysetCsv({
   impossibleTimes: [{
     kind: "capture_time",
     effect: "timestamp left empty",
+    universe: "captures",
     rows(ctx) {
       const { sql } = ctx;
       return sql`select not ${withinSession(sql, sql`s.timestamp`, sql`s.event_id`)} as bad

@@ -334,15 +334,17 @@ async function impossibleTimes(ctx: ExportQueryContext): Promise<ImpossibleTimeC
   }, {
     kind: "detection_time",
     effect: "created of the crop left empty in multimedia.txt",
+    universe: "detections",
     rows: sql`select not ${withinSession(sql, sql`bx.timestamp`, sql`o.event_id`)} as bad
       ${written} and bx.crop_path is not null`,
   }, {
     kind: "capture_time",
     effect: "created of the capture image left empty in multimedia.txt",
+    universe: "detection_captures",
     rows: sql`select not ${
       withinSession(sql, sql`bx.capture_timestamp`, sql`bx.capture_event_id`)
     } as bad ${written} and bx.detection_id is not null`,
-  }]);
+  }], ctx.projectId);
 }
 
 async function eventRows(

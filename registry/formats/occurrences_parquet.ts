@@ -363,11 +363,12 @@ async function impossibleTimes(ctx: ExportQueryContext): Promise<ImpossibleTimeC
   return await countImpossibleTimes(sql, [{
     kind: "occurrence_time",
     effect: "that first_appearance_timestamp or last_appearance_timestamp null, and duration null",
+    universe: "occurrences",
     rows: sql`select not (${within(sql`ds.first_timestamp`)} and ${
       within(sql`ds.last_timestamp`)
     }) as bad
       from occurrences o ${detectionStats(sql)} where ${occurrencePredicate(ctx)}`,
-  }]);
+  }], ctx.projectId);
 }
 
 /** The batch's rows with typed values: ids and counts as text (exact), instants in µs. */
