@@ -15,6 +15,7 @@ import { assert, assertEquals } from "./assert.ts";
 import { readCamtrap } from "./camtrap.ts";
 import { checkDwca } from "./dwca.ts";
 import { type Harness, startHarness, workflowIdsOf } from "./harness.ts";
+import { holdLockUntilBlocked } from "./lock_holder.ts";
 import { readParquet } from "./parquet.ts";
 import { runPythonReader } from "./readers.ts";
 import { serviceTest } from "./support.ts";
@@ -282,38 +283,15 @@ async function killBetweenStatements(
   kill: () => Promise<void>,
   onLocked?: () => Promise<void>,
 ): Promise<void> {
-  const locker = await h.sql.reserve();
-  const deadline = Date.now() + 120_000;
-  let first = true;
-  try {
-    while (Date.now() < deadline) {
-      await locker`begin`;
-      await locker`select 1 from jobs where data_export_id = ${exportId} for update`;
-      if (first) await onLocked?.(); // e.g. start the worker only once the row is held
-      first = false;
-      // hold the row while nobody waits for it; let other writers of the job pass (progress)
-      let target = false;
-      let other = false;
-      while (!target && !other && Date.now() < deadline) {
-        const waiting = await h.sql<{ application_name: string }[]>`
-          select application_name from pg_stat_activity
-          where datname = current_database() and wait_event_type = 'Lock'`;
-        target = waiting.some((w) => w.application_name === `ami-exports transition ${transition}`);
-        other = waiting.length > 0;
-        if (!target && !other) await sleep(25);
-      }
-      if (target) {
-        await kill();
-        await locker`rollback`;
-        return;
-      }
-      await locker`rollback`;
-      await sleep(10);
-    }
-    throw new Error(`no transition ${transition} of export ${exportId} within 120 s`);
-  } finally {
-    locker.release();
-  }
+  await holdLockUntilBlocked(h.sql, {
+    lock: (locker) => locker`select 1 from jobs where data_export_id = ${exportId} for update`,
+    label: `the job row of export ${exportId}`,
+    waiter: { applicationName: `ami-exports transition ${transition}` },
+    letOthersPass: true,
+    onLocked, // e.g. start the worker only once the row is held
+    action: kill,
+    timeoutMs: 120_000,
+  });
 }
 
 Deno.test({

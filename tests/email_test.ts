@@ -14,6 +14,7 @@ import { seedDemo, type SeedResult } from "../db/seed_demo.ts";
 import { signedDownloadUrl } from "../domain/download_link.ts";
 import { assert, assertEquals } from "./assert.ts";
 import { type Harness, startHarness } from "./harness.ts";
+import { holdLockUntilBlocked } from "./lock_holder.ts";
 import { serviceTest, sha256Hex } from "./support.ts";
 import { startWorkerProcess } from "./worker_process.ts";
 
@@ -288,25 +289,17 @@ Deno.test({
         return about(await sink.messages(), id).length === 1;
       }, 60_000);
       // hold the email row: the worker's `sent` update waits on it after the 250
-      const holder = await h.sql.reserve();
-      try {
-        await holder`begin`;
-        await holder`select id from email_events where export_id = ${id} for update`;
-        await waitFor("the worker waiting to record sent", async () => {
-          const waiting = await h.sql`
-            select pid from pg_stat_activity
-            where wait_event_type = 'Lock' and query like '%update email_events set state = ''sent''%'`;
-          return waiting.length > 0;
-        }, 10_000);
-        await worker.kill();
-        // the dead worker's session would still commit its update once the lock is free
-        await h.sql`
-          select pg_terminate_backend(pid) from pg_stat_activity
-          where wait_event_type = 'Lock' and query like '%update email_events set state = ''sent''%'`;
-        await holder`rollback`;
-      } finally {
-        holder.release();
-      }
+      await holdLockUntilBlocked(h.sql, {
+        lock: (holder) => holder`select id from email_events where export_id = ${id} for update`,
+        label: `the email row of export ${id}`,
+        waiter: { queryContains: "update email_events set state = 'sent'" },
+        async action(waiting) {
+          await worker.kill();
+          // the dead worker's session would still commit its update once the lock is free
+          await h.sql`select pg_terminate_backend(${waiting.pid})`;
+        },
+        timeoutMs: 10_000,
+      });
       const [before] = await h.sql<{ state: string; attempts: number }[]>`
         select state, attempts from email_events where export_id = ${id}`;
       assertEquals([before.state, before.attempts], ["pending", 1]);

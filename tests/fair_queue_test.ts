@@ -13,6 +13,7 @@ import { seedDemo } from "../db/seed_demo.ts";
 import { hashToken } from "../domain/users.ts";
 import { assert, assertEquals } from "./assert.ts";
 import { type Harness, startHarness, workflowIdsOf } from "./harness.ts";
+import { holdLockUntilBlocked } from "./lock_holder.ts";
 import { requireEnv, serviceTest } from "./support.ts";
 import { startWorkerProcess } from "./worker_process.ts";
 
@@ -258,32 +259,18 @@ async function killMidAdmission(
   exportId: number,
   kill: () => Promise<void>,
 ): Promise<void> {
-  const locker = await h.sql.reserve();
-  const [{ pid: lockerPid }] = await locker<{ pid: number }[]>`select pg_backend_pid() as pid`;
-  const deadline = Date.now() + 30_000;
-  try {
-    // held from before the admission until it waits here: released and taken again, an
-    // admission could pass between (nothing but an admission writes a waiting export's job)
-    await locker`begin`;
-    await locker`select 1 from jobs where data_export_id = ${exportId} for update`;
-    while (Date.now() < deadline) {
-      // an admission blocked by this lock, not any transition that waits on another
-      // transaction (the third export's on the second's, say): killing then would kill an
-      // admission that has committed, or none
-      const [waiting] = await h.sql`
-        select 1 from pg_stat_activity
-        where datname = current_database()
-          and application_name = 'ami-exports transition STARTED'
-          and ${lockerPid}::int = any(pg_blocking_pids(pid))`;
-      if (waiting) return await kill();
-      await sleep(25);
-    }
-    throw new Error(`no admission of export ${exportId} within 30 s`);
-  } finally {
-    // whatever happened: the connection goes back to the pool outside its transaction
-    await locker`rollback`.catch(() => {});
-    locker.release();
-  }
+  // held from before the admission until it waits here, never released and taken again: an
+  // admission could pass between (nothing but an admission writes a waiting export's job); and
+  // an admission blocked by this lock, not any transition that waits on another transaction
+  // (the third export's on the second's, say): killing then would kill an admission that has
+  // committed, or none
+  await holdLockUntilBlocked(h.sql, {
+    lock: (locker) => locker`select 1 from jobs where data_export_id = ${exportId} for update`,
+    label: `the job row of export ${exportId}`,
+    waiter: { applicationName: "ami-exports transition STARTED" },
+    action: kill,
+    timeoutMs: 30_000,
+  });
 }
 
 Deno.test({

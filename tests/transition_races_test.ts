@@ -3,7 +3,7 @@
  * services: a cancel while `saveStats` commits never leaves a SUCCESS export without its file,
  * and the API's cancel of an export whose run is gone never overwrites the FAILURE that run
  * wrote meanwhile. Each race is forced by holding a row lock until the transition in question
- * waits on it (as tests/consistent_reads_test.ts does). A run that finds its export already
+ * waits on it (tests/lock_holder.ts). A run that finds its export already
  * REVOKED (the API's cancel found no open run as the run was starting) completes as the row
  * reads, `revoked: true`, instead of failing. A retry whose workflow start fails ends the export
  * FAILURE, saying so, and answers 503 (before, the export stayed PENDING with no run).
@@ -14,18 +14,11 @@ import { jobLogs, markExportEnded } from "../db/exports.ts";
 import { seedDemo } from "../db/seed_demo.ts";
 import { assert, assertEquals } from "./assert.ts";
 import { type Harness, startHarness, workflowIdsOf } from "./harness.ts";
+import { holdLockUntilBlocked } from "./lock_holder.ts";
 import { serviceTest } from "./support.ts";
 
 async function sleep(ms: number): Promise<void> {
   await new Promise((r) => setTimeout(r, ms));
-}
-
-/** The `application_name` of every connection of this database waiting on a lock. */
-async function lockWaiters(h: Harness): Promise<string[]> {
-  const rows = await h.sql<{ application_name: string }[]>`
-    select application_name from pg_stat_activity
-    where datname = current_database() and wait_event_type = 'Lock'`;
-  return rows.map((r) => r.application_name);
 }
 
 async function createExport(h: Harness, token: string, project: number): Promise<number> {
@@ -49,46 +42,32 @@ async function cancelWhileSuccessWaits(
   id: number,
   token: string,
 ): Promise<string | null> {
-  const locker = await h.sql.reserve();
-  const deadline = Date.now() + 120_000;
-  try {
-    for (;;) {
-      assert(Date.now() < deadline, `export ${id}: neither caught nor ended within 120 s`);
-      await locker`begin`;
-      await locker`select 1 from jobs where data_export_id = ${id} for update`;
-      let waiting: string[] = [];
-      while (waiting.length === 0 && Date.now() < deadline) {
-        waiting = await lockWaiters(h);
-        if (waiting.length > 0) break;
-        const [{ status }] = await h.sql<{ status: string }[]>`
-          select status from data_exports where id = ${id}`;
-        if (!["PENDING", "STARTED"].includes(status)) {
-          await locker`rollback`;
-          return null; // ended between two polls: missed
-        }
-        await sleep(10);
-      }
-      if (waiting.includes("ami-exports transition SUCCESS")) {
-        const [row] = await h.sql<{ file_key: string }[]>`
-          select file_key from data_exports where id = ${id}`;
-        assert(row.file_key, "saveStats runs for an export without a file_key");
-        assert(await h.storage.headObject(row.file_key), "the file is there before the cancel");
-        const cancel = await h.api("POST", `/api/v2/exports/${id}/cancel/`, { token });
-        assertEquals(cancel.status, 202);
-        // the race: the cancel's cleanup removes the file while SUCCESS is not committed
-        // (fixed, the cleanup waits for saveStats: bounded)
-        const until = Date.now() + 10_000;
-        while (Date.now() < until && await h.storage.headObject(row.file_key)) await sleep(50);
-        await locker`rollback`;
-        return row.file_key;
-      }
-      await locker`rollback`;
-      await sleep(10);
-    }
-  } finally {
-    await locker`rollback`.catch(() => {});
-    locker.release();
-  }
+  return await holdLockUntilBlocked(h.sql, {
+    lock: (locker) => locker`select 1 from jobs where data_export_id = ${id} for update`,
+    label: `the job row of export ${id}`,
+    waiter: { applicationName: "ami-exports transition SUCCESS" },
+    letOthersPass: true,
+    async ended() {
+      const [{ status }] = await h.sql<{ status: string }[]>`
+        select status from data_exports where id = ${id}`;
+      return !["PENDING", "STARTED"].includes(status); // ended between two polls: missed
+    },
+    async action() {
+      const [row] = await h.sql<{ file_key: string }[]>`
+        select file_key from data_exports where id = ${id}`;
+      assert(row.file_key, "saveStats runs for an export without a file_key");
+      assert(await h.storage.headObject(row.file_key), "the file is there before the cancel");
+      const cancel = await h.api("POST", `/api/v2/exports/${id}/cancel/`, { token });
+      assertEquals(cancel.status, 202);
+      // the race: the cancel's cleanup removes the file while SUCCESS is not committed
+      // (fixed, the cleanup waits for saveStats: bounded)
+      const until = Date.now() + 10_000;
+      while (Date.now() < until && await h.storage.headObject(row.file_key)) await sleep(50);
+      return row.file_key;
+    },
+    timeoutMs: 120_000,
+    pollMs: 10,
+  });
 }
 
 Deno.test({
@@ -147,31 +126,33 @@ Deno.test({
       const id = await createExport(h, seed.token, seed.project_id);
       await h.temporal.client.workflow.getHandle((await workflowIdsOf(h.sql, id)).export)
         .terminate("test");
-      // the run fails (FAILURE, not committed yet) while the cancel reads the export PENDING
-      const locker = await h.sql.reserve();
-      let response: Response;
-      try {
-        await locker`begin`;
-        await locker`
-          update data_exports set status = 'FAILURE', error = 'boom', error_stage = 'data_export',
-            finished_at = now()
-          where id = ${id}`;
-        await locker`update jobs set status = 'FAILURE' where data_export_id = ${id}`;
-        const cancel = h.api("POST", `/api/v2/exports/${id}/cancel/`, { token: seed.token });
-        const deadline = Date.now() + 30_000;
-        let settled = false;
-        cancel.then(() => settled = true, () => settled = true);
-        // until the cancel's REVOKED transition waits on the row (or the cancel answered)
-        while (!settled && Date.now() < deadline) {
-          if ((await lockWaiters(h)).includes("ami-exports transition REVOKED")) break;
-          await sleep(10);
-        }
-        await locker`commit`;
-        response = await cancel;
-      } finally {
-        await locker`rollback`.catch(() => {});
-        locker.release();
-      }
+      // the run fails (FAILURE, not committed yet) while the cancel reads the export PENDING;
+      // committed once the cancel's REVOKED transition waits on the row
+      let cancel: Promise<Response> | undefined;
+      let settled = false;
+      const held = await holdLockUntilBlocked(h.sql, {
+        async lock(locker) {
+          await locker`
+            update data_exports set status = 'FAILURE', error = 'boom', error_stage = 'data_export',
+              finished_at = now()
+            where id = ${id}`;
+          await locker`update jobs set status = 'FAILURE' where data_export_id = ${id}`;
+        },
+        label: `the row of export ${id} and its job`,
+        waiter: { applicationName: "ami-exports transition REVOKED" },
+        onLocked() {
+          cancel = h.api("POST", `/api/v2/exports/${id}/cancel/`, { token: seed.token });
+          cancel.then(() => settled = true, () => settled = true);
+          return Promise.resolve();
+        },
+        ended: () => Promise.resolve(settled), // the cancel answered without waiting
+        action: () => Promise.resolve(true),
+        finish: "commit",
+        timeoutMs: 30_000,
+      });
+      assert(cancel, "the cancel was never sent");
+      const response = await cancel;
+      assert(held, `the cancel answered ${response.status} before it waited on the run's FAILURE`);
       const [row] = await h.sql<{ status: string; error: string | null }[]>`
         select status, error from data_exports where id = ${id}`;
       assertEquals([row.status, row.error], ["FAILURE", "boom"]);
