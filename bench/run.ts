@@ -25,6 +25,9 @@
  * (`bench/image_reference.ts`: fetch each capture once, decode once, cut every crop), and the
  * run is kept under `images["WxH"]` of `bench/results.json`, beside the record formats' run.
  *
+ * `--formats all` is every format but the image datasets, which need their image project:
+ * name them apart (`--formats crops_by_taxon,yolo_dataset`).
+ *
  * Prints a table and writes `bench/results.json`. Nothing here is a test: no assertion on time.
  */
 import { parseArgs } from "node:util";
@@ -197,8 +200,9 @@ async function main(): Promise<void> {
   // the in-process API logs one line per request; the table is what this prints
   Deno.env.set("LOG_LEVEL", "silent");
   const occurrences = Number(flags.occurrences);
+  // `all`: every format of the record project; the image datasets need their own (run apart)
   const formats = flags.formats === "all"
-    ? supportedFormats()
+    ? supportedFormats().filter((f) => !(f in IMAGE_BENCH_OPTIONS))
     : flags.formats.split(",").filter(Boolean);
   const backends = flags.backends.split(",").filter(Boolean) as ("s3" | "fs")[];
   const imageRun = formats.some((f) => f in IMAGE_BENCH_OPTIONS);
