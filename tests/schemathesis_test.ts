@@ -4,7 +4,8 @@
  * them, with a token, to the real API (worker, PostgreSQL, Temporal, S3); the run fails on any
  * 5xx, undocumented status code, schema-valid request rejected, invalid request accepted,
  * response not matching its schema, or unsupported method not answered 405 with `Allow`.
- * Bounded: `SCHEMATHESIS_MAX_EXAMPLES` examples per operation (default 10).
+ * Bounded: `SCHEMATHESIS_MAX_EXAMPLES` examples per operation (default 7;
+ * `SCHEMATHESIS_SEED`, default 14).
  */
 import {
   createDatabase,
