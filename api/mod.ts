@@ -57,7 +57,10 @@ export function createApp(deps: ExportsApiDependencies): OpenAPIHono<BlankEnv> {
   const app = new OpenAPIHono<BlankEnv>({ strict: false, defaultHook: validationHook });
   app.onError((error, c) => {
     if (error instanceof HTTPException) {
-      const message = error.message || "bad request";
+      // @hono/zod-openapi says only "Unsupported Media Type" for a body that is not JSON
+      const message = error.status === 415
+        ? "the body is not JSON: send it with Content-Type: application/json"
+        : error.message || "bad request";
       // hono's body validators throw these: a body that does not parse ("Malformed JSON in
       // request body") is a 400 about the body as a whole
       return error.status === 400

@@ -163,6 +163,8 @@ Deno.test({
           body: "days=3",
         });
         assertEquals(text.status, 415);
+        const notJson = await text.json();
+        assert(notJson.error.includes("Content-Type: application/json"), notJson.error);
         // sent as JSON, a body that does not parse is a 400 (docs/retention.md); an empty one
         // is no body (api/empty_body.ts), which takes the defaults
         for (const body of ["notjson"]) {
