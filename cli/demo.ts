@@ -40,6 +40,7 @@ import { closeNativeConnection, connectTemporal } from "./temporal.ts";
 import { connectWorker, createExportWorker, prepareNamespace, stopWorker } from "./worker.ts";
 import { hashToken } from "../domain/users.ts";
 import { captureLogs, pendingPayload, recordsProgress, say } from "./terminal.ts";
+import { isDemoRequest, type ListedExport } from "./demo_request.ts";
 
 const { values: flags } = parseArgs({
   args: Deno.args,
@@ -227,15 +228,24 @@ const results: {
   size: string;
 }[] = [];
 
-/** An export of `format` in the demo project still running from an earlier demo, if any. */
-async function unfinished(format: string): Promise<number | undefined> {
+/**
+ * An export of `format` in the demo project with the demo's own `filters` (and no options),
+ * still running from an earlier demo, if any ({@link isDemoRequest}: another request of the
+ * format, e.g. from `deno task cli export`, is not followed).
+ */
+async function unfinished(
+  format: string,
+  filters: Record<string, unknown>,
+): Promise<number | undefined> {
   for (const status of ["STARTED", "PENDING"]) {
     const res = await fetch(
       `${base}/api/v2/exports/?project_id=${seed.project_id}&format=${format}&status=${status}`,
       { headers },
     );
     const page = await res.json();
-    if (res.ok && page.results.length > 0) return page.results[0].id;
+    if (!res.ok) continue;
+    const own = (page.results as ListedExport[]).find((e) => isDemoRequest(e, filters));
+    if (own) return own.id;
   }
   return undefined;
 }
@@ -255,17 +265,14 @@ if (!flags["no-exports"]) {
   }
   await Promise.all(
     demoFormats.map(async (format) => {
-      let id = await unfinished(format);
+      const filters = fetchesImages(format) ? { collection_id: images.collectionId } : {};
+      let id = await unfinished(format, filters);
       let note = id === undefined ? "" : " (from an earlier run)";
       if (id === undefined) {
         const res = await fetch(`${base}/api/v2/exports/`, {
           method: "POST",
           headers,
-          body: JSON.stringify({
-            project: seed.project_id,
-            format,
-            filters: fetchesImages(format) ? { collection_id: images.collectionId } : {},
-          }),
+          body: JSON.stringify({ project: seed.project_id, format, filters }),
         });
         const created = await res.json();
         if (res.status !== 201 && res.status !== 200) {
