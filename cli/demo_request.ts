@@ -4,6 +4,7 @@
  * same format with other filters or options (a `deno task cli export` with `min_score`, say) is
  * someone else's, and following it would wait on a request the demo never made.
  */
+import { sameValue } from "../registry/option_defaults.ts";
 
 /** The fields of an export in the API's list (`GET /api/v2/exports/`) this check reads. */
 export interface ListedExport {
@@ -14,23 +15,12 @@ export interface ListedExport {
   columns?: readonly string[] | null;
 }
 
-/** `value` as JSON with object keys in sorted order, so equal values give equal text. */
-function canonical(value: unknown): string {
-  if (Array.isArray(value)) return `[${value.map(canonical).join(",")}]`;
-  if (value !== null && typeof value === "object") {
-    const entries = Object.entries(value as Record<string, unknown>)
-      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonical(v)}`).join(",")}}`;
-  }
-  return JSON.stringify(value);
-}
-
 /**
  * True when `listed` is what the demo requests with `filters`: the same filters (key order
  * aside), no format options, not `excel_compatible`, no `columns`.
  */
 export function isDemoRequest(listed: ListedExport, filters: Record<string, unknown>): boolean {
-  return canonical(listed.filters) === canonical(filters) &&
+  return sameValue(listed.filters, filters) &&
     Object.keys(listed.options ?? {}).length === 0 &&
     listed.excel_compatible !== true &&
     (listed.columns ?? null) === null;

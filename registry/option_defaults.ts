@@ -23,7 +23,7 @@ export const OPTION_DEFAULTS = {
 } as const satisfies ExportOptions;
 
 /** JSON-equal: the same numbers, strings, booleans and objects' members, key order aside. */
-function sameValue(a: unknown, b: unknown): boolean {
+export function sameValue(a: unknown, b: unknown): boolean {
   if (a === b) return true;
   if (typeof a !== "object" || typeof b !== "object" || a === null || b === null) return false;
   if (Array.isArray(a) !== Array.isArray(b)) return false;
