@@ -9,6 +9,50 @@ import {
   withinSession,
 } from "./time_sql.ts";
 
+/**
+ * A project with a station and two sessions: `good` (2024-06-01 21:00 → 06-02 05:00 UTC) and
+ * `reversed` (the same bounds swapped); ids of the sessions as text.
+ */
+async function sessionsFixture(
+  sql: ReturnType<typeof testDatabase>,
+  name: string,
+): Promise<{ projectId: number; station: number; good: string; reversed: string }> {
+  const [{ id: projectId }] = await sql<{ id: number }[]>`
+    insert into projects (name, slug) values (${name}, ${crypto.randomUUID()}) returning id`;
+  const [{ id: station }] = await sql<{ id: number }[]>`
+    insert into deployments (project_id, name) values (${projectId}, 'A') returning id`;
+  const session = async (start: string, end: string): Promise<string> => {
+    const [{ id }] = await sql<{ id: string }[]>`
+      insert into events (project_id, deployment_id, start, "end")
+      values (${projectId}, ${station}, ${start}::text::timestamptz, ${end}::text::timestamptz)
+      returning id::text`;
+    return id;
+  };
+  return {
+    projectId,
+    station,
+    good: await session("2024-06-01T21:00Z", "2024-06-02T05:00Z"),
+    reversed: await session("2024-06-02T05:00Z", "2024-06-01T21:00Z"),
+  };
+}
+
+/** `[time, session, within]`: the edges of {@link withinSession} for the two fixture sessions. */
+function withinCases(good: string, reversed: string): [string, string | null, boolean][] {
+  return [
+    ["2024-06-01T22:00Z", good, true],
+    ["2024-05-31T21:00Z", good, true], // start − 1 day exactly
+    ["2024-05-31T20:59:59.999999Z", good, false], // one µs earlier
+    ["2024-06-03T05:00Z", good, true], // end + 1 day exactly
+    ["2024-06-03T05:00:00.000001Z", good, false],
+    ["2024-06-10T00:00Z", good, false],
+    ["2024-06-03T05:00Z", reversed, true], // bounds taken in either order
+    ["2024-05-31T20:00Z", reversed, false],
+    ["1999-01-01T00:00Z", null, true], // no session: nothing to be outside of
+    ["infinity", null, false], // but never an infinite instant
+    ["-infinity", good, false],
+  ];
+}
+
 Deno.test({
   name: "time_sql: a possible interval is finite with end ≥ start",
   ...serviceTest,
@@ -47,32 +91,9 @@ Deno.test({
     try {
       let projectId: number | undefined;
       try {
-        [{ id: projectId }] = await sql<{ id: number }[]>`
-          insert into projects (name, slug) values ('time_sql', ${crypto.randomUUID()})
-          returning id`;
-        const [{ id: station }] = await sql<{ id: number }[]>`
-          insert into deployments (project_id, name) values (${projectId}, 'A') returning id`;
-        const [{ id: good }] = await sql<{ id: string }[]>`
-          insert into events (project_id, deployment_id, start, "end")
-          values (${projectId}, ${station}, '2024-06-01T21:00Z', '2024-06-02T05:00Z')
-          returning id::text`;
-        const [{ id: reversed }] = await sql<{ id: string }[]>`
-          insert into events (project_id, deployment_id, start, "end")
-          values (${projectId}, ${station}, '2024-06-02T05:00Z', '2024-06-01T21:00Z')
-          returning id::text`;
-        const cases: [string, string | null, boolean][] = [
-          ["2024-06-01T22:00Z", good, true],
-          ["2024-05-31T21:00Z", good, true], // start − 1 day exactly
-          ["2024-05-31T20:59:59.999999Z", good, false], // one µs earlier
-          ["2024-06-03T05:00Z", good, true], // end + 1 day exactly
-          ["2024-06-03T05:00:00.000001Z", good, false],
-          ["2024-06-10T00:00Z", good, false],
-          ["2024-06-03T05:00Z", reversed, true], // bounds taken in either order
-          ["2024-05-31T20:00Z", reversed, false],
-          ["1999-01-01T00:00Z", null, true], // no session: nothing to be outside of
-          ["infinity", null, false], // but never an infinite instant
-          ["-infinity", good, false],
-        ];
+        const { good, reversed, ...fixture } = await sessionsFixture(sql, "time_sql");
+        projectId = fixture.projectId;
+        const cases = withinCases(good, reversed);
         for (const [t, event, expected] of cases) {
           const [row] = await sql<{ ok: boolean; kept: string | null }[]>`select
             ${withinSession(sql, sql`${t}::text::timestamptz`, sql`${event}::bigint`)} as ok,
@@ -116,19 +137,11 @@ Deno.test({
     const sql = testDatabase(1);
     let projectId: number | undefined;
     try {
-      [{ id: projectId }] = await sql<{ id: number }[]>`
-        insert into projects (name, slug) values ('time_sql universes', ${crypto.randomUUID()})
-        returning id`;
-      const [{ id: station }] = await sql<{ id: number }[]>`
-        insert into deployments (project_id, name) values (${projectId}, 'A') returning id`;
-      const [{ id: good }] = await sql<{ id: string }[]>`
-        insert into events (project_id, deployment_id, start, "end")
-        values (${projectId}, ${station}, '2024-06-01T21:00Z', '2024-06-02T05:00Z')
-        returning id::text`;
-      const [{ id: reversed }] = await sql<{ id: string }[]>`
-        insert into events (project_id, deployment_id, start, "end")
-        values (${projectId}, ${station}, '2024-06-02T05:00Z', '2024-06-01T21:00Z')
-        returning id::text`;
+      const { station, good, reversed, ...fixture } = await sessionsFixture(
+        sql,
+        "time_sql universes",
+      );
+      projectId = fixture.projectId;
       // `rows` that always count 1: a 1 says the set was found holding an impossible time
       const probe = (universe: ImpossibleTimeUniverse) =>
         countImpossibleTimes(sql, [{
@@ -139,17 +152,7 @@ Deno.test({
         }], projectId);
       const found = async (universe: ImpossibleTimeUniverse) => (await probe(universe))[0].count;
       // the rule of withinSession, case by case, for a capture and for a detection
-      const cases: [string, string | null, boolean][] = [
-        ["2024-06-01T22:00Z", good, true],
-        ["2024-05-31T21:00Z", good, true],
-        ["2024-05-31T20:59:59.999999Z", good, false],
-        ["2024-06-03T05:00:00.000001Z", good, false],
-        ["2024-06-03T05:00Z", reversed, true],
-        ["2024-05-31T20:00Z", reversed, false],
-        ["1999-01-01T00:00Z", null, true],
-        ["infinity", null, false],
-        ["-infinity", good, false],
-      ];
+      const cases = withinCases(good, reversed);
       for (const [t, event, within] of cases) {
         await sql`delete from source_images where project_id = ${projectId}`;
         await sql`delete from occurrences where project_id = ${projectId}`;
